@@ -1,0 +1,109 @@
+// Diagnostics are data: a stable code, a severity, a message, a primary span, labelled secondary spans and
+// an optional help line. Renderers (render-terminal.ts, render-json.ts) turn them into text; nothing else
+// formats messages. Every message text comes from the table in messages.ts.
+import { messages, type MessageId, type MessageArgs } from "./messages.ts";
+
+export type Severity = "error" | "warning" | "info";
+
+/** A region of a source file. Lines and columns are 1-based; `end` is an exclusive offset. */
+export interface Span {
+  file: string;
+  start: number;
+  end: number;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+}
+
+export interface Label {
+  span: Span;
+  message: string;
+}
+
+export interface Diagnostic {
+  code: string;
+  severity: Severity;
+  message: string;
+  span?: Span;
+  labels: Label[];
+  help?: string;
+  notes: string[];
+}
+
+export interface DiagnosticExtras {
+  labels?: Label[];
+  /** Overrides or adds to the table's help line, e.g. a computed "did you mean" suggestion. */
+  help?: string;
+  notes?: string[];
+}
+
+/** Builds a diagnostic from the message table: `diagnostic("unknownKey", { key, construct }, span)`. */
+export function diagnostic<Id extends MessageId>(id: Id, args: MessageArgs<Id>, span?: Span, extras: DiagnosticExtras = {}): Diagnostic {
+  const def = messages[id];
+  // The table's functions are typed per entry; the cast only bridges the union of their argument types.
+  const render = def.message as (a: MessageArgs<Id>) => string;
+  const help = extras.help ?? ("help" in def && def.help ? (def.help as (a: MessageArgs<Id>) => string)(args) : undefined);
+  const result: Diagnostic = {
+    code: def.code,
+    severity: def.severity,
+    message: render(args),
+    labels: extras.labels ?? [],
+    notes: extras.notes ?? [],
+  };
+  if (span) result.span = span;
+  if (help) result.help = help;
+  return result;
+}
+
+export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
+  return diagnostics.some((d) => d.severity === "error");
+}
+
+/** Stable order for output and baselines: by file, then position, then code. */
+export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  return [...diagnostics].sort((a, b) => {
+    const fa = a.span?.file ?? "";
+    const fb = b.span?.file ?? "";
+    if (fa !== fb) return fa < fb ? -1 : 1;
+    const sa = a.span?.start ?? -1;
+    const sb = b.span?.start ?? -1;
+    if (sa !== sb) return sa - sb;
+    return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
+  });
+}
+
+/** Collects diagnostics, capping the number per file so garbage input cannot produce megabytes of errors. */
+export class DiagnosticBag {
+  readonly items: Diagnostic[] = [];
+  private readonly perFile = new Map<string, number>();
+  private readonly dropped = new Map<string, number>();
+
+  constructor(private readonly limitPerFile = 100) {}
+
+  add(d: Diagnostic): void {
+    const file = d.span?.file ?? "";
+    const count = this.perFile.get(file) ?? 0;
+    if (count >= this.limitPerFile) {
+      this.dropped.set(file, (this.dropped.get(file) ?? 0) + 1);
+      return;
+    }
+    this.perFile.set(file, count + 1);
+    this.items.push(d);
+  }
+
+  addAll(ds: Iterable<Diagnostic>): void {
+    for (const d of ds) this.add(d);
+  }
+
+  get hasErrors(): boolean {
+    return hasErrors(this.items) || this.dropped.size > 0;
+  }
+
+  /** The collected diagnostics, sorted, followed by one "N more" note per file that hit the cap. */
+  finish(): Diagnostic[] {
+    const out = sortDiagnostics(this.items);
+    for (const [file, n] of this.dropped) out.push(diagnostic("tooManyDiagnostics", { count: n, file }));
+    return out;
+  }
+}

@@ -1,0 +1,428 @@
+// The one table of every user-visible diagnostic: stable code, severity, message, optional help and the
+// long explanation printed by `alignc explain ALNxxxx`. Codes never change meaning once released.
+//   ALN0xxx  reading sources          ALN1xxx  syntax
+//   ALN2xxx  names, imports, keys     ALN3xxx  types, values, units, ranges, pipeline shape
+//   ALN4xxx  params, sweeps, CLI      ALN5xxx  hooks (TypeScript raters)
+//   ALN9xxx  limits
+import type { Severity } from "./diagnostic.ts";
+
+interface MessageDef<A> {
+  code: string;
+  severity: Severity;
+  message: (args: A) => string;
+  help?: (args: A) => string;
+  explain: string;
+}
+
+function def<A = Record<string, never>>(
+  code: string,
+  severity: Severity,
+  message: (args: A) => string,
+  explain: string,
+  help?: (args: A) => string,
+): MessageDef<A> {
+  return help ? { code, severity, message, explain, help } : { code, severity, message, explain };
+}
+
+const q = (s: string) => `'${s}'`;
+
+export const messages = {
+  // ── ALN0xxx reading sources ────────────────────────────────────────────────
+  fileNotFound: def<{ path: string }>(
+    "ALN0001",
+    "error",
+    (a) => `cannot read ${q(a.path)}: no such file`,
+    "The file named on the command line or in an `import` does not exist. Paths in `import` are relative to the importing file.",
+    () => "check the path; imports are relative to the file that contains them",
+  ),
+  fileIsDirectory: def<{ path: string }>(
+    "ALN0002",
+    "error",
+    (a) => `${q(a.path)} is a directory, not a .align file`,
+    "alignc reads one .align file per command (plus its imports). Name a file inside the directory.",
+    (a) => `name a file, e.g. ${a.path.replace(/\/$/, "")}/main.align`,
+  ),
+  fileUnreadable: def<{ path: string; reason: string }>(
+    "ALN0003",
+    "error",
+    (a) => `cannot read ${q(a.path)}: ${a.reason}`,
+    "The operating system refused to read the file (permissions, a broken link, an I/O error).",
+  ),
+  invalidUtf8: def<{ offset: number }>(
+    "ALN0004",
+    "error",
+    (a) => `the file is not valid UTF-8 (first bad byte at offset ${a.offset})`,
+    ".align files are UTF-8 text. A binary file, or text saved in another encoding (Latin-1, UTF-16), cannot be read.",
+    () => "save the file as UTF-8",
+  ),
+  fileTooLarge: def<{ size: number; limit: number }>(
+    "ALN0005",
+    "error",
+    (a) => `the file is ${a.size} bytes; alignc reads .align files up to ${a.limit} bytes`,
+    "An .align file describes an experiment, not data. Put data in dataset files and refer to them with `file(...)`.",
+  ),
+  nulByte: def(
+    "ALN0006",
+    "error",
+    () => "the file contains a NUL byte: it looks like a binary file",
+    "A NUL byte never appears in .align text; the file is probably binary or was corrupted.",
+  ),
+
+  // ── ALN1xxx syntax ────────────────────────────────────────────────────────
+  unexpectedCharacter: def<{ text: string }>(
+    "ALN1001",
+    "error",
+    (a) => `unexpected character ${a.text}`,
+    "The lexer met a character that starts no token of the language. Strings use double quotes; comments use // or /* */.",
+  ),
+  unterminatedString: def(
+    "ALN1002",
+    "error",
+    () => "unterminated string: the line ends before the closing quote",
+    'Strings are written in double quotes on one line: "runs/vit". Escape a quote inside a string as \\".',
+    () => 'add the closing " before the end of the line',
+  ),
+  unterminatedComment: def(
+    "ALN1003",
+    "error",
+    () => "unterminated block comment: /* has no matching */",
+    "A block comment runs from /* to the next */. Without the closing marker it swallows the rest of the file.",
+    () => "close the comment with */",
+  ),
+  syntaxError: def<{ expected: string; found: string }>(
+    "ALN1004",
+    "error",
+    (a) => `expected ${a.expected}, found ${a.found}`,
+    "The parser expected a different token here. The message lists what could come next; the underline marks what was found.",
+  ),
+  unclosedDelimiter: def<{ open: string; close: string }>(
+    "ALN1005",
+    "error",
+    (a) => `${q(a.open)} is never closed`,
+    "Every {, [ and ( needs its closing partner. The label points at the opening one that was never closed.",
+    (a) => `add ${q(a.close)}`,
+  ),
+  nestingTooDeep: def<{ limit: number }>(
+    "ALN1006",
+    "error",
+    (a) => `nesting is deeper than ${a.limit} levels`,
+    "Blocks, lists and parentheses may nest up to a fixed depth. Deeper nesting is almost certainly a mistake or generated garbage.",
+  ),
+  missingVersionLine: def(
+    "ALN1007",
+    "error",
+    () => "the file must start with a version line such as `align 1`",
+    "Every .align file begins with `align N`, the language version it is written in, so future versions can read it safely.",
+    () => "add `align 1` as the first line",
+  ),
+  unsupportedVersion: def<{ version: string; supported: number }>(
+    "ALN1008",
+    "error",
+    (a) => `this alignc reads language version ${a.supported}, the file says ${a.version}`,
+    "The version line names the language version. This alignc only understands the version(s) it lists.",
+    (a) => `write \`align ${a.supported}\``,
+  ),
+  unmatchedCloser: def<{ text: string }>(
+    "ALN1009",
+    "error",
+    (a) => `${q(a.text)} has no matching opening bracket`,
+    "A closing }, ] or ) appears where nothing is open.",
+    () => "remove it, or add the opening bracket it belongs to",
+  ),
+
+  // ── ALN2xxx names, imports, keys ─────────────────────────────────────────
+  unknownName: def<{ name: string; kind: string }>(
+    "ALN2001",
+    "error",
+    (a) => `unknown ${a.kind} ${q(a.name)}`,
+    "A reference names nothing declared in this file or its imports. Declarations can appear in any order, but must exist.",
+  ),
+  duplicateDeclaration: def<{ name: string }>(
+    "ALN2002",
+    "error",
+    (a) => `${q(a.name)} is declared more than once`,
+    "Every model, dataset, rater, similarity, phase, sweep, evaluate and param name must be unique across a file and its plain imports.",
+    () => "rename one of them, or import the other file with `as name` to keep its names apart",
+  ),
+  unknownKey: def<{ key: string; construct: string }>(
+    "ALN2003",
+    "error",
+    (a) => `${a.construct} has no setting ${q(a.key)}`,
+    "A block sets keys that the construct does not know. `docs/language.md` lists the settings of every construct.",
+  ),
+  duplicateKey: def<{ key: string }>(
+    "ALN2004",
+    "error",
+    (a) => `setting ${q(a.key)} is given twice`,
+    "A key may appear once per block.",
+    () => "remove one of them",
+  ),
+  missingKey: def<{ key: string; construct: string }>(
+    "ALN2005",
+    "error",
+    (a) => `${a.construct} needs a setting ${q(a.key)}`,
+    "This setting has no default and must be given.",
+  ),
+  importCycle: def<{ cycle: string }>(
+    "ALN2006",
+    "error",
+    (a) => `import cycle: ${a.cycle}`,
+    "Files may not import each other in a circle. Move the shared declarations into a third file that both import.",
+  ),
+  unknownConstructor: def<{ name: string; category: string }>(
+    "ALN2007",
+    "error",
+    (a) => `${q(a.name)} is not a ${a.category} constructor`,
+    "The right-hand side of a declaration must build a value of the declared kind: `model m = tinyvlm {…}`, `dataset d = shapes {…}`, `rater r = grounded {…}` and so on.",
+  ),
+  unknownMember: def<{ path: string; member: string }>(
+    "ALN2008",
+    "error",
+    (a) => `${q(a.path)} has no member ${q(a.member)}`,
+    "A dotted reference walks into a declaration's settings (`dpo.objective.beta`), a namespaced import (`common.sft`) or the parts of a split (`parts.train`). The next name is not there.",
+  ),
+  selfImport: def<{ path: string }>(
+    "ALN2009",
+    "error",
+    (a) => `${q(a.path)} imports itself`,
+    "A file cannot import itself.",
+  ),
+  paramAsBareName: def<{ name: string }>(
+    "ALN2010",
+    "error",
+    (a) => `${q(a.name)} is a param: write it as \${${a.name}}`,
+    "Params are template values and are always written `${name}`, so that a reader sees at a glance which values a sweep or `--set` can change.",
+    (a) => `write \${${a.name}}`,
+  ),
+  referenceCycle: def<{ cycle: string }>(
+    "ALN2011",
+    "error",
+    (a) => `declarations depend on each other in a cycle: ${a.cycle}`,
+    "The pipeline must be a directed acyclic graph: a stage cannot consume its own output, directly or through other stages.",
+  ),
+
+  // ── ALN3xxx types and values ─────────────────────────────────────────────
+  typeMismatch: def<{ expected: string; found: string }>(
+    "ALN3001",
+    "error",
+    (a) => `expected ${a.expected}, found ${a.found}`,
+    "The value has the wrong type for this place. Numbers, durations (30s), percentages (3%), ranges (0..4), lists, strings, symbols and references are distinct types.",
+  ),
+  outOfRange: def<{ what: string; value: string; range: string }>(
+    "ALN3002",
+    "error",
+    (a) => `${a.what} must be in ${a.range}, got ${a.value}`,
+    "The value is outside the range the setting allows. The range is part of the setting's type, documented in docs/language.md.",
+  ),
+  unknownSymbol: def<{ value: string; allowed: string }>(
+    "ALN3003",
+    "error",
+    (a) => `${q(a.value)} is not one of ${a.allowed}`,
+    "This setting takes one of a fixed set of symbols.",
+  ),
+  wrongDeclarationKind: def<{ name: string; expected: string; found: string }>(
+    "ALN3004",
+    "error",
+    (a) => `${q(a.name)} is a ${a.found}, but a ${a.expected} is needed here`,
+    "References are typed: a stage that needs a model cannot take a dataset, a preference phase needs pairs, and so on.",
+  ),
+  wrongDatasetKind: def<{ name: string; expected: string; found: string }>(
+    "ALN3005",
+    "error",
+    (a) => `${q(a.name)} holds ${a.found}, but ${a.expected} are needed here`,
+    "Datasets carry the kind of record they hold: prompts, samples, rated samples or pairs. `sample` turns prompts into samples, `rate` samples into rated samples, `pair` rated samples into pairs; preference phases train on pairs.",
+  ),
+  unknownAspect: def<{ aspect: string; rater: string; aspects: string }>(
+    "ALN3006",
+    "error",
+    (a) => `aspect ${q(a.aspect)} is not scored by rater ${q(a.rater)} (it scores ${a.aspects})`,
+    "A score expression may only use the aspects that the rater of the rated samples declares.",
+  ),
+  marginOutsideScale: def<{ margin: string; max: string }>(
+    "ALN3007",
+    "error",
+    (a) => `margin ${a.margin} can never be met: the score expression ranges over at most ${a.max}`,
+    "The margin compares two values of the score expression. If it exceeds the expression's largest possible spread (computed from the rater's scale), no pair can ever be made.",
+  ),
+  wrongArgumentCount: def<{ callee: string; expected: string; found: number }>(
+    "ALN3008",
+    "error",
+    (a) => `${a.callee} takes ${a.expected}, got ${a.found}`,
+    "The constructor was called with the wrong number of positional arguments.",
+  ),
+  emptyList: def<{ what: string }>(
+    "ALN3009",
+    "error",
+    (a) => `${a.what} must not be empty`,
+    "This list needs at least one element.",
+  ),
+  badRange: def<{ lo: string; hi: string }>(
+    "ALN3010",
+    "error",
+    (a) => `range ${a.lo}..${a.hi} is empty: the lower end is above the upper end`,
+    "A range a..b includes both ends and needs a ≤ b.",
+  ),
+  conflictingKeys: def<{ a: string; b: string }>(
+    "ALN3011",
+    "error",
+    (a) => `${q(a.a)} and ${q(a.b)} cannot both be set`,
+    "These settings are alternatives; choose one.",
+  ),
+  needsOneOf: def<{ keys: string }>(
+    "ALN3012",
+    "error",
+    (a) => `one of ${a.keys} must be set`,
+    "These settings are alternatives and one of them is required.",
+  ),
+  invalidValue: def<{ what: string; reason: string }>(
+    "ALN3013",
+    "error",
+    (a) => `invalid ${a.what}: ${a.reason}`,
+    "The value has the right type but is not acceptable here; the message says why.",
+  ),
+  unknownField: def<{ field: string; fields: string }>(
+    "ALN3014",
+    "error",
+    (a) => `unknown field ${q(a.field)} (available: ${a.fields})`,
+    "An expression refers to a field the records do not have.",
+  ),
+  weightsDoNotSum: def<{ sum: string }>(
+    "ALN3015",
+    "error",
+    (a) => `weights must add up to 1, they add up to ${a.sum}`,
+    "Mixing weights are probabilities.",
+  ),
+  expressionNotAllowed: def<{ what: string }>(
+    "ALN3016",
+    "error",
+    (a) => `${a.what} is not allowed here`,
+    "Arithmetic, comparisons and boolean operators are only allowed in score expressions, filters and param arithmetic.",
+  ),
+  unusedDeclaration: def<{ name: string; kind: string }>(
+    "ALN3017",
+    "warning",
+    (a) => `${a.kind} ${q(a.name)} is declared but never used`,
+    "Nothing in the pipeline consumes this declaration, so it would not run. Models and datasets that are only declared are not computed.",
+  ),
+
+  // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────
+  unknownParam: def<{ name: string }>(
+    "ALN4001",
+    "error",
+    (a) => `unknown param ${q(a.name)}`,
+    "`${name}` must name a `param` declared in this file or its imports, and `--set name=value` must name one too.",
+  ),
+  paramWithoutValue: def<{ name: string }>(
+    "ALN4002",
+    "error",
+    (a) => `param ${q(a.name)} has no default and no value was given`,
+    "A param without a default needs a value from `--set`, or from a sweep that covers it.",
+    (a) => `add \`= value\` to the declaration, or pass --set ${a.name}=…`,
+  ),
+  badSetArgument: def<{ text: string }>(
+    "ALN4003",
+    "error",
+    (a) => `cannot read --set ${q(a.text)}: expected name=value`,
+    "`--set` takes `name=value`, where value is written as in a .align file (0.1, 3%, 30s, \"text\", a symbol).",
+  ),
+  unknownParamType: def<{ name: string }>(
+    "ALN4004",
+    "error",
+    (a) => `unknown param type ${q(a.name)}`,
+    "Param types are int, float, string, bool, duration, percent, or a union of symbols such as `sigmoid | ipo | hinge`.",
+  ),
+  sweepTargetNotFound: def<{ target: string }>(
+    "ALN4005",
+    "error",
+    (a) => `sweep target ${q(a.target)} does not exist`,
+    "A sweep axis names a param (`beta`) or a nested setting of a declaration (`dpo.objective.beta`). The name does not resolve.",
+  ),
+  zipLengthMismatch: def<{ lengths: string }>(
+    "ALN4006",
+    "error",
+    (a) => `zip axes must have the same length, got ${a.lengths}`,
+    "A zip sweep pairs the i-th values of every axis, so every axis must list the same number of values.",
+  ),
+  noSweep: def<{ file: string }>(
+    "ALN4007",
+    "error",
+    (a) => `${a.file} declares no sweep`,
+    "`alignc expand` lists the trials of a sweep; the file has none. A file without a sweep is a single run: use `alignc plan`.",
+  ),
+  ambiguousSweep: def<{ names: string }>(
+    "ALN4008",
+    "error",
+    (a) => `the file declares several sweeps (${a.names}); choose one with --sweep`,
+    "When a file declares more than one sweep, commands that expand a sweep need `--sweep NAME`.",
+  ),
+  sweepTooLarge: def<{ size: string; limit: string }>(
+    "ALN4009",
+    "error",
+    (a) => `the sweep has ${a.size} trials, more than the limit of ${a.limit}`,
+    "Sweeps larger than this are almost certainly a mistake (an axis listed twice, a range too fine).",
+  ),
+  excludeEverything: def(
+    "ALN4010",
+    "warning",
+    () => "the exclusions remove every trial of the sweep",
+    "Every combination of the sweep matches an `exclude` entry, so the sweep has no trials.",
+  ),
+  unknownSweepName: def<{ name: string }>(
+    "ALN4011",
+    "error",
+    (a) => `no sweep named ${q(a.name)}`,
+    "`--sweep` must name a sweep declared in the file.",
+  ),
+  trialOutOfRange: def<{ trial: string; count: number }>(
+    "ALN4012",
+    "error",
+    (a) => `trial ${a.trial} does not exist: the sweep has ${a.count} trials`,
+    "Trials are numbered from 0, or named by their stable id as printed by `alignc expand`.",
+  ),
+
+  // ── ALN5xxx hooks ────────────────────────────────────────────────────────
+  hookModuleMissing: def<{ path: string }>(
+    "ALN5001",
+    "error",
+    (a) => `rater module ${q(a.path)} does not exist`,
+    "A `typescript(...)` rater names a TypeScript module, relative to the .align file.",
+  ),
+  hookExportMissing: def<{ name: string; path: string }>(
+    "ALN5002",
+    "error",
+    (a) => `rater module ${q(a.path)} has no export ${q(a.name)}`,
+    "The `export` setting names the function that alignc calls. It must be exported from the module.",
+  ),
+  hookTypeMismatch: def<{ name: string }>(
+    "ALN5003",
+    "error",
+    (a) => `export ${q(a.name)} does not match alignc's Rater type`,
+    "A TypeScript rater must be assignable to `Rater` from `src/api/rater.ts`: `(request: RaterRequest) => RaterReply | Promise<RaterReply>`. The notes show TypeScript's own explanation.",
+  ),
+  hookSyntaxError: def<{ path: string }>(
+    "ALN5004",
+    "error",
+    (a) => `rater module ${q(a.path)} has TypeScript syntax errors`,
+    "The rater module does not parse as TypeScript.",
+  ),
+
+  // ── ALN9xxx limits ───────────────────────────────────────────────────────
+  tooManyDiagnostics: def<{ count: number; file: string }>(
+    "ALN9001",
+    "error",
+    (a) => `${a.count} more diagnostics in ${a.file || "the input"} were not shown`,
+    "alignc stops listing diagnostics for a file after a fixed number, so that garbage input cannot flood the terminal. Fix the first ones and run again.",
+  ),
+} as const;
+
+export type MessageId = keyof typeof messages;
+export type MessageArgs<Id extends MessageId> = Parameters<(typeof messages)[Id]["message"]>[0];
+
+/** Looks a code up for `alignc explain`. Accepts "ALN2003", "aln2003" or "2003". */
+export function findByCode(code: string): { id: MessageId; code: string; severity: Severity; explain: string } | undefined {
+  const wanted = code.toUpperCase().replace(/^(?!ALN)/, "ALN");
+  for (const [id, m] of Object.entries(messages)) {
+    if (m.code === wanted) return { id: id as MessageId, code: m.code, severity: m.severity, explain: m.explain };
+  }
+  return undefined;
+}

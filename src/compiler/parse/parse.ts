@@ -1,0 +1,148 @@
+// Source text → AST, with every lexical and syntax problem as a diagnostic. Drives the Chevrotain lexer
+// and parser in grammar/, checks bracket nesting first (so absurdly deep input never reaches the recursive
+// parser), and hands the CST to the AST builder.
+import { EOF, type IToken, type TokenType } from "chevrotain";
+import * as T from "../../../grammar/lexer.ts";
+import { alignParser } from "../../../grammar/parser.ts";
+import { AstBuilder } from "../ast/build.ts";
+import type { AlignFile } from "../ast/ast.ts";
+import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../source/source-file.ts";
+
+export const LANGUAGE_VERSION = 1;
+/** Deepest nesting of brackets (and chains of prefix operators) the parser accepts. */
+export const MAX_NESTING = 128;
+
+export interface ParseResult {
+  /** Undefined only when the input could not be parsed at all (nesting beyond MAX_NESTING). */
+  ast?: AlignFile;
+  diagnostics: Diagnostic[];
+}
+
+const openers = new Map<TokenType, { close: string }>([
+  [T.LBrace, { close: "}" }],
+  [T.LBracket, { close: "]" }],
+  [T.LParen, { close: ")" }],
+]);
+const closers = new Set<TokenType>([T.RBrace, T.RBracket, T.RParen]);
+
+export function parseSource(source: SourceFile): ParseResult {
+  const diagnostics: Diagnostic[] = [];
+  const lexed = T.alignLexer.tokenize(source.text);
+
+  for (const err of lexed.errors) {
+    const text = source.text.slice(err.offset, err.offset + Math.min(err.length, 20));
+    diagnostics.push(diagnostic("unexpectedCharacter", { text: JSON.stringify(text) }, source.span(err.offset, err.offset + err.length)));
+  }
+  for (const t of lexed.groups.errors ?? []) {
+    const span = source.span(t.startOffset, t.startOffset + Math.min(t.image.length, 2));
+    diagnostics.push(t.tokenType === T.UnterminatedString ? diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)) : diagnostic("unterminatedComment", {}, span));
+  }
+
+  const lexErrorLines = new Set(diagnostics.map((d) => d.span?.line ?? 0));
+  const brackets = checkBrackets(source, lexed.tokens);
+  diagnostics.push(...brackets.diagnostics);
+  if (brackets.tooDeep) return { diagnostics };
+
+  alignParser.input = lexed.tokens;
+  let cst;
+  try {
+    cst = alignParser.file();
+  } catch (error) {
+    if (error instanceof RangeError) {
+      diagnostics.push(diagnostic("nestingTooDeep", { limit: MAX_NESTING }, source.span(0, 0)));
+      return { diagnostics };
+    }
+    throw error;
+  }
+  for (const err of alignParser.errors) {
+    const tok = err.token;
+    const atEof = tok.tokenType === EOF || Number.isNaN(tok.startOffset);
+    if (atEof && brackets.unclosed) continue; // "'{' is never closed" already says it, at a better place
+    if (!atEof && brackets.reportedAt.has(tok.startOffset)) continue;
+    if (!atEof && lexErrorLines.has(tok.startLine ?? 0)) continue; // a dropped character explains the rest of its line
+    const offset = atEof ? source.text.length : tok.startOffset;
+    const span = source.span(offset, atEof ? offset : tok.startOffset + tok.image.length);
+    diagnostics.push(diagnostic("syntaxError", { expected: expectedText(err.message), found: atEof ? "end of file" : describeToken(tok) }, span));
+  }
+
+  const ast = new AstBuilder(source).file(cst, lexed.groups.comments ?? []);
+  diagnostics.push(...checkVersion(source, ast, diagnostics.length > 0));
+  return { ast, diagnostics };
+}
+
+function checkVersion(source: SourceFile, ast: AlignFile, hasSyntaxErrors: boolean): Diagnostic[] {
+  if (!ast.version) {
+    // A broken first line already has a syntax error; don't pile on.
+    if (hasSyntaxErrors && /^\s*align\b/.test(source.text)) return [];
+    return [diagnostic("missingVersionLine", {}, source.span(0, Math.min(source.lineText(1).length, 1)))];
+  }
+  if (ast.version.value !== String(LANGUAGE_VERSION)) {
+    return [diagnostic("unsupportedVersion", { version: ast.version.value, supported: LANGUAGE_VERSION }, ast.version.span)];
+  }
+  return [];
+}
+
+function checkBrackets(source: SourceFile, tokens: IToken[]): { diagnostics: Diagnostic[]; tooDeep: boolean; unclosed: boolean; reportedAt: Set<number> } {
+  const diagnostics: Diagnostic[] = [];
+  const reportedAt = new Set<number>();
+  const stack: IToken[] = [];
+  const neverClosed = (open: IToken) => {
+    const close = openers.get(open.tokenType)?.close ?? "";
+    diagnostics.push(diagnostic("unclosedDelimiter", { open: open.image, close }, source.span(open.startOffset, open.startOffset + 1)));
+  };
+  let prefixRun = 0;
+  for (const t of tokens) {
+    prefixRun = t.tokenType === T.Minus || t.tokenType === T.Not ? prefixRun + 1 : 0;
+    if (openers.has(t.tokenType)) {
+      stack.push(t);
+    } else if (closers.has(t.tokenType)) {
+      const top = stack[stack.length - 1];
+      const intervalEnd = top && (top.image === "(" || top.image === "[") && (t.image === ")" || t.image === "]"); // (0, 1] is legal
+      if (top && (openers.get(top.tokenType)?.close === t.image || intervalEnd)) {
+        stack.pop();
+      } else {
+        const match = stack.findLastIndex((o) => openers.get(o.tokenType)?.close === t.image);
+        if (match < 0) {
+          diagnostics.push(diagnostic("unmatchedCloser", { text: t.image }, source.span(t.startOffset, t.startOffset + 1)));
+        } else {
+          for (const open of stack.splice(match + 1).reverse()) neverClosed(open);
+          stack.pop();
+        }
+        reportedAt.add(t.startOffset);
+      }
+    }
+    if (stack.length + prefixRun > MAX_NESTING) {
+      diagnostics.push(diagnostic("nestingTooDeep", { limit: MAX_NESTING }, source.span(t.startOffset, t.startOffset + t.image.length)));
+      return { diagnostics, tooDeep: true, unclosed: false, reportedAt };
+    }
+  }
+  for (const open of stack.slice(0, 5)) neverClosed(open);
+  return { diagnostics, tooDeep: false, unclosed: stack.length > 0, reportedAt };
+}
+
+function describeToken(t: IToken): string {
+  const image = t.image.length > 30 ? `${t.image.slice(0, 27)}...` : t.image;
+  return `'${image}'`;
+}
+
+/**
+ * Chevrotain's messages list expected tokens in several formats; reduce them to "'}' or identifier".
+ * Labels come from the token definitions in grammar/lexer.ts.
+ */
+function expectedText(message: string): string {
+  const single = /Expecting token of type --> (.*?) <--/.exec(message);
+  if (single?.[1]) return single[1];
+  if (/Redundant input, expecting EOF/.test(message)) return "a declaration (model, dataset, rater, similarity, phase, sweep, evaluate, param or import)";
+  const firstTokens = new Set<string>();
+  for (const line of message.split("\n")) {
+    const m = /^\s*\d+\.\s*\[(.*)\]\s*$/.exec(line);
+    const first = m?.[1]?.split(", ")[0];
+    if (first) firstTokens.add(first);
+  }
+  if (firstTokens.size === 0) return "something else";
+  if (firstTokens.has("Identifier") && firstTokens.has("integer") && firstTokens.has("string")) return "a value";
+  const list = [...firstTokens].map((s) => (s === "Identifier" ? "a name" : s));
+  if (list.length > 6) return `${list.slice(0, 6).join(", ")} or another value`;
+  return list.length === 1 ? (list[0] ?? "") : `${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}`;
+}
