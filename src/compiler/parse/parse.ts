@@ -146,3 +146,24 @@ function expectedText(message: string): string {
   if (list.length > 6) return `${list.slice(0, 6).join(", ")} or another value`;
   return list.length === 1 ? (list[0] ?? "") : `${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}`;
 }
+
+/** Parses a lone value, as given on the command line (`--set beta=0.2`), into an expression. */
+export function parseValueText(source: SourceFile): { expression?: import("../ast/ast.ts").Expression; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const lexed = T.alignLexer.tokenize(source.text);
+  for (const err of lexed.errors) diagnostics.push(diagnostic("unexpectedCharacter", { text: JSON.stringify(source.text.slice(err.offset, err.offset + 1)) }, source.span(err.offset, err.offset + err.length)));
+  for (const t of lexed.groups.errors ?? []) diagnostics.push(diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)));
+  const brackets = checkBrackets(source, lexed.tokens);
+  diagnostics.push(...brackets.diagnostics);
+  if (diagnostics.length > 0) return { diagnostics };
+  alignParser.input = lexed.tokens;
+  const cst = alignParser.expression();
+  for (const err of alignParser.errors) {
+    const tok = err.token;
+    const atEof = tok.tokenType === EOF || Number.isNaN(tok.startOffset);
+    const offset = atEof ? source.text.length : tok.startOffset;
+    diagnostics.push(diagnostic("syntaxError", { expected: expectedText(err.message), found: atEof ? "end of value" : describeToken(tok) }, source.span(offset, offset)));
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+  return { expression: new AstBuilder(source).expression(cst), diagnostics };
+}

@@ -66,7 +66,7 @@ export type ReadResult = { ok: true; file: SourceFile } | { ok: false; diagnosti
 /** Reads one source. `at` is where the path was named (an import), for the diagnostic's span. */
 export function readSourceFile(filePath: string, at?: Span): ReadResult {
   const absPath = path.resolve(filePath);
-  const shown = at ? filePath : displayPathOf(absPath);
+  const shown = displayPathOf(absPath);
   let bytes: Buffer;
   try {
     const stat = statSync(absPath);

@@ -1,0 +1,75 @@
+// What a constructor is: positional arguments, settings, the kind of value it makes, the cross-setting
+// checks it needs, and the execution-graph node it lowers to. The catalog files declare them as data.
+import type { Diagnostic, Span } from "../../diagnostics/diagnostic.ts";
+import type { Category, DatasetKind, Fields, Type, Value } from "../types.ts";
+
+/** What the checker knows about a declaration's value once it is checked. */
+export type ResultInfo =
+  | { category: "model" }
+  | { category: "phase" }
+  | { category: "similarity" }
+  | { category: "sweep" }
+  | { category: "rater"; aspects: string[]; scale: { lo: number; hi: number } }
+  | {
+      category: "dataset";
+      kind: DatasetKind;
+      /** For rated samples: the aspects and scale of the rater that scored them. */
+      rating?: { rater: string; aspects: string[]; scale: { lo: number; hi: number } };
+      /** For split: the names of its parts, referenced as `name.part`. */
+      ports?: string[];
+    };
+
+export interface ArgSpec {
+  name: string;
+  type: Type;
+  doc: string;
+  /** The last argument may repeat: mix(a, b, c). */
+  variadic?: boolean;
+}
+
+export interface CheckedArg {
+  value: Value;
+  span: Span;
+  /** Result info of the declaration a reference argument points at. */
+  info?: ResultInfo;
+}
+
+export interface CheckedCall {
+  ctor: Ctor;
+  args: CheckedArg[];
+  /** Settings after defaults; spans where written (absent for defaults). */
+  settings: Record<string, Value>;
+  settingSpans: Record<string, Span>;
+  span: Span;
+  calleeSpan: Span;
+}
+
+export interface ValidateContext {
+  report(d: Diagnostic): void;
+  /** Result info of a referenced declaration, by qualified name. */
+  infoOf(target: string): ResultInfo | undefined;
+}
+
+export interface Ctor {
+  name: string;
+  /** A declaration category, or a value family: optimizer, schedule, distribution. */
+  category: Category | "optimizer" | "schedule" | "distribution";
+  doc: string;
+  args: ArgSpec[];
+  fields: Fields;
+  /** Settings that exclude each other, and groups of which one is required. */
+  exclusive?: [string, string][];
+  oneOf?: string[][];
+  result?: (call: CheckedCall) => ResultInfo;
+  validate?: (call: CheckedCall, ctx: ValidateContext) => void;
+  /** Execution-graph node kind. */
+  node?: string;
+  /** Bumped when the runtime's behaviour for this node changes, so cached outputs are not reused. */
+  version?: number;
+  /** An example for the docs. */
+  example?: string;
+}
+
+export function defineCtors(ctors: Ctor[]): Map<string, Ctor> {
+  return new Map(ctors.map((c) => [c.name, c]));
+}

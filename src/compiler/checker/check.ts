@@ -1,0 +1,159 @@
+// The checker: params first (defaults, --set, trial values), then every declaration in dependency order
+// (cycles reported with their chain), evaluations and sweeps. Produces the checked program the lowering
+// reads: each declaration's constructor with its settings resolved and defaults filled.
+import type { Call, Declaration, EvaluateDeclaration, Expression, Ident } from "../ast/ast.ts";
+import { diagnostic, type Diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import type { Program } from "../binder/load.ts";
+import type { Bound, DeclSymbol, SymbolEntry } from "../binder/scope.ts";
+import { ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
+import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
+import { evaluateFields } from "./catalog/training.ts";
+import { type EvalHost, Evaluator } from "./evaluate.ts";
+import { checkParams, type CheckedParam, type ParamInputs } from "./params.ts";
+import { checkSweep, type CheckedSweep } from "./sweeps.ts";
+import { didYouMean } from "./suggest.ts";
+import type { Value } from "./types.ts";
+
+export interface CheckedDecl {
+  symbol: DeclSymbol;
+  qualified: string;
+  category: DeclSymbol["declKind"];
+  /** Constructor declarations (everything but evaluate and sweep). */
+  call?: CheckedCall;
+  /** Evaluate blocks: their settings. */
+  evaluate?: { settings: Record<string, Value>; settingSpans: Record<string, Span> };
+  info?: ResultInfo;
+  /** Qualified names this declaration refers to. */
+  uses: Set<string>;
+}
+
+export interface CheckedProgram {
+  decls: Map<string, CheckedDecl>;
+  params: Map<string, CheckedParam>;
+  sweeps: Map<string, CheckedSweep>;
+  /** TypeScript raters to verify against the Rater type (done asynchronously by compile()). */
+  hookRaters: { qualified: string; modulePath: string; exportName: string; span: Span }[];
+}
+
+export interface CheckInputs extends ParamInputs {
+  /** Sweep overrides of nested settings, by full path (`dpo.objective.beta`). */
+  overrides?: Map<string, Value>;
+}
+
+type State = "checking" | "done";
+
+export function check(program: Program, bound: Bound, inputs: CheckInputs = {}): { checked: CheckedProgram; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [...bound.diagnostics];
+  const host: EvalHost & { currentUses?: Set<string> } = {
+    report: (d) => diagnostics.push(d),
+    paramValue: (name: Ident) => {
+      const p = params.get(name.name);
+      if (!p) {
+        const help = didYouMean(name.name, params.keys(), (s) => `\${${s}}`);
+        host.report(diagnostic("unknownParam", { name: name.name }, name.span, help ? { help } : {}));
+        return undefined;
+      }
+      return p.value;
+    },
+    isParam: (name) => bound.params.has(name),
+    infoOf: (q, at) => checkDecl(q, at)?.info,
+    settingsOf: (q, at) => {
+      const d = checkDecl(q, at);
+      host.currentUses?.add(q);
+      return d?.call?.settings ?? d?.evaluate?.settings;
+    },
+    override: (path) => inputs.overrides?.get(path),
+    hasOverrideUnder: (prefix) => [...(inputs.overrides?.keys() ?? [])].some((k) => k.startsWith(prefix)),
+  };
+
+  const params = checkParams(bound, inputs, (d) => diagnostics.push(d));
+  const checked: CheckedProgram = { decls: new Map(), params, sweeps: new Map(), hookRaters: [] };
+  const state = new Map<string, State>();
+  const stack: string[] = [];
+  const byName = new Map(bound.decls.map((d) => [d.qualified, d]));
+
+  const evaluatorFor = (sym: DeclSymbol) => new Evaluator(host, bound.scopes.get(sym.file.ast.source.absPath) ?? new Map<string, SymbolEntry>());
+
+  function checkDecl(qualified: string, at?: Span): CheckedDecl | undefined {
+    const sym = byName.get(qualified);
+    if (!sym) return undefined;
+    host.currentUses?.add(qualified);
+    const s = state.get(qualified);
+    if (s === "done") return checked.decls.get(qualified);
+    if (s === "checking") {
+      const chain = [...stack.slice(stack.indexOf(qualified)), qualified].join(" → ");
+      host.report(diagnostic("referenceCycle", { cycle: chain }, at ?? sym.node.name.span));
+      return undefined;
+    }
+    state.set(qualified, "checking");
+    stack.push(qualified);
+    const outerUses = host.currentUses;
+    const uses = new Set<string>();
+    host.currentUses = uses;
+    const result: CheckedDecl = { symbol: sym, qualified, category: sym.declKind, uses };
+    try {
+      const ev = evaluatorFor(sym);
+      if (sym.node.kind === "Evaluate") {
+        const r = ev.fields(evaluateFields, sym.node.block, "evaluate", qualified, sym.node.name.span);
+        result.evaluate = { settings: r.settings, settingSpans: r.settingSpans };
+      } else if (sym.declKind === "sweep") {
+        const sweep = checkSweep(sym, sym.node as Declaration, ev, host, bound, (q) => checkDecl(q));
+        if (sweep) checked.sweeps.set(qualified, sweep);
+      } else {
+        const call = declarationCall(sym.node as Declaration, host);
+        if (call) {
+          const checkedCall = ev.call(call.ctor, call.expr, `${qualified}.`);
+          if (checkedCall) {
+            result.call = checkedCall;
+            call.ctor.validate?.(checkedCall, { report: host.report, infoOf: (q) => checkDecl(q)?.info });
+            result.info = call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
+            if (call.ctor.name === "typescript") {
+              const mod = checkedCall.args[0]?.value;
+              const exp = checkedCall.settings.export;
+              if (mod?.k === "string" && exp?.k === "string") {
+                checked.hookRaters.push({ qualified, modulePath: mod.v, exportName: exp.v, span: checkedCall.args[0]?.span ?? checkedCall.span });
+              }
+            }
+          }
+        }
+      }
+    } finally {
+      host.currentUses = outerUses;
+      stack.pop();
+      state.set(qualified, "done");
+    }
+    checked.decls.set(qualified, result);
+    return result;
+  }
+
+  for (const sym of bound.decls) checkDecl(sym.qualified);
+  // Re-insert in dependency order is not needed: checkDecl inserts dependencies first.
+  return { checked, diagnostics };
+}
+
+/** The constructor of a declaration's right-hand side, with a clear message when it is not one. */
+function declarationCall(decl: Declaration, host: EvalHost): { ctor: NonNullable<ReturnType<typeof findCtor>>; expr: Call } | undefined {
+  const e: Expression = decl.value;
+  const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
+  const family = decl.declKind;
+  const names = [...ctorsOf(family).keys()];
+  if (!callee || callee.length !== 1) {
+    host.report(
+      diagnostic("typeMismatch", { expected: `a ${family} constructor (${names.join(", ")})`, found: e.kind === "Ref" ? `a reference to '${e.path.map((p) => p.name).join(".")}'` : "another value" }, e.span, {
+        help: e.kind === "Ref" ? "a declaration builds a new value; to use an existing one, refer to it by name where it is needed" : `e.g. ${ctorsOf(family).values().next().value?.example ?? ""}`,
+      }),
+    );
+    return undefined;
+  }
+  const id = callee[0] as Ident;
+  const ctor = findCtor(family, id.name);
+  if (!ctor) {
+    const other = familyOf(id.name);
+    const help = other ? `${id.name} makes a ${other}: write \`${other} ${decl.name.name} = ${id.name} …\`` : (didYouMean(id.name, names) ?? `${family} constructors: ${names.join(", ")}`);
+    host.report(diagnostic("unknownConstructor", { name: id.name, category: family }, id.span, { help }));
+    return undefined;
+  }
+  return { ctor, expr: e.kind === "Call" ? e : { kind: "Call", callee, span: e.span } };
+}
+
+export type { EvaluateDeclaration };

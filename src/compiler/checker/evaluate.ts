@@ -1,0 +1,588 @@
+// Schema-directed evaluation: an AST expression is checked against the Type a place expects and becomes a
+// Value. The expected type decides what a bare name means (a symbol, a declaration, a constructor), so the
+// grammar stays small and every mistake is reported where it was written.
+import type { Block, Call, Entry, Expression, Ident } from "../ast/ast.ts";
+import { diagnostic, type Diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import type { SymbolEntry } from "../binder/scope.ts";
+import { findCtor, ctorsOf, familyOf, type Ctor } from "./catalog/index.ts";
+import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
+import { toExprTree } from "./expressions.ts";
+import { didYouMean } from "./suggest.ts";
+import { type Category, type Field, type Fields, type Type, type Value, inBounds, boundsText, typeName, valueText } from "./types.ts";
+
+export interface EvalHost {
+  report(d: Diagnostic): void;
+  /** Value of a param for `${name}`; undefined when unknown (the host reports). */
+  paramValue(name: Ident): Value | undefined;
+  isParam(name: string): boolean;
+  /** Result info of a declaration, checking it first if needed (cycle detection lives in the host). */
+  infoOf(qualified: string, at: Span): ResultInfo | undefined;
+  /** Checked settings of a declaration, for references into nested settings. */
+  settingsOf(qualified: string, at: Span): Record<string, Value> | undefined;
+  /** Sweep overrides by full setting path (`dpo.objective.beta`). */
+  override(path: string): Value | undefined;
+  hasOverrideUnder(prefix: string): boolean;
+}
+
+export class Evaluator {
+  constructor(
+    private readonly host: EvalHost,
+    private readonly scope: Map<string, SymbolEntry>,
+  ) {}
+
+  // ── values ────────────────────────────────────────────────────────────────
+  value(e: Expression, type: Type, what: string): Value | undefined {
+    if (e.kind === "Paren" && type.t !== "score" && type.t !== "predicate") return this.value(e.expression, type, what);
+    if (e.kind === "Interp") {
+      const v = this.host.paramValue(e.name);
+      return v === undefined ? undefined : this.coerce(v, type, what, e.span);
+    }
+    switch (type.t) {
+      case "int":
+      case "float":
+        return this.number(e, type, what);
+      case "fraction": {
+        if (e.kind === "Percent") return this.checkFraction(e.value / 100, type, what, e.span);
+        const n = this.constant(e);
+        if (n === undefined) return this.mismatch(type, e);
+        return this.checkFraction(n, type, what, e.span);
+      }
+      case "duration":
+        if (e.kind !== "Duration") return this.mismatch(type, e, e.kind === "Number" ? `write a unit: ${e.raw}s` : undefined);
+        if (!inBounds(e.seconds, type)) return this.outOfRange(what, e.raw, boundsText(type), e.span);
+        return { k: "duration", seconds: e.seconds };
+      case "string":
+        if (e.kind !== "String") return this.mismatch(type, e, e.kind === "Ref" && e.path.length === 1 ? `write it in quotes: "${e.path[0]?.name}"` : undefined);
+        return this.checkPattern(this.stringValue(e), type, e.span);
+      case "bool":
+        return e.kind === "Bool" ? { k: "bool", v: e.value } : this.mismatch(type, e);
+      case "enum":
+      case "name":
+        return this.symbol(e, type);
+      case "range":
+        return this.range(e, type, what);
+      case "list":
+        return this.list(e, type, what);
+      case "record":
+        if (e.kind !== "Block") return this.mismatch(type, e);
+        return { k: "record", fields: this.fields(type.fields, e, type.name, what).settings };
+      case "map":
+        return this.map(e, type, what);
+      case "ctor":
+        return this.ctorValue(e, type.family, what);
+      case "ref":
+        return this.reference(e, type);
+      case "union":
+        return this.union(e, type, what);
+      case "score":
+      case "predicate":
+        return toExprTree(e, type.t, (d) => this.host.report(d));
+    }
+  }
+
+  /** A param's (or referenced setting's) value placed where `type` is expected. */
+  coerce(v: Value, type: Type, what: string, span: Span): Value | undefined {
+    switch (type.t) {
+      case "int":
+        if (v.k === "int") return inBounds(v.v, type) ? v : this.outOfRange(what, String(v.v), boundsText(type), span);
+        break;
+      case "float":
+        if (v.k === "int" || v.k === "float") return inBounds(v.v, type) ? { k: "float", v: v.v } : this.outOfRange(what, String(v.v), boundsText(type), span);
+        break;
+      case "fraction":
+        if (v.k === "fraction" || v.k === "int" || v.k === "float") return this.checkFraction(v.v, type, what, span);
+        break;
+      case "string":
+        if (v.k === "string") return this.checkPattern(v, type, span);
+        break;
+      case "enum":
+        if (v.k === "symbol" && type.values.includes(v.name)) return v;
+        if (v.k === "symbol") return this.fail(diagnostic("unknownSymbol", { value: v.name, allowed: type.values.join(", ") }, span));
+        break;
+      case "union":
+        for (const alt of type.of) {
+          const r = this.quietly(() => this.coerce(v, alt, what, span));
+          if (r) return r;
+        }
+        break;
+      default:
+        if (sameKind(v, type)) return v;
+    }
+    return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `${valueText(v)}` }, span));
+  }
+
+  private number(e: Expression, type: Type & { t: "int" | "float" }, what: string): Value | undefined {
+    if (e.kind === "Percent") return this.mismatch(type, e, `write ${e.value / 100}`);
+    const n = this.constant(e);
+    if (n === undefined) return this.mismatch(type, e);
+    if (type.t === "int" && !Number.isInteger(n)) return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `the number ${n}` }, e.span));
+    if (!inBounds(n, type)) return this.outOfRange(what, String(n), boundsText(type), e.span);
+    return type.t === "int" ? { k: "int", v: n } : { k: "float", v: n };
+  }
+
+  /** Constant folding of numeric expressions, params included: `${rank} * 2`. */
+  constant(e: Expression): number | undefined {
+    switch (e.kind) {
+      case "Number":
+        return e.value;
+      case "Paren":
+        return this.constant(e.expression);
+      case "Unary":
+        if (e.op !== "-") return undefined;
+        return negate(this.constant(e.operand));
+      case "Interp": {
+        const v = this.host.paramValue(e.name);
+        return v && (v.k === "int" || v.k === "float" || v.k === "fraction") ? v.v : undefined;
+      }
+      case "Binary": {
+        const a = this.constant(e.left);
+        const b = this.constant(e.right);
+        if (a === undefined || b === undefined) return undefined;
+        switch (e.op) {
+          case "+":
+            return a + b;
+          case "-":
+            return a - b;
+          case "*":
+            return a * b;
+          case "/":
+            return b === 0 ? undefined : a / b;
+          default:
+            return undefined;
+        }
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private checkFraction(n: number, type: Type & { t: "fraction" }, what: string, span: Span): Value | undefined {
+    const bounds = { min: 0, max: 1, minOpen: type.minOpen, maxOpen: type.maxOpen };
+    if (!inBounds(n, bounds)) return this.outOfRange(what, String(n), boundsText(bounds), span);
+    return { k: "fraction", v: n };
+  }
+
+  private checkPattern(v: Value & { k: "string" }, type: Type & { t: "string" }, span: Span): Value | undefined {
+    if (type.pattern && !type.pattern.test(v.v)) return this.fail(diagnostic("invalidValue", { what: JSON.stringify(v.v), reason: `expected ${type.patternHelp ?? type.pattern.source}` }, span));
+    return v;
+  }
+
+  stringValue(e: Expression & { kind: "String" }): Value & { k: "string" } {
+    let text = "";
+    for (const part of e.parts) {
+      if (part.kind === "text") text += part.text;
+      else {
+        const v = this.host.paramValue({ kind: "Ident", name: part.name, span: part.span });
+        text += v === undefined ? "" : v.k === "string" ? v.v : valueText(v);
+      }
+    }
+    return { k: "string", v: text };
+  }
+
+  private symbol(e: Expression, type: Type & { t: "enum" | "name" }): Value | undefined {
+    if (e.kind !== "Ref" || e.path.length !== 1) {
+      if (e.kind === "String" && type.t === "enum" && type.values.includes(e.value)) return this.mismatch(type, e, `write it without quotes: ${e.value}`);
+      return this.mismatch(type, e);
+    }
+    const name = (e.path[0] as Ident).name;
+    if (type.t === "name" || type.values.includes(name)) return { k: "symbol", name };
+    if (this.host.isParam(name)) return this.fail(diagnostic("paramAsBareName", { name }, e.span));
+    const help = didYouMean(name, type.values);
+    return this.fail(diagnostic("unknownSymbol", { value: name, allowed: type.values.join(", ") }, e.span, help ? { help } : {}));
+  }
+
+  private range(e: Expression, type: Type & { t: "range" }, what: string): Value | undefined {
+    if (e.kind !== "Range") return this.mismatch(type, e);
+    const lo = this.constant(e.lo);
+    const hi = this.constant(e.hi);
+    if (lo === undefined || hi === undefined || !Number.isInteger(lo) || !Number.isInteger(hi)) return this.mismatch(type, e);
+    if (lo > hi) return this.fail(diagnostic("badRange", { lo: String(lo), hi: String(hi) }, e.span));
+    const bounds = { min: type.min, max: type.max };
+    if (!inBounds(lo, bounds) || !inBounds(hi, bounds)) return this.outOfRange(what, `${lo}..${hi}`, boundsText(bounds), e.span);
+    return { k: "range", lo, hi };
+  }
+
+  private list(e: Expression, type: Type & { t: "list" }, what: string): Value | undefined {
+    if (e.kind !== "List") return this.mismatch(type, e);
+    if (type.min !== undefined && e.items.length < type.min) return this.fail(diagnostic("emptyList", { what }, e.span));
+    const items: Value[] = [];
+    const seen = new Map<string, Span>();
+    let ok = true;
+    for (const item of e.items) {
+      const v = this.value(item, type.of, what);
+      if (v === undefined) {
+        ok = false;
+        continue;
+      }
+      if (type.unique) {
+        const key = valueText(v);
+        const prev = seen.get(key);
+        if (prev) this.host.report(diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: "first here" }], help: "remove the repeated element" }));
+        seen.set(key, item.span);
+      }
+      items.push(v);
+    }
+    return ok ? { k: "list", items } : undefined;
+  }
+
+  private map(e: Expression, type: Type & { t: "map" }, what: string): Value | undefined {
+    if (e.kind !== "Block") return this.mismatch(type, e);
+    const fields: Record<string, Value> = {};
+    for (const entry of e.entries) {
+      const key = entry.key.map((k) => k.name).join(".");
+      if (key in fields) {
+        this.host.report(diagnostic("duplicateKey", { key }, entry.key[0]?.span));
+        continue;
+      }
+      const v = this.value(entry.value, type.of, `${what}.${key}`);
+      if (v !== undefined) fields[key] = v;
+    }
+    return { k: "record", fields };
+  }
+
+  private union(e: Expression, type: Type & { t: "union" }, what: string): Value | undefined {
+    for (const alt of type.of) {
+      const v = this.quietly(() => this.value(e, alt, what));
+      if (v !== undefined) return v;
+    }
+    // Report with the alternative that best matches the expression's shape, so the message is specific.
+    const refLike = e.kind === "Ref";
+    const best = type.of.find((t) => (refLike ? t.t === "ref" || t.t === "enum" : t.t !== "ref")) ?? type.of[0];
+    if (refLike && e.path.length === 1) {
+      const name = (e.path[0] as Ident).name;
+      if (!this.scope.has(name)) {
+        const symbols = type.of.flatMap((t) => (t.t === "enum" ? t.values : []));
+        const names = [...symbols, ...this.namesOf(type.of)];
+        const help = didYouMean(name, names);
+        return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `'${name}'` }, e.span, help ? { help } : {}));
+      }
+    }
+    return best ? this.value(e, best, what) : undefined;
+  }
+
+  private namesOf(types: readonly Type[]): string[] {
+    const cats = new Set(types.flatMap((t) => (t.t === "ref" ? [t.category] : [])));
+    const out: string[] = [];
+    for (const [name, entry] of this.scope) if (entry.kind === "decl" && cats.has(entry.declKind as Category)) out.push(name);
+    return out;
+  }
+
+  // ── references ────────────────────────────────────────────────────────────
+  private reference(e: Expression, type: Type & { t: "ref" }): Value | undefined {
+    if (e.kind !== "Ref") {
+      if (e.kind === "Call") return this.fail(diagnostic("typeMismatch", { expected: `${typeName(type)} name`, found: "a constructor call" }, e.span, { help: "declare it first (e.g. `dataset d = …`) and refer to it by name" }));
+      return this.mismatch(type, e);
+    }
+    const resolved = this.resolvePath(e.path, type.category);
+    if (!resolved) return undefined;
+    if (resolved.kind === "setting") {
+      return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `the setting ${resolved.text}` }, e.span));
+    }
+    const { symbol, port } = resolved;
+    const accepts = (cat: string) => cat === type.category || (type.category === "model" && cat === "phase");
+    if (!accepts(symbol.declKind)) {
+      return this.fail(diagnostic("wrongDeclarationKind", { name: symbol.qualified, expected: type.category, found: symbol.declKind }, e.span, { labels: [{ span: symbol.node.name.span, message: `declared as a ${symbol.declKind} here` }] }));
+    }
+    const info = this.host.infoOf(symbol.qualified, e.span);
+    if (info?.category === "dataset") {
+      if (info.ports && port === undefined) {
+        return this.fail(diagnostic("typeMismatch", { expected: "one part of the split", found: `the whole split '${symbol.qualified}'` }, e.span, { help: `write ${symbol.qualified}.${info.ports[0] ?? "part"}` }));
+      }
+      if (type.datasetKinds && !type.datasetKinds.includes(info.kind)) {
+        return this.fail(diagnostic("wrongDatasetKind", { name: symbol.qualified, expected: type.datasetKinds.join(" or "), found: info.kind }, e.span));
+      }
+    }
+    return port === undefined ? { k: "ref", target: symbol.qualified, category: symbol.declKind as Category } : { k: "ref", target: symbol.qualified, category: symbol.declKind as Category, port };
+  }
+
+  /**
+   * Walks a dotted path: namespaces (`common.sft`), split parts (`parts.train`), or nested settings
+   * (`dpo.objective.beta`).
+   */
+  resolvePath(path: Ident[], wanted?: string): { kind: "decl"; symbol: import("../binder/scope.ts").DeclSymbol; port?: string } | { kind: "setting"; value: Value; text: string } | undefined {
+    let scope = this.scope;
+    for (let i = 0; i < path.length; i++) {
+      const id = path[i] as Ident;
+      const entry = scope.get(id.name);
+      if (!entry) {
+        if (i === 0 && this.host.isParam(id.name)) return this.fail(diagnostic("paramAsBareName", { name: id.name }, id.span));
+        const candidates = [...scope.entries()].filter(([, s]) => !wanted || s.kind === "namespace" || s.declKind === wanted || (wanted === "model" && s.declKind === "phase")).map(([n]) => n);
+        const help = didYouMean(id.name, candidates.length > 0 ? candidates : scope.keys());
+        const ctorFamily = i === 0 ? familyOf(id.name) : undefined;
+        const extra = ctorFamily ? { help: `${id.name} is a ${ctorFamily} constructor: declare it (\`${ctorFamily} x = ${id.name} {…}\`) and use the name` } : help ? { help } : {};
+        if (i === 0) return this.fail(diagnostic("unknownName", { name: id.name, kind: wanted ?? "name" }, id.span, extra));
+        return this.fail(diagnostic("unknownMember", { path: path.slice(0, i).map((p) => p.name).join("."), member: id.name }, id.span, extra));
+      }
+      if (entry.kind === "namespace") {
+        scope = entry.scope;
+        continue;
+      }
+      const rest = path.slice(i + 1);
+      if (rest.length === 0) return { kind: "decl", symbol: entry };
+      const info = this.host.infoOf(entry.qualified, id.span);
+      if (info?.category === "dataset" && info.ports && rest.length === 1) {
+        const port = (rest[0] as Ident).name;
+        if (info.ports.includes(port)) return { kind: "decl", symbol: entry, port };
+        const help = didYouMean(port, info.ports);
+        return this.fail(diagnostic("unknownMember", { path: entry.qualified, member: port }, rest[0]?.span, help ? { help } : {}));
+      }
+      const settings = this.host.settingsOf(entry.qualified, id.span);
+      if (!settings) return undefined;
+      let value: Value = { k: "record", fields: settings };
+      for (let j = 0; j < rest.length; j++) {
+        const key = rest[j] as Ident;
+        const next: Value | undefined = value.k === "record" ? value.fields[key.name] : undefined;
+        if (next === undefined) {
+          const help = value.k === "record" ? didYouMean(key.name, Object.keys(value.fields)) : undefined;
+          return this.fail(diagnostic("unknownMember", { path: [entry.qualified, ...rest.slice(0, j).map((r) => r.name)].join("."), member: key.name }, key.span, help ? { help } : {}));
+        }
+        value = next;
+      }
+      return { kind: "setting", value, text: [entry.qualified, ...rest.map((r) => r.name)].join(".") };
+    }
+    return undefined;
+  }
+
+  /** A setting whose value is a reference to another declaration's nested setting: `beta: dpo.objective.beta`. */
+  settingReference(e: Expression, type: Type, what: string): Value | undefined {
+    if (e.kind !== "Ref" || e.path.length < 2) return undefined;
+    const head = this.scope.get((e.path[0] as Ident).name);
+    if (!head || head.kind !== "decl") return undefined;
+    const info = this.host.infoOf(head.qualified, e.span);
+    if (info?.category === "dataset" && info.ports) return undefined;
+    const r = this.resolvePath(e.path);
+    if (!r || r.kind !== "setting") return undefined;
+    return this.coerce(r.value, type, what, e.span);
+  }
+
+  // ── constructors and blocks ───────────────────────────────────────────────
+  /** A value built by a constructor of a family (optimizer, schedule): `adamw { lr: 1e-4 }` or just `cosine`. */
+  private ctorValue(e: Expression, family: string, what: string, prefix = ""): Value | undefined {
+    const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
+    if (!callee || callee.length !== 1) return this.fail(diagnostic("typeMismatch", { expected: `a ${family} (${[...ctorsOf(family).keys()].join(", ")})`, found: describeExpression(e) }, e.span));
+    const name = (callee[0] as Ident).name;
+    const ctor = findCtor(family, name);
+    if (!ctor) {
+      const help = didYouMean(name, ctorsOf(family).keys());
+      return this.fail(diagnostic("unknownConstructor", { name, category: family }, callee[0]?.span, { help: help ?? `one of ${[...ctorsOf(family).keys()].join(", ")}` }));
+    }
+    const call = e.kind === "Call" ? e : ({ kind: "Call", callee, span: e.span } satisfies Call);
+    const checked = this.call(ctor, call, prefix || `${what}.`);
+    return checked ? { k: "record", ctor: ctor.name, fields: checked.settings } : undefined;
+  }
+
+  /** Checks a constructor call: positional arguments, then settings. `prefix` addresses sweep overrides. */
+  call(ctor: Ctor, e: Call, prefix: string): CheckedCall | undefined {
+    const calleeSpan = spanOfPath(e.callee, e.span);
+    const args: CheckedArg[] = [];
+    const given = e.args ?? [];
+    const variadic = ctor.args[ctor.args.length - 1]?.variadic === true;
+    const fixed = variadic ? ctor.args.length - 1 : ctor.args.length;
+    const tooFew = given.length < ctor.args.length;
+    const tooMany = !variadic && given.length > ctor.args.length;
+    if (tooFew || tooMany) {
+      const expected = ctor.args.length === 0 ? "no arguments" : `${variadic ? "at least " : ""}${ctor.args.length} argument${ctor.args.length === 1 ? "" : "s"} (${ctor.args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})`;
+      const help = ctor.args.length === 0 && given.length > 0 ? `write settings in a block: ${ctor.name} { … }` : ctor.example ? `e.g. ${ctor.example}` : undefined;
+      this.host.report(diagnostic("wrongArgumentCount", { callee: ctor.name, expected, found: given.length }, e.args && given.length > 0 ? spanOver(given, e.span) : calleeSpan, help ? { help } : {}));
+    }
+    let ok = !(tooFew || tooMany);
+    given.forEach((arg, i) => {
+      const spec = ctor.args[Math.min(i, variadic ? ctor.args.length - 1 : i)];
+      if (!spec || (!variadic && i >= fixed && i >= ctor.args.length)) return;
+      const v = this.value(arg, spec.type, spec.name);
+      if (v === undefined) {
+        ok = false;
+        return;
+      }
+      const checked: CheckedArg = { value: v, span: arg.span };
+      if (v.k === "ref") {
+        const info = this.host.infoOf(v.target, arg.span);
+        if (info) checked.info = info;
+      }
+      args.push(checked);
+    });
+    const block = e.block ?? { kind: "Block", entries: [], span: e.span };
+    const { settings, settingSpans, ok: fieldsOk } = this.fields(ctor.fields, block, ctor.name, prefix.replace(/\.$/, ""), calleeSpan, ctor);
+    if (!ok || !fieldsOk) return undefined;
+    return { ctor, args, settings, settingSpans, span: e.span, calleeSpan };
+  }
+
+  /**
+   * Checks a block against a schema: unknown keys (with did-you-mean), duplicates, dotted keys as nested
+   * blocks, defaults and required settings, exclusive settings, and sweep overrides.
+   */
+  fields(
+    schema: Fields,
+    block: Block,
+    construct: string,
+    path: string,
+    missingAt: Span = block.span,
+    ctor?: Ctor,
+  ): { settings: Record<string, Value>; settingSpans: Record<string, Span>; ok: boolean } {
+    const settings: Record<string, Value> = {};
+    const settingSpans: Record<string, Span> = {};
+    let ok = true;
+    const groups = new Map<string, { entries: Entry[]; span: Span }>();
+    for (const entry of block.entries) {
+      const head = entry.key[0];
+      if (!head || head.name === "") continue;
+      if (!(head.name in schema)) {
+        const help = didYouMean(head.name, Object.keys(schema));
+        this.host.report(diagnostic("unknownKey", { key: head.name, construct }, head.span, help ? { help } : { help: `settings of ${construct}: ${Object.keys(schema).join(", ") || "none"}` }));
+        ok = false;
+        continue;
+      }
+      const group = groups.get(head.name);
+      const dotted = entry.key.length > 1;
+      if (group && (!dotted || group.entries.some((x) => x.key.length === 1))) {
+        this.host.report(diagnostic("duplicateKey", { key: entry.key.map((k) => k.name).join(".") }, head.span, { labels: [{ span: group.span, message: "first given here" }] }));
+        ok = false;
+        continue;
+      }
+      if (group) group.entries.push(entry);
+      else groups.set(head.name, { entries: [entry], span: head.span });
+    }
+    for (const [key, field] of Object.entries(schema)) {
+      const fullPath = path ? `${path}.${key}` : key;
+      const over = this.host.override(fullPath);
+      const group = groups.get(key);
+      let v: Value | undefined;
+      if (over !== undefined) {
+        v = over;
+      } else if (group) {
+        const first = group.entries[0] as Entry;
+        const expr: Expression =
+          first.key.length === 1 ? first.value : { kind: "Block", entries: group.entries.map((x) => ({ ...x, key: x.key.slice(1) })), span: first.span };
+        v = this.settingReference(expr, field.type, key) ?? this.fieldValue(expr, field, key, fullPath);
+        if (v === undefined) ok = false;
+        else settingSpans[key] = first.span;
+      } else if (this.host.hasOverrideUnder(`${fullPath}.`) && (field.type.t === "record" || field.type.t === "ctor")) {
+        const empty: Block = { kind: "Block", entries: [], span: block.span };
+        const ctorName = field.default?.k === "record" ? field.default.ctor : undefined;
+        v =
+          field.type.t === "ctor" && ctorName
+            ? this.ctorValue({ kind: "Ref", path: [{ kind: "Ident", name: ctorName, span: block.span }], span: block.span }, field.type.family, key, `${fullPath}.`)
+            : this.fieldValue(empty, field, key, fullPath);
+      } else if (field.default !== undefined) {
+        v = field.type.t === "record" ? this.withDefaults(field, fullPath) : field.default;
+      } else if (field.required) {
+        this.host.report(diagnostic("missingKey", { key, construct }, missingAt, { help: `add \`${key}: …\` (${field.doc})` }));
+        ok = false;
+      }
+      if (v !== undefined) settings[key] = v;
+    }
+    for (const [a, b] of ctor?.exclusive ?? []) {
+      if (groups.has(a) && groups.has(b)) {
+        this.host.report(diagnostic("conflictingKeys", { a, b }, groups.get(b)?.span));
+        ok = false;
+      }
+    }
+    for (const group of ctor?.oneOf ?? []) {
+      if (!group.some((k) => settings[k] !== undefined)) {
+        this.host.report(diagnostic("needsOneOf", { keys: group.map((k) => `'${k}'`).join(" or ") }, missingAt));
+        ok = false;
+      }
+    }
+    return { settings, settingSpans, ok };
+  }
+
+  private fieldValue(expr: Expression, field: Field, key: string, fullPath: string): Value | undefined {
+    if (field.type.t === "record") {
+      if (expr.kind !== "Block") return this.mismatch(field.type, expr);
+      const r = this.fields(field.type.fields, expr, field.type.name, fullPath);
+      return r.ok ? { k: "record", fields: r.settings } : undefined;
+    }
+    if (field.type.t === "ctor") return this.ctorValue(expr, field.type.family, key, `${fullPath}.`);
+    return this.value(expr, field.type, key);
+  }
+
+  /** A nested record that was not written: its own defaults, so plans and hashes show the full configuration. */
+  private withDefaults(field: Field, fullPath: string): Value | undefined {
+    if (field.type.t !== "record") return field.default;
+    const r = this.fields(field.type.fields, { kind: "Block", entries: [], span: emptySpan }, field.type.name, fullPath);
+    return { k: "record", fields: r.settings };
+  }
+
+  // ── helpers ───────────────────────────────────────────────────────────────
+  private quietly<T>(f: () => T): T {
+    const saved = this.host.report;
+    this.host.report = () => {};
+    try {
+      return f();
+    } finally {
+      this.host.report = saved;
+    }
+  }
+
+  private mismatch(type: Type, e: Expression, help?: string): undefined {
+    return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: describeExpression(e) }, e.span, help ? { help } : {}));
+  }
+
+  private outOfRange(what: string, value: string, range: string, span: Span): undefined {
+    return this.fail(diagnostic("outOfRange", { what, value, range: range.replace(/^ in /, "").replace(/^ /, "") }, span));
+  }
+
+  private fail(d: Diagnostic): undefined {
+    this.host.report(d);
+    return undefined;
+  }
+}
+
+const emptySpan: Span = { file: "", start: 0, end: 0, line: 1, column: 1, endLine: 1, endColumn: 1 };
+
+function negate(n: number | undefined): number | undefined {
+  return n === undefined ? undefined : -n;
+}
+
+function sameKind(v: Value, type: Type): boolean {
+  const map: Partial<Record<Type["t"], Value["k"][]>> = { bool: ["bool"], duration: ["duration"], name: ["symbol"], range: ["range"], list: ["list"], record: ["record"], map: ["record"], ctor: ["record"], ref: ["ref"], score: ["expr"], predicate: ["expr"] };
+  return map[type.t]?.includes(v.k) ?? false;
+}
+
+export function describeExpression(e: Expression): string {
+  switch (e.kind) {
+    case "Number":
+      return `the number ${e.raw}`;
+    case "Percent":
+      return `the percentage ${e.raw}`;
+    case "Duration":
+      return `the duration ${e.raw}`;
+    case "String":
+      return `the string ${e.raw.length > 40 ? `${e.raw.slice(0, 37)}..."` : e.raw}`;
+    case "Bool":
+      return String(e.value);
+    case "Interp":
+      return `\${${e.name.name}}`;
+    case "List":
+      return "a list";
+    case "Block":
+      return "a block";
+    case "Ref":
+      return `'${e.path.map((p) => p.name).join(".")}'`;
+    case "Call":
+      return `a call of ${e.callee.map((p) => p.name).join(".")}`;
+    case "Binary":
+    case "Unary":
+      return "an expression";
+    case "Range":
+      return "a range";
+    case "Paren":
+      return describeExpression(e.expression);
+    case "Error":
+      return "nothing";
+  }
+}
+
+function spanOfPath(path: Ident[], fallback: Span): Span {
+  const first = path[0];
+  const last = path[path.length - 1];
+  if (!first || !last) return fallback;
+  return { ...first.span, end: last.span.end, endLine: last.span.endLine, endColumn: last.span.endColumn };
+}
+
+function spanOver(items: Expression[], fallback: Span): Span {
+  const first = items[0];
+  const last = items[items.length - 1];
+  if (!first || !last) return fallback;
+  return { ...first.span, end: last.span.end, endLine: last.span.endLine, endColumn: last.span.endColumn };
+}

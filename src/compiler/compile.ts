@@ -1,0 +1,149 @@
+// The compiler pipeline, one phase after another: load + parse (with imports) → bind → check → lower.
+// A trial of a sweep is compiled by checking once with defaults, picking the trial, and checking again
+// with its values. TypeScript rater hooks are verified last (ts-morph is loaded only when needed).
+import path from "node:path";
+import { bind, type Bound } from "./binder/scope.ts";
+import { loadProgram, type Program } from "./binder/load.ts";
+import { check, type CheckedProgram } from "./checker/check.ts";
+import type { CheckedSweep } from "./checker/sweeps.ts";
+import type { Value } from "./checker/types.ts";
+import { diagnostic, type Diagnostic, DiagnosticBag, type Span } from "./diagnostics/diagnostic.ts";
+import type { ExecutionGraph } from "./lower/graph.ts";
+import { lower } from "./lower/lower.ts";
+import { valueJson } from "./checker/types.ts";
+import { findTrial, type Trial, trials } from "./sweep/expand.ts";
+import type { SourceFile } from "./source/source-file.ts";
+
+export interface CompileOptions {
+  /** `--set name=value` arguments. */
+  set?: string[];
+  /** A trial of a sweep, by ordinal or id. */
+  trial?: string;
+  /** Which sweep, when the file declares several. */
+  sweep?: string;
+  /** Stop after checking: no execution graph. */
+  checkOnly?: boolean;
+}
+
+export interface CompileResult {
+  program: Program;
+  bound?: Bound;
+  checked?: CheckedProgram;
+  graph?: ExecutionGraph;
+  trial?: Trial;
+  diagnostics: Diagnostic[];
+  /** Sources by display path, for rendering diagnostics. */
+  sources: Map<string, SourceFile>;
+  ok: boolean;
+}
+
+export function compileSync(entryPath: string, options: CompileOptions = {}): CompileResult {
+  const program = loadProgram(entryPath);
+  const bag = new DiagnosticBag();
+  bag.addAll(program.diagnostics);
+  const result: CompileResult = { program, diagnostics: [], sources: program.sources, ok: false };
+  if (!program.entry || program.syntaxErrors) return finish(result, bag);
+
+  const bound = bind(program);
+  result.bound = bound;
+  let { checked, diagnostics } = check(program, bound, options.set ? { set: options.set } : {});
+  if (options.trial !== undefined && !diagnostics.some((d) => d.severity === "error")) {
+    const sweep = chooseSweep(checked, options.sweep, program.entry.ast.source.displayPath, (d) => diagnostics.push(d));
+    if (sweep) {
+      const trial = findTrial(sweep, checked.params, options.trial);
+      if (!trial) diagnostics.push(diagnostic("trialOutOfRange", { trial: options.trial, count: countTrials(sweep, checked) }));
+      else {
+        const trialParams = new Map<string, Value>();
+        const overrides = new Map<string, Value>();
+        for (const a of trial.assignments) (a.kind === "param" ? trialParams : overrides).set(a.target, a.value);
+        ({ checked, diagnostics } = check(program, bound, { ...(options.set ? { set: options.set } : {}), trialParams, overrides }));
+        result.trial = trial;
+      }
+    }
+  }
+  bag.addAll(diagnostics.concat(unusedWarnings(program, checked)));
+  result.checked = checked;
+  if (bag.hasErrors || options.checkOnly) return finish(result, bag);
+  const trialInfo = result.trial
+    ? {
+        sweep: options.sweep ?? [...checked.sweeps.keys()][0] ?? "",
+        ordinal: result.trial.ordinal,
+        id: result.trial.id,
+        assignments: Object.fromEntries(result.trial.assignments.map((a) => [a.target, valueJson(a.value)])),
+      }
+    : undefined;
+  result.graph = lower(checked, program.entry.ast.source.absPath, trialInfo);
+  return finish(result, bag);
+}
+
+/** compileSync plus the TypeScript rater checks, which need ts-morph (loaded on demand). */
+export async function compile(entryPath: string, options: CompileOptions = {}): Promise<CompileResult> {
+  const result = compileSync(entryPath, options);
+  const hooks = result.checked?.hookRaters ?? [];
+  if (hooks.length === 0) return result;
+  const { checkTypescriptRater } = await import("./hooks/typescript-rater.ts");
+  const extra: Diagnostic[] = [];
+  for (const hook of hooks) {
+    const decl = result.checked?.decls.get(hook.qualified);
+    const baseDir = decl ? path.dirname(decl.symbol.file.ast.source.absPath) : process.cwd();
+    const r = checkTypescriptRater(path.resolve(baseDir, hook.modulePath), hook.exportName);
+    if (r.ok) continue;
+    const label = r.declaration ? [{ span: pointSpan(r.declaration), message: `the TypeScript declaration of '${hook.exportName}'` }] : [];
+    if (r.problem === "missing-file") extra.push(diagnostic("hookModuleMissing", { path: hook.modulePath }, hook.span));
+    else if (r.problem === "missing-export") {
+      extra.push(diagnostic("hookExportMissing", { name: hook.exportName, path: hook.modulePath }, hook.span, { labels: label, notes: r.details.length ? [`exports: ${r.details.join(", ")}`] : [] }));
+    } else if (r.problem === "syntax") extra.push(diagnostic("hookSyntaxError", { path: hook.modulePath }, hook.span, { labels: label, notes: r.details }));
+    else extra.push(diagnostic("hookTypeMismatch", { name: hook.exportName }, hook.span, { labels: label, notes: r.details }));
+  }
+  if (extra.length === 0) return result;
+  const diagnostics = [...result.diagnostics, ...extra];
+  const { graph: _graph, ...rest } = result;
+  return { ...rest, diagnostics, ok: false };
+}
+
+function pointSpan(loc: { file: string; line: number; column: number }): Span {
+  return { file: path.relative(process.cwd(), loc.file) || loc.file, start: 0, end: 0, line: loc.line, column: loc.column, endLine: loc.line, endColumn: loc.column + 1 };
+}
+
+function countTrials(sweep: CheckedSweep, checked: CheckedProgram): number {
+  let n = 0;
+  for (const _ of trials(sweep, checked.params)) n++;
+  return n;
+}
+
+export function chooseSweep(checked: CheckedProgram, name: string | undefined, file: string, report: (d: Diagnostic) => void): CheckedSweep | undefined {
+  if (name !== undefined) {
+    const s = checked.sweeps.get(name);
+    if (!s) report(diagnostic("unknownSweepName", { name }));
+    return s;
+  }
+  if (checked.sweeps.size === 0) {
+    report(diagnostic("noSweep", { file }));
+    return undefined;
+  }
+  if (checked.sweeps.size > 1) {
+    report(diagnostic("ambiguousSweep", { names: [...checked.sweeps.keys()].join(", ") }));
+    return undefined;
+  }
+  return checked.sweeps.values().next().value;
+}
+
+/** Declarations in the entry file that nothing consumes and that produce nothing by themselves. */
+function unusedWarnings(program: Program, checked: CheckedProgram): Diagnostic[] {
+  const used = new Set<string>();
+  for (const d of checked.decls.values()) for (const u of d.uses) if (u !== d.qualified) used.add(u);
+  const out: Diagnostic[] = [];
+  for (const d of checked.decls.values()) {
+    if (d.symbol.file !== program.entry) continue;
+    if (d.category === "phase" || d.category === "evaluate" || d.category === "sweep") continue;
+    if (d.call?.ctor.name === "export") continue;
+    if (!used.has(d.qualified)) out.push(diagnostic("unusedDeclaration", { name: d.qualified, kind: d.category }, d.symbol.node.name.span));
+  }
+  return out;
+}
+
+function finish(result: CompileResult, bag: DiagnosticBag): CompileResult {
+  result.diagnostics = bag.finish();
+  result.ok = !result.diagnostics.some((d) => d.severity === "error");
+  return result;
+}
