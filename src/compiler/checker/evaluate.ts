@@ -515,6 +515,9 @@ export class Evaluator {
   }
 
   private mismatch(type: Type, e: Expression, help?: string): undefined {
+    if (e.kind === "Ref" && e.path.length === 1 && this.host.isParam((e.path[0] as Ident).name)) {
+      return this.fail(diagnostic("paramAsBareName", { name: (e.path[0] as Ident).name }, e.span));
+    }
     return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: describeExpression(e) }, e.span, help ? { help } : {}));
   }
 

@@ -1,19 +1,21 @@
 // "Did you mean …" for misspelled names and keys: the closest candidate by edit distance, if close enough.
 
+/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions. */
 export function editDistance(a: string, b: string): number {
   if (a === b) return 0;
-  const prev = new Array<number>(b.length + 1);
-  const cur = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) rows.push(Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => rows[i]?.[j] ?? 0;
   for (let i = 1; i <= a.length; i++) {
-    cur[0] = i;
+    const row = rows[i] as number[];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+      let d = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, at(i - 2, j - 2) + 1);
+      row[j] = d;
     }
-    for (let j = 0; j <= b.length; j++) prev[j] = cur[j] ?? 0;
   }
-  return prev[b.length] ?? 0;
+  return at(a.length, b.length);
 }
 
 /** The best candidate within a distance that grows with the word's length, or undefined. */

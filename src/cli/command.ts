@@ -1,0 +1,25 @@
+// What a CLI command is, and the options shared by the commands that compile a file.
+import type { ParseArgsConfig } from "node:util";
+
+export interface Command {
+  name: string;
+  summary: string;
+  help: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(positionals: string[], values: Record<string, unknown>): Promise<number>;
+}
+
+/** Options shared by the commands that compile a file. */
+export const compileOptions = {
+  set: { type: "string", multiple: true },
+  trial: { type: "string" },
+  sweep: { type: "string" },
+  format: { type: "string" },
+  color: { type: "boolean" },
+  "no-color": { type: "boolean" },
+} as const;
+
+export const compileOptionsHelp = `  --set NAME=VALUE   set a param (repeatable); the value is written as in a .align file
+  --sweep NAME       the sweep to use when the file declares several
+  --trial K          compile trial K of the sweep (an ordinal from 0, or a trial id)
+  --no-color         plain output (also when NO_COLOR is set or stderr is not a terminal)`;

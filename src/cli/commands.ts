@@ -1,0 +1,12 @@
+// The registry of CLI commands; each lives in its own module under commands/.
+import type { Command } from "./command.ts";
+import { checkCommand } from "./commands/check.ts";
+import { explainCommand } from "./commands/explain.ts";
+import { expandCommand } from "./commands/expand.ts";
+import { fmtCommand } from "./commands/fmt.ts";
+import { graphCommand } from "./commands/graph.ts";
+import { planCommand } from "./commands/plan.ts";
+
+export type { Command } from "./command.ts";
+
+export const commands: Command[] = [checkCommand, fmtCommand, planCommand, graphCommand, expandCommand, explainCommand];

@@ -1,0 +1,25 @@
+// alignc explain: the long explanation of a diagnostic code.
+import { findByCode, messages } from "../../compiler/diagnostics/messages.ts";
+import type { Command } from "../command.ts";
+import { EXIT_OK, UsageError } from "../io.ts";
+
+export const explainCommand: Command = {
+  name: "explain",
+  summary: "explain a diagnostic code (ALNxxxx)",
+  help: `Usage: alignc explain CODE
+       alignc explain --list
+
+Prints the long explanation of a diagnostic code such as ALN2003.`,
+  options: { list: { type: "boolean" } },
+  async run(positionals, values) {
+    if (values.list) {
+      for (const m of Object.values(messages)) process.stdout.write(`${m.code}  ${m.severity.padEnd(7)}  ${m.explain.split(". ")[0]}\n`);
+      return EXIT_OK;
+    }
+    if (positionals.length !== 1) throw new UsageError("name one code, e.g. `alignc explain ALN2003`");
+    const found = findByCode(positionals[0] as string);
+    if (!found) throw new UsageError(`no diagnostic has the code '${positionals[0]}'; \`alignc explain --list\` lists them`);
+    process.stdout.write(`${found.code} (${found.severity})\n\n${found.explain}\n`);
+    return EXIT_OK;
+  },
+};

@@ -1,0 +1,45 @@
+// Shared CLI plumbing: exit codes, usage errors, how diagnostics are printed, atomic file writes.
+import { renameSync, writeFileSync } from "node:fs";
+import type { Diagnostic } from "../compiler/diagnostics/diagnostic.ts";
+import { renderDiagnosticsJson } from "../compiler/diagnostics/render-json.ts";
+import { renderDiagnostics } from "../compiler/diagnostics/render-terminal.ts";
+import type { SourceFile } from "../compiler/source/source-file.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_USER = 1;
+export const EXIT_INTERNAL = 2;
+
+/** A mistake in how the command was called (missing file argument, bad flag value). */
+export class UsageError extends Error {}
+
+export function useColor(values: Record<string, unknown>): boolean {
+  if (values["no-color"]) return false;
+  if (values.color) return true;
+  return process.stderr.isTTY === true && !process.env.NO_COLOR;
+}
+
+/** Prints diagnostics to stderr (text) or stdout (json). Returns whether there were errors. */
+export function report(diagnostics: readonly Diagnostic[], sources: ReadonlyMap<string, SourceFile>, values: Record<string, unknown>): boolean {
+  const errors = diagnostics.some((d) => d.severity === "error");
+  if (values.format === "json") process.stdout.write(`${renderDiagnosticsJson(diagnostics)}\n`);
+  else if (diagnostics.length > 0) process.stderr.write(`${renderDiagnostics(diagnostics, sources, { color: useColor(values) })}\n`);
+  return errors;
+}
+
+export function formatOption(values: Record<string, unknown>, allowed: string[]): string {
+  const f = String(values.format ?? allowed[0]);
+  if (!allowed.includes(f)) throw new UsageError(`--format must be one of ${allowed.join(", ")}, got '${f}'`);
+  return f;
+}
+
+export function oneFile(positionals: string[]): string {
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a .align file" : `expected one .align file, got ${positionals.length} arguments`);
+  return positionals[0] as string;
+}
+
+/** Writes via a temporary file and rename, so an interrupted write never leaves a half-written file. */
+export function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.alignc-${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}

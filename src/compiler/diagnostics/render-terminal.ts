@@ -1,0 +1,63 @@
+// Diagnostics for people: `file:line:col: severity[CODE]: message`, the source line with an underline,
+// labelled secondary spans, notes and a help line — in the spirit of rustc and the TypeScript compiler.
+import type { SourceFile } from "../source/source-file.ts";
+import type { Diagnostic, Span } from "./diagnostic.ts";
+
+export interface RenderOptions {
+  color: boolean;
+}
+
+const codes = { red: 31, yellow: 33, blue: 34, cyan: 36, bold: 1, dim: 2 } as const;
+
+export function renderDiagnostics(diagnostics: readonly Diagnostic[], sources: ReadonlyMap<string, SourceFile>, options: RenderOptions): string {
+  const paint = (style: keyof typeof codes, s: string) => (options.color ? `\u001b[${codes[style]}m${s}\u001b[0m` : s);
+  const blocks = diagnostics.map((d) => {
+    const sevColor = d.severity === "error" ? "red" : d.severity === "warning" ? "yellow" : "blue";
+    const where = d.span ? `${d.span.file}:${d.span.line}:${d.span.column}: ` : "";
+    const lines = [`${where}${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint("bold", d.message)}`];
+    if (d.span) lines.push(...snippet(d.span, sources, "^", "", paint, sevColor));
+    for (const label of d.labels) {
+      if (label.span.file !== d.span?.file) lines.push(`  ${paint("cyan", "-->")} ${label.span.file}:${label.span.line}:${label.span.column}`);
+      lines.push(...snippet(label.span, sources, "-", label.message, paint, "cyan"));
+    }
+    for (const note of d.notes) lines.push(`  ${paint("cyan", "=")} note: ${note}`);
+    if (d.help) lines.push(`  ${paint("cyan", "=")} help: ${d.help}`);
+    return lines.join("\n");
+  });
+  const errors = diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = diagnostics.filter((d) => d.severity === "warning").length;
+  if (diagnostics.length > 0) blocks.push(summary(errors, warnings));
+  return blocks.join("\n\n");
+}
+
+export function summary(errors: number, warnings: number): string {
+  const parts = [];
+  if (errors) parts.push(`${errors} error${errors === 1 ? "" : "s"}`);
+  if (warnings) parts.push(`${warnings} warning${warnings === 1 ? "" : "s"}`);
+  return parts.length ? `found ${parts.join(" and ")}` : "no problems found";
+}
+
+type Paint = (style: keyof typeof codes, s: string) => string;
+
+/** The span's first line with a gutter and a marker row; long lines are cut around the span. */
+function snippet(span: Span, sources: ReadonlyMap<string, SourceFile>, mark: string, label: string, paint: Paint, color: keyof typeof codes): string[] {
+  const source = sources.get(span.file);
+  if (!source) return label ? [`  ${paint("cyan", "=")} ${label} (${span.file}:${span.line}:${span.column})`] : [];
+  let text = source.lineText(span.line);
+  let startCol = span.column;
+  const endCol = span.endLine === span.line ? Math.max(span.endColumn, span.column + 1) : text.length + 1;
+  const MAX = 120;
+  let prefix = "";
+  if (text.length > MAX) {
+    const from = Math.max(0, startCol - 40);
+    text = text.slice(from, from + MAX);
+    prefix = from > 0 ? "…" : "";
+    startCol = startCol - from + prefix.length;
+  }
+  const width = Math.max(1, Math.min(endCol - span.column, text.length - startCol + 2));
+  const gutter = String(span.line);
+  const pad = " ".repeat(gutter.length);
+  const visible = (prefix + text).replace(/\t/g, " ");
+  const underline = `${" ".repeat(Math.max(0, startCol - 1))}${mark.repeat(width)}${label ? ` ${label}` : ""}`;
+  return [`${pad} ${paint("cyan", "|")}`, `${paint("cyan", gutter)} ${paint("cyan", "|")} ${visible}`, `${pad} ${paint("cyan", "|")} ${paint(color, underline)}`];
+}
