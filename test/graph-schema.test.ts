@@ -62,7 +62,11 @@ function checkInvariants(graph: ExecutionGraph, label: string): void {
     for (const input of node.inputs) {
       assert.ok(seen.has(input.node), `${label}: input '${input.name}' of '${node.id}' refers to '${input.node}', which is not an earlier node`);
       const target = graph.nodes.find((n) => n.id === input.node);
-      if (input.port !== undefined) assert.ok(target?.ports?.includes(input.port), `${label}: '${node.id}' uses port '${input.port}' of '${input.node}', which has ports ${JSON.stringify(target?.ports)}`);
+      if (input.port !== undefined)
+        assert.ok(
+          target?.ports?.includes(input.port),
+          `${label}: '${node.id}' uses port '${input.port}' of '${input.node}', which has ports ${JSON.stringify(target?.ports)}`,
+        );
     }
     seen.add(node.id);
     assert.match(node.hash, /^[0-9a-f]{64}$/, `${label}: hash of '${node.id}'`);
@@ -83,6 +87,9 @@ function checkInvariants(graph: ExecutionGraph, label: string): void {
     contentToHash.set(content, node.hash);
   }
 }
+
+/** `${beta}` in .align text. */
+const PARAM_BETA = "$" + "{beta}";
 
 const files = [...alignFiles("experiments"), ...alignFiles("test/cases")];
 const compiled = files
@@ -125,7 +132,7 @@ describe("execution graph schema", () => {
           "dataset train = shapes { split: train, count: 10 }",
           "phase p = sft(base, train) { epochs: 1 }",
           "dataset pairs = corrupt(train)",
-          "phase d = dpo(p, pairs) { objective: { beta: ${beta} } }",
+          `phase d = dpo(p, pairs) { objective: { beta: ${PARAM_BETA} } }`,
           "evaluate e { models: [d], on: train }",
           "sweep s = grid { over: { beta: [0.1, 0.2], d.epochs: [1, 2] } }",
           "",
@@ -250,8 +257,8 @@ describe("the schema rejects broken graphs", () => {
     ["version 0", (g) => ((g.nodes[0] as GraphNode).version = 0)],
     ["params that are not an object", (g) => ((g.nodes[0] as unknown as Record<string, unknown>).params = [])],
     ["inputs that are not a list", (g) => ((g.nodes[0] as unknown as Record<string, unknown>).inputs = {})],
-    ["an input without a node", (g) => delete (g.nodes[withInput]?.inputs[0] as Partial<GraphNode["inputs"][number]>).node],
-    ["an input with an unknown field", (g) => ((g.nodes[withInput]?.inputs[0] as unknown as Record<string, unknown>).hash = "x")],
+    ["an input without a node", (g) => delete (g.nodes[withInput]!.inputs[0] as Partial<GraphNode["inputs"][number]>).node],
+    ["an input with an unknown field", (g) => ((g.nodes[withInput]!.inputs[0] as unknown as Record<string, unknown>).hash = "x")],
     ["an unknown produced kind", (g) => ((g.nodes[0] as GraphNode).produces = "dataset:images")],
     ["a malformed kind", (g) => ((g.nodes[0] as GraphNode).kind = "Model Init")],
     ["a source line of 0", (g) => ((g.nodes[0] as GraphNode).source = { file: "x.align", line: 0, column: 1 })],

@@ -264,6 +264,12 @@ class DocBuilder {
   private readonly comments: A.Comment[];
   private readonly commentByEnd = new Map<number, A.Comment>();
   private next = 0;
+  /**
+   * A line comment has been printed at the end of the current output line (as far as the builder can tell: a
+   * line break in a group that may print flat does not count). Nothing may follow it there, so until a certain
+   * line break, comments cannot trail: they wait for the next line position and go on lines of their own.
+   */
+  private lineOpen = false;
 
   constructor(private readonly ast: A.AlignFile) {
     this.comments = [...ast.comments].sort((a, b) => a.span.start - b.span.start);
@@ -280,6 +286,7 @@ class DocBuilder {
         last.doc.push(suffix(` ${commentText(c)}`));
         last.endLine = Math.max(last.endLine, c.span.endLine);
       }
+      this.lineOpen = false; // top-level items are separated by line breaks
       const lines = [...batch.lines];
       const joined = batch.joinNext ? lines.pop() : undefined;
       for (const l of lines) items.push({ doc: [l.text], startLine: l.startLine, endLine: l.endLine });
@@ -353,8 +360,9 @@ class DocBuilder {
     const trailing: A.Comment[] = [];
     const lines: CommentLine[] = [];
     for (const c of batch) {
-      if (lines.length === 0 && canTrail && this.isTrailing(c)) {
+      if (lines.length === 0 && canTrail && !this.lineOpen && this.isTrailing(c)) {
         trailing.push(c);
+        if (!c.block) this.lineOpen = true;
         continue;
       }
       const last = lines[lines.length - 1];
@@ -373,7 +381,12 @@ class DocBuilder {
 
   /** Comments left over from places where no line break can go: they ride to the end of the current line. */
   private carry(offset: number): Doc[] {
-    return this.take(offset).map((c) => suffix(` ${commentText(c)}`));
+    const out: Doc[] = [];
+    for (let c = this.comments[this.next]; c && c.span.start < offset && !this.lineOpen; c = this.comments[++this.next]) {
+      out.push(suffix(` ${commentText(c)}`));
+      if (!c.block) this.lineOpen = true;
+    }
+    return out;
   }
 
   // --- statements ---
@@ -480,12 +493,14 @@ class DocBuilder {
       const batch = this.split(this.take(item.start), item.line, true);
       for (const c of batch.trailing) inner.push(suffix(` ${commentText(c)}`));
       inner.push(i === 0 ? edge : line);
+      if (forceBreak) this.lineOpen = false;
       batch.lines.forEach((l, k) => inner.push(l.text, k === batch.lines.length - 1 && batch.joinNext ? " " : hardline));
       inner.push(item.build());
     });
     const batch = this.split(this.take(closeAt), undefined, true);
     for (const c of batch.trailing) inner.push(suffix(` ${commentText(c)}`));
     for (const l of batch.lines) inner.push(hardline, l.text);
+    if (forceBreak) this.lineOpen = false; // the closing bracket starts a line
     return [...carried, group([open, indent(inner), items.length > 0 ? edge : softline, close], forceBreak)];
   }
 }
