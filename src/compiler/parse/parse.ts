@@ -12,6 +12,8 @@ import type { SourceFile } from "../source/source-file.ts";
 export const LANGUAGE_VERSION = 1;
 /** Deepest nesting of brackets (and chains of prefix operators) the parser accepts. */
 export const MAX_NESTING = 128;
+/** Most tokens in one file. Real experiment files have a few thousand; the CST of millions would exhaust memory. */
+export const MAX_TOKENS = 100_000;
 
 export interface ParseResult {
   /** Undefined only when the input could not be parsed at all (nesting beyond MAX_NESTING). */
@@ -39,6 +41,11 @@ export function parseSource(source: SourceFile): ParseResult {
     diagnostics.push(t.tokenType === T.UnterminatedString ? diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)) : diagnostic("unterminatedComment", {}, span));
   }
 
+  if (lexed.tokens.length > MAX_TOKENS) {
+    const t = lexed.tokens[MAX_TOKENS] as IToken;
+    diagnostics.push(diagnostic("tooManyTokens", { limit: MAX_TOKENS, count: lexed.tokens.length }, source.span(t.startOffset, t.startOffset + t.image.length)));
+    return { diagnostics };
+  }
   const lexErrorLines = new Set(diagnostics.map((d) => d.span?.line ?? 0));
   const brackets = checkBrackets(source, lexed.tokens);
   diagnostics.push(...brackets.diagnostics);
