@@ -36,9 +36,9 @@ export const BlockComment = createToken({ name: "BlockComment", pattern: /\/\*[\
 /** An opening comment marker with no end: kept out of the parser, reported by the front end. */
 export const UnterminatedBlockComment = createToken({ name: "UnterminatedBlockComment", pattern: /\/\*[\s\S]*/, group: "errors", line_breaks: true });
 
-export const StringLiteral = createToken({ name: "StringLiteral", pattern: /"(?:[^"\\\n\r]|\\[^\n\r])*"/, label: "string" });
+export const StringLiteral = createToken({ name: "StringLiteral", pattern: /"[^"\\\n\r]*(?:\\[^\n\r][^"\\\n\r]*)*"/, label: "string" });
 /** A string that reaches the end of its line without a closing quote. */
-export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"(?:[^"\\\n\r]|\\[^\n\r])*\\?/, group: "errors" });
+export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"[^"\\\n\r]*(?:\\[^\n\r][^"\\\n\r]*)*\\?/, group: "errors" });
 
 export const Interpolation = createToken({ name: "Interpolation", pattern: /\$\{[A-Za-z_][A-Za-z0-9_]*\}/, label: "${param}" });
 export const DurationLiteral = createToken({ name: "DurationLiteral", pattern: /\d+(?:\.\d+)?(?:ms|s|m|h)(?![A-Za-z0-9_])/, label: "duration" });

@@ -1,6 +1,6 @@
 // The .align grammar as a Chevrotain CstParser. Error recovery is on, so one run reports several syntax
 // errors. The EBNF in docs/language.md and docs/grammar.html are generated from this class (scripts/gen-grammar-docs.ts).
-import { CstParser, type CstNode, type IToken, type TokenType } from "chevrotain";
+import { type CstNode, CstParser, type IToken, type TokenType } from "chevrotain";
 import * as T from "./lexer.ts";
 
 const keyNameTokens: TokenType[] = [T.Identifier, ...T.keywordTokens];
@@ -67,11 +67,7 @@ export class AlignParser extends CstParser {
   });
 
   private paramDomain = this.RULE("paramDomain", () => {
-    this.OR([
-      { ALT: () => this.SUBRULE(this.interval) },
-      { ALT: () => this.SUBRULE(this.valueSet) },
-      { ALT: () => this.SUBRULE(this.closedRange) },
-    ]);
+    this.OR([{ ALT: () => this.SUBRULE(this.interval) }, { ALT: () => this.SUBRULE(this.valueSet) }, { ALT: () => this.SUBRULE(this.closedRange) }]);
   });
 
   /** (0, 1]  [0, 1)  (0, 1)  — a closed interval is written a..b */

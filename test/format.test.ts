@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { alignLexer } from "../grammar/lexer.ts";
 import type { AlignFile } from "../src/compiler/ast/ast.ts";
 import { formatAst, formatSource, MAX_LINE_WIDTH } from "../src/compiler/format/format.ts";
 import { parseSource } from "../src/compiler/parse/parse.ts";
@@ -214,7 +215,7 @@ describe("format: layout rules", () => {
   });
 
   test("strings and numbers keep their raw text", () => {
-    const input = 'align 1\nmodel m = f("a\\"b\\\\c${x}\\${y}") { a: 1.5E+3, b: 250ms, c: 12.5%, d: 0.10 }\n';
+    const input = `align 1\nmodel m = f("a\\"b\\\\c\${x}\\\${y}") { a: 1.5E+3, b: 250ms, c: 12.5%, d: 0.10 }\n`;
     assert.equal(fmt(input), input.replace("align 1\n", "align 1\n\n"));
   });
 
@@ -274,7 +275,41 @@ describe("format: comments", () => {
     assert.equal(fmt(input), input);
   });
 
+  test("nothing follows a line comment on its line", () => {
+    assert.equal(fmt("align 1\nmodel m = x + // c\n  y /* d */\n"), "align 1\n\nmodel m = x + y // c\n/* d */\n");
+    assert.equal(fmt("align 1\ndataset u = s\n// a\n{ /* b */ k: 1 }"), "align 1\n\ndataset u = s { // a\n  /* b */ k: 1\n}\n");
+    assert.equal(fmt("align 1\nmodel m = x + // a\n // b\n [1]"), "align 1\n\nmodel m = x + [ // a\n  // b\n  1\n]\n");
+  });
+
   test("line comments lose trailing blanks only", () => {
     assert.equal(fmt("align 1\nmodel m = x //   spaced   \n"), "align 1\n\nmodel m = x //   spaced\n");
   });
+});
+
+describe("format: comments inserted anywhere (seeded)", () => {
+  // Comments and line breaks dropped between random tokens of the fixtures: every result must keep the four
+  // properties. Deterministic, so a failure reproduces.
+  const inserts = [" // L\n", " /* B */ ", "\n/* O */\n", "\n// O\n", "\n\n\n", "\n", " /* M\n  m */ ", "\n/* J */ ", "// Y\n"];
+  const inputs = alignFiles(fixtureDir).filter((f) => !f.endsWith(GOLDEN_SUFFIX));
+  let seed = 20240601;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return Math.floor((seed / 2147483648) * n);
+  };
+  for (let round = 0; round < 40; round++) {
+    const file = inputs[random(inputs.length)] as string;
+    const text = readFileSync(file, "utf8");
+    const offsets = [...alignLexer.tokenize(text).tokens.map((t) => t.startOffset), text.length];
+    const at = [...new Set(Array.from({ length: 1 + random(12) }, () => offsets[random(offsets.length)] as number))].sort((a, b) => b - a);
+    let mutated = text;
+    at.forEach((offset, k) => {
+      const insert = (inserts[random(inserts.length)] as string).replace(/[LBOMJY]/, (m) => `${m}${k}`);
+      mutated = mutated.slice(0, offset) + insert + mutated.slice(offset);
+    });
+    test(`round ${round}: ${path.basename(file)} with ${at.length} insertion(s)`, () => {
+      const source = sourceOf(mutated, `fuzz-${round}.align`);
+      assert.deepEqual(parseSource(source).diagnostics, [], mutated);
+      checkProperties(source);
+    });
+  }
 });

@@ -159,7 +159,10 @@ describe("checkTypescriptRater: cached project", () => {
     // Changing only the imported module must be noticed.
     writeFileSync(types, "export type Score = string;\n");
     const mismatch = expectProblem(check(rater, "rate"), "type-mismatch");
-    assert.ok(mismatch.details.some((line) => line.includes("'string'")), mismatch.details.join("\n"));
+    assert.ok(
+      mismatch.details.some((line) => line.includes("'string'")),
+      mismatch.details.join("\n"),
+    );
 
     writeFileSync(types, "export type Score = Record<string, number>;\n");
     expectOk(check(rater, "rate"));

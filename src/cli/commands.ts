@@ -1,8 +1,8 @@
 // The registry of CLI commands; each lives in its own module under commands/.
 import type { Command } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
-import { explainCommand } from "./commands/explain.ts";
 import { expandCommand } from "./commands/expand.ts";
+import { explainCommand } from "./commands/explain.ts";
 import { fmtCommand } from "./commands/fmt.ts";
 import { graphCommand } from "./commands/graph.ts";
 import { planCommand } from "./commands/plan.ts";

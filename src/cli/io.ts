@@ -33,7 +33,8 @@ export function formatOption(values: Record<string, unknown>, allowed: string[])
 }
 
 export function oneFile(positionals: string[]): string {
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a .align file" : `expected one .align file, got ${positionals.length} arguments`);
+  if (positionals.length !== 1)
+    throw new UsageError(positionals.length === 0 ? "name a .align file" : `expected one .align file, got ${positionals.length} arguments`);
   return positionals[0] as string;
 }
 

@@ -1,7 +1,7 @@
 // The `alignc` command line: parses arguments, dispatches to one command module, and maps outcomes to exit
 // codes — 0 ok, 1 a problem in the user's input (reported as diagnostics), 2 an internal error (a bug).
 import { parseArgs } from "node:util";
-import { commands, type Command } from "./commands.ts";
+import { type Command, commands } from "./commands.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "./io.ts";
 
 const GLOBAL_HELP = `alignc — a typed language and toolchain for multimodal preference alignment
@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`alignc: unknown command '${name}'\n\n${GLOBAL_HELP}\n`);
     return EXIT_USER;
   }
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (error) {
@@ -48,7 +48,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`alignc ${command.name}: ${error.message}\n\nRun \`alignc ${command.name} --help\` for usage.\n`);
       return EXIT_USER;
     }
-    process.stderr.write(`alignc: internal error (this is a bug in alignc, please report it with the input that caused it)\n${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(
+      `alignc: internal error (this is a bug in alignc, please report it with the input that caused it)\n${(error as Error).stack ?? String(error)}\n`,
+    );
     return EXIT_INTERNAL;
   }
 }

@@ -2,17 +2,17 @@
 // A trial of a sweep is compiled by checking once with defaults, picking the trial, and checking again
 // with its values. TypeScript rater hooks are verified last (ts-morph is loaded only when needed).
 import path from "node:path";
-import { bind, type Bound } from "./binder/scope.ts";
 import { loadProgram, type Program } from "./binder/load.ts";
-import { check, type CheckedProgram } from "./checker/check.ts";
+import { type Bound, bind } from "./binder/scope.ts";
+import { type CheckedProgram, check } from "./checker/check.ts";
 import type { CheckedSweep } from "./checker/sweeps.ts";
 import type { Value } from "./checker/types.ts";
-import { diagnostic, type Diagnostic, DiagnosticBag, type Span } from "./diagnostics/diagnostic.ts";
+import { valueJson } from "./checker/types.ts";
+import { type Diagnostic, DiagnosticBag, diagnostic, type Span } from "./diagnostics/diagnostic.ts";
 import type { ExecutionGraph } from "./lower/graph.ts";
 import { lower } from "./lower/lower.ts";
-import { valueJson } from "./checker/types.ts";
-import { findTrial, type Trial, trials } from "./sweep/expand.ts";
 import type { SourceFile } from "./source/source-file.ts";
+import { findTrial, type Trial, trials } from "./sweep/expand.ts";
 
 export interface CompileOptions {
   /** `--set name=value` arguments. */
@@ -91,7 +91,12 @@ export async function compile(entryPath: string, options: CompileOptions = {}): 
     const label = r.declaration ? [{ span: pointSpan(r.declaration), message: `the TypeScript declaration of '${hook.exportName}'` }] : [];
     if (r.problem === "missing-file") extra.push(diagnostic("hookModuleMissing", { path: hook.modulePath }, hook.span));
     else if (r.problem === "missing-export") {
-      extra.push(diagnostic("hookExportMissing", { name: hook.exportName, path: hook.modulePath }, hook.span, { labels: label, notes: r.details.length ? [`exports: ${r.details.join(", ")}`] : [] }));
+      extra.push(
+        diagnostic("hookExportMissing", { name: hook.exportName, path: hook.modulePath }, hook.span, {
+          labels: label,
+          notes: r.details.length ? [`exports: ${r.details.join(", ")}`] : [],
+        }),
+      );
     } else if (r.problem === "syntax") extra.push(diagnostic("hookSyntaxError", { path: hook.modulePath }, hook.span, { labels: label, notes: r.details }));
     else extra.push(diagnostic("hookTypeMismatch", { name: hook.exportName }, hook.span, { labels: label, notes: r.details }));
   }
@@ -102,7 +107,15 @@ export async function compile(entryPath: string, options: CompileOptions = {}): 
 }
 
 function pointSpan(loc: { file: string; line: number; column: number }): Span {
-  return { file: path.relative(process.cwd(), loc.file) || loc.file, start: 0, end: 0, line: loc.line, column: loc.column, endLine: loc.line, endColumn: loc.column + 1 };
+  return {
+    file: path.relative(process.cwd(), loc.file) || loc.file,
+    start: 0,
+    end: 0,
+    line: loc.line,
+    column: loc.column,
+    endLine: loc.line,
+    endColumn: loc.column + 1,
+  };
 }
 
 function countTrials(sweep: CheckedSweep, checked: CheckedProgram): number {

@@ -1,6 +1,7 @@
 // alignc expand: the trials of a sweep with their resolved values and stable ids, computed lazily.
-import { chooseSweep, compile } from "../../compiler/compile.ts";
+
 import { valueJson, valueText } from "../../compiler/checker/types.ts";
+import { chooseSweep, compile } from "../../compiler/compile.ts";
 import { combinationCount, trials } from "../../compiler/sweep/expand.ts";
 import { type Command, compileOptions } from "../command.ts";
 import { EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../io.ts";
@@ -27,17 +28,24 @@ Options:
     if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit takes a whole number, got '${String(values.limit)}'`);
     const result = await compile(file, { checkOnly: true, ...(Array.isArray(values.set) ? { set: values.set as string[] } : {}) });
     const diagnostics = [...result.diagnostics];
-    const sweep = result.checked && result.ok ? chooseSweep(result.checked, typeof values.sweep === "string" ? values.sweep : undefined, file, (d) => diagnostics.push(d)) : undefined;
+    const sweep =
+      result.checked && result.ok
+        ? chooseSweep(result.checked, typeof values.sweep === "string" ? values.sweep : undefined, file, (d) => diagnostics.push(d))
+        : undefined;
     if (report(diagnostics, result.sources, { ...values, format: "text" }) || !sweep || !result.checked) return EXIT_USER;
     const out: string[] = [];
-    if (format === "text") out.push(`sweep ${sweep.name} (${sweep.mode}): ${combinationCount(sweep)} combination${combinationCount(sweep) === 1 ? "" : "s"}${sweep.exclude.length ? ` before ${sweep.exclude.length} exclusion rule${sweep.exclude.length === 1 ? "" : "s"}` : ""}`);
+    if (format === "text")
+      out.push(
+        `sweep ${sweep.name} (${sweep.mode}): ${combinationCount(sweep)} combination${combinationCount(sweep) === 1 ? "" : "s"}${sweep.exclude.length ? ` before ${sweep.exclude.length} exclusion rule${sweep.exclude.length === 1 ? "" : "s"}` : ""}`,
+      );
     let shown = 0;
     let total = 0;
     for (const t of trials(sweep, result.checked.params)) {
       total++;
       if (shown >= limit) continue;
       shown++;
-      if (format === "jsonl") out.push(JSON.stringify({ ordinal: t.ordinal, id: t.id, values: Object.fromEntries(t.assignments.map((a) => [a.target, valueJson(a.value)])) }));
+      if (format === "jsonl")
+        out.push(JSON.stringify({ ordinal: t.ordinal, id: t.id, values: Object.fromEntries(t.assignments.map((a) => [a.target, valueJson(a.value)])) }));
       else out.push(`${String(t.ordinal).padStart(5)}  ${t.id}  ${t.assignments.map((a) => `${a.target}=${valueText(a.value)}`).join("  ")}`);
       if (out.length >= 1000) {
         process.stdout.write(`${out.join("\n")}\n`);

@@ -1,9 +1,10 @@
 // alignc fmt: canonical layout, comments kept; --check for CI. Files are rewritten atomically and only
 // when they parse, so a formatting run never loses anything a user wrote.
-import { readSourceFile } from "../../compiler/source/source-file.ts";
-import { formatSource } from "../../compiler/format/format.ts";
+
 import type { Diagnostic } from "../../compiler/diagnostics/diagnostic.ts";
+import { formatSource } from "../../compiler/format/format.ts";
 import type { SourceFile } from "../../compiler/source/source-file.ts";
+import { readSourceFile } from "../../compiler/source/source-file.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, report, UsageError, writeFileAtomic } from "../io.ts";
 

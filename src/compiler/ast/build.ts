@@ -69,7 +69,9 @@ export class AstBuilder {
   file(cst: CstNode, comments: IToken[]): A.AlignFile {
     const c = cst.children;
     const versionNode = this.sub(c, "versionLine");
-    const statements = this.subs(c, "statement").map((s) => this.statement(s)).filter((s): s is A.Statement => s !== undefined);
+    const statements = this.subs(c, "statement")
+      .map((s) => this.statement(s))
+      .filter((s): s is A.Statement => s !== undefined);
     const result: A.AlignFile = {
       kind: "File",
       source: this.source,
@@ -356,12 +358,12 @@ export class AstBuilder {
     let last = 0;
     for (let m = re.exec(body); m; m = re.exec(body)) {
       if (m.index > 0 && body[m.index - 1] === "\\") continue;
-      if (m.index > last) parts.push({ kind: "text", text: unescape(body.slice(last, m.index)) });
+      if (m.index > last) parts.push({ kind: "text", text: unescapeText(body.slice(last, m.index)) });
       const start = span.start + 1 + m.index + 2;
       parts.push({ kind: "param", name: m[1] ?? "", span: this.source.span(start, start + (m[1]?.length ?? 0)) });
       last = m.index + m[0].length;
     }
-    if (last < body.length) parts.push({ kind: "text", text: unescape(body.slice(last)) });
+    if (last < body.length) parts.push({ kind: "text", text: unescapeText(body.slice(last)) });
     return { kind: "String", value, raw: t.image, parts, span };
   }
 
@@ -370,6 +372,6 @@ export class AstBuilder {
   }
 }
 
-function unescape(s: string): string {
+function unescapeText(s: string): string {
   return s.replace(/\\(.)/g, (_, ch: string) => (ch === "n" ? "\n" : ch === "t" ? "\t" : ch));
 }

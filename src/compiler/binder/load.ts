@@ -2,7 +2,7 @@
 // cycles with the whole chain. The result is the program's set of files in dependency order.
 import path from "node:path";
 import type { AlignFile, ImportStatement } from "../ast/ast.ts";
-import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import { parseSource } from "../parse/parse.ts";
 import { readSourceFile, type SourceFile } from "../source/source-file.ts";
 

@@ -1,8 +1,8 @@
 // Name binding: the declarations visible in each file (its own, those of plain imports, and `as`
 // namespaces), the program-wide param table, and qualified names (`common.sft`) that identify each
 // declaration across the program.
-import type { DeclarationKind, EvaluateDeclaration, Declaration, ParamDeclaration } from "../ast/ast.ts";
-import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { Declaration, DeclarationKind, EvaluateDeclaration, ParamDeclaration } from "../ast/ast.ts";
+import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import type { LoadedFile, Program } from "./load.ts";
 
 export interface DeclSymbol {
@@ -65,7 +65,11 @@ export function bind(program: Program): Bound {
       } else if (st.kind === "Param") {
         const prev = bound.params.get(st.name.name);
         if (prev) {
-          bound.diagnostics.push(diagnostic("duplicateDeclaration", { name: st.name.name }, st.name.span, { labels: [{ span: prev.node.name.span, message: "first declared here" }] }));
+          bound.diagnostics.push(
+            diagnostic("duplicateDeclaration", { name: st.name.name }, st.name.span, {
+              labels: [{ span: prev.node.name.span, message: "first declared here" }],
+            }),
+          );
         } else {
           bound.params.set(st.name.name, { name: st.name.name, node: st, file });
         }

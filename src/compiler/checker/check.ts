@@ -2,16 +2,16 @@
 // (cycles reported with their chain), evaluations and sweeps. Produces the checked program the lowering
 // reads: each declaration's constructor with its settings resolved and defaults filled.
 import type { Call, Declaration, EvaluateDeclaration, Expression, Ident } from "../ast/ast.ts";
-import { diagnostic, type Diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import type { Program } from "../binder/load.ts";
 import type { Bound, DeclSymbol, SymbolEntry } from "../binder/scope.ts";
-import { ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
+import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
+import { ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
 import { type EvalHost, Evaluator } from "./evaluate.ts";
-import { checkParams, type CheckedParam, type ParamInputs } from "./params.ts";
-import { checkSweep, type CheckedSweep } from "./sweeps.ts";
+import { type CheckedParam, checkParams, type ParamInputs } from "./params.ts";
 import { didYouMean } from "./suggest.ts";
+import { type CheckedSweep, checkSweep } from "./sweeps.ts";
 import type { Value } from "./types.ts";
 
 export interface CheckedDecl {
@@ -42,7 +42,7 @@ export interface CheckInputs extends ParamInputs {
 
 type State = "checking" | "done";
 
-export function check(program: Program, bound: Bound, inputs: CheckInputs = {}): { checked: CheckedProgram; diagnostics: Diagnostic[] } {
+export function check(_program: Program, bound: Bound, inputs: CheckInputs = {}): { checked: CheckedProgram; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [...bound.diagnostics];
   const host: EvalHost & { currentUses?: Set<string> } = {
     report: (d) => diagnostics.push(d),
@@ -137,11 +137,22 @@ function declarationCall(decl: Declaration, host: EvalHost): { ctor: NonNullable
   const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
   const family = decl.declKind;
   const names = [...ctorsOf(family).keys()];
-  if (!callee || callee.length !== 1) {
+  if (callee?.length !== 1) {
     host.report(
-      diagnostic("typeMismatch", { expected: `a ${family} constructor (${names.join(", ")})`, found: e.kind === "Ref" ? `a reference to '${e.path.map((p) => p.name).join(".")}'` : "another value" }, e.span, {
-        help: e.kind === "Ref" ? "a declaration builds a new value; to use an existing one, refer to it by name where it is needed" : `e.g. ${ctorsOf(family).values().next().value?.example ?? ""}`,
-      }),
+      diagnostic(
+        "typeMismatch",
+        {
+          expected: `a ${family} constructor (${names.join(", ")})`,
+          found: e.kind === "Ref" ? `a reference to '${e.path.map((p) => p.name).join(".")}'` : "another value",
+        },
+        e.span,
+        {
+          help:
+            e.kind === "Ref"
+              ? "a declaration builds a new value; to use an existing one, refer to it by name where it is needed"
+              : `e.g. ${ctorsOf(family).values().next().value?.example ?? ""}`,
+        },
+      ),
     );
     return undefined;
   }
@@ -149,7 +160,9 @@ function declarationCall(decl: Declaration, host: EvalHost): { ctor: NonNullable
   const ctor = findCtor(family, id.name);
   if (!ctor) {
     const other = familyOf(id.name);
-    const help = other ? `${id.name} makes a ${other}: write \`${other} ${decl.name.name} = ${id.name} …\`` : (didYouMean(id.name, names) ?? `${family} constructors: ${names.join(", ")}`);
+    const help = other
+      ? `${id.name} makes a ${other}: write \`${other} ${decl.name.name} = ${id.name} …\``
+      : (didYouMean(id.name, names) ?? `${family} constructors: ${names.join(", ")}`);
     host.report(diagnostic("unknownConstructor", { name: id.name, category: family }, id.span, { help }));
     return undefined;
   }

@@ -2,13 +2,13 @@
 // Value. The expected type decides what a bare name means (a symbol, a declaration, a constructor), so the
 // grammar stays small and every mistake is reported where it was written.
 import type { Block, Call, Entry, Expression, Ident } from "../ast/ast.ts";
-import { diagnostic, type Diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import type { SymbolEntry } from "../binder/scope.ts";
-import { findCtor, ctorsOf, familyOf, type Ctor } from "./catalog/index.ts";
+import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
+import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { toExprTree } from "./expressions.ts";
 import { didYouMean } from "./suggest.ts";
-import { type Category, type Field, type Fields, type Type, type Value, inBounds, boundsText, typeName, valueText } from "./types.ts";
+import { boundsText, type Category, datasetKindText, type Field, type Fields, inBounds, type Type, typeName, type Value, valueText } from "./types.ts";
 
 export interface EvalHost {
   report(d: Diagnostic): void;
@@ -52,7 +52,8 @@ export class Evaluator {
         if (!inBounds(e.seconds, type)) return this.outOfRange(what, e.raw, boundsText(type), e.span);
         return { k: "duration", seconds: e.seconds };
       case "string":
-        if (e.kind !== "String") return this.mismatch(type, e, e.kind === "Ref" && e.path.length === 1 ? `write it in quotes: "${e.path[0]?.name}"` : undefined);
+        if (e.kind !== "String")
+          return this.mismatch(type, e, e.kind === "Ref" && e.path.length === 1 ? `write it in quotes: "${e.path[0]?.name}"` : undefined);
         return this.checkPattern(this.stringValue(e), type, e.span);
       case "bool":
         return e.kind === "Bool" ? { k: "bool", v: e.value } : this.mismatch(type, e);
@@ -163,7 +164,8 @@ export class Evaluator {
   }
 
   private checkPattern(v: Value & { k: "string" }, type: Type & { t: "string" }, span: Span): Value | undefined {
-    if (type.pattern && !type.pattern.test(v.v)) return this.fail(diagnostic("invalidValue", { what: JSON.stringify(v.v), reason: `expected ${type.patternHelp ?? type.pattern.source}` }, span));
+    if (type.pattern && !type.pattern.test(v.v))
+      return this.fail(diagnostic("invalidValue", { what: JSON.stringify(v.v), reason: `expected ${type.patternHelp ?? type.pattern.source}` }, span));
     return v;
   }
 
@@ -217,7 +219,10 @@ export class Evaluator {
       if (type.unique) {
         const key = valueText(v);
         const prev = seen.get(key);
-        if (prev) this.host.report(diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: "first here" }], help: "remove the repeated element" }));
+        if (prev)
+          this.host.report(
+            diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: "first here" }], help: "remove the repeated element" }),
+          );
         seen.set(key, item.span);
       }
       items.push(v);
@@ -270,7 +275,12 @@ export class Evaluator {
   // ── references ────────────────────────────────────────────────────────────
   private reference(e: Expression, type: Type & { t: "ref" }): Value | undefined {
     if (e.kind !== "Ref") {
-      if (e.kind === "Call") return this.fail(diagnostic("typeMismatch", { expected: `${typeName(type)} name`, found: "a constructor call" }, e.span, { help: "declare it first (e.g. `dataset d = …`) and refer to it by name" }));
+      if (e.kind === "Call")
+        return this.fail(
+          diagnostic("typeMismatch", { expected: `${typeName(type)} name`, found: "a constructor call" }, e.span, {
+            help: "declare it first (e.g. `dataset d = …`) and refer to it by name",
+          }),
+        );
       return this.mismatch(type, e);
     }
     const resolved = this.resolvePath(e.path, type.category);
@@ -281,37 +291,75 @@ export class Evaluator {
     const { symbol, port } = resolved;
     const accepts = (cat: string) => cat === type.category || (type.category === "model" && cat === "phase");
     if (!accepts(symbol.declKind)) {
-      return this.fail(diagnostic("wrongDeclarationKind", { name: symbol.qualified, expected: type.category, found: symbol.declKind }, e.span, { labels: [{ span: symbol.node.name.span, message: `declared as a ${symbol.declKind} here` }] }));
+      return this.fail(
+        diagnostic("wrongDeclarationKind", { name: symbol.qualified, expected: type.category, found: symbol.declKind }, e.span, {
+          labels: [{ span: symbol.node.name.span, message: `declared as a ${symbol.declKind} here` }],
+        }),
+      );
     }
     const info = this.host.infoOf(symbol.qualified, e.span);
     if (info?.category === "dataset") {
       if (info.ports && port === undefined) {
-        return this.fail(diagnostic("typeMismatch", { expected: "one part of the split", found: `the whole split '${symbol.qualified}'` }, e.span, { help: `write ${symbol.qualified}.${info.ports[0] ?? "part"}` }));
+        return this.fail(
+          diagnostic("typeMismatch", { expected: "one part of the split", found: `the whole split '${symbol.qualified}'` }, e.span, {
+            help: `write ${symbol.qualified}.${info.ports[0] ?? "part"}`,
+          }),
+        );
       }
       if (type.datasetKinds && !type.datasetKinds.includes(info.kind)) {
-        return this.fail(diagnostic("wrongDatasetKind", { name: symbol.qualified, expected: type.datasetKinds.join(" or "), found: info.kind }, e.span));
+        return this.fail(
+          diagnostic(
+            "wrongDatasetKind",
+            { name: symbol.qualified, expected: type.datasetKinds.map(datasetKindText).join(" or "), found: datasetKindText(info.kind) },
+            e.span,
+          ),
+        );
       }
     }
-    return port === undefined ? { k: "ref", target: symbol.qualified, category: symbol.declKind as Category } : { k: "ref", target: symbol.qualified, category: symbol.declKind as Category, port };
+    return port === undefined
+      ? { k: "ref", target: symbol.qualified, category: symbol.declKind as Category }
+      : { k: "ref", target: symbol.qualified, category: symbol.declKind as Category, port };
   }
 
   /**
    * Walks a dotted path: namespaces (`common.sft`), split parts (`parts.train`), or nested settings
    * (`dpo.objective.beta`).
    */
-  resolvePath(path: Ident[], wanted?: string): { kind: "decl"; symbol: import("../binder/scope.ts").DeclSymbol; port?: string } | { kind: "setting"; value: Value; text: string } | undefined {
+  resolvePath(
+    path: Ident[],
+    wanted?: string,
+  ): { kind: "decl"; symbol: import("../binder/scope.ts").DeclSymbol; port?: string } | { kind: "setting"; value: Value; text: string } | undefined {
     let scope = this.scope;
     for (let i = 0; i < path.length; i++) {
       const id = path[i] as Ident;
       const entry = scope.get(id.name);
       if (!entry) {
         if (i === 0 && this.host.isParam(id.name)) return this.fail(diagnostic("paramAsBareName", { name: id.name }, id.span));
-        const candidates = [...scope.entries()].filter(([, s]) => !wanted || s.kind === "namespace" || s.declKind === wanted || (wanted === "model" && s.declKind === "phase")).map(([n]) => n);
+        const candidates = [...scope.entries()]
+          .filter(([, s]) => !wanted || s.kind === "namespace" || s.declKind === wanted || (wanted === "model" && s.declKind === "phase"))
+          .map(([n]) => n);
         const help = didYouMean(id.name, candidates.length > 0 ? candidates : scope.keys());
         const ctorFamily = i === 0 ? familyOf(id.name) : undefined;
-        const extra = ctorFamily ? { help: `${id.name} is a ${ctorFamily} constructor: declare it (\`${ctorFamily} x = ${id.name} {…}\`) and use the name` } : help ? { help } : {};
+        const extra = ctorFamily
+          ? { help: `${id.name} is a ${ctorFamily} constructor: declare it (\`${ctorFamily} x = ${id.name} {…}\`) and use the name` }
+          : help
+            ? { help }
+            : {};
         if (i === 0) return this.fail(diagnostic("unknownName", { name: id.name, kind: wanted ?? "name" }, id.span, extra));
-        return this.fail(diagnostic("unknownMember", { path: path.slice(0, i).map((p) => p.name).join("."), member: id.name }, id.span, extra));
+        return this.fail(
+          diagnostic(
+            "unknownMember",
+            {
+              path: path
+                .slice(0, i)
+                .map((p) => p.name)
+                .join("."),
+              member: id.name,
+            },
+            id.span,
+            extra,
+          ),
+        );
       }
       if (entry.kind === "namespace") {
         scope = entry.scope;
@@ -334,7 +382,14 @@ export class Evaluator {
         const next: Value | undefined = value.k === "record" ? value.fields[key.name] : undefined;
         if (next === undefined) {
           const help = value.k === "record" ? didYouMean(key.name, Object.keys(value.fields)) : undefined;
-          return this.fail(diagnostic("unknownMember", { path: [entry.qualified, ...rest.slice(0, j).map((r) => r.name)].join("."), member: key.name }, key.span, help ? { help } : {}));
+          return this.fail(
+            diagnostic(
+              "unknownMember",
+              { path: [entry.qualified, ...rest.slice(0, j).map((r) => r.name)].join("."), member: key.name },
+              key.span,
+              help ? { help } : {},
+            ),
+          );
         }
         value = next;
       }
@@ -347,11 +402,11 @@ export class Evaluator {
   settingReference(e: Expression, type: Type, what: string): Value | undefined {
     if (e.kind !== "Ref" || e.path.length < 2) return undefined;
     const head = this.scope.get((e.path[0] as Ident).name);
-    if (!head || head.kind !== "decl") return undefined;
+    if (head?.kind !== "decl") return undefined;
     const info = this.host.infoOf(head.qualified, e.span);
     if (info?.category === "dataset" && info.ports) return undefined;
     const r = this.resolvePath(e.path);
-    if (!r || r.kind !== "setting") return undefined;
+    if (r?.kind !== "setting") return undefined;
     return this.coerce(r.value, type, what, e.span);
   }
 
@@ -359,12 +414,17 @@ export class Evaluator {
   /** A value built by a constructor of a family (optimizer, schedule): `adamw { lr: 1e-4 }` or just `cosine`. */
   private ctorValue(e: Expression, family: string, what: string, prefix = ""): Value | undefined {
     const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
-    if (!callee || callee.length !== 1) return this.fail(diagnostic("typeMismatch", { expected: `a ${family} (${[...ctorsOf(family).keys()].join(", ")})`, found: describeExpression(e) }, e.span));
+    if (callee?.length !== 1)
+      return this.fail(
+        diagnostic("typeMismatch", { expected: `a ${family} (${[...ctorsOf(family).keys()].join(", ")})`, found: describeExpression(e) }, e.span),
+      );
     const name = (callee[0] as Ident).name;
     const ctor = findCtor(family, name);
     if (!ctor) {
       const help = didYouMean(name, ctorsOf(family).keys());
-      return this.fail(diagnostic("unknownConstructor", { name, category: family }, callee[0]?.span, { help: help ?? `one of ${[...ctorsOf(family).keys()].join(", ")}` }));
+      return this.fail(
+        diagnostic("unknownConstructor", { name, category: family }, callee[0]?.span, { help: help ?? `one of ${[...ctorsOf(family).keys()].join(", ")}` }),
+      );
     }
     const call = e.kind === "Call" ? e : ({ kind: "Call", callee, span: e.span } satisfies Call);
     const checked = this.call(ctor, call, prefix || `${what}.`);
@@ -381,9 +441,20 @@ export class Evaluator {
     const tooFew = given.length < ctor.args.length;
     const tooMany = !variadic && given.length > ctor.args.length;
     if (tooFew || tooMany) {
-      const expected = ctor.args.length === 0 ? "no arguments" : `${variadic ? "at least " : ""}${ctor.args.length} argument${ctor.args.length === 1 ? "" : "s"} (${ctor.args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})`;
-      const help = ctor.args.length === 0 && given.length > 0 ? `write settings in a block: ${ctor.name} { … }` : ctor.example ? `e.g. ${ctor.example}` : undefined;
-      this.host.report(diagnostic("wrongArgumentCount", { callee: ctor.name, expected, found: given.length }, e.args && given.length > 0 ? spanOver(given, e.span) : calleeSpan, help ? { help } : {}));
+      const expected =
+        ctor.args.length === 0
+          ? "no arguments"
+          : `${variadic ? "at least " : ""}${ctor.args.length} argument${ctor.args.length === 1 ? "" : "s"} (${ctor.args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})`;
+      const help =
+        ctor.args.length === 0 && given.length > 0 ? `write settings in a block: ${ctor.name} { … }` : ctor.example ? `e.g. ${ctor.example}` : undefined;
+      this.host.report(
+        diagnostic(
+          "wrongArgumentCount",
+          { callee: ctor.name, expected, found: given.length },
+          e.args && given.length > 0 ? spanOver(given, e.span) : calleeSpan,
+          help ? { help } : {},
+        ),
+      );
     }
     let ok = !(tooFew || tooMany);
     given.forEach((arg, i) => {
@@ -427,15 +498,26 @@ export class Evaluator {
       const head = entry.key[0];
       if (!head || head.name === "") continue;
       if (!(head.name in schema)) {
-        const help = didYouMean(head.name, Object.keys(schema));
-        this.host.report(diagnostic("unknownKey", { key: head.name, construct }, head.span, help ? { help } : { help: `settings of ${construct}: ${Object.keys(schema).join(", ") || "none"}` }));
+        const help = didYouMean(head.name, Object.keys(schema)) ?? nestedHome(head.name, schema);
+        this.host.report(
+          diagnostic(
+            "unknownKey",
+            { key: head.name, construct },
+            head.span,
+            help ? { help } : { help: `settings of ${construct}: ${Object.keys(schema).join(", ") || "none"}` },
+          ),
+        );
         ok = false;
         continue;
       }
       const group = groups.get(head.name);
       const dotted = entry.key.length > 1;
       if (group && (!dotted || group.entries.some((x) => x.key.length === 1))) {
-        this.host.report(diagnostic("duplicateKey", { key: entry.key.map((k) => k.name).join(".") }, head.span, { labels: [{ span: group.span, message: "first given here" }] }));
+        this.host.report(
+          diagnostic("duplicateKey", { key: entry.key.map((k) => k.name).join(".") }, head.span, {
+            labels: [{ span: group.span, message: "first given here" }],
+          }),
+        );
         ok = false;
         continue;
       }
@@ -461,7 +543,12 @@ export class Evaluator {
         const ctorName = field.default?.k === "record" ? field.default.ctor : undefined;
         v =
           field.type.t === "ctor" && ctorName
-            ? this.ctorValue({ kind: "Ref", path: [{ kind: "Ident", name: ctorName, span: block.span }], span: block.span }, field.type.family, key, `${fullPath}.`)
+            ? this.ctorValue(
+                { kind: "Ref", path: [{ kind: "Ident", name: ctorName, span: block.span }], span: block.span },
+                field.type.family,
+                key,
+                `${fullPath}.`,
+              )
             : this.fieldValue(empty, field, key, fullPath);
       } else if (field.default !== undefined) {
         v = field.type.t === "record" ? this.withDefaults(field, fullPath) : field.default;
@@ -531,6 +618,19 @@ export class Evaluator {
   }
 }
 
+/** Where a key belongs when it is a setting of a nested block: `beta` → `objective: { beta: … }`. */
+function nestedHome(key: string, schema: Fields): string | undefined {
+  for (const [name, field] of Object.entries(schema)) {
+    if (field.type.t === "record" && key in field.type.fields) return `${key} is a setting of ${name}: write \`${name}: { ${key}: … }\``;
+    if (field.type.t === "ctor") {
+      for (const ctor of ctorsOf(field.type.family).values()) {
+        if (key in ctor.fields) return `${key} is a setting of the ${field.type.family}: write \`${name}: ${ctor.name} { ${key}: … }\``;
+      }
+    }
+  }
+  return undefined;
+}
+
 const emptySpan: Span = { file: "", start: 0, end: 0, line: 1, column: 1, endLine: 1, endColumn: 1 };
 
 function negate(n: number | undefined): number | undefined {
@@ -538,7 +638,19 @@ function negate(n: number | undefined): number | undefined {
 }
 
 function sameKind(v: Value, type: Type): boolean {
-  const map: Partial<Record<Type["t"], Value["k"][]>> = { bool: ["bool"], duration: ["duration"], name: ["symbol"], range: ["range"], list: ["list"], record: ["record"], map: ["record"], ctor: ["record"], ref: ["ref"], score: ["expr"], predicate: ["expr"] };
+  const map: Partial<Record<Type["t"], Value["k"][]>> = {
+    bool: ["bool"],
+    duration: ["duration"],
+    name: ["symbol"],
+    range: ["range"],
+    list: ["list"],
+    record: ["record"],
+    map: ["record"],
+    ctor: ["record"],
+    ref: ["ref"],
+    score: ["expr"],
+    predicate: ["expr"],
+  };
   return map[type.t]?.includes(v.k) ?? false;
 }
 

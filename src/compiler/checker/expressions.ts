@@ -1,7 +1,7 @@
 // Score and predicate expressions: checked AST → ExprTree, canonical text, and interval arithmetic to bound
 // a score expression's spread over a rater's scale (so an unreachable margin is a compile error).
 import type { Expression } from "../ast/ast.ts";
-import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ExprTree, Value } from "./types.ts";
 
 const arithmetic = new Set(["+", "-", "*", "/"]);

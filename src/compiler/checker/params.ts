@@ -3,10 +3,10 @@
 import path from "node:path";
 import type { ParamDeclaration } from "../ast/ast.ts";
 import type { Bound, ParamSymbol } from "../binder/scope.ts";
-import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import { parseValueText } from "../parse/parse.ts";
 import { SourceFile } from "../source/source-file.ts";
-import { Evaluator, type EvalHost } from "./evaluate.ts";
+import { type EvalHost, Evaluator } from "./evaluate.ts";
 import { didYouMean } from "./suggest.ts";
 import { type Type, type Value, valueText } from "./types.ts";
 
@@ -55,7 +55,11 @@ export function paramType(node: ParamDeclaration, report: (d: Diagnostic) => voi
       return { type: { t: "bool" } };
     default: {
       const help = didYouMean(base, BASE_TYPES);
-      report(diagnostic("unknownParamType", { name: base }, node.type[0]?.span ?? node.span, { help: help ?? "for a choice of symbols write them as a union: `sigmoid | ipo`" }));
+      report(
+        diagnostic("unknownParamType", { name: base }, node.type[0]?.span ?? node.span, {
+          help: help ?? "for a choice of symbols write them as a union: `sigmoid | ipo`",
+        }),
+      );
       return undefined;
     }
   }
@@ -96,9 +100,17 @@ function constantEvaluator(report: (d: Diagnostic) => void, isParam: (n: string)
   return new Evaluator(host, new Map());
 }
 
-export function checkValueAgainstParam(p: { type: Type; allowed?: Value[]; name: string }, v: Value | undefined, span: Diagnostic["span"], report: (d: Diagnostic) => void): Value | undefined {
+export function checkValueAgainstParam(
+  p: { type: Type; allowed?: Value[]; name: string },
+  v: Value | undefined,
+  span: Diagnostic["span"],
+  report: (d: Diagnostic) => void,
+): Value | undefined {
   if (v === undefined) return undefined;
-  if (p.allowed && !p.allowed.some((a) => valueText(a) === valueText(v) || ((a.k === "int" || a.k === "float") && (v.k === "int" || v.k === "float") && a.v === v.v))) {
+  if (
+    p.allowed &&
+    !p.allowed.some((a) => valueText(a) === valueText(v) || ((a.k === "int" || a.k === "float") && (v.k === "int" || v.k === "float") && a.v === v.v))
+  ) {
     report(diagnostic("outOfRange", { what: p.name, value: valueText(v), range: `{${p.allowed.map(valueText).join(", ")}}` }, span));
     return undefined;
   }
@@ -119,7 +131,14 @@ export function checkParams(bound: Bound, inputs: ParamInputs, report: (d: Diagn
     }
     if (!bound.params.has(name)) {
       const help = didYouMean(name, bound.params.keys());
-      report(diagnostic("unknownParam", { name }, undefined, help ? { help } : { help: bound.params.size ? `params: ${[...bound.params.keys()].join(", ")}` : "the file declares no params" }));
+      report(
+        diagnostic(
+          "unknownParam",
+          { name },
+          undefined,
+          help ? { help } : { help: bound.params.size ? `params: ${[...bound.params.keys()].join(", ")}` : "the file declares no params" },
+        ),
+      );
       continue;
     }
     sets.set(name, raw.slice(eq + 1));

@@ -20,11 +20,14 @@ export function editDistance(a: string, b: string): number {
 
 /** The best candidate within a distance that grows with the word's length, or undefined. */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  // Edit distance is quadratic; names longer than this are not typos of a real name.
+  if (word.length > 64) return undefined;
   const limit = Math.max(1, Math.floor(word.length / 3));
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const lower = word.toLowerCase();
   for (const c of candidates) {
+    if (Math.abs(c.length - word.length) > limit) continue;
     const d = c.toLowerCase() === lower ? 0 : editDistance(lower, c.toLowerCase());
     if (d < bestDistance || (d === bestDistance && best !== undefined && c < best)) {
       best = c;

@@ -56,15 +56,28 @@ export function checkSweep(
     const key = entry.key.map((k) => k.name).join(".");
     if (!known.includes(key)) {
       const help = didYouMean(key, known);
-      host.report(diagnostic("unknownKey", { key, construct: `a ${mode} sweep` }, entry.key[0]?.span ?? entry.span, help ? { help } : { help: `settings: ${known.join(", ")}; axes go inside \`over: { … }\`` }));
+      host.report(
+        diagnostic(
+          "unknownKey",
+          { key, construct: `a ${mode} sweep` },
+          entry.key[0]?.span ?? entry.span,
+          help ? { help } : { help: `settings: ${known.join(", ")}; axes go inside \`over: { … }\`` },
+        ),
+      );
       continue;
     }
     if (entries.has(key)) host.report(diagnostic("duplicateKey", { key }, entry.key[0]?.span));
     entries.set(key, entry.value);
   }
   const over = entries.get("over");
-  if (!over || over.kind !== "Block") {
-    host.report(diagnostic(over ? "typeMismatch" : "missingKey", over ? { expected: "a block of axes { target: [values] }", found: "another value" } : { key: "over", construct: `a ${mode} sweep` }, over?.span ?? callee[0]?.span ?? e.span) as never);
+  if (over?.kind !== "Block") {
+    host.report(
+      diagnostic(
+        over ? "typeMismatch" : "missingKey",
+        over ? { expected: "a block of axes { target: [values] }", found: "another value" } : { key: "over", construct: `a ${mode} sweep` },
+        over?.span ?? callee[0]?.span ?? e.span,
+      ) as never,
+    );
     return undefined;
   }
   const sweep: CheckedSweep = { name: sym.qualified, mode, axes: [], seed: 0, exclude: [], span: decl.name.span };
@@ -93,14 +106,24 @@ export function checkSweep(
     if (value.kind === "Call" && value.callee.length === 1 && ["uniform", "log_uniform", "int_uniform"].includes((value.callee[0] as Ident).name)) {
       const dist = (value.callee[0] as Ident).name as "uniform" | "log_uniform" | "int_uniform";
       if (mode !== "random") {
-        host.report(diagnostic("invalidValue", { what: "axis", reason: `${dist}(…) draws random values; only a random sweep can use it` }, value.span, { help: "list the values, or make the sweep `random { count: N, … }`" }));
+        host.report(
+          diagnostic("invalidValue", { what: "axis", reason: `${dist}(…) draws random values; only a random sweep can use it` }, value.span, {
+            help: "list the values, or make the sweep `random { count: N, … }`",
+          }),
+        );
         continue;
       }
       const args = value.args ?? [];
       const lo = args[0] ? ev.constant(args[0]) : undefined;
       const hi = args[1] ? ev.constant(args[1]) : undefined;
       if (args.length !== 2 || lo === undefined || hi === undefined || lo > hi || (dist === "log_uniform" && lo <= 0)) {
-        host.report(diagnostic("invalidValue", { what: `${dist}(…)`, reason: dist === "log_uniform" ? "needs two numbers 0 < low ≤ high" : "needs two numbers low ≤ high" }, value.span));
+        host.report(
+          diagnostic(
+            "invalidValue",
+            { what: `${dist}(…)`, reason: dist === "log_uniform" ? "needs two numbers 0 < low ≤ high" : "needs two numbers low ≤ high" },
+            value.span,
+          ),
+        );
         continue;
       }
       // Both ends must be acceptable values of the target.
@@ -129,7 +152,8 @@ export function checkSweep(
 
   if (mode === "zip") {
     const lengths = sweep.axes.map((a) => a.values?.length ?? 0);
-    if (new Set(lengths).size > 1) host.report(diagnostic("zipLengthMismatch", { lengths: sweep.axes.map((a) => `${a.target}: ${a.values?.length ?? 0}`).join(", ") }, over.span));
+    if (new Set(lengths).size > 1)
+      host.report(diagnostic("zipLengthMismatch", { lengths: sweep.axes.map((a) => `${a.target}: ${a.values?.length ?? 0}`).join(", ") }, over.span));
   }
   if (mode === "grid") {
     const size = sweep.axes.reduce((n, a) => n * (a.values?.length ?? 1), 1);
@@ -138,7 +162,8 @@ export function checkSweep(
 
   const exclude = entries.get("exclude");
   if (exclude) {
-    if (exclude.kind !== "List") host.report(diagnostic("typeMismatch", { expected: "a list of blocks [{ target: value }]", found: "another value" }, exclude.span));
+    if (exclude.kind !== "List")
+      host.report(diagnostic("typeMismatch", { expected: "a list of blocks [{ target: value }]", found: "another value" }, exclude.span));
     else {
       for (const item of exclude.items) {
         if (item.kind !== "Block") {
@@ -150,7 +175,10 @@ export function checkSweep(
           const target = entry.key.map((k) => k.name).join(".");
           const t = targetTypes.get(target);
           if (!t || !sweep.axes.some((a) => a.target === target)) {
-            const help = didYouMean(target, sweep.axes.map((a) => a.target));
+            const help = didYouMean(
+              target,
+              sweep.axes.map((a) => a.target),
+            );
             host.report(diagnostic("sweepTargetNotFound", { target }, entry.key[0]?.span, { help: help ?? "an exclusion names axes of this sweep" }));
             continue;
           }
@@ -178,7 +206,11 @@ function axisItems(e: Expression, ev: Evaluator, host: EvalHost): AxisItem[] | u
     host.report(diagnostic("invalidValue", { what: "axis range", reason: "an axis range needs integer ends low ≤ high" }, e.span));
     return undefined;
   }
-  host.report(diagnostic("typeMismatch", { expected: "a list of values, an integer range, or a distribution", found: "another value" }, e.span, { help: "write the values as a list: [0.05, 0.1, 0.2]" }));
+  host.report(
+    diagnostic("typeMismatch", { expected: "a list of values, an integer range, or a distribution", found: "another value" }, e.span, {
+      help: "write the values as a list: [0.05, 0.1, 0.2]",
+    }),
+  );
   return undefined;
 }
 
@@ -195,7 +227,9 @@ function resolveTarget(
     const sym = bound.params.get(head.name);
     if (!sym) {
       const help = didYouMean(head.name, bound.params.keys());
-      host.report(diagnostic("sweepTargetNotFound", { target }, head.span, { help: help ?? "an axis is a param (`beta`) or a nested setting (`dpo.objective.beta`)" }));
+      host.report(
+        diagnostic("sweepTargetNotFound", { target }, head.span, { help: help ?? "an axis is a param (`beta`) or a nested setting (`dpo.objective.beta`)" }),
+      );
       return undefined;
     }
     const t = paramType(sym.node, host.report);
@@ -204,7 +238,16 @@ function resolveTarget(
     return { type: t.type, check: (v, span) => checkValueAgainstParam(p, v, span, host.report) };
   }
   // A setting path: find the declaration (possibly behind namespaces), then walk its constructor's schema.
-  const decl = bound.decls.find((d) => key.some((_, i) => d.qualified === key.slice(0, i + 1).map((k) => k.name).join(".")));
+  const decl = bound.decls.find((d) =>
+    key.some(
+      (_, i) =>
+        d.qualified ===
+        key
+          .slice(0, i + 1)
+          .map((k) => k.name)
+          .join("."),
+    ),
+  );
   const declLength = decl ? decl.qualified.split(".").length : 0;
   const checked = decl ? checkDecl(decl.qualified) : undefined;
   if (!decl || !checked?.call) {
@@ -237,7 +280,14 @@ function resolveTarget(
       }
       fields = ctor.fields;
     } else {
-      host.report(diagnostic("sweepTargetNotFound", { target }, (key[i + 1] as Ident).span, { help: `${key.slice(0, i + 1).map((x) => x.name).join(".")} has no nested settings` }));
+      host.report(
+        diagnostic("sweepTargetNotFound", { target }, (key[i + 1] as Ident).span, {
+          help: `${key
+            .slice(0, i + 1)
+            .map((x) => x.name)
+            .join(".")} has no nested settings`,
+        }),
+      );
       return undefined;
     }
     value = inner;

@@ -99,15 +99,15 @@ export function typeName(t: Type): string {
     case "range":
       return "an integer range such as 0..4";
     case "list":
-      return `a list of ${stripArticle(typeName(t.of))}s`;
+      return `a list (each ${typeName(t.of)})`;
     case "record":
-      return `a ${t.name} block { … }`;
+      return `${article(t.name)} ${t.name} block { … }`;
     case "map":
       return `a block of ${t.keyKind}: value entries`;
     case "ctor":
-      return `a ${t.family}`;
+      return `${article(t.family)} ${t.family}`;
     case "ref":
-      return t.datasetKinds ? `a dataset of ${t.datasetKinds.join(" or ")}` : `a ${t.category === "phase" ? "phase" : t.category}`;
+      return t.datasetKinds ? `a dataset of ${t.datasetKinds.map(datasetKindText).join(" or ")}` : `${article(t.category)} ${t.category}`;
     case "union":
       return t.of.map(typeName).join(" or ");
     case "score":
@@ -117,8 +117,13 @@ export function typeName(t: Type): string {
   }
 }
 
-function stripArticle(s: string): string {
-  return s.replace(/^(an?|one of) /, "");
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? "an" : "a";
+}
+
+/** How a dataset kind reads in prose: "rated" → "rated samples". */
+export function datasetKindText(kind: string): string {
+  return kind === "rated" ? "rated samples" : kind;
 }
 
 export function boundsText(b: NumberBounds): string {

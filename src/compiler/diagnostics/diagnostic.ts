@@ -1,7 +1,7 @@
 // Diagnostics are data: a stable code, a severity, a message, a primary span, labelled secondary spans and
 // an optional help line. Renderers (render-terminal.ts, render-json.ts) turn them into text; nothing else
 // formats messages. Every message text comes from the table in messages.ts.
-import { messages, type MessageId, type MessageArgs } from "./messages.ts";
+import { type MessageArgs, type MessageId, messages } from "./messages.ts";
 
 export type Severity = "error" | "warning" | "info";
 
@@ -41,6 +41,7 @@ export interface DiagnosticExtras {
 /** Builds a diagnostic from the message table: `diagnostic("unknownKey", { key, construct }, span)`. */
 export function diagnostic<Id extends MessageId>(id: Id, args: MessageArgs<Id>, span?: Span, extras: DiagnosticExtras = {}): Diagnostic {
   const def = messages[id];
+  args = shortenArgs(args);
   // The table's functions are typed per entry; the cast only bridges the union of their argument types.
   const render = def.message as (a: MessageArgs<Id>) => string;
   const help = extras.help ?? ("help" in def && def.help ? (def.help as (a: MessageArgs<Id>) => string)(args) : undefined);
@@ -106,4 +107,12 @@ export class DiagnosticBag {
     for (const [file, n] of this.dropped) out.push(diagnostic("tooManyDiagnostics", { count: n, file }));
     return out;
   }
+}
+
+/** Names and values quoted in messages are cut, so a 10 MB identifier cannot make a 10 MB message. */
+function shortenArgs<A>(args: A): A {
+  if (!args || typeof args !== "object") return args;
+  const out: Record<string, unknown> = { ...(args as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(out)) if (typeof v === "string" && v.length > 120) out[k] = `${v.slice(0, 117)}…`;
+  return out as A;
 }

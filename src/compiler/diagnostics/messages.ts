@@ -189,12 +189,7 @@ export const messages = {
     (a) => `${q(a.path)} has no member ${q(a.member)}`,
     "A dotted reference walks into a declaration's settings (`dpo.objective.beta`), a namespaced import (`common.sft`) or the parts of a split (`parts.train`). The next name is not there.",
   ),
-  selfImport: def<{ path: string }>(
-    "ALN2009",
-    "error",
-    (a) => `${q(a.path)} imports itself`,
-    "A file cannot import itself.",
-  ),
+  selfImport: def<{ path: string }>("ALN2009", "error", (a) => `${q(a.path)} imports itself`, "A file cannot import itself."),
   paramAsBareName: def<{ name: string }>(
     "ALN2010",
     "error",
@@ -258,12 +253,7 @@ export const messages = {
     (a) => `${a.callee} takes ${a.expected}, got ${a.found}`,
     "The constructor was called with the wrong number of positional arguments.",
   ),
-  emptyList: def<{ what: string }>(
-    "ALN3009",
-    "error",
-    (a) => `${a.what} must not be empty`,
-    "This list needs at least one element.",
-  ),
+  emptyList: def<{ what: string }>("ALN3009", "error", (a) => `${a.what} must not be empty`, "This list needs at least one element."),
   badRange: def<{ lo: string; hi: string }>(
     "ALN3010",
     "error",
@@ -276,12 +266,7 @@ export const messages = {
     (a) => `${q(a.a)} and ${q(a.b)} cannot both be set`,
     "These settings are alternatives; choose one.",
   ),
-  needsOneOf: def<{ keys: string }>(
-    "ALN3012",
-    "error",
-    (a) => `one of ${a.keys} must be set`,
-    "These settings are alternatives and one of them is required.",
-  ),
+  needsOneOf: def<{ keys: string }>("ALN3012", "error", (a) => `one of ${a.keys} must be set`, "These settings are alternatives and one of them is required."),
   invalidValue: def<{ what: string; reason: string }>(
     "ALN3013",
     "error",
@@ -294,12 +279,7 @@ export const messages = {
     (a) => `unknown field ${q(a.field)} (available: ${a.fields})`,
     "An expression refers to a field the records do not have.",
   ),
-  weightsDoNotSum: def<{ sum: string }>(
-    "ALN3015",
-    "error",
-    (a) => `weights must add up to 1, they add up to ${a.sum}`,
-    "Mixing weights are probabilities.",
-  ),
+  weightsDoNotSum: def<{ sum: string }>("ALN3015", "error", (a) => `weights must add up to 1, they add up to ${a.sum}`, "Mixing weights are probabilities."),
   expressionNotAllowed: def<{ what: string }>(
     "ALN3016",
     "error",
@@ -331,7 +311,7 @@ export const messages = {
     "ALN4003",
     "error",
     (a) => `cannot read --set ${q(a.text)}: expected name=value`,
-    "`--set` takes `name=value`, where value is written as in a .align file (0.1, 3%, 30s, \"text\", a symbol).",
+    '`--set` takes `name=value`, where value is written as in a .align file (0.1, 3%, 30s, "text", a symbol).',
   ),
   unknownParamType: def<{ name: string }>(
     "ALN4004",
@@ -375,12 +355,7 @@ export const messages = {
     () => "the exclusions remove every trial of the sweep",
     "Every combination of the sweep matches an `exclude` entry, so the sweep has no trials.",
   ),
-  unknownSweepName: def<{ name: string }>(
-    "ALN4011",
-    "error",
-    (a) => `no sweep named ${q(a.name)}`,
-    "`--sweep` must name a sweep declared in the file.",
-  ),
+  unknownSweepName: def<{ name: string }>("ALN4011", "error", (a) => `no sweep named ${q(a.name)}`, "`--sweep` must name a sweep declared in the file."),
   trialOutOfRange: def<{ trial: string; count: number }>(
     "ALN4012",
     "error",

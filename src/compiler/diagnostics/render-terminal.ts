@@ -59,5 +59,9 @@ function snippet(span: Span, sources: ReadonlyMap<string, SourceFile>, mark: str
   const pad = " ".repeat(gutter.length);
   const visible = (prefix + text).replace(/\t/g, " ");
   const underline = `${" ".repeat(Math.max(0, startCol - 1))}${mark.repeat(width)}${label ? ` ${label}` : ""}`;
-  return [`${pad} ${paint("cyan", "|")}`, `${paint("cyan", gutter)} ${paint("cyan", "|")} ${visible}`, `${pad} ${paint("cyan", "|")} ${paint(color, underline)}`];
+  return [
+    `${pad} ${paint("cyan", "|")}`,
+    `${paint("cyan", gutter)} ${paint("cyan", "|")} ${visible}`,
+    `${pad} ${paint("cyan", "|")} ${paint(color, underline)}`,
+  ];
 }

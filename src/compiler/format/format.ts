@@ -296,7 +296,12 @@ class DocBuilder {
     const version = this.ast.version;
     if (version) {
       const p = place(version.span.start, version.span.line);
-      items.push({ doc: [...p.prefix, `align ${version.value}`], startLine: p.startLine ?? version.span.line, endLine: version.span.endLine, statement: "version" });
+      items.push({
+        doc: [...p.prefix, `align ${version.value}`],
+        startLine: p.startLine ?? version.span.line,
+        endLine: version.span.endLine,
+        statement: "version",
+      });
     }
     for (const s of this.ast.statements) {
       const p = place(s.span.start, s.span.line);
@@ -375,7 +380,7 @@ class DocBuilder {
       }
     }
     const lastLine = lines[lines.length - 1];
-    const joinNext = nextLine !== undefined && lastLine !== undefined && lastLine.endsWithBlock && lastLine.endLine === nextLine;
+    const joinNext = nextLine !== undefined && lastLine?.endsWithBlock === true && lastLine.endLine === nextLine;
     return { trailing, lines, joinNext };
   }
 
@@ -494,7 +499,9 @@ class DocBuilder {
       for (const c of batch.trailing) inner.push(suffix(` ${commentText(c)}`));
       inner.push(i === 0 ? edge : line);
       if (forceBreak) this.lineOpen = false;
-      batch.lines.forEach((l, k) => inner.push(l.text, k === batch.lines.length - 1 && batch.joinNext ? " " : hardline));
+      batch.lines.forEach((l, k) => {
+        inner.push(l.text, k === batch.lines.length - 1 && batch.joinNext ? " " : hardline);
+      });
       inner.push(item.build());
     });
     const batch = this.split(this.take(closeAt), undefined, true);

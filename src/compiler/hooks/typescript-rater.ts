@@ -141,7 +141,6 @@ export function checkTypescriptRater(modulePath: string, exportName: string): Ty
       details: available,
     };
   }
-  // biome-ignore lint/style/noNonNullAssertion: valueDeclarations is non-empty here
   const declaration = nodeLocation(valueDeclarations[0]!);
 
   const checkFile = project.createSourceFile(

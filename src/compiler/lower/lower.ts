@@ -40,7 +40,11 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
 
     if (decl.evaluate) {
       const { models, on, ...rest } = decl.evaluate.settings;
-      if (models?.k === "list") models.items.forEach((m, i) => m.k === "ref" && inputs.push(refInput(`model[${i}]`, m)));
+      if (models?.k === "list") {
+        models.items.forEach((m, i) => {
+          if (m.k === "ref") inputs.push(refInput(`model[${i}]`, m));
+        });
+      }
       if (on?.k === "ref") inputs.push(refInput("data", on));
       Object.assign(params, settingsJson(rest, inputs));
       add({ id: decl.qualified, kind: "eval.metrics", version: 1, produces: "evaluation", params, inputs, source });

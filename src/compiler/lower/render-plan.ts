@@ -8,7 +8,12 @@ export function renderPlan(graph: ExecutionGraph): string {
   lines.push(`plan for ${graph.entry}${head}: ${graph.nodes.length} node${graph.nodes.length === 1 ? "" : "s"}`);
   const params = Object.entries(graph.params);
   if (params.length) lines.push(`params: ${params.map(([k, v]) => `${k} = ${short(v)}`).join(", ")}`);
-  if (graph.trial) lines.push(`trial assignments: ${Object.entries(graph.trial.assignments).map(([k, v]) => `${k} = ${short(v)}`).join(", ")}`);
+  if (graph.trial)
+    lines.push(
+      `trial assignments: ${Object.entries(graph.trial.assignments)
+        .map(([k, v]) => `${k} = ${short(v)}`)
+        .join(", ")}`,
+    );
   graph.nodes.forEach((node, i) => {
     lines.push("");
     lines.push(`${i + 1}. ${node.id}  ${node.kind} → ${node.produces}  #${node.hash.slice(0, 12)}`);
@@ -50,7 +55,8 @@ export function renderMermaid(graph: ExecutionGraph): string {
   const id = new Map(graph.nodes.map((n, i) => [n.id, `n${i}`]));
   const lines = ["flowchart LR"];
   for (const n of graph.nodes) lines.push(`  ${id.get(n.id)}["${n.id}<br/><small>${n.kind}</small>"]`);
-  for (const n of graph.nodes) for (const i of n.inputs) lines.push(`  ${id.get(i.node) ?? i.node} -->|${i.port ? `${i.name} ${i.port}` : i.name}| ${id.get(n.id)}`);
+  for (const n of graph.nodes)
+    for (const i of n.inputs) lines.push(`  ${id.get(i.node) ?? i.node} -->|${i.port ? `${i.name} ${i.port}` : i.name}| ${id.get(n.id)}`);
   return lines.join("\n");
 }
 

@@ -4,9 +4,9 @@
 import { EOF, type IToken, type TokenType } from "chevrotain";
 import * as T from "../../../grammar/lexer.ts";
 import { alignParser } from "../../../grammar/parser.ts";
-import { AstBuilder } from "../ast/build.ts";
 import type { AlignFile } from "../ast/ast.ts";
-import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { AstBuilder } from "../ast/build.ts";
+import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "../source/source-file.ts";
 
 export const LANGUAGE_VERSION = 1;
@@ -30,6 +30,14 @@ const closers = new Set<TokenType>([T.RBrace, T.RBracket, T.RParen]);
 
 export function parseSource(source: SourceFile): ParseResult {
   const diagnostics: Diagnostic[] = [];
+  const estimate = estimateTokens(source.text);
+  if (estimate.count > MAX_TOKENS) {
+    // Refuse before lexing: millions of token objects would take seconds and gigabytes.
+    diagnostics.push(
+      diagnostic("tooManyTokens", { limit: MAX_TOKENS, count: estimate.count }, source.span(estimate.offsetAtLimit, estimate.offsetAtLimit + 1)),
+    );
+    return { diagnostics };
+  }
   const lexed = T.alignLexer.tokenize(source.text);
 
   for (const err of lexed.errors) {
@@ -38,12 +46,18 @@ export function parseSource(source: SourceFile): ParseResult {
   }
   for (const t of lexed.groups.errors ?? []) {
     const span = source.span(t.startOffset, t.startOffset + Math.min(t.image.length, 2));
-    diagnostics.push(t.tokenType === T.UnterminatedString ? diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)) : diagnostic("unterminatedComment", {}, span));
+    diagnostics.push(
+      t.tokenType === T.UnterminatedString
+        ? diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length))
+        : diagnostic("unterminatedComment", {}, span),
+    );
   }
 
   if (lexed.tokens.length > MAX_TOKENS) {
     const t = lexed.tokens[MAX_TOKENS] as IToken;
-    diagnostics.push(diagnostic("tooManyTokens", { limit: MAX_TOKENS, count: lexed.tokens.length }, source.span(t.startOffset, t.startOffset + t.image.length)));
+    diagnostics.push(
+      diagnostic("tooManyTokens", { limit: MAX_TOKENS, count: lexed.tokens.length }, source.span(t.startOffset, t.startOffset + t.image.length)),
+    );
     return { diagnostics };
   }
   const lexErrorLines = new Set(diagnostics.map((d) => d.span?.line ?? 0));
@@ -52,7 +66,7 @@ export function parseSource(source: SourceFile): ParseResult {
   if (brackets.tooDeep) return { diagnostics };
 
   alignParser.input = lexed.tokens;
-  let cst;
+  let cst: ReturnType<typeof alignParser.file>;
   try {
     cst = alignParser.file();
   } catch (error) {
@@ -158,7 +172,14 @@ function expectedText(message: string): string {
 export function parseValueText(source: SourceFile): { expression?: import("../ast/ast.ts").Expression; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const lexed = T.alignLexer.tokenize(source.text);
-  for (const err of lexed.errors) diagnostics.push(diagnostic("unexpectedCharacter", { text: JSON.stringify(source.text.slice(err.offset, err.offset + 1)) }, source.span(err.offset, err.offset + err.length)));
+  for (const err of lexed.errors)
+    diagnostics.push(
+      diagnostic(
+        "unexpectedCharacter",
+        { text: JSON.stringify(source.text.slice(err.offset, err.offset + 1)) },
+        source.span(err.offset, err.offset + err.length),
+      ),
+    );
   for (const t of lexed.groups.errors ?? []) diagnostics.push(diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)));
   const brackets = checkBrackets(source, lexed.tokens);
   diagnostics.push(...brackets.diagnostics);
@@ -169,8 +190,39 @@ export function parseValueText(source: SourceFile): { expression?: import("../as
     const tok = err.token;
     const atEof = tok.tokenType === EOF || Number.isNaN(tok.startOffset);
     const offset = atEof ? source.text.length : tok.startOffset;
-    diagnostics.push(diagnostic("syntaxError", { expected: expectedText(err.message), found: atEof ? "end of value" : describeToken(tok) }, source.span(offset, offset)));
+    diagnostics.push(
+      diagnostic("syntaxError", { expected: expectedText(err.message), found: atEof ? "end of value" : describeToken(tok) }, source.span(offset, offset)),
+    );
   }
   if (diagnostics.length > 0) return { diagnostics };
   return { expression: new AstBuilder(source).expression(cst), diagnostics };
+}
+
+/** A fast count of tokens (words, literals and punctuation; strings and comments count once), close to the lexer's. */
+function estimateTokens(text: string): { count: number; offsetAtLimit: number } {
+  let count = 0;
+  let offsetAtLimit = 0;
+  let i = 0;
+  const n = text.length;
+  const word = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 37 || c === 36;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13) {
+      i++;
+      continue;
+    }
+    count++;
+    if (count === MAX_TOKENS + 1) offsetAtLimit = i;
+    if (c === 34) {
+      const end = text.indexOf("\n", i + 1);
+      const close = text.indexOf('"', i + 1);
+      i = close >= 0 && (end < 0 || close < end) ? close + 1 : end < 0 ? n : end;
+    } else if (c === 47 && text.charCodeAt(i + 1) === 47) {
+      const end = text.indexOf("\n", i);
+      i = end < 0 ? n : end;
+    } else if (word(c)) {
+      while (i < n && word(text.charCodeAt(i))) i++;
+    } else i++;
+  }
+  return { count, offsetAtLimit };
 }

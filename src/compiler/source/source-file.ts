@@ -2,7 +2,7 @@
 // becomes a diagnostic, never an exception. Also maps offsets to line/column for spans.
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { diagnostic, type Diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 
 /** .align files describe experiments; anything bigger than this is not one. */
 export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;

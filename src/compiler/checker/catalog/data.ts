@@ -1,7 +1,7 @@
 // Constructors for models, datasets and data stages, raters and similarity functions.
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { type DatasetKind, type Fields, type Type, type Value, bool, float, frac, int, list, record, str, sym } from "../types.ts";
 import { scoreSpread } from "../expressions.ts";
+import { bool, type DatasetKind, datasetKindText, type Fields, float, frac, int, list, record, str, sym, type Type, type Value } from "../types.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
 
 const prob: Type = { t: "fraction" };
@@ -27,7 +27,9 @@ function sameKindsAcrossArgs(call: CheckedCall, ctx: ValidateContext): void {
   if (first?.category !== "dataset") return;
   for (const arg of call.args.slice(1)) {
     if (arg.info?.category === "dataset" && arg.info.kind !== first.kind && arg.value.k === "ref") {
-      ctx.report(diagnostic("wrongDatasetKind", { name: arg.value.target, expected: first.kind, found: arg.info.kind }, arg.span));
+      ctx.report(
+        diagnostic("wrongDatasetKind", { name: arg.value.target, expected: datasetKindText(first.kind), found: datasetKindText(arg.info.kind) }, arg.span),
+      );
     }
   }
 }
@@ -42,7 +44,11 @@ const models: Ctor[] = [
     doc: "alignc's built-in vision-language model family, freshly initialised: a patch-embedding vision encoder, a projector and a decoder-only language model. Pick a named size and optionally override parts of its configuration.",
     args: [],
     fields: {
-      size: { type: { t: "enum", values: TINYVLM_SIZES }, default: sym("nano"), doc: "Named size: nano (<1M parameters, CPU tests), small (~10–30M), base (~100M+, GPU)." },
+      size: {
+        type: { t: "enum", values: TINYVLM_SIZES },
+        default: sym("nano"),
+        doc: "Named size: nano (<1M parameters, CPU tests), small (~10–30M), base (~100M+, GPU).",
+      },
       layers: { type: { t: "int", min: 1, max: 64 }, doc: "Decoder layers (overrides the size's default)." },
       width: { type: { t: "int", min: 8, max: 8192 }, doc: "Hidden width of the decoder." },
       heads: { type: { t: "int", min: 1, max: 128 }, doc: "Attention heads; must divide width." },
@@ -102,7 +108,11 @@ export const bdhsFields: Fields = {
   tries: { type: { t: "int", min: 1, max: 20 }, default: int(5), doc: "N: attempts per item; with N > 1 the last attempt is unguided." },
   yes_no_flip: { type: prob, default: frac(0.5), doc: "Probability of swapping a leading yes/no in a sentence." },
   cut: { type: { t: "enum", values: ["tokens", "words", "characters"] }, default: sym("words"), doc: "Unit in which sentences are cut at a random position." },
-  noise: { type: { t: "enum", values: ["latent", "pixels"] }, default: sym("latent"), doc: "Mask image tokens in attention (latent, as in the paper) or add diffusion noise to pixels." },
+  noise: {
+    type: { t: "enum", values: ["latent", "pixels"] },
+    default: sym("latent"),
+    doc: "Mask image tokens in attention (latent, as in the paper) or add diffusion noise to pixels.",
+  },
   temperature: { type: { t: "float", min: 0 }, default: float(1), doc: "Decoding temperature of completions." },
   max_tokens: { type: { t: "int", min: 1, max: 4096 }, default: int(64), doc: "Maximum new tokens per completion." },
 };
@@ -128,7 +138,11 @@ const datasets: Ctor[] = [
       image_size: { type: { t: "int", min: 16, max: 512 }, default: int(32), doc: "Image side in pixels." },
       max_objects: { type: { t: "int", min: 1, max: 12 }, default: int(4), doc: "Objects per scene, at most." },
       tasks: { type: { t: "list", of: { t: "enum", values: SHAPES_TASKS }, min: 1, unique: true }, default: list(...SHAPES_TASKS.map(sym)), doc: "Task mix." },
-      negatives: { type: { t: "list", of: { t: "enum", values: POPE_NEGATIVES }, min: 1, unique: true }, default: list(...POPE_NEGATIVES.map(sym)), doc: "POPE negative sampling for yes/no questions." },
+      negatives: {
+        type: { t: "list", of: { t: "enum", values: POPE_NEGATIVES }, min: 1, unique: true },
+        default: list(...POPE_NEGATIVES.map(sym)),
+        doc: "POPE negative sampling for yes/no questions.",
+      },
     },
     result: dataset("prompts"),
     node: "data.shapes",
@@ -142,7 +156,11 @@ const datasets: Ctor[] = [
     fields: {
       kind: { type: { t: "enum", values: ["prompts", "samples", "rated", "pairs"] }, required: true, doc: "What each record is." },
       format: { type: { t: "enum", values: FILE_FORMATS }, default: sym("alignc"), doc: "Record layout: alignc, trl, sharegpt (LLaMA-Factory), ms_swift." },
-      fields: { type: { t: "map", of: { t: "string" }, keyKind: "field" }, default: record({}), doc: "Renames: alignc field → field name in the file, e.g. { prompt: \"question\" }." },
+      fields: {
+        type: { t: "map", of: { t: "string" }, keyKind: "field" },
+        default: record({}),
+        doc: 'Renames: alignc field → field name in the file, e.g. { prompt: "question" }.',
+      },
       images: { type: { t: "string" }, doc: "Directory that image paths are relative to; paths may not escape it." },
       aspects: { type: { t: "list", of: { t: "name" }, min: 1, unique: true }, doc: "For rated records: the aspects scored." },
       scale: { type: { t: "range" }, doc: "For rated records: the score scale." },
@@ -166,7 +184,9 @@ const datasets: Ctor[] = [
       }
       const format = call.settings.format;
       if (format?.k === "symbol" && format.name !== "alignc" && kind?.k === "symbol" && (kind.name === "samples" || kind.name === "rated")) {
-        ctx.report(diagnostic("invalidValue", { what: "format", reason: `${format.name} files hold prompts or pairs, not ${kind.name}` }, call.settingSpans.format));
+        ctx.report(
+          diagnostic("invalidValue", { what: "format", reason: `${format.name} files hold prompts or pairs, not ${kind.name}` }, call.settingSpans.format),
+        );
       }
     },
     node: "data.file",
@@ -211,10 +231,22 @@ const datasets: Ctor[] = [
     args: [{ name: "rated", type: datasetOf("rated"), doc: "Rated samples." }],
     fields: {
       score: { type: { t: "score" }, required: true, doc: "Quality of a response, e.g. helpfulness + correctness + coherence." },
-      margin: { type: { t: "float", min: 0 }, default: float(0), doc: "Prompts whose best and worst scores differ by less are dropped; rejected answers score at most best − margin." },
+      margin: {
+        type: { t: "float", min: 0 },
+        default: float(0),
+        doc: "Prompts whose best and worst scores differ by less are dropped; rejected answers score at most best − margin.",
+      },
       chosen: { type: { t: "enum", values: ["best"] }, default: sym("best"), doc: "The chosen answer: the best-scoring response (ties: see `ties`)." },
-      rejected: { type: { t: "enum", values: ["random_below_margin", "worst", "all_below_margin"] }, default: sym("random_below_margin"), doc: "random_below_margin (Li et al.): uniform among those ≤ best − margin; worst; all_below_margin: one pair for each." },
-      ties: { type: { t: "enum", values: ["first", "random", "drop"] }, default: sym("first"), doc: "Several best responses: take the first, a random one, or drop the prompt." },
+      rejected: {
+        type: { t: "enum", values: ["random_below_margin", "worst", "all_below_margin"] },
+        default: sym("random_below_margin"),
+        doc: "random_below_margin (Li et al.): uniform among those ≤ best − margin; worst; all_below_margin: one pair for each.",
+      },
+      ties: {
+        type: { t: "enum", values: ["first", "random", "drop"] },
+        default: sym("first"),
+        doc: "Several best responses: take the first, a random one, or drop the prompt.",
+      },
       per_prompt: { type: { t: "int", min: 1, max: 64 }, default: int(1), doc: "Most pairs per prompt." },
       balance_length: { type: { t: "bool" }, default: bool(false), doc: "Prefer rejected answers of similar length to the chosen one." },
       ...seed,
@@ -251,7 +283,9 @@ const datasets: Ctor[] = [
       if (rated?.category !== "dataset" || !rated.rating || score?.k !== "expr") return;
       for (const name of score.names) {
         if (!rated.rating.aspects.includes(name)) {
-          ctx.report(diagnostic("unknownAspect", { aspect: name, rater: rated.rating.rater, aspects: rated.rating.aspects.join(", ") }, call.settingSpans.score));
+          ctx.report(
+            diagnostic("unknownAspect", { aspect: name, rater: rated.rating.rater, aspects: rated.rating.aspects.join(", ") }, call.settingSpans.score),
+          );
         }
       }
     },
@@ -312,7 +346,9 @@ const datasets: Ctor[] = [
       const w = call.settings.weights;
       if (w?.k === "list") {
         if (w.items.length !== call.args.length) {
-          ctx.report(diagnostic("invalidValue", { what: "weights", reason: `${w.items.length} weights for ${call.args.length} datasets` }, call.settingSpans.weights));
+          ctx.report(
+            diagnostic("invalidValue", { what: "weights", reason: `${w.items.length} weights for ${call.args.length} datasets` }, call.settingSpans.weights),
+          );
         } else {
           const sum = w.items.reduce((s, i) => s + (i.k === "float" || i.k === "int" ? i.v : 0), 0);
           if (Math.abs(sum - 1) > 1e-9) ctx.report(diagnostic("weightsDoNotSum", { sum: String(+sum.toPrecision(12)) }, call.settingSpans.weights));
@@ -339,7 +375,9 @@ const datasets: Ctor[] = [
     category: "dataset",
     doc: "Keeps the records for which a condition holds.",
     args: [{ name: "data", type: anyDataset, doc: "Any dataset." }],
-    fields: { where: { type: { t: "predicate" }, required: true, doc: "Condition over the record's fields (see docs/language.md for the fields of each kind)." } },
+    fields: {
+      where: { type: { t: "predicate" }, required: true, doc: "Condition over the record's fields (see docs/language.md for the fields of each kind)." },
+    },
     result: sameKind,
     node: "stage.filter",
     example: "dataset confident = filter(pairs) { where: margin >= 3 }",
@@ -413,8 +451,16 @@ const datasets: Ctor[] = [
 // ── raters and similarity ───────────────────────────────────────────────────
 const scaleField: Field = { type: { t: "range" }, required: true, doc: "Integer score scale, e.g. 0..4." };
 type Field = Fields[string];
-const aspectsField: Field = { type: { t: "list", of: { t: "name" }, min: 1, unique: true }, required: true, doc: "Aspects scored, e.g. [helpfulness, correctness]." };
-const modeField: Field = { type: { t: "enum", values: ["listwise", "pairwise", "pointwise"] }, default: sym("listwise"), doc: "listwise: all responses of a prompt at once; pairwise: two at a time; pointwise: one at a time." };
+const aspectsField: Field = {
+  type: { t: "list", of: { t: "name" }, min: 1, unique: true },
+  required: true,
+  doc: "Aspects scored, e.g. [helpfulness, correctness].",
+};
+const modeField: Field = {
+  type: { t: "enum", values: ["listwise", "pairwise", "pointwise"] },
+  default: sym("listwise"),
+  doc: "listwise: all responses of a prompt at once; pairwise: two at a time; pointwise: one at a time.",
+};
 
 function raterResult(call: CheckedCall): ResultInfo {
   const a = call.settings.aspects;
@@ -433,7 +479,11 @@ const raters: Ctor[] = [
     doc: "The built-in rater: scores answers against the shapes world's ground truth (correctness from hallucinated mentions and wrong answers, helpfulness from coverage, coherence from form and repetition; complexity and verbosity as in the Li et al. rubric).",
     args: [],
     fields: {
-      aspects: { type: { t: "list", of: { t: "enum", values: GROUNDED_ASPECTS }, min: 1, unique: true }, default: list(...GROUNDED_ASPECTS.map(sym)), doc: "Aspects to score." },
+      aspects: {
+        type: { t: "list", of: { t: "enum", values: GROUNDED_ASPECTS }, min: 1, unique: true },
+        default: list(...GROUNDED_ASPECTS.map(sym)),
+        doc: "Aspects to score.",
+      },
       scale: { type: { t: "range", min: 0, max: 100 }, default: { k: "range", lo: 0, hi: 4 }, doc: "Score scale." },
     },
     result: raterResult,
@@ -496,7 +546,11 @@ const raters: Ctor[] = [
     doc: "A TypeScript module exporting a function of alignc's `Rater` type (src/api/rater.ts), called in process. Its type is checked at compile time.",
     args: [{ name: "module", type: { t: "string" }, doc: "The .ts module, relative to the .align file." }],
     fields: {
-      export: { type: { t: "string", pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternHelp: "a TypeScript identifier" }, default: str("rate"), doc: "Name of the exported rater function." },
+      export: {
+        type: { t: "string", pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternHelp: "a TypeScript identifier" },
+        default: str("rate"),
+        doc: "Name of the exported rater function.",
+      },
       aspects: aspectsField,
       scale: scaleField,
       mode: modeField,
@@ -523,7 +577,9 @@ const similarities: Ctor[] = [
     category: "similarity",
     doc: "A lexical similarity that needs no model.",
     args: [],
-    fields: { measure: { type: { t: "enum", values: ["rouge_l", "token_jaccard"] }, default: sym("rouge_l"), doc: "ROUGE-L F-measure or Jaccard overlap of tokens." } },
+    fields: {
+      measure: { type: { t: "enum", values: ["rouge_l", "token_jaccard"] }, default: sym("rouge_l"), doc: "ROUGE-L F-measure or Jaccard overlap of tokens." },
+    },
     result: () => ({ category: "similarity" }),
     node: "similarity.lexical",
     example: "similarity lex = lexical { measure: rouge_l }",

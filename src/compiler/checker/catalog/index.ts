@@ -7,8 +7,8 @@ export const allCtors: readonly Ctor[] = [...dataCtors, ...trainingCtors];
 
 const byFamily = new Map<string, Map<string, Ctor>>();
 for (const c of allCtors) {
-  let family = byFamily.get(c.category);
-  if (!family) byFamily.set(c.category, (family = new Map()));
+  const family = byFamily.get(c.category) ?? new Map<string, Ctor>();
+  byFamily.set(c.category, family);
   family.set(c.name, c);
 }
 

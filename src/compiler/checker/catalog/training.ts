@@ -1,9 +1,9 @@
 // Constructors for training phases, optimizers, schedules, evaluation and sweeps.
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
 import { scoreSpread } from "../expressions.ts";
-import { type Fields, type Type, bool, float, frac, int, list, record, sym } from "../types.ts";
-import { bdhsFields, samplingFields } from "./data.ts";
+import { bool, type Fields, float, frac, int, list, record, sym, type Type } from "../types.ts";
 import type { CheckedCall, Ctor, ValidateContext } from "./ctor.ts";
+import { bdhsFields, samplingFields } from "./data.ts";
 
 const modelRef: Type = { t: "ref", category: "model" };
 const pairsRef: Type = { t: "ref", category: "dataset", datasetKinds: ["pairs"] };
@@ -14,14 +14,22 @@ export const LORA_TARGETS = ["q", "k", "v", "o", "mlp_in", "mlp_out", "projector
 const loraFields: Fields = {
   rank: { type: { t: "int", min: 1, max: 4096 }, default: int(8), doc: "r: rank of the low-rank update." },
   alpha: { type: { t: "float", min: 0, minOpen: true }, doc: "α: the update is scaled by α / r; default 2·r." },
-  targets: { type: { t: "list", of: { t: "enum", values: LORA_TARGETS }, min: 1, unique: true }, default: list(sym("q"), sym("v")), doc: "Weights that get a LoRA update." },
+  targets: {
+    type: { t: "list", of: { t: "enum", values: LORA_TARGETS }, min: 1, unique: true },
+    default: list(sym("q"), sym("v")),
+    doc: "Weights that get a LoRA update.",
+  },
   dropout: { type: { t: "fraction", maxOpen: true }, default: frac(0), doc: "Dropout on the LoRA input." },
   projector_lr: { type: { t: "float", min: 0, minOpen: true }, doc: "Separate learning rate for the projector (trained fully when set)." },
 };
 
 /** Settings every training phase has. */
 const trainingFields: Fields = {
-  optimizer: { type: { t: "ctor", family: "optimizer" }, default: record({ lr: float(1e-4), beta1: float(0.9), beta2: float(0.999), eps: float(1e-8), weight_decay: float(0) }, "adamw"), doc: "adamw { … } or sgd { … }." },
+  optimizer: {
+    type: { t: "ctor", family: "optimizer" },
+    default: record({ lr: float(1e-4), beta1: float(0.9), beta2: float(0.999), eps: float(1e-8), weight_decay: float(0) }, "adamw"),
+    doc: "adamw { … } or sgd { … }.",
+  },
   schedule: { type: { t: "ctor", family: "schedule" }, default: record({ warmup: int(0) }, "constant"), doc: "constant, linear or cosine { warmup: 3% }." },
   lora: { type: { t: "record", name: "lora", fields: loraFields }, doc: "Train low-rank adapters instead of all weights." },
   epochs: { type: { t: "int", min: 1, max: 100000 }, doc: "Passes over the data (default 1 when steps is not set)." },
@@ -32,7 +40,13 @@ const trainingFields: Fields = {
   steps_per_run: { type: { t: "int", min: 1, max: 100000 }, doc: "Optimizer steps inside one ONNX Runtime run (Loop); default chosen by the runtime." },
   precision: { type: { t: "enum", values: ["fp32", "fp16", "bf16"] }, default: sym("fp32"), doc: "Compute precision; fp16/bf16 keep fp32 master weights." },
   device: {
-    type: { t: "union", of: [{ t: "enum", values: ["cpu", "cuda", "auto"] }, { t: "string", pattern: /^(cpu|cuda(:\d+)?|auto)$/, patternHelp: '"cpu", "cuda", "cuda:N" or "auto"' }] },
+    type: {
+      t: "union",
+      of: [
+        { t: "enum", values: ["cpu", "cuda", "auto"] },
+        { t: "string", pattern: /^(cpu|cuda(:\d+)?|auto)$/, patternHelp: '"cpu", "cuda", "cuda:N" or "auto"' },
+      ],
+    },
     default: sym("cpu"),
     doc: 'cpu, cuda, auto or "cuda:N".',
   },
@@ -43,7 +57,11 @@ const trainingFields: Fields = {
 const objectiveFields: Fields = {
   loss: { type: { t: "enum", values: ["sigmoid", "ipo", "hinge"] }, default: sym("sigmoid"), doc: "sigmoid (DPO), ipo, or hinge (SLiC)." },
   beta: { type: { t: "float", min: 0, minOpen: true }, default: float(0.1), doc: "β: strength of the KL regularisation." },
-  label_smoothing: { type: { t: "float", min: 0, max: 0.5, maxOpen: true }, default: float(0), doc: "Conservative DPO: assumed share of flipped labels (sigmoid loss only)." },
+  label_smoothing: {
+    type: { t: "float", min: 0, max: 0.5, maxOpen: true },
+    default: float(0),
+    doc: "Conservative DPO: assumed share of flipped labels (sigmoid loss only).",
+  },
   logps: { type: { t: "enum", values: ["sum", "mean"] }, default: sym("sum"), doc: "Sequence log-probability: sum or mean of token log-probs." },
   sft_weight: { type: { t: "float", min: 0 }, default: float(0), doc: "Weight of an added SFT loss on chosen answers." },
 };
@@ -83,7 +101,9 @@ function checkSteps(call: CheckedCall, ctx: ValidateContext): void {
     const loss = obj.fields.loss;
     const ls = obj.fields.label_smoothing;
     if (loss?.k === "symbol" && loss.name !== "sigmoid" && ls && (ls.k === "float" || ls.k === "int") && ls.v > 0) {
-      ctx.report(diagnostic("invalidValue", { what: "label_smoothing", reason: `it applies to the sigmoid loss, not ${loss.name}` }, call.settingSpans.objective));
+      ctx.report(
+        diagnostic("invalidValue", { what: "label_smoothing", reason: `it applies to the sigmoid loss, not ${loss.name}` }, call.settingSpans.objective),
+      );
     }
   }
 }
@@ -99,7 +119,8 @@ function checkOnline(call: CheckedCall, ctx: ValidateContext): void {
     const info = ctx.infoOf(annotator.target);
     if (info?.category === "rater") {
       const unknown = score.names.filter((n) => !info.aspects.includes(n));
-      for (const n of unknown) ctx.report(diagnostic("unknownAspect", { aspect: n, rater: annotator.target, aspects: info.aspects.join(", ") }, call.settingSpans.score));
+      for (const n of unknown)
+        ctx.report(diagnostic("unknownAspect", { aspect: n, rater: annotator.target, aspects: info.aspects.join(", ") }, call.settingSpans.score));
       const margin = call.settings.margin;
       if (unknown.length === 0 && margin && (margin.k === "float" || margin.k === "int")) {
         const spread = scoreSpread(score.tree, info.scale);
@@ -148,10 +169,12 @@ const phases: Ctor[] = [
     validate(call, ctx) {
       checkSteps(call, ctx);
       const n = call.args.length - 1;
-      if (call.settings.gamma && n !== 2) ctx.report(diagnostic("invalidValue", { what: "gamma", reason: `it weighs exactly two pair datasets, this phase has ${n}` }, call.settingSpans.gamma));
+      if (call.settings.gamma && n !== 2)
+        ctx.report(diagnostic("invalidValue", { what: "gamma", reason: `it weighs exactly two pair datasets, this phase has ${n}` }, call.settingSpans.gamma));
       const w = call.settings.weights;
       if (w?.k === "list") {
-        if (w.items.length !== n) ctx.report(diagnostic("invalidValue", { what: "weights", reason: `${w.items.length} weights for ${n} pair datasets` }, call.settingSpans.weights));
+        if (w.items.length !== n)
+          ctx.report(diagnostic("invalidValue", { what: "weights", reason: `${w.items.length} weights for ${n} pair datasets` }, call.settingSpans.weights));
         else {
           const sum = w.items.reduce((s, i) => s + (i.k === "float" || i.k === "int" ? i.v : 0), 0);
           if (Math.abs(sum - 1) > 1e-9) ctx.report(diagnostic("weightsDoNotSum", { sum: String(+sum.toPrecision(12)) }, call.settingSpans.weights));
@@ -186,7 +209,12 @@ const phases: Ctor[] = [
       { name: "pairs", type: pairsRef, doc: "Offline pairs." },
       { name: "prompts", type: promptsRef, doc: "Prompts for online pairs." },
     ],
-    fields: { p: { type: { t: "fraction" }, default: frac(0.5), doc: "Probability of using the offline pair." }, ...preferenceFields, ...onlineFields, ...trainingFields },
+    fields: {
+      p: { type: { t: "fraction" }, default: frac(0.5), doc: "Probability of using the offline pair." },
+      ...preferenceFields,
+      ...onlineFields,
+      ...trainingFields,
+    },
     validate: checkOnline,
     result: () => ({ category: "phase" }),
     node: "train.mixed",
@@ -195,7 +223,11 @@ const phases: Ctor[] = [
 ];
 
 const warmup: Fields = {
-  warmup: { type: { t: "union", of: [{ t: "fraction" }, { t: "int", min: 0 }] }, default: int(0), doc: "Warmup: a share of all steps (3%) or a number of steps." },
+  warmup: {
+    type: { t: "union", of: [{ t: "fraction" }, { t: "int", min: 0 }] },
+    default: int(0),
+    doc: "Warmup: a share of all steps (3%) or a number of steps.",
+  },
 };
 
 const optimizers: Ctor[] = [
@@ -242,12 +274,28 @@ const schedules: Ctor[] = [
 ];
 
 const sweepFields: Fields = {
-  over: { type: { t: "map", of: { t: "list", of: { t: "name" } }, keyKind: "target" }, required: true, doc: "Axis → values: a param (`beta`) or a nested setting (`dpo.objective.beta`)." },
-  exclude: { type: { t: "list", of: { t: "map", of: { t: "name" }, keyKind: "target" } }, default: list(), doc: "Combinations to leave out: [{ beta: 0.2, margin: 3 }]." },
+  over: {
+    type: { t: "map", of: { t: "list", of: { t: "name" } }, keyKind: "target" },
+    required: true,
+    doc: "Axis → values: a param (`beta`) or a nested setting (`dpo.objective.beta`).",
+  },
+  exclude: {
+    type: { t: "list", of: { t: "map", of: { t: "name" }, keyKind: "target" } },
+    default: list(),
+    doc: "Combinations to leave out: [{ beta: 0.2, margin: 3 }].",
+  },
 };
 
 const sweeps: Ctor[] = [
-  { name: "grid", category: "sweep", doc: "Every combination of the axes' values.", args: [], fields: sweepFields, result: () => ({ category: "sweep" }), example: "sweep betas = grid { over: { beta: [0.05, 0.1, 0.2], margin: 1..3 } }" },
+  {
+    name: "grid",
+    category: "sweep",
+    doc: "Every combination of the axes' values.",
+    args: [],
+    fields: sweepFields,
+    result: () => ({ category: "sweep" }),
+    example: "sweep betas = grid { over: { beta: [0.05, 0.1, 0.2], margin: 1..3 } }",
+  },
   {
     name: "zip",
     category: "sweep",
@@ -276,7 +324,12 @@ export const evaluateFields: Fields = {
   models: { type: { t: "list", of: modelRef, min: 1, unique: true }, required: true, doc: "Models and phases to evaluate." },
   on: { type: promptsRef, required: true, doc: "Evaluation prompts." },
   metrics: {
-    type: { t: "list", of: { t: "enum", values: ["pope", "chair", "recall", "text_accuracy", "attribute_accuracy", "count_accuracy", "quality"] }, min: 1, unique: true },
+    type: {
+      t: "list",
+      of: { t: "enum", values: ["pope", "chair", "recall", "text_accuracy", "attribute_accuracy", "count_accuracy", "quality"] },
+      min: 1,
+      unique: true,
+    },
     default: list(sym("pope"), sym("chair"), sym("recall"), sym("text_accuracy")),
     doc: "Metrics to compute.",
   },

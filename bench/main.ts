@@ -1,0 +1,45 @@
+// Benchmark runner: `npm run bench -- <name> [options]`. Each benchmark lives in bench/<name>.ts and
+// exports `run(args: string[])`; the registry below names them and says what they measure. A bench file
+// that exists but is not registered yet still runs by its file name.
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+export interface Bench {
+  /** Runs the benchmark with the arguments after its name; prints a table and writes bench/results/<name>.json. */
+  run(args: string[]): Promise<void> | void;
+}
+
+/** Benchmarks by name. To add one: write bench/<name>.ts exporting `run`, and list it here. */
+const registry: Record<string, string> = {
+  compile: "front end: parse + check + lower of every experiments/*.align (cold and warm), and expansion of 1,000-trial sweeps",
+  // Planned: "train-loop", "vlm", "prefdata", "dpo".
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(registry).map((n) => n.length));
+  const lines = Object.entries(registry).map(([name, what]) => `  ${name.padEnd(width)}  ${what}`);
+  return ["usage: npm run bench -- <benchmark> [options]", "", "benchmarks:", ...lines].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help" || name === "list") {
+    console.log(usage());
+    return name ? 0 : 1;
+  }
+  const file = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
+  if (!/^[a-z][a-z0-9-]*$/.test(name) || name === "main" || (!(name in registry) && !existsSync(file))) {
+    console.error(`unknown benchmark '${name}'\n`);
+    console.error(usage());
+    return 2;
+  }
+  const bench = (await import(pathToFileURL(file).href)) as Partial<Bench>;
+  if (typeof bench.run !== "function") {
+    console.error(`bench/${name}.ts does not export run(args)`);
+    return 2;
+  }
+  await bench.run(args);
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

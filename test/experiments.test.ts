@@ -1,0 +1,61 @@
+// Every bundled experiment (experiments/**/*.align, shared files under experiments/common/ included) compiles
+// with no errors and no warnings, and one that declares a sweep compiles its first trial too.
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { compile } from "../src/compiler/compile.ts";
+import type { Diagnostic } from "../src/compiler/diagnostics/diagnostic.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const experiments = join(root, "experiments");
+
+function alignFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...alignFiles(path));
+    else if (entry.isFile() && entry.name.endsWith(".align")) out.push(path);
+  }
+  return out.sort();
+}
+
+function show(diagnostics: readonly Diagnostic[]): string {
+  return diagnostics
+    .map(
+      (d) => `  ${d.span ? `${d.span.file}:${d.span.line}:${d.span.column}: ` : ""}${d.severity}[${d.code}] ${d.message}${d.help ? ` (help: ${d.help})` : ""}`,
+    )
+    .join("\n");
+}
+
+const files = alignFiles(experiments);
+
+describe("experiments", () => {
+  test("there are experiments, shared files included", () => {
+    const names = files.map((f) => relative(experiments, f));
+    assert.ok(names.length >= 2, `found only ${names.join(", ")}`);
+    assert.ok(
+      names.some((n) => n.startsWith("common/")),
+      "experiments/common/ holds no .align file",
+    );
+  });
+
+  for (const file of files) {
+    const name = relative(root, file);
+    test(`${name} compiles with no errors and no warnings`, async () => {
+      const result = await compile(file);
+      const problems = result.diagnostics.filter((d) => d.severity === "error" || d.severity === "warning");
+      assert.equal(problems.length, 0, `${name}:\n${show(problems)}`);
+      assert.ok(result.graph, `${name}: no execution graph`);
+      if (result.checked && result.checked.sweeps.size > 0) {
+        for (const sweep of result.checked.sweeps.keys()) {
+          const trial = await compile(file, { sweep, trial: "0" });
+          const trialProblems = trial.diagnostics.filter((d) => d.severity === "error" || d.severity === "warning");
+          assert.equal(trialProblems.length, 0, `${name}, sweep ${sweep}, trial 0:\n${show(trialProblems)}`);
+          assert.equal(trial.graph?.trial?.ordinal, 0, `${name}, sweep ${sweep}: trial 0 has no graph`);
+        }
+      }
+    });
+  }
+});
