@@ -56,10 +56,12 @@ function parseOptions(args: string[]): Options {
       return n;
     };
     if (arg === "--runs") options.runs = count();
-    else if (arg === "--warmup") options.warmup = Number(next());
+    else if (arg === "--warmup") options.warmup = count();
     else if (arg === "--sweep-runs") options.sweepRuns = count();
-    else if (arg === "--target") options.targetMs = Number(next());
-    else if (arg === "--no-cold") options.cold = false;
+    else if (arg === "--target") {
+      options.targetMs = Number(next());
+      if (!(options.targetMs > 0)) throw new Error("--target needs a positive number of milliseconds");
+    } else if (arg === "--no-cold") options.cold = false;
     else if (arg === "--out") options.out = path.resolve(next());
     else throw new Error(`unknown option ${arg}`);
   }
@@ -242,8 +244,17 @@ function table(rows: Row[]): string {
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
+const OPTIONS_HELP = "options: --runs N (50)  --warmup N (10)  --sweep-runs N (20)  --target MS (20)  --no-cold  --out FILE";
+
 export async function run(args: string[]): Promise<void> {
-  const options = parseOptions(args);
+  let options: Options;
+  try {
+    options = parseOptions(args);
+  } catch (error) {
+    console.error(`bench compile: ${(error as Error).message}\n${OPTIONS_HELP}`);
+    process.exitCode = 2;
+    return;
+  }
   process.chdir(repoRoot);
   const rows: Row[] = [];
   for (const file of experiments()) {

@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   await bench.run(args);
-  return 0;
+  return typeof process.exitCode === "number" ? process.exitCode : 0;
 }
 
 process.exitCode = await main(process.argv.slice(2));

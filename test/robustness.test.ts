@@ -221,6 +221,27 @@ function registerTests(): void {
         );
       });
     }
+
+    test("numbers too large for a float or an exact integer never reach the graph", {
+      todo: "compiler bug: 1e999 is accepted as Infinity where a setting has no upper bound (JSON null in the graph), and integers beyond 2^53 are accepted",
+    }, () => {
+      const cases = [
+        "evaluate e { models: [base], on: train, temperature: 1e999 }",
+        "phase p = sft(base, train) { optimizer: adamw { weight_decay: 1e999 } }",
+        "model big = tinyvlm { seed: 99999999999999999999 }\nevaluate e { models: [big], on: train }",
+      ];
+      for (const [i, body] of cases.entries()) {
+        const file = write(`overflow${i}.align`, `align 1\nmodel base = tinyvlm {}\ndataset train = shapes { split: train, count: 10 }\n${body}\n`);
+        const result = compileSync(file);
+        const bad: string[] = [];
+        const walk = (v: unknown, where: string): void => {
+          if (typeof v === "number" && (!Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v)))) bad.push(`${where} = ${v}`);
+          else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, `${where}.${k}`);
+        };
+        for (const node of result.graph?.nodes ?? []) walk(node.params, node.id);
+        assert.deepEqual(bad, [], `case ${i}: ${body}`);
+      }
+    });
   });
 
   describe("robustness: huge inputs (in a child process)", () => {

@@ -86,7 +86,7 @@ export function bind(program: Program): Bound {
     const scope = new Map<string, SymbolEntry>();
     const define = (name: string, entry: SymbolEntry, at: Declaration | EvaluateDeclaration | undefined, importSpan?: Diagnostic["span"]) => {
       const prev = scope.get(name);
-      if (prev && prev !== entry && !(prev.kind === "decl" && entry.kind === "decl" && prev.qualified === entry.qualified)) {
+      if (prev && prev !== entry && !(prev.kind === "decl" && entry.kind === "decl" && prev.node === entry.node)) {
         const span = at && entry.kind === "decl" && entry.file === file ? at.name.span : importSpan;
         const labels = prev.kind === "decl" ? [{ span: prev.node.name.span, message: "also declared here" }] : [];
         bound.diagnostics.push(diagnostic("duplicateDeclaration", { name }, span, { labels }));
