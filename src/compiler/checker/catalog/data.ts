@@ -1,7 +1,7 @@
 // Constructors for models, datasets and data stages, raters and similarity functions.
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { scoreSpread } from "../expressions.ts";
 import { bool, type DatasetKind, datasetKindText, type Fields, float, frac, int, list, record, str, sym, type Type, type Value } from "../types.ts";
+import { checkScoreOnRater, checkWeights } from "./checks.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
 
 const prob: Type = { t: "fraction" };
@@ -253,19 +253,7 @@ const datasets: Ctor[] = [
     },
     validate(call, ctx) {
       const rated = call.args[0]?.info;
-      const score = call.settings.score;
-      if (rated?.category !== "dataset" || !rated.rating || score?.k !== "expr") return;
-      const { aspects, scale, rater } = rated.rating;
-      for (const name of score.names) {
-        if (!aspects.includes(name)) {
-          ctx.report(diagnostic("unknownAspect", { aspect: name, rater, aspects: aspects.join(", ") }, call.settingSpans.score));
-        }
-      }
-      const margin = call.settings.margin;
-      if (margin && (margin.k === "float" || margin.k === "int") && score.names.every((n) => aspects.includes(n))) {
-        const spread = scoreSpread(score.tree, scale);
-        if (margin.v > spread) ctx.report(diagnostic("marginOutsideScale", { margin: String(margin.v), max: String(spread) }, call.settingSpans.margin));
-      }
+      if (rated?.category === "dataset" && rated.rating) checkScoreOnRater(call, ctx, rated.rating, call.settings.score, call.settings.margin);
     },
     result: dataset("pairs"),
     node: "stage.pair",
@@ -279,15 +267,7 @@ const datasets: Ctor[] = [
     fields: { score: { type: { t: "score" }, required: true, doc: "Quality of a response." } },
     validate(call, ctx) {
       const rated = call.args[0]?.info;
-      const score = call.settings.score;
-      if (rated?.category !== "dataset" || !rated.rating || score?.k !== "expr") return;
-      for (const name of score.names) {
-        if (!rated.rating.aspects.includes(name)) {
-          ctx.report(
-            diagnostic("unknownAspect", { aspect: name, rater: rated.rating.rater, aspects: rated.rating.aspects.join(", ") }, call.settingSpans.score),
-          );
-        }
-      }
+      if (rated?.category === "dataset" && rated.rating) checkScoreOnRater(call, ctx, rated.rating, call.settings.score, undefined);
     },
     result: dataset("prompts"),
     node: "stage.best",
@@ -343,17 +323,7 @@ const datasets: Ctor[] = [
     },
     validate(call, ctx) {
       sameKindsAcrossArgs(call, ctx);
-      const w = call.settings.weights;
-      if (w?.k === "list") {
-        if (w.items.length !== call.args.length) {
-          ctx.report(
-            diagnostic("invalidValue", { what: "weights", reason: `${w.items.length} weights for ${call.args.length} datasets` }, call.settingSpans.weights),
-          );
-        } else {
-          const sum = w.items.reduce((s, i) => s + (i.k === "float" || i.k === "int" ? i.v : 0), 0);
-          if (Math.abs(sum - 1) > 1e-9) ctx.report(diagnostic("weightsDoNotSum", { sum: String(+sum.toPrecision(12)) }, call.settingSpans.weights));
-        }
-      }
+      checkWeights(call, ctx, call.args.length, "datasets");
     },
     result: sameKind,
     node: "stage.mix",

@@ -1,7 +1,7 @@
 // Constructors for training phases, optimizers, schedules, evaluation and sweeps.
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { scoreSpread } from "../expressions.ts";
 import { bool, type Fields, float, frac, int, list, record, sym, type Type } from "../types.ts";
+import { checkScoreOnRater, checkWeights } from "./checks.ts";
 import type { CheckedCall, Ctor, ValidateContext } from "./ctor.ts";
 import { bdhsFields, samplingFields } from "./data.ts";
 
@@ -91,11 +91,6 @@ function checkSteps(call: CheckedCall, ctx: ValidateContext): void {
   if (call.settings.epochs && call.settings.steps) {
     ctx.report(diagnostic("conflictingKeys", { a: "epochs", b: "steps" }, call.settingSpans.steps));
   }
-  const lora = call.settings.lora;
-  const opt = call.settings.optimizer;
-  if (lora?.k === "record" && lora.fields.projector_lr && opt?.k === "record" && opt.fields.lr?.k === "float" && lora.fields.projector_lr.k === "float") {
-    // Nothing to check beyond types: a projector lr above the base lr is unusual but legitimate.
-  }
   const obj = call.settings.objective;
   if (obj?.k === "record") {
     const loss = obj.fields.loss;
@@ -114,27 +109,9 @@ function checkOnline(call: CheckedCall, ctx: ValidateContext): void {
   const bdhs = call.settings.bdhs;
   if (annotator && bdhs) ctx.report(diagnostic("conflictingKeys", { a: "annotator", b: "bdhs" }, call.settingSpans.bdhs));
   if (!annotator && !bdhs) ctx.report(diagnostic("needsOneOf", { keys: "'annotator' (online DPO) or 'bdhs' (online BDHS)" }, call.calleeSpan));
-  const score = call.settings.score;
-  if (annotator?.k === "ref" && score?.k === "expr") {
-    const info = ctx.infoOf(annotator.target);
-    if (info?.category === "rater") {
-      const unknown = score.names.filter((n) => !info.aspects.includes(n));
-      for (const n of unknown)
-        ctx.report(diagnostic("unknownAspect", { aspect: n, rater: annotator.target, aspects: info.aspects.join(", ") }, call.settingSpans.score));
-      const margin = call.settings.margin;
-      if (unknown.length === 0 && margin && (margin.k === "float" || margin.k === "int")) {
-        const spread = scoreSpread(score.tree, info.scale);
-        if (margin.v > spread) ctx.report(diagnostic("marginOutsideScale", { margin: String(margin.v), max: String(spread) }, call.settingSpans.margin));
-      }
-    }
-  } else if (annotator?.k === "ref" && !score) {
-    const info = ctx.infoOf(annotator.target);
-    const margin = call.settings.margin;
-    if (info?.category === "rater" && margin && (margin.k === "float" || margin.k === "int")) {
-      const spread = info.aspects.length * (info.scale.hi - info.scale.lo);
-      if (margin.v > spread) ctx.report(diagnostic("marginOutsideScale", { margin: String(margin.v), max: String(spread) }, call.settingSpans.margin));
-    }
-  }
+  if (annotator?.k !== "ref") return;
+  const info = ctx.infoOf(annotator.target);
+  if (info?.category === "rater") checkScoreOnRater(call, ctx, { ...info, rater: annotator.target }, call.settings.score, call.settings.margin);
 }
 
 const phases: Ctor[] = [
@@ -171,16 +148,8 @@ const phases: Ctor[] = [
       const n = call.args.length - 1;
       if (call.settings.gamma && n !== 2)
         ctx.report(diagnostic("invalidValue", { what: "gamma", reason: `it weighs exactly two pair datasets, this phase has ${n}` }, call.settingSpans.gamma));
-      const w = call.settings.weights;
-      if (w?.k === "list") {
-        if (w.items.length !== n)
-          ctx.report(diagnostic("invalidValue", { what: "weights", reason: `${w.items.length} weights for ${n} pair datasets` }, call.settingSpans.weights));
-        else {
-          const sum = w.items.reduce((s, i) => s + (i.k === "float" || i.k === "int" ? i.v : 0), 0);
-          if (Math.abs(sum - 1) > 1e-9) ctx.report(diagnostic("weightsDoNotSum", { sum: String(+sum.toPrecision(12)) }, call.settingSpans.weights));
-        }
-      }
-      if (call.settings.gamma && w) ctx.report(diagnostic("conflictingKeys", { a: "gamma", b: "weights" }, call.settingSpans.weights));
+      checkWeights(call, ctx, n, "pair datasets");
+      if (call.settings.gamma && call.settings.weights) ctx.report(diagnostic("conflictingKeys", { a: "gamma", b: "weights" }, call.settingSpans.weights));
     },
     result: () => ({ category: "phase" }),
     node: "train.dpo",
