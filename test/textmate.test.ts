@@ -47,14 +47,12 @@ const sample = [
   "param loss: sigmoid | ipo | hinge = sigmoid",
   "param batch: int in {8, 16, 32} = 16",
   "param warmup: duration in 0s..10m = 30s",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: .align source text, where ${name} is an interpolation
   'model base = tinyvlm { size: "nano-${loss}\\t", path: "a\\"b\\${x}" }',
   "dataset train = shapes { split: train, count: 200, seed: 1, bias: 80%, in: true }",
   "rater judge = common.judge(base) { timeout: 1500ms }",
   "similarity sim = cosine",
   "dataset pairs = pair(train, judge) { score: helpfulness + 2 * correctness - 1, margin: 2.5e-1 }",
   "phase dpo = dpo(base, pairs) {",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: .align source text, where ${name} is an interpolation
   "  objective: { beta: ${beta}, loss: ${loss} } // nested block",
   "  optimizer: adamw { lr: 5e-5 }",
   "  enabled: not false and (batch >= 16 or batch != 8)",
