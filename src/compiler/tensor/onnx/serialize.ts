@@ -1,0 +1,103 @@
+// Graph IR → ONNX ModelProto bytes (IR version 10, opset 21), through @bufbuild/protobuf and the generated
+// ONNX schema of onnx-buf. Names are already unique model-wide (the builder guarantees it).
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  type AttributeProto,
+  AttributeProto_AttributeType as AT,
+  AttributeProtoSchema,
+  type GraphProto,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  type NodeProto,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
+  type TensorProto,
+  TensorProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TensorShapeProtoSchema,
+  TypeProto_TensorSchema,
+  TypeProtoSchema,
+  type ValueInfoProto,
+  ValueInfoProtoSchema,
+} from "onnx-buf";
+import { ONNX_DTYPE } from "../ir/dtype.ts";
+import type { Attr, Graph, Tensor, TensorData } from "../ir/graph.ts";
+
+export const IR_VERSION = 10;
+export const OPSET = 21;
+
+export interface ModelOptions {
+  producerVersion?: string;
+  /** Free-form key/value metadata stored in the model (e.g. the graph hash, parameter names). */
+  metadata?: Record<string, string>;
+}
+
+export function serializeModel(graph: Graph, options: ModelOptions = {}): Uint8Array {
+  const model = create(ModelProtoSchema, {
+    irVersion: BigInt(IR_VERSION),
+    opsetImport: [create(OperatorSetIdProtoSchema, { domain: "", version: BigInt(OPSET) })],
+    producerName: "alignc",
+    producerVersion: options.producerVersion ?? "",
+    graph: graphProto(graph),
+    metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
+  });
+  return toBinary(ModelProtoSchema, model);
+}
+
+function graphProto(g: Graph): GraphProto {
+  return create(GraphProtoSchema, {
+    name: g.name,
+    node: g.nodes.map(nodeProto),
+    input: g.inputs.map(valueInfo),
+    output: g.outputs.map(valueInfo),
+    initializer: [...g.initializers].map(([t, data]) => tensorProto(t.name, data)),
+  });
+}
+
+function valueInfo(t: Tensor): ValueInfoProto {
+  const dim = t.shape.map((d) =>
+    create(TensorShapeProto_DimensionSchema, { value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : { case: "dimParam", value: d } }),
+  );
+  const tensorType = create(TypeProto_TensorSchema, { elemType: ONNX_DTYPE[t.dtype], shape: create(TensorShapeProtoSchema, { dim }) });
+  return create(ValueInfoProtoSchema, { name: t.name, type: create(TypeProtoSchema, { value: { case: "tensorType", value: tensorType } }) });
+}
+
+function nodeProto(n: Graph["nodes"][number]): NodeProto {
+  return create(NodeProtoSchema, {
+    name: n.name,
+    opType: n.op,
+    domain: n.domain,
+    input: n.inputs.map((t) => t?.name ?? ""),
+    output: n.outputs.map((t) => t.name),
+    attribute: Object.entries(n.attrs).map(([name, a]) => attributeProto(name, a)),
+  });
+}
+
+/** Little-endian raw bytes (every platform Node runs on is little-endian; the typed array's bytes are used as-is). */
+export function tensorProto(name: string, data: TensorData): TensorProto {
+  const view = data.data;
+  const raw = new Uint8Array(view.byteLength);
+  raw.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return create(TensorProtoSchema, { name, dims: data.shape.map(BigInt), dataType: ONNX_DTYPE[data.dtype], rawData: raw });
+}
+
+function attributeProto(name: string, a: Attr): AttributeProto {
+  const base = { name };
+  switch (a.type) {
+    case "int":
+      return create(AttributeProtoSchema, { ...base, type: AT.INT, i: BigInt(a.value) });
+    case "float":
+      return create(AttributeProtoSchema, { ...base, type: AT.FLOAT, f: a.value });
+    case "string":
+      return create(AttributeProtoSchema, { ...base, type: AT.STRING, s: new TextEncoder().encode(a.value) });
+    case "ints":
+      return create(AttributeProtoSchema, { ...base, type: AT.INTS, ints: a.value.map(BigInt) });
+    case "floats":
+      return create(AttributeProtoSchema, { ...base, type: AT.FLOATS, floats: a.value });
+    case "tensor":
+      return create(AttributeProtoSchema, { ...base, type: AT.TENSOR, t: tensorProto("", a.value) });
+    case "graph":
+      return create(AttributeProtoSchema, { ...base, type: AT.GRAPH, g: graphProto(a.value) });
+  }
+}
