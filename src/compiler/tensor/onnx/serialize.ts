@@ -2,8 +2,8 @@
 // ONNX schema of onnx-buf. Names are already unique model-wide (the builder guarantees it).
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
-  type AttributeProto,
   AttributeProto_AttributeType as AT,
+  type AttributeProto,
   AttributeProtoSchema,
   type GraphProto,
   GraphProtoSchema,

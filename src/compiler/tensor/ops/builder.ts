@@ -63,7 +63,8 @@ export class Builder implements GraphOwner {
   output(t: Tensor, name?: string): Tensor {
     let out = t;
     const g = this.current;
-    const needsCopy = (name !== undefined && g === this.root && name !== t.name) || t.graph !== g || g.inputs.includes(t) || g.outputs.includes(t) || g.initializers.has(t);
+    const needsCopy =
+      (name !== undefined && g === this.root && name !== t.name) || t.graph !== g || g.inputs.includes(t) || g.outputs.includes(t) || g.initializers.has(t);
     if (needsCopy) {
       const outName = name !== undefined && g === this.root ? this.claim(name) : undefined;
       out = this.emit("Identity", [t], [{ dtype: t.dtype, shape: t.shape, name: outName ?? name ?? `${t.name}_out`, exact: outName !== undefined }])[0]!;
@@ -110,7 +111,14 @@ export class Builder implements GraphOwner {
   }
 
   /** Appends a node to the current graph; the op constructors have already checked and inferred shapes. */
-  emit(op: string, inputs: readonly (Tensor | null)[], outputs: readonly OutputSpec[], attrs: Record<string, Attr> = {}, domain = "", meta: NodeMeta = {}): Tensor[] {
+  emit(
+    op: string,
+    inputs: readonly (Tensor | null)[],
+    outputs: readonly OutputSpec[],
+    attrs: Record<string, Attr> = {},
+    domain = "",
+    meta: NodeMeta = {},
+  ): Tensor[] {
     const g = this.current;
     for (const t of inputs) {
       if (t && !g.sees(t)) throw new ShapeError(`${op}: input "${t.name}" belongs to graph "${t.graph.name}", which is not visible from "${g.name}"`);

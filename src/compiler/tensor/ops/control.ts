@@ -34,11 +34,14 @@ export function loop(
     const condIn = b.input(`${name}_cond_in`, "bool", []);
     const state = carried.map((t) => b.input(`${t.name}_in`, t.dtype, t.shape));
     const result = body(iteration, state);
-    if (result.carried.length !== carried.length) throw new ShapeError(`Loop "${name}": the body returned ${result.carried.length} carried values, expected ${carried.length}`);
+    if (result.carried.length !== carried.length)
+      throw new ShapeError(`Loop "${name}": the body returned ${result.carried.length} carried values, expected ${carried.length}`);
     result.carried.forEach((t, i) => {
       const want = carried[i]!;
       if (t.dtype !== want.dtype || !sameShape(t.shape, want.shape))
-        throw new ShapeError(`Loop "${name}": carried value ${i} ("${want.name}") changes from ${want.dtype}${formatShape(want.shape)} to ${t.dtype}${formatShape(t.shape)}`);
+        throw new ShapeError(
+          `Loop "${name}": carried value ${i} ("${want.name}") changes from ${want.dtype}${formatShape(want.shape)} to ${t.dtype}${formatShape(t.shape)}`,
+        );
     });
     b.output(condIn, `${name}_cond_out`);
     result.carried.forEach((t, i) => b.output(t, `${carried[i]!.name}_next`));

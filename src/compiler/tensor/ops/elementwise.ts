@@ -14,7 +14,8 @@ function pair(op: string, x: Operand, y: Operand): [Tensor, Tensor] {
   const b = builderOf(ref);
   const a = typeof x === "number" ? b.tensor(ref.dtype, x) : x;
   const c = typeof y === "number" ? b.tensor(ref.dtype, y) : y;
-  if (a.dtype !== c.dtype) throw new ShapeError(`${op}: operand types differ (${a.dtype} ${formatShape(a.shape)} vs ${c.dtype} ${formatShape(c.shape)}); insert a cast`);
+  if (a.dtype !== c.dtype)
+    throw new ShapeError(`${op}: operand types differ (${a.dtype} ${formatShape(a.shape)} vs ${c.dtype} ${formatShape(c.shape)}); insert a cast`);
   return [a, c];
 }
 

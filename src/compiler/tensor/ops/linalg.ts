@@ -7,7 +7,8 @@ import { builderOf } from "./builder.ts";
 
 /** MatMul with numpy batch broadcasting; both operands need rank ≥ 2 (unsqueeze vectors first). */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`MatMul: operands need rank >= 2, got ${formatShape(a.shape)} and ${formatShape(b.shape)}; unsqueeze vectors first`);
+  if (a.rank < 2 || b.rank < 2)
+    throw new ShapeError(`MatMul: operands need rank >= 2, got ${formatShape(a.shape)} and ${formatShape(b.shape)}; unsqueeze vectors first`);
   if (a.dtype !== b.dtype || !isFloat(a.dtype)) throw new ShapeError(`MatMul: needs two floating-point operands of one type, got ${a.dtype} and ${b.dtype}`);
   const k1 = a.shape[a.rank - 1]!;
   const k2 = b.shape[b.rank - 2]!;

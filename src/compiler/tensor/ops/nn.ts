@@ -26,7 +26,9 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, axis = 
   const normalised = x.shape.slice(a);
   const fits = (t: Tensor) => t.rank === normalised.length && t.shape.every((d, i) => d === normalised[i]);
   if (!fits(scale) || (bias && !fits(bias)))
-    throw new ShapeError(`LayerNormalization: scale/bias must have shape ${formatShape(normalised)}, got ${formatShape(scale.shape)}${bias ? ` and ${formatShape(bias.shape)}` : ""}`);
+    throw new ShapeError(
+      `LayerNormalization: scale/bias must have shape ${formatShape(normalised)}, got ${formatShape(scale.shape)}${bias ? ` and ${formatShape(bias.shape)}` : ""}`,
+    );
   const inputs = bias ? [x, scale, bias] : [x, scale];
   return builderOf(x).emit("LayerNormalization", inputs, [{ dtype: x.dtype, shape: x.shape }], { axis: int(a), epsilon: float(epsilon) })[0]!;
 }

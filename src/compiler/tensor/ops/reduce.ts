@@ -19,7 +19,8 @@ export function reducedShape(op: string, shape: readonly Dim[], axes: readonly n
 
 /** Reduces over `axes` (all axes when omitted). */
 export function reduce(op: ReduceOp, x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
-  if (!isFloat(x.dtype) && op !== "ReduceSum" && op !== "ReduceMax" && op !== "ReduceMin") throw new ShapeError(`${op}: needs a floating-point input, got ${x.dtype}`);
+  if (!isFloat(x.dtype) && op !== "ReduceSum" && op !== "ReduceMax" && op !== "ReduceMin")
+    throw new ShapeError(`${op}: needs a floating-point input, got ${x.dtype}`);
   const all = axes ?? x.shape.map((_, i) => i);
   const r = reducedShape(op, x.shape, all, keepdims);
   if (r.axes.length === 0) return x;
@@ -45,10 +46,18 @@ export function topK(x: Tensor, k: number, axis = -1, largest = true): [Tensor, 
   if (typeof dim === "number" && k > dim) throw new ShapeError(`TopK: k = ${k} is larger than dimension ${a} (${dim})`);
   const shape = x.shape.map((d, i) => (i === a ? k : d));
   const b = builderOf(x);
-  const [v, i] = b.emit("TopK", [x, b.tensor("int64", [k])], [{ dtype: x.dtype, shape }, { dtype: "int64", shape }], {
-    axis: int(a),
-    largest: int(largest ? 1 : 0),
-    sorted: int(1),
-  });
+  const [v, i] = b.emit(
+    "TopK",
+    [x, b.tensor("int64", [k])],
+    [
+      { dtype: x.dtype, shape },
+      { dtype: "int64", shape },
+    ],
+    {
+      axis: int(a),
+      largest: int(largest ? 1 : 0),
+      sorted: int(1),
+    },
+  );
   return [v!, i!];
 }

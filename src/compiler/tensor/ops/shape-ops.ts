@@ -30,7 +30,11 @@ export function reshape(x: Tensor, dims: readonly Dim[]): Tensor {
       shape.push(d);
     }
   }
-  const named = (s: readonly Dim[]) => s.filter((d) => typeof d === "string").sort().join(",");
+  const named = (s: readonly Dim[]) =>
+    s
+      .filter((d) => typeof d === "string")
+      .sort()
+      .join(",");
   const staticProduct = (s: readonly Dim[]) => s.reduce<number>((p, d) => (typeof d === "number" && d !== -1 ? p * d : p), 1);
   const inNamed = named(x.shape);
   const outNamed = named(shape);
@@ -49,7 +53,8 @@ export function reshape(x: Tensor, dims: readonly Dim[]): Tensor {
 
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const p = perm ?? x.shape.map((_, i) => x.rank - 1 - i);
-  if (p.length !== x.rank || [...p].sort((a, c) => a - c).some((v, i) => v !== i)) throw new ShapeError(`Transpose: [${p.join(", ")}] is not a permutation of rank ${x.rank}`);
+  if (p.length !== x.rank || [...p].sort((a, c) => a - c).some((v, i) => v !== i))
+    throw new ShapeError(`Transpose: [${p.join(", ")}] is not a permutation of rank ${x.rank}`);
   return builderOf(x).emit("Transpose", [x], [{ dtype: x.dtype, shape: p.map((i) => x.shape[i]!) }], { perm: { type: "ints", value: [...p] } })[0]!;
 }
 
@@ -84,13 +89,21 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     if (t.rank !== first.rank || t.dtype !== first.dtype || t.shape.some((d, i) => i !== a && d !== first.shape[i]))
       throw new ShapeError(`Concat: ${xs.map((u) => `${u.dtype}${formatShape(u.shape)}`).join(", ")} differ outside axis ${a}`);
   }
-  const shape = first.shape.map((d, i) => (i === a ? sumDims("Concat", xs.map((t) => t.shape[a]!)) : d));
+  const shape = first.shape.map((d, i) =>
+    i === a
+      ? sumDims(
+          "Concat",
+          xs.map((t) => t.shape[a]!),
+        )
+      : d,
+  );
   return builderOf(first).emit("Concat", xs, [{ dtype: first.dtype, shape }], { axis: int(a) })[0]!;
 }
 
 export function split(x: Tensor, axis: number, sizes: readonly number[]): Tensor[] {
   const a = normAxis("Split", axis, x.rank);
-  if (sumDims("Split", sizes) !== x.shape[a]) throw new ShapeError(`Split: sizes [${sizes.join(", ")}] do not add up to dimension ${a} of ${formatShape(x.shape)}`);
+  if (sumDims("Split", sizes) !== x.shape[a])
+    throw new ShapeError(`Split: sizes [${sizes.join(", ")}] do not add up to dimension ${a} of ${formatShape(x.shape)}`);
   const b = builderOf(x);
   const outs = sizes.map((s) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === a ? s : d)) }));
   return b.emit("Split", [x, b.tensor("int64", sizes)], outs, { axis: int(a) });
@@ -183,7 +196,10 @@ export function gatherElements(data: Tensor, indices: Tensor, axis: number): Ten
 export function scatterElements(data: Tensor, indices: Tensor, updates: Tensor, axis: number, reduction: "none" | "add" = "none"): Tensor {
   checkIndices("ScatterElements", indices);
   const a = normAxis("ScatterElements", axis, data.rank);
-  return builderOf(data).emit("ScatterElements", [data, indices, updates], [{ dtype: data.dtype, shape: data.shape }], { axis: int(a), reduction: str(reduction) })[0]!;
+  return builderOf(data).emit("ScatterElements", [data, indices, updates], [{ dtype: data.dtype, shape: data.shape }], {
+    axis: int(a),
+    reduction: str(reduction),
+  })[0]!;
 }
 
 export function scatterND(data: Tensor, indices: Tensor, updates: Tensor, reduction: "none" | "add" = "none"): Tensor {

@@ -1,0 +1,43 @@
+// Multi-head causal self-attention from standard ops. Weights are passed in, so the same code serves plain,
+// frozen and LoRA-wrapped parameters.
+import type { Tensor } from "../ir/graph.ts";
+import { ShapeError } from "../ir/shape.ts";
+import { builderOf } from "../ops/builder.ts";
+import * as op from "../ops/index.ts";
+
+export interface AttentionWeights {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  o: Tensor;
+}
+
+/** A [T, T] additive mask: 0 on and below the diagonal, a large negative value above it. */
+export function causalMask(like: Tensor, t: number): Tensor {
+  const b = builderOf(like);
+  const data = new Float64Array(t * t);
+  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = -1e9;
+  const typed = like.dtype === "float64" ? data : Float32Array.from(data);
+  return b.data(like.dtype, typed, [t, t], "causal_mask");
+}
+
+/**
+ * x: [B, T, D] → [B, T, D]. `keyMask` (optional, [B, T] of 0/1 in x's dtype) hides padded keys.
+ * Heads split D into `heads` × D/heads.
+ */
+export function causalSelfAttention(x: Tensor, w: AttentionWeights, heads: number, keyMask?: Tensor): Tensor {
+  const [batch, t, d] = x.shape;
+  if (typeof t !== "number" || typeof d !== "number") throw new ShapeError("attention: sequence length and width must be static");
+  if (d % heads !== 0) throw new ShapeError(`attention: width ${d} is not divisible by ${heads} heads`);
+  const hd = d / heads;
+  const split = (y: Tensor) => op.transpose(op.reshape(y, [batch!, t, heads, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
+  const q = split(op.matmul(x, w.q));
+  const k = split(op.matmul(x, w.k));
+  const v = split(op.matmul(x, w.v));
+  let scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd)); // [B, H, T, T]
+  scores = op.add(scores, causalMask(x, t));
+  if (keyMask) scores = op.add(scores, op.unsqueeze(op.mul(op.sub(keyMask, 1), 1e9), [1, 2]));
+  const attended = op.matmul(op.softmax(scores, -1), v); // [B, H, T, hd]
+  const merged = op.reshape(op.transpose(attended, [0, 2, 1, 3]), [batch!, t, d]);
+  return op.matmul(merged, w.o);
+}

@@ -1,0 +1,33 @@
+// Small building blocks: linear layers, an MLP, a pre-norm transformer block.
+import type { Tensor } from "../ir/graph.ts";
+import * as op from "../ops/index.ts";
+import { type AttentionWeights, causalSelfAttention } from "./attention.ts";
+
+export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
+  const y = op.matmul(x, w);
+  return bias ? op.add(y, bias) : y;
+}
+
+export interface MlpWeights {
+  up: Tensor;
+  upBias?: Tensor;
+  down: Tensor;
+  downBias?: Tensor;
+}
+
+export function mlp(x: Tensor, w: MlpWeights): Tensor {
+  return linear(op.gelu(linear(x, w.up, w.upBias), "tanh"), w.down, w.downBias);
+}
+
+export interface BlockWeights {
+  norm1: { scale: Tensor; bias: Tensor };
+  attention: AttentionWeights;
+  norm2: { scale: Tensor; bias: Tensor };
+  mlp: MlpWeights;
+}
+
+/** Pre-norm residual block: x + attn(LN(x)), then + mlp(LN(·)). */
+export function transformerBlock(x: Tensor, w: BlockWeights, heads: number, keyMask?: Tensor): Tensor {
+  const h = op.add(x, causalSelfAttention(op.layerNorm(x, w.norm1.scale, w.norm1.bias), w.attention, heads, keyMask));
+  return op.add(h, mlp(op.layerNorm(h, w.norm2.scale, w.norm2.bias), w.mlp));
+}
