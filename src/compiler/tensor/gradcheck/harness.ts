@@ -71,7 +71,9 @@ export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheck
     const floatInputs = c.inputs.filter((s) => (s.kind ?? "float") === "float" && !s.constant).map((s) => tensors[s.name]!);
     const grads = grad(loss, floatInputs);
     b.output(loss, "loss");
-    grads.forEach((g, i) => b.output(g, `grad_${floatInputs[i]!.name}`));
+    grads.forEach((g, i) => {
+    b.output(g, `grad_${floatInputs[i]!.name}`;
+  });
 
     const session = await ort.InferenceSession.create(serializeModel(b.root), { executionProviders: [o.provider], graphOptimizationLevel: "disabled" });
     const run = async (override?: { name: string; data: TypedArray }) => {

@@ -50,7 +50,10 @@ export function allocate(dtype: DType, length: number): TypedArray {
 /** Typed array from plain numbers; int64 values go through BigInt. */
 export function fromNumbers(dtype: DType, values: readonly number[]): TypedArray {
   const out = allocate(dtype, values.length);
-  if (out instanceof BigInt64Array) values.forEach((v, i) => (out[i] = BigInt(Math.trunc(v))));
+  if (out instanceof BigInt64Array)
+    values.forEach((v, i) => {
+      out[i] = BigInt(Math.trunc(v));
+    });
   else (out as Exclude<TypedArray, BigInt64Array>).set(values as number[]);
   return out;
 }
