@@ -72,8 +72,8 @@ export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheck
     const grads = grad(loss, floatInputs);
     b.output(loss, "loss");
     grads.forEach((g, i) => {
-    b.output(g, `grad_${floatInputs[i]!.name}`;
-  });
+      b.output(g, `grad_${floatInputs[i]!.name}`);
+    });
 
     const session = await ort.InferenceSession.create(serializeModel(b.root), { executionProviders: [o.provider], graphOptimizationLevel: "disabled" });
     const run = async (override?: { name: string; data: TypedArray }) => {

@@ -45,13 +45,13 @@ export function loop(
     });
     b.output(condIn, `${name}_cond_out`);
     result.carried.forEach((t, i) => {
-    b.output(t, `${carried[i]!.name}_next`;
-  });
+      b.output(t, `${carried[i]!.name}_next`);
+    });
     const scans = result.scans ?? [];
     scanSpecs = scans.map((t) => ({ dtype: t.dtype, shape: t.shape }));
     scans.forEach((t) => {
-    b.output(t, `${t.name}_scan`;
-  });
+      b.output(t, `${t.name}_scan`);
+    });
   });
   const tripsTensor = options.tripsInput ?? b.tensor("int64", trips);
   const cond = b.tensor("bool", 1);
@@ -75,14 +75,14 @@ export function cond(c: Tensor, thenBranch: () => Tensor[], elseBranch: () => Te
   const thenGraph = b.subgraph("then", () => {
     thenOuts = thenBranch();
     thenOuts.forEach((t) => {
-    b.output(t, `${t.name}_then`;
-  });
+      b.output(t, `${t.name}_then`);
+    });
   });
   const elseGraph = b.subgraph("else", () => {
     elseOuts = elseBranch();
     elseOuts.forEach((t) => {
-    b.output(t, `${t.name}_else`;
-  });
+      b.output(t, `${t.name}_else`);
+    });
   });
   if (thenOuts.length !== elseOuts.length || thenOuts.some((t, i) => t.dtype !== elseOuts[i]!.dtype || !sameShape(t.shape, elseOuts[i]!.shape)))
     throw new ShapeError("If: the two branches must return the same number of outputs with equal types and shapes");
