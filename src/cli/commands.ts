@@ -1,6 +1,7 @@
 // The registry of CLI commands; each lives in its own module under commands/.
 import type { Command } from "./command.ts";
 import { checkCommand } from "./commands/check.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { expandCommand } from "./commands/expand.ts";
 import { explainCommand } from "./commands/explain.ts";
 import { fmtCommand } from "./commands/fmt.ts";
@@ -9,4 +10,4 @@ import { planCommand } from "./commands/plan.ts";
 
 export type { Command } from "./command.ts";
 
-export const commands: Command[] = [checkCommand, fmtCommand, planCommand, graphCommand, expandCommand, explainCommand];
+export const commands: Command[] = [checkCommand, fmtCommand, planCommand, graphCommand, expandCommand, explainCommand, doctorCommand];

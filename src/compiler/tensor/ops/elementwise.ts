@@ -56,6 +56,8 @@ export const tanh = (x: Tensor) => unary("Tanh", x);
 export const sigmoid = (x: Tensor) => unary("Sigmoid", x);
 export const softplus = (x: Tensor) => unary("Softplus", x);
 export const erf = (x: Tensor) => unary("Erf", x);
+export const cos = (x: Tensor) => unary("Cos", x);
+export const sin = (x: Tensor) => unary("Sin", x);
 export const relu = (x: Tensor) => unary("Relu", x);
 export const floor = (x: Tensor) => unary("Floor", x);
 export const identity = (x: Tensor) => unary("Identity", x, false);

@@ -1,0 +1,15 @@
+// Global gradient-norm clipping (PyTorch's clip_grad_norm_): all gradients scaled by min(1, max/(‖g‖ + 1e-6)).
+import type { Tensor } from "../ir/graph.ts";
+import * as op from "../ops/index.ts";
+
+export function globalNorm(grads: readonly Tensor[]): Tensor {
+  const squares = grads.map((g) => op.reduceSum(op.mul(g, g)));
+  const total = squares.length === 1 ? squares[0]! : op.builderOf(squares[0]!).emit("Sum", squares, [{ dtype: squares[0]!.dtype, shape: [] }])[0]!;
+  return op.sqrt(total);
+}
+
+export function clipByGlobalNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
+  const norm = globalNorm(grads);
+  const scale = op.min(op.div(maxNorm, op.add(norm, 1e-6)), 1);
+  return { grads: grads.map((g) => op.mul(g, scale)), norm };
+}

@@ -1,0 +1,36 @@
+// One optimizer update as graph ops, following PyTorch's AdamW and SGD exactly (so results can be compared).
+// `step` is the 1-based optimizer step as a float scalar (global, from the run's step offset); `lr` a float scalar.
+import type { Tensor } from "../ir/graph.ts";
+import * as op from "../ops/index.ts";
+import type { OptimizerConfig } from "./types.ts";
+
+export interface ParamUpdate {
+  param: Tensor;
+  /** Optimizer state in the order of `stateNames(config)`. */
+  state: Tensor[];
+}
+
+export function applyUpdate(config: OptimizerConfig, param: Tensor, gradient: Tensor, state: readonly Tensor[], step: Tensor, lr: Tensor): ParamUpdate {
+  if (config.kind === "adamw") {
+    const [m, v] = state as [Tensor, Tensor];
+    // Decoupled weight decay first: p ← p·(1 − lr·λ).
+    const decayed = config.weightDecay > 0 ? op.mul(param, op.sub(1, op.mul(lr, config.weightDecay))) : param;
+    const m2 = op.add(op.mul(m, config.beta1), op.mul(gradient, 1 - config.beta1));
+    const v2 = op.add(op.mul(v, config.beta2), op.mul(op.mul(gradient, gradient), 1 - config.beta2));
+    const c1 = op.sub(1, op.pow(config.beta1, step));
+    const c2 = op.sub(1, op.pow(config.beta2, step));
+    // p ← p − lr/c1 · m / (√(v/c2) + ε)
+    const denom = op.add(op.div(op.sqrt(v2), op.sqrt(c2)), config.eps);
+    const updated = op.sub(decayed, op.mul(op.div(lr, c1), op.div(m2, denom)));
+    return { param: updated, state: [m2, v2] };
+  }
+  const g = config.weightDecay > 0 ? op.add(gradient, op.mul(param, config.weightDecay)) : gradient;
+  if (config.momentum === 0) return { param: op.sub(param, op.mul(lr, g)), state: [] };
+  const [buf] = state as [Tensor];
+  // PyTorch starts the buffer at g on the first step (no dampening then).
+  const first = op.equal(step, 1);
+  const blended = op.add(op.mul(buf, config.momentum), op.mul(g, 1 - config.dampening));
+  const buf2 = op.where(first, g, blended);
+  const direction = config.nesterov ? op.add(g, op.mul(buf2, config.momentum)) : buf2;
+  return { param: op.sub(param, op.mul(lr, direction)), state: [buf2] };
+}

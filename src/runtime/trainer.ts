@@ -1,0 +1,60 @@
+// Drives a compiled training program (src/compiler/tensor/program/train-program.ts): owns the parameters and
+// optimizer state between runs, feeds them with the staged batches, reads back the next state and the per-step
+// metrics, and advances the global step so AdamW's bias correction and the schedule continue across runs.
+import { allocate } from "../compiler/tensor/ir/dtype.ts";
+import type { TensorData } from "../compiler/tensor/ir/graph.ts";
+import { serializeModel } from "../compiler/tensor/onnx/serialize.ts";
+import { stateNames } from "../compiler/tensor/optim/types.ts";
+import { io, type TrainProgram, type TrainProgramSpec } from "../compiler/tensor/program/train-program.ts";
+import type { LoadedSession, Runtime } from "./session.ts";
+
+export interface StepMetrics {
+  /** Global optimizer step (1-based) of each row. */
+  step: number[];
+  /** metric name → one value per step ("loss", "grad_norm", "lr", and the model's own). */
+  values: Record<string, number[]>;
+}
+
+export class Trainer {
+  private readonly state = new Map<string, TensorData>();
+  private session?: LoadedSession;
+  /** Optimizer steps done so far (the next run's `step_offset`). */
+  step = 0;
+
+  constructor(
+    private readonly runtime: Runtime,
+    readonly program: TrainProgram,
+    readonly spec: TrainProgramSpec,
+    initial: ReadonlyMap<string, TensorData>,
+  ) {
+    for (const p of spec.trainable) {
+      const value = initial.get(p.name);
+      if (!value) throw new Error(`trainer: no initial value for trainable parameter "${p.name}"`);
+      if (value.dtype !== p.dtype || value.shape.join() !== p.shape.join())
+        throw new Error(`trainer: "${p.name}" is ${value.dtype}[${value.shape}], the program expects ${p.dtype}[${p.shape}]`);
+      this.state.set(io.param(p.name), value);
+      for (const kind of stateNames(spec.optimizer))
+        this.state.set(io.state(kind, p.name), { dtype: p.dtype, shape: [...p.shape], data: allocate(p.dtype, value.data.length) });
+    }
+  }
+
+  /** Runs `spec.steps` optimizer steps on staged batches (field → [steps·accumulation, ...micro-batch shape]). */
+  async run(batches: Record<string, TensorData>): Promise<StepMetrics> {
+    this.session ??= await this.runtime.load(serializeModel(this.program.builder.root));
+    const feeds: Record<string, TensorData> = { [io.stepOffset]: { dtype: "int64", shape: [], data: new BigInt64Array([BigInt(this.step)]) } };
+    for (const name of this.program.stateInputs) feeds[name] = this.state.get(name)!;
+    for (const [field, data] of Object.entries(batches)) feeds[io.batch(field)] = data;
+    const out = await this.runtime.run(this.session, feeds);
+    for (const name of this.program.stateInputs) this.state.set(name, out[io.next(name)]!);
+    const values: Record<string, number[]> = {};
+    for (const m of this.program.metricOutputs) values[m.slice("metric/".length)] = Array.from(out[m]!.data as ArrayLike<number>, Number);
+    const steps = Array.from({ length: this.spec.steps }, (_, i) => this.step + i + 1);
+    this.step += this.spec.steps;
+    return { step: steps, values };
+  }
+
+  /** Current trainable parameters by name. */
+  parameters(): Map<string, TensorData> {
+    return new Map(this.spec.trainable.map((p) => [p.name, this.state.get(io.param(p.name))!]));
+  }
+}
