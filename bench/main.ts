@@ -12,7 +12,8 @@ export interface Bench {
 /** Benchmarks by name. To add one: write bench/<name>.ts exporting `run`, and list it here. */
 const registry: Record<string, string> = {
   compile: "front end: parse + check + lower of every experiments/*.align (cold and warm), and expansion of 1,000-trial sweeps",
-  // Planned: "train-loop", "vlm", "prefdata", "dpo".
+  "train-loop": "tensor compiler + ONNX Runtime: steps/s and tokens/s of small transformer LM training steps, K steps per Loop run vs one run per step",
+  // Planned: "vlm", "prefdata", "dpo".
 };
 
 function usage(): string {

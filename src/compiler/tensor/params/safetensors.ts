@@ -65,17 +65,24 @@ function entriesOf(tensors: TensorMap): [string, TensorData][] {
   return tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, TensorData>);
 }
 
+/** What is wrong with `t` as a tensor value (dtype, shape, typed-array class, length), or undefined. */
+export function tensorDataProblem(t: TensorData): string | undefined {
+  if (!Object.hasOwn(TO_FILE, t.dtype)) return `unknown dtype ${JSON.stringify(t.dtype)}`;
+  if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    return `shape ${JSON.stringify(t.shape)} must hold non-negative integers`;
+  const cls = ARRAY_CLASS[t.dtype];
+  if (!(t.data instanceof cls)) return `${t.dtype} data must be a ${cls.name}, got ${describe(t.data)}`;
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (t.data.length !== n) return `shape [${t.shape.join(", ")}] needs ${n} elements, the data holds ${t.data.length}`;
+  return undefined;
+}
+
 function checkTensor(name: string, t: TensorData): void {
   const what = `tensor ${JSON.stringify(name)}`;
   if (name === METADATA_KEY) throw new SafetensorsError(`${what}: the name is reserved for the file's metadata`);
   if (LONE_SURROGATE.test(name)) throw new SafetensorsError(`${what}: the name is not valid Unicode (a lone surrogate)`);
-  if (!(t.dtype in TO_FILE)) throw new SafetensorsError(`${what}: unknown dtype ${JSON.stringify(t.dtype)}`);
-  if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-    throw new SafetensorsError(`${what}: shape [${t.shape.join(", ")}] must hold non-negative integers`);
-  const cls = ARRAY_CLASS[t.dtype];
-  if (!(t.data instanceof cls)) throw new SafetensorsError(`${what}: ${t.dtype} data must be a ${cls.name}, got ${describe(t.data)}`);
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.data.length !== n) throw new SafetensorsError(`${what}: shape [${t.shape.join(", ")}] needs ${n} elements, the data holds ${t.data.length}`);
+  const problem = tensorDataProblem(t);
+  if (problem) throw new SafetensorsError(`${what}: ${problem}`);
 }
 
 /** The file bytes for `tensors` (laid out as the reference writer does) and optional string metadata. */
@@ -230,12 +237,11 @@ function readEntry(name: string, info: JsonValue, fail: (msg: string) => never):
   return { name, dtype: ours, shape: shape as number[], begin, end };
 }
 
-let saveCounter = 0;
+let tmpCounter = 0;
 
 /** Writes to a temporary file in the same directory, syncs it, then renames: a crash never leaves a truncated file. */
-export function saveSafetensors(file: string, tensors: TensorMap, metadata?: Readonly<Record<string, string>>): void {
-  const bytes = encodeSafetensors(tensors, metadata);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++saveCounter}.tmp`);
+export function writeFileAtomic(file: string, bytes: Uint8Array): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++tmpCounter}.tmp`);
   try {
     const fd = openSync(tmp, "w");
     try {
@@ -249,6 +255,10 @@ export function saveSafetensors(file: string, tensors: TensorMap, metadata?: Rea
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+export function saveSafetensors(file: string, tensors: TensorMap, metadata?: Readonly<Record<string, string>>): void {
+  writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
 export function loadSafetensors(file: string): SafetensorsContents {
