@@ -121,7 +121,8 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
     if (step === 0) throw new ShapeError("Slice: step 0");
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
     const norm = (v: number) => (v < 0 ? v + dim : v);
-    const s = step > 0 ? clamp(norm(starts[k]!), 0, dim) : clamp(norm(starts[k]!), -1, dim - 1);
+    // ONNX: with a negative step, starts clamp to [0, dim-1] and ends to [-1, dim-1].
+    const s = step > 0 ? clamp(norm(starts[k]!), 0, dim) : clamp(norm(starts[k]!), 0, dim - 1);
     const e = step > 0 ? clamp(norm(ends[k]!), 0, dim) : clamp(norm(ends[k]!), -1, dim - 1);
     shape[axis] = Math.max(0, Math.ceil((e - s) / step));
   });
