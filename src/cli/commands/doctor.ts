@@ -1,16 +1,12 @@
 // alignc doctor: what this machine offers alignc (Node, ONNX Runtime, execution providers, GPUs), then the
 // tensor compiler's gradient checks on each usable provider — the analytic gradients of every op rule against
 // finite differences, run through ONNX Runtime exactly as training runs them.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+
+import { type GradCheckRow, runGradientChecks } from "../../compiler/tensor/gradcheck/index.ts";
 import { collectEnvironment, type EnvironmentFacts, environmentRows } from "../../runtime/environment.ts";
-import type { GradCheckModule, GradCheckRow } from "../../runtime/gradcheck-types.ts";
 import { isProvider, PROVIDERS, type Provider } from "../../runtime/providers.ts";
 import type { Command } from "../command.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
-
-/** Loaded dynamically: a build without the gradient checks still runs the rest of doctor. */
-const GRADCHECK_MODULE = new URL("../../compiler/tensor/gradcheck/index.ts", import.meta.url);
 
 interface ProviderRun {
   provider: Provider;
@@ -20,7 +16,7 @@ interface ProviderRun {
 }
 
 interface GradientChecks {
-  status: "passed" | "failed" | "unavailable" | "error";
+  status: "passed" | "failed" | "error";
   message?: string;
   providers: ProviderRun[];
   rows: GradCheckRow[];
@@ -63,23 +59,8 @@ Options:
   },
 };
 
-async function loadGradcheck(): Promise<GradCheckModule | null> {
-  if (!existsSync(fileURLToPath(GRADCHECK_MODULE))) return null;
-  const mod = (await import(GRADCHECK_MODULE.href)) as Partial<GradCheckModule>;
-  if (typeof mod.runGradientChecks !== "function") throw new Error("the gradcheck module does not export runGradientChecks");
-  return mod as GradCheckModule;
-}
-
 /** Runs the checks on each of `providers` that is available; a provider named explicitly and missing is a failure. */
 async function gradientChecks(env: EnvironmentFacts, providers: readonly Provider[], explicit: boolean, ops?: string[]): Promise<GradientChecks> {
-  let mod: GradCheckModule | null;
-  try {
-    mod = await loadGradcheck();
-  } catch (error) {
-    return { status: "error", message: `could not load the gradient checks: ${(error as Error).message}`, providers: [], rows: [] };
-  }
-  if (!mod) return { status: "unavailable", message: "not available in this build", providers: [], rows: [] };
-
   const runs: ProviderRun[] = [];
   const rows: GradCheckRow[] = [];
   let failed = false;
@@ -91,7 +72,7 @@ async function gradientChecks(env: EnvironmentFacts, providers: readonly Provide
       continue;
     }
     try {
-      rows.push(...(await mod.runGradientChecks(ops ? { provider, ops } : { provider })));
+      rows.push(...(await runGradientChecks(ops ? { provider, ops } : { provider })));
       runs.push({ provider, ran: true });
     } catch (error) {
       return { status: "error", message: `the gradient checks on ${provider} threw: ${(error as Error).stack ?? error}`, providers: runs, rows };
@@ -124,7 +105,7 @@ function renderText(env: EnvironmentFacts, checks: GradientChecks): string {
   for (const p of env.providers) if (!p.available && p.hint) out += `\n  ${p.provider}: ${p.hint}\n`;
 
   out += "\ngradient checks";
-  if (checks.status === "unavailable" || (checks.status === "error" && checks.providers.length === 0)) return `${out}: ${checks.message}\n`;
+  if (checks.status === "error" && checks.providers.length === 0) return `${out}: ${checks.message}\n`;
   out += "\n";
   if (checks.rows.length > 0) {
     const body = checks.rows.map((r) => [
