@@ -1,13 +1,14 @@
 // The .align grammar as a Chevrotain CstParser. Error recovery is on, so one run reports several syntax
 // errors. The EBNF in docs/language.md and docs/grammar.html are generated from this class (scripts/gen-grammar-docs.ts).
 import { type CstNode, CstParser, type IToken, type TokenType } from "chevrotain";
+import { expectedMessages } from "./expected.ts";
 import * as T from "./lexer.ts";
 
 const keyNameTokens: TokenType[] = [T.Identifier, ...T.keywordTokens];
 
 export class AlignParser extends CstParser {
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "full" });
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "full", errorMessageProvider: expectedMessages });
     this.performSelfAnalysis();
   }
 
@@ -91,7 +92,16 @@ export class AlignParser extends CstParser {
     this.CONSUME(T.LBrace);
     this.AT_LEAST_ONE_SEP({
       SEP: T.Comma,
-      DEF: () => this.OR([{ ALT: () => this.SUBRULE(this.bound) }, { ALT: () => this.CONSUME(T.StringLiteral) }]),
+      // Booleans and names parse so that `bool in {true}` or `string in {a}` get a clear checker error
+      // instead of a syntax error.
+      DEF: () =>
+        this.OR([
+          { ALT: () => this.SUBRULE(this.bound) },
+          { ALT: () => this.CONSUME(T.StringLiteral) },
+          { ALT: () => this.CONSUME(T.True) },
+          { ALT: () => this.CONSUME(T.False) },
+          { ALT: () => this.CONSUME(T.Identifier) },
+        ]),
     });
     this.CONSUME(T.RBrace);
   });

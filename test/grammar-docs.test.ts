@@ -91,7 +91,11 @@ describe("grammar docs", () => {
     const ebnf = grammarEbnf();
     assert.equal(grammarEbnf(), ebnf);
     assert.match(ebnf, /^callArguments\s+::= "\(" \( expression \( "," expression \)\* \)\? "\)"$/m, "MANY_SEP");
-    assert.match(ebnf, /^valueSet\s+::= "\{" \( bound \| STRING \) \( "," \( bound \| STRING \) \)\* "\}"$/m, "AT_LEAST_ONE_SEP");
+    assert.match(
+      ebnf,
+      /^valueSet\s+::= "\{" \( bound \| STRING \| "true" \| "false" \| IDENTIFIER \) \( "," \( bound \| STRING \| "true" \| "false" \| IDENTIFIER \) \)\* "\}"$/m,
+      "AT_LEAST_ONE_SEP",
+    );
     assert.match(ebnf, /^file\s+::= versionLine\? statement\*$/m, "OPTION, MANY");
     assert.match(ebnf, /^bound\s+::= "-"\? \( INT \| FLOAT \| PERCENT \| DURATION \)$/m, "nested OR");
     for (const tok of ["IDENTIFIER", "STRING", "INT", "FLOAT", "DURATION", "PERCENT", "INTERPOLATION"]) {

@@ -222,15 +222,16 @@ function registerTests(): void {
       });
     }
 
-    test("numbers too large for a float or an exact integer never reach the graph", {
-      todo: "compiler bug: 1e999 is accepted as Infinity where a setting has no upper bound (JSON null in the graph), and integers beyond 2^53 are accepted",
-    }, () => {
-      const cases = [
-        "evaluate e { models: [base], on: train, temperature: 1e999 }",
-        "phase p = sft(base, train) { optimizer: adamw { weight_decay: 1e999 } }",
-        "model big = tinyvlm { seed: 99999999999999999999 }\nevaluate e { models: [big], on: train }",
+    test("numbers too large for a float or an exact integer never reach the graph", () => {
+      // [body, expected code]: literals are rejected where written (ALN1011), overflowing arithmetic where folded.
+      const cases: [string, string][] = [
+        ["evaluate e { models: [base], on: train, temperature: 1e999 }", "ALN1011"],
+        ["phase p = sft(base, train) { optimizer: adamw { weight_decay: 1e999 } }", "ALN1011"],
+        ["model big = tinyvlm { seed: 99999999999999999999 }\nevaluate e { models: [big], on: train }", "ALN1011"],
+        [`evaluate e { models: [base], on: train, temperature: ${"9".repeat(400)}.5 }`, "ALN1011"],
+        ["evaluate e { models: [base], on: train, temperature: 1e200 * 1e200 }", "ALN3013"],
       ];
-      for (const [i, body] of cases.entries()) {
+      for (const [i, [body, code]] of cases.entries()) {
         const file = write(`overflow${i}.align`, `align 1\nmodel base = tinyvlm {}\ndataset train = shapes { split: train, count: 10 }\n${body}\n`);
         const result = compileSync(file);
         const bad: string[] = [];
@@ -240,6 +241,14 @@ function registerTests(): void {
         };
         for (const node of result.graph?.nodes ?? []) walk(node.params, node.id);
         assert.deepEqual(bad, [], `case ${i}: ${body}`);
+        assert.equal(result.ok, false, `case ${i} must not compile: ${body}`);
+        const errors = result.diagnostics.filter((d) => d.severity === "error");
+        assert.deepEqual(
+          errors.map((d) => d.code),
+          [code],
+          `case ${i}: one error, ${code}`,
+        );
+        assert.equal(errors[0]?.span?.line, 4, `case ${i}: the error points at the number`);
       }
     });
   });

@@ -245,13 +245,12 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
 describe("alignc doctor", () => {
   test("--json prints one JSON object with the environment", { timeout: 120_000 }, async () => {
     const r = await runCli(["doctor", "--json"], 110_000);
-    assert.ok(r.code === 0 || r.code === 1, `exit ${r.code}\n${r.stderr}`);
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
     const doc = JSON.parse(r.stdout) as { environment: Record<string, unknown>; gradientChecks: { status: string; rows: unknown[] } };
     for (const key of ["node", "platform", "arch", "cpus", "onnxruntime", "providers", "gpus", "cudaLibraries"]) assert.ok(key in doc.environment, key);
     assert.equal((doc.environment.onnxruntime as { version: string }).version, "1.29.0");
     assert.equal(doc.gradientChecks.status, "passed");
     assert.ok(doc.gradientChecks.rows.length >= 60);
-    assert.equal(r.code, doc.gradientChecks.status === "failed" ? 1 : 0);
   });
 
   test("--help and a bad --provider", async () => {

@@ -4,11 +4,12 @@
 import path from "node:path";
 import { loadProgram, type Program } from "./binder/load.ts";
 import { type Bound, bind } from "./binder/scope.ts";
-import { type CheckedProgram, check } from "./checker/check.ts";
+import { type CheckedDecl, type CheckedProgram, check } from "./checker/check.ts";
 import type { CheckedSweep } from "./checker/sweeps.ts";
 import type { Value } from "./checker/types.ts";
 import { valueJson } from "./checker/types.ts";
-import { type Diagnostic, DiagnosticBag, diagnostic, type Span } from "./diagnostics/diagnostic.ts";
+import { type Diagnostic, DiagnosticBag, diagnostic, type Span, sortDiagnostics } from "./diagnostics/diagnostic.ts";
+import { labelTexts, messages } from "./diagnostics/messages.ts";
 import type { ExecutionGraph } from "./lower/graph.ts";
 import { lower } from "./lower/lower.ts";
 import type { SourceFile } from "./source/source-file.ts";
@@ -61,7 +62,7 @@ export function compileSync(entryPath: string, options: CompileOptions = {}): Co
       }
     }
   }
-  bag.addAll(diagnostics.concat(unusedWarnings(program, checked)));
+  bag.addAll(diagnostics.concat(unusedWarnings(program, checked, diagnostics)));
   result.checked = checked;
   if (bag.hasErrors || options.checkOnly) return finish(result, bag);
   const trialInfo = result.trial
@@ -88,7 +89,7 @@ export async function compile(entryPath: string, options: CompileOptions = {}): 
     const baseDir = decl ? path.dirname(decl.symbol.file.ast.source.absPath) : process.cwd();
     const r = checkTypescriptRater(path.resolve(baseDir, hook.modulePath), hook.exportName);
     if (r.ok) continue;
-    const label = r.declaration ? [{ span: pointSpan(r.declaration), message: `the TypeScript declaration of '${hook.exportName}'` }] : [];
+    const label = r.declaration ? [{ span: pointSpan(r.declaration), message: labelTexts.tsDeclaration(hook.exportName) }] : [];
     if (r.problem === "missing-file") extra.push(diagnostic("hookModuleMissing", { path: hook.modulePath }, hook.span));
     else if (r.problem === "missing-export") {
       extra.push(
@@ -101,7 +102,9 @@ export async function compile(entryPath: string, options: CompileOptions = {}): 
     else extra.push(diagnostic("hookTypeMismatch", { name: hook.exportName }, hook.span, { labels: label, notes: r.details }));
   }
   if (extra.length === 0) return result;
-  const diagnostics = [...result.diagnostics, ...extra];
+  // In source order with the rest; the "N more not shown" notes stay last.
+  const capped = result.diagnostics.filter((d) => d.code === messages.tooManyDiagnostics.code);
+  const diagnostics = sortDiagnostics([...result.diagnostics.filter((d) => !capped.includes(d)), ...extra]).concat(capped);
   const { graph: _graph, ...rest } = result;
   return { ...rest, diagnostics, ok: false };
 }
@@ -141,13 +144,22 @@ export function chooseSweep(checked: CheckedProgram, name: string | undefined, f
   return checked.sweeps.values().next().value;
 }
 
-/** Declarations in the entry file that nothing consumes and that produce nothing by themselves. */
-function unusedWarnings(program: Program, checked: CheckedProgram): Diagnostic[] {
+/**
+ * Declarations in the entry file that nothing consumes and that produce nothing by themselves. One that
+ * already has an error is left alone: the error is what needs fixing, and it may be why nothing uses it.
+ */
+function unusedWarnings(program: Program, checked: CheckedProgram, diagnostics: readonly Diagnostic[]): Diagnostic[] {
   const used = new Set<string>();
   for (const d of checked.decls.values()) for (const u of d.uses) if (u !== d.qualified) used.add(u);
+  const errorSpans = diagnostics.flatMap((d) => (d.severity === "error" && d.span ? [d.span] : []));
+  const hasError = (decl: CheckedDecl) => {
+    const { span } = decl.symbol.node;
+    const file = decl.symbol.file.ast.source.displayPath;
+    return errorSpans.some((e) => e.file === file && e.start >= span.start && e.start < Math.max(span.end, span.start + 1));
+  };
   const out: Diagnostic[] = [];
   for (const d of checked.decls.values()) {
-    if (d.symbol.file !== program.entry) continue;
+    if (d.symbol.file !== program.entry || hasError(d)) continue;
     if (d.category === "phase" || d.category === "evaluate" || d.category === "sweep") continue;
     if (d.call?.ctor.name === "export") continue;
     if (!used.has(d.qualified)) out.push(diagnostic("unusedDeclaration", { name: d.qualified, kind: d.category }, d.symbol.node.name.span));

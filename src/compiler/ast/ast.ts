@@ -65,7 +65,8 @@ export interface ParamDeclaration {
 export type ParamDomain =
   | { kind: "Interval"; lo: NumericLiteral; hi: NumericLiteral; loOpen: boolean; hiOpen: boolean; span: Span }
   | { kind: "ClosedRange"; lo: NumericLiteral; hi: NumericLiteral; span: Span }
-  | { kind: "ValueSet"; items: (NumericLiteral | StringLiteral)[]; span: Span };
+  /** Items the checker accepts are numbers and strings; booleans and names parse only to be reported clearly. */
+  | { kind: "ValueSet"; items: (NumericLiteral | StringLiteral | BoolLiteral | Reference)[]; span: Span };
 
 export type Expression =
   | NumberLiteral

@@ -144,7 +144,14 @@ export class AstBuilder {
     }
     const set = this.sub(c, "valueSet");
     if (set) {
-      const items = this.ordered(set.children, ["bound", "StringLiteral"]).map((e) => (isToken(e) ? this.stringLiteral(e) : this.bound(e)));
+      const items = this.ordered(set.children, ["bound", "StringLiteral", "Kw_true", "Kw_false", "Identifier"]).map(
+        (e): A.NumericLiteral | A.StringLiteral | A.BoolLiteral | A.Reference => {
+          if (!isToken(e)) return this.bound(e);
+          if (e.tokenType.name === "StringLiteral") return this.stringLiteral(e);
+          if (e.tokenType.name === "Identifier") return { kind: "Ref", path: [this.ident(e, set)], span: this.spanOf(e) };
+          return { kind: "Bool", value: e.image === "true", span: this.spanOf(e) };
+        },
+      );
       return { kind: "ValueSet", items, span: this.spanOf(set) };
     }
     return undefined;

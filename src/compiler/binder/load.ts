@@ -8,8 +8,11 @@ import { readSourceFile, type SourceFile } from "../source/source-file.ts";
 
 export interface LoadedFile {
   ast: AlignFile;
-  /** Resolved imports of this file: absolute path of the target, or undefined when it failed to load. */
-  imports: { statement: ImportStatement; target?: string }[];
+  /**
+   * Resolved imports of this file: absolute path of the target, or undefined when it failed to load;
+   * `unreadable` when the target could not be read (missing, a directory, not UTF-8).
+   */
+  imports: { statement: ImportStatement; target?: string; unreadable?: true }[];
 }
 
 export interface Program {
@@ -18,7 +21,11 @@ export interface Program {
   files: Map<string, LoadedFile>;
   sources: Map<string, SourceFile>;
   diagnostics: Diagnostic[];
-  /** True when any file had a syntax error: semantic checks are skipped to avoid cascades. */
+  /**
+   * True when any file had a syntax error: semantic checks are skipped to avoid cascades. An import that
+   * cannot be read is not one: the rest of the program is still checked (names it would have declared
+   * are reported once per declaration that needs them, see ALN2012).
+   */
   syntaxErrors: boolean;
 }
 
@@ -26,14 +33,14 @@ export function loadProgram(entryPath: string, readEntry: (p: string) => ReturnT
   const program: Program = { files: new Map(), sources: new Map(), diagnostics: [], syntaxErrors: false };
   const visiting: string[] = [];
 
-  const visit = (absPath: string, read: () => ReturnType<typeof readSourceFile>): LoadedFile | undefined => {
+  /** The loaded file; "unreadable" when it could not be read; undefined when it could not be parsed at all. */
+  const visit = (absPath: string, read: () => ReturnType<typeof readSourceFile>): LoadedFile | "unreadable" | undefined => {
     const done = program.files.get(absPath);
     if (done) return done;
     const read_ = read();
     if (!read_.ok) {
       program.diagnostics.push(read_.diagnostic);
-      program.syntaxErrors = true;
-      return undefined;
+      return "unreadable";
     }
     program.sources.set(read_.file.displayPath, read_.file);
     const parsed = parseSource(read_.file);
@@ -59,7 +66,8 @@ export function loadProgram(entryPath: string, readEntry: (p: string) => ReturnT
         continue;
       }
       const child = visit(target, () => readSourceFile(target, st.path.span));
-      loaded.imports.push(child ? { statement: st, target } : { statement: st });
+      if (child === "unreadable") loaded.imports.push({ statement: st, unreadable: true });
+      else loaded.imports.push(child ? { statement: st, target } : { statement: st });
     }
     visiting.pop();
     program.files.set(absPath, loaded);
@@ -68,6 +76,6 @@ export function loadProgram(entryPath: string, readEntry: (p: string) => ReturnT
 
   const abs = path.resolve(entryPath);
   const entry = visit(abs, () => readEntry(entryPath));
-  if (entry) program.entry = entry;
+  if (entry && entry !== "unreadable") program.entry = entry;
   return program;
 }

@@ -18,6 +18,8 @@ export interface NamespaceSymbol {
   kind: "namespace";
   alias: string;
   scope: Map<string, SymbolEntry>;
+  /** The import's path as written, when the file could not be read: the namespace is empty. */
+  unreadable?: string;
 }
 
 export type SymbolEntry = DeclSymbol | NamespaceSymbol;
@@ -34,11 +36,13 @@ export interface Bound {
   /** Every declaration once, in a stable order (entry file first, then imports as met). */
   decls: DeclSymbol[];
   params: Map<string, ParamSymbol>;
+  /** Paths (as written) of plain imports that could not be read, by importing file: names may be missing. */
+  unreadableImports: Map<string, string[]>;
   diagnostics: Diagnostic[];
 }
 
 export function bind(program: Program): Bound {
-  const bound: Bound = { scopes: new Map(), decls: [], params: new Map(), diagnostics: [] };
+  const bound: Bound = { scopes: new Map(), decls: [], params: new Map(), unreadableImports: new Map(), diagnostics: [] };
   const prefixes = new Map<string, string>();
   // Qualified-name prefixes follow the first path from the entry, breadth first, so they are stable.
   if (program.entry) {
@@ -96,6 +100,18 @@ export function bind(program: Program): Bound {
     };
     for (const sym of ownSymbols.get(abs) ?? []) define(sym.node.name.name, sym, sym.node);
     for (const imp of file.imports) {
+      if (imp.unreadable) {
+        const written = imp.statement.path.value;
+        if (imp.statement.alias)
+          define(
+            imp.statement.alias.name,
+            { kind: "namespace", alias: imp.statement.alias.name, scope: new Map(), unreadable: written },
+            undefined,
+            imp.statement.alias.span,
+          );
+        else bound.unreadableImports.set(abs, [...(bound.unreadableImports.get(abs) ?? []), written]);
+        continue;
+      }
       if (!imp.target) continue;
       const imported = bound.scopes.get(imp.target);
       if (!imported) continue;

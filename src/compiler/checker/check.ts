@@ -42,18 +42,25 @@ export interface CheckInputs extends ParamInputs {
 
 type State = "checking" | "done";
 
-export function check(_program: Program, bound: Bound, inputs: CheckInputs = {}): { checked: CheckedProgram; diagnostics: Diagnostic[] } {
+export function check(program: Program, bound: Bound, inputs: CheckInputs = {}): { checked: CheckedProgram; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [...bound.diagnostics];
+  // Imports that could not be read: params and names they declare are missing (reported at the import).
+  const unreadable = [...program.files.values()].flatMap((f) => f.imports.flatMap((i) => (i.unreadable ? [i.statement.path.value] : [])));
+  const unresolvedIn = new Set<string>();
   const host: EvalHost & { currentUses?: Set<string> } = {
     report: (d) => diagnostics.push(d),
     paramValue: (name: Ident) => {
-      const p = params.get(name.name);
-      if (!p) {
-        const help = didYouMean(name.name, params.keys(), (s) => `\${${s}}`);
-        host.report(diagnostic("unknownParam", { name: name.name }, name.span, help ? { help } : {}));
+      const p = paramTable.values.get(name.name);
+      if (p) return p.value;
+      // A declared param whose type or value is invalid was reported at its declaration.
+      if (paramTable.types.has(name.name)) return undefined;
+      if (unreadable[0] !== undefined) {
+        host.unresolved(`\${${name.name}}`, name.span, unreadable[0]);
         return undefined;
       }
-      return p.value;
+      const help = didYouMean(name.name, paramTable.types.keys(), (s) => `\${${s}}`);
+      host.report(diagnostic("unknownParam", { name: name.name }, name.span, help ? { help } : {}));
+      return undefined;
     },
     isParam: (name) => bound.params.has(name),
     infoOf: (q, at) => checkDecl(q, at)?.info,
@@ -64,15 +71,26 @@ export function check(_program: Program, bound: Bound, inputs: CheckInputs = {})
     },
     override: (path) => inputs.overrides?.get(path),
     hasOverrideUnder: (prefix) => [...(inputs.overrides?.keys() ?? [])].some((k) => k.startsWith(prefix)),
+    unresolved: (name, span, path) => {
+      // One report per declaration: the rest of its missing names have the same cause.
+      const decl = stack[stack.length - 1] ?? "";
+      if (unresolvedIn.has(decl)) return;
+      unresolvedIn.add(decl);
+      host.report(diagnostic("importFailed", { name, path }, span));
+    },
   };
 
-  const params = checkParams(bound, inputs, (d) => diagnostics.push(d));
-  const checked: CheckedProgram = { decls: new Map(), params, sweeps: new Map(), hookRaters: [] };
+  const paramTable = checkParams(bound, inputs, (d) => diagnostics.push(d));
+  const checked: CheckedProgram = { decls: new Map(), params: paramTable.values, sweeps: new Map(), hookRaters: [] };
   const state = new Map<string, State>();
   const stack: string[] = [];
+  const reportedCycles = new Set<string>();
   const byName = new Map(bound.decls.map((d) => [d.qualified, d]));
 
-  const evaluatorFor = (sym: DeclSymbol) => new Evaluator(host, bound.scopes.get(sym.file.ast.source.absPath) ?? new Map<string, SymbolEntry>());
+  const evaluatorFor = (sym: DeclSymbol) => {
+    const file = sym.file.ast.source.absPath;
+    return new Evaluator(host, bound.scopes.get(file) ?? new Map<string, SymbolEntry>(), bound.unreadableImports.get(file));
+  };
 
   function checkDecl(qualified: string, at?: Span): CheckedDecl | undefined {
     const sym = byName.get(qualified);
@@ -82,7 +100,11 @@ export function check(_program: Program, bound: Bound, inputs: CheckInputs = {})
     if (s === "done") return checked.decls.get(qualified);
     if (s === "checking") {
       const chain = [...stack.slice(stack.indexOf(qualified)), qualified].join(" → ");
-      host.report(diagnostic("referenceCycle", { cycle: chain }, at ?? sym.node.name.span));
+      const span = at ?? sym.node.name.span;
+      // A reference may be resolved more than once (a dotted path, a union's alternatives): one report.
+      const key = `${chain}@${span.file}:${span.start}`;
+      if (!reportedCycles.has(key)) host.report(diagnostic("referenceCycle", { cycle: chain }, span));
+      reportedCycles.add(key);
       return undefined;
     }
     state.set(qualified, "checking");
@@ -97,7 +119,12 @@ export function check(_program: Program, bound: Bound, inputs: CheckInputs = {})
         const r = ev.fields(evaluateFields, sym.node.block, "evaluate", qualified, sym.node.name.span);
         result.evaluate = { settings: r.settings, settingSpans: r.settingSpans };
       } else if (sym.declKind === "sweep") {
-        const sweep = checkSweep(sym, sym.node as Declaration, ev, host, bound, (q) => checkDecl(q));
+        const sweep = checkSweep(sym, sym.node as Declaration, ev, host, {
+          bound,
+          paramTypes: paramTable.types,
+          unreadableImports: unreadable,
+          checkDecl: (q) => checkDecl(q),
+        });
         if (sweep) checked.sweeps.set(qualified, sweep);
       } else {
         const call = declarationCall(sym.node as Declaration, host);

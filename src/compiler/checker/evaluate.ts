@@ -4,11 +4,25 @@
 import type { Block, Call, Entry, Expression, Ident } from "../ast/ast.ts";
 import type { SymbolEntry } from "../binder/scope.ts";
 import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { labelTexts } from "../diagnostics/messages.ts";
 import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { toExprTree } from "./expressions.ts";
 import { didYouMean } from "./suggest.ts";
-import { boundsText, type Category, datasetKindText, type Field, type Fields, inBounds, type Type, typeName, type Value, valueText } from "./types.ts";
+import {
+  type Category,
+  datasetKindText,
+  durationText,
+  type Field,
+  type Fields,
+  inBounds,
+  percentText,
+  rangePhrase,
+  type Type,
+  typeName,
+  type Value,
+  valueText,
+} from "./types.ts";
 
 export interface EvalHost {
   report(d: Diagnostic): void;
@@ -22,12 +36,21 @@ export interface EvalHost {
   /** Sweep overrides by full setting path (`dpo.objective.beta`). */
   override(path: string): Value | undefined;
   hasOverrideUnder(prefix: string): boolean;
+  /** A name that may be declared in an import that could not be read (`path`): reported once per declaration. */
+  unresolved(name: string, span: Span, path: string): void;
 }
 
 export class Evaluator {
+  /** Depth of alternatives being tried quietly (see `quietly`). */
+  private muted = 0;
+  /** What a reference's target is, as found when the reference was checked (asked once: cycles report once). */
+  private readonly refInfo = new WeakMap<Value, ResultInfo>();
+
   constructor(
     private readonly host: EvalHost,
     private readonly scope: Map<string, SymbolEntry>,
+    /** Plain imports of this file that could not be read: an unknown name may be declared there. */
+    private readonly unreadableImports: readonly string[] = [],
   ) {}
 
   // ── values ────────────────────────────────────────────────────────────────
@@ -42,19 +65,19 @@ export class Evaluator {
       case "float":
         return this.number(e, type, what);
       case "fraction": {
-        if (e.kind === "Percent") return this.checkFraction(e.value / 100, type, what, e.span);
+        if (e.kind === "Percent") return this.checkFraction(e.value / 100, type, what, e.span, e.raw);
         const n = this.constant(e);
         if (n === undefined) return this.mismatch(type, e);
-        return this.checkFraction(n, type, what, e.span);
+        return this.checkFraction(n, type, what, e.span, e.kind === "Number" ? e.raw : String(n));
       }
       case "duration":
         if (e.kind !== "Duration") return this.mismatch(type, e, e.kind === "Number" ? `write a unit: ${e.raw}s` : undefined);
-        if (!inBounds(e.seconds, type)) return this.outOfRange(what, e.raw, boundsText(type), e.span);
+        if (!inBounds(e.seconds, type)) return this.outOfRange(what, e.raw, rangePhrase(type, durationText), e.span);
         return { k: "duration", seconds: e.seconds };
       case "string":
         if (e.kind !== "String")
           return this.mismatch(type, e, e.kind === "Ref" && e.path.length === 1 ? `write it in quotes: "${e.path[0]?.name}"` : undefined);
-        return this.checkPattern(this.stringValue(e), type, e.span);
+        return this.checkPattern(this.stringValue(e), type, what, e.span);
       case "bool":
         return e.kind === "Bool" ? { k: "bool", v: e.value } : this.mismatch(type, e);
       case "enum":
@@ -77,7 +100,7 @@ export class Evaluator {
         return this.union(e, type, what);
       case "score":
       case "predicate":
-        return toExprTree(e, type.t, (d) => this.host.report(d));
+        return toExprTree(e, type.t, (d) => this.report(d));
     }
   }
 
@@ -85,16 +108,19 @@ export class Evaluator {
   coerce(v: Value, type: Type, what: string, span: Span): Value | undefined {
     switch (type.t) {
       case "int":
-        if (v.k === "int") return inBounds(v.v, type) ? v : this.outOfRange(what, String(v.v), boundsText(type), span);
+        if (v.k === "int") return inBounds(v.v, type) ? v : this.outOfRange(what, String(v.v), rangePhrase(type), span);
         break;
       case "float":
-        if (v.k === "int" || v.k === "float") return inBounds(v.v, type) ? { k: "float", v: v.v } : this.outOfRange(what, String(v.v), boundsText(type), span);
+        if (v.k === "int" || v.k === "float") return inBounds(v.v, type) ? { k: "float", v: v.v } : this.outOfRange(what, String(v.v), rangePhrase(type), span);
         break;
       case "fraction":
-        if (v.k === "fraction" || v.k === "int" || v.k === "float") return this.checkFraction(v.v, type, what, span);
+        if (v.k === "fraction" || v.k === "int" || v.k === "float") return this.checkFraction(v.v, type, what, span, valueText(v));
+        break;
+      case "duration":
+        if (v.k === "duration") return inBounds(v.seconds, type) ? v : this.outOfRange(what, durationText(v.seconds), rangePhrase(type, durationText), span);
         break;
       case "string":
-        if (v.k === "string") return this.checkPattern(v, type, span);
+        if (v.k === "string") return this.checkPattern(v, type, what, span);
         break;
       case "enum":
         if (v.k === "symbol" && type.values.includes(v.name)) return v;
@@ -116,8 +142,11 @@ export class Evaluator {
     if (e.kind === "Percent") return this.mismatch(type, e, `write ${e.value / 100}`);
     const n = this.constant(e);
     if (n === undefined) return this.mismatch(type, e);
+    // Arithmetic on representable literals can still overflow: `1e300 * 1e300`.
+    if (!Number.isFinite(n) || (type.t === "int" && Number.isInteger(n) && !Number.isSafeInteger(n)))
+      return this.fail(diagnostic("invalidValue", { what, reason: "the result is too large to be represented exactly" }, e.span));
     if (type.t === "int" && !Number.isInteger(n)) return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `the number ${n}` }, e.span));
-    if (!inBounds(n, type)) return this.outOfRange(what, String(n), boundsText(type), e.span);
+    if (!inBounds(n, type)) return this.outOfRange(what, String(n), rangePhrase(type), e.span);
     return type.t === "int" ? { k: "int", v: n } : { k: "float", v: n };
   }
 
@@ -157,15 +186,19 @@ export class Evaluator {
     }
   }
 
-  private checkFraction(n: number, type: Type & { t: "fraction" }, what: string, span: Span): Value | undefined {
-    const bounds = { min: 0, max: 1, minOpen: type.minOpen, maxOpen: type.maxOpen };
-    if (!inBounds(n, bounds)) return this.outOfRange(what, String(n), boundsText(bounds), span);
+  /** A fraction is in [0, 1] (ends open as the type says); a percent param's domain may narrow it further. */
+  private checkFraction(n: number, type: Type & { t: "fraction" }, what: string, span: Span, shown: string): Value | undefined {
+    const unit = { min: 0, max: 1, minOpen: type.minOpen && type.min === undefined, maxOpen: type.maxOpen && type.max === undefined };
+    // Bounds read as percentages when the value was written as one.
+    const show = shown.endsWith("%") ? percentText : String;
+    if (!inBounds(n, unit)) return this.outOfRange(what, shown, rangePhrase(unit, show), span);
+    if (!inBounds(n, type)) return this.outOfRange(what, shown, rangePhrase(type, show), span);
     return { k: "fraction", v: n };
   }
 
-  private checkPattern(v: Value & { k: "string" }, type: Type & { t: "string" }, span: Span): Value | undefined {
+  private checkPattern(v: Value & { k: "string" }, type: Type & { t: "string" }, what: string, span: Span): Value | undefined {
     if (type.pattern && !type.pattern.test(v.v))
-      return this.fail(diagnostic("invalidValue", { what: JSON.stringify(v.v), reason: `expected ${type.patternHelp ?? type.pattern.source}` }, span));
+      return this.fail(diagnostic("invalidSettingValue", { what, value: JSON.stringify(v.v), expected: type.patternHelp ?? type.pattern.source }, span));
     return v;
   }
 
@@ -200,7 +233,7 @@ export class Evaluator {
     if (lo === undefined || hi === undefined || !Number.isInteger(lo) || !Number.isInteger(hi)) return this.mismatch(type, e);
     if (lo > hi) return this.fail(diagnostic("badRange", { lo: String(lo), hi: String(hi) }, e.span));
     const bounds = { min: type.min, max: type.max };
-    if (!inBounds(lo, bounds) || !inBounds(hi, bounds)) return this.outOfRange(what, `${lo}..${hi}`, boundsText(bounds), e.span);
+    if (!inBounds(lo, bounds) || !inBounds(hi, bounds)) return this.outOfRange(what, `${lo}..${hi}`, rangePhrase(bounds), e.span);
     return { k: "range", lo, hi };
   }
 
@@ -220,9 +253,7 @@ export class Evaluator {
         const key = valueText(v);
         const prev = seen.get(key);
         if (prev)
-          this.host.report(
-            diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: "first here" }], help: "remove the repeated element" }),
-          );
+          this.report(diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: "first here" }], help: "remove the repeated element" }));
         seen.set(key, item.span);
       }
       items.push(v);
@@ -236,7 +267,7 @@ export class Evaluator {
     for (const entry of e.entries) {
       const key = entry.key.map((k) => k.name).join(".");
       if (key in fields) {
-        this.host.report(diagnostic("duplicateKey", { key }, entry.key[0]?.span));
+        this.report(diagnostic("duplicateKey", { key }, entry.key[0]?.span));
         continue;
       }
       const v = this.value(entry.value, type.of, `${what}.${key}`);
@@ -252,9 +283,13 @@ export class Evaluator {
     }
     // Report with the alternative that best matches the expression's shape, so the message is specific.
     const refLike = e.kind === "Ref";
-    const best = type.of.find((t) => (refLike ? t.t === "ref" || t.t === "enum" : t.t !== "ref")) ?? type.of[0];
+    const best =
+      (e.kind === "String" ? type.of.find((t) => t.t === "string") : undefined) ??
+      type.of.find((t) => (refLike ? t.t === "ref" || t.t === "enum" : t.t !== "ref")) ??
+      type.of[0];
     if (refLike && e.path.length === 1) {
       const name = (e.path[0] as Ident).name;
+      if (!this.scope.has(name) && !this.host.isParam(name) && this.fromUnreadableImport(name, e.span)) return undefined;
       if (!this.scope.has(name)) {
         const symbols = type.of.flatMap((t) => (t.t === "enum" ? t.values : []));
         const names = [...symbols, ...this.namesOf(type.of)];
@@ -293,7 +328,7 @@ export class Evaluator {
     if (!accepts(symbol.declKind)) {
       return this.fail(
         diagnostic("wrongDeclarationKind", { name: symbol.qualified, expected: type.category, found: symbol.declKind }, e.span, {
-          labels: [{ span: symbol.node.name.span, message: `declared as a ${symbol.declKind} here` }],
+          labels: [{ span: symbol.node.name.span, message: labelTexts.declaredAs(symbol.declKind) }],
         }),
       );
     }
@@ -316,9 +351,12 @@ export class Evaluator {
         );
       }
     }
-    return port === undefined
-      ? { k: "ref", target: symbol.qualified, category: symbol.declKind as Category }
-      : { k: "ref", target: symbol.qualified, category: symbol.declKind as Category, port };
+    const ref: Value =
+      port === undefined
+        ? { k: "ref", target: symbol.qualified, category: symbol.declKind as Category }
+        : { k: "ref", target: symbol.qualified, category: symbol.declKind as Category, port };
+    if (info) this.refInfo.set(ref, info);
+    return ref;
   }
 
   /**
@@ -335,6 +373,7 @@ export class Evaluator {
       const entry = scope.get(id.name);
       if (!entry) {
         if (i === 0 && this.host.isParam(id.name)) return this.fail(diagnostic("paramAsBareName", { name: id.name }, id.span));
+        if (i === 0 && this.fromUnreadableImport(id.name, id.span)) return undefined;
         const candidates = [...scope.entries()]
           .filter(([, s]) => !wanted || s.kind === "namespace" || s.declKind === wanted || (wanted === "model" && s.declKind === "phase"))
           .map(([n]) => n);
@@ -362,6 +401,11 @@ export class Evaluator {
         );
       }
       if (entry.kind === "namespace") {
+        if (entry.unreadable !== undefined) {
+          const name = path.map((p) => p.name).join(".");
+          this.fromUnreadableImport(name, spanOfPath(path, id.span), entry.unreadable);
+          return undefined;
+        }
         scope = entry.scope;
         continue;
       }
@@ -412,7 +456,8 @@ export class Evaluator {
 
   // ── constructors and blocks ───────────────────────────────────────────────
   /** A value built by a constructor of a family (optimizer, schedule): `adamw { lr: 1e-4 }` or just `cosine`. */
-  private ctorValue(e: Expression, family: string, what: string, prefix = ""): Value | undefined {
+  /** `spans`, when given, receives where each setting of the constructor was written (see `fields`). */
+  private ctorValue(e: Expression, family: string, what: string, prefix = "", spans?: Record<string, Span>): Value | undefined {
     const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
     if (callee?.length !== 1)
       return this.fail(
@@ -428,6 +473,7 @@ export class Evaluator {
     }
     const call = e.kind === "Call" ? e : ({ kind: "Call", callee, span: e.span } satisfies Call);
     const checked = this.call(ctor, call, prefix || `${what}.`);
+    if (checked && spans) Object.assign(spans, checked.valueSpans);
     return checked ? { k: "record", ctor: ctor.name, fields: checked.settings } : undefined;
   }
 
@@ -447,7 +493,7 @@ export class Evaluator {
           : `${variadic ? "at least " : ""}${ctor.args.length} argument${ctor.args.length === 1 ? "" : "s"} (${ctor.args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})`;
       const help =
         ctor.args.length === 0 && given.length > 0 ? `write settings in a block: ${ctor.name} { … }` : ctor.example ? `e.g. ${ctor.example}` : undefined;
-      this.host.report(
+      this.report(
         diagnostic(
           "wrongArgumentCount",
           { callee: ctor.name, expected, found: given.length },
@@ -466,21 +512,21 @@ export class Evaluator {
         return;
       }
       const checked: CheckedArg = { value: v, span: arg.span };
-      if (v.k === "ref") {
-        const info = this.host.infoOf(v.target, arg.span);
-        if (info) checked.info = info;
-      }
+      const info = v.k === "ref" ? this.refInfo.get(v) : undefined;
+      if (info) checked.info = info;
       args.push(checked);
     });
     const block = e.block ?? { kind: "Block", entries: [], span: e.span };
-    const { settings, settingSpans, ok: fieldsOk } = this.fields(ctor.fields, block, ctor.name, prefix.replace(/\.$/, ""), calleeSpan, ctor);
+    const { settings, settingSpans, valueSpans, ok: fieldsOk } = this.fields(ctor.fields, block, ctor.name, prefix.replace(/\.$/, ""), calleeSpan, ctor);
     if (!ok || !fieldsOk) return undefined;
-    return { ctor, args, settings, settingSpans, span: e.span, calleeSpan };
+    return { ctor, args, settings, settingSpans, valueSpans, span: e.span, calleeSpan };
   }
 
   /**
    * Checks a block against a schema: unknown keys (with did-you-mean), duplicates, dotted keys as nested
-   * blocks, defaults and required settings, exclusive settings, and sweep overrides.
+   * blocks, defaults and required settings, exclusive settings, and sweep overrides. `settingSpans` has
+   * the entry (`key: value`) of each key written here; `valueSpans` the value of every setting written,
+   * nested ones included, by dotted path (`objective.label_smoothing`), for checks that point at one.
    */
   fields(
     schema: Fields,
@@ -489,9 +535,10 @@ export class Evaluator {
     path: string,
     missingAt: Span = block.span,
     ctor?: Ctor,
-  ): { settings: Record<string, Value>; settingSpans: Record<string, Span>; ok: boolean } {
+  ): { settings: Record<string, Value>; settingSpans: Record<string, Span>; valueSpans: Record<string, Span>; ok: boolean } {
     const settings: Record<string, Value> = {};
     const settingSpans: Record<string, Span> = {};
+    const valueSpans: Record<string, Span> = {};
     let ok = true;
     const groups = new Map<string, { entries: Entry[]; span: Span }>();
     for (const entry of block.entries) {
@@ -499,7 +546,7 @@ export class Evaluator {
       if (!head || head.name === "") continue;
       if (!(head.name in schema)) {
         const help = didYouMean(head.name, Object.keys(schema)) ?? nestedHome(head.name, schema);
-        this.host.report(
+        this.report(
           diagnostic(
             "unknownKey",
             { key: head.name, construct },
@@ -513,7 +560,7 @@ export class Evaluator {
       const group = groups.get(head.name);
       const dotted = entry.key.length > 1;
       if (group && (!dotted || group.entries.some((x) => x.key.length === 1))) {
-        this.host.report(
+        this.report(
           diagnostic("duplicateKey", { key: entry.key.map((k) => k.name).join(".") }, head.span, {
             labels: [{ span: group.span, message: "first given here" }],
           }),
@@ -535,9 +582,14 @@ export class Evaluator {
         const first = group.entries[0] as Entry;
         const expr: Expression =
           first.key.length === 1 ? first.value : { kind: "Block", entries: group.entries.map((x) => ({ ...x, key: x.key.slice(1) })), span: first.span };
-        v = this.settingReference(expr, field.type, key) ?? this.fieldValue(expr, field, key, fullPath);
+        const nested: Record<string, Span> = {};
+        v = this.settingReference(expr, field.type, key) ?? this.fieldValue(expr, field, key, fullPath, nested);
         if (v === undefined) ok = false;
-        else settingSpans[key] = first.span;
+        else {
+          settingSpans[key] = first.span;
+          valueSpans[key] = first.key.length === 1 ? first.value.span : first.span;
+          for (const [k, span] of Object.entries(nested)) valueSpans[`${key}.${k}`] = span;
+        }
       } else if (this.host.hasOverrideUnder(`${fullPath}.`) && (field.type.t === "record" || field.type.t === "ctor")) {
         const empty: Block = { kind: "Block", entries: [], span: block.span };
         const ctorName = field.default?.k === "record" ? field.default.ctor : undefined;
@@ -553,33 +605,35 @@ export class Evaluator {
       } else if (field.default !== undefined) {
         v = field.type.t === "record" ? this.withDefaults(field, fullPath) : field.default;
       } else if (field.required) {
-        this.host.report(diagnostic("missingKey", { key, construct }, missingAt, { help: `add \`${key}: …\` (${field.doc})` }));
+        this.report(diagnostic("missingKey", { key, construct }, missingAt, { help: `add \`${key}: …\` (${field.doc})` }));
         ok = false;
       }
       if (v !== undefined) settings[key] = v;
     }
     for (const [a, b] of ctor?.exclusive ?? []) {
       if (groups.has(a) && groups.has(b)) {
-        this.host.report(diagnostic("conflictingKeys", { a, b }, groups.get(b)?.span));
+        this.report(diagnostic("conflictingKeys", { a, b }, groups.get(b)?.span));
         ok = false;
       }
     }
     for (const group of ctor?.oneOf ?? []) {
       if (!group.some((k) => settings[k] !== undefined)) {
-        this.host.report(diagnostic("needsOneOf", { keys: group.map((k) => `'${k}'`).join(" or ") }, missingAt));
+        this.report(diagnostic("needsOneOf", { keys: group.map((k) => `'${k}'`).join(" or ") }, missingAt));
         ok = false;
       }
     }
-    return { settings, settingSpans, ok };
+    return { settings, settingSpans, valueSpans, ok };
   }
 
-  private fieldValue(expr: Expression, field: Field, key: string, fullPath: string): Value | undefined {
+  /** `spans`, when given, receives the value spans of a nested block's settings. */
+  private fieldValue(expr: Expression, field: Field, key: string, fullPath: string, spans?: Record<string, Span>): Value | undefined {
     if (field.type.t === "record") {
       if (expr.kind !== "Block") return this.mismatch(field.type, expr);
       const r = this.fields(field.type.fields, expr, field.type.name, fullPath);
+      if (spans) Object.assign(spans, r.valueSpans);
       return r.ok ? { k: "record", fields: r.settings } : undefined;
     }
-    if (field.type.t === "ctor") return this.ctorValue(expr, field.type.family, key, `${fullPath}.`);
+    if (field.type.t === "ctor") return this.ctorValue(expr, field.type.family, key, `${fullPath}.`, spans);
     return this.value(expr, field.type, key);
   }
 
@@ -591,14 +645,28 @@ export class Evaluator {
   }
 
   // ── helpers ───────────────────────────────────────────────────────────────
+  /** Whether `name` may come from an import that could not be read; the host reports it once per declaration. */
+  private fromUnreadableImport(name: string, span: Span, path = this.unreadableImports[0]): boolean {
+    if (path === undefined) return false;
+    if (this.muted === 0) this.host.unresolved(name, span, path);
+    return true;
+  }
+
+  /**
+   * Tries an alternative without reporting. Only this evaluator is muted: a declaration checked on the
+   * way (a reference's target) reports through its own evaluator, or its errors would be lost.
+   */
   private quietly<T>(f: () => T): T {
-    const saved = this.host.report;
-    this.host.report = () => {};
+    this.muted++;
     try {
       return f();
     } finally {
-      this.host.report = saved;
+      this.muted--;
     }
+  }
+
+  private report(d: Diagnostic): void {
+    if (this.muted === 0) this.host.report(d);
   }
 
   private mismatch(type: Type, e: Expression, help?: string): undefined {
@@ -608,12 +676,13 @@ export class Evaluator {
     return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: describeExpression(e) }, e.span, help ? { help } : {}));
   }
 
+  /** `range` is a phrase: "in [0, 1]", "> 0". */
   private outOfRange(what: string, value: string, range: string, span: Span): undefined {
-    return this.fail(diagnostic("outOfRange", { what, value, range: range.replace(/^ in /, "").replace(/^ /, "") }, span));
+    return this.fail(diagnostic("outOfRange", { what, value, range }, span));
   }
 
   private fail(d: Diagnostic): undefined {
-    this.host.report(d);
+    this.report(d);
     return undefined;
   }
 }

@@ -2,14 +2,13 @@
 // axis is checked once against that target's type (not once per trial). Expansion into trials is lazy and
 // lives in src/compiler/sweep/.
 import type { Block, Declaration, Expression, Ident } from "../ast/ast.ts";
-import type { Bound, DeclSymbol } from "../binder/scope.ts";
+import type { DeclSymbol } from "../binder/scope.ts";
 import { diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import { findCtor } from "./catalog/index.ts";
-import type { CheckedDecl } from "./check.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
-import { checkValueAgainstParam, paramType } from "./params.ts";
 import { didYouMean } from "./suggest.ts";
-import { type Fields, type Type, type Value, valueText } from "./types.ts";
+import { checkDistribution, DISTRIBUTIONS, type Distribution, resolveTarget, type SweepContext, type SweepTarget } from "./sweep-targets.ts";
+import { type Value, valueText } from "./types.ts";
 
 export interface SweepAxis {
   /** A param name or a setting path such as `dpo.objective.beta`. */
@@ -32,14 +31,7 @@ export interface CheckedSweep {
 
 const MAX_TRIALS = 1_000_000;
 
-export function checkSweep(
-  sym: DeclSymbol,
-  decl: Declaration,
-  ev: Evaluator,
-  host: EvalHost,
-  bound: Bound,
-  checkDecl: (q: string) => CheckedDecl | undefined,
-): CheckedSweep | undefined {
+export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, host: EvalHost, ctx: SweepContext): CheckedSweep | undefined {
   const e = decl.value;
   const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : [];
   const modeName = callee.length === 1 ? (callee[0] as Ident).name : "";
@@ -91,20 +83,21 @@ export function checkSweep(
     if (s?.k === "int") sweep.seed = s.v;
   }
 
-  const targetTypes = new Map<string, { type: Type; check: (v: Value | undefined, span: Span) => Value | undefined }>();
+  const targets = new Map<string, SweepTarget>();
   for (const entry of over.entries) {
     const target = entry.key.map((k) => k.name).join(".");
-    if (targetTypes.has(target)) {
+    if (targets.has(target)) {
       host.report(diagnostic("duplicateKey", { key: target }, entry.key[0]?.span));
       continue;
     }
-    const resolved = resolveTarget(entry.key, host, bound, checkDecl);
+    const resolved = resolveTarget(entry.key, host, ev, ctx);
     if (!resolved) continue;
-    targetTypes.set(target, resolved);
-    const axis: SweepAxis = { target, kind: entry.key.length === 1 && bound.params.has(target) ? "param" : "setting", span: entry.span };
+    targets.set(target, resolved);
+    const axis: SweepAxis = { target, kind: entry.key.length === 1 && ctx.paramTypes.has(target) ? "param" : "setting", span: entry.span };
     const value = entry.value;
-    if (value.kind === "Call" && value.callee.length === 1 && ["uniform", "log_uniform", "int_uniform"].includes((value.callee[0] as Ident).name)) {
-      const dist = (value.callee[0] as Ident).name as "uniform" | "log_uniform" | "int_uniform";
+    const distName = value.kind === "Call" && value.callee.length === 1 ? (value.callee[0] as Ident).name : "";
+    if (value.kind === "Call" && (DISTRIBUTIONS as readonly string[]).includes(distName)) {
+      const dist = distName as Distribution;
       if (mode !== "random") {
         host.report(
           diagnostic("invalidValue", { what: "axis", reason: `${dist}(…) draws random values; only a random sweep can use it` }, value.span, {
@@ -113,38 +106,12 @@ export function checkSweep(
         );
         continue;
       }
-      const args = value.args ?? [];
-      const lo = args[0] ? ev.constant(args[0]) : undefined;
-      const hi = args[1] ? ev.constant(args[1]) : undefined;
-      if (args.length !== 2 || lo === undefined || hi === undefined || lo > hi || (dist === "log_uniform" && lo <= 0)) {
-        host.report(
-          diagnostic(
-            "invalidValue",
-            { what: `${dist}(…)`, reason: dist === "log_uniform" ? "needs two numbers 0 < low ≤ high" : "needs two numbers low ≤ high" },
-            value.span,
-          ),
-        );
-        continue;
-      }
-      // Both ends must be acceptable values of the target.
-      if (resolved.check(dist === "int_uniform" ? { k: "int", v: Math.ceil(lo) } : { k: "float", v: lo }, value.span) === undefined) continue;
-      if (resolved.check(dist === "int_uniform" ? { k: "int", v: Math.floor(hi) } : { k: "float", v: hi }, value.span) === undefined) continue;
-      axis.dist = { k: "dist", dist, lo, hi };
+      const d = checkDistribution(value, dist, resolved, target, ev, host);
+      if (!d) continue;
+      axis.dist = d;
     } else {
-      const items = axisItems(value, ev, host);
-      if (!items) continue;
-      const values: Value[] = [];
-      let ok = true;
-      for (const item of items) {
-        const v = resolved.check(item.kind === "Value" ? item.value : ev.value(item.expr, resolved.type, target), item.span);
-        if (v === undefined) ok = false;
-        else values.push(v);
-      }
-      if (!ok) continue;
-      if (values.length === 0) {
-        host.report(diagnostic("emptyList", { what: `axis ${target}` }, value.span));
-        continue;
-      }
+      const values = axisValues(value, target, resolved, ev, host);
+      if (!values) continue;
       axis.values = values;
     }
     sweep.axes.push(axis);
@@ -173,7 +140,7 @@ export function checkSweep(
         const rule = new Map<string, string>();
         for (const entry of item.entries) {
           const target = entry.key.map((k) => k.name).join(".");
-          const t = targetTypes.get(target);
+          const t = targets.get(target);
           if (!t || !sweep.axes.some((a) => a.target === target)) {
             const help = didYouMean(
               target,
@@ -192,105 +159,41 @@ export function checkSweep(
   return sweep;
 }
 
-type AxisItem = { kind: "Value"; value: Value; span: Span } | { kind: "Expr"; expr: Expression; span: Span };
-
-/** Values of an axis: a list, or an integer range `1..4` meaning 1, 2, 3, 4. */
-function axisItems(e: Expression, ev: Evaluator, host: EvalHost): AxisItem[] | undefined {
-  if (e.kind === "List") return e.items.map((expr) => ({ kind: "Expr", expr, span: expr.span }));
-  if (e.kind === "Range") {
+/** The values of a list or integer-range axis, each checked against the target; undefined after reporting. */
+function axisValues(e: Expression, target: string, resolved: SweepTarget, ev: Evaluator, host: EvalHost): Value[] | undefined {
+  const values: Value[] = [];
+  if (e.kind === "List") {
+    let ok = true;
+    for (const item of e.items) {
+      const v = resolved.check(ev.value(item, resolved.type, target), item.span);
+      if (v === undefined) ok = false;
+      else values.push(v);
+    }
+    if (!ok) return undefined;
+  } else if (e.kind === "Range") {
     const lo = ev.constant(e.lo);
     const hi = ev.constant(e.hi);
-    if (lo !== undefined && hi !== undefined && Number.isInteger(lo) && Number.isInteger(hi) && lo <= hi && hi - lo <= 10_000) {
-      return Array.from({ length: hi - lo + 1 }, (_, i) => ({ kind: "Value", value: { k: "int", v: lo + i }, span: e.span }));
+    if (lo === undefined || hi === undefined || !Number.isInteger(lo) || !Number.isInteger(hi) || lo > hi || hi - lo > 10_000) {
+      host.report(diagnostic("invalidValue", { what: "axis range", reason: "an axis range needs integer ends low ≤ high" }, e.span));
+      return undefined;
     }
-    host.report(diagnostic("invalidValue", { what: "axis range", reason: "an axis range needs integer ends low ≤ high" }, e.span));
+    for (let n = lo; n <= hi; n++) {
+      // One error for the range, at its first value outside the target's domain.
+      const v = resolved.check({ k: "int", v: n }, e.span);
+      if (v === undefined) return undefined;
+      values.push(v);
+    }
+  } else {
+    host.report(
+      diagnostic("typeMismatch", { expected: "a list of values, an integer range, or a distribution", found: "another value" }, e.span, {
+        help: "write the values as a list: [0.05, 0.1, 0.2]",
+      }),
+    );
     return undefined;
   }
-  host.report(
-    diagnostic("typeMismatch", { expected: "a list of values, an integer range, or a distribution", found: "another value" }, e.span, {
-      help: "write the values as a list: [0.05, 0.1, 0.2]",
-    }),
-  );
-  return undefined;
-}
-
-/** The type a sweep target accepts, and a checker for its values. */
-function resolveTarget(
-  key: Ident[],
-  host: EvalHost,
-  bound: Bound,
-  checkDecl: (q: string) => CheckedDecl | undefined,
-): { type: Type; check: (v: Value | undefined, span: Span) => Value | undefined } | undefined {
-  const target = key.map((k) => k.name).join(".");
-  const head = key[0] as Ident;
-  if (key.length === 1) {
-    const sym = bound.params.get(head.name);
-    if (!sym) {
-      const help = didYouMean(head.name, bound.params.keys());
-      host.report(
-        diagnostic("sweepTargetNotFound", { target }, head.span, { help: help ?? "an axis is a param (`beta`) or a nested setting (`dpo.objective.beta`)" }),
-      );
-      return undefined;
-    }
-    const t = paramType(sym.node, host.report);
-    if (!t) return undefined;
-    const p = { name: head.name, type: t.type, ...(t.allowed ? { allowed: t.allowed } : {}) };
-    return { type: t.type, check: (v, span) => checkValueAgainstParam(p, v, span, host.report) };
-  }
-  // A setting path: find the declaration (possibly behind namespaces), then walk its constructor's schema.
-  const decl = bound.decls.find((d) =>
-    key.some(
-      (_, i) =>
-        d.qualified ===
-        key
-          .slice(0, i + 1)
-          .map((k) => k.name)
-          .join("."),
-    ),
-  );
-  const declLength = decl ? decl.qualified.split(".").length : 0;
-  const checked = decl ? checkDecl(decl.qualified) : undefined;
-  if (!decl || !checked?.call) {
-    const help = didYouMean(target, [...bound.params.keys(), ...bound.decls.map((d) => d.qualified)]);
-    host.report(diagnostic("sweepTargetNotFound", { target }, head.span, help ? { help } : {}));
+  if (values.length === 0) {
+    host.report(diagnostic("emptyList", { what: `axis ${target}` }, e.span));
     return undefined;
   }
-  let fields: Fields = checked.call.ctor.fields;
-  let value: Value | undefined = { k: "record", fields: checked.call.settings };
-  for (let i = declLength; i < key.length; i++) {
-    const k = key[i] as Ident;
-    const field = fields[k.name];
-    if (!field) {
-      const help = didYouMean(k.name, Object.keys(fields));
-      host.report(diagnostic("sweepTargetNotFound", { target }, k.span, help ? { help } : { help: `settings here: ${Object.keys(fields).join(", ")}` }));
-      return undefined;
-    }
-    const inner: Value | undefined = value?.k === "record" ? value.fields[k.name] : undefined;
-    if (i === key.length - 1) {
-      const type = field.type;
-      return { type, check: (v) => v };
-    }
-    if (field.type.t === "record") fields = field.type.fields;
-    else if (field.type.t === "ctor") {
-      const ctorName = inner?.k === "record" ? inner.ctor : undefined;
-      const ctor = ctorName ? findCtor(field.type.family, ctorName) : undefined;
-      if (!ctor) {
-        host.report(diagnostic("sweepTargetNotFound", { target }, k.span));
-        return undefined;
-      }
-      fields = ctor.fields;
-    } else {
-      host.report(
-        diagnostic("sweepTargetNotFound", { target }, (key[i + 1] as Ident).span, {
-          help: `${key
-            .slice(0, i + 1)
-            .map((x) => x.name)
-            .join(".")} has no nested settings`,
-        }),
-      );
-      return undefined;
-    }
-    value = inner;
-  }
-  return undefined;
+  return values;
 }

@@ -10,13 +10,15 @@ export interface NumberBounds {
   max?: number;
   minOpen?: boolean;
   maxOpen?: boolean;
+  /** The bounds as the user wrote them (a param's domain: `0s..10m`, `[0%, 50%)`), for messages. */
+  text?: string;
 }
 
 export type Type =
   | ({ t: "int" } & NumberBounds)
   | ({ t: "float" } & NumberBounds)
-  /** A fraction in [0, 1], written 0.03 or 3%. */
-  | { t: "fraction"; maxOpen?: boolean; minOpen?: boolean }
+  /** A fraction in [0, 1], written 0.03 or 3%; a percent param's domain may narrow it (min, max). */
+  | ({ t: "fraction" } & NumberBounds)
   | { t: "string"; pattern?: RegExp; patternHelp?: string }
   | { t: "bool" }
   | ({ t: "duration" } & NumberBounds)
@@ -85,13 +87,13 @@ export function typeName(t: Type): string {
     case "float":
       return `a number${boundsText(t)}`;
     case "fraction":
-      return "a fraction (0.5 or 50%)";
+      return `a fraction (0.5 or 50%)${t.text ? ` in ${t.text}` : ""}`;
     case "string":
       return "a string";
     case "bool":
       return "true or false";
     case "duration":
-      return "a duration (500ms, 30s, 5m, 2h)";
+      return `a duration (500ms, 30s, 5m, 2h)${t.text ? ` in ${t.text}` : ""}`;
     case "enum":
       return `one of ${t.values.join(", ")}`;
     case "name":
@@ -126,11 +128,31 @@ export function datasetKindText(kind: string): string {
   return kind === "rated" ? "rated samples" : kind;
 }
 
-export function boundsText(b: NumberBounds): string {
+/** " in [0, 1]", " > 0", " ≤ 8" (with a leading space, to follow a type name); numbers shown by `show`. */
+export function boundsText(b: NumberBounds, show: (n: number) => string = String): string {
+  if (b.text) return ` in ${b.text}`;
   if (b.min === undefined && b.max === undefined) return "";
-  if (b.min !== undefined && b.max !== undefined) return ` in ${b.minOpen ? "(" : "["}${b.min}, ${b.max}${b.maxOpen ? ")" : "]"}`;
-  if (b.min !== undefined) return b.minOpen ? ` > ${b.min}` : ` ≥ ${b.min}`;
-  return b.maxOpen ? ` < ${b.max}` : ` ≤ ${b.max}`;
+  if (b.min !== undefined && b.max !== undefined) return ` in ${b.minOpen ? "(" : "["}${show(b.min)}, ${show(b.max)}${b.maxOpen ? ")" : "]"}`;
+  if (b.min !== undefined) return b.minOpen ? ` > ${show(b.min)}` : ` ≥ ${show(b.min)}`;
+  return b.maxOpen ? ` < ${show(b.max as number)}` : ` ≤ ${show(b.max as number)}`;
+}
+
+/** The bounds as the end of "x must be …": "in [0, 1]", "> 0". */
+export function rangePhrase(b: NumberBounds, show: (n: number) => string = String): string {
+  return boundsText(b, show).trimStart();
+}
+
+/** A duration in its largest whole unit: 600 → "10m", 0.5 → "500ms". */
+export function durationText(seconds: number): string {
+  if (seconds !== 0 && Number.isInteger(seconds / 3600)) return `${seconds / 3600}h`;
+  if (seconds !== 0 && Number.isInteger(seconds / 60)) return `${seconds / 60}m`;
+  if (Number.isInteger(seconds)) return `${seconds}s`;
+  return `${+(seconds * 1000).toPrecision(12)}ms`;
+}
+
+/** A fraction as a percentage: 0.5 → "50%". */
+export function percentText(v: number): string {
+  return `${+(v * 100).toPrecision(12)}%`;
 }
 
 export function inBounds(v: number, b: NumberBounds): boolean {
@@ -146,7 +168,7 @@ export function valueText(v: Value): string {
     case "float":
       return String(v.v);
     case "fraction":
-      return `${+(v.v * 100).toPrecision(12)}%`;
+      return percentText(v.v);
     case "string":
       return JSON.stringify(v.v);
     case "bool":

@@ -74,15 +74,23 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
   });
 }
 
-/** Collects diagnostics, capping the number per file so garbage input cannot produce megabytes of errors. */
+/**
+ * Collects diagnostics, capping the number per file so garbage input cannot produce megabytes of errors.
+ * A diagnostic identical to one already collected (same code, span and message) is dropped: checks that
+ * run once per occurrence of a name would otherwise repeat themselves at one place.
+ */
 export class DiagnosticBag {
   readonly items: Diagnostic[] = [];
   private readonly perFile = new Map<string, number>();
   private readonly dropped = new Map<string, number>();
+  private readonly seen = new Set<string>();
 
   constructor(private readonly limitPerFile = 100) {}
 
   add(d: Diagnostic): void {
+    const key = identity(d);
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
     const file = d.span?.file ?? "";
     const count = this.perFile.get(file) ?? 0;
     if (count >= this.limitPerFile) {
@@ -107,6 +115,11 @@ export class DiagnosticBag {
     for (const [file, n] of this.dropped) out.push(diagnostic("tooManyDiagnostics", { count: n, file }));
     return out;
   }
+}
+
+function identity(d: Diagnostic): string {
+  const s = d.span;
+  return JSON.stringify([d.code, d.message, s?.file, s?.start, s?.end, s?.line, s?.column]);
 }
 
 /** Names and values quoted in messages are cut, so a 10 MB identifier cannot make a 10 MB message. */

@@ -26,6 +26,12 @@ function def<A = Record<string, never>>(
 
 const q = (s: string) => `'${s}'`;
 
+/** "a model", "an evaluate"; a placeholder (docs) reads "a(n) ‹found›". Exported for labels elsewhere. */
+export function withArticle(word: string): string {
+  if (word.startsWith("‹")) return `a(n) ${word}`;
+  return `${/^[aeiou]/i.test(word) ? "an" : "a"} ${word}`;
+}
+
 export const messages = {
   // ── ALN0xxx reading sources ────────────────────────────────────────────────
   fileNotFound: def<{ path: string }>(
@@ -138,6 +144,20 @@ export const messages = {
     () => "move long lists of values into a data file and refer to it with file(...)",
   ),
 
+  numberTooLarge: def<{ text: string; limit: string }>(
+    "ALN1011",
+    "error",
+    (a) => `the number ${a.text} is too large: the limit is ${a.limit}`,
+    "Numbers are double-precision values and integers must be exact. A literal beyond the limit would silently become Infinity or a rounded integer, so it is rejected where it is written.",
+  ),
+  mismatchedCloser: def<{ found: string; open: string; close: string }>(
+    "ALN1012",
+    "error",
+    (a) => `${q(a.found)} does not close ${q(a.open)}`,
+    "Brackets close in the reverse order they were opened: the innermost open bracket must be closed first. The label points at the bracket that is still open.",
+    (a) => `write ${q(a.close)}`,
+  ),
+
   // ── ALN2xxx names, imports, keys ─────────────────────────────────────────
   unknownName: def<{ name: string; kind: string }>(
     "ALN2001",
@@ -204,6 +224,13 @@ export const messages = {
     "The pipeline must be a directed acyclic graph: a stage cannot consume its own output, directly or through other stages.",
   ),
 
+  importFailed: def<{ name: string; path: string }>(
+    "ALN2012",
+    "error",
+    (a) => `cannot resolve ${q(a.name)}: the import of ${q(a.path)} failed`,
+    "The name may be declared in an imported file that could not be read (its own error is reported at the import). Each declaration that needs it is reported once; fix the import first.",
+  ),
+
   // ── ALN3xxx types and values ─────────────────────────────────────────────
   typeMismatch: def<{ expected: string; found: string }>(
     "ALN3001",
@@ -211,10 +238,11 @@ export const messages = {
     (a) => `expected ${a.expected}, found ${a.found}`,
     "The value has the wrong type for this place. Numbers, durations (30s), percentages (3%), ranges (0..4), lists, strings, symbols and references are distinct types.",
   ),
+  // `range` is a whole phrase so the sentence reads naturally: "in [0, 1]", "> 0", "one of {8, 16}".
   outOfRange: def<{ what: string; value: string; range: string }>(
     "ALN3002",
     "error",
-    (a) => `${a.what} must be in ${a.range}, got ${a.value}`,
+    (a) => `${a.what} must be ${a.range}, got ${a.value}`,
     "The value is outside the range the setting allows. The range is part of the setting's type, documented in docs/language.md.",
   ),
   unknownSymbol: def<{ value: string; allowed: string }>(
@@ -226,7 +254,7 @@ export const messages = {
   wrongDeclarationKind: def<{ name: string; expected: string; found: string }>(
     "ALN3004",
     "error",
-    (a) => `${q(a.name)} is a ${a.found}, but a ${a.expected} is needed here`,
+    (a) => `${q(a.name)} is ${withArticle(a.found)}, but ${withArticle(a.expected)} is needed here`,
     "References are typed: a stage that needs a model cannot take a dataset, a preference phase needs pairs, and so on.",
   ),
   wrongDatasetKind: def<{ name: string; expected: string; found: string }>(
@@ -291,6 +319,12 @@ export const messages = {
     "warning",
     (a) => `${a.kind} ${q(a.name)} is declared but never used`,
     "Nothing in the pipeline consumes this declaration, so it would not run. Models and datasets that are only declared are not computed.",
+  ),
+  invalidSettingValue: def<{ what: string; value: string; expected: string }>(
+    "ALN3018",
+    "error",
+    (a) => `${a.what}: invalid value ${a.value}; expected ${a.expected}`,
+    "The value has the right type but not the required form, for example a device name or a TypeScript identifier.",
   ),
 
   // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────
@@ -362,6 +396,12 @@ export const messages = {
     (a) => `trial ${a.trial} does not exist: the sweep has ${a.count} trials`,
     "Trials are numbered from 0, or named by their stable id as printed by `alignc expand`.",
   ),
+  paramDomainNotAllowed: def<{ type: string; domain: string }>(
+    "ALN4013",
+    "error",
+    (a) => `a ${a.type} param cannot have the domain ${a.domain}`,
+    "int, float, percent and duration params take an interval (`in (0, 1]`, `in 0..12`) or a set of values (`in {8, 16}`) with bounds of their own unit; string params take a set of strings; bool params and unions of symbols take no domain (a union is its own domain).",
+  ),
 
   // ── ALN5xxx hooks ────────────────────────────────────────────────────────
   hookModuleMissing: def<{ path: string }>(
@@ -396,6 +436,13 @@ export const messages = {
     (a) => `${a.count} more diagnostics in ${a.file || "the input"} were not shown`,
     "alignc stops listing diagnostics for a file after a fixed number, so that garbage input cannot flood the terminal. Fix the first ones and run again.",
   ),
+} as const;
+
+/** Texts of labels (secondary spans), kept here with the messages they accompany. */
+export const labelTexts = {
+  openedHere: (open: string) => `${q(open)} opened here`,
+  declaredAs: (kind: string) => `declared as ${withArticle(kind)} here`,
+  tsDeclaration: (name: string) => `the TypeScript declaration of ${q(name)}`,
 } as const;
 
 export type MessageId = keyof typeof messages;

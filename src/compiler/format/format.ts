@@ -27,6 +27,7 @@
 //   or, when it stood on a line of its own and no bracket follows, onto its own line after that entry/statement.
 import type * as A from "../ast/ast.ts";
 import { pathText } from "../ast/ast.ts";
+import { domainText } from "../ast/domain.ts";
 import type { Diagnostic, Span } from "../diagnostics/diagnostic.ts";
 import { parseSource } from "../parse/parse.ts";
 import type { SourceFile } from "../source/source-file.ts";
@@ -509,17 +510,6 @@ class DocBuilder {
     for (const l of batch.lines) inner.push(hardline, l.text);
     if (forceBreak) this.lineOpen = false; // the closing bracket starts a line
     return [...carried, group([open, indent(inner), items.length > 0 ? edge : softline, close], forceBreak)];
-  }
-}
-
-function domainText(d: A.ParamDomain): string {
-  switch (d.kind) {
-    case "Interval":
-      return `${d.loOpen ? "(" : "["}${d.lo.raw}, ${d.hi.raw}${d.hiOpen ? ")" : "]"}`;
-    case "ClosedRange":
-      return `${d.lo.raw}..${d.hi.raw}`;
-    case "ValueSet":
-      return `{${d.items.map((x) => x.raw).join(", ")}}`;
   }
 }
 

@@ -28,6 +28,7 @@ function flatten(params: Record<string, unknown>, prefix = ""): [string, string]
   const out: [string, string][] = [];
   for (const key of Object.keys(params).sort()) {
     const v = params[key];
+    if (isInputRef(v)) continue; // shown once, as a `←` input line
     if (v && typeof v === "object" && !Array.isArray(v) && !("text" in (v as object) && "tree" in (v as object))) {
       const inner = flatten(v as Record<string, unknown>, `${prefix}${key}.`);
       if (inner.length) out.push(...inner);
@@ -35,6 +36,14 @@ function flatten(params: Record<string, unknown>, prefix = ""): [string, string]
     } else out.push([`${prefix}${key}`, short(v)]);
   }
   return out;
+}
+
+/** A setting that refers to another node (`{ input: "similarity" }`, or a list of them) is one of the node's inputs. */
+function isInputRef(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0 && v.every(isInputRef);
+  if (!v || typeof v !== "object") return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === "input" && typeof (v as { input: unknown }).input === "string";
 }
 
 function short(v: unknown): string {

@@ -1,17 +1,18 @@
 // Source text → AST, with every lexical and syntax problem as a diagnostic. Drives the Chevrotain lexer
-// and parser in grammar/, checks bracket nesting first (so absurdly deep input never reaches the recursive
-// parser), and hands the CST to the AST builder.
-import { EOF, type IToken, type TokenType } from "chevrotain";
+// and parser in grammar/; the bracket pass (brackets.ts) runs first, so absurdly deep input never reaches
+// the recursive parser and one bracket or string problem does not become a cascade of syntax errors.
+import { EOF, type IToken } from "chevrotain";
 import * as T from "../../../grammar/lexer.ts";
 import { alignParser } from "../../../grammar/parser.ts";
 import type { AlignFile } from "../ast/ast.ts";
 import { AstBuilder } from "../ast/build.ts";
 import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "../source/source-file.ts";
+import { checkBrackets, MAX_NESTING } from "./brackets.ts";
+import { checkNumberLiterals } from "./numbers.ts";
 
+export { MAX_NESTING };
 export const LANGUAGE_VERSION = 1;
-/** Deepest nesting of brackets (and chains of prefix operators) the parser accepts. */
-export const MAX_NESTING = 128;
 /** Most tokens in one file. Real experiment files have a few thousand; the CST of millions would exhaust memory. */
 export const MAX_TOKENS = 100_000;
 
@@ -20,13 +21,6 @@ export interface ParseResult {
   ast?: AlignFile;
   diagnostics: Diagnostic[];
 }
-
-const openers = new Map<TokenType, { close: string }>([
-  [T.LBrace, { close: "}" }],
-  [T.LBracket, { close: "]" }],
-  [T.LParen, { close: ")" }],
-]);
-const closers = new Set<TokenType>([T.RBrace, T.RBracket, T.RParen]);
 
 export function parseSource(source: SourceFile): ParseResult {
   const diagnostics: Diagnostic[] = [];
@@ -44,13 +38,12 @@ export function parseSource(source: SourceFile): ParseResult {
     const text = source.text.slice(err.offset, err.offset + Math.min(err.length, 20));
     diagnostics.push(diagnostic("unexpectedCharacter", { text: JSON.stringify(text) }, source.span(err.offset, err.offset + err.length)));
   }
+  const unterminatedStrings: IToken[] = [];
   for (const t of lexed.groups.errors ?? []) {
-    const span = source.span(t.startOffset, t.startOffset + Math.min(t.image.length, 2));
-    diagnostics.push(
-      t.tokenType === T.UnterminatedString
-        ? diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length))
-        : diagnostic("unterminatedComment", {}, span),
-    );
+    if (t.tokenType === T.UnterminatedString) {
+      unterminatedStrings.push(t);
+      diagnostics.push(diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)));
+    } else diagnostics.push(diagnostic("unterminatedComment", {}, source.span(t.startOffset, t.startOffset + Math.min(t.image.length, 2))));
   }
 
   if (lexed.tokens.length > MAX_TOKENS) {
@@ -60,12 +53,14 @@ export function parseSource(source: SourceFile): ParseResult {
     );
     return { diagnostics };
   }
+  diagnostics.push(...checkNumberLiterals(source, lexed.tokens));
   const lexErrorLines = new Set(diagnostics.map((d) => d.span?.line ?? 0));
-  const brackets = checkBrackets(source, lexed.tokens);
+  const brackets = checkBrackets(source, lexed.tokens, unterminatedStrings);
   diagnostics.push(...brackets.diagnostics);
   if (brackets.tooDeep) return { diagnostics };
+  const explained = (offset: number) => brackets.regions.some(([start, end]) => start <= offset && offset < end);
 
-  alignParser.input = lexed.tokens;
+  alignParser.input = brackets.tokens;
   let cst: ReturnType<typeof alignParser.file>;
   try {
     cst = alignParser.file();
@@ -76,15 +71,19 @@ export function parseSource(source: SourceFile): ParseResult {
     }
     throw error;
   }
+  let previousLine = -1;
   for (const err of alignParser.errors) {
     const tok = err.token;
     const atEof = tok.tokenType === EOF || Number.isNaN(tok.startOffset);
-    if (atEof && brackets.unclosed) continue; // "'{' is never closed" already says it, at a better place
-    if (!atEof && brackets.reportedAt.has(tok.startOffset)) continue;
-    if (!atEof && lexErrorLines.has(tok.startLine ?? 0)) continue; // a dropped character explains the rest of its line
     const offset = atEof ? source.text.length : tok.startOffset;
+    if (explained(offset)) continue; // a reported bracket or string problem explains it
+    if (!atEof && lexErrorLines.has(tok.startLine ?? 0)) continue; // a dropped character explains the rest of its line
+    const line = atEof ? -2 : (tok.startLine ?? 0);
+    if (line === previousLine) continue; // recovery resynchronises within a line; its first error says it
+    previousLine = line;
     const span = source.span(offset, atEof ? offset : tok.startOffset + tok.image.length);
-    diagnostics.push(diagnostic("syntaxError", { expected: expectedText(err.message), found: atEof ? "end of file" : describeToken(tok) }, span));
+    // The parser's message is already the expected phrase (grammar/expected.ts).
+    diagnostics.push(diagnostic("syntaxError", { expected: err.message, found: atEof ? "end of file" : describeToken(tok) }, span));
   }
 
   const ast = new AstBuilder(source).file(cst, lexed.groups.comments ?? []);
@@ -104,68 +103,9 @@ function checkVersion(source: SourceFile, ast: AlignFile, hasSyntaxErrors: boole
   return [];
 }
 
-function checkBrackets(source: SourceFile, tokens: IToken[]): { diagnostics: Diagnostic[]; tooDeep: boolean; unclosed: boolean; reportedAt: Set<number> } {
-  const diagnostics: Diagnostic[] = [];
-  const reportedAt = new Set<number>();
-  const stack: IToken[] = [];
-  const neverClosed = (open: IToken) => {
-    const close = openers.get(open.tokenType)?.close ?? "";
-    diagnostics.push(diagnostic("unclosedDelimiter", { open: open.image, close }, source.span(open.startOffset, open.startOffset + 1)));
-  };
-  let prefixRun = 0;
-  for (const t of tokens) {
-    prefixRun = t.tokenType === T.Minus || t.tokenType === T.Not ? prefixRun + 1 : 0;
-    if (openers.has(t.tokenType)) {
-      stack.push(t);
-    } else if (closers.has(t.tokenType)) {
-      const top = stack[stack.length - 1];
-      const intervalEnd = top && (top.image === "(" || top.image === "[") && (t.image === ")" || t.image === "]"); // (0, 1] is legal
-      if (top && (openers.get(top.tokenType)?.close === t.image || intervalEnd)) {
-        stack.pop();
-      } else {
-        const match = stack.findLastIndex((o) => openers.get(o.tokenType)?.close === t.image);
-        if (match < 0) {
-          diagnostics.push(diagnostic("unmatchedCloser", { text: t.image }, source.span(t.startOffset, t.startOffset + 1)));
-        } else {
-          for (const open of stack.splice(match + 1).reverse()) neverClosed(open);
-          stack.pop();
-        }
-        reportedAt.add(t.startOffset);
-      }
-    }
-    if (stack.length + prefixRun > MAX_NESTING) {
-      diagnostics.push(diagnostic("nestingTooDeep", { limit: MAX_NESTING }, source.span(t.startOffset, t.startOffset + t.image.length)));
-      return { diagnostics, tooDeep: true, unclosed: false, reportedAt };
-    }
-  }
-  for (const open of stack.slice(0, 5)) neverClosed(open);
-  return { diagnostics, tooDeep: false, unclosed: stack.length > 0, reportedAt };
-}
-
 function describeToken(t: IToken): string {
   const image = t.image.length > 30 ? `${t.image.slice(0, 27)}...` : t.image;
   return `'${image}'`;
-}
-
-/**
- * Chevrotain's messages list expected tokens in several formats; reduce them to "'}' or identifier".
- * Labels come from the token definitions in grammar/lexer.ts.
- */
-function expectedText(message: string): string {
-  const single = /Expecting token of type --> (.*?) <--/.exec(message);
-  if (single?.[1]) return single[1];
-  if (/Redundant input, expecting EOF/.test(message)) return "a declaration (model, dataset, rater, similarity, phase, sweep, evaluate, param or import)";
-  const firstTokens = new Set<string>();
-  for (const line of message.split("\n")) {
-    const m = /^\s*\d+\.\s*\[(.*)\]\s*$/.exec(line);
-    const first = m?.[1]?.split(", ")[0];
-    if (first) firstTokens.add(first);
-  }
-  if (firstTokens.size === 0) return "something else";
-  if (firstTokens.has("Identifier") && firstTokens.has("integer") && firstTokens.has("string")) return "a value";
-  const list = [...firstTokens].map((s) => (s === "Identifier" ? "a name" : s));
-  if (list.length > 6) return `${list.slice(0, 6).join(", ")} or another value`;
-  return list.length === 1 ? (list[0] ?? "") : `${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}`;
 }
 
 /** Parses a lone value, as given on the command line (`--set beta=0.2`), into an expression. */
@@ -181,8 +121,8 @@ export function parseValueText(source: SourceFile): { expression?: import("../as
       ),
     );
   for (const t of lexed.groups.errors ?? []) diagnostics.push(diagnostic("unterminatedString", {}, source.span(t.startOffset, t.startOffset + t.image.length)));
-  const brackets = checkBrackets(source, lexed.tokens);
-  diagnostics.push(...brackets.diagnostics);
+  diagnostics.push(...checkNumberLiterals(source, lexed.tokens));
+  diagnostics.push(...checkBrackets(source, lexed.tokens).diagnostics);
   if (diagnostics.length > 0) return { diagnostics };
   alignParser.input = lexed.tokens;
   const cst = alignParser.expression();
@@ -190,9 +130,8 @@ export function parseValueText(source: SourceFile): { expression?: import("../as
     const tok = err.token;
     const atEof = tok.tokenType === EOF || Number.isNaN(tok.startOffset);
     const offset = atEof ? source.text.length : tok.startOffset;
-    diagnostics.push(
-      diagnostic("syntaxError", { expected: expectedText(err.message), found: atEof ? "end of value" : describeToken(tok) }, source.span(offset, offset)),
-    );
+    diagnostics.push(diagnostic("syntaxError", { expected: err.message, found: atEof ? "end of value" : describeToken(tok) }, source.span(offset, offset)));
+    break; // one problem is enough for a one-line value
   }
   if (diagnostics.length > 0) return { diagnostics };
   return { expression: new AstBuilder(source).expression(cst), diagnostics };

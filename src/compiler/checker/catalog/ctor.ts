@@ -37,9 +37,11 @@ export interface CheckedArg {
 export interface CheckedCall {
   ctor: Ctor;
   args: CheckedArg[];
-  /** Settings after defaults; spans where written (absent for defaults). */
+  /** Settings after defaults; spans where written (absent for defaults): the `key: value` entry. */
   settings: Record<string, Value>;
   settingSpans: Record<string, Span>;
+  /** Where each written value is, nested settings included, by dotted path: `objective.label_smoothing`. */
+  valueSpans: Record<string, Span>;
   span: Span;
   calleeSpan: Span;
 }

@@ -97,7 +97,11 @@ function checkSteps(call: CheckedCall, ctx: ValidateContext): void {
     const ls = obj.fields.label_smoothing;
     if (loss?.k === "symbol" && loss.name !== "sigmoid" && ls && (ls.k === "float" || ls.k === "int") && ls.v > 0) {
       ctx.report(
-        diagnostic("invalidValue", { what: "label_smoothing", reason: `it applies to the sigmoid loss, not ${loss.name}` }, call.settingSpans.objective),
+        diagnostic(
+          "invalidValue",
+          { what: "label_smoothing", reason: `it applies to the sigmoid loss, not ${loss.name}` },
+          call.valueSpans["objective.label_smoothing"] ?? call.settingSpans.objective ?? call.calleeSpan,
+        ),
       );
     }
   }
