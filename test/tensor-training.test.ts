@@ -3,10 +3,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
+import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import * as op from "../src/compiler/tensor/ops/index.ts";
 import { scheduleFactor } from "../src/compiler/tensor/optim/schedule.ts";
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../src/compiler/tensor/optim/types.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { buildEvalProgram } from "../src/compiler/tensor/program/eval-program.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
@@ -220,4 +222,22 @@ test("gradient accumulation over A micro-batches equals one step on their mean g
   const mean = [c[0]!.map((x, i) => (x + c[1]![i]!) / 2)];
   const want = referenceRun(o, [0, 0, 0], mean).w;
   assertClose(Array.from(acc.parameters().get("w")!.data as Float64Array), want, 1e-14, "w");
+});
+
+test("an evaluation program reports the training loss of the current parameters without changing them", async () => {
+  const spec = quadraticSpec(sgd({ lr: 0.1 }), 2);
+  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0.3, -0.2, 1.5])]]));
+  const evalProgram = buildEvalProgram({ params: spec.trainable, batch: spec.batch, batches: 2, loss: spec.loss });
+  const runtime = new Runtime();
+  const session = await runtime.load(serializeModel(evalProgram.builder.root));
+  const c = f64([2, 3], [1, 2, 3, -1, 0, 0.5]);
+  const lossOf = (w: number[], ci: number[]) => w.reduce((a, wi, i) => a + ci[i]! * wi + 0.5 * wi * wi, 0);
+  for (let round = 0; round < 2; round++) {
+    const w = trainer.parameters().get("w")!;
+    const out = await runtime.run(session, { "param/w": w, "batch/c": c });
+    const got = Array.from(out["metric/loss"]!.data as Float64Array);
+    const ws = Array.from(w.data as Float64Array);
+    assertClose(got, [lossOf(ws, [1, 2, 3]), lossOf(ws, [-1, 0, 0.5])], 1e-14, "eval loss");
+    await trainer.run({ c });
+  }
 });

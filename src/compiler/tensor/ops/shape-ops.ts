@@ -229,8 +229,11 @@ export function trilu(x: Tensor, upper: boolean, k = 0): Tensor {
   return b.emit("Trilu", [x, b.tensor("int64", k)], [{ dtype: x.dtype, shape: x.shape }], { upper: int(upper ? 1 : 0) })[0]!;
 }
 
+/** x's shape as an int64 vector: a folded constant when the shape is static, a Shape node otherwise. */
 export function shapeOf(x: Tensor): Tensor {
-  return builderOf(x).emit("Shape", [x], [{ dtype: "int64", shape: [x.rank] }])[0]!;
+  const b = builderOf(x);
+  if (x.shape.every((d) => typeof d === "number")) return b.tensor("int64", x.shape as number[]);
+  return b.emit("Shape", [x], [{ dtype: "int64", shape: [x.rank] }])[0]!;
 }
 
 /** A tensor of `shape` filled with `value`, computed at run time (no large constant stored). */
