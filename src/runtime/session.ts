@@ -32,6 +32,11 @@ export interface RuntimeOptions {
   graphOptimizationLevel?: GraphOptimizationLevel;
   /** Least severity ONNX Runtime logs (default 3, errors only: warnings such as node placement notes are noise here). */
   logSeverity?: LogSeverity;
+  /**
+   * Let idle worker threads spin (default false). On a shared 2-core machine spinning threads fight other processes:
+   * measured on the medium train-loop model, spinning off costs ~9% when idle and saves ~32% under contention.
+   */
+  spinning?: boolean;
 }
 
 /** A feed that does not match the session's inputs, or an output name the model does not have. */
@@ -75,6 +80,7 @@ export class Runtime {
       interOpThreads: checkCount("interOpThreads", options.interOpThreads),
       graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
       logSeverity: options.logSeverity ?? 3,
+      spinning: options.spinning ?? false,
     };
   }
 
@@ -89,7 +95,7 @@ export class Runtime {
    */
   load(model: Uint8Array, key?: string): Promise<LoadedSession> {
     const o = this.options;
-    const fullKey = `${key ?? modelHash(model)}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}`;
+    const fullKey = `${key ?? modelHash(model)}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}`;
     let pending = this.sessions.get(fullKey);
     if (!pending) {
       pending = this.create(model, fullKey);
@@ -113,6 +119,7 @@ export class Runtime {
     };
     if (o.intraOpThreads > 0) sessionOptions.intraOpNumThreads = o.intraOpThreads;
     if (o.interOpThreads > 0) sessionOptions.interOpNumThreads = o.interOpThreads;
+    if (!o.spinning) sessionOptions.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
     const session = await ort.InferenceSession.create(model, sessionOptions);
     return { key, provider: o.provider, inputNames: [...session.inputNames], outputNames: [...session.outputNames], session };
   }
