@@ -86,7 +86,7 @@ export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheck
       b.output(g, `grad_${floatInputs[i]!.name}`);
     });
 
-    const session = await ort.InferenceSession.create(serializeModel(b.root), { executionProviders: [o.provider], graphOptimizationLevel: "disabled" });
+    const session = await ort.InferenceSession.create(serializeModel(b.root), { executionProviders: [o.provider], graphOptimizationLevel: "disabled", logSeverityLevel: 4 });
     const run = async (override?: { name: string; data: TypedArray }) => {
       const f: Record<string, ort.Tensor> = {};
       for (const [name, v] of Object.entries(feeds)) f[name] = ortTensor(v.dtype, override?.name === name ? override.data : v.data, v.shape);
