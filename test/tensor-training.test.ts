@@ -2,11 +2,14 @@
 // equivalences, determinism, and two models that must actually learn inside Loop runs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
+import type { Tensor, TensorData } from "../src/compiler/tensor/ir/graph.ts";
+import { initDecoder } from "../src/compiler/tensor/models/decoder-lm.ts";
 import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import * as op from "../src/compiler/tensor/ops/index.ts";
 import { scheduleFactor } from "../src/compiler/tensor/optim/schedule.ts";
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../src/compiler/tensor/optim/types.ts";
+import { applyLora, loraWeight } from "../src/compiler/tensor/params/lora.ts";
+import { ParamSet } from "../src/compiler/tensor/params/param-set.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { buildEvalProgram } from "../src/compiler/tensor/program/eval-program.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
@@ -240,4 +243,43 @@ test("an evaluation program reports the training loss of the current parameters 
     assertClose(got, [lossOf(ws, [1, 2, 3]), lossOf(ws, [-1, 0, 0.5])], 1e-14, "eval loss");
     await trainer.run({ c });
   }
+});
+
+test("LoRA: only the adapters are trained (graph inputs), the base stays frozen as initializers, and the loss falls", async () => {
+  const ps = new ParamSet();
+  for (const p of initDecoder(task.model, new Rng(5))) ps.add(p.name, p.data);
+  const adapters = applyLora(ps, { targets: ["*.attn.q", "*.attn.v", "*.mlp.up"], rank: 4, alpha: 8, rng: new Rng(6) });
+  const base = copyTaskSpec(task, 50, adamw({ lr: 1e-2, weightDecay: 0 }), { kind: "constant", warmupSteps: 5 });
+  const byWeight = new Map(adapters.map((a) => [a.weight, a]));
+  const spec: TrainProgramSpec = {
+    ...base,
+    trainable: ps.trainable().map((p) => ({ name: p.name, dtype: p.dtype, shape: [...p.shape] })),
+    frozen: ps.frozen().map((p) => ({ name: p.name, dtype: p.dtype, shape: [...p.shape], data: p.data })),
+    loss: (params, batch) => {
+      const wrapped: Record<string, Tensor> = { ...params };
+      for (const [w, a] of byWeight) wrapped[w] = loraWeight(op.builderOf(params[a.a]!), params[w]!, params[a.a]!, params[a.b]!, a.alpha, a.rank);
+      return base.loss(wrapped, batch);
+    },
+  };
+  const program = buildTrainProgram(spec);
+  const root = program.builder.root;
+  assert.deepEqual(
+    root.inputs
+      .filter((t) => t.name.startsWith("param/"))
+      .map((t) => t.name)
+      .sort(),
+    adapters.flatMap((a) => [`param/${a.a}`, `param/${a.b}`]).sort(),
+  );
+  assert.equal([...root.initializers.keys()].filter((t) => t.name.startsWith("frozen/")).length, ps.frozen().length);
+  const trainer = new Trainer(new Runtime(), program, spec, new Map(ps.trainable().map((p) => [p.name, p as TensorData])));
+  const first = await trainer.run(copyBatches(task, 50, 41));
+  const second = await trainer.run(copyBatches(task, 50, 42));
+  const start = first.values.loss![0]!;
+  const end = second.values.loss!.slice(-10).reduce((x, y) => x + y, 0) / 10;
+  assert.ok(end < start - 0.3, `loss should fall: ${start} → ${end}`);
+  const trainedB = trainer.parameters().get(adapters[0]!.b)!.data as Float32Array;
+  assert.ok(
+    trainedB.some((v) => v !== 0),
+    "B left zero",
+  );
 });
