@@ -15,6 +15,7 @@ import { type CompileResult, compileSync } from "../src/compiler/compile.ts";
 import type { Diagnostic, Span } from "../src/compiler/diagnostics/diagnostic.ts";
 import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
 import { renderPlan } from "../src/compiler/lower/render-plan.ts";
+import { mulberry32 } from "../src/util/mulberry32.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const SEED = Number(process.env.FUZZ_SEED ?? 20240607);
@@ -23,16 +24,6 @@ const TOTAL_MUTANTS = Number(process.env.FUZZ_MUTANTS ?? 3000);
 const SLOW_MS = 2000;
 
 // ── deterministic randomness ────────────────────────────────────────────────
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly next: () => number;

@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { grad } from "../src/compiler/tensor/autodiff/grad.ts";
-import { mulberry32 } from "../src/compiler/tensor/gradcheck/prng.ts";
 import { allocate, type DType, toNumbers } from "../src/compiler/tensor/ir/dtype.ts";
 import type { Tensor, TensorData } from "../src/compiler/tensor/ir/graph.ts";
 import type { Dim } from "../src/compiler/tensor/ir/shape.ts";
@@ -19,6 +18,7 @@ import { adamw } from "../src/compiler/tensor/optim/types.ts";
 import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
 import { erf } from "../src/compiler/tensor/reference/erf.ts";
 import { evaluate } from "../src/compiler/tensor/reference/evaluate.ts";
+import { mulberry32 } from "../src/util/mulberry32.ts";
 
 type FloatType = "float64" | "float32";
 

@@ -1,5 +1,7 @@
 // Lazy sweep expansion: trial k of a grid is computed from k by mixed-radix digits, a random trial from a
 // counter-based generator seeded with (seed, k), so listing or picking trials never builds them all.
+
+import { mulberry32 } from "../../util/mulberry32.ts";
 import type { CheckedParam } from "../checker/params.ts";
 import type { CheckedSweep } from "../checker/sweeps.ts";
 import { type Value, valueJson, valueText } from "../checker/types.ts";
@@ -100,15 +102,4 @@ function seedFor(seed: number, k: number): number {
   h = Math.imul(h ^ (k + 0x7f4a7c15), 0x85ebca6b) >>> 0;
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
   return (h ^ (h >>> 16)) >>> 0;
-}
-
-function mulberry32(a: number): () => number {
-  let s = a >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

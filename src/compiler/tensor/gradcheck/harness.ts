@@ -3,6 +3,7 @@
 // re-running the same session with perturbed inputs. float64 where the provider has kernels for every op of the
 // case, float32 (with wider tolerances) otherwise.
 import * as ort from "onnxruntime-node";
+import { mulberry32 } from "../../../util/mulberry32.ts";
 import { grad } from "../autodiff/grad.ts";
 import { allocate, type DType, type TypedArray } from "../ir/dtype.ts";
 import type { Tensor } from "../ir/graph.ts";
@@ -10,7 +11,6 @@ import { numel, staticShape } from "../ir/shape.ts";
 import { serializeModel } from "../onnx/serialize.ts";
 import { Builder } from "../ops/builder.ts";
 import * as op from "../ops/index.ts";
-import { mulberry32 } from "./prng.ts";
 import type { GradCase, GradCheckRow, GradInput } from "./types.ts";
 
 const DEFAULTS: Record<"float64" | "float32", { eps: number; tolerance: number }> = {
@@ -86,7 +86,11 @@ export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheck
       b.output(g, `grad_${floatInputs[i]!.name}`);
     });
 
-    const session = await ort.InferenceSession.create(serializeModel(b.root), { executionProviders: [o.provider], graphOptimizationLevel: "disabled", logSeverityLevel: 4 });
+    const session = await ort.InferenceSession.create(serializeModel(b.root), {
+      executionProviders: [o.provider],
+      graphOptimizationLevel: "disabled",
+      logSeverityLevel: 4,
+    });
     const run = async (override?: { name: string; data: TypedArray }) => {
       const f: Record<string, ort.Tensor> = {};
       for (const [name, v] of Object.entries(feeds)) f[name] = ortTensor(v.dtype, override?.name === name ? override.data : v.data, v.shape);
