@@ -22,10 +22,10 @@ export function causalMask(like: Tensor, t: number): Tensor {
 }
 
 /**
- * x: [B, T, D] → [B, T, D]. `keyMask` (optional, [B, T] of 0/1 in x's dtype) hides padded keys.
- * Heads split D into `heads` × D/heads.
+ * Multi-head self-attention, x: [B, T, D] → [B, T, D]. `causal` hides later positions; `keyMask` ([B, T], 0/1 in
+ * x's dtype) hides keys per example (padding, or image tokens switched off for BDHS). Heads split D.
  */
-export function causalSelfAttention(x: Tensor, w: AttentionWeights, heads: number, keyMask?: Tensor): Tensor {
+export function selfAttention(x: Tensor, w: AttentionWeights, heads: number, options: { causal: boolean; keyMask?: Tensor }): Tensor {
   const [batch, t, d] = x.shape;
   if (typeof t !== "number" || typeof d !== "number") throw new ShapeError("attention: sequence length and width must be static");
   if (d % heads !== 0) throw new ShapeError(`attention: width ${d} is not divisible by ${heads} heads`);
@@ -35,9 +35,14 @@ export function causalSelfAttention(x: Tensor, w: AttentionWeights, heads: numbe
   const k = split(op.matmul(x, w.k));
   const v = split(op.matmul(x, w.v));
   let scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd)); // [B, H, T, T]
-  scores = op.add(scores, causalMask(x, t));
-  if (keyMask) scores = op.add(scores, op.unsqueeze(op.mul(op.sub(keyMask, 1), 1e9), [1, 2]));
+  if (options.causal) scores = op.add(scores, causalMask(x, t));
+  if (options.keyMask) scores = op.add(scores, op.unsqueeze(op.mul(op.sub(options.keyMask, 1), 1e9), [1, 2]));
   const attended = op.matmul(op.softmax(scores, -1), v); // [B, H, T, hd]
   const merged = op.reshape(op.transpose(attended, [0, 2, 1, 3]), [batch!, t, d]);
   return op.matmul(merged, w.o);
+}
+
+/** Causal self-attention (decoders). */
+export function causalSelfAttention(x: Tensor, w: AttentionWeights, heads: number, keyMask?: Tensor): Tensor {
+  return selfAttention(x, w, heads, { causal: true, keyMask });
 }

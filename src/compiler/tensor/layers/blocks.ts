@@ -1,7 +1,7 @@
 // Small building blocks: linear layers, an MLP, a pre-norm transformer block.
 import type { Tensor } from "../ir/graph.ts";
 import * as op from "../ops/index.ts";
-import { type AttentionWeights, causalSelfAttention } from "./attention.ts";
+import { type AttentionWeights, selfAttention } from "./attention.ts";
 
 export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   const y = op.matmul(x, w);
@@ -26,8 +26,8 @@ export interface BlockWeights {
   mlp: MlpWeights;
 }
 
-/** Pre-norm residual block: x + attn(LN(x)), then + mlp(LN(·)). */
-export function transformerBlock(x: Tensor, w: BlockWeights, heads: number, keyMask?: Tensor): Tensor {
-  const h = op.add(x, causalSelfAttention(op.layerNorm(x, w.norm1.scale, w.norm1.bias), w.attention, heads, keyMask));
+/** Pre-norm residual block: x + attn(LN(x)), then + mlp(LN(·)). Causal unless told otherwise (vision encoders). */
+export function transformerBlock(x: Tensor, w: BlockWeights, heads: number, keyMask?: Tensor, causal = true): Tensor {
+  const h = op.add(x, selfAttention(op.layerNorm(x, w.norm1.scale, w.norm1.bias), w.attention, heads, { causal, keyMask }));
   return op.add(h, mlp(op.layerNorm(h, w.norm2.scale, w.norm2.bias), w.mlp));
 }
