@@ -21,25 +21,40 @@ export function causalMask(like: Tensor, t: number): Tensor {
   return b.data(like.dtype, typed, [t, t], "causal_mask");
 }
 
-/**
- * Multi-head self-attention, x: [B, T, D] → [B, T, D]. `causal` hides later positions; `keyMask` ([B, T], 0/1 in
- * x's dtype) hides keys per example (padding, or image tokens switched off for BDHS). Heads split D.
- */
-export function selfAttention(x: Tensor, w: AttentionWeights, heads: number, options: { causal: boolean; keyMask?: Tensor }): Tensor {
+/** Query, key and value heads of x: each [B, H, T, hd]. */
+export function projectHeads(x: Tensor, w: AttentionWeights, heads: number): { q: Tensor; k: Tensor; v: Tensor } {
   const [batch, t, d] = x.shape;
   if (typeof t !== "number" || typeof d !== "number") throw new ShapeError("attention: sequence length and width must be static");
   if (d % heads !== 0) throw new ShapeError(`attention: width ${d} is not divisible by ${heads} heads`);
   const hd = d / heads;
-  const split = (y: Tensor) => op.transpose(op.reshape(y, [batch!, t, heads, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
-  const q = split(op.matmul(x, w.q));
-  const k = split(op.matmul(x, w.k));
-  const v = split(op.matmul(x, w.v));
-  let scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd)); // [B, H, T, T]
-  if (options.causal) scores = op.add(scores, causalMask(x, t));
-  if (options.keyMask) scores = op.add(scores, op.unsqueeze(op.mul(op.sub(options.keyMask, 1), 1e9), [1, 2]));
-  const attended = op.matmul(op.softmax(scores, -1), v); // [B, H, T, hd]
-  const merged = op.reshape(op.transpose(attended, [0, 2, 1, 3]), [batch!, t, d]);
-  return op.matmul(merged, w.o);
+  const split = (y: Tensor) => op.transpose(op.reshape(y, [batch!, t, heads, hd]), [0, 2, 1, 3]);
+  return { q: split(op.matmul(x, w.q)), k: split(op.matmul(x, w.k)), v: split(op.matmul(x, w.v)) };
+}
+
+/** softmax(q·kᵀ/√hd + bias)·v with heads merged back and the output projection: [B, Tq, D]. `bias` broadcasts to [B, H, Tq, Tk]. */
+export function attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | undefined, wo: Tensor): Tensor {
+  const [batch, heads, tq, hd] = q.shape as [Tensor["shape"][0], number, number, number];
+  let scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd));
+  if (bias) scores = op.add(scores, bias);
+  const attended = op.matmul(op.softmax(scores, -1), v);
+  return op.matmul(op.reshape(op.transpose(attended, [0, 2, 1, 3]), [batch!, tq, heads * hd]), wo);
+}
+
+/** An additive bias [B, 1, 1, T] that hides keys where `keyMask` ([B, T], 0/1) is 0. */
+export function keyMaskBias(keyMask: Tensor): Tensor {
+  return op.unsqueeze(op.mul(op.sub(keyMask, 1), 1e9), [1, 2]);
+}
+
+/**
+ * Multi-head self-attention, x: [B, T, D] → [B, T, D]. `causal` hides later positions; `keyMask` ([B, T], 0/1 in
+ * x's dtype) hides keys per example (padding, or image tokens switched off for BDHS).
+ */
+export function selfAttention(x: Tensor, w: AttentionWeights, heads: number, options: { causal: boolean; keyMask?: Tensor }): Tensor {
+  const { q, k, v } = projectHeads(x, w, heads);
+  const t = x.shape[1] as number;
+  let bias: Tensor | undefined = options.causal ? causalMask(x, t) : undefined;
+  if (options.keyMask) bias = bias ? op.add(bias, keyMaskBias(options.keyMask)) : keyMaskBias(options.keyMask);
+  return attend(q, k, v, bias, w.o);
 }
 
 /** Causal self-attention (decoders). */

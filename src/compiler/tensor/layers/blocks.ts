@@ -26,8 +26,13 @@ export interface BlockWeights {
   mlp: MlpWeights;
 }
 
-/** Pre-norm residual block: x + attn(LN(x)), then + mlp(LN(·)). Causal unless told otherwise (vision encoders). */
-export function transformerBlock(x: Tensor, w: BlockWeights, heads: number, keyMask?: Tensor, causal = true): Tensor {
-  const h = op.add(x, selfAttention(op.layerNorm(x, w.norm1.scale, w.norm1.bias), w.attention, heads, { causal, keyMask }));
+/** Pre-norm residual block around any attention: x + attention(LN(x)), then + mlp(LN(·)). */
+export function residualBlock(x: Tensor, w: BlockWeights, attention: (normed: Tensor) => Tensor): Tensor {
+  const h = op.add(x, attention(op.layerNorm(x, w.norm1.scale, w.norm1.bias)));
   return op.add(h, mlp(op.layerNorm(h, w.norm2.scale, w.norm2.bias), w.mlp));
+}
+
+/** Pre-norm transformer block with self-attention; causal unless told otherwise (vision encoders). */
+export function transformerBlock(x: Tensor, w: BlockWeights, heads: number, keyMask?: Tensor, causal = true): Tensor {
+  return residualBlock(x, w, (normed) => selfAttention(normed, w.attention, heads, { causal, keyMask }));
 }

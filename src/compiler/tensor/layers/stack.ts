@@ -4,7 +4,7 @@ import type { DType } from "../ir/dtype.ts";
 import type { Tensor, TensorData } from "../ir/graph.ts";
 import { normal, ones, zeros } from "../params/init.ts";
 import type { Rng } from "../params/random.ts";
-import { transformerBlock } from "./blocks.ts";
+import { type BlockWeights, transformerBlock } from "./blocks.ts";
 
 export interface StackConfig {
   width: number;
@@ -35,22 +35,19 @@ export function initStack(add: AddParam, prefix: string, c: StackConfig, rng: Rn
   }
 }
 
+/** The weights of block `l` of the stack at `prefix`. */
+export function blockWeights(weight: (name: string) => Tensor, prefix: string, l: number): BlockWeights {
+  const p = `${prefix}.${l}`;
+  return {
+    norm1: { scale: weight(`${p}.norm1.scale`), bias: weight(`${p}.norm1.bias`) },
+    attention: { q: weight(`${p}.attn.q`), k: weight(`${p}.attn.k`), v: weight(`${p}.attn.v`), o: weight(`${p}.attn.o`) },
+    norm2: { scale: weight(`${p}.norm2.scale`), bias: weight(`${p}.norm2.bias`) },
+    mlp: { up: weight(`${p}.mlp.up`), upBias: weight(`${p}.mlp.up_bias`), down: weight(`${p}.mlp.down`), downBias: weight(`${p}.mlp.down_bias`) },
+  };
+}
+
 export function stack(x: Tensor, weight: (name: string) => Tensor, prefix: string, c: StackConfig, options: { causal: boolean; keyMask?: Tensor }): Tensor {
   let h = x;
-  for (let l = 0; l < c.layers; l++) {
-    const p = `${prefix}.${l}`;
-    h = transformerBlock(
-      h,
-      {
-        norm1: { scale: weight(`${p}.norm1.scale`), bias: weight(`${p}.norm1.bias`) },
-        attention: { q: weight(`${p}.attn.q`), k: weight(`${p}.attn.k`), v: weight(`${p}.attn.v`), o: weight(`${p}.attn.o`) },
-        norm2: { scale: weight(`${p}.norm2.scale`), bias: weight(`${p}.norm2.bias`) },
-        mlp: { up: weight(`${p}.mlp.up`), upBias: weight(`${p}.mlp.up_bias`), down: weight(`${p}.mlp.down`), downBias: weight(`${p}.mlp.down_bias`) },
-      },
-      c.heads,
-      options.keyMask,
-      options.causal,
-    );
-  }
+  for (let l = 0; l < c.layers; l++) h = transformerBlock(h, blockWeights(weight, prefix, l), c.heads, options.keyMask, options.causal);
   return h;
 }
