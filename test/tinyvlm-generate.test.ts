@@ -7,6 +7,7 @@ import { imageTokens, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvl
 import { vlmLogits } from "../src/compiler/tensor/models/tinyvlm/forward.ts";
 import { buildGenerateProgram, type GenerateSpec } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
 import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
+import { buildEmbeddingProgram, buildLogProbProgram } from "../src/compiler/tensor/models/tinyvlm/programs.ts";
 import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import * as op from "../src/compiler/tensor/ops/index.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
@@ -139,4 +140,86 @@ test("greedy outputs are not degenerate (the equality test above compares varied
   const g = await generate(spec());
   assert.ok(new Set(g.tokens.flat()).size >= 4, JSON.stringify(g.tokens));
   assert.notDeepEqual(g.tokens[0], g.tokens[1]);
+});
+
+test("the log-prob program scores generated completions exactly as generation did (sum and mean over answer tokens)", async () => {
+  const g = await generate(spec({ temperature: 1, seed: 5 })); // sampled, so the log-probs are far from 0
+  const t = TP + N;
+  const promptTokens = Array.from(prompt.data as BigInt64Array, Number);
+  const tokens = new BigInt64Array(B * t);
+  const labels = new BigInt64Array(B * t);
+  const lossMask = new Float32Array(B * t);
+  const textMask = new Float32Array(B * t);
+  lengths.forEach((len, i) => {
+    const seq = [...promptTokens.slice(i * TP, i * TP + len), ...g.tokens[i]!];
+    seq.forEach((tok, j) => {
+      tokens[i * t + j] = BigInt(tok);
+      textMask[i * t + j] = 1;
+      if (j + 1 < seq.length) labels[i * t + j] = BigInt(seq[j + 1]!);
+      if (j >= len - 1 && j + 1 < seq.length) lossMask[i * t + j] = 1;
+    });
+  });
+  const rt = new Runtime();
+  const session = await rt.load(
+    serializeModel(
+      buildLogProbProgram(
+        c,
+        params.map((p) => ({ name: p.name, shape: p.data.shape })),
+        B,
+        t,
+      ).root,
+    ),
+  );
+  const f: Record<string, TensorData> = {
+    pixels,
+    tokens: { dtype: "int64", shape: [B, t], data: tokens },
+    labels: { dtype: "int64", shape: [B, t], data: labels },
+    loss_mask: { dtype: "float32", shape: [B, t], data: lossMask },
+    text_mask: { dtype: "float32", shape: [B, t], data: textMask },
+    image_keep: { dtype: "float32", shape: [B, P], data: new Float32Array(B * P).fill(1) },
+  };
+  for (const p of params) f[`param/${p.name}`] = p.data;
+  const out = await rt.run(session, f);
+  const sums = out["sum"]!.data as Float32Array;
+  const means = out["mean"]!.data as Float32Array;
+  for (let i = 0; i < B; i++) {
+    // Generated token s is predicted at position len-1+s, so all N are scored.
+    const want = Array.from(g.logprobs.subarray(i * N, (i + 1) * N)).reduce((a, v) => a + v, 0);
+    assert.ok(Math.abs(sums[i]! - want) < 1e-3 * (1 + Math.abs(want)), `example ${i}: ${sums[i]} vs ${want}`);
+    assert.ok(Math.abs(means[i]! - want / N) < 1e-3 * (1 + Math.abs(want)));
+  }
+});
+
+test("embeddings pool only the real text tokens: changing padding does not change them", async () => {
+  const t = 5;
+  const rt = new Runtime();
+  const session = await rt.load(
+    serializeModel(
+      buildEmbeddingProgram(
+        c,
+        params.map((p) => ({ name: p.name, shape: p.data.shape })),
+        B,
+        t,
+      ).root,
+    ),
+  );
+  const run = async (padToken: bigint) => {
+    const f: Record<string, TensorData> = {
+      pixels,
+      tokens: {
+        dtype: "int64",
+        shape: [B, t],
+        data: BigInt64Array.from([5n, 6n, 7n, padToken, padToken, 8n, 9n, 10n, 11n, 12n, 13n, padToken, padToken, padToken, padToken]),
+      },
+      text_mask: { dtype: "float32", shape: [B, t], data: Float32Array.from([1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]) },
+      image_keep: { dtype: "float32", shape: [B, P], data: new Float32Array(B * P).fill(1) },
+    };
+    for (const p of params) f[`param/${p.name}`] = p.data;
+    return (await rt.run(session, f))["embeddings"]!;
+  };
+  const a = await run(0n);
+  const b = await run(17n);
+  assert.deepEqual(a.shape, [B, c.text.width]);
+  const diff = (a.data as Float32Array).reduce((m, v, i) => Math.max(m, Math.abs(v - (b.data as Float32Array)[i]!)), 0);
+  assert.ok(diff < 1e-5, `padding changed the embedding by ${diff}`);
 });
