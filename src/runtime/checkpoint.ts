@@ -1,0 +1,104 @@
+// Model checkpoints as Hugging Face-style directories: `config.json` (alignc's model config plus format
+// version), `tokenizer.json` and `model.safetensors`. Saving builds the directory next to the target and renames
+// it into place, so a crash never leaves a half-written checkpoint and an existing one is replaced only whole.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import type { TensorData } from "../compiler/tensor/ir/graph.ts";
+import { SIZES, type TinyVlmConfig } from "../compiler/tensor/models/tinyvlm/config.ts";
+import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../compiler/tensor/params/safetensors.ts";
+import { ALIGNC_VERSION } from "../compiler/version.ts";
+
+export const CHECKPOINT_FORMAT = "alignc-checkpoint";
+export const CHECKPOINT_VERSION = 1;
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+export interface Checkpoint {
+  config: TinyVlmConfig;
+  /** The tokenizer.json contents, as parsed JSON. */
+  tokenizer: unknown;
+  params: Map<string, TensorData>;
+}
+
+export function saveCheckpoint(dir: string, ck: Checkpoint): void {
+  const target = path.resolve(dir);
+  const staging = `${target}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    const config = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, alignc: ALIGNC_VERSION, model_type: "tinyvlm", ...ck.config };
+    writeFileAtomic(path.join(staging, "config.json"), new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
+    writeFileAtomic(path.join(staging, "tokenizer.json"), new TextEncoder().encode(JSON.stringify(ck.tokenizer)));
+    writeFileAtomic(path.join(staging, "model.safetensors"), encodeSafetensors(ck.params, { format: "pt", alignc: ALIGNC_VERSION }));
+    // Replace an existing checkpoint only after the new one is complete.
+    const old = `${target}.old-${process.pid}`;
+    if (existsSync(target)) renameSync(target, old);
+    renameSync(staging, target);
+    rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    rmSync(staging, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new CheckpointError(`${dir}: not a checkpoint directory (expected config.json, tokenizer.json, model.safetensors)`);
+  for (const f of ["config.json", "tokenizer.json", "model.safetensors"]) {
+    if (!existsSync(path.join(dir, f)))
+      throw new CheckpointError(`${dir}: ${f} is missing; a checkpoint has config.json, tokenizer.json and model.safetensors`);
+  }
+  const configFile = path.join(dir, "config.json");
+  const raw = parseJson(configFile);
+  const config = checkConfig(raw, configFile);
+  const tokenizer = parseJson(path.join(dir, "tokenizer.json"));
+  const { tensors } = decodeSafetensors(readFileSync(path.join(dir, "model.safetensors")), path.join(dir, "model.safetensors"));
+  return { config, tokenizer, params: tensors };
+}
+
+function parseJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function checkConfig(raw: unknown, file: string): TinyVlmConfig {
+  if (typeof raw !== "object" || raw === null) throw new CheckpointError(`${file}: expected a JSON object`);
+  const o = raw as Record<string, unknown>;
+  if (o.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${file}: "format" must be "${CHECKPOINT_FORMAT}", got ${JSON.stringify(o.format)}`);
+  if (o.version !== CHECKPOINT_VERSION)
+    throw new CheckpointError(
+      `${file}: checkpoint format version ${JSON.stringify(o.version)} is not supported (this alignc reads version ${CHECKPOINT_VERSION})`,
+    );
+  const int = (key: string, v: unknown) => {
+    if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new CheckpointError(`${file}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const stackOf = (key: string) => {
+    const s = o[key] as Record<string, unknown> | undefined;
+    if (typeof s !== "object" || s === null) throw new CheckpointError(`${file}: "${key}" must be an object with width, layers, heads, hidden`);
+    return {
+      width: int(`${key}.width`, s.width),
+      layers: int(`${key}.layers`, s.layers),
+      heads: int(`${key}.heads`, s.heads),
+      hidden: int(`${key}.hidden`, s.hidden),
+    };
+  };
+  if (typeof o.size !== "string") throw new CheckpointError(`${file}: "size" must be a string (${Object.keys(SIZES).join(", ")} or a custom name)`);
+  if (o.dtype !== "float32" && o.dtype !== "float64")
+    throw new CheckpointError(`${file}: "dtype" must be "float32" or "float64", got ${JSON.stringify(o.dtype)}`);
+  return {
+    size: o.size,
+    vocab: int("vocab", o.vocab),
+    imageSize: int("imageSize", o.imageSize),
+    patch: int("patch", o.patch),
+    vision: stackOf("vision"),
+    text: stackOf("text"),
+    textContext: int("textContext", o.textContext),
+    dtype: o.dtype,
+  };
+}

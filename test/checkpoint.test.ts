@@ -1,0 +1,63 @@
+// Checkpoint directories: bit-exact round trip, atomic replacement, clear errors.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
+import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../src/runtime/checkpoint.ts";
+
+const config = tinyVlmConfig("nano", 40);
+const params = new Map(initTinyVlm(config, new Rng(2)).map((p) => [p.name, p.data]));
+const tokenizer = { version: "1.0", model: { type: "BPE", vocab: { a: 0 }, merges: [] } };
+
+test("save → load is bit-exact, and saving again replaces the checkpoint whole", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "alignc-ck-"));
+  try {
+    const dir = path.join(root, "nano");
+    saveCheckpoint(dir, { config, tokenizer, params });
+    assert.deepEqual(readdirSync(dir).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
+    const back = loadCheckpoint(dir);
+    assert.deepEqual(back.config, config);
+    assert.deepEqual(back.tokenizer, tokenizer);
+    assert.deepEqual([...back.params.keys()].sort(), [...params.keys()].sort());
+    for (const [name, t] of params)
+      assert.deepEqual(
+        Buffer.from(back.params.get(name)!.data.buffer, back.params.get(name)!.data.byteOffset, back.params.get(name)!.data.byteLength),
+        Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+        name,
+      );
+    const json = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8"));
+    assert.equal(json.model_type, "tinyvlm");
+    saveCheckpoint(dir, { config, tokenizer: { ...tokenizer, version: "2" }, params });
+    assert.equal((loadCheckpoint(dir).tokenizer as { version: string }).version, "2");
+    assert.deepEqual(readdirSync(root), ["nano"]); // no staging leftovers
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("missing files, bad JSON and bad config fields are errors that name the file", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "alignc-ck-"));
+  try {
+    const dir = path.join(root, "ck");
+    assert.throws(() => loadCheckpoint(dir), /not a checkpoint directory/);
+    saveCheckpoint(dir, { config, tokenizer, params });
+    rmSync(path.join(dir, "tokenizer.json"));
+    assert.throws(
+      () => loadCheckpoint(dir),
+      (e: Error) => e instanceof CheckpointError && /tokenizer\.json is missing/.test(e.message),
+    );
+    saveCheckpoint(dir, { config, tokenizer, params });
+    writeFileSync(path.join(dir, "config.json"), "{ nope");
+    assert.throws(() => loadCheckpoint(dir), /config\.json: not valid JSON/);
+    writeFileSync(path.join(dir, "config.json"), JSON.stringify({ format: "alignc-checkpoint", version: 1, size: "nano", dtype: "float32", vocab: -3 }));
+    assert.throws(() => loadCheckpoint(dir), /config\.json: "vocab" must be a positive integer, got -3/);
+    writeFileSync(path.join(dir, "config.json"), JSON.stringify({ format: "alignc-checkpoint", version: 9 }));
+    assert.throws(() => loadCheckpoint(dir), /version 9 is not supported/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
