@@ -1,5 +1,6 @@
 // Checkpoint directories: bit-exact round trip, atomic replacement, clear errors.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -57,6 +58,35 @@ test("missing files, bad JSON and bad config fields are errors that name the fil
     assert.throws(() => loadCheckpoint(dir), /config\.json: "vocab" must be a positive integer, got -3/);
     writeFileSync(path.join(dir, "config.json"), JSON.stringify({ format: "alignc-checkpoint", version: 9 }));
     assert.throws(() => loadCheckpoint(dir), /version 9 is not supported/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+const python = process.env.ALIGNC_PYTHON ?? "python3";
+const hasSafetensors = spawnSync(python, ["-c", "import safetensors.numpy"]).status === 0;
+
+test("model.safetensors loads in the Python safetensors library with the same names, shapes and values", { skip: hasSafetensors ? false : `${python} has no safetensors package (set ALIGNC_PYTHON to one that has)` }, () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "alignc-ck-"));
+  try {
+    saveCheckpoint(root + "/ck", { config, tokenizer, params });
+    const script = [
+      "import json, sys",
+      "from safetensors.numpy import load_file",
+      "t = load_file(sys.argv[1])",
+      "print(json.dumps({k: [list(v.shape), str(v.dtype), float(v.astype('float64').sum())] for k, v in t.items()}))",
+    ].join("\n");
+    const r = spawnSync(python, ["-c", script, path.join(root, "ck", "model.safetensors")], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const seen = JSON.parse(r.stdout) as Record<string, [number[], string, number]>;
+    assert.deepEqual(Object.keys(seen).sort(), [...params.keys()].sort());
+    for (const [name, t] of params) {
+      const [shape, dtype, sum] = seen[name]!;
+      assert.deepEqual(shape, t.shape, name);
+      assert.equal(dtype, "float32", name);
+      const want = Array.from(t.data as Float32Array).reduce((a, v) => a + v, 0);
+      assert.ok(Math.abs(sum - want) <= 1e-6 * (1 + Math.abs(want)), `${name}: ${sum} vs ${want}`);
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
