@@ -13,7 +13,8 @@ export interface Bench {
 const registry: Record<string, string> = {
   compile: "front end: parse + check + lower of every experiments/*.align (cold and warm), and expansion of 1,000-trial sweeps",
   "train-loop": "tensor compiler + ONNX Runtime: steps/s and tokens/s of small transformer LM training steps, K steps per Loop run vs one run per step",
-  // Planned: "vlm", "prefdata", "dpo".
+  vlm: "TinyVLM: SFT training tokens/s and KV-cache generation tokens/s (nano on CPU by default)",
+  // Planned: "prefdata", "dpo".
 };
 
 function usage(): string {
