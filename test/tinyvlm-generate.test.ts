@@ -59,11 +59,11 @@ async function generate(s: GenerateSpec, keep = 1) {
     ),
   );
   const out = await rt.run(session, feeds(keep));
-  const tokens = Array.from(out["tokens"]!.data as BigInt64Array, Number);
+  const tokens = Array.from(out.tokens!.data as BigInt64Array, Number);
   return {
     tokens: Array.from({ length: B }, (_, i) => tokens.slice(i * N, (i + 1) * N)),
-    logprobs: out["logprobs"]!.data as Float32Array,
-    lengths: Array.from(out["lengths"]!.data as BigInt64Array, Number),
+    logprobs: out.logprobs!.data as Float32Array,
+    lengths: Array.from(out.lengths!.data as BigInt64Array, Number),
   };
 }
 
@@ -91,7 +91,7 @@ async function fullLogits(sequences: number[][]): Promise<Float32Array> {
     tokens: { dtype: "int64", shape: [B, t], data: BigInt64Array.from(flat.map(BigInt)) },
     mask: { dtype: "float32", shape: [B, t], data: Float32Array.from(maskData) },
   });
-  return out["logp"]!.data as Float32Array;
+  return out.logp!.data as Float32Array;
 }
 
 test("greedy KV-cache generation equals the step-by-step argmax of the full forward pass, log-probs included", async () => {
@@ -180,8 +180,8 @@ test("the log-prob program scores generated completions exactly as generation di
   };
   for (const p of params) f[`param/${p.name}`] = p.data;
   const out = await rt.run(session, f);
-  const sums = out["sum"]!.data as Float32Array;
-  const means = out["mean"]!.data as Float32Array;
+  const sums = out.sum!.data as Float32Array;
+  const means = out.mean!.data as Float32Array;
   for (let i = 0; i < B; i++) {
     // Generated token s is predicted at position len-1+s, so all N are scored.
     const want = Array.from(g.logprobs.subarray(i * N, (i + 1) * N)).reduce((a, v) => a + v, 0);
@@ -215,7 +215,7 @@ test("embeddings pool only the real text tokens: changing padding does not chang
       image_keep: { dtype: "float32", shape: [B, P], data: new Float32Array(B * P).fill(1) },
     };
     for (const p of params) f[`param/${p.name}`] = p.data;
-    return (await rt.run(session, f))["embeddings"]!;
+    return (await rt.run(session, f)).embeddings!;
   };
   const a = await run(0n);
   const b = await run(17n);

@@ -59,11 +59,11 @@ test("a keep mask of all ones equals the unmasked model; masking every image tok
   const plain = await rt.load(forwardModel(false));
   const masked = await rt.load(forwardModel(true));
   const img = image();
-  const a = (await rt.run(plain, { pixels: img, tokens }))["logits"]!.data as Float32Array;
-  const b = (await rt.run(masked, { pixels: img, tokens, keep: keep(1) }))["logits"]!.data as Float32Array;
+  const a = (await rt.run(plain, { pixels: img, tokens })).logits!.data as Float32Array;
+  const b = (await rt.run(masked, { pixels: img, tokens, keep: keep(1) })).logits!.data as Float32Array;
   assert.deepEqual(b, a);
-  const off1 = (await rt.run(masked, { pixels: img, tokens, keep: keep(0) }))["logits"]!.data as Float32Array;
-  const off2 = (await rt.run(masked, { pixels: image(), tokens, keep: keep(0) }))["logits"]!.data as Float32Array;
+  const off1 = (await rt.run(masked, { pixels: img, tokens, keep: keep(0) })).logits!.data as Float32Array;
+  const off2 = (await rt.run(masked, { pixels: image(), tokens, keep: keep(0) })).logits!.data as Float32Array;
   assert.deepEqual(off2, off1);
   const changed = a.reduce((m, v, i) => Math.max(m, Math.abs(v - off1[i]!)), 0);
   assert.ok(changed > 1e-4, `masking all image tokens should change the logits (max change ${changed})`);
