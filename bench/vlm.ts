@@ -67,6 +67,7 @@ export async function run(args: string[]): Promise<void> {
   const trainer = new Trainer(runtime, buildTrainProgram(spec), spec, new Map(params.map((p) => [p.name, p.data])));
   const staged = () => ({
     pixels: randomTensor(rng, "float32", [STEPS, o.batch, c.imageSize, c.imageSize, 3]),
+    image_keep: { dtype: "float32" as const, shape: [STEPS, o.batch, imageTokens(c)], data: new Float32Array(STEPS * o.batch * imageTokens(c)).fill(1) },
     tokens: randomTensor(rng, "int64", [STEPS, o.batch, SFT_LENGTH], VOCAB),
     labels: randomTensor(rng, "int64", [STEPS, o.batch, SFT_LENGTH], VOCAB),
     loss_mask: { dtype: "float32" as const, shape: [STEPS, o.batch, SFT_LENGTH], data: new Float32Array(STEPS * o.batch * SFT_LENGTH).fill(1) },

@@ -10,10 +10,11 @@ import type { LossFn, TensorSpec } from "../../program/train-program.ts";
 import { imageTokens, type TinyVlmConfig } from "./config.ts";
 import { textHidden, vlmLogits } from "./forward.ts";
 
-/** The fields of one micro-batch: images, input tokens, next-token labels, the loss mask, the padding mask. */
+/** The fields of one micro-batch: images, which image tokens are visible (0 for text-only examples), input tokens, next-token labels, the loss mask, the padding mask. */
 export function sftBatch(c: TinyVlmConfig, batch: number, length: number): Record<string, TensorSpec> {
   return {
     pixels: { dtype: c.dtype, shape: [batch, c.imageSize, c.imageSize, 3] },
+    image_keep: { dtype: c.dtype, shape: [batch, imageTokens(c)] },
     tokens: { dtype: "int64", shape: [batch, length] },
     labels: { dtype: "int64", shape: [batch, length] },
     loss_mask: { dtype: c.dtype, shape: [batch, length] },
@@ -23,7 +24,7 @@ export function sftBatch(c: TinyVlmConfig, batch: number, length: number): Recor
 
 export function sftLoss(c: TinyVlmConfig): LossFn {
   return (w, b) => {
-    const logits = vlmLogits(c, (n): Tensor => w[n]!, { pixels: b.pixels!, tokens: b.tokens!, textMask: b.text_mask! });
+    const logits = vlmLogits(c, (n): Tensor => w[n]!, { pixels: b.pixels!, tokens: b.tokens!, textMask: b.text_mask!, imageKeep: b.image_keep! });
     const correct = op.cast(op.equal(op.argMax(logits, -1), b.labels!), c.dtype);
     const accuracy = op.div(op.reduceSum(op.mul(correct, b.loss_mask!)), op.max(op.reduceSum(b.loss_mask!), 1));
     return { loss: maskedCrossEntropy(logits, b.labels!, b.loss_mask!), metrics: { token_accuracy: accuracy } };
@@ -40,8 +41,7 @@ export function buildLogProbProgram(c: TinyVlmConfig, params: { name: string; sh
   const weight = (n: string) => w.get(n)!;
   const fields = sftBatch(c, batch, length);
   const t = Object.fromEntries(Object.entries(fields).map(([name, s]) => [name, b.input(name, s.dtype, s.shape)]));
-  const imageKeep = b.input("image_keep", c.dtype, [batch, imageTokens(c)]);
-  const logits = vlmLogits(c, weight, { pixels: t.pixels!, tokens: t.tokens!, textMask: t.text_mask!, imageKeep });
+  const logits = vlmLogits(c, weight, { pixels: t.pixels!, tokens: t.tokens!, textMask: t.text_mask!, imageKeep: t.image_keep! });
   const perToken = tokenLogProbs(logits, t.labels!, t.loss_mask!);
   b.output(perToken, "token_logprobs");
   b.output(sequenceLogProbs(perToken, t.loss_mask!, "sum"), "sum");
