@@ -66,7 +66,9 @@ test("missing files, bad JSON and bad config fields are errors that name the fil
 const python = process.env.ALIGNC_PYTHON ?? "python3";
 const hasSafetensors = spawnSync(python, ["-c", "import safetensors.numpy"]).status === 0;
 
-test("model.safetensors loads in the Python safetensors library with the same names, shapes and values", { skip: hasSafetensors ? false : `${python} has no safetensors package (set ALIGNC_PYTHON to one that has)` }, () => {
+test("model.safetensors loads in the Python safetensors library with the same names, shapes and values", {
+  skip: hasSafetensors ? false : `${python} has no safetensors package (set ALIGNC_PYTHON to one that has)`,
+}, () => {
   const root = mkdtempSync(path.join(os.tmpdir(), "alignc-ck-"));
   try {
     saveCheckpoint(root + "/ck", { config, tokenizer, params });

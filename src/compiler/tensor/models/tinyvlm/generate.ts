@@ -65,7 +65,7 @@ export function buildGenerateProgram(c: TinyVlmConfig, params: { name: string; s
   const lastIndex = op.add(promptLength, p - 1);
   const pick = op.unsqueeze(op.oneHot(lastIndex, p + tp, c.dtype), [2]); // [B, P+Tp, 1]
   const last = op.reduceSum(op.mul(h, pick), [1]); // [B, D]
-  const logits0 = finalLogits(c, weight, last);
+  const logits0 = finalLogits(weight, last);
   const visible0 = op.pad(keyMask, [0, 0, 0, s - (p + tp)]); // nothing generated yet
   const done0 = op.expand(b.tensor("bool", [0]), [bsz]);
   const pos0 = op.add(promptLength, p);
@@ -99,7 +99,7 @@ export function buildGenerateProgram(c: TinyVlmConfig, params: { name: string; s
           return attend(q, kc, vc, stepBias, w.attention.o);
         });
       }
-      const nextLogits = finalLogits(c, weight, op.squeeze(x, [1]));
+      const nextLogits = finalLogits(weight, op.squeeze(x, [1]));
       return {
         carried: [nextLogits, nextVisible, op.add(pos!, 1), nextDone, ...nextKv],
         scans: [token, op.where(done!, 0, logp), op.cast(active, "int64")],
@@ -114,7 +114,7 @@ export function buildGenerateProgram(c: TinyVlmConfig, params: { name: string; s
   return b;
 }
 
-function finalLogits(c: TinyVlmConfig, weight: (name: string) => Tensor, hidden: Tensor): Tensor {
+function finalLogits(weight: (name: string) => Tensor, hidden: Tensor): Tensor {
   return op.matmul(op.layerNorm(hidden, weight("text.final_norm.scale"), weight("text.final_norm.bias")), weight("text.unembed"));
 }
 
