@@ -1,25 +1,15 @@
 // Every bundled experiment (experiments/**/*.align, shared files under experiments/common/ included) compiles
 // with no errors and no warnings, and one that declares a sweep compiles its first trial too.
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compile } from "../src/compiler/compile.ts";
 import type { Diagnostic } from "../src/compiler/diagnostics/diagnostic.ts";
+import { alignFiles } from "./support/align-files.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const experiments = join(root, "experiments");
-
-function alignFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...alignFiles(path));
-    else if (entry.isFile() && entry.name.endsWith(".align")) out.push(path);
-  }
-  return out.sort();
-}
 
 function show(diagnostics: readonly Diagnostic[]): string {
   return diagnostics
@@ -29,7 +19,7 @@ function show(diagnostics: readonly Diagnostic[]): string {
     .join("\n");
 }
 
-const files = alignFiles(experiments);
+const files = alignFiles(experiments, { recursive: true });
 
 describe("experiments", () => {
   test("there are experiments, shared files included", () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -8,6 +8,7 @@ import type { AlignFile } from "../src/compiler/ast/ast.ts";
 import { formatAst, formatSource, MAX_LINE_WIDTH } from "../src/compiler/format/format.ts";
 import { parseSource } from "../src/compiler/parse/parse.ts";
 import { decodeSource, SourceFile } from "../src/compiler/source/source-file.ts";
+import { alignFiles } from "./support/align-files.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const fixtureDir = path.join(repoRoot, "test/fixtures/format");
@@ -22,14 +23,6 @@ function readSource(absPath: string): SourceFile {
   const read = decodeSource(absPath, readFileSync(absPath));
   assert.ok(read.ok, `${absPath} is not readable`);
   return read.file;
-}
-
-function alignFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".align"))
-    .sort()
-    .map((f) => path.join(dir, f));
 }
 
 function parseClean(source: SourceFile): AlignFile | undefined {

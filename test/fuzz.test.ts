@@ -6,7 +6,7 @@
 //
 //   FUZZ_SEED=7 FUZZ_MUTANTS=20000 node --import tsx --test test/fuzz.test.ts    (a longer run)
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -16,6 +16,7 @@ import type { Diagnostic, Span } from "../src/compiler/diagnostics/diagnostic.ts
 import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
 import { renderPlan } from "../src/compiler/lower/render-plan.ts";
 import { mulberry32 } from "../src/util/mulberry32.ts";
+import { alignFiles } from "./support/align-files.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const SEED = Number(process.env.FUZZ_SEED ?? 20240607);
@@ -360,16 +361,8 @@ function resultProblems(result: CompileResult, entryDisplay: string, entryBytes:
 }
 
 // ── the run ─────────────────────────────────────────────────────────────────
-function alignFiles(dir: string): string[] {
-  const abs = path.join(repoRoot, dir);
-  if (!existsSync(abs)) return [];
-  return readdirSync(abs)
-    .filter((f) => f.endsWith(".align"))
-    .sort()
-    .map((f) => path.join(dir, f));
-}
 
-const seeds = [...alignFiles("experiments"), ...alignFiles("test/cases")];
+const seeds = [...alignFiles("experiments"), ...alignFiles("test/cases")].map((f) => path.relative(repoRoot, f));
 const perFile = Math.max(1, Math.ceil(TOTAL_MUTANTS / Math.max(1, seeds.length)));
 
 // Mutants are written next to copies of the imported files, so that imports still resolve.

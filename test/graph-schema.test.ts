@@ -2,7 +2,7 @@
 // invariants the runtime relies on: unique ids, inputs before their users, content hashes that change
 // exactly when a node's own content or an upstream node changes.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -11,6 +11,7 @@ import Ajv from "ajv";
 import { compileSync } from "../src/compiler/compile.ts";
 import { canonicalJson, contentHash } from "../src/compiler/lower/canonical.ts";
 import type { ExecutionGraph, GraphNode } from "../src/compiler/lower/graph.ts";
+import { alignFiles } from "./support/align-files.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const schemaPath = path.join(repoRoot, "src/compiler/lower/execution-graph.schema.json");
@@ -19,15 +20,6 @@ const schema = JSON.parse(readFileSync(schemaPath, "utf8")) as Record<string, un
 // ajv is CommonJS: under Node's ESM loader the default import is `module.exports`, whose `default` is the class.
 const ajv = new Ajv.default({ allErrors: true, strict: true });
 const validate = ajv.compile(schema);
-
-function alignFiles(dir: string): string[] {
-  const abs = path.join(repoRoot, dir);
-  if (!existsSync(abs)) return [];
-  return readdirSync(abs)
-    .filter((f) => f.endsWith(".align"))
-    .sort()
-    .map((f) => path.join(abs, f));
-}
 
 function schemaErrors(graph: unknown): string {
   if (validate(graph)) return "";
