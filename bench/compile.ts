@@ -135,15 +135,20 @@ function benchCompile(file: string, options: Options): Row {
   return row;
 }
 
+// Both sweep files start alike: params and an SFT phase whose learning rate is swept.
+const SWEEP_PRELUDE = [
+  "align 1",
+  "param beta: float in (0, 1] = 0.1",
+  "param margin: int in 0..12 = 2",
+  "param lr: float in (0, 1) = 1e-4",
+  "model base = tinyvlm { size: nano }",
+  "dataset train = shapes { split: train, count: 100 }",
+  `phase vit = sft(base, train) { optimizer: adamw { lr: \${lr} } }`,
+];
+
 const SWEEP_FILES = {
   grid: [
-    "align 1",
-    "param beta: float in (0, 1] = 0.1",
-    "param margin: int in 0..12 = 2",
-    "param lr: float in (0, 1) = 1e-4",
-    "model base = tinyvlm { size: nano }",
-    "dataset train = shapes { split: train, count: 100 }",
-    `phase vit = sft(base, train) { optimizer: adamw { lr: \${lr} } }`,
+    ...SWEEP_PRELUDE,
     "rater judge = grounded { aspects: [helpfulness, correctness, coherence], scale: 0..4 }",
     "dataset samples = sample(vit, train)",
     "dataset rated = rate(samples, judge)",
@@ -158,13 +163,7 @@ const SWEEP_FILES = {
     "",
   ],
   random: [
-    "align 1",
-    "param beta: float in (0, 1] = 0.1",
-    "param margin: int in 0..12 = 2",
-    "param lr: float in (0, 1) = 1e-4",
-    "model base = tinyvlm { size: nano }",
-    "dataset train = shapes { split: train, count: 100 }",
-    `phase vit = sft(base, train) { optimizer: adamw { lr: \${lr} } }`,
+    ...SWEEP_PRELUDE,
     "dataset pairs = corrupt(train) { edits: 1 }",
     `phase aligned = dpo(vit, pairs) { objective: { beta: \${beta}, loss: sigmoid } }`,
     "evaluate e { models: [aligned], on: train }",
