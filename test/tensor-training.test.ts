@@ -283,3 +283,14 @@ test("LoRA: only the adapters are trained (graph inputs), the base stays frozen 
     "B left zero",
   );
 });
+
+test("frozen parameters whose names the builder must make unique (here one ending in _<digits>) still reach the loss", async () => {
+  const spec: TrainProgramSpec = {
+    ...quadraticSpec(sgd({ lr: 0.1 }), 1),
+    frozen: [{ name: "scale_1", dtype: "float64", shape: [3], data: Float64Array.from([2, 2, 2]) }],
+    loss: (p, b) => ({ loss: op.reduceSum(op.mul(op.mul(b.c!, p.w!), p.scale_1!)) }),
+  };
+  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0, 0, 0])]]));
+  await trainer.run({ c: f64([1, 3], [1, 2, 3]) });
+  assertClose(Array.from(trainer.parameters().get("w")!.data as Float64Array), [-0.2, -0.4, -0.6], 1e-15, "w");
+});

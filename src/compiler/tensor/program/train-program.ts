@@ -73,9 +73,9 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   const dtype = spec.dtype ?? spec.trainable[0]?.dtype ?? "float32";
   const b = new Builder("train");
 
-  for (const f of spec.frozen ?? []) b.data(f.dtype, f.data, f.shape, `frozen/${f.name}`);
+  // Keyed by the parameter's name: the builder may suffix the initializer's graph name to keep it unique.
   const frozen: Record<string, Tensor> = {};
-  for (const t of b.root.initializers.keys()) if (t.name.startsWith("frozen/")) frozen[t.name.slice("frozen/".length)] = t;
+  for (const f of spec.frozen ?? []) frozen[f.name] = b.data(f.dtype, f.data, f.shape, `frozen/${f.name}`);
 
   const kinds = stateNames(spec.optimizer);
   const params = spec.trainable.map((p) => b.input(io.param(p.name), p.dtype, p.shape));
