@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { vjpRules } from "../src/compiler/tensor/autodiff/rules/index.ts";
-import { checkCase } from "../src/compiler/tensor/gradcheck/harness.ts";
-import { allCases, runGradientChecks } from "../src/compiler/tensor/gradcheck/index.ts";
 import * as op from "../src/compiler/tensor/ops/index.ts";
+import { checkCase } from "../src/runtime/gradcheck/harness.ts";
+import { allCases, runGradientChecks } from "../src/runtime/gradcheck/index.ts";
 
 test("every gradient-check case passes on CPU", async () => {
   const rows = await runGradientChecks({ provider: "cpu" });

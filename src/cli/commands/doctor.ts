@@ -2,8 +2,8 @@
 // tensor compiler's gradient checks on each usable provider — the analytic gradients of every op rule against
 // finite differences, run through ONNX Runtime exactly as training runs them.
 
-import { type GradCheckRow, runGradientChecks } from "../../compiler/tensor/gradcheck/index.ts";
 import { collectEnvironment, type EnvironmentFacts, environmentRows } from "../../runtime/environment.ts";
+import { type GradCheckRow, runGradientChecks } from "../../runtime/gradcheck/index.ts";
 import { isProvider, PROVIDERS, type Provider } from "../../runtime/providers.ts";
 import type { Command } from "../command.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "../io.ts";

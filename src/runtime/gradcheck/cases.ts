@@ -1,7 +1,7 @@
 // The gradient-check cases: at least one per VJP rule, with broadcasting and keepdims variants, plus composite
 // blocks the models are made of. Inputs are small so finite differences stay cheap.
-import type { Tensor } from "../ir/graph.ts";
-import * as op from "../ops/index.ts";
+import type { Tensor } from "../../compiler/tensor/ir/graph.ts";
+import * as op from "../../compiler/tensor/ops/index.ts";
 import type { GradCase } from "./types.ts";
 
 const f = (name: string, shape: number[], domain: "any" | "positive" | "awayFromZero" = "any") => ({ name, shape, domain });

@@ -1,5 +1,6 @@
 // Runs every gradient-check case on a provider (used by `alignc doctor` and the test suite).
 
+import type { Provider } from "../providers.ts";
 import { elementwiseCases, linalgCases, nnCases, reduceCases, shapeCases } from "./cases.ts";
 import { compositeCases } from "./composite.ts";
 import { checkCase, isMissingKernel } from "./harness.ts";
@@ -10,7 +11,7 @@ export type { GradCase, GradCheckRow } from "./types.ts";
 export const allCases: readonly GradCase[] = [...elementwiseCases, ...linalgCases, ...shapeCases, ...reduceCases, ...nnCases, ...compositeCases];
 
 export interface GradCheckOptions {
-  provider: string;
+  provider: Provider;
   /** Only cases whose op matches. */
   ops?: readonly string[];
   log?: (row: GradCheckRow) => void;

@@ -2,15 +2,17 @@
 // with the compiler's autodiff, serializes the model, and compares against central finite differences computed by
 // re-running the same session with perturbed inputs. float64 where the provider has kernels for every op of the
 // case, float32 (with wider tolerances) otherwise.
-import * as ort from "onnxruntime-node";
-import { mulberry32 } from "../../../util/mulberry32.ts";
-import { grad } from "../autodiff/grad.ts";
-import { allocate, type DType, type TypedArray } from "../ir/dtype.ts";
-import type { Tensor } from "../ir/graph.ts";
-import { numel, staticShape } from "../ir/shape.ts";
-import { serializeModel } from "../onnx/serialize.ts";
-import { Builder } from "../ops/builder.ts";
-import * as op from "../ops/index.ts";
+
+import { grad } from "../../compiler/tensor/autodiff/grad.ts";
+import { allocate, type DType, type TypedArray } from "../../compiler/tensor/ir/dtype.ts";
+import type { Tensor } from "../../compiler/tensor/ir/graph.ts";
+import { numel, staticShape } from "../../compiler/tensor/ir/shape.ts";
+import { serializeModel } from "../../compiler/tensor/onnx/serialize.ts";
+import { Builder } from "../../compiler/tensor/ops/builder.ts";
+import * as op from "../../compiler/tensor/ops/index.ts";
+import { mulberry32 } from "../../util/mulberry32.ts";
+import type { Provider } from "../providers.ts";
+import { Runtime } from "../session.ts";
 import type { GradCase, GradCheckRow, GradInput } from "./types.ts";
 
 const DEFAULTS: Record<"float64" | "float32", { eps: number; tolerance: number }> = {
@@ -32,7 +34,7 @@ const CUDA_DEFAULTS: typeof DEFAULTS = {
 };
 
 export interface CheckOptions {
-  provider: string;
+  provider: Provider;
   dtype: "float64" | "float32";
   seed?: number;
 }
@@ -52,10 +54,6 @@ function inputData(spec: GradInput, dtype: DType, rand: () => number): TypedArra
     }
   }
   return out;
-}
-
-function ortTensor(dtype: DType, data: TypedArray, shape: number[]): ort.Tensor {
-  return new ort.Tensor(dtype === "float64" ? "float64" : dtype === "int64" ? "int64" : dtype === "bool" ? "bool" : "float32", data as never, shape);
 }
 
 export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheckRow> {
@@ -86,16 +84,11 @@ export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheck
       b.output(g, `grad_${floatInputs[i]!.name}`);
     });
 
-    const session = await ort.InferenceSession.create(serializeModel(b.root), {
-      executionProviders: [o.provider],
-      graphOptimizationLevel: "disabled",
-      logSeverityLevel: 4,
-    });
-    const run = async (override?: { name: string; data: TypedArray }) => {
-      const f: Record<string, ort.Tensor> = {};
-      for (const [name, v] of Object.entries(feeds)) f[name] = ortTensor(v.dtype, override?.name === name ? override.data : v.data, v.shape);
-      return session.run(f);
-    };
+    // Optimizations off: the check is of our rules, not of ORT's fusions. Failures are reported as rows, so ORT's log stays quiet.
+    const runtime = new Runtime({ provider: o.provider, graphOptimizationLevel: "disabled", logSeverity: 4 });
+    const session = await runtime.load(serializeModel(b.root));
+    const run = (override?: { name: string; data: TypedArray }) =>
+      runtime.run(session, Object.fromEntries(Object.entries(feeds).map(([name, v]) => [name, override?.name === name ? { ...v, data: override.data } : v])));
     const analytic = await run();
     let maxAbs = 0;
     let maxRel = 0;
@@ -118,7 +111,7 @@ export async function checkCase(c: GradCase, o: CheckOptions): Promise<GradCheck
         if (!(abs <= tolerance * (1 + Math.abs(numeric)))) ok = false;
       }
     }
-    await session.release();
+    await runtime.release();
     return { ...base, maxAbsError: maxAbs, maxRelError: maxRel, tolerance, ok };
   } catch (e) {
     return { ...base, maxAbsError: Number.NaN, maxRelError: Number.NaN, tolerance, ok: false, error: e instanceof Error ? e.message : String(e) };

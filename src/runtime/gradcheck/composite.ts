@@ -1,9 +1,9 @@
 // Composite gradient checks: the blocks the models are made of, checked end to end.
 
-import { causalSelfAttention } from "../layers/attention.ts";
-import { mlp } from "../layers/blocks.ts";
-import { dpoSigmoidLoss, sequenceLogProbs, tokenLogProbs } from "../layers/losses.ts";
-import * as op from "../ops/index.ts";
+import { causalSelfAttention } from "../../compiler/tensor/layers/attention.ts";
+import { mlp } from "../../compiler/tensor/layers/blocks.ts";
+import { dpoSigmoidLoss, sequenceLogProbs, tokenLogProbs } from "../../compiler/tensor/layers/losses.ts";
+import * as op from "../../compiler/tensor/ops/index.ts";
 import type { GradCase } from "./types.ts";
 
 const f = (name: string, shape: number[]) => ({ name, shape });

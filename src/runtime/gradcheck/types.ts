@@ -1,8 +1,8 @@
 // Gradient-check cases and results. A case builds a forward function of named inputs; the harness checks the
 // compiler's gradients of a random linear functional of its output against central finite differences.
-import type { DType } from "../ir/dtype.ts";
-import type { Tensor } from "../ir/graph.ts";
-import type { Builder } from "../ops/builder.ts";
+import type { DType } from "../../compiler/tensor/ir/dtype.ts";
+import type { Tensor } from "../../compiler/tensor/ir/graph.ts";
+import type { Builder } from "../../compiler/tensor/ops/builder.ts";
 
 export interface GradInput {
   name: string;
