@@ -7,8 +7,19 @@ import { explainCommand } from "./commands/explain.ts";
 import { fmtCommand } from "./commands/fmt.ts";
 import { graphCommand } from "./commands/graph.ts";
 import { planCommand } from "./commands/plan.ts";
+import { runCommand } from "./commands/run.ts";
 import { worldCommand } from "./commands/world.ts";
 
 export type { Command } from "./command.ts";
 
-export const commands: Command[] = [checkCommand, fmtCommand, planCommand, graphCommand, expandCommand, explainCommand, doctorCommand, worldCommand];
+export const commands: Command[] = [
+  runCommand,
+  checkCommand,
+  fmtCommand,
+  planCommand,
+  graphCommand,
+  expandCommand,
+  explainCommand,
+  doctorCommand,
+  worldCommand,
+];

@@ -15,6 +15,12 @@ export interface StepMetrics {
   values: Record<string, number[]>;
 }
 
+export interface TrainerState {
+  step: number;
+  /** Program input name (param/…, m/…, v/…) → value. */
+  state: Map<string, TensorData>;
+}
+
 export class Trainer {
   private readonly state = new Map<string, TensorData>();
   private session?: LoadedSession;
@@ -51,6 +57,24 @@ export class Trainer {
     const steps = Array.from({ length: this.spec.steps }, (_, i) => this.step + i + 1);
     this.step += this.spec.steps;
     return { step: steps, values };
+  }
+
+  /** Everything the next run depends on: the step counter, parameters and optimizer state (for continuing in another program or resuming later). */
+  snapshot(): TrainerState {
+    return { step: this.step, state: new Map(this.state) };
+  }
+
+  /** Continues from a snapshot of a trainer with the same parameters and optimizer (its program may run a different K). */
+  restore(s: TrainerState): void {
+    for (const name of this.program.stateInputs) {
+      const value = s.state.get(name);
+      const mine = this.state.get(name)!;
+      if (!value) throw new Error(`trainer: the snapshot has no "${name}"; it comes from a different model or optimizer`);
+      if (value.dtype !== mine.dtype || value.shape.join() !== mine.shape.join())
+        throw new Error(`trainer: snapshot "${name}" is ${value.dtype}[${value.shape}], this trainer expects ${mine.dtype}[${mine.shape}]`);
+      this.state.set(name, value);
+    }
+    this.step = s.step;
   }
 
   /** Current trainable parameters by name. */

@@ -97,8 +97,8 @@ function checkCounts(manifest: WorldManifest, items: WorldItem[]): string[] {
 
 const typeName = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "an array" : typeof v);
 
-/** The item, or what is wrong with it. */
-function checkItem(text: string, options: WorldOptions | undefined): WorldItem | string {
+/** A world item from one line of items.jsonl, or what is wrong with it (`options`: the manifest's, when there is one). */
+export function checkItem(text: string, options: WorldOptions | undefined): WorldItem | string {
   if (text.trim() === "") return "blank line; items.jsonl holds one JSON object per line";
   let v: Record<string, unknown>;
   try {
@@ -168,8 +168,8 @@ function checkPope(item: WorldItem): string | undefined {
   return undefined;
 }
 
-/** What is wrong with an item's image, if anything. */
-function checkImage(dir: string, image: string, side: number | undefined, decode: boolean): string | undefined {
+/** What is wrong with an item's image (a path relative to `dir`), if anything. */
+export function checkImage(dir: string, image: string, side: number | undefined, decode: boolean): string | undefined {
   const norm = path.posix.normalize(image);
   if (path.isAbsolute(image) || norm === ".." || norm.startsWith("../"))
     return `image path ${JSON.stringify(image)} must be relative to the dataset directory and stay inside it`;

@@ -26,7 +26,14 @@ export class WorldDirError extends Error {}
 /** Images the generator names: `<split>-<digits>.png`. */
 const OUR_IMAGE = /^(train|val|test)-\d+\.png$/;
 
-export function writeWorld(dir: string, options: WorldOptions, { force = false } = {}): WorldManifest {
+export interface WriteWorldOptions {
+  /** Replace the world dataset in a non-empty directory (see prepare). */
+  force?: boolean;
+  /** Called after each item with the number written so far. */
+  onItem?: (written: number) => void;
+}
+
+export function writeWorld(dir: string, options: WorldOptions, { force = false, onItem }: WriteWorldOptions = {}): WorldManifest {
   prepare(dir, force);
   mkdirSync(path.join(dir, IMAGES_DIR), { recursive: true });
   const counts: WorldManifest["counts"] = { items: 0, images: 0, tasks: {}, negatives: {} };
@@ -42,6 +49,7 @@ export function writeWorld(dir: string, options: WorldOptions, { force = false }
       counts.tasks[item.task] = (counts.tasks[item.task] ?? 0) + 1;
       if (item.negative) counts.negatives[item.negative] = (counts.negatives[item.negative] ?? 0) + 1;
       lines.push(JSON.stringify(item));
+      onItem?.(counts.items);
       if (lines.length === 1000) {
         writeSync(fd, `${lines.join("\n")}\n`);
         lines = [];

@@ -10,7 +10,9 @@ export function scheduleFactor(s: ScheduleConfig, t: number): number {
   const span = Math.max(1, s.totalSteps - s.warmupSteps);
   if (s.kind === "linear") return Math.max(0, (s.totalSteps - t) / span);
   const progress = (t - s.warmupSteps) / span;
-  return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * (s.cycles ?? 0.5) * 2 * progress)));
+  const cosine = Math.max(0, 0.5 * (1 + Math.cos(Math.PI * (s.cycles ?? 0.5) * 2 * progress)));
+  const floor = s.minRatio ?? 0;
+  return floor + (1 - floor) * cosine;
 }
 
 /** f(t) as a scalar tensor of t's dtype. */
@@ -24,6 +26,8 @@ export function scheduleFactorTensor(s: ScheduleConfig, t: Tensor): Tensor {
     else {
       const progress = op.div(op.sub(t, s.warmupSteps), span);
       after = op.max(op.mul(0.5, op.add(1, op.cos(op.mul(progress, Math.PI * (s.cycles ?? 0.5) * 2)))), 0);
+      const floor = s.minRatio ?? 0;
+      if (floor > 0) after = op.add(floor, op.mul(1 - floor, after));
     }
   }
   return s.warmupSteps > 0 ? op.where(op.less(t, s.warmupSteps), warm, after) : after;

@@ -42,7 +42,7 @@ export const sgd = (o: Partial<Omit<SgdConfig, "kind">> = {}): SgdConfig => ({
 export type ScheduleConfig =
   | { kind: "constant"; warmupSteps: number }
   | { kind: "linear"; warmupSteps: number; totalSteps: number }
-  | { kind: "cosine"; warmupSteps: number; totalSteps: number; cycles?: number };
+  | { kind: "cosine"; warmupSteps: number; totalSteps: number; cycles?: number /** Final multiplier (default 0). */; minRatio?: number };
 
 /** Names of the per-parameter state tensors each optimizer keeps. */
 export function stateNames(o: OptimizerConfig): string[] {

@@ -1,0 +1,73 @@
+// alignc run: compile a file and execute its graph, storing every node's output by content in the run directory.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { compile } from "../../compiler/compile.ts";
+import { RunError, runGraph } from "../../runtime/run/executor.ts";
+import { RunLayout } from "../../runtime/run/layout.ts";
+import { RunLog } from "../../runtime/run/log.ts";
+import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
+import { EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../io.ts";
+import { compileArgs } from "./check.ts";
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "run an experiment: data, training and evaluation, cached by content",
+  help: `Usage: alignc run FILE [options]
+
+Compiles FILE and runs its execution graph in dependency order. Each node's output is stored under a key
+made from its settings, its inputs and the files it reads; a node whose output is already stored is not
+run again — so a run that stopped (an error, Ctrl-C, a crash) resumes where it was when run again, and
+changing one setting re-runs only what depends on it. Evaluation tables are printed at the end.
+
+The run directory (default: runs/<file name> next to FILE; layout in docs/run-directory.md) holds
+plan.json, align.lock, store/, outputs/<node>, metrics/<node>.jsonl, evaluations/<node>.md and
+logs/run.log.
+
+Options:
+  --run-dir DIR       where to keep the run (default runs/<file name> beside FILE)
+  --store DIR         a content-addressed store shared between run directories (default DIR/store)
+  --force NODE        run NODE again even if its output is stored (repeatable)
+  --device D          device of nodes without a device setting: cpu (default), cuda, cuda:N or auto
+  --format text|json  what to print at the end: the evaluation tables (default) or a JSON summary
+${compileOptionsHelp}`,
+  options: {
+    ...compileOptions,
+    "run-dir": { type: "string" },
+    store: { type: "string" },
+    force: { type: "string", multiple: true },
+    device: { type: "string" },
+  },
+  async run(positionals, values) {
+    const file = oneFile(positionals);
+    const format = formatOption(values, ["text", "json"]);
+    const device = typeof values.device === "string" ? values.device : "cpu";
+    if (!/^(cpu|cuda(:\d+)?|auto)$/.test(device)) throw new UsageError(`--device must be cpu, cuda, cuda:N or auto, got '${device}'`);
+    const result = await compile(file, compileArgs(values));
+    if (report(result.diagnostics, result.sources, { ...values, format: "text" }) || !result.graph) return EXIT_USER;
+    const entry = path.resolve(file);
+    const root = typeof values["run-dir"] === "string" ? path.resolve(values["run-dir"]) : RunLayout.defaultRoot(entry);
+    const layout = new RunLayout(root, typeof values.store === "string" ? path.resolve(values.store) : undefined);
+    const log = new RunLog(layout.log);
+    let outcomes: Awaited<ReturnType<typeof runGraph>>;
+    try {
+      outcomes = await runGraph(result.graph, { layout, entryAbsPath: entry, log, force: (values.force as string[] | undefined) ?? [], device });
+    } catch (e) {
+      if (!(e instanceof RunError)) throw e;
+      log.line(`error: ${e.message}`);
+      if (e.node)
+        log.line(`Outputs finished before it are kept in ${path.relative(process.cwd(), layout.store) || "."}; run the same command again to resume.`);
+      return EXIT_USER;
+    }
+    const ran = outcomes.filter((o) => o.status === "ran").length;
+    log.line(
+      `done: ${ran} node${ran === 1 ? "" : "s"} run, ${outcomes.length - ran} already stored; run directory ${path.relative(process.cwd(), root) || "."}`,
+    );
+    if (format === "json") {
+      process.stdout.write(`${JSON.stringify({ runDir: root, nodes: outcomes }, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    for (const node of result.graph.nodes.filter((n) => n.kind === "eval.metrics"))
+      process.stdout.write(`${readFileSync(layout.evaluation(node.id, "md"), "utf8")}\n`);
+    return EXIT_OK;
+  },
+};

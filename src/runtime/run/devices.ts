@@ -1,0 +1,29 @@
+// The ONNX Runtime for a node's `device` setting: cpu, cuda, cuda:N or auto (CUDA when its provider loads).
+import { providerStatus } from "../providers.ts";
+import { Runtime } from "../session.ts";
+
+export class Devices {
+  private readonly runtimes = new Map<string, Promise<Runtime>>();
+
+  /** `fallback` is used for nodes without a device setting. */
+  constructor(private readonly fallback = "cpu") {}
+
+  get(device: unknown): Promise<Runtime> {
+    const name = typeof device === "string" ? device : this.fallback;
+    let r = this.runtimes.get(name);
+    if (!r) {
+      r = this.create(name);
+      this.runtimes.set(name, r);
+    }
+    return r;
+  }
+
+  private async create(name: string): Promise<Runtime> {
+    if (name === "cpu") return new Runtime({ provider: "cpu" });
+    if (name === "auto") return new Runtime({ provider: (await providerStatus("cuda")).available ? "cuda" : "cpu" });
+    const m = /^cuda(?::(\d+))?$/.exec(name);
+    if (!m) throw new Error(`unknown device ${JSON.stringify(name)}; use cpu, cuda, cuda:N or auto`);
+    // The provider check happens when the first session loads; its error says how to install the libraries.
+    return new Runtime({ provider: "cuda", deviceId: Number(m[1] ?? 0) });
+  }
+}

@@ -1,0 +1,175 @@
+// Runs an execution graph: nodes in dependency order, each output stored under its key in the content-addressed
+// store. A node whose key is stored is not run again (in this run directory, across runs, trials and edits that do
+// not touch it); a failure stops the run and keeps every output finished so far, so running again resumes.
+import { createHash } from "node:crypto";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
+import { ALIGNC_VERSION } from "../../compiler/version.ts";
+import { ProviderUnavailableError } from "../providers.ts";
+import { Devices } from "./devices.ts";
+import { EVALUATION_JSON, EVALUATION_MD } from "./executors/eval-metrics.ts";
+import { EXECUTORS } from "./executors/index.ts";
+import { METRICS_FILE } from "./executors/train-sft.ts";
+import { NodeError, type NodeExecutor, type StoredInput } from "./executors/types.ts";
+import { storeKeys } from "./keys.ts";
+import type { RunLayout } from "./layout.ts";
+import { codeDigest, type LockedNode, writeLock } from "./lock.ts";
+import { formatDuration, type RunLog } from "./log.ts";
+import { type EntryInfo, Store } from "./store.ts";
+
+export interface RunOptions {
+  layout: RunLayout;
+  entryAbsPath: string;
+  log: RunLog;
+  /** Node ids to run again even if stored (their dependants follow, as their inputs change only if the output does). */
+  force?: readonly string[];
+  /** Device for nodes without a device setting. */
+  device?: string;
+  /** Executors by kind (tests substitute their own). */
+  executors?: ReadonlyMap<string, NodeExecutor>;
+}
+
+export interface NodeOutcome {
+  id: string;
+  key: string;
+  status: "ran" | "cached";
+  seconds: number;
+  dir: string;
+  summary: Record<string, unknown>;
+}
+
+/** A run that stopped: the node, where it was declared, and why. Outputs finished before it are kept. */
+export class RunError extends Error {
+  override name = "RunError";
+  constructor(
+    message: string,
+    readonly node?: GraphNode,
+  ) {
+    super(message);
+  }
+}
+
+export function where(node: GraphNode): string {
+  return node.source ? `${node.source.file}:${node.source.line}:${node.source.column}` : node.id;
+}
+
+export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<NodeOutcome[]> {
+  const executors = o.executors ?? EXECUTORS;
+  const missing = graph.nodes.filter((n) => executors.get(n.kind)?.version !== n.version);
+  if (missing.length > 0) {
+    const lines = missing.map((n) => {
+      const e = executors.get(n.kind);
+      return `  ${where(n)}: ${n.id} (${n.kind}${e ? ` version ${n.version}; this runtime implements version ${e.version}` : ""})`;
+    });
+    throw new RunError(
+      `this version of alignc cannot run ${missing.length === 1 ? "this node" : "these nodes"} yet:\n${lines.join("\n")}\n` +
+        `it runs ${[...executors.keys()].join(", ")}. Nothing was run.`,
+    );
+  }
+  const unknownForce = (o.force ?? []).filter((id) => !graph.nodes.some((n) => n.id === id));
+  if (unknownForce.length > 0) throw new RunError(`--force names no node: ${unknownForce.join(", ")} (nodes: ${graph.nodes.map((n) => n.id).join(", ")})`);
+
+  const { layout, log } = o;
+  const entryDir = path.dirname(o.entryAbsPath);
+  const store = new Store(layout.store);
+  const keys = storeKeys(graph, executors, entryDir);
+  mkdirSync(layout.root, { recursive: true });
+  writeFileSync(layout.plan, `${JSON.stringify({ ...graph, keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])) }, null, 2)}\n`);
+  const entrySha = createHash("sha256").update(readFileSync(o.entryAbsPath)).digest("hex");
+  const code = codeDigest();
+  const locked = new Map<string, LockedNode>();
+  const devices = new Devices(o.device);
+  const outcomes = new Map<string, NodeOutcome>();
+  const lock = () => writeLock(layout.lock, graph, entrySha, code, locked);
+
+  log.line(`alignc ${ALIGNC_VERSION} run ${graph.entry}${graph.trial ? ` trial ${graph.trial.ordinal} (${graph.trial.id})` : ""} → ${layout.root}`);
+  for (const node of graph.nodes) {
+    const { key, external } = keys.get(node.id)!;
+    const executor = executors.get(node.kind)!;
+    const inputs: StoredInput[] = node.inputs.map((i) => {
+      const from = outcomes.get(i.node)!;
+      return { name: i.name, node: graph.nodes.find((n) => n.id === i.node)!, dir: from.dir, info: store.info(from.key) };
+    });
+    let outcome: NodeOutcome;
+    if (store.has(key) && !(o.force ?? []).includes(node.id)) {
+      const info = store.info(key);
+      outcome = { id: node.id, key, status: "cached", seconds: 0, dir: store.dir(key), summary: info.summary };
+      log.line(`· ${node.id} (${node.kind}): stored ${key.slice(0, 12)}, not run again`);
+    } else {
+      log.line(`▶ ${node.id} (${node.kind}) at ${where(node)}`);
+      const started = new Date();
+      const t0 = performance.now();
+      if (existsSync(layout.metrics(node.id))) rmSync(layout.metrics(node.id));
+      try {
+        const info = await store.commit(key, async (staging): Promise<EntryInfo> => {
+          const summary = await executor.run({
+            node,
+            inputs,
+            input(name) {
+              const found = inputs.find((i) => i.name === name);
+              if (!found) throw new NodeError(`${node.id}: no input named ${name}`);
+              return found;
+            },
+            out: staging,
+            entryDir,
+            log,
+            runtime: (device) => devices.get(device),
+            metrics(rows) {
+              mkdirSync(path.dirname(layout.metrics(node.id)), { recursive: true });
+              appendFileSync(layout.metrics(node.id), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+            },
+          });
+          return {
+            key,
+            node: node.id,
+            kind: node.kind,
+            version: node.version,
+            params: node.params,
+            inputs: inputs.map((i) => ({ name: i.name, node: i.node.id, key: keys.get(i.node.id)!.key })),
+            alignc: ALIGNC_VERSION,
+            started: started.toISOString(),
+            seconds: (performance.now() - t0) / 1000,
+            summary,
+          };
+        });
+        outcome = { id: node.id, key, status: "ran", seconds: info.seconds, dir: store.dir(key), summary: info.summary };
+        log.line(`✓ ${node.id} in ${formatDuration(info.seconds)}`);
+      } catch (e) {
+        log.clearStatus();
+        const message = describeFailure(e);
+        locked.set(node.id, { key, external, status: "failed", error: message });
+        lock();
+        throw new RunError(`${where(node)}: ${node.id} (${node.kind}) failed: ${message}`, node);
+      }
+    }
+    outcomes.set(node.id, outcome);
+    locked.set(node.id, { key, external, status: outcome.status, seconds: outcome.seconds, summary: outcome.summary });
+    publish(layout, node, outcome.dir);
+  }
+  lock();
+  return [...outcomes.values()];
+}
+
+/** A user-facing reason: our own errors as they are; anything else (a bug or a library failure) with its stack. */
+function describeFailure(e: unknown): string {
+  if (e instanceof NodeError || e instanceof ProviderUnavailableError) return e.message;
+  if (e instanceof Error && ["FeedError", "CheckpointError", "TokenizerError"].includes(e.name)) return e.message;
+  return e instanceof Error ? (e.stack ?? e.message) : String(e);
+}
+
+/** Readable names in the run directory for the node's output: outputs/<id>, metrics, evaluation tables. */
+function publish(layout: RunLayout, node: GraphNode, dir: string): void {
+  const link = layout.output(node.id);
+  mkdirSync(path.dirname(link), { recursive: true });
+  rmSync(link, { force: true, recursive: true });
+  symlinkSync(path.relative(path.dirname(link), dir), link, "dir");
+  const copy = (file: string, to: string) => {
+    if (!existsSync(path.join(dir, file))) return;
+    mkdirSync(path.dirname(to), { recursive: true });
+    copyFileSync(path.join(dir, file), to);
+  };
+  copy(METRICS_FILE, layout.metrics(node.id));
+  copy(EVALUATION_MD, layout.evaluation(node.id, "md"));
+  copy(EVALUATION_JSON, layout.evaluation(node.id, "json"));
+}

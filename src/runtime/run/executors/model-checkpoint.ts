@@ -1,0 +1,41 @@
+// model.checkpoint: a TinyVLM checkpoint directory from disk (e.g. a phase of another run), checked and copied
+// into the store, so that what a run used stays available even if the original is moved or changed.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../../checkpoint.ts";
+import { modelFromCheckpoint } from "../../vlm/model.ts";
+import { NodeError, type NodeExecutor } from "./types.ts";
+
+const FILES = ["config.json", "tokenizer.json", "model.safetensors"];
+
+const dirOf = (params: Record<string, unknown>, entryDir: string) => path.resolve(entryDir, String(params.path));
+
+export const modelCheckpoint: NodeExecutor = {
+  kind: "model.checkpoint",
+  version: 1,
+  external(node, entryDir) {
+    const dir = dirOf(node.params, entryDir);
+    const h = createHash("sha256");
+    for (const f of FILES) {
+      try {
+        h.update(f).update(readFileSync(path.join(dir, f)));
+      } catch {
+        h.update(`${f}: missing`); // the run reports it; the key only has to differ from a complete checkpoint's
+      }
+    }
+    return h.digest("hex");
+  },
+  async run(ctx) {
+    const dir = dirOf(ctx.node.params, ctx.entryDir);
+    let model: ReturnType<typeof modelFromCheckpoint>;
+    try {
+      model = modelFromCheckpoint(loadCheckpoint(dir), dir);
+    } catch (e) {
+      if (e instanceof CheckpointError) throw new NodeError(e.message);
+      throw e;
+    }
+    saveCheckpoint(ctx.out, { config: model.config, tokenizer: model.tokenizer.toJSON(), params: model.params });
+    return { source: dir, size: model.config.size, vocab: model.config.vocab };
+  },
+};
