@@ -142,11 +142,11 @@ describe("execution graph schema", () => {
 });
 
 describe("content hashes", () => {
-  const quickstart = path.join(repoRoot, "experiments/quickstart.align");
+  const withBeta = path.join(repoRoot, "experiments/sweep-beta-margin.align");
 
   test("--set beta=0.2 changes the nodes that use beta and everything downstream, nothing upstream", () => {
-    const before = graphOf(quickstart);
-    const after = graphOf(quickstart, { set: ["beta=0.2"] });
+    const before = graphOf(withBeta);
+    const after = graphOf(withBeta, { set: ["beta=0.2"] });
     assert.equal(after.params.beta, 0.2);
     assert.deepEqual(
       after.nodes.map((n) => n.id),
@@ -233,7 +233,7 @@ describe("content hashes", () => {
 });
 
 describe("the schema rejects broken graphs", () => {
-  const base = JSON.parse(JSON.stringify(graphOf(path.join(repoRoot, "experiments/quickstart.align")))) as ExecutionGraph;
+  const base = JSON.parse(JSON.stringify(graphOf(path.join(repoRoot, "experiments/sweep-beta-margin.align")))) as ExecutionGraph;
   const clone = (): ExecutionGraph => structuredClone(base);
   const withInput = base.nodes.findIndex((n) => n.inputs.length > 0);
 

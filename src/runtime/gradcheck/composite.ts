@@ -3,7 +3,11 @@
 import { causalSelfAttention } from "../../compiler/tensor/layers/attention.ts";
 import { mlp } from "../../compiler/tensor/layers/blocks.ts";
 import { dpoSigmoidLoss, sequenceLogProbs, tokenLogProbs } from "../../compiler/tensor/layers/losses.ts";
+import type { TinyVlmConfig } from "../../compiler/tensor/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../../compiler/tensor/models/tinyvlm/init.ts";
+import { sftLoss } from "../../compiler/tensor/models/tinyvlm/programs.ts";
 import * as op from "../../compiler/tensor/ops/index.ts";
+import { Rng } from "../../compiler/tensor/params/random.ts";
 import type { GradCase } from "./types.ts";
 
 const f = (name: string, shape: number[]) => ({ name, shape });
@@ -57,3 +61,31 @@ export const compositeCases: GradCase[] = [
     },
   },
 ];
+
+/** A TinyVLM small enough for finite differences: 4×4 images of 2×2 patches, widths of 4, one block each. */
+const microVlm: TinyVlmConfig = {
+  size: "micro",
+  vocab: 5,
+  imageSize: 4,
+  patch: 2,
+  vision: { width: 4, layers: 1, heads: 2, hidden: 6 },
+  text: { width: 4, layers: 1, heads: 2, hidden: 6 },
+  textContext: 3,
+  dtype: "float64",
+};
+const microWeights = initTinyVlm(microVlm, new Rng(0)).map((w) => ({ name: w.name, shape: [...w.data.shape] }));
+
+compositeCases.push({
+  op: "composite",
+  case: "TinyVLM SFT loss: vision encoder, projector, decoder, masks (every weight)",
+  inputs: [
+    ...microWeights.map((w) => f(w.name, w.shape)),
+    { name: "pixels", shape: [2, 4, 4, 3], domain: "positive", constant: true },
+    { name: "tokens", shape: [2, 3], kind: "int", max: 5 },
+    { name: "labels", shape: [2, 3], kind: "int", max: 5 },
+    { name: "loss_mask", shape: [2, 3], values: [0, 1, 1, 1, 1, 0], constant: true },
+    { name: "text_mask", shape: [2, 3], values: [1, 1, 1, 1, 1, 0], constant: true },
+    { name: "image_keep", shape: [2, 4], values: [1, 1, 1, 1, 1, 0, 1, 1], constant: true },
+  ],
+  build: (_b, i, dtype) => sftLoss({ ...microVlm, dtype })(i, i).loss,
+});

@@ -103,12 +103,8 @@ export async function answerAll(
       const ids = Array.from(tokens.subarray(r * steps, r * steps + n), Number);
       let logprob = 0;
       for (let i = 0; i < n; i++) logprob += logprobs[r * steps + i] as number;
-      const text = tok
-        .decode(
-          ids.filter((id) => id !== tok.eosId),
-          { skipSpecial: true },
-        )
-        .trim();
+      const said = ids.filter((id) => id !== tok.eosId);
+      const text = tok.decode(said, { skipSpecial: true }).trim();
       answers.set((examples[start + r] as Example).id, { text, tokens: ids, logprob });
     }
     onBatch?.(Math.min(start + batch, examples.length), examples.length);

@@ -1,6 +1,7 @@
 // Decoding a training phase's params (docs/execution-graph.md: constructor values are objects with a `type`,
 // percentages are fractions) into the tensor compiler's optimizer and schedule configurations.
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../compiler/tensor/optim/types.ts";
+import { stepsForEpochs } from "../../vlm/sft.ts";
 import { NodeError } from "./types.ts";
 
 type Params = Record<string, unknown>;
@@ -47,7 +48,7 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
   const batch = num(p, "batch", 16);
   const accumulation = num(p, "accumulation", 1);
   if (batch > examples) throw new NodeError(`batch ${batch} is larger than the ${examples} examples of ${what}; lower batch or use more data`);
-  const steps = typeof p.steps === "number" ? p.steps : Math.ceil((examples * num(p, "epochs", 1)) / (batch * accumulation));
+  const steps = typeof p.steps === "number" ? p.steps : stepsForEpochs(examples, batch, accumulation, num(p, "epochs", 1));
   return {
     batch,
     accumulation,

@@ -26,7 +26,10 @@ export function encodeImage(c: TinyVlmConfig, weight: (name: string) => Tensor, 
   if (h !== c.imageSize || w !== c.imageSize || ch !== 3)
     throw new ShapeError(`tinyvlm: pixels must be [B, ${c.imageSize}, ${c.imageSize}, 3], got [${pixels.shape.join(", ")}]`);
   const g = c.imageSize / c.patch;
-  const tiles = op.transpose(op.reshape(pixels, [b!, g, c.patch, g, c.patch, 3]), [0, 1, 3, 2, 4, 5]);
+  // [0, 1] → [−1, 1]: with all-positive pixels a flat patch embeds to a scaled copy of one vector, and the
+  // LayerNorms divide the scale away — object and background would look alike (docs/tinyvlm.md).
+  const centered = op.sub(op.mul(pixels, 2), 1);
+  const tiles = op.transpose(op.reshape(centered, [b!, g, c.patch, g, c.patch, 3]), [0, 1, 3, 2, 4, 5]);
   const patches = op.reshape(tiles, [b!, g * g, c.patch * c.patch * 3]);
   let x = op.add(op.add(op.matmul(patches, weight("vision.patch_embed")), weight("vision.patch_bias")), weight("vision.positions"));
   x = stack(x, weight, "vision.blocks", c.vision, { causal: false });

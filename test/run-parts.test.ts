@@ -1,0 +1,177 @@
+// The parts of `alignc run` on their own: the store's atomic commits, keys, settings decoding, data order,
+// the progress line and the evaluation table.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { compileSync } from "../src/compiler/compile.ts";
+import { scheduleFactor } from "../src/compiler/tensor/optim/schedule.ts";
+import { evaluateWorld } from "../src/runtime/eval/evaluate.ts";
+import { renderEvaluation } from "../src/runtime/eval/table.ts";
+import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
+import { loopOf, optimizerOf, scheduleOf } from "../src/runtime/run/executors/training-settings.ts";
+import { storeKeys } from "../src/runtime/run/keys.ts";
+import { formatDuration, RunLog } from "../src/runtime/run/log.ts";
+import { type EntryInfo, Store } from "../src/runtime/run/store.ts";
+import { dataOrder } from "../src/runtime/vlm/sft.ts";
+import { generateItems } from "../src/runtime/world/generate.ts";
+import { worldOptions } from "../src/runtime/world/options.ts";
+
+const dir = mkdtempSync(path.join(tmpdir(), "alignc-run-parts-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const info = (key: string): EntryInfo => ({
+  key,
+  node: "n",
+  kind: "k",
+  version: 1,
+  params: {},
+  inputs: [],
+  alignc: "0",
+  started: "",
+  seconds: 0,
+  summary: { ok: true },
+});
+
+describe("store", () => {
+  const store = new Store(path.join(dir, "store"));
+  const key = "ab".repeat(32);
+
+  test("a failed commit stores nothing and leaves no staging directory", async () => {
+    await assert.rejects(
+      store.commit(key, async (staging) => {
+        writeFileSync(path.join(staging, "half.bin"), "x");
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.equal(store.has(key), false);
+    assert.deepEqual(readdirSync(path.join(dir, "store", ".staging")), []);
+  });
+
+  test("a commit is whole, and a second commit of the same key keeps the first", async () => {
+    await store.commit(key, async (staging) => {
+      writeFileSync(path.join(staging, "out.txt"), "first");
+      return info(key);
+    });
+    assert.equal(store.has(key), true);
+    assert.deepEqual(store.keys(), [key]);
+    assert.equal(store.info(key).summary.ok, true);
+    await store.commit(key, async (staging) => {
+      writeFileSync(path.join(staging, "out.txt"), "second");
+      return info(key);
+    });
+    assert.equal(readFileSync(path.join(store.dir(key), "out.txt"), "utf8"), "first");
+  });
+});
+
+describe("store keys", () => {
+  const align = path.join(dir, "keys.align");
+  const data = path.join(dir, "d.jsonl");
+  writeFileSync(data, '{"id":"a"}\n');
+  writeFileSync(
+    align,
+    `align 1
+model m = tinyvlm { size: nano }
+dataset d = file("d.jsonl") { kind: prompts }
+phase p = sft(m, d) { steps: 1 }
+`,
+  );
+  const keysOf = () => {
+    const graph = compileSync(align).graph;
+    assert.ok(graph);
+    return storeKeys(graph, EXECUTORS, dir);
+  };
+
+  test("editing a data file changes its node's key and its dependants', not the others", () => {
+    const before = keysOf();
+    writeFileSync(data, '{"id":"b"}\n');
+    const after = keysOf();
+    assert.equal(after.get("m")?.key, before.get("m")?.key);
+    assert.notEqual(after.get("d")?.key, before.get("d")?.key);
+    assert.notEqual(after.get("p")?.key, before.get("p")?.key);
+    assert.match(after.get("d")?.external ?? "", /^[0-9a-f]{64}$/);
+    assert.equal(after.get("m")?.external, undefined);
+  });
+});
+
+describe("training settings", () => {
+  test("optimizers and schedules decode from params", () => {
+    assert.deepEqual(optimizerOf({ type: "adamw", lr: 0.01, weight_decay: 0.1 }), {
+      kind: "adamw",
+      lr: 0.01,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0.1,
+    });
+    assert.equal(optimizerOf({ type: "sgd", lr: 0.1, nesterov: true }).kind, "sgd");
+    assert.throws(() => optimizerOf({ type: "lion" }), /unknown type "lion"/);
+    assert.deepEqual(scheduleOf({ type: "cosine", warmup: 0.03, min_ratio: 0.1 }, 1000), { kind: "cosine", warmupSteps: 30, totalSteps: 1000, minRatio: 0.1 });
+    assert.deepEqual(scheduleOf({ type: "linear", warmup: 100 }, 1000), { kind: "linear", warmupSteps: 100, totalSteps: 1000 });
+    assert.equal(scheduleFactor({ kind: "cosine", warmupSteps: 0, totalSteps: 100, minRatio: 0.1 }, 100), 0.1);
+    assert.ok(Math.abs(scheduleFactor({ kind: "cosine", warmupSteps: 0, totalSteps: 100, minRatio: 0.1 }, 50) - 0.55) < 1e-12);
+  });
+
+  test("steps come from epochs (last batch partial) unless given; a batch larger than the data is refused", () => {
+    assert.equal(loopOf({ epochs: 3, batch: 32 }, 100, "d").steps, 10);
+    assert.equal(loopOf({ steps: 7, batch: 4, accumulation: 2 }, 100, "d").steps, 7);
+    assert.equal(loopOf({ batch: 10 }, 100, "d").stepsPerRun, 10);
+    assert.throws(() => loopOf({ batch: 64 }, 40, "train"), /batch 64 is larger than the 40 examples of train; lower batch/);
+  });
+
+  test("the data order is a fresh seeded permutation per epoch", () => {
+    const order = dataOrder(5, 12, 3);
+    assert.deepEqual([...order.slice(0, 5)].sort(), [0, 1, 2, 3, 4]);
+    assert.deepEqual([...order.slice(5, 10)].sort(), [0, 1, 2, 3, 4]);
+    assert.deepEqual(dataOrder(5, 12, 3), order);
+    assert.notDeepEqual(dataOrder(5, 12, 4), order);
+  });
+});
+
+describe("log and progress", () => {
+  test("without a terminal: plain lines to the sink and the log file, no status redraws", () => {
+    const file = path.join(dir, "logs", "run.log");
+    const out: string[] = [];
+    const log = new RunLog(file, { write: (t) => out.push(t), isTTY: false });
+    const p = log.progress("train", 10, "steps");
+    p.update(5, "loss 1.0");
+    p.finish("done");
+    assert.ok(out.every((t) => !t.includes("\r")));
+    assert.match(out.at(-1) ?? "", /^train 5\/10 steps in \d+\.\ds · done\n$/);
+    assert.match(readFileSync(file, "utf8"), /^\d{4}-\d\d-\d\dT[\d:.]+Z train 5\/10 steps/);
+  });
+
+  test("on a terminal: a status line that is cleared before the next log line", () => {
+    const out: string[] = [];
+    const log = new RunLog(undefined, { write: (t) => out.push(t), isTTY: true });
+    log.progress("gen", 4, "items").update(2);
+    const clear = "\r\x1b[2K";
+    assert.ok(out[0]?.startsWith(`${clear}gen 2/4 items · `), JSON.stringify(out[0]));
+    assert.match(out[0] ?? "", /items\/s · ETA /);
+    log.line("next");
+    assert.deepEqual(out.slice(1), ["\r\x1b[2K", "next\n"]);
+    assert.equal(formatDuration(75), "1m15s");
+    assert.equal(formatDuration(3.21), "3.2s");
+  });
+});
+
+test("the evaluation table compares models row by row and lists hallucinated objects", () => {
+  const items = [...generateItems(worldOptions({ split: "test", count: 10, seed: 1, tasks: ["pope", "describe"] }))].map((g) => g.item);
+  const perfect = evaluateWorld(items, new Map(items.map((it) => [it.id, it.answer])));
+  const yes = evaluateWorld(items, new Map(items.map((it) => [it.id, it.task === "pope" ? "Yes." : "There is a moon and a cross."])));
+  const md = renderEvaluation(
+    "t",
+    [
+      { model: "a", report: perfect },
+      { model: "b", report: yes },
+    ],
+    ["pope", "chair"],
+  );
+  assert.match(md, /\| POPE accuracy, all \| 100\.0% \| \d+\.\d% \|/);
+  assert.match(md, /\| POPE yes-ratio, all \| \d+\.\d% \| 100\.0% \|/);
+  assert.match(md, /\| CHAIR_i \(lower is better\) \| 0\.0% \| \d+\.\d% \|/);
+  assert.match(md, /- a: none\n- b: (moon|cross) \(\d+\)/);
+  assert.ok(existsSync(dir));
+});
