@@ -47,7 +47,7 @@ test("an example that does not fit, or an image of the wrong size, is an error n
 
 test("end to end: world POPE items → tokenizer → SFT of nano inside Loop runs; the answer loss falls far below chance", async () => {
   const examples: Example[] = [];
-  for (const { item, png } of generateItems(worldOptions({ split: "train", count: 200, seed: 3, bias: 0.8, image_size: 32, tasks: ["pope"] }))) {
+  for (const { item, png } of generateItems(worldOptions({ split: "train", count: 200, seed: 3, bias: 0.8, image_size: 48, tasks: ["pope"] }))) {
     examples.push({ id: item.id, prompt: item.prompt, answer: item.answer, rgb: png ? decodePng(png).rgb : null });
   }
   const world = Tokenizer.train(

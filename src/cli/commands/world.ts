@@ -40,7 +40,7 @@ Options of generate (the settings of the .align constructor \`shapes\`):
   --count N            number of items (default 1000)
   --seed S             world seed (default 0)
   --bias P             co-occurrence bias, a fraction or a percentage: 0.8 or 80% (default 0.5)
-  --image-size PX      image side in pixels, 16…512 (default 32)
+  --image-size PX      image side in pixels, 16…512 (default 48, what nano takes)
   --max-objects N      objects per scene, at most, 1…12 (default 4)
   --tasks LIST         comma-separated, from ${TASKS.join(", ")} (default all)
   --negatives LIST     POPE negative sampling, from ${NEGATIVES.join(", ")} (default all)

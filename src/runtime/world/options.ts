@@ -24,7 +24,7 @@ export interface WorldOptions {
 export const DEFAULTS: Omit<WorldOptions, "split" | "count"> = {
   seed: 0,
   bias: 0.5,
-  image_size: 32,
+  image_size: 48,
   max_objects: 4,
   tasks: [...TASKS],
   negatives: [...NEGATIVES],
