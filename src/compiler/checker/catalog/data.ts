@@ -135,7 +135,11 @@ const datasets: Ctor[] = [
       count: { type: { t: "int", min: 1, max: 10_000_000 }, required: true, doc: "Number of items." },
       seed: { type: { t: "int", min: 0 }, default: int(0), doc: "World seed." },
       bias: { type: prob, default: frac(0.5), doc: "Co-occurrence bias: how often an object appears with its usual companion." },
-      image_size: { type: { t: "int", min: 16, max: 512 }, default: int(48), doc: "Image side in pixels (48 matches the nano TinyVLM; small and base take 64)." },
+      image_size: {
+        type: { t: "int", min: 16, max: 512 },
+        default: int(48),
+        doc: "Image side in pixels (48 matches the nano TinyVLM; small and base take 64).",
+      },
       max_objects: { type: { t: "int", min: 1, max: 12 }, default: int(4), doc: "Objects per scene, at most." },
       tasks: { type: { t: "list", of: { t: "enum", values: SHAPES_TASKS }, min: 1, unique: true }, default: list(...SHAPES_TASKS.map(sym)), doc: "Task mix." },
       negatives: {
