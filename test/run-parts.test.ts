@@ -96,6 +96,21 @@ phase p = sft(m, d) { steps: 1 }
   });
 });
 
+test("an image named through a renamed field is part of the data file's key", () => {
+  const align = path.join(dir, "renamed.align");
+  writeFileSync(path.join(dir, "r.jsonl"), '{"id":"a","picture":"pic.png"}\n');
+  writeFileSync(path.join(dir, "pic.png"), "one");
+  writeFileSync(align, `align 1\ndataset d = file("r.jsonl") { kind: prompts, fields: { image: "picture" } }\n`);
+  const keyOf = () => {
+    const graph = compileSync(align).graph;
+    assert.ok(graph);
+    return storeKeys(graph, EXECUTORS, dir).get("d")?.key;
+  };
+  const before = keyOf();
+  writeFileSync(path.join(dir, "pic.png"), "two");
+  assert.notEqual(keyOf(), before);
+});
+
 describe("training settings", () => {
   test("optimizers and schedules decode from params", () => {
     assert.deepEqual(optimizerOf({ type: "adamw", lr: 0.01, weight_decay: 0.1 }), {

@@ -66,13 +66,26 @@ export const dataFile: NodeExecutor = {
     const { file, imagesDir } = sourceOf(node, entryDir);
     const h = createHash("sha256");
     if (!existsSync(file)) return h.update("missing").digest("hex");
-    const bytes = readFileSync(file);
-    h.update(bytes);
-    // Images named by the records: their bytes count too (a path that cannot be read just hashes as missing).
-    for (const m of bytes.toString("utf8").matchAll(/"image"\s*:\s*"((?:[^"\\]|\\.)*)"/g)) {
-      const p = path.resolve(imagesDir, JSON.parse(`"${m[1]}"`) as string);
-      h.update(p);
-      h.update(existsSync(p) ? readFileSync(p) : Buffer.from("missing"));
+    h.update(readFileSync(file));
+    // The images the records name (after renames) count too; a record or path that cannot be read hashes as
+    // missing, and the run reports it.
+    let rows: { row: number; text: string }[] = [];
+    try {
+      rows = records(file);
+    } catch {
+      return h.digest("hex");
+    }
+    const fields = (node.params.fields ?? {}) as Record<string, string>;
+    for (const { text } of rows) {
+      let image: unknown;
+      try {
+        image = (JSON.parse(rename(text, fields)) as { image?: unknown }).image;
+      } catch {
+        continue;
+      }
+      if (typeof image !== "string") continue;
+      const p = path.resolve(imagesDir, image);
+      h.update(p).update(existsSync(p) ? readFileSync(p) : Buffer.from("missing"));
     }
     return h.digest("hex");
   },
