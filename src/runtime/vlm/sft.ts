@@ -9,7 +9,7 @@ import { Rng } from "../../compiler/tensor/params/random.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
 import { Trainer } from "../trainer.ts";
-import { type Example, encodeExample, FeedError, sftFeeds } from "./feeds.ts";
+import { type Example, FeedError, sftFeeds } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 
 export interface SftOptions {
@@ -66,7 +66,6 @@ export async function trainSft(
   if (examples.length === 0) throw new FeedError("no examples to train on");
   const c = model.config;
   const length = sequenceLength(model, examples);
-  for (const ex of examples) encodeExample(model.tokenizer, ex, length); // fail before training on a bad example
   const microBatches = o.steps * o.accumulation;
   const order = dataOrder(examples.length, microBatches * o.batch, o.seed);
   const perEpoch = examples.length / (o.batch * o.accumulation);

@@ -22,10 +22,13 @@ function sourceOf(node: GraphNode, entryDir: string): FileSource {
   return { file, imagesDir: typeof images === "string" ? path.resolve(entryDir, images) : path.dirname(file) };
 }
 
-/** The file's records as JSON texts with their 1-based row (line of a .jsonl, index + 1 of a .json array). */
-function records(file: string): { row: number; text: string }[] {
+function readSource(file: string): string {
   if (!existsSync(file)) throw new NodeError(`${file}: no such file; check the path (it is relative to the .align file)`);
-  const text = readFileSync(file, "utf8");
+  return readFileSync(file, "utf8");
+}
+
+/** The file's records as JSON texts with their 1-based row (line of a .jsonl, index + 1 of a .json array). */
+function records(file: string, text = readSource(file)): { row: number; text: string }[] {
   if (file.endsWith(".json")) {
     let parsed: unknown;
     try {
@@ -66,12 +69,13 @@ export const dataFile: NodeExecutor = {
     const { file, imagesDir } = sourceOf(node, entryDir);
     const h = createHash("sha256");
     if (!existsSync(file)) return h.update("missing").digest("hex");
-    h.update(readFileSync(file));
+    const bytes = readFileSync(file);
+    h.update(bytes);
     // The images the records name (after renames) count too; a record or path that cannot be read hashes as
     // missing, and the run reports it.
     let rows: { row: number; text: string }[] = [];
     try {
-      rows = records(file);
+      rows = records(file, bytes.toString("utf8"));
     } catch {
       return h.digest("hex");
     }

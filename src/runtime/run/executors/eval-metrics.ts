@@ -25,9 +25,13 @@ export const evalMetrics: NodeExecutor = {
     const runtime = await ctx.runtime(p.device);
     const reports: { model: string; report: WorldReport }[] = [];
     mkdirSync(path.join(ctx.out, "predictions"), { recursive: true });
+    // Images are decoded once per image size, not once per model.
+    const bySize = new Map<number, ReturnType<typeof loadExamples>>();
     for (const input of models) {
       const model = loadModel(input);
-      const { items, examples } = loadExamples(data, model);
+      const loaded = bySize.get(model.config.imageSize) ?? loadExamples(data, model);
+      bySize.set(model.config.imageSize, loaded);
+      const { items, examples } = loaded;
       const progress = ctx.log.progress(`${ctx.node.id}: ${input.node.id} answering`, examples.length, "prompts");
       const run = await answerAll(
         runtime,
