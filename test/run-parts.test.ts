@@ -14,7 +14,7 @@ import { loopOf, optimizerOf, scheduleOf } from "../src/runtime/run/executors/tr
 import { storeKeys } from "../src/runtime/run/keys.ts";
 import { formatDuration, RunLog } from "../src/runtime/run/log.ts";
 import { type EntryInfo, Store } from "../src/runtime/run/store.ts";
-import { dataOrder } from "../src/runtime/vlm/sft.ts";
+import { dataOrder } from "../src/runtime/vlm/sft-schedule.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 

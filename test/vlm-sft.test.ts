@@ -9,9 +9,10 @@ import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { answerAll } from "../src/runtime/vlm/answer.ts";
-import type { Example } from "../src/runtime/vlm/feeds.ts";
+import { type Example, sftFeeds } from "../src/runtime/vlm/feeds.ts";
 import type { VlmModel } from "../src/runtime/vlm/model.ts";
-import { type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
+import { paddedLengths, type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
+import { sftSchedule } from "../src/runtime/vlm/sft-schedule.ts";
 
 const tok = Tokenizer.train(["What shape is it?", "Square.", "Cross.", "square cross what shape is it"], { vocabSize: 64 });
 const c = tinyVlmConfig("nano", tok.vocabSize);
@@ -70,4 +71,31 @@ test("nano learns to tell a square from a cross of the same colour (the answer i
   const blind = await answerAll(runtime, model, heldOut, { maxTokens: 4, temperature: 0, seed: 0, blind: true });
   const said = new Set([...blind.answers.values()].map((a) => a.text));
   assert.equal(said.size, 1, "without the image every answer is the same guess");
+});
+
+test("per-example loss averaging gives every example's answer tokens a total weight of 1", () => {
+  const [a, b] = shapes(2, 5) as [Example, Example];
+  const long = { ...b, answer: "Square. Square. Square." };
+  const feeds = sftFeeds(c, tok, [a, long], 2, 1, 24, 0, "example");
+  const mask = feeds.loss_mask?.data as Float32Array;
+  const sums = [0, 1].map((k) => mask.slice(k * 24, (k + 1) * 24).reduce((x, y) => x + y, 0));
+  for (const s of sums) assert.ok(Math.abs(s - 1) < 1e-6, `row sums ${sums}`);
+  const byToken = sftFeeds(c, tok, [a, long], 2, 1, 24, 0, "token").loss_mask?.data as Float32Array;
+  assert.ok(byToken.slice(24).reduce((x, y) => x + y, 0) > byToken.slice(0, 24).reduce((x, y) => x + y, 0) + 3, "token averaging weighs the long answer more");
+});
+
+test("length buckets: training switches between programs of two lengths, step by step, and still learns", async () => {
+  // Half the examples get a long prompt, so they pad to a longer bucket than the short ones.
+  const data = shapes(200, 4).map((ex, i) => (i % 2 ? { ...ex, prompt: "What shape is it? What shape is it? What shape is it?" } : ex));
+  const runs = sftSchedule(paddedLengths(fresh(), data), { perStep: 16, steps: 40, stepsPerRun: 4, buckets: 2, seed: 3 });
+  assert.equal(new Set(runs.map((r) => r.length)).size, 2, "both lengths are trained on");
+  const runtime = new Runtime();
+  const { rows } = await trainSft(runtime, fresh(), data, { ...options(40, 4), lengthBuckets: 2 });
+  assert.deepEqual(
+    rows.map((r) => r.step),
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
+  const first = rows.slice(0, 4).reduce((a, r) => a + r.loss, 0) / 4;
+  const last = rows.slice(-4).reduce((a, r) => a + r.loss, 0) / 4;
+  assert.ok(last < first / 2, `loss ${first} → ${last}`);
 });

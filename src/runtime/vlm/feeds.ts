@@ -13,6 +13,9 @@ export interface Example {
   rgb: Uint8Array | null;
 }
 
+/** How the SFT loss averages: over all answer tokens of a batch, or per example first (each example's answer weighs 1). */
+export type LossAverage = "token" | "example";
+
 export class FeedError extends Error {
   override name = "FeedError";
 }
@@ -53,6 +56,7 @@ export function sftFeeds(
   steps: number,
   length: number,
   offset = 0,
+  average: LossAverage = "token",
 ): Record<string, TensorData> {
   if (examples.length === 0) throw new FeedError("no examples to train on");
   const n = steps * batch;
@@ -73,10 +77,12 @@ export function sftFeeds(
       keep.fill(1, k * p, (k + 1) * p);
     }
     const e = encodeExample(tok, ex, length);
+    // Per-example weighting: each example's answer tokens share a weight of 1, so a one-word answer counts as much as a caption.
+    const scored = average === "example" ? e.lossMask.reduce((a, b) => a + b, 0) : 1;
     for (let i = 0; i < length; i++) {
       tokens[k * length + i] = BigInt(e.tokens[i]!);
       labels[k * length + i] = BigInt(e.labels[i]!);
-      lossMask[k * length + i] = e.lossMask[i]!;
+      lossMask[k * length + i] = e.lossMask[i]! / scored;
       textMask[k * length + i] = e.textMask[i]!;
     }
   }

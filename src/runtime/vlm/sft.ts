@@ -1,16 +1,17 @@
-// Supervised fine-tuning of a TinyVLM: shuffles the examples each epoch (seeded), stages K optimizer steps of
-// micro-batches per ONNX Runtime run, and reports per-step metrics. When the total is not a multiple of K, the
-// last run uses a second program of the remaining steps that continues from the first one's state.
+// Supervised fine-tuning of a TinyVLM: follows the schedule of runs (sft-schedule.ts: seeded epochs, optional
+// length buckets), stages each run's K optimizer steps of micro-batches for one ONNX Runtime run, and reports
+// per-step metrics. Each (bucket length, K) pair has its own compiled program; parameters and optimizer state
+// move between them, so a remainder run or a change of bucket continues exactly where the last run stopped.
 import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
 import { imageTokens } from "../../compiler/tensor/models/tinyvlm/config.ts";
 import { sftBatch, sftLoss } from "../../compiler/tensor/models/tinyvlm/programs.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
-import { Rng } from "../../compiler/tensor/params/random.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
 import { Trainer } from "../trainer.ts";
-import { type Example, FeedError, sftFeeds } from "./feeds.ts";
+import { type Example, FeedError, type LossAverage, sftFeeds } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
+import { sftSchedule } from "./sft-schedule.ts";
 
 export interface SftOptions {
   batch: number;
@@ -24,6 +25,10 @@ export interface SftOptions {
   clipNorm: number;
   /** Seeds the data order. */
   seed: number;
+  /** Most length buckets (default 1: every example padded to the longest). */
+  lengthBuckets?: number;
+  /** How the loss averages over answer tokens (default "token"). */
+  lossAverage?: LossAverage;
 }
 
 /** One optimizer step's metrics (the names Hugging Face trainers log). */
@@ -42,18 +47,15 @@ export function stepsForEpochs(examples: number, batch: number, accumulation: nu
   return Math.ceil((examples * epochs) / (batch * accumulation));
 }
 
-/** Text positions per sequence: the longest example's (<bos> prompt answer <eos>) rounded up to a multiple of 8, within the model's context. */
-export function sequenceLength(model: VlmModel, examples: readonly Example[]): number {
-  let longest = 1;
-  let which = "";
-  for (const ex of examples) {
-    const n = 1 + model.tokenizer.encode(ex.prompt).length + model.tokenizer.encode(ex.answer).length;
-    if (n > longest) [longest, which] = [n, ex.id];
-  }
+/** Text positions per example (<bos> prompt answer <eos>), rounded up to a multiple of 8; an example longer than the model's context is an error naming it. */
+export function paddedLengths(model: VlmModel, examples: readonly Example[]): number[] {
   const limit = model.config.textContext;
-  if (longest > limit)
-    throw new FeedError(`example ${which}: ${longest} tokens do not fit the model's text context of ${limit}; shorten it or use a model with a larger context`);
-  return Math.min(limit, Math.ceil(longest / 8) * 8);
+  return examples.map((ex) => {
+    const n = 1 + model.tokenizer.encode(ex.prompt).length + model.tokenizer.encode(ex.answer).length;
+    if (n > limit)
+      throw new FeedError(`example ${ex.id}: ${n} tokens do not fit the model's text context of ${limit}; shorten it or use a model with a larger context`);
+    return Math.min(limit, Math.ceil(n / 8) * 8);
+  });
 }
 
 export async function trainSft(
@@ -65,41 +67,43 @@ export async function trainSft(
 ): Promise<{ model: VlmModel; rows: SftStepMetrics[] }> {
   if (examples.length === 0) throw new FeedError("no examples to train on");
   const c = model.config;
-  const length = sequenceLength(model, examples);
-  const microBatches = o.steps * o.accumulation;
-  const order = dataOrder(examples.length, microBatches * o.batch, o.seed);
-  const perEpoch = examples.length / (o.batch * o.accumulation);
-
-  const k = Math.min(o.stepsPerRun, o.steps);
-  const specFor = (steps: number): TrainProgramSpec => ({
-    trainable: [...model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
-    batch: sftBatch(c, o.batch, length),
-    steps,
-    accumulation: o.accumulation,
-    optimizer: o.optimizer,
-    schedule: o.schedule,
-    clipNorm: o.clipNorm,
-    loss: sftLoss(c),
+  const runs = sftSchedule(paddedLengths(model, examples), {
+    perStep: o.batch * o.accumulation,
+    steps: o.steps,
+    stepsPerRun: o.stepsPerRun,
+    buckets: o.lengthBuckets ?? 1,
+    seed: o.seed,
   });
-  const spec = specFor(k);
-  let trainer = new Trainer(runtime, buildTrainProgram(spec), spec, model.params);
+  const perEpoch = examples.length / (o.batch * o.accumulation);
+  // One trainer (compiled program) per bucket length and run size; the state moves between them.
+  const trainers = new Map<string, Trainer>();
+  let current: Trainer | undefined;
   const rows: SftStepMetrics[] = [];
-  const tokensPerStep = o.batch * o.accumulation * (length + imageTokens(c));
-  while (trainer.step < o.steps) {
-    const left = o.steps - trainer.step;
-    if (left < trainer.spec.steps) {
-      const rest = specFor(left);
-      const next = new Trainer(runtime, buildTrainProgram(rest), rest, trainer.parameters());
-      next.restore(trainer.snapshot());
-      trainer = next;
+  for (const run of runs) {
+    const key = `${run.length}/${run.steps}`;
+    let trainer = trainers.get(key);
+    if (!trainer) {
+      const spec: TrainProgramSpec = {
+        trainable: [...model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
+        batch: sftBatch(c, o.batch, run.length),
+        steps: run.steps,
+        accumulation: o.accumulation,
+        optimizer: o.optimizer,
+        schedule: o.schedule,
+        clipNorm: o.clipNorm,
+        loss: sftLoss(c),
+      };
+      trainer = new Trainer(runtime, buildTrainProgram(spec), spec, current?.parameters() ?? model.params);
+      trainers.set(key, trainer);
     }
-    const steps = trainer.spec.steps;
-    const first = trainer.step * o.accumulation * o.batch;
-    const slice = order.slice(first, first + steps * o.accumulation * o.batch).map((i) => examples[i] as Example);
-    const feeds: Record<string, TensorData> = sftFeeds(c, model.tokenizer, slice, o.batch, steps * o.accumulation, length);
+    if (current && current !== trainer) trainer.restore(current.snapshot());
+    current = trainer;
+    const slice = run.examples.map((i) => examples[i] as Example);
+    const feeds: Record<string, TensorData> = sftFeeds(c, model.tokenizer, slice, o.batch, run.steps * o.accumulation, run.length, 0, o.lossAverage);
     const t0 = performance.now();
     const m = await trainer.run(feeds);
     const seconds = (performance.now() - t0) / 1000;
+    const tokensPerStep = o.batch * o.accumulation * (run.length + imageTokens(c));
     const these = m.step.map((step, i) => ({
       step,
       epoch: step / perEpoch,
@@ -107,27 +111,12 @@ export async function trainSft(
       token_accuracy: m.values.token_accuracy?.[i] ?? Number.NaN,
       grad_norm: m.values.grad_norm?.[i] ?? Number.NaN,
       learning_rate: m.values.lr?.[i] ?? Number.NaN,
-      tokens_per_second: (tokensPerStep * steps) / seconds,
+      tokens_per_second: (tokensPerStep * run.steps) / seconds,
     }));
     rows.push(...these);
     onRun?.(these);
   }
   const params = new Map(model.params);
-  for (const [name, t] of trainer.parameters()) params.set(name, t);
+  for (const [name, t] of current?.parameters() ?? []) params.set(name, t);
   return { model: { ...model, params }, rows };
-}
-
-/** Example indices for `n` draws: a fresh seeded permutation for every pass over the data. */
-export function dataOrder(examples: number, n: number, seed: number): number[] {
-  const out: number[] = [];
-  for (let epoch = 0; out.length < n; epoch++) {
-    const rng = new Rng(seed).fork(`sft/order/${epoch}`);
-    const perm = Array.from({ length: examples }, (_, i) => i);
-    for (let i = perm.length - 1; i > 0; i--) {
-      const j = Math.floor(rng.uniform() * (i + 1));
-      [perm[i], perm[j]] = [perm[j] as number, perm[i] as number];
-    }
-    out.push(...perm);
-  }
-  return out.slice(0, n);
 }

@@ -54,6 +54,20 @@ const trainingFields: Fields = {
   seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Seed of data order, dropout and sampling." },
 };
 
+/** Settings of supervised fine-tuning only. */
+const sftFields: Fields = {
+  length_buckets: {
+    type: { t: "int", min: 1, max: 16 },
+    default: int(1),
+    doc: "Group examples into at most N padded lengths, so short answers are not padded to the longest; each run of steps_per_run steps comes from one group.",
+  },
+  loss_average: {
+    type: { t: "enum", values: ["token", "example"] },
+    default: sym("token"),
+    doc: "token: mean over every answer token of a batch; example: mean of each example's own mean, so a one-word answer weighs as much as a caption.",
+  },
+};
+
 const objectiveFields: Fields = {
   loss: { type: { t: "enum", values: ["sigmoid", "ipo", "hinge"] }, default: sym("sigmoid"), doc: "sigmoid (DPO), ipo, or hinge (SLiC)." },
   beta: { type: { t: "float", min: 0, minOpen: true }, default: float(0.1), doc: "β: strength of the KL regularisation." },
@@ -127,7 +141,7 @@ const phases: Ctor[] = [
       { name: "model", type: modelRef, doc: "Initial weights." },
       { name: "data", type: promptsRef, doc: "Prompts with reference answers." },
     ],
-    fields: { ...trainingFields },
+    fields: { ...trainingFields, ...sftFields },
     validate: checkSteps,
     result: () => ({ category: "phase" }),
     node: "train.sft",

@@ -29,7 +29,13 @@ export const trainSftExecutor: NodeExecutor = {
       runtime,
       model,
       examples,
-      { ...loop, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps) },
+      {
+        ...loop,
+        optimizer: optimizerOf(p.optimizer),
+        schedule: scheduleOf(p.schedule, loop.steps),
+        lengthBuckets: typeof p.length_buckets === "number" ? p.length_buckets : 1,
+        lossAverage: p.loss_average === "example" ? "example" : "token",
+      },
       (these) => {
         ctx.metrics(these);
         recent.push(...these);

@@ -23,7 +23,7 @@ const stackOf = (width: number, layers: number, heads: number): StackConfig => (
 
 export const SIZES: Readonly<Record<"nano" | "small" | "base", SizeSpec>> = {
   // < 1M parameters: CPU tests and the quickstart.
-  nano: { imageSize: 48, patch: 8, vision: stackOf(64, 2, 2), text: stackOf(96, 3, 3), textContext: 64 },
+  nano: { imageSize: 48, patch: 8, vision: stackOf(64, 2, 2), text: stackOf(96, 3, 6), textContext: 64 },
   // ~15M: GPU experiments.
   small: { imageSize: 64, patch: 8, vision: stackOf(256, 4, 4), text: stackOf(384, 6, 6), textContext: 128 },
   // ~100M+: GPU.

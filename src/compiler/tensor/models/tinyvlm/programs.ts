@@ -26,7 +26,9 @@ export function sftLoss(c: TinyVlmConfig): LossFn {
   return (w, b) => {
     const logits = vlmLogits(c, (n): Tensor => w[n]!, { pixels: b.pixels!, tokens: b.tokens!, textMask: b.text_mask!, imageKeep: b.image_keep! });
     const correct = op.cast(op.equal(op.argMax(logits, -1), b.labels!), c.dtype);
-    const accuracy = op.div(op.reduceSum(op.mul(correct, b.loss_mask!)), op.max(op.reduceSum(b.loss_mask!), 1));
+    // Scored positions, whatever their loss weights: token accuracy stays a share of tokens.
+    const scored = op.cast(op.greater(b.loss_mask!, 0), c.dtype);
+    const accuracy = op.div(op.reduceSum(op.mul(correct, scored)), op.max(op.reduceSum(scored), 1));
     return { loss: maskedCrossEntropy(logits, b.labels!, b.loss_mask!), metrics: { token_accuracy: accuracy } };
   };
 }
