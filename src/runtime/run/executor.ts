@@ -112,6 +112,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
               return found;
             },
             out: staging,
+            scratch: store.scratch(key),
             entryDir,
             log,
             runtime: (device) => devices.get(device),
@@ -133,6 +134,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
             summary,
           };
         });
+        store.dropScratch(key);
         outcome = { id: node.id, key, status: "ran", seconds: info.seconds, dir: store.dir(key), summary: info.summary };
         log.line(`✓ ${node.id} in ${formatDuration(info.seconds)}`);
       } catch (e) {

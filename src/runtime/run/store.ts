@@ -28,6 +28,17 @@ export class Store {
     return path.join(this.root, key.slice(0, 2), key);
   }
 
+  /** The key's scratch directory (created): partial results of an unfinished attempt, kept until the entry is stored. */
+  scratch(key: string): string {
+    const dir = path.join(this.root, ".partial", key);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  dropScratch(key: string): void {
+    rmSync(path.join(this.root, ".partial", key), { recursive: true, force: true });
+  }
+
   has(key: string): boolean {
     return existsSync(path.join(this.dir(key), ENTRY_INFO));
   }

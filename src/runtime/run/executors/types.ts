@@ -21,6 +21,12 @@ export interface ExecContext {
   input(name: string): StoredInput;
   /** The staging directory to write outputs into (empty; becomes the store entry). */
   out: string;
+  /**
+   * A directory kept across attempts of this node's key (store/.partial/<key>), removed once the entry is stored:
+   * a stage that calls something slow or flaky (a rater) journals its results here so that a run killed half-way
+   * asks again only for what is missing.
+   */
+  scratch: string;
   /** The entry file's directory: relative paths in params are relative to it. */
   entryDir: string;
   log: RunLog;
