@@ -6,6 +6,7 @@ import { expandCommand } from "./commands/expand.ts";
 import { explainCommand } from "./commands/explain.ts";
 import { fmtCommand } from "./commands/fmt.ts";
 import { graphCommand } from "./commands/graph.ts";
+import { inspectCommand } from "./commands/inspect.ts";
 import { planCommand } from "./commands/plan.ts";
 import { runCommand } from "./commands/run.ts";
 import { worldCommand } from "./commands/world.ts";
@@ -17,6 +18,7 @@ export const commands: Command[] = [
   checkCommand,
   fmtCommand,
   planCommand,
+  inspectCommand,
   graphCommand,
   expandCommand,
   explainCommand,

@@ -1,29 +1,56 @@
-// alignc plan: the execution graph as an indented text plan (or JSON).
+// alignc plan: the execution graph as an indented text plan (or JSON), with each node's status in the run
+// directory: stored (it will not run), or why it will run.
+import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { renderPlan } from "../../compiler/lower/render-plan.ts";
+import { EXECUTORS } from "../../runtime/run/executors/index.ts";
+import { RunLayout } from "../../runtime/run/layout.ts";
+import { planStatus } from "../../runtime/run/plan-status.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
 import { EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
 import { compileArgs } from "./check.ts";
 
 export const planCommand: Command = {
   name: "plan",
-  summary: "show the execution graph a file compiles to",
+  summary: "show the execution graph a file compiles to, and what a run would compute",
   help: `Usage: alignc plan FILE [options]
 
 Compiles FILE and prints its execution graph: one node per declaration in dependency order, with the
-node's kind, inputs, resolved settings and content hash.
+node's kind, inputs, resolved settings and content hash — and, for the run directory, whether the node's
+output is already stored (it will not run again) or why it will run: which setting changed (old → new),
+which input changed, which files it reads changed, or that the latest run did not finish it (and how many
+results of that attempt are kept).
 
 Options:
-  --format text|json  a readable plan (default) or the execution graph as JSON
+  --format text|json|status  a readable plan with statuses (default), the execution graph as JSON, or the
+                             statuses as JSON ([{ id, key, stored, reasons }])
+  --run-dir DIR              the run directory to compare with (default runs/<file name> beside FILE)
+  --store DIR                a shared store (default DIR/store)
 ${compileOptionsHelp}`,
-  options: compileOptions,
+  options: { ...compileOptions, "run-dir": { type: "string" }, store: { type: "string" } },
   async run(positionals, values) {
     const file = oneFile(positionals);
-    const format = formatOption(values, ["text", "json"]);
+    const format = formatOption(values, ["text", "json", "status"]);
     const result = await compile(file, compileArgs(values));
     // Warnings go to stderr; with --format json stdout holds only the graph.
     if (report(result.diagnostics, result.sources, { ...values, format: "text" }) || !result.graph) return EXIT_USER;
-    process.stdout.write(`${format === "json" ? JSON.stringify(result.graph, null, 2) : renderPlan(result.graph)}\n`);
+    if (format === "json") {
+      process.stdout.write(`${JSON.stringify(result.graph, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    const entry = path.resolve(file);
+    const root = typeof values["run-dir"] === "string" ? path.resolve(values["run-dir"]) : RunLayout.defaultRoot(entry);
+    const layout = new RunLayout(root, typeof values.store === "string" ? path.resolve(values.store) : undefined);
+    const statuses = planStatus(result.graph, layout, EXECUTORS, path.dirname(entry));
+    if (format === "status") {
+      process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    const notes = new Map(statuses.map((s) => [s.id, s.stored ? [`stored (${s.key.slice(0, 12)}): will not run`] : s.reasons.map((r) => `will run: ${r}`)]));
+    const stored = statuses.filter((s) => s.stored).length;
+    process.stdout.write(
+      `${renderPlan(result.graph, notes)}\n\n${stored} of ${statuses.length} nodes stored in ${path.relative(process.cwd(), layout.store) || "."}; ${statuses.length - stored} will run\n`,
+    );
     return EXIT_OK;
   },
 };

@@ -1,8 +1,11 @@
 // The execution graph as text for people (`alignc plan`) and as DOT / Mermaid (`alignc graph`).
 import type { ExecutionGraph, GraphNode } from "./graph.ts";
 
-/** One block per node in dependency order: id, kind and short hash; inputs; params flattened to key = value. */
-export function renderPlan(graph: ExecutionGraph): string {
+/**
+ * One block per node in dependency order: id, kind and short hash; inputs; params flattened to key = value.
+ * `notes` adds lines under a node's heading (the CLI passes whether its output is stored, and why not).
+ */
+export function renderPlan(graph: ExecutionGraph, notes?: ReadonlyMap<string, readonly string[]>): string {
   const lines: string[] = [];
   const head = graph.trial ? ` — sweep ${graph.trial.sweep}, trial ${graph.trial.ordinal} (${graph.trial.id})` : "";
   lines.push(`plan for ${graph.entry}${head}: ${graph.nodes.length} node${graph.nodes.length === 1 ? "" : "s"}`);
@@ -17,6 +20,7 @@ export function renderPlan(graph: ExecutionGraph): string {
   graph.nodes.forEach((node, i) => {
     lines.push("");
     lines.push(`${i + 1}. ${node.id}  ${node.kind} → ${node.produces}  #${node.hash.slice(0, 12)}`);
+    for (const note of notes?.get(node.id) ?? []) lines.push(`     ${note}`);
     for (const input of node.inputs) lines.push(`     ← ${input.name}: ${input.node}${input.port ? `.${input.port}` : ""}`);
     for (const [k, v] of flatten(node.params)) lines.push(`     ${k} = ${v}`);
     if (node.ports) lines.push(`     parts: ${node.ports.join(", ")}`);

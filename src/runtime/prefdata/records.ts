@@ -7,12 +7,13 @@
 // (copying where links are impossible) and stores paths relative to it.
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import type { DatasetKind } from "../../compiler/checker/types.ts";
 import { IMAGES_DIR, ITEMS_FILE, type WorldItem } from "../world/format.ts";
 
 export const DATASET_FILE = "dataset.json";
 export const RECORDS_FILE = "records.jsonl";
 
-export type DatasetKind = "prompts" | "samples" | "rated" | "pairs";
+export type { DatasetKind };
 
 /** One response drawn from a model. */
 export interface Response {

@@ -10,6 +10,8 @@ import { ProviderUnavailableError } from "../providers.ts";
 import { Devices } from "./devices.ts";
 import { EVALUATION_JSON, EVALUATION_MD } from "./executors/eval-metrics.ts";
 import { EXECUTORS } from "./executors/index.ts";
+import { publishExport } from "./executors/stage-export.ts";
+import { partDir } from "./executors/stage-reshape.ts";
 import { METRICS_FILE } from "./executors/train-sft.ts";
 import { NodeError, type NodeExecutor, type StoredInput } from "./executors/types.ts";
 import { storeKeys } from "./keys.ts";
@@ -75,7 +77,9 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
   const store = new Store(layout.store);
   const keys = storeKeys(graph, executors, entryDir);
   mkdirSync(layout.root, { recursive: true });
-  writeFileSync(layout.plan, `${JSON.stringify({ ...graph, keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])) }, null, 2)}\n`);
+  const externals = Object.fromEntries([...keys].filter(([, k]) => k.external).map(([id, k]) => [id, k.external]));
+  const storedPlan = { ...graph, keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])), externals };
+  writeFileSync(layout.plan, `${JSON.stringify(storedPlan, null, 2)}\n`);
   const entrySha = createHash("sha256").update(readFileSync(o.entryAbsPath)).digest("hex");
   const code = codeDigest();
   const locked = new Map<string, LockedNode>();
@@ -89,7 +93,9 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
     const executor = executors.get(node.kind)!;
     const inputs: StoredInput[] = node.inputs.map((i) => {
       const from = outcomes.get(i.node)!;
-      return { name: i.name, node: graph.nodes.find((n) => n.id === i.node)!, dir: from.dir, info: store.info(from.key) };
+      // A split's parts are directories inside its entry; `name.part` refers to one of them.
+      const dir = i.port ? partDir(from.dir, i.port) : from.dir;
+      return { name: i.name, node: graph.nodes.find((n) => n.id === i.node)!, dir, info: store.info(from.key) };
     });
     let outcome: NodeOutcome;
     if (store.has(key) && !(o.force ?? []).includes(node.id)) {
@@ -147,7 +153,12 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
     }
     outcomes.set(node.id, outcome);
     locked.set(node.id, { key, external, status: outcome.status, seconds: outcome.seconds, summary: outcome.summary });
-    publish(layout, node, outcome.dir);
+    try {
+      publish(layout, node, outcome.dir);
+    } catch (e) {
+      if (!(e instanceof NodeError)) throw e;
+      throw new RunError(`${where(node)}: ${node.id} (${node.kind}) failed: ${e.message}`, node);
+    }
   }
   lock();
   return [...outcomes.values()];
@@ -174,4 +185,5 @@ function publish(layout: RunLayout, node: GraphNode, dir: string): void {
   copy(METRICS_FILE, layout.metrics(node.id));
   copy(EVALUATION_MD, layout.evaluation(node.id, "md"));
   copy(EVALUATION_JSON, layout.evaluation(node.id, "json"));
+  if (node.kind === "stage.export") publishExport(dir, layout.root, String(node.params.path));
 }

@@ -10,7 +10,7 @@ import { type Example, FeedError } from "./feeds.ts";
 export function examplesOf(dir: string, items: readonly WorldItem[], imageSize: number): Example[] {
   return items.map((item) => {
     if (!item.image) return { id: item.id, prompt: item.prompt, answer: item.answer, rgb: null };
-    const file = path.join(dir, item.image);
+    const file = path.resolve(dir, item.image); // item.image may be absolute (records read with readDataset)
     const png = decodePng(readFileSync(file));
     if (png.width !== imageSize || png.height !== imageSize)
       throw new FeedError(

@@ -3,6 +3,7 @@ import { diagnostic } from "../../diagnostics/diagnostic.ts";
 import { bool, type DatasetKind, datasetKindText, type Fields, float, frac, int, list, record, str, sym, type Type, type Value } from "../types.ts";
 import { checkScoreOnRater, checkWeights } from "./checks.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
+import { RECORD_FIELDS } from "./record-fields.ts";
 
 const prob: Type = { t: "fraction" };
 const seed: Fields = { seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Random seed of this stage." } };
@@ -99,7 +100,7 @@ const models: Ctor[] = [
 // ── datasets and stages ─────────────────────────────────────────────────────
 export const SHAPES_TASKS = ["describe", "pope", "attribute", "count", "text"] as const;
 export const POPE_NEGATIVES = ["random", "popular", "adversarial"] as const;
-export const CORRUPTIONS = ["object", "color", "count", "position"] as const;
+export const CORRUPTIONS = ["object", "color", "count", "position", "size"] as const;
 
 export const bdhsFields: Fields = {
   rho: { type: { t: "fraction" }, default: frac(0.99), doc: "ρ: each image token stays visible only if u ≥ ρ for u ~ U(0,1); 0.99 keeps about 1%." },
@@ -251,7 +252,10 @@ const datasets: Ctor[] = [
         default: sym("first"),
         doc: "Several best responses: take the first, a random one, or drop the prompt.",
       },
-      per_prompt: { type: { t: "int", min: 1, max: 64 }, default: int(1), doc: "Most pairs per prompt." },
+      per_prompt: {
+        type: { t: "int", min: 1, max: 64 },
+        doc: "Most pairs per prompt; default 1, and no limit for rejected: all_below_margin.",
+      },
       balance_length: { type: { t: "bool" }, default: bool(false), doc: "Prefer rejected answers of similar length to the chosen one." },
       ...seed,
     },
@@ -298,7 +302,10 @@ const datasets: Ctor[] = [
     fields: {
       ops: { type: { t: "list", of: { t: "enum", values: CORRUPTIONS }, min: 1, unique: true }, default: list(...CORRUPTIONS.map(sym)), doc: "Kinds of edit." },
       edits: { type: { t: "int", min: 1, max: 16 }, default: int(1), doc: "Edits per answer." },
-      command: { type: { t: "list", of: { t: "string" }, min: 1 }, doc: "An external editor program (argv) instead of the built-in rules." },
+      command: {
+        type: { t: "list", of: { t: "string" }, min: 1 },
+        doc: "An external editor program (argv, JSONL protocol in docs/preference-data.md) instead of the built-in rules; ops and edits are then not used.",
+      },
       ...seed,
     },
     result: dataset("pairs"),
@@ -350,7 +357,19 @@ const datasets: Ctor[] = [
     doc: "Keeps the records for which a condition holds.",
     args: [{ name: "data", type: anyDataset, doc: "Any dataset." }],
     fields: {
-      where: { type: { t: "predicate" }, required: true, doc: "Condition over the record's fields (see docs/language.md for the fields of each kind)." },
+      where: {
+        type: { t: "predicate" },
+        required: true,
+        doc: "Condition over the record's numeric fields. prompts: prompt_words, answer_words, has_image; samples: also responses, mean_words, min_words, max_words; rated: those and each aspect (mean over the responses); pairs: prompt_words, has_image, chosen_words, rejected_words, margin, chosen_score, rejected_score, similarity, tries, accepted, flipped. A field a record lacks (similarity of a rated pair) makes every comparison false.",
+      },
+    },
+    validate(call, ctx) {
+      const data = call.args[0]?.info;
+      const where = call.settings.where;
+      if (data?.category !== "dataset" || where?.k !== "expr") return;
+      const allowed = [...RECORD_FIELDS[data.kind], ...(data.kind === "rated" ? (data.rating?.aspects ?? []) : [])];
+      for (const name of where.names)
+        if (!allowed.includes(name)) ctx.report(diagnostic("unknownField", { field: name, fields: allowed.join(", ") }, call.settingSpans.where ?? call.span));
     },
     result: sameKind,
     node: "stage.filter",

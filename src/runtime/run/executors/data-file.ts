@@ -1,139 +1,98 @@
-// data.file: prompts from a user's file in alignc's own format — world items (docs/world.md), one JSON object per
-// line (.jsonl) or a JSON array (.json), with images relative to `images` (default: the file's directory). Fields
-// may be renamed with `fields`. The records and their images are copied into the store entry, and the file's and
-// images' bytes are part of the node's key, so an edited file is read again.
-// Preference files and the TRL, sharegpt and ms-swift layouts come with the preference-data stages.
-import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// data.file: records from a user's file (docs/formats.md): prompts in any format, pairs in any format, samples
+// and rated samples in alignc's format. One JSON object per line (.jsonl) or a JSON array (.json); images
+// relative to `images` (default: the file's directory) and never outside it; fields may be renamed with `fields`.
+// The records and copies of their images are written into the store entry, and the file's and images' bytes are
+// part of the node's key, so an edited file is read again. Every bad row is reported as `file:row: what`.
+import { copyFileSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { GraphNode } from "../../../compiler/lower/graph.ts";
+import { badRowsMessage, type FileFormat, FileRowsError, fileDigest, type ImportOptions, importFile } from "../../formats/index.ts";
+import { type Dataset, type DatasetKind, itemOf, writeDataset } from "../../prefdata/records.ts";
 import { IMAGES_DIR, ITEMS_FILE, type WorldItem } from "../../world/format.ts";
-import { checkImage, checkItem } from "../../world/read.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
-interface FileSource {
-  file: string;
-  imagesDir: string;
+function optionsOf(node: GraphNode, entryDir: string): ImportOptions {
+  const p = node.params;
+  const file = path.resolve(entryDir, String(p.path));
+  const opts: ImportOptions = {
+    file,
+    kind: String(p.kind ?? "prompts") as DatasetKind,
+    format: String(p.format ?? "alignc") as FileFormat,
+    fields: (p.fields ?? {}) as Record<string, string>,
+    images: typeof p.images === "string" ? path.resolve(entryDir, p.images) : path.dirname(file),
+  };
+  if (Array.isArray(p.aspects)) opts.aspects = p.aspects.map(String);
+  const scale = p.scale as { min?: unknown; max?: unknown } | undefined;
+  if (typeof scale?.min === "number" && typeof scale.max === "number") opts.scale = { min: scale.min, max: scale.max };
+  return opts;
 }
 
-function sourceOf(node: GraphNode, entryDir: string): FileSource {
-  const file = path.resolve(entryDir, String(node.params.path));
-  const images = node.params.images;
-  return { file, imagesDir: typeof images === "string" ? path.resolve(entryDir, images) : path.dirname(file) };
+/** Prompts in alignc's format: items.jsonl and images/<n>.<ext>, one copy per item (as alignc has always written them). */
+function writeWorldItems(out: string, items: WorldItem[]): void {
+  mkdirSync(path.join(out, IMAGES_DIR), { recursive: true });
+  const stored = items.map((item, i) => {
+    if (!item.image) return item;
+    const name = `${IMAGES_DIR}/${i}${path.extname(item.image) || ".png"}`;
+    copyFileSync(item.image, path.join(out, name));
+    return { ...item, image: name };
+  });
+  writeFileSync(path.join(out, ITEMS_FILE), `${stored.map((it) => JSON.stringify(it)).join("\n")}\n`);
 }
 
-function readSource(file: string): string {
-  if (!existsSync(file)) throw new NodeError(`${file}: no such file; check the path (it is relative to the .align file)`);
-  return readFileSync(file, "utf8");
-}
-
-/** The file's records as JSON texts with their 1-based row (line of a .jsonl, index + 1 of a .json array). */
-function records(file: string, text = readSource(file)): { row: number; text: string }[] {
-  if (file.endsWith(".json")) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      throw new NodeError(`${file}: not valid JSON (${(e as Error).message})`);
+/**
+ * Any dataset through writeDataset. The user's images are copied first (into a folder of the entry that is
+ * removed afterwards), so the entry links to its own copies, never to the user's files, which may be edited in place.
+ */
+function writeImported(out: string, dataset: Dataset): void {
+  const incoming = path.join(out, ".incoming");
+  const copies = new Map<string, string>();
+  const kind = dataset.kind;
+  const records = (dataset.records as Parameters<typeof itemOf>[1][]).map((r) => {
+    const item = itemOf(kind, r);
+    if (!item.image) return r;
+    const real = realpathSync(item.image);
+    let copy = copies.get(real);
+    if (!copy) {
+      copy = path.join(incoming, `${copies.size}${path.extname(real) || ".png"}`);
+      mkdirSync(incoming, { recursive: true });
+      copyFileSync(real, copy);
+      copies.set(real, copy);
     }
-    if (!Array.isArray(parsed)) throw new NodeError(`${file}: a .json dataset must hold an array of records`);
-    return parsed.map((r, i) => ({ row: i + 1, text: JSON.stringify(r) }));
-  }
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  return lines.map((t, i) => ({ row: i + 1, text: t }));
-}
-
-function rename(text: string, fields: Record<string, string>): string {
-  if (Object.keys(fields).length === 0) return text;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return text; // checkItem reports it
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return text;
-  const o = v as Record<string, unknown>;
-  const out: Record<string, unknown> = { ...o };
-  for (const [ours, theirs] of Object.entries(fields)) {
-    delete out[theirs];
-    if (theirs in o) out[ours] = o[theirs];
-  }
-  return JSON.stringify(out);
+    const moved = { ...item, image: copy };
+    return kind === "prompts" ? moved : { ...r, item: moved };
+  });
+  writeDataset(out, { ...dataset, records } as Dataset);
+  rmSync(incoming, { recursive: true, force: true });
 }
 
 export const dataFile: NodeExecutor = {
   kind: "data.file",
   version: 1,
   external(node, entryDir) {
-    const { file, imagesDir } = sourceOf(node, entryDir);
-    const h = createHash("sha256");
-    if (!existsSync(file)) return h.update("missing").digest("hex");
-    const bytes = readFileSync(file);
-    h.update(bytes);
-    // The images the records name (after renames) count too; a record or path that cannot be read hashes as
-    // missing, and the run reports it.
-    let rows: { row: number; text: string }[] = [];
-    try {
-      rows = records(file, bytes.toString("utf8"));
-    } catch {
-      return h.digest("hex");
-    }
-    const fields = (node.params.fields ?? {}) as Record<string, string>;
-    for (const { text } of rows) {
-      let image: unknown;
-      try {
-        image = (JSON.parse(rename(text, fields)) as { image?: unknown }).image;
-      } catch {
-        continue;
-      }
-      if (typeof image !== "string") continue;
-      const p = path.resolve(imagesDir, image);
-      h.update(p).update(existsSync(p) ? readFileSync(p) : Buffer.from("missing"));
-    }
-    return h.digest("hex");
+    return fileDigest(optionsOf(node, entryDir));
   },
   async run(ctx) {
-    const p = ctx.node.params;
-    if (p.kind !== "prompts" || (p.format ?? "alignc") !== "alignc")
-      throw new NodeError(
-        `file: kind ${String(p.kind)} in format ${String(p.format)} is not read by this version of alignc's runtime; it reads kind: prompts in format: alignc (world items, docs/world.md)`,
-      );
-    const { file, imagesDir } = sourceOf(ctx.node, ctx.entryDir);
-    const fields = (p.fields ?? {}) as Record<string, string>;
-    const items: WorldItem[] = [];
-    const problems: string[] = [];
-    const ids = new Map<string, number>();
-    mkdirSync(path.join(ctx.out, IMAGES_DIR), { recursive: true });
-    for (const { row, text } of records(file)) {
-      const item = checkItem(rename(text, fields), undefined);
-      let problem = typeof item === "string" ? item : undefined;
-      if (typeof item !== "string") {
-        if (ids.has(item.id)) problem = `id '${item.id}' was already used in row ${ids.get(item.id)}; ids must be unique`;
-        else if (item.image) problem = checkImage(imagesDir, item.image, undefined, true);
-      }
-      if (problem !== undefined || typeof item === "string") {
-        problems.push(`${file}:${row}: ${problem}`);
-        continue;
-      }
-      ids.set(item.id, row);
-      if (item.image) {
-        const stored = `${IMAGES_DIR}/${items.length}${path.extname(item.image) || ".png"}`;
-        copyFileSync(path.resolve(imagesDir, item.image), path.join(ctx.out, stored));
-        item.image = stored;
-      }
-      items.push(item);
+    const opts = optionsOf(ctx.node, ctx.entryDir);
+    const { file, kind, format } = opts;
+    let result: ReturnType<typeof importFile>;
+    try {
+      result = importFile(opts);
+    } catch (e) {
+      if (e instanceof FileRowsError) throw new NodeError(e.message);
+      throw e;
     }
-    if (problems.length > 0) {
-      const shown = problems.slice(0, 20).join("\n  ");
-      throw new NodeError(
-        `${file}: ${problems.length} bad record${problems.length > 1 ? "s" : ""}; fix them and run again:\n  ${shown}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ""}`,
-      );
+    if (result.problems.length > 0) throw new NodeError(badRowsMessage(file, result.problems));
+    const { dataset } = result;
+    if (dataset.records.length === 0) throw new NodeError(`${file}: holds no records`);
+    if (dataset.kind === "prompts") {
+      if (format === "alignc") writeWorldItems(ctx.out, dataset.records);
+      else writeImported(ctx.out, dataset);
+      const tasks: Record<string, number> = {};
+      for (const it of dataset.records) tasks[it.task] = (tasks[it.task] ?? 0) + 1;
+      return format === "alignc" ? { source: file, items: dataset.records.length, tasks } : { source: file, format, items: dataset.records.length, tasks };
     }
-    if (items.length === 0) throw new NodeError(`${file}: holds no records`);
-    writeFileSync(path.join(ctx.out, ITEMS_FILE), `${items.map((it) => JSON.stringify(it)).join("\n")}\n`);
-    const tasks: Record<string, number> = {};
-    for (const it of items) tasks[it.task] = (tasks[it.task] ?? 0) + 1;
-    return { source: file, items: items.length, tasks };
+    writeImported(ctx.out, dataset);
+    const images = new Set(dataset.records.map((r) => r.item.image).filter((i) => i !== null)).size;
+    return { source: file, format, kind, records: dataset.records.length, images };
   },
 };

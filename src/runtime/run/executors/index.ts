@@ -4,11 +4,48 @@ import { dataShapes } from "./data-shapes.ts";
 import { evalMetrics } from "./eval-metrics.ts";
 import { modelCheckpoint } from "./model-checkpoint.ts";
 import { modelInit } from "./model-init.ts";
+import { raterCommand, raterGrounded, raterTypeScript } from "./rater-node.ts";
+import { similarityCosine, similarityLexical } from "./similarity.ts";
+import { stageBdhs } from "./stage-bdhs.ts";
+import { stageBest } from "./stage-best.ts";
+import { stageCorrupt } from "./stage-corrupt.ts";
+import { stageExport } from "./stage-export.ts";
+import { stageFlip } from "./stage-flip.ts";
+import { stagePair } from "./stage-pair.ts";
+import { stageRate } from "./stage-rate.ts";
+import { stageConcat, stageFilter, stageMix, stageShuffle, stageSplit, stageTake } from "./stage-reshape.ts";
+import { stageSample } from "./stage-sample.ts";
 import { trainSftExecutor } from "./train-sft.ts";
 import type { NodeExecutor } from "./types.ts";
 
 export const EXECUTORS: ReadonlyMap<string, NodeExecutor> = new Map(
-  [modelInit, modelCheckpoint, dataShapes, dataFile, trainSftExecutor, evalMetrics].map((e) => [e.kind, e]),
+  [
+    modelInit,
+    modelCheckpoint,
+    dataShapes,
+    dataFile,
+    trainSftExecutor,
+    evalMetrics,
+    raterGrounded,
+    raterCommand,
+    raterTypeScript,
+    similarityLexical,
+    similarityCosine,
+    stageSample,
+    stageRate,
+    stagePair,
+    stageBest,
+    stageBdhs,
+    stageCorrupt,
+    stageFlip,
+    stageMix,
+    stageConcat,
+    stageFilter,
+    stageTake,
+    stageShuffle,
+    stageSplit,
+    stageExport,
+  ].map((e) => [e.kind, e]),
 );
 
 export { NodeError, type NodeExecutor } from "./types.ts";

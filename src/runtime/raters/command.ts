@@ -1,0 +1,311 @@
+// The `command` rater: an external program speaking the JSONL rater protocol (protocol.ts, docs/raters.md).
+//
+// Processes: a pool of up to `concurrency` long-lived processes, each with at most one request in flight. A program
+// is started when a request needs one and no started one is free, answers many requests over its life, and gets EOF
+// on stdin when the rating is over. One request per process keeps every failure attributable: a garbage line, a
+// timeout or a crash fails exactly the request that process was working on, and never the others in flight.
+//
+// Failures of one attempt (each retried after backoffBaseMs · 2^k while retries are left):
+//   - a line that is not a valid reply, or a reply to another id: the process is stopped (its stream can no longer
+//     be trusted); the next request starts a fresh one;
+//   - a timeout: the process is stopped (SIGTERM, SIGKILL after killGraceMs);
+//   - the process exits while a request is in flight: that request fails with the exit code and stderr's tail; the
+//     remaining requests go to a fresh process. After maxConsecutiveCrashes such exits with no reply in between, the
+//     program is considered broken and the stage stops (what was answered is kept);
+//   - scores that break the rater's contract (checkReply): the process is kept;
+//   - {"error": …}: the program refused the request; retried only when the reply says "retry": true.
+// A program that cannot be started at all (not found, not executable) stops the stage at once.
+import { execa, type ResultPromise } from "execa";
+import type { RatingInfo } from "../prefdata/records.ts";
+import { AttemptFailure, type Part, parseReplyLine, quote, type RaterMode, RaterUnavailable, runPlan, wireRequest } from "./protocol.ts";
+import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";
+
+export interface CommandRaterOptions {
+  info: RatingInfo;
+  /** Program and arguments, run directly (never through a shell). */
+  argv: readonly string[];
+  /** Working directory of the program: the .align file's directory. */
+  cwd: string;
+  mode?: RaterMode;
+  /** Per-request timeout in seconds (the `timeout` setting). Default 60. */
+  timeoutSeconds?: number;
+  /** Retries after a failed attempt (the `retries` setting). Default 2. */
+  retries?: number;
+  /** Requests in flight at once, i.e. processes running at once (the `concurrency` setting). Default 4. */
+  concurrency?: number;
+  /** Extra environment variables, added to alignc's own (the `env` setting). */
+  env?: Readonly<Record<string, string>>;
+  /** Wait before retry k is backoffBaseMs · 2^k. Default 500. */
+  backoffBaseMs?: number;
+  /** How long a stopped program gets between SIGTERM and SIGKILL, and to exit after EOF at the end. Default 2000. */
+  killGraceMs?: number;
+  /** Exits in a row, with requests in flight and no reply in between, after which the program is given up on. Default 10. */
+  maxConsecutiveCrashes?: number;
+  /** Receives the programs' stderr as it comes (for the run log). */
+  onStderr?: (text: string) => void;
+}
+
+const STDERR_TAIL = 2048;
+const MAX_LINE = 16 * 1024 * 1024;
+
+export function createCommandRater(options: CommandRaterOptions): RaterRuntime {
+  if (options.argv.length === 0) throw new Error("a command rater needs a program to run: argv is empty");
+  return {
+    info: options.info,
+    async rate(requests: readonly RaterRequest[], hooks: RateHooks): Promise<ItemFailure[]> {
+      const pool = new ProgramPool(options);
+      try {
+        return await runPlan(requests, hooks, {
+          mode: options.mode ?? "listwise",
+          concurrency: options.concurrency ?? 4,
+          retries: options.retries ?? 2,
+          backoffBaseMs: options.backoffBaseMs ?? 500,
+          attempt: pool.attempt,
+        });
+      } finally {
+        await pool.close();
+      }
+    },
+  };
+}
+
+class ProgramPool {
+  readonly timeoutMs: number;
+  readonly killGraceMs: number;
+  private readonly idle: Program[] = [];
+  /** Every process started, until it has exited: close() waits for all of them. */
+  private readonly running = new Set<Program>();
+  private crashesInARow = 0;
+  private unavailable: RaterUnavailable | undefined;
+
+  constructor(readonly options: CommandRaterOptions) {
+    this.timeoutMs = (options.timeoutSeconds ?? 60) * 1000;
+    this.killGraceMs = options.killGraceMs ?? 2000;
+  }
+
+  /**
+   * One attempt of one request, on a free process (a new one if none is free). The driver runs at most `concurrency`
+   * attempts at once, so at most that many processes are working (a stopped one may take killGraceMs to be gone).
+   */
+  readonly attempt = async (part: Part): Promise<RaterReply> => {
+    if (this.unavailable) throw this.unavailable;
+    const program = this.idle.pop() ?? new Program(this);
+    return program.ask(part);
+  };
+
+  started(program: Program): void {
+    this.running.add(program);
+  }
+
+  /** A program finished a request cleanly and can take another. */
+  free(program: Program): void {
+    this.crashesInARow = 0;
+    if (program.usable) this.idle.push(program);
+  }
+
+  /** A program is stopping or has stopped: no more requests go to it. */
+  forget(program: Program): void {
+    const i = this.idle.indexOf(program);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  exited(program: Program): void {
+    this.forget(program);
+    this.running.delete(program);
+  }
+
+  crashed(description: string): void {
+    this.crashesInARow++;
+    const limit = this.options.maxConsecutiveCrashes ?? 10;
+    if (this.crashesInARow >= limit && !this.unavailable) {
+      this.unavailable = new RaterUnavailable(
+        `the rater program ${quote(this.options.argv.join(" "), 120)} exited ${this.crashesInARow} times in a row without answering (last: ${description}); ` +
+          "the replies received so far are kept; run it by hand with one request line on stdin to see what goes wrong",
+      );
+    }
+  }
+
+  cannotStart(message: string): void {
+    this.unavailable ??= new RaterUnavailable(message);
+  }
+
+  /** Sends EOF to every process and waits for them to exit (killing those that do not within the grace period). */
+  async close(): Promise<void> {
+    this.idle.length = 0;
+    await Promise.all([...this.running].map((p) => p.close()));
+  }
+}
+
+interface InFlight {
+  part: Part;
+  resolve(reply: RaterReply): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One process of the rater program. */
+class Program {
+  private readonly proc: ResultPromise;
+  private readonly done: Promise<unknown>;
+  private stderrTail = "";
+  private pending = "";
+  private current: InFlight | undefined;
+  /** Stopped by us (timeout, garbage) or exited: takes no more requests and its output is ignored. */
+  private retired = false;
+  private exited = false;
+
+  constructor(private readonly pool: ProgramPool) {
+    const { argv, cwd, env } = pool.options;
+    this.proc = execa(argv[0] as string, argv.slice(1), {
+      cwd,
+      env: { ...env },
+      extendEnv: true,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+      buffer: false,
+      reject: false,
+      forceKillAfterDelay: pool.killGraceMs,
+      cleanup: true,
+    });
+    pool.started(this);
+    // A program that exits early makes writes fail with EPIPE; its exit is what gets reported.
+    this.proc.stdin?.on("error", () => {});
+    this.proc.stdout?.setEncoding("utf8");
+    this.proc.stdout?.on("data", (chunk: string) => this.onStdout(chunk));
+    this.proc.stderr?.setEncoding("utf8");
+    this.proc.stderr?.on("data", (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL);
+      pool.options.onStderr?.(chunk);
+    });
+    this.done = this.proc.then((result) => this.onExit(result));
+  }
+
+  get usable(): boolean {
+    return !this.retired && !this.exited;
+  }
+
+  ask(part: Part): Promise<RaterReply> {
+    return new Promise<RaterReply>((resolve, reject) => {
+      const seconds = this.pool.timeoutMs / 1000;
+      const timer = setTimeout(() => {
+        this.fail(new AttemptFailure(`timed out after ${seconds}s (raise the rater's timeout setting if the program needs longer)`, this.stderr()));
+        this.stop();
+      }, this.pool.timeoutMs);
+      this.current = { part, resolve, reject, timer };
+      this.proc.stdin?.write(`${JSON.stringify(wireRequest(part))}\n`);
+    });
+  }
+
+  private stderr(): string | undefined {
+    return this.stderrTail === "" ? undefined : this.stderrTail;
+  }
+
+  private onStdout(chunk: string): void {
+    if (this.retired) return;
+    this.pending += chunk;
+    let newline = this.pending.indexOf("\n");
+    while (newline >= 0 && !this.retired) {
+      const line = this.pending.slice(0, newline).replace(/\r$/, "");
+      this.pending = this.pending.slice(newline + 1);
+      if (line.trim() !== "") this.onLine(line);
+      newline = this.pending.indexOf("\n");
+    }
+    if (this.pending.length > MAX_LINE) this.garbage(`printed more than ${MAX_LINE / 1024 / 1024} MB without a newline: ${quote(this.pending)}`);
+  }
+
+  private onLine(line: string): void {
+    const current = this.current;
+    if (!current) {
+      this.garbage(`printed a line while no request was waiting: ${quote(line)}`);
+      return;
+    }
+    const parsed = parseReplyLine(line);
+    if (!parsed.ok) {
+      this.garbage(parsed.problem);
+      return;
+    }
+    if (parsed.reply.id !== current.part.id) {
+      this.garbage(`replied to request ${quote(parsed.reply.id, 80)} while request ${quote(current.part.id, 80)} was waiting: ${quote(line)}`);
+      return;
+    }
+    this.settle();
+    this.pool.free(this);
+    const reply = parsed.reply;
+    if ("error" in reply) {
+      // A polite refusal: the process is fine and takes the next request.
+      current.reject(new AttemptFailure(`the rater refused it: ${reply.error}`, undefined, reply.retry === true));
+    } else {
+      current.resolve(reply.rationale === undefined ? { scores: reply.scores } : { scores: reply.scores, rationale: reply.rationale });
+    }
+  }
+
+  /** Unusable output: fails the request in flight (if any) and stops the process, whose stream can't be trusted any more. */
+  private garbage(problem: string): void {
+    this.fail(new AttemptFailure(`the rater ${problem}`, this.stderr()));
+    this.stop();
+  }
+
+  private settle(): InFlight | undefined {
+    const current = this.current;
+    if (current) clearTimeout(current.timer);
+    this.current = undefined;
+    return current;
+  }
+
+  private fail(error: Error): void {
+    this.settle()?.reject(error);
+  }
+
+  /** Stops the process: SIGTERM now, SIGKILL after the grace period (execa's forceKillAfterDelay). */
+  private stop(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.pool.forget(this);
+    if (!this.exited) this.proc.kill();
+  }
+
+  private onExit(result: { exitCode?: number; signal?: string; code?: string; originalMessage?: string }): void {
+    this.exited = true;
+    this.pool.exited(this);
+    const wasRetired = this.retired;
+    this.retired = true;
+    const current = this.settle();
+    if (result.exitCode === undefined && result.signal === undefined) {
+      // It never ran: not found, not executable, or a missing working directory.
+      const { argv, cwd } = this.pool.options;
+      const message =
+        `could not start the rater program ${quote(argv[0] as string, 120)} in ${cwd}: ${result.originalMessage ?? result.code ?? "unknown error"}; ` +
+        "check that it is installed and on PATH (or give its path), and that argv is split into separate arguments";
+      this.pool.cannotStart(message);
+      current?.reject(new RaterUnavailable(message));
+      return;
+    }
+    if (wasRetired || !current) return;
+    const how = result.signal !== undefined ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+    const stderr = this.stderr();
+    const lastLine = stderr
+      ?.split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "")
+      .pop();
+    this.pool.crashed(lastLine ? `${how}: ${lastLine}` : how);
+    const tail = lastLine ? `; its stderr ends: ${quote(lastLine, 300)}` : " (it wrote nothing to stderr)";
+    current.reject(new AttemptFailure(`the rater program ${how} before answering${tail}`, stderr));
+  }
+
+  /** At the end: EOF on stdin, then a grace period to exit, then SIGTERM and SIGKILL. */
+  async close(): Promise<void> {
+    if (this.exited) return;
+    this.retired = true;
+    this.proc.stdin?.end();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.pool.killGraceMs);
+    });
+    await Promise.race([this.done, grace]);
+    clearTimeout(timer);
+    if (!this.exited) this.proc.kill();
+    await this.done;
+  }
+}

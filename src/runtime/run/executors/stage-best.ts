@@ -1,0 +1,25 @@
+// stage.best: rejection sampling — the best-rated response of each prompt becomes its answer (first on ties), giving
+// a prompts dataset for sft (src/runtime/prefdata/best.ts).
+import { bestOf } from "../../prefdata/best.ts";
+import { readDataset, writeDataset } from "../../prefdata/records.ts";
+import { ScoreError, scoreExprOf } from "../../prefdata/score.ts";
+import { NodeError, type NodeExecutor } from "./types.ts";
+
+export const stageBest: NodeExecutor = {
+  kind: "stage.best",
+  version: 1,
+  async run(ctx) {
+    const data = readDataset(ctx.input("rated").dir);
+    if (data.kind !== "rated") throw new NodeError(`best needs a rated dataset, got a dataset of ${data.kind}`);
+    let result: ReturnType<typeof bestOf>;
+    try {
+      result = bestOf(data.records, scoreExprOf(ctx.node.params.score));
+    } catch (e) {
+      if (e instanceof ScoreError) throw new NodeError(`best: ${e.message}`);
+      throw e;
+    }
+    writeDataset(ctx.out, { kind: "prompts", records: result.items });
+    if (result.stats.skipped > 0) ctx.log.line(`${ctx.node.id}: ${result.stats.skipped} records without responses were skipped`);
+    return { ...result.stats };
+  },
+};

@@ -1,0 +1,116 @@
+// `alignc plan` against a run directory: for every node, whether its output is already stored (and so will not
+// run) and, if not, why — compared with the plan of the directory's latest run: a setting that changed (old →
+// new), an input whose key changed, files it reads that changed, a new implementation version, or a node the
+// last run did not finish (with the partial results it kept).
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { contentHash } from "../../compiler/lower/canonical.ts";
+import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
+import type { NodeExecutor } from "./executors/types.ts";
+import { storeKeys } from "./keys.ts";
+import type { RunLayout } from "./layout.ts";
+import { Store } from "./store.ts";
+
+export interface NodeStatus {
+  id: string;
+  key: string;
+  stored: boolean;
+  /** Why the node will run (empty when stored). */
+  reasons: string[];
+}
+
+/** plan.json as runGraph writes it: the graph, each node's key, and the digests of the files nodes read. */
+export interface StoredPlan extends ExecutionGraph {
+  keys: Record<string, string>;
+  externals?: Record<string, string>;
+}
+
+export function readStoredPlan(layout: RunLayout): StoredPlan | undefined {
+  if (!existsSync(layout.plan)) return undefined;
+  try {
+    return JSON.parse(readFileSync(layout.plan, "utf8")) as StoredPlan;
+  } catch {
+    return undefined; // an unreadable plan only means no comparison
+  }
+}
+
+export function planStatus(graph: ExecutionGraph, layout: RunLayout, executors: ReadonlyMap<string, NodeExecutor>, entryDir: string): NodeStatus[] {
+  const store = new Store(layout.store);
+  const keys = storeKeys(graph, executors, entryDir);
+  const previous = readStoredPlan(layout);
+  const before = new Map((previous?.nodes ?? []).map((n) => [n.id, n]));
+  return graph.nodes.map((node) => {
+    const { key, external } = keys.get(node.id)!;
+    if (store.has(key)) return { id: node.id, key, stored: true, reasons: [] };
+    const reasons: string[] = [];
+    const old = before.get(node.id);
+    if (!previous) reasons.push(`no earlier run in ${layout.root}`);
+    else if (!old) reasons.push("new: not in the latest run");
+    else if (previous.keys[node.id] === key) {
+      reasons.push("not finished by the latest run (it failed or was stopped)");
+      const partial = partialResults(layout.store, key);
+      if (partial) reasons.push(partial);
+    } else {
+      reasons.push(...differences(old, node, previous, keys, external));
+    }
+    return { id: node.id, key, stored: false, reasons };
+  });
+}
+
+function differences(
+  old: GraphNode,
+  node: GraphNode,
+  previous: StoredPlan,
+  keys: ReadonlyMap<string, { key: string; external?: string }>,
+  external: string | undefined,
+): string[] {
+  const out: string[] = [];
+  if (old.kind !== node.kind) return [`kind changed: ${old.kind} → ${node.kind}`];
+  if (old.version !== node.version) out.push(`${node.kind} implementation changed: version ${old.version} → ${node.version}`);
+  for (const d of paramDiff(old.params, node.params)) out.push(`setting ${d}`);
+  const oldInputs = new Map(old.inputs.map((i) => [i.name, i]));
+  for (const input of node.inputs) {
+    const was = oldInputs.get(input.name);
+    const from = `${input.node}${input.port ? `.${input.port}` : ""}`;
+    if (!was) out.push(`new input ${input.name}: ${from}`);
+    else if (was.node !== input.node || was.port !== input.port) out.push(`input ${input.name}: ${was.node}${was.port ? `.${was.port}` : ""} → ${from}`);
+    else if (previous.keys[input.node] !== keys.get(input.node)?.key) out.push(`input ${input.name} (${from}) changed`);
+  }
+  for (const name of oldInputs.keys()) if (!node.inputs.some((i) => i.name === name)) out.push(`input ${name} removed`);
+  if ((previous.externals?.[node.id] ?? undefined) !== external) out.push("files it reads changed");
+  if (out.length === 0) out.push(old.hash !== node.hash ? "alignc's compiler changed how this node is described" : "alignc's runtime changed (store key)");
+  return out;
+}
+
+/** Settings that differ, as `path: old → new`. */
+export function paramDiff(a: unknown, b: unknown, at = ""): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const isExpr = (v: unknown) => isObject(v) && "text" in v && "tree" in v;
+  if (isObject(a) && isObject(b) && !isExpr(a) && !isExpr(b)) {
+    const out: string[] = [];
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) out.push(...paramDiff(a[k], b[k], at ? `${at}.${k}` : k));
+    return out;
+  }
+  if (contentHash(a ?? null) === contentHash(b ?? null)) return [];
+  return [`${at}: ${show(a)} → ${show(b)}`];
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return "(unset)";
+  if (typeof v === "object" && v !== null && "text" in v) return String((v as { text: string }).text);
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/** What an unfinished attempt of `key` kept in its scratch directory (e.g. replies of a rater). */
+function partialResults(storeRoot: string, key: string): string | undefined {
+  const dir = path.join(storeRoot, ".partial", key);
+  if (!existsSync(dir)) return undefined;
+  let lines = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith(".jsonl")) continue;
+    lines += readFileSync(path.join(dir, f), "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "").length;
+  }
+  return lines > 0 ? `${lines} results of the unfinished attempt are kept and will not be asked for again` : undefined;
+}
