@@ -1,7 +1,14 @@
 // The evaluation metrics on hand-made examples whose figures are worked out by hand in the comments.
 import assert from "node:assert/strict";
+import path from "node:path";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { chairMetrics, evaluateWorld, exactMatch, normalizeAnswer, parseYesNo, popeMetrics } from "../src/runtime/eval/index.ts";
+import { DEFAULT_QUALITY_RATING, defaultQualityRater, qualityReport } from "../src/runtime/eval/quality.ts";
+import { renderEvaluation } from "../src/runtime/eval/table.ts";
+import { RaterUnavailable } from "../src/runtime/raters/protocol.ts";
+import type { RaterRequest, RaterRuntime } from "../src/runtime/raters/types.ts";
+import { createTypeScriptRater } from "../src/runtime/raters/typescript.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { mentions } from "../src/runtime/world/mentions.ts";
 import type { Scene, SceneObject } from "../src/runtime/world/scene.ts";
@@ -180,5 +187,166 @@ describe("exact match and the whole report", () => {
     assert.equal(r.count?.accuracy, 1);
     assert.equal(r.text?.accuracy, 0);
     assert.equal(r.attribute, undefined);
+  });
+});
+
+describe("quality: a rater's scores of the answers", () => {
+  const s = scene(obj("large", "red", "circle"));
+  const base = { split: "test" as const, image: "images/x.png", scene: s, negative: null };
+  const pope: WorldItem = { ...base, id: "a", task: "pope", kind: "pope", prompt: "Is there a red circle in the image?", answer: "Yes.", negative: "random" };
+  const described: WorldItem = {
+    ...base,
+    id: "c",
+    task: "describe",
+    kind: "describe",
+    prompt: "Describe the image in detail.",
+    answer: "There is a large red circle.",
+  };
+  const blind: WorldItem = { ...described, id: "b", image: null, scene: null };
+  const text: WorldItem = { ...base, id: "e", task: "text", kind: "arithmetic", prompt: "What is one plus one?", answer: "Two.", image: null, scene: null };
+  const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures/raters");
+
+  test("means per aspect over all items and per task, with a typescript rater; a missing answer is rated as empty", async () => {
+    // The fixture scores every aspect as the answer's length % 10, clamped to 0..4.
+    const rater = createTypeScriptRater({
+      info: { rater: "judge", kind: "typescript", aspects: ["helpfulness", "verbosity"], scale: { min: 0, max: 4 } },
+      module: path.join(fixtures, "sync-rater.ts"),
+    });
+    const items = [pope, described, { ...described, id: "d" }, text];
+    // "Yes." → 4, "A red circle." → 13 % 10 = 3, the missing answer to d → 0, "Two." → 4.
+    const q = await qualityReport(
+      items,
+      new Map([
+        ["a", "Yes."],
+        ["c", "A red circle."],
+        ["e", "Two."],
+      ]),
+      rater,
+    );
+    assert.deepEqual(q, {
+      rater: "judge",
+      kind: "typescript",
+      aspects: ["helpfulness", "verbosity"],
+      scale: { min: 0, max: 4 },
+      all: { n: 4, means: { helpfulness: 2.75, verbosity: 2.75 } },
+      byTask: {
+        describe: { n: 2, means: { helpfulness: 1.5, verbosity: 1.5 } },
+        pope: { n: 1, means: { helpfulness: 4, verbosity: 4 } },
+        text: { n: 1, means: { helpfulness: 4, verbosity: 4 } },
+      },
+      failed: 0,
+      failures: [],
+    });
+  });
+
+  test("the default is the built-in grounded rater on its five aspects, 0..4; items without ground truth are counted, not fatal", async () => {
+    assert.deepEqual(DEFAULT_QUALITY_RATING, {
+      rater: "grounded",
+      kind: "grounded",
+      aspects: ["helpfulness", "correctness", "coherence", "complexity", "verbosity"],
+      scale: { min: 0, max: 4 },
+    });
+    const q = await qualityReport(
+      [pope, blind, described],
+      new Map([
+        // right, one fact, as long as the reference: 4 4 4 1 2
+        ["a", "Yes."],
+        ["b", "A red circle."],
+        // names the one object (helpfulness 4) but hallucinates a star (correctness 4 − 2); two facts (complexity 2);
+        // 8 words for the reference's 6 (r = 1.33, verbosity 3)
+        ["c", "A large red circle and a blue star."],
+      ]),
+      defaultQualityRater(),
+    );
+    assert.deepEqual(q.all, { n: 2, means: { helpfulness: 4, correctness: 3, coherence: 4, complexity: 1.5, verbosity: 2.5 } });
+    assert.deepEqual(q.byTask.describe, { n: 1, means: { helpfulness: 4, correctness: 2, coherence: 4, complexity: 2, verbosity: 3 } });
+    assert.deepEqual(q.byTask.pope, { n: 1, means: { helpfulness: 4, correctness: 4, coherence: 4, complexity: 1, verbosity: 2 } });
+    assert.equal(q.failed, 1);
+    assert.equal(q.failures[0]?.itemId, "b");
+    assert.match(q.failures[0]?.message ?? "", /describe item without a scene graph/);
+  });
+
+  test("one rate() call per model with one answer per request, the item as ground truth and the image's absolute path", async () => {
+    const calls: RaterRequest[][] = [];
+    const rater: RaterRuntime = {
+      info: { rater: "stub", kind: "command", aspects: ["overall"], scale: { min: 1, max: 10 } },
+      async rate(requests, hooks) {
+        calls.push([...requests]);
+        hooks.onReply("a", { scores: [{ overall: 7 }] });
+        const failure = { itemId: "e", message: 'item "e": the program refused it' };
+        hooks.onFailure?.(failure);
+        return [failure];
+      },
+    };
+    const done: number[] = [];
+    const q = await qualityReport([pope, text], new Map([["a", "Yes."]]), rater, { imageDir: "/data/test", onProgress: (n) => done.push(n) });
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0], [
+      {
+        itemId: "a",
+        prompt: pope.prompt,
+        imagePath: "/data/test/images/x.png",
+        responses: ["Yes."],
+        aspects: ["overall"],
+        scale: { min: 1, max: 10 },
+        groundTruth: pope,
+      },
+      { itemId: "e", prompt: text.prompt, imagePath: null, responses: [""], aspects: ["overall"], scale: { min: 1, max: 10 }, groundTruth: text },
+    ]);
+    assert.deepEqual(done, [1, 2]);
+    // A failure reported both through the hook and in the result counts once.
+    assert.deepEqual([q.all, q.failed, q.failures], [{ n: 1, means: { overall: 7 } }, 1, [{ itemId: "e", message: "the program refused it" }]]);
+    assert.deepEqual(q.byTask, { pope: { n: 1, means: { overall: 7 } } });
+  });
+
+  test("a rater that cannot run at all rejects (the evaluate node turns it into its error)", async () => {
+    const rater = createTypeScriptRater({ info: DEFAULT_QUALITY_RATING, module: path.join(fixtures, "missing-export-rater.ts"), exportName: "nope" });
+    await assert.rejects(qualityReport([pope], new Map(), rater), RaterUnavailable);
+  });
+
+  test("the table: a row per model for describe items and for all, a column per aspect, then the failures", async () => {
+    const items = [pope, blind, described];
+    const answers = (c: string) =>
+      new Map([
+        ["a", "Yes."],
+        ["b", "A circle."],
+        ["c", c],
+      ]);
+    const reports = [];
+    for (const [model, c] of [
+      ["vit", "A large red circle and a blue star."],
+      ["dpo", "There is a large red circle."],
+    ] as const) {
+      const report = evaluateWorld(items, answers(c));
+      report.quality = await qualityReport(items, answers(c), defaultQualityRater());
+      reports.push({ model, report });
+    }
+    const md = renderEvaluation("eval on test", reports, ["pope", "quality"]);
+    const quality = md.slice(md.indexOf("Quality"), md.indexOf("POPE, vit"));
+    assert.equal(
+      quality,
+      [
+        "Quality (rater: grounded, scale 0..4; mean score per answer; verbosity: higher is longer, not better):",
+        "",
+        "| model | answers | helpfulness | correctness | coherence | complexity | verbosity |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        "| vit, describe | 1 | 4.00 | 2.00 | 4.00 | 2.00 | 3.00 |",
+        "| vit, all | 2 | 4.00 | 3.00 | 4.00 | 1.50 | 2.50 |",
+        "| dpo, describe | 1 | 4.00 | 4.00 | 4.00 | 1.00 | 2.00 |",
+        "| dpo, all | 2 | 4.00 | 4.00 | 4.00 | 1.00 | 2.00 |",
+        "",
+        "Items the rater failed on (left out of the means):",
+        "",
+        "- vit: 1 — b: a describe item without a scene graph: the grounded rater checks descriptions against the scene",
+        "- dpo: 1 — b: a describe item without a scene graph: the grounded rater checks descriptions against the scene",
+        "",
+        "",
+      ].join("\n"),
+    );
+    // Without quality among the metrics the table is what it was.
+    assert.ok(!renderEvaluation("eval on test", reports, ["pope"]).includes("Quality"));
+    // Quality alone: no empty comparison table above its own.
+    const alone = renderEvaluation("eval on test", reports, ["quality"]);
+    assert.ok(!alone.includes("| metric |") && alone.includes("| vit, all | 2 |"));
   });
 });

@@ -222,7 +222,7 @@ describe("the Li et al. rule, by hand", () => {
       aspects: [{ q: 12 }, { q: 9 }, { q: 11 }, { q: 10 }],
       chosen: 0,
       rejected: 1,
-      margin: 3,
+      margin: 2,
     });
     assert.equal(pairs[1]?.item.id, "d");
   });
@@ -281,7 +281,7 @@ describe("properties over random score tables", () => {
           if (o.ties === "first") assert.equal(src.chosen, s.indexOf(max));
           const gap = (s[src.chosen] as number) - (s[src.rejected] as number);
           assert.ok(gap >= o.margin && gap > 0, `gap ${gap} vs margin ${o.margin}`);
-          assert.equal(src.margin, gap);
+          assert.equal(src.margin, o.margin, "the source records the margin setting");
           assert.ok(!rejected.has(src.rejected), "distinct rejected");
           rejected.add(src.rejected);
           assert.equal(p.chosen, r.responses[src.chosen]?.text);

@@ -37,7 +37,7 @@ function pairLines(p: PairRecord): string[] {
   if (s.kind === "rated") {
     lines.push(`chosen (response ${s.chosen + 1}, ${s.score} = ${s.scores[s.chosen]}): ${quote(p.chosen)}`);
     lines.push(`rejected (response ${s.rejected + 1}, ${s.score} = ${s.scores[s.rejected]}): ${quote(p.rejected)}`);
-    lines.push(`made by pair from ${s.rater}'s scores, margin ${s.margin}; all scores: ${s.scores.join(", ")}`);
+    lines.push(`made by pair from ${s.rater}'s scores with margin ${s.margin}; all scores: ${s.scores.join(", ")}`);
   } else {
     lines.push(`chosen: ${quote(p.chosen)}`, `rejected: ${quote(p.rejected)}`);
     if (s.kind === "bdhs") {

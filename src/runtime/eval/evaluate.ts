@@ -3,6 +3,7 @@ import type { WorldItem } from "../world/format.ts";
 import { type ChairScores, chairMetrics } from "./chair.ts";
 import { type ExactScores, exactMatch } from "./exact.ts";
 import { type PopeReport, popeMetrics } from "./pope.ts";
+import type { QualityReport } from "./quality.ts";
 
 export interface WorldReport {
   /** Items that had no prediction; they are scored as an empty answer. */
@@ -12,6 +13,8 @@ export interface WorldReport {
   attribute?: ExactScores;
   count?: ExactScores;
   text?: ExactScores;
+  /** The `quality` metric: a rater's scores of the answers (quality.ts; not computed by evaluateWorld, which needs no rater). */
+  quality?: QualityReport;
 }
 
 /** `predictions`: item id → the model's answer. Metrics appear for the tasks that `items` hold. */

@@ -156,14 +156,13 @@ export function pairRated(records: readonly RatedRecord[], rating: RatingInfo, o
     stats.paired++;
     const { chosen } = picked;
     picked.rejected.forEach((rejected, k) => {
-      const margin = (scores[chosen] as number) - (scores[rejected] as number);
-      marginSum += margin;
+      marginSum += (scores[chosen] as number) - (scores[rejected] as number);
       pairs.push({
         id: `${record.id}/p${k}`,
         item: record.item,
         chosen: (record.responses[chosen] as RatedRecord["responses"][number]).text,
         rejected: (record.responses[rejected] as RatedRecord["responses"][number]).text,
-        source: { kind: "rated", rater: rating.rater, score: o.score.text, scores, aspects: record.scores, chosen, rejected, margin },
+        source: { kind: "rated", rater: rating.rater, score: o.score.text, scores, aspects: record.scores, chosen, rejected, margin: o.margin },
       });
     });
   }

@@ -84,8 +84,10 @@ export type PairSource =
       scores: number[];
       /** Per-aspect scores of every response, as the rater gave them. */
       aspects: Record<string, number>[];
+      /** Indices of the chosen and rejected responses. */
       chosen: number;
       rejected: number;
+      /** The pair stage's margin setting (the pair's own score difference is scores[chosen] − scores[rejected]). */
       margin: number;
     }
   | { kind: "bdhs"; tries: BdhsTry[]; accepted: number | null; similarity: number }
