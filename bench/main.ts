@@ -14,7 +14,8 @@ const registry: Record<string, string> = {
   compile: "front end: parse + check + lower of every experiments/*.align (cold and warm), and expansion of 1,000-trial sweeps",
   "train-loop": "tensor compiler + ONNX Runtime: steps/s and tokens/s of small transformer LM training steps, K steps per Loop run vs one run per step",
   vlm: "TinyVLM: SFT training tokens/s and KV-cache generation tokens/s (nano on CPU by default)",
-  // Planned: "prefdata", "dpo".
+  prefdata: "preference data: samples/s and pairs/s of sample → rate(grounded) → pair, and BDHS completions/s (nano on CPU)",
+  // Planned: "dpo".
 };
 
 function usage(): string {

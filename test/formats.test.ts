@@ -430,7 +430,9 @@ describe("round trips: alignc pairs → export → import", () => {
 
   test("prompts round-trip through every format", () => {
     const items = promptsOf(path.join(FIX, "trl-prompts.jsonl"), "trl");
-    for (const format of ["trl", "sharegpt", "ms_swift"] as const) {
+    // alignc's format too: imported items (kind "imported") have an image but no scene graph.
+    assert.ok(items.some((i) => i.image !== null && i.scene === null));
+    for (const format of ["trl", "sharegpt", "ms_swift", "alignc"] as const) {
       const out = path.join(fresh(`prompts-${format}`), "p.jsonl");
       exportFile({ kind: "prompts", records: items }, format, out);
       const back = promptsOf(out, format);

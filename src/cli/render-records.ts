@@ -60,7 +60,8 @@ export function renderRecords(dataset: Dataset, shown: readonly number[]): strin
   const blocks = shown.map((i) => {
     const r = dataset.records[i] as Dataset["records"][number];
     const item = dataset.kind === "prompts" ? (r as WorldItem) : (r as SampleRecord | PairRecord).item;
-    const head = `── ${i + 1}/${dataset.records.length} ${r.id}${item.task ? ` (${item.task}${item.kind ? `, ${item.kind}` : ""})` : ""}`;
+    const kind = item.kind && item.kind !== item.task ? `, ${item.kind}` : "";
+    const head = `── ${i + 1}/${dataset.records.length} ${r.id}${item.task ? ` (${item.task}${kind})` : ""}`;
     const body = [...itemLines(item)];
     if (dataset.kind === "samples" || dataset.kind === "rated") body.push(...sampleLines(r as SampleRecord));
     if (dataset.kind === "pairs") body.push(...pairLines(r as PairRecord));

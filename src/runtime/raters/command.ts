@@ -120,7 +120,7 @@ class ProgramPool {
     if (this.crashesInARow >= limit && !this.unavailable) {
       this.unavailable = new RaterUnavailable(
         `the rater program ${quote(this.options.argv.join(" "), 120)} exited ${this.crashesInARow} times in a row without answering (last: ${description}); ` +
-          "the replies received so far are kept; run it by hand with one request line on stdin to see what goes wrong",
+          "run it by hand with one request line on stdin to see what goes wrong",
       );
     }
   }

@@ -123,7 +123,9 @@ export function checkItem(text: string, options: WorldOptions | undefined): Worl
   if (!str("answer", false)) return bad("answer", "a string");
   if (isText ? v.image !== null : !str("image")) return bad("image", isText ? "null for a text item" : "the path of a PNG for an image item");
   if (isText && v.scene !== null) return bad("scene", "null for a text item");
-  const sceneProblem = isText ? undefined : checkScene(v.scene);
+  // Items imported from trainer formats (kind "imported") have an image but no scene graph.
+  const sceneless = v.kind === "imported" && v.scene === null;
+  const sceneProblem = isText || sceneless ? undefined : checkScene(v.scene);
   if (sceneProblem) return sceneProblem;
   if (pope ? !oneOf("negative", negatives) : v.negative !== null)
     return bad("negative", pope ? `one of ${negatives.join(", ")} for a POPE item` : "null except for POPE items");

@@ -1,0 +1,509 @@
+// `npm run bench -- prefdata`: preference-data throughput of a nano TinyVLM on CPU, stage by stage, through the
+// code paths the run stages use:
+//   sample  n responses per prompt: answerAll over the prompts repeated n times (stage.sample)
+//   rate    the grounded rater's rate() over one request per samples record (stage.rate, requestOf)
+//   pair    pairRated with Li et al.'s settings (stage.pair)
+//   bdhs    runBdhs with a Generator and a similarity (stage.bdhs)
+// on a world of N prompts written with writeWorld into a temporary directory, images at the model's size.
+// One-time costs (program build + ONNX Runtime session creation, a warm-up pass) are reported apart from the
+// steady-state figures. Prints a table, writes bench/results/prefdata.json.
+//
+// The model: a trained checkpoint when one of CHECKPOINTS exists (a model that writes sentence-like text, so the
+// rater, the pairing and BDHS see realistic answers), else a randomly initialised nano TinyVLM with a tokenizer
+// trained on the world's text (what model.init makes), so the benchmark runs on a fresh clone.
+//
+// Options: --prompts N (256)  --n K (4)  --runs R (3, for rate and pair)  --model DIR | --random-init
+//          --no-cosine (skip BDHS with cosine similarity)  --cosine-epsilon E (0.97)  --no-bdhs
+//          --provider cpu|cuda (cpu)  --seed S (0)  --out FILE
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ExprTree } from "../src/compiler/checker/types.ts";
+import { imageTokens, parameterCount, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
+import { buildGenerateProgram } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
+import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
+import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
+import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
+import { type BdhsItem, type BdhsOptions, type BdhsStats, runBdhs } from "../src/runtime/prefdata/bdhs.ts";
+import { type PairOptions, type PairStats, pairRated } from "../src/runtime/prefdata/pairing.ts";
+import { type Dataset, type RatedRecord, type RatingInfo, readDataset, type SampleRecord, writeDataset } from "../src/runtime/prefdata/records.ts";
+import { CosineSimilarity, lexicalSimilarity, type Similarity } from "../src/runtime/prefdata/similarity.ts";
+import { onnxruntimePackageDir, type Provider } from "../src/runtime/providers.ts";
+import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
+import type { RaterReply, RaterRequest } from "../src/runtime/raters/types.ts";
+import { requestOf } from "../src/runtime/run/executors/stage-rate.ts";
+import { Runtime } from "../src/runtime/session.ts";
+import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
+import { type AnswerOptions, answerAll } from "../src/runtime/vlm/answer.ts";
+import { examplesOf } from "../src/runtime/vlm/examples.ts";
+import type { Example } from "../src/runtime/vlm/feeds.ts";
+import { Generator } from "../src/runtime/vlm/generate-rows.ts";
+import { modelFromCheckpoint, paramShapes, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
+import type { WorldItem } from "../src/runtime/world/format.ts";
+import { worldOptions } from "../src/runtime/world/options.ts";
+import { writeWorld } from "../src/runtime/world/write.ts";
+
+const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+/** Trained checkpoints looked for, in order (outputs of `alignc run experiments/vit.align` and `… quickstart.align`). */
+const CHECKPOINTS = ["experiments/runs/vit/outputs/vit", "experiments/runs/quickstart/outputs/vit"];
+const ASPECTS = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"];
+const SAMPLE = { temperature: 1, maxTokens: 48, batch: 64 };
+const BDHS = { rho: 0.99, epsilon: 0.5, tries: 5, maxTokens: 32, yesNoFlip: 0.5, cut: "words", noise: "latent", batch: 64, roundTokens: 16 } as const;
+
+function parse(args: string[]) {
+  const o = {
+    prompts: 256,
+    n: 4,
+    runs: 3,
+    model: null as string | null,
+    randomInit: false,
+    cosine: true,
+    cosineEpsilon: 0.97,
+    bdhs: true,
+    provider: "cpu" as Provider,
+    seed: 0,
+    out: path.join(repoRoot, "bench/results/prefdata.json"),
+  };
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min) throw new Error(`prefdata: ${flag} takes an integer ≥ ${min}, got ${v}`);
+    return x;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const value = args[i + 1];
+    if (flag === "--random-init") o.randomInit = true;
+    else if (flag === "--no-cosine") o.cosine = false;
+    else if (flag === "--no-bdhs") o.bdhs = false;
+    else {
+      i++;
+      if (flag === "--prompts") o.prompts = int(flag, value, 1);
+      else if (flag === "--n") o.n = int(flag, value, 1);
+      else if (flag === "--runs") o.runs = int(flag, value, 1);
+      else if (flag === "--seed") o.seed = int(flag, value, 0);
+      else if (flag === "--model" && value) o.model = path.resolve(value);
+      else if (flag === "--cosine-epsilon" && Number.isFinite(Number(value))) o.cosineEpsilon = Number(value);
+      else if (flag === "--provider" && (value === "cpu" || value === "cuda")) o.provider = value;
+      else if (flag === "--out" && value) o.out = path.resolve(value);
+      else throw new Error(`prefdata: unknown or incomplete option ${flag}`);
+    }
+  }
+  return o;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+
+async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; s: number }> {
+  const t0 = performance.now();
+  const value = await f();
+  return { value, s: seconds(t0) };
+}
+
+/** The model: --model, else the first trained checkpoint found, else (or with --random-init) a fresh nano TinyVLM. */
+function loadBenchModel(o: ReturnType<typeof parse>): { model: VlmModel; description: string } {
+  const dir = o.randomInit ? null : (o.model ?? CHECKPOINTS.map((d) => path.join(repoRoot, d)).find((d) => existsSync(path.join(d, "model.safetensors"))));
+  if (dir) {
+    const model = modelFromCheckpoint(loadCheckpoint(dir), dir);
+    return { model, description: `trained checkpoint ${path.relative(repoRoot, dir) || dir}` };
+  }
+  // What model.init makes for `tinyvlm { size: nano, seed: 1 }`.
+  const tokenizer = Tokenizer.train(worldCorpus(), { vocabSize: 512, initialAlphabet: ASCII_ALPHABET });
+  const config = tinyVlmConfig("nano", tokenizer.vocabSize);
+  const params = new Map(initTinyVlm(config, new Rng(1)).map((w) => [w.name, w.data]));
+  return { model: { config, tokenizer, params }, description: "random init" };
+}
+
+function ortVersion(): string {
+  const dir = onnxruntimePackageDir();
+  if (!dir) return "unknown";
+  return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+}
+
+/** The score expression `helpfulness + correctness + coherence` as the compiler lowers it. */
+function scoreExpr(): PairOptions["score"] {
+  const name = (n: string): ExprTree => ({ op: "name", name: n });
+  return {
+    text: "helpfulness + correctness + coherence",
+    tree: { op: "+", left: { op: "+", left: name("helpfulness"), right: name("correctness") }, right: name("coherence") },
+  };
+}
+
+/** Rows for the warm-up pass: the same generation program as the full pass (same batch, same prompt width), fewer batches. */
+function warmupRows(model: VlmModel, rows: Example[]): Example[] {
+  if (rows.length <= SAMPLE.batch) return rows;
+  const lengths = rows.map((r) => model.tokenizer.encode(r.prompt).length);
+  const longest = lengths.indexOf(Math.max(...lengths));
+  return [...rows.slice(0, SAMPLE.batch - 1), rows[longest] as Example];
+}
+
+/** The sampling program's one-time cost, as answerAll builds it for `rows`: graph build + ONNX serialization, and session creation. */
+async function compileSampleProgram(runtime: Runtime, model: VlmModel, rows: Example[], seed: number): Promise<{ buildMs: number; sessionMs: number }> {
+  const c = model.config;
+  const tok = model.tokenizer;
+  const longest = Math.max(1, ...rows.map((r) => 1 + tok.encode(r.prompt).length));
+  const promptLength = Math.min(Math.ceil(longest / 8) * 8, c.textContext - 1);
+  const t0 = performance.now();
+  const program = buildGenerateProgram(c, paramShapes(model), {
+    batch: Math.min(SAMPLE.batch, rows.length),
+    promptLength,
+    steps: Math.min(SAMPLE.maxTokens, c.textContext - promptLength),
+    temperature: SAMPLE.temperature,
+    seed,
+    stopTokens: [tok.eosId],
+    pad: tok.padId,
+  });
+  const bytes = serializeModel(program.root);
+  const t1 = performance.now();
+  const fresh = new Runtime(runtime.options);
+  await fresh.load(bytes);
+  const t2 = performance.now();
+  await fresh.release();
+  return { buildMs: t1 - t0, sessionMs: t2 - t1 };
+}
+
+interface BdhsFigures {
+  similarity: string;
+  epsilon: number;
+  warmup: { seconds: number; programs: number; generation_seconds: number };
+  seconds: number;
+  programs_compiled: number;
+  generator_runs: number;
+  stats: BdhsStats;
+  items_per_second: number;
+  completions_per_second: number;
+  completions_per_second_generation_only: number;
+  tokens_per_second: number;
+}
+
+async function benchBdhs(generator: Generator, similarity: Similarity, entries: BdhsItem[], o: BdhsOptions): Promise<BdhsFigures> {
+  const before = { ...generator.stats };
+  const warm = await timed(() => runBdhs(generator, similarity, entries, o));
+  const mid = { ...generator.stats };
+  const run = await timed(() => runBdhs(generator, similarity, entries, o));
+  const s = run.value.stats;
+  return {
+    similarity: similarity.name,
+    epsilon: o.epsilon,
+    warmup: { seconds: round(warm.s), programs: mid.programs - before.programs, generation_seconds: round(warm.value.stats.generation_seconds) },
+    seconds: round(run.s),
+    programs_compiled: generator.stats.programs - mid.programs,
+    generator_runs: generator.stats.runs - mid.runs,
+    stats: s,
+    items_per_second: round(s.items / run.s, 2),
+    completions_per_second: round(s.completions / run.s, 1),
+    completions_per_second_generation_only: round(s.completions_per_second, 1),
+    tokens_per_second: round(s.completion_tokens / run.s, 1),
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const o = parse(args);
+  const load0 = os.loadavg();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "alignc-bench-prefdata-"));
+  try {
+    // ── setup ──
+    const loaded = await timed(() => loadBenchModel(o));
+    const { model, description } = loaded.value;
+    const c = model.config;
+    console.log(`prefdata: TinyVLM ${c.vocab}-token vocabulary, ${parameterCount(c).toLocaleString("en-US")} parameters — ${description}`);
+    const worldDir = path.join(tmp, "world");
+    const world = await timed(() => writeWorld(worldDir, worldOptions({ split: "train", count: o.prompts, seed: 1, bias: 0.8, image_size: c.imageSize })));
+    const items = (readDataset(worldDir).records as WorldItem[]).filter((it) => it.answer.trim() !== "");
+    const examples = examplesOf("", items, c.imageSize);
+    const runtime = new Runtime({ provider: o.provider });
+
+    // ── sample: stage.sample's path, n rows per prompt ──
+    const rows: Example[] = examples.flatMap((ex) => Array.from({ length: o.n }, (_, k) => ({ ...ex, id: `${ex.id}#${k}` })));
+    const answerOptions: AnswerOptions = { maxTokens: SAMPLE.maxTokens, temperature: SAMPLE.temperature, seed: o.seed };
+    const compile = await compileSampleProgram(runtime, model, rows, o.seed);
+    const warmRows = warmupRows(model, rows);
+    const warm = await timed(() => answerAll(runtime, model, warmRows, answerOptions));
+    const sampled = await timed(() => answerAll(runtime, model, rows, answerOptions));
+    const steps = sampled.value.maxTokens;
+    let tokens = 0;
+    const samples: SampleRecord[] = items.map((item) => ({
+      id: item.id,
+      item,
+      responses: Array.from({ length: o.n }, (_, k) => {
+        const a = sampled.value.answers.get(`${item.id}#${k}`);
+        if (!a) throw new Error(`no answer for ${item.id}#${k}`);
+        tokens += a.tokens.length;
+        return { text: a.text, tokens: a.tokens.length, logprob: a.logprob };
+      }),
+      sampler: { model: description, temperature: SAMPLE.temperature, top_p: 1, top_k: 0, max_tokens: steps, seed: o.seed },
+    }));
+    const batch = Math.min(SAMPLE.batch, rows.length);
+    const computedSteps = Math.ceil(rows.length / batch) * batch * steps;
+    // The generation Loop always runs all `steps` iterations; had it stopped once every row of its batch was done, it
+    // would have run batch × (longest answer of the batch) row-steps per batch.
+    let neededSteps = 0;
+    for (let start = 0; start < rows.length; start += batch) {
+      const lengths = rows.slice(start, start + batch).map((r) => sampled.value.answers.get(r.id)?.tokens.length ?? steps);
+      neededSteps += batch * Math.max(...lengths);
+    }
+    const empty = samples.reduce((s, r) => s + r.responses.filter((x) => x.text === "").length, 0);
+
+    // ── rate: the grounded rater on one request per record ──
+    const info: RatingInfo = { rater: "judge", kind: "grounded", aspects: ASPECTS, scale: { min: 0, max: 4 } };
+    const rater = createGroundedRater(info);
+    const requests: RaterRequest[] = samples.map((r) => requestOf(r, info.aspects, info.scale));
+    const rateOnce = async (journal?: string) => {
+      const replies = new Map<string, RaterReply>();
+      const failures = await rater.rate(requests, {
+        onReply(itemId, reply) {
+          if (journal) appendFileSync(journal, `${JSON.stringify({ itemId, reply })}\n`); // what stage.rate does per reply
+          replies.set(itemId, reply);
+        },
+      });
+      if (failures.length > 0) throw new Error(`grounded rater failed on ${failures.length} items, e.g. ${failures[0]?.itemId}: ${failures[0]?.message}`);
+      return replies;
+    };
+    const rateWarm = await timed(() => rateOnce());
+    const rateMs: number[] = [];
+    const journalMs: number[] = [];
+    let replies = rateWarm.value;
+    for (let r = 0; r < o.runs; r++) {
+      const t = await timed(() => rateOnce());
+      rateMs.push(t.s * 1000);
+      replies = t.value;
+      const journal = path.join(tmp, `replies-${r}.jsonl`);
+      journalMs.push((await timed(() => rateOnce(journal))).s * 1000);
+    }
+    const rated: RatedRecord[] = samples.map((r) => {
+      const reply = replies.get(r.id) as RaterReply;
+      return { ...r, scores: reply.scores, rationale: reply.rationale ?? null };
+    });
+
+    // ── pair: Li et al.'s rule ──
+    const pairOptions: PairOptions = {
+      score: scoreExpr(),
+      margin: 2,
+      chosen: "best",
+      rejected: "random_below_margin",
+      ties: "first",
+      per_prompt: 1,
+      balance_length: false,
+      seed: 7,
+    };
+    const pairMs: number[] = [];
+    let paired: { pairs: ReturnType<typeof pairRated>["pairs"]; stats: PairStats } = pairRated(rated, info, pairOptions); // warm-up
+    for (let r = 0; r < o.runs; r++) {
+      const t = await timed(() => pairRated(rated, info, pairOptions));
+      pairMs.push(t.s * 1000);
+      paired = t.value;
+    }
+
+    // ── dataset I/O the three stages add around the computation (write samples, read+write rated, read+write pairs) ──
+    const io = await timed(() => {
+      const dirs = ["samples", "rated", "pairs"].map((d) => path.join(tmp, "io", d));
+      const datasets: Dataset[] = [
+        { kind: "samples", records: samples },
+        { kind: "rated", records: rated, rating: info },
+        { kind: "pairs", records: paired.pairs },
+      ];
+      datasets.forEach((d, i) => {
+        if (i > 0) readDataset(dirs[i - 1] as string);
+        writeDataset(dirs[i] as string, d);
+      });
+    });
+
+    const sampleS = sampled.s;
+    const rateS = median(rateMs) / 1000;
+    const pairS = median(pairMs) / 1000;
+    const pipelineS = sampleS + rateS + pairS;
+    const pipelineWithIoS = sampleS + median(journalMs) / 1000 + pairS + io.s;
+
+    // ── BDHS ──
+    const bdhsFigures: BdhsFigures[] = [];
+    let bdhsItems = 0;
+    if (o.bdhs) {
+      const entries: BdhsItem[] = items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
+      bdhsItems = entries.length;
+      const bdhsOptions: BdhsOptions = {
+        rho: BDHS.rho,
+        epsilon: BDHS.epsilon,
+        tries: BDHS.tries,
+        yesNoFlip: BDHS.yesNoFlip,
+        cut: BDHS.cut,
+        noise: BDHS.noise,
+        temperature: 1,
+        topP: 1,
+        maxTokens: BDHS.maxTokens,
+        seed: o.seed,
+        batch: BDHS.batch,
+        roundTokens: BDHS.roundTokens,
+      };
+      const generator = new Generator(runtime, model);
+      try {
+        bdhsFigures.push(await benchBdhs(generator, lexicalSimilarity("rouge_l"), entries, bdhsOptions));
+        if (o.cosine)
+          bdhsFigures.push(await benchBdhs(generator, new CosineSimilarity(runtime, model, "mean"), entries, { ...bdhsOptions, epsilon: o.cosineEpsilon }));
+      } finally {
+        await generator.close();
+      }
+    }
+    const load1 = os.loadavg();
+
+    // ── report ──
+    const f = (x: number, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    const table: string[][] = [
+      ["stage", "work", "time", "throughput"],
+      ["setup: model load", description, `${f(loaded.s, 2)} s`, ""],
+      ["setup: world", `${items.length} prompts at ${c.imageSize}×${c.imageSize}`, `${f(world.s, 2)} s`, ""],
+      [
+        "sample: compile (once)",
+        `generation program, batch ${batch}, ${steps} steps`,
+        `${f(compile.buildMs + compile.sessionMs)} ms`,
+        `build+serialize ${f(compile.buildMs)} ms, ORT session ${f(compile.sessionMs)} ms`,
+      ],
+      ["sample: warm-up call", `${warmRows.length} responses (first answerAll: compile + 1 batch)`, `${f(warm.s, 2)} s`, ""],
+      [
+        "sample",
+        `${rows.length} responses (${o.n}/prompt), ${f(tokens)} tokens`,
+        `${f(sampleS, 2)} s`,
+        `${f(rows.length / sampleS, 1)} samples/s, ${f(tokens / sampleS)} tokens/s`,
+      ],
+      [
+        "  generation Loop",
+        `${Math.ceil(rows.length / batch)} run${rows.length > batch ? "s" : ""} × ${batch} rows × ${steps} steps (${f((100 * tokens) / computedSteps, 1)}% used)`,
+        "",
+        `${f(computedSteps / sampleS)} row-steps/s; batch-level early stop would need ${f((100 * neededSteps) / computedSteps, 1)}%`,
+      ],
+      ["rate (grounded)", `${rows.length} responses × ${ASPECTS.length} aspects`, `${f(rateS * 1000, 1)} ms`, `${f(rows.length / rateS)} responses/s`],
+      [
+        "rate + journal",
+        "as stage.rate: one appendFileSync per item",
+        `${f(median(journalMs), 1)} ms`,
+        `${f(rows.length / (median(journalMs) / 1000))} responses/s`,
+      ],
+      [
+        "pair (Li et al.)",
+        `${items.length} prompts → ${paired.stats.pairs} pairs (${paired.stats.dropped_margin} dropped)`,
+        `${f(pairS * 1000, 2)} ms`,
+        `${f(paired.stats.pairs / pairS)} pairs/s`,
+      ],
+      ["dataset I/O", "write samples, read+write rated, read+write pairs", `${f(io.s * 1000, 1)} ms`, ""],
+      [
+        "pipeline sample+rate+pair",
+        `${rows.length} samples → ${paired.stats.pairs} pairs`,
+        `${f(pipelineS, 2)} s`,
+        `${f(paired.stats.pairs / pipelineS, 2)} pairs/s, ${f(rows.length / pipelineS, 1)} samples/s`,
+      ],
+      ["  with journal + I/O", "", `${f(pipelineWithIoS, 2)} s`, `${f(paired.stats.pairs / pipelineWithIoS, 2)} pairs/s`],
+    ];
+    for (const b of bdhsFigures) {
+      const s = b.stats;
+      table.push(
+        [`bdhs ${b.similarity}: warm-up`, `${bdhsItems} items, ${b.warmup.programs} programs compiled`, `${f(b.warmup.seconds, 2)} s`, ""],
+        [
+          `bdhs ${b.similarity}, ε ${b.epsilon}`,
+          `${s.items} items, ${s.completions} completions, ${f(s.completion_tokens)} tokens`,
+          `${f(b.seconds, 2)} s`,
+          `${f(b.completions_per_second, 1)} completions/s (${f(b.completions_per_second_generation_only, 1)} in ORT), ${f(b.items_per_second, 2)} items/s`,
+        ],
+        [
+          "  accepted share per try",
+          s.accepted_share.map((x) => x.toFixed(2)).join(" / "),
+          "",
+          `${f(100 * (s.accepted_share_cumulative.at(-1) ?? 0), 1)}% within ${s.tries}, ${f(b.tokens_per_second)} tokens/s`,
+        ],
+      );
+    }
+    const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
+    console.log(
+      `prefdata: ${items.length} prompts, n = ${o.n}, temperature ${SAMPLE.temperature}, max_tokens ${SAMPLE.maxTokens}; provider ${o.provider}; ` +
+        `load average ${load0.map((x) => x.toFixed(2)).join(" ")} → ${load1.map((x) => x.toFixed(2)).join(" ")}`,
+    );
+    for (const row of table)
+      console.log(
+        row
+          .map((cell, col) => (col === 2 ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
+          .join("  ")
+          .trimEnd(),
+      );
+
+    const machine = {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? "",
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: process.platform,
+      onnxruntime: ortVersion(),
+      loadavg: { start: load0.map((x) => round(x, 2)), end: load1.map((x) => round(x, 2)) },
+    };
+    const settings = {
+      provider: o.provider,
+      prompts: items.length,
+      world: { split: "train", seed: 1, bias: 0.8, image_size: c.imageSize },
+      sample: { n: o.n, temperature: SAMPLE.temperature, max_tokens: SAMPLE.maxTokens, batch: SAMPLE.batch, seed: o.seed },
+      rate: { rater: "grounded", aspects: ASPECTS, scale: info.scale, runs: o.runs },
+      pair: { score: pairOptions.score.text, margin: 2, rejected: "random_below_margin", ties: "first", per_prompt: 1, seed: 7, runs: o.runs },
+      bdhs: o.bdhs ? { ...BDHS, temperature: 1, cosine: o.cosine, cosine_epsilon: o.cosine ? o.cosineEpsilon : undefined } : null,
+    };
+    const figures = {
+      setup: { model_load_seconds: round(loaded.s), world_seconds: round(world.s) },
+      sample: {
+        compile_ms: { build_serialize: round(compile.buildMs, 1), session: round(compile.sessionMs, 1) },
+        warmup: { responses: warmRows.length, seconds: round(warm.s) },
+        responses: rows.length,
+        tokens,
+        empty_responses: empty,
+        mean_tokens_per_response: round(tokens / rows.length, 2),
+        generation_runs: Math.ceil(rows.length / batch),
+        loop_row_steps_computed: computedSteps,
+        loop_row_steps_per_second: round(computedSteps / sampleS, 1),
+        loop_row_steps_if_stopped_when_batch_done: neededSteps,
+        seconds: round(sampleS),
+        samples_per_second: round(rows.length / sampleS, 1),
+        tokens_per_second: round(tokens / sampleS, 1),
+      },
+      rate: {
+        responses: rows.length,
+        warmup_ms: round(rateWarm.s * 1000, 2),
+        ms: round(rateS * 1000, 2),
+        responses_per_second: round(rows.length / rateS, 1),
+        with_journal_ms: round(median(journalMs), 2),
+        with_journal_responses_per_second: round(rows.length / (median(journalMs) / 1000), 1),
+        mean_scores: Object.fromEntries(
+          ASPECTS.map((a) => [a, round(rated.reduce((s, r) => s + r.scores.reduce((t, x) => t + (x[a] ?? 0), 0), 0) / rows.length)]),
+        ),
+      },
+      pair: { ms: round(pairS * 1000, 3), pairs_per_second: round(paired.stats.pairs / pairS, 1), stats: paired.stats },
+      dataset_io_ms: round(io.s * 1000, 1),
+      pipeline: {
+        seconds: round(pipelineS),
+        pairs_per_second: round(paired.stats.pairs / pipelineS, 2),
+        samples_per_second: round(rows.length / pipelineS, 1),
+        with_journal_and_io: { seconds: round(pipelineWithIoS), pairs_per_second: round(paired.stats.pairs / pipelineWithIoS, 2) },
+      },
+      bdhs: bdhsFigures,
+    };
+    const examplesOut = samples.slice(0, 3).map((r) => ({ prompt: r.item.prompt, answer: r.item.answer, responses: r.responses.map((x) => x.text) }));
+    mkdirSync(path.dirname(o.out), { recursive: true });
+    writeFileSync(
+      o.out,
+      `${JSON.stringify(
+        {
+          benchmark: "prefdata",
+          date: new Date().toISOString(),
+          machine,
+          model: description,
+          modelConfig: { vocab: c.vocab, imageSize: c.imageSize, imageTokens: imageTokens(c), textContext: c.textContext, parameters: parameterCount(c) },
+          settings,
+          figures,
+          examples: examplesOut,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log(`wrote ${path.relative(process.cwd(), o.out)}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
