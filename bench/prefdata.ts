@@ -1,6 +1,6 @@
 // `npm run bench -- prefdata`: preference-data throughput of a nano TinyVLM on CPU, stage by stage, through the
 // code paths the run stages use:
-//   sample  n responses per prompt: answerAll over the prompts repeated n times (stage.sample)
+//   sample  n responses per prompt: sampleResponses with a Generator, rounds of 16 tokens (stage.sample)
 //   rate    the grounded rater's rate() over one request per samples record (stage.rate, requestOf)
 //   pair    pairRated with Li et al.'s settings (stage.pair)
 //   bdhs    runBdhs with a Generator and a similarity (stage.bdhs)
@@ -21,14 +21,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ExprTree } from "../src/compiler/checker/types.ts";
 import { imageTokens, parameterCount, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { buildGenerateProgram } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
 import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
 import { type BdhsItem, type BdhsOptions, type BdhsStats, runBdhs } from "../src/runtime/prefdata/bdhs.ts";
 import { type PairOptions, type PairStats, pairRated } from "../src/runtime/prefdata/pairing.ts";
 import { type Dataset, type RatedRecord, type RatingInfo, readDataset, type SampleRecord, writeDataset } from "../src/runtime/prefdata/records.ts";
+import { ROUND_TOKENS, sampleResponses } from "../src/runtime/prefdata/sample.ts";
 import { CosineSimilarity, lexicalSimilarity, type Similarity } from "../src/runtime/prefdata/similarity.ts";
 import { onnxruntimePackageDir, type Provider } from "../src/runtime/providers.ts";
 import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
@@ -36,11 +35,9 @@ import type { RaterReply, RaterRequest } from "../src/runtime/raters/types.ts";
 import { requestOf } from "../src/runtime/run/executors/stage-rate.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { type AnswerOptions, answerAll } from "../src/runtime/vlm/answer.ts";
 import { examplesOf } from "../src/runtime/vlm/examples.ts";
-import type { Example } from "../src/runtime/vlm/feeds.ts";
-import { Generator } from "../src/runtime/vlm/generate-rows.ts";
-import { modelFromCheckpoint, paramShapes, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { Generator, type GeneratorStats } from "../src/runtime/vlm/generate-rows.ts";
+import { modelFromCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
 import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
@@ -133,39 +130,6 @@ function scoreExpr(): PairOptions["score"] {
   };
 }
 
-/** Rows for the warm-up pass: the same generation program as the full pass (same batch, same prompt width), fewer batches. */
-function warmupRows(model: VlmModel, rows: Example[]): Example[] {
-  if (rows.length <= SAMPLE.batch) return rows;
-  const lengths = rows.map((r) => model.tokenizer.encode(r.prompt).length);
-  const longest = lengths.indexOf(Math.max(...lengths));
-  return [...rows.slice(0, SAMPLE.batch - 1), rows[longest] as Example];
-}
-
-/** The sampling program's one-time cost, as answerAll builds it for `rows`: graph build + ONNX serialization, and session creation. */
-async function compileSampleProgram(runtime: Runtime, model: VlmModel, rows: Example[], seed: number): Promise<{ buildMs: number; sessionMs: number }> {
-  const c = model.config;
-  const tok = model.tokenizer;
-  const longest = Math.max(1, ...rows.map((r) => 1 + tok.encode(r.prompt).length));
-  const promptLength = Math.min(Math.ceil(longest / 8) * 8, c.textContext - 1);
-  const t0 = performance.now();
-  const program = buildGenerateProgram(c, paramShapes(model), {
-    batch: Math.min(SAMPLE.batch, rows.length),
-    promptLength,
-    steps: Math.min(SAMPLE.maxTokens, c.textContext - promptLength),
-    temperature: SAMPLE.temperature,
-    seed,
-    stopTokens: [tok.eosId],
-    pad: tok.padId,
-  });
-  const bytes = serializeModel(program.root);
-  const t1 = performance.now();
-  const fresh = new Runtime(runtime.options);
-  await fresh.load(bytes);
-  const t2 = performance.now();
-  await fresh.release();
-  return { buildMs: t1 - t0, sessionMs: t2 - t1 };
-}
-
 interface BdhsFigures {
   similarity: string;
   epsilon: number;
@@ -217,36 +181,33 @@ export async function run(args: string[]): Promise<void> {
     const examples = examplesOf("", items, c.imageSize);
     const runtime = new Runtime({ provider: o.provider });
 
-    // ── sample: stage.sample's path, n rows per prompt ──
-    const rows: Example[] = examples.flatMap((ex) => Array.from({ length: o.n }, (_, k) => ({ ...ex, id: `${ex.id}#${k}` })));
-    const answerOptions: AnswerOptions = { maxTokens: SAMPLE.maxTokens, temperature: SAMPLE.temperature, seed: o.seed };
-    const compile = await compileSampleProgram(runtime, model, rows, o.seed);
-    const warmRows = warmupRows(model, rows);
-    const warm = await timed(() => answerAll(runtime, model, warmRows, answerOptions));
-    const sampled = await timed(() => answerAll(runtime, model, rows, answerOptions));
-    const steps = sampled.value.maxTokens;
-    let tokens = 0;
-    const samples: SampleRecord[] = items.map((item) => ({
-      id: item.id,
-      item,
-      responses: Array.from({ length: o.n }, (_, k) => {
-        const a = sampled.value.answers.get(`${item.id}#${k}`);
-        if (!a) throw new Error(`no answer for ${item.id}#${k}`);
-        tokens += a.tokens.length;
-        return { text: a.text, tokens: a.tokens.length, logprob: a.logprob };
-      }),
-      sampler: { model: description, temperature: SAMPLE.temperature, top_p: 1, top_k: 0, max_tokens: steps, seed: o.seed },
-    }));
-    const batch = Math.min(SAMPLE.batch, rows.length);
-    const computedSteps = Math.ceil(rows.length / batch) * batch * steps;
-    // The generation Loop always runs all `steps` iterations; had it stopped once every row of its batch was done, it
-    // would have run batch × (longest answer of the batch) row-steps per batch.
-    let neededSteps = 0;
-    for (let start = 0; start < rows.length; start += batch) {
-      const lengths = rows.slice(start, start + batch).map((r) => sampled.value.answers.get(r.id)?.tokens.length ?? steps);
-      neededSteps += batch * Math.max(...lengths);
+    // ── sample: stage.sample's code (sampleResponses), one Generator warmed up on a subset first ──
+    const sampler = { model: description, temperature: SAMPLE.temperature, top_p: 1, top_k: 0, max_tokens: SAMPLE.maxTokens, seed: o.seed };
+    const sampleGenerator = new Generator(runtime, model);
+    const warmCount = Math.min(items.length, Math.max(1, Math.ceil(SAMPLE.batch / o.n)));
+    let warm: Awaited<ReturnType<typeof timed<unknown>>>;
+    let sampled: Awaited<ReturnType<typeof timed<Awaited<ReturnType<typeof sampleResponses>>>>>;
+    let warmPrograms = 0;
+    let generation: GeneratorStats;
+    try {
+      warm = await timed(() => sampleResponses(sampleGenerator, items.slice(0, warmCount), examples.slice(0, warmCount), o.n, sampler));
+      warmPrograms = sampleGenerator.stats.programs;
+      const before = { ...sampleGenerator.stats };
+      sampled = await timed(() => sampleResponses(sampleGenerator, items, examples, o.n, sampler));
+      generation = {
+        rows: sampleGenerator.stats.rows - before.rows,
+        tokens: sampleGenerator.stats.tokens - before.tokens,
+        runs: sampleGenerator.stats.runs - before.runs,
+        programs: sampleGenerator.stats.programs - before.programs,
+        seconds: sampleGenerator.stats.seconds - before.seconds,
+      };
+    } finally {
+      await sampleGenerator.close();
     }
-    const empty = samples.reduce((s, r) => s + r.responses.filter((x) => x.text === "").length, 0);
+    const samples: SampleRecord[] = sampled.value.records;
+    const tokens = sampled.value.stats.tokens;
+    const responses = sampled.value.stats.responses;
+    const empty = sampled.value.stats.empty_responses;
 
     // ── rate: the grounded rater on one request per record ──
     const info: RatingInfo = { rater: "judge", kind: "grounded", aspects: ASPECTS, scale: { min: 0, max: 4 } };
@@ -355,31 +316,25 @@ export async function run(args: string[]): Promise<void> {
       ["stage", "work", "time", "throughput"],
       ["setup: model load", description, `${f(loaded.s, 2)} s`, ""],
       ["setup: world", `${items.length} prompts at ${c.imageSize}×${c.imageSize}`, `${f(world.s, 2)} s`, ""],
-      [
-        "sample: compile (once)",
-        `generation program, batch ${batch}, ${steps} steps`,
-        `${f(compile.buildMs + compile.sessionMs)} ms`,
-        `build+serialize ${f(compile.buildMs)} ms, ORT session ${f(compile.sessionMs)} ms`,
-      ],
-      ["sample: warm-up call", `${warmRows.length} responses (first answerAll: compile + 1 batch)`, `${f(warm.s, 2)} s`, ""],
+      ["sample: warm-up", `${warmCount * o.n} responses (${warmPrograms} generation programs compiled)`, `${f(warm.s, 2)} s`, ""],
       [
         "sample",
-        `${rows.length} responses (${o.n}/prompt), ${f(tokens)} tokens`,
+        `${responses} responses (${o.n}/prompt), ${f(tokens)} tokens`,
         `${f(sampleS, 2)} s`,
-        `${f(rows.length / sampleS, 1)} samples/s, ${f(tokens / sampleS)} tokens/s`,
+        `${f(responses / sampleS, 1)} samples/s, ${f(tokens / sampleS)} tokens/s`,
       ],
       [
-        "  generation Loop",
-        `${Math.ceil(rows.length / batch)} run${rows.length > batch ? "s" : ""} × ${batch} rows × ${steps} steps (${f((100 * tokens) / computedSteps, 1)}% used)`,
-        "",
-        `${f(computedSteps / sampleS)} row-steps/s; batch-level early stop would need ${f((100 * neededSteps) / computedSteps, 1)}%`,
+        "  generation",
+        `${generation.runs} runs in rounds of ${ROUND_TOKENS} tokens, ${generation.programs} more programs`,
+        `${f(generation.seconds, 2)} s in ORT`,
+        `${f(generation.tokens / Math.max(generation.seconds, 1e-9))} tokens/s computed (incl. tokens past a stop)`,
       ],
-      ["rate (grounded)", `${rows.length} responses × ${ASPECTS.length} aspects`, `${f(rateS * 1000, 1)} ms`, `${f(rows.length / rateS)} responses/s`],
+      ["rate (grounded)", `${responses} responses × ${ASPECTS.length} aspects`, `${f(rateS * 1000, 1)} ms`, `${f(responses / rateS)} responses/s`],
       [
         "rate + journal",
         "as stage.rate: one appendFileSync per item",
         `${f(median(journalMs), 1)} ms`,
-        `${f(rows.length / (median(journalMs) / 1000))} responses/s`,
+        `${f(responses / (median(journalMs) / 1000))} responses/s`,
       ],
       [
         "pair (Li et al.)",
@@ -390,9 +345,9 @@ export async function run(args: string[]): Promise<void> {
       ["dataset I/O", "write samples, read+write rated, read+write pairs", `${f(io.s * 1000, 1)} ms`, ""],
       [
         "pipeline sample+rate+pair",
-        `${rows.length} samples → ${paired.stats.pairs} pairs`,
+        `${responses} samples → ${paired.stats.pairs} pairs`,
         `${f(pipelineS, 2)} s`,
-        `${f(paired.stats.pairs / pipelineS, 2)} pairs/s, ${f(rows.length / pipelineS, 1)} samples/s`,
+        `${f(paired.stats.pairs / pipelineS, 2)} pairs/s, ${f(responses / pipelineS, 1)} samples/s`,
       ],
       ["  with journal + I/O", "", `${f(pipelineWithIoS, 2)} s`, `${f(paired.stats.pairs / pipelineWithIoS, 2)} pairs/s`],
     ];
@@ -448,29 +403,27 @@ export async function run(args: string[]): Promise<void> {
     const figures = {
       setup: { model_load_seconds: round(loaded.s), world_seconds: round(world.s) },
       sample: {
-        compile_ms: { build_serialize: round(compile.buildMs, 1), session: round(compile.sessionMs, 1) },
-        warmup: { responses: warmRows.length, seconds: round(warm.s) },
-        responses: rows.length,
+        warmup: { responses: warmCount * o.n, seconds: round(warm.s), programs: warmPrograms },
+        round_tokens: ROUND_TOKENS,
+        responses,
         tokens,
         empty_responses: empty,
-        mean_tokens_per_response: round(tokens / rows.length, 2),
-        generation_runs: Math.ceil(rows.length / batch),
-        loop_row_steps_computed: computedSteps,
-        loop_row_steps_per_second: round(computedSteps / sampleS, 1),
-        loop_row_steps_if_stopped_when_batch_done: neededSteps,
+        unfinished_responses: sampled.value.stats.unfinished_responses,
+        mean_tokens_per_response: round(tokens / responses, 2),
+        generation: { runs: generation.runs, programs: generation.programs, ort_seconds: round(generation.seconds), tokens_computed: generation.tokens },
         seconds: round(sampleS),
-        samples_per_second: round(rows.length / sampleS, 1),
+        samples_per_second: round(responses / sampleS, 1),
         tokens_per_second: round(tokens / sampleS, 1),
       },
       rate: {
-        responses: rows.length,
+        responses,
         warmup_ms: round(rateWarm.s * 1000, 2),
         ms: round(rateS * 1000, 2),
-        responses_per_second: round(rows.length / rateS, 1),
+        responses_per_second: round(responses / rateS, 1),
         with_journal_ms: round(median(journalMs), 2),
-        with_journal_responses_per_second: round(rows.length / (median(journalMs) / 1000), 1),
+        with_journal_responses_per_second: round(responses / (median(journalMs) / 1000), 1),
         mean_scores: Object.fromEntries(
-          ASPECTS.map((a) => [a, round(rated.reduce((s, r) => s + r.scores.reduce((t, x) => t + (x[a] ?? 0), 0), 0) / rows.length)]),
+          ASPECTS.map((a) => [a, round(rated.reduce((s, r) => s + r.scores.reduce((t, x) => t + (x[a] ?? 0), 0), 0) / responses)]),
         ),
       },
       pair: { ms: round(pairS * 1000, 3), pairs_per_second: round(paired.stats.pairs / pairS, 1), stats: paired.stats },
@@ -478,7 +431,7 @@ export async function run(args: string[]): Promise<void> {
       pipeline: {
         seconds: round(pipelineS),
         pairs_per_second: round(paired.stats.pairs / pipelineS, 2),
-        samples_per_second: round(rows.length / pipelineS, 1),
+        samples_per_second: round(responses / pipelineS, 1),
         with_journal_and_io: { seconds: round(pipelineWithIoS), pairs_per_second: round(paired.stats.pairs / pipelineWithIoS, 2) },
       },
       bdhs: bdhsFigures,

@@ -18,9 +18,7 @@ import { cutSentence, flipYesNo, joinSentences, leadingYesNo, maybeFlipYesNo, sp
 import { lexicalSimilarity } from "../src/runtime/prefdata/similarity.ts";
 import { similarityLexical } from "../src/runtime/run/executors/similarity.ts";
 import { BDHS_STATS, stageBdhs } from "../src/runtime/run/executors/stage-bdhs.ts";
-import type { ExecContext, StoredInput } from "../src/runtime/run/executors/types.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import type { EntryInfo } from "../src/runtime/run/store.ts";
+import type { StoredInput } from "../src/runtime/run/executors/types.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { Generator, generateRows, sentenceStopTokens } from "../src/runtime/vlm/generate-rows.ts";
@@ -28,6 +26,7 @@ import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-bdhs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -358,26 +357,7 @@ test("sentence stop tokens are <eos> and every token ending in '.'", () => {
 
 // ── the executor ──────────────────────────────────────────────────────────
 
-function graphNode(id: string, kind: string, params: Record<string, unknown>): GraphNode {
-  return { id, kind, version: 1, produces: "x", params, inputs: [], hash: id.padEnd(64, "0") };
-}
-function stored(name: string, n: GraphNode, entry: string, key: string): StoredInput {
-  const info: EntryInfo = { key, node: n.id, kind: n.kind, version: 1, params: n.params, inputs: [], alignc: "test", started: "", seconds: 0, summary: {} };
-  return { name, node: n, dir: entry, info };
-}
-function context(n: GraphNode, out: string, inputs: StoredInput[]): ExecContext {
-  return {
-    node: n,
-    inputs,
-    input: (name) => inputs.find((i) => i.name === name)!,
-    out,
-    scratch: path.join(dir, "scratch"),
-    entryDir: dir,
-    log: new RunLog(undefined, { write: () => {}, isTTY: false }),
-    runtime: async () => runtime,
-    metrics: () => {},
-  };
-}
+const context = (node: GraphNode, out: string, inputs: StoredInput[]) => fakeContext({ node, out, inputs, entryDir: dir, runtime });
 
 test("stage.bdhs writes a pairs dataset and bdhs-stats.json from a world's prompts, skipping items without an answer", async () => {
   const store = path.join(dir, "store");
@@ -401,27 +381,31 @@ test("stage.bdhs writes a pairs dataset and bdhs-stats.json from a world's promp
   saveCheckpoint(modelDir, modelToCheckpoint({ config: wc, tokenizer: worldTok, params: new Map(initTinyVlm(wc, new Rng(1)).map((p) => [p.name, p.data])) }));
   const simDir = entry("cc".padEnd(64, "0"));
   mkdirSync(simDir, { recursive: true });
-  const simNode = graphNode("lex", "similarity.lexical", { measure: "rouge_l" });
+  const simNode = graphNode("similarity.lexical", { measure: "rouge_l" }, "lex");
   await similarityLexical.run(context(simNode, simDir, []));
 
-  const n = graphNode("hallucinated", "stage.bdhs", {
-    rho: 0.99,
-    similarity: { input: "similarity" },
-    epsilon: 0.5,
-    tries: 2,
-    yes_no_flip: 0.5,
-    cut: "words",
-    noise: "latent",
-    temperature: 1,
-    max_tokens: 8,
-    seed: 0,
-  });
+  const n = graphNode(
+    "stage.bdhs",
+    {
+      rho: 0.99,
+      similarity: { input: "similarity" },
+      epsilon: 0.5,
+      tries: 2,
+      yes_no_flip: 0.5,
+      cut: "words",
+      noise: "latent",
+      temperature: 1,
+      max_tokens: 8,
+      seed: 0,
+    },
+    "hallucinated",
+  );
   const out = path.join(store, ".staging", "bdhs");
   mkdirSync(out, { recursive: true });
   const inputs = [
-    stored("model", graphNode("base", "model.init", {}), modelDir, "bb".padEnd(64, "0")),
-    stored("prompts", graphNode("train", "data.shapes", {}), world, "aa".padEnd(64, "0")),
-    stored("similarity", simNode, simDir, "cc".padEnd(64, "0")),
+    storedInput("model", graphNode("model.init", {}, "base"), modelDir, "bb".padEnd(64, "0")),
+    storedInput("prompts", graphNode("data.shapes", {}, "train"), world, "aa".padEnd(64, "0")),
+    storedInput("similarity", simNode, simDir, "cc".padEnd(64, "0")),
   ];
   const summary = await stageBdhs.run(context(n, out, inputs));
   assert.equal(summary.skipped_empty, 1);

@@ -7,35 +7,23 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { GraphNode } from "../src/compiler/lower/graph.ts";
 import { type CorruptOp, type CorruptOptions, corruptAnswer, corruptItems, corruptWithCommand, parseEditorReply } from "../src/runtime/prefdata/corrupt.ts";
 import { type PairRecord, readDataset } from "../src/runtime/prefdata/records.ts";
 import { gradeResponse } from "../src/runtime/raters/grounded.ts";
 import { stageCorrupt } from "../src/runtime/run/executors/stage-corrupt.ts";
-import type { ExecContext, StoredInput } from "../src/runtime/run/executors/types.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import type { EntryInfo } from "../src/runtime/run/store.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
-import type { SceneObject } from "../src/runtime/world/scene.ts";
 import { COLORS, POSITION_PHRASE, SHAPES } from "../src/runtime/world/vocab.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { fakeContext, graphNode } from "./support/exec-context.ts";
+import { obj } from "./support/scenes.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const editors = path.join(here, "fixtures", "editors");
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-corrupt-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const obj = (size: SceneObject["size"], color: SceneObject["color"], shape: SceneObject["shape"], position: SceneObject["position"]): SceneObject => ({
-  shape,
-  color,
-  size,
-  position,
-  x: 0.5,
-  y: 0.5,
-  r: 0.1,
-});
 // Two small red circles (left, right) and a large blue star (top).
 const scene = { objects: [obj("large", "blue", "star", "top"), obj("small", "red", "circle", "left"), obj("small", "red", "circle", "right")] };
 
@@ -270,24 +258,8 @@ describe("the command hook", () => {
   });
 });
 
-function fakeContext(params: Record<string, unknown>, input: string, out: string, entryDir: string): ExecContext {
-  const node: GraphNode = { id: "corrupted", kind: "stage.corrupt", version: 1, produces: "dataset:pairs", params, inputs: [], hash: "0".repeat(64) };
-  const stored: StoredInput = { name: "prompts", dir: input, node: { ...node, id: "train" }, info: {} as EntryInfo };
-  return {
-    node,
-    inputs: [stored],
-    input: (name) => {
-      if (name !== "prompts") throw new Error(`no input ${name}`);
-      return stored;
-    },
-    out,
-    scratch: `${out}.scratch`,
-    entryDir,
-    log: new RunLog(undefined, { write: () => {}, isTTY: false }),
-    runtime: () => Promise.reject(new Error("no runtime in tests")),
-    metrics: () => {},
-  };
-}
+const corruptContext = (params: Record<string, unknown>, input: string, out: string, entryDir: string) =>
+  fakeContext({ node: graphNode("stage.corrupt", params, "corrupted"), inputs: { prompts: input }, out, entryDir });
 
 describe("stage.corrupt", () => {
   const world = path.join(dir, "world");
@@ -295,7 +267,7 @@ describe("stage.corrupt", () => {
 
   test("rules: pairs with their images, stats in the summary", async () => {
     const out = path.join(dir, "rules");
-    const summary = await stageCorrupt.run(fakeContext({ ops: ["object", "color", "count", "position"], edits: 1, seed: 3 }, world, out, dir));
+    const summary = await stageCorrupt.run(corruptContext({ ops: ["object", "color", "count", "position"], edits: 1, seed: 3 }, world, out, dir));
     const data = readDataset(out);
     assert.equal(data.kind, "pairs");
     assert.equal(summary.pairs, data.records.length);
@@ -305,21 +277,20 @@ describe("stage.corrupt", () => {
 
   test("command: the editor runs in the entry directory", async () => {
     const out = path.join(dir, "command");
-    const summary = await stageCorrupt.run(fakeContext({ command: [process.execPath, "upper.mjs"], ops: ["object"], edits: 1, seed: 0 }, world, out, editors));
+    const summary = await stageCorrupt.run(
+      corruptContext({ command: [process.execPath, "upper.mjs"], ops: ["object"], edits: 1, seed: 0 }, world, out, editors),
+    );
     assert.equal(summary.pairs, 12);
     const data = readDataset(out).records as PairRecord[];
     assert.ok(data.every((p) => p.rejected === p.chosen.toUpperCase()));
     assert.ok(stageCorrupt.external);
-    const digest = stageCorrupt.external(
-      { id: "c", kind: "stage.corrupt", version: 1, produces: "", params: { command: ["node", "upper.mjs"] }, inputs: [], hash: "" },
-      editors,
-    );
+    const digest = stageCorrupt.external(graphNode("stage.corrupt", { command: ["node", "upper.mjs"] }), editors);
     assert.match(digest, /^[0-9a-f]{64}$/);
   });
 
   test("a failing editor fails the node with the item id", async () => {
     await assert.rejects(
-      stageCorrupt.run(fakeContext({ command: [process.execPath, "garbage.mjs"] }, world, path.join(dir, "garbage"), editors)),
+      stageCorrupt.run(corruptContext({ command: [process.execPath, "garbage.mjs"] }, world, path.join(dir, "garbage"), editors)),
       (e: Error) => e.name === "NodeError" && /failed on item train-000000/.test(e.message),
     );
   });

@@ -12,16 +12,8 @@ import { createTypeScriptRater } from "../src/runtime/raters/typescript.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { mentions } from "../src/runtime/world/mentions.ts";
 import type { Scene, SceneObject } from "../src/runtime/world/scene.ts";
+import { obj } from "./support/scenes.ts";
 
-const obj = (size: SceneObject["size"], color: SceneObject["color"], shape: SceneObject["shape"]): SceneObject => ({
-  shape,
-  color,
-  size,
-  position: "center",
-  x: 0.5,
-  y: 0.5,
-  r: 0.1,
-});
 const scene = (...objects: SceneObject[]): Scene => ({ objects });
 
 describe("reading answers", () => {

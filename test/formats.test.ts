@@ -21,16 +21,17 @@ import {
 import { type Dataset, type PairRecord, type RatedRecord, readDataset, type SampleRecord } from "../src/runtime/prefdata/records.ts";
 import { dataFile } from "../src/runtime/run/executors/data-file.ts";
 import { EXPORT_DIR, stageExport } from "../src/runtime/run/executors/stage-export.ts";
-import { type ExecContext, NodeError, type StoredInput } from "../src/runtime/run/executors/types.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import type { EntryInfo } from "../src/runtime/run/store.ts";
+import { NodeError, type StoredInput } from "../src/runtime/run/executors/types.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { encodePng } from "../src/runtime/world/png.ts";
 import { repoRoot } from "./support/align-files.ts";
+import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const FIX = path.join(repoRoot, "test", "fixtures", "formats");
 const RED = path.join(FIX, "images", "red.png");
 const BLUE = path.join(FIX, "images", "blue.png");
+/** How alignc-rated.jsonl reads (its scores fit these aspects and this scale): import options and data.file params. */
+const RATED = { kind: "rated", format: "alignc", aspects: ["helpfulness", "correctness"], scale: { min: 0, max: 4 } } as const;
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-formats-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -152,13 +153,7 @@ describe("hand-written files of each format", () => {
   });
 
   test("alignc rated and samples records: the node's aspects and scale give the rating; optional fields default", () => {
-    const rated = imported({
-      file: path.join(FIX, "alignc-rated.jsonl"),
-      kind: "rated",
-      format: "alignc",
-      aspects: ["helpfulness", "correctness"],
-      scale: { min: 0, max: 4 },
-    });
+    const rated = imported({ file: path.join(FIX, "alignc-rated.jsonl"), ...RATED });
     assert.equal(rated.kind, "rated");
     if (rated.kind !== "rated") return;
     assert.deepEqual(rated.rating, { rater: "file", kind: "file", aspects: ["helpfulness", "correctness"], scale: { min: 0, max: 4 } });
@@ -277,7 +272,7 @@ describe("bad rows are reported with file and row", () => {
           { id: "r3", item: { id: "r3", split: "dev", task: "text" }, responses: [], scores: [] },
         ),
     );
-    const ratedProblems = problemsOf({ file: rated, kind: "rated", format: "alignc", aspects: ["helpfulness", "correctness"], scale: { min: 0, max: 4 } });
+    const ratedProblems = problemsOf({ file: rated, ...RATED });
     assert.equal(ratedProblems.length, 2);
     assert.match(ratedProblems[0] ?? "", /rated\.jsonl:2: 'scores\[0\]\.helpfulness' is 9, outside the scale 0\.\.4/);
     assert.match(ratedProblems[1] ?? "", /rated\.jsonl:3: fields 'item\.kind', .* are missing; 'item\.split' must be one of "train", "val", "test"; got "dev"/);
@@ -447,34 +442,12 @@ describe("round trips: alignc pairs → export → import", () => {
 
 // ── the executors ─────────────────────────────────────────────────────────────
 
-function node(kind: string, params: Record<string, unknown>, id = "d"): GraphNode {
-  return { id, kind, version: 1, produces: "dataset", params, inputs: [], hash: "0".repeat(64) };
-}
-
-function context(n: GraphNode, entryDir: string, inputs: StoredInput[] = []): ExecContext {
-  const out = fresh("entry");
-  return {
-    node: n,
-    inputs,
-    input(name) {
-      const found = inputs.find((i) => i.name === name);
-      if (!found) throw new Error(`no input ${name}`);
-      return found;
-    },
-    out,
-    scratch: fresh("scratch"),
-    entryDir,
-    log: new RunLog(undefined, { write: () => {}, isTTY: false }),
-    runtime: () => Promise.reject(new Error("no runtime in these tests")),
-    metrics: () => {},
-  };
-}
-
-const stored = (n: GraphNode, entry: string): StoredInput => ({ name: "data", node: n, dir: entry, info: { summary: {} } as EntryInfo });
+const context = (n: GraphNode, entryDir: string, inputs: StoredInput[] = []) => fakeContext({ node: n, out: fresh("entry"), inputs, entryDir });
+const stored = (n: GraphNode, entry: string) => storedInput("data", n, entry);
 
 describe("the data.file executor", () => {
   test("imports TRL pairs into a dataset entry with its own copies of the images", async () => {
-    const n = node("data.file", { path: "trl.jsonl", kind: "pairs", format: "trl", fields: {} });
+    const n = graphNode("data.file", { path: "trl.jsonl", kind: "pairs", format: "trl", fields: {} });
     const ctx = context(n, FIX);
     const summary = await dataFile.run(ctx);
     assert.deepEqual(summary, { source: path.join(FIX, "trl.jsonl"), format: "trl", kind: "pairs", records: 3, images: 2 });
@@ -489,25 +462,13 @@ describe("the data.file executor", () => {
   });
 
   test("rated records get the node's rating; bad rows fail the node with file:row lines", async () => {
-    const n = node("data.file", {
-      path: "alignc-rated.jsonl",
-      kind: "rated",
-      format: "alignc",
-      aspects: ["helpfulness", "correctness"],
-      scale: { min: 0, max: 4 },
-    });
+    const n = graphNode("data.file", { path: "alignc-rated.jsonl", ...RATED });
     const ctx = context(n, FIX);
     await dataFile.run(ctx);
     const manifest = JSON.parse(readFileSync(path.join(ctx.out, "dataset.json"), "utf8"));
     assert.deepEqual(manifest.rating, { rater: "file", kind: "file", aspects: ["helpfulness", "correctness"], scale: { min: 0, max: 4 } });
 
-    const tight = node("data.file", {
-      path: "alignc-rated.jsonl",
-      kind: "rated",
-      format: "alignc",
-      aspects: ["helpfulness", "correctness"],
-      scale: { min: 0, max: 3 },
-    });
+    const tight = graphNode("data.file", { path: "alignc-rated.jsonl", ...RATED, scale: { min: 0, max: 3 } });
     await assert.rejects(dataFile.run(context(tight, FIX)), (e: Error) => {
       assert.ok(e instanceof NodeError);
       assert.match(
@@ -519,12 +480,15 @@ describe("the data.file executor", () => {
   });
 
   test("prompts in another format become imported world items; a missing file is named", async () => {
-    const ctx = context(node("data.file", { path: "sharegpt-prompts.json", kind: "prompts", format: "sharegpt" }), FIX);
+    const ctx = context(graphNode("data.file", { path: "sharegpt-prompts.json", kind: "prompts", format: "sharegpt" }), FIX);
     const summary = await dataFile.run(ctx);
     assert.deepEqual(summary.tasks, { describe: 1, text: 1 });
     assert.equal(existsSync(path.join(ctx.out, "items.jsonl")), true);
     assert.equal(existsSync(path.join(ctx.out, ".incoming")), false);
-    await assert.rejects(dataFile.run(context(node("data.file", { path: "nosuch.jsonl", kind: "pairs", format: "trl" }), FIX)), /nosuch\.jsonl: no such file/);
+    await assert.rejects(
+      dataFile.run(context(graphNode("data.file", { path: "nosuch.jsonl", kind: "pairs", format: "trl" }), FIX)),
+      /nosuch\.jsonl: no such file/,
+    );
   });
 
   test("external() hashes the file and the images its rows name, in every format", () => {
@@ -541,7 +505,7 @@ describe("the data.file executor", () => {
         images: ["a.png"],
       }),
     );
-    const n = node("data.file", { path: "s.jsonl", kind: "pairs", format: "ms_swift" });
+    const n = graphNode("data.file", { path: "s.jsonl", kind: "pairs", format: "ms_swift" });
     const before = dataFile.external?.(n, d);
     assert.match(before ?? "", /^[0-9a-f]{64}$/);
     png(path.join(d, "a.png"), [9, 9, 9]);
@@ -551,10 +515,10 @@ describe("the data.file executor", () => {
 
 describe("the stage.export executor", () => {
   test("writes export/<name> with export/images/ and passes the dataset through unchanged", async () => {
-    const src = node("data.file", { path: "alignc-pairs.jsonl", kind: "pairs", format: "alignc" }, "prefs");
+    const src = graphNode("data.file", { path: "alignc-pairs.jsonl", kind: "pairs", format: "alignc" }, "prefs");
     const srcCtx = context(src, FIX);
     await dataFile.run(srcCtx);
-    const exp = node("stage.export", { path: "out/pairs.trl.jsonl", format: "trl" }, "exported");
+    const exp = graphNode("stage.export", { path: "out/pairs.trl.jsonl", format: "trl" }, "exported");
     const ctx = context(exp, FIX, [stored(src, srcCtx.out)]);
     const summary = await stageExport.run(ctx);
     assert.deepEqual(summary, { path: "out/pairs.trl.jsonl", format: "trl", kind: "pairs", file: `${EXPORT_DIR}/pairs.trl.jsonl`, rows: 2, images: 1 });
@@ -577,26 +541,14 @@ describe("the stage.export executor", () => {
   });
 
   test("samples and rated records export only in alignc's format", async () => {
-    const src = node("data.file", {
-      path: "alignc-rated.jsonl",
-      kind: "rated",
-      format: "alignc",
-      aspects: ["helpfulness", "correctness"],
-      scale: { min: 0, max: 4 },
-    });
+    const src = graphNode("data.file", { path: "alignc-rated.jsonl", ...RATED });
     const srcCtx = context(src, FIX);
     await dataFile.run(srcCtx);
-    const bad = context(node("stage.export", { path: "r.jsonl", format: "sharegpt" }, "e"), FIX, [stored(src, srcCtx.out)]);
+    const bad = context(graphNode("stage.export", { path: "r.jsonl", format: "sharegpt" }, "e"), FIX, [stored(src, srcCtx.out)]);
     await assert.rejects(stageExport.run(bad), /sharegpt files hold prompts or pairs, not rated records; export them with format: alignc/);
-    const ok = context(node("stage.export", { path: "r.jsonl", format: "alignc" }, "e"), FIX, [stored(src, srcCtx.out)]);
+    const ok = context(graphNode("stage.export", { path: "r.jsonl", format: "alignc" }, "e"), FIX, [stored(src, srcCtx.out)]);
     await stageExport.run(ok);
-    const back = imported({
-      file: path.join(ok.out, EXPORT_DIR, "r.jsonl"),
-      kind: "rated",
-      format: "alignc",
-      aspects: ["helpfulness", "correctness"],
-      scale: { min: 0, max: 4 },
-    });
+    const back = imported({ file: path.join(ok.out, EXPORT_DIR, "r.jsonl"), ...RATED });
     assert.deepEqual((back.records[0] as RatedRecord).scores, (readDataset(srcCtx.out).records[0] as RatedRecord).scores);
   });
 });

@@ -7,17 +7,7 @@ import { checkReply, type ItemFailure, type RaterReply, type RaterRequest } from
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
-import type { SceneObject } from "../src/runtime/world/scene.ts";
-
-const obj = (size: SceneObject["size"], color: SceneObject["color"], shape: SceneObject["shape"], position: SceneObject["position"]): SceneObject => ({
-  shape,
-  color,
-  size,
-  position,
-  x: 0.5,
-  y: 0.5,
-  r: 0.1,
-});
+import { obj } from "./support/scenes.ts";
 
 // Scene: a large green circle (top right), a small orange circle (left), a large purple star (right), a small red heart (bottom).
 const scene = {

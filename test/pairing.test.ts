@@ -6,7 +6,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { ExprTree } from "../src/compiler/checker/types.ts";
-import type { GraphNode } from "../src/compiler/lower/graph.ts";
 import { bestIndex, bestOf } from "../src/runtime/prefdata/best.ts";
 import { corruptItems } from "../src/runtime/prefdata/corrupt.ts";
 import { type PairOptions, pairIndices, pairRated } from "../src/runtime/prefdata/pairing.ts";
@@ -17,13 +16,11 @@ import type { RaterReply } from "../src/runtime/raters/types.ts";
 import { stageBest } from "../src/runtime/run/executors/stage-best.ts";
 import { flipPairs, stageFlip } from "../src/runtime/run/executors/stage-flip.ts";
 import { stagePair } from "../src/runtime/run/executors/stage-pair.ts";
-import type { ExecContext, StoredInput } from "../src/runtime/run/executors/types.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import type { EntryInfo } from "../src/runtime/run/store.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
 import { mulberry32 } from "../src/util/mulberry32.ts";
+import { fakeContext, graphNode } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-pairing-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -384,30 +381,8 @@ describe("flip", () => {
 
 // ── executors on a small world ────────────────────────────────────────────────
 
-function fakeContext(node: Partial<GraphNode> & { kind: string; params: Record<string, unknown> }, inputs: Record<string, string>, out: string): ExecContext {
-  const graphNode: GraphNode = { id: node.id ?? "n", version: 1, produces: "dataset:pairs", inputs: [], hash: "0".repeat(64), ...node };
-  const stored: StoredInput[] = Object.entries(inputs).map(([name, d]) => ({
-    name,
-    dir: d,
-    node: { ...graphNode, id: name },
-    info: {} as EntryInfo,
-  }));
-  return {
-    node: graphNode,
-    inputs: stored,
-    input(name) {
-      const found = stored.find((s) => s.name === name);
-      if (!found) throw new Error(`no input ${name}`);
-      return found;
-    },
-    out,
-    scratch: path.join(out, "..", `${path.basename(out)}.scratch`),
-    entryDir: dir,
-    log: new RunLog(undefined, { write: () => {}, isTTY: false }),
-    runtime: () => Promise.reject(new Error("no runtime in tests")),
-    metrics: () => {},
-  };
-}
+const stageContext = (kind: string, params: Record<string, unknown>, inputs: Record<string, string>, out: string) =>
+  fakeContext({ node: graphNode(kind, params), inputs, out, entryDir: dir });
 
 describe("executors", () => {
   const world = path.join(dir, "world");
@@ -459,8 +434,9 @@ describe("executors", () => {
 
     const pairsDir = path.join(dir, "pairs");
     const summary = await stagePair.run(
-      fakeContext(
-        { kind: "stage.pair", params: { score, margin: 2, chosen: "best", rejected: "worst", ties: "first", per_prompt: 1, balance_length: false, seed: 0 } },
+      stageContext(
+        "stage.pair",
+        { score, margin: 2, chosen: "best", rejected: "worst", ties: "first", per_prompt: 1, balance_length: false, seed: 0 },
         { rated: ratedDir },
         pairsDir,
       ),
@@ -477,7 +453,7 @@ describe("executors", () => {
     }
 
     const bestDir = path.join(dir, "best");
-    const bestSummary = await stageBest.run(fakeContext({ kind: "stage.best", params: { score } }, { rated: ratedDir }, bestDir));
+    const bestSummary = await stageBest.run(stageContext("stage.best", { score }, { rated: ratedDir }, bestDir));
     assert.equal(bestSummary.kept, 20);
     const best = readDataset(bestDir);
     assert.equal(best.kind, "prompts");
@@ -487,24 +463,18 @@ describe("executors", () => {
     );
 
     const flippedDir = path.join(dir, "flipped");
-    const flipSummary = await stageFlip.run(fakeContext({ kind: "stage.flip", params: { fraction: 0.25, seed: 1 } }, { pairs: pairsDir }, flippedDir));
+    const flipSummary = await stageFlip.run(stageContext("stage.flip", { fraction: 0.25, seed: 1 }, { pairs: pairsDir }, flippedDir));
     assert.deepEqual(flipSummary, { pairs: 20, flipped: 5 });
     const flipped = readDataset(flippedDir).records as PairRecord[];
     assert.equal(flipped.filter((p) => p.flipped && p.chosen === "").length, 5);
   });
 
   test("a stage given the wrong kind of dataset, or a bad setting, says so", async () => {
+    await assert.rejects(stagePair.run(stageContext("stage.pair", { score }, { rated: world }, path.join(dir, "bad1"))), /pair needs a rated dataset/);
     await assert.rejects(
-      stagePair.run(fakeContext({ kind: "stage.pair", params: { score } }, { rated: world }, path.join(dir, "bad1"))),
-      /pair needs a rated dataset/,
-    );
-    await assert.rejects(
-      stagePair.run(fakeContext({ kind: "stage.pair", params: { score, margin: -1 } }, { rated: path.join(dir, "rated") }, path.join(dir, "bad2"))),
+      stagePair.run(stageContext("stage.pair", { score, margin: -1 }, { rated: path.join(dir, "rated") }, path.join(dir, "bad2"))),
       /pair: margin must be a number ≥ 0/,
     );
-    await assert.rejects(
-      stageFlip.run(fakeContext({ kind: "stage.flip", params: { fraction: 2 } }, { pairs: path.join(dir, "pairs") }, path.join(dir, "bad3"))),
-      /fraction/,
-    );
+    await assert.rejects(stageFlip.run(stageContext("stage.flip", { fraction: 2 }, { pairs: path.join(dir, "pairs") }, path.join(dir, "bad3"))), /fraction/);
   });
 });

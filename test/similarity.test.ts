@@ -23,12 +23,11 @@ import {
   wordTokens,
 } from "../src/runtime/prefdata/similarity.ts";
 import { loadSimilarity, SIMILARITY_JSON, similarityCosine, similarityLexical } from "../src/runtime/run/executors/similarity.ts";
-import type { ExecContext, StoredInput } from "../src/runtime/run/executors/types.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import type { EntryInfo } from "../src/runtime/run/store.ts";
+import type { StoredInput } from "../src/runtime/run/executors/types.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-similarity-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,39 +106,14 @@ test("cosine of vectors: parallel 1, orthogonal 0, zero vector 0", () => {
 
 // ── executors ──────────────────────────────────────────────────────────────
 
-function node(id: string, kind: string, params: Record<string, unknown>): GraphNode {
-  return { id, kind, version: 1, produces: "similarity", params, inputs: [], hash: id.padEnd(64, "0") };
-}
-
-function info(key: string, n: GraphNode): EntryInfo {
-  return { key, node: n.id, kind: n.kind, version: 1, params: n.params, inputs: [], alignc: "test", started: "", seconds: 0, summary: {} };
-}
-
-function context(n: GraphNode, out: string, inputs: StoredInput[]): ExecContext {
-  return {
-    node: n,
-    inputs,
-    input(name) {
-      const found = inputs.find((i) => i.name === name);
-      if (!found) throw new Error(`no input ${name}`);
-      return found;
-    },
-    out,
-    scratch: path.join(dir, "scratch"),
-    entryDir: dir,
-    log: new RunLog(undefined, { write: () => {}, isTTY: false }),
-    runtime: async () => runtime,
-    metrics: () => {},
-  };
-}
+const context = (node: GraphNode, out: string, inputs: StoredInput[]) => fakeContext({ node, out, inputs, entryDir: dir, runtime });
 
 test("similarity.lexical and similarity.cosine entries load back, also after the store moves as a whole", async () => {
   const store = path.join(dir, "store");
   const modelKey = "ab".padEnd(64, "1");
   const modelDir = path.join(store, modelKey.slice(0, 2), modelKey);
   saveCheckpoint(modelDir, modelToCheckpoint(model));
-  const modelNode = node("sft", "model.init", {});
-  const modelInput: StoredInput = { name: "model", node: modelNode, dir: modelDir, info: info(modelKey, modelNode) };
+  const modelInput = storedInput("model", graphNode("model.init", {}, "sft"), modelDir, modelKey);
 
   // Executors write into staging; the store renames the result into store/<kk>/<key>.
   const entries: Record<string, StoredInput> = {};
@@ -147,7 +121,7 @@ test("similarity.lexical and similarity.cosine entries load back, also after the
     ["lex", similarityLexical, { measure: "token_jaccard" }, []],
     ["sim", similarityCosine, { pooling: "last" }, [modelInput]],
   ] as const) {
-    const n = node(id, exec.kind, params);
+    const n = graphNode(exec.kind, params, id);
     const staging = path.join(store, ".staging", id);
     mkdirSync(staging, { recursive: true });
     await exec.run(context(n, staging, [...inputs]));
@@ -155,7 +129,7 @@ test("similarity.lexical and similarity.cosine entries load back, also after the
     const target = path.join(store, key.slice(0, 2), key);
     mkdirSync(path.dirname(target), { recursive: true });
     renameSync(staging, target);
-    entries[id] = { name: "similarity", node: n, dir: target, info: info(key, n) };
+    entries[id] = storedInput("similarity", n, target, key);
   }
   const stored = JSON.parse(readFileSync(path.join(entries.sim!.dir, SIMILARITY_JSON), "utf8"));
   assert.deepEqual(stored.model, { entry: `ab/${modelKey}`, key: modelKey, node: "sft" });

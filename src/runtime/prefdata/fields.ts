@@ -1,6 +1,7 @@
 // The numeric fields of a record that `filter { where: … }` conditions use (their names per kind are
 // RECORD_FIELDS of the checker's catalog, checked at compile time), and the evaluation of a condition. A field that does not apply to a record (the similarity of a corrupted pair) is NaN,
-// and every comparison with NaN is false, so such records are not kept.
+// and every comparison with NaN is false, so such records are not kept. The expression walker (evaluateWith) also
+// evaluates score expressions (score.ts), with its own rules for names, operators and division.
 
 import type { WorldItem } from "../world/format.ts";
 import { words } from "../world/mentions.ts";
@@ -70,26 +71,45 @@ export function recordFields(kind: DatasetKind, record: DatasetRecord): Record<s
 
 /** The value of an expression over named fields; comparisons and logic give 1 or 0. */
 export function evaluate(tree: ExprTree, fields: Readonly<Record<string, number>>): number {
-  switch (tree.op) {
-    case "num":
-      return (tree as { value: number }).value;
-    case "name": {
-      const name = (tree as { name: string }).name;
+  return evaluateWith(tree, {
+    lookup(name) {
       const v = fields[name];
       if (v === undefined) throw new Error(`no field '${name}' (fields: ${Object.keys(fields).join(", ")})`);
       return v;
-    }
+    },
+  });
+}
+
+/** How `evaluateWith` reads names, and what a language of expressions (filter predicates, scores) leaves out. */
+export interface EvalRules {
+  /** The value of a name; throws for a name that has none. */
+  lookup(name: string): number;
+  /** Throws for an op the language lacks; asked for every node (num and name too) before its operands are evaluated. Without it every op is allowed. */
+  operator?(op: string): void;
+  /** Throws for a divisor the language refuses; without it x / 0 is ±Infinity or NaN. */
+  divisor?(d: number): void;
+}
+
+/** The one walker over expression trees: the value of `tree` under `rules`; comparisons and logic give 1 or 0. */
+export function evaluateWith(tree: ExprTree, rules: EvalRules): number {
+  rules.operator?.(tree.op);
+  const walk = (t: ExprTree) => evaluateWith(t, rules);
+  switch (tree.op) {
+    case "num":
+      return (tree as { value: number }).value;
+    case "name":
+      return rules.lookup((tree as { name: string }).name);
     case "neg":
-      return -evaluate((tree as { arg: ExprTree }).arg, fields);
+      return -walk((tree as { arg: ExprTree }).arg);
     case "not":
-      return evaluate((tree as { arg: ExprTree }).arg, fields) ? 0 : 1;
+      return walk((tree as { arg: ExprTree }).arg) ? 0 : 1;
   }
   const { left, right } = tree as { left: ExprTree; right: ExprTree };
-  const a = evaluate(left, fields);
+  const a = walk(left);
   // and/or short-circuit like the words suggest; NaN counts as false.
-  if (tree.op === "and") return truthy(a) && truthy(evaluate(right, fields)) ? 1 : 0;
-  if (tree.op === "or") return truthy(a) || truthy(evaluate(right, fields)) ? 1 : 0;
-  const b = evaluate(right, fields);
+  if (tree.op === "and") return truthy(a) && truthy(walk(right)) ? 1 : 0;
+  if (tree.op === "or") return truthy(a) || truthy(walk(right)) ? 1 : 0;
+  const b = walk(right);
   switch (tree.op) {
     case "+":
       return a + b;
@@ -98,6 +118,7 @@ export function evaluate(tree: ExprTree, fields: Readonly<Record<string, number>
     case "*":
       return a * b;
     case "/":
+      rules.divisor?.(b);
       return a / b;
     case "<":
       return a < b ? 1 : 0;

@@ -2,6 +2,7 @@
 // docs/execution-graph.md), evaluated over one response's aspect scores. Only the arithmetic of score expressions:
 // numbers, aspect names, unary minus and + − * /.
 import type { ExprTree } from "../../compiler/checker/types.ts";
+import { evaluateWith } from "./fields.ts";
 
 /** A score expression as it appears in a node's params. */
 export interface ScoreExpr {
@@ -14,35 +15,27 @@ export class ScoreError extends Error {
   override name = "ScoreError";
 }
 
-/** The value of `tree` for one response's aspect scores. */
+/** The ops of score expressions (ExprTree's op): numbers, aspect names and arithmetic, no comparisons or logic. */
+const SCORE_OPERATORS: ReadonlySet<string> = new Set(["num", "name", "neg", "+", "-", "*", "/"]);
+
+/** The value of `tree` for one response's aspect scores (the arithmetic of filter predicates, src/runtime/prefdata/fields.ts). */
 export function evalScore(tree: ExprTree, aspects: Readonly<Record<string, number>>): number {
-  switch (tree.op) {
-    case "num":
-      return tree.value;
-    case "name": {
-      const v = aspects[tree.name];
+  return evaluateWith(tree, {
+    lookup(name) {
+      const v = aspects[name];
       if (typeof v !== "number" || !Number.isFinite(v)) {
         const known = Object.keys(aspects);
-        throw new ScoreError(`no score for aspect '${tree.name}'${known.length > 0 ? ` (the rater gave ${known.join(", ")})` : ""}`);
+        throw new ScoreError(`no score for aspect '${name}'${known.length > 0 ? ` (the rater gave ${known.join(", ")})` : ""}`);
       }
       return v;
-    }
-    case "neg":
-      return -evalScore(tree.arg, aspects);
-    case "+":
-      return evalScore(tree.left, aspects) + evalScore(tree.right, aspects);
-    case "-":
-      return evalScore(tree.left, aspects) - evalScore(tree.right, aspects);
-    case "*":
-      return evalScore(tree.left, aspects) * evalScore(tree.right, aspects);
-    case "/": {
-      const d = evalScore(tree.right, aspects);
+    },
+    operator(op) {
+      if (!SCORE_OPERATORS.has(op)) throw new ScoreError(`operator '${op}' is not part of a score expression`);
+    },
+    divisor(d) {
       if (d === 0) throw new ScoreError("division by zero");
-      return evalScore(tree.left, aspects) / d;
-    }
-    default:
-      throw new ScoreError(`operator '${tree.op}' is not part of a score expression`);
-  }
+    },
+  });
 }
 
 /** `value` checked as a score expression from a node's params; throws naming `what` otherwise. */

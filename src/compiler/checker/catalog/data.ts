@@ -208,6 +208,8 @@ const datasets: Ctor[] = [
     fields: { n: { type: { t: "int", min: 1, max: 64 }, default: int(4), doc: "Responses per prompt." }, ...samplingFields, ...seed },
     result: dataset("samples"),
     node: "stage.sample",
+    // 2: responses generated in rounds of 16 tokens (different draws from version 1's single run).
+    version: 2,
     example: "dataset samples = sample(sft, train) { n: 4, temperature: 1.2, max_tokens: 48, seed: 7 }",
   },
   {

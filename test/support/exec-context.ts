@@ -1,0 +1,64 @@
+// Fake execution-graph nodes, stored inputs and executor contexts, for tests that call a node executor's run()
+// directly instead of through alignc run (src/runtime/run/executors/types.ts says what each part is).
+import type { GraphNode } from "../../src/compiler/lower/graph.ts";
+import type { ExecContext, StoredInput } from "../../src/runtime/run/executors/types.ts";
+import { RunLog } from "../../src/runtime/run/log.ts";
+import type { EntryInfo } from "../../src/runtime/run/store.ts";
+import type { Runtime } from "../../src/runtime/session.ts";
+
+const ZERO_KEY = "0".repeat(64);
+
+/** A node of `kind` with `params` and no graph inputs (the context carries those); hash and produces are placeholders. */
+export function graphNode(kind: string, params: Record<string, unknown> = {}, id = "n"): GraphNode {
+  return { id, kind, version: 1, produces: "dataset", params, inputs: [], hash: ZERO_KEY };
+}
+
+/** The node.json of a store entry that `node` wrote under `key`. */
+export function entryInfo(node: GraphNode, key = ZERO_KEY): EntryInfo {
+  return { key, node: node.id, kind: node.kind, version: node.version, params: node.params, inputs: [], alignc: "test", started: "", seconds: 0, summary: {} };
+}
+
+/** `node`'s stored output in store entry `dir` (key `key`), given to a node in role `name`. */
+export function storedInput(name: string, node: GraphNode, dir: string, key = ZERO_KEY): StoredInput {
+  return { name, node, dir, info: entryInfo(node, key) };
+}
+
+export interface FakeContextOptions {
+  node: GraphNode;
+  /** The staging directory the executor writes into. */
+  out: string;
+  /** The inputs, or role → entry directory for executors that only read their inputs' directories (each gets a node named after its role). */
+  inputs?: readonly StoredInput[] | Readonly<Record<string, string>>;
+  /** Where relative paths in params are resolved. */
+  entryDir: string;
+  /** The scratch directory; `<out>.scratch` without it. */
+  scratch?: string;
+  /** The ONNX Runtime every device setting gets; without it asking for one rejects. */
+  runtime?: Runtime;
+  /** Without it the log is silent. */
+  log?: RunLog;
+}
+
+/** An executor context as alignc run builds one, over `options`; metrics rows are dropped. */
+export function fakeContext(options: FakeContextOptions): ExecContext {
+  const given = options.inputs ?? [];
+  const inputs: readonly StoredInput[] = Array.isArray(given)
+    ? given
+    : Object.entries(given).map(([name, dir]) => storedInput(name, graphNode("input", {}, name), dir));
+  const { runtime } = options;
+  return {
+    node: options.node,
+    inputs,
+    input(name) {
+      const found = inputs.find((i) => i.name === name);
+      if (!found) throw new Error(`no input ${name}`);
+      return found;
+    },
+    out: options.out,
+    scratch: options.scratch ?? `${options.out}.scratch`,
+    entryDir: options.entryDir,
+    log: options.log ?? new RunLog(undefined, { write: () => {}, isTTY: false }),
+    runtime: runtime ? async () => runtime : () => Promise.reject(new Error("no runtime in tests")),
+    metrics: () => {},
+  };
+}
