@@ -155,7 +155,10 @@ describe("alignc run", () => {
     const file = path.join(repoRoot, "experiments", "amirloo2024-bdhs.align");
     const runDir3 = path.join(dir, "runs", "refused");
     await assert.rejects(run(file, runDir3), (e: RunError) => {
-      assert.match(e.message, /cannot run these nodes yet:\n {2}experiments\/[\w/-]+\.align:\d+:\d+: dpo_bdhs\.reference \(reference\.logprobs\)\n.*dpo_bdhs \(train\.dpo\)\n/s);
+      assert.match(
+        e.message,
+        /cannot run these nodes yet:\n {2}experiments\/[\w/-]+\.align:\d+:\d+: dpo_bdhs\.reference \(reference\.logprobs\)\n.*dpo_bdhs \(train\.dpo\)\n/s,
+      );
       assert.match(e.message, /Nothing was run\./);
       return true;
     });
