@@ -12,7 +12,7 @@ import { compile } from "../src/compiler/compile.ts";
 import { type PairRecord, readDataset } from "../src/runtime/prefdata/records.ts";
 import { runGraph } from "../src/runtime/run/executor.ts";
 import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
-import { JOURNAL_FILE } from "../src/runtime/run/executors/stage-rate.ts";
+import { JOURNAL_FILE, stderrGist } from "../src/runtime/run/executors/stage-rate.ts";
 import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
 import { planStatus } from "../src/runtime/run/plan-status.ts";
@@ -256,4 +256,11 @@ dataset rated = rate(samples, slow)
     assert.equal(records(killedDir), records(cleanDir));
     assert.equal(events(raterLog("clean")).length, 10);
   });
+});
+
+test("a failing rater's stderr is shown by its error line and its last lines", () => {
+  const stderr = "node:internal/loader:1210\n  throw err;\nError: Cannot find module 'x.mjs'\n  at a\n  at b\n  code: 'MODULE_NOT_FOUND'\n}\nNode.js v20\n";
+  assert.deepEqual(stderrGist(stderr), ["Error: Cannot find module 'x.mjs'", "…", "  code: 'MODULE_NOT_FOUND'", "}", "Node.js v20"]);
+  assert.deepEqual(stderrGist("one\ntwo\n"), ["one", "two"]);
+  assert.deepEqual(stderrGist("Traceback (most recent call last):\nValueError: bad"), ["Traceback (most recent call last):", "ValueError: bad"]);
 });

@@ -1,6 +1,8 @@
 // The typescript rater: the user's module imported in process (through tsx, as in the CLI), called per request in
 // each mode, with replies checked against the scale and thrown errors reported per item.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -37,6 +39,26 @@ async function rate(
 }
 
 describe("typescript rater", () => {
+  test("a module in a folder without package.json loads as an ES module", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "alignc-ts-rater-"));
+    try {
+      const file = path.join(dir, "plain.ts");
+      writeFileSync(
+        file,
+        "export const rate = (r: { responses: string[] }) => ({ scores: r.responses.map((t) => ({ helpfulness: t.length % 5, verbosity: 0 })) });\n",
+      );
+      const rater = createTypeScriptRater({ info, module: file });
+      const replies = new Map<string, RaterReply>();
+      assert.deepEqual(await rater.rate([item("p", "q", ["abc", "abcdefg"])], { onReply: (id, r) => replies.set(id, r) }), []);
+      assert.deepEqual(replies.get("p")?.scores, [
+        { helpfulness: 3, verbosity: 0 },
+        { helpfulness: 2, verbosity: 0 },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a sync rater from the compile-time fixtures, module relative to the .align directory", async () => {
     const rater = createTypeScriptRater({ info, module: "sync-rater.ts", cwd: raters, exportName: "rate" });
     const replies = new Map<string, RaterReply>();
@@ -120,7 +142,7 @@ describe("typescript rater", () => {
     const { replies, failures } = await rate("slow", requests, { concurrency: 3 });
     assert.deepEqual(failures, []);
     assert.equal(replies.size, 12);
-    assert.equal(fixture.maxInFlight, 3);
+    assert.equal(fixture.maxInFlight(), 3);
   });
 
   test("retries, when asked for", async () => {

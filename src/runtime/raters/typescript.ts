@@ -4,6 +4,7 @@
 // checked again, since a type check cannot see scores off the scale.
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
 import type { Rater } from "../../api/rater.ts";
 import type { RatingInfo } from "../prefdata/records.ts";
 import { AttemptFailure, type Part, type RaterMode, RaterUnavailable, runPlan } from "./protocol.ts";
@@ -57,7 +58,9 @@ export function createTypeScriptRater(options: TypeScriptRaterOptions): RaterRun
 async function loadRater(modulePath: string, exportName: string): Promise<Rater> {
   let exports: Record<string, unknown>;
   try {
-    exports = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+    // tsx's tsImport loads the file as an ES module whatever package.json beside it says (a rater in a folder without
+    // "type": "module" would otherwise load as CommonJS and fail on its export syntax).
+    exports = (await tsImport(pathToFileURL(modulePath).href, import.meta.url)) as Record<string, unknown>;
   } catch (error) {
     throw new RaterUnavailable(
       `could not load the TypeScript rater ${modulePath}: ${describeError(error)}; run \`alignc check\` on the .align file to see the problem`,

@@ -29,6 +29,11 @@ export class RunLog {
     if (this.file) appendFileSync(this.file, `${new Date().toISOString()} ${text}\n`);
   }
 
+  /** A line for logs/run.log only (what external programs print, kept for later reading, not shown). */
+  detail(text: string): void {
+    if (this.file) appendFileSync(this.file, `${new Date().toISOString()} ${text}\n`);
+  }
+
   /** Redraws the status line (terminal only; nothing is written to the log file). */
   setStatus(text: string): void {
     if (!this.sink.isTTY) return;

@@ -89,6 +89,6 @@ async function qualityRater(ctx: ExecContext): Promise<RaterRuntime> {
   const input = ctx.inputs.find((i) => i.name === "rater");
   if (!input) return defaultQualityRater();
   return createRater(input.node, ctx.entryDir, (text) => {
-    for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.line(`${input.node.id} (stderr): ${line}`);
+    for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${input.node.id} (stderr): ${line}`);
   });
 }

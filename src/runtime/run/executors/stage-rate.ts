@@ -45,12 +45,25 @@ export function readJournal(file: string, requests: ReadonlyMap<string, RaterReq
   return replies;
 }
 
+/** The lines of a program's stderr worth showing: the first that names an error, and the last few. */
+export function stderrGist(stderr: string): string[] {
+  const lines = stderr.split("\n").filter((l) => l.trim() !== "");
+  const tail = lines.slice(-3);
+  const error = lines.find((l) => /\b(error|exception|traceback|fatal)\b/i.test(l));
+  return error && !tail.includes(error) ? [error, "…", ...tail] : tail;
+}
+
 function describeFailures(failures: readonly ItemFailure[]): string {
+  // Programs often fail the same way for every item: show each distinct stderr once.
+  const shownStderr = new Set<string>();
   const shown = failures.slice(0, 10).map((f) => {
-    const stderr = f.stderr?.trim() ? `\n      stderr: ${f.stderr.trim().split("\n").slice(-5).join("\n              ")}` : "";
-    return `    ${f.message.includes(f.itemId) ? f.message : `item ${f.itemId}: ${f.message}`}${stderr}`;
+    const head = `    ${f.message.includes(f.itemId) ? f.message : `item ${f.itemId}: ${f.message}`}`;
+    const stderr = f.stderr?.trim() ?? "";
+    if (stderr === "" || shownStderr.has(stderr)) return head;
+    shownStderr.add(stderr);
+    return `${head}\n      stderr: ${stderrGist(stderr).join("\n              ")}`;
   });
-  return `${shown.join("\n")}${failures.length > 10 ? `\n    … and ${failures.length - 10} more` : ""}`;
+  return `${shown.join("\n")}${failures.length > 10 ? `\n    … and ${failures.length - 10} more` : ""}\n  (the programs' whole stderr is in logs/run.log)`;
 }
 
 export const stageRate: NodeExecutor = {
@@ -62,7 +75,8 @@ export const stageRate: NodeExecutor = {
     if (samples.kind !== "samples") throw new NodeError(`rate needs samples, got a dataset of ${samples.kind}`);
     const raterNode = ctx.input("rater").node;
     const rater = await createRater(raterNode, ctx.entryDir, (text) => {
-      for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.line(`${raterNode.id} (stderr): ${line}`);
+      // The program's stderr goes to logs/run.log; the failures it explains are reported with their stderr tail.
+      for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${raterNode.id} (stderr): ${line}`);
     });
     const { aspects, scale } = rater.info;
     const requests = new Map(samples.records.map((r) => [r.id, requestOf(r, aspects, scale)]));
