@@ -237,7 +237,7 @@ describe("the rater", () => {
       { correctness: 5, helpfulness: 0 },
       { correctness: 0, helpfulness: 0 },
     ]);
-    assert.match(reply.rationale ?? "", /1: .*hallucinated moon/);
+    assert.match(reply.rationale ?? "", /(^|\n)2: [^\n]*hallucinated moon/);
   });
 
   test("items without the ground truth their task needs fail clearly; the others are rated", async () => {

@@ -8,6 +8,7 @@ import { after, describe, test } from "node:test";
 import type { ExprTree } from "../src/compiler/checker/types.ts";
 import { bestIndex, bestOf } from "../src/runtime/prefdata/best.ts";
 import { corruptItems } from "../src/runtime/prefdata/corrupt.ts";
+import { recordFields } from "../src/runtime/prefdata/fields.ts";
 import { type PairOptions, pairIndices, pairRated } from "../src/runtime/prefdata/pairing.ts";
 import { type PairRecord, type RatedRecord, type RatingInfo, readDataset, writeDataset } from "../src/runtime/prefdata/records.ts";
 import { evalScore, type ScoreExpr, scoreExprOf } from "../src/runtime/prefdata/score.ts";
@@ -371,6 +372,22 @@ describe("flip", () => {
       .records.filter((r) => r.flipped)
       .map((r) => r.id);
     assert.notDeepEqual(a, b);
+  });
+
+  test("a flipped rated pair's response indices swap with its texts", () => {
+    const rated: PairRecord = {
+      id: "r",
+      item: ITEM,
+      chosen: "best",
+      rejected: "worse",
+      source: { kind: "rated", rater: "judge", score: "q", scores: [9, 4], aspects: [{ q: 9 }, { q: 4 }], chosen: 0, rejected: 1, margin: 2 },
+    };
+    const [flipped] = flipPairs([rated], 1, 0).records as [PairRecord];
+    assert.equal(flipped.chosen, "worse");
+    assert.deepEqual(flipped.source, { ...rated.source, chosen: 1, rejected: 0 });
+    assert.equal(recordFields("pairs", flipped).margin, -5);
+    const [back] = flipPairs([flipped], 1, 0).records as [PairRecord];
+    assert.deepEqual(back, rated);
   });
 
   test("flipping twice swaps back", () => {

@@ -12,6 +12,8 @@ import { compile } from "../src/compiler/compile.ts";
 import { type PairRecord, readDataset } from "../src/runtime/prefdata/records.ts";
 import { runGraph } from "../src/runtime/run/executor.ts";
 import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
+import { programDigest } from "../src/runtime/run/executors/program-files.ts";
+import { exportPathProblem } from "../src/runtime/run/executors/stage-export.ts";
 import { JOURNAL_FILE, stderrGist } from "../src/runtime/run/executors/stage-rate.ts";
 import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
@@ -148,6 +150,9 @@ describe("preference data through alignc run", () => {
     assert.equal(parsed.records.length, parsed.total);
     const part = cli(["inspect", runDir, "parts.a", "--json", "--limit", "2"]);
     assert.equal((JSON.parse(part.stdout) as { records: unknown[] }).records.length, 2);
+    const typo = cli(["inspect", runDir, "parts.zz"]);
+    assert.equal(typo.status, 1);
+    assert.match(typo.stderr, /parts has no part 'zz'; its parts: a, b/);
     const missing = cli(["inspect", runDir, "nope"]);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /node 'nope' has no output in .*; nodes with outputs: .*pairs/);
@@ -263,4 +268,33 @@ test("a failing rater's stderr is shown by its error line and its last lines", (
   assert.deepEqual(stderrGist(stderr), ["Error: Cannot find module 'x.mjs'", "…", "  code: 'MODULE_NOT_FOUND'", "}", "Node.js v20"]);
   assert.deepEqual(stderrGist("one\ntwo\n"), ["one", "two"]);
   assert.deepEqual(stderrGist("Traceback (most recent call last):\nValueError: bad"), ["Traceback (most recent call last):", "ValueError: bad"]);
+});
+
+test("a program's key covers its argv files and the files it declares it reads", () => {
+  const d = mkdtempSync(path.join(tmpdir(), "alignc-program-"));
+  try {
+    writeFileSync(path.join(d, "judge.mjs"), "import './lib.mjs';\n");
+    writeFileSync(path.join(d, "lib.mjs"), "export const x = 1;\n");
+    const argv = ["node", "judge.mjs"];
+    const without = programDigest(argv, [], d);
+    const withLib = programDigest(argv, ["lib.mjs"], d);
+    assert.notEqual(withLib, without);
+    writeFileSync(path.join(d, "lib.mjs"), "export const x = 2;\n");
+    assert.equal(programDigest(argv, [], d), without, "an undeclared file is not seen");
+    assert.notEqual(programDigest(argv, ["lib.mjs"], d), withLib, "a declared file is");
+    writeFileSync(path.join(d, "judge.mjs"), "import './lib.mjs'; // v2\n");
+    assert.notEqual(programDigest(argv, [], d), without, "the script in argv is");
+    assert.notEqual(programDigest(argv, ["missing.txt"], d), programDigest(argv, [], d));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test("export paths stay inside the run directory and out of what alignc keeps there", () => {
+  assert.equal(exportPathProblem("exports/pairs.jsonl"), undefined);
+  assert.equal(exportPathProblem("pairs.jsonl"), undefined);
+  assert.match(exportPathProblem("../pairs.jsonl") ?? "", /leaves the run directory/);
+  assert.match(exportPathProblem("/tmp/pairs.jsonl") ?? "", /leaves the run directory/);
+  for (const reserved of ["outputs/pool/items.jsonl", "store/x.jsonl", "logs", "plan.json", "align.lock", "./metrics/m.jsonl"])
+    assert.match(exportPathProblem(reserved) ?? "", /which alignc keeps in the run directory/, reserved);
 });

@@ -155,3 +155,19 @@ test("filter: rated records have one field per aspect, the mean over responses",
   assert.equal(fields.mean_words, 2);
   assert.equal(fields.max_words, 3);
 });
+
+test("unique ids never collide with ids already there", () => {
+  const ids = concat([[item("a"), item("a~2")], [item("a")], [item("a")]]).map((r) => r.id);
+  assert.deepEqual(ids, ["a", "a~2", "a~3", "a~4"]);
+  const twice = concat([concat([[item("a")], [item("a")]]), [item("a")]]).map((r) => r.id);
+  assert.deepEqual(twice, ["a", "a~2", "a~3"]);
+});
+
+test("mix: the default count counts only inputs that are drawn from", () => {
+  const a = Array.from({ length: 5 }, (_, i) => item(`a${i}`));
+  const b = Array.from({ length: 3 }, (_, i) => item(`b${i}`));
+  const m = mix([a, b], { weights: [1, 0], seed: 1 });
+  assert.deepEqual(m.drawn, [5, 0]);
+  assert.deepEqual(m.repeated, [0, 0]);
+  assert.deepEqual(mix([a, []], { weights: [1, 0], seed: 1 }).drawn, [5, 0]);
+});

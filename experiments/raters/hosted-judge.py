@@ -17,10 +17,12 @@ Environment:
 
 alignc runs up to `concurrency` copies of this program, each answering one request at a time, so this script
 stays sequential. Transient HTTP failures (429, 5xx, network errors) are answered with {"error", "retry": true}
-so alignc retries them with backoff; anything else is a refusal of that item. Images are not sent: the judge sees
-the text only (send request["image"] as a data URL if your endpoint accepts images).
+so alignc retries them with backoff; anything else is a refusal of that item. The item's image (request["image"],
+an absolute path) is sent as a data URL in an OpenAI-style image content part; set JUDGE_SEND_IMAGES=0 for
+text-only endpoints.
 """
 
+import base64
 import json
 import os
 import re
@@ -58,7 +60,16 @@ def build_prompt(request):
     )
 
 
-def chat(prompt):
+def user_content(prompt, image):
+    # Text, plus the image as a data URL when there is one and the endpoint takes images.
+    if not image or os.environ.get("JUDGE_SEND_IMAGES", "1") == "0":
+        return prompt
+    with open(image, "rb") as f:
+        encoded = base64.b64encode(f.read()).decode("ascii")
+    return [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}}]
+
+
+def chat(prompt, image=None):
     body = json.dumps(
         {
             "model": MODEL,
@@ -66,7 +77,7 @@ def chat(prompt):
             "response_format": {"type": "json_object"},
             "messages": [
                 {"role": "system", "content": "You are a strict, consistent grader. Reply with JSON only."},
-                {"role": "user", "content": prompt},
+                {"role": "user", "content": user_content(prompt, image)},
             ],
         }
     ).encode("utf-8")
@@ -100,9 +111,13 @@ def parse_scores(text, request):
     if not isinstance(scores, list) or len(scores) != len(request["responses"]):
         raise Transient(f"the judge gave {len(scores) if isinstance(scores, list) else 'no'} score objects for {len(request['responses'])} responses")
     cleaned = []
-    for entry in scores:
+    for i, entry in enumerate(scores):
+        missing = [a for a in request["aspects"] if not isinstance(entry, dict) or not isinstance(entry.get(a), (int, float))]
+        if missing:
+            # Ask again rather than invent a score.
+            raise Transient(f"the judge gave no score for {', '.join(missing)} of response {i + 1}")
         # Clamp and round: models drift off the scale now and then; alignc would reject the whole reply.
-        cleaned.append({a: max(lo, min(hi, round(float(entry.get(a, lo))))) for a in request["aspects"]})
+        cleaned.append({a: max(lo, min(hi, round(float(entry[a])))) for a in request["aspects"]})
     reply = {"id": request["id"], "scores": cleaned}
     if isinstance(answer.get("rationale"), str):
         reply["rationale"] = answer["rationale"]
@@ -111,7 +126,7 @@ def parse_scores(text, request):
 
 def answer(request):
     try:
-        return parse_scores(chat(build_prompt(request)), request)
+        return parse_scores(chat(build_prompt(request), request.get("image")), request)
     except Transient as error:
         log(f"{request['id']}: {error}")
         return {"id": request["id"], "error": str(error), "retry": True}

@@ -42,6 +42,11 @@ Options:
     const entry = realpathSync(link);
     const info = JSON.parse(readFileSync(path.join(entry, ENTRY_INFO), "utf8")) as EntryInfo;
     const dataDir = part ? path.join(entry, "parts", part) : entry;
+    if (part && !existsSync(dataDir)) {
+      const parts = existsSync(path.join(entry, "parts")) ? readdirSync(path.join(entry, "parts")).sort() : [];
+      process.stderr.write(`error: ${id} has no part '${part}'${parts.length ? `; its parts: ${parts.join(", ")}` : " (it is not a split)"}\n`);
+      return EXIT_USER;
+    }
     const isDataset = existsSync(path.join(dataDir, "items.jsonl")) || existsSync(path.join(dataDir, "records.jsonl"));
     if (!isDataset) {
       const out = { node: info.node, kind: info.kind, key: info.key, entry, seconds: info.seconds, summary: info.summary };

@@ -42,7 +42,8 @@ export function bestOf(records: readonly RatedRecord[], score: ScoreExpr): { ite
     const best = scores[i] as number;
     if (scores.filter((s) => s === best).length > 1) stats.ties++;
     sum += best;
-    items.push({ ...record.item, answer: response.text });
+    // The record's id, which is unique in the rated dataset (the item's may repeat after concat or mix).
+    items.push({ ...record.item, id: record.id, answer: response.text });
   }
   stats.kept = items.length;
   stats.mean_score = items.length === 0 ? 0 : sum / items.length;

@@ -177,6 +177,12 @@ export class ImageLinker {
 
 /** Writes `dataset` into the (empty) entry directory `out`: records with entry-relative image paths, and its images. */
 export function writeDataset(out: string, dataset: Dataset): void {
+  // Stages key records by id (rate journals replies by it): a repeated id would mix two records up.
+  const ids = new Set<string>();
+  for (const r of dataset.records) {
+    if (ids.has(r.id)) throw new Error(`a ${dataset.kind} dataset with the record id '${r.id}' twice; ids must be unique`);
+    ids.add(r.id);
+  }
   const images = new ImageLinker(out);
   const relative = (item: WorldItem): WorldItem => (item.image ? { ...item, image: images.link(item.image) } : item);
   mkdirSync(out, { recursive: true });

@@ -34,15 +34,22 @@ export function apportion(total: number, weights: readonly number[]): number[] {
   return out;
 }
 
-/** Record ids made unique: a repeated id gets `~2`, `~3`, … in order of appearance. */
+/** Record ids made unique: a repeated id gets the first free suffix `~2`, `~3`, … in order of appearance. */
 export function uniqueIds<R extends DatasetRecord>(records: readonly R[]): R[] {
-  const seen = new Map<string, number>();
+  const taken = new Set(records.map((r) => r.id));
+  const seen = new Set<string>();
   return records.map((r) => {
-    const n = (seen.get(r.id) ?? 0) + 1;
-    seen.set(r.id, n);
-    if (n === 1) return r;
+    if (!seen.has(r.id)) {
+      seen.add(r.id);
+      return r;
+    }
+    let k = 2;
+    while (taken.has(`${r.id}~${k}`)) k++;
+    const id = `${r.id}~${k}`;
+    taken.add(id);
+    seen.add(id);
     // Only the record's id changes: a pair's item keeps its id (it names the prompt, and DPO matches on it).
-    return { ...r, id: `${r.id}~${n}` };
+    return { ...r, id };
   });
 }
 
@@ -51,15 +58,18 @@ export function concat<R extends DatasetRecord>(inputs: readonly (readonly R[])[
 }
 
 /**
- * `count` records drawn from the inputs in proportion to `weights` (default equal), shuffled. An input gives
+ * `count` records (default: all records of the inputs with weight > 0) drawn from the inputs in proportion to
+ * `weights` (default equal), shuffled. An input gives
  * its share without repeats when it has enough records; otherwise it is repeated in fresh shuffled passes.
  */
 export function mix<R extends DatasetRecord>(
   inputs: readonly (readonly R[])[],
   o: { weights?: readonly number[]; count?: number; seed: number },
 ): { records: R[]; drawn: number[]; repeated: number[] } {
-  const count = o.count ?? inputs.reduce((a, r) => a + r.length, 0);
-  const quotas = apportion(count, o.weights ?? inputs.map(() => 1));
+  const weights = o.weights ?? inputs.map(() => 1);
+  // Default count: the records of the inputs that are drawn from at all (weight > 0).
+  const count = o.count ?? inputs.reduce((a, r, k) => a + ((weights[k] ?? 0) > 0 ? r.length : 0), 0);
+  const quotas = apportion(count, weights);
   const drawn: number[] = [];
   const repeated: number[] = [];
   const out: R[] = [];

@@ -480,7 +480,7 @@ export function rateRequest(request: RaterRequest): RaterReply {
   const lines: string[] = [];
   const scores = request.responses.map((response, i) => {
     const { grades, notes } = assessResponse({ ...item, id: request.itemId }, response);
-    lines.push(`${i}: ${notes.join("; ")}`);
+    lines.push(`${i + 1}: ${notes.join("; ")}`);
     const out: Record<string, number> = {};
     for (const a of request.aspects) out[a] = toScale(grades[a as GroundedAspect], request.scale);
     return out;

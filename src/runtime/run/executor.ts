@@ -156,8 +156,10 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
     try {
       publish(layout, node, outcome.dir);
     } catch (e) {
-      if (!(e instanceof NodeError)) throw e;
-      throw new RunError(`${where(node)}: ${node.id} (${node.kind}) failed: ${e.message}`, node);
+      // The output is stored; only copying it into the run directory failed (an export path, a full disk).
+      locked.set(node.id, { key, external, status: "failed", error: describeFailure(e) });
+      lock();
+      throw new RunError(`${where(node)}: ${node.id} (${node.kind}) failed: ${describeFailure(e)}`, node);
     }
   }
   lock();

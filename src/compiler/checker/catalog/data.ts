@@ -26,10 +26,29 @@ function dataset(kind: DatasetKind): () => ResultInfo {
 function sameKindsAcrossArgs(call: CheckedCall, ctx: ValidateContext): void {
   const first = call.args[0]?.info;
   if (first?.category !== "dataset") return;
+  type Rating = { rater: string; aspects: string[]; scale: { lo: number; hi: number } };
+  const ratingText = (r: Rating) => `${r.rater} [${r.aspects.join(", ")}] ${r.scale.lo}..${r.scale.hi}`;
+  // Names the rater, and the aspects or the scale when those differ too.
+  const describe = (r: Rating, other: Rating) =>
+    `${r.rater}${r.aspects.join() !== other.aspects.join() ? ` on [${r.aspects.join(", ")}]` : ""}${r.scale.lo !== other.scale.lo || r.scale.hi !== other.scale.hi ? ` on ${r.scale.lo}..${r.scale.hi}` : ""}`;
   for (const arg of call.args.slice(1)) {
-    if (arg.info?.category === "dataset" && arg.info.kind !== first.kind && arg.value.k === "ref") {
+    if (arg.info?.category !== "dataset" || arg.value.k !== "ref") continue;
+    if (arg.info.kind !== first.kind) {
       ctx.report(
         diagnostic("wrongDatasetKind", { name: arg.value.target, expected: datasetKindText(first.kind), found: datasetKindText(arg.info.kind) }, arg.span),
+      );
+    } else if (first.rating && arg.info.rating && ratingText(first.rating) !== ratingText(arg.info.rating)) {
+      // One rated dataset has one rater: its scores on one scale are what pair and best compare.
+      ctx.report(
+        diagnostic(
+          "invalidValue",
+          {
+            what: arg.value.target,
+            reason: `it is rated by ${describe(arg.info.rating, first.rating)}, the first dataset by ${describe(first.rating, arg.info.rating)}`,
+          },
+          arg.span,
+          { help: "combine datasets rated by the same rater, or rate the combined samples once" },
+        ),
       );
     }
   }
@@ -308,6 +327,10 @@ const datasets: Ctor[] = [
         type: { t: "list", of: { t: "string" }, min: 1 },
         doc: "An external editor program (argv, JSONL protocol in docs/preference-data.md) instead of the built-in rules; ops and edits are then not used.",
       },
+      files: {
+        type: { t: "list", of: { t: "string" }, min: 1 },
+        doc: "Other files the program reads (modules it imports, prompt templates, configuration), relative to the .align file: their bytes are part of the key, so editing one runs it again. Files named in the argv count already.",
+      },
       ...seed,
     },
     result: dataset("pairs"),
@@ -498,6 +521,10 @@ const raters: Ctor[] = [
       retries: { type: { t: "int", min: 0, max: 20 }, default: int(2), doc: "Retries after a failure, with backoff." },
       concurrency: { type: { t: "int", min: 1, max: 1024 }, default: int(4), doc: "Requests in flight at once." },
       env: { type: { t: "map", of: { t: "string" }, keyKind: "variable" }, default: record({}), doc: "Extra environment variables for the program." },
+      files: {
+        type: { t: "list", of: { t: "string" }, min: 1 },
+        doc: "Other files the program reads (modules it imports, prompt templates, configuration), relative to the .align file: their bytes are part of the key, so editing one runs it again. Files named in the argv count already.",
+      },
     },
     validate(call, ctx) {
       const argv = call.args[0];

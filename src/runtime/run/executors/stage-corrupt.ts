@@ -1,24 +1,16 @@
 // stage.corrupt: POVID-style rejected answers — the ground truth with objects, colours, counts or positions swapped by
 // rules over the world's vocabulary, or rewritten by an external editor program (`command`, run in the .align file's
 // directory, never through a shell). src/runtime/prefdata/corrupt.ts has the rules and the editor protocol.
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
 import type { GraphNode } from "../../../compiler/lower/graph.ts";
 import { CorruptCommandError, corruptItems, corruptOptionsOf, corruptWithCommand } from "../../prefdata/corrupt.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
+import { programDigest } from "./program-files.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
-/** Digest of the editor's files: argv entries that name files relative to the .align file (editing the script corrupts again). */
+/** Digest of the editor's files (editing the script, or a file it reads, corrupts again). */
 function editorDigest(node: GraphNode, entryDir: string): string {
-  const h = createHash("sha256");
   const argv = Array.isArray(node.params.command) ? (node.params.command as unknown[]) : [];
-  for (const arg of argv) {
-    if (typeof arg !== "string" || arg === "") continue;
-    const file = path.resolve(entryDir, arg);
-    if (existsSync(file) && statSync(file).isFile()) h.update(arg).update(readFileSync(file));
-  }
-  return h.digest("hex");
+  return programDigest(argv, Array.isArray(node.params.files) ? (node.params.files as unknown[]) : [], entryDir);
 }
 
 export const stageCorrupt: NodeExecutor = {

@@ -1,7 +1,8 @@
 // stage.flip: the label-flip ablation of Li et al. — chosen and rejected swapped in exactly round(fraction · n) pairs.
 // Which pairs: those with the smallest keys u(seed, pair id), a uniform number drawn from an xoshiro128** stream forked
 // from the seed by the pair id (`flip/<id>`; ties by id), so the choice does not depend on the records' order. A pair
-// that is flipped again is swapped back (flipped: false is dropped from the record).
+// that is flipped again is swapped back (flipped: false is dropped from the record). A rated pair's response indices
+// swap with the texts, so its margin field is negative after a flip.
 import { Rng } from "../../../compiler/tensor/params/random.ts";
 import { type PairRecord, readDataset, writeDataset } from "../../prefdata/records.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
@@ -17,7 +18,9 @@ export function flipPairs(records: readonly PairRecord[], fraction: number, seed
   const out = records.map((r, i) => {
     if (!chosen.has(i)) return r;
     const { flipped, ...rest } = r;
-    const swapped: PairRecord = { ...rest, chosen: r.rejected, rejected: r.chosen };
+    // A rated pair's source names the responses by index: they swap too, so scores and margins describe the texts.
+    const source = r.source.kind === "rated" ? { ...r.source, chosen: r.source.rejected, rejected: r.source.chosen } : r.source;
+    const swapped: PairRecord = { ...rest, chosen: r.rejected, rejected: r.chosen, source };
     if (!flipped) swapped.flipped = true;
     return swapped;
   });

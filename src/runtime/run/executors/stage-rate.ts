@@ -53,6 +53,13 @@ export function stderrGist(stderr: string): string[] {
   return error && !tail.includes(error) ? [error, "…", ...tail] : tail;
 }
 
+/** A kill in the middle of an append leaves a line without its newline: end it, so the next reply starts a line. */
+function endTornLine(file: string): void {
+  if (!existsSync(file)) return;
+  const text = readFileSync(file, "utf8");
+  if (text !== "" && !text.endsWith("\n")) appendFileSync(file, "\n");
+}
+
 function describeFailures(failures: readonly ItemFailure[]): string {
   // Programs often fail the same way for every item: show each distinct stderr once.
   const shownStderr = new Set<string>();
@@ -82,6 +89,7 @@ export const stageRate: NodeExecutor = {
     const requests = new Map(samples.records.map((r) => [r.id, requestOf(r, aspects, scale)]));
     const journal = path.join(ctx.scratch, JOURNAL_FILE);
     const replies = readJournal(journal, requests);
+    endTornLine(journal);
     const missing = [...requests.values()].filter((r) => !replies.has(r.itemId));
     if (replies.size > 0)
       ctx.log.line(`${ctx.node.id}: ${replies.size} of ${requests.size} items already rated in an earlier attempt; rating ${missing.length}`);
@@ -102,6 +110,9 @@ export const stageRate: NodeExecutor = {
       throw new NodeError(`${e.message}\n  ${replies.size} items were rated before and are kept; fix the rater and run again.`);
     }
     progress.finish();
+    // Reported in the samples' order, not the order the failures happened in.
+    const order = new Map(samples.records.map((r, i) => [r.id, i]));
+    failures.sort((a, b) => (order.get(a.itemId) ?? 0) - (order.get(b.itemId) ?? 0));
     if (failures.length > 0)
       throw new NodeError(
         `the rater ${rater.info.rater} failed on ${failures.length} of ${requests.size} items:\n${describeFailures(failures)}\n` +

@@ -20,6 +20,8 @@ function variadic(inputs: readonly StoredInput[]): Dataset[] {
   const kinds = new Set(datasets.map((d) => d.kind));
   if (kinds.size > 1) throw new NodeError(`the inputs hold different kinds of records (${[...kinds].join(", ")}); combine datasets of one kind`);
   if (datasets.length === 0) throw new NodeError("no input datasets");
+  const ratings = new Set(datasets.map((d) => (d.kind === "rated" ? JSON.stringify(d.rating) : "")));
+  if (ratings.size > 1) throw new NodeError(`the inputs were rated by different raters (${[...ratings].join("; ")}); combine datasets rated by one rater`);
   return datasets;
 }
 

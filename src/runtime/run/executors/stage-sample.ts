@@ -24,7 +24,12 @@ export const stageSample: NodeExecutor = {
     const model = loadModel(ctx.input("model"));
     const prompts = readDataset(ctx.input("prompts").dir);
     if (prompts.kind !== "prompts") throw new NodeError(`sample needs prompts, got a dataset of ${prompts.kind}`);
-    if (prompts.records.length === 0) throw new NodeError(`${ctx.input("prompts").node.id} holds no prompts`);
+    if (prompts.records.length === 0) {
+      // Like every other stage, an empty input gives an empty output (a filter upstream kept nothing).
+      ctx.log.line(`${ctx.node.id}: ${ctx.input("prompts").node.id} holds no prompts; no samples`);
+      writeDataset(ctx.out, { kind: "samples", records: [] });
+      return { prompts: 0, responses: 0, tokens: 0, empty_responses: 0, unfinished_responses: 0 };
+    }
     const examples = examplesOf("", prompts.records, model.config.imageSize);
     const generator = new Generator(await ctx.runtime(undefined), model);
     const progress = ctx.log.progress(`${ctx.node.id}: sampling ${n} per prompt`, prompts.records.length * n, "responses");
