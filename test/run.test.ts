@@ -152,12 +152,12 @@ describe("alignc run", () => {
   });
 
   test("node kinds this runtime cannot run yet are refused before anything runs", async () => {
-    const file = path.join(repoRoot, "experiments", "amirloo2024-bdhs.align");
+    const file = path.join(repoRoot, "experiments", "amirloo2024-online.align");
     const runDir3 = path.join(dir, "runs", "refused");
     await assert.rejects(run(file, runDir3), (e: RunError) => {
       assert.match(
         e.message,
-        /cannot run these nodes yet:\n {2}experiments\/[\w/-]+\.align:\d+:\d+: dpo_bdhs\.reference \(reference\.logprobs\)\n.*dpo_bdhs \(train\.dpo\)\n/s,
+        /cannot run these nodes yet:\n {2}experiments\/[\w/-]+\.align:\d+:\d+: online_dpo \(train\.online\)\n {2}experiments\/[\w/-]+\.align:\d+:\d+: online_bdhs \(train\.online\)\n/,
       );
       assert.match(e.message, /Nothing was run\./);
       return true;

@@ -66,21 +66,25 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
     const produces = info?.category === "dataset" ? `dataset:${info.kind}` : info?.category === "phase" ? "model" : (info?.category ?? decl.category);
     const kind = call.ctor.node ?? `${decl.category}.${call.ctor.name}`;
 
-    if ((call.ctor.name === "dpo" || call.ctor.name === "mixed") && params.reference === "precomputed") {
-      // Reference log-probs of the initial policy on the offline pairs: computed once, cached by content.
+    if ((call.ctor.name === "dpo" || call.ctor.name === "mixed") && params.reference !== "none") {
+      // Reference log-probs on the offline pairs, of the initial policy (precomputed) or of another model: computed
+      // once by their own node, so they are cached by content and shared by every phase and trial that needs them.
+      // Both sums and means are kept, so the objective's logps setting is not part of the node.
       const pairInputs = inputs.filter((i) => i.name.startsWith("pairs"));
-      const model = inputs.find((i) => i.name === "model");
+      const other = inputs.findIndex((i) => i.name === "reference");
+      const model = other >= 0 ? inputs.splice(other, 1)[0] : inputs.find((i) => i.name === "model");
       if (model) {
         const ref = add({
           id: `${decl.qualified}.reference`,
           kind: "reference.logprobs",
           version: 1,
           produces: "logprobs",
-          params: { logps: (params.objective as Record<string, unknown> | undefined)?.logps ?? "sum" },
-          inputs: [{ ...model }, ...pairInputs],
+          params: {},
+          inputs: [{ ...model, name: "model" }, ...pairInputs],
           source,
         });
         inputs.push({ name: "reference", node: ref.id });
+        if (other >= 0) params.reference = "model";
       }
     }
     const node: Omit<GraphNode, "hash"> = { id: decl.qualified, kind, version: call.ctor.version ?? 1, produces, params, inputs, source };

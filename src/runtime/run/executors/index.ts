@@ -5,6 +5,7 @@ import { evalMetrics } from "./eval-metrics.ts";
 import { modelCheckpoint } from "./model-checkpoint.ts";
 import { modelInit } from "./model-init.ts";
 import { raterCommand, raterGrounded, raterTypeScript } from "./rater-node.ts";
+import { referenceLogprobs } from "./reference-logprobs.ts";
 import { similarityCosine, similarityLexical } from "./similarity.ts";
 import { stageBdhs } from "./stage-bdhs.ts";
 import { stageBest } from "./stage-best.ts";
@@ -15,6 +16,7 @@ import { stagePair } from "./stage-pair.ts";
 import { stageRate } from "./stage-rate.ts";
 import { stageConcat, stageFilter, stageMix, stageShuffle, stageSplit, stageTake } from "./stage-reshape.ts";
 import { stageSample } from "./stage-sample.ts";
+import { trainDpoExecutor } from "./train-dpo.ts";
 import { trainSftExecutor } from "./train-sft.ts";
 import type { NodeExecutor } from "./types.ts";
 
@@ -25,6 +27,8 @@ export const EXECUTORS: ReadonlyMap<string, NodeExecutor> = new Map(
     dataShapes,
     dataFile,
     trainSftExecutor,
+    referenceLogprobs,
+    trainDpoExecutor,
     evalMetrics,
     raterGrounded,
     raterCommand,

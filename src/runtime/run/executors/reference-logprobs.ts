@@ -1,0 +1,100 @@
+// reference.logprobs: the reference model's log-probs of every chosen and rejected answer of a DPO phase's pairs,
+// computed once. Besides the node's own store entry (shared by every phase and trial with the same model and
+// pairs), each answer's log-probs go to a per-model cache in the store, keyed by the content of what is scored
+// (prompt, image bytes, answer): pairs that another pair set already scored are not scored again, and when every
+// answer is cached the reference model is not even loaded.
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { type PairRecord, readDataset } from "../../prefdata/records.ts";
+import { examplesOf } from "../../vlm/examples.ts";
+import type { Example } from "../../vlm/feeds.ts";
+import { answerLogProbs, type SequenceLogProb } from "../../vlm/logprobs.ts";
+import { loadModel } from "./inputs.ts";
+import { NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
+
+export const LOGPROBS_FILE = "logprobs.jsonl";
+
+/** One line of logprobs.jsonl: a pair of the `dataset`-th pairs input, and its two answers' log-probs. */
+export interface PairLogProbs {
+  dataset: number;
+  id: string;
+  chosen: SequenceLogProb;
+  rejected: SequenceLogProb;
+}
+
+/** The store's cache file of a model's answer log-probs (the store is the grandparent of every entry). */
+export function logprobCacheFile(model: StoredInput): string {
+  return path.join(path.dirname(path.dirname(model.dir)), ".cache", "logprobs", `${model.info.key}.jsonl`);
+}
+
+function readCache(file: string): Map<string, SequenceLogProb> {
+  const cache = new Map<string, SequenceLogProb>();
+  if (!existsSync(file)) return cache;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    try {
+      const e = JSON.parse(line) as { k?: unknown } & SequenceLogProb;
+      if (typeof e.k === "string" && Number.isFinite(e.sum) && Number.isFinite(e.mean)) cache.set(e.k, { sum: e.sum, mean: e.mean, tokens: e.tokens });
+    } catch {
+      // A torn line (a kill mid-write) or an empty one: that answer is scored again.
+    }
+  }
+  return cache;
+}
+
+export const referenceLogprobs: NodeExecutor = {
+  kind: "reference.logprobs",
+  version: 1,
+  async run(ctx) {
+    const modelInput = ctx.input("model");
+    const datasets = ctx.inputs.filter((i) => i.name.startsWith("pairs[")).map((i) => readDataset(i.dir));
+    const imageDigest = new Map<string, string>();
+    const digestOf = (image: string | null) => {
+      if (!image) return "";
+      let d = imageDigest.get(image);
+      if (!d) {
+        d = createHash("sha256").update(readFileSync(image)).digest("hex");
+        imageDigest.set(image, d);
+      }
+      return d;
+    };
+    const keyOf = (p: PairRecord, answer: string) =>
+      createHash("sha256").update(p.item.prompt).update("\0").update(digestOf(p.item.image)).update("\0").update(answer).digest("hex");
+    const rows: { dataset: number; pair: PairRecord; chosen: string; rejected: string }[] = [];
+    datasets.forEach((d, i) => {
+      if (d.kind !== "pairs") throw new NodeError(`reference log-probs need pairs, input ${i + 1} holds ${d.kind}`);
+      for (const pair of d.records) rows.push({ dataset: i, pair, chosen: keyOf(pair, pair.chosen), rejected: keyOf(pair, pair.rejected) });
+    });
+    const cacheFile = logprobCacheFile(modelInput);
+    const cache = readCache(cacheFile);
+    // Every distinct answer not cached yet, once.
+    const missing = new Map<string, { pair: PairRecord; answer: string }>();
+    for (const r of rows) {
+      if (!cache.has(r.chosen)) missing.set(r.chosen, { pair: r.pair, answer: r.pair.chosen });
+      if (!cache.has(r.rejected)) missing.set(r.rejected, { pair: r.pair, answer: r.pair.rejected });
+    }
+    if (missing.size > 0) {
+      const model = loadModel(modelInput);
+      const entries = [...missing];
+      const items = entries.map(([key, { pair, answer }]) => ({ ...pair.item, id: key, answer }));
+      const examples: Example[] = examplesOf("", items, model.config.imageSize);
+      const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${modelInput.node.id}`, examples.length, "answers");
+      const computed = await answerLogProbs(await ctx.runtime(undefined), model, examples, { onBatch: (done) => progress.update(done) });
+      progress.finish();
+      mkdirSync(path.dirname(cacheFile), { recursive: true });
+      // One append per answer line: concurrent trials writing the same cache interleave whole lines.
+      for (const [key, lp] of computed) {
+        cache.set(key, lp);
+        appendFileSync(cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
+      }
+    } else ctx.log.line(`${ctx.node.id}: all ${rows.length * 2} answers' reference log-probs were cached; ${modelInput.node.id} was not loaded`);
+    const out: PairLogProbs[] = rows.map((r) => ({
+      dataset: r.dataset,
+      id: r.pair.id,
+      chosen: cache.get(r.chosen) as SequenceLogProb,
+      rejected: cache.get(r.rejected) as SequenceLogProb,
+    }));
+    writeFileSync(path.join(ctx.out, LOGPROBS_FILE), out.map((l) => `${JSON.stringify(l)}\n`).join(""));
+    return { pairs: rows.length, answers: rows.length * 2, computed: missing.size, cached: rows.length * 2 - missing.size, model_loaded: missing.size > 0 };
+  },
+};
