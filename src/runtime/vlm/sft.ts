@@ -2,16 +2,15 @@
 // length buckets), stages each run's K optimizer steps of micro-batches for one ONNX Runtime run, and reports
 // per-step metrics. Each (bucket length, K) pair has its own compiled program; parameters and optimizer state
 // move between them, so a remainder run or a change of bucket continues exactly where the last run stopped.
-import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
 import { imageTokens } from "../../compiler/tensor/models/tinyvlm/config.ts";
 import { sftBatch, sftLoss } from "../../compiler/tensor/models/tinyvlm/programs.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
-import { buildTrainProgram, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
-import { Trainer } from "../trainer.ts";
+import type { TrainerState } from "../trainer.ts";
 import { type Example, FeedError, type LossAverage, sftFeeds } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 import { sftSchedule } from "./sft-schedule.ts";
+import { type LoopHooks, TrainerPool, trainRuns } from "./train-loop.ts";
 
 export interface SftOptions {
   batch: number;
@@ -58,12 +57,19 @@ export function paddedLengths(model: VlmModel, examples: readonly Example[]): nu
   });
 }
 
+/** Where a resumed training continues: the runs its checkpoint covers and the state after them. */
+export interface ResumePoint {
+  runsDone: number;
+  state: TrainerState;
+}
+
 export async function trainSft(
   runtime: Runtime,
   model: VlmModel,
   examples: readonly Example[],
   o: SftOptions,
   onRun?: (rows: SftStepMetrics[]) => void,
+  more: { onRunEnd?: LoopHooks<SftStepMetrics>["onRunEnd"]; resume?: ResumePoint } = {},
 ): Promise<{ model: VlmModel; rows: SftStepMetrics[] }> {
   if (examples.length === 0) throw new FeedError("no examples to train on");
   const c = model.config;
@@ -75,15 +81,13 @@ export async function trainSft(
     seed: o.seed,
   });
   const perEpoch = examples.length / (o.batch * o.accumulation);
-  // One trainer (compiled program) per bucket length and run size; the state moves between them.
-  const trainers = new Map<string, Trainer>();
-  let current: Trainer | undefined;
-  const rows: SftStepMetrics[] = [];
-  for (const run of runs) {
-    const key = `${run.length}/${run.steps}`;
-    let trainer = trainers.get(key);
-    if (!trainer) {
-      const spec: TrainProgramSpec = {
+  const pool = new TrainerPool(runtime, model);
+  if (more.resume) pool.restore(more.resume.state);
+  const rows = await trainRuns<SftStepMetrics>(
+    pool,
+    runs,
+    {
+      spec: (run) => ({
         trainable: [...model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
         batch: sftBatch(c, o.batch, run.length),
         steps: run.steps,
@@ -92,31 +96,33 @@ export async function trainSft(
         schedule: o.schedule,
         clipNorm: o.clipNorm,
         loss: sftLoss(c),
-      };
-      trainer = new Trainer(runtime, buildTrainProgram(spec), spec, current?.parameters() ?? model.params);
-      trainers.set(key, trainer);
-    }
-    if (current && current !== trainer) trainer.restore(current.snapshot());
-    current = trainer;
-    const slice = run.examples.map((i) => examples[i] as Example);
-    const feeds: Record<string, TensorData> = sftFeeds(c, model.tokenizer, slice, o.batch, run.steps * o.accumulation, run.length, 0, o.lossAverage);
-    const t0 = performance.now();
-    const m = await trainer.run(feeds);
-    const seconds = (performance.now() - t0) / 1000;
-    const tokensPerStep = o.batch * o.accumulation * (run.length + imageTokens(c));
-    const these = m.step.map((step, i) => ({
-      step,
-      epoch: step / perEpoch,
-      loss: m.values.loss?.[i] ?? Number.NaN,
-      token_accuracy: m.values.token_accuracy?.[i] ?? Number.NaN,
-      grad_norm: m.values.grad_norm?.[i] ?? Number.NaN,
-      learning_rate: m.values.lr?.[i] ?? Number.NaN,
-      tokens_per_second: (tokensPerStep * run.steps) / seconds,
-    }));
-    rows.push(...these);
-    onRun?.(these);
-  }
-  const params = new Map(model.params);
-  for (const [name, t] of current?.parameters() ?? []) params.set(name, t);
-  return { model: { ...model, params }, rows };
+      }),
+      feeds: (run) =>
+        sftFeeds(
+          c,
+          model.tokenizer,
+          run.examples.map((i) => examples[i] as Example),
+          o.batch,
+          run.steps * o.accumulation,
+          run.length,
+          0,
+          o.lossAverage,
+        ),
+      rows: (m, run, seconds) => {
+        const tokensPerStep = o.batch * o.accumulation * (run.length + imageTokens(c));
+        return m.step.map((step, i) => ({
+          step,
+          epoch: step / perEpoch,
+          loss: m.values.loss?.[i] ?? Number.NaN,
+          token_accuracy: m.values.token_accuracy?.[i] ?? Number.NaN,
+          grad_norm: m.values.grad_norm?.[i] ?? Number.NaN,
+          learning_rate: m.values.lr?.[i] ?? Number.NaN,
+          tokens_per_second: (tokensPerStep * run.steps) / seconds,
+        }));
+      },
+    },
+    { onRun, onRunEnd: more.onRunEnd },
+    more.resume?.runsDone ?? 0,
+  );
+  return { model: pool.trained(), rows };
 }

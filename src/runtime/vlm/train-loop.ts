@@ -1,0 +1,99 @@
+// The loop SFT and DPO share: a schedule of runs (sft-schedule.ts), one compiled training program per (padded
+// length, K) whose Trainer takes over the parameters and optimizer state from the last one, a run's batches
+// staged and trained in one ONNX Runtime run. The pool outlives one schedule (online DPO trains round after round
+// with the same optimizer state), and a run's end is where checkpoints are taken and resumed from: a resumed loop
+// skips the runs a checkpoint covers and restores its state, so it ends where an uninterrupted one ends.
+import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
+import { buildTrainProgram, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
+import type { Runtime } from "../session.ts";
+import { type StepMetrics, Trainer, type TrainerState } from "../trainer.ts";
+import type { VlmModel } from "./model.ts";
+import type { SftRun } from "./sft-schedule.ts";
+
+/** Trainers by program shape, with the parameters and optimizer state carried from one to the next. */
+export class TrainerPool {
+  private readonly trainers = new Map<string, Trainer>();
+  private current?: Trainer;
+  private pending?: TrainerState;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly model: VlmModel,
+  ) {}
+
+  /** The trainer for a program shape, holding the current state. */
+  trainer(key: string, spec: () => TrainProgramSpec): Trainer {
+    let t = this.trainers.get(key);
+    if (!t) {
+      const s = spec();
+      t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.model.params);
+      this.trainers.set(key, t);
+    }
+    const from = this.pending ?? (this.current && this.current !== t ? this.current.snapshot() : undefined);
+    if (from) t.restore(from);
+    this.pending = undefined;
+    this.current = t;
+    return t;
+  }
+
+  /** Optimizer steps done so far. */
+  get step(): number {
+    return this.pending?.step ?? this.current?.step ?? 0;
+  }
+
+  /** Everything a continuation depends on (undefined before the first run). */
+  snapshot(): TrainerState | undefined {
+    return this.pending ?? this.current?.snapshot();
+  }
+
+  /** Continue from `state` (a checkpoint's): the next trainer used starts from it. */
+  restore(state: TrainerState): void {
+    this.pending = state;
+  }
+
+  /** The model with the current parameters (the initial ones before any run). */
+  trained(): VlmModel {
+    const params = new Map(this.model.params);
+    const state = this.snapshot();
+    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) params.set(name.slice("param/".length), t);
+    return { ...this.model, params };
+  }
+}
+
+export interface LoopHooks<Row> {
+  /** Rows of one run's steps, as they come. */
+  onRun?: (rows: Row[]) => void;
+  /** After each run: its index in the schedule, the pool (for snapshots and checkpoints). */
+  onRunEnd?: (runIndex: number, pool: TrainerPool) => void | Promise<void>;
+}
+
+/**
+ * Trains through `runs` in order, starting at run `firstRun` (a resumed loop: the pool already holds the state
+ * after run firstRun − 1). `spec(run)` describes a run's program, `feeds(run)` stages its batches, `rows` turns a
+ * run's step metrics into rows.
+ */
+export async function trainRuns<Row>(
+  pool: TrainerPool,
+  runs: readonly SftRun[],
+  make: {
+    spec: (run: SftRun) => TrainProgramSpec;
+    feeds: (run: SftRun) => Record<string, TensorData>;
+    rows: (m: StepMetrics, run: SftRun, seconds: number) => Row[];
+  },
+  hooks: LoopHooks<Row> = {},
+  firstRun = 0,
+): Promise<Row[]> {
+  const out: Row[] = [];
+  for (let i = firstRun; i < runs.length; i++) {
+    const run = runs[i] as SftRun;
+    const trainer = pool.trainer(`${run.length}/${run.steps}`, () => make.spec(run));
+    const feeds = make.feeds(run);
+    const t0 = performance.now();
+    const m = await trainer.run(feeds);
+    const these = make.rows(m, run, (performance.now() - t0) / 1000);
+    out.push(...these);
+    hooks.onRun?.(these);
+    await hooks.onRunEnd?.(i, pool);
+  }
+  return out;
+}
