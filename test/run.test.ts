@@ -152,13 +152,19 @@ describe("alignc run", () => {
   });
 
   test("node kinds this runtime cannot run yet are refused before anything runs", async () => {
-    const file = path.join(repoRoot, "experiments", "amirloo2024-online.align");
+    const file = write(
+      "refused.align",
+      `align 1
+model base = tinyvlm { size: nano, seed: 1 }
+dataset pool = shapes { split: train, count: 4, seed: 1 }
+dataset samples = sample(base, pool) { n: 2, max_tokens: 4 }
+rater model_judge = judge(base) { aspects: [helpfulness], scale: 0..4 }
+dataset rated = rate(samples, model_judge)
+`,
+    );
     const runDir3 = path.join(dir, "runs", "refused");
     await assert.rejects(run(file, runDir3), (e: RunError) => {
-      assert.match(
-        e.message,
-        /cannot run these nodes yet:\n {2}experiments\/[\w/-]+\.align:\d+:\d+: online_dpo \(train\.online\)\n {2}experiments\/[\w/-]+\.align:\d+:\d+: online_bdhs \(train\.online\)\n/,
-      );
+      assert.match(e.message, /cannot run this node yet:\n {2}[^\n]*refused\.align:5:7: model_judge \(rater\.judge\)\n/);
       assert.match(e.message, /Nothing was run\./);
       return true;
     });

@@ -20,7 +20,14 @@ export interface Checkpoint {
   /** The tokenizer.json contents, as parsed JSON. */
   tokenizer: unknown;
   params: Map<string, TensorData>;
+  /**
+   * Extra files written beside the three (e.g. a LoRA phase's `adapter_model.safetensors` and
+   * `adapter_config.json`), by file name. Loading ignores them: the checkpoint stays a plain model.
+   */
+  files?: Readonly<Record<string, Uint8Array>>;
 }
+
+const CHECKPOINT_FILES = new Set(["config.json", "tokenizer.json", "model.safetensors"]);
 
 export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   const target = path.resolve(dir);
@@ -32,6 +39,11 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
     writeFileAtomic(path.join(staging, "config.json"), new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
     writeFileAtomic(path.join(staging, "tokenizer.json"), new TextEncoder().encode(JSON.stringify(ck.tokenizer)));
     writeFileAtomic(path.join(staging, "model.safetensors"), encodeSafetensors(ck.params, { format: "pt", alignc: ALIGNC_VERSION }));
+    for (const [name, bytes] of Object.entries(ck.files ?? {})) {
+      if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name) || CHECKPOINT_FILES.has(name))
+        throw new CheckpointError(`checkpoint extra file ${JSON.stringify(name)}: use a plain file name other than ${[...CHECKPOINT_FILES].join(", ")}`);
+      writeFileAtomic(path.join(staging, name), bytes);
+    }
     // Replace an existing checkpoint only after the new one is complete.
     const old = `${target}.old-${process.pid}`;
     if (existsSync(target)) renameSync(target, old);

@@ -19,6 +19,11 @@ made from its settings, its inputs and the files it reads; a node whose output i
 run again — so a run that stopped (an error, Ctrl-C, a crash) resumes where it was when run again, and
 changing one setting re-runs only what depends on it. Evaluation tables are printed at the end.
 
+A training phase with checkpoint_every: N keeps checkpoints of its progress (linked in
+checkpoints/<phase>/step-<S> while it is unfinished). If it was interrupted, running again stops and asks
+for a choice: --resume continues from the latest checkpoint (ending with the weights and metrics of an
+uninterrupted run), --force PHASE deletes the checkpoints and starts over.
+
 The run directory (default: runs/<file name> next to FILE; layout in docs/run-directory.md) holds
 plan.json, align.lock, store/, outputs/<node>, metrics/<node>.jsonl, evaluations/<node>.md and
 logs/run.log.
@@ -26,7 +31,9 @@ logs/run.log.
 Options:
   --run-dir DIR       where to keep the run (default runs/<file name> beside FILE)
   --store DIR         a content-addressed store shared between run directories (default DIR/store)
-  --force NODE        run NODE again even if its output is stored (repeatable)
+  --force NODE        run NODE again even if its output is stored (repeatable); a training phase
+                      with checkpoints of an interrupted attempt deletes them and starts over
+  --resume            training phases interrupted after a checkpoint continue from it
   --device D          device of nodes without a device setting: cpu (default), cuda, cuda:N or auto
   --format text|json  what to print at the end: the evaluation tables (default) or a JSON summary
 ${compileOptionsHelp}`,
@@ -35,6 +42,7 @@ ${compileOptionsHelp}`,
     "run-dir": { type: "string" },
     store: { type: "string" },
     force: { type: "string", multiple: true },
+    resume: { type: "boolean" },
     device: { type: "string" },
   },
   async run(positionals, values) {
@@ -50,11 +58,18 @@ ${compileOptionsHelp}`,
     const log = new RunLog(layout.log);
     let outcomes: Awaited<ReturnType<typeof runGraph>>;
     try {
-      outcomes = await runGraph(result.graph, { layout, entryAbsPath: entry, log, force: (values.force as string[] | undefined) ?? [], device });
+      outcomes = await runGraph(result.graph, {
+        layout,
+        entryAbsPath: entry,
+        log,
+        force: (values.force as string[] | undefined) ?? [],
+        device,
+        resume: values.resume === true,
+      });
     } catch (e) {
       if (!(e instanceof RunError)) throw e;
       log.line(`error: ${e.message}`);
-      if (e.node)
+      if (e.node && e.rerun)
         log.line(`Outputs finished before it are kept in ${path.relative(process.cwd(), layout.store) || "."}; run the same command again to resume.`);
       return EXIT_USER;
     }

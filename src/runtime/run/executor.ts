@@ -7,6 +7,7 @@ import path from "node:path";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
 import { ProviderUnavailableError } from "../providers.ts";
+import { CheckpointExistsError, latestCheckpointStep, removeCheckpointLinks } from "./checkpoints.ts";
 import { Devices } from "./devices.ts";
 import { EVALUATION_JSON, EVALUATION_MD } from "./executors/eval-metrics.ts";
 import { EXECUTORS } from "./executors/index.ts";
@@ -28,6 +29,8 @@ export interface RunOptions {
   force?: readonly string[];
   /** Device for nodes without a device setting. */
   device?: string;
+  /** `--resume`: training phases with a checkpoint of an interrupted attempt continue from it (docs/preference-training.md, "Checkpoints and resuming"). */
+  resume?: boolean;
   /** Executors by kind (tests substitute their own). */
   executors?: ReadonlyMap<string, NodeExecutor>;
 }
@@ -47,6 +50,8 @@ export class RunError extends Error {
   constructor(
     message: string,
     readonly node?: GraphNode,
+    /** Whether running the same command again continues (false when the message asks for another command). */
+    readonly rerun = true,
   ) {
     super(message);
   }
@@ -107,6 +112,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
       const started = new Date();
       const t0 = performance.now();
       if (existsSync(layout.metrics(node.id))) rmSync(layout.metrics(node.id));
+      const scratch = store.scratch(key);
       try {
         const info = await store.commit(key, async (staging): Promise<EntryInfo> => {
           const summary = await executor.run({
@@ -118,7 +124,11 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
               return found;
             },
             out: staging,
-            scratch: store.scratch(key),
+            scratch,
+            key,
+            resume: o.resume ?? false,
+            force: (o.force ?? []).includes(node.id),
+            checkpointLinks: checkpointLinks(layout, node.id),
             entryDir,
             log,
             runtime: (device) => devices.get(device),
@@ -145,10 +155,12 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
         log.line(`✓ ${node.id} in ${formatDuration(info.seconds)}`);
       } catch (e) {
         log.clearStatus();
-        const message = describeFailure(e);
+        let message = describeFailure(e);
+        const kept = e instanceof CheckpointExistsError ? undefined : latestCheckpointStep(scratch);
+        if (kept !== undefined) message += `\n${node.id}'s checkpoint at step ${kept} is kept; run again with --resume to continue from it`;
         locked.set(node.id, { key, external, status: "failed", error: message });
         lock();
-        throw new RunError(`${where(node)}: ${node.id} (${node.kind}) failed: ${message}`, node);
+        throw new RunError(`${where(node)}: ${node.id} (${node.kind}) failed: ${message}`, node, !(e instanceof CheckpointExistsError) && kept === undefined);
       }
     }
     outcomes.set(node.id, outcome);
@@ -169,12 +181,21 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
 /** A user-facing reason: our own errors as they are; anything else (a bug or a library failure) with its stack. */
 function describeFailure(e: unknown): string {
   if (e instanceof NodeError || e instanceof ProviderUnavailableError) return e.message;
-  if (e instanceof Error && ["FeedError", "CheckpointError", "TokenizerError"].includes(e.name)) return e.message;
+  if (e instanceof Error && ["FeedError", "CheckpointError", "TokenizerError", "LoraError"].includes(e.name)) return e.message;
   return e instanceof Error ? (e.stack ?? e.message) : String(e);
 }
 
-/** Readable names in the run directory for the node's output: outputs/<id>, metrics, evaluation tables. */
+/** Where a training node's checkpoints are linked in the run directory while it is unfinished. */
+function checkpointLinks(layout: RunLayout, id: string): string {
+  return path.join(layout.root, "checkpoints", id);
+}
+
+/**
+ * Readable names in the run directory for the node's output: outputs/<id>, metrics, evaluation tables. The links to
+ * checkpoints of an unfinished attempt go: they pointed into the scratch directory, removed once the entry is stored.
+ */
 function publish(layout: RunLayout, node: GraphNode, dir: string): void {
+  removeCheckpointLinks(checkpointLinks(layout, node.id));
   const link = layout.output(node.id);
   mkdirSync(path.dirname(link), { recursive: true });
   rmSync(link, { force: true, recursive: true });

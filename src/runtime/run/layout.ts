@@ -12,7 +12,7 @@
 import path from "node:path";
 
 /** The names alignc keeps at the top of a run directory; exports and other user files may not use them. */
-export const RESERVED_NAMES = ["plan.json", "align.lock", "store", "outputs", "metrics", "evaluations", "logs"] as const;
+export const RESERVED_NAMES = ["plan.json", "align.lock", "store", "outputs", "metrics", "evaluations", "logs", "checkpoints"] as const;
 
 export class RunLayout {
   readonly store: string;

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { contentHash } from "../../compiler/lower/canonical.ts";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
+import { latestCheckpointStep } from "./checkpoints.ts";
 import type { NodeExecutor } from "./executors/types.ts";
 import { storeKeys } from "./keys.ts";
 import type { RunLayout } from "./layout.ts";
@@ -101,10 +102,12 @@ function show(v: unknown): string {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
-/** What an unfinished attempt of `key` kept in its scratch directory (e.g. replies of a rater). */
+/** What an unfinished attempt of `key` kept in its scratch directory (replies of a rater, a training checkpoint). */
 function partialResults(storeRoot: string, key: string): string | undefined {
   const dir = path.join(storeRoot, ".partial", key);
   if (!existsSync(dir)) return undefined;
+  const step = latestCheckpointStep(dir);
+  if (step !== undefined) return `checkpoint at step ${step} kept; alignc run --resume continues from it`;
   let lines = 0;
   for (const f of readdirSync(dir)) {
     if (!f.endsWith(".jsonl")) continue;

@@ -5,6 +5,7 @@ import { imageTokens } from "../../compiler/tensor/models/tinyvlm/config.ts";
 import { DPO_METRICS, dpoBatch, dpoLoss, type PreferenceObjective } from "../../compiler/tensor/models/tinyvlm/dpo.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
 import type { Runtime } from "../session.ts";
+import { buildAdapters, LoraError, type LoraSettings, type TrainedAdapters } from "./adapters.ts";
 import { dpoFeeds, type PairExample, pairLengths } from "./dpo-feeds.ts";
 import { FeedError } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
@@ -23,8 +24,10 @@ export interface DpoOptions {
   optimizer: OptimizerConfig;
   schedule: ScheduleConfig;
   clipNorm: number;
-  /** Seeds the data order. */
+  /** Seeds the data order (and LoRA's A). */
   seed: number;
+  /** Train LoRA adapters instead of every weight; the returned model has them merged in. A given pool brings its own. */
+  lora?: LoraSettings;
 }
 
 /** One optimizer step's metrics: step, epoch, loss, rewards/*, logps/*, logits/*, nll_loss, grad_norm, learning_rate, tokens_per_second. */
@@ -37,7 +40,7 @@ export async function trainDpo(
   o: DpoOptions,
   onRun?: (rows: DpoStepMetrics[]) => void,
   more: { onRunEnd?: LoopHooks<DpoStepMetrics>["onRunEnd"]; resume?: ResumePoint; pool?: TrainerPool } = {},
-): Promise<{ model: VlmModel; rows: DpoStepMetrics[] }> {
+): Promise<{ model: VlmModel; rows: DpoStepMetrics[]; adapters?: TrainedAdapters }> {
   if (pairs.length === 0) throw new FeedError("no pairs to train on");
   const c = model.config;
   const runs = sftSchedule(pairLengths(model, pairs), {
@@ -49,7 +52,9 @@ export async function trainDpo(
   });
   const perEpoch = pairs.length / (o.batch * o.accumulation);
   // A given pool continues its state (online DPO's rounds); the epoch then counts from this call's start.
-  const pool = more.pool ?? new TrainerPool(runtime, model);
+  if (more.pool && o.lora && !more.pool.lora)
+    throw new LoraError("trainDpo: lora is set but the given trainer pool trains every weight; create the pool with the adapters (buildAdapters)");
+  const pool = more.pool ?? new TrainerPool(runtime, model, o.lora ? buildAdapters(model, o.lora, o.seed) : undefined);
   const stepOffset = pool.step;
   if (more.resume) pool.restore(more.resume.state);
   const rows = await trainRuns<DpoStepMetrics>(
@@ -57,14 +62,14 @@ export async function trainDpo(
     runs,
     {
       spec: (run) => ({
-        trainable: [...model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
+        ...pool.params(o.optimizer),
         batch: dpoBatch(c, o.batch, run.length),
         steps: run.steps,
         accumulation: o.accumulation,
         optimizer: o.optimizer,
         schedule: o.schedule,
         clipNorm: o.clipNorm,
-        loss: dpoLoss(c, o.objective),
+        loss: pool.loss(dpoLoss(c, o.objective)),
       }),
       feeds: (run) =>
         dpoFeeds(
@@ -94,5 +99,6 @@ export async function trainDpo(
     { onRun, onRunEnd: more.onRunEnd },
     more.resume?.runsDone ?? 0,
   );
-  return { model: pool.trained(), rows };
+  const adapters = pool.adapters();
+  return adapters ? { model: pool.trained(), rows, adapters } : { model: pool.trained(), rows };
 }

@@ -7,6 +7,7 @@ import { sftBatch, sftLoss } from "../../compiler/tensor/models/tinyvlm/programs
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
 import type { Runtime } from "../session.ts";
 import type { TrainerState } from "../trainer.ts";
+import { buildAdapters, type LoraSettings, type TrainedAdapters } from "./adapters.ts";
 import { type Example, FeedError, type LossAverage, sftFeeds } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 import { sftSchedule } from "./sft-schedule.ts";
@@ -28,6 +29,8 @@ export interface SftOptions {
   lengthBuckets?: number;
   /** How the loss averages over answer tokens (default "token"). */
   lossAverage?: LossAverage;
+  /** Train LoRA adapters (seeded by `seed`) instead of every weight; the returned model has them merged in. */
+  lora?: LoraSettings;
 }
 
 /** One optimizer step's metrics (the names Hugging Face trainers log). */
@@ -70,7 +73,7 @@ export async function trainSft(
   o: SftOptions,
   onRun?: (rows: SftStepMetrics[]) => void,
   more: { onRunEnd?: LoopHooks<SftStepMetrics>["onRunEnd"]; resume?: ResumePoint } = {},
-): Promise<{ model: VlmModel; rows: SftStepMetrics[] }> {
+): Promise<{ model: VlmModel; rows: SftStepMetrics[]; adapters?: TrainedAdapters }> {
   if (examples.length === 0) throw new FeedError("no examples to train on");
   const c = model.config;
   const runs = sftSchedule(paddedLengths(model, examples), {
@@ -81,21 +84,21 @@ export async function trainSft(
     seed: o.seed,
   });
   const perEpoch = examples.length / (o.batch * o.accumulation);
-  const pool = new TrainerPool(runtime, model);
+  const pool = new TrainerPool(runtime, model, o.lora ? buildAdapters(model, o.lora, o.seed) : undefined);
   if (more.resume) pool.restore(more.resume.state);
   const rows = await trainRuns<SftStepMetrics>(
     pool,
     runs,
     {
       spec: (run) => ({
-        trainable: [...model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
+        ...pool.params(o.optimizer),
         batch: sftBatch(c, o.batch, run.length),
         steps: run.steps,
         accumulation: o.accumulation,
         optimizer: o.optimizer,
         schedule: o.schedule,
         clipNorm: o.clipNorm,
-        loss: sftLoss(c),
+        loss: pool.loss(sftLoss(c)),
       }),
       feeds: (run) =>
         sftFeeds(
@@ -124,5 +127,6 @@ export async function trainSft(
     { onRun, onRunEnd: more.onRunEnd },
     more.resume?.runsDone ?? 0,
   );
-  return { model: pool.trained(), rows };
+  const adapters = pool.adapters();
+  return adapters ? { model: pool.trained(), rows, adapters } : { model: pool.trained(), rows };
 }

@@ -3,10 +3,14 @@
 // staged and trained in one ONNX Runtime run. The pool outlives one schedule (online DPO trains round after round
 // with the same optimizer state), and a run's end is where checkpoints are taken and resumed from: a resumed loop
 // skips the runs a checkpoint covers and restores its state, so it ends where an uninterrupted one ends.
+// With LoRA (adapters.ts) the pool trains the adapters (and the projector with projector_lr) over frozen base
+// weights, and `trained()` merges them back into a plain model.
 import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
-import { buildTrainProgram, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
+import type { OptimizerConfig } from "../../compiler/tensor/optim/types.ts";
+import { buildTrainProgram, type LossFn, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
 import { type StepMetrics, Trainer, type TrainerState } from "../trainer.ts";
+import type { TrainedAdapters, VlmAdapters } from "./adapters.ts";
 import type { VlmModel } from "./model.ts";
 import type { SftRun } from "./sft-schedule.ts";
 
@@ -19,14 +23,27 @@ export class TrainerPool {
   constructor(
     private readonly runtime: Runtime,
     private readonly model: VlmModel,
+    /** LoRA: train these adapters instead of every weight. */
+    readonly lora?: VlmAdapters,
   ) {}
+
+  /** The parameters of a program spec: every weight trainable, or (LoRA) the adapters trainable and the rest frozen. */
+  params(optimizer: OptimizerConfig): Pick<TrainProgramSpec, "trainable" | "frozen"> {
+    if (this.lora) return { trainable: this.lora.trainable(optimizer), frozen: this.lora.frozen() };
+    return { trainable: [...this.model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })) };
+  }
+
+  /** The program's loss: `base` itself, or (LoRA) `base` over the adapted weights W + (α/r)·A·B. */
+  loss(base: LossFn): LossFn {
+    return this.lora ? this.lora.loss(base) : base;
+  }
 
   /** The trainer for a program shape, holding the current state. */
   trainer(key: string, spec: () => TrainProgramSpec): Trainer {
     let t = this.trainers.get(key);
     if (!t) {
       const s = spec();
-      t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.model.params);
+      t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.lora?.initial() ?? this.model.params);
       this.trainers.set(key, t);
     }
     const from = this.pending ?? (this.current && this.current !== t ? this.current.snapshot() : undefined);
@@ -51,12 +68,26 @@ export class TrainerPool {
     this.pending = state;
   }
 
-  /** The model with the current parameters (the initial ones before any run). */
+  /** The model with the current parameters (the initial ones before any run); with LoRA, the adapters merged in. */
   trained(): VlmModel {
+    const current = this.currentParams();
+    if (this.lora) return { ...this.model, params: this.lora.merge(current) };
     const params = new Map(this.model.params);
-    const state = this.snapshot();
-    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) params.set(name.slice("param/".length), t);
+    for (const [name, t] of current) params.set(name, t);
     return { ...this.model, params };
+  }
+
+  /** With LoRA: the adapters' current values and the checkpoint files that keep them; otherwise undefined. */
+  adapters(): TrainedAdapters | undefined {
+    return this.lora?.trained(this.currentParams());
+  }
+
+  /** Trained parameters' current values by name (none before the first run). */
+  private currentParams(): Map<string, TensorData> {
+    const out = new Map<string, TensorData>();
+    const state = this.snapshot();
+    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
+    return out;
   }
 }
 

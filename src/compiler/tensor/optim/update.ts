@@ -1,5 +1,7 @@
 // One optimizer update as graph ops, following PyTorch's AdamW and SGD exactly (so results can be compared).
-// `step` is the 1-based optimizer step as a float scalar (global, from the run's step offset); `lr` a float scalar.
+// `step` is the 1-based optimizer step as a float scalar (global, from the run's step offset); `lr` a float scalar:
+// the parameter's own learning rate (the training program passes lr·lrScale for a parameter with a scale, so
+// weight decay and the step both use it, as PyTorch does for a parameter group's lr).
 import type { Tensor } from "../ir/graph.ts";
 import * as op from "../ops/index.ts";
 import type { OptimizerConfig } from "./types.ts";

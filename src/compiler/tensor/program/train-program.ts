@@ -21,6 +21,12 @@ export interface TensorSpec {
 
 export interface ParamSpec extends TensorSpec {
   name: string;
+  /**
+   * Multiplies the learning rate of this parameter (trainable ones only): AdamW and SGD use lr·lrScale, the
+   * schedule scaling both (a separate projector learning rate is projector_lr / lr). Omitted: 1, and the program
+   * is exactly what it was without the setting.
+   */
+  lrScale?: number;
 }
 
 export interface FrozenParam extends ParamSpec {
@@ -71,6 +77,9 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   if (!Number.isInteger(k) || k < 1) throw new ShapeError(`train program: steps must be a positive integer, got ${k}`);
   if (!Number.isInteger(accumulation) || accumulation < 1) throw new ShapeError(`train program: accumulation must be a positive integer, got ${accumulation}`);
   const dtype = spec.dtype ?? spec.trainable[0]?.dtype ?? "float32";
+  for (const p of spec.trainable)
+    if (p.lrScale !== undefined && !(Number.isFinite(p.lrScale) && p.lrScale >= 0))
+      throw new ShapeError(`train program: lrScale of "${p.name}" must be a finite number ≥ 0, got ${p.lrScale}`);
   const b = new Builder("train");
 
   // Keyed by the parameter's name: the builder may suffix the initializer's graph name to keep it unique.
@@ -122,6 +131,17 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
       const step = op.cast(op.add(op.add(stepOffset, iteration), 1), dtype);
       const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
       const norm = spec.clipNorm ? clipByGlobalNorm(grads, spec.clipNorm) : { grads, norm: globalNorm(grads) };
+      // One scaled learning rate per distinct lrScale; parameters without one use lr itself (no extra op).
+      const scaledLr = new Map<number, Tensor>();
+      const lrOf = (scale: number | undefined): Tensor => {
+        if (scale === undefined || scale === 1) return lr;
+        let t = scaledLr.get(scale);
+        if (!t) {
+          t = op.mul(lr, scale);
+          scaledLr.set(scale, t);
+        }
+        return t;
+      };
       const nextParams: Tensor[] = [];
       const nextStates: Tensor[] = [];
       current.forEach((p, i) => {
@@ -131,7 +151,7 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
           norm.grads[i]!,
           state.slice(i * kinds.length, (i + 1) * kinds.length),
           op.cast(step, p.dtype),
-          op.cast(lr, p.dtype),
+          op.cast(lrOf(spec.trainable[i]!.lrScale), p.dtype),
         );
         nextParams.push(u.param);
         nextStates.push(...u.state);

@@ -17,6 +17,8 @@ import { stageRate } from "./stage-rate.ts";
 import { stageConcat, stageFilter, stageMix, stageShuffle, stageSplit, stageTake } from "./stage-reshape.ts";
 import { stageSample } from "./stage-sample.ts";
 import { trainDpoExecutor } from "./train-dpo.ts";
+import { trainMixedExecutor } from "./train-mixed.ts";
+import { trainOnlineExecutor } from "./train-online.ts";
 import { trainSftExecutor } from "./train-sft.ts";
 import type { NodeExecutor } from "./types.ts";
 
@@ -29,6 +31,8 @@ export const EXECUTORS: ReadonlyMap<string, NodeExecutor> = new Map(
     trainSftExecutor,
     referenceLogprobs,
     trainDpoExecutor,
+    trainOnlineExecutor,
+    trainMixedExecutor,
     evalMetrics,
     raterGrounded,
     raterCommand,

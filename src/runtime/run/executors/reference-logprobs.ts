@@ -47,7 +47,8 @@ export const referenceLogprobs: NodeExecutor = {
   version: 1,
   async run(ctx) {
     const modelInput = ctx.input("model");
-    const datasets = ctx.inputs.filter((i) => i.name.startsWith("pairs[")).map((i) => readDataset(i.dir));
+    // A dpo phase's variadic pairs are pairs[0], pairs[1], …; a mixed phase's one dataset is "pairs".
+    const datasets = ctx.inputs.filter((i) => i.name === "pairs" || i.name.startsWith("pairs[")).map((i) => readDataset(i.dir));
     const imageDigest = new Map<string, string>();
     const digestOf = (image: string | null) => {
       if (!image) return "";

@@ -1,7 +1,8 @@
 // train.dpo: offline preference training on pairs (src/runtime/vlm/dpo.ts) with the reference log-probs of the
 // phase's reference.logprobs node (or none, reference-free). With several pair datasets, every pair of the k-th
 // carries its weight (γ and 1 − γ for two; `weights` for more), so L = Σ w·ℓ / Σ w over each batch. The output is
-// the trained model as a checkpoint directory, with the per-step metrics beside it.
+// the trained model as a checkpoint directory, with the per-step metrics beside it. Checkpoints and --resume as in
+// train.sft (../checkpoints.ts).
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { PreferenceLoss, PreferenceObjective } from "../../../compiler/tensor/models/tinyvlm/dpo.ts";
@@ -11,10 +12,11 @@ import { type DpoStepMetrics, trainDpo } from "../../vlm/dpo.ts";
 import type { PairExample } from "../../vlm/dpo-feeds.ts";
 import { examplesOf } from "../../vlm/examples.ts";
 import { modelToCheckpoint } from "../../vlm/model.ts";
+import { TrainingCheckpoints } from "../checkpoints.ts";
 import { loadModel } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { METRICS_FILE } from "./train-sft.ts";
-import { loopOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
+import { loopOf, loraOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export function objectiveOf(p: unknown): PreferenceObjective {
@@ -49,6 +51,8 @@ export const trainDpoExecutor: NodeExecutor = {
   async run(ctx) {
     const p = ctx.node.params;
     refuseUnsupported(p, ctx.node.id);
+    // Decoded first, so bad LoRA settings fail before anything is loaded.
+    const lora = loraOf(p.lora);
     const objective = objectiveOf(p.objective);
     const model = loadModel(ctx.input("model"));
     const pairInputs = ctx.inputs.filter((i) => i.name.startsWith("pairs["));
@@ -93,17 +97,24 @@ export const trainDpoExecutor: NodeExecutor = {
     if (used.length === 0)
       throw new NodeError(`no pairs to train on: ${pairInputs.map((i) => i.node.id).join(", ")} hold ${pairs.length} pairs with weight > 0`);
     const loop = loopOf(p, used.length, pairInputs.map((i) => i.node.id).join(" + "));
+    const checkpoints = new TrainingCheckpoints<DpoStepMetrics>(ctx, { every: loop.checkpointEvery, steps: loop.steps, stepsPerRun: loop.stepsPerRun });
+    const resumed = checkpoints.start();
+    if (loop.stepsPerRunNote) ctx.log.line(`${ctx.node.id}: ${loop.stepsPerRunNote}`);
     const runtime = await ctx.runtime(p.device);
     const progress = ctx.log.progress(`${ctx.node.id}: preference training`, loop.steps, "steps");
     const started = performance.now();
-    const recent: DpoStepMetrics[] = [];
-    const { model: trained, rows } = await trainDpo(
+    // Every step's rows so far (a resumed phase starts with those of its checkpoint, written again to the run's metrics).
+    const rows: DpoStepMetrics[] = resumed ? [...resumed.rows] : [];
+    if (resumed) ctx.metrics(resumed.rows);
+    const recent: DpoStepMetrics[] = rows.slice(-20);
+    const { model: trained, adapters } = await trainDpo(
       runtime,
       model,
       used,
-      { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps) },
+      { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps), lora },
       (these) => {
         ctx.metrics(these);
+        rows.push(...these);
         recent.push(...these);
         recent.splice(0, Math.max(0, recent.length - 20));
         const last = these.at(-1) as DpoStepMetrics;
@@ -112,12 +123,17 @@ export const trainDpoExecutor: NodeExecutor = {
           `loss ${mean(recent, "loss").toFixed(3)} · acc ${mean(recent, "rewards/accuracies").toFixed(2)} · margin ${mean(recent, "rewards/margins").toFixed(3)} · ${Math.round(last.tokens_per_second ?? 0)} tok/s`,
         );
       },
+      {
+        onRunEnd: (runIndex, pool) => checkpoints.take(runIndex, pool, rows),
+        ...(resumed ? { resume: { runsDone: resumed.runsDone, state: resumed.state } } : {}),
+      },
     );
     const tail = rows.slice(-Math.min(rows.length, 20));
     progress.finish(
       `loss ${mean(tail, "loss").toFixed(3)} · reward accuracy ${mean(tail, "rewards/accuracies").toFixed(2)} · margin ${mean(tail, "rewards/margins").toFixed(3)}`,
     );
-    saveCheckpoint(ctx.out, modelToCheckpoint(trained));
+    // A LoRA phase's checkpoint holds the merged weights, plus its adapters as PEFT-style files beside them.
+    saveCheckpoint(ctx.out, { ...modelToCheckpoint(trained), files: adapters?.files() });
     writeFileSync(path.join(ctx.out, METRICS_FILE), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
     return {
       pairs: used.length,
@@ -130,6 +146,7 @@ export const trainDpoExecutor: NodeExecutor = {
       "rewards/margins": mean(tail, "rewards/margins"),
       seconds: (performance.now() - started) / 1000,
       tokens_per_second: rows.length > 0 ? mean(rows, "tokens_per_second") : 0,
+      ...(resumed ? { resumed_from_step: resumed.step } : {}),
     };
   },
 };

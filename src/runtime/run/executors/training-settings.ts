@@ -1,7 +1,9 @@
 // Decoding a training phase's params (docs/execution-graph.md: constructor values are objects with a `type`,
 // percentages are fractions) into the tensor compiler's optimizer and schedule configurations.
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../compiler/tensor/optim/types.ts";
+import { LoraError, type LoraSettings, loraSettingsOf } from "../../vlm/adapters.ts";
 import { stepsForEpochs } from "../../vlm/sft.ts";
+import { stepsPerRunFor } from "../checkpoints.ts";
 import { NodeError } from "./types.ts";
 
 type Params = Record<string, unknown>;
@@ -41,6 +43,10 @@ export interface LoopSettings {
   stepsPerRun: number;
   clipNorm: number;
   seed: number;
+  /** checkpoint_every (docs/preference-training.md, "Checkpoints and resuming"); stepsPerRun then divides it, so runs end where checkpoints are taken. */
+  checkpointEvery?: number;
+  /** Why stepsPerRun is lower than asked (checkpoint_every), for the log. */
+  stepsPerRunNote?: string;
 }
 
 /** Batch, accumulation and the number of optimizer steps (from `steps`, or `epochs` over `examples`). */
@@ -49,13 +55,23 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
   const accumulation = num(p, "accumulation", 1);
   if (batch > examples) throw new NodeError(`batch ${batch} is larger than the ${examples} examples of ${what}; lower batch or use more data`);
   const steps = typeof p.steps === "number" ? p.steps : stepsForEpochs(examples, batch, accumulation, num(p, "epochs", 1));
+  const asked = Math.min(steps, num(p, "steps_per_run", 25));
+  const checkpointEvery = typeof p.checkpoint_every === "number" ? p.checkpoint_every : undefined;
+  // Checkpoints are taken at run ends: runs of K steps, K the largest divisor of checkpoint_every not above the asked K.
+  const stepsPerRun = stepsPerRunFor(checkpointEvery, steps, asked);
   return {
     batch,
     accumulation,
     steps,
-    stepsPerRun: Math.min(steps, num(p, "steps_per_run", 25)),
+    stepsPerRun,
     clipNorm: num(p, "grad_clip", 1),
     seed: num(p, "seed", 0),
+    ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
+    ...(stepsPerRun !== asked
+      ? {
+          stepsPerRunNote: `${stepsPerRun} steps per run instead of ${asked}, so that runs end on the checkpoints every ${checkpointEvery} steps (a checkpoint_every that is a multiple of steps_per_run keeps it)`,
+        }
+      : {}),
   };
 }
 
@@ -63,7 +79,14 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
 export function refuseUnsupported(p: Params, phase: string): void {
   if (p.precision !== undefined && p.precision !== "fp32")
     throw new NodeError(`${phase}: precision ${String(p.precision)} is not supported by alignc run yet; use precision: fp32`);
-  if (p.lora !== undefined) throw new NodeError(`${phase}: lora is not supported for this phase yet; remove it to train all weights`);
-  if (p.checkpoint_every !== undefined)
-    throw new NodeError(`${phase}: checkpoint_every is not supported for this phase yet (the phase's final weights are always stored); remove it`);
+}
+
+/** The phase's `lora` setting, checked (a LoraError becomes a NodeError naming what to change). */
+export function loraOf(p: unknown): LoraSettings | undefined {
+  try {
+    return loraSettingsOf(p);
+  } catch (e) {
+    if (e instanceof LoraError) throw new NodeError(`lora: ${e.message}`);
+    throw e;
+  }
 }

@@ -34,6 +34,20 @@ export interface ExecContext {
   runtime(device: unknown): Promise<Runtime>;
   /** Appends per-step metrics rows to the run's metrics/<node>.jsonl as they come. */
   metrics(rows: readonly object[]): void;
+  /** The node's store key (its scratch directory's name). */
+  key?: string;
+  /**
+   * `alignc run --resume`: a training phase whose scratch directory holds a checkpoint continues from it. Without it,
+   * such a phase stops with a message (nothing is deleted). Absent means false.
+   */
+  resume?: boolean;
+  /** The node was named by `--force`: a training phase deletes the checkpoints of an earlier attempt and starts over. */
+  force?: boolean;
+  /**
+   * Where a training phase links its kept checkpoints in the run directory (<run dir>/checkpoints/<node id>); the
+   * runtime removes it when the node's entry is stored. Absent: no links.
+   */
+  checkpointLinks?: string;
 }
 
 export interface NodeExecutor {

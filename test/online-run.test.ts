@@ -1,0 +1,196 @@
+// Online DPO, online BDHS and mixed DPO through alignc run on nano (runGraph with the train.online and train.mixed
+// executors added): each completes with tiny settings and logs its metrics (objective/* finite, the step count
+// rounds.jsonl implies), the same settings give the same metrics rows on CPU, and run-time errors say what to change.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { compile } from "../src/compiler/compile.ts";
+import { type RunError, runGraph } from "../src/runtime/run/executor.ts";
+import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
+import { trainMixedExecutor } from "../src/runtime/run/executors/train-mixed.ts";
+import { ROUNDS_FILE, trainOnlineExecutor } from "../src/runtime/run/executors/train-online.ts";
+import type { NodeExecutor } from "../src/runtime/run/executors/types.ts";
+import { RunLayout } from "../src/runtime/run/layout.ts";
+import { RunLog } from "../src/runtime/run/log.ts";
+import type { OnlineRoundStats } from "../src/runtime/vlm/online.ts";
+import { cyclingOrder, roundSteps } from "../src/runtime/vlm/online.ts";
+
+const dir = mkdtempSync(path.join(tmpdir(), "alignc-online-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const executors: ReadonlyMap<string, NodeExecutor> = new Map([
+  ...EXECUTORS,
+  [trainOnlineExecutor.kind, trainOnlineExecutor],
+  [trainMixedExecutor.kind, trainMixedExecutor],
+]);
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  return file;
+}
+
+async function run(file: string, runDir: string, force?: string[]) {
+  const result = await compile(file);
+  assert.ok(result.graph, result.diagnostics.map((d) => d.message).join("\n"));
+  const lines: string[] = [];
+  const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
+  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), log, executors, force });
+  return { outcomes, log: lines.join(""), summary: (id: string) => outcomes.find((o) => o.id === id)?.summary ?? {} };
+}
+
+const jsonl = <T>(file: string): T[] =>
+  readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as T);
+const metrics = (runDir: string, id: string) => jsonl<Record<string, number>>(path.join(runDir, "metrics", `${id}.jsonl`));
+const rounds = (runDir: string, id: string) => jsonl<OnlineRoundStats>(path.join(runDir, "outputs", id, ROUNDS_FILE));
+
+const TINY = "rounds: 2\n  prompts_per_round: 4\n  max_tokens: 8\n  batch: 4\n  optimizer: adamw { lr: 1e-3 }";
+const BASE = `align 1
+model base = tinyvlm { size: nano, seed: 1 }
+dataset pool = shapes { split: train, count: 6, seed: 3, tasks: [describe, pope, count] }
+rater judge = grounded {}
+similarity lex = lexical {}
+dataset corrupted = corrupt(pool) { seed: 1 }
+`;
+const ON = `phase on = online(base, pool) {
+  annotator: judge
+  samples: 2
+  ${TINY}
+}
+`;
+const ON_BDHS = `phase on_bdhs = online(base, pool) {
+  bdhs: { similarity: lex, epsilon: 0.5, tries: 2, max_tokens: 8 }
+  ${TINY}
+}
+`;
+const MX = `phase mx = mixed(base, corrupted, pool) {
+  p: 0.5
+  annotator: judge
+  samples: 2
+  ${TINY}
+}
+`;
+const FILE = BASE + ON + ON_BDHS + MX;
+
+/** Step rows without what depends on the clock. */
+const timeless = (rows: Record<string, number>[]) => rows.map(({ tokens_per_second: _, ...rest }) => rest);
+
+describe("online and mixed DPO through alignc run", () => {
+  const file = write("online.align", FILE);
+  const runDir = path.join(dir, "runs", "online");
+
+  test("online DPO, online BDHS and mixed DPO complete on nano and log their metrics", { timeout: 120_000 }, async () => {
+    const r = await run(file, runDir);
+    for (const id of ["on", "on_bdhs", "mx"]) {
+      const rows = metrics(runDir, id);
+      const stats = rounds(runDir, id);
+      assert.equal(stats.length, 2, `${id}: ${JSON.stringify(stats)}`);
+      // Each round trains ceil(pairs / batch) steps: one here when it made any pair.
+      const expected = stats.reduce((a, s) => a + roundSteps({ batch: 4, accumulation: 1, epochs: 1 }, s.pairs), 0);
+      assert.ok(expected > 0, `${id}: no steps in ${JSON.stringify(stats)}`);
+      assert.equal(rows.length, expected, `${id}: ${rows.length} rows for ${JSON.stringify(stats.map((s) => s.pairs))} pairs`);
+      assert.equal(r.summary(id).steps, expected);
+      assert.deepEqual(
+        rows.map((x) => x.step),
+        rows.map((_, i) => i + 1),
+      );
+      for (const key of ["loss", "rewards/accuracies", "rewards/margins", "logps/chosen", "grad_norm", "learning_rate", "epoch", "round", "objective/kl"])
+        assert.ok(Number.isFinite(rows[0]?.[key]), `${id}: ${key} in ${JSON.stringify(rows[0])}`);
+      for (const s of stats) {
+        assert.ok(s.pairs <= 4 && s.online_pairs <= s.online_prompts, JSON.stringify(s));
+        for (const part of ["sampling", "annotating", "reference", "training", "total"] as const)
+          assert.ok(s.seconds[part] >= 0 && Number.isFinite(s.seconds[part]), `${id}: ${part} seconds`);
+      }
+      // Round 1 samples from the initial policy, which is the reference: the KL is 0 (the same tokens, scored alike).
+      if ((stats[0]?.online_prompts ?? 0) > 0) assert.ok(Math.abs(stats[0]?.["objective/kl"] as number) < 1e-3, `${id}: kl ${stats[0]?.["objective/kl"]}`);
+      // Round 1's first step: the policy is the reference, so rewards start at 0.
+      assert.ok(Math.abs(rows[0]?.["rewards/margins"] as number) < 1e-3, `${id}: ${JSON.stringify(rows[0])}`);
+    }
+    // The annotator's runs add objective/scores and objective/scores_margin; BDHS its similarity.
+    const on = metrics(runDir, "on");
+    for (const key of ["objective/scores", "objective/scores_margin"]) assert.ok(Number.isFinite(on[0]?.[key]), `${key} in ${JSON.stringify(on[0])}`);
+    assert.ok((on[0]?.["objective/scores_margin"] as number) > 0);
+    assert.ok(Number.isFinite(metrics(runDir, "on_bdhs")[0]?.["bdhs/similarity"]));
+    // Online BDHS makes a pair for every prompt with a ground truth: 4 per round, one step each.
+    assert.deepEqual(
+      rounds(runDir, "on_bdhs").map((s) => [s.pairs, s.steps]),
+      [
+        [4, 1],
+        [4, 1],
+      ],
+    );
+    // Mixed: every slot gives a pair (its offline pair when it kept it or made no online pair).
+    for (const s of rounds(runDir, "mx")) {
+      assert.equal(s.pairs, 4);
+      assert.equal((s.offline_pairs ?? 0) + (s.fallback_pairs ?? 0) + s.online_pairs, 4);
+      assert.equal(s.online_prompts + (s.offline_pairs ?? 0), 4);
+    }
+    const mx = r.summary("mx");
+    assert.equal(mx.rounds, 2);
+    assert.ok((mx.offline_pairs as number) + (mx.fallback_pairs as number) + (mx.online_pairs as number) === 8, JSON.stringify(mx));
+  });
+
+  test("the same settings give the same metrics rows on CPU", { timeout: 120_000 }, async () => {
+    // A fresh store (a forced run of a stored key keeps the stored entry), the same phases.
+    const again = write("again.align", BASE + ON + MX);
+    const otherDir = path.join(dir, "runs", "again");
+    const r = await run(again, otherDir);
+    assert.equal(r.outcomes.find((o) => o.id === "on")?.status, "ran");
+    for (const id of ["on", "mx"]) {
+      assert.deepEqual(timeless(metrics(otherDir, id)), timeless(metrics(runDir, id)), id);
+      assert.deepEqual(
+        rounds(otherDir, id).map(({ seconds: _, ...rest }) => rest),
+        rounds(runDir, id).map(({ seconds: _, ...rest }) => rest),
+        id,
+      );
+    }
+  });
+
+  test("errors that show only at run time: a batch larger than a round's pairs, an annotator that cannot run", { timeout: 120_000 }, async () => {
+    const big = write("big.align", `${BASE}phase big = online(base, pool) { annotator: judge, rounds: 2, prompts_per_round: 4, batch: 8 }\n`);
+    await assert.rejects(run(big, runDir), (e: RunError) => {
+      assert.match(
+        e.message,
+        /big\.align:\d+:\d+: big \(train\.online\) failed: batch 8 is larger than the 4 pairs a round of big can make \(prompts_per_round 4, at most one pair per prompt\); lower batch or raise prompts_per_round/,
+      );
+      return true;
+    });
+    const broken = write(
+      "broken.align",
+      `${BASE}rater gone = command(["/nonexistent/alignc-annotator"]) { aspects: [helpfulness], scale: 0..4 }
+phase lost = online(base, pool) { annotator: gone, ${TINY.replaceAll("\n ", ",")} }
+`,
+    );
+    await assert.rejects(run(broken, runDir), (e: RunError) => {
+      assert.match(e.message, /lost \(train\.online\) failed: lost: the annotator cannot run: .*\/nonexistent\/alignc-annotator/s);
+      assert.doesNotMatch(e.message, /\n\s+at /, "no stack trace");
+      return true;
+    });
+  });
+});
+
+describe("online DPO helpers", () => {
+  test("prompts cycle through seeded permutations: every prompt once before any again", () => {
+    const order = cyclingOrder(5, 0, 12, 7, "t");
+    assert.deepEqual([...order.slice(0, 5)].sort(), [0, 1, 2, 3, 4]);
+    assert.deepEqual([...order.slice(5, 10)].sort(), [0, 1, 2, 3, 4]);
+    // A round starting mid-pass continues the same permutation.
+    assert.deepEqual(cyclingOrder(5, 3, 4, 7, "t"), order.slice(3, 7));
+  });
+
+  test("steps per round: passes over the round's pairs, none without pairs", () => {
+    assert.equal(roundSteps({ batch: 4, accumulation: 1 }, 0), 0);
+    assert.equal(roundSteps({ batch: 4, accumulation: 1 }, 3), 1);
+    assert.equal(roundSteps({ batch: 4, accumulation: 1 }, 4), 1);
+    assert.equal(roundSteps({ batch: 4, accumulation: 1 }, 6), 2);
+    assert.equal(roundSteps({ batch: 2, accumulation: 2, epochs: 2 }, 6), 3);
+    assert.equal(roundSteps({ batch: 4, accumulation: 1, stepsPerRound: 5 }, 4), 5);
+    assert.equal(roundSteps({ batch: 4, accumulation: 1, stepsPerRound: 5 }, 0), 0);
+  });
+});
