@@ -1,7 +1,8 @@
 // alignc run: compile a file and execute its graph, storing every node's output by content in the run directory.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
+import { type EvaluationFile, renderComparison } from "../../runtime/eval/compare.ts";
 import { RunError, runGraph } from "../../runtime/run/executor.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { RunLog } from "../../runtime/run/log.ts";
@@ -81,8 +82,18 @@ ${compileOptionsHelp}`,
       process.stdout.write(`${JSON.stringify({ runDir: root, nodes: outcomes }, null, 2)}\n`);
       return EXIT_OK;
     }
-    for (const node of result.graph.nodes.filter((n) => n.kind === "eval.metrics"))
-      process.stdout.write(`${readFileSync(layout.evaluation(node.id, "md"), "utf8")}\n`);
+    const evaluations = result.graph.nodes.filter((n) => n.kind === "eval.metrics");
+    for (const node of evaluations) process.stdout.write(`${readFileSync(layout.evaluation(node.id, "md"), "utf8")}\n`);
+    // Several evaluations (one per phase, say): one table of every evaluated model at the end, also in all-models.md.
+    if (evaluations.length > 1) {
+      const table = renderComparison(
+        evaluations.map((n) => ({ node: n.id, file: JSON.parse(readFileSync(layout.evaluation(n.id, "json"), "utf8")) as EvaluationFile })),
+      );
+      if (table) {
+        writeFileSync(layout.evaluationSummary, `${table}\n`);
+        process.stdout.write(`${table}\n`);
+      }
+    }
     return EXIT_OK;
   },
 };

@@ -7,7 +7,7 @@
 //     store/<kk>/<key>/         content-addressed node outputs (complete entries only), each with node.json
 //     outputs/<node id>         symbolic link to the node's store entry in the latest run
 //     metrics/<node id>.jsonl   per-step training metrics, written while training
-//     evaluations/<node id>.md  evaluation tables (and .json)
+//     evaluations/<node id>.md  evaluation tables (and .json); all-models.md: every evaluated model in one table
 //     logs/run.log              every run's log lines, appended
 import path from "node:path";
 
@@ -43,6 +43,10 @@ export class RunLayout {
   }
   metrics(id: string): string {
     return path.join(this.root, "metrics", `${id}.jsonl`);
+  }
+  /** Every evaluated model of the latest run in one table (when it had several evaluations). */
+  get evaluationSummary(): string {
+    return path.join(this.root, "evaluations", "all-models.md"); // a hyphen: no node id can take this name
   }
   evaluation(id: string, ext: "md" | "json"): string {
     return path.join(this.root, "evaluations", `${id}.${ext}`);

@@ -40,6 +40,12 @@
 // annotating (rating and pairing; for BDHS the similarity), reference (log-probs for the reference and the KL),
 // training (the DPO steps, with the programs they compile).
 //
+// LoRA (o.lora, docs/lora.md): the adapters are built once, before round 1, from the phase's seed (as trainSft and
+// trainDpo build theirs: buildAdapters(model, lora, seed), A drawn from the `lora` fork), and the one pool trains
+// them over the frozen base weights through every round, their AdamW state carried like the full model's. The
+// sampler of a refresh is the merged current policy (pool.trained(): W + (α/r)·A·B), so round 1 samples from exactly
+// the initial model (B = 0). The result carries the trained adapters (OnlineResult.adapters) for the checkpoint.
+//
 // Determinism: every draw comes from the seed (prompt order, coins, sampler seeds, BDHS masks, data order per
 // round), and the generators, raters (grounded) and trainer are deterministic on CPU, so the same settings give the
 // same pairs, steps and metrics.
@@ -55,6 +61,7 @@ import type { Similarity } from "../prefdata/similarity.ts";
 import type { ItemFailure, RaterReply, RaterRequest, RaterRuntime } from "../raters/types.ts";
 import type { Runtime } from "../session.ts";
 import type { WorldItem } from "../world/format.ts";
+import { buildAdapters, type LoraSettings, type TrainedAdapters } from "./adapters.ts";
 import { type DpoStepMetrics, trainDpo } from "./dpo.ts";
 import type { PairExample } from "./dpo-feeds.ts";
 import type { Example } from "./feeds.ts";
@@ -126,6 +133,8 @@ export interface OnlineOptions {
   seed: number;
   /** Mixed DPO: the offline pairs, and p, the probability of keeping a slot's offline pair. */
   mixed?: { pairs: readonly OfflinePair[]; p: number };
+  /** Train LoRA adapters (built once from `seed`) instead of every weight; the sampler and the result are the merged weights. */
+  lora?: LoraSettings;
 }
 
 /** A step row: trainDpo's metrics plus the round and the round's objective/* (epoch counts passes over the prompts, or the offline pairs). */
@@ -178,7 +187,10 @@ export interface OnlineHooks {
 }
 
 export interface OnlineResult {
+  /** The trained model (with LoRA: the adapters merged in). */
   model: VlmModel;
+  /** With LoRA: the trained adapters and the checkpoint files that keep them. */
+  adapters?: TrainedAdapters;
   rows: OnlineStepMetrics[];
   rounds: OnlineRoundStats[];
 }
@@ -467,7 +479,8 @@ export async function trainOnline(
 ): Promise<OnlineResult> {
   const source = o.mixed ? o.mixed.pairs.length : prompts.length;
   checkOptions(o, source);
-  const pool = new TrainerPool(runtime, model);
+  // LoRA: one set of adapters for the whole phase, seeded like trainDpo's (A from the seed's `lora` fork).
+  const pool = new TrainerPool(runtime, model, o.lora ? buildAdapters(model, o.lora, o.seed) : undefined);
   const pick = (lp: SequenceLogProb | undefined): number => (lp ? (o.objective.logps === "sum" ? lp.sum : lp.mean) : 0);
   const rows: OnlineStepMetrics[] = [];
   const rounds: OnlineRoundStats[] = [];
@@ -590,6 +603,8 @@ export async function trainOnline(
             schedule: o.schedule,
             clipNorm: o.clipNorm,
             seed: seedFor(o.seed, `online/train/${r}`),
+            // The pool brings the adapters; trainDpo checks that it has them.
+            lora: o.lora,
           },
           (run) => {
             const decorated = run.map((row) => {
@@ -654,5 +669,6 @@ export async function trainOnline(
           : ""
       }`,
     );
-  return { model: pool.trained(), rows, rounds };
+  const adapters = pool.adapters();
+  return adapters ? { model: pool.trained(), adapters, rows, rounds } : { model: pool.trained(), rows, rounds };
 }
