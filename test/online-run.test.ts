@@ -1,12 +1,16 @@
 // Online DPO, online BDHS and mixed DPO through alignc run on nano (runGraph with the train.online and train.mixed
 // executors added): each completes with tiny settings and logs its metrics (objective/* finite, the step count
 // rounds.jsonl implies), the same settings give the same metrics rows on CPU, and run-time errors say what to change.
+// With `lora`, both phases train adapters over the frozen initial policy and store them beside the merged weights.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
+import { LORA_META } from "../src/compiler/tensor/params/lora.ts";
+import { ParamSet } from "../src/compiler/tensor/params/param-set.ts";
+import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
 import { type RunError, runGraph } from "../src/runtime/run/executor.ts";
 import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
 import { trainMixedExecutor } from "../src/runtime/run/executors/train-mixed.ts";
@@ -14,6 +18,7 @@ import { ROUNDS_FILE, trainOnlineExecutor } from "../src/runtime/run/executors/t
 import type { NodeExecutor } from "../src/runtime/run/executors/types.ts";
 import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, PROJECTOR_PARAMS } from "../src/runtime/vlm/adapters.ts";
 import type { OnlineRoundStats } from "../src/runtime/vlm/online.ts";
 import { cyclingOrder, roundSteps } from "../src/runtime/vlm/online.ts";
 
@@ -77,6 +82,22 @@ const MX = `phase mx = mixed(base, corrupted, pool) {
 }
 `;
 const FILE = BASE + ON + ON_BDHS + MX;
+// LoRA on q and v with the projector trained fully (what the Amirloo experiments use, at a tiny rank).
+const LORA = "lora: { rank: 4, alpha: 8, targets: [q, v], projector_lr: 1e-3 }";
+const LORA_FILE = `${BASE}phase on_lora = online(base, pool) {
+  annotator: judge
+  samples: 2
+  ${LORA}
+  ${TINY}
+}
+phase mx_lora = mixed(base, corrupted, pool) {
+  p: 0.5
+  annotator: judge
+  samples: 2
+  ${LORA}
+  ${TINY}
+}
+`;
 
 /** Step rows without what depends on the clock. */
 const timeless = (rows: Record<string, number>[]) => rows.map(({ tokens_per_second: _, ...rest }) => rest);
@@ -136,6 +157,72 @@ describe("online and mixed DPO through alignc run", () => {
     assert.ok((mx.offline_pairs as number) + (mx.fallback_pairs as number) + (mx.online_pairs as number) === 8, JSON.stringify(mx));
   });
 
+  test("online and mixed DPO with lora train adapters over the frozen initial policy", { timeout: 120_000 }, async () => {
+    // The same store as above: base, pool, corrupted and the mixed phase's reference are already there.
+    const r = await run(write("lora.align", LORA_FILE), runDir);
+    const base = loadCheckpoint(path.join(runDir, "outputs", "base"));
+    for (const id of ["on_lora", "mx_lora"]) {
+      const rows = metrics(runDir, id);
+      const stats = rounds(runDir, id);
+      assert.equal(stats.length, 2, `${id}: ${JSON.stringify(stats)}`);
+      const expected = stats.reduce((a, s) => a + roundSteps({ batch: 4, accumulation: 1, epochs: 1 }, s.pairs), 0);
+      assert.ok(expected > 0 && rows.length === expected, `${id}: ${rows.length} rows, ${JSON.stringify(stats.map((s) => s.pairs))} pairs`);
+      assert.ok(Number.isFinite(rows.at(-1)?.loss), `${id}: ${JSON.stringify(rows.at(-1))}`);
+      // B = 0: round 1 samples from, and its first step starts at, exactly the initial policy (the reference).
+      assert.ok(Math.abs(rows[0]?.["rewards/margins"] as number) < 1e-3, `${id}: ${JSON.stringify(rows[0])}`);
+      if ((stats[0]?.online_prompts ?? 0) > 0) assert.ok(Math.abs(stats[0]?.["objective/kl"] as number) < 1e-3, `${id}: kl ${stats[0]?.["objective/kl"]}`);
+      // q and v of every text layer get adapters.
+      const qv = [...base.params.keys()].filter((n) => /^text\.blocks\.\d+\.attn\.[qv]$/.test(n));
+      assert.ok(qv.length >= 4, qv.join(", "));
+      const summary = r.summary(id) as { lora?: { weights: number; trainable_parameters: number } };
+      assert.equal(summary.lora?.weights, qv.length, JSON.stringify(summary.lora));
+      assert.ok((summary.lora?.trainable_parameters ?? 0) > 0);
+
+      // The checkpoint: merged weights plus the adapter files.
+      const out = path.join(runDir, "outputs", id);
+      const trained = loadCheckpoint(out);
+      const config = JSON.parse(readFileSync(path.join(out, ADAPTER_CONFIG_FILE), "utf8"));
+      assert.equal(config.r, 4);
+      assert.equal(config.lora_alpha, 8);
+      assert.equal(config.init_seed, 0);
+      assert.deepEqual(config.modules_to_save, [...PROJECTOR_PARAMS]);
+      const adapters = ParamSet.load(path.join(out, ADAPTER_WEIGHTS_FILE));
+      const adapted: string[] = config.target_modules;
+      assert.deepEqual(Object.keys(JSON.parse(adapters.metadata.get(LORA_META) as string)), adapted);
+      assert.deepEqual(adapted, qv);
+      // Frozen weights (embeddings, norms, the other matrices, the vision encoder) are bit for bit the base model's.
+      const changing = new Set<string>([...adapted, ...PROJECTOR_PARAMS]);
+      assert.ok(base.params.has("text.embed.tokens"));
+      for (const [name, t] of base.params) if (!changing.has(name)) assert.deepEqual(trained.params.get(name)?.data, t.data, `${id}: ${name} is frozen`);
+      // The projector trained fully: the stored one is the checkpoint's, and it moved.
+      for (const name of PROJECTOR_PARAMS) {
+        assert.deepEqual(adapters.get(name).data, trained.params.get(name)?.data, `${id}: ${name}`);
+        assert.notDeepEqual(trained.params.get(name)?.data, base.params.get(name)?.data, `${id}: ${name} moved`);
+      }
+      // Each adapted weight is base + (α/r)·A·B of the saved adapters.
+      for (const w of adapted) {
+        const W = base.params.get(w);
+        const got = trained.params.get(w)?.data as Float32Array;
+        const A = adapters.get(`${w}.lora_a`).data as Float32Array;
+        const B = adapters.get(`${w}.lora_b`).data as Float32Array;
+        assert.ok(W && B.some((x) => x !== 0), `${id}: ${w}: B moved`);
+        const [n, m] = W.shape as [number, number];
+        let err = 0;
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < m; j++) {
+            let acc = 0;
+            for (let k = 0; k < 4; k++) acc += (A[i * 4 + k] as number) * (B[k * m + j] as number);
+            err = Math.max(err, Math.abs((got[i * m + j] as number) - ((W.data[i * m + j] as number) + (8 / 4) * acc)));
+          }
+        assert.ok(err < 1e-6, `${id}: ${w}: merge error ${err}`);
+      }
+    }
+    // Round 2 samples from the merged policy after round 1's step, no longer the reference.
+    const kl2 = rounds(runDir, "on_lora")[1]?.["objective/kl"] as number;
+    assert.ok(Number.isFinite(kl2) && kl2 !== 0, `round 2 kl ${kl2}`);
+    assert.match(r.log, /on_lora: .*LoRA r = 4, α = 8 on q, v, projector trained fully/);
+  });
+
   test("the same settings give the same metrics rows on CPU", { timeout: 120_000 }, async () => {
     // A fresh store (a forced run of a stored key keeps the stored entry), the same phases.
     const again = write("again.align", BASE + ON + MX);
@@ -152,7 +239,9 @@ describe("online and mixed DPO through alignc run", () => {
     }
   });
 
-  test("errors that show only at run time: a batch larger than a round's pairs, an annotator that cannot run", { timeout: 120_000 }, async () => {
+  test("errors that show only at run time: a batch larger than a round's pairs, an annotator that cannot run, checkpoint_every", {
+    timeout: 120_000,
+  }, async () => {
     const big = write("big.align", `${BASE}phase big = online(base, pool) { annotator: judge, rounds: 2, prompts_per_round: 4, batch: 8 }\n`);
     await assert.rejects(run(big, runDir), (e: RunError) => {
       assert.match(
@@ -170,6 +259,16 @@ phase lost = online(base, pool) { annotator: gone, ${TINY.replaceAll("\n ", ",")
     await assert.rejects(run(broken, runDir), (e: RunError) => {
       assert.match(e.message, /lost \(train\.online\) failed: lost: the annotator cannot run: .*\/nonexistent\/alignc-annotator/s);
       assert.doesNotMatch(e.message, /\n\s+at /, "no stack trace");
+      return true;
+    });
+    // Online and mixed phases take no mid-phase checkpoints: checkpoint_every is refused (lora is not).
+    const every = write(
+      "every.align",
+      `${BASE}phase every = online(base, pool) { annotator: judge, checkpoint_every: 1, ${LORA}, ${TINY.replaceAll("\n ", ",")} }\n`,
+    );
+    await assert.rejects(run(every, runDir), (e: RunError) => {
+      assert.match(e.message, /every \(train\.online\) failed: every: checkpoint_every is not supported for online and mixed phases yet/);
+      assert.doesNotMatch(e.message, /lora/);
       return true;
     });
   });

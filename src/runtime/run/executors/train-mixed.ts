@@ -11,6 +11,8 @@
 //
 // The reference model for the online answers: the initial policy (reference: precomputed), or the model the
 // reference.logprobs node scored with (reference: <model>; found through that entry's node.json in the store).
+//
+// With `lora` the phase trains adapters over the frozen initial policy, as train.online does (docs/lora.md).
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { loadCheckpoint } from "../../checkpoint.ts";
@@ -22,7 +24,17 @@ import { modelFromCheckpoint, type VlmModel } from "../../vlm/model.ts";
 import { type OfflinePair, trainOnline } from "../../vlm/online.ts";
 import { loadModel } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
-import { annotatorOf, asNodeErrors, finishOnline, onlineHooks, onlineOptionsOf, promptsOf, refuseOnlineUnsupported } from "./train-online.ts";
+import {
+  annotatorOf,
+  asNodeErrors,
+  finishOnline,
+  loraNote,
+  onlineHooks,
+  onlineLoraOf,
+  onlineOptionsOf,
+  promptsOf,
+  refuseOnlineUnsupported,
+} from "./train-online.ts";
 import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 /** The reference model of a mixed phase, or null (reference: none). */
@@ -52,6 +64,8 @@ export const trainMixedExecutor: NodeExecutor = {
     const p = ctx.node.params;
     const id = ctx.node.id;
     refuseOnlineUnsupported(p, id);
+    // Decoded first, so bad LoRA settings fail before anything is loaded.
+    const lora = onlineLoraOf(p);
     const started = performance.now();
     const modelInput = ctx.input("model");
     const model = loadModel(modelInput);
@@ -128,11 +142,11 @@ export const trainMixedExecutor: NodeExecutor = {
     const { budget, ...options } = onlineOptionsOf(ctx, annotator);
     ctx.log.line(
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} pairs from ${pairsInput.node.id} (${matched} of ${records.length} prompts found in ` +
-        `${ctx.input("prompts").node.id}); each kept with p = ${pv}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round`,
+        `${ctx.input("prompts").node.id}); each kept with p = ${pv}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
     );
     const progress = ctx.log.progress(`${id}: mixed DPO`, options.rounds, "rounds");
     const hooks = onlineHooks(ctx, progress, options.rounds);
-    const result = await asNodeErrors(id, () => trainOnline(runtime, model, [], { ...options, reference, mixed: { pairs: offline, p: pv } }, hooks));
+    const result = await asNodeErrors(id, () => trainOnline(runtime, model, [], { ...options, reference, mixed: { pairs: offline, p: pv }, lora }, hooks));
     const mean = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
     progress.finish(
       `${result.rows.length} steps · loss ${mean(hooks.recent.map((r) => r.loss)).toFixed(3)} · reward accuracy ${mean(hooks.recent.map((r) => r["rewards/accuracies"] as number)).toFixed(2)}`,

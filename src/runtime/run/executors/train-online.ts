@@ -3,7 +3,9 @@
 // of online BDHS ("bdhs.similarity"); with `reference: <model>` that model ("reference"). Each round the current
 // policy samples, the annotator (or BDHS) makes pairs, and DPO steps on them with the optimizer state carried over.
 // The output is the trained model as a checkpoint directory, with metrics.jsonl (one row per step) and rounds.jsonl
-// (one row per round: pairs, objective/*, the time split) beside it.
+// (one row per round: pairs, objective/*, the time split) beside it. With `lora` the phase trains adapters over the
+// frozen initial policy (docs/lora.md); the checkpoint holds the merged weights and the adapter files beside them, as
+// train.dpo writes them.
 //
 // The helpers below are shared with train.mixed (train-mixed.ts).
 import { writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import { SimilarityError } from "../../prefdata/similarity.ts";
 import { createRater } from "../../raters/index.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
 import type { Runtime } from "../../session.ts";
+import { LoraError, type LoraSettings } from "../../vlm/adapters.ts";
 import { examplesOf } from "../../vlm/examples.ts";
 import { modelToCheckpoint, type VlmModel } from "../../vlm/model.ts";
 import {
@@ -38,7 +41,7 @@ import { loadModel } from "./inputs.ts";
 import { loadSimilarity } from "./similarity.ts";
 import { objectiveOf } from "./train-dpo.ts";
 import { METRICS_FILE } from "./train-sft.ts";
-import { loopOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
+import { loopOf, loraOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
 import { type ExecContext, NodeError, type NodeExecutor } from "./types.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
@@ -52,14 +55,27 @@ function number(p: Params, key: string, fallback: number, where = ""): number {
   return v;
 }
 
-/** Settings an online phase does not implement yet (besides refuseUnsupported's): refused, never ignored. */
+/**
+ * Settings an online phase does not implement yet (besides refuseUnsupported's): refused, never ignored. `lora` is
+ * supported (loraOf decodes it); `checkpoint_every` is not: an online phase has no mid-phase checkpoints to resume from.
+ */
 export function refuseOnlineUnsupported(p: Params, phase: string): void {
   refuseUnsupported(p, phase);
-  if (p.lora !== undefined) throw new NodeError(`${phase}: lora is not supported for online and mixed phases yet; remove it to train all weights`);
   if (p.checkpoint_every !== undefined)
     throw new NodeError(
       `${phase}: checkpoint_every is not supported for online and mixed phases yet (their final weights are always stored; an interrupted one starts over); remove it`,
     );
+}
+
+/** The phase's `lora` setting, checked before anything is loaded (undefined: every weight is trained). */
+export function onlineLoraOf(p: Params): LoraSettings | undefined {
+  return loraOf(p.lora);
+}
+
+/** What the log says about LoRA, e.g. "; LoRA r = 128, α = 256 on q, v, projector trained fully (lr 2e-6)". */
+export function loraNote(lora: LoraSettings | undefined): string {
+  if (!lora) return "";
+  return `; LoRA r = ${lora.rank}, α = ${lora.alpha} on ${lora.targets.join(", ")}${lora.projectorLr !== undefined ? `, projector trained fully (lr ${lora.projectorLr})` : ""}`;
 }
 
 /** The default score expression: the sum of the rater's aspects. */
@@ -234,7 +250,7 @@ export async function asNodeErrors<T>(id: string, train: () => Promise<T>): Prom
     return await train();
   } catch (e) {
     if (e instanceof RaterUnavailable) throw new NodeError(`${id}: the annotator cannot run: ${e.message}\n  fix the rater and run again.`);
-    if (e instanceof OnlineError || e instanceof ScoreError || e instanceof SampleError || e instanceof SimilarityError)
+    if (e instanceof OnlineError || e instanceof ScoreError || e instanceof SampleError || e instanceof SimilarityError || e instanceof LoraError)
       throw new NodeError(`${id}: ${e.message}`);
     // runBdhs checks its options with RangeErrors that name the setting.
     if (e instanceof RangeError && e.message.startsWith("bdhs:")) throw new NodeError(`${id}: ${e.message}`);
@@ -242,9 +258,9 @@ export async function asNodeErrors<T>(id: string, train: () => Promise<T>): Prom
   }
 }
 
-/** Writes the checkpoint, metrics.jsonl and rounds.jsonl; the summary both phases report. */
+/** Writes the checkpoint (with LoRA, the adapter files beside the merged weights), metrics.jsonl and rounds.jsonl; the summary both phases report. */
 export function finishOnline(ctx: ExecContext, result: OnlineResult, started: number): Record<string, unknown> {
-  saveCheckpoint(ctx.out, modelToCheckpoint(result.model));
+  saveCheckpoint(ctx.out, { ...modelToCheckpoint(result.model), files: result.adapters?.files() });
   writeFileSync(path.join(ctx.out, METRICS_FILE), result.rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
   writeFileSync(path.join(ctx.out, ROUNDS_FILE), result.rounds.map((r) => `${JSON.stringify(r)}\n`).join(""));
   const tail = result.rows.slice(-Math.min(result.rows.length, 20));
@@ -263,6 +279,13 @@ export function finishOnline(ctx: ExecContext, result: OnlineResult, started: nu
   };
   for (const key of ["objective/kl", "objective/scores", "objective/scores_margin", "bdhs/similarity", "bdhs/accepted"] as const)
     if (last?.[key] !== undefined) summary[key] = last[key];
+  if (result.adapters)
+    summary.lora = {
+      rank: result.adapters.settings.rank,
+      alpha: result.adapters.settings.alpha,
+      weights: result.adapters.weights.length,
+      trainable_parameters: result.adapters.trainableParameters,
+    };
   summary.seconds = {
     sampling: sum((r) => r.seconds.sampling),
     annotating: sum((r) => r.seconds.annotating),
@@ -280,6 +303,8 @@ export const trainOnlineExecutor: NodeExecutor = {
     const p = ctx.node.params;
     const id = ctx.node.id;
     refuseOnlineUnsupported(p, id);
+    // Decoded first, so bad LoRA settings fail before anything is loaded.
+    const lora = onlineLoraOf(p);
     const started = performance.now();
     const model = loadModel(ctx.input("model"));
     const promptsInput = ctx.input("prompts");
@@ -296,11 +321,11 @@ export const trainOnlineExecutor: NodeExecutor = {
     const { budget, ...options } = onlineOptionsOf(ctx, annotator);
     const reference = onlineReferenceOf(ctx, model);
     ctx.log.line(
-      `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round`,
+      `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
     );
     const progress = ctx.log.progress(`${id}: online DPO`, options.rounds, "rounds");
     const hooks = onlineHooks(ctx, progress, options.rounds);
-    const result = await asNodeErrors(id, () => trainOnline(runtime, model, prompts, { ...options, reference }, hooks));
+    const result = await asNodeErrors(id, () => trainOnline(runtime, model, prompts, { ...options, reference, lora }, hooks));
     const tail = hooks.recent;
     progress.finish(
       `${result.rows.length} steps · loss ${fixed(mean(tail.map((r) => r.loss)))} · reward accuracy ${fixed(mean(tail.map((r) => r["rewards/accuracies"] as number)), 2)} · kl ${fixed(result.rounds.at(-1)?.["objective/kl"])}`,
