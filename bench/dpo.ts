@@ -1,0 +1,533 @@
+// `npm run bench -- dpo`: preference training of a nano TinyVLM on CPU through the code paths the `dpo` phase uses:
+//   pairs       a world of N prompts written with writeWorld, pairs = (ground truth, corruptItems' corrupted answer)
+//   reference   answerLogProbs of every chosen and rejected answer with the initial model ("computed once")
+//   train       trainDpo (sigmoid, β 0.1, summed log-probs, AdamW lr 1e-5 constant, clip 1), policy forward and
+//               backward on chosen + rejected, the reference cached, for each batch × K (optimizer steps per ONNX
+//               Runtime run); tokens count two sequences per pair, image tokens included, as trainDpo's
+//               tokens_per_second does
+//   online      rounds of online DPO (trainOnline, src/runtime/vlm/online.ts) on the world's prompts with the grounded
+//               rater as annotator, each round's time split as trainOnline reports it: sampling (generation),
+//               annotating (rating + pairing), reference (log-probs for the reference and the KL), training;
+//               round 1 includes the generation, log-prob and training programs' compiles; later rounds compile only
+//               programs of shapes not seen before (the sessions each round creates are counted)
+// Per (batch, K), the training program's compile (program build, ONNX serialization, ONNX Runtime session) is timed
+// apart, then one warm-up run, then the measured runs on the same TrainerPool. Prints tables, writes
+// bench/results/dpo.json.
+//
+// The model: a trained checkpoint when one of CHECKPOINTS exists, else a randomly initialised nano TinyVLM with a
+// tokenizer trained on the world's text (what model.init makes), so the benchmark runs on a fresh clone.
+//
+// Options: --prompts N (128)  --batch B[,B…] (16,32)  --k K[,K…] (1,10,25)  --runs R (3)  --min-steps S (25: K=1
+//          gets max(R, ⌈S/K⌉) runs)  --online-rounds R (3; 0: skip)  --model DIR | --random-init
+//          --provider cpu|cuda (cpu)  --seed S (0)  --out FILE
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ExprTree } from "../src/compiler/checker/types.ts";
+import { imageTokens, parameterCount, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
+import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/compiler/tensor/models/tinyvlm/dpo.ts";
+import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
+import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
+import { adamw, type ScheduleConfig } from "../src/compiler/tensor/optim/types.ts";
+import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
+import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
+import { CORRUPT_OPS, corruptItems } from "../src/runtime/prefdata/corrupt.ts";
+import type { RatingInfo } from "../src/runtime/prefdata/records.ts";
+import { readDataset } from "../src/runtime/prefdata/records.ts";
+import { onnxruntimePackageDir, type Provider } from "../src/runtime/providers.ts";
+import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
+import { Runtime } from "../src/runtime/session.ts";
+import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
+import { type DpoOptions, type DpoStepMetrics, trainDpo } from "../src/runtime/vlm/dpo.ts";
+import { type PairExample, pairLengths } from "../src/runtime/vlm/dpo-feeds.ts";
+import { examplesOf } from "../src/runtime/vlm/examples.ts";
+import type { Example } from "../src/runtime/vlm/feeds.ts";
+import { answerLogProbs } from "../src/runtime/vlm/logprobs.ts";
+import { modelFromCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { type OnlineOptions, type OnlineRoundStats, trainOnline } from "../src/runtime/vlm/online.ts";
+import { TrainerPool } from "../src/runtime/vlm/train-loop.ts";
+import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
+import type { WorldItem } from "../src/runtime/world/format.ts";
+import { worldOptions } from "../src/runtime/world/options.ts";
+import { writeWorld } from "../src/runtime/world/write.ts";
+
+const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+/** Trained checkpoints looked for, in order (outputs of `alignc run experiments/vit.align` and `… quickstart.align`). */
+const CHECKPOINTS = ["experiments/runs/vit/outputs/vit", "experiments/runs/quickstart/outputs/vit"];
+/** Li et al.'s objective, as in docs/preference-training.md. */
+const OBJECTIVE: PreferenceObjective = { loss: "sigmoid", beta: 0.1, labelSmoothing: 0, logps: "sum", sftWeight: 0 };
+const OPTIMIZER = adamw({ lr: 1e-5 });
+const SCHEDULE: ScheduleConfig = { kind: "constant", warmupSteps: 0 };
+const CLIP_NORM = 1;
+const CORRUPT = { ops: CORRUPT_OPS, edits: 1, seed: 0 };
+const REFERENCE_BATCH = 32;
+/** Online DPO as the `online` phase's defaults have it (samples 2, prompts_per_round 64, refresh 1, margin 0), sampling as the prefdata bench. */
+const ONLINE = { promptsPerRound: 64, samples: 2, refresh: 1, margin: 0, batch: 16, stepsPerRun: 25, temperature: 1, maxTokens: 48 };
+const ASPECTS = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"];
+
+function parse(args: string[]) {
+  const o = {
+    prompts: 128,
+    batches: [16, 32],
+    ks: [1, 10, 25],
+    runs: 3,
+    minSteps: 25,
+    onlineRounds: 3,
+    model: null as string | null,
+    randomInit: false,
+    provider: "cpu" as Provider,
+    seed: 0,
+    out: path.join(repoRoot, "bench/results/dpo.json"),
+  };
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min) throw new Error(`dpo: ${flag} takes an integer ≥ ${min}, got ${v}`);
+    return x;
+  };
+  const ints = (flag: string, v: string | undefined) => (v ?? "").split(",").map((x) => int(flag, x, 1));
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const value = args[i + 1];
+    if (flag === "--random-init") o.randomInit = true;
+    else {
+      i++;
+      if (flag === "--prompts") o.prompts = int(flag, value, 1);
+      else if (flag === "--batch") o.batches = ints(flag, value);
+      else if (flag === "--k") o.ks = ints(flag, value);
+      else if (flag === "--runs") o.runs = int(flag, value, 1);
+      else if (flag === "--min-steps") o.minSteps = int(flag, value, 1);
+      else if (flag === "--online-rounds") o.onlineRounds = int(flag, value, 0);
+      else if (flag === "--seed") o.seed = int(flag, value, 0);
+      else if (flag === "--model" && value) o.model = path.resolve(value);
+      else if (flag === "--provider" && (value === "cpu" || value === "cuda")) o.provider = value;
+      else if (flag === "--out" && value) o.out = path.resolve(value);
+      else throw new Error(`dpo: unknown or incomplete option ${flag}`);
+    }
+  }
+  return o;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+
+async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; s: number }> {
+  const t0 = performance.now();
+  const value = await f();
+  return { value, s: seconds(t0) };
+}
+
+/** The model: --model, else the first trained checkpoint found, else (or with --random-init) a fresh nano TinyVLM. */
+function loadBenchModel(o: ReturnType<typeof parse>): { model: VlmModel; description: string } {
+  const dir = o.randomInit ? null : (o.model ?? CHECKPOINTS.map((d) => path.join(repoRoot, d)).find((d) => existsSync(path.join(d, "model.safetensors"))));
+  if (dir) {
+    const model = modelFromCheckpoint(loadCheckpoint(dir), dir);
+    return { model, description: `trained checkpoint ${path.relative(repoRoot, dir) || dir}` };
+  }
+  // What model.init makes for `tinyvlm { size: nano, seed: 1 }`.
+  const tokenizer = Tokenizer.train(worldCorpus(), { vocabSize: 512, initialAlphabet: ASCII_ALPHABET });
+  const config = tinyVlmConfig("nano", tokenizer.vocabSize);
+  const params = new Map(initTinyVlm(config, new Rng(1)).map((w) => [w.name, w.data]));
+  return { model: { config, tokenizer, params }, description: "random init" };
+}
+
+function ortVersion(): string {
+  const dir = onnxruntimePackageDir();
+  if (!dir) return "unknown";
+  return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+}
+
+/** The training program spec trainDpo builds for a run of `k` steps at padded length `length` (src/runtime/vlm/dpo.ts). */
+function dpoSpec(model: VlmModel, batch: number, k: number, length: number): TrainProgramSpec {
+  return {
+    trainable: [...model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
+    batch: dpoBatch(model.config, batch, length),
+    steps: k,
+    accumulation: 1,
+    optimizer: OPTIMIZER,
+    schedule: SCHEDULE,
+    clipNorm: CLIP_NORM,
+    loss: dpoLoss(model.config, OBJECTIVE),
+  };
+}
+
+interface TrainFigures {
+  batch: number;
+  k: number;
+  length: number;
+  tokens_per_step: number;
+  compile: { build_seconds: number; serialize_seconds: number; session_seconds: number; seconds: number; onnx_bytes: number };
+  /** The warm-up trainDpo call (one run of K steps); `session_reused` says whether it found the compiled session in the runtime's cache. */
+  warmup: { seconds: number; run_seconds: number; session_reused: boolean; first_loss: number };
+  runs: number;
+  steps: number;
+  /** Wall-clock of the measured trainDpo call (schedule, feed staging, ONNX Runtime runs). */
+  seconds: number;
+  /** Time inside ONNX Runtime runs (what trainDpo's tokens_per_second divides by). */
+  run_seconds: number;
+  steps_per_second: number;
+  tokens_per_second: number;
+  tokens_per_second_wall: number;
+  run_tokens_per_second: { median: number; min: number; max: number };
+  last_loss: number;
+  last_reward_accuracy: number;
+}
+
+async function benchTrain(
+  runtime: Runtime,
+  model: VlmModel,
+  pairs: readonly PairExample[],
+  batch: number,
+  k: number,
+  runs: number,
+  length: number,
+  seed: number,
+) {
+  const tokensPerStep = 2 * batch * (length + imageTokens(model.config));
+  // Compile apart: the same spec trainDpo builds, its ONNX bytes and the session (cached by the runtime by content,
+  // so the warm-up's trainer finds it when the bytes are the same).
+  const spec = dpoSpec(model, batch, k, length);
+  const build = await timed(() => buildTrainProgram(spec));
+  const serialized = await timed(() => serializeModel(build.value.builder.root));
+  const sessionsBefore = runtime.size;
+  const session = await timed(() => runtime.load(serialized.value));
+  const sessionsAfterCompile = runtime.size;
+
+  const options = (steps: number): DpoOptions => ({
+    objective: OBJECTIVE,
+    batch,
+    accumulation: 1,
+    steps,
+    stepsPerRun: k,
+    optimizer: OPTIMIZER,
+    schedule: SCHEDULE,
+    clipNorm: CLIP_NORM,
+    seed,
+  });
+  const runSeconds = (rows: DpoStepMetrics[]) => (tokensPerStep * rows.length) / ((rows[0]?.tokens_per_second as number) || Number.NaN);
+  const pool = new TrainerPool(runtime, model);
+  const warm = await timed(() => trainDpo(runtime, model, pairs, options(k), undefined, { pool }));
+  const sessionReused = runtime.size === sessionsAfterCompile;
+
+  const perRun: { rows: DpoStepMetrics[]; s: number }[] = [];
+  const measured = await timed(() => trainDpo(runtime, model, pairs, options(k * runs), (rows) => perRun.push({ rows, s: runSeconds(rows) }), { pool }));
+  const rows = measured.value.rows;
+  const runS = perRun.reduce((a, r) => a + r.s, 0);
+  const runTps = perRun.map((r) => (tokensPerStep * r.rows.length) / r.s);
+  const tail = rows.slice(-Math.min(rows.length, 10));
+  const mean = (key: string) => tail.reduce((a, r) => a + (r[key] ?? Number.NaN), 0) / tail.length;
+  const figures: TrainFigures = {
+    batch,
+    k,
+    length,
+    tokens_per_step: tokensPerStep,
+    compile: {
+      build_seconds: round(build.s),
+      serialize_seconds: round(serialized.s),
+      session_seconds: round(session.s),
+      seconds: round(build.s + serialized.s + session.s),
+      onnx_bytes: serialized.value.length,
+    },
+    warmup: {
+      seconds: round(warm.s),
+      run_seconds: round(runSeconds(warm.value.rows)),
+      session_reused: sessionReused && sessionsAfterCompile > sessionsBefore,
+      first_loss: round(warm.value.rows[0]?.loss ?? Number.NaN, 5),
+    },
+    runs,
+    steps: rows.length,
+    seconds: round(measured.s),
+    run_seconds: round(runS),
+    steps_per_second: round(rows.length / runS, 3),
+    tokens_per_second: round((tokensPerStep * rows.length) / runS, 1),
+    tokens_per_second_wall: round((tokensPerStep * rows.length) / measured.s, 1),
+    run_tokens_per_second: { median: round(median(runTps), 1), min: round(Math.min(...runTps), 1), max: round(Math.max(...runTps), 1) },
+    last_loss: round(mean("loss"), 5),
+    last_reward_accuracy: round(mean("rewards/accuracies"), 3),
+  };
+  return figures;
+}
+
+/** The online phase's default score: the sum of the annotator's aspects. */
+function sumOfAspects(aspects: readonly string[]): { text: string; tree: ExprTree } {
+  const name = (n: string): ExprTree => ({ op: "name", name: n });
+  const tree = aspects.slice(1).reduce<ExprTree>((left, a) => ({ op: "+", left, right: name(a) }), name(aspects[0] as string));
+  return { text: aspects.join(" + "), tree };
+}
+
+/** `rounds` rounds of online DPO with the grounded rater as annotator; trainOnline's per-round statistics. */
+async function benchOnline(runtime: Runtime, model: VlmModel, items: readonly WorldItem[], rounds: number, seed: number) {
+  const rgbOf = new Map(examplesOf("", items, model.config.imageSize).map((e) => [e.id, e.rgb]));
+  const prompts = items.map((item) => ({ item, rgb: rgbOf.get(item.id) ?? null }));
+  const info: RatingInfo = { rater: "judge", kind: "grounded", aspects: ASPECTS, scale: { min: 0, max: 4 } };
+  const o: OnlineOptions = {
+    rounds,
+    promptsPerRound: ONLINE.promptsPerRound,
+    samples: ONLINE.samples,
+    refresh: ONLINE.refresh,
+    sampling: { temperature: ONLINE.temperature, topP: 1, topK: 0, maxTokens: ONLINE.maxTokens },
+    annotator: { kind: "rater", rater: createGroundedRater(info), score: sumOfAspects(ASPECTS), margin: ONLINE.margin },
+    objective: OBJECTIVE,
+    reference: model,
+    batch: ONLINE.batch,
+    accumulation: 1,
+    stepsPerRun: ONLINE.stepsPerRun,
+    optimizer: OPTIMIZER,
+    schedule: SCHEDULE,
+    clipNorm: CLIP_NORM,
+    seed,
+  };
+  // ONNX Runtime sessions created in each round (generation, log-prob and training programs of new shapes).
+  const sessions: number[] = [];
+  let before = runtime.size;
+  const result = await timed(() =>
+    trainOnline(runtime, model, prompts, o, {
+      onRound() {
+        sessions.push(runtime.size - before);
+        before = runtime.size;
+      },
+    }),
+  );
+  return { seconds: result.s, rounds: result.value.rounds, steps: result.value.rows.length, sessions };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const o = parse(args);
+  const load0 = os.loadavg();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "alignc-bench-dpo-"));
+  try {
+    // ── setup: model, world, corrupted pairs ──
+    const loaded = await timed(() => loadBenchModel(o));
+    const { model, description } = loaded.value;
+    const c = model.config;
+    console.log(`dpo: TinyVLM ${c.vocab}-token vocabulary, ${parameterCount(c).toLocaleString("en-US")} parameters — ${description}`);
+    const worldDir = path.join(tmp, "world");
+    const world = await timed(() => writeWorld(worldDir, worldOptions({ split: "train", count: o.prompts, seed: 1, bias: 0.8, image_size: c.imageSize })));
+    const items = readDataset(worldDir).records as WorldItem[];
+    const corrupted = await timed(() => corruptItems(items, CORRUPT));
+    const rgbOf = new Map(examplesOf("", items, c.imageSize).map((e) => [e.id, e.rgb]));
+    const candidates: PairExample[] = corrupted.value.pairs.map((p) => ({
+      id: p.id,
+      prompt: p.item.prompt,
+      chosen: p.chosen,
+      rejected: p.rejected,
+      rgb: rgbOf.get(p.item.id) ?? null,
+      weight: 1,
+      refChosen: 0,
+      refRejected: 0,
+    }));
+    // Pairs longer than the model's text context are dropped (trainDpo refuses them).
+    const fits = candidates.filter((p) => {
+      try {
+        pairLengths(model, [p]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const length = Math.max(...pairLengths(model, fits));
+    const runtime = new Runtime({ provider: o.provider });
+
+    // ── reference log-probs: computed once, then a second time with the log-prob sessions cached ──
+    const answers: Example[] = fits.flatMap((p) => [
+      { id: `${p.id}/chosen`, prompt: p.prompt, answer: p.chosen, rgb: p.rgb },
+      { id: `${p.id}/rejected`, prompt: p.prompt, answer: p.rejected, rgb: p.rgb },
+    ]);
+    const reference = await timed(() => answerLogProbs(runtime, model, answers, { batch: REFERENCE_BATCH }));
+    const referenceAgain = await timed(() => answerLogProbs(runtime, model, answers, { batch: REFERENCE_BATCH }));
+    const answerTokens = [...reference.value.values()].reduce((a, lp) => a + lp.tokens, 0);
+    const pairs: PairExample[] = fits.map((p) => ({
+      ...p,
+      refChosen: reference.value.get(`${p.id}/chosen`)?.sum ?? Number.NaN,
+      refRejected: reference.value.get(`${p.id}/rejected`)?.sum ?? Number.NaN,
+    }));
+
+    // ── training: every batch × K ──
+    const train: TrainFigures[] = [];
+    for (const batch of o.batches)
+      for (const k of o.ks) {
+        if (batch > pairs.length) throw new Error(`dpo: batch ${batch} is larger than the ${pairs.length} pairs; use more --prompts`);
+        const runs = Math.max(o.runs, Math.ceil(o.minSteps / k));
+        const t = await benchTrain(runtime, model, pairs, batch, k, runs, length, o.seed);
+        train.push(t);
+        console.log(`  batch ${batch}, K ${k}: ${t.steps} steps, ${t.tokens_per_second.toFixed(0)} tokens/s (compile ${t.compile.seconds.toFixed(2)} s)`);
+      }
+    // ── online DPO rounds (a fresh TrainerPool inside trainOnline, the runtime's compiled sessions shared) ──
+    const online = o.onlineRounds > 0 ? await benchOnline(runtime, model, items, o.onlineRounds, o.seed) : null;
+    const load1 = os.loadavg();
+
+    // ── report ──
+    const f = (x: number, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    const stages: string[][] = [
+      ["stage", "work", "time", "throughput"],
+      ["setup: model load", description, `${f(loaded.s, 2)} s`, ""],
+      ["setup: world", `${items.length} prompts at ${c.imageSize}×${c.imageSize}`, `${f(world.s, 2)} s`, ""],
+      [
+        "setup: pairs (corrupt)",
+        `${corrupted.value.stats.pairs} pairs (${corrupted.value.stats.skipped} items skipped, ${candidates.length - fits.length} too long), padded length ${length}`,
+        `${f(corrupted.s * 1000, 1)} ms`,
+        "",
+      ],
+      [
+        "reference, computed once",
+        `${answers.length} answers (${f(answerTokens)} answer tokens), batch ${REFERENCE_BATCH}, incl. log-prob program builds`,
+        `${f(reference.s, 2)} s`,
+        `${f(answers.length / reference.s)} answers/s`,
+      ],
+      [
+        "  again, sessions cached",
+        "same answers (programs rebuilt, sessions reused)",
+        `${f(referenceAgain.s, 2)} s`,
+        `${f(answers.length / referenceAgain.s)} answers/s`,
+      ],
+    ];
+    const split = (r: OnlineRoundStats) => {
+      const x = r.seconds;
+      return `sampling ${f(x.sampling, 2)} s, annotating ${f(x.annotating * 1000, 1)} ms, reference ${f(x.reference, 2)} s, training ${f(x.training, 2)} s`;
+    };
+    for (const r of online?.rounds ?? [])
+      stages.push([
+        `online round ${r.round}${r.round === 1 ? " (cold)" : ""}`,
+        `${r.prompts} prompts × ${ONLINE.samples}: ${r.responses} responses → ${r.online_pairs} pairs, ${r.steps} steps, ${online?.sessions[r.round - 1] ?? 0} sessions created — ${split(r)}`,
+        `${f(r.seconds.total, 2)} s`,
+        r.seconds.training > 0 ? `${f(r.steps / r.seconds.training, 2)} steps/s training` : "",
+      ]);
+    if (!online) stages.push(["online round", "sampling / annotating / training", "—", "not measured (--online-rounds 0)"]);
+    const training: string[][] = [
+      [
+        "batch",
+        "K",
+        "steps",
+        "compile (build + serialize + session)",
+        "warm-up",
+        "steps/s",
+        "tokens/s (ORT runs)",
+        "tokens/s (wall)",
+        "per-run tokens/s min–max",
+      ],
+      ...train.map((t) => [
+        String(t.batch),
+        String(t.k),
+        `${t.runs}×${t.k}`,
+        `${f(t.compile.seconds, 2)} s (${f(t.compile.build_seconds, 2)} + ${f(t.compile.serialize_seconds, 2)} + ${f(t.compile.session_seconds, 2)})`,
+        `${f(t.warmup.seconds, 2)} s`,
+        f(t.steps_per_second, 2),
+        f(t.tokens_per_second),
+        f(t.tokens_per_second_wall),
+        `${f(t.run_tokens_per_second.min)}–${f(t.run_tokens_per_second.max)}`,
+      ]),
+    ];
+    const print = (table: string[][], right: (col: number) => boolean) => {
+      const widths = (table[0] as string[]).map((_, col) => Math.max(...table.map((row) => (row[col] as string).length)));
+      for (const row of table)
+        console.log(
+          row
+            .map((cell, col) => (right(col) ? cell.padStart(widths[col] as number) : cell.padEnd(widths[col] as number)))
+            .join("  ")
+            .trimEnd(),
+        );
+    };
+    console.log(
+      `dpo: ${pairs.length} pairs from ${items.length} prompts; ${OBJECTIVE.loss}, β ${OBJECTIVE.beta}, ${OBJECTIVE.logps} log-probs, AdamW lr ${OPTIMIZER.lr}; ` +
+        `${imageTokens(c)} image + ${length} text tokens per sequence, 2 sequences per pair; provider ${o.provider}; ` +
+        `load average ${load0.map((x) => x.toFixed(2)).join(" ")} → ${load1.map((x) => x.toFixed(2)).join(" ")}`,
+    );
+    print(stages, (col) => col === 2);
+    console.log("");
+    print(training, (col) => col !== 3 && col !== 8);
+
+    const machine = {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? "",
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: process.platform,
+      onnxruntime: ortVersion(),
+      loadavg: { start: load0.map((x) => round(x, 2)), end: load1.map((x) => round(x, 2)) },
+    };
+    const settings = {
+      provider: o.provider,
+      prompts: items.length,
+      world: { split: "train", seed: 1, bias: 0.8, image_size: c.imageSize },
+      corrupt: { ops: [...CORRUPT.ops], edits: CORRUPT.edits, seed: CORRUPT.seed },
+      objective: OBJECTIVE,
+      optimizer: OPTIMIZER,
+      schedule: SCHEDULE,
+      clip_norm: CLIP_NORM,
+      accumulation: 1,
+      batches: o.batches,
+      steps_per_run: o.ks,
+      runs: o.runs,
+      min_steps: o.minSteps,
+      reference_batch: REFERENCE_BATCH,
+      seed: o.seed,
+      online: o.onlineRounds > 0 ? { ...ONLINE, rounds: o.onlineRounds, annotator: "grounded", aspects: ASPECTS, score: sumOfAspects(ASPECTS).text } : null,
+    };
+    const figures = {
+      setup: { model_load_seconds: round(loaded.s), world_seconds: round(world.s), corrupt_ms: round(corrupted.s * 1000, 2) },
+      pairs: {
+        pairs: pairs.length,
+        corrupt_stats: corrupted.value.stats,
+        dropped_too_long: candidates.length - fits.length,
+        padded_length: length,
+        image_tokens: imageTokens(c),
+        tokens_per_pair: 2 * (length + imageTokens(c)),
+      },
+      reference: {
+        answers: answers.length,
+        answer_tokens: answerTokens,
+        batch: REFERENCE_BATCH,
+        seconds: round(reference.s),
+        answers_per_second: round(answers.length / reference.s, 1),
+        again_sessions_cached: { seconds: round(referenceAgain.s), answers_per_second: round(answers.length / referenceAgain.s, 1) },
+      },
+      train,
+      online: online
+        ? {
+            measured: true,
+            note:
+              "round 1 includes compiling the generation, log-prob and training programs; later rounds reuse the sessions of shapes seen before " +
+              "and compile only new ones (sessions_created: ONNX Runtime sessions created during the round, any part)",
+            seconds: round(online.seconds),
+            steps: online.steps,
+            rounds: online.rounds.map((r) => ({
+              round: r.round,
+              prompts: r.prompts,
+              responses: r.responses,
+              empty_responses: r.empty_responses,
+              dropped: r.dropped,
+              online_pairs: r.online_pairs,
+              steps: r.steps,
+              sessions_created: online.sessions[r.round - 1],
+              seconds: Object.fromEntries(Object.entries(r.seconds).map(([k, v]) => [k, round(v)])),
+              "objective/kl": r["objective/kl"],
+              "objective/scores": r["objective/scores"],
+              loss: r.loss,
+            })),
+          }
+        : { measured: false, note: "not measured (--online-rounds 0)" },
+    };
+    mkdirSync(path.dirname(o.out), { recursive: true });
+    writeFileSync(
+      o.out,
+      `${JSON.stringify(
+        {
+          benchmark: "dpo",
+          date: new Date().toISOString(),
+          machine,
+          model: description,
+          modelConfig: { vocab: c.vocab, imageSize: c.imageSize, imageTokens: imageTokens(c), textContext: c.textContext, parameters: parameterCount(c) },
+          settings,
+          figures,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log(`wrote ${path.relative(process.cwd(), o.out)}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
