@@ -223,7 +223,9 @@ for (const v of VARIANTS) {
       close(got[name] as number, want.metrics[name] as number, name);
     }
     if (v.refs === "policy") {
-      close(got.loss as number, Math.LN2, "loss = log 2 when the policy is its reference");
+      // Every pair's loss is log 2; the loss is Σ w·ℓ / B.
+      const meanWeight = pairs.reduce((a, p) => a + p.weight, 0) / pairs.length;
+      close(got.loss as number, Math.LN2 * meanWeight, "loss = mean weight · log 2 when the policy is its reference");
       for (const name of ["rewards/chosen", "rewards/rejected", "rewards/margins"]) close(got[name] as number, 0, name);
     }
     if (v.o.loss === "hinge" && v.o.beta === 10) {
@@ -244,7 +246,7 @@ for (const v of VARIANTS) {
   });
 }
 
-test("the weights matter: metrics weighted 0.3/0.7/1/1/1 differ from uniform ones, and weights 2× are the same", async () => {
+test("the weights matter: metrics weighted 0.3/0.7/1/1/1 differ from uniform ones; weights 2× double the loss, not the metrics", async () => {
   const o = objective({ labelSmoothing: 0.1 });
   const pairs = await pairsWith("reference", "sum");
   const weighted = await programMetrics(o, pairs);
@@ -258,7 +260,9 @@ test("the weights matter: metrics weighted 0.3/0.7/1/1/1 differ from uniform one
   );
   close(uniform.loss as number, dpoReference(referenceFor(pairs.map((p) => ({ ...p, weight: 1 }))), o, c.vocab).loss, "uniform loss");
   assert.ok(Math.abs((weighted.loss as number) - (uniform.loss as number)) > 1e-4, "weights change the loss");
-  for (const name of ["loss", ...DPO_METRICS]) close(doubled[name] as number, weighted[name] as number, `${name} is invariant to scaling the weights`);
+  // Σ w·ℓ / B: a dataset's weight is its share of the loss, even in a batch that holds only its pairs.
+  close(doubled.loss as number, 2 * (weighted.loss as number), "the loss scales with the weights");
+  for (const name of DPO_METRICS) close(doubled[name] as number, weighted[name] as number, `${name} is invariant to scaling the weights`);
 });
 
 test("one train step of trainDpo with lr 0: the same loss and metrics as the reference, TRL's row names, parameters unchanged", async () => {

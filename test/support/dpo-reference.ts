@@ -115,7 +115,9 @@ export function dpoReference(pairs: readonly ReferencePair[], o: ReferenceObject
   const chosenTokens = pairs.reduce((a, p) => a + p.chosen.count, 0);
   const rejectedTokens = pairs.reduce((a, p) => a + p.rejected.count, 0);
   const nll = -pairs.reduce((a, p) => a + p.chosen.sum, 0) / chosenTokens;
-  const loss = weighted((_, i) => perPair[i] as number) + (o.sftWeight > 0 ? o.sftWeight * nll : 0);
+  // The loss divides Σ w·ℓ by the number of pairs, not by Σ w (the metrics are weighted means).
+  const lossSum = pairs.reduce((a, p, i) => a + p.weight * (perPair[i] as number), 0);
+  const loss = lossSum / pairs.length + (o.sftWeight > 0 ? o.sftWeight * nll : 0);
   const metrics: Record<string, number> = {
     "rewards/chosen": weighted((_, i) => rewardChosen[i] as number),
     "rewards/rejected": weighted((_, i) => rewardRejected[i] as number),

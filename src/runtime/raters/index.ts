@@ -1,15 +1,29 @@
-// The rater a `rate` stage uses, built from its declaration's node (kind and settings). Paths in settings
-// (a command's program, a TypeScript module) are relative to the .align file's directory.
+// The rater a stage uses, built from its declaration's node (kind and settings). Paths in settings (a command's
+// program, a TypeScript module) are relative to the .align file's directory. A `judge` rater also needs its stored
+// entry (which names its model's store entry, src/runtime/run/executors/rater-judge.ts) and an ONNX Runtime to score
+// on: the caller passes them in `context`.
 import path from "node:path";
 import type { GraphNode } from "../../compiler/lower/graph.ts";
 import type { RatingInfo } from "../prefdata/records.ts";
+import { loadJudge } from "../run/executors/rater-judge.ts";
+import type { StoredInput } from "../run/executors/types.ts";
+import type { Runtime } from "../session.ts";
 import { createCommandRater } from "./command.ts";
 import { createGroundedRater } from "./grounded.ts";
+import { createJudgeRater } from "./judge.ts";
 import type { RaterRuntime } from "./types.ts";
 import { createTypeScriptRater } from "./typescript.ts";
 
+/** What some kinds of rater need besides their node: a judge, its stored entry and a runtime. */
+export interface RaterContext {
+  /** The rater node's stored output (the stage's input in the rater's role). Needed by `judge`. */
+  storedRater?: StoredInput;
+  /** The runtime a `judge` scores on, or a function giving it (called only when a judge rates). */
+  runtime?: Runtime | (() => Promise<Runtime>);
+}
+
 /** `onStderr` receives what a command rater's program writes to stderr (the run log shows it). */
-export async function createRater(node: GraphNode, entryDir: string, onStderr?: (text: string) => void): Promise<RaterRuntime> {
+export async function createRater(node: GraphNode, entryDir: string, onStderr?: (text: string) => void, context: RaterContext = {}): Promise<RaterRuntime> {
   const p = node.params;
   const scale = p.scale as { min: number; max: number };
   const info: RatingInfo = { rater: node.id, kind: node.kind.replace("rater.", ""), aspects: p.aspects as string[], scale };
@@ -35,8 +49,18 @@ export async function createRater(node: GraphNode, entryDir: string, onStderr?: 
         exportName: String(p.export ?? "rate"),
         mode: p.mode as "listwise" | "pairwise" | "pointwise",
       });
+    case "rater.judge": {
+      const { storedRater, runtime } = context;
+      if (!storedRater || !runtime)
+        throw new Error(
+          `internal error: ${node.id}: a judge rater is built from its stored entry and a runtime; the stage gave ${storedRater ? "no runtime" : "no stored entry"}`,
+        );
+      // Refuses temperature ≠ 0 and unknown modes, and fails naming the model when its entry is gone.
+      const { model, modelName, mode } = loadJudge(storedRater);
+      return createJudgeRater({ info, model, modelName, runtime, mode, temperature: Number(p.temperature ?? 0) });
+    }
     default:
       // The runner refuses kinds without an executor before anything runs, so this is a bug if reached.
-      throw new Error(`${node.id}: raters of kind ${node.kind} are not run by this version of alignc (it runs grounded, command and typescript raters)`);
+      throw new Error(`${node.id}: raters of kind ${node.kind} are not run by this version of alignc (it runs grounded, command, typescript and judge raters)`);
   }
 }

@@ -1,6 +1,6 @@
 // Log-probabilities of given answers under a TinyVLM (the reference model of DPO): each answer's token log-probs,
-// summed and averaged, through the log-prob program in batches; sequences are grouped by padded length so a
-// short answer is not padded to the longest. Padded rows repeat the first row of their batch and are ignored.
+// summed and averaged, through the log-prob program in batches of a fixed size; sequences are grouped by padded
+// length so a short answer is not padded to the longest. Rows that fill up a batch repeat its first rows and are ignored.
 import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
 import { buildLogProbProgram } from "../../compiler/tensor/models/tinyvlm/programs.ts";
 import { serializeModel } from "../../compiler/tensor/onnx/serialize.ts";
@@ -37,7 +37,9 @@ export async function answerLogProbs(
     const members = byLength.get(length) as number[];
     for (let start = 0; start < members.length; start += maxBatch) {
       const chunk = members.slice(start, start + maxBatch).map((i) => examples[i] as Example);
-      const batch = Math.min(maxBatch, members.length);
+      // Always the same batch size: ONNX Runtime's kernels may round differently for another batch shape, and an
+      // answer's log-prob must not depend on which other answers were scored with it (they are cached by content).
+      const batch = maxBatch;
       const key = `${batch}/${length}`;
       let session = sessions.get(key);
       if (!session) {

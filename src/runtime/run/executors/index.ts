@@ -4,6 +4,7 @@ import { dataShapes } from "./data-shapes.ts";
 import { evalMetrics } from "./eval-metrics.ts";
 import { modelCheckpoint } from "./model-checkpoint.ts";
 import { modelInit } from "./model-init.ts";
+import { raterJudge } from "./rater-judge.ts";
 import { raterCommand, raterGrounded, raterTypeScript } from "./rater-node.ts";
 import { referenceLogprobs } from "./reference-logprobs.ts";
 import { similarityCosine, similarityLexical } from "./similarity.ts";
@@ -37,6 +38,7 @@ export const EXECUTORS: ReadonlyMap<string, NodeExecutor> = new Map(
     raterGrounded,
     raterCommand,
     raterTypeScript,
+    raterJudge,
     similarityLexical,
     similarityCosine,
     stageSample,

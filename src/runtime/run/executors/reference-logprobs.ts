@@ -10,6 +10,7 @@ import { type PairRecord, readDataset } from "../../prefdata/records.ts";
 import { examplesOf } from "../../vlm/examples.ts";
 import type { Example } from "../../vlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../vlm/logprobs.ts";
+import { decodePng } from "../../world/png.ts";
 import { loadModel } from "./inputs.ts";
 import { NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
@@ -23,9 +24,15 @@ export interface PairLogProbs {
   rejected: SequenceLogProb;
 }
 
+/**
+ * How answers are scored: part of the cache file's name, so a change to the scoring (this version) or another
+ * provider (CUDA rounds differently from the CPU) never reads values made the other way.
+ */
+export const SCORER = "logprobs-1";
+
 /** The store's cache file of a model's answer log-probs (the store is the grandparent of every entry). */
-export function logprobCacheFile(model: StoredInput): string {
-  return path.join(path.dirname(path.dirname(model.dir)), ".cache", "logprobs", `${model.info.key}.jsonl`);
+export function logprobCacheFile(model: StoredInput, provider: string): string {
+  return path.join(path.dirname(path.dirname(model.dir)), ".cache", "logprobs", `${model.info.key}.${SCORER}.${provider}.jsonl`);
 }
 
 function readCache(file: string): Map<string, SequenceLogProb> {
@@ -66,25 +73,36 @@ export const referenceLogprobs: NodeExecutor = {
       if (d.kind !== "pairs") throw new NodeError(`reference log-probs need pairs, input ${i + 1} holds ${d.kind}`);
       for (const pair of d.records) rows.push({ dataset: i, pair, chosen: keyOf(pair, pair.chosen), rejected: keyOf(pair, pair.rejected) });
     });
-    const cacheFile = logprobCacheFile(modelInput);
+    const runtime = await ctx.runtime(undefined);
+    const cacheFile = logprobCacheFile(modelInput, runtime.options.provider ?? "cpu");
     const cache = readCache(cacheFile);
     // Every distinct answer not cached yet, once.
-    const missing = new Map<string, { pair: PairRecord; answer: string }>();
+    const missing = new Map<string, { pair: PairRecord; answer: string; side: "chosen" | "rejected" }>();
     for (const r of rows) {
-      if (!cache.has(r.chosen)) missing.set(r.chosen, { pair: r.pair, answer: r.pair.chosen });
-      if (!cache.has(r.rejected)) missing.set(r.rejected, { pair: r.pair, answer: r.pair.rejected });
+      if (!cache.has(r.chosen)) missing.set(r.chosen, { pair: r.pair, answer: r.pair.chosen, side: "chosen" });
+      if (!cache.has(r.rejected)) missing.set(r.rejected, { pair: r.pair, answer: r.pair.rejected, side: "rejected" });
     }
     if (missing.size > 0) {
       const model = loadModel(modelInput);
       const entries = [...missing];
-      const items = entries.map(([key, { pair, answer }]) => ({ ...pair.item, id: key, answer }));
+      // Named by pair and side, so a problem (an answer too long for the context) names the pair to filter out.
+      const items = entries.map(([key, { pair, answer, side }]) => ({ ...pair.item, id: `${pair.id} (${side}, ${key.slice(0, 8)})`, answer }));
+      const keyOf = new Map(items.map((it, i) => [it.id, (entries[i] as [string, unknown])[0]]));
+      checkImageSize(items, model.config.imageSize, modelInput.node.id);
       const examples: Example[] = examplesOf("", items, model.config.imageSize);
       const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${modelInput.node.id}`, examples.length, "answers");
-      const computed = await answerLogProbs(await ctx.runtime(undefined), model, examples, { onBatch: (done) => progress.update(done) });
+      let computed: Map<string, SequenceLogProb>;
+      try {
+        computed = await answerLogProbs(runtime, model, examples, { onBatch: (done) => progress.update(done) });
+      } catch (e) {
+        if (e instanceof Error && e.name === "FeedError") throw new NodeError(`${e.message}; filter such pairs out before the phase (filter { where: … })`);
+        throw e;
+      }
       progress.finish();
       mkdirSync(path.dirname(cacheFile), { recursive: true });
       // One append per answer line: concurrent trials writing the same cache interleave whole lines.
-      for (const [key, lp] of computed) {
+      for (const [id, lp] of computed) {
+        const key = keyOf.get(id) as string;
         cache.set(key, lp);
         appendFileSync(cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
       }
@@ -99,3 +117,14 @@ export const referenceLogprobs: NodeExecutor = {
     return { pairs: rows.length, answers: rows.length * 2, computed: missing.size, cached: rows.length * 2 - missing.size, model_loaded: missing.size > 0 };
   },
 };
+
+/** The reference model must take the pairs' images as they are (the policy's size); say so before scoring. */
+function checkImageSize(items: readonly { id: string; image: string | null }[], size: number, model: string): void {
+  const first = items.find((it) => it.image);
+  if (!first?.image) return;
+  const png = decodePng(readFileSync(first.image));
+  if (png.width !== size)
+    throw new NodeError(
+      `the reference model ${model} takes ${size}×${size} images, the pairs' images are ${png.width}×${png.height}; use a reference model of the policy's image size`,
+    );
+}

@@ -5,8 +5,9 @@
 //   sigmoid (DPO):  ℓ = (1 − ε)·softplus(−β·h) + ε·softplus(β·h)      (ε: label smoothing, conservative DPO)
 //   ipo:            ℓ = (h − 1/(2β))²
 //   hinge (SLiC):   ℓ = max(0, 1 − β·h)
-// averaged over pairs with per-pair weights w (Σ w·ℓ / Σ w: several rejected answers of one chosen combine with
-// weights γ and 1 − γ), plus sft_weight × the chosen answers' token cross-entropy. The metrics are the names TRL
+// averaged over pairs with per-pair weights w (Σ w·ℓ / B; the runtime gives the pairs of each dataset the weight
+// γ_k·N/N_k, so several rejected answers of one chosen combine as γ·L₁ + (1 − γ)·L₂), plus sft_weight × the chosen
+// answers' token cross-entropy. The metrics are the names TRL
 // logs (reward = β·(log π − log π_ref), accuracy = share of pairs whose chosen reward is larger): rewards/* and
 // logps/* weighted the same way; logits/* and nll_loss are plain means over the scored tokens, as in TRL. With
 // accumulation, each micro-batch's weighted mean counts equally.
@@ -86,12 +87,15 @@ export function dpoLoss(c: TinyVlmConfig, o: PreferenceObjective): LossFn {
     const h = op.sub(chosenShift, rejectedShift);
     const perPair = pairLoss(h, o);
     const weight = b.weight!;
+    // The loss is Σ w·ℓ over the B pairs of the micro-batch, divided by B (not by Σ w): the runtime scales weights to
+    // mean 1 over the data, so a dataset's share of the loss is its γ even when a batch holds pairs of one dataset.
+    // The metrics are weighted means, Σ w·x / Σ w.
     const totalWeight = op.max(op.reduceSum(weight), 1e-12);
     const weighted = (x: Tensor) => op.div(op.reduceSum(op.mul(x, weight)), totalWeight);
     // The chosen answers' token cross-entropy (mean over their answer tokens), for the optional SFT term.
     const chosenMask = b.chosen_loss_mask!;
     const nll = op.neg(op.div(op.reduceSum(op.slice(summed, [0], [batch], [0])), op.max(op.reduceSum(chosenMask), 1)));
-    let loss = weighted(perPair);
+    let loss = op.div(op.reduceSum(op.mul(perPair, weight)), batch);
     if (o.sftWeight > 0) loss = op.add(loss, op.mul(nll, o.sftWeight));
     const rewardChosen = op.mul(chosenShift, o.beta);
     const rewardRejected = op.mul(rejectedShift, o.beta);
