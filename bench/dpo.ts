@@ -14,48 +14,37 @@
 // apart, then one warm-up run, then the measured runs on the same TrainerPool. Prints tables, writes
 // bench/results/dpo.json.
 //
-// The model: a trained checkpoint when one of CHECKPOINTS exists, else a randomly initialised nano TinyVLM with a
-// tokenizer trained on the world's text (what model.init makes), so the benchmark runs on a fresh clone.
+// The model: a trained checkpoint when one of CHECKPOINTS (bench/support.ts) exists, else a randomly initialised
+// nano TinyVLM with a tokenizer trained on the world's text (what model.init makes), so the benchmark runs on a fresh
+// clone.
 //
 // Options: --prompts N (128)  --batch B[,B…] (16,32)  --k K[,K…] (1,10,25)  --runs R (3)  --min-steps S (25: K=1
 //          gets max(R, ⌈S/K⌉) runs)  --online-rounds R (3; 0: skip)  --model DIR | --random-init
 //          --provider cpu|cuda (cpu)  --seed S (0)  --out FILE
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import type { ExprTree } from "../src/compiler/checker/types.ts";
-import { imageTokens, parameterCount, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
+import { imageTokens } from "../src/compiler/tensor/models/tinyvlm/config.ts";
 import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/compiler/tensor/models/tinyvlm/dpo.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
 import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import { adamw, type ScheduleConfig } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
 import { CORRUPT_OPS, corruptItems } from "../src/runtime/prefdata/corrupt.ts";
-import type { RatingInfo } from "../src/runtime/prefdata/records.ts";
-import { readDataset } from "../src/runtime/prefdata/records.ts";
-import { onnxruntimePackageDir, type Provider } from "../src/runtime/providers.ts";
+import type { Provider } from "../src/runtime/providers.ts";
 import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
+import { sumOfAspects } from "../src/runtime/run/executors/train-online.ts";
 import { Runtime } from "../src/runtime/session.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { type DpoOptions, type DpoStepMetrics, trainDpo } from "../src/runtime/vlm/dpo.ts";
 import { type PairExample, pairLengths } from "../src/runtime/vlm/dpo-feeds.ts";
 import { examplesOf } from "../src/runtime/vlm/examples.ts";
 import type { Example } from "../src/runtime/vlm/feeds.ts";
 import { answerLogProbs } from "../src/runtime/vlm/logprobs.ts";
-import { modelFromCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import type { VlmModel } from "../src/runtime/vlm/model.ts";
 import { type OnlineOptions, type OnlineRoundStats, trainOnline } from "../src/runtime/vlm/online.ts";
 import { TrainerPool } from "../src/runtime/vlm/train-loop.ts";
-import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
-import { worldOptions } from "../src/runtime/world/options.ts";
-import { writeWorld } from "../src/runtime/world/write.ts";
+import { fmt as f, GROUNDED, intOption, loadAverageText, median, printTable, repoRoot, round, setUp, timed, vlmReport, writeResults } from "./support.ts";
 
-const repoRoot = fileURLToPath(new URL("../", import.meta.url));
-/** Trained checkpoints looked for, in order (outputs of `alignc run experiments/vit.align` and `… quickstart.align`). */
-const CHECKPOINTS = ["experiments/runs/vit/outputs/vit", "experiments/runs/quickstart/outputs/vit"];
 /** Li et al.'s objective, as in docs/preference-training.md. */
 const OBJECTIVE: PreferenceObjective = { loss: "sigmoid", beta: 0.1, labelSmoothing: 0, logps: "sum", sftWeight: 0 };
 const OPTIMIZER = adamw({ lr: 1e-5 });
@@ -65,7 +54,6 @@ const CORRUPT = { ops: CORRUPT_OPS, edits: 1, seed: 0 };
 const REFERENCE_BATCH = 32;
 /** Online DPO as the `online` phase's defaults have it (samples 2, prompts_per_round 64, refresh 1, margin 0), sampling as the prefdata bench. */
 const ONLINE = { promptsPerRound: 64, samples: 2, refresh: 1, margin: 0, batch: 16, stepsPerRun: 25, temperature: 1, maxTokens: 48 };
-const ASPECTS = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"];
 
 function parse(args: string[]) {
   const o = {
@@ -81,11 +69,7 @@ function parse(args: string[]) {
     seed: 0,
     out: path.join(repoRoot, "bench/results/dpo.json"),
   };
-  const int = (flag: string, v: string | undefined, min: number): number => {
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < min) throw new Error(`dpo: ${flag} takes an integer ≥ ${min}, got ${v}`);
-    return x;
-  };
+  const int = (flag: string, v: string | undefined, min: number) => intOption("dpo", flag, v, min);
   const ints = (flag: string, v: string | undefined) => (v ?? "").split(",").map((x) => int(flag, x, 1));
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];
@@ -107,36 +91,6 @@ function parse(args: string[]) {
     }
   }
   return o;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const seconds = (t0: number) => (performance.now() - t0) / 1000;
-const round = (x: number, digits = 3) => Number(x.toFixed(digits));
-
-async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; s: number }> {
-  const t0 = performance.now();
-  const value = await f();
-  return { value, s: seconds(t0) };
-}
-
-/** The model: --model, else the first trained checkpoint found, else (or with --random-init) a fresh nano TinyVLM. */
-function loadBenchModel(o: ReturnType<typeof parse>): { model: VlmModel; description: string } {
-  const dir = o.randomInit ? null : (o.model ?? CHECKPOINTS.map((d) => path.join(repoRoot, d)).find((d) => existsSync(path.join(d, "model.safetensors"))));
-  if (dir) {
-    const model = modelFromCheckpoint(loadCheckpoint(dir), dir);
-    return { model, description: `trained checkpoint ${path.relative(repoRoot, dir) || dir}` };
-  }
-  // What model.init makes for `tinyvlm { size: nano, seed: 1 }`.
-  const tokenizer = Tokenizer.train(worldCorpus(), { vocabSize: 512, initialAlphabet: ASCII_ALPHABET });
-  const config = tinyVlmConfig("nano", tokenizer.vocabSize);
-  const params = new Map(initTinyVlm(config, new Rng(1)).map((w) => [w.name, w.data]));
-  return { model: { config, tokenizer, params }, description: "random init" };
-}
-
-function ortVersion(): string {
-  const dir = onnxruntimePackageDir();
-  if (!dir) return "unknown";
-  return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
 }
 
 /** The training program spec trainDpo builds for a run of `k` steps at padded length `length` (src/runtime/vlm/dpo.ts). */
@@ -250,25 +204,17 @@ async function benchTrain(
   return figures;
 }
 
-/** The online phase's default score: the sum of the annotator's aspects. */
-function sumOfAspects(aspects: readonly string[]): { text: string; tree: ExprTree } {
-  const name = (n: string): ExprTree => ({ op: "name", name: n });
-  const tree = aspects.slice(1).reduce<ExprTree>((left, a) => ({ op: "+", left, right: name(a) }), name(aspects[0] as string));
-  return { text: aspects.join(" + "), tree };
-}
-
 /** `rounds` rounds of online DPO with the grounded rater as annotator; trainOnline's per-round statistics. */
 async function benchOnline(runtime: Runtime, model: VlmModel, items: readonly WorldItem[], rounds: number, seed: number) {
   const rgbOf = new Map(examplesOf("", items, model.config.imageSize).map((e) => [e.id, e.rgb]));
   const prompts = items.map((item) => ({ item, rgb: rgbOf.get(item.id) ?? null }));
-  const info: RatingInfo = { rater: "judge", kind: "grounded", aspects: ASPECTS, scale: { min: 0, max: 4 } };
   const o: OnlineOptions = {
     rounds,
     promptsPerRound: ONLINE.promptsPerRound,
     samples: ONLINE.samples,
     refresh: ONLINE.refresh,
     sampling: { temperature: ONLINE.temperature, topP: 1, topK: 0, maxTokens: ONLINE.maxTokens },
-    annotator: { kind: "rater", rater: createGroundedRater(info), score: sumOfAspects(ASPECTS), margin: ONLINE.margin },
+    annotator: { kind: "rater", rater: createGroundedRater(GROUNDED), score: sumOfAspects(GROUNDED.aspects), margin: ONLINE.margin },
     objective: OBJECTIVE,
     reference: model,
     batch: ONLINE.batch,
@@ -299,13 +245,9 @@ export async function run(args: string[]): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "alignc-bench-dpo-"));
   try {
     // ── setup: model, world, corrupted pairs ──
-    const loaded = await timed(() => loadBenchModel(o));
-    const { model, description } = loaded.value;
+    const setup = await setUp("dpo", o, tmp);
+    const { model, description, items } = setup;
     const c = model.config;
-    console.log(`dpo: TinyVLM ${c.vocab}-token vocabulary, ${parameterCount(c).toLocaleString("en-US")} parameters — ${description}`);
-    const worldDir = path.join(tmp, "world");
-    const world = await timed(() => writeWorld(worldDir, worldOptions({ split: "train", count: o.prompts, seed: 1, bias: 0.8, image_size: c.imageSize })));
-    const items = readDataset(worldDir).records as WorldItem[];
     const corrupted = await timed(() => corruptItems(items, CORRUPT));
     const rgbOf = new Map(examplesOf("", items, c.imageSize).map((e) => [e.id, e.rgb]));
     const candidates: PairExample[] = corrupted.value.pairs.map((p) => ({
@@ -359,11 +301,8 @@ export async function run(args: string[]): Promise<void> {
     const load1 = os.loadavg();
 
     // ── report ──
-    const f = (x: number, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
     const stages: string[][] = [
-      ["stage", "work", "time", "throughput"],
-      ["setup: model load", description, `${f(loaded.s, 2)} s`, ""],
-      ["setup: world", `${items.length} prompts at ${c.imageSize}×${c.imageSize}`, `${f(world.s, 2)} s`, ""],
+      ...setup.stages,
       [
         "setup: pairs (corrupt)",
         `${corrupted.value.stats.pairs} pairs (${corrupted.value.stats.skipped} items skipped, ${candidates.length - fits.length} too long), padded length ${length}`,
@@ -419,38 +358,19 @@ export async function run(args: string[]): Promise<void> {
         `${f(t.run_tokens_per_second.min)}–${f(t.run_tokens_per_second.max)}`,
       ]),
     ];
-    const print = (table: string[][], right: (col: number) => boolean) => {
-      const widths = (table[0] as string[]).map((_, col) => Math.max(...table.map((row) => (row[col] as string).length)));
-      for (const row of table)
-        console.log(
-          row
-            .map((cell, col) => (right(col) ? cell.padStart(widths[col] as number) : cell.padEnd(widths[col] as number)))
-            .join("  ")
-            .trimEnd(),
-        );
-    };
     console.log(
       `dpo: ${pairs.length} pairs from ${items.length} prompts; ${OBJECTIVE.loss}, β ${OBJECTIVE.beta}, ${OBJECTIVE.logps} log-probs, AdamW lr ${OPTIMIZER.lr}; ` +
         `${imageTokens(c)} image + ${length} text tokens per sequence, 2 sequences per pair; provider ${o.provider}; ` +
-        `load average ${load0.map((x) => x.toFixed(2)).join(" ")} → ${load1.map((x) => x.toFixed(2)).join(" ")}`,
+        loadAverageText(load0, load1),
     );
-    print(stages, (col) => col === 2);
+    printTable(stages, (col) => col === 2);
     console.log("");
-    print(training, (col) => col !== 3 && col !== 8);
+    printTable(training, (col) => col !== 3 && col !== 8);
 
-    const machine = {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? "",
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      platform: process.platform,
-      onnxruntime: ortVersion(),
-      loadavg: { start: load0.map((x) => round(x, 2)), end: load1.map((x) => round(x, 2)) },
-    };
     const settings = {
       provider: o.provider,
       prompts: items.length,
-      world: { split: "train", seed: 1, bias: 0.8, image_size: c.imageSize },
+      world: setup.world,
       corrupt: { ops: [...CORRUPT.ops], edits: CORRUPT.edits, seed: CORRUPT.seed },
       objective: OBJECTIVE,
       optimizer: OPTIMIZER,
@@ -463,10 +383,13 @@ export async function run(args: string[]): Promise<void> {
       min_steps: o.minSteps,
       reference_batch: REFERENCE_BATCH,
       seed: o.seed,
-      online: o.onlineRounds > 0 ? { ...ONLINE, rounds: o.onlineRounds, annotator: "grounded", aspects: ASPECTS, score: sumOfAspects(ASPECTS).text } : null,
+      online:
+        o.onlineRounds > 0
+          ? { ...ONLINE, rounds: o.onlineRounds, annotator: "grounded", aspects: GROUNDED.aspects, score: sumOfAspects(GROUNDED.aspects).text }
+          : null,
     };
     const figures = {
-      setup: { model_load_seconds: round(loaded.s), world_seconds: round(world.s), corrupt_ms: round(corrupted.s * 1000, 2) },
+      setup: { model_load_seconds: round(setup.loadSeconds), world_seconds: round(setup.worldSeconds), corrupt_ms: round(corrupted.s * 1000, 2) },
       pairs: {
         pairs: pairs.length,
         corrupt_stats: corrupted.value.stats,
@@ -509,24 +432,7 @@ export async function run(args: string[]): Promise<void> {
           }
         : { measured: false, note: "not measured (--online-rounds 0)" },
     };
-    mkdirSync(path.dirname(o.out), { recursive: true });
-    writeFileSync(
-      o.out,
-      `${JSON.stringify(
-        {
-          benchmark: "dpo",
-          date: new Date().toISOString(),
-          machine,
-          model: description,
-          modelConfig: { vocab: c.vocab, imageSize: c.imageSize, imageTokens: imageTokens(c), textContext: c.textContext, parameters: parameterCount(c) },
-          settings,
-          figures,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    console.log(`wrote ${path.relative(process.cwd(), o.out)}`);
+    writeResults(o.out, { ...vlmReport("dpo", { start: load0, end: load1 }, description, c), settings, figures });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

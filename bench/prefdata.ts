@@ -8,45 +8,31 @@
 // One-time costs (program build + ONNX Runtime session creation, a warm-up pass) are reported apart from the
 // steady-state figures. Prints a table, writes bench/results/prefdata.json.
 //
-// The model: a trained checkpoint when one of CHECKPOINTS exists (a model that writes sentence-like text, so the
-// rater, the pairing and BDHS see realistic answers), else a randomly initialised nano TinyVLM with a tokenizer
-// trained on the world's text (what model.init makes), so the benchmark runs on a fresh clone.
+// The model: a trained checkpoint when one of CHECKPOINTS (bench/support.ts) exists (a model that writes
+// sentence-like text, so the rater, the pairing and BDHS see realistic answers), else a randomly initialised nano
+// TinyVLM with a tokenizer trained on the world's text (what model.init makes), so the benchmark runs on a fresh clone.
 //
 // Options: --prompts N (256)  --n K (4)  --runs R (3, for rate and pair)  --model DIR | --random-init
 //          --no-cosine (skip BDHS with cosine similarity)  --cosine-epsilon E (0.97)  --no-bdhs
 //          --provider cpu|cuda (cpu)  --seed S (0)  --out FILE
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ExprTree } from "../src/compiler/checker/types.ts";
-import { imageTokens, parameterCount, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
 import { type BdhsItem, type BdhsOptions, type BdhsStats, runBdhs } from "../src/runtime/prefdata/bdhs.ts";
 import { type PairOptions, type PairStats, pairRated } from "../src/runtime/prefdata/pairing.ts";
-import { type Dataset, type RatedRecord, type RatingInfo, readDataset, type SampleRecord, writeDataset } from "../src/runtime/prefdata/records.ts";
+import { type Dataset, type RatedRecord, readDataset, type SampleRecord, writeDataset } from "../src/runtime/prefdata/records.ts";
 import { ROUND_TOKENS, sampleResponses } from "../src/runtime/prefdata/sample.ts";
 import { CosineSimilarity, lexicalSimilarity, type Similarity } from "../src/runtime/prefdata/similarity.ts";
-import { onnxruntimePackageDir, type Provider } from "../src/runtime/providers.ts";
+import type { Provider } from "../src/runtime/providers.ts";
 import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
 import type { RaterReply, RaterRequest } from "../src/runtime/raters/types.ts";
 import { requestOf } from "../src/runtime/run/executors/stage-rate.ts";
 import { Runtime } from "../src/runtime/session.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { examplesOf } from "../src/runtime/vlm/examples.ts";
 import { Generator, type GeneratorStats } from "../src/runtime/vlm/generate-rows.ts";
-import { modelFromCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
-import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
-import type { WorldItem } from "../src/runtime/world/format.ts";
-import { worldOptions } from "../src/runtime/world/options.ts";
-import { writeWorld } from "../src/runtime/world/write.ts";
+import { fmt as f, GROUNDED, intOption, loadAverageText, median, printTable, repoRoot, round, setUp, timed, vlmReport, writeResults } from "./support.ts";
 
-const repoRoot = fileURLToPath(new URL("../", import.meta.url));
-/** Trained checkpoints looked for, in order (outputs of `alignc run experiments/vit.align` and `… quickstart.align`). */
-const CHECKPOINTS = ["experiments/runs/vit/outputs/vit", "experiments/runs/quickstart/outputs/vit"];
-const ASPECTS = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"];
 const SAMPLE = { temperature: 1, maxTokens: 48, batch: 64 };
 const BDHS = { rho: 0.99, epsilon: 0.5, tries: 5, maxTokens: 32, yesNoFlip: 0.5, cut: "words", noise: "latent", batch: 64, roundTokens: 16 } as const;
 
@@ -64,11 +50,7 @@ function parse(args: string[]) {
     seed: 0,
     out: path.join(repoRoot, "bench/results/prefdata.json"),
   };
-  const int = (flag: string, v: string | undefined, min: number): number => {
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < min) throw new Error(`prefdata: ${flag} takes an integer ≥ ${min}, got ${v}`);
-    return x;
-  };
+  const int = (flag: string, v: string | undefined, min: number) => intOption("prefdata", flag, v, min);
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];
     const value = args[i + 1];
@@ -89,36 +71,6 @@ function parse(args: string[]) {
     }
   }
   return o;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const seconds = (t0: number) => (performance.now() - t0) / 1000;
-const round = (x: number, digits = 3) => Number(x.toFixed(digits));
-
-async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; s: number }> {
-  const t0 = performance.now();
-  const value = await f();
-  return { value, s: seconds(t0) };
-}
-
-/** The model: --model, else the first trained checkpoint found, else (or with --random-init) a fresh nano TinyVLM. */
-function loadBenchModel(o: ReturnType<typeof parse>): { model: VlmModel; description: string } {
-  const dir = o.randomInit ? null : (o.model ?? CHECKPOINTS.map((d) => path.join(repoRoot, d)).find((d) => existsSync(path.join(d, "model.safetensors"))));
-  if (dir) {
-    const model = modelFromCheckpoint(loadCheckpoint(dir), dir);
-    return { model, description: `trained checkpoint ${path.relative(repoRoot, dir) || dir}` };
-  }
-  // What model.init makes for `tinyvlm { size: nano, seed: 1 }`.
-  const tokenizer = Tokenizer.train(worldCorpus(), { vocabSize: 512, initialAlphabet: ASCII_ALPHABET });
-  const config = tinyVlmConfig("nano", tokenizer.vocabSize);
-  const params = new Map(initTinyVlm(config, new Rng(1)).map((w) => [w.name, w.data]));
-  return { model: { config, tokenizer, params }, description: "random init" };
-}
-
-function ortVersion(): string {
-  const dir = onnxruntimePackageDir();
-  if (!dir) return "unknown";
-  return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
 }
 
 /** The score expression `helpfulness + correctness + coherence` as the compiler lowers it. */
@@ -171,13 +123,9 @@ export async function run(args: string[]): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "alignc-bench-prefdata-"));
   try {
     // ── setup ──
-    const loaded = await timed(() => loadBenchModel(o));
-    const { model, description } = loaded.value;
+    const setup = await setUp("prefdata", o, tmp, (it) => it.answer.trim() !== "");
+    const { model, description, items } = setup;
     const c = model.config;
-    console.log(`prefdata: TinyVLM ${c.vocab}-token vocabulary, ${parameterCount(c).toLocaleString("en-US")} parameters — ${description}`);
-    const worldDir = path.join(tmp, "world");
-    const world = await timed(() => writeWorld(worldDir, worldOptions({ split: "train", count: o.prompts, seed: 1, bias: 0.8, image_size: c.imageSize })));
-    const items = (readDataset(worldDir).records as WorldItem[]).filter((it) => it.answer.trim() !== "");
     const examples = examplesOf("", items, c.imageSize);
     const runtime = new Runtime({ provider: o.provider });
 
@@ -210,7 +158,7 @@ export async function run(args: string[]): Promise<void> {
     const empty = sampled.value.stats.empty_responses;
 
     // ── rate: the grounded rater on one request per record ──
-    const info: RatingInfo = { rater: "judge", kind: "grounded", aspects: ASPECTS, scale: { min: 0, max: 4 } };
+    const info = GROUNDED;
     const rater = createGroundedRater(info);
     const requests: RaterRequest[] = samples.map((r) => requestOf(r, info.aspects, info.scale));
     const rateOnce = async (journal?: string) => {
@@ -311,11 +259,8 @@ export async function run(args: string[]): Promise<void> {
     const load1 = os.loadavg();
 
     // ── report ──
-    const f = (x: number, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
     const table: string[][] = [
-      ["stage", "work", "time", "throughput"],
-      ["setup: model load", description, `${f(loaded.s, 2)} s`, ""],
-      ["setup: world", `${items.length} prompts at ${c.imageSize}×${c.imageSize}`, `${f(world.s, 2)} s`, ""],
+      ...setup.stages,
       ["sample: warm-up", `${warmCount * o.n} responses (${warmPrograms} generation programs compiled)`, `${f(warm.s, 2)} s`, ""],
       [
         "sample",
@@ -329,7 +274,7 @@ export async function run(args: string[]): Promise<void> {
         `${f(generation.seconds, 2)} s in ORT`,
         `${f(generation.tokens / Math.max(generation.seconds, 1e-9))} tokens/s computed (incl. tokens past a stop)`,
       ],
-      ["rate (grounded)", `${responses} responses × ${ASPECTS.length} aspects`, `${f(rateS * 1000, 1)} ms`, `${f(responses / rateS)} responses/s`],
+      ["rate (grounded)", `${responses} responses × ${info.aspects.length} aspects`, `${f(rateS * 1000, 1)} ms`, `${f(responses / rateS)} responses/s`],
       [
         "rate + journal",
         "as stage.rate: one appendFileSync per item",
@@ -369,39 +314,23 @@ export async function run(args: string[]): Promise<void> {
         ],
       );
     }
-    const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
     console.log(
       `prefdata: ${items.length} prompts, n = ${o.n}, temperature ${SAMPLE.temperature}, max_tokens ${SAMPLE.maxTokens}; provider ${o.provider}; ` +
-        `load average ${load0.map((x) => x.toFixed(2)).join(" ")} → ${load1.map((x) => x.toFixed(2)).join(" ")}`,
+        loadAverageText(load0, load1),
     );
-    for (const row of table)
-      console.log(
-        row
-          .map((cell, col) => (col === 2 ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
-          .join("  ")
-          .trimEnd(),
-      );
+    printTable(table, (col) => col === 2);
 
-    const machine = {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? "",
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      platform: process.platform,
-      onnxruntime: ortVersion(),
-      loadavg: { start: load0.map((x) => round(x, 2)), end: load1.map((x) => round(x, 2)) },
-    };
     const settings = {
       provider: o.provider,
       prompts: items.length,
-      world: { split: "train", seed: 1, bias: 0.8, image_size: c.imageSize },
+      world: setup.world,
       sample: { n: o.n, temperature: SAMPLE.temperature, max_tokens: SAMPLE.maxTokens, batch: SAMPLE.batch, seed: o.seed },
-      rate: { rater: "grounded", aspects: ASPECTS, scale: info.scale, runs: o.runs },
+      rate: { rater: "grounded", aspects: info.aspects, scale: info.scale, runs: o.runs },
       pair: { score: pairOptions.score.text, margin: 2, rejected: "random_below_margin", ties: "first", per_prompt: 1, seed: 7, runs: o.runs },
       bdhs: o.bdhs ? { ...BDHS, temperature: 1, cosine: o.cosine, cosine_epsilon: o.cosine ? o.cosineEpsilon : undefined } : null,
     };
     const figures = {
-      setup: { model_load_seconds: round(loaded.s), world_seconds: round(world.s) },
+      setup: { model_load_seconds: round(setup.loadSeconds), world_seconds: round(setup.worldSeconds) },
       sample: {
         warmup: { responses: warmCount * o.n, seconds: round(warm.s), programs: warmPrograms },
         round_tokens: ROUND_TOKENS,
@@ -423,7 +352,7 @@ export async function run(args: string[]): Promise<void> {
         with_journal_ms: round(median(journalMs), 2),
         with_journal_responses_per_second: round(responses / (median(journalMs) / 1000), 1),
         mean_scores: Object.fromEntries(
-          ASPECTS.map((a) => [a, round(rated.reduce((s, r) => s + r.scores.reduce((t, x) => t + (x[a] ?? 0), 0), 0) / responses)]),
+          info.aspects.map((a) => [a, round(rated.reduce((s, r) => s + r.scores.reduce((t, x) => t + (x[a] ?? 0), 0), 0) / responses)]),
         ),
       },
       pair: { ms: round(pairS * 1000, 3), pairs_per_second: round(paired.stats.pairs / pairS, 1), stats: paired.stats },
@@ -437,25 +366,7 @@ export async function run(args: string[]): Promise<void> {
       bdhs: bdhsFigures,
     };
     const examplesOut = samples.slice(0, 3).map((r) => ({ prompt: r.item.prompt, answer: r.item.answer, responses: r.responses.map((x) => x.text) }));
-    mkdirSync(path.dirname(o.out), { recursive: true });
-    writeFileSync(
-      o.out,
-      `${JSON.stringify(
-        {
-          benchmark: "prefdata",
-          date: new Date().toISOString(),
-          machine,
-          model: description,
-          modelConfig: { vocab: c.vocab, imageSize: c.imageSize, imageTokens: imageTokens(c), textContext: c.textContext, parameters: parameterCount(c) },
-          settings,
-          figures,
-          examples: examplesOut,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    console.log(`wrote ${path.relative(process.cwd(), o.out)}`);
+    writeResults(o.out, { ...vlmReport("prefdata", { start: load0, end: load1 }, description, c), settings, figures, examples: examplesOut });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -5,18 +5,14 @@
 // Prints a table and writes bench/results/train-loop.json with the machine it ran on.
 //
 // Options: --provider cpu|cuda (cpu)  --threads N (0 = ORT default)  --steps K (50)  --runs N (5)  --out FILE
-import { mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { adamw } from "../src/compiler/tensor/optim/types.ts";
 import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
 import type { Provider } from "../src/runtime/providers.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
 import { type CopyTask, copyBatches, copyTaskSpec, initialParameters } from "../test/support/toy-lm.ts";
-
-const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+import { machineInfo, median, printTable, repoRoot, writeResults } from "./support.ts";
 
 const configs: { name: string; task: CopyTask }[] = [
   { name: "tiny (overhead-bound)", task: { model: { vocab: 8, context: 8, width: 8, layers: 1, heads: 1 }, batch: 2, half: 4 } },
@@ -46,8 +42,6 @@ function parse(args: string[]): Options {
   }
   return o;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function timeRuns(trainer: Trainer, task: CopyTask, k: number, runs: number): Promise<number[]> {
   await trainer.run(copyBatches(task, k, 1)); // warm-up: session creation, first-run allocations
@@ -106,17 +100,7 @@ export async function run(args: string[]): Promise<void> {
       r.overheadSavedMsPerStep.toFixed(3),
     ]),
   ];
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   console.log(`train-loop: provider ${o.provider}, K = ${o.steps} steps per Loop run, median of ${o.runs} runs`);
-  for (const row of table) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
-  const machine = {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? "",
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    platform: process.platform,
-  };
-  mkdirSync(path.dirname(o.out), { recursive: true });
-  writeFileSync(o.out, `${JSON.stringify({ benchmark: "train-loop", date: new Date().toISOString(), machine, options: o, rows }, null, 2)}\n`);
-  console.log(`wrote ${path.relative(process.cwd(), o.out)}`);
+  printTable(table, (c) => c !== 0);
+  writeResults(o.out, { benchmark: "train-loop", date: new Date().toISOString(), machine: machineInfo(), options: o, rows });
 }

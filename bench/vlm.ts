@@ -3,10 +3,8 @@
 // what the pixels and tokens mean. Prints a table, writes bench/results/vlm.json.
 //
 // Options: --provider cpu|cuda (cpu)  --size nano|small|base (nano)  --batch B (16)  --runs N (3)  --out FILE
-import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
 import { imageTokens, type SizeName, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
 import { buildGenerateProgram } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
@@ -19,8 +17,8 @@ import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.
 import type { Provider } from "../src/runtime/providers.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
+import { median, repoRoot, writeResults } from "./support.ts";
 
-const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const VOCAB = 256;
 const SFT_LENGTH = 32;
 const STEPS = 20;
@@ -40,8 +38,6 @@ function parse(args: string[]) {
   }
   return o;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function randomTensor(rng: Rng, dtype: "float32" | "int64", shape: number[], max = 1): TensorData {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -120,7 +116,5 @@ export async function run(args: string[]): Promise<void> {
   console.log(`vlm: TinyVLM ${o.size} (vocab ${VOCAB}), provider ${o.provider}, median of ${o.runs} runs`);
   for (const r of rows) console.log(`${r.program.padEnd(70)} ${r.ms.toFixed(1).padStart(9)} ms/run ${r.tokensPerSecond.toFixed(0).padStart(9)} tokens/s`);
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", node: process.version };
-  mkdirSync(path.dirname(o.out), { recursive: true });
-  writeFileSync(o.out, `${JSON.stringify({ benchmark: "vlm", date: new Date().toISOString(), machine, options: o, rows }, null, 2)}\n`);
-  console.log(`wrote ${path.relative(process.cwd(), o.out)}`);
+  writeResults(o.out, { benchmark: "vlm", date: new Date().toISOString(), machine, options: o, rows });
 }

@@ -119,6 +119,8 @@ phase wider = dpo(base, both) { steps: 2, batch: 4 }
       "gamma.align",
       `${BASE}dataset other_corrupted = corrupt(pool) { seed: 2, ops: [object] }
 phase combined = dpo(base, corrupted, other_corrupted) { gamma: 25%, steps: 2, batch: 4 }
+phase one_a = dpo(base, corrupted, other_corrupted) { gamma: 10%, steps: 3, batch: 1, optimizer: sgd { lr: 0.1 } }
+phase one_b = dpo(base, corrupted, other_corrupted) { gamma: 90%, steps: 3, batch: 1, optimizer: sgd { lr: 0.1 } }
 phase too_big = dpo(base, corrupted) { batch: 500, steps: 1 }
 `,
     );
@@ -128,5 +130,8 @@ phase too_big = dpo(base, corrupted) { batch: 500, steps: 1 }
     });
     const done = await run(write("gamma-ok.align", readFileSync(gamma, "utf8").replace(/phase too_big.*\n/, "")), path.join(dir, "runs", "gamma"));
     assert.ok((done.summary("combined").pairs as number) > 24);
+    // γ is each dataset's share of the loss even when a batch holds one pair (weights are not normalised per batch).
+    const weightsOf = (id: string) => readFileSync(path.join(dir, "runs", "gamma", "outputs", id, "model.safetensors"));
+    assert.ok(!weightsOf("one_a").equals(weightsOf("one_b")), "gamma changes training at batch 1");
   });
 });

@@ -158,13 +158,13 @@ describe("alignc run", () => {
 model base = tinyvlm { size: nano, seed: 1 }
 dataset pool = shapes { split: train, count: 4, seed: 1 }
 dataset samples = sample(base, pool) { n: 2, max_tokens: 4 }
-rater model_judge = judge(base) { aspects: [helpfulness], scale: 0..4 }
-dataset rated = rate(samples, model_judge)
+model exported = onnx("exported.onnx") { tokenizer: "tokenizer.json" }
+dataset other_samples = sample(exported, pool) { n: 2, max_tokens: 4 }
 `,
     );
     const runDir3 = path.join(dir, "runs", "refused");
     await assert.rejects(run(file, runDir3), (e: RunError) => {
-      assert.match(e.message, /cannot run this node yet:\n {2}[^\n]*refused\.align:5:7: model_judge \(rater\.judge\)\n/);
+      assert.match(e.message, /cannot run this node yet:\n {2}[^\n]*refused\.align:5:7: exported \(model\.onnx\)\n/);
       assert.match(e.message, /Nothing was run\./);
       return true;
     });

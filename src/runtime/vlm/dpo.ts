@@ -3,31 +3,18 @@
 // names TRL logs. As in SFT, each (padded length, K) pair has its own program and the state moves between them.
 import { imageTokens } from "../../compiler/tensor/models/tinyvlm/config.ts";
 import { DPO_METRICS, dpoBatch, dpoLoss, type PreferenceObjective } from "../../compiler/tensor/models/tinyvlm/dpo.ts";
-import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
 import type { Runtime } from "../session.ts";
-import { buildAdapters, LoraError, type LoraSettings, type TrainedAdapters } from "./adapters.ts";
+import { buildAdapters, LoraError, type TrainedAdapters } from "./adapters.ts";
 import { dpoFeeds, type PairExample, pairLengths } from "./dpo-feeds.ts";
 import { FeedError } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 import type { ResumePoint } from "./sft.ts";
 import { sftSchedule } from "./sft-schedule.ts";
-import { type LoopHooks, TrainerPool, trainRuns } from "./train-loop.ts";
+import { type LoopHooks, TrainerPool, type TrainingOptions, trainRuns } from "./train-loop.ts";
 
-export interface DpoOptions {
+/** The loop's settings and the objective. With `lora` and a given trainer pool, the pool brings its own adapters. */
+export interface DpoOptions extends TrainingOptions {
   objective: PreferenceObjective;
-  batch: number;
-  accumulation: number;
-  /** Total optimizer steps. */
-  steps: number;
-  /** Optimizer steps per ONNX Runtime run (K). */
-  stepsPerRun: number;
-  optimizer: OptimizerConfig;
-  schedule: ScheduleConfig;
-  clipNorm: number;
-  /** Seeds the data order (and LoRA's A). */
-  seed: number;
-  /** Train LoRA adapters instead of every weight; the returned model has them merged in. A given pool brings its own. */
-  lora?: LoraSettings;
 }
 
 /** One optimizer step's metrics: step, epoch, loss, rewards/*, logps/*, logits/*, nll_loss, grad_norm, learning_rate, tokens_per_second. */

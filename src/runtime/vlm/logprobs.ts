@@ -27,7 +27,7 @@ export async function answerLogProbs(
   if (examples.length === 0) return out;
   const lengths = paddedLengths(model, examples);
   const byLength = new Map<number, number[]>();
-  lengths.forEach((length, i) => byLength.set(length, [...(byLength.get(length) ?? []), i]));
+  for (const [i, length] of lengths.entries()) byLength.set(length, [...(byLength.get(length) ?? []), i]);
   const weights: Record<string, TensorData> = {};
   for (const [name, t] of model.params) weights[`param/${name}`] = t;
   const sessions = new Map<string, Promise<LoadedSession>>();

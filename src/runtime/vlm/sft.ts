@@ -4,33 +4,19 @@
 // move between them, so a remainder run or a change of bucket continues exactly where the last run stopped.
 import { imageTokens } from "../../compiler/tensor/models/tinyvlm/config.ts";
 import { sftBatch, sftLoss } from "../../compiler/tensor/models/tinyvlm/programs.ts";
-import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
 import type { Runtime } from "../session.ts";
 import type { TrainerState } from "../trainer.ts";
-import { buildAdapters, type LoraSettings, type TrainedAdapters } from "./adapters.ts";
+import { buildAdapters, type TrainedAdapters } from "./adapters.ts";
 import { type Example, FeedError, type LossAverage, sftFeeds } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 import { sftSchedule } from "./sft-schedule.ts";
-import { type LoopHooks, TrainerPool, trainRuns } from "./train-loop.ts";
+import { type LoopHooks, TrainerPool, type TrainingOptions, trainRuns } from "./train-loop.ts";
 
-export interface SftOptions {
-  batch: number;
-  accumulation: number;
-  /** Total optimizer steps. */
-  steps: number;
-  /** Optimizer steps per ONNX Runtime run (K). */
-  stepsPerRun: number;
-  optimizer: OptimizerConfig;
-  schedule: ScheduleConfig;
-  clipNorm: number;
-  /** Seeds the data order. */
-  seed: number;
+export interface SftOptions extends TrainingOptions {
   /** Most length buckets (default 1: every example padded to the longest). */
   lengthBuckets?: number;
   /** How the loss averages over answer tokens (default "token"). */
   lossAverage?: LossAverage;
-  /** Train LoRA adapters (seeded by `seed`) instead of every weight; the returned model has them merged in. */
-  lora?: LoraSettings;
 }
 
 /** One optimizer step's metrics (the names Hugging Face trainers log). */

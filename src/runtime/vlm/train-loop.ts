@@ -6,11 +6,11 @@
 // With LoRA (adapters.ts) the pool trains the adapters (and the projector with projector_lr) over frozen base
 // weights, and `trained()` merges them back into a plain model.
 import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
-import type { OptimizerConfig } from "../../compiler/tensor/optim/types.ts";
+import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
 import { buildTrainProgram, type LossFn, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
 import { type StepMetrics, Trainer, type TrainerState } from "../trainer.ts";
-import type { TrainedAdapters, VlmAdapters } from "./adapters.ts";
+import type { LoraSettings, TrainedAdapters, VlmAdapters } from "./adapters.ts";
 import type { VlmModel } from "./model.ts";
 import type { SftRun } from "./sft-schedule.ts";
 
@@ -89,6 +89,23 @@ export class TrainerPool {
     if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
     return out;
   }
+}
+
+/** The loop settings SFT and DPO share (SftOptions, DpoOptions). */
+export interface TrainingOptions {
+  batch: number;
+  accumulation: number;
+  /** Total optimizer steps. */
+  steps: number;
+  /** Optimizer steps per ONNX Runtime run (K). */
+  stepsPerRun: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  clipNorm: number;
+  /** Seeds the data order (and LoRA's A). */
+  seed: number;
+  /** Train LoRA adapters (seeded by `seed`) instead of every weight; the returned model has them merged in. */
+  lora?: LoraSettings;
 }
 
 export interface LoopHooks<Row> {

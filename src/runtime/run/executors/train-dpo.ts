@@ -3,20 +3,17 @@
 // carries its weight (γ and 1 − γ for two; `weights` for more), so L = Σ w·ℓ / Σ w over each batch. The output is
 // the trained model as a checkpoint directory, with the per-step metrics beside it. Checkpoints and --resume as in
 // train.sft (../checkpoints.ts).
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { PreferenceLoss, PreferenceObjective } from "../../../compiler/tensor/models/tinyvlm/dpo.ts";
-import { saveCheckpoint } from "../../checkpoint.ts";
 import { type PairRecord, readDataset } from "../../prefdata/records.ts";
 import { type DpoStepMetrics, trainDpo } from "../../vlm/dpo.ts";
 import type { PairExample } from "../../vlm/dpo-feeds.ts";
 import { examplesOf } from "../../vlm/examples.ts";
-import { modelToCheckpoint } from "../../vlm/model.ts";
-import { TrainingCheckpoints } from "../checkpoints.ts";
 import { loadModel } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
-import { METRICS_FILE } from "./train-sft.ts";
-import { loopOf, loraOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
+import { meanOf, startTraining } from "./training-progress.ts";
+import { loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export function objectiveOf(p: unknown): PreferenceObjective {
@@ -49,10 +46,7 @@ export const trainDpoExecutor: NodeExecutor = {
   kind: "train.dpo",
   version: 1,
   async run(ctx) {
-    const p = ctx.node.params;
-    refuseUnsupported(p, ctx.node.id);
-    // Decoded first, so bad LoRA settings fail before anything is loaded.
-    const lora = loraOf(p.lora);
+    const { p, lora } = trainingParams(ctx);
     const objective = objectiveOf(p.objective);
     const model = loadModel(ctx.input("model"));
     const pairInputs = ctx.inputs.filter((i) => i.name.startsWith("pairs["));
@@ -67,8 +61,17 @@ export const trainDpoExecutor: NodeExecutor = {
         }
     const pick = (lp: { sum: number; mean: number }) => (objective.logps === "sum" ? lp.sum : lp.mean);
     const pairs: PairExample[] = [];
+    const datasets = pairInputs.map((input) => readDataset(input.dir));
+    // Dataset k's share of the loss is its weight: each of its N_k pairs weighs w_k·N/N_k (mean 1 over all N pairs),
+    // and the loss is Σ w·ℓ / B, so the shares hold whatever the datasets' sizes and however batches fall.
+    const total = datasets.reduce((a, d) => a + d.records.length, 0);
+    const shareOf = (k: number) => {
+      const n = (datasets[k] as { records: unknown[] }).records.length;
+      const sum = weights.reduce((a, w, j) => a + ((datasets[j] as { records: unknown[] }).records.length > 0 ? w : 0), 0);
+      return n === 0 || sum === 0 ? 0 : ((weights[k] as number) / sum) * (total / n);
+    };
     pairInputs.forEach((input, k) => {
-      const data = readDataset(input.dir);
+      const data = datasets[k] as ReturnType<typeof readDataset>;
       if (data.kind !== "pairs") throw new NodeError(`${input.node.id} holds ${data.kind}, not pairs`);
       const records = data.records as PairRecord[];
       const examples = examplesOf(
@@ -86,7 +89,7 @@ export const trainDpoExecutor: NodeExecutor = {
           chosen: r.chosen,
           rejected: r.rejected,
           rgb: examples[i]?.rgb ?? null,
-          weight: weights[k] as number,
+          weight: shareOf(k),
           refChosen: ref ? pick(ref.chosen) : 0,
           refRejected: ref ? pick(ref.rejected) : 0,
         });
@@ -94,63 +97,33 @@ export const trainDpoExecutor: NodeExecutor = {
     });
     const zeroWeight = pairs.filter((x) => x.weight === 0).length;
     const used = pairs.filter((x) => x.weight > 0);
-    if (used.length === 0)
-      throw new NodeError(`no pairs to train on: ${pairInputs.map((i) => i.node.id).join(", ")} hold ${pairs.length} pairs with weight > 0`);
+    if (used.length === 0) {
+      const sizes = pairInputs.map((i, k) => `${i.node.id}: ${(datasets[k] as { records: unknown[] }).records.length} pairs, weight ${weights[k]}`);
+      throw new NodeError(
+        `no pairs with a weight above 0 to train on (${sizes.join("; ")}); give the non-empty datasets a weight (gamma or weights) or make pairs`,
+      );
+    }
     const loop = loopOf(p, used.length, pairInputs.map((i) => i.node.id).join(" + "));
-    const checkpoints = new TrainingCheckpoints<DpoStepMetrics>(ctx, { every: loop.checkpointEvery, steps: loop.steps, stepsPerRun: loop.stepsPerRun });
-    const resumed = checkpoints.start();
-    if (loop.stepsPerRunNote) ctx.log.line(`${ctx.node.id}: ${loop.stepsPerRunNote}`);
-    const runtime = await ctx.runtime(p.device);
-    const progress = ctx.log.progress(`${ctx.node.id}: preference training`, loop.steps, "steps");
-    const started = performance.now();
-    // Every step's rows so far (a resumed phase starts with those of its checkpoint, written again to the run's metrics).
-    const rows: DpoStepMetrics[] = resumed ? [...resumed.rows] : [];
-    if (resumed) ctx.metrics(resumed.rows);
-    const recent: DpoStepMetrics[] = rows.slice(-20);
+    const t = await startTraining<DpoStepMetrics>(
+      ctx,
+      loop,
+      "preference training",
+      (recent, last) =>
+        `loss ${meanOf(recent, "loss").toFixed(3)} · acc ${meanOf(recent, "rewards/accuracies").toFixed(2)} · margin ${meanOf(recent, "rewards/margins").toFixed(3)} · ${Math.round(last.tokens_per_second ?? 0)} tok/s`,
+    );
     const { model: trained, adapters } = await trainDpo(
-      runtime,
+      t.runtime,
       model,
       used,
       { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps), lora },
-      (these) => {
-        ctx.metrics(these);
-        rows.push(...these);
-        recent.push(...these);
-        recent.splice(0, Math.max(0, recent.length - 20));
-        const last = these.at(-1) as DpoStepMetrics;
-        progress.update(
-          last.step,
-          `loss ${mean(recent, "loss").toFixed(3)} · acc ${mean(recent, "rewards/accuracies").toFixed(2)} · margin ${mean(recent, "rewards/margins").toFixed(3)} · ${Math.round(last.tokens_per_second ?? 0)} tok/s`,
-        );
-      },
-      {
-        onRunEnd: (runIndex, pool) => checkpoints.take(runIndex, pool, rows),
-        ...(resumed ? { resume: { runsDone: resumed.runsDone, state: resumed.state } } : {}),
-      },
+      t.onRun,
+      t.more,
     );
-    const tail = rows.slice(-Math.min(rows.length, 20));
-    progress.finish(
-      `loss ${mean(tail, "loss").toFixed(3)} · reward accuracy ${mean(tail, "rewards/accuracies").toFixed(2)} · margin ${mean(tail, "rewards/margins").toFixed(3)}`,
-    );
-    // A LoRA phase's checkpoint holds the merged weights, plus its adapters as PEFT-style files beside them.
-    saveCheckpoint(ctx.out, { ...modelToCheckpoint(trained), files: adapters?.files() });
-    writeFileSync(path.join(ctx.out, METRICS_FILE), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
-    return {
-      pairs: used.length,
-      pairs_weight_zero: zeroWeight,
-      reference: reference ? reference.node.id : "none",
-      steps: loop.steps,
-      epochs: rows.at(-1)?.epoch ?? 0,
-      loss: mean(tail, "loss"),
-      "rewards/accuracies": mean(tail, "rewards/accuracies"),
-      "rewards/margins": mean(tail, "rewards/margins"),
-      seconds: (performance.now() - started) / 1000,
-      tokens_per_second: rows.length > 0 ? mean(rows, "tokens_per_second") : 0,
-      ...(resumed ? { resumed_from_step: resumed.step } : {}),
-    };
+    return t.finish(trained, adapters, {
+      line: (tail) =>
+        `loss ${meanOf(tail, "loss").toFixed(3)} · reward accuracy ${meanOf(tail, "rewards/accuracies").toFixed(2)} · margin ${meanOf(tail, "rewards/margins").toFixed(3)}`,
+      first: { pairs: used.length, pairs_weight_zero: zeroWeight, reference: reference ? reference.node.id : "none" },
+      means: ["loss", "rewards/accuracies", "rewards/margins"],
+    });
   },
 };
-
-function mean(rows: readonly DpoStepMetrics[], key: string): number {
-  return rows.length === 0 ? Number.NaN : rows.reduce((a, r) => a + (r[key] ?? Number.NaN), 0) / rows.length;
-}

@@ -21,20 +21,9 @@ import { examplesOf } from "../../vlm/examples.ts";
 import type { Example } from "../../vlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../vlm/logprobs.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../vlm/model.ts";
-import { type OfflinePair, trainOnline } from "../../vlm/online.ts";
-import { loadModel } from "./inputs.ts";
+import type { OfflinePair } from "../../vlm/online.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
-import {
-  annotatorOf,
-  asNodeErrors,
-  finishOnline,
-  loraNote,
-  onlineHooks,
-  onlineLoraOf,
-  onlineOptionsOf,
-  promptsOf,
-  refuseOnlineUnsupported,
-} from "./train-online.ts";
+import { annotatorOf, finishOnline, loraNote, onlineOptionsOf, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
 import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 /** The reference model of a mixed phase, or null (reference: none). */
@@ -61,14 +50,7 @@ export const trainMixedExecutor: NodeExecutor = {
   kind: "train.mixed",
   version: 1,
   async run(ctx) {
-    const p = ctx.node.params;
-    const id = ctx.node.id;
-    refuseOnlineUnsupported(p, id);
-    // Decoded first, so bad LoRA settings fail before anything is loaded.
-    const lora = onlineLoraOf(p);
-    const started = performance.now();
-    const modelInput = ctx.input("model");
-    const model = loadModel(modelInput);
+    const { p, id, lora, started, modelInput, model } = startOnline(ctx);
     const pairsInput = ctx.input("pairs");
     const data = readDataset(pairsInput.dir);
     if (data.kind !== "pairs") throw new NodeError(`${id}: ${pairsInput.node.id} holds ${data.kind}, not pairs`);
@@ -144,12 +126,15 @@ export const trainMixedExecutor: NodeExecutor = {
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} pairs from ${pairsInput.node.id} (${matched} of ${records.length} prompts found in ` +
         `${ctx.input("prompts").node.id}); each kept with p = ${pv}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
     );
-    const progress = ctx.log.progress(`${id}: mixed DPO`, options.rounds, "rounds");
-    const hooks = onlineHooks(ctx, progress, options.rounds);
-    const result = await asNodeErrors(id, () => trainOnline(runtime, model, [], { ...options, reference, mixed: { pairs: offline, p: pv }, lora }, hooks));
+    const { result, recent, progress } = await trainRounds(ctx, "mixed DPO", {
+      runtime,
+      model,
+      prompts: [],
+      options: { ...options, reference, mixed: { pairs: offline, p: pv }, lora },
+    });
     const mean = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
     progress.finish(
-      `${result.rows.length} steps · loss ${mean(hooks.recent.map((r) => r.loss)).toFixed(3)} · reward accuracy ${mean(hooks.recent.map((r) => r["rewards/accuracies"] as number)).toFixed(2)}`,
+      `${result.rows.length} steps · loss ${mean(recent.map((r) => r.loss)).toFixed(3)} · reward accuracy ${mean(recent.map((r) => r["rewards/accuracies"] as number)).toFixed(2)}`,
     );
     const sum = (f: (r: (typeof result.rounds)[number]) => number) => result.rounds.reduce((a, r) => a + f(r), 0);
     return {
@@ -158,7 +143,7 @@ export const trainMixedExecutor: NodeExecutor = {
       offline_pairs: sum((r) => r.offline_pairs ?? 0),
       fallback_pairs: sum((r) => r.fallback_pairs ?? 0),
       annotator: name,
-      reference: reference ? (reference === model ? "initial policy" : "model") : "none",
+      reference: referenceName(reference, model),
     };
   },
 };

@@ -10,7 +10,6 @@
 // The helpers below are shared with train.mixed (train-mixed.ts).
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { saveCheckpoint } from "../../checkpoint.ts";
 import type { BdhsNoise } from "../../prefdata/bdhs.ts";
 import { itemOf, readDataset } from "../../prefdata/records.ts";
 import { SampleError } from "../../prefdata/sample.ts";
@@ -22,7 +21,7 @@ import { RaterUnavailable } from "../../raters/protocol.ts";
 import type { Runtime } from "../../session.ts";
 import { LoraError, type LoraSettings } from "../../vlm/adapters.ts";
 import { examplesOf } from "../../vlm/examples.ts";
-import { modelToCheckpoint, type VlmModel } from "../../vlm/model.ts";
+import type { VlmModel } from "../../vlm/model.ts";
 import {
   type OnlineAnnotator,
   OnlineError,
@@ -40,9 +39,9 @@ import type { Progress } from "../log.ts";
 import { loadModel } from "./inputs.ts";
 import { loadSimilarity } from "./similarity.ts";
 import { objectiveOf } from "./train-dpo.ts";
-import { METRICS_FILE } from "./train-sft.ts";
+import { writeTrained } from "./training-progress.ts";
 import { loopOf, loraOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
-import { type ExecContext, NodeError, type NodeExecutor } from "./types.ts";
+import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
 export const ROUNDS_FILE = "rounds.jsonl";
@@ -59,7 +58,7 @@ function number(p: Params, key: string, fallback: number, where = ""): number {
  * Settings an online phase does not implement yet (besides refuseUnsupported's): refused, never ignored. `lora` is
  * supported (loraOf decodes it); `checkpoint_every` is not: an online phase has no mid-phase checkpoints to resume from.
  */
-export function refuseOnlineUnsupported(p: Params, phase: string): void {
+function refuseOnlineUnsupported(p: Params, phase: string): void {
   refuseUnsupported(p, phase);
   if (p.checkpoint_every !== undefined)
     throw new NodeError(
@@ -67,9 +66,25 @@ export function refuseOnlineUnsupported(p: Params, phase: string): void {
     );
 }
 
-/** The phase's `lora` setting, checked before anything is loaded (undefined: every weight is trained). */
-export function onlineLoraOf(p: Params): LoraSettings | undefined {
-  return loraOf(p.lora);
+/**
+ * The start of both online phases: the settings they do not implement refused, the `lora` setting checked before
+ * anything is loaded (undefined: every weight is trained), the clock started, the initial policy ("model") loaded.
+ */
+export function startOnline(ctx: ExecContext): {
+  p: Params;
+  id: string;
+  lora: LoraSettings | undefined;
+  started: number;
+  modelInput: StoredInput;
+  model: VlmModel;
+} {
+  const p = ctx.node.params;
+  const id = ctx.node.id;
+  refuseOnlineUnsupported(p, id);
+  const lora = loraOf(p.lora);
+  const started = performance.now();
+  const modelInput = ctx.input("model");
+  return { p, id, lora, started, modelInput, model: loadModel(modelInput) };
 }
 
 /** What the log says about LoRA, e.g. "; LoRA r = 128, α = 256 on q, v, projector trained fully (lr 2e-6)". */
@@ -206,7 +221,7 @@ const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : 
 const fixed = (v: number | undefined, digits = 3): string => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
 
 /** Progress over rounds (round, step, loss, accuracy, KL), metrics rows as they come, a log line per round. */
-export function onlineHooks(ctx: ExecContext, progress: Progress, rounds: number): OnlineHooks & { recent: OnlineStepMetrics[] } {
+function onlineHooks(ctx: ExecContext, progress: Progress, rounds: number): OnlineHooks & { recent: OnlineStepMetrics[] } {
   const recent: OnlineStepMetrics[] = [];
   let done = 0;
   let last: Partial<OnlineStepMetrics> = {};
@@ -244,8 +259,28 @@ export function onlineHooks(ctx: ExecContext, progress: Progress, rounds: number
   };
 }
 
+/**
+ * trainOnline under a progress line over the rounds ("<id>: <what>", left to the caller to finish), with the errors
+ * whose message says what to change as NodeErrors; the result and the last 20 steps' rows.
+ */
+export async function trainRounds(
+  ctx: ExecContext,
+  what: string,
+  train: { runtime: Runtime; model: VlmModel; prompts: readonly OnlinePrompt[]; options: OnlineOptions },
+): Promise<{ result: OnlineResult; recent: OnlineStepMetrics[]; progress: Progress }> {
+  const progress = ctx.log.progress(`${ctx.node.id}: ${what}`, train.options.rounds, "rounds");
+  const hooks = onlineHooks(ctx, progress, train.options.rounds);
+  const result = await asNodeErrors(ctx.node.id, () => trainOnline(train.runtime, train.model, train.prompts, train.options, hooks));
+  return { result, recent: hooks.recent, progress };
+}
+
+/** What the summary says of the reference model: the initial policy, another model, or none. */
+export function referenceName(reference: VlmModel | null, model: VlmModel): string {
+  return reference ? (reference === model ? "initial policy" : "model") : "none";
+}
+
 /** Runs `train` and turns the errors whose message says what to change into NodeErrors (shown without a stack). */
-export async function asNodeErrors<T>(id: string, train: () => Promise<T>): Promise<T> {
+async function asNodeErrors<T>(id: string, train: () => Promise<T>): Promise<T> {
   try {
     return await train();
   } catch (e) {
@@ -260,8 +295,7 @@ export async function asNodeErrors<T>(id: string, train: () => Promise<T>): Prom
 
 /** Writes the checkpoint (with LoRA, the adapter files beside the merged weights), metrics.jsonl and rounds.jsonl; the summary both phases report. */
 export function finishOnline(ctx: ExecContext, result: OnlineResult, started: number): Record<string, unknown> {
-  saveCheckpoint(ctx.out, { ...modelToCheckpoint(result.model), files: result.adapters?.files() });
-  writeFileSync(path.join(ctx.out, METRICS_FILE), result.rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  writeTrained(ctx.out, result.model, result.adapters, result.rows);
   writeFileSync(path.join(ctx.out, ROUNDS_FILE), result.rounds.map((r) => `${JSON.stringify(r)}\n`).join(""));
   const tail = result.rows.slice(-Math.min(result.rows.length, 20));
   const sum = (f: (r: OnlineRoundStats) => number) => result.rounds.reduce((a, r) => a + f(r), 0);
@@ -300,13 +334,7 @@ export const trainOnlineExecutor: NodeExecutor = {
   kind: "train.online",
   version: 1,
   async run(ctx) {
-    const p = ctx.node.params;
-    const id = ctx.node.id;
-    refuseOnlineUnsupported(p, id);
-    // Decoded first, so bad LoRA settings fail before anything is loaded.
-    const lora = onlineLoraOf(p);
-    const started = performance.now();
-    const model = loadModel(ctx.input("model"));
+    const { p, id, lora, started, model } = startOnline(ctx);
     const promptsInput = ctx.input("prompts");
     let prompts = promptsOf(promptsInput.dir, model);
     if (p.bdhs !== undefined) {
@@ -323,13 +351,10 @@ export const trainOnlineExecutor: NodeExecutor = {
     ctx.log.line(
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
     );
-    const progress = ctx.log.progress(`${id}: online DPO`, options.rounds, "rounds");
-    const hooks = onlineHooks(ctx, progress, options.rounds);
-    const result = await asNodeErrors(id, () => trainOnline(runtime, model, prompts, { ...options, reference, lora }, hooks));
-    const tail = hooks.recent;
+    const { result, recent: tail, progress } = await trainRounds(ctx, "online DPO", { runtime, model, prompts, options: { ...options, reference, lora } });
     progress.finish(
       `${result.rows.length} steps · loss ${fixed(mean(tail.map((r) => r.loss)))} · reward accuracy ${fixed(mean(tail.map((r) => r["rewards/accuracies"] as number)), 2)} · kl ${fixed(result.rounds.at(-1)?.["objective/kl"])}`,
     );
-    return { ...finishOnline(ctx, result, started), annotator: name, reference: reference ? (reference === model ? "initial policy" : "model") : "none" };
+    return { ...finishOnline(ctx, result, started), annotator: name, reference: referenceName(reference, model) };
   },
 };

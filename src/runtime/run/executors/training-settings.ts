@@ -4,7 +4,7 @@ import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../
 import { LoraError, type LoraSettings, loraSettingsOf } from "../../vlm/adapters.ts";
 import { stepsForEpochs } from "../../vlm/sft.ts";
 import { stepsPerRunFor } from "../checkpoints.ts";
-import { NodeError } from "./types.ts";
+import { type ExecContext, NodeError } from "./types.ts";
 
 type Params = Record<string, unknown>;
 
@@ -79,6 +79,16 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
 export function refuseUnsupported(p: Params, phase: string): void {
   if (p.precision !== undefined && p.precision !== "fp32")
     throw new NodeError(`${phase}: precision ${String(p.precision)} is not supported by alignc run yet; use precision: fp32`);
+}
+
+/**
+ * A training phase's params, with the settings not implemented yet refused and `lora` decoded: called first, so that
+ * bad settings fail before anything is loaded.
+ */
+export function trainingParams(ctx: ExecContext): { p: Params; lora: LoraSettings | undefined } {
+  const p = ctx.node.params;
+  refuseUnsupported(p, ctx.node.id);
+  return { p, lora: loraOf(p.lora) };
 }
 
 /** The phase's `lora` setting, checked (a LoraError becomes a NodeError naming what to change). */

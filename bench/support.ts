@@ -1,0 +1,149 @@
+// What the benchmarks share: timing and rounding, the TinyVLM benches' model (a trained checkpoint or a random
+// init) and world, the machine a run was measured on (with the load average around it), table printing and the
+// results file. Not a benchmark itself (bench/main.ts runs only files that export `run`).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { imageTokens, parameterCount, type TinyVlmConfig, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
+import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
+import { type RatingInfo, readDataset } from "../src/runtime/prefdata/records.ts";
+import { onnxruntimePackageDir } from "../src/runtime/providers.ts";
+import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
+import { modelFromCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
+import type { WorldItem } from "../src/runtime/world/format.ts";
+import { worldOptions } from "../src/runtime/world/options.ts";
+import { writeWorld } from "../src/runtime/world/write.ts";
+
+export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+/** Trained checkpoints looked for, in order (outputs of `alignc run experiments/vit.align` and `… quickstart.align`). */
+const CHECKPOINTS = ["experiments/runs/vit/outputs/vit", "experiments/runs/quickstart/outputs/vit"];
+/** The grounded rater's aspects and scale, as the benches rate with it. */
+export const GROUNDED: RatingInfo = {
+  rater: "judge",
+  kind: "grounded",
+  aspects: ["helpfulness", "correctness", "coherence", "complexity", "verbosity"],
+  scale: { min: 0, max: 4 },
+};
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+export const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+/** A number for a table: thousands separators, `d` decimals. */
+export const fmt = (x: number, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+
+export async function timed<T>(f: () => Promise<T> | T): Promise<{ value: T; s: number }> {
+  const t0 = performance.now();
+  const value = await f();
+  return { value, s: seconds(t0) };
+}
+
+/** An integer option of bench `bench` (`--flag v`), at least `min`. */
+export function intOption(bench: string, flag: string, v: string | undefined, min: number): number {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min) throw new Error(`${bench}: ${flag} takes an integer ≥ ${min}, got ${v}`);
+  return x;
+}
+
+/** The model options of the TinyVLM benches: --model DIR, --random-init. */
+export interface ModelChoice {
+  model: string | null;
+  randomInit: boolean;
+}
+
+/** The model: --model, else the first trained checkpoint found, else (or with --random-init) a fresh nano TinyVLM. */
+function loadBenchModel(o: ModelChoice): { model: VlmModel; description: string } {
+  const dir = o.randomInit ? null : (o.model ?? CHECKPOINTS.map((d) => path.join(repoRoot, d)).find((d) => existsSync(path.join(d, "model.safetensors"))));
+  if (dir) {
+    const model = modelFromCheckpoint(loadCheckpoint(dir), dir);
+    return { model, description: `trained checkpoint ${path.relative(repoRoot, dir) || dir}` };
+  }
+  // What model.init makes for `tinyvlm { size: nano, seed: 1 }`.
+  const tokenizer = Tokenizer.train(worldCorpus(), { vocabSize: 512, initialAlphabet: ASCII_ALPHABET });
+  const config = tinyVlmConfig("nano", tokenizer.vocabSize);
+  const params = new Map(initTinyVlm(config, new Rng(1)).map((w) => [w.name, w.data]));
+  return { model: { config, tokenizer, params }, description: "random init" };
+}
+
+/**
+ * The setup the TinyVLM benches time: the model (printed with its size, as `<bench>: TinyVLM …`), and a world of
+ * `prompts` prompts at its image size written into `<tmp>/world`, the items that `keep` keeps. `world` is the world's
+ * settings (for the results file), `stages` the first rows of the bench's stage table (header, model load, world).
+ */
+export async function setUp(bench: string, o: ModelChoice & { prompts: number }, tmp: string, keep: (item: WorldItem) => boolean = () => true) {
+  const loaded = await timed(() => loadBenchModel(o));
+  const { model, description } = loaded.value;
+  const c = model.config;
+  console.log(`${bench}: TinyVLM ${c.vocab}-token vocabulary, ${parameterCount(c).toLocaleString("en-US")} parameters — ${description}`);
+  const worldDir = path.join(tmp, "world");
+  const settings = { split: "train", seed: 1, bias: 0.8, image_size: c.imageSize };
+  const world = await timed(() => writeWorld(worldDir, worldOptions({ ...settings, count: o.prompts })));
+  const items = (readDataset(worldDir).records as WorldItem[]).filter(keep);
+  const stages = [
+    ["stage", "work", "time", "throughput"],
+    ["setup: model load", description, `${fmt(loaded.s, 2)} s`, ""],
+    ["setup: world", `${items.length} prompts at ${c.imageSize}×${c.imageSize}`, `${fmt(world.s, 2)} s`, ""],
+  ];
+  return { model, description, items, loadSeconds: loaded.s, worldSeconds: world.s, world: settings, stages };
+}
+
+/** The load average before and after a bench's measurements, as its header line ends. */
+export const loadAverageText = (start: number[], end: number[]) =>
+  `load average ${start.map((x) => x.toFixed(2)).join(" ")} → ${end.map((x) => x.toFixed(2)).join(" ")}`;
+
+function ortVersion(): string {
+  const dir = onnxruntimePackageDir();
+  if (!dir) return "unknown";
+  return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+}
+
+/** The machine a bench ran on. */
+export function machineInfo() {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? "",
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: process.platform,
+  };
+}
+
+/**
+ * The head of a TinyVLM bench's results file: the bench, the date, the machine with ONNX Runtime's version and the
+ * load average around the measurements, the model and its configuration.
+ */
+export function vlmReport(benchmark: string, load: { start: number[]; end: number[] }, description: string, c: TinyVlmConfig) {
+  return {
+    benchmark,
+    date: new Date().toISOString(),
+    machine: {
+      ...machineInfo(),
+      onnxruntime: ortVersion(),
+      loadavg: { start: load.start.map((x) => round(x, 2)), end: load.end.map((x) => round(x, 2)) },
+    },
+    model: description,
+    modelConfig: { vocab: c.vocab, imageSize: c.imageSize, imageTokens: imageTokens(c), textContext: c.textContext, parameters: parameterCount(c) },
+  };
+}
+
+/** Prints a table, columns two spaces apart; `right(col)` says which columns are right-aligned. */
+export function printTable(table: string[][], right: (col: number) => boolean): void {
+  const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
+  for (const row of table)
+    console.log(
+      row
+        .map((cell, col) => (right(col) ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
+        .join("  ")
+        .trimEnd(),
+    );
+}
+
+/** Writes a bench's results as JSON to `out` and says so. */
+export function writeResults(out: string, results: object): void {
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+}
