@@ -293,3 +293,29 @@ describe("online DPO helpers", () => {
     assert.equal(roundSteps({ batch: 4, accumulation: 1, stepsPerRound: 5 }, 0), 0);
   });
 });
+
+test("mixed DPO trains an offline pair on its own image, whatever images the prompts input has", { timeout: 120_000 }, async () => {
+  // pool_other has the same ids and prompt texts as pool but other scenes: it must not lend its images to pairs.
+  const file = write(
+    "mixed-images.align",
+    `${BASE}dataset pool_other = shapes { split: train, count: 6, seed: 5, tasks: [describe, pope, count] }
+phase mx_own = mixed(base, corrupted, pool_other) {
+  p: 100%
+  annotator: judge
+  samples: 2
+  rounds: 1
+  prompts_per_round: 4
+  max_tokens: 8
+  batch: 4
+  optimizer: adamw { lr: 1e-3 }
+}
+`,
+  );
+  const runDir = path.join(dir, "runs", "mixed-images");
+  await run(file, runDir);
+  // Only offline pairs, scored by the reference (= the initial policy) on their own images: at step 1 the policy is
+  // the reference, so every reward is 0 up to rounding.
+  const first = metrics(runDir, "mx_own")[0] as Record<string, number>;
+  assert.ok(Math.abs(first["rewards/chosen"] as number) < 1e-5, JSON.stringify(first));
+  assert.ok(Math.abs(first["rewards/rejected"] as number) < 1e-5, JSON.stringify(first));
+});

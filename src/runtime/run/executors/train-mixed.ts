@@ -67,13 +67,17 @@ export const trainMixedExecutor: NodeExecutor = {
       model.config.imageSize,
     );
     let matched = 0;
+    // A prompts item stands for a pair's prompt only when its id, text and image bytes all match (a world of another
+    // seed has the same ids and prompts but other images); the offline pair always keeps its own image.
+    const sameImage = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : Buffer.compare(a, b) === 0);
     const promptOf = (r: PairRecord, i: number) => {
+      const own = pairExamples[i]?.rgb ?? null;
       const known = prompts.get(r.item.id);
-      if (known && known.item.prompt === r.item.prompt) {
+      if (known && known.item.prompt === r.item.prompt && sameImage(known.rgb, own)) {
         matched++;
         return known;
       }
-      return { item: r.item, rgb: pairExamples[i]?.rgb ?? null };
+      return { item: r.item, rgb: own };
     };
 
     const runtime = await ctx.runtime(p.device);
