@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
 import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
-import { CHECKPOINTS_DIR, checkpointsIn, stepsPerRunFor, TRAINER_INFO_FILE, TRAINER_STATE_FILE } from "../src/runtime/run/checkpoints.ts";
+import { CHECKPOINTS_DIR, checkpointsIn, stepsPerRunFor, TRAINER_INFO_FILE, TRAINER_STATE_FILE, TrainingCheckpoints } from "../src/runtime/run/checkpoints.ts";
 import { RunError, runGraph } from "../src/runtime/run/executor.ts";
 import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
 import { loopOf } from "../src/runtime/run/executors/training-settings.ts";
@@ -19,6 +19,8 @@ import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
 import { planStatus } from "../src/runtime/run/plan-status.ts";
 import { repoRoot } from "./support/align-files.ts";
+
+import { fakeContext, graphNode } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-resume-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -257,4 +259,21 @@ test("steps per run divide checkpoint_every, so runs end where checkpoints are t
   assert.equal(loop.checkpointEvery, 30);
   assert.match(loop.stepsPerRunNote ?? "", /15 steps per run instead of 25/);
   assert.equal(loopOf({ steps: 100, batch: 4, steps_per_run: 25, checkpoint_every: 50 }, 16, "d").stepsPerRunNote, undefined);
+});
+
+test("a phase being trained by another live run in the same store is not taken over; a dead run's claim is", () => {
+  const scratch = mkdtempSync(path.join(tmpdir(), "alignc-claim-"));
+  try {
+    const ctx = fakeContext({ node: graphNode("train.sft", {}, "vit"), out: path.join(scratch, "out"), entryDir: scratch, scratch });
+    const plan = { every: 4, steps: 8, stepsPerRun: 4 };
+    // The parent of this process is alive and is not this process.
+    writeFileSync(path.join(scratch, "owner.json"), JSON.stringify({ pid: process.ppid }));
+    assert.throws(() => new TrainingCheckpoints(ctx, plan).start(), /vit is being trained by another alignc run \(pid \d+\) in the same store/);
+    // A pid no process has.
+    writeFileSync(path.join(scratch, "owner.json"), JSON.stringify({ pid: 4_194_303 }));
+    assert.equal(new TrainingCheckpoints(ctx, plan).start(), undefined);
+    assert.equal(JSON.parse(readFileSync(path.join(scratch, "owner.json"), "utf8")).pid, process.pid);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 });

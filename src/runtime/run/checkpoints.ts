@@ -16,7 +16,7 @@
 // entry is stored, and with it the scratch directory. `alignc run --resume` restores the latest one: the runs it
 // covers are skipped, the trainer state restored, and the metrics rows before it written again, so the phase ends
 // with the weights and metrics an uninterrupted run ends with.
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { loadSafetensors, saveSafetensors, writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
@@ -121,6 +121,29 @@ export class TrainingCheckpoints<Row extends object> {
     this.phase = ctx.node.id;
   }
 
+  /**
+   * Two runs sharing a store (--store) may train the same key at once: the first claims the scratch directory with
+   * its pid; the second stops instead of taking the first one's checkpoints for an interrupted run's. A claim whose
+   * process is gone (a crash, SIGKILL) is taken over.
+   */
+  private claim(): void {
+    const file = path.join(this.ctx.scratch, OWNER_FILE);
+    if (existsSync(file)) {
+      let pid = 0;
+      try {
+        pid = Number((JSON.parse(readFileSync(file, "utf8")) as { pid?: unknown }).pid);
+      } catch {
+        // A torn claim: its writer died while writing it.
+      }
+      if (pid > 0 && pid !== process.pid && alive(pid))
+        throw new CheckpointExistsError(
+          `${this.phase} is being trained by another alignc run (pid ${pid}) in the same store; wait for it to finish, then run again (its result will be reused)`,
+        );
+    }
+    mkdirSync(this.ctx.scratch, { recursive: true });
+    writeFileSync(file, `${JSON.stringify({ pid: process.pid, started: new Date().toISOString() })}\n`);
+  }
+
   private get key(): string {
     return this.ctx.key ?? path.basename(this.ctx.scratch);
   }
@@ -131,7 +154,8 @@ export class TrainingCheckpoints<Row extends object> {
    * checkpoint stops the phase with a message saying what to do, and nothing is deleted.
    */
   start(): Resumed<Row> | undefined {
-    // Temporary directories of a writer that died mid-checkpoint are never complete.
+    this.claim();
+    // Temporary directories of a writer that died mid-checkpoint are never complete (a live writer holds the claim).
     if (existsSync(this.root))
       for (const name of readdirSync(this.root)) if (name.startsWith(".")) rmSync(path.join(this.root, name), { recursive: true, force: true });
     const found = checkpointsIn(this.ctx.scratch);
@@ -280,5 +304,18 @@ export function removeCheckpointLinks(nodeDir: string): void {
     if (existsSync(parent) && readdirSync(parent).length === 0) rmSync(parent, { recursive: true, force: true });
   } catch {
     // another process may be using it
+  }
+}
+
+/** The scratch directory's claim by the process training it. */
+const OWNER_FILE = "owner.json";
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
