@@ -319,3 +319,26 @@ phase mx_own = mixed(base, corrupted, pool_other) {
   assert.ok(Math.abs(first["rewards/chosen"] as number) < 1e-5, JSON.stringify(first));
   assert.ok(Math.abs(first["rewards/rejected"] as number) < 1e-5, JSON.stringify(first));
 });
+
+test("a model judge annotates an online phase and rates answers for evaluate's quality metric", { timeout: 120_000 }, async () => {
+  const file = write(
+    "judge.align",
+    `${BASE}rater mj = judge(base) { aspects: [helpfulness], scale: 0..4, mode: listwise }
+phase on_judge = online(base, pool) {
+  annotator: mj
+  samples: 3
+  rounds: 1
+  prompts_per_round: 4
+  max_tokens: 8
+  batch: 1
+  optimizer: adamw { lr: 1e-3 }
+}
+evaluate judged { models: [base, on_judge], on: pool, metrics: [pope, quality], rater: mj, max_tokens: 8 }
+`,
+  );
+  const runDir = path.join(dir, "runs", "judge");
+  await run(file, runDir);
+  const round = rounds(runDir, "on_judge")[0] as OnlineRoundStats & Record<string, unknown>;
+  assert.ok(Number.isFinite(round["objective/scores"] as number), JSON.stringify(round));
+  assert.match(readFileSync(path.join(runDir, "evaluations", "judged.md"), "utf8"), /Quality \(rater: mj \(judge\)/);
+});

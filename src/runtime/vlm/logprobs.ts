@@ -21,7 +21,7 @@ export async function answerLogProbs(
   runtime: Runtime,
   model: VlmModel,
   examples: readonly Example[],
-  o: { batch?: number; onBatch?: (done: number, total: number) => void } = {},
+  o: { batch?: number; onBatch?: (done: number, total: number) => void; onScored?: (id: string, lp: SequenceLogProb) => void } = {},
 ): Promise<Map<string, SequenceLogProb>> {
   const out = new Map<string, SequenceLogProb>();
   if (examples.length === 0) return out;
@@ -57,7 +57,9 @@ export async function answerLogProbs(
       chunk.forEach((ex, r) => {
         let tokens = 0;
         for (let t = 0; t < length; t++) tokens += masks[r * length + t] as number;
-        out.set(ex.id, { sum: sums[r] as number, mean: means[r] as number, tokens });
+        const lp = { sum: sums[r] as number, mean: means[r] as number, tokens };
+        out.set(ex.id, lp);
+        o.onScored?.(ex.id, lp);
       });
       done += chunk.length;
       o.onBatch?.(done, examples.length);

@@ -88,7 +88,13 @@ export const evalMetrics: NodeExecutor = {
 async function qualityRater(ctx: ExecContext): Promise<RaterRuntime> {
   const input = ctx.inputs.find((i) => i.name === "rater");
   if (!input) return defaultQualityRater();
-  return createRater(input.node, ctx.entryDir, (text) => {
-    for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${input.node.id} (stderr): ${line}`);
-  });
+  return createRater(
+    input.node,
+    ctx.entryDir,
+    (text) => {
+      for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${input.node.id} (stderr): ${line}`);
+    },
+    // A model judge needs its model's stored entry and a runtime (the evaluation's device).
+    { storedRater: input, runtime: () => ctx.runtime(ctx.node.params.device) },
+  );
 }

@@ -91,21 +91,23 @@ export const referenceLogprobs: NodeExecutor = {
       checkImageSize(items, model.config.imageSize, modelInput.node.id);
       const examples: Example[] = examplesOf("", items, model.config.imageSize);
       const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${modelInput.node.id}`, examples.length, "answers");
-      let computed: Map<string, SequenceLogProb>;
+      mkdirSync(path.dirname(cacheFile), { recursive: true });
       try {
-        computed = await answerLogProbs(runtime, model, examples, { onBatch: (done) => progress.update(done) });
+        await answerLogProbs(runtime, model, examples, {
+          onBatch: (done) => progress.update(done),
+          // Cached the moment it is scored (one append per line: concurrent trials interleave whole lines), so a
+          // run killed half-way through scoring keeps what it scored.
+          onScored(id, lp) {
+            const key = keyOf.get(id) as string;
+            cache.set(key, lp);
+            appendFileSync(cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
+          },
+        });
       } catch (e) {
         if (e instanceof Error && e.name === "FeedError") throw new NodeError(`${e.message}; filter such pairs out before the phase (filter { where: … })`);
         throw e;
       }
       progress.finish();
-      mkdirSync(path.dirname(cacheFile), { recursive: true });
-      // One append per answer line: concurrent trials writing the same cache interleave whole lines.
-      for (const [id, lp] of computed) {
-        const key = keyOf.get(id) as string;
-        cache.set(key, lp);
-        appendFileSync(cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
-      }
     } else ctx.log.line(`${ctx.node.id}: all ${rows.length * 2} answers' reference log-probs were cached; ${modelInput.node.id} was not loaded`);
     const out: PairLogProbs[] = rows.map((r) => ({
       dataset: r.dataset,

@@ -138,10 +138,17 @@ export async function annotatorOf(ctx: ExecContext, runtime: Runtime): Promise<{
   }
   if (p.annotator === undefined) throw new NodeError(`${id}: needs an annotator (online DPO) or bdhs (online BDHS)`);
   const ref = p.annotator as { input?: unknown };
-  const raterNode = ctx.input(typeof ref?.input === "string" ? ref.input : "annotator").node;
-  const rater = await createRater(raterNode, ctx.entryDir, (text) => {
-    for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${raterNode.id} (stderr): ${line}`);
-  });
+  const raterInput = ctx.input(typeof ref?.input === "string" ? ref.input : "annotator");
+  const raterNode = raterInput.node;
+  const rater = await createRater(
+    raterNode,
+    ctx.entryDir,
+    (text) => {
+      for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${raterNode.id} (stderr): ${line}`);
+    },
+    // A model judge annotates on the phase's device.
+    { storedRater: raterInput, runtime: () => ctx.runtime(ctx.node.params.device) },
+  );
   let score: ScoreExpr;
   try {
     score = p.score === undefined || p.score === null ? sumOfAspects(rater.info.aspects) : scoreExprOf(p.score);

@@ -54,6 +54,10 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
   const batch = num(p, "batch", 16);
   const accumulation = num(p, "accumulation", 1);
   if (batch > examples) throw new NodeError(`batch ${batch} is larger than the ${examples} examples of ${what}; lower batch or use more data`);
+  if (batch * accumulation > examples)
+    throw new NodeError(
+      `batch ${batch} × accumulation ${accumulation} = ${batch * accumulation} examples per step is more than the ${examples} examples of ${what}; lower batch or accumulation`,
+    );
   const steps = typeof p.steps === "number" ? p.steps : stepsForEpochs(examples, batch, accumulation, num(p, "epochs", 1));
   const asked = Math.min(steps, num(p, "steps_per_run", 25));
   const checkpointEvery = typeof p.checkpoint_every === "number" ? p.checkpoint_every : undefined;
