@@ -34,6 +34,13 @@ export class RunLog {
     if (this.file) appendFileSync(this.file, `${new Date().toISOString()} ${text}\n`);
   }
 
+  /** A receiver for what program `id` writes to stderr: each line goes to logs/run.log, marked with the id. */
+  stderrOf(id: string): (text: string) => void {
+    return (text) => {
+      for (const line of text.split("\n")) if (line.trim() !== "") this.detail(`${id} (stderr): ${line}`);
+    };
+  }
+
   /** Redraws the status line (terminal only; nothing is written to the log file). */
   setStatus(text: string): void {
     if (!this.sink.isTTY) return;

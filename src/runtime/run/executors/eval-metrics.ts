@@ -91,9 +91,7 @@ async function qualityRater(ctx: ExecContext): Promise<RaterRuntime> {
   return createRater(
     input.node,
     ctx.entryDir,
-    (text) => {
-      for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${input.node.id} (stderr): ${line}`);
-    },
+    ctx.log.stderrOf(input.node.id),
     // A model judge needs its model's stored entry and a runtime (the evaluation's device).
     { storedRater: input, runtime: () => ctx.runtime(ctx.node.params.device) },
   );

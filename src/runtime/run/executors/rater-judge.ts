@@ -11,7 +11,7 @@ import { loadCheckpoint } from "../../checkpoint.ts";
 import { judgeTemperatureProblem } from "../../raters/judge.ts";
 import type { RaterMode } from "../../raters/protocol.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../vlm/model.ts";
-import { loadModel } from "./inputs.ts";
+import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
 import { RATER_FILE } from "./rater-node.ts";
 import { NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
@@ -26,11 +26,6 @@ export interface StoredJudge {
 }
 
 const MODES: readonly RaterMode[] = ["listwise", "pairwise", "pointwise"];
-
-/** The store root of an entry directory store/<kk>/<key>. */
-function storeRoot(entryDir: string): string {
-  return path.dirname(path.dirname(path.resolve(entryDir)));
-}
 
 /** A judge node's mode (default pairwise), refusing a temperature other than 0 and unknown modes. */
 export function judgeSettings(node: GraphNode): { mode: RaterMode } {
@@ -48,14 +43,13 @@ export const raterJudge: NodeExecutor = {
     const { mode } = judgeSettings(ctx.node);
     const input = ctx.input("model");
     const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the rater
-    const entry = path.relative(storeRoot(input.dir), path.resolve(input.dir)).split(path.sep).join("/");
     const stored: StoredJudge = {
       format: "alignc-rater-judge",
       version: 1,
       kind: "rater.judge",
       id: ctx.node.id,
       params: ctx.node.params,
-      model: { entry, key: input.info.key, node: input.node.id },
+      model: storedModelRef(input),
     };
     writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify(stored, null, 2)}\n`);
     return { rater: "judge", model: input.node.id, mode, imageSize: model.config.imageSize, textContext: model.config.textContext };
@@ -74,14 +68,7 @@ export function readStoredJudge(input: StoredInput): StoredJudge {
 
 /** The judge model's entry directory, in the store that holds the judge's entry. */
 export function judgeModelDir(input: StoredInput, s: StoredJudge): string {
-  const root = storeRoot(input.dir);
-  const byEntry = path.join(root, ...s.model.entry.split("/"));
-  if (existsSync(byEntry)) return byEntry;
-  const byKey = path.join(root, s.model.key.slice(0, 2), s.model.key);
-  if (existsSync(byKey)) return byKey;
-  throw new NodeError(
-    `${input.node.id}: its model ${s.model.node} (store entry ${s.model.entry}) is not in the store ${root}; run the graph again to rebuild it`,
-  );
+  return storedModelDir(input, s.model);
 }
 
 /** The judge model a stored judge entry names, with its node id, and the judge's mode. */

@@ -9,7 +9,7 @@ import { loadCheckpoint } from "../../checkpoint.ts";
 import { createSimilarity, type LexicalMeasure, type Pooling, type Similarity } from "../../prefdata/similarity.ts";
 import type { Runtime } from "../../session.ts";
 import { modelFromCheckpoint } from "../../vlm/model.ts";
-import { loadModel } from "./inputs.ts";
+import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
 import { NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 export const SIMILARITY_JSON = "similarity.json";
@@ -25,11 +25,6 @@ export interface StoredSimilarity {
 
 const MEASURES: readonly LexicalMeasure[] = ["rouge_l", "token_jaccard"];
 const POOLINGS: readonly Pooling[] = ["mean", "last"];
-
-/** The store root of an entry directory store/<kk>/<key>. */
-function storeRoot(entryDir: string): string {
-  return path.dirname(path.dirname(path.resolve(entryDir)));
-}
 
 function write(out: string, s: StoredSimilarity): void {
   writeFileSync(path.join(out, SIMILARITY_JSON), `${JSON.stringify(s, null, 2)}\n`);
@@ -54,13 +49,12 @@ export const similarityCosine: NodeExecutor = {
     if (!POOLINGS.includes(pooling)) throw new NodeError(`${ctx.node.id}: unknown pooling ${JSON.stringify(pooling)}; use ${POOLINGS.join(" or ")}`);
     const input = ctx.input("model");
     const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the similarity
-    const entry = path.relative(storeRoot(input.dir), path.resolve(input.dir)).split(path.sep).join("/");
     write(ctx.out, {
       format: "alignc-similarity",
       version: 1,
       kind: "cosine",
       params: { pooling },
-      model: { entry, key: input.info.key, node: input.node.id },
+      model: storedModelRef(input),
     });
     return { kind: "cosine", pooling, model: input.node.id, width: model.config.text.width };
   },
@@ -79,14 +73,7 @@ export function readStoredSimilarity(input: StoredInput): StoredSimilarity {
 /** The model entry directory a stored cosine similarity names, in the store that holds the similarity entry. */
 export function similarityModelDir(input: StoredInput, s: StoredSimilarity): string {
   if (!s.model) throw new NodeError(`${input.node.id}: a ${s.kind} similarity has no model`);
-  const root = storeRoot(input.dir);
-  const byEntry = path.join(root, ...s.model.entry.split("/"));
-  if (existsSync(byEntry)) return byEntry;
-  const byKey = path.join(root, s.model.key.slice(0, 2), s.model.key);
-  if (existsSync(byKey)) return byKey;
-  throw new NodeError(
-    `${input.node.id}: its model ${s.model.node} (store entry ${s.model.entry}) is not in the store ${root}; run the graph again to rebuild it`,
-  );
+  return storedModelDir(input, s.model);
 }
 
 /** The Similarity a stored similarity entry describes; cosine loads its model and embeds on `runtime`. */

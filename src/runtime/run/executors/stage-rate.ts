@@ -82,15 +82,10 @@ export const stageRate: NodeExecutor = {
     if (samples.kind !== "samples") throw new NodeError(`rate needs samples, got a dataset of ${samples.kind}`);
     const raterInput = ctx.input("rater");
     const raterNode = raterInput.node;
-    const rater = await createRater(
-      raterNode,
-      ctx.entryDir,
-      (text) => {
-        // The program's stderr goes to logs/run.log; the failures it explains are reported with their stderr tail.
-        for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${raterNode.id} (stderr): ${line}`);
-      },
-      { storedRater: raterInput, runtime: () => ctx.runtime(undefined) },
-    );
+    const rater = await createRater(raterNode, ctx.entryDir, ctx.log.stderrOf(raterNode.id), {
+      storedRater: raterInput,
+      runtime: () => ctx.runtime(undefined),
+    });
     const { aspects, scale } = rater.info;
     const requests = new Map(samples.records.map((r) => [r.id, requestOf(r, aspects, scale)]));
     const journal = path.join(ctx.scratch, JOURNAL_FILE);

@@ -143,9 +143,7 @@ export async function annotatorOf(ctx: ExecContext, runtime: Runtime): Promise<{
   const rater = await createRater(
     raterNode,
     ctx.entryDir,
-    (text) => {
-      for (const line of text.split("\n")) if (line.trim() !== "") ctx.log.detail(`${raterNode.id} (stderr): ${line}`);
-    },
+    ctx.log.stderrOf(raterNode.id),
     // A model judge annotates on the phase's device.
     { storedRater: raterInput, runtime: () => ctx.runtime(ctx.node.params.device) },
   );
