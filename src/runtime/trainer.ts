@@ -23,6 +23,8 @@ export interface TrainerState {
 
 export class Trainer {
   private readonly state = new Map<string, TensorData>();
+  /** dtype and shape of every state input, for checking what restore() is given (the state itself may be dropped). */
+  private readonly layout = new Map<string, { dtype: string; shape: number[] }>();
   private session?: LoadedSession;
   /** Optimizer steps done so far (the next run's `step_offset`). */
   step = 0;
@@ -42,10 +44,12 @@ export class Trainer {
       for (const kind of stateNames(spec.optimizer))
         this.state.set(io.state(kind, p.name), { dtype: p.dtype, shape: [...p.shape], data: allocate(p.dtype, value.data.length) });
     }
+    for (const [name, t] of this.state) this.layout.set(name, { dtype: t.dtype, shape: [...t.shape] });
   }
 
   /** Runs `spec.steps` optimizer steps on staged batches (field → [steps·accumulation, ...micro-batch shape]). */
   async run(batches: Record<string, TensorData>): Promise<StepMetrics> {
+    if (this.state.size === 0) throw new Error("trainer: its state was handed to another trainer; restore a snapshot before running it");
     this.session ??= await this.runtime.load(serializeModel(this.program.builder.root));
     const feeds: Record<string, TensorData> = { [io.stepOffset]: { dtype: "int64", shape: [], data: new BigInt64Array([BigInt(this.step)]) } };
     for (const name of this.program.stateInputs) feeds[name] = this.state.get(name)!;
@@ -68,13 +72,21 @@ export class Trainer {
   restore(s: TrainerState): void {
     for (const name of this.program.stateInputs) {
       const value = s.state.get(name);
-      const mine = this.state.get(name)!;
+      const mine = this.layout.get(name)!;
       if (!value) throw new Error(`trainer: the snapshot has no "${name}"; it comes from a different model or optimizer`);
       if (value.dtype !== mine.dtype || value.shape.join() !== mine.shape.join())
         throw new Error(`trainer: snapshot "${name}" is ${value.dtype}[${value.shape}], this trainer expects ${mine.dtype}[${mine.shape}]`);
       this.state.set(name, value);
     }
     this.step = s.step;
+  }
+
+  /**
+   * Forgets the state (another trainer carries it on): a pool of programs of many shapes then holds one state, not
+   * one per shape. A trainer is restored before it runs again.
+   */
+  dropState(): void {
+    this.state.clear();
   }
 
   /** Current trainable parameters by name. */

@@ -46,8 +46,11 @@ export class TrainerPool {
       t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.lora?.initial() ?? this.model.params);
       this.trainers.set(key, t);
     }
-    const from = this.pending ?? (this.current && this.current !== t ? this.current.snapshot() : undefined);
+    const previous = this.current && this.current !== t ? this.current : undefined;
+    const from = this.pending ?? previous?.snapshot();
     if (from) t.restore(from);
+    // The state moved on: the trainer left behind keeps none (memory grows with the state, not with the shapes).
+    previous?.dropState();
     this.pending = undefined;
     this.current = t;
     return t;
