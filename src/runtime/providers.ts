@@ -26,7 +26,7 @@ export const CUDA_PROVIDER_LIBRARIES = ["libonnxruntime_providers_shared.so", "l
 
 /** How the CUDA provider is obtained on the project's GPU machine (see shared/device/README.md); {dir} is the binding folder. */
 const CUDA_INSTALL =
-  "copy ONNX Runtime 1.29.0's CUDA 13 provider libraries (libonnxruntime_providers_cuda.so and " +
+  "run `npm run setup:cuda` (docs/gpu.md), or copy ONNX Runtime 1.29.0's CUDA 13 provider libraries (libonnxruntime_providers_cuda.so and " +
   "libonnxruntime_providers_shared.so, from the npm package com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9, folder " +
   "Plugins/Linux/x64/) next to libonnxruntime.so.1 in {dir}; for the project's GPU machine `bash ../shared/device/pack.sh` " +
   "bundles them (see shared/device/README.md).";
