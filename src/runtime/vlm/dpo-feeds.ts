@@ -30,7 +30,7 @@ export function pairLengths(model: VlmModel, pairs: readonly PairExample[]): num
     const n = Math.max(prompt + tok.encode(p.chosen).length, prompt + tok.encode(p.rejected).length);
     if (n > limit)
       throw new FeedError(
-        `pair ${p.id}: ${n} tokens do not fit the model's text context of ${limit}; shorten the prompt or the answers, or filter such pairs out`,
+        `pair ${p.id}: ${n} tokens do not fit the model's text context of ${limit}; shorten the prompt or the answers, or filter such pairs out (filter(pairs) { where: rejected_words <= 30 })`,
       );
     return Math.min(limit, Math.ceil(n / 8) * 8);
   });

@@ -104,7 +104,10 @@ export const referenceLogprobs: NodeExecutor = {
           },
         });
       } catch (e) {
-        if (e instanceof Error && e.name === "FeedError") throw new NodeError(`${e.message}; filter such pairs out before the phase (filter { where: … })`);
+        if (e instanceof Error && e.name === "FeedError")
+          throw new NodeError(
+            `${e.message}; filter such pairs out before the phase, e.g. filter(pairs) { where: chosen_words <= 30 and rejected_words <= 30 }`,
+          );
         throw e;
       }
       progress.finish();
