@@ -48,16 +48,7 @@ export async function trainDpo(
     pool,
     runs,
     {
-      spec: (run) => ({
-        ...pool.params(o.optimizer),
-        batch: dpoBatch(c, o.batch, run.length),
-        steps: run.steps,
-        accumulation: o.accumulation,
-        optimizer: o.optimizer,
-        schedule: o.schedule,
-        clipNorm: o.clipNorm,
-        loss: pool.loss(dpoLoss(c, o.objective)),
-      }),
+      spec: (run) => pool.spec(o, dpoBatch(c, o.batch, run.length), run.steps, dpoLoss(c, o.objective)),
       feeds: (run) =>
         dpoFeeds(
           c,

@@ -76,16 +76,7 @@ export async function trainSft(
     pool,
     runs,
     {
-      spec: (run) => ({
-        ...pool.params(o.optimizer),
-        batch: sftBatch(c, o.batch, run.length),
-        steps: run.steps,
-        accumulation: o.accumulation,
-        optimizer: o.optimizer,
-        schedule: o.schedule,
-        clipNorm: o.clipNorm,
-        loss: pool.loss(sftLoss(c)),
-      }),
+      spec: (run) => pool.spec(o, sftBatch(c, o.batch, run.length), run.steps, sftLoss(c)),
       feeds: (run) =>
         sftFeeds(
           c,

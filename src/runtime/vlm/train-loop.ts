@@ -7,7 +7,7 @@
 // weights, and `trained()` merges them back into a plain model.
 import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
-import { buildTrainProgram, type LossFn, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
+import { buildTrainProgram, type LossFn, type TensorSpec, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
 import { type StepMetrics, Trainer, type TrainerState } from "../trainer.ts";
 import type { LoraSettings, TrainedAdapters, VlmAdapters } from "./adapters.ts";
@@ -36,6 +36,20 @@ export class TrainerPool {
   /** The program's loss: `base` itself, or (LoRA) `base` over the adapted weights W + (α/r)·A·B. */
   loss(base: LossFn): LossFn {
     return this.lora ? this.lora.loss(base) : base;
+  }
+
+  /** A run's program: the pool's parameters and loss wrapper, the loop settings of `o`, this batch layout and K. */
+  spec(o: TrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
+    return {
+      ...this.params(o.optimizer),
+      batch,
+      steps,
+      accumulation: o.accumulation,
+      optimizer: o.optimizer,
+      schedule: o.schedule,
+      clipNorm: o.clipNorm,
+      loss: this.loss(loss),
+    };
   }
 
   /** The trainer for a program shape, holding the current state. */
