@@ -1,7 +1,7 @@
 // The parts of `alignc run` on their own: the store's atomic commits, keys, settings decoding, data order,
 // the progress line and the evaluation table.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -9,10 +9,13 @@ import { compileSync } from "../src/compiler/compile.ts";
 import { scheduleFactor } from "../src/compiler/tensor/optim/schedule.ts";
 import { evaluateWorld } from "../src/runtime/eval/evaluate.ts";
 import { renderEvaluation } from "../src/runtime/eval/table.ts";
+import { Devices } from "../src/runtime/run/devices.ts";
 import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
 import { loopOf, optimizerOf, scheduleOf } from "../src/runtime/run/executors/training-settings.ts";
 import { storeKeys } from "../src/runtime/run/keys.ts";
+import { RunLayout } from "../src/runtime/run/layout.ts";
 import { formatDuration, RunLog } from "../src/runtime/run/log.ts";
+import { planStatus } from "../src/runtime/run/plan-status.ts";
 import { type EntryInfo, Store } from "../src/runtime/run/store.ts";
 import { dataOrder } from "../src/runtime/vlm/sft-schedule.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
@@ -94,7 +97,42 @@ phase p = sft(m, d) { steps: 1 }
     assert.match(after.get("d")?.external ?? "", /^[0-9a-f]{64}$/);
     assert.equal(after.get("m")?.external, undefined);
   });
+
+  test("a phase on CUDA is keyed apart from the same phase on CPU; nodes that run no programs are not", async () => {
+    const graph = compileSync(align).graph;
+    assert.ok(graph);
+    const cpu = storeKeys(graph, EXECUTORS, dir, await new Devices("cpu").kinds(graph));
+    const cuda = storeKeys(graph, EXECUTORS, dir, await new Devices("cuda:1").kinds(graph));
+    assert.deepEqual(cpu, storeKeys(graph, EXECUTORS, dir), "CPU adds nothing to keys");
+    assert.equal(cuda.get("m")?.key, cpu.get("m")?.key);
+    assert.equal(cuda.get("d")?.key, cpu.get("d")?.key);
+    assert.notEqual(cuda.get("p")?.key, cpu.get("p")?.key);
+    assert.equal(cuda.get("p")?.device, "cuda");
+    // cuda:0 and cuda:1 give the same results: one key.
+    assert.deepEqual(storeKeys(graph, EXECUTORS, dir, await new Devices("cuda").kinds(graph)), cuda);
+    // A phase's own setting wins over the fallback.
+    const pinned = compileSync(writeAlign("pinned.align", "phase p = sft(m, d) { steps: 1, device: cpu }")).graph;
+    assert.ok(pinned);
+    assert.equal(storeKeys(pinned, EXECUTORS, dir, await new Devices("cuda").kinds(pinned)).get("p")?.device, undefined);
+  });
+
+  test("alignc plan says when a node will run again because the device changed", async () => {
+    const graph = compileSync(align).graph;
+    assert.ok(graph);
+    const layout = new RunLayout(path.join(dir, "plan-device"));
+    mkdirSync(layout.root, { recursive: true });
+    const cpu = storeKeys(graph, EXECUTORS, dir);
+    writeFileSync(layout.plan, JSON.stringify({ ...graph, keys: Object.fromEntries([...cpu].map(([id, k]) => [id, k.key])) }));
+    const statuses = planStatus(graph, layout, EXECUTORS, dir, await new Devices("cuda").kinds(graph));
+    assert.deepEqual(statuses.find((s) => s.id === "p")?.reasons, ["device: cpu → cuda"]);
+  });
 });
+
+function writeAlign(name: string, phase: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, `align 1\nmodel m = tinyvlm { size: nano }\ndataset d = file("d.jsonl") { kind: prompts }\n${phase}\n`);
+  return file;
+}
 
 test("an image named through a renamed field is part of the data file's key", () => {
   const align = path.join(dir, "renamed.align");

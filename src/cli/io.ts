@@ -32,6 +32,13 @@ export function formatOption(values: Record<string, unknown>, allowed: string[])
   return f;
 }
 
+/** `--device`: cpu (default), cuda, cuda:N or auto. */
+export function deviceOption(values: Record<string, unknown>): string {
+  const device = typeof values.device === "string" ? values.device : "cpu";
+  if (!/^(cpu|cuda(:\d+)?|auto)$/.test(device)) throw new UsageError(`--device must be cpu, cuda, cuda:N or auto, got '${device}'`);
+  return device;
+}
+
 export function oneFile(positionals: string[]): string {
   if (positionals.length !== 1)
     throw new UsageError(positionals.length === 0 ? "name a .align file" : `expected one .align file, got ${positionals.length} arguments`);

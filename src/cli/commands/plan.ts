@@ -3,11 +3,12 @@
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { renderPlan } from "../../compiler/lower/render-plan.ts";
+import { Devices } from "../../runtime/run/devices.ts";
 import { EXECUTORS } from "../../runtime/run/executors/index.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { planStatus } from "../../runtime/run/plan-status.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
 import { compileArgs } from "./check.ts";
 
 export const planCommand: Command = {
@@ -26,11 +27,14 @@ Options:
                              statuses as JSON ([{ id, key, stored, reasons }])
   --run-dir DIR              the run directory to compare with (default runs/<file name> beside FILE)
   --store DIR                a shared store (default DIR/store)
+  --device D                 the device alignc run --device would use: cpu (default), cuda, cuda:N or auto
+                             (a phase trained on CUDA is stored apart from the same phase on CPU)
 ${compileOptionsHelp}`,
-  options: { ...compileOptions, "run-dir": { type: "string" }, store: { type: "string" } },
+  options: { ...compileOptions, "run-dir": { type: "string" }, store: { type: "string" }, device: { type: "string" } },
   async run(positionals, values) {
     const file = oneFile(positionals);
     const format = formatOption(values, ["text", "json", "status"]);
+    const device = deviceOption(values);
     const result = await compile(file, compileArgs(values));
     // Warnings go to stderr; with --format json stdout holds only the graph.
     if (report(result.diagnostics, result.sources, { ...values, format: "text" }) || !result.graph) return EXIT_USER;
@@ -41,7 +45,7 @@ ${compileOptionsHelp}`,
     const entry = path.resolve(file);
     const root = typeof values["run-dir"] === "string" ? path.resolve(values["run-dir"]) : RunLayout.defaultRoot(entry);
     const layout = new RunLayout(root, typeof values.store === "string" ? path.resolve(values.store) : undefined);
-    const statuses = planStatus(result.graph, layout, EXECUTORS, path.dirname(entry));
+    const statuses = planStatus(result.graph, layout, EXECUTORS, path.dirname(entry), await new Devices(device).kinds(result.graph));
     if (format === "status") {
       process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
       return EXIT_OK;

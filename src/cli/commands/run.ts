@@ -7,7 +7,7 @@ import { RunError, runGraph } from "../../runtime/run/executor.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { RunLog } from "../../runtime/run/log.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../io.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
 import { compileArgs } from "./check.ts";
 
 export const runCommand: Command = {
@@ -49,8 +49,7 @@ ${compileOptionsHelp}`,
   async run(positionals, values) {
     const file = oneFile(positionals);
     const format = formatOption(values, ["text", "json"]);
-    const device = typeof values.device === "string" ? values.device : "cpu";
-    if (!/^(cpu|cuda(:\d+)?|auto)$/.test(device)) throw new UsageError(`--device must be cpu, cuda, cuda:N or auto, got '${device}'`);
+    const device = deviceOption(values);
     const result = await compile(file, compileArgs(values));
     if (report(result.diagnostics, result.sources, { ...values, format: "text" }) || !result.graph) return EXIT_USER;
     const entry = path.resolve(file);

@@ -79,7 +79,8 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
           kind: "reference.logprobs",
           version: 1,
           produces: "logprobs",
-          params: {},
+          // On the phase's device, when it names one (else alignc run --device's).
+          params: params.device !== undefined ? { device: params.device } : {},
           inputs: [{ ...model, name: "model" }, ...pairInputs],
           source,
         });

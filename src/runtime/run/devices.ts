@@ -1,12 +1,27 @@
 // The ONNX Runtime for a node's `device` setting: cpu, cuda, cuda:N or auto (CUDA when its provider loads).
+import type { ExecutionGraph } from "../../compiler/lower/graph.ts";
 import { providerStatus } from "../providers.ts";
 import { Runtime } from "../session.ts";
+import type { DeviceKindOf } from "./keys.ts";
 
 export class Devices {
   private readonly runtimes = new Map<string, Promise<Runtime>>();
 
   /** `fallback` is used for nodes without a device setting. */
   constructor(private readonly fallback = "cpu") {}
+
+  /**
+   * The device kind each node of the graph runs on (its setting, or the fallback), for store keys. `auto` is
+   * resolved by loading the CUDA provider, once, and only when some node needs it.
+   */
+  async kinds(graph: ExecutionGraph): Promise<DeviceKindOf> {
+    const nameOf = (device: unknown) => (typeof device === "string" ? device : this.fallback);
+    const auto = graph.nodes.some((n) => nameOf(n.params.device) === "auto") ? (await providerStatus("cuda")).available : false;
+    return (node) => {
+      const name = nameOf(node.params.device);
+      return name === "auto" ? (auto ? "cuda" : "cpu") : name.startsWith("cuda") ? "cuda" : "cpu";
+    };
+  }
 
   get(device: unknown): Promise<Runtime> {
     const name = typeof device === "string" ? device : this.fallback;

@@ -80,15 +80,16 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
   const { layout, log } = o;
   const entryDir = path.dirname(o.entryAbsPath);
   const store = new Store(layout.store);
-  const keys = storeKeys(graph, executors, entryDir);
+  const devices = new Devices(o.device);
+  const keys = storeKeys(graph, executors, entryDir, await devices.kinds(graph));
   mkdirSync(layout.root, { recursive: true });
   const externals = Object.fromEntries([...keys].filter(([, k]) => k.external).map(([id, k]) => [id, k.external]));
-  const storedPlan = { ...graph, keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])), externals };
+  const devicesOfNodes = Object.fromEntries([...keys].filter(([, k]) => k.device).map(([id, k]) => [id, k.device]));
+  const storedPlan = { ...graph, keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])), externals, devices: devicesOfNodes };
   writeFileSync(layout.plan, `${JSON.stringify(storedPlan, null, 2)}\n`);
   const entrySha = createHash("sha256").update(readFileSync(o.entryAbsPath)).digest("hex");
   const code = codeDigest();
   const locked = new Map<string, LockedNode>();
-  const devices = new Devices(o.device);
   const outcomes = new Map<string, NodeOutcome>();
   const lock = () => writeLock(layout.lock, graph, entrySha, code, locked);
 

@@ -8,7 +8,7 @@ import { contentHash } from "../../compiler/lower/canonical.ts";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
 import { latestCheckpointStep } from "./checkpoints.ts";
 import type { NodeExecutor } from "./executors/types.ts";
-import { storeKeys } from "./keys.ts";
+import { type DeviceKindOf, type NodeKey, onCpu, storeKeys } from "./keys.ts";
 import type { RunLayout } from "./layout.ts";
 import { Store } from "./store.ts";
 
@@ -24,6 +24,8 @@ export interface NodeStatus {
 export interface StoredPlan extends ExecutionGraph {
   keys: Record<string, string>;
   externals?: Record<string, string>;
+  /** Nodes whose key includes a device kind (cuda); absent ones ran on CPU. */
+  devices?: Record<string, string>;
 }
 
 export function readStoredPlan(layout: RunLayout): StoredPlan | undefined {
@@ -35,13 +37,19 @@ export function readStoredPlan(layout: RunLayout): StoredPlan | undefined {
   }
 }
 
-export function planStatus(graph: ExecutionGraph, layout: RunLayout, executors: ReadonlyMap<string, NodeExecutor>, entryDir: string): NodeStatus[] {
+export function planStatus(
+  graph: ExecutionGraph,
+  layout: RunLayout,
+  executors: ReadonlyMap<string, NodeExecutor>,
+  entryDir: string,
+  deviceOf: DeviceKindOf = onCpu,
+): NodeStatus[] {
   const store = new Store(layout.store);
-  const keys = storeKeys(graph, executors, entryDir);
+  const keys = storeKeys(graph, executors, entryDir, deviceOf);
   const previous = readStoredPlan(layout);
   const before = new Map((previous?.nodes ?? []).map((n) => [n.id, n]));
   return graph.nodes.map((node) => {
-    const { key, external } = keys.get(node.id)!;
+    const { key } = keys.get(node.id)!;
     if (store.has(key)) return { id: node.id, key, stored: true, reasons: [] };
     const reasons: string[] = [];
     const old = before.get(node.id);
@@ -52,19 +60,14 @@ export function planStatus(graph: ExecutionGraph, layout: RunLayout, executors: 
       const partial = partialResults(layout.store, key);
       if (partial) reasons.push(partial);
     } else {
-      reasons.push(...differences(old, node, previous, keys, external));
+      reasons.push(...differences(old, node, previous, keys));
     }
     return { id: node.id, key, stored: false, reasons };
   });
 }
 
-function differences(
-  old: GraphNode,
-  node: GraphNode,
-  previous: StoredPlan,
-  keys: ReadonlyMap<string, { key: string; external?: string }>,
-  external: string | undefined,
-): string[] {
+function differences(old: GraphNode, node: GraphNode, previous: StoredPlan, keys: ReadonlyMap<string, NodeKey>): string[] {
+  const { external, device = "cpu" } = keys.get(node.id)!;
   const out: string[] = [];
   if (old.kind !== node.kind) return [`kind changed: ${old.kind} → ${node.kind}`];
   if (old.version !== node.version) out.push(`${node.kind} implementation changed: version ${old.version} → ${node.version}`);
@@ -79,6 +82,8 @@ function differences(
   }
   for (const name of oldInputs.keys()) if (!node.inputs.some((i) => i.name === name)) out.push(`input ${name} removed`);
   if ((previous.externals?.[node.id] ?? undefined) !== external) out.push("files it reads changed");
+  const deviceBefore = previous.devices?.[node.id] ?? "cpu";
+  if (deviceBefore !== device) out.push(`device: ${deviceBefore} → ${device}`);
   if (out.length === 0) out.push(old.hash !== node.hash ? "alignc's compiler changed how this node is described" : "alignc's runtime changed (store key)");
   return out;
 }

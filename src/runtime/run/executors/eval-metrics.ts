@@ -20,6 +20,7 @@ export const EVALUATION_MD = "evaluation.md";
 export const evalMetrics: NodeExecutor = {
   kind: "eval.metrics",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;
     const metrics = (p.metrics ?? ["pope", "chair", "recall", "text_accuracy"]) as string[];

@@ -39,6 +39,7 @@ export function judgeSettings(node: GraphNode): { mode: RaterMode } {
 export const raterJudge: NodeExecutor = {
   kind: "rater.judge",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const { mode } = judgeSettings(ctx.node);
     const input = ctx.input("model");

@@ -52,6 +52,7 @@ function readCache(file: string): Map<string, SequenceLogProb> {
 export const referenceLogprobs: NodeExecutor = {
   kind: "reference.logprobs",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const modelInput = ctx.input("model");
     // A dpo phase's variadic pairs are pairs[0], pairs[1], …; a mixed phase's one dataset is "pairs".
@@ -73,7 +74,7 @@ export const referenceLogprobs: NodeExecutor = {
       if (d.kind !== "pairs") throw new NodeError(`reference log-probs need pairs, input ${i + 1} holds ${d.kind}`);
       for (const pair of d.records) rows.push({ dataset: i, pair, chosen: keyOf(pair, pair.chosen), rejected: keyOf(pair, pair.rejected) });
     });
-    const runtime = await ctx.runtime(undefined);
+    const runtime = await ctx.runtime(ctx.node.params.device);
     const cacheFile = logprobCacheFile(modelInput, runtime.options.provider ?? "cpu");
     const cache = readCache(cacheFile);
     // Every distinct answer not cached yet, once.

@@ -20,6 +20,7 @@ const NOISES: readonly BdhsNoise[] = ["latent", "pixels"];
 export const stageBdhs: NodeExecutor = {
   kind: "stage.bdhs",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;
     const num = (key: string, fallback: number): number => {

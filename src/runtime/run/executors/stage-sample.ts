@@ -10,6 +10,7 @@ export const stageSample: NodeExecutor = {
   kind: "stage.sample",
   // 2: responses generated in rounds of 16 tokens (other draws than version 1's single run of max_tokens steps).
   version: 2,
+  usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;
     const n = Number(p.n ?? 4);

@@ -45,6 +45,7 @@ export function datasetWeights(p: Record<string, unknown>, count: number): numbe
 export const trainDpoExecutor: NodeExecutor = {
   kind: "train.dpo",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const { p, lora } = trainingParams(ctx);
     const objective = objectiveOf(p.objective);

@@ -49,6 +49,7 @@ function mixedReferenceOf(ctx: ExecContext, model: VlmModel, modelInput: StoredI
 export const trainMixedExecutor: NodeExecutor = {
   kind: "train.mixed",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const { p, id, lora, started, modelInput, model } = startOnline(ctx);
     const pairsInput = ctx.input("pairs");

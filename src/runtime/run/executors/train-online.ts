@@ -338,6 +338,7 @@ export function finishOnline(ctx: ExecContext, result: OnlineResult, started: nu
 export const trainOnlineExecutor: NodeExecutor = {
   kind: "train.online",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const { p, id, lora, started, model } = startOnline(ctx);
     const promptsInput = ctx.input("prompts");

@@ -13,6 +13,7 @@ export { METRICS_FILE } from "./training-progress.ts";
 export const trainSftExecutor: NodeExecutor = {
   kind: "train.sft",
   version: 1,
+  usesDevice: true,
   async run(ctx) {
     const { p, lora } = trainingParams(ctx);
     const data = ctx.input("data");

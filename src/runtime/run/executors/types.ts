@@ -54,6 +54,11 @@ export interface NodeExecutor {
   kind: string;
   /** Must equal the node's version: a different version means the compiler and runtime disagree on meaning. */
   version: number;
+  /**
+   * The node runs ONNX programs on the device its `device` setting names (or `alignc run --device`); the device kind
+   * is then part of its store key. Nodes that get a runtime only through an input (a judge rater) need not say so.
+   */
+  usesDevice?: boolean;
   /** A digest of what the node reads from outside the graph (files); it is part of the node's store key. */
   external?(node: GraphNode, entryDir: string): string;
   /** Writes the node's outputs into ctx.out and returns a short summary (recorded in node.json). */
