@@ -16,6 +16,7 @@ const registry: Record<string, string> = {
   vlm: "TinyVLM: SFT training tokens/s and KV-cache generation tokens/s (nano on CPU by default)",
   prefdata: "preference data: samples/s and pairs/s of sample → rate(grounded) → pair, and BDHS completions/s (nano on CPU)",
   dpo: "preference training: DPO steps/s and tokens/s (chosen + rejected, reference cached) by batch and K, reference log-probs, online round split (nano on CPU)",
+  torch: "alignc vs PyTorch (eager, torch.compile) on TinyVLM small/base: SFT step, DPO step, 64×64 greedy KV-cache generation — tokens/s, MFU, peak memory, loss/grad-norm agreement",
 };
 
 function usage(): string {

@@ -19,13 +19,13 @@ import { lexicalSimilarity } from "../src/runtime/prefdata/similarity.ts";
 import { similarityLexical } from "../src/runtime/run/executors/similarity.ts";
 import { BDHS_STATS, stageBdhs } from "../src/runtime/run/executors/stage-bdhs.ts";
 import type { StoredInput } from "../src/runtime/run/executors/types.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { Generator, generateRows, sentenceStopTokens } from "../src/runtime/vlm/generate-rows.ts";
 import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { testRuntime } from "./support/device.ts";
 import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-bdhs-"));
@@ -146,7 +146,7 @@ test("keep masks: ρ = 1 hides every image token, ρ = 0 none, ρ = 0.5 about ha
 const c = tinyVlmConfig("nano", tok.vocabSize);
 const P = imageTokens(c);
 const model: VlmModel = { config: c, tokenizer: tok, params: new Map(initTinyVlm(c, new Rng(3)).map((p) => [p.name, p.data])) };
-const runtime = new Runtime();
+const runtime = testRuntime();
 
 function worldItem(id: string, prompt: string, answer: string, image: boolean): WorldItem {
   return {

@@ -21,7 +21,7 @@ import { io } from "../src/compiler/tensor/program/train-program.ts";
 import { evaluate } from "../src/compiler/tensor/reference/evaluate.ts";
 import { checkCase, isMissingKernel } from "../src/runtime/gradcheck/harness.ts";
 import type { GradCase, GradCheckRow, GradInput } from "../src/runtime/gradcheck/types.ts";
-import { type LoadedSession, Runtime } from "../src/runtime/session.ts";
+import type { LoadedSession } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { trainDpo } from "../src/runtime/vlm/dpo.ts";
 import { dpoFeeds, type PairExample, pairLengths } from "../src/runtime/vlm/dpo-feeds.ts";
@@ -29,6 +29,7 @@ import type { Example } from "../src/runtime/vlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../src/runtime/vlm/logprobs.ts";
 import type { VlmModel } from "../src/runtime/vlm/model.ts";
 import { mulberry32 } from "../src/util/mulberry32.ts";
+import { testProvider, testRuntime } from "./support/device.ts";
 import { dpoReference, type ReferencePair, referencePairs, type SequenceStats } from "./support/dpo-reference.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ const sideExamples = (side: "chosen" | "rejected"): Example[] =>
   basePairs.map((p) => ({ id: `${p.id}/${side}`, prompt: p.prompt, answer: p[side], rgb: p.rgb }));
 const examples = [...sideExamples("chosen"), ...sideExamples("rejected")];
 
-const runtime = new Runtime();
+const runtime = testRuntime();
 let refLogps: Map<string, SequenceLogProb> | undefined;
 let policyLogps: Map<string, SequenceLogProb> | undefined;
 async function logps(which: "policy" | "reference"): Promise<Map<string, SequenceLogProb>> {
@@ -438,8 +439,8 @@ function harnessCase(o: PreferenceObjective, checked: string[], label: string): 
 
 /** As runGradientChecks: float64 first, float32 where ONNX Runtime's CPU provider lacks a float64 kernel. */
 async function harness(c: GradCase): Promise<GradCheckRow> {
-  const row = await checkCase(c, { provider: "cpu", dtype: "float64" });
-  return isMissingKernel(row) ? checkCase(c, { provider: "cpu", dtype: "float32" }) : row;
+  const row = await checkCase(c, { provider: testProvider().provider, dtype: "float64" });
+  return isMissingKernel(row) ? checkCase(c, { provider: testProvider().provider, dtype: "float32" }) : row;
 }
 
 test("gradient-check harness on ONNX Runtime: sigmoid and ipo DPO losses, embedding, attention, unembedding and vision weights", async () => {

@@ -10,6 +10,7 @@ import { compile } from "../src/compiler/compile.ts";
 import { type RunError, runGraph } from "../src/runtime/run/executor.ts";
 import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
+import { TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-dpo-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +27,7 @@ async function run(file: string, runDir: string, set?: string[]) {
   assert.ok(result.graph, result.diagnostics.map((d) => d.message).join("\n"));
   const lines: string[] = [];
   const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
-  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), log });
+  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), device: TEST_DEVICE, log });
   return { outcomes, log: lines.join(""), summary: (id: string) => outcomes.find((o) => o.id === id)?.summary ?? {} };
 }
 
@@ -133,5 +134,29 @@ phase too_big = dpo(base, corrupted) { batch: 500, steps: 1 }
     // γ is each dataset's share of the loss even when a batch holds one pair (weights are not normalised per batch).
     const weightsOf = (id: string) => readFileSync(path.join(dir, "runs", "gamma", "outputs", id, "model.safetensors"));
     assert.ok(!weightsOf("one_a").equals(weightsOf("one_b")), "gamma changes training at batch 1");
+  });
+
+  test("precision fp16 trains with loss scaling; bf16 needs CUDA", { timeout: 240_000 }, async () => {
+    const fp16 = write("fp16.align", `${BASE}phase half = dpo(base, corrupted) { precision: fp16, steps: 6, batch: 8, steps_per_run: 3 }\n`);
+    const runDir = path.join(dir, "runs", "fp16");
+    await run(fp16, runDir);
+    const rows = metrics(runDir, "half");
+    assert.equal(rows.length, 6);
+    // 2^16 to start; no overflow on this model (a skipped step would halve it).
+    assert.deepEqual(
+      rows.map((r) => [r["amp/loss_scale"], r["amp/skipped"]]),
+      rows.map(() => [65536, 0]),
+    );
+    assert.ok(rows.every((r) => Number.isFinite(r.loss) && Number.isFinite(r.grad_norm) && r.grad_norm > 0));
+    const bf16 = write("bf16.align", `${BASE}phase brain = dpo(base, corrupted) { precision: bf16, steps: 2, batch: 8 }\n`);
+    if (TEST_DEVICE === "cpu")
+      await assert.rejects(run(bf16, path.join(dir, "runs", "bf16")), (e: RunError) => {
+        assert.match(e.message, /brain \(train\.dpo\) failed: brain: precision bf16 needs CUDA .*run with --device cuda, or use precision fp16 or fp32 on CPU/);
+        return true;
+      });
+    else {
+      await run(bf16, path.join(dir, "runs", "bf16"));
+      assert.ok(metrics(path.join(dir, "runs", "bf16"), "brain").every((r) => Number.isFinite(r.loss) && r["amp/loss_scale"] === 1));
+    }
   });
 });

@@ -18,7 +18,7 @@ import { ParamSet } from "../src/compiler/tensor/params/param-set.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
 import { loadCheckpoint, saveCheckpoint } from "../src/runtime/checkpoint.ts";
-import { Runtime } from "../src/runtime/session.ts";
+import type { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
 import {
@@ -35,6 +35,7 @@ import type { PairExample } from "../src/runtime/vlm/dpo-feeds.ts";
 import type { Example } from "../src/runtime/vlm/feeds.ts";
 import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
 import { type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
+import { testRuntime } from "./support/device.ts";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "alignc-lora-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -172,7 +173,7 @@ test("targets name TinyVLM's weights: q/k/v/o and mlp_* in the language model, t
 });
 
 test("at step 0 (B = 0) the adapted model's logits equal the base model's bit for bit", async () => {
-  const rt = new Runtime();
+  const rt = testRuntime();
   const model = fresh();
   const lora = buildAdapters(model, { rank: 4, alpha: 8, targets: ["q", "k", "v", "o", "mlp_in", "mlp_out", "projector", "vision"], dropout: 0 }, 3);
   const base = await logits(rt, asInputs(model.params), model.params);
@@ -196,7 +197,7 @@ test("at step 0 (B = 0) the adapted model's logits equal the base model's bit fo
 });
 
 test("SFT with LoRA on q, v and a projector lr: only adapters and projector move, loss falls, merge = W + (α/r)·A·B, merged logits = adapted logits", async () => {
-  const rt = new Runtime();
+  const rt = testRuntime();
   // LoRA adapts a trained model: the base first learns the colours the wrong way round (full SFT), LoRA must swap them.
   const swapped = colours(48, 1).map((ex) => ({ ...ex, answer: ex.answer === "Red." ? "Blue." : "Red." }));
   const model = (await trainSft(rt, fresh(), swapped, sftOptions(40))).model;
@@ -269,7 +270,7 @@ test("SFT with LoRA on q, v and a projector lr: only adapters and projector move
 test("projector_lr = 0: the projector stays exactly where it was while the adapters train", async () => {
   const model = fresh();
   const { model: trained, adapters } = await trainSft(
-    new Runtime(),
+    testRuntime(),
     model,
     colours(16, 2),
     sftOptions(4, { rank: 2, alpha: 4, targets: ["o", "mlp_in"], dropout: 0, projectorLr: 0 }),
@@ -299,7 +300,7 @@ test("an lr scale: one SGD step moves a parameter by exactly lr·scale·grad; wi
 
   const s = spec([undefined, 0.25]);
   const trainer = new Trainer(
-    new Runtime(),
+    testRuntime(),
     buildTrainProgram(s),
     s,
     new Map([
@@ -346,7 +347,7 @@ test("DPO with LoRA: the loss falls and margins grow on an easy pair set; the ba
     model: trained,
     rows,
     adapters,
-  } = await trainDpo(new Runtime(), model, pairs, {
+  } = await trainDpo(testRuntime(), model, pairs, {
     objective: { loss: "sigmoid", beta: 0.5, labelSmoothing: 0, logps: "sum", sftWeight: 0 },
     batch: 8,
     accumulation: 1,

@@ -21,6 +21,7 @@ import { RunLog } from "../src/runtime/run/log.ts";
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, PROJECTOR_PARAMS } from "../src/runtime/vlm/adapters.ts";
 import type { OnlineRoundStats } from "../src/runtime/vlm/online.ts";
 import { cyclingOrder, roundSteps } from "../src/runtime/vlm/online.ts";
+import { TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-online-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,7 +44,14 @@ async function run(file: string, runDir: string, force?: string[]) {
   assert.ok(result.graph, result.diagnostics.map((d) => d.message).join("\n"));
   const lines: string[] = [];
   const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
-  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), log, executors, force });
+  const outcomes = await runGraph(result.graph, {
+    layout: new RunLayout(runDir),
+    entryAbsPath: path.resolve(file),
+    device: TEST_DEVICE,
+    log,
+    executors,
+    force,
+  });
   return { outcomes, log: lines.join(""), summary: (id: string) => outcomes.find((o) => o.id === id)?.summary ?? {} };
 }
 

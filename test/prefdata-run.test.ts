@@ -19,6 +19,7 @@ import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
 import { planStatus } from "../src/runtime/run/plan-status.ts";
 import { repoRoot } from "./support/align-files.ts";
+import { TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-prefdata-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,7 +66,7 @@ async function run(file: string, runDir: string, set?: string[]) {
   const graph = await graphOf(file, set);
   const lines: string[] = [];
   const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
-  const outcomes = await runGraph(graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), log });
+  const outcomes = await runGraph(graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), device: TEST_DEVICE, log });
   return { outcomes, log: lines.join("") };
 }
 

@@ -8,15 +8,15 @@ import { after, test } from "node:test";
 import { readDataset, type SampleRecord, writeDataset } from "../src/runtime/prefdata/records.ts";
 import { modelInit } from "../src/runtime/run/executors/model-init.ts";
 import { stageSample } from "../src/runtime/run/executors/stage-sample.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { testRuntime } from "./support/device.ts";
 import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-sample-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const runtime = new Runtime({ provider: "cpu" });
+const runtime = testRuntime();
 
 const world = path.join(dir, "world");
 writeWorld(world, worldOptions({ split: "train", count: 6, seed: 4, tasks: ["describe", "pope", "text"] }));

@@ -22,11 +22,11 @@ import { raterJudge } from "../src/runtime/run/executors/rater-judge.ts";
 import type { NodeExecutor } from "../src/runtime/run/executors/types.ts";
 import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { answerAll } from "../src/runtime/vlm/answer.ts";
 import type { VlmModel } from "../src/runtime/vlm/model.ts";
 import { encodePng } from "../src/runtime/world/png.ts";
+import { TEST_DEVICE, testRuntime } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-judge-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,7 +62,7 @@ const tok = Tokenizer.train(
 );
 const config = tinyVlmConfig("nano", tok.vocabSize);
 const model: VlmModel = { config, tokenizer: tok, params: new Map(initTinyVlm(config, new Rng(7)).map((p) => [p.name, p.data])) };
-const runtime = new Runtime();
+const runtime = testRuntime();
 const imageRng = new Rng(11);
 const rgb = Uint8Array.from({ length: config.imageSize * config.imageSize * 3 }, () => Math.floor(imageRng.uniform() * 256));
 const imagePath = path.join(dir, "image.png");
@@ -173,7 +173,7 @@ async function runFile(file: string, runDir: string) {
   assert.ok(result.graph, result.diagnostics.map((d) => d.message).join("\n"));
   const lines: string[] = [];
   const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
-  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), log, executors });
+  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), device: TEST_DEVICE, log, executors });
   return { outcomes, log: lines.join("") };
 }
 

@@ -19,6 +19,7 @@ import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
 import { planStatus } from "../src/runtime/run/plan-status.ts";
 import { repoRoot } from "./support/align-files.ts";
+import { TEST_DEVICE } from "./support/device.ts";
 
 import { fakeContext, graphNode } from "./support/exec-context.ts";
 
@@ -38,7 +39,7 @@ async function run(file: string, runDir: string, o: { resume?: boolean; force?: 
   assert.ok(result.graph, result.diagnostics.map((d) => d.message).join("\n"));
   const lines: string[] = [];
   const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
-  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), log, ...o });
+  const outcomes = await runGraph(result.graph, { layout: new RunLayout(runDir), entryAbsPath: path.resolve(file), device: TEST_DEVICE, log, ...o });
   return { outcomes, log: lines.join(""), status: (id: string) => outcomes.find((x) => x.id === id)?.status };
 }
 

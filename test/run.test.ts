@@ -17,6 +17,7 @@ import { Store } from "../src/runtime/run/store.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
 import { repoRoot } from "./support/align-files.ts";
+import { TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-run-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,7 +45,7 @@ async function run(file: string, runDir: string, options: { set?: string[]; forc
   const lines: string[] = [];
   const log = new RunLog(undefined, { write: (t) => lines.push(t), isTTY: false });
   const layout = new RunLayout(runDir);
-  const outcomes = await runGraph(result.graph, { layout, entryAbsPath: path.resolve(file), log, force: options.force });
+  const outcomes = await runGraph(result.graph, { layout, entryAbsPath: path.resolve(file), device: TEST_DEVICE, log, force: options.force });
   return { outcomes, log: lines.join(""), layout, status: (id: string) => outcomes.find((o) => o.id === id)?.status };
 }
 

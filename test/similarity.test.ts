@@ -24,9 +24,9 @@ import {
 } from "../src/runtime/prefdata/similarity.ts";
 import { loadSimilarity, SIMILARITY_JSON, similarityCosine, similarityLexical } from "../src/runtime/run/executors/similarity.ts";
 import type { StoredInput } from "../src/runtime/run/executors/types.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { testRuntime } from "./support/device.ts";
 import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-similarity-"));
@@ -35,7 +35,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const tok = Tokenizer.train(["a small red cube is on the left.", "there are two objects.", "a big blue ball is on the right.", "yes. no."], { vocabSize: 80 });
 const c = tinyVlmConfig("nano", tok.vocabSize);
 const model: VlmModel = { config: c, tokenizer: tok, params: new Map(initTinyVlm(c, new Rng(7)).map((p) => [p.name, p.data])) };
-const runtime = new Runtime();
+const runtime = testRuntime();
 
 test("word tokens are lowercased runs of letters and digits", () => {
   assert.deepEqual(wordTokens("Yes, there's a RED cube (2x)."), ["yes", "there", "s", "a", "red", "cube", "2x"]);

@@ -1,4 +1,4 @@
-// Every VJP rule against central finite differences on the CPU provider (float64 where ORT has the kernels,
+// Every VJP rule against central finite differences on the test device (test/support/device.ts; float64 where ORT has the kernels,
 // float32 otherwise; tolerances are explained in src/compiler/tensor/gradcheck/harness.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -6,9 +6,10 @@ import { vjpRules } from "../src/compiler/tensor/autodiff/rules/index.ts";
 import * as op from "../src/compiler/tensor/ops/index.ts";
 import { checkCase } from "../src/runtime/gradcheck/harness.ts";
 import { allCases, runGradientChecks } from "../src/runtime/gradcheck/index.ts";
+import { testProvider } from "./support/device.ts";
 
-test("every gradient-check case passes on CPU", async () => {
-  const rows = await runGradientChecks({ provider: "cpu" });
+test("every gradient-check case passes on the test device", async () => {
+  const rows = await runGradientChecks({ provider: testProvider().provider });
   const failed = rows.filter((r) => !r.ok).map((r) => `${r.op} ${r.case}: abs ${r.maxAbsError} rel ${r.maxRelError} ${r.error ?? ""}`);
   assert.deepEqual(failed, []);
   assert.ok(rows.length >= 60);
@@ -30,7 +31,7 @@ test("the harness detects a wrong gradient", async () => {
       inputs: [{ name: "x", shape: [3], domain: "positive" }],
       build: (_b, i) => op.mul(op.stopGradient(op.mul(i.x!, i.x!)), 1),
     },
-    { provider: "cpu", dtype: "float64" },
+    { provider: testProvider().provider, dtype: "float64" },
   );
   assert.equal(row.ok, false);
   assert.ok(row.maxAbsError > 0.5);

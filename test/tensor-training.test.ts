@@ -13,8 +13,8 @@ import { ParamSet } from "../src/compiler/tensor/params/param-set.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { buildEvalProgram } from "../src/compiler/tensor/program/eval-program.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
+import { testRuntime } from "./support/device.ts";
 import { copyBatches, copyTaskSpec, initialParameters } from "./support/toy-lm.ts";
 
 const f64 = (shape: number[], values: number[]): TensorData => ({ dtype: "float64", shape, data: Float64Array.from(values) });
@@ -77,7 +77,7 @@ function referenceRun(
 async function runQuadratic(o: OptimizerConfig, runs: number, k: number, schedule?: ScheduleConfig, clipNorm?: number) {
   const cs = Array.from({ length: runs * k }, (_, i) => [Math.sin(i + 1), Math.cos(2 * i), 0.5 - (i % 3)]);
   const spec = quadraticSpec(o, k, schedule, clipNorm);
-  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0.3, -0.2, 1.5])]]));
+  const trainer = new Trainer(testRuntime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0.3, -0.2, 1.5])]]));
   const lr: number[] = [];
   const norm: number[] = [];
   for (let r = 0; r < runs; r++) {
@@ -149,7 +149,7 @@ test("an MLP learns XOR-of-signs classification (SGD with momentum, 300 steps in
     data: Float32Array.from({ length: shape[0]! * (shape[1] ?? 1) }, () => rng.normal()),
   });
   const trainer = new Trainer(
-    new Runtime(),
+    testRuntime(),
     buildTrainProgram(spec),
     spec,
     new Map([
@@ -172,7 +172,7 @@ const task = { model: { vocab: 8, context: 16, width: 32, layers: 2, heads: 2 },
 
 async function trainCopy(seed: number, runs: number, k: number, control = false) {
   const spec = copyTaskSpec(task, k, adamw({ lr: 3e-3, weightDecay: 0 }), { kind: "constant", warmupSteps: 10 });
-  const trainer = new Trainer(new Runtime({ intraOpThreads: 2 }), buildTrainProgram(spec), spec, initialParameters(task, seed));
+  const trainer = new Trainer(testRuntime({ intraOpThreads: 2 }), buildTrainProgram(spec), spec, initialParameters(task, seed));
   let last = { loss: 0, accuracy: 0 };
   for (let r = 0; r < runs; r++) {
     const m = await trainer.run(copyBatches(task, k, 1000 * seed + r, control));
@@ -206,7 +206,7 @@ test("two runs of K steps equal one run of 2K steps, bit for bit (state and step
   );
   const run = async (k: number) => {
     const spec = quadraticSpec(adamw({ lr: 0.1 }), k, { kind: "cosine", warmupSteps: 2, totalSteps: 8 });
-    const tr = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [1, 2, 3])]]));
+    const tr = new Trainer(testRuntime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [1, 2, 3])]]));
     for (let r = 0; r < 8 / k; r++) await tr.run({ c: { ...cs, shape: [k, 3], data: (cs.data as Float64Array).slice(r * k * 3, (r + 1) * k * 3) } });
     return tr.parameters().get("w")!.data;
   };
@@ -220,7 +220,7 @@ test("gradient accumulation over A micro-batches equals one step on their mean g
     [-3, 0.5, 1],
   ];
   const accSpec: TrainProgramSpec = { ...quadraticSpec(o, 1), accumulation: 2 };
-  const acc = new Trainer(new Runtime(), buildTrainProgram(accSpec), accSpec, new Map([["w", f64([3], [0, 0, 0])]]));
+  const acc = new Trainer(testRuntime(), buildTrainProgram(accSpec), accSpec, new Map([["w", f64([3], [0, 0, 0])]]));
   await acc.run({ c: f64([2, 3], c.flat()) });
   const mean = [c[0]!.map((x, i) => (x + c[1]![i]!) / 2)];
   const want = referenceRun(o, [0, 0, 0], mean).w;
@@ -229,9 +229,9 @@ test("gradient accumulation over A micro-batches equals one step on their mean g
 
 test("an evaluation program reports the training loss of the current parameters without changing them", async () => {
   const spec = quadraticSpec(sgd({ lr: 0.1 }), 2);
-  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0.3, -0.2, 1.5])]]));
+  const trainer = new Trainer(testRuntime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0.3, -0.2, 1.5])]]));
   const evalProgram = buildEvalProgram({ params: spec.trainable, batch: spec.batch, batches: 2, loss: spec.loss });
-  const runtime = new Runtime();
+  const runtime = testRuntime();
   const session = await runtime.load(serializeModel(evalProgram.builder.root));
   const c = f64([2, 3], [1, 2, 3, -1, 0, 0.5]);
   const lossOf = (w: number[], ci: number[]) => w.reduce((a, wi, i) => a + ci[i]! * wi + 0.5 * wi * wi, 0);
@@ -271,7 +271,7 @@ test("LoRA: only the adapters are trained (graph inputs), the base stays frozen 
     adapters.flatMap((a) => [`param/${a.a}`, `param/${a.b}`]).sort(),
   );
   assert.equal([...root.initializers.keys()].filter((t) => t.name.startsWith("frozen/")).length, ps.frozen().length);
-  const trainer = new Trainer(new Runtime(), program, spec, new Map(ps.trainable().map((p) => [p.name, p as TensorData])));
+  const trainer = new Trainer(testRuntime(), program, spec, new Map(ps.trainable().map((p) => [p.name, p as TensorData])));
   const first = await trainer.run(copyBatches(task, 50, 41));
   const second = await trainer.run(copyBatches(task, 50, 42));
   const start = first.values.loss![0]!;
@@ -290,7 +290,7 @@ test("frozen parameters whose names the builder must make unique (here one endin
     frozen: [{ name: "scale_1", dtype: "float64", shape: [3], data: Float64Array.from([2, 2, 2]) }],
     loss: (p, b) => ({ loss: op.reduceSum(op.mul(op.mul(b.c!, p.w!), p.scale_1!)) }),
   };
-  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0, 0, 0])]]));
+  const trainer = new Trainer(testRuntime(), buildTrainProgram(spec), spec, new Map([["w", f64([3], [0, 0, 0])]]));
   await trainer.run({ c: f64([1, 3], [1, 2, 3]) });
   assertClose(Array.from(trainer.parameters().get("w")!.data as Float64Array), [-0.2, -0.4, -0.6], 1e-15, "w");
 });

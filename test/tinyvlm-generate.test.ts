@@ -11,7 +11,7 @@ import { buildEmbeddingProgram, buildLogProbProgram } from "../src/compiler/tens
 import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import * as op from "../src/compiler/tensor/ops/index.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { Runtime } from "../src/runtime/session.ts";
+import { testRuntime } from "./support/device.ts";
 
 const vocab = 24;
 const c = tinyVlmConfig("nano", vocab);
@@ -48,7 +48,7 @@ const feeds = (keep = 1): Record<string, TensorData> => {
 const spec = (o: Partial<GenerateSpec> = {}): GenerateSpec => ({ batch: B, promptLength: TP, steps: N, temperature: 0, seed: 1, stopTokens: [], pad: 0, ...o });
 
 async function generate(s: GenerateSpec, keep = 1) {
-  const rt = new Runtime();
+  const rt = testRuntime();
   const session = await rt.load(
     serializeModel(
       buildGenerateProgram(
@@ -82,7 +82,7 @@ async function fullLogits(sequences: number[][]): Promise<Float32Array> {
     ),
     "logp",
   );
-  const rt = new Runtime();
+  const rt = testRuntime();
   const session = await rt.load(serializeModel(b.root));
   const flat = sequences.flatMap((s) => [...s, ...new Array(t - s.length).fill(0)]);
   const maskData = sequences.flatMap((s) => [...new Array(s.length).fill(1), ...new Array(t - s.length).fill(0)]);
@@ -159,7 +159,7 @@ test("the log-prob program scores generated completions exactly as generation di
       if (j >= len - 1 && j + 1 < seq.length) lossMask[i * t + j] = 1;
     });
   });
-  const rt = new Runtime();
+  const rt = testRuntime();
   const session = await rt.load(
     serializeModel(
       buildLogProbProgram(
@@ -192,7 +192,7 @@ test("the log-prob program scores generated completions exactly as generation di
 
 test("embeddings pool only the real text tokens: changing padding does not change them", async () => {
   const t = 5;
-  const rt = new Runtime();
+  const rt = testRuntime();
   const session = await rt.load(
     serializeModel(
       buildEmbeddingProgram(

@@ -12,8 +12,8 @@ import * as op from "../src/compiler/tensor/ops/index.ts";
 import { adamw } from "../src/compiler/tensor/optim/types.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
+import { testRuntime } from "./support/device.ts";
 
 const vocab = 16;
 const c = tinyVlmConfig("nano", vocab);
@@ -55,7 +55,7 @@ const tokens: TensorData = { dtype: "int64", shape: [2, 5], data: BigInt64Array.
 const keep = (v: number): TensorData => ({ dtype: "float32", shape: [2, P], data: new Float32Array(2 * P).fill(v) });
 
 test("a keep mask of all ones equals the unmasked model; masking every image token makes the output independent of the image", async () => {
-  const rt = new Runtime();
+  const rt = testRuntime();
   const plain = await rt.load(forwardModel(false));
   const masked = await rt.load(forwardModel(true));
   const img = image();
@@ -118,7 +118,7 @@ test("SFT: nano learns to name the colour of a solid image (the answer is only i
       mask: { dtype: "float32" as const, shape: [k, batch, 2], data: mask },
     };
   };
-  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map(params.map((p) => [p.name, p.data])));
+  const trainer = new Trainer(testRuntime(), buildTrainProgram(spec), spec, new Map(params.map((p) => [p.name, p.data])));
   let m = await trainer.run(data(1));
   m = await trainer.run(data(2));
   const acc = m.values.accuracy!.slice(-10).reduce((a, v) => a + v, 0) / 10;

@@ -7,13 +7,13 @@ import { sftBatch, sftLoss } from "../src/compiler/tensor/models/tinyvlm/program
 import { adamw } from "../src/compiler/tensor/optim/types.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
 import { type Example, encodeExample, FeedError, sftFeeds } from "../src/runtime/vlm/feeds.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { decodePng } from "../src/runtime/world/png.ts";
+import { testRuntime } from "./support/device.ts";
 
 const tok = Tokenizer.train(["is there a red circle in the image?", "yes", "no", "what colour is the square?", "blue"], { vocabSize: 80 });
 
@@ -65,7 +65,7 @@ test("end to end: world POPE items → tokenizer → SFT of nano inside Loop run
     schedule: { kind: "constant" as const, warmupSteps: 10 },
     loss: sftLoss(c),
   };
-  const trainer = new Trainer(new Runtime(), buildTrainProgram(spec), spec, new Map(params.map((p) => [p.name, p.data])));
+  const trainer = new Trainer(testRuntime(), buildTrainProgram(spec), spec, new Map(params.map((p) => [p.name, p.data])));
   const first = await trainer.run(sftFeeds(c, world, examples, 16, 30, length));
   const second = await trainer.run(sftFeeds(c, world, examples, 16, 30, length, 480));
   const chance = Math.log(world.vocabSize);

@@ -6,13 +6,13 @@ import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
 import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
 import { adamw } from "../src/compiler/tensor/optim/types.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { Runtime } from "../src/runtime/session.ts";
 import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
 import { answerAll } from "../src/runtime/vlm/answer.ts";
 import { type Example, sftFeeds } from "../src/runtime/vlm/feeds.ts";
 import type { VlmModel } from "../src/runtime/vlm/model.ts";
 import { paddedLengths, type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
 import { sftSchedule } from "../src/runtime/vlm/sft-schedule.ts";
+import { testRuntime } from "./support/device.ts";
 
 const tok = Tokenizer.train(["What shape is it?", "Square.", "Cross.", "square cross what shape is it"], { vocabSize: 64 });
 const c = tinyVlmConfig("nano", tok.vocabSize);
@@ -47,7 +47,7 @@ const options = (steps: number, stepsPerRun: number): SftOptions => ({
 
 test("K steps per run and a remainder program give bit-identical weights to another split of the same steps", async () => {
   const data = shapes(40, 1);
-  const runtime = new Runtime();
+  const runtime = testRuntime();
   const a = await trainSft(runtime, fresh(), data, options(7, 3)); // runs of 3, 3, then 1
   const b = await trainSft(runtime, fresh(), data, options(7, 7));
   assert.deepEqual(
@@ -62,7 +62,7 @@ test("K steps per run and a remainder program give bit-identical weights to anot
 });
 
 test("nano learns to tell a square from a cross of the same colour (the answer is only in the pixels' shape)", async () => {
-  const runtime = new Runtime();
+  const runtime = testRuntime();
   const { model } = await trainSft(runtime, fresh(), shapes(800, 2), options(120, 40));
   const heldOut = shapes(64, 99);
   const { answers } = await answerAll(runtime, model, heldOut, { maxTokens: 4, temperature: 0, seed: 0 });
@@ -89,7 +89,7 @@ test("length buckets: training switches between programs of two lengths, step by
   const data = shapes(200, 4).map((ex, i) => (i % 2 ? { ...ex, prompt: "What shape is it? What shape is it? What shape is it?" } : ex));
   const runs = sftSchedule(paddedLengths(fresh(), data), { perStep: 16, steps: 40, stepsPerRun: 4, buckets: 2, seed: 3 });
   assert.equal(new Set(runs.map((r) => r.length)).size, 2, "both lengths are trained on");
-  const runtime = new Runtime();
+  const runtime = testRuntime();
   const { rows } = await trainSft(runtime, fresh(), data, { ...options(40, 4), lengthBuckets: 2 });
   assert.deepEqual(
     rows.map((r) => r.step),

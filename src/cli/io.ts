@@ -32,10 +32,12 @@ export function formatOption(values: Record<string, unknown>, allowed: string[])
   return f;
 }
 
-/** `--device`: cpu (default), cuda, cuda:N or auto. */
+/** `--device`: cpu, cuda, cuda:N or auto; without it the ALIGNC_DEVICE environment variable, else cpu. */
 export function deviceOption(values: Record<string, unknown>): string {
-  const device = typeof values.device === "string" ? values.device : "cpu";
-  if (!/^(cpu|cuda(:\d+)?|auto)$/.test(device)) throw new UsageError(`--device must be cpu, cuda, cuda:N or auto, got '${device}'`);
+  const fromEnv = typeof values.device !== "string" && process.env.ALIGNC_DEVICE !== undefined;
+  const device = typeof values.device === "string" ? values.device : (process.env.ALIGNC_DEVICE ?? "cpu");
+  if (!/^(cpu|cuda(:\d+)?|auto)$/.test(device))
+    throw new UsageError(`${fromEnv ? "ALIGNC_DEVICE" : "--device"} must be cpu, cuda, cuda:N or auto, got '${device}'`);
   return device;
 }
 

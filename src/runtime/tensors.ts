@@ -16,6 +16,7 @@ const STORAGE: Record<DType, { name: string; is: (a: unknown) => boolean }> = {
   float32: { name: "Float32Array", is: (a) => a instanceof Float32Array },
   float64: { name: "Float64Array", is: (a) => a instanceof Float64Array },
   float16: { name: "Uint16Array", is: (a) => a instanceof Uint16Array },
+  bfloat16: { name: "Uint16Array", is: (a) => a instanceof Uint16Array },
   int64: { name: "BigInt64Array", is: (a) => a instanceof BigInt64Array },
   int32: { name: "Int32Array", is: (a) => a instanceof Int32Array },
   int8: { name: "Int8Array", is: (a) => a instanceof Int8Array },
@@ -45,6 +46,8 @@ export function validateTensorData(t: TensorData, what = "tensor"): void {
 /** TensorData → ort.Tensor; the typed array is shared, not copied. */
 export function toOrtTensor(t: TensorData, what = "tensor"): ort.Tensor {
   validateTensorData(t, what);
+  // onnxruntime-node has no bfloat16 tensors: programs keep bfloat16 inside (mixed precision casts at the edges).
+  if (t.dtype === "bfloat16") throw new TensorDataError(`${what}: onnxruntime-node cannot pass bfloat16 tensors; feed float32 and cast inside the program`);
   // ort.Tensor's overloads are keyed by dtype; the validation above guarantees the pairing.
   return new ort.Tensor(t.dtype, t.data as never, t.shape);
 }

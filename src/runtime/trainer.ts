@@ -44,6 +44,8 @@ export class Trainer {
       for (const kind of stateNames(spec.optimizer))
         this.state.set(io.state(kind, p.name), { dtype: p.dtype, shape: [...p.shape], data: allocate(p.dtype, value.data.length) });
     }
+    // Program state that is neither a parameter nor optimizer state (mixed precision's loss scale) starts as given.
+    for (const [name, t] of Object.entries(program.initialState)) this.state.set(name, t);
     for (const [name, t] of this.state) this.layout.set(name, { dtype: t.dtype, shape: [...t.shape] });
   }
 

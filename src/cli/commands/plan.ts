@@ -27,7 +27,8 @@ Options:
                              statuses as JSON ([{ id, key, stored, reasons }])
   --run-dir DIR              the run directory to compare with (default runs/<file name> beside FILE)
   --store DIR                a shared store (default DIR/store)
-  --device D                 the device alignc run --device would use: cpu (default), cuda, cuda:N or auto
+  --device D                 the device alignc run --device would use: cpu, cuda, cuda:N or auto
+                             (default: ALIGNC_DEVICE, else cpu)
                              (a phase trained on CUDA is stored apart from the same phase on CPU)
 ${compileOptionsHelp}`,
   options: { ...compileOptions, "run-dir": { type: "string" }, store: { type: "string" }, device: { type: "string" } },

@@ -35,7 +35,8 @@ Options:
   --force NODE        run NODE again even if its output is stored (repeatable); a training phase
                       with checkpoints of an interrupted attempt deletes them and starts over
   --resume            training phases interrupted after a checkpoint continue from it
-  --device D          device of nodes without a device setting: cpu (default), cuda, cuda:N or auto
+  --device D          device of nodes without a device setting: cpu, cuda, cuda:N or auto
+                      (default: the ALIGNC_DEVICE environment variable, else cpu)
   --format text|json  what to print at the end: the evaluation tables (default) or a JSON summary
 ${compileOptionsHelp}`,
   options: {

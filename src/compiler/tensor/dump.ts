@@ -10,8 +10,8 @@
 // builds of the same model dump identically.
 import type { DType, TypedArray } from "./ir/dtype.ts";
 import type { Attr, Graph, Node, Tensor, TensorData } from "./ir/graph.ts";
+import { halfToNumber } from "./ir/half.ts";
 import type { Shape } from "./ir/shape.ts";
-import { halfToNumber } from "./reference/value.ts";
 
 /** How many leading values of an initializer or tensor attribute are shown. */
 const SHOWN_VALUES = 8;

@@ -10,7 +10,7 @@ import { FeedError } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 import type { ResumePoint } from "./sft.ts";
 import { sftSchedule } from "./sft-schedule.ts";
-import { type LoopHooks, TrainerPool, type TrainingOptions, trainRuns } from "./train-loop.ts";
+import { ampColumns, type LoopHooks, TrainerPool, type TrainingOptions, trainRuns } from "./train-loop.ts";
 
 /** The loop's settings and the objective. With `lora` and a given trainer pool, the pool brings its own adapters. */
 export interface DpoOptions extends TrainingOptions {
@@ -70,6 +70,7 @@ export async function trainDpo(
           row.grad_norm = m.values.grad_norm?.[i] ?? Number.NaN;
           row.learning_rate = m.values.lr?.[i] ?? Number.NaN;
           row.tokens_per_second = (tokensPerStep * run.steps) / seconds;
+          Object.assign(row, ampColumns(m, i));
           return row;
         });
       },

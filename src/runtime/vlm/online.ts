@@ -52,6 +52,7 @@
 import type { PreferenceObjective } from "../../compiler/tensor/models/tinyvlm/dpo.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
 import { Rng } from "../../compiler/tensor/params/random.ts";
+import type { MixedPrecision } from "../../compiler/tensor/program/train-program.ts";
 import { type BdhsOptions, runBdhs } from "../prefdata/bdhs.ts";
 import { pairIndices } from "../prefdata/pairing.ts";
 import type { SampleRecord, SamplerInfo } from "../prefdata/records.ts";
@@ -130,6 +131,8 @@ export interface OnlineOptions {
   /** Laid out over onlineStepBudget(…).total steps. */
   schedule: ScheduleConfig;
   clipNorm: number;
+  /** Half-precision compute with float32 master weights and loss scaling (the training steps only). */
+  mixedPrecision?: MixedPrecision;
   seed: number;
   /** Mixed DPO: the offline pairs, and p, the probability of keeping a slot's offline pair. */
   mixed?: { pairs: readonly OfflinePair[]; p: number };
@@ -602,6 +605,7 @@ export async function trainOnline(
             optimizer: o.optimizer,
             schedule: o.schedule,
             clipNorm: o.clipNorm,
+            ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
             seed: seedFor(o.seed, `online/train/${r}`),
             // The pool brings the adapters; trainDpo checks that it has them.
             lora: o.lora,

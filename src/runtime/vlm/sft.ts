@@ -10,7 +10,7 @@ import { buildAdapters, type TrainedAdapters } from "./adapters.ts";
 import { type Example, FeedError, type LossAverage, sftFeeds } from "./feeds.ts";
 import type { VlmModel } from "./model.ts";
 import { sftSchedule } from "./sft-schedule.ts";
-import { type LoopHooks, TrainerPool, type TrainingOptions, trainRuns } from "./train-loop.ts";
+import { ampColumns, type LoopHooks, TrainerPool, type TrainingOptions, trainRuns } from "./train-loop.ts";
 
 export interface SftOptions extends TrainingOptions {
   /** Most length buckets (default 1: every example padded to the longest). */
@@ -28,6 +28,9 @@ export interface SftStepMetrics {
   grad_norm: number;
   learning_rate: number;
   tokens_per_second: number;
+  /** Mixed precision only: the step's loss scale, and 1 where it was skipped (gradients overflowed). */
+  "amp/loss_scale"?: number;
+  "amp/skipped"?: number;
 }
 
 /** Optimizer steps for `epochs` passes over `examples` in batches of batch × accumulation (the last one partial). */
@@ -98,6 +101,7 @@ export async function trainSft(
           grad_norm: m.values.grad_norm?.[i] ?? Number.NaN,
           learning_rate: m.values.lr?.[i] ?? Number.NaN,
           tokens_per_second: (tokensPerStep * run.steps) / seconds,
+          ...ampColumns(m, i),
         }));
       },
     },

@@ -7,7 +7,14 @@
 // weights, and `trained()` merges them back into a plain model.
 import type { TensorData } from "../../compiler/tensor/ir/graph.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../compiler/tensor/optim/types.ts";
-import { buildTrainProgram, type LossFn, type TensorSpec, type TrainProgramSpec } from "../../compiler/tensor/program/train-program.ts";
+import {
+  AMP_METRICS,
+  buildTrainProgram,
+  type LossFn,
+  type MixedPrecision,
+  type TensorSpec,
+  type TrainProgramSpec,
+} from "../../compiler/tensor/program/train-program.ts";
 import type { Runtime } from "../session.ts";
 import { type StepMetrics, Trainer, type TrainerState } from "../trainer.ts";
 import type { LoraSettings, TrainedAdapters, VlmAdapters } from "./adapters.ts";
@@ -49,6 +56,7 @@ export class TrainerPool {
       schedule: o.schedule,
       clipNorm: o.clipNorm,
       loss: this.loss(loss),
+      ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
     };
   }
 
@@ -123,6 +131,8 @@ export interface TrainingOptions {
   seed: number;
   /** Train LoRA adapters (seeded by `seed`) instead of every weight; the returned model has them merged in. */
   lora?: LoraSettings;
+  /** Half-precision compute with float32 master weights and loss scaling. */
+  mixedPrecision?: MixedPrecision;
 }
 
 export interface LoopHooks<Row> {
@@ -159,6 +169,16 @@ export async function trainRuns<Row>(
     out.push(...these);
     hooks.onRun?.(these);
     await hooks.onRunEnd?.(i, pool);
+  }
+  return out;
+}
+
+/** Mixed precision's per-step columns (the loss scale used, 1 where the step was skipped); none under fp32. */
+export function ampColumns(m: StepMetrics, i: number): { "amp/loss_scale"?: number; "amp/skipped"?: number } {
+  const out: { "amp/loss_scale"?: number; "amp/skipped"?: number } = {};
+  for (const name of AMP_METRICS) {
+    const v = m.values[name]?.[i];
+    if (v !== undefined) out[name] = v;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 // Multi-head causal self-attention from standard ops. Weights are passed in, so the same code serves plain,
 // frozen and LoRA-wrapped parameters.
+import { type DType, fromNumbers } from "../ir/dtype.ts";
 import type { Tensor } from "../ir/graph.ts";
 import { ShapeError } from "../ir/shape.ts";
 import { builderOf } from "../ops/builder.ts";
@@ -12,13 +13,21 @@ export interface AttentionWeights {
   o: Tensor;
 }
 
+/**
+ * The additive bias that hides a key: negative enough that softmax gives it weight 0, yet finite in the dtype
+ * (float16 tops out at 65504, and 0·∞ would make NaN of a key mask's visible entries).
+ */
+export function hiddenBias(dtype: DType): number {
+  return dtype === "float16" ? -1e4 : -1e9;
+}
+
 /** A [T, T] additive mask: 0 on and below the diagonal, a large negative value above it. */
 export function causalMask(like: Tensor, t: number): Tensor {
   const b = builderOf(like);
-  const data = new Float64Array(t * t);
-  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = -1e9;
-  const typed = like.dtype === "float64" ? data : Float32Array.from(data);
-  return b.data(like.dtype, typed, [t, t], "causal_mask");
+  const data = new Array<number>(t * t).fill(0);
+  const hidden = hiddenBias(like.dtype);
+  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = hidden;
+  return b.data(like.dtype, fromNumbers(like.dtype, data), [t, t], "causal_mask");
 }
 
 /** Query, key and value heads of x: each [B, H, T, hd]. */
@@ -42,7 +51,7 @@ export function attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | undefined
 
 /** An additive bias [B, 1, 1, T] that hides keys where `keyMask` ([B, T], 0/1) is 0. */
 export function keyMaskBias(keyMask: Tensor): Tensor {
-  return op.unsqueeze(op.mul(op.sub(keyMask, 1), 1e9), [1, 2]);
+  return op.unsqueeze(op.mul(op.sub(keyMask, 1), -hiddenBias(keyMask.dtype)), [1, 2]);
 }
 
 /**

@@ -66,6 +66,15 @@ export const not = (x: Tensor) => {
   return unary("Not", x, false);
 };
 
+/** True where x is neither NaN nor ±∞ (no gradient: used on gradients, for mixed precision's overflow check). */
+export function finiteMask(x: Tensor): Tensor {
+  if (!isFloat(x.dtype)) throw new ShapeError(`finiteMask: needs a floating-point input, got ${x.dtype}`);
+  const b = builderOf(x);
+  const flag = (type: string) => b.emit(type, [x], [{ dtype: "bool", shape: x.shape }])[0]!;
+  const [bad] = b.emit("Or", [flag("IsNaN"), flag("IsInf")], [{ dtype: "bool", shape: x.shape }]);
+  return not(bad!);
+}
+
 /** Gelu (opset 20): `approximate` is "none" (erf form) or "tanh". */
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
   if (!isFloat(x.dtype)) throw new ShapeError(`Gelu: needs a floating-point input, got ${x.dtype}`);

@@ -13,12 +13,22 @@ import { type JsonValue, LONE_SURROGATE, parseStrictJson } from "./strict-json.t
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
-const TO_FILE: Record<DType, string> = { float32: "F32", float64: "F64", float16: "F16", int64: "I64", int32: "I32", int8: "I8", uint8: "U8", bool: "BOOL" };
+const TO_FILE: Record<DType, string> = {
+  float32: "F32",
+  float64: "F64",
+  float16: "F16",
+  bfloat16: "BF16",
+  int64: "I64",
+  int32: "I32",
+  int8: "I8",
+  uint8: "U8",
+  bool: "BOOL",
+};
 const FROM_FILE = new Map(Object.entries(TO_FILE).map(([d, s]) => [s, d as DType]));
 /** Valid in the format but with no alignc dtype, so named as such rather than as unknown. */
-const UNSUPPORTED = new Set(["BF16", "I16", "U16", "U32", "U64", "C64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4"]);
+const UNSUPPORTED = new Set(["I16", "U16", "U32", "U64", "C64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4"]);
 /** Position in the reference's `Dtype` enum, which is declared in increasing alignment; the writer sorts by it, descending. */
-const ALIGN_RANK: Record<DType, number> = { bool: 0, uint8: 1, int8: 2, float16: 3, int32: 4, float32: 5, float64: 6, int64: 7 };
+const ALIGN_RANK: Record<DType, number> = { bool: 0, uint8: 1, int8: 2, float16: 3, bfloat16: 4, int32: 5, float32: 6, float64: 7, int64: 8 };
 type ArrayClass =
   | Float32ArrayConstructor
   | Float64ArrayConstructor
@@ -31,6 +41,7 @@ const ARRAY_CLASS: Record<DType, ArrayClass> = {
   float32: Float32Array,
   float64: Float64Array,
   float16: Uint16Array,
+  bfloat16: Uint16Array,
   int64: BigInt64Array,
   int32: Int32Array,
   int8: Int8Array,

@@ -2,10 +2,18 @@
 // mini-batches are staged as one tensor per field ([K·A, ...] for A accumulation micro-batches) and sliced inside
 // the Loop body; per-step loss, metrics, gradient norm and learning rate come out as scan outputs. The runtime feeds
 // the final state back in for the next run, with `step_offset` advanced by K.
+//
+// Mixed precision (`mixedPrecision`): parameters stay float32 (the master weights, updated in float32); the loss
+// function sees float16 or bfloat16 copies, so the forward and backward passes compute in half precision. The
+// loss is multiplied by a loss scale before differentiation and the gradients divided by it after, so small
+// float16 gradients do not flush to zero; a step whose gradients overflow (inf/NaN) is skipped — parameters and
+// optimizer state unchanged — and halves the scale, and every `growthInterval` finite steps in a row double it
+// (PyTorch's GradScaler). The scale and that count are loop-carried state like the optimizer's.
 import { grad } from "../autodiff/grad.ts";
 import { zerosLike } from "../autodiff/helpers.ts";
 import type { DType, TypedArray } from "../ir/dtype.ts";
-import type { Tensor } from "../ir/graph.ts";
+import type { Tensor, TensorData } from "../ir/graph.ts";
+import { toHalfBits } from "../ir/half.ts";
 import { ShapeError } from "../ir/shape.ts";
 import { Builder } from "../ops/builder.ts";
 import * as op from "../ops/index.ts";
@@ -33,6 +41,15 @@ export interface FrozenParam extends ParamSpec {
   data: TypedArray;
 }
 
+/** Compute in float16 or bfloat16 with float32 master weights and (dynamic) loss scaling. */
+export interface MixedPrecision {
+  compute: "float16" | "bfloat16";
+  /** The first loss scale (default 2^16 for float16, as PyTorch's GradScaler; 1 for bfloat16, whose range is float32's). */
+  initialScale?: number;
+  /** Finite steps in a row before the scale doubles (default 2000; 0 = the scale never grows). */
+  growthInterval?: number;
+}
+
 /** The model's loss on one micro-batch. Metrics must be scalars. */
 export type LossFn = (params: Record<string, Tensor>, batch: Record<string, Tensor>) => { loss: Tensor; metrics?: Record<string, Tensor> };
 
@@ -51,6 +68,8 @@ export interface TrainProgramSpec {
   loss: LossFn;
   /** The float type of the step counter, learning rate and metrics (that of the parameters). */
   dtype?: DType;
+  /** Half-precision compute; the trainable parameters must be float32. */
+  mixedPrecision?: MixedPrecision;
 }
 
 /** Names of the program's inputs and outputs: the contract with the runtime. */
@@ -61,7 +80,13 @@ export const io = {
   stepOffset: "step_offset",
   next: (input: string) => `next/${input}`,
   metric: (name: string) => `metric/${name}`,
+  /** Mixed precision's loop-carried loss scale and count of finite steps since it last changed. */
+  lossScale: "amp/loss_scale",
+  finiteSteps: "amp/finite_steps",
 };
+
+/** Mixed precision's metrics, one value per step: the loss scale the step used, and 1 where it was skipped. */
+export const AMP_METRICS = ["amp/loss_scale", "amp/skipped"] as const;
 
 export interface TrainProgram {
   builder: Builder;
@@ -69,6 +94,8 @@ export interface TrainProgram {
   stateInputs: string[];
   batchInputs: string[];
   metricOutputs: string[];
+  /** Starting values of state inputs that are not parameters or optimizer state (mixed precision's loss scale). */
+  initialState: Record<string, TensorData>;
 }
 
 export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
@@ -80,15 +107,27 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   for (const p of spec.trainable)
     if (p.lrScale !== undefined && !(Number.isFinite(p.lrScale) && p.lrScale >= 0))
       throw new ShapeError(`train program: lrScale of "${p.name}" must be a finite number ≥ 0, got ${p.lrScale}`);
+  const mp = spec.mixedPrecision;
+  if (mp) {
+    const wrong = spec.trainable.find((p) => p.dtype !== "float32");
+    if (wrong) throw new ShapeError(`train program: mixed precision keeps float32 master weights, but "${wrong.name}" is ${wrong.dtype}`);
+  }
   const b = new Builder("train");
 
-  // Keyed by the parameter's name: the builder may suffix the initializer's graph name to keep it unique.
+  // Keyed by the parameter's name: the builder may suffix the initializer's graph name to keep it unique. Under
+  // mixed precision frozen weights are stored in the compute type: they are never updated, so no master copy.
   const frozen: Record<string, Tensor> = {};
-  for (const f of spec.frozen ?? []) frozen[f.name] = b.data(f.dtype, f.data, f.shape, `frozen/${f.name}`);
+  for (const f of spec.frozen ?? []) {
+    const half = mp && f.dtype === "float32";
+    frozen[f.name] = half
+      ? b.data(mp.compute, toHalfBits(f.data as Float32Array, mp.compute), f.shape, `frozen/${f.name}`)
+      : b.data(f.dtype, f.data, f.shape, `frozen/${f.name}`);
+  }
 
   const kinds = stateNames(spec.optimizer);
   const params = spec.trainable.map((p) => b.input(io.param(p.name), p.dtype, p.shape));
   const states = spec.trainable.flatMap((p) => kinds.map((kind) => b.input(io.state(kind, p.name), p.dtype, p.shape)));
+  const ampState = mp ? [b.input(io.lossScale, "float32", []), b.input(io.finiteSteps, "float32", [])] : [];
   const stepOffset = b.input(io.stepOffset, "int64", []);
   const batches: Record<string, Tensor> = {};
   for (const [field, s] of Object.entries(spec.batch)) batches[field] = b.input(io.batch(field), s.dtype, [k * accumulation, ...s.shape]);
@@ -101,36 +140,49 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   const names = spec.trainable.map((p) => p.name);
   let metricNames: string[] = [];
 
-  /** Loss, metrics and gradients of one micro-batch. */
+  // The loss scale of the current step (mixed precision only), set inside the loop body.
+  let lossScale: Tensor | undefined;
+
+  /** Loss, metrics and gradients of one micro-batch (under mixed precision, gradients of the scaled loss). */
   const forwardBackward = (current: Tensor[], index: Tensor) => {
     const named: Record<string, Tensor> = { ...frozen };
     current.forEach((t, i) => {
-      named[names[i]!] = t;
+      named[names[i]!] = mp ? op.cast(t, mp.compute) : t;
     });
     const { loss, metrics = {} } = spec.loss(named, microBatch(index));
     if (loss.rank !== 0) throw new ShapeError(`train program: the loss must be a scalar, got rank ${loss.rank}`);
     for (const [m, t] of Object.entries(metrics)) if (t.rank !== 0) throw new ShapeError(`train program: metric "${m}" must be a scalar`);
     metricNames = Object.keys(metrics);
-    return { loss, metrics: Object.values(metrics), grads: grad(loss, current) };
+    const differentiated = lossScale ? op.mul(op.cast(loss, "float32"), lossScale) : loss;
+    return { loss, metrics: Object.values(metrics), grads: grad(differentiated, current) };
   };
 
   const n = params.length;
   const result = op.loop(
     b,
     k,
-    [...params, ...states],
+    [...params, ...states, ...ampState],
     (iteration, carried) => {
       const current = carried.slice(0, n);
-      const state = carried.slice(n);
+      const state = carried.slice(n, n + n * kinds.length);
+      const [scale, finiteSteps] = carried.slice(n + n * kinds.length);
+      lossScale = scale;
       const first = op.reshape(op.mul(iteration, accumulation), [1]);
       let loss: Tensor;
       let metrics: Tensor[];
       let grads: Tensor[];
       if (accumulation === 1) ({ loss, metrics, grads } = forwardBackward(current, first));
       else ({ loss, metrics, grads } = accumulate(b, current, first, accumulation, forwardBackward));
+      if (scale) {
+        const inverse = op.div(1, scale);
+        grads = grads.map((g) => op.mul(g, inverse));
+      }
       const step = op.cast(op.add(op.add(stepOffset, iteration), 1), dtype);
       const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
       const norm = spec.clipNorm ? clipByGlobalNorm(grads, spec.clipNorm) : { grads, norm: globalNorm(grads) };
+      // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
+      const finite = scale ? op.finiteMask(norm.norm) : undefined;
+      const keepIfSkipped = (next: Tensor, before: Tensor) => (finite ? op.where(finite, next, before) : next);
       // One scaled learning rate per distinct lrScale; parameters without one use lr itself (no extra op).
       const scaledLr = new Map<number, Tensor>();
       const lrOf = (scale: number | undefined): Tensor => {
@@ -153,14 +205,20 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
           op.cast(step, p.dtype),
           op.cast(lrOf(spec.trainable[i]!.lrScale), p.dtype),
         );
-        nextParams.push(u.param);
-        nextStates.push(...u.state);
+        nextParams.push(keepIfSkipped(u.param, p));
+        nextStates.push(...u.state.map((t, j) => keepIfSkipped(t, state[i * kinds.length + j]!)));
       });
-      return { carried: [...nextParams, ...nextStates], scans: [op.cast(loss, dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, dtype))] };
+      const scans = [op.cast(loss, dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, dtype))];
+      if (!scale || !finiteSteps || !finite || !mp) return { carried: [...nextParams, ...nextStates], scans };
+      const next = nextLossScale(mp, scale, finiteSteps, finite);
+      const skipped = op.cast(op.not(finite), "float32");
+      // The reported gradient norm of a skipped step is 0 (its inf/NaN would not survive JSON); amp/skipped marks it.
+      scans[1] = op.where(finite, norm.norm, 0);
+      return { carried: [...nextParams, ...nextStates, next.scale, next.finiteSteps], scans: [...scans, op.cast(scale, dtype), op.cast(skipped, dtype)] };
     },
     { name: "train" },
   );
-  const stateInputs = [...params, ...states].map((t) => t.name);
+  const stateInputs = [...params, ...states, ...ampState].map((t) => t.name);
   result.carried.forEach((t, i) => {
     b.output(t, io.next(stateInputs[i]!));
   });
@@ -168,14 +226,39 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   b.output(loss!, io.metric("loss"));
   b.output(norm!, io.metric("grad_norm"));
   b.output(lr!, io.metric("lr"));
+  const allMetrics = [...metricNames, ...(mp ? AMP_METRICS : [])];
   metrics.forEach((m, i) => {
-    b.output(m, io.metric(metricNames[i]!));
+    b.output(m, io.metric(allMetrics[i]!));
   });
+  const initialState: Record<string, TensorData> = {};
+  if (mp) {
+    const initial = mp.initialScale ?? (mp.compute === "float16" ? 2 ** 16 : 1);
+    if (!(Number.isFinite(initial) && initial > 0)) throw new ShapeError(`train program: the initial loss scale must be a finite number > 0, got ${initial}`);
+    initialState[io.lossScale] = { dtype: "float32", shape: [], data: new Float32Array([initial]) };
+    initialState[io.finiteSteps] = { dtype: "float32", shape: [], data: new Float32Array([0]) };
+  }
   return {
     builder: b,
     stateInputs,
     batchInputs: Object.keys(batches).map(io.batch),
-    metricOutputs: ["loss", "grad_norm", "lr", ...metricNames].map(io.metric),
+    metricOutputs: ["loss", "grad_norm", "lr", ...allMetrics].map(io.metric),
+    initialState,
+  };
+}
+
+/**
+ * The loss scale after a step: halved after an overflow (count reset); doubled after `growthInterval` finite steps
+ * in a row (count reset); else the same, with the count advanced.
+ */
+function nextLossScale(mp: MixedPrecision, scale: Tensor, finiteSteps: Tensor, finite: Tensor): { scale: Tensor; finiteSteps: Tensor } {
+  const interval = mp.growthInterval ?? 2000;
+  if (!(Number.isInteger(interval) && interval >= 0)) throw new ShapeError(`train program: growthInterval must be an integer ≥ 0, got ${interval}`);
+  const counted = op.add(finiteSteps, 1);
+  const grow = interval > 0 ? op.greaterOrEqual(counted, interval) : op.less(counted, 0); // never, when 0
+  const afterFinite = op.where(grow, op.mul(scale, 2), scale);
+  return {
+    scale: op.where(finite, afterFinite, op.mul(scale, 0.5)),
+    finiteSteps: op.where(finite, op.where(grow, 0, counted), 0),
   };
 }
 

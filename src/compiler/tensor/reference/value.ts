@@ -4,6 +4,7 @@
 // such as Slice's "to the end", which only need their sign and size).
 import { allocate, type DType } from "../ir/dtype.ts";
 import type { TensorData } from "../ir/graph.ts";
+import { bfloat16ToNumber, halfToNumber, numberToBfloat16, numberToHalf } from "../ir/half.ts";
 import { numel } from "../ir/shape.ts";
 
 export interface Value {
@@ -27,6 +28,8 @@ export function roundTo(dtype: DType, v: number): number {
       return Math.fround(v);
     case "float16":
       return halfToNumber(numberToHalf(v));
+    case "bfloat16":
+      return bfloat16ToNumber(numberToBfloat16(v));
     case "bool":
       return v !== 0 ? 1 : 0;
     case "int64":
@@ -51,7 +54,7 @@ export function fromTensorData(t: TensorData): Value {
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const x = t.data[i]!;
-    data[i] = t.dtype === "float16" ? halfToNumber(x as number) : Number(x);
+    data[i] = t.dtype === "float16" ? halfToNumber(x as number) : t.dtype === "bfloat16" ? bfloat16ToNumber(x as number) : Number(x);
   }
   return { dtype: t.dtype, shape: [...t.shape], data };
 }
@@ -64,35 +67,8 @@ export function toTensorData(v: Value): TensorData {
       if (!Number.isFinite(x)) throw new Error(`reference: ${x} has no int64 value (a cast of a non-finite float)`);
       out[i] = BigInt(Math.trunc(x));
     } else if (v.dtype === "float16") out[i] = numberToHalf(x);
+    else if (v.dtype === "bfloat16") out[i] = numberToBfloat16(x);
     else out[i] = roundTo(v.dtype, x);
   }
   return { dtype: v.dtype, shape: [...v.shape], data: out };
-}
-
-/** IEEE half bits → number. */
-export function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/** number → IEEE half bits, rounding to nearest even. */
-export function numberToHalf(v: number): number {
-  if (Number.isNaN(v)) return 0x7e00;
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a >= 65520) return sign | 0x7c00; // rounds to infinity
-  if (a < 2 ** -14) return sign | roundEven(a / 2 ** -24); // subnormal (may round up into the smallest normal)
-  let exp = Math.floor(Math.log2(a));
-  if (2 ** exp > a) exp--; // log2 can be off by one near powers of two
-  const frac = roundEven((a / 2 ** exp - 1) * 1024);
-  return sign | (((exp + 15) << 10) + frac); // a carry out of frac bumps the exponent, as it should
-}
-
-function roundEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

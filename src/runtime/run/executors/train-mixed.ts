@@ -24,6 +24,7 @@ import { modelFromCheckpoint, type VlmModel } from "../../vlm/model.ts";
 import type { OfflinePair } from "../../vlm/online.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { annotatorOf, finishOnline, loraNote, onlineOptionsOf, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
+import { checkPrecisionOnDevice } from "./training-settings.ts";
 import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 /** The reference model of a mixed phase, or null (reference: none). */
@@ -127,6 +128,7 @@ export const trainMixedExecutor: NodeExecutor = {
 
     const { annotator, name } = await annotatorOf(ctx, runtime);
     const { budget, ...options } = onlineOptionsOf(ctx, annotator);
+    checkPrecisionOnDevice(options, runtime, ctx.node.id);
     ctx.log.line(
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} pairs from ${pairsInput.node.id} (${matched} of ${records.length} prompts found in ` +
         `${ctx.input("prompts").node.id}); each kept with p = ${pv}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,

@@ -40,7 +40,7 @@ import { loadModel } from "./inputs.ts";
 import { loadSimilarity } from "./similarity.ts";
 import { objectiveOf } from "./train-dpo.ts";
 import { writeTrained } from "./training-progress.ts";
-import { loopOf, loraOf, optimizerOf, refuseUnsupported, scheduleOf } from "./training-settings.ts";
+import { checkPrecisionOnDevice, loopOf, loraOf, optimizerOf, scheduleOf } from "./training-settings.ts";
 import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
@@ -55,11 +55,10 @@ function number(p: Params, key: string, fallback: number, where = ""): number {
 }
 
 /**
- * Settings an online phase does not implement yet (besides refuseUnsupported's): refused, never ignored. `lora` is
+ * Settings an online phase does not implement yet: refused, never ignored. `lora` is
  * supported (loraOf decodes it); `checkpoint_every` is not: an online phase has no mid-phase checkpoints to resume from.
  */
 function refuseOnlineUnsupported(p: Params, phase: string): void {
-  refuseUnsupported(p, phase);
   if (p.checkpoint_every !== undefined)
     throw new NodeError(
       `${phase}: checkpoint_every is not supported for online and mixed phases yet (their final weights are always stored; an interrupted one starts over); remove it`,
@@ -218,6 +217,7 @@ export function onlineOptionsOf(
     schedule: scheduleOf(p.schedule, budget.total),
     clipNorm: loop.clipNorm,
     seed: loop.seed,
+    ...(loop.mixedPrecision ? { mixedPrecision: loop.mixedPrecision } : {}),
     budget,
   };
 }
@@ -353,6 +353,7 @@ export const trainOnlineExecutor: NodeExecutor = {
     const runtime = await ctx.runtime(p.device);
     const { annotator, name } = await annotatorOf(ctx, runtime);
     const { budget, ...options } = onlineOptionsOf(ctx, annotator);
+    checkPrecisionOnDevice(options, runtime, id);
     const reference = onlineReferenceOf(ctx, model);
     ctx.log.line(
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,

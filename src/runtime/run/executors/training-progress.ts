@@ -10,7 +10,7 @@ import { modelToCheckpoint, type VlmModel } from "../../vlm/model.ts";
 import type { ResumePoint } from "../../vlm/sft.ts";
 import type { LoopHooks } from "../../vlm/train-loop.ts";
 import { type Resumed, TrainingCheckpoints } from "../checkpoints.ts";
-import type { LoopSettings } from "./training-settings.ts";
+import { checkPrecisionOnDevice, type LoopSettings } from "./training-settings.ts";
 import type { ExecContext } from "./types.ts";
 
 /** The per-step metrics file beside a trained model (one JSON row per optimizer step). */
@@ -69,6 +69,7 @@ export async function startTraining<Row extends StepRow>(
   const resumed: Resumed<Row> | undefined = checkpoints.start();
   if (loop.stepsPerRunNote) ctx.log.line(`${ctx.node.id}: ${loop.stepsPerRunNote}`);
   const runtime = await ctx.runtime(ctx.node.params.device);
+  checkPrecisionOnDevice(loop, runtime, ctx.node.id);
   const progress = ctx.log.progress(`${ctx.node.id}: ${what}`, loop.steps, "steps");
   const started = performance.now();
   // Every step's rows so far (a resumed phase starts with those of its checkpoint, written again to the run's metrics).

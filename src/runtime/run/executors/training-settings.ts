@@ -1,6 +1,8 @@
 // Decoding a training phase's params (docs/execution-graph.md: constructor values are objects with a `type`,
 // percentages are fractions) into the tensor compiler's optimizer and schedule configurations.
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../compiler/tensor/optim/types.ts";
+import type { MixedPrecision } from "../../../compiler/tensor/program/train-program.ts";
+import type { Runtime } from "../../session.ts";
 import { LoraError, type LoraSettings, loraSettingsOf } from "../../vlm/adapters.ts";
 import { stepsForEpochs } from "../../vlm/sft.ts";
 import { stepsPerRunFor } from "../checkpoints.ts";
@@ -47,6 +49,8 @@ export interface LoopSettings {
   checkpointEvery?: number;
   /** Why stepsPerRun is lower than asked (checkpoint_every), for the log. */
   stepsPerRunNote?: string;
+  /** `precision: fp16 | bf16` (docs/gpu.md, "Mixed precision"); absent for fp32. */
+  mixedPrecision?: MixedPrecision;
 }
 
 /** Batch, accumulation and the number of optimizer steps (from `steps`, or `epochs` over `examples`). */
@@ -70,6 +74,7 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
     stepsPerRun,
     clipNorm: num(p, "grad_clip", 1),
     seed: num(p, "seed", 0),
+    ...mixedPrecisionOf(p),
     ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
     ...(stepsPerRun !== asked
       ? {
@@ -79,19 +84,28 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
   };
 }
 
-/** Settings this runtime does not implement yet are refused, never silently ignored. */
-export function refuseUnsupported(p: Params, phase: string): void {
-  if (p.precision !== undefined && p.precision !== "fp32")
-    throw new NodeError(`${phase}: precision ${String(p.precision)} is not supported by alignc run yet; use precision: fp32`);
+/** The `precision` setting: fp32 (nothing), fp16 or bf16 compute with float32 master weights. */
+function mixedPrecisionOf(p: Params): { mixedPrecision?: MixedPrecision } {
+  if (p.precision === undefined || p.precision === "fp32") return {};
+  if (p.precision === "fp16") return { mixedPrecision: { compute: "float16" } };
+  if (p.precision === "bf16") return { mixedPrecision: { compute: "bfloat16" } };
+  throw new NodeError(`precision: unknown value ${JSON.stringify(p.precision)}; use fp32, fp16 or bf16`);
 }
 
 /**
- * A training phase's params, with the settings not implemented yet refused and `lora` decoded: called first, so that
- * bad settings fail before anything is loaded.
+ * Refuses a precision the device cannot run, before anything is trained: ONNX Runtime's CPU provider has no bfloat16
+ * kernels (float16 runs there, most ops computed in float32 behind inserted casts — correct, but no faster).
  */
+export function checkPrecisionOnDevice(loop: Pick<LoopSettings, "mixedPrecision">, runtime: Runtime, phase: string): void {
+  if (loop.mixedPrecision?.compute === "bfloat16" && runtime.options.provider !== "cuda")
+    throw new NodeError(
+      `${phase}: precision bf16 needs CUDA (ONNX Runtime's CPU provider has no bfloat16 kernels); run with --device cuda, or use precision fp16 or fp32 on CPU`,
+    );
+}
+
+/** A training phase's params with `lora` decoded: called first, so that bad settings fail before anything is loaded. */
 export function trainingParams(ctx: ExecContext): { p: Params; lora: LoraSettings | undefined } {
   const p = ctx.node.params;
-  refuseUnsupported(p, ctx.node.id);
   return { p, lora: loraOf(p.lora) };
 }
 

@@ -65,7 +65,8 @@ export const shapeRules: Record<string, VjpRule> = {
     const flatIdx = op.reshape(indices, [-1]);
     const width = rest.reduce<number>((p, d) => p * (d as number), 1);
     const g = op.reshape(dy(a), [-1, width]);
-    const hot = op.oneHot(flatIdx, rows, data.dtype);
+    // ONNX's OneHot has no bfloat16 values: make it in float32 and cast (exact: its entries are 0 and 1).
+    const hot = data.dtype === "bfloat16" ? op.cast(op.oneHot(flatIdx, rows, "float32"), "bfloat16") : op.oneHot(flatIdx, rows, data.dtype);
     const table = op.matmul(op.transpose(hot), g);
     return [op.reshape(table, data.shape), null];
   },

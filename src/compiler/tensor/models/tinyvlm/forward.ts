@@ -28,7 +28,7 @@ export function encodeImage(c: TinyVlmConfig, weight: (name: string) => Tensor, 
   const g = c.imageSize / c.patch;
   // [0, 1] → [−1, 1]: with all-positive pixels a flat patch embeds to a scaled copy of one vector, and the
   // LayerNorms divide the scale away — object and background would look alike (docs/tinyvlm.md).
-  const centered = op.sub(op.mul(pixels, 2), 1);
+  const centered = op.sub(op.mul(op.cast(pixels, weight("vision.patch_embed").dtype), 2), 1);
   const tiles = op.transpose(op.reshape(centered, [b!, g, c.patch, g, c.patch, 3]), [0, 1, 3, 2, 4, 5]);
   const patches = op.reshape(tiles, [b!, g * g, c.patch * c.patch * 3]);
   let x = op.add(op.add(op.matmul(patches, weight("vision.patch_embed")), weight("vision.patch_bias")), weight("vision.positions"));
@@ -49,8 +49,8 @@ export function textHidden(c: TinyVlmConfig, weight: (name: string) => Tensor, i
   let keyMask: Tensor | undefined;
   if (inputs.imageKeep || inputs.textMask) {
     // Ones of the right shape for whichever mask was not given (zerosLike reads only the shape).
-    const imageKeep = inputs.imageKeep ?? op.add(zerosLike(op.reduceSum(image, [2])), 1);
-    const textMask = inputs.textMask ?? op.add(zerosLike(op.cast(inputs.tokens, image.dtype)), 1);
+    const imageKeep = inputs.imageKeep ? op.cast(inputs.imageKeep, image.dtype) : op.add(zerosLike(op.reduceSum(image, [2])), 1);
+    const textMask = inputs.textMask ? op.cast(inputs.textMask, image.dtype) : op.add(zerosLike(op.cast(inputs.tokens, image.dtype)), 1);
     keyMask = op.concat([imageKeep, textMask], 1);
   }
   const h = stack(x, weight, "text.blocks", c.text, { causal: true, keyMask });
@@ -58,7 +58,7 @@ export function textHidden(c: TinyVlmConfig, weight: (name: string) => Tensor, i
   return op.slice(normed, [p], [p + t], [1]);
 }
 
-/** Next-token logits at the text positions: [B, T, vocab]. */
+/** Next-token logits at the text positions, in the config's dtype: [B, T, vocab]. */
 export function vlmLogits(c: TinyVlmConfig, weight: (name: string) => Tensor, inputs: VlmInputs): Tensor {
-  return op.matmul(textHidden(c, weight, inputs), weight("text.unembed"));
+  return op.cast(op.matmul(textHidden(c, weight, inputs), weight("text.unembed")), c.dtype);
 }
