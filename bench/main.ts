@@ -15,8 +15,10 @@ const registry: Record<string, string> = {
   "train-loop": "tensor compiler + ONNX Runtime: steps/s and tokens/s of small transformer LM training steps, K steps per Loop run vs one run per step",
   vlm: "TinyVLM: SFT training tokens/s and KV-cache generation tokens/s (nano on CPU by default)",
   prefdata: "preference data: samples/s and pairs/s of sample → rate(grounded) → pair, and BDHS completions/s (nano on CPU)",
+  memcpy: "CUDA: the host↔device copies (Memcpy nodes) ONNX Runtime inserts into each training, generation and log-prob program, per graph",
   dpo: "preference training: DPO steps/s and tokens/s (chosen + rejected, reference cached) by batch and K, reference log-probs, online round split (nano on CPU)",
-  torch: "alignc vs PyTorch (eager, torch.compile) on TinyVLM small/base: SFT step, DPO step, 64×64 greedy KV-cache generation — tokens/s, MFU, peak memory, loss/grad-norm agreement",
+  torch:
+    "alignc vs PyTorch (eager, torch.compile) on TinyVLM small/base: SFT step, DPO step, 64×64 greedy KV-cache generation — tokens/s, MFU, peak memory, loss/grad-norm agreement",
 };
 
 function usage(): string {

@@ -25,7 +25,7 @@ import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
-import { testRuntime } from "./support/device.ts";
+import { TEST_DEVICE, testRuntime } from "./support/device.ts";
 import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-bdhs-"));
@@ -335,7 +335,9 @@ test("generateRows: greedy rounds continue exactly as one run; caps, stops and a
     rounds.map((r) => r.tokens),
     one.map((r) => r.tokens),
   );
-  for (const [i, r] of rounds.entries()) assert.ok(Math.abs(r.logprob - one[i]!.logprob) < 1e-3, `row ${i}: ${r.logprob} vs ${one[i]!.logprob}`);
+  // Rounds and one run are programs of different shapes: on CUDA their TF32 products round differently (~1e-3 relative).
+  const tolerance = TEST_DEVICE === "cpu" ? 1e-3 : 2e-2;
+  for (const [i, r] of rounds.entries()) assert.ok(Math.abs(r.logprob - one[i]!.logprob) < tolerance, `row ${i}: ${r.logprob} vs ${one[i]!.logprob}`);
   for (const r of one.slice(0, 3)) assert.ok(r.tokens.length <= 10);
   assert.ok(one[0]!.tokens.length > 6, "the row ran over several rounds");
   assert.deepEqual(one[3], { tokens: [], text: "", logprob: 0, stopped: false }, "no room in the context");

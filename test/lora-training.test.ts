@@ -35,7 +35,7 @@ import type { PairExample } from "../src/runtime/vlm/dpo-feeds.ts";
 import type { Example } from "../src/runtime/vlm/feeds.ts";
 import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
 import { type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
-import { testRuntime } from "./support/device.ts";
+import { TEST_DEVICE, testRuntime } from "./support/device.ts";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "alignc-lora-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -191,7 +191,7 @@ test("at step 0 (B = 0) the adapted model's logits equal the base model's bit fo
   assert.deepEqual(viaAdapters, base);
   // As the training program holds it (frozen weights as initializers): equal up to kernel choice.
   const asTrained = await logits(rt, adapted(lora), lora.initial());
-  assert.ok(maxAbsDiff(asTrained, base) < 1e-5, `max diff ${maxAbsDiff(asTrained, base)}`);
+  assert.ok(maxAbsDiff(asTrained, base) < (TEST_DEVICE === "cpu" ? 1e-5 : 3e-2), `max diff ${maxAbsDiff(asTrained, base)}`);
   // And merging untrained adapters gives back the base weights.
   for (const [n, t] of lora.merge(lora.initial())) assert.deepEqual(t.data, model.params.get(n)!.data, n);
 });
@@ -250,7 +250,9 @@ test("SFT with LoRA on q, v and a projector lr: only adapters and projector move
   const lora = buildAdapters(model, settings, 4);
   const viaAdapters = await logits(rt, adapted(lora), adapters.values);
   const merged = await logits(rt, asInputs(trained.params), trained.params);
-  assert.ok(maxAbsDiff(viaAdapters, merged) < 1e-4, `max diff ${maxAbsDiff(viaAdapters, merged)}`);
+  // W + (α/r)·A·B and x·W + x·A·B round differently; TF32 products on CUDA (~1e-3 relative) more so.
+  const tolerance = TEST_DEVICE === "cpu" ? 1e-4 : 3e-2;
+  assert.ok(maxAbsDiff(viaAdapters, merged) < tolerance, `max diff ${maxAbsDiff(viaAdapters, merged)}`);
 
   // The checkpoint is a plain TinyVLM with the adapters beside it.
   const dir = path.join(tmp, "sft-lora");

@@ -146,14 +146,16 @@ describe("online and mixed DPO through alignc run", () => {
     for (const key of ["objective/scores", "objective/scores_margin"]) assert.ok(Number.isFinite(on[0]?.[key]), `${key} in ${JSON.stringify(on[0])}`);
     assert.ok((on[0]?.["objective/scores_margin"] as number) > 0);
     assert.ok(Number.isFinite(metrics(runDir, "on_bdhs")[0]?.["bdhs/similarity"]));
-    // Online BDHS makes a pair for every prompt with a ground truth: 4 per round, one step each.
-    assert.deepEqual(
-      rounds(runDir, "on_bdhs").map((s) => [s.pairs, s.steps]),
-      [
+    // Online BDHS makes a pair for every prompt with a ground truth: 4 per round, one step each. On CUDA a completion
+    // may come out the same as the answer it rewrites (different rounding, different greedy choices), and such a pair
+    // is dropped.
+    const bdhsRounds = rounds(runDir, "on_bdhs").map((s) => [s.pairs, s.steps]);
+    if (TEST_DEVICE === "cpu")
+      assert.deepEqual(bdhsRounds, [
         [4, 1],
         [4, 1],
-      ],
-    );
+      ]);
+    else assert.ok(bdhsRounds.length === 2 && bdhsRounds.every(([pairs, steps]) => pairs! >= 2 && pairs! <= 4 && steps === 1), JSON.stringify(bdhsRounds));
     // Mixed: every slot gives a pair (its offline pair when it kept it or made no online pair).
     for (const s of rounds(runDir, "mx")) {
       assert.equal(s.pairs, 4);

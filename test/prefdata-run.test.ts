@@ -19,7 +19,7 @@ import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
 import { planStatus } from "../src/runtime/run/plan-status.ts";
 import { repoRoot } from "./support/align-files.ts";
-import { TEST_DEVICE } from "./support/device.ts";
+import { TEST_DEVICE, testDeviceKinds } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-prefdata-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,7 +123,7 @@ describe("preference data through alignc run", () => {
     const again = await run(file, runDir);
     assert.ok(again.outcomes.every((o) => o.status === "cached"));
     const graph = await graphOf(file, ["margin=2"]);
-    const statuses = new Map(planStatus(graph, new RunLayout(runDir), EXECUTORS, dir).map((s) => [s.id, s]));
+    const statuses = new Map(planStatus(graph, new RunLayout(runDir), EXECUTORS, dir, await testDeviceKinds(graph)).map((s) => [s.id, s]));
     assert.equal(statuses.get("rated")?.stored, true);
     assert.equal(statuses.get("hallucinated")?.stored, true);
     assert.equal(statuses.get("pairs")?.stored, false);
@@ -228,7 +228,7 @@ dataset rated = rate(samples, slow)
         if (line.trim() !== "") journalled.add((JSON.parse(line) as { itemId: string }).itemId);
 
     const graph = await graphOf(file);
-    const status = planStatus(graph, new RunLayout(killedDir), EXECUTORS, dir).find((s) => s.id === "rated");
+    const status = planStatus(graph, new RunLayout(killedDir), EXECUTORS, dir, await testDeviceKinds(graph)).find((s) => s.id === "rated");
     assert.deepEqual(status?.reasons, [
       "not finished by the latest run (it failed or was stopped)",
       `${kept} results of the unfinished attempt are kept and will not be asked for again`,

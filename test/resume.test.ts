@@ -19,7 +19,7 @@ import { RunLayout } from "../src/runtime/run/layout.ts";
 import { RunLog } from "../src/runtime/run/log.ts";
 import { planStatus } from "../src/runtime/run/plan-status.ts";
 import { repoRoot } from "./support/align-files.ts";
-import { TEST_DEVICE } from "./support/device.ts";
+import { cpuOnly, TEST_DEVICE, testDeviceKinds } from "./support/device.ts";
 
 import { fakeContext, graphNode } from "./support/exec-context.ts";
 
@@ -109,7 +109,10 @@ describe("SFT: SIGKILL after a checkpoint, then alignc run --resume", () => {
     assert.equal(metricsOf(path.join(clean, "metrics", "tuned.jsonl")).length, 24);
   });
 
-  test("killed, refused without --resume, resumed: the same weights and metrics", { timeout: 180_000 }, async () => {
+  test("killed, refused without --resume, resumed: the same weights and metrics", {
+    skip: cpuOnly("bit-identical results: CUDA's reductions use atomics and TF32, so runs are not bit-reproducible"),
+    timeout: 180_000,
+  }, async () => {
     await killAfterCheckpoint(file, killed, "tuned");
     const [scratch] = scratchOf(killed);
     assert.ok(scratch);
@@ -128,7 +131,7 @@ describe("SFT: SIGKILL after a checkpoint, then alignc run --resume", () => {
 
     const graph = (await compile(file)).graph;
     assert.ok(graph);
-    const status = planStatus(graph, new RunLayout(killed), EXECUTORS, dir).find((s) => s.id === "tuned");
+    const status = planStatus(graph, new RunLayout(killed), EXECUTORS, dir, await testDeviceKinds(graph)).find((s) => s.id === "tuned");
     assert.deepEqual(status?.reasons, [
       "not finished by the latest run (it failed or was stopped)",
       `checkpoint at step ${latest} kept; alignc run --resume continues from it`,
@@ -197,7 +200,10 @@ describe("DPO: SIGKILL after a checkpoint, then --resume", () => {
   const clean = path.join(dir, "runs", "dpo-clean");
   const killed = path.join(dir, "runs", "dpo-killed");
 
-  test("the resumed phase ends with the weights and metrics of an uninterrupted one", { timeout: 240_000 }, async () => {
+  test("the resumed phase ends with the weights and metrics of an uninterrupted one", {
+    skip: cpuOnly("bit-identical results: CUDA's reductions use atomics and TF32, so runs are not bit-reproducible"),
+    timeout: 240_000,
+  }, async () => {
     await run(file, clean);
     await killAfterCheckpoint(file, killed, "aligned");
     const [scratch] = scratchOf(killed);

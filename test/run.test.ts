@@ -17,7 +17,7 @@ import { Store } from "../src/runtime/run/store.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
 import { repoRoot } from "./support/align-files.ts";
-import { TEST_DEVICE } from "./support/device.ts";
+import { cpuOnly, TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-run-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -122,7 +122,9 @@ describe("alignc run", () => {
     assert.deepEqual(readFileSync(path.join(layout.output("vit"), "model.safetensors")), before);
   });
 
-  test("a run in a fresh directory reproduces the weights and the evaluation exactly", async () => {
+  test("a run in a fresh directory reproduces the weights and the evaluation exactly", {
+    skip: cpuOnly("bit-identical results: CUDA's reductions use atomics and TF32, so runs are not bit-reproducible"),
+  }, async () => {
     const other = await run(file, path.join(dir, "runs", "again"));
     const first = new RunLayout(runDir);
     assert.deepEqual(

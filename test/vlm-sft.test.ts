@@ -12,7 +12,7 @@ import { type Example, sftFeeds } from "../src/runtime/vlm/feeds.ts";
 import type { VlmModel } from "../src/runtime/vlm/model.ts";
 import { paddedLengths, type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
 import { sftSchedule } from "../src/runtime/vlm/sft-schedule.ts";
-import { testRuntime } from "./support/device.ts";
+import { cpuOnly, testRuntime } from "./support/device.ts";
 
 const tok = Tokenizer.train(["What shape is it?", "Square.", "Cross.", "square cross what shape is it"], { vocabSize: 64 });
 const c = tinyVlmConfig("nano", tok.vocabSize);
@@ -45,7 +45,9 @@ const options = (steps: number, stepsPerRun: number): SftOptions => ({
   seed: 3,
 });
 
-test("K steps per run and a remainder program give bit-identical weights to another split of the same steps", async () => {
+test("K steps per run and a remainder program give bit-identical weights to another split of the same steps", {
+  skip: cpuOnly("bit-identical results: CUDA's reductions use atomics and TF32, so runs are not bit-reproducible"),
+}, async () => {
   const data = shapes(40, 1);
   const runtime = testRuntime();
   const a = await trainSft(runtime, fresh(), data, options(7, 3)); // runs of 3, 3, then 1

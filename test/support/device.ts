@@ -1,7 +1,10 @@
 // The device the tests run their ONNX programs on: ALIGNC_DEVICE (cpu, cuda or cuda:N; cpu when unset) — the
 // variable that also sets alignc run's default --device, so the CLI tests follow it too. On the GPU machine,
 // `ALIGNC_DEVICE=cuda npm test` runs every test that is not CPU-specific on CUDA (docs/gpu.md).
+import type { ExecutionGraph } from "../../src/compiler/lower/graph.ts";
 import type { Provider } from "../../src/runtime/providers.ts";
+import { Devices } from "../../src/runtime/run/devices.ts";
+import type { DeviceKindOf } from "../../src/runtime/run/keys.ts";
 import { Runtime, type RuntimeOptions } from "../../src/runtime/session.ts";
 
 export const TEST_DEVICE = process.env.ALIGNC_DEVICE ?? "cpu";
@@ -22,4 +25,9 @@ export function testRuntime(options: Omit<RuntimeOptions, "provider" | "deviceId
 /** A `skip` option for a test that holds on CPU only, saying why (bit-exact results, CPU provider behaviour). */
 export function cpuOnly(why: string): string | false {
   return TEST_DEVICE === "cpu" ? false : `CPU-specific (${why}); ALIGNC_DEVICE=${TEST_DEVICE}`;
+}
+
+/** Each node's device kind as `alignc run --device TEST_DEVICE` keys it (for planStatus and storeKeys in tests). */
+export function testDeviceKinds(graph: ExecutionGraph): Promise<DeviceKindOf> {
+  return new Devices(TEST_DEVICE).kinds(graph);
 }

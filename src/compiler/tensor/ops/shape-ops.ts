@@ -5,6 +5,7 @@ import type { Tensor } from "../ir/graph.ts";
 import { type Dim, formatShape, normAxis, ShapeError } from "../ir/shape.ts";
 import { int, str } from "./attrs.ts";
 import { builderOf } from "./builder.ts";
+import { cast } from "./elementwise.ts";
 
 /**
  * Reshape to `dims`: numbers are static sizes, -1 is inferred, and a string must name the input's dimension at the
@@ -150,7 +151,12 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
     return d + pads[i]! + pads[i + x.rank]!;
   });
   const b = builderOf(x);
-  return b.emit("Pad", [x, b.tensor("int64", pads), b.tensor(x.dtype, value)], [{ dtype: x.dtype, shape }], { mode: str("constant") })[0]!;
+  // ONNX Runtime's CUDA Pad has no bfloat16 kernel: pad in float32 (exact both ways).
+  if (x.dtype === "bfloat16") return cast(pad(cast(x, "float32"), pads, value), "bfloat16");
+  // A zero fill is Pad's default: leaving the value out keeps a shared scalar 0 from being needed on the host (the
+  // CUDA kernel reads the value from host memory) and on the GPU at once, which costs a copy inside loops.
+  const inputs = value === 0 ? [x, b.tensor("int64", pads)] : [x, b.tensor("int64", pads), b.tensor(x.dtype, value)];
+  return b.emit("Pad", inputs, [{ dtype: x.dtype, shape }], { mode: str("constant") })[0]!;
 }
 
 /** Broadcast `x` to `shape` (strings must match x's aligned named dimension and are emitted as 1). */

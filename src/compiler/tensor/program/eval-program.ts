@@ -36,7 +36,9 @@ export function buildEvalProgram(spec: EvalProgramSpec): EvalProgram {
     [],
     (iteration) => {
       const index = op.reshape(iteration, [1]);
-      const batch = Object.fromEntries(Object.entries(staged).map(([field, t]) => [field, op.squeeze(op.dynamicSlice(t, index, 0, 1), [0])]));
+      // Gather rather than Slice, whose start would be copied to the host every iteration on CUDA.
+      const at = op.reshape(index, []);
+      const batch = Object.fromEntries(Object.entries(staged).map(([field, t]) => [field, op.gather(t, at, 0)]));
       const { loss, metrics = {} } = spec.loss(named, batch);
       names = ["loss", ...Object.keys(metrics)];
       return { carried: [], scans: [loss, ...Object.values(metrics)] };

@@ -134,7 +134,10 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
 
   const microBatch = (index: Tensor): Record<string, Tensor> => {
     const out: Record<string, Tensor> = {};
-    for (const [field, staged] of Object.entries(batches)) out[field] = op.squeeze(op.dynamicSlice(staged, index, 0, 1), [0]);
+    // Gather, not Slice: Slice reads its start from host memory, which inside the Loop would copy the index from
+    // the GPU every step (bench/memcpy.ts); Gather takes it where it is.
+    const at = op.reshape(index, []);
+    for (const [field, staged] of Object.entries(batches)) out[field] = op.gather(staged, at, 0);
     return out;
   };
   const names = spec.trainable.map((p) => p.name);

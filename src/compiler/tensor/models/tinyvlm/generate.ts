@@ -80,8 +80,9 @@ export function buildGenerateProgram(c: TinyVlmConfig, params: { name: string; s
       const logp = op.squeeze(op.gatherElements(op.logSoftmax(logits!, -1), op.unsqueeze(chosen, [1]), 1), [1]);
       const token = op.where(done!, spec.pad, chosen);
       const active = op.not(done!);
-      const isStop = op.greater(op.reduceSum(op.cast(op.equal(op.unsqueeze(token, [0]), stops), "int64"), [0]), 0);
-      const nextDone = op.or(done!, isStop);
+      // Without stop tokens nothing stops early (and CUDA's ReduceSum refuses the empty axis a [0, B] table would have).
+      const nextDone =
+        spec.stopTokens.length === 0 ? done! : op.or(done!, op.greater(op.reduceSum(op.cast(op.equal(op.unsqueeze(token, [0]), stops), "int64"), [0]), 0));
       // Feed the chosen token at `pos`.
       const at = op.oneHot(pos!, s, c.dtype); // [B, S]
       const nextVisible = op.max(visible!, at);
