@@ -15,6 +15,7 @@ const registry: Record<string, string> = {
   "train-loop": "tensor compiler + ONNX Runtime: steps/s and tokens/s of small transformer LM training steps, K steps per Loop run vs one run per step",
   vlm: "TinyVLM: SFT training tokens/s and KV-cache generation tokens/s (nano on CPU by default)",
   prefdata: "preference data: samples/s and pairs/s of sample → rate(grounded) → pair, and BDHS completions/s (nano on CPU)",
+  profile: "ONNX Runtime's profiler on one DPO or SFT training run: kernel time by operator, and per-step compute vs per-run transfer",
   memcpy: "CUDA: the host↔device copies (Memcpy nodes) ONNX Runtime inserts into each training, generation and log-prob program, per graph",
   dpo: "preference training: DPO steps/s and tokens/s (chosen + rejected, reference cached) by batch and K, reference log-probs, online round split (nano on CPU)",
   torch:

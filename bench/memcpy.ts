@@ -122,7 +122,13 @@ function inspect(name: ProgramName, o: Options): Row {
   }
   const loaded = child.status === 0 && child.stdout.includes("loaded");
   const row: Row = { program: name, loaded, added, lines: memcpy.slice(0, 40) };
-  if (!loaded) row.error = child.stderr.split("\n").filter((l) => /^[A-Za-z]*Error\b/.test(l.trim())).slice(-1)[0]?.trim() ?? `exit ${child.status}`;
+  if (!loaded)
+    row.error =
+      child.stderr
+        .split("\n")
+        .filter((l) => /^[A-Za-z]*Error\b/.test(l.trim()))
+        .slice(-1)[0]
+        ?.trim() ?? `exit ${child.status}`;
   return row;
 }
 
@@ -134,7 +140,13 @@ export async function run(args: string[]): Promise<void> {
   printTable(
     [
       ["program", "loaded", "memcpy nodes (graph: count)"],
-      ...rows.map((r) => [r.program, r.loaded ? "yes" : `no: ${r.error ?? ""}`.slice(0, 80), Object.entries(r.added).map(([g, n]) => `${g}: ${n}`).join(", ") || "none"]),
+      ...rows.map((r) => [
+        r.program,
+        r.loaded ? "yes" : `no: ${r.error ?? ""}`.slice(0, 80),
+        Object.entries(r.added)
+          .map(([g, n]) => `${g}: ${n}`)
+          .join(", ") || "none",
+      ]),
     ],
     () => false,
   );

@@ -21,7 +21,7 @@ import { RunLog } from "../src/runtime/run/log.ts";
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, PROJECTOR_PARAMS } from "../src/runtime/vlm/adapters.ts";
 import type { OnlineRoundStats } from "../src/runtime/vlm/online.ts";
 import { cyclingOrder, roundSteps } from "../src/runtime/vlm/online.ts";
-import { TEST_DEVICE } from "./support/device.ts";
+import { cpuOnly, TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-online-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -233,7 +233,10 @@ describe("online and mixed DPO through alignc run", () => {
     assert.match(r.log, /on_lora: .*LoRA r = 4, α = 8 on q, v, projector trained fully/);
   });
 
-  test("the same settings give the same metrics rows on CPU", { timeout: 120_000 }, async () => {
+  test("the same settings give the same metrics rows on CPU", {
+    skip: cpuOnly("bit-identical results: CUDA's reductions use atomics and TF32, so runs are not bit-reproducible"),
+    timeout: 120_000,
+  }, async () => {
     // A fresh store (a forced run of a stored key keeps the stored entry), the same phases.
     const again = write("again.align", BASE + ON + MX);
     const otherDir = path.join(dir, "runs", "again");

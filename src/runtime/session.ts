@@ -37,6 +37,11 @@ export interface RuntimeOptions {
    * measured on the medium train-loop model, spinning off costs ~9% when idle and saves ~32% under contention.
    */
   spinning?: boolean;
+  /**
+   * Write ONNX Runtime's profile (Chrome trace JSON, one event per node run) to files starting with this path prefix;
+   * `Runtime.endProfiling(session)` returns the file. For benchmarks and performance work only.
+   */
+  profilePrefix?: string;
 }
 
 /** A feed that does not match the session's inputs, or an output name the model does not have. */
@@ -81,6 +86,7 @@ export class Runtime {
       graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
       logSeverity: options.logSeverity ?? 3,
       spinning: options.spinning ?? false,
+      profilePrefix: options.profilePrefix ?? "",
     };
   }
 
@@ -95,7 +101,7 @@ export class Runtime {
    */
   load(model: Uint8Array, key?: string): Promise<LoadedSession> {
     const o = this.options;
-    const fullKey = `${key ?? modelHash(model)}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}`;
+    const fullKey = `${key ?? modelHash(model)}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}`;
     let pending = this.sessions.get(fullKey);
     if (!pending) {
       pending = this.create(model, fullKey);
@@ -119,6 +125,10 @@ export class Runtime {
     };
     if (o.intraOpThreads > 0) sessionOptions.intraOpNumThreads = o.intraOpThreads;
     if (o.interOpThreads > 0) sessionOptions.interOpNumThreads = o.interOpThreads;
+    if (o.profilePrefix) {
+      sessionOptions.enableProfiling = true;
+      sessionOptions.profileFilePrefix = o.profilePrefix;
+    }
     if (!o.spinning) sessionOptions.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
     const session = await ort.InferenceSession.create(model, sessionOptions);
     return { key, provider: o.provider, inputNames: [...session.inputNames], outputNames: [...session.outputNames], session };
@@ -128,6 +138,11 @@ export class Runtime {
    * Runs `loaded` on `feeds` (exactly the model's inputs) and returns the named `outputs` (default: all of them).
    * Throws `FeedError` for missing, extra or mistyped feeds and unknown output names.
    */
+  /** Ends the profiles of this runtime's sessions (profilePrefix): ONNX Runtime writes each one's JSON next to the prefix. */
+  async endProfiling(): Promise<void> {
+    for (const pending of this.sessions.values()) (await pending).session.endProfiling();
+  }
+
   async run(loaded: LoadedSession, feeds: Record<string, TensorData>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
     if (this.released.has(loaded)) throw new FeedError(`the session ${loaded.key.slice(0, 12)}… was released; load the model again`);
     const ortFeeds = checkFeeds(loaded, feeds);

@@ -4,6 +4,7 @@ import type { Tensor } from "../ir/graph.ts";
 import { type Dim, normAxis, ShapeError } from "../ir/shape.ts";
 import { int } from "./attrs.ts";
 import { builderOf } from "./builder.ts";
+import { cast } from "./elementwise.ts";
 
 export type ReduceOp = "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceLogSumExp" | "ReduceProd";
 
@@ -24,6 +25,9 @@ export function reduce(op: ReduceOp, x: Tensor, axes?: readonly number[], keepdi
   const all = axes ?? x.shape.map((_, i) => i);
   const r = reducedShape(op, x.shape, all, keepdims);
   if (r.axes.length === 0) return x;
+  // ONNX Runtime 1.29's CUDA provider lacks bfloat16 reductions (measured: ReduceMean); reducing in float32 is also
+  // what autocast does, for accuracy.
+  if (x.dtype === "bfloat16") return cast(reduce(op, cast(x, "float32"), axes, keepdims), "bfloat16");
   const b = builderOf(x);
   return b.emit(op, [x, b.tensor("int64", r.axes)], [{ dtype: x.dtype, shape: r.shape }], { keepdims: int(keepdims ? 1 : 0) })[0]!;
 }
