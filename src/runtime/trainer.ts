@@ -1,5 +1,10 @@
+// Drives a compiled training program (src/compiler/tensor/program/train-program.ts): owns the parameters and
+// optimizer state between runs, feeds them with the staged batches, reads back the next state and the per-step
+// metrics, and advances the global step so AdamW's bias correction and the schedule continue across runs.
+import { allocate } from "../compiler/tensor/ir/dtype.ts";
 import type { TensorData } from "../compiler/tensor/ir/graph.ts";
 import { serializeModel } from "../compiler/tensor/onnx/serialize.ts";
+import { stateNames } from "../compiler/tensor/optim/types.ts";
 import { io, type TrainProgram, type TrainProgramSpec } from "../compiler/tensor/program/train-program.ts";
 import type { LoadedSession, Runtime } from "./session.ts";
 
@@ -36,8 +41,10 @@ export class Trainer {
       if (value.dtype !== p.dtype || value.shape.join() !== p.shape.join())
         throw new Error(`trainer: "${p.name}" is ${value.dtype}[${value.shape}], the program expects ${p.dtype}[${p.shape}]`);
       this.state.set(io.param(p.name), value);
+      for (const kind of stateNames(spec.optimizer))
+        this.state.set(io.state(kind, p.name), { dtype: p.dtype, shape: [...p.shape], data: allocate(p.dtype, value.data.length) });
     }
-    // Optimizer state (flat, zeros) and mixed precision's loss scale start as the program says.
+    // Program state that is neither a parameter nor optimizer state (mixed precision's loss scale) starts as given.
     for (const [name, t] of Object.entries(program.initialState)) this.state.set(name, t);
     for (const [name, t] of this.state) this.layout.set(name, { dtype: t.dtype, shape: [...t.shape] });
   }

@@ -3,12 +3,6 @@
 // the Loop body; per-step loss, metrics, gradient norm and learning rate come out as scan outputs. The runtime feeds
 // the final state back in for the next run, with `step_offset` advanced by K.
 //
-// The optimizer runs on all trainable parameters at once: gradients are concatenated into one flat vector, the
-// update is a handful of elementwise ops on it, and the result is split back into the parameters. Its state (AdamW's
-// m and v, SGD's momentum) is one flat vector per kind (`m/all`, …). On a GPU every op is a kernel launch: updating
-// a 130-tensor model tensor by tensor took ~20 launches per tensor per step, more time than its matrix products
-// (bench/profile.ts); PyTorch's multi-tensor (foreach) AdamW avoids the same cost.
-//
 // Mixed precision (`mixedPrecision`): parameters stay float32 (the master weights, updated in float32); the loss
 // function sees float16 or bfloat16 copies, so the forward and backward passes compute in half precision. The
 // loss is multiplied by a loss scale before differentiation and the gradients divided by it after, so small
@@ -17,7 +11,7 @@
 // (PyTorch's GradScaler). The scale and that count are loop-carried state like the optimizer's.
 import { grad } from "../autodiff/grad.ts";
 import { zerosLike } from "../autodiff/helpers.ts";
-import { allocate, type DType, fromNumbers, type TypedArray } from "../ir/dtype.ts";
+import type { DType, TypedArray } from "../ir/dtype.ts";
 import type { Tensor, TensorData } from "../ir/graph.ts";
 import { toHalfBits } from "../ir/half.ts";
 import { ShapeError } from "../ir/shape.ts";
@@ -81,12 +75,11 @@ export interface TrainProgramSpec {
 /** Names of the program's inputs and outputs: the contract with the runtime. */
 export const io = {
   param: (name: string) => `param/${name}`,
+  state: (kind: string, name: string) => `${kind}/${name}`,
   batch: (field: string) => `batch/${field}`,
   stepOffset: "step_offset",
   next: (input: string) => `next/${input}`,
   metric: (name: string) => `metric/${name}`,
-  /** The flat optimizer state of one kind (m, v, momentum) over every trainable parameter, in order. */
-  flatState: (kind: string) => `${kind}/all`,
   /** Mixed precision's loop-carried loss scale and count of finite steps since it last changed. */
   lossScale: "amp/loss_scale",
   finiteSteps: "amp/finite_steps",
@@ -133,23 +126,7 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
 
   const kinds = stateNames(spec.optimizer);
   const params = spec.trainable.map((p) => b.input(io.param(p.name), p.dtype, p.shape));
-  const mixed = spec.trainable.find((p) => p.dtype !== dtype);
-  if (mixed) throw new ShapeError(`train program: trainable parameters must share one dtype (${dtype}); "${mixed.name}" is ${mixed.dtype}`);
-  const sizes = spec.trainable.map((p) => p.shape.reduce((a, d) => a * d, 1));
-  const total = sizes.reduce((a, s) => a + s, 0);
-  const states = kinds.map((kind) => b.input(io.flatState(kind), dtype, [total]));
-  // A per-element learning-rate scale, only when some parameter has one.
-  const lrScales = spec.trainable.some((p) => p.lrScale !== undefined && p.lrScale !== 1)
-    ? b.data(
-        dtype,
-        fromNumbers(
-          dtype,
-          spec.trainable.flatMap((p, i) => new Array<number>(sizes[i]!).fill(p.lrScale ?? 1)),
-        ),
-        [total],
-        "lr_scales",
-      )
-    : undefined;
+  const states = spec.trainable.flatMap((p) => kinds.map((kind) => b.input(io.state(kind, p.name), p.dtype, p.shape)));
   const ampState = mp ? [b.input(io.lossScale, "float32", []), b.input(io.finiteSteps, "float32", [])] : [];
   const stepOffset = b.input(io.stepOffset, "int64", []);
   const batches: Record<string, Tensor> = {};
@@ -190,8 +167,8 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
     [...params, ...states, ...ampState],
     (iteration, carried) => {
       const current = carried.slice(0, n);
-      const state = carried.slice(n, n + kinds.length);
-      const [scale, finiteSteps] = carried.slice(n + kinds.length);
+      const state = carried.slice(n, n + n * kinds.length);
+      const [scale, finiteSteps] = carried.slice(n + n * kinds.length);
       lossScale = scale;
       const first = op.reshape(op.mul(iteration, accumulation), [1]);
       let loss: Tensor;
@@ -205,24 +182,35 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
       }
       const step = op.cast(op.add(op.add(stepOffset, iteration), 1), dtype);
       const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
-      const flatGrad = flatten(grads);
-      const norm = spec.clipNorm ? clipByGlobalNorm([flatGrad], spec.clipNorm) : { grads: [flatGrad], norm: globalNorm([flatGrad]) };
+      const norm = spec.clipNorm ? clipByGlobalNorm(grads, spec.clipNorm) : { grads, norm: globalNorm(grads) };
       // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
       const finite = scale ? op.finiteMask(norm.norm) : undefined;
       const keepIfSkipped = (next: Tensor, before: Tensor) => (finite ? op.where(finite, next, before) : next);
-      const flatParams = flatten(current);
-      const u = applyUpdate(
-        spec.optimizer,
-        flatParams,
-        norm.grads[0]!,
-        state,
-        op.cast(step, dtype),
-        lrScales ? op.mul(op.cast(lr, dtype), lrScales) : op.cast(lr, dtype),
-      );
-      const updated = keepIfSkipped(u.param, flatParams);
-      const pieces = n === 1 ? [updated] : op.split(updated, 0, sizes);
-      const nextParams = pieces.map((t, i) => op.reshape(t, spec.trainable[i]!.shape));
-      const nextStates = u.state.map((t, j) => keepIfSkipped(t, state[j]!));
+      // One scaled learning rate per distinct lrScale; parameters without one use lr itself (no extra op).
+      const scaledLr = new Map<number, Tensor>();
+      const lrOf = (scale: number | undefined): Tensor => {
+        if (scale === undefined || scale === 1) return lr;
+        let t = scaledLr.get(scale);
+        if (!t) {
+          t = op.mul(lr, scale);
+          scaledLr.set(scale, t);
+        }
+        return t;
+      };
+      const nextParams: Tensor[] = [];
+      const nextStates: Tensor[] = [];
+      current.forEach((p, i) => {
+        const u = applyUpdate(
+          spec.optimizer,
+          p,
+          norm.grads[i]!,
+          state.slice(i * kinds.length, (i + 1) * kinds.length),
+          op.cast(step, p.dtype),
+          op.cast(lrOf(spec.trainable[i]!.lrScale), p.dtype),
+        );
+        nextParams.push(keepIfSkipped(u.param, p));
+        nextStates.push(...u.state.map((t, j) => keepIfSkipped(t, state[i * kinds.length + j]!)));
+      });
       const scans = [op.cast(loss, dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, dtype))];
       if (!scale || !finiteSteps || !finite || !mp) return { carried: [...nextParams, ...nextStates], scans };
       const next = nextLossScale(mp, scale, finiteSteps, finite);
@@ -246,7 +234,6 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
     b.output(m, io.metric(allMetrics[i]!));
   });
   const initialState: Record<string, TensorData> = {};
-  for (const kind of kinds) initialState[io.flatState(kind)] = { dtype, shape: [total], data: allocate(dtype, total) };
   if (mp) {
     const initial = mp.initialScale ?? (mp.compute === "float16" ? 2 ** 16 : 1);
     if (!(Number.isFinite(initial) && initial > 0)) throw new ShapeError(`train program: the initial loss scale must be a finite number > 0, got ${initial}`);
@@ -260,12 +247,6 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
     metricOutputs: ["loss", "grad_norm", "lr", ...allMetrics].map(io.metric),
     initialState,
   };
-}
-
-/** One flat vector of the tensors' elements, in order. */
-function flatten(ts: readonly Tensor[]): Tensor {
-  const flat = ts.map((t) => op.reshape(t, [-1]));
-  return flat.length === 1 ? flat[0]! : op.concat(flat, 0);
 }
 
 /**
