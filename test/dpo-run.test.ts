@@ -155,8 +155,15 @@ phase too_big = dpo(base, corrupted) { batch: 500, steps: 1 }
         return true;
       });
     else {
-      await run(bf16, path.join(dir, "runs", "bf16"));
-      assert.ok(metrics(path.join(dir, "runs", "bf16"), "brain").every((r) => Number.isFinite(r.loss) && r["amp/loss_scale"] === 1));
+      // ONNX Runtime's CUDA kernels decide: it trains, or it stops naming the op that has no bfloat16 kernel.
+      const trained = await run(bf16, path.join(dir, "runs", "bf16")).then(
+        () => true,
+        (e: RunError) => {
+          assert.match(e.message, /brain: precision bf16: ONNX Runtime's CUDA provider has no bfloat16 kernel for \w+, .*use precision fp16/);
+          return false;
+        },
+      );
+      if (trained) assert.ok(metrics(path.join(dir, "runs", "bf16"), "brain").every((r) => Number.isFinite(r.loss) && r["amp/loss_scale"] === 1));
     }
   });
 });

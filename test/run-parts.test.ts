@@ -11,7 +11,7 @@ import { evaluateWorld } from "../src/runtime/eval/evaluate.ts";
 import { renderEvaluation } from "../src/runtime/eval/table.ts";
 import { Devices } from "../src/runtime/run/devices.ts";
 import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
-import { loopOf, optimizerOf, scheduleOf } from "../src/runtime/run/executors/training-settings.ts";
+import { explainingPrecision, loopOf, optimizerOf, scheduleOf } from "../src/runtime/run/executors/training-settings.ts";
 import { storeKeys } from "../src/runtime/run/keys.ts";
 import { RunLayout } from "../src/runtime/run/layout.ts";
 import { formatDuration, RunLog } from "../src/runtime/run/log.ts";
@@ -150,6 +150,25 @@ test("an image named through a renamed field is part of the data file's key", ()
 });
 
 describe("training settings", () => {
+  test("a node ONNX Runtime cannot place under mixed precision becomes advice naming the op", async () => {
+    const ortError = new Error("Exception during initialization: … Provider type for Reciprocal node with name 'n_Reciprocal' is not set.");
+    await assert.rejects(
+      explainingPrecision({ compute: "bfloat16" }, "tuned", () => Promise.reject(ortError)),
+      /^NodeError: tuned: precision bf16: ONNX Runtime's CUDA provider has no bfloat16 kernel for Reciprocal, .*use precision fp16/,
+    );
+    // Other errors, and any error without mixed precision, pass through.
+    await assert.rejects(
+      explainingPrecision(undefined, "tuned", () => Promise.reject(ortError)),
+      (e) => e === ortError,
+    );
+    const other = new Error("out of memory");
+    await assert.rejects(
+      explainingPrecision({ compute: "float16" }, "tuned", () => Promise.reject(other)),
+      (e) => e === other,
+    );
+    assert.equal(await explainingPrecision({ compute: "float16" }, "tuned", async () => 7), 7);
+  });
+
   test("optimizers and schedules decode from params", () => {
     assert.deepEqual(optimizerOf({ type: "adamw", lr: 0.01, weight_decay: 0.1 }), {
       kind: "adamw",

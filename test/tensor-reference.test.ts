@@ -591,8 +591,8 @@ describe("whole programs", () => {
     const f64 = (shape: number[], values: number[]): TensorData => ({ dtype: "float64", shape, data: Float64Array.from(values) });
     const feeds: Record<string, TensorData> = {
       "param/w": f64([3], [0.3, -0.2, 1.5]),
-      "m/all": f64([3], [0, 0, 0]),
-      "v/all": f64([3], [0, 0, 0]),
+      "m/w": f64([3], [0, 0, 0]),
+      "v/w": f64([3], [0, 0, 0]),
       step_offset: { dtype: "int64", shape: [], data: BigInt64Array.of(2n) },
       "batch/c": f64(
         [6, 3],

@@ -25,8 +25,15 @@ function binary(op: string, x: Operand, y: Operand, outDtype?: DType): Tensor {
   return builderOf(a).emit(op, [a, c], [{ dtype: outDtype ?? a.dtype, shape }])[0]!;
 }
 
+/**
+ * Unary ops that ONNX Runtime 1.29's CUDA provider has no bfloat16 kernel for (Reciprocal measured on an H100; the
+ * others are transcendental ops PyTorch's autocast also runs in float32): computed in float32 between two casts.
+ */
+const BFLOAT16_IN_FLOAT32 = new Set(["Reciprocal", "Sqrt", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Softplus"]);
+
 function unary(op: string, x: Tensor, requireFloat = true): Tensor {
   if (requireFloat && !isFloat(x.dtype)) throw new ShapeError(`${op}: needs a floating-point input, got ${x.dtype}`);
+  if (x.dtype === "bfloat16" && BFLOAT16_IN_FLOAT32.has(op)) return cast(unary(op, cast(x, "float32")), "bfloat16");
   return builderOf(x).emit(op, [x], [{ dtype: x.dtype, shape: x.shape }])[0]!;
 }
 

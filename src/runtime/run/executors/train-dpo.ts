@@ -13,7 +13,7 @@ import { examplesOf } from "../../vlm/examples.ts";
 import { loadModel } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { meanOf, startTraining } from "./training-progress.ts";
-import { loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
+import { explainingPrecision, loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export function objectiveOf(p: unknown): PreferenceObjective {
@@ -112,13 +112,15 @@ export const trainDpoExecutor: NodeExecutor = {
       (recent, last) =>
         `loss ${meanOf(recent, "loss").toFixed(3)} · acc ${meanOf(recent, "rewards/accuracies").toFixed(2)} · margin ${meanOf(recent, "rewards/margins").toFixed(3)} · ${Math.round(last.tokens_per_second ?? 0)} tok/s`,
     );
-    const { model: trained, adapters } = await trainDpo(
-      t.runtime,
-      model,
-      used,
-      { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps), lora },
-      t.onRun,
-      t.more,
+    const { model: trained, adapters } = await explainingPrecision(loop.mixedPrecision, ctx.node.id, () =>
+      trainDpo(
+        t.runtime,
+        model,
+        used,
+        { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps), lora },
+        t.onRun,
+        t.more,
+      ),
     );
     return t.finish(trained, adapters, {
       line: (tail) =>

@@ -40,7 +40,7 @@ import { loadModel } from "./inputs.ts";
 import { loadSimilarity } from "./similarity.ts";
 import { objectiveOf } from "./train-dpo.ts";
 import { writeTrained } from "./training-progress.ts";
-import { checkPrecisionOnDevice, loopOf, loraOf, optimizerOf, scheduleOf } from "./training-settings.ts";
+import { checkPrecisionOnDevice, explainingPrecision, loopOf, loraOf, optimizerOf, scheduleOf } from "./training-settings.ts";
 import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
@@ -275,7 +275,9 @@ export async function trainRounds(
 ): Promise<{ result: OnlineResult; recent: OnlineStepMetrics[]; progress: Progress }> {
   const progress = ctx.log.progress(`${ctx.node.id}: ${what}`, train.options.rounds, "rounds");
   const hooks = onlineHooks(ctx, progress, train.options.rounds);
-  const result = await asNodeErrors(ctx.node.id, () => trainOnline(train.runtime, train.model, train.prompts, train.options, hooks));
+  const result = await asNodeErrors(ctx.node.id, () =>
+    explainingPrecision(train.options.mixedPrecision, ctx.node.id, () => trainOnline(train.runtime, train.model, train.prompts, train.options, hooks)),
+  );
   return { result, recent: hooks.recent, progress };
 }
 

@@ -5,7 +5,7 @@
 import { type SftStepMetrics, trainSft } from "../../vlm/sft.ts";
 import { loadExamples, loadModel } from "./inputs.ts";
 import { meanOf, startTraining } from "./training-progress.ts";
-import { loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
+import { explainingPrecision, loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
 import type { NodeExecutor } from "./types.ts";
 
 export { METRICS_FILE } from "./training-progress.ts";
@@ -27,20 +27,22 @@ export const trainSftExecutor: NodeExecutor = {
       (recent, last) =>
         `loss ${meanOf(recent, "loss").toFixed(3)} · acc ${meanOf(recent, "token_accuracy").toFixed(3)} · ${Math.round(last.tokens_per_second)} tok/s`,
     );
-    const { model: trained, adapters } = await trainSft(
-      t.runtime,
-      model,
-      examples,
-      {
-        ...loop,
-        optimizer: optimizerOf(p.optimizer),
-        schedule: scheduleOf(p.schedule, loop.steps),
-        lengthBuckets: typeof p.length_buckets === "number" ? p.length_buckets : 1,
-        lossAverage: p.loss_average === "example" ? "example" : "token",
-        lora,
-      },
-      t.onRun,
-      t.more,
+    const { model: trained, adapters } = await explainingPrecision(loop.mixedPrecision, ctx.node.id, () =>
+      trainSft(
+        t.runtime,
+        model,
+        examples,
+        {
+          ...loop,
+          optimizer: optimizerOf(p.optimizer),
+          schedule: scheduleOf(p.schedule, loop.steps),
+          lengthBuckets: typeof p.length_buckets === "number" ? p.length_buckets : 1,
+          lossAverage: p.loss_average === "example" ? "example" : "token",
+          lora,
+        },
+        t.onRun,
+        t.more,
+      ),
     );
     return t.finish(trained, adapters, {
       line: (tail) => `loss ${meanOf(tail, "loss").toFixed(3)} · token accuracy ${meanOf(tail, "token_accuracy").toFixed(3)}`,

@@ -103,6 +103,23 @@ export function checkPrecisionOnDevice(loop: Pick<LoopSettings, "mixedPrecision"
     );
 }
 
+/**
+ * Runs a phase's training; under mixed precision, ONNX Runtime's refusal to place a node (no kernel for the compute
+ * type on any provider) becomes a message saying which op and what to use instead.
+ */
+export async function explainingPrecision<T>(mixedPrecision: MixedPrecision | undefined, phase: string, train: () => Promise<T>): Promise<T> {
+  try {
+    return await train();
+  } catch (e) {
+    const op = mixedPrecision && /Provider type for (\w+) node/.exec(e instanceof Error ? e.message : String(e))?.[1];
+    if (!op || !mixedPrecision) throw e;
+    const precision = mixedPrecision.compute === "bfloat16" ? "bf16" : "fp16";
+    throw new NodeError(
+      `${phase}: precision ${precision}: ONNX Runtime's ${precision === "bf16" ? "CUDA " : ""}provider has no ${mixedPrecision.compute} kernel for ${op}, which this model's training program uses; use precision ${precision === "bf16" ? "fp16" : "fp32"} (docs/gpu.md, "Mixed precision")`,
+    );
+  }
+}
+
 /** A training phase's params with `lora` decoded: called first, so that bad settings fail before anything is loaded. */
 export function trainingParams(ctx: ExecContext): { p: Params; lora: LoraSettings | undefined } {
   const p = ctx.node.params;
