@@ -13,14 +13,20 @@
 // How one size runs: alignc initialises the model (initTinyVlm, seed --seed, a fixed vocabulary of VOCAB tokens),
 // writes it with its safetensors writer into an exchange directory together with the batches (sft.safetensors,
 // dpo.safetensors, generate.safetensors: deterministic random pixels and tokens from alignc's Rng, [M, B, ...] per
-// field for the M steps of one measurement) and config.json; times its own workloads; then runs
-// `python bench/pytorch/bench.py --dir <exchange>` and merges that JSON. Every training measurement is a unit of M =
-// max(K) optimizer steps (M runs of K=1, one run of K=M, M PyTorch steps, each step on batch j of the M), after one
-// warm-up unit from the initial weights whose per-step loss and grad norm are the ones compared; median of --runs.
+// field, M = the largest K, and both sides step through the M batches in order) and config.json; times its own
+// workloads; then runs `python bench/pytorch/bench.py --dir <exchange>` and merges that JSON.
+//   alignc, per K: a warm-up run of K steps from the initial weights (its session's first run, not timed), then
+//     timed runs of K steps, up to --runs of them but stopping once they add up to MEASURE_SECONDS; the median run.
+//     The largest K's warm-up gives the per-step loss and grad norm of steps 1…M that are compared.
+//   PyTorch: a warm-up unit of M steps from the initial weights (compared; with torch.compile it includes the compile,
+//     and a second warm-up unit follows), then --runs timed units of M steps; the median unit.
+//   generation: a warm-up run, then --runs timed runs on both sides; the median.
+// The results file is rewritten after each size, so a run cut short keeps the sizes it finished.
 //
 // Options: --provider cpu|cuda (cpu)  --sizes nano,small,base (small,base)  --precision fp32[,fp16] (fp32)
 //          --batch B  --length L (text tokens per SFT/DPO sequence)  --prompts N (64)  --prompt-length T
-//          --new-tokens N (64)  (defaults per size and provider: SIZE_DEFAULTS)  --runs R (3)  --k K[,K…] (1,10)
+//          --new-tokens N (64)  (defaults per size and provider: SIZE_DEFAULTS)  --runs R (3)
+//          --k K[,K…] (alignc's optimizer steps per run; DEFAULT_KS: 1,10, base 1,4)
 //          --python PATH ($ALIGNC_PYTHON or python3)  --torch-modes eager,compile (both; "none" skips PyTorch)
 //          --compile-mode MODE (torch.compile's mode, default)  --seed S (0)  --device-id N (0)
 //          --out FILE (bench/results/torch-<provider>.json)  --keep DIR (keep the exchange directories, DIR/<size>)
@@ -31,7 +37,7 @@ import path from "node:path";
 import { execa } from "execa";
 import type { Graph, TensorData } from "../src/compiler/tensor/ir/graph.ts";
 import { toHalfBits } from "../src/compiler/tensor/ir/half.ts";
-import { imageTokens, parameterCount, type SizeName, SIZES, type TinyVlmConfig, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
+import { imageTokens, parameterCount, SIZES, type SizeName, type TinyVlmConfig, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
 import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/compiler/tensor/models/tinyvlm/dpo.ts";
 import { buildGenerateProgram } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
 import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
@@ -41,7 +47,7 @@ import { type AdamWConfig, adamw } from "../src/compiler/tensor/optim/types.ts";
 import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { saveSafetensors } from "../src/compiler/tensor/params/safetensors.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { onnxruntimePackageDir, type Provider } from "../src/runtime/providers.ts";
+import { onnxruntimePackageDir, type Provider, requireProvider } from "../src/runtime/providers.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Trainer } from "../src/runtime/trainer.ts";
 import { fmt, intOption, machineInfo, median, printTable, repoRoot, round, timed, writeResults } from "./support.ts";
@@ -51,6 +57,8 @@ const VOCAB = 512;
 const SFT_OPTIMIZER: AdamWConfig = adamw({ lr: 1e-4 });
 const DPO_OPTIMIZER: AdamWConfig = adamw({ lr: 1e-5 });
 const CLIP_NORM = 1;
+/** alignc's timed runs of one measurement stop once they add up to this many seconds (at least one run, at most --runs). */
+const MEASURE_SECONDS = 10;
 const OBJECTIVE: PreferenceObjective = { loss: "sigmoid", beta: 0.1, labelSmoothing: 0, logps: "sum", sftWeight: 0 };
 
 type Precision = "fp32" | "fp16";
@@ -90,7 +98,8 @@ interface Options {
   precisions: Precision[];
   overrides: Partial<SizeSettings>;
   runs: number;
-  ks: number[];
+  /** alignc's K values; null: DEFAULT_KS of each size. */
+  ks: number[] | null;
   python: string;
   torchModes: TorchMode[];
   compileMode: string;
@@ -100,6 +109,20 @@ interface Options {
   keep: string | null;
 }
 
+/**
+ * alignc's K values (optimizer steps per ONNX Runtime run) per size when --k is not given: K=1 and a larger K. base's
+ * larger K is 4, not 10: at ~3 s per alignc step on an H100 (measured 2026-11-22), a warm-up and a timed run of 10
+ * steps per workload and precision would take most of the bench's time.
+ */
+const DEFAULT_KS: Record<SizeName, number[]> = { nano: [1, 10], small: [1, 10], base: [1, 4] };
+
+/** Every K must divide the largest, which is the number of staged batches (M) both sides step through. */
+function checkKs(ks: number[]): void {
+  const m = Math.max(...ks);
+  const odd = ks.find((k) => m % k !== 0);
+  if (odd !== undefined) throw new Error(`torch: every K must divide the largest (${m} staged batches); ${odd} does not`);
+}
+
 function parse(args: string[]): Options {
   const o: Options = {
     provider: "cpu",
@@ -107,7 +130,7 @@ function parse(args: string[]): Options {
     precisions: ["fp32"],
     overrides: {},
     runs: 3,
-    ks: [1, 10],
+    ks: null,
     python: process.env.ALIGNC_PYTHON || "python3",
     torchModes: ["eager", "compile"],
     compileMode: "default",
@@ -144,9 +167,7 @@ function parse(args: string[]): Options {
     else if (flag === "--keep" && value) o.keep = path.resolve(value);
     else throw new Error(`torch: unknown or incomplete option ${flag}`);
   }
-  const m = Math.max(...o.ks);
-  const odd = o.ks.find((k) => m % k !== 0);
-  if (odd !== undefined) throw new Error(`torch: every K must divide the largest (${m} steps per measurement); ${odd} does not`);
+  if (o.ks) checkKs(o.ks);
   o.out ||= path.join(repoRoot, `bench/results/torch-${o.provider}.json`);
   return o;
 }
@@ -212,7 +233,11 @@ function tolerance(provider: Provider, precision: Precision): { rel: number; why
 
 // ── data ──
 
-const f32 = (shape: number[], data?: Float32Array): TensorData => ({ dtype: "float32", shape, data: data ?? new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+const f32 = (shape: number[], data?: Float32Array): TensorData => ({
+  dtype: "float32",
+  shape,
+  data: data ?? new Float32Array(shape.reduce((a, b) => a * b, 1)),
+});
 const i64 = (shape: number[]): TensorData => ({ dtype: "int64", shape, data: new BigInt64Array(shape.reduce((a, b) => a * b, 1)) });
 
 function pixels(rng: Rng, shape: number[]): TensorData {
@@ -234,7 +259,16 @@ function imageKeep(rows: number, p: number): TensorData {
 }
 
 /** One text sequence per row: `length` positions, the first `length − pad` real, the loss on the answer part after a quarter-length prompt. */
-function fillSequence(rng: Rng, vocab: number, row: number, length: number, real: number, promptTokens: bigint[] | null, out: Record<string, TensorData>, prefix = "") {
+function fillSequence(
+  rng: Rng,
+  vocab: number,
+  row: number,
+  length: number,
+  real: number,
+  promptTokens: bigint[] | null,
+  out: Record<string, TensorData>,
+  prefix = "",
+) {
   const tokens = out[`${prefix}tokens`]!.data as BigInt64Array;
   const labels = out[`${prefix}labels`]!.data as BigInt64Array;
   const loss = out[`${prefix}loss_mask`]!.data as Float32Array;
@@ -434,15 +468,18 @@ type Failure = { ok: false; error: string };
 
 interface TrainFigures {
   ok: true;
+  /** Optimizer steps per ONNX Runtime run. */
   k: number;
-  steps_per_unit: number;
   tokens_per_step: number;
   compile: { build_seconds: number; serialize_seconds: number; session_seconds: number; onnx_bytes: number };
+  /** The first run (K steps from the initial weights; session warm-up), not timed into the figures. */
   warmup_seconds: number;
-  unit_seconds: number[];
-  median_unit_seconds: number;
+  /** The timed runs, K steps each. */
+  run_seconds: number[];
+  median_run_seconds: number;
   step_seconds: number;
   tokens_per_second: number;
+  /** Per-step loss and pre-clip gradient norm of the warm-up run (steps 1…K from the initial weights). */
   losses: number[];
   grad_norms: number[];
   /** Mixed precision: the loss scale each warm-up step used, and 1 where the step was skipped (overflow). */
@@ -508,17 +545,21 @@ async function alignTrain(x: SizeContext, workload: "sft" | "dpo", precision: Pr
     const result = await measured(x.gpu, async () => {
       const session = await timed(() => x.runtime.load(bytes.value));
       const trainer = new Trainer(x.runtime, build.value, spec, new Map(x.params.map((p) => [p.name, p.data])));
-      const unit = async () => {
-        const values: Record<string, number[]> = {};
-        for (let j = 0; j < x.steps; j += k) {
-          const m = await trainer.run(stepsOf(staged, j, k));
-          for (const [name, v] of Object.entries(m.values)) (values[name] ??= []).push(...v);
-        }
-        return values;
+      // Runs of K steps through the M staged batches in order, wrapping around.
+      let next = 0;
+      const runOnce = async () => {
+        const m = await trainer.run(stepsOf(staged, next, k));
+        next = (next + k) % x.steps;
+        return m.values;
       };
-      const warm = await timed(unit);
+      const warm = await timed(runOnce);
       const times: number[] = [];
-      for (let r = 0; r < x.o.runs; r++) times.push((await timed(unit)).s);
+      let spent = 0;
+      while (times.length < x.o.runs && (times.length === 0 || spent < MEASURE_SECONDS)) {
+        const t = (await timed(runOnce)).s;
+        times.push(t);
+        spent += t;
+      }
       return { session, warm, times };
     });
     const { session, warm, times } = result.value;
@@ -526,14 +567,13 @@ async function alignTrain(x: SizeContext, workload: "sft" | "dpo", precision: Pr
     const figures: TrainFigures = {
       ok: true,
       k,
-      steps_per_unit: x.steps,
       tokens_per_step: tokensPerStep,
       compile: { build_seconds: round(build.s), serialize_seconds: round(bytes.s), session_seconds: round(session.s), onnx_bytes: bytes.value.length },
       warmup_seconds: round(warm.s),
-      unit_seconds: times.map((t) => round(t, 4)),
-      median_unit_seconds: round(med, 4),
-      step_seconds: round(med / x.steps, 5),
-      tokens_per_second: round((tokensPerStep * x.steps) / med, 1),
+      run_seconds: times.map((t) => round(t, 4)),
+      median_run_seconds: round(med, 4),
+      step_seconds: round(med / k, 5),
+      tokens_per_second: round((tokensPerStep * k) / med, 1),
       losses: warm.value.loss ?? [],
       grad_norms: warm.value.grad_norm ?? [],
       memory: result.memory,
@@ -782,7 +822,9 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
   if (s.length > c.textContext) throw new Error(`torch: --length ${s.length} exceeds ${size}'s text context of ${c.textContext}`);
   if (s.promptLength + s.newTokens > c.textContext)
     throw new Error(`torch: prompt width ${s.promptLength} + ${s.newTokens} new tokens exceed ${size}'s text context of ${c.textContext}`);
-  const steps = Math.max(...o.ks);
+  const ks = o.ks ?? DEFAULT_KS[size];
+  checkKs(ks);
+  const steps = Math.max(...ks);
   const flops = flopModel(c);
   const p = imageTokens(c);
   console.log(
@@ -838,12 +880,19 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
   const runtime = new Runtime({ provider: o.provider, deviceId: o.deviceId });
   const gpu = o.provider === "cuda" ? new GpuMemory(process.env.CUDA_VISIBLE_DEVICES?.split(",")[0] ?? String(o.deviceId)) : null;
   const x: SizeContext = { size, c, params, s, steps, ...setup.value, runtime, gpu, o };
-  const alignc: Record<string, { sft: Record<string, TrainFigures | Failure>; dpo: Record<string, TrainFigures | Failure>; generate: GenerateFigures | Failure }> = {};
+  const alignc: Record<
+    string,
+    { sft: Record<string, TrainFigures | Failure>; dpo: Record<string, TrainFigures | Failure>; generate: GenerateFigures | Failure }
+  > = {};
   const t0 = performance.now();
   for (const precision of o.precisions) {
-    const r = { sft: {} as Record<string, TrainFigures | Failure>, dpo: {} as Record<string, TrainFigures | Failure>, generate: null as unknown as GenerateFigures | Failure };
+    const r = {
+      sft: {} as Record<string, TrainFigures | Failure>,
+      dpo: {} as Record<string, TrainFigures | Failure>,
+      generate: null as unknown as GenerateFigures | Failure,
+    };
     for (const workload of ["sft", "dpo"] as const)
-      for (const k of o.ks) {
+      for (const k of ks) {
         const f = await alignTrain(x, workload, precision, k);
         r[workload][`K=${k}`] = f;
         console.log(
@@ -852,7 +901,9 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
       }
     r.generate = await alignGenerate(x, precision);
     const g = r.generate;
-    console.log(`  alignc ${precision} generate: ${g.ok ? `${fmt(g.tokens_per_second)} tokens/s (session ${fmt(g.compile.session_seconds, 1)} s)` : g.error.split("\n")[0]}`);
+    console.log(
+      `  alignc ${precision} generate: ${g.ok ? `${fmt(g.tokens_per_second)} tokens/s (session ${fmt(g.compile.session_seconds, 1)} s)` : g.error.split("\n")[0]}`,
+    );
     alignc[precision] = r;
   }
   const aligncSeconds = (performance.now() - t0) / 1000;
@@ -866,7 +917,11 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
   // ── merge ──
   const rows: Row[] = [];
   const agreement: Agreement[] = [];
-  const perSecond = { sft: flops.sftStep(s.batch, s.length), dpo: flops.dpoStep(s.batch, s.length), generate: flops.generate(s.prompts, s.promptLength, s.newTokens) };
+  const perSecond = {
+    sft: flops.sftStep(s.batch, s.length),
+    dpo: flops.dpoStep(s.batch, s.length),
+    generate: flops.generate(s.prompts, s.promptLength, s.newTokens),
+  };
   for (const precision of o.precisions) {
     const peak = o.provider === "cuda" ? gpuPeak(gpuName, precision) : null;
     const tol = tolerance(o.provider, precision);
@@ -899,7 +954,7 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
       const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
       const a = alignc[precision]!;
       const aligncRuns: [string, TrainFigures | GenerateFigures | Failure][] =
-        workload === "generate" ? [["alignc", a.generate]] : o.ks.map((k) => [`alignc K=${k}`, a[workload][`K=${k}`]!]);
+        workload === "generate" ? [["alignc", a.generate]] : ks.map((k) => [`alignc K=${k}`, a[workload][`K=${k}`]!]);
       for (const [name, f] of aligncRuns) {
         const seconds = f.ok ? ("step_seconds" in f ? f.step_seconds : f.median_run_seconds) : null;
         const tf = rate(seconds);
@@ -922,7 +977,7 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
       }
       rows.push(...torchRows);
 
-      // Agreement: alignc's first K (the first step is the same program whatever K) against each PyTorch mode.
+      // Agreement with each PyTorch mode.
       for (const mode of o.torchModes) {
         const t = torchOf(mode)?.[workload];
         if (!t?.ok) continue;
@@ -938,8 +993,12 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
               ),
             );
         } else {
-          const f = a[workload][`K=${o.ks[0]}`]!;
-          if (f.ok) agreement.push(...trainAgreement(workload, precision, `torch ${mode}`, f, t as TorchTrain, tol, true));
+          // The largest K's warm-up run: steps 1…M from the initial weights (step 1 is the same whatever K).
+          const f = [...ks]
+            .reverse()
+            .map((k) => a[workload][`K=${k}`]!)
+            .find((g) => g.ok);
+          if (f?.ok) agreement.push(...trainAgreement(workload, precision, `torch ${mode}`, f, t as TorchTrain, tol, true));
         }
       }
     }
@@ -947,19 +1006,32 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
   if (!o.keep) rmSync(dir, { recursive: true, force: true });
   return {
     size,
+    date: new Date().toISOString(),
     config: { vocab: c.vocab, imageSize: c.imageSize, imageTokens: p, patch: c.patch, vision: c.vision, text: c.text, textContext: c.textContext },
     parameters: parameterCount(c),
-    settings: { ...s, steps_per_measurement: steps, runs: o.runs, ks: o.ks },
+    settings: { ...s, staged_steps: steps, runs: o.runs, ks },
     tokens_per_step: tokens,
     model_flops: { sft_step: perSecond.sft, dpo_step: perSecond.dpo, generate_run: perSecond.generate },
     exchange_dir: o.keep ? dir : null,
     setup_seconds: round(setup.s, 2),
     alignc_seconds: round(aligncSeconds, 1),
-    alignc,
-    torch: torch.ok ? { ...torch.report, wall_seconds: torch.wall_seconds } : { error: torch.error },
+    alignc: withoutTokens(alignc),
+    torch: torch.ok ? { ...withoutTokens(torch.report), wall_seconds: torch.wall_seconds } : { error: torch.error },
     rows,
     agreement,
   };
+}
+
+/** A copy with every generation's `tokens` ([prompts][new tokens]) cut to its first rows, as `tokens_sample`: the agreement figures cover them all. */
+function withoutTokens<T>(value: T): T {
+  const cut = (_key: string, v: unknown) => {
+    if (v && typeof v === "object" && !Array.isArray(v) && Array.isArray((v as { tokens?: unknown }).tokens)) {
+      const { tokens, ...rest } = v as { tokens: unknown[] };
+      return { ...rest, tokens_sample: tokens.slice(0, 4) };
+    }
+    return v;
+  };
+  return JSON.parse(JSON.stringify(value, cut)) as T;
 }
 
 // ── report ──
@@ -972,19 +1044,25 @@ function printSize(r: Awaited<ReturnType<typeof benchSize>>, o: Options, gpuName
   const P = r.config.imageTokens;
   console.log("");
   console.log(
-    `TinyVLM ${r.size}: ${fmt(r.parameters)} parameters, vocab ${r.config.vocab}; steps per measurement ${s.steps_per_measurement}, median of ${s.runs}` +
+    `TinyVLM ${r.size}: ${fmt(r.parameters)} parameters, vocab ${r.config.vocab}; ${s.staged_steps} staged batches; alignc K ${s.ks.join(", ")}: a warm-up run, then the median of up to ${s.runs} runs of K steps (stopping after ${MEASURE_SECONDS} s); PyTorch: the median of ${s.runs} units of ${s.staged_steps} steps` +
       `${r.torch && "environment" in r.torch ? `; PyTorch ${r.torch.environment.torch} (${r.torch.environment.device_name ?? r.torch.environment.device})` : ""}`,
   );
   console.log(
     `  sft: batch ${s.batch} × (${P} image + ${s.length} text) = ${fmt(r.tokens_per_step.sft)} tokens/step, AdamW lr ${SFT_OPTIMIZER.lr} wd ${SFT_OPTIMIZER.weightDecay}, clip ${CLIP_NORM}`,
   );
-  console.log(`  dpo: ${s.batch} pairs × 2 × (${P} + ${s.length}) = ${fmt(r.tokens_per_step.dpo)} tokens/step, sigmoid β ${OBJECTIVE.beta}, summed log-probs, AdamW lr ${DPO_OPTIMIZER.lr}`);
+  console.log(
+    `  dpo: ${s.batch} pairs × 2 × (${P} + ${s.length}) = ${fmt(r.tokens_per_step.dpo)} tokens/step, sigmoid β ${OBJECTIVE.beta}, summed log-probs, AdamW lr ${DPO_OPTIMIZER.lr}`,
+  );
   console.log(`  generate: ${s.prompts} prompts (width ${s.promptLength}) × ${s.newTokens} new tokens, greedy, KV cache; tokens/s counts new tokens`);
-  const peaks = o.precisions.map((p) => (o.provider === "cuda" ? (gpuPeak(gpuName, p)?.what ?? `${gpuName ?? "unknown GPU"}: peak unknown, MFU n/a`) : "CPU: MFU n/a"));
+  const peaks = o.precisions.map((p) =>
+    o.provider === "cuda" ? (gpuPeak(gpuName, p)?.what ?? `${gpuName ?? "unknown GPU"}: peak unknown, MFU n/a`) : "CPU: MFU n/a",
+  );
   console.log(`  MFU against: ${[...new Set(peaks)].join("; ")}`);
   const kinds = [...new Set(r.rows.filter((x) => x.memory).map((x) => `${x.implementation.startsWith("alignc") ? "alignc" : "torch"}: ${x.memory!.kind}`))];
   console.log(`  peak memory: ${kinds.join("; ")}`);
-  const table: string[][] = [["workload", "precision", "implementation", "tokens/s", "ms/step", "÷ eager", "÷ compile", "TFLOP/s", "MFU", "peak memory", "compile s"]];
+  const table: string[][] = [
+    ["workload", "precision", "implementation", "tokens/s", "ms/step (gen: /run)", "÷ eager", "÷ compile", "TFLOP/s", "MFU", "peak memory", "compile s"],
+  ];
   for (const row of r.rows)
     table.push([
       row.workload,
@@ -1035,19 +1113,46 @@ function ortVersion(): string {
 
 export async function run(args: string[]): Promise<void> {
   const o = parse(args);
+  // Fails early when CUDA is not usable; on CUDA its probe session also creates the CUDA context, so that the first
+  // workload's memory reading (taken before its session loads) does not count the context either.
+  await requireProvider(o.provider);
   const gpuName = await gpuNameOf(o);
   const problem = o.torchModes.length > 0 ? await torchProblem(o.python) : null;
   if (problem) console.log(`torch: the PyTorch side will not run: ${problem}`);
   const t0 = performance.now();
-  const sizes = [];
+  const sizes: Awaited<ReturnType<typeof benchSize>>[] = [];
   for (const size of o.sizes) {
     const r = await benchSize(size, o, gpuName, problem);
     sizes.push(r);
     printSize(r, o, gpuName);
     console.log("");
+    save(o, gpuName, sizes, (performance.now() - t0) / 1000);
   }
-  const failed = sizes.flatMap((r) => r.agreement.filter((a) => a.asserted && a.pass === false).map((a) => `${r.size} ${a.precision} ${a.workload} ${a.quantity} vs ${a.against}`));
+  const failed = sizes.flatMap((r) =>
+    r.agreement.filter((a) => a.asserted && a.pass === false).map((a) => `${r.size} ${a.precision} ${a.workload} ${a.quantity} vs ${a.against}`),
+  );
   if (failed.length > 0) console.log(`torch: agreement outside tolerance: ${failed.join("; ")}`);
+}
+
+/**
+ * Writes the results file with the sizes done so far. Sizes that an earlier run of this bench wrote into the same
+ * file with the same provider and GPU, and that this run does not measure, are kept (each size carries its own date),
+ * so `--sizes small` and `--sizes base` run one after the other fill one file.
+ */
+function save(o: Options, gpuName: string | null, sizes: Awaited<ReturnType<typeof benchSize>>[], seconds: number): void {
+  const kept: { size: string }[] = [];
+  try {
+    const before = JSON.parse(readFileSync(o.out, "utf8")) as {
+      benchmark?: string;
+      options?: { provider?: string };
+      machine?: { gpu?: string | null };
+      sizes?: { size: string }[];
+    };
+    if (before.benchmark === "torch" && before.options?.provider === o.provider && (before.machine?.gpu ?? null) === gpuName)
+      kept.push(...(before.sizes ?? []).filter((x) => !o.sizes.includes(x.size as SizeName)));
+  } catch {
+    // no earlier results
+  }
   writeResults(o.out, {
     benchmark: "torch",
     date: new Date().toISOString(),
@@ -1064,7 +1169,8 @@ export async function run(args: string[]): Promise<void> {
       o.provider === "cuda"
         ? "alignc: nvidia-smi memory.used (polled every 50 ms) minus the reading before the session loaded — ONNX Runtime's arena reservations, not the CUDA context; torch: max_memory_allocated (max_memory_reserved in the raw results)"
         : "peak RSS of each process (VmHWM, reset before each workload), weights and runtime included",
-    seconds: round((performance.now() - t0) / 1000, 1),
-    sizes,
+    measure_seconds: MEASURE_SECONDS,
+    seconds: round(seconds, 1),
+    sizes: [...kept, ...sizes],
   });
 }

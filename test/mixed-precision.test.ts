@@ -24,7 +24,7 @@ test("16-bit float conversions round to nearest even and keep the specials", () 
   assert.equal(numberToHalf(70000), 0x7c00); // overflow → +inf
   assert.equal(halfToNumber(numberToHalf(1 + 2 ** -11)), 1); // a tie rounds to even
   assert.equal(numberToBfloat16(1), 0x3f80);
-  assert.equal(bfloat16ToNumber(numberToBfloat16(3.14159)), 3.140625);
+  assert.equal(bfloat16ToNumber(numberToBfloat16(Math.PI)), 3.140625);
   assert.equal(bfloat16ToNumber(numberToBfloat16(1 + 2 ** -8)), 1); // tie → even
   assert.equal(bfloat16ToNumber(numberToBfloat16(1 + 3 * 2 ** -8)), 1 + 2 ** -6); // tie → even, upwards
   assert.ok(Number.isNaN(bfloat16ToNumber(numberToBfloat16(Number.NaN))));
