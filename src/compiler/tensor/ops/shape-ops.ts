@@ -133,15 +133,6 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
   return b.emit("Slice", inputs, [{ dtype: x.dtype, shape }])[0]!;
 }
 
-/** Slice whose start along `axis` is a runtime int64 tensor of shape [1] and whose length is static. */
-export function dynamicSlice(x: Tensor, start: Tensor, axis: number, length: number): Tensor {
-  const a = normAxis("Slice", axis, x.rank);
-  const b = builderOf(x);
-  const end = b.emit("Add", [start, b.tensor("int64", [length])], [{ dtype: "int64", shape: [1] }])[0]!;
-  const shape = x.shape.map((d, i) => (i === a ? length : d));
-  return b.emit("Slice", [x, start, end, b.tensor("int64", [a])], [{ dtype: x.dtype, shape }])[0]!;
-}
-
 /** Constant padding: `pads` = [begin_0, …, begin_n, end_0, …, end_n] as in ONNX. */
 export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   if (pads.length !== 2 * x.rank) throw new ShapeError(`Pad: needs ${2 * x.rank} pad values for rank ${x.rank}`);

@@ -1,5 +1,5 @@
 // A training program: K optimizer steps in one ONNX Runtime run. Parameters and optimizer state are loop-carried;
-// mini-batches are staged as one tensor per field ([K·A, ...] for A accumulation micro-batches) and sliced inside
+// mini-batches are staged as one tensor per field ([K·A, ...] for A accumulation micro-batches) and picked inside
 // the Loop body; per-step loss, metrics, gradient norm and learning rate come out as scan outputs. The runtime feeds
 // the final state back in for the next run, with `step_offset` advanced by K.
 //
