@@ -1,5 +1,7 @@
 // alignc expand: the trials of a sweep with their resolved values and stable ids, computed lazily.
 
+import type { CheckedParam } from "../../compiler/checker/params.ts";
+import type { CheckedSweep } from "../../compiler/checker/sweeps.ts";
 import { valueJson, valueText } from "../../compiler/checker/types.ts";
 import { chooseSweep, compile } from "../../compiler/compile.ts";
 import { combinationCount, trials } from "../../compiler/sweep/expand.ts";
@@ -26,13 +28,9 @@ Options:
     const format = formatOption(values, ["text", "jsonl"]);
     const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit takes a whole number, got '${String(values.limit)}'`);
-    const result = await compile(file, { checkOnly: true, ...(Array.isArray(values.set) ? { set: values.set as string[] } : {}) });
-    const diagnostics = [...result.diagnostics];
-    const sweep =
-      result.checked && result.ok
-        ? chooseSweep(result.checked, typeof values.sweep === "string" ? values.sweep : undefined, file, (d) => diagnostics.push(d))
-        : undefined;
-    if (report(diagnostics, result.sources, { ...values, format: "text" }) || !sweep || !result.checked) return EXIT_USER;
+    const loaded = await loadSweep(file, values);
+    if (!loaded) return EXIT_USER;
+    const { sweep, params } = loaded;
     const out: string[] = [];
     if (format === "text")
       out.push(
@@ -40,7 +38,7 @@ Options:
       );
     let shown = 0;
     let total = 0;
-    for (const t of trials(sweep, result.checked.params)) {
+    for (const t of trials(sweep, params)) {
       total++;
       if (shown >= limit) continue;
       shown++;
@@ -57,3 +55,18 @@ Options:
     return EXIT_OK;
   },
 };
+
+/** The file's sweep (--sweep, --set) and params, checked; diagnostics are reported and undefined returned on errors. */
+export async function loadSweep(
+  file: string,
+  values: Record<string, unknown>,
+): Promise<{ sweep: CheckedSweep; params: ReadonlyMap<string, CheckedParam> } | undefined> {
+  const result = await compile(file, { checkOnly: true, ...(Array.isArray(values.set) ? { set: values.set as string[] } : {}) });
+  const diagnostics = [...result.diagnostics];
+  const sweep =
+    result.checked && result.ok
+      ? chooseSweep(result.checked, typeof values.sweep === "string" ? values.sweep : undefined, file, (d) => diagnostics.push(d))
+      : undefined;
+  if (report(diagnostics, result.sources, { ...values, format: "text" }) || !sweep || !result.checked) return undefined;
+  return { sweep, params: result.checked.params };
+}

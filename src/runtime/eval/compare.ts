@@ -36,6 +36,14 @@ const COLUMNS: Column[] = [
   { label: "coherence", value: (r) => qualityOf(r, "coherence") },
 ];
 
+/** A model's headline figures as the comparison table shows them (label → formatted value), those it has. */
+export function headlineFigures(report: WorldReport): [string, string][] {
+  return COLUMNS.flatMap((c) => {
+    const v = c.value(report);
+    return v === undefined ? [] : [[c.label, v] as [string, string]];
+  });
+}
+
 /** The comparison table, or undefined when nothing was evaluated. */
 export function renderComparison(evaluations: readonly { node: string; file: EvaluationFile }[]): string | undefined {
   const rows = evaluations.flatMap((e) => Object.entries(e.file.models).map(([model, report]) => ({ evaluation: e.node, data: e.file.data, model, report })));

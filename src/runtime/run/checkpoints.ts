@@ -24,6 +24,7 @@ import { saveCheckpoint } from "../checkpoint.ts";
 import type { TrainerState } from "../trainer.ts";
 import { modelToCheckpoint } from "../vlm/model.ts";
 import type { TrainerPool } from "../vlm/train-loop.ts";
+import { alive } from "./claims.ts";
 import { type ExecContext, NodeError } from "./executors/types.ts";
 
 export const CHECKPOINTS_DIR = "checkpoints";
@@ -309,13 +310,3 @@ export function removeCheckpointLinks(nodeDir: string): void {
 
 /** The scratch directory's claim by the process training it. */
 const OWNER_FILE = "owner.json";
-
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

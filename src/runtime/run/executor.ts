@@ -8,6 +8,7 @@ import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
 import { ProviderUnavailableError } from "../providers.ts";
 import { CheckpointExistsError, latestCheckpointStep, removeCheckpointLinks } from "./checkpoints.ts";
+import { KeyClaims } from "./claims.ts";
 import { Devices } from "./devices.ts";
 import { EVALUATION_JSON, EVALUATION_MD } from "./executors/eval-metrics.ts";
 import { EXECUTORS } from "./executors/index.ts";
@@ -80,6 +81,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
   const { layout, log } = o;
   const entryDir = path.dirname(o.entryAbsPath);
   const store = new Store(layout.store);
+  const claims = new KeyClaims(store);
   const devices = new Devices(o.device);
   const keys = storeKeys(graph, executors, entryDir, await devices.kinds(graph));
   mkdirSync(layout.root, { recursive: true });
@@ -104,7 +106,15 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
       return { name: i.name, node: graph.nodes.find((n) => n.id === i.node)!, dir, info: store.info(from.key) };
     });
     let outcome: NodeOutcome;
-    if (store.has(key) && !(o.force ?? []).includes(node.id)) {
+    const forced = (o.force ?? []).includes(node.id);
+    let cached = store.has(key) && !forced;
+    // Another run sharing the store (a sweep's trial) may be computing this key: wait for its entry, then use it.
+    // (--force recomputes regardless.)
+    if (!cached && !forced)
+      cached =
+        (await claims.acquire(key, (h) => log.line(`… ${node.id}: being computed by another run (pid ${h.pid} on ${h.host}); waiting for its result`))) ===
+        "stored";
+    if (cached) {
       const info = store.info(key);
       outcome = { id: node.id, key, status: "cached", seconds: 0, dir: store.dir(key), summary: info.summary };
       log.line(`· ${node.id} (${node.kind}): stored ${key.slice(0, 12)}, not run again`);
@@ -152,9 +162,11 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
           };
         });
         store.dropScratch(key);
+        claims.release(key);
         outcome = { id: node.id, key, status: "ran", seconds: info.seconds, dir: store.dir(key), summary: info.summary };
         log.line(`✓ ${node.id} in ${formatDuration(info.seconds)}`);
       } catch (e) {
+        claims.release(key);
         log.clearStatus();
         let message = describeFailure(e);
         const kept = e instanceof CheckpointExistsError ? undefined : latestCheckpointStep(scratch);

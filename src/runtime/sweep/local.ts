@@ -1,0 +1,159 @@
+// Running a sweep's trials on this machine: each trial is its own `alignc run --trial K` process, up to N at a time,
+// each in its own run directory and all on one shared store, so nodes the trials have in common (the data, the
+// pairs of a sweep over β) are computed once — the first trial to reach one claims it, the others wait for its
+// entry (src/runtime/run/claims.ts). With several GPUs, worker i runs its trials on device i.
+//
+// The sweep directory holds trials/<ordinal>-<id>/ (run directories), logs/<ordinal>-<id>.log (each trial's output)
+// and sweep.json (every trial's status, rewritten as trials finish, so a stopped sweep still says what it did).
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
+import { type EvaluationFile, headlineFigures } from "../eval/compare.ts";
+
+export interface SweepTrial {
+  ordinal: number;
+  id: string;
+  /** Axis target → value, as `alignc expand --format jsonl` writes them. */
+  values: Record<string, unknown>;
+}
+
+export interface LocalSweepOptions {
+  /** The .align file (absolute). */
+  entry: string;
+  sweep: string;
+  trials: readonly SweepTrial[];
+  /** The sweep directory. */
+  dir: string;
+  /** The store every trial shares. */
+  store: string;
+  workers: number;
+  /** Worker i's --device (cycled); none: alignc run's default. */
+  devices?: readonly string[];
+  /** --set values passed to every trial. */
+  set?: readonly string[];
+  /** The alignc entry script trials run with. */
+  alignc: string;
+  /** Called when a trial starts and when it ends. */
+  onTrial?: (event: "start" | "end", trial: TrialOutcome) => void;
+}
+
+export interface TrialOutcome extends SweepTrial {
+  status: "pending" | "running" | "ok" | "failed";
+  device?: string;
+  runDir: string;
+  log: string;
+  seconds?: number;
+  exitCode?: number | null;
+  /** The last lines of the trial's output when it failed. */
+  error?: string;
+  /** Evaluation node → the evaluation file's models (what `alignc run` wrote to evaluations/<node>.json). */
+  evaluations?: Record<string, EvaluationFile>;
+}
+
+export interface SweepSummary {
+  format: "alignc-sweep";
+  version: 1;
+  entry: string;
+  sweep: string;
+  store: string;
+  started: string;
+  trials: TrialOutcome[];
+}
+
+export const SWEEP_FILE = "sweep.json";
+
+export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary> {
+  if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be a positive integer, got ${o.workers}`);
+  mkdirSync(path.join(o.dir, "logs"), { recursive: true });
+  const name = (t: SweepTrial) => `${t.ordinal}-${t.id}`;
+  const summary: SweepSummary = {
+    format: "alignc-sweep",
+    version: 1,
+    entry: o.entry,
+    sweep: o.sweep,
+    store: o.store,
+    started: new Date().toISOString(),
+    trials: o.trials.map((t) => ({ ...t, status: "pending", runDir: path.join(o.dir, "trials", name(t)), log: path.join(o.dir, "logs", `${name(t)}.log`) })),
+  };
+  const save = () => writeFileAtomic(path.join(o.dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
+  save();
+  let next = 0;
+  const worker = async (index: number) => {
+    const device = o.devices?.length ? o.devices[index % o.devices.length] : undefined;
+    for (;;) {
+      const trial = summary.trials[next++];
+      if (!trial) return;
+      trial.status = "running";
+      if (device) trial.device = device;
+      o.onTrial?.("start", trial);
+      save();
+      const t0 = performance.now();
+      const exitCode = await runTrial(o, trial, device);
+      trial.seconds = (performance.now() - t0) / 1000;
+      trial.exitCode = exitCode;
+      trial.status = exitCode === 0 ? "ok" : "failed";
+      if (trial.status === "failed") trial.error = tail(trial.log, 12);
+      trial.evaluations = evaluationsOf(trial.runDir);
+      o.onTrial?.("end", trial);
+      save();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.workers, o.trials.length) }, (_, i) => worker(i)));
+  return summary;
+}
+
+/** One trial: `alignc run FILE --sweep S --trial ID` in its run directory, output to its log file. */
+function runTrial(o: LocalSweepOptions, trial: TrialOutcome, device: string | undefined): Promise<number | null> {
+  const args = [o.alignc, "run", o.entry, "--sweep", o.sweep, "--trial", trial.id, "--run-dir", trial.runDir, "--store", o.store];
+  for (const s of o.set ?? []) args.push("--set", s);
+  if (device) args.push("--device", device);
+  const fd = openSync(trial.log, "w");
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1" } });
+    child.on("error", () => resolve(null));
+    child.on("exit", (code) => resolve(code));
+  }).finally(() => closeSync(fd)) as Promise<number | null>;
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/** The evaluations a trial's run wrote (evaluations/<node>.json), by node. */
+function evaluationsOf(runDir: string): Record<string, EvaluationFile> {
+  const dir = path.join(runDir, "evaluations");
+  if (!existsSync(dir)) return {};
+  const out: Record<string, EvaluationFile> = {};
+  for (const f of readdirSync(dir).filter((n) => n.endsWith(".json")))
+    out[f.slice(0, -".json".length)] = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as EvaluationFile;
+  return out;
+}
+
+/** The sweep as a Markdown table: one row per trial and evaluated model, with the axes' values and headline figures. */
+export function renderSweepSummary(s: SweepSummary): string {
+  const axes = [...new Set(s.trials.flatMap((t) => Object.keys(t.values)))];
+  const rows = s.trials.flatMap((t) => {
+    const evaluated = Object.entries(t.evaluations ?? {}).flatMap(([node, file]) =>
+      Object.entries(file.models).map(([model, report]) => ({ model: `${node}/${model}`, figures: new Map(headlineFigures(report)) })),
+    );
+    return evaluated.length ? evaluated.map((e) => ({ t, ...e })) : [{ t, model: "–", figures: new Map<string, string>() }];
+  });
+  const labels = [...new Set(rows.flatMap((r) => [...r.figures.keys()]))];
+  const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+  const ok = s.trials.filter((t) => t.status === "ok").length;
+  return [
+    `## Sweep ${s.sweep} of ${path.basename(s.entry)}: ${ok} of ${s.trials.length} trials ok`,
+    "",
+    `| trial | id | ${axes.join(" | ")} | status | time | model | ${labels.join(" | ")} |`,
+    `|---:|---|${axes.map(() => "---|").join("")}---|---:|---|${labels.map(() => "---:|").join("")}`,
+    ...rows.map(
+      (r) =>
+        `| ${r.t.ordinal} | ${r.t.id} | ${axes.map((a) => cell(r.t.values[a])).join(" | ")} | ${r.t.status} | ${r.t.seconds === undefined ? "–" : `${r.t.seconds.toFixed(1)} s`} | ${r.model} | ${labels.map((l) => r.figures.get(l) ?? "–").join(" | ")} |`,
+    ),
+  ].join("\n");
+}
