@@ -9,6 +9,7 @@ import { fmtCommand } from "./commands/fmt.ts";
 import { graphCommand } from "./commands/graph.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { planCommand } from "./commands/plan.ts";
+import { reportCommand } from "./commands/report.ts";
 import { runCommand } from "./commands/run.ts";
 import { sweepCommand } from "./commands/sweep.ts";
 import { worldCommand } from "./commands/world.ts";
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   runCommand,
   sweepCommand,
   compareCommand,
+  reportCommand,
   checkCommand,
   fmtCommand,
   planCommand,

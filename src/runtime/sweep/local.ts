@@ -134,8 +134,12 @@ function evaluationsOf(runDir: string): Record<string, EvaluationFile> {
   return out;
 }
 
-/** The sweep as a Markdown table: one row per trial and evaluated model, with the axes' values and headline figures. */
-export function renderSweepSummary(s: SweepSummary): string {
+/** A sweep's results as rows: one per trial and evaluated model ("evaluation/model"), with its headline figures. */
+export function sweepRows(s: SweepSummary): {
+  axes: string[];
+  labels: string[];
+  rows: { t: TrialOutcome; model: string; figures: Map<string, string> }[];
+} {
   const axes = [...new Set(s.trials.flatMap((t) => Object.keys(t.values)))];
   const rows = s.trials.flatMap((t) => {
     const evaluated = Object.entries(t.evaluations ?? {}).flatMap(([node, file]) =>
@@ -143,7 +147,12 @@ export function renderSweepSummary(s: SweepSummary): string {
     );
     return evaluated.length ? evaluated.map((e) => ({ t, ...e })) : [{ t, model: "–", figures: new Map<string, string>() }];
   });
-  const labels = [...new Set(rows.flatMap((r) => [...r.figures.keys()]))];
+  return { axes, labels: [...new Set(rows.flatMap((r) => [...r.figures.keys()]))], rows };
+}
+
+/** The sweep as a Markdown table: one row per trial and evaluated model, with the axes' values and headline figures. */
+export function renderSweepSummary(s: SweepSummary): string {
+  const { axes, labels, rows } = sweepRows(s);
   const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
   const ok = s.trials.filter((t) => t.status === "ok").length;
   return [

@@ -1,0 +1,210 @@
+// `alignc report DIR`: one self-contained HTML file for a run directory or a sweep directory.
+//   run:   the execution graph with each node's status, per-phase metric curves (loss, accuracies, margins, KL),
+//          the evaluation tables, and a sample viewer over the run's pair datasets (image, prompt, chosen and
+//          rejected answers with their scores, BDHS tries);
+//   sweep: the trials in a sortable table (swept values, status, time, headline figures), a chart of each figure
+//          against each swept setting, and the run report's graph and curves of the first finished trial.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { type EvaluationFile, headlineFigures } from "../eval/compare.ts";
+import { type PairRecord, readDataset } from "../prefdata/records.ts";
+import type { StoredPlan } from "../run/plan-status.ts";
+import { type SweepSummary, sweepRows } from "../sweep/local.ts";
+import { escapeHtml, page, type Section, table } from "./html.ts";
+import { type GraphBox, graphSvg, lineChart, scatterChart } from "./svg.ts";
+
+export class ReportError extends Error {
+  override name = "ReportError";
+}
+
+/** Curves worth drawing, in this order, when a phase logged them. */
+const CURVES = ["loss", "token_accuracy", "rewards/accuracies", "rewards/margins", "objective/kl", "objective/scores_margin", "grad_norm"];
+/** Samples shown per pair dataset (each embeds its image). */
+const SAMPLES_PER_DATASET = 40;
+
+export function buildReport(dir: string): string {
+  if (existsSync(path.join(dir, "sweep.json"))) return sweepReport(dir);
+  if (existsSync(path.join(dir, "plan.json"))) return page(`alignc run: ${path.basename(dir)}`, runSections(dir));
+  throw new ReportError(`${dir} is neither a run directory (plan.json) nor a sweep directory (sweep.json); give one that alignc run or alignc sweep wrote`);
+}
+
+function runSections(dir: string): Section[] {
+  const plan = JSON.parse(readFileSync(path.join(dir, "plan.json"), "utf8")) as StoredPlan;
+  const lock = readLock(dir);
+  const statusOf = (id: string) => lock?.nodes?.[id]?.status ?? "pending";
+  const boxes: GraphBox[] = plan.nodes.map((n) => ({ id: n.id, kind: n.kind, inputs: n.inputs.map((i) => i.node), status: statusOf(n.id) }));
+  const nodeRows = plan.nodes.map((n) => {
+    const l = lock?.nodes?.[n.id];
+    return [n.id, n.kind, statusOf(n.id), l?.seconds === undefined ? "–" : `${Number(l.seconds).toFixed(1)} s`, summaryText(l?.summary)];
+  });
+  const trial = plan.trial
+    ? `<p>Trial ${plan.trial.ordinal} (${escapeHtml(plan.trial.id)}) of sweep ${escapeHtml(plan.trial.sweep)}: ${escapeHtml(JSON.stringify(plan.trial.assignments))}</p>`
+    : "";
+  const sections: Section[] = [
+    {
+      id: "graph",
+      title: "Execution graph",
+      body: `<p class="muted">${escapeHtml(plan.entry)}${lock?.written ? `, last run ${escapeHtml(lock.written)}` : ""}</p>${trial}<div class="scroll">${graphSvg(boxes)}</div>${table(["node", "kind", "status", "time", "summary"], nodeRows)}`,
+    },
+  ];
+  const curves = metricCurves(dir);
+  if (curves) sections.push({ id: "training", title: "Training", body: curves });
+  const evaluations = evaluationTables(readEvaluations(dir));
+  if (evaluations) sections.push({ id: "evaluations", title: "Evaluations", body: evaluations });
+  const samples = sampleViewers(dir, plan);
+  if (samples) sections.push({ id: "samples", title: "Samples", body: samples });
+  return sections;
+}
+
+interface Lock {
+  written?: string;
+  nodes?: Record<string, { status?: string; seconds?: number; summary?: Record<string, unknown> }>;
+}
+
+function readLock(dir: string): Lock | undefined {
+  const file = path.join(dir, "align.lock");
+  return existsSync(file) ? (parseYaml(readFileSync(file, "utf8")) as Lock) : undefined;
+}
+
+function summaryText(summary: Record<string, unknown> | undefined): string {
+  if (!summary) return "";
+  return Object.entries(summary)
+    .filter(([, v]) => typeof v !== "object" || v === null)
+    .slice(0, 6)
+    .map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)) : String(v)}`)
+    .join(" · ");
+}
+
+function readMetrics(dir: string): Map<string, Record<string, number>[]> {
+  const out = new Map<string, Record<string, number>[]>();
+  const metricsDir = path.join(dir, "metrics");
+  if (!existsSync(metricsDir)) return out;
+  for (const f of readdirSync(metricsDir)
+    .filter((n) => n.endsWith(".jsonl"))
+    .sort())
+    out.set(
+      f.slice(0, -".jsonl".length),
+      readFileSync(path.join(metricsDir, f), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, number>),
+    );
+  return out;
+}
+
+function metricCurves(dir: string): string | undefined {
+  const parts: string[] = [];
+  for (const [phase, rows] of readMetrics(dir)) {
+    const charts = CURVES.filter((m) => rows.some((r) => typeof r[m] === "number")).map((m) =>
+      lineChart(`${phase}: ${m}`, "step", [{ name: m, points: rows.map((r, i) => [r.step ?? i + 1, r[m] ?? Number.NaN] as [number, number]) }]),
+    );
+    if (charts.length) parts.push(`<h3>${escapeHtml(phase)}</h3><div class="charts">${charts.join("")}</div>`);
+  }
+  return parts.length ? parts.join("") : undefined;
+}
+
+function readEvaluations(dir: string): Record<string, EvaluationFile> {
+  const evalDir = path.join(dir, "evaluations");
+  const out: Record<string, EvaluationFile> = {};
+  if (!existsSync(evalDir)) return out;
+  for (const f of readdirSync(evalDir)
+    .filter((n) => n.endsWith(".json"))
+    .sort())
+    out[f.slice(0, -".json".length)] = JSON.parse(readFileSync(path.join(evalDir, f), "utf8")) as EvaluationFile;
+  return out;
+}
+
+function evaluationTables(evaluations: Record<string, EvaluationFile>): string | undefined {
+  const parts = Object.entries(evaluations).map(([node, file]) => {
+    const rows = Object.entries(file.models).map(([model, report]) => ({ model, figures: new Map(headlineFigures(report)) }));
+    const labels = [...new Set(rows.flatMap((r) => [...r.figures.keys()]))];
+    return `<h3>${escapeHtml(node)} <span class="muted">on ${escapeHtml(file.data)}</span></h3>${table(
+      ["model", ...labels],
+      rows.map((r) => [r.model, ...labels.map((l) => r.figures.get(l) ?? "–")]),
+      { sortable: true },
+    )}`;
+  });
+  return parts.length ? parts.join("") : undefined;
+}
+
+/** A viewer per pair dataset of the run (outputs/<node> holding pairs): image, prompt, chosen, rejected, scores, BDHS tries. */
+function sampleViewers(dir: string, plan: StoredPlan): string | undefined {
+  const viewers: string[] = [];
+  for (const node of plan.nodes.filter((n) => n.produces === "dataset:pairs")) {
+    const out = path.join(dir, "outputs", node.id);
+    if (!existsSync(out)) continue;
+    const dataset = readDataset(out);
+    if (dataset.kind !== "pairs" || dataset.records.length === 0) continue;
+    const shown = dataset.records.slice(0, SAMPLES_PER_DATASET);
+    viewers.push(
+      `<h3>${escapeHtml(node.id)} <span class="muted">${dataset.records.length} pairs, first ${shown.length} shown</span></h3><div class="viewer"><button class="prev">◀ previous</button> <span class="position"></span> <button class="next">next ▶</button>${shown.map(sampleHtml).join("")}</div>`,
+    );
+  }
+  return viewers.length ? viewers.join("") : undefined;
+}
+
+function sampleHtml(p: PairRecord): string {
+  const image =
+    p.item.image && existsSync(p.item.image) ? `<img alt="the item's image" src="data:image/png;base64,${readFileSync(p.item.image).toString("base64")}">` : "";
+  const s = p.source;
+  let detail = "";
+  if (s.kind === "rated")
+    detail = `<p class="muted">${escapeHtml(s.rater)}: ${escapeHtml(s.score)} = ${s.scores[s.chosen]} (chosen) vs ${s.scores[s.rejected]} (rejected); margin ${s.margin}</p>`;
+  else if (s.kind === "bdhs")
+    detail = `<div class="tries">${table(
+      ["try", "guided", "visible image tokens", "similarity", "accepted", "answer"],
+      s.tries.map((t) => [String(t.attempt), t.guided ? "yes" : "no", String(t.visible), t.similarity.toFixed(3), t.accepted ? "yes" : "no", t.text]),
+    )}</div>`;
+  else if (s.kind === "corrupt") detail = `<p class="muted">edits: ${escapeHtml(s.edits.map((e) => `${e.op}: ${e.from} → ${e.to}`).join("; "))}</p>`;
+  else detail = `<p class="muted">from ${escapeHtml(s.file)} row ${s.row}</p>`;
+  return `<div class="sample" hidden>${image}<p><b>${escapeHtml(p.id)}</b> ${escapeHtml(p.item.prompt)}${p.flipped ? " <i>(flipped)</i>" : ""}</p><div class="answer chosen">${escapeHtml(p.chosen)}</div><div class="answer rejected">${escapeHtml(p.rejected)}</div>${detail}</div>`;
+}
+
+function sweepReport(dir: string): string {
+  const sweep = JSON.parse(readFileSync(path.join(dir, "sweep.json"), "utf8")) as SweepSummary;
+  // One row per trial and evaluated model; figures parsed back to numbers for the charts.
+  const { axes, labels, rows } = sweepRows(sweep);
+  const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+  const trialsTable = table(
+    ["trial", "id", ...axes, "status", "seconds", "model", ...labels],
+    rows.map((r) => [
+      String(r.t.ordinal),
+      r.t.id,
+      ...axes.map((a) => cell(r.t.values[a])),
+      r.t.status,
+      r.t.seconds === undefined ? "–" : r.t.seconds.toFixed(1),
+      r.model,
+      ...labels.map((l) => r.figures.get(l) ?? "–"),
+    ]),
+    { sortable: true, id: "trials" },
+  );
+  const numeric = (s: string | undefined) => (s === undefined ? Number.NaN : Number.parseFloat(s));
+  const charts = axes.flatMap((axis) =>
+    labels
+      .map((label) => {
+        const points = rows
+          .filter((r) => typeof r.t.values[axis] === "number")
+          .map((r) => ({
+            x: r.t.values[axis] as number,
+            y: numeric(r.figures.get(label)),
+            label: `trial ${r.t.ordinal} ${r.model}: ${label} ${r.figures.get(label) ?? "–"}`,
+          }))
+          .filter((p) => Number.isFinite(p.y));
+        return points.length ? scatterChart(`${label} by ${axis}`, axis, points) : "";
+      })
+      .filter(Boolean),
+  );
+  const ok = sweep.trials.filter((t) => t.status === "ok").length;
+  const sections: Section[] = [
+    {
+      id: "trials",
+      title: "Trials",
+      body: `<p class="muted">${escapeHtml(path.basename(sweep.entry))}, sweep ${escapeHtml(sweep.sweep)}: ${ok} of ${sweep.trials.length} trials ok. Click a header to sort.</p>${trialsTable}`,
+    },
+  ];
+  if (charts.length) sections.push({ id: "by-setting", title: "Figures by swept setting", body: `<div class="charts">${charts.join("")}</div>` });
+  const first = sweep.trials.find((t) => t.status === "ok" && existsSync(path.join(t.runDir, "plan.json")));
+  if (first) sections.push(...runSections(first.runDir).map((s) => ({ ...s, id: `trial-${s.id}`, title: `Trial ${first.ordinal}: ${s.title.toLowerCase()}` })));
+  return page(`alignc sweep: ${sweep.sweep}`, sections);
+}
