@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { valueJson } from "../../compiler/checker/types.ts";
 import { trials } from "../../compiler/sweep/expand.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
-import { renderSweepSummary, runLocalSweep, type SweepTrial } from "../../runtime/sweep/local.ts";
+import { renderSweepSummary, runLocalSweep, type SweepSummary, type SweepTrial } from "../../runtime/sweep/local.ts";
+import { cancelSweep, SlurmError, type SlurmOptions, submitSlurm, sweepStatus } from "../../runtime/sweep/slurm.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, oneFile, UsageError } from "../io.ts";
 import { loadSweep } from "./expand.ts";
@@ -18,6 +19,8 @@ export const sweepCommand: Command = {
   name: "sweep",
   summary: "run every trial of a sweep as separate processes on a shared store, and summarise them",
   help: `Usage: alignc sweep FILE [options]
+       alignc sweep status SWEEP_DIR     every trial's state (Slurm: squeue and the tasks' exit status)
+       alignc sweep cancel SWEEP_DIR     cancel a Slurm sweep's queued and running tasks
 
 Runs each trial of the file's sweep as its own \`alignc run FILE --trial K\` process, up to N at a time. Every
 trial has its own run directory; all share one store, so the nodes trials have in common (the data, the
@@ -31,7 +34,13 @@ Writes, in the sweep directory (default: sweeps/<sweep> in the file's run direct
   summary.md               one table of all trials: the swept values and the evaluations' headline figures
 
 Options:
-  --workers N         trials run at once (default 1; with --gpus, one per GPU)
+  --executor local|slurm  run the trials here (default) or submit them as one sbatch job array (array
+                      index = trial ordinal; each task runs alignc run --trial in the sweep directory,
+                      which must be on a filesystem the cluster's nodes share)
+  --partition P, --time T, --gpus-per-task G, --cpus-per-task C, --sbatch=OPT (repeatable, e.g. --sbatch=--mem=16G)
+                      Slurm: the job array's settings
+  --wait              Slurm: wait until every task has ended, then summarise (sbatch --wait)
+  --workers N         local: trials run at once (default 1; with --gpus, one per GPU)
   --gpus 0,1,...      run worker i's trials on GPU i (--device cuda:<id>)
   --device D          device for every trial when --gpus is not given (cpu, cuda, cuda:N, auto)
   --trials LIST       only these trials: ordinals or ids, ranges allowed (e.g. 0,3-5,t1a2b3c4d5)
@@ -51,10 +60,18 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
     trials: { type: "string" },
     "sweep-dir": { type: "string" },
     store: { type: "string" },
+    executor: { type: "string" },
+    partition: { type: "string" },
+    time: { type: "string" },
+    "gpus-per-task": { type: "string" },
+    "cpus-per-task": { type: "string" },
+    sbatch: { type: "string", multiple: true },
+    wait: { type: "boolean" },
     color: { type: "boolean" },
     "no-color": { type: "boolean" },
   },
   async run(positionals, values) {
+    if (positionals[0] === "status" || positionals[0] === "cancel") return manage(positionals[0], positionals.slice(1));
     const file = oneFile(positionals);
     const set = Array.isArray(values.set) ? (values.set as string[]) : [];
     const loaded = await loadSweep(file, values);
@@ -77,6 +94,31 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
     const store = typeof values.store === "string" ? path.resolve(values.store) : new RunLayout(runRoot).store;
     const devices = gpus ? gpus.map((g) => `cuda:${g}`) : device ? [device] : undefined;
     const rel = (p: string) => path.relative(process.cwd(), p) || ".";
+    const executor = typeof values.executor === "string" ? values.executor : "local";
+    if (executor === "slurm") {
+      const slurm: SlurmOptions = {
+        ...(typeof values.partition === "string" ? { partition: values.partition } : {}),
+        ...(typeof values.time === "string" ? { time: values.time } : {}),
+        ...(typeof values["gpus-per-task"] === "string" ? { gpusPerTask: positiveInt("--gpus-per-task", values["gpus-per-task"]) } : {}),
+        ...(typeof values["cpus-per-task"] === "string" ? { cpusPerTask: positiveInt("--cpus-per-task", values["cpus-per-task"]) } : {}),
+        ...(Array.isArray(values.sbatch) ? { extra: values.sbatch as string[] } : {}),
+      };
+      try {
+        const { job, summary } = await submitSlurm(
+          { entry, sweep: sweep.name, trials: chosen, dir, store, set, alignc: ALIGNC, slurm },
+          { wait: values.wait === true },
+        );
+        process.stderr.write(
+          `submitted job array ${job}: ${chosen.length} task${chosen.length === 1 ? "" : "s"} → ${rel(dir)}; alignc sweep status ${rel(dir)}\n`,
+        );
+        return values.wait === true ? finish(dir, summary, rel) : EXIT_OK;
+      } catch (e) {
+        if (!(e instanceof SlurmError)) throw e;
+        process.stderr.write(`error: ${e.message}\n`);
+        return EXIT_USER;
+      }
+    }
+    if (executor !== "local") throw new UsageError(`--executor must be local or slurm, got '${executor}'`);
     process.stderr.write(
       `sweep ${sweep.name}: ${chosen.length} of ${all.length} trial${all.length === 1 ? "" : "s"}, ${workers} at a time${devices ? ` on ${devices.join(", ")}` : ""} → ${rel(dir)} (store ${rel(store)})\n`,
     );
@@ -99,17 +141,47 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
         else process.stderr.write(`✗ trial ${t.ordinal} failed (exit ${t.exitCode}); log ${rel(t.log)}:\n${indent(t.error ?? "")}\n`);
       },
     });
-    const table = renderSweepSummary(summary);
-    writeFileSync(path.join(dir, "summary.md"), `${table}\n`);
-    process.stdout.write(`${table}\n`);
-    const failed = summary.trials.filter((t) => t.status !== "ok");
-    if (failed.length === 0) return EXIT_OK;
-    process.stderr.write(
-      `${failed.length} trial${failed.length === 1 ? "" : "s"} failed: ${failed.map((t) => t.ordinal).join(", ")}. Fix the cause and run again with --trials ${failed.map((t) => t.ordinal).join(",")} (what the others computed is stored).\n`,
-    );
-    return EXIT_USER;
+    return finish(dir, summary, rel);
   },
 };
+
+/** Writes summary.md, prints the table, names failed trials; exit 1 when one failed or has not finished. */
+function finish(dir: string, summary: SweepSummary, rel: (p: string) => string): number {
+  const table = renderSweepSummary(summary);
+  writeFileSync(path.join(dir, "summary.md"), `${table}\n`);
+  process.stdout.write(`${table}\n`);
+  const failed = summary.trials.filter((t) => t.status === "failed");
+  for (const t of failed)
+    if (t.error && summary.executor === "slurm") process.stderr.write(`✗ trial ${t.ordinal} failed; log ${rel(t.log)}:\n${indent(t.error)}\n`);
+  const unfinished = summary.trials.filter((t) => t.status === "pending" || t.status === "running");
+  if (unfinished.length)
+    process.stderr.write(
+      `${unfinished.length} trial${unfinished.length === 1 ? "" : "s"} not finished yet: ${unfinished.map((t) => `${t.ordinal} (${t.status})`).join(", ")}\n`,
+    );
+  if (failed.length === 0) return unfinished.length ? EXIT_USER : EXIT_OK;
+  process.stderr.write(
+    `${failed.length} trial${failed.length === 1 ? "" : "s"} failed: ${failed.map((t) => t.ordinal).join(", ")}. Fix the cause and run again with --trials ${failed.map((t) => t.ordinal).join(",")} (what the others computed is stored).\n`,
+  );
+  return EXIT_USER;
+}
+
+/** alignc sweep status|cancel SWEEP_DIR. */
+async function manage(action: "status" | "cancel", rest: string[]): Promise<number> {
+  if (rest.length !== 1) throw new UsageError(`alignc sweep ${action} takes one sweep directory`);
+  const dir = path.resolve(rest[0]!);
+  const rel = (p: string) => path.relative(process.cwd(), p) || ".";
+  try {
+    if (action === "cancel") {
+      process.stderr.write(`cancelled job${"s"} ${(await cancelSweep(dir)).join(", ")}\n`);
+      return EXIT_OK;
+    }
+    return finish(dir, await sweepStatus(dir), rel);
+  } catch (e) {
+    if (!(e instanceof SlurmError)) throw e;
+    process.stderr.write(`error: ${e.message}\n`);
+    return EXIT_USER;
+  }
+}
 
 function indent(text: string): string {
   return text

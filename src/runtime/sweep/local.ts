@@ -40,6 +40,8 @@ export interface LocalSweepOptions {
 
 export interface TrialOutcome extends SweepTrial {
   status: "pending" | "running" | "ok" | "failed";
+  /** The Slurm job (array) the trial was submitted in. */
+  job?: string;
   device?: string;
   runDir: string;
   log: string;
@@ -58,7 +60,17 @@ export interface SweepSummary {
   sweep: string;
   store: string;
   started: string;
+  /** local (default) or slurm. */
+  executor?: "local" | "slurm";
+  /** Slurm: the job ids of every submission, oldest first. */
+  jobs?: string[];
   trials: TrialOutcome[];
+}
+
+/** Where a trial's run directory and log live in the sweep directory (both executors). */
+export function trialPaths(dir: string, t: SweepTrial): { runDir: string; log: string } {
+  const name = `${t.ordinal}-${t.id}`;
+  return { runDir: path.join(dir, "trials", name), log: path.join(dir, "logs", `${name}.log`) };
 }
 
 export const SWEEP_FILE = "sweep.json";
@@ -66,7 +78,6 @@ export const SWEEP_FILE = "sweep.json";
 export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary> {
   if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be a positive integer, got ${o.workers}`);
   mkdirSync(path.join(o.dir, "logs"), { recursive: true });
-  const name = (t: SweepTrial) => `${t.ordinal}-${t.id}`;
   const summary: SweepSummary = {
     format: "alignc-sweep",
     version: 1,
@@ -74,7 +85,8 @@ export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary>
     sweep: o.sweep,
     store: o.store,
     started: new Date().toISOString(),
-    trials: o.trials.map((t) => ({ ...t, status: "pending", runDir: path.join(o.dir, "trials", name(t)), log: path.join(o.dir, "logs", `${name(t)}.log`) })),
+    executor: "local",
+    trials: o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) })),
   };
   const save = () => writeFileAtomic(path.join(o.dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
   save();
@@ -125,7 +137,7 @@ function tail(file: string, lines: number): string {
 }
 
 /** The evaluations a trial's run wrote (evaluations/<node>.json), by node. */
-function evaluationsOf(runDir: string): Record<string, EvaluationFile> {
+export function evaluationsOf(runDir: string): Record<string, EvaluationFile> {
   const dir = path.join(runDir, "evaluations");
   if (!existsSync(dir)) return {};
   const out: Record<string, EvaluationFile> = {};
