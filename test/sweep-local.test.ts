@@ -119,8 +119,14 @@ describe("alignc sweep --workers", () => {
     assert.equal(r.stdout.trim(), summary.trim());
 
     // alignc compare on two trials: the swept setting, the trial values, training and evaluation side by side.
-    const cmp = spawnSync(process.execPath, [ALIGNC, "compare", s.trials[0]!.runDir, s.trials[3]!.runDir], { encoding: "utf8" });
+    const html = path.join(dir, "compare.html");
+    const cmp = spawnSync(process.execPath, [ALIGNC, "compare", s.trials[0]!.runDir, s.trials[3]!.runDir, "--html", html], { encoding: "utf8" });
     assert.equal(cmp.status, 0, cmp.stderr);
+    // The same comparison as a page: the changed setting listed, training and evaluations as sortable tables.
+    const page = readFileSync(html, "utf8");
+    assert.match(page, /<section id="settings"><h2>Settings<\/h2><ul><li>aligned: objective\.beta: 0\.1 → 0\.4<\/li><\/ul>/);
+    assert.match(page, /<section id="training">.*<table class="sortable">.*<td>aligned<\/td><td>loss<\/td>/s);
+    assert.match(page, /<section id="evaluations">.*<td>POPE acc<\/td>/s);
     assert.match(cmp.stdout, /## Settings\n\n- aligned: objective\.beta: 0\.1 → 0\.4\n\n## Trials/);
     assert.match(cmp.stdout, /- B: .*betas trial 3 \(t[0-9a-f]{10}\): \{"beta":0\.4\}/);
     assert.match(cmp.stdout, /\| aligned \| loss \| [\d.]+ \| [\d.]+ \|/);

@@ -1,24 +1,33 @@
 // alignc compare RUN_A RUN_B: the differences in settings and results between two run directories.
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { CompareError, compareRuns, readRun } from "../../runtime/report/compare-runs.ts";
+import { CompareError, compareRuns, compareRunsHtml, readRun } from "../../runtime/report/compare-runs.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
 
 export const compareCommand: Command = {
   name: "compare",
   summary: "show what differs between two runs: settings, trial values, training metrics, evaluations",
-  help: `Usage: alignc compare RUN_A RUN_B
+  help: `Usage: alignc compare RUN_A RUN_B [--html FILE]
 
 Compares two run directories (what alignc run --run-dir, or a sweep's trials/<trial>, holds) and prints
 Markdown: the settings that differ node by node (from plan.json), the trial values when they are trials
 of a sweep, each phase's last training metrics (metrics/<phase>.jsonl), and the evaluations' headline
-figures (evaluations/<node>.json) side by side.`,
-  options: {},
-  async run(positionals) {
+figures (evaluations/<node>.json) side by side.
+
+Options:
+  --html FILE   also write the comparison as one self-contained HTML page (sortable tables)`,
+  options: { html: { type: "string" } },
+  async run(positionals, values) {
     if (positionals.length !== 2) throw new UsageError(`name two run directories, got ${positionals.length} argument${positionals.length === 1 ? "" : "s"}`);
     const [a, b] = positionals.map((p) => path.resolve(p)) as [string, string];
     try {
-      process.stdout.write(`${compareRuns(readRun(a), readRun(b))}\n`);
+      const [runA, runB] = [readRun(a), readRun(b)];
+      process.stdout.write(`${compareRuns(runA, runB)}\n`);
+      if (typeof values.html === "string") {
+        writeFileSync(path.resolve(values.html), compareRunsHtml(runA, runB));
+        process.stderr.write(`wrote ${values.html}\n`);
+      }
     } catch (e) {
       if (e instanceof CompareError) {
         process.stderr.write(`error: ${e.message}\n`);
