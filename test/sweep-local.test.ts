@@ -91,6 +91,9 @@ describe("alignc sweep --workers", () => {
     const file = path.join(dir, "four.align");
     writeFileSync(file, EXPERIMENT("sweep betas = grid { over: { beta: [0.1, 0.2, 0.3, 0.4] } }"));
     const sweepDir = path.join(dir, "sweep-four");
+    const listed = spawnSync(process.execPath, [ALIGNC, "expand", file], { encoding: "utf8" });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /4 trials\n$/);
     const r = sweep(file, ["--workers", "2", "--sweep-dir", sweepDir]);
     assert.equal(r.status, 0, r.stderr);
     const s = JSON.parse(readFileSync(path.join(sweepDir, "sweep.json"), "utf8")) as SweepSummary;

@@ -44,9 +44,10 @@ describe("alignc sweep --executor slurm", () => {
   test("four trials as one job array: every result gathered", { timeout: 600_000 }, async (t) => {
     if (typeof slurm === "string") return t.skip(slurm);
     const file = path.join(dir, "four.align");
-    writeFileSync(file, EXPERIMENT("sweep betas = grid { over: { beta: [0.1, 0.2, 0.3, 0.4] } }"));
+    // Settings in the file (the time, an extra option) and on the command line (the partition).
+    writeFileSync(file, EXPERIMENT('sweep betas = grid {\n  over: { beta: [0.1, 0.2, 0.3, 0.4] }\n  slurm: { time: "00:10:00", sbatch: ["--comment=alignc-test"] }\n}'));
     const sweepDir = path.join(dir, "four");
-    const r = alignc(["sweep", file, "--executor", "slurm", "--wait", "--partition", "test", "--time", "00:10:00", "--sweep-dir", sweepDir]);
+    const r = alignc(["sweep", file, "--executor", "slurm", "--wait", "--partition", "test", "--sweep-dir", sweepDir]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /submitted job array \d+: 4 tasks/);
     const s = sweepOf(sweepDir);
@@ -59,7 +60,7 @@ describe("alignc sweep --executor slurm", () => {
     for (const x of s.trials) assert.ok(x.evaluations?.check?.models.aligned?.pope, `trial ${x.ordinal} evaluated`);
     const script = readFileSync(path.join(sweepDir, readdirSync(sweepDir).find((f) => f.startsWith("submit-"))!), "utf8");
     assert.match(script, /#SBATCH --array=0,1,2,3\n/);
-    assert.match(script, /#SBATCH --partition=test\n#SBATCH --time=00:10:00\n/);
+    assert.match(script, /#SBATCH --partition=test\n#SBATCH --time=00:10:00\n#SBATCH --comment=alignc-test\n/);
     // Status on a finished sweep: the same table, exit 0.
     const status = alignc(["sweep", "status", sweepDir]);
     assert.equal(status.status, 0, status.stderr);

@@ -27,7 +27,8 @@ Options:
     const file = oneFile(positionals);
     const format = formatOption(values, ["text", "jsonl"]);
     const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit takes a whole number, got '${String(values.limit)}'`);
+    if (values.limit !== undefined && (!Number.isInteger(limit) || limit < 0))
+      throw new UsageError(`--limit takes a whole number, got '${String(values.limit)}'`);
     const loaded = await loadSweep(file, values);
     if (!loaded) return EXIT_USER;
     const { sweep, params } = loaded;

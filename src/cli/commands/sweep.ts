@@ -38,7 +38,8 @@ Options:
                       index = trial ordinal; each task runs alignc run --trial in the sweep directory,
                       which must be on a filesystem the cluster's nodes share)
   --partition P, --time T, --gpus-per-task G, --cpus-per-task C, --sbatch=OPT (repeatable, e.g. --sbatch=--mem=16G)
-                      Slurm: the job array's settings
+                      Slurm: the job array's settings; they override the sweep's slurm { … } in the file
+                      (--sbatch options are added to the file's)
   --wait              Slurm: wait until every task has ended, then summarise (sbatch --wait)
   --workers N         local: trials run at once (default 1; with --gpus, one per GPU)
   --gpus 0,1,...      run worker i's trials on GPU i (--device cuda:<id>)
@@ -96,12 +97,19 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
     const rel = (p: string) => path.relative(process.cwd(), p) || ".";
     const executor = typeof values.executor === "string" ? values.executor : "local";
     if (executor === "slurm") {
+      // The file's slurm { … } settings, then the command line's over them.
+      const inFile = sweep.slurm ?? {};
       const slurm: SlurmOptions = {
+        ...(typeof inFile.partition === "string" ? { partition: inFile.partition } : {}),
+        ...(typeof inFile.time === "string" ? { time: inFile.time } : {}),
+        ...(typeof inFile.gpus_per_task === "number" ? { gpusPerTask: inFile.gpus_per_task } : {}),
+        ...(typeof inFile.cpus_per_task === "number" ? { cpusPerTask: inFile.cpus_per_task } : {}),
+        ...(Array.isArray(inFile.sbatch) ? { extra: inFile.sbatch as string[] } : {}),
         ...(typeof values.partition === "string" ? { partition: values.partition } : {}),
         ...(typeof values.time === "string" ? { time: values.time } : {}),
         ...(typeof values["gpus-per-task"] === "string" ? { gpusPerTask: positiveInt("--gpus-per-task", values["gpus-per-task"]) } : {}),
         ...(typeof values["cpus-per-task"] === "string" ? { cpusPerTask: positiveInt("--cpus-per-task", values["cpus-per-task"]) } : {}),
-        ...(Array.isArray(values.sbatch) ? { extra: values.sbatch as string[] } : {}),
+        ...(Array.isArray(values.sbatch) ? { extra: [...((inFile.sbatch as string[] | undefined) ?? []), ...(values.sbatch as string[])] } : {}),
       };
       try {
         const { job, summary } = await submitSlurm(

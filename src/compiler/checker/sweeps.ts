@@ -5,10 +5,11 @@ import type { Block, Declaration, Expression, Ident } from "../ast/ast.ts";
 import type { DeclSymbol } from "../binder/scope.ts";
 import { diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import { findCtor } from "./catalog/index.ts";
+import { slurmFields } from "./catalog/training.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
 import { didYouMean } from "./suggest.ts";
 import { checkDistribution, DISTRIBUTIONS, type Distribution, resolveTarget, type SweepContext, type SweepTarget } from "./sweep-targets.ts";
-import { type Value, valueText } from "./types.ts";
+import { type Value, valueJson, valueText } from "./types.ts";
 
 export interface SweepAxis {
   /** A param name or a setting path such as `dpo.objective.beta`. */
@@ -26,6 +27,8 @@ export interface CheckedSweep {
   count?: number;
   seed: number;
   exclude: Map<string, string>[];
+  /** The `slurm { … }` settings as plain values (partition, time, gpus_per_task, cpus_per_task, sbatch). */
+  slurm?: Record<string, unknown>;
   span: Span;
 }
 
@@ -42,7 +45,7 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
   }
   const mode = modeName as CheckedSweep["mode"];
   const block: Block = e.kind === "Call" && e.block ? e.block : { kind: "Block", entries: [], span: e.span };
-  const known = mode === "random" ? ["over", "exclude", "count", "seed"] : ["over", "exclude"];
+  const known = mode === "random" ? ["over", "exclude", "count", "seed", "slurm"] : ["over", "exclude", "slurm"];
   const entries = new Map<string, Expression>();
   for (const entry of block.entries) {
     const key = entry.key.map((k) => k.name).join(".");
@@ -73,6 +76,11 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
     return undefined;
   }
   const sweep: CheckedSweep = { name: sym.qualified, mode, axes: [], seed: 0, exclude: [], span: decl.name.span };
+  const slurmExpr = entries.get("slurm");
+  if (slurmExpr) {
+    const v = ev.value(slurmExpr, { t: "record", name: "slurm", fields: slurmFields }, "slurm");
+    if (v) sweep.slurm = valueJson(v) as Record<string, unknown>;
+  }
   const countExpr = entries.get("count");
   const seedExpr = entries.get("seed");
   if (mode === "random") {

@@ -259,7 +259,23 @@ const schedules: Ctor[] = [
   },
 ];
 
+/** A sweep's Slurm settings (alignc sweep --executor slurm; the command line's options override them). */
+export const slurmFields: Fields = {
+  partition: { type: { t: "string", pattern: /^[\w.,-]+$/, patternHelp: "a partition name such as gpu" }, doc: "sbatch --partition." },
+  time: {
+    type: { t: "string", pattern: /^(\d+-)?\d+(:\d{2}){0,2}$/, patternHelp: 'a Slurm time limit such as "30", "02:00:00" or "1-12:00:00"' },
+    doc: "sbatch --time, per task.",
+  },
+  gpus_per_task: { type: { t: "int", min: 1, max: 64 }, doc: "sbatch --gpus-per-task; the trial then runs on CUDA." },
+  cpus_per_task: { type: { t: "int", min: 1, max: 1024 }, doc: "sbatch --cpus-per-task." },
+  sbatch: {
+    type: { t: "list", of: { t: "string", pattern: /^--[\w-]+(=.*)?$/, patternHelp: 'an sbatch option written as on the command line, such as "--mem=32G"' } },
+    doc: "More sbatch options.",
+  },
+};
+
 const sweepFields: Fields = {
+  slurm: { type: { t: "record", name: "slurm", fields: slurmFields }, doc: "Settings of the job array when the sweep runs on Slurm." },
   over: {
     type: { t: "map", of: { t: "list", of: { t: "name" } }, keyKind: "target" },
     required: true,
