@@ -11,6 +11,7 @@ import { KeyClaims } from "../src/runtime/run/claims.ts";
 import { Store } from "../src/runtime/run/store.ts";
 import type { SweepSummary } from "../src/runtime/sweep/local.ts";
 import { TEST_DEVICE } from "./support/device.ts";
+import { sweepExperiment } from "./support/sweep-experiment.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-sweep-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,18 +62,6 @@ describe("key claims", () => {
   });
 });
 
-const EXPERIMENT = (extra: string) => `align 1
-param beta: float in (0, 1] = 0.1
-param batch: int in 1..1000 = 4
-model base = tinyvlm { size: nano, seed: 1 }
-dataset pool = shapes { split: train, count: 12, seed: 3, tasks: [describe, pope] }
-dataset corrupted = corrupt(pool) { seed: 1 }
-phase aligned = dpo(base, corrupted) { objective: { beta: \${beta} }, steps: 2, batch: \${batch} }
-dataset probe = shapes { split: test, count: 4, seed: 5, tasks: [pope] }
-evaluate check { models: [aligned], on: probe, metrics: [pope] }
-${extra}
-`;
-
 function sweep(file: string, args: string[]) {
   const r = spawnSync(process.execPath, [ALIGNC, "sweep", file, ...args], {
     encoding: "utf8",
@@ -89,7 +78,7 @@ const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
 describe("alignc sweep --workers", () => {
   test("four trials, two at a time: shared nodes computed once, every result gathered", { timeout: 600_000 }, async () => {
     const file = path.join(dir, "four.align");
-    writeFileSync(file, EXPERIMENT("sweep betas = grid { over: { beta: [0.1, 0.2, 0.3, 0.4] } }"));
+    writeFileSync(file, sweepExperiment("sweep betas = grid { over: { beta: [0.1, 0.2, 0.3, 0.4] } }"));
     const sweepDir = path.join(dir, "sweep-four");
     const listed = spawnSync(process.execPath, [ALIGNC, "expand", file], { encoding: "utf8" });
     assert.equal(listed.status, 0, listed.stderr);
@@ -141,7 +130,7 @@ describe("alignc sweep --workers", () => {
 
   test("a failing trial is reported with its log, the sweep exits 1, and it can be run again alone", { timeout: 600_000 }, async () => {
     const file = path.join(dir, "failing.align");
-    writeFileSync(file, EXPERIMENT("sweep batches = grid { over: { batch: [4, 500] } }"));
+    writeFileSync(file, sweepExperiment("sweep batches = grid { over: { batch: [4, 500] } }"));
     const sweepDir = path.join(dir, "sweep-failing");
     const r = sweep(file, ["--workers", "2", "--sweep-dir", sweepDir]);
     assert.equal(r.status, 1);

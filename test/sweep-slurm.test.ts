@@ -9,6 +9,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { SweepSummary } from "../src/runtime/sweep/local.ts";
 import { type LocalSlurm, startLocalSlurm } from "./support/slurm.ts";
+import { sweepExperiment } from "./support/sweep-experiment.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-slurm-"));
 const ALIGNC = path.resolve("bin/alignc.js");
@@ -18,20 +19,12 @@ before(async () => {
 });
 after(() => {
   if (typeof slurm !== "string") slurm.stop();
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  } catch {
+    // a daemon still finishing its last write: the directory is temporary
+  }
 });
-
-const EXPERIMENT = (sweep: string) => `align 1
-param beta: float in (0, 1] = 0.1
-param batch: int in 1..1000 = 4
-model base = tinyvlm { size: nano, seed: 1 }
-dataset pool = shapes { split: train, count: 12, seed: 3, tasks: [describe, pope] }
-dataset corrupted = corrupt(pool) { seed: 1 }
-phase aligned = dpo(base, corrupted) { objective: { beta: \${beta} }, steps: 2, batch: \${batch} }
-dataset probe = shapes { split: test, count: 4, seed: 5, tasks: [pope] }
-evaluate check { models: [aligned], on: probe, metrics: [pope] }
-${sweep}
-`;
 
 function alignc(args: string[]) {
   const conf = typeof slurm === "string" ? "" : slurm.conf;
@@ -45,7 +38,10 @@ describe("alignc sweep --executor slurm", () => {
     if (typeof slurm === "string") return t.skip(slurm);
     const file = path.join(dir, "four.align");
     // Settings in the file (the time, an extra option) and on the command line (the partition).
-    writeFileSync(file, EXPERIMENT('sweep betas = grid {\n  over: { beta: [0.1, 0.2, 0.3, 0.4] }\n  slurm: { time: "00:10:00", sbatch: ["--comment=alignc-test"] }\n}'));
+    writeFileSync(
+      file,
+      sweepExperiment('sweep betas = grid {\n  over: { beta: [0.1, 0.2, 0.3, 0.4] }\n  slurm: { time: "00:10:00", sbatch: ["--comment=alignc-test"] }\n}'),
+    );
     const sweepDir = path.join(dir, "four");
     const r = alignc(["sweep", file, "--executor", "slurm", "--wait", "--partition", "test", "--sweep-dir", sweepDir]);
     assert.equal(r.status, 0, r.stderr);
@@ -70,7 +66,7 @@ describe("alignc sweep --executor slurm", () => {
   test("a failing task is reported with its log and resubmitted alone; cancel", { timeout: 600_000 }, async (t) => {
     if (typeof slurm === "string") return t.skip(slurm);
     const file = path.join(dir, "failing.align");
-    writeFileSync(file, EXPERIMENT("sweep batches = grid { over: { batch: [4, 500] } }"));
+    writeFileSync(file, sweepExperiment("sweep batches = grid { over: { batch: [4, 500] } }"));
     const sweepDir = path.join(dir, "failing");
     const r = alignc(["sweep", file, "--executor", "slurm", "--wait", "--sweep-dir", sweepDir]);
     assert.equal(r.status, 1);

@@ -66,7 +66,7 @@ export async function startLocalSlurm(dir: string): Promise<LocalSlurm | string>
   // Shut the daemons down and wait until both have exited (they write their state on the way out).
   const stop = () => {
     spawnSync("scontrol", ["shutdown"], { env });
-    for (let i = 0; i < 50 && spawnSync("pgrep", ["-f", `-f ${conf}`]).status === 0; i++) spawnSync("sleep", ["0.2"]);
+    for (let i = 0; i < 50 && spawnSync("pgrep", ["-f", conf]).status === 0; i++) spawnSync("sleep", ["0.2"]);
   };
   // Wait for the node to come up idle.
   for (let i = 0; i < 60; i++) {

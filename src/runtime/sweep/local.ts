@@ -75,6 +75,11 @@ export function trialPaths(dir: string, t: SweepTrial): { runDir: string; log: s
 
 export const SWEEP_FILE = "sweep.json";
 
+/** Writes sweep.json atomically (a reader never sees half of it). */
+export function saveSweep(dir: string, s: SweepSummary): void {
+  writeFileAtomic(path.join(dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(s, null, 2)}\n`));
+}
+
 export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary> {
   if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be a positive integer, got ${o.workers}`);
   mkdirSync(path.join(o.dir, "logs"), { recursive: true });
@@ -88,7 +93,7 @@ export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary>
     executor: "local",
     trials: o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) })),
   };
-  const save = () => writeFileAtomic(path.join(o.dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
+  const save = () => saveSweep(o.dir, summary);
   save();
   let next = 0;
   const worker = async (index: number) => {

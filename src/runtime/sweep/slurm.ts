@@ -6,8 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
-import { evaluationsOf, SWEEP_FILE, type SweepSummary, type SweepTrial, type TrialOutcome, trialPaths } from "./local.ts";
+import { evaluationsOf, SWEEP_FILE, type SweepSummary, type SweepTrial, saveSweep, type TrialOutcome, trialPaths } from "./local.ts";
 
 export interface SlurmOptions {
   partition?: string;
@@ -78,9 +77,8 @@ export async function submitSlurm(o: SlurmSubmission, options: { wait?: boolean 
   const previous = readSweep(o.dir);
   const fresh: TrialOutcome[] = o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) }));
   for (const t of fresh) writeFileSync(path.join(o.dir, "status", `${t.ordinal}.json`), `${JSON.stringify({ ordinal: t.ordinal, state: "queued" })}\n`);
-  const result = await execa("sbatch", ["--parsable", ...(options.wait ? ["--wait"] : []), script], { reject: false });
-  if (result.exitCode !== 0 && !(options.wait && /^\d+/.test(result.stdout)))
-    throw new SlurmError(`sbatch failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim()}\n  script: ${script}`);
+  const result = await execa("sbatch", ["--parsable", script], { reject: false });
+  if (result.exitCode !== 0) throw new SlurmError(`sbatch failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim()}\n  script: ${script}`);
   const job = result.stdout.trim().split(";")[0]!;
   const kept = (previous?.trials ?? []).filter((t) => !o.trials.some((n) => n.ordinal === t.ordinal));
   const summary: SweepSummary = {
@@ -94,17 +92,20 @@ export async function submitSlurm(o: SlurmSubmission, options: { wait?: boolean 
     jobs: [...(previous?.jobs ?? []), job],
     trials: [...kept, ...fresh.map((t) => ({ ...t, job }))].sort((a, b) => a.ordinal - b.ordinal),
   };
-  writeSweep(o.dir, summary);
-  return { job, summary: options.wait ? await sweepStatus(o.dir) : summary };
+  saveSweep(o.dir, summary);
+  if (!options.wait) return { job, summary };
+  // Waiting: sweep.json already names the job, so `alignc sweep status` works meanwhile from another shell.
+  for (;;) {
+    const q = await execa("squeue", ["-h", "-j", job, "-o", "%i"], { reject: false });
+    if (q.exitCode !== 0 || q.stdout.trim() === "") break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return { job, summary: await sweepStatus(o.dir) };
 }
 
 export function readSweep(dir: string): SweepSummary | undefined {
   const file = path.join(dir, SWEEP_FILE);
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as SweepSummary) : undefined;
-}
-
-function writeSweep(dir: string, s: SweepSummary): void {
-  writeFileAtomic(path.join(dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(s, null, 2)}\n`));
 }
 
 /**
@@ -140,7 +141,7 @@ export async function sweepStatus(dir: string): Promise<SweepSummary> {
       t.error = `Slurm no longer lists task ${t.job}_${t.ordinal} and it wrote no exit status (cancelled, out of time, or its node failed)\n${tail(slurmLog(dir, t), 8)}`;
     }
   }
-  writeSweep(dir, s);
+  saveSweep(dir, s);
   return s;
 }
 
