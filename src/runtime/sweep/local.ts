@@ -80,17 +80,20 @@ export function saveSweep(dir: string, s: SweepSummary): void {
   writeFileAtomic(path.join(dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(s, null, 2)}\n`));
 }
 
+/** A summary with no trials yet, for either executor. */
+export function newSweepSummary(
+  o: { entry: string; sweep: string; store: string },
+  executor: "local" | "slurm",
+  started = new Date().toISOString(),
+): SweepSummary {
+  return { format: "alignc-sweep", version: 1, entry: o.entry, sweep: o.sweep, store: o.store, started, executor, trials: [] };
+}
+
 export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary> {
   if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be a positive integer, got ${o.workers}`);
   mkdirSync(path.join(o.dir, "logs"), { recursive: true });
   const summary: SweepSummary = {
-    format: "alignc-sweep",
-    version: 1,
-    entry: o.entry,
-    sweep: o.sweep,
-    store: o.store,
-    started: new Date().toISOString(),
-    executor: "local",
+    ...newSweepSummary(o, "local"),
     trials: o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) })),
   };
   const save = () => saveSweep(o.dir, summary);
@@ -133,7 +136,8 @@ function runTrial(o: LocalSweepOptions, trial: TrialOutcome, device: string | un
   }).finally(() => closeSync(fd)) as Promise<number | null>;
 }
 
-function tail(file: string, lines: number): string {
+/** The last `lines` lines of a log file ("" when it cannot be read). */
+export function tail(file: string, lines: number): string {
   try {
     return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
   } catch {

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { evaluationsOf, SWEEP_FILE, type SweepSummary, type SweepTrial, saveSweep, type TrialOutcome, trialPaths } from "./local.ts";
+import { evaluationsOf, newSweepSummary, SWEEP_FILE, type SweepSummary, type SweepTrial, saveSweep, type TrialOutcome, tail, trialPaths } from "./local.ts";
 
 export interface SlurmOptions {
   partition?: string;
@@ -82,13 +82,7 @@ export async function submitSlurm(o: SlurmSubmission, options: { wait?: boolean 
   const job = result.stdout.trim().split(";")[0]!;
   const kept = (previous?.trials ?? []).filter((t) => !o.trials.some((n) => n.ordinal === t.ordinal));
   const summary: SweepSummary = {
-    format: "alignc-sweep",
-    version: 1,
-    entry: o.entry,
-    sweep: o.sweep,
-    store: o.store,
-    started: previous?.started ?? new Date().toISOString(),
-    executor: "slurm",
+    ...newSweepSummary(o, "slurm", previous?.started),
     jobs: [...(previous?.jobs ?? []), job],
     trials: [...kept, ...fresh.map((t) => ({ ...t, job }))].sort((a, b) => a.ordinal - b.ordinal),
   };
@@ -164,12 +158,4 @@ function readStatus(dir: string, ordinal: number): { state: string; exit?: numbe
 
 function slurmLog(dir: string, t: TrialOutcome): string {
   return path.join(dir, "logs", `slurm-${t.job}_${t.ordinal}.log`);
-}
-
-function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  }
 }
