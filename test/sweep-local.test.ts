@@ -147,6 +147,17 @@ describe("alignc sweep --workers", () => {
     assert.match(again.stderr, /sweep batches: 1 of 2 trials/);
     const log = readFileSync(path.join(sweepDir, "trials", s.trials[1]!.runDir.split(path.sep).at(-1)!, "logs", "run.log"), "utf8");
     assert.match(log, /· corrupted \(stage\.corrupt\): stored/);
+    // sweep.json keeps trial 0's result from the first run and has trial 1's new one.
+    const merged = JSON.parse(readFileSync(path.join(sweepDir, "sweep.json"), "utf8")) as SweepSummary;
+    assert.deepEqual(
+      merged.trials.map((t) => [t.ordinal, t.status]),
+      [
+        [0, "ok"],
+        [1, "failed"],
+      ],
+    );
+    assert.equal(merged.started, s.started);
+    assert.ok(merged.trials[0]!.evaluations && Object.keys(merged.trials[0]!.evaluations).length > 0);
     // A --trials entry that names no trial is a usage error.
     const bad = sweep(file, ["--sweep-dir", sweepDir, "--trials", "7"]);
     assert.equal(bad.status, 1);

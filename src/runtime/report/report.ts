@@ -2,16 +2,17 @@
 //   run:   the execution graph with each node's status, per-phase metric curves (loss, accuracies, margins, KL),
 //          the evaluation tables, and a sample viewer over the run's pair datasets (image, prompt, chosen and
 //          rejected answers with their scores, BDHS tries);
-//   sweep: the trials in a sortable table (swept values, status, time, headline figures), a chart of each figure
+//   sweep: the figures across seeds (mean ± sd per model, replicates.ts), the trials in a sortable table (swept values, status, time, headline figures), a chart of each figure
 //          against each swept setting, and the run report's graph and curves of the first finished trial.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type EvaluationFile, headlineFigures } from "../eval/compare.ts";
+import { type EvaluationFile, headlineFigures, renderComparison } from "../eval/compare.ts";
 import { type PairRecord, readDataset } from "../prefdata/records.ts";
 import type { StoredPlan } from "../run/plan-status.ts";
-import { type SweepSummary, sweepRows } from "../sweep/local.ts";
+import { renderSweepSummary, type SweepSummary, sweepRows, trialPaths } from "../sweep/local.ts";
 import { escapeHtml, page, type Section, table } from "./html.ts";
+import { type Replicates, replicateAxis, replicatesCaption, replicatesMarkdown, summariseReplicates, tableCells } from "./replicates.ts";
 import { type GraphBox, graphSvg, lineChart, scatterChart } from "./svg.ts";
 
 export class ReportError extends Error {
@@ -23,10 +24,62 @@ const CURVES = ["loss", "token_accuracy", "rewards/accuracies", "rewards/margins
 /** Samples shown per pair dataset (each embeds its image). */
 const SAMPLES_PER_DATASET = 40;
 
-export function buildReport(dir: string): string {
-  if (existsSync(path.join(dir, "sweep.json"))) return sweepReport(dir);
-  if (existsSync(path.join(dir, "plan.json"))) return page(`alignc run: ${path.basename(dir)}`, runSections(dir));
+export interface ReportOptions {
+  /** html (default): the self-contained page; md: the evaluation tables as Markdown (a sweep's across its seeds). */
+  format?: "html" | "md";
+  /** The sweep axis replicates differ by; default the axis named `seed`. */
+  across?: string;
+}
+
+export function buildReport(dir: string, options: ReportOptions = {}): string {
+  if (existsSync(path.join(dir, "sweep.json"))) return options.format === "md" ? sweepMarkdown(dir, options.across) : sweepReport(dir, options.across);
+  if (existsSync(path.join(dir, "plan.json"))) return options.format === "md" ? runMarkdown(dir) : page(`alignc run: ${path.basename(dir)}`, runSections(dir));
   throw new ReportError(`${dir} is neither a run directory (plan.json) nor a sweep directory (sweep.json); give one that alignc run or alignc sweep wrote`);
+}
+
+function runMarkdown(dir: string): string {
+  const evaluations = Object.entries(readEvaluations(dir)).map(([node, file]) => ({ node, file }));
+  const table = renderComparison(evaluations);
+  if (!table) throw new ReportError(`${dir} holds no evaluations yet (evaluations/*.json); run the experiment to the end first`);
+  return `${table}\n`;
+}
+
+function readSweep(dir: string): SweepSummary {
+  return JSON.parse(readFileSync(path.join(dir, "sweep.json"), "utf8")) as SweepSummary;
+}
+
+/** The replicate summary of a sweep, or undefined when it has no replicate axis and none was named. */
+function replicatesOf(dir: string, sweep: SweepSummary, across: string | undefined): Replicates | undefined {
+  const axis = across ?? replicateAxis(sweep);
+  if (axis === undefined) return undefined;
+  if (!sweep.trials.some((t) => axis in t.values))
+    throw new ReportError(
+      `sweep ${sweep.sweep} has no axis '${axis}'; its axes are ${[...new Set(sweep.trials.flatMap((t) => Object.keys(t.values)))].join(", ") || "none"}`,
+    );
+  // Tables in the order the file declares its evaluations (the first finished trial's plan).
+  const first = firstFinishedRun(dir, sweep);
+  const plan = first ? (JSON.parse(readFileSync(path.join(first.runDir, "plan.json"), "utf8")) as StoredPlan) : undefined;
+  return summariseReplicates(sweep, axis, plan?.nodes.filter((n) => n.kind === "eval.metrics").map((n) => n.id) ?? []);
+}
+
+/** The first finished trial's run directory, found inside the sweep directory (so a copied sweep directory works). */
+function firstFinishedRun(dir: string, sweep: SweepSummary): { ordinal: number; runDir: string } | undefined {
+  for (const t of sweep.trials) {
+    if (t.status !== "ok") continue;
+    const runDir = trialPaths(dir, t).runDir;
+    if (existsSync(path.join(runDir, "plan.json"))) return { ordinal: t.ordinal, runDir };
+  }
+  return undefined;
+}
+
+function sweepMarkdown(dir: string, across: string | undefined): string {
+  const sweep = readSweep(dir);
+  const replicates = replicatesOf(dir, sweep, across);
+  if (replicates) {
+    if (replicates.ok === 0) throw new ReportError(`no trial of ${dir} has finished yet; see alignc sweep status ${dir}`);
+    return replicatesMarkdown(replicates);
+  }
+  return `${renderSweepSummary(sweep)}\n`;
 }
 
 function runSections(dir: string): Section[] {
@@ -161,8 +214,8 @@ function sampleHtml(p: PairRecord): string {
   return `<div class="sample" hidden>${image}<p><b>${escapeHtml(p.id)}</b> ${escapeHtml(p.item.prompt)}${p.flipped ? " <i>(flipped)</i>" : ""}</p><div class="answer chosen">${escapeHtml(p.chosen)}</div><div class="answer rejected">${escapeHtml(p.rejected)}</div>${detail}</div>`;
 }
 
-function sweepReport(dir: string): string {
-  const sweep = JSON.parse(readFileSync(path.join(dir, "sweep.json"), "utf8")) as SweepSummary;
+function sweepReport(dir: string, across: string | undefined): string {
+  const sweep = readSweep(dir);
   // One row per trial and evaluated model; figures parsed back to numbers for the charts.
   const { axes, labels, rows } = sweepRows(sweep);
   const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
@@ -196,15 +249,26 @@ function sweepReport(dir: string): string {
       .filter(Boolean),
   );
   const ok = sweep.trials.filter((t) => t.status === "ok").length;
-  const sections: Section[] = [
-    {
-      id: "trials",
-      title: "Trials",
-      body: `<p class="muted">${escapeHtml(path.basename(sweep.entry))}, sweep ${escapeHtml(sweep.sweep)}: ${ok} of ${sweep.trials.length} trials ok. Click a header to sort.</p>${trialsTable}`,
-    },
-  ];
+  const sections: Section[] = [];
+  const replicates = replicatesOf(dir, sweep, across);
+  if (replicates && replicates.ok > 0)
+    sections.push({
+      id: "replicates",
+      title: `Across ${replicates.across}s`,
+      body: `<p class="muted">${escapeHtml(replicatesCaption(replicates))}</p>${replicates.tables
+        .map((t) => {
+          const { header, rows } = tableCells(replicates, t);
+          return `<h3>${escapeHtml(t.evaluation)} <span class="muted">on ${escapeHtml(t.data)}</span></h3>${table(header, rows, { sortable: true })}`;
+        })
+        .join("")}`,
+    });
+  sections.push({
+    id: "trials",
+    title: "Trials",
+    body: `<p class="muted">${escapeHtml(path.basename(sweep.entry))}, sweep ${escapeHtml(sweep.sweep)}: ${ok} of ${sweep.trials.length} trials ok. Click a header to sort.</p>${trialsTable}`,
+  });
   if (charts.length) sections.push({ id: "by-setting", title: "Figures by swept setting", body: `<div class="charts">${charts.join("")}</div>` });
-  const first = sweep.trials.find((t) => t.status === "ok" && existsSync(path.join(t.runDir, "plan.json")));
+  const first = firstFinishedRun(dir, sweep);
   if (first) sections.push(...runSections(first.runDir).map((s) => ({ ...s, id: `trial-${s.id}`, title: `Trial ${first.ordinal}: ${s.title.toLowerCase()}` })));
   return page(`alignc sweep: ${sweep.sweep}`, sections);
 }

@@ -75,6 +75,12 @@ export function trialPaths(dir: string, t: SweepTrial): { runDir: string; log: s
 
 export const SWEEP_FILE = "sweep.json";
 
+/** The sweep directory's sweep.json, or undefined when there is none. */
+export function readSweep(dir: string): SweepSummary | undefined {
+  const file = path.join(dir, SWEEP_FILE);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as SweepSummary) : undefined;
+}
+
 /** Writes sweep.json atomically (a reader never sees half of it). */
 export function saveSweep(dir: string, s: SweepSummary): void {
   writeFileAtomic(path.join(dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(s, null, 2)}\n`));
@@ -92,9 +98,15 @@ export function newSweepSummary(
 export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary> {
   if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be a positive integer, got ${o.workers}`);
   mkdirSync(path.join(o.dir, "logs"), { recursive: true });
+  const fresh: TrialOutcome[] = o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) }));
+  // Trials of an earlier run of the same sweep into this directory stay in sweep.json; these replace theirs
+  // (running failed trials again with --trials, or a sweep run in parts).
+  const previous = readSweep(o.dir);
+  const same = previous?.entry === o.entry && previous.sweep === o.sweep ? previous : undefined;
+  const kept = (same?.trials ?? []).filter((t) => !fresh.some((n) => n.ordinal === t.ordinal));
   const summary: SweepSummary = {
-    ...newSweepSummary(o, "local"),
-    trials: o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) })),
+    ...newSweepSummary(o, "local", same?.started),
+    trials: [...kept, ...fresh].sort((a, b) => a.ordinal - b.ordinal),
   };
   const save = () => saveSweep(o.dir, summary);
   save();
@@ -102,7 +114,7 @@ export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary>
   const worker = async (index: number) => {
     const device = o.devices?.length ? o.devices[index % o.devices.length] : undefined;
     for (;;) {
-      const trial = summary.trials[next++];
+      const trial = fresh[next++];
       if (!trial) return;
       trial.status = "running";
       if (device) trial.device = device;

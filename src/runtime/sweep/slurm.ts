@@ -6,7 +6,18 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { evaluationsOf, newSweepSummary, SWEEP_FILE, type SweepSummary, type SweepTrial, saveSweep, type TrialOutcome, tail, trialPaths } from "./local.ts";
+import {
+  evaluationsOf,
+  newSweepSummary,
+  readSweep,
+  SWEEP_FILE,
+  type SweepSummary,
+  type SweepTrial,
+  saveSweep,
+  type TrialOutcome,
+  tail,
+  trialPaths,
+} from "./local.ts";
 
 export interface SlurmOptions {
   partition?: string;
@@ -95,11 +106,6 @@ export async function submitSlurm(o: SlurmSubmission, options: { wait?: boolean 
     await new Promise((r) => setTimeout(r, 1000));
   }
   return { job, summary: await sweepStatus(o.dir) };
-}
-
-export function readSweep(dir: string): SweepSummary | undefined {
-  const file = path.join(dir, SWEEP_FILE);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as SweepSummary) : undefined;
 }
 
 /**
