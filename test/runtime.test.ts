@@ -10,6 +10,7 @@ import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
 import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import { add, Builder, cast, matmul, not } from "../src/compiler/tensor/ops/index.ts";
 import { collectEnvironment } from "../src/runtime/environment.ts";
+import { Devices } from "../src/runtime/run/devices.ts";
 import { cudaLibraryCheck, ProviderUnavailableError, providerStatus, requireProvider } from "../src/runtime/providers.ts";
 import { FeedError, modelHash, Runtime } from "../src/runtime/session.ts";
 import { fromOrtTensor, TensorDataError, toOrtTensor, validateTensorData } from "../src/runtime/tensors.ts";
@@ -33,6 +34,22 @@ const affineFeeds = {
   w: f32([3, 2], [1, 0, 0, 1, 1, 1]),
   b: f32([2], [10, 20]),
 };
+
+describe("Devices", () => {
+  test("releaseSessions frees every runtime's cached sessions, and the runtimes stay usable", async () => {
+    // The executor calls it after each node, so a run of many phases does not keep every phase's sessions.
+    const devices = new Devices("cpu");
+    const rt = await devices.get(undefined);
+    assert.equal(await devices.get("cpu"), rt, "one runtime per device");
+    await rt.load(affineModel());
+    assert.equal(rt.size, 1);
+    await devices.releaseSessions();
+    assert.equal(rt.size, 0);
+    const again = await rt.load(affineModel());
+    assert.deepEqual([...((await rt.run(again, affineFeeds)).y!.data as Float32Array)], [14, 25, 20, 31]);
+    await devices.releaseSessions();
+  });
+});
 
 describe("Runtime", () => {
   const rt = new Runtime({ provider: "cpu", intraOpThreads: 1 });

@@ -33,6 +33,16 @@ export class Devices {
     return r;
   }
 
+  /**
+   * Releases every runtime's sessions. The executor calls it after each node: a run keeps one runtime per device,
+   * and sessions a node loaded (each with its own memory arena) would otherwise stay until the process ends — on a
+   * GPU, a study with many phases ran out of memory that way.
+   */
+  async releaseSessions(): Promise<void> {
+    const runtimes = await Promise.allSettled([...this.runtimes.values()]);
+    for (const r of runtimes) if (r.status === "fulfilled") await r.value.release();
+  }
+
   private async create(name: string): Promise<Runtime> {
     if (name === "cpu") return new Runtime({ provider: "cpu" });
     if (name === "auto") return new Runtime({ provider: (await providerStatus("cuda")).available ? "cuda" : "cpu" });

@@ -126,28 +126,30 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
       const scratch = store.scratch(key);
       try {
         const info = await store.commit(key, async (staging): Promise<EntryInfo> => {
-          const summary = await executor.run({
-            node,
-            inputs,
-            input(name) {
-              const found = inputs.find((i) => i.name === name);
-              if (!found) throw new NodeError(`${node.id}: no input named ${name}`);
-              return found;
-            },
-            out: staging,
-            scratch,
-            key,
-            resume: o.resume ?? false,
-            force: (o.force ?? []).includes(node.id),
-            checkpointLinks: checkpointLinks(layout, node.id),
-            entryDir,
-            log,
-            runtime: (device) => devices.get(device),
-            metrics(rows) {
-              mkdirSync(path.dirname(layout.metrics(node.id)), { recursive: true });
-              appendFileSync(layout.metrics(node.id), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
-            },
-          });
+          const summary = await runReleasing(devices, () =>
+            executor.run({
+              node,
+              inputs,
+              input(name) {
+                const found = inputs.find((i) => i.name === name);
+                if (!found) throw new NodeError(`${node.id}: no input named ${name}`);
+                return found;
+              },
+              out: staging,
+              scratch,
+              key,
+              resume: o.resume ?? false,
+              force: (o.force ?? []).includes(node.id),
+              checkpointLinks: checkpointLinks(layout, node.id),
+              entryDir,
+              log,
+              runtime: (device) => devices.get(device),
+              metrics(rows) {
+                mkdirSync(path.dirname(layout.metrics(node.id)), { recursive: true });
+                appendFileSync(layout.metrics(node.id), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+              },
+            }),
+          );
           return {
             key,
             node: node.id,
@@ -189,6 +191,15 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
   }
   lock();
   return [...outcomes.values()];
+}
+
+/** Runs a node's executor, then frees the sessions it loaded, whether it finished or failed. */
+async function runReleasing<T>(devices: Devices, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } finally {
+    await devices.releaseSessions();
+  }
 }
 
 /** A user-facing reason: our own errors as they are; anything else (a bug or a library failure) with its stack. */
