@@ -10,8 +10,8 @@ import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
 import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
 import { add, Builder, cast, matmul, not } from "../src/compiler/tensor/ops/index.ts";
 import { collectEnvironment } from "../src/runtime/environment.ts";
-import { Devices } from "../src/runtime/run/devices.ts";
 import { cudaLibraryCheck, ProviderUnavailableError, providerStatus, requireProvider } from "../src/runtime/providers.ts";
+import { Devices } from "../src/runtime/run/devices.ts";
 import { FeedError, modelHash, Runtime } from "../src/runtime/session.ts";
 import { fromOrtTensor, TensorDataError, toOrtTensor, validateTensorData } from "../src/runtime/tensors.ts";
 
