@@ -2,15 +2,17 @@
 //   run:   the execution graph with each node's status, per-phase metric curves (loss, accuracies, margins, KL),
 //          the evaluation tables, and a sample viewer over the run's pair datasets (image, prompt, chosen and
 //          rejected answers with their scores, BDHS tries);
-//   sweep: the figures across seeds (mean ± sd per model, replicates.ts), the trials in a sortable table (swept values, status, time, headline figures), a chart of each figure
-//          against each swept setting, and the run report's graph and curves of the first finished trial.
+//   sweep: the figures across seeds (mean ± sd per model, replicates.ts), the trials in a sortable table (swept
+//          values, status, time, headline figures), a chart of each figure against each swept setting, and the run
+//          report's graph and curves of the first finished trial.
+// With format md, the evaluation tables as Markdown instead (a run's comparison, a sweep's tables across seeds).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { type EvaluationFile, headlineFigures, renderComparison } from "../eval/compare.ts";
 import { type PairRecord, readDataset } from "../prefdata/records.ts";
 import type { StoredPlan } from "../run/plan-status.ts";
-import { renderSweepSummary, type SweepSummary, sweepRows, trialPaths } from "../sweep/local.ts";
+import { readSweep, renderSweepSummary, type SweepSummary, sweepRows, trialPaths } from "../sweep/local.ts";
 import { escapeHtml, page, type Section, table } from "./html.ts";
 import { type Replicates, replicateAxis, replicatesCaption, replicatesMarkdown, summariseReplicates, tableCells } from "./replicates.ts";
 import { type GraphBox, graphSvg, lineChart, scatterChart } from "./svg.ts";
@@ -44,10 +46,6 @@ function runMarkdown(dir: string): string {
   return `${table}\n`;
 }
 
-function readSweep(dir: string): SweepSummary {
-  return JSON.parse(readFileSync(path.join(dir, "sweep.json"), "utf8")) as SweepSummary;
-}
-
 /** The replicate summary of a sweep, or undefined when it has no replicate axis and none was named. */
 function replicatesOf(dir: string, sweep: SweepSummary, across: string | undefined): Replicates | undefined {
   const axis = across ?? replicateAxis(sweep);
@@ -73,7 +71,7 @@ function firstFinishedRun(dir: string, sweep: SweepSummary): { ordinal: number; 
 }
 
 function sweepMarkdown(dir: string, across: string | undefined): string {
-  const sweep = readSweep(dir);
+  const sweep = readSweep(dir)!; // buildReport checked that sweep.json exists
   const replicates = replicatesOf(dir, sweep, across);
   if (replicates) {
     if (replicates.ok === 0) throw new ReportError(`no trial of ${dir} has finished yet; see alignc sweep status ${dir}`);
@@ -215,7 +213,7 @@ function sampleHtml(p: PairRecord): string {
 }
 
 function sweepReport(dir: string, across: string | undefined): string {
-  const sweep = readSweep(dir);
+  const sweep = readSweep(dir)!; // buildReport checked that sweep.json exists
   // One row per trial and evaluated model; figures parsed back to numbers for the charts.
   const { axes, labels, rows } = sweepRows(sweep);
   const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
