@@ -229,9 +229,12 @@ describe("bad rows are reported with file and row", () => {
       ),
     );
     const sgProblems = problemsOf({ file: sg, kind: "pairs", format: "sharegpt" });
-    assert.match(sgProblems[0] ?? "", /sg\.jsonl:1: 'conversations\[0\]\.from' must be one of "human", .*; got "bot"; field 'rejected\.value' is missing/);
-    assert.match(sgProblems[1] ?? "", /sg\.jsonl:2: 'chosen\.from' must be "gpt"/);
-    assert.match(sgProblems[2] ?? "", /sg\.jsonl:3: the row has a 'system' prompt/);
+    assert.match(
+      sgProblems[0] ?? "",
+      /sg\.jsonl:1: error\[ALN\d+\]: 'conversations\[0\]\.from' must be one of "human", .*; got "bot"; field 'rejected\.value' is missing/,
+    );
+    assert.match(sgProblems[1] ?? "", /sg\.jsonl:2: error\[ALN\d+\]: 'chosen\.from' must be "gpt"/);
+    assert.match(sgProblems[2] ?? "", /sg\.jsonl:3: error\[ALN\d+\]: the row has a 'system' prompt/);
 
     const swift = write(
       path.join(d, "swift.jsonl"),
@@ -255,9 +258,9 @@ describe("bad rows are reported with file and row", () => {
       ),
     );
     const swiftProblems = problemsOf({ file: swift, kind: "pairs", format: "ms_swift" });
-    assert.match(swiftProblems[0] ?? "", /swift\.jsonl:1: 'messages' must hold one user message and one assistant message/);
-    assert.match(swiftProblems[1] ?? "", /swift\.jsonl:2: field 'rejected_response' is missing/);
-    assert.match(swiftProblems[2] ?? "", /swift\.jsonl:3: 'rejected_images' differs from 'images'/);
+    assert.match(swiftProblems[0] ?? "", /swift\.jsonl:1: error\[ALN\d+\]: 'messages' must hold one user message and one assistant message/);
+    assert.match(swiftProblems[1] ?? "", /swift\.jsonl:2: error\[ALN\d+\]: field 'rejected_response' is missing/);
+    assert.match(swiftProblems[2] ?? "", /swift\.jsonl:3: error\[ALN\d+\]: 'rejected_images' differs from 'images'/);
 
     const rated = write(
       path.join(d, "rated.jsonl"),
@@ -274,10 +277,13 @@ describe("bad rows are reported with file and row", () => {
     );
     const ratedProblems = problemsOf({ file: rated, ...RATED });
     assert.equal(ratedProblems.length, 2);
-    assert.match(ratedProblems[0] ?? "", /rated\.jsonl:2: 'scores\[0\]\.helpfulness' is 9, outside the scale 0\.\.4/);
-    assert.match(ratedProblems[1] ?? "", /rated\.jsonl:3: fields 'item\.kind', .* are missing; 'item\.split' must be one of "train", "val", "test"; got "dev"/);
+    assert.match(ratedProblems[0] ?? "", /rated\.jsonl:2: error\[ALN\d+\]: 'scores\[0\]\.helpfulness' is 9, outside the scale 0\.\.4/);
+    assert.match(
+      ratedProblems[1] ?? "",
+      /rated\.jsonl:3: error\[ALN\d+\]: fields 'item\.kind', .* are missing; 'item\.split' must be one of "train", "val", "test"; got "dev"/,
+    );
     const narrower = problemsOf({ file: rated, kind: "rated", format: "alignc", aspects: ["helpfulness"], scale: { min: 0, max: 10 } });
-    assert.match(narrower[0] ?? "", /rated\.jsonl:1: 'scores\[0\]' scores 'correctness', which is not among the aspects helpfulness/);
+    assert.match(narrower[0] ?? "", /rated\.jsonl:1: error\[ALN\d+\]: 'scores\[0\]' scores 'correctness', which is not among the aspects helpfulness/);
   });
 
   test("twenty problems are listed, then how many more", () => {
@@ -315,11 +321,14 @@ describe("image paths stay inside the images root", () => {
     assert.equal(problems.length, 4);
     assert.match(
       problems[0] ?? "",
-      /pairs\.jsonl:1: image path "\.\.\/outside\.png" leads outside the images root; image paths must stay inside the images root/,
+      /pairs\.jsonl:1: error\[ALN\d+\]: image path "\.\.\/outside\.png" leads outside the images root \S+; set `images` to a directory that holds every image/,
     );
-    assert.match(problems[1] ?? "", /pairs\.jsonl:2: image path ".*outside\.png" leads outside the images root/);
-    assert.match(problems[2] ?? "", /pairs\.jsonl:3: image link\.png is a symbolic link to .*outside\.png, outside the images root/);
-    assert.match(problems[3] ?? "", /pairs\.jsonl:4: .* leads outside the images root/);
+    assert.match(problems[1] ?? "", /pairs\.jsonl:2: error\[ALN\d+\]: image path ".*outside\.png" leads outside the images root/);
+    assert.match(
+      problems[2] ?? "",
+      /pairs\.jsonl:3: error\[ALN\d+\]: image "link\.png" leads through a symbolic link to .*outside\.png, outside the images root/,
+    );
+    assert.match(problems[3] ?? "", /pairs\.jsonl:4: error\[ALN\d+\]: .* leads outside the images root/);
   });
 
   test("an absolute path inside the root and a link within it are fine; `images` moves the root", () => {
@@ -334,7 +343,10 @@ describe("image paths stay inside the images root", () => {
     const item = { id: "a", split: "train", task: "text", kind: "k", prompt: "p", answer: "", image: null, scene: null, negative: null };
     const scene = { objects: [{ shape: "circle", color: "red", size: "small", position: "center", x: 0.5, y: 0.5, r: 0.1 }] };
     const file = write(path.join(root, "items.jsonl"), jsonl(item, { ...item, id: "b", task: "describe", image: "link.png", scene }));
-    assert.match(problemsOf({ file, kind: "prompts", format: "alignc" })[0] ?? "", /items\.jsonl:2: image link\.png is a symbolic link/);
+    assert.match(
+      problemsOf({ file, kind: "prompts", format: "alignc" })[0] ?? "",
+      /items\.jsonl:2: error\[ALN\d+\]: image "link\.png" leads through a symbolic link/,
+    );
   });
 });
 
@@ -473,7 +485,7 @@ describe("the data.file executor", () => {
       assert.ok(e instanceof NodeError);
       assert.match(
         e.message,
-        /alignc-rated\.jsonl: 1 bad record; fix them and run again:\n {2}\S+alignc-rated\.jsonl:1: 'scores\[0\]\.helpfulness' is 4, outside the scale 0\.\.3/,
+        /alignc-rated\.jsonl: 1 bad record; fix them and run again:\n {2}\S+alignc-rated\.jsonl:1: error\[ALN\d+\]: 'scores\[0\]\.helpfulness' is 4, outside the scale 0\.\.3/,
       );
       return true;
     });
@@ -487,7 +499,7 @@ describe("the data.file executor", () => {
     assert.equal(existsSync(path.join(ctx.out, ".incoming")), false);
     await assert.rejects(
       dataFile.run(context(graphNode("data.file", { path: "nosuch.jsonl", kind: "pairs", format: "trl" }), FIX)),
-      /nosuch\.jsonl: no such file/,
+      /error\[ALN6001\]: data file \S*nosuch\.jsonl does not exist/,
     );
   });
 

@@ -111,9 +111,12 @@ describe("reading a world directory", () => {
       return items;
     });
     assert.equal(problems.length, 4);
-    assert.equal(problems[0], "DIR/items.jsonl:1: image images/train-000000.png does not exist (looked for DIR/images/train-000000.png)");
+    assert.equal(
+      problems[0],
+      "DIR/items.jsonl:1: error[ALN6001]: image images/train-000000.png does not exist (looked for DIR/images/train-000000.png); check the path (image paths are relative to the images root)",
+    );
     assert.equal(problems[1], `DIR/items.jsonl:2: image path "../elsewhere.png" must be relative to the dataset directory and stay inside it`);
-    assert.match(problems[2] ?? "", /^DIR\/items\.jsonl:3: image images\/train-000002\.png is not a readable PNG: /);
+    assert.match(problems[2] ?? "", /^DIR\/items\.jsonl:3: error\[ALN6005\]: image images\/train-000002\.png is not a readable PNG: /);
     assert.equal(problems[3], "DIR/items.jsonl:4: image images/train-000003.png is 64×64, but the manifest's image_size is 48");
   });
 

@@ -1,12 +1,14 @@
 // Model checkpoints as Hugging Face-style directories: `config.json` (alignc's model config plus format
 // version), `tokenizer.json` and `model.safetensors`. Saving builds the directory next to the target and renames
 // it into place, so a crash never leaves a half-written checkpoint and an existing one is replaced only whole.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { TensorData } from "../compiler/tensor/ir/graph.ts";
 import { SIZES, type TinyVlmConfig } from "../compiler/tensor/models/tinyvlm/config.ts";
 import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../compiler/tensor/params/safetensors.ts";
 import { ALIGNC_VERSION } from "../compiler/version.ts";
+import { readUntrusted } from "../util/untrusted-file.ts";
+import { MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, refusalProblem, renderInputProblem } from "./input-problems.ts";
 
 export const CHECKPOINT_FORMAT = "alignc-checkpoint";
 export const CHECKPOINT_VERSION = 1;
@@ -58,21 +60,30 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
 export function loadCheckpoint(dir: string): Checkpoint {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new CheckpointError(`${dir}: not a checkpoint directory (expected config.json, tokenizer.json, model.safetensors)`);
-  for (const f of ["config.json", "tokenizer.json", "model.safetensors"]) {
-    if (!existsSync(path.join(dir, f)))
-      throw new CheckpointError(`${dir}: ${f} is missing; a checkpoint has config.json, tokenizer.json and model.safetensors`);
-  }
+  // Every file is read (or refused) before any is parsed: a missing or special file is named first.
   const configFile = path.join(dir, "config.json");
-  const raw = parseJson(configFile);
-  const config = checkConfig(raw, configFile);
-  const tokenizer = parseJson(path.join(dir, "tokenizer.json"));
-  const { tensors } = decodeSafetensors(readFileSync(path.join(dir, "model.safetensors")), path.join(dir, "model.safetensors"));
+  const tokenizerFile = path.join(dir, "tokenizer.json");
+  const weightsFile = path.join(dir, "model.safetensors");
+  const bytes = [readCheckpointFile(configFile, MAX_JSON_BYTES), readCheckpointFile(tokenizerFile, MAX_JSON_BYTES)];
+  const weights = readCheckpointFile(weightsFile, MAX_WEIGHTS_BYTES);
+  const config = checkConfig(parseJson(configFile, bytes[0] as Buffer), configFile);
+  const tokenizer = parseJson(tokenizerFile, bytes[1] as Buffer);
+  const { tensors } = decodeSafetensors(weights, weightsFile);
   return { config, tokenizer, params: tensors };
 }
 
-function parseJson(file: string): unknown {
+/** A file of a checkpoint directory through the untrusted reader: a regular file within the cap, or a CheckpointError. */
+function readCheckpointFile(file: string, cap: number): Buffer {
+  const read = readUntrusted(file, { maxBytes: cap });
+  if (read.ok) return read.bytes;
+  if (read.reason === "missing")
+    throw new CheckpointError(`${path.dirname(file)}: ${path.basename(file)} is missing; a checkpoint has config.json, tokenizer.json and model.safetensors`);
+  throw new CheckpointError(renderInputProblem(refusalProblem(read, "checkpoint file", cap)));
+}
+
+function parseJson(file: string, bytes: Buffer): unknown {
   try {
-    return JSON.parse(readFileSync(file, "utf8"));
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (e) {
     throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
   }

@@ -3,6 +3,7 @@
 //   ALN0xxx  reading sources          ALN1xxx  syntax
 //   ALN2xxx  names, imports, keys     ALN3xxx  types, values, units, ranges, pipeline shape
 //   ALN4xxx  params, sweeps, CLI      ALN5xxx  hooks (TypeScript raters)
+//   ALN6xxx  run-time input: data files, images, checkpoints and program files (docs/security.md)
 //   ALN9xxx  limits
 import type { Severity } from "./diagnostic.ts";
 
@@ -72,6 +73,14 @@ export const messages = {
     "error",
     () => "the file contains a NUL byte: it looks like a binary file",
     "A NUL byte never appears in .align text; the file is probably binary or was corrupted.",
+  ),
+
+  sourceNotRegular: def<{ path: string; kind: string }>(
+    "ALN0007",
+    "error",
+    (a) => `${q(a.path)} is ${a.kind}, not a regular file`,
+    "alignc reads .align files and their imports only from regular files. Devices (such as /dev/zero), FIFOs and sockets are refused before they are opened, so reading a source can never block or grow without end.",
+    () => "name a .align file",
   ),
 
   // ── ALN1xxx syntax ────────────────────────────────────────────────────────
@@ -427,6 +436,90 @@ export const messages = {
     "error",
     (a) => `rater module ${q(a.path)} has TypeScript syntax errors`,
     "The rater module does not parse as TypeScript.",
+  ),
+
+  // ── ALN6xxx run-time input ───────────────────────────────────────────────
+  // Not compiler diagnostics: the runtime reports these in a node's failure, as `file:row: error[CODE]: message`.
+  inputMissing: def<{ what: string; path: string; lookedFor: string }>(
+    "ALN6001",
+    "error",
+    (a) => `${a.what} ${a.path} does not exist${a.lookedFor ? ` (looked for ${a.lookedFor})` : ""}`,
+    "A file the experiment names (a data file, an image a row names, a checkpoint file) is not there. Paths in a .align file are relative to the .align file; image paths in a data file are relative to its images root.",
+    (a) =>
+      a.what === "image"
+        ? "check the path (image paths are relative to the images root)"
+        : "check the path (paths in a .align file are relative to the .align file)",
+  ),
+  inputNotRegular: def<{ what: string; path: string; kind: string }>(
+    "ALN6002",
+    "error",
+    (a) => `${a.what} ${a.path} is ${a.kind}, not a regular file`,
+    "alignc reads data files, images, checkpoints and rater program files only when they are regular files. Directories, devices (such as /dev/zero), FIFOs and sockets are refused before they are opened, so a read can never block, run without end or exhaust memory; a store key records such a path as refused without reading it.",
+    () => "name a regular file",
+  ),
+  inputOutsideRoot: def<{ what: string; written: string; root: string; real: string }>(
+    "ALN6003",
+    "error",
+    (a) =>
+      a.real
+        ? `${a.what} ${JSON.stringify(a.written)} leads through a symbolic link to ${a.real}, outside the images root ${a.root}`
+        : `${a.what} path ${JSON.stringify(a.written)} leads outside the images root ${a.root}`,
+    "Image paths in a data file must stay inside its images root: the `images` setting, by default the data file's directory. A path with `..` that leaves it, an absolute path elsewhere, or a symbolic link whose target (resolved with realpath) lies elsewhere is refused before anything is opened, so a data file cannot make alignc read other files on the machine.",
+    () => "set `images` to a directory that holds every image",
+  ),
+  inputTooLarge: def<{ what: string; path: string; size: string; limit: string }>(
+    "ALN6004",
+    "error",
+    (a) => `${a.what} ${a.path} is ${a.size}; alignc reads ${a.what}s up to ${a.limit}`,
+    "Each kind of input has a documented size cap (docs/formats.md, docs/security.md) so that one file cannot exhaust memory. Data files in JSON lines are read a row at a time and may be much larger than a .json array, which is parsed whole.",
+    () => "split the file, or write a .json array as JSON lines (.jsonl)",
+  ),
+  imageUnreadable: def<{ image: string; reason: string }>(
+    "ALN6005",
+    "error",
+    (a) => `image ${a.image} is not a readable PNG: ${a.reason}`,
+    "alignc reads PNG images. The file's signature, header and size are checked before it is decoded; a file that is not a PNG, is truncated or is corrupt is refused with the reason.",
+    () => "convert the image to PNG, or fix the path",
+  ),
+  imageTooLarge: def<{ image: string; width: number; height: number; limit: string }>(
+    "ALN6006",
+    "error",
+    (a) => `image ${a.image} is ${a.width}×${a.height} pixels; alignc decodes images up to ${a.limit}`,
+    "A PNG's header states its size; a small file can claim a huge image (a decompression bomb). alignc reads the header first and refuses images over the cap in milliseconds, without decoding them.",
+    () => "resize the image",
+  ),
+  rowNotUtf8: def<{ where: string; offset: number }>(
+    "ALN6007",
+    "error",
+    (a) => `${a.where} is not valid UTF-8 (its first bad byte is byte ${a.offset} of it, counting from 0)`,
+    "Data files are UTF-8 text. A row with bytes that are not UTF-8 (Latin-1 text, binary data) is refused instead of being read with replacement characters, which would silently change prompts and answers. A UTF-8 byte order mark at the start of the file is accepted.",
+    () => "save the file as UTF-8",
+  ),
+  fileUtf16: def<{ order: string }>(
+    "ALN6008",
+    "error",
+    (a) => `the file is UTF-16 (${a.order}); alignc reads data files in UTF-8`,
+    "The file starts with a UTF-16 byte order mark (or holds UTF-16 text). Data files must be UTF-8.",
+    () => "convert it, e.g. iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8.jsonl",
+  ),
+  emptyField: def<{ field: string }>(
+    "ALN6009",
+    "error",
+    (a) => `the ${a.field} is empty`,
+    "A prompt, a chosen answer and a rejected answer must each hold text: an empty one (or one of only spaces) teaches nothing, and usually means a column was misnamed or lost in conversion.",
+    () => "fill it in or drop the row",
+  ),
+  badRow: def<{ problem: string }>(
+    "ALN6010",
+    "error",
+    (a) => a.problem,
+    "The row does not fit the format or the dataset kind: invalid JSON, a blank line, a schema error, a duplicate id, a multi-turn conversation, too many images, scores outside the rating. The message says what and where in the row (docs/formats.md).",
+  ),
+  inputUnreadable: def<{ what: string; path: string; reason: string }>(
+    "ALN6011",
+    "error",
+    (a) => `${a.what} ${a.path} cannot be read: ${a.reason}`,
+    "The operating system refused to read the file (permissions, a broken link, an I/O error), or the file was replaced while alignc read it.",
   ),
 
   // ── ALN9xxx limits ───────────────────────────────────────────────────────

@@ -11,6 +11,7 @@ const GROUPS: Record<string, string> = {
   "3": "Types, values and pipeline shape (ALN3xxx)",
   "4": "Params, sweeps and the command line (ALN4xxx)",
   "5": "TypeScript rater hooks (ALN5xxx)",
+  "6": "Run-time input: data files, images, checkpoints, program files (ALN6xxx)",
   "9": "Limits (ALN9xxx)",
 };
 

@@ -11,10 +11,11 @@
  * User errors (missing file, missing export, wrong type, syntax errors) are returned as values;
  * anything thrown is an internal error.
  */
-import { statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Diagnostic, Node, Project, ts } from "ts-morph";
+import { checkUntrusted, describeRefusal } from "../../util/untrusted-file.ts";
+import { MAX_SOURCE_BYTES } from "../source/source-file.ts";
 
 /** A position in a file; `line` and `column` are 1-based. */
 export interface Location {
@@ -93,11 +94,16 @@ function getProject(): Project {
  */
 export function checkTypescriptRater(modulePath: string, exportName: string): TypescriptRaterCheck {
   const absPath = path.resolve(modulePath);
-  if (!isFile(absPath)) {
+  // Through the untrusted reader's checks: a device, FIFO or huge file is refused before TypeScript opens it.
+  const checked = checkUntrusted(absPath, { maxBytes: MAX_SOURCE_BYTES });
+  if (!checked.ok) {
     return {
       ok: false,
       problem: "missing-file",
-      message: `cannot find TypeScript rater module '${modulePath}'`,
+      message:
+        checked.reason === "missing"
+          ? `cannot find TypeScript rater module '${modulePath}'`
+          : `cannot read TypeScript rater module '${modulePath}': ${describeRefusal(checked, MAX_SOURCE_BYTES)}`,
       details: [absPath],
     };
   }
@@ -178,14 +184,6 @@ export function checkTypescriptRater(modulePath: string, exportName: string): Ty
     declaration,
     details,
   };
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** Re-reads every user file the previous program used, so edits between checks are seen. */

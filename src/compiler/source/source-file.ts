@@ -1,7 +1,11 @@
-// Reading .align sources: every way a path can be bad (missing, a directory, binary, not UTF-8, huge)
-// becomes a diagnostic, never an exception. Also maps offsets to line/column for spans.
-import { readFileSync, statSync } from "node:fs";
+// Reading .align sources: every way a path can be bad (missing, a directory, a device or FIFO, binary, not
+// UTF-8, huge) becomes a diagnostic, never an exception. Sources are read through the one reader of files that
+// are not ours (src/util/untrusted-file.ts): only regular files, size checked before the file is opened, so an
+// `import "/dev/zero"` or a FIFO can neither hang the compiler nor grow its memory. Also maps offsets to
+// line/column for spans.
 import path from "node:path";
+import { readUntrusted } from "../../util/untrusted-file.ts";
+import { firstInvalidUtf8 } from "../../util/utf8.ts";
 import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 
 /** .align files describe experiments; anything bigger than this is not one. */
@@ -67,17 +71,29 @@ export type ReadResult = { ok: true; file: SourceFile } | { ok: false; diagnosti
 export function readSourceFile(filePath: string, at?: Span): ReadResult {
   const absPath = path.resolve(filePath);
   const shown = displayPathOf(absPath);
-  let bytes: Buffer;
-  try {
-    const stat = statSync(absPath);
-    if (stat.isDirectory()) return { ok: false, diagnostic: diagnostic("fileIsDirectory", { path: shown }, at) };
-    if (stat.size > MAX_SOURCE_BYTES) return { ok: false, diagnostic: diagnostic("fileTooLarge", { size: stat.size, limit: MAX_SOURCE_BYTES }, at) };
-    bytes = readFileSync(absPath);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return { ok: false, diagnostic: diagnostic("fileNotFound", { path: shown }, at) };
-    return { ok: false, diagnostic: diagnostic("fileUnreadable", { path: shown, reason: code ?? String(error) }, at) };
+  const read = readUntrusted(absPath, { maxBytes: MAX_SOURCE_BYTES });
+  if (!read.ok) {
+    switch (read.reason) {
+      case "missing":
+        return { ok: false, diagnostic: diagnostic("fileNotFound", { path: shown }, at) };
+      case "not-regular":
+        return {
+          ok: false,
+          diagnostic:
+            read.detail === "a directory"
+              ? diagnostic("fileIsDirectory", { path: shown }, at)
+              : diagnostic("sourceNotRegular", { path: shown, kind: read.detail }, at),
+        };
+      case "too-large":
+        return {
+          ok: false,
+          diagnostic: diagnostic("fileTooLarge", { size: Number.parseInt(read.detail, 10) || MAX_SOURCE_BYTES + 1, limit: MAX_SOURCE_BYTES }, at),
+        };
+      default:
+        return { ok: false, diagnostic: diagnostic("fileUnreadable", { path: shown, reason: read.detail }, at) };
+    }
   }
+  const bytes = read.bytes;
   return decodeSource(absPath, bytes);
 }
 
@@ -100,24 +116,4 @@ export function decodeSource(absPath: string, bytes: Uint8Array): ReadResult {
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return { ok: true, file: new SourceFile(absPath, displayPath, text) };
-}
-
-function firstInvalidUtf8(bytes: Uint8Array): number {
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i] ?? 0;
-    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
-    if (need < 0) return i;
-    if (need > 0) {
-      const chunk = bytes.subarray(i, i + need + 1);
-      if (chunk.length < need + 1) return i;
-      try {
-        new TextDecoder("utf-8", { fatal: true }).decode(chunk);
-      } catch {
-        return i;
-      }
-    }
-    i += need + 1;
-  }
-  return bytes.length;
 }

@@ -5,20 +5,23 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { messages } from "../../compiler/diagnostics/messages.ts";
+import { hashUntrusted, readRoot } from "../../util/untrusted-file.ts";
+import { inputProblem, MAX_IMAGE_BYTES } from "../input-problems.ts";
 import type { Dataset, DatasetKind, PairRecord, RatedRecord, RatingInfo, SampleRecord } from "../prefdata/records.ts";
 import type { WorldItem } from "../world/format.ts";
-import { checkImage, checkItem } from "../world/read.ts";
+import { checkItem } from "../world/read.ts";
 import { type AligncRecord, alignc, parseRecord, type RecordKind, writeRecord } from "./alignc.ts";
 import { msSwift } from "./ms-swift.ts";
-import { FileRowsError, type ImageRoot, imageRoot, parseRow, renameFields, resolveImage, splitRows } from "./rows.ts";
+import { FileRowsError, fileRowsError, forEachRow, imageRoot, parseRow, renameFields, resolveImage } from "./rows.ts";
 import { sharegpt } from "./sharegpt.ts";
 import { trl } from "./trl.ts";
-import { type FileFormat, type FormatModule, isRowError, type PairRow, type RowError } from "./types.ts";
+import { type FileFormat, type FormatModule, isRowError, type PairRow, type RowError, rowError, rowProblemLine } from "./types.ts";
 
 export { alignc, parseItem, parseRecord, writeRecord } from "./alignc.ts";
 export { IMAGE_PLACEHOLDER, stripPlaceholders } from "./common.ts";
 export { msSwift } from "./ms-swift.ts";
-export { badRowsMessage, FileRowsError, imageRoot, MAX_PROBLEMS, parseRow, renameFields, resolveImage, splitRows } from "./rows.ts";
+export { badRowsMessage, FileRowsError, forEachRow, imageRoot, MAX_PROBLEMS, parseRow, renameFields, resolveImage, splitRows } from "./rows.ts";
 export { renderErrors, SCHEMAS, schemaProblem } from "./schemas.ts";
 export { sharegpt } from "./sharegpt.ts";
 export { trl } from "./trl.ts";
@@ -74,19 +77,29 @@ function scoreProblem(record: RatedRecord, aspects: readonly string[], scale: { 
   return undefined;
 }
 
+/** What is empty among the texts a record must have (a prompt; a pair's chosen and rejected answers). */
+function emptyProblem(kind: DatasetKind, record: WorldItem | AligncRecord): RowError | undefined {
+  const item = "item" in record ? record.item : record;
+  const empty = (text: string) => text.trim() === "";
+  if (empty(item.prompt)) return rowError(inputProblem("emptyField", { field: "prompt" }));
+  if (kind !== "pairs") return undefined;
+  const pair = record as PairRecord;
+  if (empty(pair.chosen)) return rowError(inputProblem("emptyField", { field: "chosen answer" }));
+  if (empty(pair.rejected)) return rowError(inputProblem("emptyField", { field: "rejected answer" }));
+  return undefined;
+}
+
 /** Reads a user's file (throws FileRowsError when the file as a whole cannot be read). */
 export function importFile(opts: ImportOptions): ImportResult {
   const { file, kind, format } = opts;
-  if (!FORMATS[format]) throw new FileRowsError(`${file}: unknown format ${JSON.stringify(format)}; known: ${Object.keys(FORMATS).join(", ")}`);
-  if (!formatHolds(format, kind)) throw new FileRowsError(`${file}: ${format} files hold prompts or pairs, not ${kind}; use format: alignc`);
-  if (kind === "rated" && (!opts.aspects || !opts.scale)) throw new FileRowsError(`${file}: a file of rated records needs aspects and scale`);
+  const bad = (what: string) => fileRowsError(file, inputProblem("badRow", { problem: what }));
+  if (!FORMATS[format]) throw bad(`unknown format ${JSON.stringify(format)}; known: ${Object.keys(FORMATS).join(", ")}`);
+  if (!formatHolds(format, kind)) throw bad(`${format} files hold prompts or pairs, not ${kind}; use format: alignc`);
+  if (kind === "rated" && (!opts.aspects || !opts.scale)) throw bad("a file of rated records needs aspects and scale");
   const fields = opts.fields ?? {};
-  const rootDir = opts.images ?? path.dirname(file);
-  const rows = splitRows(file);
   const problems: string[] = [];
   // A missing images directory is reported by the rows that name images (text-only files need none).
-  const found = imageRoot(rootDir);
-  const root: ImageRoot = isRowError(found) ? { dir: path.resolve(rootDir), real: path.resolve(rootDir) } : found;
+  const root = imageRoot(opts.images ?? path.dirname(file));
   const ids = new Map<string, number>();
   const base = path.basename(file);
   const records: (WorldItem | AligncRecord)[] = [];
@@ -95,62 +108,54 @@ export function importFile(opts: ImportOptions): ImportResult {
   const resolve = (written: string): string | RowError => {
     const known = resolved.get(written);
     if (known !== undefined) return known;
-    const r = resolveImage(root, written);
+    const r = isRowError(root) ? root : resolveImage(root, written);
     resolved.set(written, r);
     return r;
   };
 
-  for (const { row, text } of rows) {
-    const problem = (() => {
-      // alignc prompts: world items, checked as the world reader checks them.
-      if (kind === "prompts" && format === "alignc") {
-        const value = parseRow(text);
-        const item = checkItem(isRowError(value) ? text : JSON.stringify(renameFields(value, fields)), undefined);
-        if (typeof item === "string") return item;
-        if (ids.has(item.id)) return `id '${item.id}' was already used in row ${ids.get(item.id)}; ids must be unique`;
-        if (item.image) {
-          const bad = checkImage(root.dir, item.image, undefined, true);
-          if (bad) return bad;
-          const abs = resolveImage(root, item.image, false);
-          if (isRowError(abs)) return abs.error;
-          item.image = abs;
-        }
-        ids.set(item.id, row);
-        records.push(item);
-        return undefined;
-      }
+  const rowCount = forEachRow(file, ({ row, text }) => {
+    const problem = ((): RowError | undefined => {
+      if (isRowError(text)) return text;
       const value = parseRow(text);
-      if (isRowError(value)) return value.error;
-      const renamed = renameFields(value, fields);
       let record: WorldItem | AligncRecord | RowError;
-      if (format === "alignc") record = parseRecord(kind as RecordKind, renamed, { kind: "file", file, row, format });
-      else if (kind === "prompts") {
-        const p = module.parsePrompt(renamed);
-        record = isRowError(p) ? p : importedItem(p.id ?? `${base}:${row}`, p.prompt, p.answer, p.image);
-      } else {
-        const p = module.parsePair(renamed);
-        record = isRowError(p) ? p : pairOf(p, `${base}:${row}`, { kind: "file", file, row, format });
+      if (kind === "prompts" && format === "alignc") {
+        // alignc prompts: world items, checked as the world reader checks them.
+        const item = checkItem(isRowError(value) ? text : JSON.stringify(renameFields(value, fields)), undefined);
+        record = typeof item === "string" ? rowError(item) : item;
+      } else if (isRowError(value)) return value;
+      else {
+        const renamed = renameFields(value, fields);
+        if (format === "alignc") record = parseRecord(kind as RecordKind, renamed, { kind: "file", file, row, format });
+        else if (kind === "prompts") {
+          const p = module.parsePrompt(renamed);
+          record = isRowError(p) ? p : importedItem(p.id ?? `${base}:${row}`, p.prompt, p.answer, p.image);
+        } else {
+          const p = module.parsePair(renamed);
+          record = isRowError(p) ? p : pairOf(p, `${base}:${row}`, { kind: "file", file, row, format });
+        }
       }
-      if (isRowError(record)) return record.error;
+      if (isRowError(record)) return record;
       const id = record.id;
-      if (ids.has(id)) return `id '${id}' was already used in row ${ids.get(id)}; ids must be unique`;
+      if (ids.has(id)) return rowError(`id '${id}' was already used in row ${ids.get(id)}; ids must be unique`);
+      const empty = emptyProblem(kind, record);
+      if (empty) return empty;
       if (kind === "rated") {
         const bad = scoreProblem(record as RatedRecord, opts.aspects ?? [], opts.scale ?? { min: 0, max: 0 });
-        if (bad) return bad;
+        if (bad) return rowError(bad);
       }
       const item = "item" in record ? record.item : record;
       if (item.image) {
         const abs = resolve(item.image);
-        if (isRowError(abs)) return abs.error;
+        if (isRowError(abs)) return abs;
         item.image = abs;
       }
       ids.set(id, row);
       records.push(record);
       return undefined;
     })();
-    if (problem !== undefined) problems.push(`${file}:${row}: ${problem}`);
-  }
-  return { dataset: datasetOf(kind, records, opts), problems, rows: rows.length };
+    if (problem !== undefined) problems.push(rowProblemLine(file, row, problem));
+  });
+  return { dataset: datasetOf(kind, records, opts), problems, rows: rowCount };
 }
 
 function pairOf(p: PairRow, fallbackId: string, source: PairRecord["source"]): PairRecord {
@@ -174,35 +179,37 @@ function datasetOf(kind: DatasetKind, records: (WorldItem | AligncRecord)[], opt
 }
 
 /**
- * The digest of a file and of the images its rows name (after renames), for the node's store key. Never throws:
- * a file or image that cannot be read hashes as missing, and the run reports it.
+ * The digest of a file and of the images its rows name (after renames), for the node's store key. Never throws
+ * and never reads what the import would refuse: the file and each image go through the untrusted reader (regular
+ * files only, images inside their root, streamed), and a refused path is recorded as refused, unread.
  */
 export function fileDigest(opts: Pick<ImportOptions, "file" | "format" | "fields" | "images">): string {
   const h = createHash("sha256");
-  if (!existsSync(opts.file)) return h.update("missing").digest("hex");
-  const bytes = readFileSync(opts.file);
-  h.update(bytes);
-  let rows: { text: string }[];
-  try {
-    rows = splitRows(opts.file, bytes.toString("utf8"));
-  } catch {
-    return h.digest("hex");
-  }
-  const root = opts.images ?? path.dirname(opts.file);
   const module = FORMATS[opts.format] ?? alignc;
-  for (const { text } of rows) {
-    const value = parseRow(text);
-    if (isRowError(value)) continue;
-    for (const image of module.imagesOf(renameFields(value, opts.fields ?? {}))) {
-      const p = path.resolve(root, image);
-      let content: Buffer;
-      try {
-        content = readFileSync(p);
-      } catch {
-        content = Buffer.from("missing");
-      }
-      h.update(p).update(content);
-    }
+  const images: string[] = [];
+  try {
+    forEachRow(
+      opts.file,
+      ({ text }) => {
+        if (isRowError(text)) return;
+        const value = parseRow(text);
+        if (!isRowError(value)) images.push(...module.imagesOf(renameFields(value, opts.fields ?? {})));
+      },
+      (chunk) => h.update(chunk),
+    );
+  } catch (e) {
+    if (!(e instanceof FileRowsError)) throw e;
+    // Hashes as before for a missing file, so keys of runs made before this reader are unchanged.
+    if (e.code === messages.inputMissing.code) return createHash("sha256").update("missing").digest("hex");
+    return h.update(`refused: ${e.message}`).digest("hex");
+  }
+  const dir = opts.images ?? path.dirname(opts.file);
+  const root = readRoot(dir);
+  for (const image of images) {
+    h.update(path.resolve(dir, image));
+    const r = root ? hashUntrusted(image, { root, maxBytes: MAX_IMAGE_BYTES }, (chunk) => h.update(chunk)) : undefined;
+    if (!r || (!r.ok && r.reason === "missing")) h.update("missing");
+    else if (!r.ok) h.update(`refused:${r.reason}`);
   }
   return h.digest("hex");
 }

@@ -1,21 +1,33 @@
 // What every preference-file format module provides (docs/formats.md): parsing one row of a user's file into a
 // prompt or a pair, and writing one of alignc's records as a row of the format.
 import type { FILE_FORMATS } from "../../compiler/checker/catalog/data.ts";
+import { messages } from "../../compiler/diagnostics/messages.ts";
+import { type InputProblem, renderInputProblem } from "../input-problems.ts";
 import type { PairRecord } from "../prefdata/records.ts";
 import type { WorldItem } from "../world/format.ts";
 
 export type FileFormat = (typeof FILE_FORMATS)[number];
 
-/** What is wrong with one row (the caller prefixes `file:row: `). */
-export interface RowError {
-  error: string;
+/**
+ * What is wrong with one row (rendered by rowProblemLine as `file:row: error[CODE]: what`). A class, so that a
+ * user's row that happens to be `{"error": …}` is never taken for one.
+ */
+export class RowError {
+  constructor(
+    readonly error: string,
+    /** The problem's code (messages.ts, ALN6xxx); ALN6010 (a row that does not fit the format) when absent. */
+    readonly code?: string,
+  ) {}
 }
 
-export const rowError = (error: string): RowError => ({ error });
+/** A row problem: free text (a row that does not fit the format, ALN6010) or a coded input problem. */
+export const rowError = (error: string | InputProblem): RowError => (typeof error === "string" ? new RowError(error) : new RowError(error.text, error.code));
 
-export function isRowError(v: unknown): v is RowError {
-  return typeof v === "object" && v !== null && "error" in v && typeof (v as RowError).error === "string" && Object.keys(v).length === 1;
-}
+export const isRowError = (v: unknown): v is RowError => v instanceof RowError;
+
+/** `file:row: error[CODE]: what`: how every bad row is reported. */
+export const rowProblemLine = (file: string, row: number, e: RowError): string =>
+  `${file}:${row}: ${renderInputProblem({ code: e.code ?? messages.badRow.code, text: e.error })}`;
 
 /** A prompts row: the prompt (image placeholders removed), the reference answer ("" when the row has none), the image as written. */
 export interface PromptRow {

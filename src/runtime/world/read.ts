@@ -1,11 +1,13 @@
 // Loads and validates a world dataset directory (generated, or a user's own data in the same format). Every
 // problem names the file, the line for items.jsonl, and what is wrong.
-import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { checkUntrusted, type ReadRoot, readRoot, readUntrusted } from "../../util/untrusted-file.ts";
+import { decodeUtf8 } from "../../util/utf8.ts";
+import { inputProblem, MAX_IMAGE_BYTES, MAX_JSON_BYTES, refusalProblem, renderInputProblem } from "../input-problems.ts";
 import { FORMAT, FORMAT_VERSION, IMAGES_DIR, ITEMS_FILE, MANIFEST_FILE, type WorldItem, type WorldManifest } from "./format.ts";
 import { mentions } from "./mentions.ts";
 import { NEGATIVES, SPLITS, TASKS, type WorldOptions, WorldOptionsError, worldOptions } from "./options.ts";
-import { decodePng } from "./png.ts";
+import { decodePng, IMAGE_CAPS, PngError } from "./png.ts";
 import { COLORS, POSITIONS, SHAPES, SIZES } from "./vocab.ts";
 
 export interface WorldProblem {
@@ -34,21 +36,27 @@ export function readWorld(dir: string, { images = true } = {}): WorldDataset {
   if (typeof read === "string") problems.push({ file: manifestFile, message: read });
   const manifest = typeof read === "string" ? null : read;
   const options = manifest?.options;
-  if (!existsSync(itemsFile)) {
-    problems.push({ file: itemsFile, message: `missing: a world dataset holds ${ITEMS_FILE}, one JSON item per line (see docs/world.md)` });
+  const text = readText(itemsFile);
+  if (typeof text !== "string") {
+    const missing = text.message === "missing";
+    problems.push({
+      file: itemsFile,
+      message: missing ? `missing: a world dataset holds ${ITEMS_FILE}, one JSON item per line (see docs/world.md)` : text.message,
+    });
     return { manifest, items: [], problems };
   }
   const items: WorldItem[] = [];
   const ids = new Map<string, number>();
-  const lines = readFileSync(itemsFile, "utf8").split("\n");
+  const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
+  const root = readRoot(dir);
   lines.forEach((text, i) => {
     const line = i + 1;
     const item = checkItem(text, options);
     let problem: string | undefined;
     if (typeof item === "string") problem = item;
     else if (ids.has(item.id)) problem = `id '${item.id}' was already used on line ${ids.get(item.id)}; ids must be unique`;
-    else if (item.image) problem = checkImage(dir, item.image, options?.image_size, images);
+    else if (item.image) problem = root ? checkImage(root, item.image, options?.image_size, images) : `the dataset directory ${dir} does not exist`;
     if (problem !== undefined) problems.push({ file: itemsFile, line, message: problem });
     else if (typeof item !== "string") {
       ids.set(item.id, line);
@@ -59,12 +67,31 @@ export function readWorld(dir: string, { images = true } = {}): WorldDataset {
   return { manifest, items, problems };
 }
 
+/**
+ * A text file of a world dataset through the untrusted reader (a regular file within the cap, strict UTF-8, a
+ * leading byte order mark dropped), or what is wrong: `{message: "missing"}` when it does not exist.
+ */
+function readText(file: string): string | { message: string } {
+  const read = readUntrusted(file, { maxBytes: MAX_JSON_BYTES });
+  if (!read.ok) return { message: read.reason === "missing" ? "missing" : renderInputProblem(refusalProblem(read, "file", MAX_JSON_BYTES)) };
+  const bytes = read.bytes[0] === 0xef && read.bytes[1] === 0xbb && read.bytes[2] === 0xbf ? read.bytes.subarray(3) : read.bytes;
+  const decoded = decodeUtf8(bytes);
+  if ("text" in decoded) return decoded.text;
+  const line = bytes.subarray(0, decoded.invalidAt).reduce((n, b) => n + (b === 10 ? 1 : 0), 1);
+  const offset = decoded.invalidAt - (bytes.lastIndexOf(10, decoded.invalidAt - 1) + 1);
+  return { message: renderInputProblem(inputProblem("rowNotUtf8", { where: `line ${line}`, offset })) };
+}
+
 /** The manifest, or what is wrong with it. */
 function readManifest(file: string): WorldManifest | string {
-  if (!existsSync(file)) return `missing: a world dataset directory holds ${MANIFEST_FILE}, ${ITEMS_FILE} and ${IMAGES_DIR}/ (see docs/world.md)`;
+  const text = readText(file);
+  if (typeof text !== "string")
+    return text.message === "missing"
+      ? `missing: a world dataset directory holds ${MANIFEST_FILE}, ${ITEMS_FILE} and ${IMAGES_DIR}/ (see docs/world.md)`
+      : text.message;
   let m: Record<string, unknown>;
   try {
-    m = JSON.parse(readFileSync(file, "utf8"));
+    m = JSON.parse(text);
   } catch (error) {
     return `not valid JSON: ${(error as Error).message}`;
   }
@@ -170,19 +197,30 @@ function checkPope(item: WorldItem): string | undefined {
   return undefined;
 }
 
-/** What is wrong with an item's image (a path relative to `dir`), if anything. */
-export function checkImage(dir: string, image: string, side: number | undefined, decode: boolean): string | undefined {
+/**
+ * What is wrong with an item's image (a path relative to the dataset directory `root`), if anything: a path that
+ * leaves the directory (as written or through a symbolic link), a missing or special file, a file over the cap —
+ * all before it is opened — and with `decode`, a header that is not a PNG within the pixel caps, a file that does
+ * not decode, or a size other than the manifest's.
+ */
+export function checkImage(root: ReadRoot, image: string, side: number | undefined, decode: boolean): string | undefined {
   const norm = path.posix.normalize(image);
   if (path.isAbsolute(image) || norm === ".." || norm.startsWith("../"))
     return `image path ${JSON.stringify(image)} must be relative to the dataset directory and stay inside it`;
-  const file = path.join(dir, norm);
-  if (!existsSync(file)) return `image ${image} does not exist (looked for ${file})`;
-  if (!decode) return undefined;
+  const opts = { root, maxBytes: MAX_IMAGE_BYTES };
+  const read = decode ? readUntrusted(norm, opts) : checkUntrusted(norm, opts);
+  if (!read.ok) return renderInputProblem(refusalProblem(read, "image", MAX_IMAGE_BYTES, { shown: image, root: root.dir }));
+  if (!("bytes" in read)) return undefined;
   let size: { width: number; height: number };
   try {
-    size = decodePng(readFileSync(file));
-  } catch (error) {
-    return `image ${image} is not a readable PNG: ${(error as Error).message}`;
+    size = decodePng(read.bytes);
+  } catch (e) {
+    if (!(e instanceof PngError)) throw e;
+    return renderInputProblem(
+      e.kind === "too-large"
+        ? inputProblem("imageTooLarge", { image, width: e.width, height: e.height, limit: IMAGE_CAPS })
+        : inputProblem("imageUnreadable", { image, reason: e.message }),
+    );
   }
   if (side !== undefined && (size.width !== side || size.height !== side))
     return `image ${image} is ${size.width}×${size.height}, but the manifest's image_size is ${side}`;

@@ -1,9 +1,10 @@
 // model.checkpoint: a TinyVLM checkpoint directory from disk (e.g. a phase of another run), checked and copied
 // into the store, so that what a run used stays available even if the original is moved or changed.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import path from "node:path";
+import { hashUntrusted } from "../../../util/untrusted-file.ts";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../../checkpoint.ts";
+import { MAX_WEIGHTS_BYTES } from "../../input-problems.ts";
 import { modelFromCheckpoint } from "../../vlm/model.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
@@ -18,11 +19,10 @@ export const modelCheckpoint: NodeExecutor = {
     const dir = dirOf(node.params, entryDir);
     const h = createHash("sha256");
     for (const f of FILES) {
-      try {
-        h.update(f).update(readFileSync(path.join(dir, f)));
-      } catch {
-        h.update(`${f}: missing`); // the run reports it; the key only has to differ from a complete checkpoint's
-      }
+      // Streamed through the untrusted reader: a special file is never opened, a big one never held in memory.
+      h.update(f);
+      const r = hashUntrusted(path.join(dir, f), { maxBytes: MAX_WEIGHTS_BYTES }, (chunk) => h.update(chunk));
+      if (!r.ok) h.update(`${f}: missing`); // the run reports why; the key only has to differ from a complete checkpoint's
     }
     return h.digest("hex");
   },
