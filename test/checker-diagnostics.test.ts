@@ -71,6 +71,46 @@ describe("checker: reported once", () => {
   });
 });
 
+describe("checker: long chains", () => {
+  // d0 uses d1, d1 uses d2, …: deeper than the checker recurses (check.ts checks the rest of such a chain
+  // dependencies first), so these pin down that the results are those of plain recursion.
+  const chain = (n: number, last: string) => {
+    let text = "align 1\nmodel m = tinyvlm {}\nevaluate e { models: [m], on: d0 }\n";
+    for (let i = 0; i < n; i++) text += `dataset d${i} = ${i === n - 1 ? last : `shuffle(d${i + 1})`}\n`;
+    return text;
+  };
+
+  test("a chain of 40 declarations is planned each after what it uses", () => {
+    const result = compileSync(write("chain40.align", chain(40, "shapes { split: train, count: 10 }")));
+    assert.deepEqual(result.diagnostics, []);
+    const expected = ["m", ...Array.from({ length: 40 }, (_, i) => `d${39 - i}`), "e"];
+    assert.deepEqual(
+      result.graph?.nodes.map((n) => n.id),
+      expected,
+    );
+  });
+
+  test("a cycle through 40 declarations is reported once, where it closes, the links not shown as …", () => {
+    const diagnostics = checkerDiagnostics(write("cycle40.align", chain(40, "shuffle(d0)"))).filter((d) => d.code === "ALN2011");
+    assert.equal(diagnostics.length, 1);
+    assert.equal(diagnostics[0]?.span?.line, 43, "at the reference that closes the cycle (d39's use of d0)");
+    assert.match(diagnostics[0]?.message ?? "", /^declarations depend on each other in a cycle: d0 → d1 → .* → … → .*d0$/);
+  });
+
+  test("names met through several plain imports: one entry is no clash, two are", () => {
+    write("shared.align", "align 1\ndataset train = shapes { split: train, count: 10 }\n");
+    write("left.align", 'align 1\nimport "shared.align"\nmodel base = tinyvlm {}\n');
+    write("right.align", 'align 1\nimport "shared.align"\nmodel base = tinyvlm { size: small }\n');
+    const file = write("diamond.align", 'align 1\nimport "left.align"\nimport "right.align"\nevaluate e { models: [base], on: train }\n');
+    const result = compileSync(file);
+    assert.deepEqual(
+      result.diagnostics.map((d) => `${d.code} ${d.span?.file.endsWith("diamond.align") ? "diamond" : d.span?.file}:${d.span?.line} ${d.message}`),
+      ["ALN2002 diamond:3 'base' is declared more than once"],
+    );
+    assert.deepEqual(result.checked?.decls.get("e")?.evaluate?.settings.models, { k: "list", items: [{ k: "ref", target: "base", category: "model" }] });
+  });
+});
+
 describe("DiagnosticBag", () => {
   const at = (start: number) => ({ file: "f.align", start, end: start + 1, line: 1, column: start + 1, endLine: 1, endColumn: start + 2 });
 

@@ -1,10 +1,13 @@
 // Hostile inputs: binary garbage, invalid UTF-8, unterminated constructs at the end of the file, 100,000
 // nested brackets and prefix operators, 10 MB lines, empty and BOM-only files, a directory, a missing
-// path. Each must produce an error diagnostic (never an exception) within a few seconds.
+// path. Each must produce an error diagnostic (never an exception) within a few seconds. Operator chains
+// of 100,000 terms (in source text and in --set values) and an import chain of 10,000 files must give a
+// coded diagnostic or compile, and whatever compiles must render as `alignc plan` renders it.
 //
 // Inputs that could hang or exhaust memory are compiled in a child process with a time limit per file, so
 // a regression fails the test instead of stalling the suite. The child is this file, run with
-// ALIGNC_ROBUSTNESS_FILES=<list.json>: it compiles each listed path and prints one JSON line per file.
+// ALIGNC_ROBUSTNESS_FILES=<list.json>: it compiles each listed path (or { file, set }) and prints one JSON
+// line per file.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,8 +15,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type CompileResult, compileSync } from "../src/compiler/compile.ts";
+import { type CompileOptions, type CompileResult, compileSync } from "../src/compiler/compile.ts";
 import type { Span } from "../src/compiler/diagnostics/diagnostic.ts";
+import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
+import { canonicalJson } from "../src/compiler/lower/canonical.ts";
+import { renderPlan } from "../src/compiler/lower/render-plan.ts";
 
 const thisFile = fileURLToPath(import.meta.url);
 /** Longest a compile of hostile input may take. */
@@ -24,10 +30,17 @@ const CASE_TIMEOUT_MS = 20_000;
 interface Outcome {
   threw?: string;
   ms: number;
+  /** CPU time of the process meanwhile (all its threads), which other work on the machine does not inflate. */
+  cpuMs?: number;
   ok: boolean;
   codes: string[];
   problems: string[];
+  /** Nodes of the execution graph, when it compiled. */
+  nodes?: number;
 }
+
+/** A file to compile, with `--set` values. */
+type Input = string | { file: string; set: string[] };
 
 /** Offsets, line and column of a span, checked against the text it points into. */
 function spanProblem(span: Span, text: string): string | undefined {
@@ -40,15 +53,25 @@ function spanProblem(span: Span, text: string): string | undefined {
   return undefined;
 }
 
+/** Compiles, then does with the result what `alignc check` and `alignc plan` do: diagnostics, plan text, graph JSON. */
 function outcomeOf(compile: () => CompileResult): Outcome {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let result: CompileResult;
   try {
     result = compile();
+    renderDiagnostics(result.diagnostics, result.sources, { color: false });
+    if (result.graph) {
+      renderPlan(result.graph);
+      canonicalJson(result.graph);
+      JSON.stringify(result.graph, null, 2);
+    }
   } catch (error) {
     return { threw: (error as Error).stack ?? String(error), ms: performance.now() - started, ok: false, codes: [], problems: [] };
   }
   const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  const cpuMs = (used.user + used.system) / 1000;
   const problems: string[] = [];
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   if (result.ok !== (errors.length === 0)) problems.push(`ok is ${result.ok} with ${errors.length} errors`);
@@ -64,15 +87,22 @@ function outcomeOf(compile: () => CompileResult): Outcome {
       if (p) problems.push(`${d.code} ${span.file}: ${p}`);
     }
   }
-  return { ms, ok: result.ok, codes: result.diagnostics.map((d) => d.code), problems };
+  const outcome: Outcome = { ms, cpuMs, ok: result.ok, codes: result.diagnostics.map((d) => d.code), problems };
+  if (result.graph) outcome.nodes = result.graph.nodes.length;
+  return outcome;
+}
+
+function compileInput(input: Input): CompileResult {
+  const options: CompileOptions = typeof input === "string" ? {} : { set: input.set };
+  return compileSync(typeof input === "string" ? input : input.file, options);
 }
 
 // ── child mode ──────────────────────────────────────────────────────────────
 const childList = process.env.ALIGNC_ROBUSTNESS_FILES;
 if (childList !== undefined) {
-  const files = JSON.parse(readFileSync(childList, "utf8")) as string[];
-  files.forEach((file, i) => {
-    process.stdout.write(`@@outcome ${i} ${JSON.stringify(outcomeOf(() => compileSync(file)))}\n`);
+  const files = JSON.parse(readFileSync(childList, "utf8")) as Input[];
+  files.forEach((input, i) => {
+    process.stdout.write(`@@outcome ${i} ${JSON.stringify(outcomeOf(() => compileInput(input)))}\n`);
   });
 } else {
   registerTests();
@@ -83,7 +113,7 @@ if (childList !== undefined) {
  * produces nothing for CASE_TIMEOUT_MS is a hang: the child is killed, that file gets a "killed"
  * outcome and a fresh child goes on with the rest.
  */
-async function compileIsolated(files: string[], listDir: string): Promise<Outcome[]> {
+async function compileIsolated(files: Input[], listDir: string): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   while (outcomes.length < files.length) {
     const rest = files.slice(outcomes.length);
@@ -148,6 +178,20 @@ function assertRejected(outcome: Outcome, expectCode?: string): void {
   assert.ok(outcome.codes.length > 0, "at least one diagnostic");
   if (expectCode) assert.ok(outcome.codes.includes(expectCode), `expected ${expectCode}, got ${outcome.codes.join(", ")}`);
   assert.ok(outcome.ms < BUDGET_MS, `took ${outcome.ms.toFixed(0)} ms (budget ${BUDGET_MS} ms)`);
+}
+
+/**
+ * A coded diagnostic, or a compile whose plan renders, within the budget. The budget is CPU time: reading
+ * and parsing 10,000 files is seconds of work, which a busy machine can stretch past it in wall time. A
+ * wait that uses no CPU (a hang) still fails, on the wall-clock limit of the child process.
+ */
+function assertCodedOrCompiles(outcome: Outcome, expectCode?: string): void {
+  if (outcome.threw !== undefined) assert.fail(`the compiler threw:\n${outcome.threw}`);
+  assert.deepEqual(outcome.problems, []);
+  if (expectCode) assert.ok(outcome.codes.includes(expectCode), `expected ${expectCode}, got ${outcome.codes.join(", ") || "no diagnostics"}`);
+  assert.ok(outcome.ok || outcome.codes.length > 0, "a failure has a diagnostic");
+  const cpuMs = outcome.cpuMs ?? outcome.ms;
+  assert.ok(cpuMs < BUDGET_MS, `took ${cpuMs.toFixed(0)} ms of CPU time (budget ${BUDGET_MS} ms; ${outcome.ms.toFixed(0)} ms wall-clock)`);
 }
 
 function registerTests(): void {
@@ -285,6 +329,92 @@ function registerTests(): void {
     ordered.forEach(([name, , code, todo], i) => {
       test(name, todo ? { todo } : {}, async () => {
         assertRejected((await all())[i] as Outcome, code);
+      });
+    });
+  });
+
+  describe("robustness: long operator chains and import chains (in a child process)", () => {
+    const chain = (n: number, op: string, term: string) => Array.from({ length: n }, () => term).join(` ${op} `);
+    const BASE = "align 1\nmodel base = tinyvlm {}\ndataset train = shapes { split: train, count: 10 }\n";
+    const RATED = `${BASE}rater judge = grounded {}\ndataset samples = sample(base, train) { n: 2 }\ndataset rated = rate(samples, judge)\n`;
+    const places = {
+      param: (c: string) => `align 1\nparam p: float = ${c}\n`,
+      filter: (c: string) => `${BASE}dataset kept = filter(train) { where: ${c} }\nevaluate e { models: [base], on: kept }\n`,
+      score: (c: string) => `${RATED}dataset pairs = pair(rated) { score: ${c} }\nphase p = dpo(base, pairs)\n`,
+      setting: (c: string) => `${BASE}evaluate e { models: [base], on: train, temperature: ${c} }\n`,
+    };
+    const SET_TARGET = `${BASE}param t: float = 0\nevaluate e { models: [base], on: train, temperature: \${t} }\n`;
+    // [name, input, expected code (undefined: any coded diagnostic, or it compiles)]. 100,000 terms are over
+    // the token limit (ALN1010, before the parser runs); 10,000 terms reach the parser and the expression
+    // depth limit (ALN1013).
+    const cases: [string, () => Input, string | undefined][] = [];
+    let n = 0;
+    const file = (text: string) => write(`chain${n++}.align`, text);
+    for (const terms of [100_000, 10_000]) {
+      const over = terms > 50_000 ? "ALN1010" : "ALN1013";
+      const count = terms.toLocaleString("en");
+      for (const op of ["+", "-", "*", "/"]) {
+        cases.push([`${count} terms of ${op} in a param default`, () => file(places.param(chain(terms, op, "1"))), over]);
+        cases.push([`${count} terms of ${op} in an evaluate setting`, () => file(places.setting(chain(terms, op, "0.5"))), over]);
+        cases.push([`${count} terms of ${op} in a pair's score`, () => file(places.score(chain(terms, op, "helpfulness"))), over]);
+      }
+      // A comparison does not chain: the second one is a syntax error, wherever the chain is cut off.
+      for (const op of ["<", "=="]) cases.push([`${count} terms of ${op} in a param default`, () => file(places.param(chain(terms, op, "1"))), undefined]);
+      for (const op of ["and", "or"]) {
+        cases.push([`${count} terms of ${op} in a param default`, () => file(places.param(chain(terms, op, "true"))), over]);
+        cases.push([`${count} comparisons joined by ${op} in a filter's where`, () => file(places.filter(chain(terms, op, "has_image > 0"))), over]);
+      }
+      for (const op of ["+", "*", "and"]) {
+        cases.push([`${count} terms of ${op} in a --set value`, () => ({ file: file(SET_TARGET), set: [`t=${chain(terms, op, "1")}`] }), over]);
+      }
+    }
+    cases.push(
+      [
+        "a score and a filter just under the depth limit compile",
+        () => file(`${places.score(chain(250, "+", "helpfulness"))}${places.filter(chain(250, "and", "has_image > 0")).replace(BASE, "")}`),
+        undefined,
+      ],
+      ["an import chain of 10,000 files, each using the next one's dataset", () => importChain(10_000, false), undefined],
+      ["an import cycle of 10,000 files", () => importChain(10_000, true), "ALN2006"],
+    );
+    const CHAIN_EXPECT: Record<string, (o: Outcome) => void> = {
+      "a score and a filter just under the depth limit compile": (o) => assert.ok(o.ok && (o.nodes ?? 0) > 0, `compiles: ${o.codes.join(", ")}`),
+      "an import chain of 10,000 files, each using the next one's dataset": (o) => {
+        assert.ok(o.ok, `compiles: ${o.codes.join(", ")}`);
+        assert.equal(o.nodes, 10_002, "one node per dataset, the model and the evaluation");
+      },
+    };
+
+    /** `length` files in a folder of their own, each importing the next (the last one the first, for a cycle). */
+    function importChain(length: number, cycle: boolean): string {
+      const folder = path.join(dir, cycle ? "import-cycle" : "import-chain");
+      mkdirSync(folder, { recursive: true });
+      for (let i = 0; i < length; i++) {
+        const last = i === length - 1;
+        let text = "align 1\n";
+        if (!last || cycle) text += `import "c${last ? 0 : i + 1}.align"\n`;
+        text += last ? `dataset d${i} = shapes { split: train, count: 10 }\n` : `dataset d${i} = shuffle(d${i + 1})\n`;
+        if (i === 0) text += "model base = tinyvlm {}\nevaluate e { models: [base], on: d0 }\n";
+        writeFileSync(path.join(folder, `c${i}.align`), text);
+      }
+      return path.join(folder, "c0.align");
+    }
+
+    let outcomes: Promise<Outcome[]> | undefined;
+    const all = () => {
+      const lists = path.join(dir, "chain-lists");
+      mkdirSync(lists, { recursive: true });
+      outcomes ??= compileIsolated(
+        cases.map(([, make]) => make()),
+        lists,
+      );
+      return outcomes;
+    };
+    cases.forEach(([name, , code], i) => {
+      test(name, async () => {
+        const outcome = (await all())[i] as Outcome;
+        assertCodedOrCompiles(outcome, code);
+        CHAIN_EXPECT[name]?.(outcome);
       });
     });
   });

@@ -199,7 +199,7 @@ phase tuned = sft(base, mine) { steps: 2, batch: 4 }
     writeFileSync(items, `${lines[0]}\n{"id": "x", "prompt": 3}\n`);
     await assert.rejects(
       run(f, runDir4),
-      /mydata\/items\.jsonl: 1 bad record; fix them and run again:\n {2}\S+mydata\/items\.jsonl:2: field 'split' is missing/,
+      /mydata\/items\.jsonl: 1 bad record; fix them and run again:\n {2}\S+mydata\/items\.jsonl:2: error\[ALN6010\]: field 'split' is missing/,
     );
   });
 

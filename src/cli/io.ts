@@ -1,5 +1,4 @@
 // Shared CLI plumbing: exit codes, usage errors, how diagnostics are printed, atomic file writes.
-import { renameSync, writeFileSync } from "node:fs";
 import type { Diagnostic } from "../compiler/diagnostics/diagnostic.ts";
 import { renderDiagnosticsJson } from "../compiler/diagnostics/render-json.ts";
 import { renderDiagnostics } from "../compiler/diagnostics/render-terminal.ts";
@@ -47,9 +46,8 @@ export function oneFile(positionals: string[]): string {
   return positionals[0] as string;
 }
 
-/** Writes via a temporary file and rename, so an interrupted write never leaves a half-written file. */
-export function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.alignc-${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
+/**
+ * Writes via a temporary file (created exclusively under an unpredictable name) and rename, so an interrupted write
+ * never leaves a half-written file and nothing planted beside the file is written through (src/util/safe-write.ts).
+ */
+export { writeFileAtomic } from "../util/safe-write.ts";

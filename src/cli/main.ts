@@ -1,6 +1,9 @@
 // The `alignc` command line: parses arguments, dispatches to one command module, and maps outcomes to exit
 // codes — 0 ok, 1 a problem in the user's input (reported as diagnostics), 2 an internal error (a bug).
 import { parseArgs } from "node:util";
+import { printable, printableLine } from "../util/printable.ts";
+import { UnreadableFileError } from "../util/read-json.ts";
+import { UnsafePathError } from "../util/safe-write.ts";
 import { type Command, commands } from "./commands.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "./io.ts";
 
@@ -27,14 +30,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command: Command | undefined = commands.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`alignc: unknown command '${name}'\n\n${GLOBAL_HELP}\n`);
+    process.stderr.write(`alignc: unknown command '${printableLine(name)}'\n\n${GLOBAL_HELP}\n`);
     return EXIT_USER;
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (error) {
-    process.stderr.write(`alignc ${command.name}: ${(error as Error).message}\n\n${command.help}\n`);
+    process.stderr.write(`alignc ${command.name}: ${printable((error as Error).message)}\n\n${command.help}\n`);
     return EXIT_USER;
   }
   if (parsed.values.help) {
@@ -45,11 +48,17 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(parsed.positionals, parsed.values as Record<string, unknown>);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`alignc ${command.name}: ${error.message}\n\nRun \`alignc ${command.name} --help\` for usage.\n`);
+      process.stderr.write(`alignc ${command.name}: ${printable(error.message)}\n\nRun \`alignc ${command.name} --help\` for usage.\n`);
+      return EXIT_USER;
+    }
+    // A file alignc keeps that cannot be read back, or a write refused because it would leave the directory alignc
+    // owns: problems with the user's files, each message naming the file and what to do.
+    if (error instanceof UnreadableFileError || error instanceof UnsafePathError) {
+      process.stderr.write(`alignc ${command.name}: error: ${printable(error.message)}\n`);
       return EXIT_USER;
     }
     process.stderr.write(
-      `alignc: internal error (this is a bug in alignc, please report it with the input that caused it)\n${(error as Error).stack ?? String(error)}\n`,
+      `alignc: internal error (this is a bug in alignc, please report it with the input that caused it)\n${printable((error as Error).stack ?? String(error))}\n`,
     );
     return EXIT_INTERNAL;
   }

@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { TensorData } from "../compiler/tensor/ir/graph.ts";
 import { SIZES, type TinyVlmConfig } from "../compiler/tensor/models/tinyvlm/config.ts";
-import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "../compiler/tensor/params/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors } from "../compiler/tensor/params/safetensors.ts";
 import { ALIGNC_VERSION } from "../compiler/version.ts";
+import { writeFileAtomic } from "../util/safe-write.ts";
 import { readUntrusted } from "../util/untrusted-file.ts";
 import { MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, refusalProblem, renderInputProblem } from "./input-problems.ts";
 

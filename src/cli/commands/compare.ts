@@ -1,7 +1,8 @@
 // alignc compare RUN_A RUN_B: the differences in settings and results between two run directories.
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { CompareError, compareRuns, compareRunsHtml, readRun } from "../../runtime/report/compare-runs.ts";
+import { printable } from "../../util/printable.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
 
@@ -23,14 +24,15 @@ Options:
     const [a, b] = positionals.map((p) => path.resolve(p)) as [string, string];
     try {
       const [runA, runB] = [readRun(a), readRun(b)];
-      process.stdout.write(`${compareRuns(runA, runB)}\n`);
+      // Two run directories' files: names and figures shown with control characters escaped.
+      process.stdout.write(`${printable(compareRuns(runA, runB))}\n`);
       if (typeof values.html === "string") {
-        writeFileSync(path.resolve(values.html), compareRunsHtml(runA, runB));
+        writeFileAtomic(path.resolve(values.html), compareRunsHtml(runA, runB));
         process.stderr.write(`wrote ${values.html}\n`);
       }
     } catch (e) {
       if (e instanceof CompareError) {
-        process.stderr.write(`error: ${e.message}\n`);
+        process.stderr.write(`error: ${printable(e.message)}\n`);
         return EXIT_USER;
       }
       throw e;

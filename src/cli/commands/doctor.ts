@@ -5,6 +5,7 @@
 import { collectEnvironment, type EnvironmentFacts, environmentRows } from "../../runtime/environment.ts";
 import { type GradCheckRow, runGradientChecks } from "../../runtime/gradcheck/index.ts";
 import { isProvider, PROVIDERS, type Provider } from "../../runtime/providers.ts";
+import { printable, printableJson } from "../../util/printable.ts";
 import type { Command } from "../command.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
 
@@ -52,8 +53,9 @@ Options:
     const environment = await collectEnvironment();
     const checks = await gradientChecks(environment, which === "all" ? PROVIDERS : [which], which !== "all", ops);
 
-    if (values.json) process.stdout.write(`${JSON.stringify({ environment, gradientChecks: checks }, null, 2)}\n`);
-    else process.stdout.write(renderText(environment, checks));
+    // The environment quotes what programs printed (nvidia-smi): shown with control characters escaped.
+    if (values.json) process.stdout.write(printableJson(`${JSON.stringify({ environment, gradientChecks: checks }, null, 2)}\n`));
+    else process.stdout.write(printable(renderText(environment, checks)));
     if (checks.status === "error") return EXIT_INTERNAL;
     return checks.status === "failed" ? EXIT_USER : EXIT_OK;
   },

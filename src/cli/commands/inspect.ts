@@ -1,10 +1,13 @@
 // alignc inspect RUN NODE: what a node of a run produced — dataset records (prompts, responses, scores, chosen and
-// rejected answers, BDHS tries) in the terminal or as JSON, or the summary of any other node.
+// rejected answers, BDHS tries) in the terminal or as JSON, or the summary of any other node. What a run directory
+// holds came from data and programs: text is printed with its control characters escaped (util/printable.ts), and
+// JSON with the characters JSON leaves raw (DEL, C1, bidi overrides) as \u escapes.
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { type Dataset, readDataset } from "../../runtime/prefdata/records.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { ENTRY_INFO, type EntryInfo } from "../../runtime/run/store.ts";
+import { printable, printableJson, printableLine } from "../../util/printable.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../io.ts";
 import { renderRecords } from "../render-records.ts";
@@ -36,7 +39,11 @@ Options:
     const link = layout.output(id);
     if (!existsSync(link)) {
       const known = existsSync(path.join(layout.root, "outputs")) ? listOutputs(layout) : [];
-      process.stderr.write(`error: node '${id}' has no output in ${run}${known.length ? `; nodes with outputs: ${known.join(", ")}` : ""}\n`);
+      process.stderr.write(
+        printable(
+          `error: node '${printableLine(id)}' has no output in ${run}${known.length ? `; nodes with outputs: ${known.map(printableLine).join(", ")}` : ""}\n`,
+        ),
+      );
       return EXIT_USER;
     }
     const entry = realpathSync(link);
@@ -44,14 +51,22 @@ Options:
     const dataDir = part ? path.join(entry, "parts", part) : entry;
     if (part && !existsSync(dataDir)) {
       const parts = existsSync(path.join(entry, "parts")) ? readdirSync(path.join(entry, "parts")).sort() : [];
-      process.stderr.write(`error: ${id} has no part '${part}'${parts.length ? `; its parts: ${parts.join(", ")}` : " (it is not a split)"}\n`);
+      process.stderr.write(
+        printable(
+          `error: ${printableLine(id)} has no part '${printableLine(part)}'${parts.length ? `; its parts: ${parts.map(printableLine).join(", ")}` : " (it is not a split)"}\n`,
+        ),
+      );
       return EXIT_USER;
     }
     const isDataset = existsSync(path.join(dataDir, "items.jsonl")) || existsSync(path.join(dataDir, "records.jsonl"));
     if (!isDataset) {
       const out = { node: info.node, kind: info.kind, key: info.key, entry, seconds: info.seconds, summary: info.summary };
       process.stdout.write(
-        format === "json" ? `${JSON.stringify(out, null, 2)}\n` : `${info.node} (${info.kind}) in ${entry}\n${JSON.stringify(info.summary, null, 2)}\n`,
+        printableJson(
+          format === "json"
+            ? `${JSON.stringify(out, null, 2)}\n`
+            : `${printableLine(info.node)} (${printableLine(info.kind)}) in ${entry}\n${JSON.stringify(info.summary, null, 2)}\n`,
+        ),
       );
       return EXIT_OK;
     }
@@ -61,7 +76,7 @@ Options:
       const want = values.id;
       indices = indices.filter((i) => recordMatches(dataset, i, want));
       if (indices.length === 0) {
-        process.stderr.write(`error: no record of ${nodeArg} has id '${want}'\n`);
+        process.stderr.write(`error: no record of ${printableLine(nodeArg)} has id '${printableLine(want)}'\n`);
         return EXIT_USER;
       }
     }
@@ -71,9 +86,14 @@ Options:
     if (format === "json") {
       const records = indices.map((i) => dataset.records[i]);
       process.stdout.write(
-        `${JSON.stringify({ node: info.node, kind: info.kind, key: info.key, summary: info.summary, dataset: dataset.kind, total: dataset.records.length, records }, null, 2)}\n`,
+        printableJson(
+          `${JSON.stringify({ node: info.node, kind: info.kind, key: info.key, summary: info.summary, dataset: dataset.kind, total: dataset.records.length, records }, null, 2)}\n`,
+        ),
       );
-    } else process.stdout.write(`${info.node}${part ? `.${part}` : ""} (${info.kind}): ${renderRecords(dataset, indices)}\n`);
+    } else
+      process.stdout.write(
+        printable(`${printableLine(info.node)}${part ? `.${printableLine(part)}` : ""} (${printableLine(info.kind)}): ${renderRecords(dataset, indices)}\n`),
+      );
     return EXIT_OK;
   },
 };

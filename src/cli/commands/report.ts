@@ -1,8 +1,9 @@
 // alignc report DIR: one self-contained HTML file for a run directory or a sweep directory, or its evaluation tables
 // as Markdown (a sweep's as mean ± sd across its seeds).
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { buildReport, ReportError } from "../../runtime/report/report.ts";
+import { printable } from "../../util/printable.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, oneFile } from "../io.ts";
 
@@ -41,10 +42,12 @@ Options:
     }
     const target = out ?? path.join(dir, format === "md" ? "results.md" : "report.html");
     try {
-      writeFileSync(target, buildReport(dir, { format, across: typeof values.across === "string" ? values.across : undefined }));
+      const text = buildReport(dir, { format, across: typeof values.across === "string" ? values.across : undefined });
+      // Into the run or sweep directory by default (checked to stay inside it), or where --out says.
+      writeFileAtomic(target, text, out === undefined ? { root: dir } : {});
     } catch (e) {
       if (!(e instanceof ReportError)) throw e;
-      process.stderr.write(`error: ${e.message}\n`);
+      process.stderr.write(`error: ${printable(e.message)}\n`);
       return EXIT_USER;
     }
     process.stderr.write(`wrote ${path.relative(process.cwd(), target) || target}\n`);

@@ -1,11 +1,14 @@
 // alignc run: compile a file and execute its graph, storing every node's output by content in the run directory.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { type EvaluationFile, renderComparison } from "../../runtime/eval/compare.ts";
 import { RunError, runGraph } from "../../runtime/run/executor.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { RunLog } from "../../runtime/run/log.ts";
+import { printable } from "../../util/printable.ts";
+import { readJsonFile } from "../../util/read-json.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
 import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
 import { compileArgs } from "./check.ts";
@@ -56,7 +59,7 @@ ${compileOptionsHelp}`,
     const entry = path.resolve(file);
     const root = typeof values["run-dir"] === "string" ? path.resolve(values["run-dir"]) : RunLayout.defaultRoot(entry);
     const layout = new RunLayout(root, typeof values.store === "string" ? path.resolve(values.store) : undefined);
-    const log = new RunLog(layout.log);
+    const log = new RunLog(layout.log, undefined, layout.root);
     let outcomes: Awaited<ReturnType<typeof runGraph>>;
     try {
       outcomes = await runGraph(result.graph, {
@@ -83,15 +86,16 @@ ${compileOptionsHelp}`,
       return EXIT_OK;
     }
     const evaluations = result.graph.nodes.filter((n) => n.kind === "eval.metrics");
-    for (const node of evaluations) process.stdout.write(`${readFileSync(layout.evaluation(node.id, "md"), "utf8")}\n`);
+    // The tables hold names from data (tasks, models): shown with control characters escaped.
+    for (const node of evaluations) process.stdout.write(`${printable(readFileSync(layout.evaluation(node.id, "md"), "utf8"))}\n`);
     // Several evaluations (one per phase, say): one table of every evaluated model at the end, also in all-models.md.
     if (evaluations.length > 1) {
       const table = renderComparison(
-        evaluations.map((n) => ({ node: n.id, file: JSON.parse(readFileSync(layout.evaluation(n.id, "json"), "utf8")) as EvaluationFile })),
+        evaluations.map((n) => ({ node: n.id, file: readJsonFile<EvaluationFile>(layout.evaluation(n.id, "json"), "run `alignc run` again to rewrite it") })),
       );
       if (table) {
-        writeFileSync(layout.evaluationSummary, `${table}\n`);
-        process.stdout.write(`${table}\n`);
+        writeFileAtomic(layout.evaluationSummary, `${table}\n`, { root: layout.root });
+        process.stdout.write(`${printable(table)}\n`);
       }
     }
     return EXIT_OK;

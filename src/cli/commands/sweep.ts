@@ -1,6 +1,5 @@
 // alignc sweep: run every trial of a file's sweep as its own `alignc run --trial K` process, N at a time, on one
 // shared store, and gather their results into one summary (src/runtime/sweep/local.ts).
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { valueJson } from "../../compiler/checker/types.ts";
@@ -8,6 +7,8 @@ import { trials } from "../../compiler/sweep/expand.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { renderSweepSummary, runLocalSweep, type SweepSummary, type SweepTrial } from "../../runtime/sweep/local.ts";
 import { cancelSweep, SlurmError, type SlurmOptions, submitSlurm, sweepStatus } from "../../runtime/sweep/slurm.ts";
+import { printable } from "../../util/printable.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, oneFile, UsageError } from "../io.ts";
 import { loadSweep } from "./expand.ts";
@@ -122,7 +123,7 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
         return values.wait === true ? finish(dir, summary, rel) : EXIT_OK;
       } catch (e) {
         if (!(e instanceof SlurmError)) throw e;
-        process.stderr.write(`error: ${e.message}\n`);
+        process.stderr.write(`error: ${printable(e.message)}\n`);
         return EXIT_USER;
       }
     }
@@ -156,7 +157,7 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
 /** Writes summary.md, prints the table, names failed trials; exit 1 when one failed or has not finished. */
 function finish(dir: string, summary: SweepSummary, rel: (p: string) => string): number {
   const table = renderSweepSummary(summary);
-  writeFileSync(path.join(dir, "summary.md"), `${table}\n`);
+  writeFileAtomic(path.join(dir, "summary.md"), `${table}\n`, { root: dir });
   process.stdout.write(`${table}\n`);
   const failed = summary.trials.filter((t) => t.status === "failed");
   for (const t of failed)
@@ -186,13 +187,14 @@ async function manage(action: "status" | "cancel", rest: string[]): Promise<numb
     return finish(dir, await sweepStatus(dir), rel);
   } catch (e) {
     if (!(e instanceof SlurmError)) throw e;
-    process.stderr.write(`error: ${e.message}\n`);
+    process.stderr.write(`error: ${printable(e.message)}\n`);
     return EXIT_USER;
   }
 }
 
+/** A trial's error (from its log, which holds what programs printed), indented, control characters escaped. */
 function indent(text: string): string {
-  return text
+  return printable(text)
     .split("\n")
     .map((l) => `    ${l}`)
     .join("\n");

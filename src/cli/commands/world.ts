@@ -13,6 +13,7 @@ import {
   worldOptions,
   writeWorld,
 } from "../../runtime/world/index.ts";
+import { printable, printableJson } from "../../util/printable.ts";
 import type { Command } from "../command.ts";
 import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../io.ts";
 
@@ -127,7 +128,7 @@ function parseOptions(values: Record<string, unknown>): WorldOptions {
 function check(dir: string, format: string): number {
   const { manifest, items, problems } = readWorld(dir);
   if (format === "json") {
-    process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, items: items.length, problems }, null, 2)}\n`);
+    process.stdout.write(printableJson(`${JSON.stringify({ ok: problems.length === 0, items: items.length, problems }, null, 2)}\n`));
     return problems.length === 0 ? EXIT_OK : EXIT_USER;
   }
   printProblems(problems.map(formatProblem));
@@ -142,7 +143,8 @@ function check(dir: string, format: string): number {
 }
 
 function printProblems(lines: string[]): void {
-  for (const line of lines.slice(0, SHOWN)) process.stderr.write(`${line}\n`);
+  // Problems quote what the files hold: shown with control characters escaped.
+  for (const line of lines.slice(0, SHOWN)) process.stderr.write(`${printable(line)}\n`);
   if (lines.length > SHOWN) process.stderr.write(`… and ${lines.length - SHOWN} more\n`);
 }
 
@@ -159,7 +161,7 @@ function score(dir: string, values: Record<string, unknown>): number {
     return EXIT_USER;
   }
   const report = evaluateWorld(items, predictions.byId);
-  process.stdout.write(format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  process.stdout.write(format === "json" ? printableJson(`${JSON.stringify(report, null, 2)}\n`) : printable(renderReport(report)));
   return EXIT_OK;
 }
 

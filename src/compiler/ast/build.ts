@@ -1,8 +1,13 @@
 // CST → AST. Chevrotain's CST groups children by name, so operator chains are put back in source order by
 // offset. Error recovery can leave children out; missing parts become `Error` expressions, and callers only
 // check files without syntax errors, so those never reach the checker.
+//
+// The CST of `a + b + c …` is flat (the parser loops), but its AST is nested: each operator is a node
+// whose left operand is the chain so far. Every later phase walks expressions recursively, so the builder
+// bounds how deep an expression may nest (MAX_EXPRESSION_DEPTH): a deeper one is reported once (ALN1013)
+// and replaced by an `Error` node, so no later phase ever sees it.
 import type { CstElement, CstNode, IToken } from "chevrotain";
-import type { Span } from "../diagnostics/diagnostic.ts";
+import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "../source/source-file.ts";
 import type * as A from "./ast.ts";
 
@@ -24,8 +29,42 @@ function endOf(e: CstElement): number {
   return off === undefined || Number.isNaN(off) ? -1 : off + 1;
 }
 
+/**
+ * Deepest expression tree the builder accepts: every operator, bracket, call and block counts one level.
+ * Brackets alone stop at 128 (parse/brackets.ts); real experiments stay far below either limit.
+ */
+export const MAX_EXPRESSION_DEPTH = 256;
+
 export class AstBuilder {
+  /** Problems found while building: expressions nested deeper than MAX_EXPRESSION_DEPTH. */
+  readonly diagnostics: Diagnostic[] = [];
+  /** Depth of each expression built (a leaf is 1), kept beside the tree rather than in it. */
+  private readonly depths = new WeakMap<A.Expression, number>();
+
   constructor(private readonly source: SourceFile) {}
+
+  private depthOf(e: A.Expression): number {
+    return this.depths.get(e) ?? 1;
+  }
+
+  /**
+   * Records the depth of a node one level above `children`; a node past the limit is reported and
+   * becomes an `Error` node, so the walks of later phases stay shallow.
+   */
+  private nest<E extends A.Expression>(e: E, children: readonly A.Expression[]): E | A.ErrorExpression {
+    let depth = 0;
+    for (const c of children) depth = Math.max(depth, this.depthOf(c));
+    return this.limited(e, depth + 1);
+  }
+
+  private limited<E extends A.Expression>(e: E, depth: number): E | A.ErrorExpression {
+    if (depth > MAX_EXPRESSION_DEPTH) {
+      this.diagnostics.push(diagnostic("expressionTooDeep", { depth, limit: MAX_EXPRESSION_DEPTH }, e.span));
+      return { kind: "Error", span: e.span };
+    }
+    this.depths.set(e, depth);
+    return e;
+  }
 
   private spanOf(...elements: (CstElement | undefined)[]): Span {
     let start = Number.MAX_SAFE_INTEGER;
@@ -221,7 +260,8 @@ export class AstBuilder {
       case "notExpression": {
         const operand = this.sub(c, "notExpression");
         if (this.tok(c, "Kw_not") || operand) {
-          return { kind: "Unary", op: "not", operand: operand ? this.leftAssoc(operand) : this.errorAt(node), span: this.spanOf(node) };
+          const inner = operand ? this.leftAssoc(operand) : this.errorAt(node);
+          return this.nest({ kind: "Unary", op: "not", operand: inner, span: this.spanOf(node) }, [inner]);
         }
         const cmp = this.sub(c, "comparison");
         return cmp ? this.leftAssoc(cmp) : this.errorAt(node);
@@ -234,7 +274,10 @@ export class AstBuilder {
         return this.fold(node, c, ["unary"], ["Star", "Slash"]);
       case "unary": {
         const operand = this.sub(c, "unary");
-        if (operand) return { kind: "Unary", op: "-", operand: this.leftAssoc(operand), span: this.spanOf(node) };
+        if (operand) {
+          const inner = this.leftAssoc(operand);
+          return this.nest({ kind: "Unary", op: "-", operand: inner, span: this.spanOf(node) }, [inner]);
+        }
         const range = this.sub(c, "range");
         return range ? this.range(range) : this.errorAt(node);
       }
@@ -243,9 +286,14 @@ export class AstBuilder {
     }
   }
 
+  /**
+   * Folds `a op b op c …` to the left. The depth grows by one per operator, so a chain past the limit is
+   * measured to its end without building it, and reported once, for the whole chain.
+   */
   private fold(node: CstNode, c: Children, operandNames: string[], operatorNames: string[]): A.Expression {
     const seq = this.ordered(c, [...operandNames, ...operatorNames]);
     let result: A.Expression | undefined;
+    let depth = 0;
     let pendingOp: string | undefined;
     for (const e of seq) {
       if (isToken(e)) {
@@ -253,20 +301,27 @@ export class AstBuilder {
         continue;
       }
       const operand = this.leftAssoc(e);
-      if (result === undefined) result = operand;
-      else {
-        const span = this.source.span(result.span.start, operand.span.end);
-        result = { kind: "Binary", op: (pendingOp ?? "+") as A.BinaryOperator, left: result, right: operand, span };
+      if (result === undefined) {
+        result = operand;
+        depth = this.depthOf(operand);
+        continue;
       }
+      depth = Math.max(depth, this.depthOf(operand)) + 1;
+      const span = this.source.span(result.span.start, operand.span.end);
+      result =
+        depth > MAX_EXPRESSION_DEPTH
+          ? { kind: "Error", span }
+          : { kind: "Binary", op: (pendingOp ?? "+") as A.BinaryOperator, left: result, right: operand, span };
     }
-    return result ?? this.errorAt(node);
+    return result === undefined ? this.errorAt(node) : this.limited(result, depth);
   }
 
   private range(node: CstNode): A.Expression {
     const [lo, hi] = this.subs(node.children, "primary").map((p) => this.primary(p));
     if (!lo) return this.errorAt(node);
     if (!this.tok(node.children, "DotDot")) return lo;
-    return { kind: "Range", lo, hi: hi ?? this.errorAt(node), span: this.spanOf(node) };
+    const upper = hi ?? this.errorAt(node);
+    return this.nest({ kind: "Range", lo, hi: upper, span: this.spanOf(node) }, [lo, upper]);
   }
 
   private primary(node: CstNode): A.Expression {
@@ -277,13 +332,17 @@ export class AstBuilder {
       return t && isToken(t) && !Number.isNaN(t.startOffset) ? this.literalToken(t) : this.errorAt(node);
     }
     const list = this.sub(c, "list");
-    if (list) return { kind: "List", items: this.subs(list.children, "expression").map((e) => this.expression(e)), span: this.spanOf(list) };
+    if (list) {
+      const items = this.subs(list.children, "expression").map((e) => this.expression(e));
+      return this.nest({ kind: "List", items, span: this.spanOf(list) }, items);
+    }
     const block = this.sub(c, "block");
-    if (block) return this.block(block);
+    if (block) return this.blockExpression(block);
     const paren = this.sub(c, "parenthesized");
     if (paren) {
       const inner = this.sub(paren.children, "expression");
-      return { kind: "Paren", expression: inner ? this.expression(inner) : this.errorAt(paren), span: this.spanOf(paren) };
+      const expression = inner ? this.expression(inner) : this.errorAt(paren);
+      return this.nest({ kind: "Paren", expression, span: this.spanOf(paren) }, [expression]);
     }
     const interp = this.tok(c, "Interpolation");
     if (interp) {
@@ -308,7 +367,17 @@ export class AstBuilder {
     const call: A.Call = { kind: "Call", callee: path, span };
     if (argsNode) call.args = this.subs(argsNode.children, "expression").map((e) => this.expression(e));
     if (blockNode) call.block = this.block(blockNode);
-    return call;
+    // A call and its block count as one level: `sft(a, b) { epochs: 1 }` nests as deep as `[a, b]`.
+    return this.nest(call, [...(call.args ?? []), ...(call.block?.entries.map((x) => x.value) ?? [])]);
+  }
+
+  /** A block written as a value: one level above its entries' values. */
+  private blockExpression(node: CstNode): A.Block | A.ErrorExpression {
+    const block = this.block(node);
+    return this.nest(
+      block,
+      block.entries.map((x) => x.value),
+    );
   }
 
   block(node: CstNode): A.Block {

@@ -31,12 +31,23 @@ export interface Program {
 
 export function loadProgram(entryPath: string, readEntry: (p: string) => ReturnType<typeof readSourceFile> = readSourceFile): Program {
   const program: Program = { files: new Map(), sources: new Map(), diagnostics: [], syntaxErrors: false };
-  const visiting: string[] = [];
+  // A depth-first walk with an explicit stack, so a chain of thousands of imports cannot overflow the call
+  // stack: each frame is a file whose imports are being followed. A file joins `program.files` when its
+  // last import is done, so dependencies come before dependants.
+  interface Frame {
+    absPath: string;
+    loaded: LoadedFile;
+    imports: ImportStatement[];
+    next: number;
+    /** The import whose target is the frame above this one; its entry is recorded when that file is done. */
+    waiting?: ImportStatement;
+  }
+  const stack: Frame[] = [];
+  /** Files on the stack, for cycle detection; `stack` holds their order for the chain. */
+  const visiting = new Set<string>();
 
-  /** The loaded file; "unreadable" when it could not be read; undefined when it could not be parsed at all. */
-  const visit = (absPath: string, read: () => ReturnType<typeof readSourceFile>): LoadedFile | "unreadable" | undefined => {
-    const done = program.files.get(absPath);
-    if (done) return done;
+  /** Reads and parses a file; a frame to walk its imports, "unreadable", or undefined when it could not be parsed at all. */
+  const open = (absPath: string, read: () => ReturnType<typeof readSourceFile>): Frame | "unreadable" | undefined => {
     const read_ = read();
     if (!read_.ok) {
       program.diagnostics.push(read_.diagnostic);
@@ -47,35 +58,59 @@ export function loadProgram(entryPath: string, readEntry: (p: string) => ReturnT
     program.diagnostics.push(...parsed.diagnostics);
     if (parsed.diagnostics.some((d) => d.severity === "error")) program.syntaxErrors = true;
     if (!parsed.ast) return undefined;
-    const loaded: LoadedFile = { ast: parsed.ast, imports: [] };
-    visiting.push(absPath);
-    for (const st of parsed.ast.statements) {
-      if (st.kind !== "Import") continue;
-      const rel = st.path.value;
-      const target = path.resolve(path.dirname(absPath), rel);
-      if (target === absPath) {
-        program.diagnostics.push(diagnostic("selfImport", { path: rel }, st.path.span));
-        loaded.imports.push({ statement: st });
-        continue;
-      }
-      const cycleAt = visiting.indexOf(target);
-      if (cycleAt >= 0) {
-        const chain = [...visiting.slice(cycleAt), target].map((p) => path.relative(path.dirname(absPath), p) || path.basename(p));
-        program.diagnostics.push(diagnostic("importCycle", { cycle: chain.join(" → ") }, st.path.span));
-        loaded.imports.push({ statement: st });
-        continue;
-      }
-      const child = visit(target, () => readSourceFile(target, st.path.span));
-      if (child === "unreadable") loaded.imports.push({ statement: st, unreadable: true });
-      else loaded.imports.push(child ? { statement: st, target } : { statement: st });
-    }
-    visiting.pop();
-    program.files.set(absPath, loaded);
-    return loaded;
+    const imports = parsed.ast.statements.filter((st): st is ImportStatement => st.kind === "Import");
+    return { absPath, loaded: { ast: parsed.ast, imports: [] }, imports, next: 0 };
+  };
+  const push = (frame: Frame) => {
+    stack.push(frame);
+    visiting.add(frame.absPath);
   };
 
   const abs = path.resolve(entryPath);
-  const entry = visit(abs, () => readEntry(entryPath));
-  if (entry && entry !== "unreadable") program.entry = entry;
+  const entry = open(abs, () => readEntry(entryPath));
+  if (entry === "unreadable" || entry === undefined) return program;
+  push(entry);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1] as Frame;
+    const st = frame.imports[frame.next++];
+    if (st === undefined) {
+      // All imports followed: the file is complete.
+      stack.pop();
+      visiting.delete(frame.absPath);
+      program.files.set(frame.absPath, frame.loaded);
+      const parent = stack[stack.length - 1];
+      if (parent?.waiting) {
+        parent.loaded.imports.push({ statement: parent.waiting, target: frame.absPath });
+        delete parent.waiting;
+      }
+      continue;
+    }
+    const rel = st.path.value;
+    const target = path.resolve(path.dirname(frame.absPath), rel);
+    if (target === frame.absPath) {
+      program.diagnostics.push(diagnostic("selfImport", { path: rel }, st.path.span));
+      frame.loaded.imports.push({ statement: st });
+      continue;
+    }
+    if (visiting.has(target)) {
+      const from = stack.findIndex((f) => f.absPath === target);
+      const chain = [...stack.slice(from).map((f) => f.absPath), target].map((p) => path.relative(path.dirname(frame.absPath), p) || path.basename(p));
+      program.diagnostics.push(diagnostic("importCycle", { cycle: chain.join(" → ") }, st.path.span));
+      frame.loaded.imports.push({ statement: st });
+      continue;
+    }
+    if (program.files.has(target)) {
+      frame.loaded.imports.push({ statement: st, target });
+      continue;
+    }
+    const child = open(target, () => readSourceFile(target, st.path.span));
+    if (child === "unreadable") frame.loaded.imports.push({ statement: st, unreadable: true });
+    else if (child === undefined) frame.loaded.imports.push({ statement: st });
+    else {
+      frame.waiting = st;
+      push(child);
+    }
+  }
+  program.entry = program.files.get(abs);
   return program;
 }

@@ -3,11 +3,12 @@
 // reads: each declaration's constructor with its settings resolved and defaults filled.
 import type { Call, Declaration, EvaluateDeclaration, Expression, Ident } from "../ast/ast.ts";
 import type { Program } from "../binder/load.ts";
-import type { Bound, DeclSymbol, SymbolEntry } from "../binder/scope.ts";
+import { type Bound, type DeclSymbol, Scope } from "../binder/scope.ts";
 import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 import { ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
+import { postOrder, referencedDeclarations } from "./dependencies.ts";
 import { type EvalHost, Evaluator } from "./evaluate.ts";
 import { type CheckedParam, checkParams, type ParamInputs } from "./params.ts";
 import { didYouMean } from "./suggest.ts";
@@ -41,6 +42,15 @@ export interface CheckInputs extends ParamInputs {
 }
 
 type State = "checking" | "done";
+
+/**
+ * Declarations are checked when first referenced, recursively. Past this many nested checks, the rest of
+ * the chain is checked dependencies first instead (see `checkChainFirst`), so that thousands of files that
+ * each use the declaration of the next cannot overflow the call stack.
+ */
+const MAX_NESTED_CHECKS = 16;
+/** Stands in a cycle's chain for the links between the declaration where `checkChainFirst` began and the next one shown. */
+const CHAIN_GAP = "…";
 
 export function check(program: Program, bound: Bound, inputs: CheckInputs = {}): { checked: CheckedProgram; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [...bound.diagnostics];
@@ -86,10 +96,13 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
   const stack: string[] = [];
   const reportedCycles = new Set<string>();
   const byName = new Map(bound.decls.map((d) => [d.qualified, d]));
+  /** Where the nested checks counted against MAX_NESTED_CHECKS begin on `stack`. */
+  let floor = 0;
+  let reordered = false;
 
   const evaluatorFor = (sym: DeclSymbol) => {
     const file = sym.file.ast.source.absPath;
-    return new Evaluator(host, bound.scopes.get(file) ?? new Map<string, SymbolEntry>(), bound.unreadableImports.get(file));
+    return new Evaluator(host, bound.scopes.get(file) ?? Scope.empty, bound.unreadableImports.get(file));
   };
 
   function checkDecl(qualified: string, at?: Span): CheckedDecl | undefined {
@@ -107,6 +120,8 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
       reportedCycles.add(key);
       return undefined;
     }
+    if (stack.length - floor >= MAX_NESTED_CHECKS) checkChainFirst(qualified);
+    if (state.has(qualified)) return checkDecl(qualified, at);
     state.set(qualified, "checking");
     stack.push(qualified);
     const outerUses = host.currentUses;
@@ -153,8 +168,49 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
     return result;
   }
 
+  /**
+   * Checks what `qualified` refers to, directly or not, dependencies first, before `qualified` itself: each
+   * of those finds its own references checked already, so the recursion stays shallow. A cycle through
+   * the declarations being checked is still found; its chain shows the skipped links as CHAIN_GAP.
+   */
+  function checkChainFirst(qualified: string): void {
+    const references = (q: string): string[] => {
+      const sym = byName.get(q);
+      if (!sym) return [];
+      return referencedDeclarations(sym.node, bound.scopes.get(sym.file.ast.source.absPath) ?? Scope.empty);
+    };
+    const order = postOrder([qualified], references, (q) => state.has(q) || !byName.has(q));
+    const outerFloor = floor;
+    const outerUses = host.currentUses;
+    stack.push(CHAIN_GAP);
+    floor = stack.length;
+    // Checked on their own account: they become uses of whoever refers to them, when that is checked.
+    host.currentUses = undefined;
+    try {
+      for (const q of order) if (q !== qualified) checkDecl(q);
+    } finally {
+      stack.pop();
+      floor = outerFloor;
+      host.currentUses = outerUses;
+    }
+    reordered = true;
+  }
+
   for (const sym of bound.decls) checkDecl(sym.qualified);
-  // Re-insert in dependency order is not needed: checkDecl inserts dependencies first.
+  // checkDecl inserts dependencies first. When checkChainFirst changed the order of the checks, the
+  // declarations are put back in the order plain recursion would have given: each after what it uses.
+  if (reordered) {
+    const order = postOrder(
+      bound.decls.map((d) => d.qualified),
+      (q) => checked.decls.get(q)?.uses ?? [],
+      (q) => !checked.decls.has(q),
+    );
+    const decls = new Map(order.map((q) => [q, checked.decls.get(q) as CheckedDecl]));
+    for (const [q, d] of checked.decls) if (!decls.has(q)) decls.set(q, d);
+    checked.decls = decls;
+    const sweeps = checked.sweeps;
+    checked.sweeps = new Map([...decls.keys()].flatMap((q) => (sweeps.has(q) ? [[q, sweeps.get(q) as CheckedSweep]] : [])));
+  }
   return { checked, diagnostics };
 }
 

@@ -2,7 +2,7 @@
 // Value. The expected type decides what a bare name means (a symbol, a declaration, a constructor), so the
 // grammar stays small and every mistake is reported where it was written.
 import type { Block, Call, Entry, Expression, Ident } from "../ast/ast.ts";
-import type { SymbolEntry } from "../binder/scope.ts";
+import type { Scope } from "../binder/scope.ts";
 import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
 import { labelTexts } from "../diagnostics/messages.ts";
 import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
@@ -48,7 +48,7 @@ export class Evaluator {
 
   constructor(
     private readonly host: EvalHost,
-    private readonly scope: Map<string, SymbolEntry>,
+    private readonly scope: Scope,
     /** Plain imports of this file that could not be read: an unknown name may be declared there. */
     private readonly unreadableImports: readonly string[] = [],
   ) {}

@@ -1,7 +1,7 @@
 // Params: template values declared with a type and an allowed domain. Their value comes from the default,
 // from `--set name=value` (type-checked like source text), or from a sweep trial — in that order of priority.
 import path from "node:path";
-import type { Bound, ParamSymbol } from "../binder/scope.ts";
+import { type Bound, type ParamSymbol, Scope } from "../binder/scope.ts";
 import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import { parseValueText } from "../parse/parse.ts";
 import { SourceFile } from "../source/source-file.ts";
@@ -55,7 +55,7 @@ function constantEvaluator(report: (d: Diagnostic) => void, isParam: (n: string)
     hasOverrideUnder: () => false,
     unresolved: () => {},
   };
-  return new Evaluator(host, new Map());
+  return new Evaluator(host, Scope.empty);
 }
 
 /** A value already of the param's type, checked against its domain: bounds, or the set of allowed values. */

@@ -1,5 +1,8 @@
 // Diagnostics for people: `file:line:col: severity[CODE]: message`, the source line with an underline,
 // labelled secondary spans, notes and a help line — in the spirit of rustc and the TypeScript compiler.
+// A .align file may come from someone else: control characters in its text (in a source line, or quoted in a
+// message) are shown as escapes (src/util/printable.ts), and the underline is placed by the escaped widths.
+import { printable, printableLine } from "../../util/printable.ts";
 import type { SourceFile } from "../source/source-file.ts";
 import type { Diagnostic, Span } from "./diagnostic.ts";
 
@@ -14,14 +17,14 @@ export function renderDiagnostics(diagnostics: readonly Diagnostic[], sources: R
   const blocks = diagnostics.map((d) => {
     const sevColor = d.severity === "error" ? "red" : d.severity === "warning" ? "yellow" : "blue";
     const where = d.span ? `${d.span.file}:${d.span.line}:${d.span.column}: ` : "";
-    const lines = [`${where}${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint("bold", d.message)}`];
+    const lines = [`${where}${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint("bold", printable(d.message))}`];
     if (d.span) lines.push(...snippet(d.span, sources, "^", "", paint, sevColor));
     for (const label of d.labels) {
       if (label.span.file !== d.span?.file) lines.push(`  ${paint("cyan", "-->")} ${label.span.file}:${label.span.line}:${label.span.column}`);
-      lines.push(...snippet(label.span, sources, "-", label.message, paint, "cyan"));
+      lines.push(...snippet(label.span, sources, "-", printable(label.message), paint, "cyan"));
     }
-    for (const note of d.notes) lines.push(`  ${paint("cyan", "=")} note: ${note}`);
-    if (d.help) lines.push(`  ${paint("cyan", "=")} help: ${d.help}`);
+    for (const note of d.notes) lines.push(`  ${paint("cyan", "=")} note: ${printable(note)}`);
+    if (d.help) lines.push(`  ${paint("cyan", "=")} help: ${printable(d.help)}`);
     return lines.join("\n");
   });
   const errors = diagnostics.filter((d) => d.severity === "error").length;
@@ -57,8 +60,13 @@ function snippet(span: Span, sources: ReadonlyMap<string, SourceFile>, mark: str
   const width = Math.max(1, Math.min(endCol - span.column, text.length - startCol + 2));
   const gutter = String(span.line);
   const pad = " ".repeat(gutter.length);
-  const visible = (prefix + text).replace(/\t/g, " ");
-  const underline = `${" ".repeat(Math.max(0, startCol - 1))}${mark.repeat(width)}${label ? ` ${label}` : ""}`;
+  const raw = (prefix + text).replace(/\t/g, " ");
+  const visible = printableLine(raw);
+  // Columns as shown: a control character before or under the span takes the width of its escape.
+  const before = printableLine(raw.slice(0, Math.max(0, startCol - 1))).length;
+  const marked = raw.slice(Math.max(0, startCol - 1), Math.max(0, startCol - 1) + width);
+  const shownWidth = Math.max(1, printableLine(marked).length + Math.max(0, width - marked.length));
+  const underline = `${" ".repeat(before)}${mark.repeat(shownWidth)}${label ? ` ${label}` : ""}`;
   return [
     `${pad} ${paint("cyan", "|")}`,
     `${paint("cyan", gutter)} ${paint("cyan", "|")} ${visible}`,

@@ -5,13 +5,13 @@ import { EOF, type IToken } from "chevrotain";
 import * as T from "../../../grammar/lexer.ts";
 import { alignParser } from "../../../grammar/parser.ts";
 import type { AlignFile } from "../ast/ast.ts";
-import { AstBuilder } from "../ast/build.ts";
+import { AstBuilder, MAX_EXPRESSION_DEPTH } from "../ast/build.ts";
 import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import type { SourceFile } from "../source/source-file.ts";
 import { checkBrackets, MAX_NESTING } from "./brackets.ts";
 import { checkNumberLiterals } from "./numbers.ts";
 
-export { MAX_NESTING };
+export { MAX_EXPRESSION_DEPTH, MAX_NESTING };
 export const LANGUAGE_VERSION = 1;
 /** Most tokens in one file. Real experiment files have a few thousand; the CST of millions would exhaust memory. */
 export const MAX_TOKENS = 100_000;
@@ -86,7 +86,9 @@ export function parseSource(source: SourceFile): ParseResult {
     diagnostics.push(diagnostic("syntaxError", { expected: err.message, found: atEof ? "end of file" : describeToken(tok) }, span));
   }
 
-  const ast = new AstBuilder(source).file(cst, lexed.groups.comments ?? []);
+  const builder = new AstBuilder(source);
+  const ast = builder.file(cst, lexed.groups.comments ?? []);
+  diagnostics.push(...builder.diagnostics);
   diagnostics.push(...checkVersion(source, ast, diagnostics.length > 0));
   return { ast, diagnostics };
 }
@@ -111,6 +113,12 @@ function describeToken(t: IToken): string {
 /** Parses a lone value, as given on the command line (`--set beta=0.2`), into an expression. */
 export function parseValueText(source: SourceFile): { expression?: import("../ast/ast.ts").Expression; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
+  // The same limit as for a file: the parser's time and memory grow with the tokens.
+  const estimate = estimateTokens(source.text);
+  if (estimate.count > MAX_TOKENS) {
+    const at = estimate.offsetAtLimit;
+    return { diagnostics: [diagnostic("tooManyTokens", { limit: MAX_TOKENS, count: estimate.count }, source.span(at, at + 1))] };
+  }
   const lexed = T.alignLexer.tokenize(source.text);
   for (const err of lexed.errors)
     diagnostics.push(
@@ -134,7 +142,10 @@ export function parseValueText(source: SourceFile): { expression?: import("../as
     break; // one problem is enough for a one-line value
   }
   if (diagnostics.length > 0) return { diagnostics };
-  return { expression: new AstBuilder(source).expression(cst), diagnostics };
+  const builder = new AstBuilder(source);
+  const expression = builder.expression(cst);
+  if (builder.diagnostics.length > 0) return { diagnostics: builder.diagnostics };
+  return { expression, diagnostics };
 }
 
 /** A fast count of tokens (words, literals and punctuation; strings and comments count once), close to the lexer's. */

@@ -22,7 +22,9 @@
 // Randomness: an xoshiro128** stream per item, forked from the seed by the item id (`corrupt/<id>`).
 import { execa, type ResultPromise } from "execa";
 import { Rng } from "../../compiler/tensor/params/random.ts";
+import { printable, printableJson, printableLine } from "../../util/printable.ts";
 import { parseYesNo } from "../eval/answers.ts";
+import { ProcessGroup } from "../process-groups.ts";
 import type { WorldItem } from "../world/format.ts";
 import type { Scene } from "../world/scene.ts";
 import {
@@ -406,7 +408,15 @@ export interface CommandOptions {
 }
 
 const STDERR_TAIL = 2000;
-const quote = (text: string, max = 200): string => JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+const quote = (text: string, max = 200): string => printableJson(JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text));
+/** A value from a reply, as JSON, cut for a message. */
+const brief = (value: unknown, max = 200): string => {
+  const json = JSON.stringify(value) ?? String(value);
+  return printableJson(json.length > max ? `${json.slice(0, max)}…` : json);
+};
+const KILL_GRACE_MS = 2000;
+/** The longest stdout line taken from the editor; more without a newline stops it. */
+const MAX_LINE = 16 * 1024 * 1024;
 
 /** What is wrong with a reply line for item `id` (whose answer is `answer`), or the reply. */
 export function parseEditorReply(line: string, id: string, answer: string): { rejected: string | null; edits: Edit[] } | string {
@@ -418,32 +428,38 @@ export function parseEditorReply(line: string, id: string, answer: string): { re
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) return `printed ${quote(line)}, not a JSON object {"id", "rejected"}`;
   const r = v as Record<string, unknown>;
-  if (r.id !== id) return `replied with id ${JSON.stringify(r.id)} while item ${JSON.stringify(id)} was waiting`;
+  if (r.id !== id) return `replied with id ${brief(r.id)} while item ${brief(id)} was waiting`;
   if (r.rejected === null) return { rejected: null, edits: [] };
   if (typeof r.rejected !== "string" || r.rejected.trim() === "")
-    return `"rejected" must be a non-empty string (or null to skip the item), got ${JSON.stringify(r.rejected)}`;
+    return `"rejected" must be a non-empty string (or null to skip the item), got ${brief(r.rejected)}`;
   if (r.rejected === answer) return `"rejected" is the answer unchanged (${quote(answer)}); return null to skip an item`;
   const edits: Edit[] = [];
   if (r.edits !== undefined) {
-    if (!Array.isArray(r.edits)) return `"edits" must be a list of {"op", "from", "to"}, got ${JSON.stringify(r.edits)}`;
+    if (!Array.isArray(r.edits)) return `"edits" must be a list of {"op", "from", "to"}, got ${brief(r.edits)}`;
     for (const e of r.edits as unknown[]) {
       const x = e as Record<string, unknown> | null;
       if (typeof x !== "object" || x === null || typeof x.op !== "string" || typeof x.from !== "string" || typeof x.to !== "string")
-        return `each of "edits" must be {"op", "from", "to"} with string values, got ${JSON.stringify(e)}`;
+        return `each of "edits" must be {"op", "from", "to"} with string values, got ${brief(e)}`;
       edits.push({ op: x.op, from: x.from, to: x.to });
     }
   }
   return { rejected: r.rejected, edits };
 }
 
-/** One long-lived editor process answering one request at a time. */
+/**
+ * One long-lived editor process answering one request at a time. It runs in its own process group, ended as a whole
+ * when the editor exits or is stopped, and when alignc exits or is interrupted (process-groups.ts).
+ */
 class Editor {
   private readonly proc: ResultPromise;
+  private readonly group: ProcessGroup | undefined;
+  private readonly done: Promise<void>;
   private pending = "";
   private lines: string[] = [];
   private waiter: ((line: string | Error) => void) | undefined;
   private exit: Error | undefined;
-  stderrTail = "";
+  private overflowed = false;
+  private stderrTail = "";
 
   constructor(
     private readonly argv: readonly string[],
@@ -456,12 +472,15 @@ class Editor {
       stderr: "pipe",
       buffer: false,
       reject: false,
-      forceKillAfterDelay: 2000,
-      cleanup: true,
+      detached: true,
+      forceKillAfterDelay: KILL_GRACE_MS,
     });
+    this.group = ProcessGroup.adopt(this.proc.pid);
+    this.proc.once("exit", () => void this.group?.end(KILL_GRACE_MS));
     this.proc.stdin?.on("error", () => {}); // an early exit makes writes fail with EPIPE; the exit is what gets reported
     this.proc.stdout?.setEncoding("utf8");
     this.proc.stdout?.on("data", (chunk: string) => {
+      if (this.overflowed) return;
       this.pending += chunk;
       let nl = this.pending.indexOf("\n");
       while (nl >= 0) {
@@ -470,12 +489,23 @@ class Editor {
         if (line.trim() !== "") this.push(line);
         nl = this.pending.indexOf("\n");
       }
+      if (this.pending.length > MAX_LINE) {
+        // Memory stays bounded: an editor that never ends its line is stopped, and what it printed is not kept.
+        this.overflowed = true;
+        this.pending = "";
+        this.exit ??= new Error(`printed more than ${MAX_LINE / 1024 / 1024} MB without a newline`);
+        const w = this.waiter;
+        this.waiter = undefined;
+        w?.(this.exit);
+        if (this.group) void this.group.end(KILL_GRACE_MS);
+        else this.proc.kill();
+      }
     });
     this.proc.stderr?.setEncoding("utf8");
     this.proc.stderr?.on("data", (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL);
+      this.stderrTail = (this.stderrTail + chunk.slice(-STDERR_TAIL)).slice(-STDERR_TAIL);
     });
-    void this.proc.then((result) => {
+    this.done = this.proc.then(async (result) => {
       const r = result as { exitCode?: number; signal?: string; code?: string; originalMessage?: string };
       this.exit =
         r.exitCode === undefined && r.signal === undefined
@@ -484,6 +514,7 @@ class Editor {
       const w = this.waiter;
       this.waiter = undefined;
       w?.(this.exit);
+      await this.group?.end(KILL_GRACE_MS);
     });
   }
 
@@ -512,20 +543,27 @@ class Editor {
     });
   }
 
-  /** EOF on stdin, a moment to exit, then SIGTERM (and SIGKILL after the grace period). */
+  /** EOF on stdin, a moment to exit, then SIGTERM to its group (and SIGKILL after the grace period). */
   async close(): Promise<void> {
     this.proc.stdin?.end();
-    if (this.exit) return;
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, 2000);
-    });
-    await Promise.race([this.proc.then(() => undefined), grace]);
-    clearTimeout(timer);
     if (!this.exit) {
-      this.proc.kill();
-      await this.proc.then(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, KILL_GRACE_MS);
+      });
+      await Promise.race([this.done, grace]);
+      clearTimeout(timer);
+      if (!this.exit) {
+        if (this.group) void this.group.end(KILL_GRACE_MS);
+        else this.proc.kill();
+      }
     }
+    await this.done;
+  }
+
+  /** Its stderr's tail, control characters escaped. */
+  stderr(): string {
+    return printable(this.stderrTail);
   }
 
   describe(): string {
@@ -557,12 +595,12 @@ export async function corruptWithCommand(items: readonly WorldItem[], o: Command
         reply = (e as Error).message;
       }
       if (typeof reply === "string") {
-        const tail = editor.stderrTail.trim();
+        const tail = editor.stderr().trim();
         const lastLines = tail.split("\n").slice(-5).join("\n    ");
         throw new CorruptCommandError(
-          `corrupt: the editor program ${editor.describe()} failed on item ${item.id}: it ${reply}${tail ? `\n  its stderr ends:\n    ${lastLines}` : " (nothing on stderr)"}`,
+          `corrupt: the editor program ${editor.describe()} failed on item ${printableLine(item.id)}: it ${reply}${tail ? `\n  its stderr ends:\n    ${lastLines}` : " (nothing on stderr)"}`,
           item.id,
-          editor.stderrTail,
+          editor.stderr(),
         );
       }
       o.onItem?.(done);

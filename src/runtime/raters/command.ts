@@ -15,8 +15,16 @@
 //   - scores that break the rater's contract (checkReply): the process is kept;
 //   - {"error": …}: the program refused the request; retried only when the reply says "retry": true.
 // A program that cannot be started at all (not found, not executable) stops the stage at once.
+//
+// Each process runs in its own process group (process-groups.ts): stopping it — on timeout, garbage, at the end of
+// the stage, when alignc is interrupted or exits — ends everything it started too. Its stderr goes to the run log
+// through one StderrStream per process, capped per request (log.ts); what the program says (error replies, stderr
+// tails) reaches messages with control characters escaped (util/printable.ts).
 import { execa, type ResultPromise } from "execa";
+import { printable, printableLine } from "../../util/printable.ts";
 import type { RatingInfo } from "../prefdata/records.ts";
+import { ProcessGroup } from "../process-groups.ts";
+import type { StderrSink, StderrStream } from "../run/log.ts";
 import { AttemptFailure, type Part, parseReplyLine, quote, type RaterMode, RaterUnavailable, runPlan, wireRequest } from "./protocol.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";
 
@@ -41,12 +49,18 @@ export interface CommandRaterOptions {
   killGraceMs?: number;
   /** Exits in a row, with requests in flight and no reply in between, after which the program is given up on. Default 10. */
   maxConsecutiveCrashes?: number;
-  /** Receives the programs' stderr as it comes (for the run log). */
-  onStderr?: (text: string) => void;
+  /**
+   * Receives the programs' stderr as it comes (for the run log). A sink with `open` (RunLog.stderrOf) gets one stream
+   * per process, told where each request starts, so that it can cap what it logs per request.
+   */
+  onStderr?: StderrSink;
 }
 
+/** Characters of a process's stderr kept for error messages (its tail). */
 const STDERR_TAIL = 2048;
 const MAX_LINE = 16 * 1024 * 1024;
+/** Characters of an error reply's text kept in the failure's message. */
+const MAX_ERROR_TEXT = 1000;
 
 export function createCommandRater(options: CommandRaterOptions): RaterRuntime {
   if (options.argv.length === 0) throw new Error("a command rater needs a program to run: argv is empty");
@@ -146,6 +160,10 @@ interface InFlight {
 /** One process of the rater program. */
 class Program {
   private readonly proc: ResultPromise;
+  /** Its process group: everything it started. Undefined when it did not start (or on a platform without groups). */
+  private readonly group: ProcessGroup | undefined;
+  private readonly stderrLog: StderrStream | undefined;
+  /** Settles when the process has exited and its group has been ended. */
   private readonly done: Promise<unknown>;
   private stderrTail = "";
   private pending = "";
@@ -165,20 +183,32 @@ class Program {
       stderr: "pipe",
       buffer: false,
       reject: false,
+      // Its own process group, ended as a whole (execa's cleanup does not apply to detached processes: the groups
+      // module ends them when alignc exits). forceKillAfterDelay is for proc.kill() where there is no group.
+      detached: true,
       forceKillAfterDelay: pool.killGraceMs,
-      cleanup: true,
     });
+    this.group = ProcessGroup.adopt(this.proc.pid);
     pool.started(this);
+    const sink = pool.options.onStderr;
+    this.stderrLog = sink?.open?.() ?? (sink ? { write: sink, next: () => {}, end: () => {} } : undefined);
     // A program that exits early makes writes fail with EPIPE; its exit is what gets reported.
     this.proc.stdin?.on("error", () => {});
     this.proc.stdout?.setEncoding("utf8");
     this.proc.stdout?.on("data", (chunk: string) => this.onStdout(chunk));
     this.proc.stderr?.setEncoding("utf8");
     this.proc.stderr?.on("data", (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL);
-      pool.options.onStderr?.(chunk);
+      this.stderrTail = (this.stderrTail + chunk.slice(-STDERR_TAIL)).slice(-STDERR_TAIL);
+      this.stderrLog?.write(chunk);
     });
-    this.done = this.proc.then((result) => this.onExit(result));
+    // When the program itself exits, what it started goes too (a grandchild holding its stdout or stderr open would
+    // otherwise keep the result below from settling).
+    this.proc.once("exit", () => void this.group?.end(pool.killGraceMs));
+    this.done = this.proc.then(async (result) => {
+      this.onExit(result);
+      this.stderrLog?.end();
+      await this.group?.end(pool.killGraceMs);
+    });
   }
 
   get usable(): boolean {
@@ -193,12 +223,14 @@ class Program {
         this.stop();
       }, this.pool.timeoutMs);
       this.current = { part, resolve, reject, timer };
+      this.stderrLog?.next(part.id);
       this.proc.stdin?.write(`${JSON.stringify(wireRequest(part))}\n`);
     });
   }
 
+  /** The tail of its stderr for a failure, control characters escaped. */
   private stderr(): string | undefined {
-    return this.stderrTail === "" ? undefined : this.stderrTail;
+    return this.stderrTail === "" ? undefined : printable(this.stderrTail);
   }
 
   private onStdout(chunk: string): void {
@@ -234,7 +266,8 @@ class Program {
     const reply = parsed.reply;
     if ("error" in reply) {
       // A polite refusal: the process is fine and takes the next request.
-      current.reject(new AttemptFailure(`the rater refused it: ${reply.error}`, undefined, reply.retry === true));
+      const text = reply.error.length > MAX_ERROR_TEXT ? `${reply.error.slice(0, MAX_ERROR_TEXT)}…` : reply.error;
+      current.reject(new AttemptFailure(`the rater refused it: ${printableLine(text)}`, undefined, reply.retry === true));
     } else {
       current.resolve(reply.rationale === undefined ? { scores: reply.scores } : { scores: reply.scores, rationale: reply.rationale });
     }
@@ -257,12 +290,17 @@ class Program {
     this.settle()?.reject(error);
   }
 
-  /** Stops the process: SIGTERM now, SIGKILL after the grace period (execa's forceKillAfterDelay). */
+  /** Stops the process and everything it started: SIGTERM to its group now, SIGKILL after the grace period. */
   private stop(): void {
     if (this.retired) return;
     this.retired = true;
     this.pool.forget(this);
-    if (!this.exited) this.proc.kill();
+    if (!this.exited) this.kill();
+  }
+
+  private kill(): void {
+    if (this.group) void this.group.end(this.pool.killGraceMs);
+    else this.proc.kill();
   }
 
   private onExit(result: { exitCode?: number; signal?: string; code?: string; originalMessage?: string }): void {
@@ -283,29 +321,33 @@ class Program {
     }
     if (wasRetired || !current) return;
     const how = result.signal !== undefined ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    const stderr = this.stderr();
-    const lastLine = stderr
-      ?.split("\n")
+    const lastLine = this.stderrTail
+      .split("\n")
       .map((l) => l.trim())
       .filter((l) => l !== "")
       .pop();
-    this.pool.crashed(lastLine ? `${how}: ${lastLine}` : how);
+    const stderr = this.stderr();
+    this.pool.crashed(lastLine ? `${how}: ${printableLine(lastLine.length > 300 ? `${lastLine.slice(0, 300)}…` : lastLine)}` : how);
     const tail = lastLine ? `; its stderr ends: ${quote(lastLine, 300)}` : " (it wrote nothing to stderr)";
     current.reject(new AttemptFailure(`the rater program ${how} before answering${tail}`, stderr));
   }
 
-  /** At the end: EOF on stdin, then a grace period to exit, then SIGTERM and SIGKILL. */
+  /**
+   * At the end: EOF on stdin, then a grace period to exit, then SIGTERM and SIGKILL — to its whole group, whose
+   * other processes are ended when it exits in any case.
+   */
   async close(): Promise<void> {
-    if (this.exited) return;
     this.retired = true;
-    this.proc.stdin?.end();
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.pool.killGraceMs);
-    });
-    await Promise.race([this.done, grace]);
-    clearTimeout(timer);
-    if (!this.exited) this.proc.kill();
+    if (!this.exited) {
+      this.proc.stdin?.end();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.pool.killGraceMs);
+      });
+      await Promise.race([this.done, grace]);
+      clearTimeout(timer);
+      if (!this.exited) this.kill();
+    }
     await this.done;
   }
 }

@@ -7,6 +7,7 @@ import type { GraphNode } from "../../compiler/lower/graph.ts";
 import type { RatingInfo } from "../prefdata/records.ts";
 import { loadJudge } from "../run/executors/rater-judge.ts";
 import type { StoredInput } from "../run/executors/types.ts";
+import type { StderrSink } from "../run/log.ts";
 import type { Runtime } from "../session.ts";
 import { createCommandRater } from "./command.ts";
 import { createGroundedRater } from "./grounded.ts";
@@ -22,8 +23,8 @@ export interface RaterContext {
   runtime?: Runtime | (() => Promise<Runtime>);
 }
 
-/** `onStderr` receives what a command rater's program writes to stderr (the run log shows it). */
-export async function createRater(node: GraphNode, entryDir: string, onStderr?: (text: string) => void, context: RaterContext = {}): Promise<RaterRuntime> {
+/** `onStderr` receives what a command rater's program writes to stderr (the run log shows it, capped per request: RunLog.stderrOf). */
+export async function createRater(node: GraphNode, entryDir: string, onStderr?: StderrSink, context: RaterContext = {}): Promise<RaterRuntime> {
   const p = node.params;
   const scale = p.scale as { min: number; max: number };
   const info: RatingInfo = { rater: node.id, kind: node.kind.replace("rater.", ""), aspects: p.aspects as string[], scale };

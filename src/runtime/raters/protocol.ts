@@ -3,6 +3,7 @@
 // their replies combine into the item's reply, and the driver that runs the requests with retries and reports each
 // item as soon as it is complete.
 import Ajv from "ajv";
+import { printableJson } from "../../util/printable.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest } from "./types.ts";
 import { checkReply } from "./types.ts";
 
@@ -123,9 +124,12 @@ export function parseReplyLine(line: string): ParsedReply {
   return { ok: true, reply: value as WireReply };
 }
 
-/** A program's output quoted for a message: JSON-escaped and cut to `max` characters. */
+/**
+ * A program's output quoted for a message: cut to `max` characters and JSON-escaped, with the characters JSON leaves
+ * raw that a terminal would act on (DEL, C1 controls, bidi overrides) escaped too.
+ */
 export function quote(text: string, max = 200): string {
-  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+  return printableJson(JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text));
 }
 
 // ── modes: the plan of an item ──────────────────────────────────────────────

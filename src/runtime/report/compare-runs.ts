@@ -1,10 +1,11 @@
 // `alignc compare RUN_A RUN_B`: what differs between two run directories — the settings of their nodes (from each
 // plan.json), the trial values when they are trials of a sweep, the last training metrics of each phase
 // (metrics/<node>.jsonl), and the evaluations' headline figures (evaluations/<node>.json) side by side.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { readJsonFile, readJsonLines } from "../../util/read-json.ts";
 import { type EvaluationFile, headlineFigures } from "../eval/compare.ts";
-import { paramDiff, type StoredPlan } from "../run/plan-status.ts";
+import { paramDiff, readPlanFile, type StoredPlan } from "../run/plan-status.ts";
 import { escapeHtml, page, type Section, table } from "./html.ts";
 
 export interface RunContents {
@@ -23,19 +24,19 @@ export class CompareError extends Error {
 export function readRun(dir: string): RunContents {
   const planFile = path.join(dir, "plan.json");
   if (!existsSync(planFile)) throw new CompareError(`${dir} is not a run directory: it has no plan.json (alignc run writes one)`);
-  const plan = JSON.parse(readFileSync(planFile, "utf8")) as StoredPlan;
+  const plan = readPlanFile(planFile);
   const lastMetrics: RunContents["lastMetrics"] = {};
   const metricsDir = path.join(dir, "metrics");
   if (existsSync(metricsDir))
     for (const f of readdirSync(metricsDir).filter((n) => n.endsWith(".jsonl"))) {
-      const lines = readFileSync(path.join(metricsDir, f), "utf8").trim().split("\n").filter(Boolean);
-      if (lines.length) lastMetrics[f.slice(0, -".jsonl".length)] = JSON.parse(lines.at(-1)!) as Record<string, number>;
+      const rows = readJsonLines<Record<string, number>>(path.join(metricsDir, f), "run `alignc run` again to rewrite it");
+      if (rows.length) lastMetrics[f.slice(0, -".jsonl".length)] = rows.at(-1) as Record<string, number>;
     }
   const evaluations: RunContents["evaluations"] = {};
   const evalDir = path.join(dir, "evaluations");
   if (existsSync(evalDir))
     for (const f of readdirSync(evalDir).filter((n) => n.endsWith(".json")))
-      evaluations[f.slice(0, -".json".length)] = JSON.parse(readFileSync(path.join(evalDir, f), "utf8")) as EvaluationFile;
+      evaluations[f.slice(0, -".json".length)] = readJsonFile<EvaluationFile>(path.join(evalDir, f), "run `alignc run` again to rewrite it");
   return { dir, plan, lastMetrics, evaluations };
 }
 

@@ -3,7 +3,7 @@
 // what `alignc report SWEEP_DIR --out FILE.md` writes and what the sweep's HTML report shows first; the tables of
 // docs/results.md are made this way.
 import path from "node:path";
-import { formatFigure, headlineNumbers } from "../eval/compare.ts";
+import { headlineNumbers } from "../eval/compare.ts";
 import type { SweepSummary } from "../sweep/local.ts";
 
 export interface ReplicateCell {

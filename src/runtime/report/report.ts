@@ -9,9 +9,12 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { readJsonFile, readJsonLines, UnreadableFileError } from "../../util/read-json.ts";
+import { type ReadRoot, readRoot, readUntrusted } from "../../util/untrusted-file.ts";
 import { type EvaluationFile, headlineFigures, renderComparison } from "../eval/compare.ts";
+import { MAX_IMAGE_BYTES } from "../input-problems.ts";
 import { type PairRecord, readDataset } from "../prefdata/records.ts";
-import type { StoredPlan } from "../run/plan-status.ts";
+import { PLAN_REMEDY, readPlanFile, type StoredPlan } from "../run/plan-status.ts";
 import { readSweep, renderSweepSummary, type SweepSummary, sweepRows, trialPaths } from "../sweep/local.ts";
 import { escapeHtml, page, type Section, table } from "./html.ts";
 import { type Replicates, replicateAxis, replicatesCaption, replicatesMarkdown, summariseReplicates, tableCells } from "./replicates.ts";
@@ -56,7 +59,7 @@ function replicatesOf(dir: string, sweep: SweepSummary, across: string | undefin
     );
   // Tables in the order the file declares its evaluations (the first finished trial's plan).
   const first = firstFinishedRun(dir, sweep);
-  const plan = first ? (JSON.parse(readFileSync(path.join(first.runDir, "plan.json"), "utf8")) as StoredPlan) : undefined;
+  const plan = first ? readPlanFile(path.join(first.runDir, "plan.json")) : undefined;
   return summariseReplicates(sweep, axis, plan?.nodes.filter((n) => n.kind === "eval.metrics").map((n) => n.id) ?? []);
 }
 
@@ -81,7 +84,7 @@ function sweepMarkdown(dir: string, across: string | undefined): string {
 }
 
 function runSections(dir: string): Section[] {
-  const plan = JSON.parse(readFileSync(path.join(dir, "plan.json"), "utf8")) as StoredPlan;
+  const plan = readPlanFile(path.join(dir, "plan.json"));
   const lock = readLock(dir);
   const statusOf = (id: string) => lock?.nodes?.[id]?.status ?? "pending";
   const boxes: GraphBox[] = plan.nodes.map((n) => ({ id: n.id, kind: n.kind, inputs: n.inputs.map((i) => i.node), status: statusOf(n.id) }));
@@ -115,7 +118,12 @@ interface Lock {
 
 function readLock(dir: string): Lock | undefined {
   const file = path.join(dir, "align.lock");
-  return existsSync(file) ? (parseYaml(readFileSync(file, "utf8")) as Lock) : undefined;
+  if (!existsSync(file)) return undefined;
+  try {
+    return parseYaml(readFileSync(file, "utf8")) as Lock;
+  } catch (e) {
+    throw new UnreadableFileError(`${file} is not valid YAML (${(e as Error).message.split("\n")[0]}); ${PLAN_REMEDY}`, file);
+  }
 }
 
 function summaryText(summary: Record<string, unknown> | undefined): string {
@@ -134,13 +142,7 @@ function readMetrics(dir: string): Map<string, Record<string, number>[]> {
   for (const f of readdirSync(metricsDir)
     .filter((n) => n.endsWith(".jsonl"))
     .sort())
-    out.set(
-      f.slice(0, -".jsonl".length),
-      readFileSync(path.join(metricsDir, f), "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, number>),
-    );
+    out.set(f.slice(0, -".jsonl".length), readJsonLines<Record<string, number>>(path.join(metricsDir, f), "run `alignc run` again to rewrite it"));
   return out;
 }
 
@@ -162,7 +164,7 @@ function readEvaluations(dir: string): Record<string, EvaluationFile> {
   for (const f of readdirSync(evalDir)
     .filter((n) => n.endsWith(".json"))
     .sort())
-    out[f.slice(0, -".json".length)] = JSON.parse(readFileSync(path.join(evalDir, f), "utf8")) as EvaluationFile;
+    out[f.slice(0, -".json".length)] = readJsonFile<EvaluationFile>(path.join(evalDir, f), "run `alignc run` again to rewrite it");
   return out;
 }
 
@@ -188,27 +190,32 @@ function sampleViewers(dir: string, plan: StoredPlan): string | undefined {
     const dataset = readDataset(out);
     if (dataset.kind !== "pairs" || dataset.records.length === 0) continue;
     const shown = dataset.records.slice(0, SAMPLES_PER_DATASET);
+    const entry = readRoot(out);
     viewers.push(
-      `<h3>${escapeHtml(node.id)} <span class="muted">${dataset.records.length} pairs, first ${shown.length} shown</span></h3><div class="viewer"><button class="prev">◀ previous</button> <span class="position"></span> <button class="next">next ▶</button>${shown.map(sampleHtml).join("")}</div>`,
+      `<h3>${escapeHtml(node.id)} <span class="muted">${dataset.records.length} pairs, first ${shown.length} shown</span></h3><div class="viewer"><button class="prev">◀ previous</button> <span class="position"></span> <button class="next">next ▶</button>${shown.map((p) => sampleHtml(p, entry)).join("")}</div>`,
     );
   }
   return viewers.length ? viewers.join("") : undefined;
 }
 
-function sampleHtml(p: PairRecord): string {
-  const image =
-    p.item.image && existsSync(p.item.image) ? `<img alt="the item's image" src="data:image/png;base64,${readFileSync(p.item.image).toString("base64")}">` : "";
+/**
+ * A pair as HTML. Its image is embedded only from inside its store entry `entry`: a run directory is input too,
+ * and a record naming /etc/passwd must not copy it into a page that gets shared.
+ */
+function sampleHtml(p: PairRecord, entry: ReadRoot | undefined): string {
+  const read = p.item.image && entry ? readUntrusted(p.item.image, { root: entry, maxBytes: MAX_IMAGE_BYTES }) : undefined;
+  const image = read?.ok ? `<img alt="the item's image" src="data:image/png;base64,${read.bytes.toString("base64")}">` : "";
   const s = p.source;
   let detail = "";
   if (s.kind === "rated")
-    detail = `<p class="muted">${escapeHtml(s.rater)}: ${escapeHtml(s.score)} = ${s.scores[s.chosen]} (chosen) vs ${s.scores[s.rejected]} (rejected); margin ${s.margin}</p>`;
+    detail = `<p class="muted">${escapeHtml(s.rater)}: ${escapeHtml(s.score)} = ${escapeHtml(String(s.scores[s.chosen]))} (chosen) vs ${escapeHtml(String(s.scores[s.rejected]))} (rejected); margin ${escapeHtml(String(s.margin))}</p>`;
   else if (s.kind === "bdhs")
     detail = `<div class="tries">${table(
       ["try", "guided", "visible image tokens", "similarity", "accepted", "answer"],
       s.tries.map((t) => [String(t.attempt), t.guided ? "yes" : "no", String(t.visible), t.similarity.toFixed(3), t.accepted ? "yes" : "no", t.text]),
     )}</div>`;
   else if (s.kind === "corrupt") detail = `<p class="muted">edits: ${escapeHtml(s.edits.map((e) => `${e.op}: ${e.from} → ${e.to}`).join("; "))}</p>`;
-  else detail = `<p class="muted">from ${escapeHtml(s.file)} row ${s.row}</p>`;
+  else detail = `<p class="muted">from ${escapeHtml(s.file)} row ${escapeHtml(String(s.row))}</p>`;
   return `<div class="sample" hidden>${image}<p><b>${escapeHtml(p.id)}</b> ${escapeHtml(p.item.prompt)}${p.flipped ? " <i>(flipped)</i>" : ""}</p><div class="answer chosen">${escapeHtml(p.chosen)}</div><div class="answer rejected">${escapeHtml(p.rejected)}</div>${detail}</div>`;
 }
 

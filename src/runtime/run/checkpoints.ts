@@ -16,10 +16,11 @@
 // entry is stored, and with it the scratch directory. `alignc run --resume` restores the latest one: the runs it
 // covers are skipped, the trainer state restored, and the metrics rows before it written again, so the phase ends
 // with the weights and metrics an uninterrupted run ends with.
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
-import { loadSafetensors, saveSafetensors, writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
+import { loadSafetensors, saveSafetensors } from "../../compiler/tensor/params/safetensors.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
+import { mkdirInside, removeInside, resolveInside, symlinkAtomic, writeFileAtomic } from "../../util/safe-write.ts";
 import { saveCheckpoint } from "../checkpoint.ts";
 import type { TrainerState } from "../trainer.ts";
 import { modelToCheckpoint } from "../vlm/model.ts";
@@ -142,7 +143,7 @@ export class TrainingCheckpoints<Row extends object> {
         );
     }
     mkdirSync(this.ctx.scratch, { recursive: true });
-    writeFileSync(file, `${JSON.stringify({ pid: process.pid, started: new Date().toISOString() })}\n`);
+    writeFileAtomic(file, `${JSON.stringify({ pid: process.pid, started: new Date().toISOString() })}\n`);
   }
 
   private get key(): string {
@@ -226,12 +227,12 @@ export class TrainingCheckpoints<Row extends object> {
     const name = `step-${step}`;
     const target = path.join(this.root, name);
     const tmp = path.join(this.root, `.${name}.partial-${process.pid}`);
-    mkdirSync(this.root, { recursive: true });
+    mkdirInside(this.ctx.scratch, this.root);
     rmSync(tmp, { recursive: true, force: true });
     try {
       saveCheckpoint(tmp, modelToCheckpoint(pool.trained()));
       saveSafetensors(path.join(tmp, TRAINER_STATE_FILE), state.state, { format: TRAINER_CHECKPOINT_FORMAT, step: String(step), alignc: ALIGNC_VERSION });
-      writeFileAtomic(path.join(tmp, CHECKPOINT_METRICS_FILE), new TextEncoder().encode(rows.map((r) => `${JSON.stringify(r)}\n`).join("")));
+      writeFileAtomic(path.join(tmp, CHECKPOINT_METRICS_FILE), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
       const info: TrainerCheckpointInfo = {
         format: TRAINER_CHECKPOINT_FORMAT,
         version: TRAINER_CHECKPOINT_VERSION,
@@ -247,7 +248,7 @@ export class TrainingCheckpoints<Row extends object> {
         metrics_rows: rows.length,
         written: new Date().toISOString(),
       };
-      writeFileAtomic(path.join(tmp, TRAINER_INFO_FILE), new TextEncoder().encode(`${JSON.stringify(info, null, 2)}\n`));
+      writeFileAtomic(path.join(tmp, TRAINER_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
       rmSync(target, { recursive: true, force: true }); // a step written again (a resume that fell back past it)
       renameSync(tmp, target);
     } catch (e) {
@@ -263,24 +264,30 @@ export class TrainingCheckpoints<Row extends object> {
     this.ctx.log.line(`${this.phase}: checkpoint at step ${step} → ${path.relative(process.cwd(), shown) || shown}`);
   }
 
-  /** Makes <run dir>/checkpoints/<node id>/ hold exactly `dirs` (links, or copies where links fail). */
+  /**
+   * Makes <run dir>/checkpoints/<node id>/ hold exactly `dirs` (links, or copies where links fail). Every folder on
+   * the way must stay inside the run directory (src/util/safe-write.ts); links are renamed into place.
+   */
   private link(dirs: readonly string[]): void {
     const into = this.ctx.checkpointLinks;
     if (!into) return;
+    const root = runDirOf(into);
     const wanted = new Map(dirs.map((d) => [path.basename(d), d]));
-    if (existsSync(into)) for (const name of readdirSync(into)) if (!wanted.has(name)) rmSync(path.join(into, name), { recursive: true, force: true });
+    const existing = resolveInside(root, into);
+    if (existing !== undefined)
+      for (const name of readdirSync(existing)) if (!wanted.has(name)) rmSync(path.join(existing, name), { recursive: true, force: true });
     if (wanted.size === 0) {
       removeCheckpointLinks(into);
       return;
     }
-    mkdirSync(into, { recursive: true });
+    const real = mkdirInside(root, into);
     for (const [name, dir] of wanted) {
-      const at = path.join(into, name);
+      const at = path.join(real, name);
       if (sameCopy(at, dir)) continue;
-      rmSync(at, { recursive: true, force: true });
       try {
-        symlinkSync(path.relative(into, dir), at, "dir");
+        symlinkAtomic(path.relative(real, realpathSync(dir)), at);
       } catch {
+        rmSync(at, { recursive: true, force: true });
         cpSync(dir, at, { recursive: true });
       }
     }
@@ -299,14 +306,18 @@ function sameCopy(at: string, dir: string): boolean {
 
 /** Removes a node's checkpoint links from the run directory (<run dir>/checkpoints/<node id>), and checkpoints/ when empty. */
 export function removeCheckpointLinks(nodeDir: string): void {
-  rmSync(nodeDir, { recursive: true, force: true });
-  const parent = path.dirname(nodeDir);
+  const root = runDirOf(nodeDir);
+  removeInside(root, nodeDir);
+  const parent = resolveInside(root, path.dirname(nodeDir));
   try {
-    if (existsSync(parent) && readdirSync(parent).length === 0) rmSync(parent, { recursive: true, force: true });
+    if (parent !== undefined && readdirSync(parent).length === 0) rmSync(parent, { recursive: true, force: true });
   } catch {
     // another process may be using it
   }
 }
+
+/** The run directory of a node's checkpoint links, <run dir>/checkpoints/<node id>. */
+const runDirOf = (nodeDir: string): string => path.dirname(path.dirname(path.resolve(nodeDir)));
 
 /** The scratch directory's claim by the process training it. */
 const OWNER_FILE = "owner.json";

@@ -2,10 +2,11 @@
 // store. A node whose key is stored is not run again (in this run directory, across runs, trials and edits that do
 // not touch it); a failure stops the run and keeps every output finished so far, so running again resumes.
 import { createHash } from "node:crypto";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
+import { appendFileInside, copyFileAtomic, mkdirInside, removeInside, symlinkAtomic, writeFileAtomic } from "../../util/safe-write.ts";
 import { ProviderUnavailableError } from "../providers.ts";
 import { CheckpointExistsError, latestCheckpointStep, removeCheckpointLinks } from "./checkpoints.ts";
 import { KeyClaims } from "./claims.ts";
@@ -84,11 +85,19 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
   const claims = new KeyClaims(store);
   const devices = new Devices(o.device);
   const keys = storeKeys(graph, executors, entryDir, await devices.kinds(graph));
-  mkdirSync(layout.root, { recursive: true });
+  mkdirSync(layout.root, { recursive: true }); // the run directory itself is the user's choice (--run-dir)
+  // The default store is inside the run directory: a link there must not lead the store's writes elsewhere. (A store
+  // given with --store is the user's choice, like the run directory.)
+  if (isBelow(layout.root, layout.store)) mkdirInside(layout.root, layout.store);
+  // Leftovers of runs that died (a crash, SIGKILL): their staging directories and half-done claim take-overs.
+  const healed = store.heal();
+  claims.heal();
+  if (healed.length > 0)
+    log.line(`· removed ${healed.length} staging director${healed.length === 1 ? "y" : "ies"} of runs that are gone: ${healed.join(", ")}`);
   const externals = Object.fromEntries([...keys].filter(([, k]) => k.external).map(([id, k]) => [id, k.external]));
   const devicesOfNodes = Object.fromEntries([...keys].filter(([, k]) => k.device).map(([id, k]) => [id, k.device]));
   const storedPlan = { ...graph, keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])), externals, devices: devicesOfNodes };
-  writeFileSync(layout.plan, `${JSON.stringify(storedPlan, null, 2)}\n`);
+  writeFileAtomic(layout.plan, `${JSON.stringify(storedPlan, null, 2)}\n`, { root: layout.root });
   const entrySha = createHash("sha256").update(readFileSync(o.entryAbsPath)).digest("hex");
   const code = codeDigest();
   const locked = new Map<string, LockedNode>();
@@ -122,7 +131,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
       log.line(`▶ ${node.id} (${node.kind}) at ${where(node)}`);
       const started = new Date();
       const t0 = performance.now();
-      if (existsSync(layout.metrics(node.id))) rmSync(layout.metrics(node.id));
+      removeInside(layout.root, layout.metrics(node.id));
       const scratch = store.scratch(key);
       try {
         const info = await store.commit(key, async (staging): Promise<EntryInfo> => {
@@ -145,8 +154,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
               log,
               runtime: (device) => devices.get(device),
               metrics(rows) {
-                mkdirSync(path.dirname(layout.metrics(node.id)), { recursive: true });
-                appendFileSync(layout.metrics(node.id), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+                appendFileInside(layout.root, layout.metrics(node.id), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
               },
             }),
           );
@@ -205,7 +213,7 @@ async function runReleasing<T>(devices: Devices, run: () => Promise<T>): Promise
 /** A user-facing reason: our own errors as they are; anything else (a bug or a library failure) with its stack. */
 function describeFailure(e: unknown): string {
   if (e instanceof NodeError || e instanceof ProviderUnavailableError) return e.message;
-  if (e instanceof Error && ["FeedError", "CheckpointError", "TokenizerError", "LoraError"].includes(e.name)) return e.message;
+  if (e instanceof Error && ["FeedError", "CheckpointError", "TokenizerError", "LoraError", "UnsafePathError"].includes(e.name)) return e.message;
   return e instanceof Error ? (e.stack ?? e.message) : String(e);
 }
 
@@ -220,17 +228,23 @@ function checkpointLinks(layout: RunLayout, id: string): string {
  */
 function publish(layout: RunLayout, node: GraphNode, dir: string): void {
   removeCheckpointLinks(checkpointLinks(layout, node.id));
+  // Every folder on the way is checked to stay inside the run directory; the link is made under a name of its own
+  // and renamed into place (relative, from where the folder really is, so it works whatever way leads there).
   const link = layout.output(node.id);
-  mkdirSync(path.dirname(link), { recursive: true });
-  rmSync(link, { force: true, recursive: true });
-  symlinkSync(path.relative(path.dirname(link), dir), link, "dir");
+  const linkDir = mkdirInside(layout.root, path.dirname(link));
+  symlinkAtomic(path.relative(linkDir, realpathSync(dir)), link, { root: layout.root });
   const copy = (file: string, to: string) => {
     if (!existsSync(path.join(dir, file))) return;
-    mkdirSync(path.dirname(to), { recursive: true });
-    copyFileSync(path.join(dir, file), to);
+    copyFileAtomic(path.join(dir, file), to, { root: layout.root });
   };
   copy(METRICS_FILE, layout.metrics(node.id));
   copy(EVALUATION_MD, layout.evaluation(node.id, "md"));
   copy(EVALUATION_JSON, layout.evaluation(node.id, "json"));
   if (node.kind === "stage.export") publishExport(dir, layout.root, String(node.params.path));
+}
+
+/** Whether `p` is `dir` or below it (by name). */
+function isBelow(dir: string, p: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(p));
+  return rel === "" || !(rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
 }

@@ -11,8 +11,8 @@
 //     logs/run.log              every run's log lines, appended
 import path from "node:path";
 
-/** The names alignc keeps at the top of a run directory; exports and other user files may not use them. */
-export const RESERVED_NAMES = ["plan.json", "align.lock", "store", "outputs", "metrics", "evaluations", "logs", "checkpoints"] as const;
+/** The names alignc keeps at the top of a run directory; exports and other user files may not use them (the checker refuses them too). */
+export { RESERVED_NAMES } from "../../compiler/lower/run-directory-names.ts";
 
 export class RunLayout {
   readonly store: string;

@@ -7,8 +7,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import type { ExecutionGraph } from "../../compiler/lower/graph.ts";
-import { writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
 
 export type NodeStatus = "ran" | "cached" | "failed" | "not run";
 
@@ -67,5 +67,6 @@ export function writeLock(file: string, graph: ExecutionGraph, entrySha256: stri
       }),
     ),
   };
-  writeFileAtomic(file, Buffer.from(`# Written by alignc run; records what the latest run used and made. Do not edit.\n${stringify(doc)}`));
+  // At the top of the run directory: replaced through a temporary file of its own, never written through a link.
+  writeFileAtomic(file, `# Written by alignc run; records what the latest run used and made. Do not edit.\n${stringify(doc)}`, { root: path.dirname(file) });
 }

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { contentHash } from "../../compiler/lower/canonical.ts";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
+import { isObject, readJsonFile, UnreadableFileError } from "../../util/read-json.ts";
 import { latestCheckpointStep } from "./checkpoints.ts";
 import type { NodeExecutor } from "./executors/types.ts";
 import { type DeviceKindOf, type NodeKey, onCpu, storeKeys } from "./keys.ts";
@@ -28,12 +29,24 @@ export interface StoredPlan extends ExecutionGraph {
   devices?: Record<string, string>;
 }
 
+/** What to do about a plan.json that cannot be read. */
+export const PLAN_REMEDY = "run `alignc run` again to rewrite it (or delete it)";
+
+/** Reads a run directory's plan.json; one that is torn or not a plan is an UnreadableFileError naming it. */
+export function readPlanFile(file: string): StoredPlan {
+  return readJsonFile<StoredPlan>(file, PLAN_REMEDY, (v) =>
+    !isObject(v) ? "not an object" : !Array.isArray(v.nodes) ? 'no "nodes" list' : !isObject(v.keys) ? 'no "keys" object' : undefined,
+  );
+}
+
+/** The previous run's plan, for the reasons `alignc plan` gives; an unreadable one counts as none (run rewrites it). */
 export function readStoredPlan(layout: RunLayout): StoredPlan | undefined {
   if (!existsSync(layout.plan)) return undefined;
   try {
-    return JSON.parse(readFileSync(layout.plan, "utf8")) as StoredPlan;
-  } catch {
-    return undefined; // an unreadable plan only means no comparison
+    return readPlanFile(layout.plan);
+  } catch (e) {
+    if (e instanceof UnreadableFileError) return undefined;
+    throw e;
   }
 }
 

@@ -1,8 +1,15 @@
 // The content-addressed store of node outputs. An entry is a directory named by its key; it is built in a
 // staging directory and renamed into place when complete, so an entry that exists is whole — a crash or an error
-// leaves no half-written entry, only a staging directory that the next commit of that key removes.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+// leaves no half-written entry, only a staging directory, removed at the start of the next run (heal).
+//
+// Staging directories are named <key>-<host>-<pid>-<random>, created exclusively (mkdtemp): no two attempts share
+// one, nothing planted at a predictable name is used, and the name says whose it is — so `heal` removes exactly
+// those of processes that are gone on this host, and keeps those of live runs and of other hosts.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { mkdirInside, removeInside, resolveInside } from "../../util/safe-write.ts";
+import { alive } from "./claims.ts";
 
 /** What node.json in every entry records: which node made it, from what, when. */
 export interface EntryInfo {
@@ -21,6 +28,18 @@ export interface EntryInfo {
 
 export const ENTRY_INFO = "node.json";
 
+/** This host's name as it appears in staging directory names (no "-", which separates the name's parts). */
+export const hostTag = (host = os.hostname()): string => host.replace(/[^A-Za-z0-9.]/g, "_") || "host";
+
+/** The owner of a staging directory, from its name; undefined for names alignc did not make. */
+export function stagingOwner(name: string): { key: string; host?: string; pid: number } | undefined {
+  const current = /^(.+)-([A-Za-z0-9._]+)-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+  if (current) return { key: current[1] as string, host: current[2] as string, pid: Number(current[3]) };
+  const old = /^([0-9a-f]+)-(\d+)$/.exec(name); // <key>-<pid>, before staging names said the host
+  if (old) return { key: old[1] as string, pid: Number(old[2]) };
+  return undefined;
+}
+
 export class Store {
   constructor(readonly root: string) {}
 
@@ -31,12 +50,31 @@ export class Store {
   /** The key's scratch directory (created): partial results of an unfinished attempt, kept until the entry is stored. */
   scratch(key: string): string {
     const dir = path.join(this.root, ".partial", key);
-    mkdirSync(dir, { recursive: true });
+    mkdirInside(this.root, dir);
     return dir;
   }
 
+  /**
+   * At the start of a run: removes the staging directories of processes that are gone (a crash, SIGKILL). Only
+   * this host's can be checked; those of live processes and of other hosts are kept. Returns the names removed.
+   */
+  heal(): string[] {
+    // Checked like every folder alignc writes in: a .staging link leading out of the store is refused.
+    const dir = resolveInside(this.root, path.join(this.root, ".staging"));
+    if (dir === undefined) return [];
+    const names = readdirSync(dir);
+    const removed: string[] = [];
+    for (const name of names) {
+      const owner = stagingOwner(name);
+      if (!owner || (owner.host !== undefined && owner.host !== hostTag()) || owner.pid === process.pid || alive(owner.pid)) continue;
+      rmSync(path.join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+    return removed;
+  }
+
   dropScratch(key: string): void {
-    rmSync(path.join(this.root, ".partial", key), { recursive: true, force: true });
+    removeInside(this.root, path.join(this.root, ".partial", key));
   }
 
   has(key: string): boolean {
@@ -54,13 +92,12 @@ export class Store {
    */
   async commit(key: string, fill: (staging: string) => Promise<EntryInfo>): Promise<EntryInfo> {
     const target = this.dir(key);
-    const staging = path.join(this.root, ".staging", `${key}-${process.pid}`);
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
+    // Files inside staging need no care of their own: the directory is new, ours alone, and renamed whole.
+    const staging = mkdtempSync(path.join(mkdirInside(this.root, path.join(this.root, ".staging")), `${key}-${hostTag()}-${process.pid}-`));
     try {
       const info = await fill(staging);
       writeFileSync(path.join(staging, ENTRY_INFO), `${JSON.stringify(info, null, 2)}\n`);
-      mkdirSync(path.dirname(target), { recursive: true });
+      mkdirInside(this.root, path.dirname(target));
       if (existsSync(target) && !this.has(key)) rmSync(target, { recursive: true, force: true }); // debris of an old layout
       try {
         renameSync(staging, target);

@@ -6,9 +6,10 @@
 // The sweep directory holds trials/<ordinal>-<id>/ (run directories), logs/<ordinal>-<id>.log (each trial's output)
 // and sweep.json (every trial's status, rewritten as trials finish, so a stopped sweep still says what it did).
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
+import { readJsonFile } from "../../util/read-json.ts";
+import { mkdirInside, removeInside, writeFileAtomic } from "../../util/safe-write.ts";
 import { type EvaluationFile, headlineFigures } from "../eval/compare.ts";
 
 export interface SweepTrial {
@@ -75,15 +76,20 @@ export function trialPaths(dir: string, t: SweepTrial): { runDir: string; log: s
 
 export const SWEEP_FILE = "sweep.json";
 
-/** The sweep directory's sweep.json, or undefined when there is none. */
+/**
+ * The sweep directory's sweep.json, or undefined when there is none. One that is not valid JSON (cut short or
+ * edited) is an UnreadableFileError saying so.
+ */
 export function readSweep(dir: string): SweepSummary | undefined {
   const file = path.join(dir, SWEEP_FILE);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as SweepSummary) : undefined;
+  return existsSync(file)
+    ? readJsonFile<SweepSummary>(file, "delete it and run `alignc sweep` again to write it anew (trials already run are reused from the store)")
+    : undefined;
 }
 
-/** Writes sweep.json atomically (a reader never sees half of it). */
+/** Writes sweep.json atomically (a reader never sees half of it), inside the sweep directory. */
 export function saveSweep(dir: string, s: SweepSummary): void {
-  writeFileAtomic(path.join(dir, SWEEP_FILE), new TextEncoder().encode(`${JSON.stringify(s, null, 2)}\n`));
+  writeFileAtomic(path.join(dir, SWEEP_FILE), `${JSON.stringify(s, null, 2)}\n`, { root: dir });
 }
 
 /** A summary with no trials yet, for either executor. */
@@ -97,7 +103,8 @@ export function newSweepSummary(
 
 export async function runLocalSweep(o: LocalSweepOptions): Promise<SweepSummary> {
   if (!Number.isInteger(o.workers) || o.workers < 1) throw new RangeError(`workers must be a positive integer, got ${o.workers}`);
-  mkdirSync(path.join(o.dir, "logs"), { recursive: true });
+  // The folders trials write into must stay inside the sweep directory (src/util/safe-write.ts).
+  for (const sub of ["logs", "trials"]) mkdirInside(o.dir, path.join(o.dir, sub));
   const fresh: TrialOutcome[] = o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) }));
   // Trials of an earlier run of the same sweep into this directory stay in sweep.json; these replace theirs
   // (running failed trials again with --trials, or a sweep run in parts).
@@ -140,7 +147,9 @@ function runTrial(o: LocalSweepOptions, trial: TrialOutcome, device: string | un
   const args = [o.alignc, "run", o.entry, "--sweep", o.sweep, "--trial", trial.id, "--run-dir", trial.runDir, "--store", o.store];
   for (const s of o.set ?? []) args.push("--set", s);
   if (device) args.push("--device", device);
-  const fd = openSync(trial.log, "w");
+  // A fresh log: whatever is at its name (an old log, a planted link) is removed, and the file created exclusively.
+  removeInside(o.dir, trial.log);
+  const fd = openSync(trial.log, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o666);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1" } });
     child.on("error", () => resolve(null));
@@ -163,7 +172,7 @@ export function evaluationsOf(runDir: string): Record<string, EvaluationFile> {
   if (!existsSync(dir)) return {};
   const out: Record<string, EvaluationFile> = {};
   for (const f of readdirSync(dir).filter((n) => n.endsWith(".json")))
-    out[f.slice(0, -".json".length)] = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as EvaluationFile;
+    out[f.slice(0, -".json".length)] = readJsonFile<EvaluationFile>(path.join(dir, f), "run the trial again to rewrite it");
   return out;
 }
 

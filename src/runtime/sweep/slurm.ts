@@ -3,9 +3,10 @@
 // as the local executor, so `alignc report` and `alignc compare` read it the same way) and records its exit code
 // in status/<ordinal>.json. `sweepStatus` reads squeue for tasks still queued or running and the status files for
 // finished ones. Slurm is driven through its own commands (sbatch, squeue, scancel): no scheduler of our own.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
+import { mkdirInside, writeFileAtomic } from "../../util/safe-write.ts";
 import {
   evaluationsOf,
   newSweepSummary,
@@ -68,26 +69,32 @@ declare -a ids; ${ids}
 k=$SLURM_ARRAY_TASK_ID
 id=\${ids[$k]}
 name="$k-$id"
-mkdir -p ${quote(path.join(o.dir, "status"))}
+status=${quote(path.join(o.dir, "status"))}
+# A status file is written whole under a fresh name (mktemp: exclusive, unpredictable) and renamed into place, so
+# alignc sweep status never reads half of one and nothing planted at its name is written through.
+mkdir -p "$status"
+put_status() { local tmp; tmp=$(mktemp "$status/.$k.json.XXXXXXXX") && printf '%s\\n' "$1" > "$tmp" && chmod 644 "$tmp" && mv -f -T "$tmp" "$status/$k.json"; }
+rm -f ${quote(path.join(o.dir, "logs"))}/"$name".log # a link planted at the log's name is removed, not written through
 start=$SECONDS
-echo "{\\"ordinal\\": $k, \\"state\\": \\"running\\", \\"host\\": \\"$(hostname)\\", \\"job\\": \\"$SLURM_ARRAY_JOB_ID\\"}" > ${quote(path.join(o.dir, "status"))}/$k.json
+put_status "{\\"ordinal\\": $k, \\"state\\": \\"running\\", \\"host\\": \\"$(hostname)\\", \\"job\\": \\"$SLURM_ARRAY_JOB_ID\\"}"
 ${quote(process.execPath)} ${quote(o.alignc)} run ${quote(o.entry)} --sweep ${quote(o.sweep)} --trial "$id" --run-dir ${quote(path.join(o.dir, "trials"))}/"$name" --store ${quote(o.store)}${set}${device} > ${quote(path.join(o.dir, "logs"))}/"$name".log 2>&1
 code=$?
-echo "{\\"ordinal\\": $k, \\"state\\": \\"done\\", \\"exit\\": $code, \\"seconds\\": $((SECONDS - start)), \\"host\\": \\"$(hostname)\\", \\"job\\": \\"$SLURM_ARRAY_JOB_ID\\"}" > ${quote(path.join(o.dir, "status"))}/$k.json
+put_status "{\\"ordinal\\": $k, \\"state\\": \\"done\\", \\"exit\\": $code, \\"seconds\\": $((SECONDS - start)), \\"host\\": \\"$(hostname)\\", \\"job\\": \\"$SLURM_ARRAY_JOB_ID\\"}"
 exit $code
 `;
 }
 
 /** Writes the script, submits it with sbatch, and records the job in sweep.json. Returns the job id. */
 export async function submitSlurm(o: SlurmSubmission, options: { wait?: boolean } = {}): Promise<{ job: string; summary: SweepSummary }> {
-  mkdirSync(path.join(o.dir, "logs"), { recursive: true });
-  mkdirSync(path.join(o.dir, "status"), { recursive: true });
+  // The folders the tasks write into must stay inside the sweep directory (src/util/safe-write.ts).
+  for (const sub of ["logs", "status", "trials"]) mkdirInside(o.dir, path.join(o.dir, sub));
   const script = path.join(o.dir, `submit-${Date.now()}.sh`);
-  writeFileSync(script, batchScript(o), { mode: 0o755 });
+  writeFileAtomic(script, batchScript(o), { root: o.dir, mode: 0o755 });
   // Earlier submissions' trials stay in sweep.json; these are replaced (a resubmission after a failure).
   const previous = readSweep(o.dir);
   const fresh: TrialOutcome[] = o.trials.map((t) => ({ ...t, status: "pending", ...trialPaths(o.dir, t) }));
-  for (const t of fresh) writeFileSync(path.join(o.dir, "status", `${t.ordinal}.json`), `${JSON.stringify({ ordinal: t.ordinal, state: "queued" })}\n`);
+  for (const t of fresh)
+    writeFileAtomic(path.join(o.dir, "status", `${t.ordinal}.json`), `${JSON.stringify({ ordinal: t.ordinal, state: "queued" })}\n`, { root: o.dir });
   const result = await execa("sbatch", ["--parsable", script], { reject: false });
   if (result.exitCode !== 0) throw new SlurmError(`sbatch failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim()}\n  script: ${script}`);
   const job = result.stdout.trim().split(";")[0]!;

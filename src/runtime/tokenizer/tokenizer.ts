@@ -9,7 +9,7 @@
 // special tokens; see docs/tokenizer.md.
 import { readFileSync } from "node:fs";
 import { contentHash } from "../../compiler/lower/canonical.ts";
-import { writeFileAtomic } from "../../compiler/tensor/params/safetensors.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
 import { SPECIAL_ORDER, SPECIAL_TOKENS } from "./format.ts";
 import { HfTokenizer } from "./hf.ts";
 import { type TrainBpeOptions, trainBpe } from "./train-bpe.ts";

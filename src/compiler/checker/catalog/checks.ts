@@ -1,5 +1,7 @@
 // Cross-setting checks shared by several constructors.
+import path from "node:path";
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
+import { RESERVED_NAMES } from "../../lower/run-directory-names.ts";
 import { scoreSpread } from "../expressions.ts";
 import type { Value } from "../types.ts";
 import type { CheckedCall, ValidateContext } from "./ctor.ts";
@@ -39,4 +41,21 @@ export function checkScoreOnRater(call: CheckedCall, ctx: ValidateContext, ratin
   if (margin && (margin.k === "float" || margin.k === "int") && margin.v > spread) {
     ctx.report(diagnostic("marginOutsideScale", { margin: String(margin.v), max: String(spread) }, call.settingSpans.margin));
   }
+}
+
+/**
+ * What is wrong with an export path, relative to the run directory, as the end of a sentence that starts
+ * with the path; undefined when it is fine. The runtime checks again before it writes (stage-export.ts).
+ */
+export function exportPathProblem(setting: string): string | undefined {
+  if (setting === "") return "names no file";
+  if (path.isAbsolute(setting)) return "is absolute; export paths are relative to the run directory";
+  const normal = path.normalize(setting);
+  if (normal === ".." || normal.startsWith(`..${path.sep}`)) return "leaves the run directory";
+  const last = path.basename(setting);
+  if (setting.endsWith("/") || setting.endsWith(path.sep) || last === "." || last === ".." || normal === ".") return "names a folder, not a file";
+  const first = normal.split(path.sep)[0] ?? "";
+  if ((RESERVED_NAMES as readonly string[]).includes(first))
+    return `${normal === first ? "is" : "is inside"} '${first}', which alignc keeps in the run directory`;
+  return undefined;
 }

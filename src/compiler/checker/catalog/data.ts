@@ -1,7 +1,7 @@
 // Constructors for models, datasets and data stages, raters and similarity functions.
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
 import { bool, type DatasetKind, datasetKindText, type Fields, float, frac, int, list, record, str, sym, type Type, type Value } from "../types.ts";
-import { checkScoreOnRater, checkWeights } from "./checks.ts";
+import { checkScoreOnRater, checkWeights, exportPathProblem } from "./checks.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
 import { RECORD_FIELDS } from "./record-fields.ts";
 
@@ -457,8 +457,18 @@ const datasets: Ctor[] = [
     doc: "Writes a dataset to a file in a trainer format (and passes it through unchanged).",
     args: [{ name: "data", type: anyDataset, doc: "Any dataset." }],
     fields: {
-      path: { type: { t: "string" }, required: true, doc: "Output file (.jsonl), relative to the run directory." },
+      path: {
+        type: { t: "string" },
+        required: true,
+        doc: "Output file (.jsonl), relative to the run directory: a file inside it, not in a folder alignc keeps there (store, outputs, logs, …; ALN3019).",
+      },
       format: { type: { t: "enum", values: FILE_FORMATS }, default: sym("trl"), doc: "Record layout." },
+    },
+    validate(call, ctx) {
+      const target = call.settings.path;
+      const problem = target?.k === "string" ? exportPathProblem(target.v) : undefined;
+      if (target?.k === "string" && problem)
+        ctx.report(diagnostic("badExportPath", { path: target.v, problem }, call.valueSpans.path ?? call.settingSpans.path ?? call.span));
     },
     result: sameKind,
     node: "stage.export",

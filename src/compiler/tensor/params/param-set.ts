@@ -3,12 +3,13 @@
 // so `declare` binds a set to a graph that way. Saved as safetensors, with alignc metadata recording the
 // set's order and which parameters are trainable.
 import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../../../util/safe-write.ts";
 import { ALIGNC_VERSION } from "../../version.ts";
 import type { DType } from "../ir/dtype.ts";
 import type { Tensor, TensorData } from "../ir/graph.ts";
 import { numel } from "../ir/shape.ts";
 import type { Builder } from "../ops/builder.ts";
-import { decodeSafetensors, encodeSafetensors, loadSafetensors, tensorDataProblem, writeFileAtomic } from "./safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, loadSafetensors, tensorDataProblem } from "./safetensors.ts";
 import { type Selector, selectNames } from "./select.ts";
 
 export class ParamError extends Error {

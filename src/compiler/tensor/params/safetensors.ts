@@ -3,8 +3,8 @@
 // follows the reference implementation byte for byte: compact JSON, "__metadata__" first, tensors laid out
 // by descending dtype alignment then name (UTF-8 byte order), header space-padded to a multiple of 8 so
 // every tensor's data is aligned. The reader checks every header rule and names the file in its errors.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../../../util/safe-write.ts";
 import { allocate, byteSize, type DType } from "../ir/dtype.ts";
 import type { TensorData } from "../ir/graph.ts";
 import { type JsonValue, LONE_SURROGATE, parseStrictJson } from "./strict-json.ts";
@@ -246,26 +246,6 @@ function readEntry(name: string, info: JsonValue, fail: (msg: string) => never):
   const [begin, end] = offsets as [number, number];
   if (end < begin) fail(`${what}: data_offsets [${begin}, ${end}] end before they begin`);
   return { name, dtype: ours, shape: shape as number[], begin, end };
-}
-
-let tmpCounter = 0;
-
-/** Writes to a temporary file in the same directory, syncs it, then renames: a crash never leaves a truncated file. */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++tmpCounter}.tmp`);
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 export function saveSafetensors(file: string, tensors: TensorMap, metadata?: Readonly<Record<string, string>>): void {

@@ -4,8 +4,9 @@
 // (prompt, image bytes, answer): pairs that another pair set already scored are not scored again, and when every
 // answer is cached the reference model is not even loaded.
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { appendFileInside, mkdirInside } from "../../../util/safe-write.ts";
 import { type PairRecord, readDataset } from "../../prefdata/records.ts";
 import { examplesOf } from "../../vlm/examples.ts";
 import type { Example } from "../../vlm/feeds.ts";
@@ -92,7 +93,9 @@ export const referenceLogprobs: NodeExecutor = {
       checkImageSize(items, model.config.imageSize, modelInput.node.id);
       const examples: Example[] = examplesOf("", items, model.config.imageSize);
       const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${modelInput.node.id}`, examples.length, "answers");
-      mkdirSync(path.dirname(cacheFile), { recursive: true });
+      // store/.cache/logprobs/: checked to stay inside the store (src/util/safe-write.ts).
+      const storeRoot = path.dirname(path.dirname(path.dirname(cacheFile)));
+      mkdirInside(storeRoot, path.dirname(cacheFile));
       try {
         await answerLogProbs(runtime, model, examples, {
           onBatch: (done) => progress.update(done),
@@ -101,7 +104,7 @@ export const referenceLogprobs: NodeExecutor = {
           onScored(id, lp) {
             const key = keyOf.get(id) as string;
             cache.set(key, lp);
-            appendFileSync(cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
+            appendFileInside(storeRoot, cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
           },
         });
       } catch (e) {

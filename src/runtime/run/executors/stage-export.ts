@@ -2,8 +2,9 @@
 // through unchanged. The executor only sees the store entry, so the file is written inside it, under export/:
 // export/<basename of path> and its images under export/images/ (named by content, paths in the file relative
 // to it); the runner copies export/ to the `path` setting's directory in the run directory.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
 import path from "node:path";
+import { copyFileAtomic, mkdirInside, UnsafePathError } from "../../../util/safe-write.ts";
 import { EXPORT_IMAGES_DIR, exportFile, type FileFormat, formatHolds } from "../../formats/index.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
 import { RESERVED_NAMES } from "../layout.ts";
@@ -49,31 +50,50 @@ export function exportPathProblem(setting: string): string | undefined {
 
 /**
  * Copies the exported file (and its images) out of the store entry to `setting`, relative to the run directory.
- * Images are named by content, so one already there is the same image and is left alone.
+ * Every folder on the way is checked before anything is created in it: it must be a real folder inside the run
+ * directory or a link that leads inside it, so a planted link (an `exports/` or `images/` folder leading elsewhere)
+ * is refused and nothing is written or created outside the run directory. Files are copied through temporary files
+ * with unpredictable names and renamed into place, which replaces a link at the target instead of writing through
+ * it. Images are named by content, so a whole one already there is the same image and is left alone.
  */
 export function publishExport(entry: string, runRoot: string, setting: string): string {
   const problem = exportPathProblem(setting);
   if (problem) throw new NodeError(problem);
   const target = path.resolve(runRoot, setting);
-  mkdirSync(path.dirname(target), { recursive: true });
-  // A folder of the path may be a link the user made; what it leads to must still be inside the run directory.
-  const realDir = realpathSync(path.dirname(target));
-  const realRoot = realpathSync(runRoot);
-  if (realDir !== realRoot && !realDir.startsWith(`${realRoot}${path.sep}`))
-    throw new NodeError(`export path ${JSON.stringify(setting)} leads out of the run directory (through ${realDir}); give a path inside it`);
-  if (existsSync(target) && statSync(target).isDirectory())
+  const safely = <T>(what: () => T): T => {
+    try {
+      return what();
+    } catch (e) {
+      if (e instanceof UnsafePathError) throw new NodeError(`export path ${JSON.stringify(setting)}: ${e.message}`);
+      throw e;
+    }
+  };
+  const dir = safely(() => mkdirInside(runRoot, path.dirname(target)));
+  const at = path.join(dir, path.basename(target));
+  if (existsSync(at) && lstatSync(at).isDirectory())
     throw new NodeError(
       `export path ${JSON.stringify(setting)} is a folder in the run directory; name a file, e.g. "${setting.replace(/\/$/, "")}/pairs.jsonl"`,
     );
-  // Written beside and renamed, so a reader never sees half a file.
-  const partial = `${target}.alignc-${process.pid}.tmp`;
-  copyFileSync(exportedFile(entry, setting), partial);
-  renameSync(partial, target);
+  // images/ is checked (and made) before anything is copied, so a refused one leaves no half-done export.
   const images = path.join(entry, EXPORT_DIR, EXPORT_IMAGES_DIR);
-  if (existsSync(images)) {
-    const to = path.join(path.dirname(target), EXPORT_IMAGES_DIR);
-    mkdirSync(to, { recursive: true });
-    for (const name of readdirSync(images)) if (!existsSync(path.join(to, name))) copyFileSync(path.join(images, name), path.join(to, name));
+  const to = existsSync(images) ? safely(() => mkdirInside(runRoot, path.join(dir, EXPORT_IMAGES_DIR))) : undefined;
+  safely(() => copyFileAtomic(exportedFile(entry, setting), at, { root: runRoot }));
+  if (to !== undefined) {
+    for (const name of readdirSync(images)) {
+      const from = path.join(images, name);
+      const there = lstatOrUndefined(path.join(to, name));
+      // The same name is the same content; a link or a file of another size (cut short by a crash) is replaced.
+      if (there?.isFile() && there.size === statSync(from).size) continue;
+      safely(() => copyFileAtomic(from, path.join(to, name), { root: runRoot }));
+    }
   }
   return target;
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }

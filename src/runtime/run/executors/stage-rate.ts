@@ -3,8 +3,9 @@
 // rater that fails for some items) keeps what it obtained: running again asks the rater only for the items
 // missing from the journal. Records come out in the samples' order whatever order the replies came in, so a
 // resumed run writes the same dataset as an uninterrupted one.
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { appendFileInside } from "../../../util/safe-write.ts";
 import { type RatedRecord, readDataset, type SampleRecord, writeDataset } from "../../prefdata/records.ts";
 import { createRater } from "../../raters/index.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
@@ -57,7 +58,7 @@ export function stderrGist(stderr: string): string[] {
 function endTornLine(file: string): void {
   if (!existsSync(file)) return;
   const text = readFileSync(file, "utf8");
-  if (text !== "" && !text.endsWith("\n")) appendFileSync(file, "\n");
+  if (text !== "" && !text.endsWith("\n")) appendFileInside(path.dirname(file), file, "\n");
 }
 
 function describeFailures(failures: readonly ItemFailure[]): string {
@@ -100,7 +101,7 @@ export const stageRate: NodeExecutor = {
     try {
       failures = await rater.rate(missing, {
         onReply(itemId, reply) {
-          appendFileSync(journal, `${JSON.stringify({ itemId, reply })}\n`);
+          appendFileInside(ctx.scratch, journal, `${JSON.stringify({ itemId, reply })}\n`); // never through a link planted at its name
           replies.set(itemId, reply);
           progress.update(replies.size);
         },
