@@ -11,6 +11,7 @@ export interface Bench {
 
 /** Benchmarks by name. To add one: write bench/<name>.ts exporting `run`, and list it here. */
 const registry: Record<string, string> = {
+  cli: "start-up: CPU and wall seconds of node -e 0, alignc --help/--version, alignc check and alignc plan, from dist/ and from the sources through tsx",
   compile: "front end: parse + check + lower of every experiments/*.align (cold and warm), and expansion of 1,000-trial sweeps",
   "train-loop": "tensor compiler + ONNX Runtime: steps/s and tokens/s of small transformer LM training steps, K steps per Loop run vs one run per step",
   vlm: "TinyVLM: SFT training tokens/s and KV-cache generation tokens/s (nano on CPU by default)",

@@ -8,7 +8,15 @@ const keyNameTokens: TokenType[] = [T.Identifier, ...T.keywordTokens];
 
 export class AlignParser extends CstParser {
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "full", errorMessageProvider: expectedMessages });
+    // Chevrotain's grammar validations (ambiguities, left recursion, …) run from the sources, so in every test; the
+    // bundle `npm ci` builds (scripts/build.ts, which sets ALIGNC_BUNDLE) skips them, a third of the parser's start-up.
+    super(T.allTokens, {
+      recoveryEnabled: true,
+      maxLookahead: 3,
+      nodeLocationTracking: "full",
+      errorMessageProvider: expectedMessages,
+      skipValidations: process.env.ALIGNC_BUNDLE === "1",
+    });
     this.performSelfAnalysis();
   }
 

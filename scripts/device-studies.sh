@@ -8,7 +8,9 @@
 # Each step then packs the run and sweep directories, without the store and the datasets, into $OUT/runs.tar.gz
 # (one file: the device returns only a few levels of a folder).
 set -euo pipefail
-. /tmp/alignc-device/env.sh
+# The GPU machine's unpacked Node and CUDA environment, when the runtime was brought there in chunks; elsewhere
+# (a clone with `npm ci` and `npm run setup:cuda`, docs/gpu.md) there is none and the tools on PATH are used.
+if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
 ROOT=runs/device
 STORE=$ROOT/store
 SMALL=(--set size=small --set image_size=64 --store "$STORE" --device cuda)

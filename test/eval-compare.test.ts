@@ -28,7 +28,29 @@ test("a row per evaluated model, columns only for what was measured", () => {
       "| after_dpo | test | vit | 76.5% | 75.5% | 0.0% |",
       "| after_dpo | test | dpo | 75.5% | 74.5% | 10.0% |",
       "| before | test | base | 50.0% | 49.0% | 0.0% |",
+      "",
+      "POPE acc/F1: yes/no questions on whether an object is in the image (higher is better).",
+      "text/attribute/count acc: exact answers to those tasks (higher is better).",
     ].join("\n"),
   );
   assert.equal(renderComparison([]), undefined);
+});
+
+test("one evaluation is titled by itself; the legend covers the columns shown, in at most two lines", () => {
+  const quality = (correctness: number) =>
+    ({
+      ...report(0.7, 0),
+      text: undefined,
+      describe: { chairI: 0.5, chairS: 0.6, recall: 0.4, descriptions: 3, topHallucinated: [] },
+      quality: { all: { means: { correctness } }, byTask: {} },
+    }) as unknown as WorldReport;
+  const file: EvaluationFile = { data: "heldout", metrics: ["pope", "chair", "recall", "quality"], models: { vit: quality(1.33), aligned: quality(1.75) } };
+  const lines = (renderComparison([{ node: "quickstart", file }]) as string).split("\n");
+  assert.equal(lines[0], "## quickstart on heldout");
+  assert.equal(lines[2], "| model | POPE acc | POPE F1 | CHAIR_i ↓ | CHAIR_s ↓ | recall | correctness |");
+  assert.equal(lines[5], "| aligned | 70.0% | 69.0% | 50.0% | 60.0% | 40.0% | 1.75 |");
+  const legend = lines.slice(7);
+  assert.equal(legend.length, 2);
+  assert.match(legend[0] ?? "", /^POPE acc\/F1: .*\(higher is better\); CHAIR_i\/CHAIR_s ↓: .*\(lower is better\); recall: .*\(higher is better\)\.$/);
+  assert.match(legend[1] ?? "", /^helpfulness, correctness, coherence: the rater's mean score .*\(higher is better\)\.$/);
 });

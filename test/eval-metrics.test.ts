@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { chairMetrics, evaluateWorld, exactMatch, normalizeAnswer, parseYesNo, popeMetrics } from "../src/runtime/eval/index.ts";
 import { DEFAULT_QUALITY_RATING, defaultQualityRater, qualityReport } from "../src/runtime/eval/quality.ts";
 import { renderEvaluation } from "../src/runtime/eval/table.ts";
+import { importFile } from "../src/runtime/formats/index.ts";
 import { RaterUnavailable } from "../src/runtime/raters/protocol.ts";
 import type { RaterRequest, RaterRuntime } from "../src/runtime/raters/types.ts";
 import { createTypeScriptRater } from "../src/runtime/raters/typescript.ts";
@@ -340,5 +341,55 @@ describe("quality: a rater's scores of the answers", () => {
     // Quality alone: no empty comparison table above its own.
     const alone = renderEvaluation("eval on test", reports, ["quality"]);
     assert.ok(!alone.includes("| metric |") && alone.includes("| vit, all | 2 |"));
+  });
+});
+
+describe("the evaluation table says what was evaluated and why a metric is absent", () => {
+  const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures/formats");
+
+  test("imported prompts (trl): their count and kinds, and why POPE and CHAIR have no value", () => {
+    // A TRL prompts file: one row with an image (a describe item without a scene graph), one text-only row.
+    const { dataset, problems } = importFile({ file: path.join(fixtures, "trl-prompts.jsonl"), kind: "prompts", format: "trl" });
+    assert.deepEqual(problems, []);
+    const items = dataset.records as WorldItem[];
+    assert.deepEqual(
+      items.map((it) => [it.kind, it.task, it.scene]),
+      [
+        ["imported", "describe", null],
+        ["imported", "text", null],
+      ],
+    );
+    const report = evaluateWorld(items, new Map(items.map((it) => [it.id, "A red square."])));
+    assert.deepEqual(report.items, { total: 2, tasks: { describe: 1, text: 1 }, imported: 2, withoutScene: 1 });
+    const md = renderEvaluation("e on asked", [{ model: "base", report }], ["pope", "chair", "recall"]);
+    assert.match(md, /\| POPE accuracy, all \| – \|\n/);
+    assert.match(md, /\| CHAIR_i \(lower is better\) \| – \|\n/);
+    assert.match(
+      md,
+      /\nNot measured \(–\): POPE needs POPE items; this test set has none\. CHAIR and object recall need scene graphs; imported items have none\.\n/,
+    );
+    assert.match(md, /\nItems \(2, all imported from a file\): 1 image prompt without a scene graph, 1 text-only task\.\n/);
+    assert.doesNotMatch(md, /Items: \./, "never an empty item list");
+    // No descriptions were scored: no list of hallucinated objects that says "none" as if there were.
+    assert.doesNotMatch(md, /Most hallucinated objects/);
+    // Only CHAIR asked for: its own sentence.
+    assert.match(renderEvaluation("e", [{ model: "base", report }], ["chair"]), /Not measured \(–\): CHAIR needs scene graphs; imported items have none\./);
+  });
+
+  test("world items: every asked metric measured, nothing said to be missing; a task the set lacks is named", () => {
+    const s = scene(obj("large", "red", "circle"));
+    const base = { split: "test" as const, image: "images/x.png", scene: s, negative: null };
+    const items: WorldItem[] = [
+      { ...base, id: "a", task: "pope", kind: "pope", prompt: "Is there a red circle in the image?", answer: "Yes.", negative: "random" },
+      { ...base, id: "c", task: "describe", kind: "describe", prompt: "Describe the image in detail.", answer: "There is a large red circle." },
+    ];
+    const report = evaluateWorld(items, new Map([["a", "Yes."]]));
+    const md = renderEvaluation("e", [{ model: "m", report }], ["pope", "chair", "text_accuracy"]);
+    assert.match(md, /\nItems \(2\): 1 POPE question, 1 description\.\n/);
+    assert.match(md, /\nNot measured \(–\): text-only accuracy needs text-only items; this test set has none\.\n/);
+    assert.doesNotMatch(md, /POPE needs|CHAIR needs/);
+    // An evaluation stored before items were recorded: the items line from what was scored, no reasons invented.
+    const { items: _, ...old } = report;
+    assert.match(renderEvaluation("e", [{ model: "m", report: old }], ["pope"]), /\nItems: 1 POPE question, 1 description\.\n/);
   });
 });

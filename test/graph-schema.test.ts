@@ -196,7 +196,8 @@ describe("content hashes", () => {
       const b = write(2);
       const old = byId(a);
       const affected = downstreamOf(b, ["samples"]);
-      assert.deepEqual([...affected].sort(), ["d", "d.reference", "e", "pairs", "rated", "samples"]);
+      // p's answers for the evaluation (e.answers.p) are upstream of the change: only d answers again.
+      assert.deepEqual([...affected].sort(), ["d", "d.reference", "e", "e.answers.d", "pairs", "rated", "samples"]);
       for (const node of b.nodes) {
         const was = old.get(node.id)?.hash;
         if (affected.has(node.id)) assert.notEqual(node.hash, was, node.id);

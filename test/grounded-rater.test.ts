@@ -1,9 +1,11 @@
 // The built-in grounded rater: hand-graded responses per task, the scale mapping, failures for items without ground
 // truth, and determinism.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { assessResponse, createGroundedRater, GROUNDED_ASPECTS, gradeResponse, positionsIn, toScale } from "../src/runtime/raters/grounded.ts";
+import { assessResponse, createGroundedRater, GROUNDED_ASPECTS, gradeResponse, isBroken, positionsIn, toScale } from "../src/runtime/raters/grounded.ts";
 import { checkReply, type ItemFailure, type RaterReply, type RaterRequest } from "../src/runtime/raters/types.ts";
+import { worldCorpus } from "../src/runtime/world/corpus.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
@@ -91,6 +93,46 @@ describe("coherence", () => {
     assert.equal(grade(describeItem, "A large green circle is in the top right").coherence, 3);
     assert.equal(grade(describeItem, "A large green circle is in the top right. A small ci").coherence, 2);
     assert.equal(grade(describeItem, "A large green circlele is in the top ri.").coherence, 2);
+  });
+
+  test("a fragment glued to a vocabulary word is a broken word: 'in theou bottom right'", () => {
+    const glued = assessResponse(describeItem, "A small red heart is in theou bottom right.");
+    assert.equal(glued.grades.coherence, 3);
+    assert.ok(glued.notes.includes("broken words: theou"), glued.notes.join("; "));
+    assert.equal(grade(describeItem, "A small red heart is inthe bottom.").coherence, 3);
+    assert.equal(grade(describeItem, "A small red heart is at thered bottom.").coherence, 3);
+    // Two of them: two points; more: still two.
+    assert.equal(grade(describeItem, "A small red heart is in theou bottom rightt.").coherence, 2);
+    assert.equal(grade(describeItem, "A smal red heartt is in theou botto rightt.").coherence, 2);
+  });
+
+  test("the broken-word rule as docs/preference-data.md states it, with its examples", () => {
+    const docs = readFileSync("docs/preference-data.md", "utf8");
+    const coherence = docs.split("\n").find((l) => l.startsWith("| **coherence** |")) ?? "";
+    const row = coherence.slice(coherence.indexOf("A *broken word*"), coherence.indexOf("A *repetition*"));
+    assert.ok(row.length > 100, coherence);
+    // The documented examples of broken words, quoted in the row, are broken …
+    const quoted = [...row.matchAll(/\("([^"()]+)"(?:, "([^"()]+)")*\)/g)].flatMap((m) => m[0].match(/"[^"]+"/g) ?? []).map((q) => q.slice(1, -1));
+    const examples = quoted.flatMap((q) => q.toLowerCase().match(/[a-z0-9]+/g) ?? []).filter((w) => !["in", "bottom", "right"].includes(w));
+    assert.deepEqual(examples.sort(), ["3rd", "cir", "circlele", "inthe", "redd", "theou", "thered", "tri"]);
+    for (const w of examples) assert.ok(isBroken(w), `${w} is a broken word`);
+    // … and the English words it names as not broken are not.
+    const english = /Common English words of those forms \(([^:)]+)/.exec(row)?.[1] ?? "";
+    const named = english.split(/,\s*/).filter((w) => /^[a-z]+$/.test(w));
+    assert.ok(named.length >= 5, english);
+    for (const w of named) assert.ok(!isBroken(w), `${w} is not a broken word`);
+    // The rule's parts, one by one.
+    assert.ok(isBroken("c1rcle") && isBroken("redd") && isBroken("theou") && isBroken("inthe") && isBroken("cir"));
+    assert.ok(!isBroken("the") && !isBroken("bottom") && !isBroken("atop"), "words and short heads (a + top) are not");
+    assert.ok(!isBroken("hello") && !isBroken("inside"), "English words outside the vocabulary that glue nothing on are not");
+    assert.ok(!isBroken("c"), "a single letter is no fragment");
+  });
+
+  test("no word of the world's own prompts and answers is broken", () => {
+    const words = new Set<string>();
+    for (const text of worldCorpus(300)) for (const w of text.toLowerCase().match(/[a-z0-9]+(?:'[a-z]+)?/g) ?? []) words.add(w);
+    assert.ok(words.size > 100);
+    assert.deepEqual([...words].filter(isBroken), []);
   });
 
   test("repetition that the reference answer has itself is forgiven", () => {

@@ -287,6 +287,50 @@ phase lost = online(base, pool) { annotator: gone, ${TINY.replaceAll("\n ", ",")
   });
 });
 
+test("precision fp16: online and mixed phases train on CPU with loss scaling; bf16 needs CUDA", { timeout: 180_000 }, async () => {
+  const half = write(
+    "half.align",
+    `${BASE}phase on_half = online(base, pool) {
+  annotator: judge
+  samples: 2
+  precision: fp16
+  ${TINY}
+}
+phase mx_half = mixed(base, corrupted, pool) {
+  p: 0.5
+  annotator: judge
+  samples: 2
+  precision: fp16
+  ${TINY}
+}
+`,
+  );
+  const runDir = path.join(dir, "runs", "half");
+  await run(half, runDir);
+  for (const id of ["on_half", "mx_half"]) {
+    const rows = metrics(runDir, id);
+    assert.ok(rows.length > 0, `${id} trained`);
+    // Mixed precision's metrics: the loss scale (2^16 at first, halved by an overflow) and whether a step was skipped.
+    for (const r of rows) {
+      assert.ok(Number.isFinite(r.loss), `${id}: ${JSON.stringify(r)}`);
+      assert.ok((r["amp/loss_scale"] as number) >= 1 && (r["amp/loss_scale"] as number) <= 65536, `${id}: ${JSON.stringify(r)}`);
+      assert.ok(r["amp/skipped"] === 0 || r["amp/skipped"] === 1);
+    }
+  }
+  if (TEST_DEVICE !== "cpu") return;
+  const brain = write(
+    "brain.align",
+    `${BASE}phase on_brain = online(base, pool) { annotator: judge, samples: 2, precision: bf16, ${TINY.replaceAll("\n ", ",")} }\n`,
+  );
+  await assert.rejects(run(brain, path.join(dir, "runs", "brain")), (e: RunError) => {
+    assert.match(
+      e.message,
+      /on_brain \(train\.online\) failed: on_brain: precision bf16 needs CUDA .*run with --device cuda, or use precision fp16 or fp32 on CPU/,
+    );
+    return true;
+  });
+});
+
 describe("online DPO helpers", () => {
   test("prompts cycle through seeded permutations: every prompt once before any again", () => {
     const order = cyclingOrder(5, 0, 12, 7, "t");

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { EvaluationFile } from "../src/runtime/eval/compare.ts";
 import type { WorldReport } from "../src/runtime/eval/evaluate.ts";
-import { formatCell, meanAndSd, replicateAxis, replicatesMarkdown, summariseReplicates } from "../src/runtime/report/replicates.ts";
+import { durationWords, formatCell, meanAndSd, replicateAxis, replicatesMarkdown, summariseReplicates } from "../src/runtime/report/replicates.ts";
 import type { SweepSummary, TrialOutcome } from "../src/runtime/sweep/local.ts";
 
 /** A report with only the figures the tests look at (POPE accuracy, text accuracy). */
@@ -42,6 +42,21 @@ describe("results across seeds", () => {
     assert.equal(formatCell({ mean: 0.8, sd: 0.1, values: [], percent: true }), "80.0 ± 10.0");
     assert.equal(formatCell({ mean: 2.345, sd: undefined, values: [], percent: false }), "2.35");
     assert.equal(formatCell(undefined), "–");
+  });
+
+  test("trial times in words: seconds never read 60 after rounding", () => {
+    const cases: [number, string][] = [
+      [59.5, "60 s"],
+      [89.4, "89 s"],
+      [89.6, "1 min 30 s"],
+      [119.6, "2 min 0 s"],
+      [3599.6, "60 min 0 s"],
+      [5399.4, "89 min 59 s"],
+      [5399.6, "1.5 h"],
+      [9000, "2.5 h"],
+    ];
+    for (const [seconds, text] of cases) assert.equal(durationWords(seconds), text, `durationWords(${seconds})`);
+    for (let s = 0; s < 6000; s += 0.7) assert.doesNotMatch(durationWords(s), /min 60 s/, `durationWords(${s})`);
   });
 
   test("the seed axis is found by name; another axis must be named", () => {

@@ -65,6 +65,34 @@ describe("alignc report (HTML)", () => {
     assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "no external resources");
   });
 
+  test("a run's report shows every node's settings, the defaults marked", () => {
+    const html = readFileSync(path.join(runDir, "report.html"), "utf8");
+    assert.match(html, /<nav>.*<a href="#settings">Settings<\/a>/);
+    const section = /<section id="settings">(.*?)<\/section>/s.exec(html)?.[1] ?? "";
+    const row = (node: string, setting: string) =>
+      new RegExp(
+        `<tr( class="default")?><td>${node.replace(".", "\\.")}</td><td>${setting.replace(".", "\\.")}</td><td>([^<]*)</td><td>(set|default)</td></tr>`,
+      ).exec(section);
+    const setting = (node: string, key: string) => {
+      const m = row(node, key);
+      assert.ok(m, `${node} ${key} in the settings table`);
+      return { value: m[2], from: m[3], marked: m[1] !== undefined };
+    };
+    // Written in the file (β through a param): set; what the file left out: the catalog's default, marked.
+    assert.deepEqual(setting("aligned", "objective.beta"), { value: "0.1", from: "set", marked: false });
+    assert.deepEqual(setting("aligned", "steps"), { value: "4", from: "set", marked: false });
+    assert.deepEqual(setting("aligned", "objective.label_smoothing"), { value: "0", from: "default", marked: true });
+    assert.equal(setting("aligned", "optimizer.lr").from, "default");
+    assert.equal(setting("corrupted", "seed").from, "set");
+    assert.equal(setting("probe", "bias").from, "default");
+    assert.deepEqual(setting("check", "metrics"), { value: "[&quot;pope&quot;,&quot;chair&quot;]", from: "set", marked: false });
+    // Generated nodes carry their declaration's: the answers' generation settings were not written.
+    assert.equal(setting("check.answers.aligned", "max_tokens").from, "default");
+    // Inputs are the graph's edges, not settings.
+    assert.doesNotMatch(section, /<td>aligned<\/td><td>(model|pairs)<\/td>/);
+    assert.equal(setting("aligned", "reference").value, "precomputed");
+  });
+
   test("a sweep's report: sortable trials table and figures by swept setting", () => {
     const html = readFileSync(path.join(sweepDir, "report.html"), "utf8");
     assert.match(html, /<table class="sortable" id="trials">/);
@@ -72,6 +100,17 @@ describe("alignc report (HTML)", () => {
     assert.match(html, /aria-label="POPE acc by beta"/);
     assert.equal((html.match(/<circle class="point"/g) ?? []).length >= 4, true, "a point per trial and model");
     assert.match(html, /<section id="trial-graph">/);
+    // Each model has its own colour in every chart, named in the chart's legend.
+    const chart = /<svg class="chart"[^>]*aria-label="POPE acc by beta">(.*?)<\/svg>/s.exec(html)?.[1] ?? "";
+    const colourOf = new Map<string, Set<string>>();
+    for (const m of chart.matchAll(/<circle class="point" [^>]*fill="(#[0-9A-Fa-f]{6})" data-series="([^"]+)"/g))
+      colourOf.set(m[2] as string, new Set([...(colourOf.get(m[2] as string) ?? []), m[1] as string]));
+    assert.deepEqual([...colourOf.keys()].sort(), ["check/aligned", "check/base"]);
+    for (const [model, colours] of colourOf) assert.equal(colours.size, 1, `${model} is drawn in one colour`);
+    const [a, b] = [...colourOf.values()].map((c) => [...c][0]);
+    assert.notEqual(a, b, "two models, two colours");
+    const legend = [...chart.matchAll(/<g class="legend-entry"><circle [^>]*fill="(#[0-9A-Fa-f]{6})"\/><text [^>]*>([^<]*)<\/text>/g)].map((m) => [m[2], m[1]]);
+    assert.deepEqual(Object.fromEntries(legend), Object.fromEntries([...colourOf].map(([model, c]) => [model, [...c][0]])));
   });
 
   test("a directory that is neither a run nor a sweep is refused", () => {

@@ -227,6 +227,29 @@ describe("log and progress", () => {
     assert.equal(formatDuration(75), "1m15s");
     assert.equal(formatDuration(3.21), "3.2s");
   });
+
+  test("durations round once, before they are split: seconds and minutes never read 60", () => {
+    const cases: [number, string][] = [
+      [0, "0.0s"],
+      [9.94, "9.9s"],
+      [9.96, "10s"],
+      [59.4, "59s"],
+      [59.5, "1m00s"],
+      [60, "1m00s"],
+      [89.5, "1m30s"],
+      [119.4, "1m59s"],
+      [119.6, "2m00s"],
+      [3599.4, "59m59s"],
+      [3599.6, "1h00m"],
+      [3629.9, "1h00m"],
+      [3630, "1h01m"],
+      [7199.9, "2h00m"],
+      [36_000 + 59 * 60 + 40, "11h00m"],
+      [Number.NaN, "?"],
+    ];
+    for (const [seconds, text] of cases) assert.equal(formatDuration(seconds), text, `formatDuration(${seconds})`);
+    for (let s = 0; s < 20_000; s += 0.7) assert.doesNotMatch(formatDuration(s), /(^|[hm])60[ms]/, `formatDuration(${s})`);
+  });
 });
 
 test("the evaluation table compares models row by row and lists hallucinated objects", () => {

@@ -62,6 +62,8 @@ describe("alignc run", () => {
         ["train", "ran"],
         ["test", "ran"],
         ["vit", "ran"],
+        ["final.answers.base", "ran"],
+        ["final.answers.vit", "ran"],
         ["final", "ran"],
       ],
     );
@@ -85,6 +87,13 @@ describe("alignc run", () => {
       .trim()
       .split("\n");
     assert.equal(predictions.length, 10);
+    // The evaluation's predictions are the answers node's, copied.
+    assert.equal(
+      readFileSync(path.join(r.layout.output("final"), "predictions", "vit.jsonl"), "utf8"),
+      readFileSync(path.join(r.layout.output("final.answers.vit"), "predictions.jsonl"), "utf8"),
+    );
+    assert.deepEqual(Object.keys(JSON.parse(predictions[0] as string)), ["id", "task", "prompt", "answer", "prediction"]);
+    assert.deepEqual(r.outcomes.find((o) => o.id === "final.answers.vit")?.summary, { items: 10, max_tokens: 8, answer_tokens: 8, capped_by_context: false });
     const lock = parse(readFileSync(r.layout.lock, "utf8"));
     assert.equal(lock.nodes.vit.status, "ran");
     assert.equal(lock.nodes.vit.key, r.outcomes[3]?.key);
@@ -103,13 +112,27 @@ describe("alignc run", () => {
     assert.equal(parse(readFileSync(r.layout.lock, "utf8")).nodes.final.status, "cached");
   });
 
-  test("changing a setting re-runs only the nodes that depend on it", async () => {
+  test("changing a setting re-runs only the nodes that depend on it; the unchanged model is not asked again", async () => {
+    const before = JSON.parse(readFileSync(new RunLayout(runDir).evaluation("final", "json"), "utf8"));
     const r = await run(file, runDir, { set: ["steps=5"] });
     assert.deepEqual(
-      r.outcomes.map((o) => o.status),
-      ["cached", "cached", "cached", "ran", "ran"],
+      r.outcomes.map((o) => [o.id, o.status]),
+      [
+        ["base", "cached"],
+        ["train", "cached"],
+        ["test", "cached"],
+        ["vit", "ran"],
+        ["final.answers.base", "cached"],
+        ["final.answers.vit", "ran"],
+        ["final", "ran"],
+      ],
     );
-    assert.equal(new Store(r.layout.store).keys().length, 7); // 5 + the new vit and final
+    assert.match(r.log, /final\.answers\.base \(eval\.answers\): stored [0-9a-f]{12}, not run again/);
+    // Both models are still reported; base's figures are those of the first run.
+    const after = JSON.parse(readFileSync(r.layout.evaluation("final", "json"), "utf8"));
+    assert.deepEqual(Object.keys(after.models), ["base", "vit"]);
+    assert.deepEqual(after.models.base, before.models.base);
+    assert.equal(new Store(r.layout.store).keys().length, 10); // 7 + the new vit, its answers and final
   });
 
   test("--force re-runs a stored node; the same inputs give bit-identical weights", async () => {
@@ -150,7 +173,7 @@ describe("alignc run", () => {
     const r = await run(bad, runDir2);
     assert.deepEqual(
       r.outcomes.map((o) => o.status),
-      ["cached", "cached", "cached", "ran", "ran"],
+      ["cached", "cached", "cached", "ran", "ran", "ran", "ran"],
     );
   });
 
@@ -208,8 +231,10 @@ phase tuned = sft(base, mine) { steps: 2, batch: 4 }
       spawnSync(process.execPath, [path.join(repoRoot, "bin/alignc.js"), "run", ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
     const ok = cli(["tiny.align"]);
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /## final on test/);
-    assert.match(ok.stderr, /done: 0 nodes run, 5 already stored/);
+    assert.match(ok.stdout, /## final on test\n\n\| model \| POPE acc \|/);
+    assert.match(ok.stdout, /\n\nPOPE acc\/F1: .*\(higher is better\)/, "the table's legend");
+    assert.match(ok.stdout, /Full tables \(POPE per split, .*\): \S*evaluations\/final\.md\n$/);
+    assert.match(ok.stderr, /done: 0 nodes run, 7 already stored/);
     const bad = cli(["tiny.align", "--set", "steps=2", "--force", "nosuch"]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--force names no node: nosuch/);

@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { KeyClaims } from "../src/runtime/run/claims.ts";
 import { Store } from "../src/runtime/run/store.ts";
-import type { SweepSummary } from "../src/runtime/sweep/local.ts";
+import { renderSweepSummary, type SweepSummary, type TrialOutcome } from "../src/runtime/sweep/local.ts";
 import { TEST_DEVICE } from "./support/device.ts";
 import { sweepExperiment } from "./support/sweep-experiment.ts";
 
@@ -69,6 +69,43 @@ function sweep(file: string, args: string[]) {
     timeout: 600_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Checks that every Markdown table in `md` is well formed (GitHub's rules): a delimiter row right under the header with
+ * as many cells, and every body row with as many cells too (`\|` is a pipe inside a cell). Returns the tables' rows.
+ */
+function assertTables(md: string): string[][][] {
+  const cells = (line: string) =>
+    line
+      .replace(/^\|/, "")
+      .replace(/\|$/, "")
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim());
+  const tables: string[][][] = [];
+  const lines = md.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]?.startsWith("|")) continue;
+    const rows: string[][] = [];
+    for (; lines[i]?.startsWith("|"); i++) {
+      assert.match(lines[i] as string, /^\|.*\|$/, `line ${i + 1} starts and ends with a pipe`);
+      rows.push(cells(lines[i] as string));
+    }
+    const [header, delimiter, ...body] = rows;
+    assert.ok(header && delimiter, md);
+    assert.ok(
+      delimiter.every((c) => /^:?-{3,}:?$/.test(c)),
+      `delimiter row: ${delimiter.join(" | ")}`,
+    );
+    assert.equal(delimiter.length, header.length, `delimiter cells = header cells in\n${md}`);
+    assert.ok(
+      header.every((c) => c !== ""),
+      `no empty header cell: ${header.join(" | ")}`,
+    );
+    for (const r of body) assert.equal(r.length, header.length, `row ${r.join(" | ")} has the header's ${header.length} cells`);
+    tables.push([header, ...body]);
+  }
+  return tables;
 }
 
 const trialLogs = (sweepDir: string, s: SweepSummary) =>
@@ -141,6 +178,11 @@ describe("alignc sweep --workers", () => {
       s.trials.map((t) => t.status),
       ["ok", "failed"],
     );
+    // The summary table stays a table: the failed trial's row has every cell, and its cause is listed below.
+    const summary = readFileSync(path.join(sweepDir, "summary.md"), "utf8");
+    const [table] = assertTables(summary);
+    assert.deepEqual(table?.[2]?.slice(0, 4), ["1", s.trials[1]?.id, "500", "failed"]);
+    assert.match(summary, /\n- trial 1 \(t[0-9a-f]{10}\), exit 1: error: .*batch 500 is larger than the \d+ examples of corrupted/);
     // Alone again: only trial 1 runs, and everything it shares with trial 0 is stored.
     const again = sweep(file, ["--sweep-dir", sweepDir, "--trials", "1"]);
     assert.equal(again.status, 1);
@@ -162,5 +204,53 @@ describe("alignc sweep --workers", () => {
     const bad = sweep(file, ["--sweep-dir", sweepDir, "--trials", "7"]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--trials: no trial '7' \(the sweep has ordinals 0–1/);
+  });
+});
+
+describe("the summary table", () => {
+  const trial = (ordinal: number, status: TrialOutcome["status"], extra: Partial<TrialOutcome> = {}): TrialOutcome => ({
+    ordinal,
+    id: `t${String(ordinal).repeat(10)}`,
+    values: { beta: 0.1 * (ordinal + 1), objective: "a|b" },
+    status,
+    runDir: `/sweep/trials/${ordinal}`,
+    log: `/sweep/logs/${ordinal}.log`,
+    ...extra,
+  });
+  const pope = { missing: 0, pope: { all: { n: 4, accuracy: 0.5, precision: 0.5, recall: 0.5, f1: 0.5, yesRatio: 0.5, unparseable: 0 }, splits: {} } };
+  const summary = (trials: TrialOutcome[]): SweepSummary => ({
+    format: "alignc-sweep",
+    version: 1,
+    entry: "/x/exp.align",
+    sweep: "betas",
+    store: "/x/store",
+    started: "",
+    trials,
+  });
+  const failedOutput =
+    "▶ aligned (train.dpo)\nerror: exp.align:7:7: aligned (train.dpo) failed: batch 500 | too large\nOutputs finished before it are kept in store";
+
+  test("a failed trial's row has every cell; its cause is listed under the table", () => {
+    const md = renderSweepSummary(
+      summary([
+        trial(0, "ok", { seconds: 3, exitCode: 0, evaluations: { check: { data: "probe", metrics: ["pope"], models: { aligned: pope } } as never } }),
+        trial(1, "failed", { seconds: 2, exitCode: 1, error: failedOutput, evaluations: {} }),
+        trial(2, "pending"),
+      ]),
+    );
+    const [table] = assertTables(md);
+    assert.deepEqual(table?.[0], ["trial", "id", "beta", "objective", "status", "time", "model", "POPE acc", "POPE F1"]);
+    assert.deepEqual(table?.[2], ["1", "t1111111111", "0.2", "a\\|b", "failed", "2.0 s", "–", "–", "–"]);
+    assert.deepEqual(table?.[3], ["2", "t2222222222", "0.30000000000000004", "a\\|b", "pending", "–", "–", "–", "–"]);
+    assert.match(md, /\n\nFailed:\n\n- trial 1 \(t1111111111\), exit 1: error: exp\.align:7:7: aligned \(train\.dpo\) failed: batch 500 \| too large$/);
+  });
+
+  test("when every trial failed there are no figure columns, and still a table", () => {
+    const md = renderSweepSummary(summary([trial(0, "failed", { exitCode: 1, error: failedOutput }), trial(1, "failed", { exitCode: null })]));
+    const [table] = assertTables(md);
+    assert.deepEqual(table?.[0], ["trial", "id", "beta", "objective", "status", "time", "model"]);
+    assert.equal(table?.length, 3);
+    assert.match(md, /0 of 2 trials ok/);
+    assert.match(md, /- trial 1 \(t1111111111\): no output$/);
   });
 });

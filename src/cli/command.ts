@@ -9,14 +9,25 @@ export interface Command {
   run(positionals: string[], values: Record<string, unknown>): Promise<number>;
 }
 
+/**
+ * `--color` and `--no-color`: every command accepts both, so a script can pass them to any command. Those that print
+ * diagnostics (coloured on a terminal) obey them; the others print no colour at all and accept them as no-ops.
+ */
+export const colorOptions = {
+  color: { type: "boolean" },
+  "no-color": { type: "boolean" },
+} as const;
+
+/** Help lines for a command that prints no colour itself. */
+export const colorOptionsHelp = "  --no-color, --color  accepted for scripts that pass them to every command; this one prints no colour";
+
 /** Options shared by the commands that compile a file. */
 export const compileOptions = {
   set: { type: "string", multiple: true },
   trial: { type: "string" },
   sweep: { type: "string" },
   format: { type: "string" },
-  color: { type: "boolean" },
-  "no-color": { type: "boolean" },
+  ...colorOptions,
 } as const;
 
 export const compileOptionsHelp = `  --set NAME=VALUE   set a param (repeatable); the value is written as in a .align file

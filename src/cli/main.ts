@@ -1,10 +1,11 @@
 // The `alignc` command line: parses arguments, dispatches to one command module, and maps outcomes to exit
-// codes — 0 ok, 1 a problem in the user's input (reported as diagnostics), 2 an internal error (a bug).
+// codes — 0 ok, 1 a problem in the user's input (reported as diagnostics), 2 an internal error (a bug). Only the
+// command asked for is loaded (commands.ts), so what one command needs costs nothing to the others.
 import { parseArgs } from "node:util";
 import { printable, printableLine } from "../util/printable.ts";
 import { UnreadableFileError } from "../util/read-json.ts";
 import { UnsafePathError } from "../util/safe-write.ts";
-import { type Command, commands } from "./commands.ts";
+import { type Command, type CommandEntry, commands } from "./commands.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "./io.ts";
 
 const GLOBAL_HELP = `alignc — a typed language and toolchain for multimodal preference alignment
@@ -28,10 +29,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`alignc ${ALIGNC_VERSION}\n`);
     return EXIT_OK;
   }
-  const command: Command | undefined = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry: CommandEntry | undefined = commands.find((c) => c.name === name);
+  if (!entry) {
     process.stderr.write(`alignc: unknown command '${printableLine(name)}'\n\n${GLOBAL_HELP}\n`);
     return EXIT_USER;
+  }
+  let command: Command;
+  try {
+    command = await entry.load();
+  } catch (error) {
+    return internalError(error);
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -57,11 +64,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`alignc ${command.name}: error: ${printable(error.message)}\n`);
       return EXIT_USER;
     }
-    process.stderr.write(
-      `alignc: internal error (this is a bug in alignc, please report it with the input that caused it)\n${printable((error as Error).stack ?? String(error))}\n`,
-    );
-    return EXIT_INTERNAL;
+    return internalError(error);
   }
+}
+
+function internalError(error: unknown): number {
+  process.stderr.write(
+    `alignc: internal error (this is a bug in alignc, please report it with the input that caused it)\n${printable((error as Error).stack ?? String(error))}\n`,
+  );
+  return EXIT_INTERNAL;
 }
 
 const code = await main(process.argv.slice(2));

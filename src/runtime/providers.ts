@@ -24,19 +24,19 @@ export function isProvider(name: string): name is Provider {
 /** The CUDA provider libraries ONNX Runtime loads from the binding's folder (Linux names). */
 export const CUDA_PROVIDER_LIBRARIES = ["libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"] as const;
 
-/** How the CUDA provider is obtained on the project's GPU machine (see shared/device/README.md); {dir} is the binding folder. */
+/** How the CUDA provider is installed (docs/gpu.md); {dir} is the binding folder. */
 const CUDA_INSTALL =
   "run `npm run setup:cuda` (docs/gpu.md), or copy ONNX Runtime 1.29.0's CUDA 13 provider libraries (libonnxruntime_providers_cuda.so and " +
   "libonnxruntime_providers_shared.so, from the npm package com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9, folder " +
-  "Plugins/Linux/x64/) next to libonnxruntime.so.1 in {dir}; for the project's GPU machine `bash ../shared/device/pack.sh` " +
-  "bundles them (see shared/device/README.md).";
+  "Plugins/Linux/x64/) next to libonnxruntime.so.1 in {dir}; on a machine without registry access, `npm run setup:cuda -- --from FILE.tgz` " +
+  "installs them from that package's tarball fetched elsewhere.";
 
 const NO_GPU = "No NVIDIA GPU is visible here, so CUDA is not available on this machine; the CPU provider works (use provider cpu).";
 
 const CUDA_STACK_HINT =
   "The provider libraries are present, but ONNX Runtime could not start CUDA. It needs an NVIDIA GPU and driver, and the " +
-  "CUDA 13 runtime, cuBLAS and cuDNN 9 on LD_LIBRARY_PATH (on the GPU machine: `. /tmp/alignc-device/env.sh`, which adds " +
-  "/usr/local/cuda/lib64). The CPU provider works: use provider cpu.";
+  "CUDA 13 runtime, cuBLAS and cuDNN 9 on LD_LIBRARY_PATH (typically add /usr/local/cuda/lib64: " +
+  "`export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH`). The CPU provider works: use provider cpu.";
 
 /** A provider that was asked for and cannot be used here; the message says what is missing and how to get it. */
 export class ProviderUnavailableError extends Error {

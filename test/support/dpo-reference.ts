@@ -1,6 +1,6 @@
 // A float64 reference for TinyVLM's DPO-family loss (src/compiler/tensor/models/tinyvlm/dpo.ts), written from the
 // definitions rather than from the compiler's code: TRL's dpo_loss (sigmoid with label smoothing, IPO, hinge), its
-// rewards and the metrics TRL logs (docs: /work/shared/papers.md §4).
+// rewards and the metrics TRL logs (names as TRL's DPOTrainer logs them: docs/preference-training.md).
 //
 // Logits come from the reference interpreter (src/compiler/tensor/reference/), which runs the TinyVLM forward
 // graph in float64; everything after the logits (log-softmax, token log-probs, sequence sums and means, the

@@ -3,7 +3,7 @@ import path from "node:path";
 import { CompareError, compareRuns, compareRunsHtml, readRun } from "../../runtime/report/compare-runs.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
-import type { Command } from "../command.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
 import { EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
 
 export const compareCommand: Command = {
@@ -17,8 +17,9 @@ of a sweep, each phase's last training metrics (metrics/<phase>.jsonl), and the 
 figures (evaluations/<node>.json) side by side.
 
 Options:
-  --html FILE   also write the comparison as one self-contained HTML page (sortable tables)`,
-  options: { html: { type: "string" } },
+  --html FILE   also write the comparison as one self-contained HTML page (sortable tables)
+${colorOptionsHelp}`,
+  options: { html: { type: "string" }, ...colorOptions },
   async run(positionals, values) {
     if (positionals.length !== 2) throw new UsageError(`name two run directories, got ${positionals.length} argument${positionals.length === 1 ? "" : "s"}`);
     const [a, b] = positionals.map((p) => path.resolve(p)) as [string, string];

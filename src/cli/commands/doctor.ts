@@ -6,7 +6,7 @@ import { collectEnvironment, type EnvironmentFacts, environmentRows } from "../.
 import { type GradCheckRow, runGradientChecks } from "../../runtime/gradcheck/index.ts";
 import { isProvider, PROVIDERS, type Provider } from "../../runtime/providers.ts";
 import { printable, printableJson } from "../../util/printable.ts";
-import type { Command } from "../command.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
 
 interface ProviderRun {
@@ -38,8 +38,10 @@ Exit code 1 if a gradient check fails or a provider named with --provider is una
 Options:
   --provider cpu|cuda|all  where to run the gradient checks (default all: every available provider)
   --op NAME                only the gradient checks of op NAME (repeatable)
-  --json                   one JSON object {environment, gradientChecks} on stdout instead of tables`,
+  --json                   one JSON object {environment, gradientChecks} on stdout instead of tables
+${colorOptionsHelp}`,
   options: {
+    ...colorOptions,
     json: { type: "boolean" },
     provider: { type: "string" },
     op: { type: "string", multiple: true },

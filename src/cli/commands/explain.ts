@@ -1,6 +1,6 @@
 // alignc explain: the long explanation of a diagnostic code.
 import { findByCode, messages } from "../../compiler/diagnostics/messages.ts";
-import type { Command } from "../command.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
 import { EXIT_OK, UsageError } from "../io.ts";
 
 export const explainCommand: Command = {
@@ -9,8 +9,12 @@ export const explainCommand: Command = {
   help: `Usage: alignc explain CODE
        alignc explain --list
 
-Prints the long explanation of a diagnostic code such as ALN2003.`,
-  options: { list: { type: "boolean" } },
+Prints the long explanation of a diagnostic code such as ALN2003.
+
+Options:
+  --list               every code, its severity and the first sentence of its explanation
+${colorOptionsHelp}`,
+  options: { list: { type: "boolean" }, ...colorOptions },
   async run(positionals, values) {
     if (values.list) {
       for (const m of Object.values(messages)) process.stdout.write(`${m.code}  ${m.severity.padEnd(7)}  ${m.explain.split(". ")[0]}\n`);

@@ -8,7 +8,7 @@ import { type Dataset, readDataset } from "../../runtime/prefdata/records.ts";
 import { RunLayout } from "../../runtime/run/layout.ts";
 import { ENTRY_INFO, type EntryInfo } from "../../runtime/run/store.ts";
 import { printable, printableJson, printableLine } from "../../util/printable.ts";
-import type { Command } from "../command.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
 import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../io.ts";
 import { renderRecords } from "../render-records.ts";
 
@@ -26,8 +26,9 @@ Options:
   --format text|json  text for people (default), or JSON: { node, kind, summary, dataset kind, records }
   --json              the same as --format json
   --limit N           records to show (default 5 in text, all in JSON)
-  --id ID             only the record with this id (or whose item has it)`,
-  options: { format: { type: "string" }, json: { type: "boolean" }, limit: { type: "string" }, id: { type: "string" } },
+  --id ID             only the record with this id (or whose item has it)
+${colorOptionsHelp}`,
+  options: { format: { type: "string" }, json: { type: "boolean" }, limit: { type: "string" }, id: { type: "string" }, ...colorOptions },
   async run(positionals, values) {
     if (positionals.length !== 2) throw new UsageError("name a run directory and a node: alignc inspect RUN NODE");
     const [run, nodeArg] = positionals as [string, string];

@@ -4,7 +4,7 @@ import path from "node:path";
 import { buildReport, ReportError } from "../../runtime/report/report.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
-import type { Command } from "../command.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
 import { EXIT_OK, EXIT_USER, oneFile } from "../io.ts";
 
 export const reportCommand: Command = {
@@ -15,13 +15,14 @@ export const reportCommand: Command = {
 DIR is a run directory (alignc run's: plan.json, metrics/, evaluations/, outputs/) or a sweep directory
 (alignc sweep's: sweep.json). The report is one HTML file that works offline and makes no requests:
 
-  run    the execution graph with each node's status and time, metric curves of every training phase
-         (loss, token accuracy, reward accuracy and margins, KL, gradient norm), the evaluation tables, and a
-         viewer of the run's pair datasets (image, prompt, chosen and rejected answers, scores, BDHS tries)
+  run    the execution graph with each node's status and time, every node's settings (defaults marked),
+         metric curves of every training phase (loss, token accuracy, reward accuracy and margins, KL,
+         gradient norm), the evaluation tables, and a viewer of the run's pair datasets (image, prompt,
+         chosen and rejected answers, scores, BDHS tries)
   sweep  the figures across seeds (one row per model and other swept settings: mean ± sample standard
          deviation over the seed axis, and n), a sortable table of the trials (swept values, status, time,
-         headline figures), a chart of each figure against each swept setting, and the run report of the
-         first finished trial
+         headline figures), a chart of each figure against each swept setting (a colour per model, with a
+         legend), and the run report of the first finished trial
 
 With --format md (the default for an --out ending in .md) the report is the evaluation tables as Markdown:
 a run's table of every evaluated model, or a sweep's tables across seeds with the trials' time and device,
@@ -30,8 +31,9 @@ as in docs/results.md. A sweep without a seed axis gets its trials table.
 Options:
   --out FILE        where to write it (default DIR/report.html, or DIR/results.md with --format md)
   --format html|md  the self-contained page (default) or Markdown tables
-  --across AXIS     the sweep axis that replicates differ by (default: the axis named seed)`,
-  options: { out: { type: "string" }, format: { type: "string" }, across: { type: "string" } },
+  --across AXIS     the sweep axis that replicates differ by (default: the axis named seed)
+${colorOptionsHelp}`,
+  options: { out: { type: "string" }, format: { type: "string" }, across: { type: "string" }, ...colorOptions },
   async run(positionals, values) {
     const dir = path.resolve(oneFile(positionals));
     const out = typeof values.out === "string" ? path.resolve(values.out) : undefined;

@@ -1,5 +1,4 @@
 // alignc run: compile a file and execute its graph, storing every node's output by content in the run directory.
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { type EvaluationFile, renderComparison } from "../../runtime/eval/compare.ts";
@@ -29,8 +28,13 @@ for a choice: --resume continues from the latest checkpoint (ending with the wei
 uninterrupted run), --force PHASE deletes the checkpoints and starts over.
 
 The run directory (default: runs/<file name> next to FILE; layout in docs/run-directory.md) holds
-plan.json, align.lock, store/, outputs/<node>, metrics/<node>.jsonl, evaluations/<node>.md and
-logs/run.log.
+plan.json, align.lock, store/, outputs/<node>, metrics/<node>.jsonl, evaluations/<node>.md,
+tensorboard/<node>/ and logs/run.log.
+
+Every training phase and evaluation writes TensorBoard event files, one folder per node (train/loss,
+train/learning_rate, train/rewards/accuracies, …, eval/<model>/pope_f1, …); nodes reused from the store
+get theirs from the stored metrics. View them with: tensorboard --logdir <run dir>/tensorboard
+(or send them to Weights & Biases: wandb sync --sync-tensorboard <run dir>/tensorboard).
 
 Options:
   --run-dir DIR       where to keep the run (default runs/<file name> beside FILE)
@@ -40,6 +44,8 @@ Options:
   --resume            training phases interrupted after a checkpoint continue from it
   --device D          device of nodes without a device setting: cpu, cuda, cuda:N or auto
                       (default: the ALIGNC_DEVICE environment variable, else cpu)
+  --tensorboard DIR   write the TensorBoard event files under DIR/<node>/ instead of
+                      <run dir>/tensorboard/<node>/
   --format text|json  what to print at the end: the evaluation tables (default) or a JSON summary
 ${compileOptionsHelp}`,
   options: {
@@ -49,6 +55,7 @@ ${compileOptionsHelp}`,
     force: { type: "string", multiple: true },
     resume: { type: "boolean" },
     device: { type: "string" },
+    tensorboard: { type: "string" },
   },
   async run(positionals, values) {
     const file = oneFile(positionals);
@@ -69,6 +76,7 @@ ${compileOptionsHelp}`,
         force: (values.force as string[] | undefined) ?? [],
         device,
         resume: values.resume === true,
+        ...(typeof values.tensorboard === "string" ? { tensorboard: path.resolve(values.tensorboard) } : {}),
       });
     } catch (e) {
       if (!(e instanceof RunError)) throw e;
@@ -86,17 +94,15 @@ ${compileOptionsHelp}`,
       return EXIT_OK;
     }
     const evaluations = result.graph.nodes.filter((n) => n.kind === "eval.metrics");
-    // The tables hold names from data (tasks, models): shown with control characters escaped.
-    for (const node of evaluations) process.stdout.write(`${printable(readFileSync(layout.evaluation(node.id, "md"), "utf8"))}\n`);
-    // Several evaluations (one per phase, say): one table of every evaluated model at the end, also in all-models.md.
-    if (evaluations.length > 1) {
-      const table = renderComparison(
-        evaluations.map((n) => ({ node: n.id, file: readJsonFile<EvaluationFile>(layout.evaluation(n.id, "json"), "run `alignc run` again to rewrite it") })),
-      );
-      if (table) {
-        writeFileAtomic(layout.evaluationSummary, `${table}\n`, { root: layout.root });
-        process.stdout.write(`${printable(table)}\n`);
-      }
+    // One table of the headline figures of every evaluated model, with a legend; the full tables stay in the files
+    // (several evaluations: also written to all-models.md). Names from data are shown with control characters escaped.
+    const table = renderComparison(
+      evaluations.map((n) => ({ node: n.id, file: readJsonFile<EvaluationFile>(layout.evaluation(n.id, "json"), "run `alignc run` again to rewrite it") })),
+    );
+    if (table) {
+      if (evaluations.length > 1) writeFileAtomic(layout.evaluationSummary, `${table}\n`, { root: layout.root });
+      const files = evaluations.map((n) => path.relative(process.cwd(), layout.evaluation(n.id, "md")) || layout.evaluation(n.id, "md"));
+      process.stdout.write(`\n${printable(table)}\n\nFull tables (POPE per split, the most hallucinated objects, quality per task): ${files.join(", ")}\n`);
     }
     return EXIT_OK;
   },

@@ -14,7 +14,7 @@ import {
   writeWorld,
 } from "../../runtime/world/index.ts";
 import { printable, printableJson } from "../../util/printable.ts";
-import type { Command } from "../command.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
 import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../io.ts";
 
 /** Problems printed before the rest are summarised as a count. */
@@ -50,8 +50,10 @@ Options of generate (the settings of the .align constructor \`shapes\`):
 
 Options of check and eval:
   --predictions FILE   eval: the model's answers, one {"id": "...", "prediction": "..."} per line
-  --format text|json   a report for people (default) or JSON on stdout`,
+  --format text|json   a report for people (default) or JSON on stdout
+${colorOptionsHelp}`,
   options: {
+    ...colorOptions,
     out: { type: "string" },
     split: { type: "string" },
     count: { type: "string" },

@@ -22,7 +22,7 @@ export interface CheckedDecl {
   /** Constructor declarations (everything but evaluate and sweep). */
   call?: CheckedCall;
   /** Evaluate blocks: their settings. */
-  evaluate?: { settings: Record<string, Value>; settingSpans: Record<string, Span> };
+  evaluate?: { settings: Record<string, Value>; settingSpans: Record<string, Span>; defaulted: string[] };
   info?: ResultInfo;
   /** Qualified names this declaration refers to. */
   uses: Set<string>;
@@ -132,7 +132,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
       const ev = evaluatorFor(sym);
       if (sym.node.kind === "Evaluate") {
         const r = ev.fields(evaluateFields, sym.node.block, "evaluate", qualified, sym.node.name.span);
-        result.evaluate = { settings: r.settings, settingSpans: r.settingSpans };
+        result.evaluate = { settings: r.settings, settingSpans: r.settingSpans, defaulted: r.defaulted };
       } else if (sym.declKind === "sweep") {
         const sweep = checkSweep(sym, sym.node as Declaration, ev, host, {
           bound,

@@ -456,8 +456,11 @@ export class Evaluator {
 
   // ── constructors and blocks ───────────────────────────────────────────────
   /** A value built by a constructor of a family (optimizer, schedule): `adamw { lr: 1e-4 }` or just `cosine`. */
-  /** `spans`, when given, receives where each setting of the constructor was written (see `fields`). */
-  private ctorValue(e: Expression, family: string, what: string, prefix = "", spans?: Record<string, Span>): Value | undefined {
+  /**
+   * `spans`, when given, receives where each setting of the constructor was written, and `defaulted` the settings it
+   * did not write (see `fields`).
+   */
+  private ctorValue(e: Expression, family: string, what: string, prefix = "", spans?: Record<string, Span>, defaulted?: string[]): Value | undefined {
     const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
     if (callee?.length !== 1)
       return this.fail(
@@ -474,6 +477,7 @@ export class Evaluator {
     const call = e.kind === "Call" ? e : ({ kind: "Call", callee, span: e.span } satisfies Call);
     const checked = this.call(ctor, call, prefix || `${what}.`);
     if (checked && spans) Object.assign(spans, checked.valueSpans);
+    if (checked && defaulted) defaulted.push(...checked.defaulted);
     return checked ? { k: "record", ctor: ctor.name, fields: checked.settings } : undefined;
   }
 
@@ -517,16 +521,25 @@ export class Evaluator {
       args.push(checked);
     });
     const block = e.block ?? { kind: "Block", entries: [], span: e.span };
-    const { settings, settingSpans, valueSpans, ok: fieldsOk } = this.fields(ctor.fields, block, ctor.name, prefix.replace(/\.$/, ""), calleeSpan, ctor);
+    const {
+      settings,
+      settingSpans,
+      valueSpans,
+      defaulted,
+      ok: fieldsOk,
+    } = this.fields(ctor.fields, block, ctor.name, prefix.replace(/\.$/, ""), calleeSpan, ctor);
     if (!ok || !fieldsOk) return undefined;
-    return { ctor, args, settings, settingSpans, valueSpans, span: e.span, calleeSpan };
+    return { ctor, args, settings, settingSpans, valueSpans, defaulted, span: e.span, calleeSpan };
   }
 
   /**
    * Checks a block against a schema: unknown keys (with did-you-mean), duplicates, dotted keys as nested
    * blocks, defaults and required settings, exclusive settings, and sweep overrides. `settingSpans` has
    * the entry (`key: value`) of each key written here; `valueSpans` the value of every setting written,
-   * nested ones included, by dotted path (`objective.label_smoothing`), for checks that point at one.
+   * nested ones included, by dotted path (`objective.label_smoothing`), for checks that point at one. `defaulted`
+   * has the dotted paths of the settings whose value is the schema's default because nothing gave one (not written,
+   * not set by a sweep): a whole nested block not written is one path (`objective`), a setting left out of a written
+   * block its own (`objective.label_smoothing`).
    */
   fields(
     schema: Fields,
@@ -535,10 +548,11 @@ export class Evaluator {
     path: string,
     missingAt: Span = block.span,
     ctor?: Ctor,
-  ): { settings: Record<string, Value>; settingSpans: Record<string, Span>; valueSpans: Record<string, Span>; ok: boolean } {
+  ): { settings: Record<string, Value>; settingSpans: Record<string, Span>; valueSpans: Record<string, Span>; defaulted: string[]; ok: boolean } {
     const settings: Record<string, Value> = {};
     const settingSpans: Record<string, Span> = {};
     const valueSpans: Record<string, Span> = {};
+    const defaulted: string[] = [];
     let ok = true;
     const groups = new Map<string, { entries: Entry[]; span: Span }>();
     for (const entry of block.entries) {
@@ -583,16 +597,19 @@ export class Evaluator {
         const expr: Expression =
           first.key.length === 1 ? first.value : { kind: "Block", entries: group.entries.map((x) => ({ ...x, key: x.key.slice(1) })), span: first.span };
         const nested: Record<string, Span> = {};
-        v = this.settingReference(expr, field.type, key) ?? this.fieldValue(expr, field, key, fullPath, nested);
+        const nestedDefaults: string[] = [];
+        v = this.settingReference(expr, field.type, key) ?? this.fieldValue(expr, field, key, fullPath, nested, nestedDefaults);
         if (v === undefined) ok = false;
         else {
           settingSpans[key] = first.span;
           valueSpans[key] = first.key.length === 1 ? first.value.span : first.span;
           for (const [k, span] of Object.entries(nested)) valueSpans[`${key}.${k}`] = span;
+          for (const k of nestedDefaults) defaulted.push(`${key}.${k}`);
         }
       } else if (this.host.hasOverrideUnder(`${fullPath}.`) && (field.type.t === "record" || field.type.t === "ctor")) {
         const empty: Block = { kind: "Block", entries: [], span: block.span };
         const ctorName = field.default?.k === "record" ? field.default.ctor : undefined;
+        const nestedDefaults: string[] = [];
         v =
           field.type.t === "ctor" && ctorName
             ? this.ctorValue(
@@ -600,10 +617,14 @@ export class Evaluator {
                 field.type.family,
                 key,
                 `${fullPath}.`,
+                undefined,
+                nestedDefaults,
               )
-            : this.fieldValue(empty, field, key, fullPath);
+            : this.fieldValue(empty, field, key, fullPath, undefined, nestedDefaults);
+        for (const k of nestedDefaults) defaulted.push(`${key}.${k}`);
       } else if (field.default !== undefined) {
         v = field.type.t === "record" ? this.withDefaults(field, fullPath) : field.default;
+        defaulted.push(key);
       } else if (field.required) {
         this.report(diagnostic("missingKey", { key, construct }, missingAt, { help: `add \`${key}: …\` (${field.doc})` }));
         ok = false;
@@ -622,18 +643,19 @@ export class Evaluator {
         ok = false;
       }
     }
-    return { settings, settingSpans, valueSpans, ok };
+    return { settings, settingSpans, valueSpans, defaulted, ok };
   }
 
-  /** `spans`, when given, receives the value spans of a nested block's settings. */
-  private fieldValue(expr: Expression, field: Field, key: string, fullPath: string, spans?: Record<string, Span>): Value | undefined {
+  /** `spans`, when given, receives the value spans of a nested block's settings, and `defaulted` those it left out. */
+  private fieldValue(expr: Expression, field: Field, key: string, fullPath: string, spans?: Record<string, Span>, defaulted?: string[]): Value | undefined {
     if (field.type.t === "record") {
       if (expr.kind !== "Block") return this.mismatch(field.type, expr);
       const r = this.fields(field.type.fields, expr, field.type.name, fullPath);
       if (spans) Object.assign(spans, r.valueSpans);
+      if (defaulted) defaulted.push(...r.defaulted);
       return r.ok ? { k: "record", fields: r.settings } : undefined;
     }
-    if (field.type.t === "ctor") return this.ctorValue(expr, field.type.family, key, `${fullPath}.`, spans);
+    if (field.type.t === "ctor") return this.ctorValue(expr, field.type.family, key, `${fullPath}.`, spans, defaulted);
     return this.value(expr, field.type, key);
   }
 

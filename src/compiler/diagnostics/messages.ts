@@ -334,7 +334,7 @@ export const messages = {
     "ALN3017",
     "warning",
     (a) => `${a.kind} ${q(a.name)} is declared but never used`,
-    "Nothing in the pipeline consumes this declaration, so it would not run. Models and datasets that are only declared are not computed.",
+    "Nothing in the pipeline consumes this declaration: no phase, evaluation, stage or export uses what it produces. It is still a node of the execution graph, so `alignc run` computes it (a dataset is generated or read, a model initialised) and stores its output, but nothing is made from it. Use it, or remove it to save the work.",
   ),
   invalidSettingValue: def<{ what: string; value: string; expected: string }>(
     "ALN3018",
@@ -346,7 +346,7 @@ export const messages = {
     "ALN3019",
     "error",
     (a) => `export path ${JSON.stringify(a.path)} ${a.problem}`,
-    "`export` writes its file into the run directory, at a path relative to it. The path must name a file (not end in `/`), stay inside the run directory (no absolute path, no `..` that leaves it), and stay out of the names alignc keeps there: plan.json, align.lock, store, outputs, metrics, evaluations, logs and checkpoints.",
+    "`export` writes its file into the run directory, at a path relative to it. The path must name a file (not end in `/`), stay inside the run directory (no absolute path, no `..` that leaves it), and stay out of the names alignc keeps there: plan.json, align.lock, store, outputs, metrics, evaluations, logs, checkpoints and tensorboard.",
     () => 'give a file path inside the run directory, e.g. "exports/pairs.trl.jsonl"',
   ),
 

@@ -14,17 +14,25 @@ export interface GraphInput {
 }
 
 export interface GraphNode {
-  /** Unique, readable id: the declaration's qualified name, or `<phase>.reference` for generated nodes. */
+  /**
+   * Unique, readable id: the declaration's qualified name, or for generated nodes `<phase>.reference` (reference
+   * log-probs) and `<evaluation>.answers.<model>` (an evaluated model's answers).
+   */
   id: string;
   kind: string;
   /** Version of the runtime's implementation of this kind; part of the hash. */
   version: number;
-  /** What the node produces: model, rater, similarity, evaluation, or a dataset kind (dataset:pairs). */
+  /** What the node produces: model, rater, similarity, evaluation, answers, logprobs, or a dataset kind (dataset:pairs). */
   produces: string;
   params: Record<string, unknown>;
   inputs: GraphInput[];
   /** Named outputs besides the main one (split parts). */
   ports?: string[];
+  /**
+   * Params the file did not write, by dotted path into `params` (`beta`, `objective.label_smoothing`): their values are
+   * the constructor's defaults. Absent when every param was written. For people (reports); not part of the hash.
+   */
+  defaults?: string[];
   /** sha256 of kind, version, params and the inputs' hashes. */
   hash: string;
   /** Where it was declared. */

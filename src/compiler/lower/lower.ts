@@ -1,6 +1,6 @@
 // Checked program → execution graph. Every declaration becomes a node (sweeps excepted: they choose
-// trials, they do not run); reference log-probs of preference phases get a node of their own so the
-// runtime caches them by content across runs, phases and trials.
+// trials, they do not run); reference log-probs of preference phases and each evaluated model's answers get a
+// node of their own so the runtime caches them by content across runs, phases, evaluations and trials.
 import path from "node:path";
 import type { CheckedDecl, CheckedProgram } from "../checker/check.ts";
 import { type Value, valueJson } from "../checker/types.ts";
@@ -16,20 +16,21 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
   const nodes: GraphNode[] = [];
   const byId = new Map<string, GraphNode>();
 
+  const hashOf = (node: Omit<GraphNode, "hash">): string =>
+    contentHash({
+      kind: node.kind,
+      version: node.version,
+      params: node.params,
+      inputs: node.inputs.map((i) => ({ name: i.name, port: i.port, hash: byId.get(i.node)?.hash ?? i.node })),
+    });
   const add = (node: Omit<GraphNode, "hash">): GraphNode => {
-    const hashed: GraphNode = {
-      ...node,
-      hash: contentHash({
-        kind: node.kind,
-        version: node.version,
-        params: node.params,
-        inputs: node.inputs.map((i) => ({ name: i.name, port: i.port, hash: byId.get(i.node)?.hash ?? i.node })),
-      }),
-    };
+    const hashed: GraphNode = { ...node, hash: hashOf(node) };
     nodes.push(hashed);
     byId.set(hashed.id, hashed);
     return hashed;
   };
+  /** Answers nodes by model and hash: evaluations that ask a model the same questions the same way share one. */
+  const answersOf = new Map<string, GraphNode>();
 
   for (const decl of checked.decls.values()) {
     if (decl.category === "sweep") continue;
@@ -39,15 +40,40 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
     const source = { file: decl.symbol.file.ast.source.displayPath, line: decl.symbol.node.name.span.line, column: decl.symbol.node.name.span.column };
 
     if (decl.evaluate) {
-      const { models, on, ...rest } = decl.evaluate.settings;
+      const { models, on, max_tokens, temperature, seed, ...rest } = decl.evaluate.settings;
+      const data = on?.k === "ref" ? refInput("data", on) : undefined;
+      // Each model's answers are a node of their own, whose hash covers only the model, the data and what shapes the
+      // answers (generation settings, device): an unchanged model is not asked again when another model of the
+      // evaluation changes, nor by another run or sweep trial sharing the store (equal hashes give equal store keys).
+      // Within the graph, evaluations that ask a model the same questions the same way share one node, named after
+      // the first of them: `<evaluation>.answers.<model>` (docs/execution-graph.md).
+      const shaping: Record<string, Value | undefined> = { max_tokens, temperature, seed, device: rest.device };
+      const generation = settingsJson(Object.fromEntries(Object.entries(shaping).filter((e): e is [string, Value] => e[1] !== undefined)), []);
       if (models?.k === "list") {
         models.items.forEach((m, i) => {
-          if (m.k === "ref") inputs.push(refInput(`model[${i}]`, m));
+          if (m.k !== "ref" || !data) return;
+          const node: Omit<GraphNode, "hash"> = {
+            id: `${decl.qualified}.answers.${m.target}`,
+            kind: "eval.answers",
+            version: 1,
+            produces: "answers",
+            params: { ...generation },
+            inputs: [refInput("model", m), { ...data }],
+            source,
+          };
+          // The same model only: the evaluation names a model's report after its answers node's model input.
+          const same = `${m.target}\0${hashOf(node)}`;
+          let answers = answersOf.get(same);
+          if (!answers) {
+            answers = add(node);
+            answersOf.set(same, answers);
+          }
+          inputs.push({ name: `answers[${i}]`, node: answers.id });
         });
       }
-      if (on?.k === "ref") inputs.push(refInput("data", on));
+      if (data) inputs.push(data);
       Object.assign(params, settingsJson(rest, inputs));
-      add({ id: decl.qualified, kind: "eval.metrics", version: 1, produces: "evaluation", params, inputs, source });
+      add({ id: decl.qualified, kind: "eval.metrics", version: 2, produces: "evaluation", params, inputs, source });
       continue;
     }
     const call = decl.call;
@@ -93,6 +119,8 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
     add(node);
   }
 
+  markDefaults(nodes, checked);
+
   const params: Record<string, unknown> = {};
   for (const [name, p] of checked.params) params[name] = valueJson(p.value);
   const graph: ExecutionGraph = {
@@ -104,6 +132,36 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
   };
   if (trial) graph.trial = trial;
   return graph;
+}
+
+/**
+ * Records on each node which of its params the file did not write (`defaults`: their values are the constructor's
+ * defaults), for reports; not part of the hash. A generated node (reference log-probs, an evaluated model's answers)
+ * takes its declaration's, found by where it was declared, for the params it has.
+ */
+function markDefaults(nodes: GraphNode[], checked: CheckedProgram): void {
+  const at = (s: GraphNode["source"]) => (s ? `${s.file}:${s.line}:${s.column}` : "");
+  const bySource = new Map<string, CheckedDecl>();
+  for (const d of checked.decls.values()) {
+    const span = d.symbol.node.name.span;
+    bySource.set(`${d.symbol.file.ast.source.displayPath}:${span.line}:${span.column}`, d);
+  }
+  for (const node of nodes) {
+    const decl = checked.decls.get(node.id) ?? bySource.get(at(node.source));
+    const defaulted = decl?.call?.defaulted ?? decl?.evaluate?.defaulted ?? [];
+    const defaults = defaulted.filter((p) => hasParam(node.params, p)).sort();
+    if (defaults.length > 0) node.defaults = defaults;
+  }
+}
+
+/** Whether `params` has a value at a dotted path that is not an input reference. */
+function hasParam(params: Record<string, unknown>, dotted: string): boolean {
+  let v: unknown = params;
+  for (const key of dotted.split(".")) {
+    if (!v || typeof v !== "object" || Array.isArray(v) || !(key in v)) return false;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return !(v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && "input" in v);
 }
 
 function refInput(name: string, v: Value & { k: "ref" }): GraphInput {

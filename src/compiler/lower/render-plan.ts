@@ -56,25 +56,63 @@ function short(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * Graphviz DOT. Names and labels are DOT quoted strings: `"` and `\\` escaped, and a label's lines joined by DOT's
+ * line break escape (`\\n` in the file), so Graphviz draws the node's id above its kind.
+ */
 export function renderDot(graph: ExecutionGraph): string {
   const lines = ["digraph alignc {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];'];
-  for (const n of graph.nodes) lines.push(`  ${q(n.id)} [label=${q(`${n.id}\\n${n.kind}`)}, style=${style(n)}];`);
-  for (const n of graph.nodes) for (const i of n.inputs) lines.push(`  ${q(i.node)} -> ${q(n.id)} [label=${q(i.port ? `${i.name} (${i.port})` : i.name)}];`);
+  for (const n of graph.nodes) lines.push(`  ${dotString(n.id)} [label=${dotLabel(n.id, n.kind)}, style=${style(n)}];`);
+  for (const n of graph.nodes)
+    for (const i of n.inputs) lines.push(`  ${dotString(i.node)} -> ${dotString(n.id)} [label=${dotLabel(i.port ? `${i.name} (${i.port})` : i.name)}];`);
   lines.push("}");
   return lines.join("\n");
 }
 
+/** A DOT quoted string: backslashes and double quotes escaped; nothing else is special inside the quotes. */
+function dotString(s: string): string {
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+/**
+ * A DOT label of one or more lines, each shown as written: backslashes and quotes escaped, `&` as `&amp;` (Graphviz
+ * reads entities in labels), the lines joined by DOT's centred line break `\n`.
+ */
+function dotLabel(...lines: string[]): string {
+  return `"${lines
+    .flatMap((l) => l.split(/\r?\n/))
+    .map((l) => l.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/&/g, "&amp;"))
+    .join("\\n")}"`;
+}
+
+/**
+ * Mermaid (flowchart). Node ids are generated (`n0`, `n1`, …: letters and digits only, never a keyword such as
+ * `end`); every label, of nodes and of edges, is a quoted string (`id["…"]`, `-->|"…"|`), so brackets, dots and
+ * parentheses in names are text, and the characters Mermaid reads inside quotes are written as entity codes
+ * (`#quot;`, `#35;`, `#lt;`, `#gt;`, `#amp;`, `#96;`). The only markup is alignc's own `<br/>` and `<small>`.
+ */
 export function renderMermaid(graph: ExecutionGraph): string {
-  const id = new Map(graph.nodes.map((n, i) => [n.id, `n${i}`]));
+  const ids = new Map(graph.nodes.map((n, i) => [n.id, `n${i}`]));
+  // An input that is not a node of the graph (not produced by alignc's lowering) still gets a well-formed id.
+  const id = (node: string) => {
+    let v = ids.get(node);
+    if (v === undefined) {
+      v = `n${ids.size}`;
+      ids.set(node, v);
+    }
+    return v;
+  };
   const lines = ["flowchart LR"];
-  for (const n of graph.nodes) lines.push(`  ${id.get(n.id)}["${n.id}<br/><small>${n.kind}</small>"]`);
+  for (const n of graph.nodes) lines.push(`  ${id(n.id)}["${mermaidText(n.id)}<br/><small>${mermaidText(n.kind)}</small>"]`);
   for (const n of graph.nodes)
-    for (const i of n.inputs) lines.push(`  ${id.get(i.node) ?? i.node} -->|${i.port ? `${i.name} ${i.port}` : i.name}| ${id.get(n.id)}`);
+    for (const i of n.inputs) lines.push(`  ${id(i.node)} -->|"${mermaidText(i.port ? `${i.name} (${i.port})` : i.name)}"| ${id(n.id)}`);
   return lines.join("\n");
 }
 
-function q(s: string): string {
-  return JSON.stringify(s);
+/** Text inside a quoted Mermaid label: the characters Mermaid would read as syntax or markup, as entity codes. */
+export function mermaidText(s: string): string {
+  const codes: Record<string, string> = { '"': "#quot;", "#": "#35;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;" };
+  return s.replace(/[\r\n]+/g, " ").replace(/["#<>&`]/g, (c) => codes[c] as string);
 }
 
 function style(n: GraphNode): string {

@@ -5,9 +5,22 @@ import { type ExactScores, exactMatch } from "./exact.ts";
 import { type PopeReport, popeMetrics } from "./pope.ts";
 import type { QualityReport } from "./quality.ts";
 
+/** What an evaluation's items were: the evaluation table says from this what was measured, and why a metric is absent. */
+export interface EvaluatedItems {
+  total: number;
+  /** Items per task. */
+  tasks: Partial<Record<WorldItem["task"], number>>;
+  /** Items imported from a data file (kind `imported`): prompts with no scene graph and no POPE label. */
+  imported: number;
+  /** Describe items without a scene graph (imported prompts with an image): CHAIR and object recall cannot score them. */
+  withoutScene: number;
+}
+
 export interface WorldReport {
   /** Items that had no prediction; they are scored as an empty answer. */
   missing: number;
+  /** What was evaluated (absent in evaluations stored before it was recorded). */
+  items?: EvaluatedItems;
   pope?: PopeReport;
   describe?: ChairScores;
   attribute?: ExactScores;
@@ -36,5 +49,18 @@ export function evaluateWorld(items: readonly WorldItem[], predictions: Readonly
     if (these.length > 0) report[task] = exactMatch(these.map((it) => ({ answer: it.answer, prediction: said(it), kind: it.kind })));
   }
   report.missing = missing;
+  report.items = evaluatedItems(items);
   return report;
+}
+
+export function evaluatedItems(items: readonly WorldItem[]): EvaluatedItems {
+  const tasks: EvaluatedItems["tasks"] = {};
+  let imported = 0;
+  let withoutScene = 0;
+  for (const it of items) {
+    tasks[it.task] = (tasks[it.task] ?? 0) + 1;
+    if (it.kind === "imported") imported++;
+    if (it.task === "describe" && it.scene === null) withoutScene++;
+  }
+  return { total: items.length, tasks, imported, withoutScene };
 }

@@ -1,7 +1,7 @@
 // Evaluation reports as Markdown tables: one comparison table (a row per metric, a column per model), POPE in
 // detail per model and negative split, the most hallucinated objects, and the rater's quality scores per model. Markdown reads well in a terminal and
 // renders in docs and reports.
-import type { WorldReport } from "./evaluate.ts";
+import type { EvaluatedItems, WorldReport } from "./evaluate.ts";
 import type { QualityMeans, QualityReport } from "./quality.ts";
 
 export type MetricName = "pope" | "chair" | "recall" | "text_accuracy" | "attribute_accuracy" | "count_accuracy" | "quality";
@@ -11,6 +11,8 @@ const pct = (x: number | undefined): string => (x === undefined ? "–" : `${(10
 interface Row {
   label: string;
   value: (r: WorldReport) => number | undefined;
+  /** The metric the row belongs to (the reason a row has no value is the metric's). */
+  metric: MetricName;
 }
 
 function rowsFor(metrics: readonly MetricName[]): Row[] {
@@ -18,20 +20,65 @@ function rowsFor(metrics: readonly MetricName[]): Row[] {
   const has = (m: MetricName) => metrics.includes(m);
   if (has("pope")) {
     for (const split of ["random", "popular", "adversarial"] as const)
-      rows.push({ label: `POPE accuracy, ${split}`, value: (r) => r.pope?.splits[split]?.accuracy });
-    rows.push({ label: "POPE accuracy, all", value: (r) => r.pope?.all.accuracy });
-    rows.push({ label: "POPE F1, all", value: (r) => r.pope?.all.f1 });
-    rows.push({ label: "POPE yes-ratio, all", value: (r) => r.pope?.all.yesRatio });
+      rows.push({ label: `POPE accuracy, ${split}`, value: (r) => r.pope?.splits[split]?.accuracy, metric: "pope" });
+    rows.push({ label: "POPE accuracy, all", value: (r) => r.pope?.all.accuracy, metric: "pope" });
+    rows.push({ label: "POPE F1, all", value: (r) => r.pope?.all.f1, metric: "pope" });
+    rows.push({ label: "POPE yes-ratio, all", value: (r) => r.pope?.all.yesRatio, metric: "pope" });
   }
   if (has("chair")) {
-    rows.push({ label: "CHAIR_i (lower is better)", value: (r) => r.describe?.chairI });
-    rows.push({ label: "CHAIR_s (lower is better)", value: (r) => r.describe?.chairS });
+    rows.push({ label: "CHAIR_i (lower is better)", value: (r) => r.describe?.chairI, metric: "chair" });
+    rows.push({ label: "CHAIR_s (lower is better)", value: (r) => r.describe?.chairS, metric: "chair" });
   }
-  if (has("recall")) rows.push({ label: "object recall", value: (r) => r.describe?.recall });
-  if (has("text_accuracy")) rows.push({ label: "text-only accuracy", value: (r) => r.text?.accuracy });
-  if (has("attribute_accuracy")) rows.push({ label: "attribute accuracy", value: (r) => r.attribute?.accuracy });
-  if (has("count_accuracy")) rows.push({ label: "count accuracy", value: (r) => r.count?.accuracy });
+  if (has("recall")) rows.push({ label: "object recall", value: (r) => r.describe?.recall, metric: "recall" });
+  if (has("text_accuracy")) rows.push({ label: "text-only accuracy", value: (r) => r.text?.accuracy, metric: "text_accuracy" });
+  if (has("attribute_accuracy")) rows.push({ label: "attribute accuracy", value: (r) => r.attribute?.accuracy, metric: "attribute_accuracy" });
+  if (has("count_accuracy")) rows.push({ label: "count accuracy", value: (r) => r.count?.accuracy, metric: "count_accuracy" });
   return rows;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * What the evaluation's items were, as the table's `Items:` line: the items each metric scored, and those none could
+ * (image prompts without a scene graph, imported from a file).
+ */
+export function itemsLine(report: WorldReport): string {
+  const items = report.items;
+  const parts = [
+    report.pope && plural(report.pope.all.n, "POPE question"),
+    report.describe && plural(report.describe.descriptions, "description"),
+    items?.withoutScene && plural(items.withoutScene, "image prompt") + " without a scene graph",
+    report.text && plural(report.text.n, "text-only task"),
+    report.attribute && plural(report.attribute.n, "attribute question"),
+    report.count && plural(report.count.n, "counting question"),
+  ].filter((p): p is string => typeof p === "string" && p !== "");
+  if (!items) return `Items: ${parts.join(", ") || "none scored"}.`;
+  if (items.total === 0) return "Items: none (the test set is empty).";
+  const imported = items.imported === 0 ? "" : items.imported === items.total ? ", all imported from a file" : `, ${items.imported} imported from a file`;
+  return `Items (${items.total}${imported}): ${parts.join(", ") || "none that a metric of this evaluation scores"}.`;
+}
+
+/**
+ * Why metrics have no value for any model, from what the items were: the sentences under the table that explain its
+ * "–". `absent` are the metrics with no value.
+ */
+export function notMeasured(absent: readonly MetricName[], report: WorldReport): string[] {
+  const items: EvaluatedItems | undefined = report.items;
+  const none = "this test set has none";
+  const out: string[] = [];
+  if (absent.includes("pope")) out.push(`POPE needs POPE items; ${none}`);
+  const chair = absent.includes("chair");
+  const recall = absent.includes("recall");
+  if (chair || recall) {
+    const who = chair && recall ? "CHAIR and object recall need" : chair ? "CHAIR needs" : "object recall needs";
+    if (!items?.withoutScene) out.push(`${who} descriptions of a scene (task describe, with its scene graph); ${none}`);
+    else if (items.imported >= items.withoutScene) out.push(`${who} scene graphs; imported items have none`);
+    else out.push(`${who} scene graphs; ${plural(items.withoutScene, "image prompt")} of this test set ${items.withoutScene === 1 ? "has" : "have"} none`);
+  }
+  if (absent.includes("text_accuracy")) out.push(`text-only accuracy needs text-only items; ${none}`);
+  if (absent.includes("attribute_accuracy")) out.push(`attribute accuracy needs attribute questions; ${none}`);
+  if (absent.includes("count_accuracy")) out.push(`count accuracy needs counting questions; ${none}`);
+  return out;
 }
 
 export function renderEvaluation(title: string, reports: readonly { model: string; report: WorldReport }[], metrics: readonly MetricName[]): string {
@@ -45,16 +92,15 @@ export function renderEvaluation(title: string, reports: readonly { model: strin
   }
   const n = reports[0]?.report;
   if (n) {
-    const counts = [
-      n.pope && `${n.pope.all.n} POPE questions`,
-      n.describe && `${n.describe.descriptions} descriptions`,
-      n.text && `${n.text.n} text-only tasks`,
-      n.attribute && `${n.attribute.n} attribute questions`,
-      n.count && `${n.count.n} counting questions`,
-    ].filter(Boolean);
-    out.push(`Items: ${counts.join(", ")}.`, "");
+    // Every model answered the same items: a metric one lacks, all lack, for the same reason.
+    const absent = [...new Set(rows.map((r) => r.metric))].filter((m) =>
+      reports.every((r) => rows.filter((row) => row.metric === m).every((row) => row.value(r.report) === undefined)),
+    );
+    const reasons = notMeasured(absent, n);
+    if (reasons.length > 0) out.push(`Not measured (–): ${reasons.map((r) => `${r}.`).join(" ")}`, "");
+    out.push(itemsLine(n), "");
   }
-  if (metrics.includes("chair")) {
+  if (metrics.includes("chair") && reports.some((r) => r.report.describe)) {
     out.push("Most hallucinated objects (descriptions that mention an absent one):", "");
     for (const r of reports) {
       const top = r.report.describe?.topHallucinated ?? [];

@@ -107,8 +107,15 @@ export function wordCount(text: string): number {
   return text.match(/[A-Za-z0-9]+(?:'[A-Za-z]+)?/g)?.length ?? 0;
 }
 
-// Broken words: tokens outside the world's lexicon that are a fragment of a content word ("cir", "tri") or a content
-// word with letters run on ("circlele", "redd"), and tokens mixing letters and digits ("3rd" is not a world word).
+// Broken words (docs/preference-data.md, "The grounded rater"). The world's vocabulary is every word its prompts,
+// answers and captions use, plus the words of the rater's lexicon; a token outside it is *broken* when it
+//   - mixes letters and digits ("3rd", "c1rcle");
+//   - starts with a vocabulary word of three letters or more and goes on with other letters: letters run on
+//     ("circlele", "redd") or a fragment glued to the word ("theou" in "in theou bottom right", "thered");
+//   - is two vocabulary words of two letters or more run together ("inthe", "ofa" is too short: "a" is one letter);
+//   - is the start of a content word (a shape, colour, size, number, position) cut short, two letters or more
+//     ("cir", "tri").
+// Common English words that happen to have such a form (they, them, then, into, onto, someone …) are not broken.
 const CONTENT = [...SHAPE_WORDS.keys(), ...COLOR_WORDS.keys(), ...SIZE_WORDS.keys(), ...NUMBER_WORDS, ...SINGLE_POSITION.keys(), "object", "objects", "there"];
 const LEXICON = new Set([
   ...CONTENT,
@@ -116,22 +123,54 @@ const LEXICON = new Set([
   ...["yes", "one", "ones", "shape", "shapes", "thing", "things", "image", "picture", "color", "colour", "size", "position", "corner", "corners"],
   ...["first", "second", "third", "fourth", "fifth", "bigger", "biggest", "larger", "largest", "smaller", "smallest", "leftmost", "rightmost"],
   ...["topmost", "centered", "centred", "toward", "towards", "other", "another", "each", "both", "many", "none", "some", "few", "several", "also"],
+  // The rest of the world's own text: its prompts and answers (test/grounded-rater.test.ts checks none is broken).
+  ...["after", "before", "background", "colors", "colours", "sizes", "positions", "comes", "describe", "detail", "do", "does", "get", "have"],
+  ...["how", "minus", "plus", "mix", "number", "order", "reverse", "say", "what", "when", "where", "which", "words", "you", "companions"],
+  ...["popularity", "synonyms"],
+]);
+/**
+ * Common English words that have a broken word's form — a vocabulary word with letters after it ("they", "started",
+ * "reddish"), two vocabulary words run together ("into", "someone") — and are not broken.
+ */
+const ENGLISH = new Set([
+  ...["they", "them", "then", "their", "theirs", "themselves", "theme", "theory", "therefore", "thereby", "thereof", "others", "otherwise"],
+  ...["area", "areas", "arena", "your", "yours", "yourself", "young", "however", "into", "onto", "within", "without", "itself", "oneself"],
+  ...["someone", "something", "sometimes", "somewhere", "somewhat", "somehow", "nothing", "note", "notes", "noted", "notice", "notable", "notably"],
+  ...["whatever", "whenever", "wherever", "whereas", "whichever", "afterwards", "beforehand", "firstly", "secondly", "thirdly", "largely", "smallish"],
+  ...["sixth", "seventh", "eighth", "ninth", "tenth", "sixty", "seventy", "eighty", "ninety", "twice", "thrice", "fewer", "mostly", "bothered"],
+  ...["start", "starts", "started", "starting", "crossed", "crossing", "crosswise", "circled", "circular", "squared", "triangular", "hearted"],
+  ...["reddish", "greenish", "bluish", "yellowish", "whitish", "purplish", "orangish", "says", "saying", "gets", "getting", "described"],
+  ...["detailed", "details", "numbered", "numbers", "ordered", "mixed", "mixture", "reversed", "colored", "coloured", "colorful", "colourful"],
+  ...["shaped", "sized", "positioned", "positioning", "pictured", "pictures", "images", "imagery", "objective", "objectively", "topic", "topped"],
+  ...["leftover", "rightly", "centers", "centres", "middles", "uppermost", "lowered", "lowermost", "boxed", "tend", "tends", "tent", "tension"],
 ]);
 const LONG_CONTENT = CONTENT.filter((w) => w.length >= 3);
+const LONG_WORDS = [...LEXICON].filter((w) => w.length >= 3);
 const brokenCache = new Map<string, boolean>();
 
-function isBroken(token: string): boolean {
-  if (LEXICON.has(token)) return false;
+/** Whether a token (lower case: letters, digits, an apostrophe) is a broken word by the rules above. */
+export function isBroken(token: string): boolean {
+  if (LEXICON.has(token) || ENGLISH.has(token)) return false;
   const known = brokenCache.get(token);
   if (known !== undefined) return known;
   let broken = /[a-z]/.test(token) && /\d/.test(token);
   if (!broken && /^[a-z]+$/.test(token)) {
-    broken = LONG_CONTENT.some(
-      (w) => (token.length >= 2 && token.length < w.length && w.startsWith(token)) || (token.length > w.length && token.startsWith(w)),
-    );
+    broken =
+      // A vocabulary word with letters run on or glued after it.
+      LONG_WORDS.some((w) => token.length > w.length && token.startsWith(w)) ||
+      // Two vocabulary words run together.
+      splitsInTwo(token) ||
+      // The start of a content word, cut short.
+      (token.length >= 2 && LONG_CONTENT.some((w) => token.length < w.length && w.startsWith(token)));
   }
   if (brokenCache.size < 100_000) brokenCache.set(token, broken);
   return broken;
+}
+
+/** Whether a token is two vocabulary words of two letters or more, run together ("inthe"). */
+function splitsInTwo(token: string): boolean {
+  for (let i = 2; i <= token.length - 2; i++) if (LEXICON.has(token.slice(0, i)) && LEXICON.has(token.slice(i))) return true;
+  return false;
 }
 
 /** Times a word or phrase of 1–4 words is immediately said again ("the the", "red circle red circle"). */

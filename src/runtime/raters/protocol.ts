@@ -2,7 +2,7 @@
 // by every rater that scores through requests (command, typescript): how a mode turns an item into requests, how
 // their replies combine into the item's reply, and the driver that runs the requests with retries and reports each
 // item as soon as it is complete.
-import Ajv from "ajv";
+import Ajv, { type ValidateFunction } from "ajv";
 import { printableJson } from "../../util/printable.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest } from "./types.ts";
 import { checkReply } from "./types.ts";
@@ -96,15 +96,22 @@ export const replySchema = {
   else: { required: ["scores"] },
 } as const;
 
-// ajv is CommonJS: under Node's ESM loader the default import is `module.exports`, whose `default` is the class.
-// strictRequired is off because the reply's if/then/else require properties that are declared one level up.
-const ajv = new Ajv.default({ allErrors: true, strict: true, strictRequired: false });
-const validateRequestSchema = ajv.compile(requestSchema);
-const validateReplySchema = ajv.compile(replySchema);
+// Compiled on first use, not when the runtime is loaded (alignc plan loads it and rates nothing).
+let compiled: { ajv: InstanceType<typeof Ajv.default>; request: ValidateFunction; reply: ValidateFunction } | undefined;
+function validators() {
+  if (!compiled) {
+    // ajv is CommonJS: under Node's ESM loader the default import is `module.exports`, whose `default` is the class.
+    // strictRequired is off because the reply's if/then/else require properties that are declared one level up.
+    const ajv = new Ajv.default({ allErrors: true, strict: true, strictRequired: false });
+    compiled = { ajv, request: ajv.compile(requestSchema), reply: ajv.compile(replySchema) };
+  }
+  return compiled;
+}
 
 /** What is wrong with a request line's object, or undefined (for tests and for program authors' tooling). */
 export function requestSchemaErrors(value: unknown): string | undefined {
-  return validateRequestSchema(value) ? undefined : ajv.errorsText(validateRequestSchema.errors, { dataVar: "request" });
+  const { ajv, request } = validators();
+  return request(value) ? undefined : ajv.errorsText(request.errors, { dataVar: "request" });
 }
 
 export type ParsedReply = { ok: true; reply: WireReply } | { ok: false; problem: string };
@@ -117,8 +124,9 @@ export function parseReplyLine(line: string): ParsedReply {
   } catch {
     return { ok: false, problem: `printed a line that is not JSON: ${quote(line)} (write logs to stderr; stdout is for replies)` };
   }
-  if (!validateReplySchema(value)) {
-    const errors = ajv.errorsText(validateReplySchema.errors, { dataVar: "reply" });
+  const { ajv, reply } = validators();
+  if (!reply(value)) {
+    const errors = ajv.errorsText(reply.errors, { dataVar: "reply" });
     return { ok: false, problem: `printed a reply that does not follow ${PROTOCOL} (${errors}): ${quote(line)}` };
   }
   return { ok: true, reply: value as WireReply };

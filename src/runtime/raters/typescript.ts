@@ -4,7 +4,6 @@
 // checked again, since a type check cannot see scores off the scale.
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 import type { Rater } from "../../api/rater.ts";
 import type { RatingInfo } from "../prefdata/records.ts";
 import { AttemptFailure, type Part, type RaterMode, RaterUnavailable, runPlan } from "./protocol.ts";
@@ -60,6 +59,8 @@ async function loadRater(modulePath: string, exportName: string): Promise<Rater>
   try {
     // tsx's tsImport loads the file as an ES module whatever package.json beside it says (a rater in a folder without
     // "type": "module" would otherwise load as CommonJS and fail on its export syntax).
+    // tsx (and the esbuild it drives) is loaded here, when a TypeScript rater runs, not by every command that loads the runtime.
+    const { tsImport } = await import("tsx/esm/api");
     exports = (await tsImport(pathToFileURL(modulePath).href, import.meta.url)) as Record<string, unknown>;
   } catch (error) {
     throw new RaterUnavailable(

@@ -5,10 +5,19 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
-/** A table; `sortable` makes its header cells sort the rows (numbers numerically). */
-export function table(header: readonly string[], rows: readonly (readonly string[])[], options: { sortable?: boolean; id?: string } = {}): string {
+/** A table; `sortable` makes its header cells sort the rows (numbers numerically); `rowClass` gives a row a class. */
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  options: { sortable?: boolean; id?: string; rowClass?: (row: readonly string[]) => string | undefined } = {},
+): string {
   const head = `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr>`;
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`).join("");
+  const body = rows
+    .map((r) => {
+      const cls = options.rowClass?.(r);
+      return `<tr${cls ? ` class="${escapeHtml(cls)}"` : ""}>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`;
+    })
+    .join("");
   return `<table${options.sortable ? ' class="sortable"' : ""}${options.id ? ` id="${escapeHtml(options.id)}"` : ""}><thead>${head}</thead><tbody>${body}</tbody></table>`;
 }
 
@@ -31,6 +40,8 @@ th { background: #f5f5f5; } table.sortable th { cursor: pointer; } table.sortabl
 .viewer { border: 1px solid #ddd; padding: 8px; } .sample[hidden] { display: none; } .sample img { image-rendering: pixelated; width: 144px; height: 144px; float: left; margin-right: 12px; }
 .answer { white-space: pre-wrap; margin: 4px 0; padding: 4px 6px; } .chosen { background: #ecfdf5; } .rejected { background: #fef2f2; }
 .tries { clear: both; font-size: 12px; } .muted { color: #666; } .scroll { overflow-x: auto; }
+tr.default td { color: #777; } tr.default td:last-child { font-style: italic; }
+.legend { font-size: 10px; }
 `;
 
 // Sortable tables and the sample viewers' previous/next buttons.

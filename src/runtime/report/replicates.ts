@@ -132,13 +132,18 @@ const cellText = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v))
 export function replicatesCaption(r: Replicates): string {
   const total = r.seconds.reduce((a, b) => a + b, 0);
   const mean = r.seconds.length ? total / r.seconds.length : 0;
-  return `${path.basename(r.entry)}, sweep ${r.sweep}: mean ± sample standard deviation over ${r.across} = ${r.values.map(cellText).join(", ")} (${r.ok} of ${r.total} trials finished; ${duration(mean)} per trial, ${duration(total)} in all; device ${r.devices.join(", ")}).`;
+  return `${path.basename(r.entry)}, sweep ${r.sweep}: mean ± sample standard deviation over ${r.across} = ${r.values.map(cellText).join(", ")} (${r.ok} of ${r.total} trials finished; ${durationWords(mean)} per trial, ${durationWords(total)} in all; device ${r.devices.join(", ")}).`;
 }
 
-function duration(seconds: number): string {
-  if (seconds < 90) return `${seconds.toFixed(0)} s`;
-  const m = Math.floor(seconds / 60);
-  return m < 90 ? `${m} min ${Math.round(seconds - 60 * m)} s` : `${(seconds / 3600).toFixed(1)} h`;
+/**
+ * A duration in words for the results tables: "42 s", "3 min 5 s", "2.5 h". Rounded to whole seconds before it is
+ * split into minutes and seconds, so the seconds never read 60 ("2 min 0 s" for 119.6 s, not "1 min 60 s").
+ */
+export function durationWords(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 90) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return m < 90 ? `${m} min ${s % 60} s` : `${(seconds / 3600).toFixed(1)} h`;
 }
 
 /** Rows of one table as cells: the other settings, the model, n, then each figure. */

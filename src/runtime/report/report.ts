@@ -102,6 +102,8 @@ function runSections(dir: string): Section[] {
       body: `<p class="muted">${escapeHtml(plan.entry)}${lock?.written ? `, last run ${escapeHtml(lock.written)}` : ""}</p>${trial}<div class="scroll">${graphSvg(boxes)}</div>${table(["node", "kind", "status", "time", "summary"], nodeRows)}`,
     },
   ];
+  const settings = settingsSection(plan);
+  if (settings) sections.push({ id: "settings", title: "Settings", body: settings });
   const curves = metricCurves(dir);
   if (curves) sections.push({ id: "training", title: "Training", body: curves });
   const evaluations = evaluationTables(readEvaluations(dir));
@@ -109,6 +111,50 @@ function runSections(dir: string): Section[] {
   const samples = sampleViewers(dir, plan);
   if (samples) sections.push({ id: "samples", title: "Samples", body: samples });
   return sections;
+}
+
+/**
+ * Every node's resolved settings (β, margin, learning rate …), one table, each value marked as the file's or the
+ * constructor's default (the graph node's `defaults`). Settings that refer to other nodes are its inputs, shown in the
+ * graph, not here. A plan.json written before defaults were recorded says so instead of marking any.
+ */
+function settingsSection(plan: StoredPlan): string | undefined {
+  const recorded = plan.nodes.some((n) => n.defaults !== undefined);
+  const rows = plan.nodes.flatMap((n) => {
+    const defaults = n.defaults ?? [];
+    const isDefault = (key: string) => defaults.some((d) => key === d || key.startsWith(`${d}.`));
+    return flattenSettings(n.params).map(([key, value]) => [n.id, key, value, !recorded ? "" : isDefault(key) ? "default" : "set"]);
+  });
+  if (rows.length === 0) return undefined;
+  const note = recorded
+    ? "Every setting of every node as it ran: <b>set</b> in the file (or by the sweep trial), or the constructor's <b>default</b>. Click a header to sort."
+    : "Every setting of every node as it ran. This run's plan.json does not record which values are defaults (run it again with this alignc to record them).";
+  return `<p class="muted">${note}</p>${table(["node", "setting", "value", "from"], rows, { sortable: true, id: "settings-table", rowClass: (r) => (r[3] === "default" ? "default" : undefined) })}`;
+}
+
+/** Params flattened to dotted keys and display values; input references (shown as the node's inputs) left out. */
+function flattenSettings(params: Record<string, unknown>, prefix = ""): [string, string][] {
+  const out: [string, string][] = [];
+  for (const key of Object.keys(params).sort()) {
+    const v = params[key];
+    const name = `${prefix}${key}`;
+    if (isInputRef(v)) continue;
+    if (v && typeof v === "object" && !Array.isArray(v) && !("text" in v && "tree" in v)) {
+      const inner = flattenSettings(v as Record<string, unknown>, `${name}.`);
+      out.push(...(inner.length ? inner : [[name, "{}"] as [string, string]]));
+    } else out.push([name, settingText(v)]);
+  }
+  return out;
+}
+
+function isInputRef(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0 && v.every(isInputRef);
+  return !!v && typeof v === "object" && Object.keys(v).length === 1 && typeof (v as { input?: unknown }).input === "string";
+}
+
+function settingText(v: unknown): string {
+  if (v && typeof v === "object" && "text" in v && "tree" in v) return String((v as { text: unknown }).text);
+  return typeof v === "string" ? v : JSON.stringify(v);
 }
 
 interface Lock {
@@ -247,6 +293,7 @@ function sweepReport(dir: string, across: string | undefined): string {
             x: r.t.values[axis] as number,
             y: numeric(r.figures.get(label)),
             label: `trial ${r.t.ordinal} ${r.model}: ${label} ${r.figures.get(label) ?? "–"}`,
+            series: r.model,
           }))
           .filter((p) => Number.isFinite(p.y));
         return points.length ? scatterChart(`${label} by ${axis}`, axis, points) : "";

@@ -6,7 +6,13 @@ import { escapeHtml } from "./html.ts";
 const W = 420;
 const H = 220;
 const PAD = { left: 52, right: 12, top: 26, bottom: 30 };
-const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+/**
+ * Okabe and Ito's colour-blind-safe palette (Color Universal Design), in the order series take it: blue, vermillion,
+ * bluish green, reddish purple, orange, sky blue, black, and yellow last (faint on white).
+ */
+export const COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"] as const;
+/** Room at the right of a chart for its legend, when it has several series. */
+const LEGEND_W = 160;
 
 export interface Series {
   name: string;
@@ -23,7 +29,7 @@ function extent(values: number[]): [number, number] {
 
 const fmt = (v: number) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(1) : Number(v.toPrecision(3)).toString());
 
-function frame(title: string, xLabel: string, [x0, x1]: [number, number], [y0, y1]: [number, number], body: string): string {
+function frame(title: string, xLabel: string, [x0, x1]: [number, number], [y0, y1]: [number, number], body: string, width = W): string {
   const axis = `<line x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}" class="axis"/><line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${H - PAD.bottom}" class="axis"/>`;
   const labels = [
     `<text x="${PAD.left - 4}" y="${H - PAD.bottom}" text-anchor="end" class="tick">${fmt(y0)}</text>`,
@@ -33,7 +39,7 @@ function frame(title: string, xLabel: string, [x0, x1]: [number, number], [y0, y
     `<text x="${(W + PAD.left) / 2}" y="${H - 4}" text-anchor="middle" class="tick">${escapeHtml(xLabel)}</text>`,
     `<text x="${PAD.left}" y="16" class="chart-title">${escapeHtml(title)}</text>`,
   ];
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeHtml(title)}">${axis}${labels.join("")}${body}</svg>`;
+  return `<svg class="chart" viewBox="0 0 ${width} ${H}" width="${width}" height="${H}" role="img" aria-label="${escapeHtml(title)}">${axis}${labels.join("")}${body}</svg>`;
 }
 
 function scales(xs: [number, number], ys: [number, number]) {
@@ -63,19 +69,32 @@ export function lineChart(title: string, xLabel: string, series: readonly Series
   return frame(title, xLabel, xs, ys, body);
 }
 
-/** Points of a metric against a swept setting, one per trial (hover: the trial). */
-export function scatterChart(title: string, xLabel: string, points: readonly { x: number; y: number; label: string }[]): string {
+/**
+ * Points of a metric against a swept setting, one per trial and series (hover: the trial). Each series (a model) has
+ * its own colour from the palette, named in a legend at the right when there are several.
+ */
+export function scatterChart(title: string, xLabel: string, points: readonly { x: number; y: number; label: string; series?: string }[]): string {
   const xs = extent(points.map((p) => p.x));
   const ys = extent(points.map((p) => p.y));
   const { sx, sy } = scales(xs, ys);
+  const series = [...new Set(points.map((p) => p.series ?? ""))];
+  const color = (name: string | undefined) => COLORS[series.indexOf(name ?? "") % COLORS.length] as string;
   const body = points
     .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y))
     .map(
       (p) =>
-        `<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="4" fill="${COLORS[0]}"><title>${escapeHtml(p.label)}</title></circle>`,
+        `<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="4" fill="${color(p.series)}"${p.series ? ` data-series="${escapeHtml(p.series)}"` : ""}><title>${escapeHtml(p.label)}</title></circle>`,
     )
     .join("");
-  return frame(title, xLabel, xs, ys, body);
+  if (series.length < 2) return frame(title, xLabel, xs, ys, body);
+  const legend = series
+    .map((name, i) => {
+      const y = PAD.top + 6 + 15 * i;
+      const shown = name.length > 24 ? `${name.slice(0, 23)}…` : name;
+      return `<g class="legend-entry"><circle cx="${W + 8}" cy="${y}" r="4" fill="${color(name)}"/><text x="${W + 16}" y="${y + 3.5}" class="legend">${escapeHtml(shown)}</text><title>${escapeHtml(name)}</title></g>`;
+    })
+    .join("");
+  return frame(title, xLabel, xs, ys, `${body}<g class="chart-legend" aria-label="legend">${legend}</g>`, W + LEGEND_W);
 }
 
 export interface GraphBox {

@@ -44,11 +44,24 @@ export class Devices {
   }
 
   private async create(name: string): Promise<Runtime> {
-    if (name === "cpu") return new Runtime({ provider: "cpu" });
-    if (name === "auto") return new Runtime({ provider: (await providerStatus("cuda")).available ? "cuda" : "cpu" });
+    const cpu = () => new Runtime({ provider: "cpu", intraOpThreads: cpuThreads() });
+    if (name === "cpu") return cpu();
+    if (name === "auto") return (await providerStatus("cuda")).available ? new Runtime({ provider: "cuda" }) : cpu();
     const m = /^cuda(?::(\d+))?$/.exec(name);
     if (!m) throw new Error(`unknown device ${JSON.stringify(name)}; use cpu, cuda, cuda:N or auto`);
     // The provider check happens when the first session loads; its error says how to install the libraries.
     return new Runtime({ provider: "cuda", deviceId: Number(m[1] ?? 0) });
   }
+}
+
+/**
+ * ONNX Runtime's CPU threads per process: ALIGNC_CPU_THREADS when set (e.g. 1 for each of 16 sweep workers on 16
+ * cores, so they do not all start a thread per core), else 0: ONNX Runtime's default, one per core.
+ */
+export function cpuThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.ALIGNC_CPU_THREADS;
+  if (raw === undefined || raw === "") return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`ALIGNC_CPU_THREADS must be a whole number from 1 to 1024, got '${raw}'`);
+  return n;
 }

@@ -22,6 +22,7 @@ import type { RunLayout } from "./layout.ts";
 import { codeDigest, type LockedNode, writeLock } from "./lock.ts";
 import { formatDuration, type RunLog } from "./log.ts";
 import { type EntryInfo, Store } from "./store.ts";
+import { finalStep, type LiveEvents, RunTensorBoard } from "./tensorboard.ts";
 
 export interface RunOptions {
   layout: RunLayout;
@@ -35,6 +36,11 @@ export interface RunOptions {
   resume?: boolean;
   /** Executors by kind (tests substitute their own). */
   executors?: ReadonlyMap<string, NodeExecutor>;
+  /**
+   * `--tensorboard DIR`: where the TensorBoard event files go (a folder per node) instead of <run dir>/tensorboard.
+   * The folder is the user's choice, like the run directory; writes stay inside it.
+   */
+  tensorboard?: string;
 }
 
 export interface NodeOutcome {
@@ -83,6 +89,10 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
   const entryDir = path.dirname(o.entryAbsPath);
   const store = new Store(layout.store);
   const claims = new KeyClaims(store);
+  const tensorboard =
+    o.tensorboard !== undefined
+      ? new RunTensorBoard(path.resolve(o.tensorboard), path.resolve(o.tensorboard))
+      : new RunTensorBoard(layout.tensorboard, layout.root);
   const devices = new Devices(o.device);
   const keys = storeKeys(graph, executors, entryDir, await devices.kinds(graph));
   mkdirSync(layout.root, { recursive: true }); // the run directory itself is the user's choice (--run-dir)
@@ -115,6 +125,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
       return { name: i.name, node: graph.nodes.find((n) => n.id === i.node)!, dir, info: store.info(from.key) };
     });
     let outcome: NodeOutcome;
+    let live: LiveEvents | undefined;
     const forced = (o.force ?? []).includes(node.id);
     let cached = store.has(key) && !forced;
     // Another run sharing the store (a sweep's trial) may be computing this key: wait for its entry, then use it.
@@ -132,6 +143,8 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
       const started = new Date();
       const t0 = performance.now();
       removeInside(layout.root, layout.metrics(node.id));
+      const events = tensorboard.start(node.id);
+      live = events;
       const scratch = store.scratch(key);
       try {
         const info = await store.commit(key, async (staging): Promise<EntryInfo> => {
@@ -155,6 +168,7 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
               runtime: (device) => devices.get(device),
               metrics(rows) {
                 appendFileInside(layout.root, layout.metrics(node.id), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+                events.append(rows);
               },
             }),
           );
@@ -190,6 +204,11 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
     locked.set(node.id, { key, external, status: outcome.status, seconds: outcome.seconds, summary: outcome.summary });
     try {
       publish(layout, node, outcome.dir);
+      // Every training phase and evaluation of the run in TensorBoard, reused ones too (from their stored metrics).
+      tensorboard.publish(node, key, outcome.dir, store.info(key), live, (model) => {
+        const from = outcomes.get(model);
+        return from ? finalStep(from.dir) : 0;
+      });
     } catch (e) {
       // The output is stored; only copying it into the run directory failed (an export path, a full disk).
       locked.set(node.id, { key, external, status: "failed", error: describeFailure(e) });

@@ -8,6 +8,7 @@
 //     outputs/<node id>         symbolic link to the node's store entry in the latest run
 //     metrics/<node id>.jsonl   per-step training metrics, written while training
 //     evaluations/<node id>.md  evaluation tables (and .json); all-models.md: every evaluated model in one table
+//     tensorboard/<node id>/    TensorBoard event files of each training phase and evaluation (run/tensorboard.ts)
 //     logs/run.log              every run's log lines, appended
 import path from "node:path";
 
@@ -40,6 +41,10 @@ export class RunLayout {
   }
   output(id: string): string {
     return path.join(this.root, "outputs", id);
+  }
+  /** The TensorBoard folders' default place (alignc run --tensorboard DIR puts them elsewhere). */
+  get tensorboard(): string {
+    return path.join(this.root, "tensorboard");
   }
   metrics(id: string): string {
     return path.join(this.root, "metrics", `${id}.jsonl`);

@@ -258,12 +258,17 @@ export class Progress {
   }
 }
 
+/**
+ * A duration for the log: "4.2s" under 10 s, "42s", "1m05s", "2h03m". Rounded once, to the unit shown last, before it
+ * is split into units — so 59.6 s is "1m00s" and 119.6 s "2m00s", never "60s" or "1m60s".
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
-  if (seconds < 10) return `${seconds.toFixed(1)}s`;
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m}m${String(Math.round(seconds - 60 * m)).padStart(2, "0")}s`;
+  if (seconds < 9.95) return `${Math.max(0, seconds).toFixed(1)}s`;
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  const m = Math.round(seconds / 60);
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 

@@ -192,19 +192,63 @@ export function sweepRows(s: SweepSummary): {
   return { axes, labels: [...new Set(rows.flatMap((r) => [...r.figures.keys()]))], rows };
 }
 
-/** The sweep as a Markdown table: one row per trial and evaluated model, with the axes' values and headline figures. */
+/**
+ * The sweep as a Markdown table: one row per trial and evaluated model, with the axes' values and headline figures.
+ * Every row has the header's cells, whatever failed: a trial with no evaluation has "–" for its model and each
+ * figure, and with no figure at all (every trial failed) there are no figure columns. Failed trials are listed below
+ * the table with the last line of their output.
+ */
 export function renderSweepSummary(s: SweepSummary): string {
   const { axes, labels, rows } = sweepRows(s);
-  const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+  const cell = (v: unknown) => (v === undefined ? "–" : typeof v === "string" ? v : JSON.stringify(v));
   const ok = s.trials.filter((t) => t.status === "ok").length;
-  return [
+  const failed = s.trials.filter((t) => t.status === "failed");
+  const lines = [
     `## Sweep ${s.sweep} of ${path.basename(s.entry)}: ${ok} of ${s.trials.length} trials ok`,
     "",
-    `| trial | id | ${axes.join(" | ")} | status | time | model | ${labels.join(" | ")} |`,
-    `|---:|---|${axes.map(() => "---|").join("")}---|---:|---|${labels.map(() => "---:|").join("")}`,
-    ...rows.map(
-      (r) =>
-        `| ${r.t.ordinal} | ${r.t.id} | ${axes.map((a) => cell(r.t.values[a])).join(" | ")} | ${r.t.status} | ${r.t.seconds === undefined ? "–" : `${r.t.seconds.toFixed(1)} s`} | ${r.model} | ${labels.map((l) => r.figures.get(l) ?? "–").join(" | ")} |`,
+    ...markdownTable(
+      [
+        { label: "trial", right: true },
+        { label: "id" },
+        ...axes.map((a) => ({ label: a })),
+        { label: "status" },
+        { label: "time", right: true },
+        { label: "model" },
+        ...labels.map((l) => ({ label: l, right: true })),
+      ],
+      rows.map((r) => [
+        String(r.t.ordinal),
+        r.t.id,
+        ...axes.map((a) => cell(r.t.values[a])),
+        r.t.status,
+        r.t.seconds === undefined ? "–" : `${r.t.seconds.toFixed(1)} s`,
+        r.model,
+        ...labels.map((l) => r.figures.get(l) ?? "–"),
+      ]),
     ),
-  ].join("\n");
+  ];
+  if (failed.length > 0) {
+    lines.push("", "Failed:", "");
+    for (const t of failed) {
+      // The cause: the last error line of its output (alignc run's `error: …`), else its last line.
+      const output = (t.error ?? "")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+      const cause = [...output].reverse().find((l) => l.startsWith("error:")) ?? output.at(-1);
+      const exit = t.exitCode !== undefined && t.exitCode !== null ? `, exit ${t.exitCode}` : "";
+      lines.push(`- trial ${t.ordinal} (${t.id})${exit}: ${cause ? oneLine(cause) : "no output"}`);
+    }
+  }
+  return lines.join("\n");
 }
+
+/** A Markdown table whose rows all have the header's cells: `|` in a cell escaped, line breaks made spaces. */
+export function markdownTable(columns: readonly { label: string; right?: boolean }[], rows: readonly (readonly string[])[]): string[] {
+  const line = (cells: readonly string[]) => `| ${cells.map((c) => oneLine(c).replace(/\|/g, "\\|") || " ").join(" | ")} |`;
+  for (const [i, r] of rows.entries())
+    if (r.length !== columns.length) throw new Error(`markdownTable: row ${i} has ${r.length} cells for ${columns.length} columns`);
+  return [line(columns.map((c) => c.label)), `|${columns.map((c) => (c.right ? "---:" : "---")).join("|")}|`, ...rows.map(line)];
+}
+
+const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ");

@@ -1,4 +1,4 @@
-// Online and mixed DPO (Amirloo et al. 2024, §2 of shared/papers.md; docs/online-dpo.md): rounds of
+// Online and mixed DPO (Amirloo et al. 2024, arXiv:2407.02477; docs/online-dpo.md): rounds of
 // sample → annotate → DPO steps, with the optimizer state carried from round to round in one TrainerPool.
 //
 // Round r = 1 … rounds:

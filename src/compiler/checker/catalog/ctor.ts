@@ -42,6 +42,8 @@ export interface CheckedCall {
   settingSpans: Record<string, Span>;
   /** Where each written value is, nested settings included, by dotted path: `objective.label_smoothing`. */
   valueSpans: Record<string, Span>;
+  /** Settings whose value is the default because nothing gave one, by dotted path (`objective`, `objective.label_smoothing`). */
+  defaulted: string[];
   span: Span;
   calleeSpan: Span;
 }

@@ -516,6 +516,9 @@ const raters: Ctor[] = [
     },
     result: raterResult,
     node: "rater.grounded",
+    // 2: broken words include a fragment glued to any vocabulary word ("theou") and two words run together ("inthe");
+    // common English words of those forms are not (docs/preference-data.md). Ratings made with version 1 are redone.
+    version: 2,
     example: "rater judge = grounded { aspects: [helpfulness, correctness, coherence, complexity, verbosity], scale: 0..4 }",
   },
   {

@@ -1,8 +1,9 @@
-// eval.metrics: each model answers every item of the evaluation set (one batched generation per model), and the
-// answers are scored against the world's ground truth: POPE, CHAIR and recall, exact-match accuracies, and, for the
+// eval.metrics: scores each evaluated model's answers (its eval.answers input, computed once per model, data and
+// generation settings) against the world's ground truth: POPE, CHAIR and recall, exact-match accuracies, and, for the
 // quality metric, a rater's scores of every answer (the `rater` input, else the built-in grounded rater). Outputs:
-// evaluation.json (every report), evaluation.md (the tables), predictions/<model>.jsonl (what each model said).
-import { mkdirSync, writeFileSync } from "node:fs";
+// evaluation.json (every report), evaluation.md (the tables), predictions/<model>.jsonl (what each model said, copied
+// from its answers entry).
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { evaluateWorld, type WorldReport } from "../../eval/evaluate.ts";
 import { defaultQualityRater, qualityReport } from "../../eval/quality.ts";
@@ -10,46 +11,40 @@ import { type MetricName, renderEvaluation } from "../../eval/table.ts";
 import { createRater } from "../../raters/index.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
 import type { RaterRuntime } from "../../raters/types.ts";
-import { answerAll } from "../../vlm/answer.ts";
-import { loadExamples, loadModel } from "./inputs.ts";
-import { type ExecContext, NodeError, type NodeExecutor } from "./types.ts";
+import { PREDICTIONS_FILE, readPredictions } from "./eval-answers.ts";
+import { loadItems } from "./inputs.ts";
+import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "./types.ts";
 
 export const EVALUATION_JSON = "evaluation.json";
 export const EVALUATION_MD = "evaluation.md";
 
+/** The evaluated model an answers input (`answers[i]`) holds the answers of: the answers node's `model` input. */
+export function answersModel(input: StoredInput): string {
+  const model = input.node.inputs.find((i) => i.name === "model");
+  if (!model) throw new NodeError(`${input.node.id}: an answers node without a model input`);
+  return model.node;
+}
+
 export const evalMetrics: NodeExecutor = {
   kind: "eval.metrics",
-  version: 1,
+  version: 2,
+  // Only a model judge (the quality metric's rater) runs programs here, on the evaluation's device.
   usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;
     const metrics = (p.metrics ?? ["pope", "chair", "recall", "text_accuracy"]) as string[];
     const data = ctx.input("data");
+    const items = loadItems(data);
     const rater = metrics.includes("quality") ? await qualityRater(ctx) : undefined;
-    const models = ctx.inputs.filter((i) => i.name.startsWith("model["));
-    const runtime = await ctx.runtime(p.device);
+    const answers = ctx.inputs.filter((i) => i.name.startsWith("answers["));
     const reports: { model: string; report: WorldReport }[] = [];
     mkdirSync(path.join(ctx.out, "predictions"), { recursive: true });
-    // Images are decoded once per image size, not once per model.
-    const bySize = new Map<number, ReturnType<typeof loadExamples>>();
-    for (const input of models) {
-      const model = loadModel(input);
-      const loaded = bySize.get(model.config.imageSize) ?? loadExamples(data, model);
-      bySize.set(model.config.imageSize, loaded);
-      const { items, examples } = loaded;
-      const progress = ctx.log.progress(`${ctx.node.id}: ${input.node.id} answering`, examples.length, "prompts");
-      const run = await answerAll(
-        runtime,
-        model,
-        examples,
-        { maxTokens: Number(p.max_tokens ?? 64), temperature: Number(p.temperature ?? 0), seed: Number(p.seed ?? 0) },
-        (done) => progress.update(done),
-      );
-      progress.finish(run.maxTokens < Number(p.max_tokens ?? 64) ? `answers capped at ${run.maxTokens} tokens by the model's context` : "");
-      const predictions = new Map([...run.answers].map(([id, a]) => [id, a.text]));
+    for (const input of answers) {
+      const model = answersModel(input);
+      const predictions = new Map(readPredictions(input.dir).map((l) => [l.id, l.prediction]));
       const report = evaluateWorld(items, predictions);
       if (rater) {
-        const rating = ctx.log.progress(`${ctx.node.id}: ${rater.info.rater} rating ${input.node.id}'s answers`, items.length, "items");
+        const rating = ctx.log.progress(`${ctx.node.id}: ${rater.info.rater} rating ${model}'s answers`, items.length, "items");
         try {
           report.quality = await qualityReport(items, predictions, rater, { imageDir: data.dir, onProgress: (done) => rating.update(done) });
         } catch (e) {
@@ -60,12 +55,10 @@ export const evalMetrics: NodeExecutor = {
         const q = report.quality;
         rating.finish(q.failed > 0 ? `the rater failed on ${q.failed} of ${items.length} items (left out of the means)` : "");
       }
-      reports.push({ model: input.node.id, report });
-      const lines = items.map((it) =>
-        JSON.stringify({ id: it.id, task: it.task, prompt: it.prompt, answer: it.answer, prediction: predictions.get(it.id) ?? "" }),
-      );
-      writeFileSync(path.join(ctx.out, "predictions", `${input.node.id}.jsonl`), `${lines.join("\n")}\n`);
+      reports.push({ model, report });
+      copyFileSync(path.join(input.dir, PREDICTIONS_FILE), path.join(ctx.out, "predictions", `${model}.jsonl`));
     }
+    // Here every model's report is complete (in the order of the evaluation's models); what follows writes them out.
     const table = renderEvaluation(`${ctx.node.id} on ${data.node.id}`, reports, metrics as MetricName[]);
     writeFileSync(path.join(ctx.out, EVALUATION_MD), `${table}\n`);
     writeFileSync(

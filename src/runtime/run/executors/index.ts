@@ -1,6 +1,7 @@
 // The runtime's node executors by kind. A graph with a kind missing here is refused before anything runs.
 import { dataFile } from "./data-file.ts";
 import { dataShapes } from "./data-shapes.ts";
+import { evalAnswers } from "./eval-answers.ts";
 import { evalMetrics } from "./eval-metrics.ts";
 import { modelCheckpoint } from "./model-checkpoint.ts";
 import { modelInit } from "./model-init.ts";
@@ -34,6 +35,7 @@ export const EXECUTORS: ReadonlyMap<string, NodeExecutor> = new Map(
     trainDpoExecutor,
     trainOnlineExecutor,
     trainMixedExecutor,
+    evalAnswers,
     evalMetrics,
     raterGrounded,
     raterCommand,

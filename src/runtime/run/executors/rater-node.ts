@@ -18,10 +18,10 @@ function raterDigest(node: GraphNode, entryDir: string): string {
     : programDigest([], [node.params.module], entryDir);
 }
 
-function raterNode(kind: string, external?: NodeExecutor["external"]): NodeExecutor {
+function raterNode(kind: string, external?: NodeExecutor["external"], version = 1): NodeExecutor {
   return {
     kind,
-    version: 1,
+    version,
     external,
     async run(ctx) {
       writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify({ kind, id: ctx.node.id, params: ctx.node.params }, null, 2)}\n`);
@@ -30,6 +30,11 @@ function raterNode(kind: string, external?: NodeExecutor["external"]): NodeExecu
   };
 }
 
-export const raterGrounded = raterNode("rater.grounded");
+/**
+ * Version 2: the coherence aspect's broken-word rule changed (src/runtime/raters/grounded.ts). The version is part of
+ * the rater node's hash, so every stage that rates with a grounded rater (rate, best, online annotators, an evaluation's
+ * `rater`) has a new key and rates again; it must equal the catalog's `version` of `grounded`.
+ */
+export const raterGrounded = raterNode("rater.grounded", undefined, 2);
 export const raterCommand = raterNode("rater.command", raterDigest);
 export const raterTypeScript = raterNode("rater.typescript", raterDigest);
