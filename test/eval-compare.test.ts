@@ -53,4 +53,8 @@ test("one evaluation is titled by itself; the legend covers the columns shown, i
   assert.equal(legend.length, 2);
   assert.match(legend[0] ?? "", /^POPE acc\/F1: .*\(higher is better\); CHAIR_i\/CHAIR_s ↓: .*\(lower is better\); recall: .*\(higher is better\)\.$/);
   assert.match(legend[1] ?? "", /^helpfulness, correctness, coherence: the rater's mean score .*\(higher is better\)\.$/);
+  // An evaluation's caption (its `caption` setting) closes the table: as it is for one evaluation, named for several.
+  const captioned = { ...file, caption: "Expect recall to drop." };
+  assert.match(renderComparison([{ node: "quickstart", file: captioned }]) as string, /\(higher is better\)\.\n\nExpect recall to drop\.$/);
+  assert.match(renderComparison([{ node: "q", file: captioned }, { node: "r", file }]) as string, /\n\nq: Expect recall to drop\.$/);
 });

@@ -8,6 +8,8 @@ import type { WorldReport } from "./evaluate.ts";
 export interface EvaluationFile {
   data: string;
   metrics: string[];
+  /** The evaluation's `caption` setting, when it has one. */
+  caption?: string;
   models: Record<string, WorldReport>;
 }
 
@@ -89,8 +91,8 @@ export function legend(labels: readonly string[]): string[] {
 }
 
 /**
- * The comparison table with its legend, or undefined when nothing was evaluated. One evaluation is titled by it (and
- * its data), several get a column each for the evaluation and its data.
+ * The comparison table with its legend and the evaluations' captions, or undefined when nothing was evaluated. One
+ * evaluation is titled by it (and its data), several get a column each for the evaluation and its data.
  */
 export function renderComparison(evaluations: readonly { node: string; file: EvaluationFile }[]): string | undefined {
   const rows = evaluations.flatMap((e) => Object.entries(e.file.models).map(([model, report]) => ({ evaluation: e.node, data: e.file.data, model, report })));
@@ -107,5 +109,6 @@ export function renderComparison(evaluations: readonly { node: string; file: Eva
     ...rows.map((r) => `| ${[...cellsOf(r), ...columns.map((c) => formatted(c, r.report) ?? "–")].join(" | ")} |`),
     "",
     ...legend(columns.map((c) => c.label)),
+    ...evaluations.flatMap((e) => (e.file.caption ? ["", one ? e.file.caption : `${e.node}: ${e.file.caption}`] : [])),
   ].join("\n");
 }

@@ -81,8 +81,14 @@ export function notMeasured(absent: readonly MetricName[], report: WorldReport):
   return out;
 }
 
-export function renderEvaluation(title: string, reports: readonly { model: string; report: WorldReport }[], metrics: readonly MetricName[]): string {
+export function renderEvaluation(
+  title: string,
+  reports: readonly { model: string; report: WorldReport }[],
+  metrics: readonly MetricName[],
+  caption?: string,
+): string {
   const out: string[] = [`## ${title}`, ""];
+  if (caption) out.push(caption, "");
   const rows = rowsFor(metrics);
   // Only quality asked for: its own table below is the comparison.
   if (rows.length > 0) {

@@ -340,6 +340,10 @@ export const evaluateFields: Fields = {
   temperature: { type: { t: "float", min: 0 }, default: float(0), doc: "Decoding temperature; 0 is greedy." },
   device: trainingFields.device as Fields[string],
   seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Seed of sampling." },
+  caption: {
+    type: { t: "string" },
+    doc: "A note printed with the evaluation's table (and written into its files): how to read it, or what earlier runs measured.",
+  },
 };
 
 export const trainingCtors: Ctor[] = [...phases, ...optimizers, ...schedules, ...sweeps];

@@ -59,11 +59,12 @@ export const evalMetrics: NodeExecutor = {
       copyFileSync(path.join(input.dir, PREDICTIONS_FILE), path.join(ctx.out, "predictions", `${model}.jsonl`));
     }
     // Here every model's report is complete (in the order of the evaluation's models); what follows writes them out.
-    const table = renderEvaluation(`${ctx.node.id} on ${data.node.id}`, reports, metrics as MetricName[]);
+    const caption = typeof p.caption === "string" ? p.caption : undefined;
+    const table = renderEvaluation(`${ctx.node.id} on ${data.node.id}`, reports, metrics as MetricName[], caption);
     writeFileSync(path.join(ctx.out, EVALUATION_MD), `${table}\n`);
     writeFileSync(
       path.join(ctx.out, EVALUATION_JSON),
-      `${JSON.stringify({ data: data.node.id, metrics, models: Object.fromEntries(reports.map((r) => [r.model, r.report])) }, null, 2)}\n`,
+      `${JSON.stringify({ data: data.node.id, metrics, ...(caption !== undefined && { caption }), models: Object.fromEntries(reports.map((r) => [r.model, r.report])) }, null, 2)}\n`,
     );
     const headline: Record<string, unknown> = {};
     for (const r of reports)
