@@ -36,6 +36,8 @@ interface Case {
   /** Arguments after `node` (the preload goes first). */
   argv: string[];
   env: Record<string, string>;
+  /** Where the command runs: the tree of its CLI, so a baseline reads the .align files as they were then. */
+  cwd: string;
   /** Target for the median CPU seconds. */
   target?: number;
 }
@@ -68,16 +70,15 @@ function parseOptions(args: string[]): Options {
 }
 
 function cases(o: Options): Case[] {
-  const bin = path.join(repoRoot, "bin/alignc.js");
-  const out: Case[] = [{ name: "node -e 0", mode: "node", argv: ["-e", "0"], env: {} }];
-  const modes: [Mode, string, Record<string, string>][] = [["dist", bin, { ALIGNC_FROM_SOURCE: "0" }]];
-  if (o.tsx) modes.push(["tsx", bin, { ALIGNC_FROM_SOURCE: "1" }]);
-  if (o.baseline) modes.push(["baseline", path.join(o.baseline, "bin/alignc.js"), {}]);
+  const out: Case[] = [{ name: "node -e 0", mode: "node", argv: ["-e", "0"], env: {}, cwd: repoRoot }];
+  const modes: [Mode, string, Record<string, string>][] = [["dist", repoRoot, { ALIGNC_FROM_SOURCE: "0" }]];
+  if (o.tsx) modes.push(["tsx", repoRoot, { ALIGNC_FROM_SOURCE: "1" }]);
+  if (o.baseline) modes.push(["baseline", o.baseline, {}]);
   for (const args of COMMANDS)
-    for (const [mode, file, env] of modes) {
+    for (const [mode, tree, env] of modes) {
       const name = `alignc ${args.join(" ")}`;
       const target = mode === "dist" ? TARGETS[name] : undefined;
-      out.push({ name, mode, argv: [file, ...args], env, ...(target !== undefined ? { target } : {}) });
+      out.push({ name, mode, argv: [path.join(tree, "bin/alignc.js"), ...args], env, cwd: tree, ...(target !== undefined ? { target } : {}) });
     }
   return out;
 }
@@ -91,7 +92,7 @@ function runOnce(c: Case, preload: string, cpuFile: string, retry = true): Sampl
   rmSync(cpuFile, { force: true });
   const t0 = performance.now();
   const r = spawnSync(process.execPath, ["--import", preload, ...c.argv], {
-    cwd: repoRoot,
+    cwd: c.cwd,
     env: { ...env, NO_COLOR: "1", ...c.env, ALIGNC_BENCH_CPU: cpuFile },
     encoding: "utf8",
     timeout: 300_000,
