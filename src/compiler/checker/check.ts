@@ -95,7 +95,14 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
   const state = new Map<string, State>();
   const stack: string[] = [];
   const reportedCycles = new Set<string>();
-  const byName = new Map(bound.decls.map((d) => [d.qualified, d]));
+  // A name declared more than once resolves to its first declaration (as in the binder's scopes); the others are
+  // still checked for their own errors (below), but nothing refers to them and they are not lowered.
+  const byName = new Map<string, DeclSymbol>();
+  const duplicates: DeclSymbol[] = [];
+  for (const d of bound.decls) {
+    if (byName.has(d.qualified)) duplicates.push(d);
+    else byName.set(d.qualified, d);
+  }
   /** Where the nested checks counted against MAX_NESTED_CHECKS begin on `stack`. */
   let floor = 0;
   let reordered = false;
@@ -105,11 +112,13 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
     return new Evaluator(host, bound.scopes.get(file) ?? Scope.empty, bound.unreadableImports.get(file));
   };
 
-  function checkDecl(qualified: string, at?: Span): CheckedDecl | undefined {
-    const sym = byName.get(qualified);
+  /** `duplicate`: a later declaration of `qualified`, checked on its own account (its state apart, its result dropped). */
+  function checkDecl(qualified: string, at?: Span, duplicate?: DeclSymbol): CheckedDecl | undefined {
+    const sym = duplicate ?? byName.get(qualified);
     if (!sym) return undefined;
+    const key = duplicate ? `${qualified}\u0000${duplicates.indexOf(duplicate)}` : qualified;
     host.currentUses?.add(qualified);
-    const s = state.get(qualified);
+    const s = state.get(key);
     if (s === "done") return checked.decls.get(qualified);
     if (s === "checking") {
       const chain = [...stack.slice(stack.indexOf(qualified)), qualified].join(" → ");
@@ -120,9 +129,9 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
       reportedCycles.add(key);
       return undefined;
     }
-    if (stack.length - floor >= MAX_NESTED_CHECKS) checkChainFirst(qualified);
-    if (state.has(qualified)) return checkDecl(qualified, at);
-    state.set(qualified, "checking");
+    if (!duplicate && stack.length - floor >= MAX_NESTED_CHECKS) checkChainFirst(qualified);
+    if (!duplicate && state.has(qualified)) return checkDecl(qualified, at);
+    state.set(key, "checking");
     stack.push(qualified);
     const outerUses = host.currentUses;
     const uses = new Set<string>();
@@ -140,7 +149,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
           unreadableImports: unreadable,
           checkDecl: (q) => checkDecl(q),
         });
-        if (sweep) checked.sweeps.set(qualified, sweep);
+        if (sweep && !duplicate) checked.sweeps.set(qualified, sweep);
       } else {
         const call = declarationCall(sym.node as Declaration, host);
         if (call) {
@@ -152,7 +161,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
             if (call.ctor.name === "typescript") {
               const mod = checkedCall.args[0]?.value;
               const exp = checkedCall.settings.export;
-              if (mod?.k === "string" && exp?.k === "string") {
+              if (mod?.k === "string" && exp?.k === "string" && !duplicate) {
                 checked.hookRaters.push({ qualified, modulePath: mod.v, exportName: exp.v, span: checkedCall.args[0]?.span ?? checkedCall.span });
               }
             }
@@ -162,8 +171,9 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
     } finally {
       host.currentUses = outerUses;
       stack.pop();
-      state.set(qualified, "done");
+      state.set(key, "done");
     }
+    if (duplicate) return undefined;
     checked.decls.set(qualified, result);
     return result;
   }
@@ -196,7 +206,8 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
     reordered = true;
   }
 
-  for (const sym of bound.decls) checkDecl(sym.qualified);
+  for (const sym of byName.values()) checkDecl(sym.qualified);
+  for (const sym of duplicates) checkDecl(sym.qualified, undefined, sym);
   // checkDecl inserts dependencies first. When checkChainFirst changed the order of the checks, the
   // declarations are put back in the order plain recursion would have given: each after what it uses.
   if (reordered) {
