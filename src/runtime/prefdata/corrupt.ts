@@ -20,11 +20,10 @@
 // other ops, so an ablation over kinds of hallucination stays clean — and counted in the stats, as are answers that
 // got fewer edits than asked for and items without an answer. The rejected answer always differs from the chosen.
 // Randomness: an xoshiro128** stream per item, forked from the seed by the item id (`corrupt/<id>`).
-import { execa, type ResultPromise } from "execa";
 import { Rng } from "../../compiler/tensor/params/random.ts";
-import { printable, printableJson, printableLine } from "../../util/printable.ts";
+import { JsonlProcess } from "../../util/jsonl-process.ts";
+import { printableJson, printableLine } from "../../util/printable.ts";
 import { parseYesNo } from "../eval/answers.ts";
-import { ProcessGroup } from "../process-groups.ts";
 import type { WorldItem } from "../world/format.ts";
 import type { Scene } from "../world/scene.ts";
 import {
@@ -451,71 +450,39 @@ export function parseEditorReply(line: string, id: string, answer: string): { re
  * when the editor exits or is stopped, and when alignc exits or is interrupted (process-groups.ts).
  */
 class Editor {
-  private readonly proc: ResultPromise;
-  private readonly group: ProcessGroup | undefined;
-  private readonly done: Promise<void>;
-  private pending = "";
+  private readonly process: JsonlProcess;
   private lines: string[] = [];
   private waiter: ((line: string | Error) => void) | undefined;
   private exit: Error | undefined;
-  private overflowed = false;
-  private stderrTail = "";
 
   constructor(
     private readonly argv: readonly string[],
     cwd: string,
   ) {
-    this.proc = execa(argv[0] as string, argv.slice(1), {
+    this.process = new JsonlProcess({
+      argv,
       cwd,
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      buffer: false,
-      reject: false,
-      detached: true,
-      forceKillAfterDelay: KILL_GRACE_MS,
+      killGraceMs: KILL_GRACE_MS,
+      maxLineChars: MAX_LINE,
+      stderrTailChars: STDERR_TAIL,
+      onLine: (line) => this.push(line),
+      // Memory stays bounded: an editor that never ends its line is stopped, and what it printed is not kept.
+      onOverflow: () => this.ended(new Error(`printed more than ${MAX_LINE / 1024 / 1024} MB without a newline`)),
+      onExit: (exit) =>
+        this.ended(
+          !exit.started
+            ? new Error(`could not be started in ${cwd}: ${exit.reason}; check that it is installed (or give its path)`)
+            : new Error(exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`),
+        ),
     });
-    this.group = ProcessGroup.adopt(this.proc.pid);
-    this.proc.once("exit", () => void this.group?.end(KILL_GRACE_MS));
-    this.proc.stdin?.on("error", () => {}); // an early exit makes writes fail with EPIPE; the exit is what gets reported
-    this.proc.stdout?.setEncoding("utf8");
-    this.proc.stdout?.on("data", (chunk: string) => {
-      if (this.overflowed) return;
-      this.pending += chunk;
-      let nl = this.pending.indexOf("\n");
-      while (nl >= 0) {
-        const line = this.pending.slice(0, nl).replace(/\r$/, "");
-        this.pending = this.pending.slice(nl + 1);
-        if (line.trim() !== "") this.push(line);
-        nl = this.pending.indexOf("\n");
-      }
-      if (this.pending.length > MAX_LINE) {
-        // Memory stays bounded: an editor that never ends its line is stopped, and what it printed is not kept.
-        this.overflowed = true;
-        this.pending = "";
-        this.exit ??= new Error(`printed more than ${MAX_LINE / 1024 / 1024} MB without a newline`);
-        const w = this.waiter;
-        this.waiter = undefined;
-        w?.(this.exit);
-        if (this.group) void this.group.end(KILL_GRACE_MS);
-        else this.proc.kill();
-      }
-    });
-    this.proc.stderr?.setEncoding("utf8");
-    this.proc.stderr?.on("data", (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk.slice(-STDERR_TAIL)).slice(-STDERR_TAIL);
-    });
-    this.done = this.proc.then(async (result) => {
-      const r = result as { exitCode?: number; signal?: string; code?: string; originalMessage?: string };
-      this.exit =
-        r.exitCode === undefined && r.signal === undefined
-          ? new Error(`could not be started in ${cwd}: ${r.originalMessage ?? r.code ?? "unknown error"}; check that it is installed (or give its path)`)
-          : new Error(r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`);
-      const w = this.waiter;
-      this.waiter = undefined;
-      w?.(this.exit);
-      await this.group?.end(KILL_GRACE_MS);
-    });
+  }
+
+  /** The first reason it can answer no more; whoever waits for a line gets it. */
+  private ended(reason: Error): void {
+    this.exit ??= reason;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(this.exit);
   }
 
   private push(line: string): void {
@@ -539,31 +506,18 @@ class Editor {
         if (line instanceof Error) reject(line);
         else resolve(line);
       };
-      this.proc.stdin?.write(`${JSON.stringify(request)}\n`);
+      this.process.send(request);
     });
   }
 
   /** EOF on stdin, a moment to exit, then SIGTERM to its group (and SIGKILL after the grace period). */
-  async close(): Promise<void> {
-    this.proc.stdin?.end();
-    if (!this.exit) {
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, KILL_GRACE_MS);
-      });
-      await Promise.race([this.done, grace]);
-      clearTimeout(timer);
-      if (!this.exit) {
-        if (this.group) void this.group.end(KILL_GRACE_MS);
-        else this.proc.kill();
-      }
-    }
-    await this.done;
+  close(): Promise<void> {
+    return this.process.close();
   }
 
   /** Its stderr's tail, control characters escaped. */
   stderr(): string {
-    return printable(this.stderrTail);
+    return this.process.stderrTail() ?? "";
   }
 
   describe(): string {

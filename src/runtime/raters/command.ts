@@ -16,14 +16,13 @@
 //   - {"error": …}: the program refused the request; retried only when the reply says "retry": true.
 // A program that cannot be started at all (not found, not executable) stops the stage at once.
 //
-// Each process runs in its own process group (process-groups.ts): stopping it — on timeout, garbage, at the end of
+// Each process runs in its own process group (util/jsonl-process.ts, util/process-groups.ts): stopping it — on timeout, garbage, at the end of
 // the stage, when alignc is interrupted or exits — ends everything it started too. Its stderr goes to the run log
 // through one StderrStream per process, capped per request (log.ts); what the program says (error replies, stderr
 // tails) reaches messages with control characters escaped (util/printable.ts).
-import { execa, type ResultPromise } from "execa";
-import { printable, printableLine } from "../../util/printable.ts";
+import { JsonlProcess, type ProcessExit } from "../../util/jsonl-process.ts";
+import { printableLine } from "../../util/printable.ts";
 import type { RatingInfo } from "../prefdata/records.ts";
-import { ProcessGroup } from "../process-groups.ts";
 import type { StderrSink, StderrStream } from "../run/log.ts";
 import { AttemptFailure, type Part, parseReplyLine, quote, type RaterMode, RaterUnavailable, runPlan, wireRequest } from "./protocol.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";
@@ -157,16 +156,10 @@ interface InFlight {
   timer: NodeJS.Timeout;
 }
 
-/** One process of the rater program. */
+/** One process of the rater program (the mechanics — group, lines, stderr, exit — are util/jsonl-process.ts's). */
 class Program {
-  private readonly proc: ResultPromise;
-  /** Its process group: everything it started. Undefined when it did not start (or on a platform without groups). */
-  private readonly group: ProcessGroup | undefined;
+  private readonly process: JsonlProcess;
   private readonly stderrLog: StderrStream | undefined;
-  /** Settles when the process has exited and its group has been ended. */
-  private readonly done: Promise<unknown>;
-  private stderrTail = "";
-  private pending = "";
   private current: InFlight | undefined;
   /** Stopped by us (timeout, garbage) or exited: takes no more requests and its output is ignored. */
   private retired = false;
@@ -174,41 +167,24 @@ class Program {
 
   constructor(private readonly pool: ProgramPool) {
     const { argv, cwd, env } = pool.options;
-    this.proc = execa(argv[0] as string, argv.slice(1), {
-      cwd,
-      env: { ...env },
-      extendEnv: true,
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      buffer: false,
-      reject: false,
-      // Its own process group, ended as a whole (execa's cleanup does not apply to detached processes: the groups
-      // module ends them when alignc exits). forceKillAfterDelay is for proc.kill() where there is no group.
-      detached: true,
-      forceKillAfterDelay: pool.killGraceMs,
-    });
-    this.group = ProcessGroup.adopt(this.proc.pid);
-    pool.started(this);
     const sink = pool.options.onStderr;
     this.stderrLog = sink?.open?.() ?? (sink ? { write: sink, next: () => {}, end: () => {} } : undefined);
-    // A program that exits early makes writes fail with EPIPE; its exit is what gets reported.
-    this.proc.stdin?.on("error", () => {});
-    this.proc.stdout?.setEncoding("utf8");
-    this.proc.stdout?.on("data", (chunk: string) => this.onStdout(chunk));
-    this.proc.stderr?.setEncoding("utf8");
-    this.proc.stderr?.on("data", (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk.slice(-STDERR_TAIL)).slice(-STDERR_TAIL);
-      this.stderrLog?.write(chunk);
+    this.process = new JsonlProcess({
+      argv,
+      cwd,
+      ...(env ? { env } : {}),
+      killGraceMs: pool.killGraceMs,
+      maxLineChars: MAX_LINE,
+      stderrTailChars: STDERR_TAIL,
+      onLine: (line) => this.onLine(line),
+      onOverflow: (pending) => this.garbage(`printed more than ${MAX_LINE / 1024 / 1024} MB without a newline: ${quote(pending)}`),
+      onStderr: (chunk) => this.stderrLog?.write(chunk),
+      onExit: (exit) => {
+        this.onExit(exit);
+        this.stderrLog?.end();
+      },
     });
-    // When the program itself exits, what it started goes too (a grandchild holding its stdout or stderr open would
-    // otherwise keep the result below from settling).
-    this.proc.once("exit", () => void this.group?.end(pool.killGraceMs));
-    this.done = this.proc.then(async (result) => {
-      this.onExit(result);
-      this.stderrLog?.end();
-      await this.group?.end(pool.killGraceMs);
-    });
+    pool.started(this);
   }
 
   get usable(): boolean {
@@ -219,34 +195,17 @@ class Program {
     return new Promise<RaterReply>((resolve, reject) => {
       const seconds = this.pool.timeoutMs / 1000;
       const timer = setTimeout(() => {
-        this.fail(new AttemptFailure(`timed out after ${seconds}s (raise the rater's timeout setting if the program needs longer)`, this.stderr()));
+        this.fail(new AttemptFailure(`timed out after ${seconds}s (raise the rater's timeout setting if the program needs longer)`, this.process.stderrTail()));
         this.stop();
       }, this.pool.timeoutMs);
       this.current = { part, resolve, reject, timer };
       this.stderrLog?.next(part.id);
-      this.proc.stdin?.write(`${JSON.stringify(wireRequest(part))}\n`);
+      this.process.send(wireRequest(part));
     });
   }
 
-  /** The tail of its stderr for a failure, control characters escaped. */
-  private stderr(): string | undefined {
-    return this.stderrTail === "" ? undefined : printable(this.stderrTail);
-  }
-
-  private onStdout(chunk: string): void {
-    if (this.retired) return;
-    this.pending += chunk;
-    let newline = this.pending.indexOf("\n");
-    while (newline >= 0 && !this.retired) {
-      const line = this.pending.slice(0, newline).replace(/\r$/, "");
-      this.pending = this.pending.slice(newline + 1);
-      if (line.trim() !== "") this.onLine(line);
-      newline = this.pending.indexOf("\n");
-    }
-    if (this.pending.length > MAX_LINE) this.garbage(`printed more than ${MAX_LINE / 1024 / 1024} MB without a newline: ${quote(this.pending)}`);
-  }
-
   private onLine(line: string): void {
+    if (this.retired) return;
     const current = this.current;
     if (!current) {
       this.garbage(`printed a line while no request was waiting: ${quote(line)}`);
@@ -275,7 +234,7 @@ class Program {
 
   /** Unusable output: fails the request in flight (if any) and stops the process, whose stream can't be trusted any more. */
   private garbage(problem: string): void {
-    this.fail(new AttemptFailure(`the rater ${problem}`, this.stderr()));
+    this.fail(new AttemptFailure(`the rater ${problem}`, this.process.stderrTail()));
     this.stop();
   }
 
@@ -295,41 +254,30 @@ class Program {
     if (this.retired) return;
     this.retired = true;
     this.pool.forget(this);
-    if (!this.exited) this.kill();
+    this.process.stop();
   }
 
-  private kill(): void {
-    if (this.group) void this.group.end(this.pool.killGraceMs);
-    else this.proc.kill();
-  }
-
-  private onExit(result: { exitCode?: number; signal?: string; code?: string; originalMessage?: string }): void {
+  private onExit(exit: ProcessExit): void {
     this.exited = true;
     this.pool.exited(this);
     const wasRetired = this.retired;
     this.retired = true;
     const current = this.settle();
-    if (result.exitCode === undefined && result.signal === undefined) {
-      // It never ran: not found, not executable, or a missing working directory.
+    if (!exit.started) {
       const { argv, cwd } = this.pool.options;
       const message =
-        `could not start the rater program ${quote(argv[0] as string, 120)} in ${cwd}: ${result.originalMessage ?? result.code ?? "unknown error"}; ` +
+        `could not start the rater program ${quote(argv[0] as string, 120)} in ${cwd}: ${exit.reason}; ` +
         "check that it is installed and on PATH (or give its path), and that argv is split into separate arguments";
       this.pool.cannotStart(message);
       current?.reject(new RaterUnavailable(message));
       return;
     }
     if (wasRetired || !current) return;
-    const how = result.signal !== undefined ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    const lastLine = this.stderrTail
-      .split("\n")
-      .map((l) => l.trim())
-      .filter((l) => l !== "")
-      .pop();
-    const stderr = this.stderr();
+    const how = exit.signal !== undefined ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+    const lastLine = this.process.lastStderrLine();
     this.pool.crashed(lastLine ? `${how}: ${printableLine(lastLine.length > 300 ? `${lastLine.slice(0, 300)}…` : lastLine)}` : how);
     const tail = lastLine ? `; its stderr ends: ${quote(lastLine, 300)}` : " (it wrote nothing to stderr)";
-    current.reject(new AttemptFailure(`the rater program ${how} before answering${tail}`, stderr));
+    current.reject(new AttemptFailure(`the rater program ${how} before answering${tail}`, this.process.stderrTail()));
   }
 
   /**
@@ -338,16 +286,6 @@ class Program {
    */
   async close(): Promise<void> {
     this.retired = true;
-    if (!this.exited) {
-      this.proc.stdin?.end();
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.pool.killGraceMs);
-      });
-      await Promise.race([this.done, grace]);
-      clearTimeout(timer);
-      if (!this.exited) this.kill();
-    }
-    await this.done;
+    await this.process.close();
   }
 }
