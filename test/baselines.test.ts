@@ -6,13 +6,19 @@
 // or write baselines directly with ACCEPT_BASELINES=1 npm test.
 //
 // A case may set compile options in comments, one per line:
-//   // @set: beta=0.2      // @trial: 3      // @sweep: name
+//   // @set: beta=0.2      // @trial: 3      // @sweep: name      // @warn: ALN3017=error
+// and `// @hooks: true` compiles it as the CLI does, with the TypeScript rater check (compile(), which loads
+// ts-morph), instead of the synchronous front end alone (compileSync).
+//
+// Every diagnostic code of the message table appears in some baseline, or is exempted below with the test that
+// covers it instead ("every code has a baseline").
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type CompileOptions, compileSync } from "../src/compiler/compile.ts";
+import { type CompileOptions, compile, compileSync } from "../src/compiler/compile.ts";
+import { messages } from "../src/compiler/diagnostics/messages.ts";
 import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
 import { renderPlan } from "../src/compiler/lower/render-plan.ts";
 
@@ -35,21 +41,52 @@ function caseNames(): string[] {
     .map((f) => f.slice(0, -".align".length));
 }
 
-function optionsOf(text: string): CompileOptions {
-  const options: CompileOptions = {};
-  for (const m of text.matchAll(/^\/\/\s*@(set|trial|sweep)\s*:\s*(\S+)\s*$/gm)) {
+function optionsOf(text: string): CompileOptions & { hooks?: boolean } {
+  const options: CompileOptions & { hooks?: boolean } = {};
+  for (const m of text.matchAll(/^\/\/\s*@(set|trial|sweep|warn|hooks)\s*:\s*(\S+)\s*$/gm)) {
     const [, key, value] = m as unknown as [string, string, string];
     if (key === "set") options.set = [...(options.set ?? []), value];
+    else if (key === "warn") options.warn = [...(options.warn ?? []), value];
     else if (key === "trial") options.trial = value;
+    else if (key === "hooks") options.hooks = value === "true";
     else options.sweep = value;
   }
   return options;
 }
 
+/**
+ * Codes no baseline can show, each with the test that covers it. A baseline case is a committed file compiled from
+ * test/cases/, so it cannot hold a 16 MB file or 100,000 tokens, nor run alignc on data.
+ */
+const EXEMPT: Record<string, string> = {
+  // An import that cannot be read: the case would be a symbolic link to itself, which every tool walking the tree trips on.
+  ALN0003: "test/diagnostics.test.ts",
+  // A source over 16 MB (MAX_SOURCE_BYTES).
+  ALN0005: "test/robustness.test.ts",
+  // More than 100,000 tokens (MAX_TOKENS), hundreds of kilobytes of text.
+  ALN1010: "test/robustness.test.ts",
+  // Run-time input (data files, images, checkpoints, program files): reported by `alignc run`, not the compiler.
+  ALN6001: "test/data-import-hostile.test.ts",
+  ALN6002: "test/data-import-hostile.test.ts",
+  ALN6003: "test/data-import-hostile.test.ts",
+  // A data file over its size cap, and one the operating system refuses to read: not built by the hostile-data test.
+  ALN6004: "test/diagnostics.test.ts",
+  ALN6005: "test/data-import-hostile.test.ts",
+  ALN6006: "test/data-import-hostile.test.ts",
+  ALN6007: "test/data-import-hostile.test.ts",
+  ALN6008: "test/data-import-hostile.test.ts",
+  ALN6009: "test/data-import-hostile.test.ts",
+  ALN6010: "test/data-import-hostile.test.ts",
+  ALN6011: "test/diagnostics.test.ts",
+  // More than 100 diagnostics in one file: a baseline of hundreds of lines.
+  ALN9001: "test/diagnostics.test.ts",
+};
+
 /** The outputs of one case: file name → content, undefined for an output that must not exist. */
-function outputsOf(name: string): Map<string, string | undefined> {
+async function outputsOf(name: string): Promise<Map<string, string | undefined>> {
   const file = path.join(casesDir, `${name}.align`);
-  const result = compileSync(file, optionsOf(readFileSync(file, "utf8")));
+  const { hooks, ...options } = optionsOf(readFileSync(file, "utf8"));
+  const result = hooks ? await compile(file, options) : compileSync(file, options);
   const errors = renderDiagnostics(result.diagnostics, result.sources, { color: false });
   return new Map([
     [`${name}.errors.txt`, `${errors || "no diagnostics"}\n`],
@@ -111,15 +148,32 @@ describe("baselines", () => {
   });
 
   for (const name of names) {
-    test(name, () => {
+    test(name, async () => {
       const problems: string[] = [];
-      for (const [file, actual] of outputsOf(name)) {
+      for (const [file, actual] of await outputsOf(name)) {
         const problem = compare(file, actual);
         if (problem) problems.push(problem);
       }
       if (problems.length > 0) assert.fail(problems.join("\n"));
     });
   }
+
+  test("every code has a baseline, or an exemption naming the test that covers it", () => {
+    const shown = new Set<string>();
+    for (const f of readdirSync(baselineDir).filter((f) => f.endsWith(".errors.txt")))
+      for (const m of readFileSync(path.join(baselineDir, f), "utf8").matchAll(/\b(?:error|warning|info)\[(ALN\d{4})\]/g)) shown.add(m[1] as string);
+    const codes = Object.values(messages).map((m) => m.code);
+    const missing = codes.filter((c) => !shown.has(c) && !(c in EXEMPT));
+    assert.deepEqual(missing, [], "codes that appear in no baseline: add a case to test/cases, or an exemption with the test that covers the code");
+    for (const [code, testFile] of Object.entries(EXEMPT)) {
+      assert.ok(codes.includes(code), `${code} is exempted but is no code of the message table`);
+      assert.ok(!shown.has(code), `${code} is exempted but appears in a baseline: remove the exemption`);
+      assert.ok(existsSync(testFile), `${code}: the exemption names ${testFile}, which does not exist`);
+      const id = Object.entries(messages).find(([, m]) => m.code === code)?.[0] ?? "";
+      const text = readFileSync(testFile, "utf8");
+      assert.ok(text.includes(code) || text.includes(id), `${code}: ${testFile} mentions neither ${code} nor ${id}`);
+    }
+  });
 
   test("no baselines without a case", () => {
     const known = new Set(names);

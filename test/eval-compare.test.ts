@@ -56,5 +56,11 @@ test("one evaluation is titled by itself; the legend covers the columns shown, i
   // An evaluation's caption (its `caption` setting) closes the table: as it is for one evaluation, named for several.
   const captioned = { ...file, caption: "Expect recall to drop." };
   assert.match(renderComparison([{ node: "quickstart", file: captioned }]) as string, /\(higher is better\)\.\n\nExpect recall to drop\.$/);
-  assert.match(renderComparison([{ node: "q", file: captioned }, { node: "r", file }]) as string, /\n\nq: Expect recall to drop\.$/);
+  assert.match(
+    renderComparison([
+      { node: "q", file: captioned },
+      { node: "r", file },
+    ]) as string,
+    /\n\nq: Expect recall to drop\.$/,
+  );
 });

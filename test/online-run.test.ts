@@ -274,13 +274,25 @@ phase lost = online(base, pool) { annotator: gone, ${TINY.replaceAll("\n ", ",")
       assert.doesNotMatch(e.message, /\n\s+at /, "no stack trace");
       return true;
     });
-    // Online and mixed phases take no mid-phase checkpoints: checkpoint_every is refused (lora is not).
+    // Online and mixed phases take no mid-phase checkpoints: `check` refuses checkpoint_every (ALN3021; lora is fine),
+    // and so does the runtime, before anything runs, for a graph made elsewhere.
     const every = write(
       "every.align",
       `${BASE}phase every = online(base, pool) { annotator: judge, checkpoint_every: 1, ${LORA}, ${TINY.replaceAll("\n ", ",")} }\n`,
     );
-    await assert.rejects(run(every, runDir), (e: RunError) => {
-      assert.match(e.message, /every \(train\.online\) failed: every: checkpoint_every is not supported for online and mixed phases yet/);
+    const checked = await compile(every);
+    assert.deepEqual(
+      checked.diagnostics.filter((d) => d.severity === "error").map((d) => d.code),
+      ["ALN3021"],
+    );
+    const fine = await compile(write("every-fine.align", readFileSync(every, "utf8").replace("checkpoint_every: 1, ", "")));
+    assert.ok(fine.graph);
+    const node = fine.graph.nodes.find((n) => n.id === "every");
+    assert.ok(node);
+    node.params.checkpoint_every = 1;
+    const log = new RunLog(undefined, { write: () => {}, isTTY: false });
+    await assert.rejects(runGraph(fine.graph, { layout: new RunLayout(runDir), entryAbsPath: every, device: TEST_DEVICE, log, executors }), (e: RunError) => {
+      assert.match(e.message, /does not run this setting yet:\n {2}[^\n]*every-fine\.align:\d+:\d+: every: checkpoint_every 1 \(online and mixed phases/);
       assert.doesNotMatch(e.message, /lora/);
       return true;
     });

@@ -13,11 +13,11 @@ import { fileURLToPath } from "node:url";
 import { renderRecords } from "../src/cli/render-records.ts";
 import { corruptWithCommand } from "../src/runtime/prefdata/corrupt.ts";
 import type { Dataset } from "../src/runtime/prefdata/records.ts";
-import { liveGroups } from "../src/util/process-groups.ts";
 import { type CommandRaterOptions, createCommandRater } from "../src/runtime/raters/command.ts";
 import type { ItemFailure, RaterReply, RaterRequest } from "../src/runtime/raters/types.ts";
 import { RunLog, STDERR_LINE_CAP, STDERR_LOG_CAP } from "../src/runtime/run/log.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
+import { liveGroups } from "../src/util/process-groups.ts";
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
 const fixtures = fileURLToPath(new URL("./fixtures/command-raters/", import.meta.url));

@@ -177,7 +177,7 @@ describe("alignc run", () => {
     );
   });
 
-  test("node kinds this runtime cannot run yet are refused before anything runs", async () => {
+  test("node kinds this runtime cannot run yet are refused by check, and by the runtime before anything runs", async () => {
     const file = write(
       "refused.align",
       `align 1
@@ -188,9 +188,26 @@ model exported = onnx("exported.onnx") { tokenizer: "tokenizer.json" }
 dataset other_samples = sample(exported, pool) { n: 2, max_tokens: 4 }
 `,
     );
+    const checked = await compile(file);
+    assert.equal(checked.graph, undefined);
+    assert.deepEqual(
+      checked.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.span?.line}`),
+      ["ALN3020 5"],
+    );
+    // A graph made elsewhere (another alignc's `plan --format json`) may still hold such a node: the runtime refuses it.
+    const runnable = write(
+      "refused-runnable.align",
+      readFileSync(file, "utf8").replace(/onnx\("exported.onnx"\) \{[^}]*\}/, "tinyvlm { size: nano, seed: 2 }"),
+    );
+    const result = await compile(runnable);
+    assert.ok(result.graph, result.diagnostics.map((d) => d.message).join("\n"));
+    const exported = result.graph.nodes.find((n) => n.id === "exported");
+    assert.ok(exported);
+    exported.kind = "model.onnx";
     const runDir3 = path.join(dir, "runs", "refused");
-    await assert.rejects(run(file, runDir3), (e: RunError) => {
-      assert.match(e.message, /cannot run this node yet:\n {2}[^\n]*refused\.align:5:7: exported \(model\.onnx\)\n/);
+    const log = new RunLog(undefined, { write: () => {}, isTTY: false });
+    await assert.rejects(runGraph(result.graph, { layout: new RunLayout(runDir3), entryAbsPath: runnable, device: TEST_DEVICE, log }), (e: RunError) => {
+      assert.match(e.message, /cannot run this node yet:\n {2}[^\n]*refused-runnable\.align:5:7: exported \(model\.onnx\)\n/);
       assert.match(e.message, /Nothing was run\./);
       return true;
     });

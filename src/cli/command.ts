@@ -26,6 +26,7 @@ export const compileOptions = {
   set: { type: "string", multiple: true },
   trial: { type: "string" },
   sweep: { type: "string" },
+  warn: { type: "string", multiple: true },
   format: { type: "string" },
   ...colorOptions,
 } as const;
@@ -33,4 +34,6 @@ export const compileOptions = {
 export const compileOptionsHelp = `  --set NAME=VALUE   set a param (repeatable); the value is written as in a .align file
   --sweep NAME       the sweep to use when the file declares several
   --trial K          compile trial K of the sweep (an ordinal from 0, or a trial id)
+  --warn CODE=LEVEL  the severity of a warning or info code: off, info, warning or error (repeatable;
+                     errors cannot be lowered; a file's \`// alignc: CODE=LEVEL\` pragma wins for that file)
   --no-color         plain output (also when NO_COLOR is set or stderr is not a terminal)`;

@@ -9,11 +9,13 @@ import type { CheckedSweep } from "./checker/sweeps.ts";
 import type { Value } from "./checker/types.ts";
 import { valueJson } from "./checker/types.ts";
 import { type Diagnostic, DiagnosticBag, diagnostic, type Span, sortDiagnostics } from "./diagnostics/diagnostic.ts";
-import { labelTexts, messages } from "./diagnostics/messages.ts";
+import { labelTexts, messages, noteTexts } from "./diagnostics/messages.ts";
+import { severityControl } from "./diagnostics/severity.ts";
 import type { ExecutionGraph } from "./lower/graph.ts";
 import { lower } from "./lower/lower.ts";
 import type { SourceFile } from "./source/source-file.ts";
-import { findTrial, type Trial, trials } from "./sweep/expand.ts";
+import { checkTrials } from "./sweep/check-trials.ts";
+import { findTrial, hasTrials, type Trial, trials } from "./sweep/expand.ts";
 
 export interface CompileOptions {
   /** `--set name=value` arguments. */
@@ -24,6 +26,8 @@ export interface CompileOptions {
   sweep?: string;
   /** Stop after checking: no execution graph. */
   checkOnly?: boolean;
+  /** `--warn CODE=LEVEL` settings: the severity of warning and info codes (diagnostics/severity.ts). */
+  warn?: string[];
 }
 
 export interface CompileResult {
@@ -40,7 +44,13 @@ export interface CompileResult {
 
 export function compileSync(entryPath: string, options: CompileOptions = {}): CompileResult {
   const program = loadProgram(entryPath);
-  const bag = new DiagnosticBag();
+  // Severities as `--warn` and the files' pragmas set them, applied to every diagnostic collected.
+  const severity = severityControl(
+    options.warn ?? [],
+    [...program.files.values()].map((f) => f.ast),
+  );
+  const bag = new DiagnosticBag(100, severity.apply);
+  bag.addAll(severity.problems);
   bag.addAll(program.diagnostics);
   const result: CompileResult = { program, diagnostics: [], sources: program.sources, ok: false };
   if (!program.entry || program.syntaxErrors) return finish(result, bag);
@@ -61,8 +71,11 @@ export function compileSync(entryPath: string, options: CompileOptions = {}): Co
         result.trial = trial;
       }
     }
+  } else if (options.trial === undefined && checked.sweeps.size > 0 && !diagnostics.some((d) => d.severity === "error")) {
+    // Every trial of each sweep too, as `--trial` would check it: what only a trial breaks is found now, not when it runs.
+    diagnostics.push(...checkTrials(program, bound, checked, options.set));
   }
-  bag.addAll(diagnostics.concat(unusedWarnings(program, checked, diagnostics)));
+  bag.addAll(diagnostics.concat(unusedWarnings(program, checked, diagnostics), emptySweepWarnings(checked, diagnostics)));
   result.checked = checked;
   if (bag.hasErrors || options.checkOnly) return finish(result, bag);
   const trialInfo = result.trial
@@ -95,11 +108,12 @@ export async function compile(entryPath: string, options: CompileOptions = {}): 
       extra.push(
         diagnostic("hookExportMissing", { name: hook.exportName, path: hook.modulePath }, hook.span, {
           labels: label,
-          notes: r.details.length ? [`exports: ${r.details.join(", ")}`] : [],
+          notes: r.details.length ? [noteTexts.exports(r.details.join(", "))] : [],
         }),
       );
-    } else if (r.problem === "syntax") extra.push(diagnostic("hookSyntaxError", { path: hook.modulePath }, hook.span, { labels: label, notes: r.details }));
-    else extra.push(diagnostic("hookTypeMismatch", { name: hook.exportName }, hook.span, { labels: label, notes: r.details }));
+    } else if (r.problem === "syntax")
+      extra.push(diagnostic("hookSyntaxError", { path: hook.modulePath }, hook.span, { labels: label, notes: r.details.map(noteTexts.typescript) }));
+    else extra.push(diagnostic("hookTypeMismatch", { name: hook.exportName }, hook.span, { labels: label, notes: r.details.map(noteTexts.typescript) }));
   }
   if (extra.length === 0) return result;
   // In source order with the rest; the "N more not shown" notes stay last.
@@ -152,6 +166,8 @@ function unusedWarnings(program: Program, checked: CheckedProgram, diagnostics: 
   const used = new Set<string>();
   for (const d of checked.decls.values()) for (const u of d.uses) if (u !== d.qualified) used.add(u);
   const errorSpans = diagnostics.flatMap((d) => (d.severity === "error" && d.span ? [d.span] : []));
+  // A declaration an error suggests ("did you mean 'pairs'?") is probably the one meant: using it is the fix.
+  const suggested = new Set(diagnostics.flatMap((d) => (d.severity === "error" && d.fix ? [d.fix.replacement] : [])));
   const hasError = (decl: CheckedDecl) => {
     const { span } = decl.symbol.node;
     const file = decl.symbol.file.ast.source.displayPath;
@@ -162,9 +178,16 @@ function unusedWarnings(program: Program, checked: CheckedProgram, diagnostics: 
     if (d.symbol.file !== program.entry || hasError(d)) continue;
     if (d.category === "phase" || d.category === "evaluate" || d.category === "sweep") continue;
     if (d.call?.ctor.name === "export") continue;
-    if (!used.has(d.qualified)) out.push(diagnostic("unusedDeclaration", { name: d.qualified, kind: d.category }, d.symbol.node.name.span));
+    if (!used.has(d.qualified) && !suggested.has(d.qualified))
+      out.push(diagnostic("unusedDeclaration", { name: d.qualified, kind: d.category }, d.symbol.node.name.span));
   }
   return out;
+}
+
+/** Sweeps whose exclusions remove every trial (ALN4010); none when there are errors (a sweep may be the cause). */
+function emptySweepWarnings(checked: CheckedProgram, diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  if (diagnostics.some((d) => d.severity === "error")) return [];
+  return [...checked.sweeps.values()].filter((s) => s.exclude.length > 0 && !hasTrials(s)).map((s) => diagnostic("excludeEverything", {}, s.span));
 }
 
 function finish(result: CompileResult, bag: DiagnosticBag): CompileResult {

@@ -30,7 +30,8 @@ export interface Checkpoint {
   files?: Readonly<Record<string, Uint8Array>>;
 }
 
-const CHECKPOINT_FILES = new Set(["config.json", "tokenizer.json", "model.safetensors"]);
+/** The files of a checkpoint directory (the catalog's `checkpoint` path says the same: test/node-kinds.test.ts). */
+export const CHECKPOINT_FILES: ReadonlySet<string> = new Set(["config.json", "tokenizer.json", "model.safetensors"]);
 
 export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   const target = path.resolve(dir);

@@ -29,9 +29,10 @@ ${compileOptionsHelp}`,
   },
 };
 
-export function compileArgs(values: Record<string, unknown>): { set?: string[]; trial?: string; sweep?: string } {
-  const out: { set?: string[]; trial?: string; sweep?: string } = {};
+export function compileArgs(values: Record<string, unknown>): { set?: string[]; trial?: string; sweep?: string; warn?: string[] } {
+  const out: { set?: string[]; trial?: string; sweep?: string; warn?: string[] } = {};
   if (Array.isArray(values.set)) out.set = values.set as string[];
+  if (Array.isArray(values.warn)) out.warn = values.warn as string[];
   if (typeof values.trial === "string") out.trial = values.trial;
   if (typeof values.sweep === "string") out.sweep = values.sweep;
   return out;

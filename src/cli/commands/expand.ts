@@ -21,6 +21,7 @@ Options:
   --sweep NAME         the sweep, when the file declares several
   --limit N            list at most N trials
   --set NAME=VALUE     set a param (repeatable)
+  --warn CODE=LEVEL    the severity of a warning or info code: off, info, warning or error (repeatable)
   --no-color           plain output`,
   options: { ...compileOptions, limit: { type: "string" } },
   async run(positionals, values) {
@@ -62,7 +63,11 @@ export async function loadSweep(
   file: string,
   values: Record<string, unknown>,
 ): Promise<{ sweep: CheckedSweep; params: ReadonlyMap<string, CheckedParam> } | undefined> {
-  const result = await compile(file, { checkOnly: true, ...(Array.isArray(values.set) ? { set: values.set as string[] } : {}) });
+  const result = await compile(file, {
+    checkOnly: true,
+    ...(Array.isArray(values.set) ? { set: values.set as string[] } : {}),
+    ...(Array.isArray(values.warn) ? { warn: values.warn as string[] } : {}),
+  });
   const diagnostics = [...result.diagnostics];
   const sweep =
     result.checked && result.ok

@@ -19,12 +19,13 @@ export const planCommand: Command = {
 Compiles FILE and prints its execution graph: one node per declaration in dependency order, with the
 node's kind, inputs, resolved settings and content hash — and, for the run directory, whether the node's
 output is already stored (it will not run again) or why it will run: which setting changed (old → new),
-which input changed, which files it reads changed, or that the latest run did not finish it (and how many
-results of that attempt are kept).
+which input changed, which files it reads changed, that it is made by different code (its kind's version
+changed), or that the latest run did not finish it (and how many results of that attempt are kept). A stored
+output whose kind's sources changed since, its version not, is reused and says "made by different code".
 
 Options:
   --format text|json|status  a readable plan with statuses (default), the execution graph as JSON, or the
-                             statuses as JSON ([{ id, key, stored, reasons }])
+                             statuses as JSON ([{ id, key, stored, reasons, notes? }])
   --run-dir DIR              the run directory to compare with (default runs/<file name> beside FILE)
   --store DIR                a shared store (default DIR/store)
   --device D                 the device alignc run --device would use: cpu, cuda, cuda:N or auto
@@ -51,7 +52,9 @@ ${compileOptionsHelp}`,
       process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
       return EXIT_OK;
     }
-    const notes = new Map(statuses.map((s) => [s.id, s.stored ? [`stored (${s.key.slice(0, 12)}): will not run`] : s.reasons.map((r) => `will run: ${r}`)]));
+    const notes = new Map(
+      statuses.map((s) => [s.id, s.stored ? [`stored (${s.key.slice(0, 12)}): will not run`, ...(s.notes ?? [])] : s.reasons.map((r) => `will run: ${r}`)]),
+    );
     const stored = statuses.filter((s) => s.stored).length;
     process.stdout.write(
       `${renderPlan(result.graph, notes)}\n\n${stored} of ${statuses.length} nodes stored in ${path.relative(process.cwd(), layout.store) || "."}; ${statuses.length - stored} will run\n`,

@@ -4,6 +4,7 @@
 // them, so a chain of thousands of files, each importing the next, binds in linear time and memory.
 import type { Declaration, DeclarationKind, EvaluateDeclaration, ParamDeclaration } from "../ast/ast.ts";
 import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
+import { labelTexts } from "../diagnostics/messages.ts";
 import type { LoadedFile, Program } from "./load.ts";
 
 export interface DeclSymbol {
@@ -164,7 +165,7 @@ export function bind(program: Program): Bound {
         if (prev) {
           bound.diagnostics.push(
             diagnostic("duplicateDeclaration", { name: st.name.name }, st.name.span, {
-              labels: [{ span: prev.node.name.span, message: "first declared here" }],
+              labels: [{ span: prev.node.name.span, message: labelTexts.firstDeclaredHere() }],
             }),
           );
         } else {
@@ -188,7 +189,7 @@ export function bind(program: Program): Bound {
     const clash = (name: string, entry: SymbolEntry, span: Diagnostic["span"]) => {
       const prev = earlier(name);
       if (!prev || prev === entry || (prev.kind === "decl" && entry.kind === "decl" && prev.node === entry.node)) return;
-      const labels = prev.kind === "decl" ? [{ span: prev.node.name.span, message: "also declared here" }] : [];
+      const labels = prev.kind === "decl" ? [{ span: prev.node.name.span, message: labelTexts.alsoDeclaredHere() }] : [];
       bound.diagnostics.push(diagnostic("duplicateDeclaration", { name }, span, { labels }));
     };
     for (const sym of ownSymbols.get(abs) ?? []) {

@@ -5,13 +5,15 @@ import type { Call, Declaration, EvaluateDeclaration, Expression, Ident } from "
 import type { Program } from "../binder/load.ts";
 import { type Bound, type DeclSymbol, Scope } from "../binder/scope.ts";
 import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { helpTexts } from "../diagnostics/messages.ts";
 import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 import { ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
 import { postOrder, referencedDeclarations } from "./dependencies.ts";
 import { type EvalHost, Evaluator } from "./evaluate.ts";
 import { type CheckedParam, checkParams, type ParamInputs } from "./params.ts";
-import { didYouMean } from "./suggest.ts";
+import { checkRuntimeSupport } from "./runtime-support.ts";
+import { suggest } from "./suggest.ts";
 import { type CheckedSweep, checkSweep } from "./sweeps.ts";
 import type { Value } from "./types.ts";
 
@@ -26,6 +28,8 @@ export interface CheckedDecl {
   info?: ResultInfo;
   /** Qualified names this declaration refers to. */
   uses: Set<string>;
+  /** Params this declaration reads (`${name}`), whatever their value: a sweep trial that changes one checks it again. */
+  params: Set<string>;
 }
 
 export interface CheckedProgram {
@@ -39,6 +43,17 @@ export interface CheckedProgram {
 export interface CheckInputs extends ParamInputs {
   /** Sweep overrides of nested settings, by full path (`dpo.objective.beta`). */
   overrides?: Map<string, Value>;
+  /** Checking a sweep's trial against a checked program (src/compiler/sweep/check-trials.ts). */
+  reuse?: TrialReuse;
+}
+
+/**
+ * A trial is checked again only where it can differ: declarations outside `recheck` (given the trial's params) are
+ * taken from `base` as they are, and later declarations of a name are not checked again (their errors are `base`'s).
+ */
+export interface TrialReuse {
+  base: CheckedProgram;
+  recheck(params: ReadonlyMap<string, CheckedParam>): ReadonlySet<string>;
 }
 
 type State = "checking" | "done";
@@ -57,9 +72,10 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
   // Imports that could not be read: params and names they declare are missing (reported at the import).
   const unreadable = [...program.files.values()].flatMap((f) => f.imports.flatMap((i) => (i.unreadable ? [i.statement.path.value] : [])));
   const unresolvedIn = new Set<string>();
-  const host: EvalHost & { currentUses?: Set<string> } = {
+  const host: EvalHost & { currentUses?: Set<string>; currentParams?: Set<string> } = {
     report: (d) => diagnostics.push(d),
     paramValue: (name: Ident) => {
+      host.currentParams?.add(name.name);
       const p = paramTable.values.get(name.name);
       if (p) return p.value;
       // A declared param whose type or value is invalid was reported at its declaration.
@@ -68,8 +84,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
         host.unresolved(`\${${name.name}}`, name.span, unreadable[0]);
         return undefined;
       }
-      const help = didYouMean(name.name, paramTable.types.keys(), (s) => `\${${s}}`);
-      host.report(diagnostic("unknownParam", { name: name.name }, name.span, help ? { help } : {}));
+      host.report(diagnostic("unknownParam", { name: name.name }, name.span, suggest(name.name, paramTable.types.keys(), name.span, true)));
       return undefined;
     },
     isParam: (name) => bound.params.has(name),
@@ -91,6 +106,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
   };
 
   const paramTable = checkParams(bound, inputs, (d) => diagnostics.push(d));
+  const recheck = inputs.reuse?.recheck(paramTable.values);
   const checked: CheckedProgram = { decls: new Map(), params: paramTable.values, sweeps: new Map(), hookRaters: [] };
   const state = new Map<string, State>();
   const stack: string[] = [];
@@ -120,6 +136,12 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
     host.currentUses?.add(qualified);
     const s = state.get(key);
     if (s === "done") return checked.decls.get(qualified);
+    const kept = recheck && !duplicate && !s && !recheck.has(qualified) ? inputs.reuse?.base.decls.get(qualified) : undefined;
+    if (kept) {
+      state.set(key, "done");
+      checked.decls.set(qualified, kept);
+      return kept;
+    }
     if (s === "checking") {
       const chain = [...stack.slice(stack.indexOf(qualified)), qualified].join(" → ");
       const span = at ?? sym.node.name.span;
@@ -134,9 +156,12 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
     state.set(key, "checking");
     stack.push(qualified);
     const outerUses = host.currentUses;
+    const outerParams = host.currentParams;
     const uses = new Set<string>();
+    const params = new Set<string>();
     host.currentUses = uses;
-    const result: CheckedDecl = { symbol: sym, qualified, category: sym.declKind, uses };
+    host.currentParams = params;
+    const result: CheckedDecl = { symbol: sym, qualified, category: sym.declKind, uses, params };
     try {
       const ev = evaluatorFor(sym);
       if (sym.node.kind === "Evaluate") {
@@ -157,6 +182,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
           if (checkedCall) {
             result.call = checkedCall;
             call.ctor.validate?.(checkedCall, { report: host.report, infoOf: (q) => checkDecl(q)?.info });
+            checkRuntimeSupport(checkedCall, sym.file.ast.source.absPath, host.report);
             result.info = call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
             if (call.ctor.name === "typescript") {
               const mod = checkedCall.args[0]?.value;
@@ -170,6 +196,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
       }
     } finally {
       host.currentUses = outerUses;
+      host.currentParams = outerParams;
       stack.pop();
       state.set(key, "done");
     }
@@ -207,7 +234,7 @@ export function check(program: Program, bound: Bound, inputs: CheckInputs = {}):
   }
 
   for (const sym of byName.values()) checkDecl(sym.qualified);
-  for (const sym of duplicates) checkDecl(sym.qualified, undefined, sym);
+  if (!recheck) for (const sym of duplicates) checkDecl(sym.qualified, undefined, sym);
   // checkDecl inserts dependencies first. When checkChainFirst changed the order of the checks, the
   // declarations are put back in the order plain recursion would have given: each after what it uses.
   if (reordered) {
@@ -241,10 +268,7 @@ function declarationCall(decl: Declaration, host: EvalHost): { ctor: NonNullable
         },
         e.span,
         {
-          help:
-            e.kind === "Ref"
-              ? "a declaration builds a new value; to use an existing one, refer to it by name where it is needed"
-              : `e.g. ${ctorsOf(family).values().next().value?.example ?? ""}`,
+          help: e.kind === "Ref" ? helpTexts.declarationBuildsNew() : helpTexts.example(ctorsOf(family).values().next().value?.example ?? ""),
         },
       ),
     );
@@ -254,10 +278,10 @@ function declarationCall(decl: Declaration, host: EvalHost): { ctor: NonNullable
   const ctor = findCtor(family, id.name);
   if (!ctor) {
     const other = familyOf(id.name);
-    const help = other
-      ? `${id.name} makes a ${other}: write \`${other} ${decl.name.name} = ${id.name} …\``
-      : (didYouMean(id.name, names) ?? `${family} constructors: ${names.join(", ")}`);
-    host.report(diagnostic("unknownConstructor", { name: id.name, category: family }, id.span, { help }));
+    const extras = other
+      ? { help: helpTexts.otherFamily(id.name, other, decl.name.name) }
+      : (suggest(id.name, names, id.span) ?? { help: helpTexts.constructorsOf(family, names.join(", ")) });
+    host.report(diagnostic("unknownConstructor", { name: id.name, category: family }, id.span, extras));
     return undefined;
   }
   return { ctor, expr: e.kind === "Call" ? e : { kind: "Call", callee, span: e.span } };

@@ -3,12 +3,12 @@
 // grammar stays small and every mistake is reported where it was written.
 import type { Block, Call, Entry, Expression, Ident } from "../ast/ast.ts";
 import type { Scope } from "../binder/scope.ts";
-import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { labelTexts } from "../diagnostics/messages.ts";
+import { type Diagnostic, type DiagnosticExtras, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { helpTexts, labelTexts, type TableText } from "../diagnostics/messages.ts";
 import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { toExprTree } from "./expressions.ts";
-import { didYouMean } from "./suggest.ts";
+import { suggest } from "./suggest.ts";
 import {
   type Category,
   datasetKindText,
@@ -68,15 +68,21 @@ export class Evaluator {
         if (e.kind === "Percent") return this.checkFraction(e.value / 100, type, what, e.span, e.raw);
         const n = this.constant(e);
         if (n === undefined) return this.mismatch(type, e);
-        return this.checkFraction(n, type, what, e.span, e.kind === "Number" ? e.raw : String(n));
+        // `bias: 80` means 80%: suggested for a number from 2 to 100 when the percentage would be accepted.
+        const unit = { min: 0, max: 1, minOpen: type.minOpen && type.min === undefined, maxOpen: type.maxOpen && type.max === undefined };
+        const percent = e.kind === "Number" && n >= 2 && inBounds(n / 100, unit) && inBounds(n / 100, type) ? rewrite(`${e.raw}%`, e.span) : undefined;
+        return this.checkFraction(n, type, what, e.span, e.kind === "Number" ? e.raw : String(n), percent);
       }
       case "duration":
-        if (e.kind !== "Duration") return this.mismatch(type, e, e.kind === "Number" ? `write a unit: ${e.raw}s` : undefined);
+        // `timeout: 30` means 30 seconds.
+        if (e.kind !== "Duration") return this.mismatch(type, e, e.kind === "Number" ? rewrite(`${e.raw}s`, e.span) : undefined);
         if (!inBounds(e.seconds, type)) return this.outOfRange(what, e.raw, rangePhrase(type, durationText), e.span);
         return { k: "duration", seconds: e.seconds };
       case "string":
-        if (e.kind !== "String")
-          return this.mismatch(type, e, e.kind === "Ref" && e.path.length === 1 ? `write it in quotes: "${e.path[0]?.name}"` : undefined);
+        if (e.kind !== "String") {
+          const name = e.kind === "Ref" && e.path.length === 1 ? (e.path[0] as Ident).name : undefined;
+          return this.mismatch(type, e, name === undefined ? undefined : rewrite(JSON.stringify(name), e.span, helpTexts.writeQuoted(name)));
+        }
         return this.checkPattern(this.stringValue(e), type, what, e.span);
       case "bool":
         return e.kind === "Bool" ? { k: "bool", v: e.value } : this.mismatch(type, e);
@@ -139,7 +145,7 @@ export class Evaluator {
   }
 
   private number(e: Expression, type: Type & { t: "int" | "float" }, what: string): Value | undefined {
-    if (e.kind === "Percent") return this.mismatch(type, e, `write ${e.value / 100}`);
+    if (e.kind === "Percent") return this.mismatch(type, e, rewrite(String(e.value / 100), e.span, helpTexts.writeNumber(String(e.value / 100))));
     const n = this.constant(e);
     if (n === undefined) return this.mismatch(type, e);
     // Arithmetic on representable literals can still overflow: `1e300 * 1e300`.
@@ -187,12 +193,12 @@ export class Evaluator {
   }
 
   /** A fraction is in [0, 1] (ends open as the type says); a percent param's domain may narrow it further. */
-  private checkFraction(n: number, type: Type & { t: "fraction" }, what: string, span: Span, shown: string): Value | undefined {
+  private checkFraction(n: number, type: Type & { t: "fraction" }, what: string, span: Span, shown: string, extras?: DiagnosticExtras): Value | undefined {
     const unit = { min: 0, max: 1, minOpen: type.minOpen && type.min === undefined, maxOpen: type.maxOpen && type.max === undefined };
     // Bounds read as percentages when the value was written as one.
     const show = shown.endsWith("%") ? percentText : String;
-    if (!inBounds(n, unit)) return this.outOfRange(what, shown, rangePhrase(unit, show), span);
-    if (!inBounds(n, type)) return this.outOfRange(what, shown, rangePhrase(type, show), span);
+    if (!inBounds(n, unit)) return this.outOfRange(what, shown, rangePhrase(unit, show), span, extras);
+    if (!inBounds(n, type)) return this.outOfRange(what, shown, rangePhrase(type, show), span, extras);
     return { k: "fraction", v: n };
   }
 
@@ -216,14 +222,14 @@ export class Evaluator {
 
   private symbol(e: Expression, type: Type & { t: "enum" | "name" }): Value | undefined {
     if (e.kind !== "Ref" || e.path.length !== 1) {
-      if (e.kind === "String" && type.t === "enum" && type.values.includes(e.value)) return this.mismatch(type, e, `write it without quotes: ${e.value}`);
+      if (e.kind === "String" && type.t === "enum" && type.values.includes(e.value))
+        return this.mismatch(type, e, rewrite(e.value, e.span, helpTexts.writeUnquoted(e.value)));
       return this.mismatch(type, e);
     }
     const name = (e.path[0] as Ident).name;
     if (type.t === "name" || type.values.includes(name)) return { k: "symbol", name };
-    if (this.host.isParam(name)) return this.fail(diagnostic("paramAsBareName", { name }, e.span));
-    const help = didYouMean(name, type.values);
-    return this.fail(diagnostic("unknownSymbol", { value: name, allowed: type.values.join(", ") }, e.span, help ? { help } : {}));
+    if (this.host.isParam(name)) return this.fail(bareParam(name, e.span));
+    return this.fail(diagnostic("unknownSymbol", { value: name, allowed: type.values.join(", ") }, e.span, suggest(name, type.values, e.span)));
   }
 
   private range(e: Expression, type: Type & { t: "range" }, what: string): Value | undefined {
@@ -253,7 +259,9 @@ export class Evaluator {
         const key = valueText(v);
         const prev = seen.get(key);
         if (prev)
-          this.report(diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: "first here" }], help: "remove the repeated element" }));
+          this.report(
+            diagnostic("duplicateKey", { key }, item.span, { labels: [{ span: prev, message: labelTexts.firstHere() }], help: helpTexts.removeRepeated() }),
+          );
         seen.set(key, item.span);
       }
       items.push(v);
@@ -293,8 +301,7 @@ export class Evaluator {
       if (!this.scope.has(name)) {
         const symbols = type.of.flatMap((t) => (t.t === "enum" ? t.values : []));
         const names = [...symbols, ...this.namesOf(type.of)];
-        const help = didYouMean(name, names);
-        return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `'${name}'` }, e.span, help ? { help } : {}));
+        return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: `'${name}'` }, e.span, suggest(name, names, e.span)));
       }
     }
     return best ? this.value(e, best, what) : undefined;
@@ -312,9 +319,7 @@ export class Evaluator {
     if (e.kind !== "Ref") {
       if (e.kind === "Call")
         return this.fail(
-          diagnostic("typeMismatch", { expected: `${typeName(type)} name`, found: "a constructor call" }, e.span, {
-            help: "declare it first (e.g. `dataset d = …`) and refer to it by name",
-          }),
+          diagnostic("typeMismatch", { expected: `${typeName(type)} name`, found: "a constructor call" }, e.span, { help: helpTexts.declareFirst() }),
         );
       return this.mismatch(type, e);
     }
@@ -336,9 +341,12 @@ export class Evaluator {
     if (info?.category === "dataset") {
       if (info.ports && port === undefined) {
         return this.fail(
-          diagnostic("typeMismatch", { expected: "one part of the split", found: `the whole split '${symbol.qualified}'` }, e.span, {
-            help: `write ${symbol.qualified}.${info.ports[0] ?? "part"}`,
-          }),
+          diagnostic(
+            "typeMismatch",
+            { expected: "one part of the split", found: `the whole split '${symbol.qualified}'` },
+            e.span,
+            rewrite(`${symbol.qualified}.${info.ports[0] ?? "part"}`, e.span, helpTexts.writePart(symbol.qualified, info.ports[0] ?? "part")),
+          ),
         );
       }
       if (type.datasetKinds && !type.datasetKinds.includes(info.kind)) {
@@ -372,18 +380,16 @@ export class Evaluator {
       const id = path[i] as Ident;
       const entry = scope.get(id.name);
       if (!entry) {
-        if (i === 0 && this.host.isParam(id.name)) return this.fail(diagnostic("paramAsBareName", { name: id.name }, id.span));
+        if (i === 0 && this.host.isParam(id.name)) return this.fail(bareParam(id.name, id.span));
         if (i === 0 && this.fromUnreadableImport(id.name, id.span)) return undefined;
         const candidates = [...scope.entries()]
           .filter(([, s]) => !wanted || s.kind === "namespace" || s.declKind === wanted || (wanted === "model" && s.declKind === "phase"))
           .map(([n]) => n);
-        const help = didYouMean(id.name, candidates.length > 0 ? candidates : scope.keys());
+        // A declared name close to it comes first (`pair` for `pairs`), even when the word also names a constructor.
         const ctorFamily = i === 0 ? familyOf(id.name) : undefined;
-        const extra = ctorFamily
-          ? { help: `${id.name} is a ${ctorFamily} constructor: declare it (\`${ctorFamily} x = ${id.name} {…}\`) and use the name` }
-          : help
-            ? { help }
-            : {};
+        const extra =
+          suggest(id.name, candidates.length > 0 ? candidates : scope.keys(), id.span) ??
+          (ctorFamily ? { help: helpTexts.constructorNotName(id.name, ctorFamily) } : {});
         if (i === 0) return this.fail(diagnostic("unknownName", { name: id.name, kind: wanted ?? "name" }, id.span, extra));
         return this.fail(
           diagnostic(
@@ -415,8 +421,7 @@ export class Evaluator {
       if (info?.category === "dataset" && info.ports && rest.length === 1) {
         const port = (rest[0] as Ident).name;
         if (info.ports.includes(port)) return { kind: "decl", symbol: entry, port };
-        const help = didYouMean(port, info.ports);
-        return this.fail(diagnostic("unknownMember", { path: entry.qualified, member: port }, rest[0]?.span, help ? { help } : {}));
+        return this.fail(diagnostic("unknownMember", { path: entry.qualified, member: port }, rest[0]?.span, suggest(port, info.ports, rest[0]?.span)));
       }
       const settings = this.host.settingsOf(entry.qualified, id.span);
       if (!settings) return undefined;
@@ -425,13 +430,12 @@ export class Evaluator {
         const key = rest[j] as Ident;
         const next: Value | undefined = value.k === "record" ? value.fields[key.name] : undefined;
         if (next === undefined) {
-          const help = value.k === "record" ? didYouMean(key.name, Object.keys(value.fields)) : undefined;
           return this.fail(
             diagnostic(
               "unknownMember",
               { path: [entry.qualified, ...rest.slice(0, j).map((r) => r.name)].join("."), member: key.name },
               key.span,
-              help ? { help } : {},
+              value.k === "record" ? suggest(key.name, Object.keys(value.fields), key.span) : undefined,
             ),
           );
         }
@@ -469,9 +473,13 @@ export class Evaluator {
     const name = (callee[0] as Ident).name;
     const ctor = findCtor(family, name);
     if (!ctor) {
-      const help = didYouMean(name, ctorsOf(family).keys());
       return this.fail(
-        diagnostic("unknownConstructor", { name, category: family }, callee[0]?.span, { help: help ?? `one of ${[...ctorsOf(family).keys()].join(", ")}` }),
+        diagnostic(
+          "unknownConstructor",
+          { name, category: family },
+          callee[0]?.span,
+          suggest(name, ctorsOf(family).keys(), callee[0]?.span) ?? { help: helpTexts.oneOf([...ctorsOf(family).keys()].join(", ")) },
+        ),
       );
     }
     const call = e.kind === "Call" ? e : ({ kind: "Call", callee, span: e.span } satisfies Call);
@@ -496,7 +504,7 @@ export class Evaluator {
           ? "no arguments"
           : `${variadic ? "at least " : ""}${ctor.args.length} argument${ctor.args.length === 1 ? "" : "s"} (${ctor.args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})`;
       const help =
-        ctor.args.length === 0 && given.length > 0 ? `write settings in a block: ${ctor.name} { … }` : ctor.example ? `e.g. ${ctor.example}` : undefined;
+        ctor.args.length === 0 && given.length > 0 ? helpTexts.settingsInBlock(ctor.name) : ctor.example ? helpTexts.example(ctor.example) : undefined;
       this.report(
         diagnostic(
           "wrongArgumentCount",
@@ -559,13 +567,13 @@ export class Evaluator {
       const head = entry.key[0];
       if (!head || head.name === "") continue;
       if (!(head.name in schema)) {
-        const help = didYouMean(head.name, Object.keys(schema)) ?? nestedHome(head.name, schema);
+        const nested = nestedHome(head.name, schema);
         this.report(
           diagnostic(
             "unknownKey",
             { key: head.name, construct },
             head.span,
-            help ? { help } : { help: `settings of ${construct}: ${Object.keys(schema).join(", ") || "none"}` },
+            suggest(head.name, Object.keys(schema), head.span) ?? { help: nested ?? helpTexts.settingsOf(construct, Object.keys(schema).join(", ")) },
           ),
         );
         ok = false;
@@ -576,7 +584,7 @@ export class Evaluator {
       if (group && (!dotted || group.entries.some((x) => x.key.length === 1))) {
         this.report(
           diagnostic("duplicateKey", { key: entry.key.map((k) => k.name).join(".") }, head.span, {
-            labels: [{ span: group.span, message: "first given here" }],
+            labels: [{ span: group.span, message: labelTexts.firstGivenHere() }],
           }),
         );
         ok = false;
@@ -626,7 +634,7 @@ export class Evaluator {
         v = field.type.t === "record" ? this.withDefaults(field, fullPath) : field.default;
         defaulted.push(key);
       } else if (field.required) {
-        this.report(diagnostic("missingKey", { key, construct }, missingAt, { help: `add \`${key}: …\` (${field.doc})` }));
+        this.report(diagnostic("missingKey", { key, construct }, missingAt, { help: helpTexts.addSetting(key, field.doc) }));
         ok = false;
       }
       if (v !== undefined) settings[key] = v;
@@ -691,16 +699,16 @@ export class Evaluator {
     if (this.muted === 0) this.host.report(d);
   }
 
-  private mismatch(type: Type, e: Expression, help?: string): undefined {
+  private mismatch(type: Type, e: Expression, extras?: DiagnosticExtras): undefined {
     if (e.kind === "Ref" && e.path.length === 1 && this.host.isParam((e.path[0] as Ident).name)) {
-      return this.fail(diagnostic("paramAsBareName", { name: (e.path[0] as Ident).name }, e.span));
+      return this.fail(bareParam((e.path[0] as Ident).name, e.span));
     }
-    return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: describeExpression(e) }, e.span, help ? { help } : {}));
+    return this.fail(diagnostic("typeMismatch", { expected: typeName(type), found: describeExpression(e) }, e.span, extras));
   }
 
   /** `range` is a phrase: "in [0, 1]", "> 0". */
-  private outOfRange(what: string, value: string, range: string, span: Span): undefined {
-    return this.fail(diagnostic("outOfRange", { what, value, range }, span));
+  private outOfRange(what: string, value: string, range: string, span: Span, extras?: DiagnosticExtras): undefined {
+    return this.fail(diagnostic("outOfRange", { what, value, range }, span, extras));
   }
 
   private fail(d: Diagnostic): undefined {
@@ -710,16 +718,29 @@ export class Evaluator {
 }
 
 /** Where a key belongs when it is a setting of a nested block: `beta` → `objective: { beta: … }`. */
-function nestedHome(key: string, schema: Fields): string | undefined {
+function nestedHome(key: string, schema: Fields): TableText | undefined {
   for (const [name, field] of Object.entries(schema)) {
-    if (field.type.t === "record" && key in field.type.fields) return `${key} is a setting of ${name}: write \`${name}: { ${key}: … }\``;
+    if (field.type.t === "record" && key in field.type.fields) return helpTexts.nestedSetting(key, name);
     if (field.type.t === "ctor") {
       for (const ctor of ctorsOf(field.type.family).values()) {
-        if (key in ctor.fields) return `${key} is a setting of the ${field.type.family}: write \`${name}: ${ctor.name} { ${key}: … }\``;
+        if (key in ctor.fields) return helpTexts.nestedCtorSetting(key, field.type.family, name, ctor.name);
       }
     }
   }
   return undefined;
+}
+
+/** A param written as a bare name: the fix writes it as `${name}`. */
+function bareParam(name: string, span: Span): Diagnostic {
+  return diagnostic("paramAsBareName", { name }, span, { fix: { span, replacement: `\${${name}}` } });
+}
+
+/**
+ * A suggestion to write `replacement` instead of what `span` holds: "did you mean 80%?" unless another help line
+ * says it better ("write it in quotes: …").
+ */
+function rewrite(replacement: string, span: Span, help: TableText = helpTexts.didYouMeanValue(replacement)): DiagnosticExtras {
+  return { help, fix: { span, replacement } };
 }
 
 const emptySpan: Span = { file: "", start: 0, end: 0, line: 1, column: 1, endLine: 1, endColumn: 1 };

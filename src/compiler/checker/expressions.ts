@@ -1,7 +1,8 @@
 // Score and predicate expressions: checked AST → ExprTree, canonical text, and interval arithmetic to bound
 // a score expression's spread over a rater's scale (so an unreachable margin is a compile error).
 import type { Expression } from "../ast/ast.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
+import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { suggest } from "./suggest.ts";
 import type { ExprTree, Value } from "./types.ts";
 
 const arithmetic = new Set(["+", "-", "*", "/"]);
@@ -9,11 +10,24 @@ const comparisons = new Set(["<", "<=", ">", ">=", "==", "!="]);
 const logical = new Set(["and", "or"]);
 
 /**
+ * Where each name of a checked expression was first written, so that a later check (an aspect the rater does not
+ * score, a field the records lack) underlines the name rather than the whole expression. Kept beside the value,
+ * not in it: spans are not part of what a value means (nor of its hash).
+ */
+const nameSpans = new WeakMap<Value, ReadonlyMap<string, Span>>();
+
+/** Where `name` is first written in the expression `value`, when it was checked from source text. */
+export function spanOfName(value: Value, name: string): Span | undefined {
+  return nameSpans.get(value)?.get(name);
+}
+
+/**
  * Converts an expression. `allowNames` lists the names the expression may use (aspects, record fields);
  * undefined means any name (checked later against the rater). Predicates allow comparisons and logic.
  */
 export function toExprTree(expr: Expression, kind: "score" | "predicate", report: (d: Diagnostic) => void, allowNames?: readonly string[]): Value | undefined {
   const names = new Set<string>();
+  const spans = new Map<string, Span>();
   let ok = true;
   const walk = (e: Expression): ExprTree => {
     switch (e.kind) {
@@ -26,10 +40,11 @@ export function toExprTree(expr: Expression, kind: "score" | "predicate", report
       case "Ref": {
         const name = e.path.map((p) => p.name).join(".");
         if (allowNames && !allowNames.includes(name)) {
-          report(diagnostic("unknownField", { field: name, fields: allowNames.join(", ") }, e.span));
+          report(diagnostic("unknownField", { field: name, fields: allowNames.join(", ") }, e.span, suggest(name, allowNames, e.span)));
           ok = false;
         }
         names.add(name);
+        if (!spans.has(name)) spans.set(name, e.span);
         return { op: "name", name };
       }
       case "Unary":
@@ -49,7 +64,9 @@ export function toExprTree(expr: Expression, kind: "score" | "predicate", report
   };
   const tree = walk(expr);
   if (!ok) return undefined;
-  return { k: "expr", text: exprText(tree), tree, names: [...names].sort() };
+  const value: Value = { k: "expr", text: exprText(tree), tree, names: [...names].sort() };
+  nameSpans.set(value, spans);
+  return value;
 }
 
 function describe(e: Expression): string {

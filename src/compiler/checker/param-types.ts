@@ -5,8 +5,9 @@
 import { type NumericLiteral, type ParamDeclaration, type ParamDomain, pathText } from "../ast/ast.ts";
 import { domainText } from "../ast/domain.ts";
 import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
+import { helpTexts, type TableText } from "../diagnostics/messages.ts";
 import { describeExpression } from "./evaluate.ts";
-import { didYouMean } from "./suggest.ts";
+import { suggest } from "./suggest.ts";
 import type { NumberBounds, Type, Value } from "./types.ts";
 
 export interface ParamType {
@@ -33,23 +34,20 @@ export function paramType(node: ParamDeclaration, report: (d: Diagnostic) => voi
   const names = node.type.map((t) => t.name);
   const domain = node.domain;
   if (names.length > 1) {
-    if (domain) noDomain("union", domain, "a union of symbols is its own domain: remove `in …`", report);
+    if (domain) noDomain("union", domain, helpTexts.unionNoDomain(), report);
     return { type: { t: "enum", values: names } };
   }
   const base = names[0] ?? "";
   if (!(BASE_TYPES as readonly string[]).includes(base)) {
     const alias = ALIASES[base.toLowerCase()];
-    const help = alias ? `did you mean '${alias}'?` : didYouMean(base, BASE_TYPES);
-    report(
-      diagnostic("unknownParamType", { name: base }, node.type[0]?.span ?? node.span, {
-        help: help ?? "for a choice of symbols write them as a union: `sigmoid | ipo`",
-      }),
-    );
+    const at = node.type[0]?.span;
+    const extras = alias ? suggest(alias, [alias], at) : suggest(base, BASE_TYPES, at);
+    report(diagnostic("unknownParamType", { name: base }, at ?? node.span, extras ?? { help: helpTexts.unionOfSymbols() }));
     return undefined;
   }
   const t = base as BaseType;
   if (t === "bool") {
-    if (domain) noDomain("bool", domain, "a bool param is true or false: remove `in …`", report);
+    if (domain) noDomain("bool", domain, helpTexts.boolNoDomain(), report);
     return { type: { t: "bool" } };
   }
   if (!domain) return { type: baseType(t, {}) };
@@ -63,7 +61,7 @@ export function paramType(node: ParamDeclaration, report: (d: Diagnostic) => voi
     return { type: baseType(t, {}), allowed, domainText: text };
   }
   if (t === "string") {
-    noDomain("string", domain, 'write the allowed strings as a set: in {"a", "b"}', report);
+    noDomain("string", domain, helpTexts.stringSetDomain(), report);
     return { type: { t: "string" } };
   }
   const lo = boundValue(t, domain.lo, report);
@@ -92,7 +90,7 @@ function baseType(t: Exclude<BaseType, "bool">, bounds: NumberBounds): Type {
   }
 }
 
-function noDomain(type: string, domain: ParamDomain, help: string, report: (d: Diagnostic) => void): void {
+function noDomain(type: string, domain: ParamDomain, help: TableText, report: (d: Diagnostic) => void): void {
   report(diagnostic("paramDomainNotAllowed", { type, domain: domainText(domain) }, domain.span, { help }));
 }
 
@@ -101,8 +99,10 @@ function boundValue(t: Exclude<BaseType, "bool">, lit: NumericLiteral, report: (
   const expected = ITEM_TEXT[t];
   const ok = t === "duration" ? lit.kind === "Duration" : t === "percent" ? lit.kind !== "Duration" : lit.kind === "Number";
   if (!ok) {
-    const help = t === "duration" && lit.kind === "Number" ? `write a unit: ${lit.raw}s` : undefined;
-    report(diagnostic("typeMismatch", { expected, found: describeExpression(lit) }, lit.span, help ? { help } : {}));
+    // `in 10..60` for a duration means seconds.
+    const seconds = `${lit.raw}s`;
+    const extras = t === "duration" && lit.kind === "Number" ? { help: helpTexts.didYouMeanValue(seconds), fix: { span: lit.span, replacement: seconds } } : {};
+    report(diagnostic("typeMismatch", { expected, found: describeExpression(lit) }, lit.span, extras));
     return undefined;
   }
   if (lit.kind === "Duration") return lit.seconds;
@@ -122,8 +122,9 @@ const ITEM_TEXT: Record<Exclude<BaseType, "bool">, string> = {
 function itemValue(t: Exclude<BaseType, "bool">, item: DomainItem, report: (d: Diagnostic) => void): Value | undefined {
   if (t === "string" || item.kind === "String" || item.kind === "Bool" || item.kind === "Ref") {
     if (t === "string" && item.kind === "String") return { k: "string", v: item.value };
-    const help = t === "string" && item.kind === "Ref" ? { help: `write it in quotes: "${pathText(item.path)}"` } : {};
-    report(diagnostic("typeMismatch", { expected: ITEM_TEXT[t], found: describeExpression(item) }, item.span, help));
+    const name = t === "string" && item.kind === "Ref" ? pathText(item.path) : undefined;
+    const extras = name === undefined ? {} : { help: helpTexts.writeQuoted(name), fix: { span: item.span, replacement: JSON.stringify(name) } };
+    report(diagnostic("typeMismatch", { expected: ITEM_TEXT[t], found: describeExpression(item) }, item.span, extras));
     return undefined;
   }
   const n = boundValue(t, item, report);

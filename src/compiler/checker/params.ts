@@ -3,6 +3,7 @@
 import path from "node:path";
 import { type Bound, type ParamSymbol, Scope } from "../binder/scope.ts";
 import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
+import { helpTexts } from "../diagnostics/messages.ts";
 import { parseValueText } from "../parse/parse.ts";
 import { SourceFile } from "../source/source-file.ts";
 import { type EvalHost, Evaluator } from "./evaluate.ts";
@@ -126,15 +127,8 @@ function setArguments(bound: Bound, inputs: ParamInputs, report: (d: Diagnostic)
       continue;
     }
     if (!bound.params.has(name)) {
-      const help = didYouMean(name, bound.params.keys());
-      report(
-        diagnostic(
-          "unknownParam",
-          { name },
-          undefined,
-          help ? { help } : { help: bound.params.size ? `params: ${[...bound.params.keys()].join(", ")}` : "the file declares no params" },
-        ),
-      );
+      const help = didYouMean(name, bound.params.keys()) ?? helpTexts.paramsDeclared([...bound.params.keys()].join(", "));
+      report(diagnostic("unknownParam", { name }, undefined, { help }));
       continue;
     }
     sets.set(name, raw.slice(eq + 1));

@@ -1,4 +1,7 @@
-// "Did you mean …" for misspelled names and keys: the closest candidate by edit distance, if close enough.
+// "Did you mean …" for misspelled names and keys: the closest candidate by edit distance, if close enough, as a
+// help line from the message table and a fix that replaces what was written.
+import type { DiagnosticExtras, Span } from "../diagnostics/diagnostic.ts";
+import { helpTexts, type TableText } from "../diagnostics/messages.ts";
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions. */
 export function editDistance(a: string, b: string): number {
@@ -37,7 +40,24 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   return bestDistance <= limit ? best : undefined;
 }
 
-export function didYouMean(word: string, candidates: Iterable<string>, wrap: (s: string) => string = (s) => `'${s}'`): string | undefined {
+/** The help line alone, for a word that has no span of its own to replace (a `--set` name, a dotted sweep target). */
+export function didYouMean(word: string, candidates: Iterable<string>): TableText | undefined {
   const c = closest(word, candidates);
-  return c === undefined ? undefined : `did you mean ${wrap(c)}?`;
+  return c === undefined ? undefined : helpTexts.didYouMean(c);
+}
+
+/**
+ * "did you mean 'seed'?" with a fix that writes the candidate over `span` (the misspelled word); undefined when no
+ * candidate is close. `param` shows the candidate as `${name}` (the span is the name inside the braces).
+ */
+export function suggest(
+  word: string,
+  candidates: Iterable<string>,
+  span: Span | undefined,
+  param = false,
+): (DiagnosticExtras & { help: TableText }) | undefined {
+  const c = closest(word, candidates);
+  if (c === undefined) return undefined;
+  const help = param ? helpTexts.didYouMeanParam(c) : helpTexts.didYouMean(c);
+  return span ? { help, fix: { span, replacement: c } } : { help };
 }

@@ -4,14 +4,15 @@
 // the file itself could not write.
 import type { Call, Declaration, Ident } from "../ast/ast.ts";
 import type { Bound } from "../binder/scope.ts";
-import { diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { type DiagnosticExtras, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { helpTexts } from "../diagnostics/messages.ts";
 import { type Ctor, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
 import type { CheckedDecl } from "./check.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
 import type { ParamType } from "./param-types.ts";
 import { checkValueAgainstParam } from "./params.ts";
-import { didYouMean } from "./suggest.ts";
+import { didYouMean, suggest } from "./suggest.ts";
 import type { Fields, Type, Value } from "./types.ts";
 
 export interface SweepContext {
@@ -41,9 +42,8 @@ export function resolveTarget(key: Ident[], host: EvalHost, ev: Evaluator, ctx: 
   if (key.length === 1) {
     if (!ctx.paramTypes.has(head.name)) {
       if (ctx.unreadableImports[0] !== undefined) return void host.unresolved(target, head.span, ctx.unreadableImports[0]);
-      const help = didYouMean(head.name, ctx.paramTypes.keys());
       host.report(
-        diagnostic("sweepTargetNotFound", { target }, head.span, { help: help ?? "an axis is a param (`beta`) or a nested setting (`dpo.objective.beta`)" }),
+        diagnostic("sweepTargetNotFound", { target }, head.span, suggest(head.name, ctx.paramTypes.keys(), head.span) ?? { help: helpTexts.sweepAxisForms() }),
       );
       return undefined;
     }
@@ -57,6 +57,7 @@ export function resolveTarget(key: Ident[], host: EvalHost, ev: Evaluator, ctx: 
   const decl = ctx.bound.decls.find((d) => key.some((_, i) => d.qualified === pathText(key.slice(0, i + 1))));
   if (!decl || decl.declKind === "sweep") {
     if (!decl && ctx.unreadableImports[0] !== undefined) return void host.unresolved(target, head.span, ctx.unreadableImports[0]);
+    // The span is the first name only: the help names the whole target it means.
     const help = didYouMean(target, [...ctx.paramTypes.keys(), ...ctx.bound.decls.map((d) => d.qualified)]);
     host.report(diagnostic("sweepTargetNotFound", { target }, head.span, help ? { help } : {}));
     return undefined;
@@ -72,8 +73,14 @@ export function resolveTarget(key: Ident[], host: EvalHost, ev: Evaluator, ctx: 
     const k = key[i] as Ident;
     const field: Fields[string] | undefined = fields[k.name];
     if (!field) {
-      const help = didYouMean(k.name, Object.keys(fields));
-      host.report(diagnostic("sweepTargetNotFound", { target }, k.span, help ? { help } : { help: `settings here: ${Object.keys(fields).join(", ")}` }));
+      host.report(
+        diagnostic(
+          "sweepTargetNotFound",
+          { target },
+          k.span,
+          suggest(k.name, Object.keys(fields), k.span) ?? { help: helpTexts.settingsHere(Object.keys(fields).join(", ")) },
+        ),
+      );
       return undefined;
     }
     if (i === key.length - 1) return { type: field.type, check: (v, span) => (v === undefined ? undefined : ev.coerce(v, field.type, target, span)) };
@@ -91,7 +98,7 @@ export function resolveTarget(key: Ident[], host: EvalHost, ev: Evaluator, ctx: 
       fields = ctor.fields;
     } else {
       host.report(
-        diagnostic("sweepTargetNotFound", { target }, (key[i + 1] as Ident).span, { help: `${pathText(key.slice(0, i + 1))} has no nested settings` }),
+        diagnostic("sweepTargetNotFound", { target }, (key[i + 1] as Ident).span, { help: helpTexts.noNestedSettings(pathText(key.slice(0, i + 1))) }),
       );
       return undefined;
     }
@@ -115,15 +122,18 @@ export function checkDistribution(
   const args = e.args ?? [];
   const lo = args[0] ? ev.constant(args[0]) : undefined;
   const hi = args[1] ? ev.constant(args[1]) : undefined;
-  const fail = (reason: string, help?: string) => {
-    host.report(diagnostic("invalidValue", { what: `${dist}(…)`, reason }, e.span, help ? { help } : {}));
+  const fail = (reason: string, extras?: DiagnosticExtras) => {
+    host.report(diagnostic("invalidValue", { what: `${dist}(…)`, reason }, e.span, extras));
     return undefined;
   };
   if (args.length !== 2 || lo === undefined || hi === undefined || lo > hi || (dist === "log_uniform" && lo <= 0))
     return fail(dist === "log_uniform" ? "needs two numbers 0 < low ≤ high" : "needs two numbers low ≤ high");
-  if (target.valueSet) return fail(`${name} takes one of ${target.valueSet}`, "list the values to sweep instead of a distribution");
-  if (dist !== "int_uniform" && integerOnly(target.type))
-    return fail(`it draws fractional numbers, but ${name} takes integers`, `write int_uniform(${lo}, ${hi})`);
+  if (target.valueSet) return fail(`${name} takes one of ${target.valueSet}`, { help: helpTexts.sweepListInstead() });
+  if (dist !== "int_uniform" && integerOnly(target.type)) {
+    const callee = e.callee[0]?.span;
+    const help = helpTexts.writeIntUniform(String(lo), String(hi));
+    return fail(`it draws fractional numbers, but ${name} takes integers`, callee ? { help, fix: { span: callee, replacement: "int_uniform" } } : { help });
+  }
   const end = (n: number): Value => (dist === "int_uniform" ? { k: "int", v: n } : { k: "float", v: n });
   const low = dist === "int_uniform" ? Math.ceil(lo) : lo;
   const high = dist === "int_uniform" ? Math.floor(hi) : hi;

@@ -4,10 +4,11 @@
 import type { Block, Declaration, Expression, Ident } from "../ast/ast.ts";
 import type { DeclSymbol } from "../binder/scope.ts";
 import { diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { helpTexts } from "../diagnostics/messages.ts";
 import { findCtor } from "./catalog/index.ts";
 import { slurmFields } from "./catalog/training.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
-import { didYouMean } from "./suggest.ts";
+import { suggest } from "./suggest.ts";
 import { checkDistribution, DISTRIBUTIONS, type Distribution, resolveTarget, type SweepContext, type SweepTarget } from "./sweep-targets.ts";
 import { type Value, valueJson, valueText } from "./types.ts";
 
@@ -39,8 +40,8 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
   const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : [];
   const modeName = callee.length === 1 ? (callee[0] as Ident).name : "";
   if (!findCtor("sweep", modeName)) {
-    const help = didYouMean(modeName, ["grid", "zip", "random"]) ?? "a sweep is grid { … }, zip { … } or random { … }";
-    host.report(diagnostic("unknownConstructor", { name: modeName || "?", category: "sweep" }, callee[0]?.span ?? e.span, { help }));
+    const extras = suggest(modeName, ["grid", "zip", "random"], callee[0]?.span) ?? { help: helpTexts.sweepForms() };
+    host.report(diagnostic("unknownConstructor", { name: modeName || "?", category: "sweep" }, callee[0]?.span ?? e.span, extras));
     return undefined;
   }
   const mode = modeName as CheckedSweep["mode"];
@@ -50,13 +51,13 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
   for (const entry of block.entries) {
     const key = entry.key.map((k) => k.name).join(".");
     if (!known.includes(key)) {
-      const help = didYouMean(key, known);
+      const at = entry.key.length === 1 ? entry.key[0]?.span : undefined;
       host.report(
         diagnostic(
           "unknownKey",
           { key, construct: `a ${mode} sweep` },
           entry.key[0]?.span ?? entry.span,
-          help ? { help } : { help: `settings: ${known.join(", ")}; axes go inside \`over: { … }\`` },
+          suggest(key, known, at) ?? { help: helpTexts.sweepSettings(known.join(", ")) },
         ),
       );
       continue;
@@ -109,7 +110,7 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
       if (mode !== "random") {
         host.report(
           diagnostic("invalidValue", { what: "axis", reason: `${dist}(…) draws random values; only a random sweep can use it` }, value.span, {
-            help: "list the values, or make the sweep `random { count: N, … }`",
+            help: helpTexts.sweepRandomOnly(),
           }),
         );
         continue;
@@ -150,11 +151,13 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
           const target = entry.key.map((k) => k.name).join(".");
           const t = targets.get(target);
           if (!t || !sweep.axes.some((a) => a.target === target)) {
-            const help = didYouMean(
+            const at = entry.key.length === 1 ? entry.key[0]?.span : undefined;
+            const extras = suggest(
               target,
               sweep.axes.map((a) => a.target),
+              at,
             );
-            host.report(diagnostic("sweepTargetNotFound", { target }, entry.key[0]?.span, { help: help ?? "an exclusion names axes of this sweep" }));
+            host.report(diagnostic("sweepTargetNotFound", { target }, entry.key[0]?.span, extras ?? { help: helpTexts.sweepExclusionAxes() }));
             continue;
           }
           const v = t.check(ev.value(entry.value, t.type, target), entry.value.span);
@@ -194,7 +197,7 @@ function axisValues(e: Expression, target: string, resolved: SweepTarget, ev: Ev
   } else {
     host.report(
       diagnostic("typeMismatch", { expected: "a list of values, an integer range, or a distribution", found: "another value" }, e.span, {
-        help: "write the values as a list: [0.05, 0.1, 0.2]",
+        help: helpTexts.sweepValuesAsList(),
       }),
     );
     return undefined;

@@ -19,7 +19,8 @@ export type Type =
   | ({ t: "float" } & NumberBounds)
   /** A fraction in [0, 1], written 0.03 or 3%; a percent param's domain may narrow it (min, max). */
   | ({ t: "fraction" } & NumberBounds)
-  | { t: "string"; pattern?: RegExp; patternHelp?: string }
+  /** `path`: the string names a file or directory, relative to the .align file that writes it (see PathSpec). */
+  | { t: "string"; pattern?: RegExp; patternHelp?: string; path?: PathSpec }
   | { t: "bool" }
   | ({ t: "duration" } & NumberBounds)
   | { t: "enum"; values: readonly string[] }
@@ -38,6 +39,22 @@ export type Type =
   | { t: "score" }
   /** A boolean expression over record fields: `margin >= 3 and chosen_length < 200`. */
   | { t: "predicate" };
+
+/**
+ * A string that names something on disk, relative to the .align file that writes it. The lowering relocates it to
+ * the entry file's directory (where the runtime resolves it); `check` reports one that `alignc run` would not find,
+ * from its metadata only (existence and kind: nothing is opened or read).
+ */
+export interface PathSpec {
+  /** What it names, for messages: "data file", "checkpoint directory". */
+  what: string;
+  /** A regular file, or a directory. */
+  is: "file" | "directory";
+  /** For a directory: the files it must hold. */
+  holds?: readonly string[];
+  /** Whether `check` requires it to exist (false: another check reports it, or the run may not need it). */
+  mustExist: boolean;
+}
 
 export interface Field {
   type: Type;

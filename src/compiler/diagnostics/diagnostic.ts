@@ -1,7 +1,9 @@
-// Diagnostics are data: a stable code, a severity, a message, a primary span, labelled secondary spans and
-// an optional help line. Renderers (render-terminal.ts, render-json.ts) turn them into text; nothing else
-// formats messages. Every message text comes from the table in messages.ts.
-import { type MessageArgs, type MessageId, messages } from "./messages.ts";
+// Diagnostics are data: a stable code, a severity, a message with the structured arguments it was made from, a
+// primary span, labelled secondary spans, notes, an optional help line and an optional fix (a replacement for a
+// span, e.g. the name a "did you mean" suggests). Renderers (render-terminal.ts, render-json.ts) turn them into
+// text; nothing else formats messages. Every text — message, help, label, note — comes from the tables in
+// messages.ts: extras accept only `TableText`, which only those tables make.
+import { type MessageArgs, type MessageId, messages, type TableText } from "./messages.ts";
 
 export type Severity = "error" | "warning" | "info";
 
@@ -21,21 +23,34 @@ export interface Label {
   message: string;
 }
 
+/** A suggested edit: replace the text of `span` with `replacement` (editors can apply it; the terminal shows it). */
+export interface Fix {
+  span: Span;
+  replacement: string;
+}
+
+/** The arguments a message was made from (names and values quoted in it, shortened like the message). */
+export type DiagnosticArgs = Readonly<Record<string, string | number>>;
+
 export interface Diagnostic {
   code: string;
   severity: Severity;
   message: string;
+  args: DiagnosticArgs;
   span?: Span;
   labels: Label[];
   help?: string;
+  fix?: Fix;
   notes: string[];
 }
 
 export interface DiagnosticExtras {
-  labels?: Label[];
-  /** Overrides or adds to the table's help line, e.g. a computed "did you mean" suggestion. */
-  help?: string;
-  notes?: string[];
+  labels?: { span: Span; message: TableText }[];
+  /** Overrides or adds to the table's help line, e.g. a computed "did you mean" suggestion (helpTexts). */
+  help?: TableText;
+  /** The edit a suggestion means; goes with a help line that says it. */
+  fix?: Fix;
+  notes?: TableText[];
 }
 
 /** Builds a diagnostic from the message table: `diagnostic("unknownKey", { key, construct }, span)`. */
@@ -49,11 +64,13 @@ export function diagnostic<Id extends MessageId>(id: Id, args: MessageArgs<Id>, 
     code: def.code,
     severity: def.severity,
     message: render(args),
+    args: { ...(args as DiagnosticArgs) },
     labels: extras.labels ?? [],
     notes: extras.notes ?? [],
   };
   if (span) result.span = span;
   if (help) result.help = help;
+  if (extras.fix) result.fix = extras.fix;
   return result;
 }
 
@@ -77,7 +94,8 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
 /**
  * Collects diagnostics, capping the number per file so garbage input cannot produce megabytes of errors.
  * A diagnostic identical to one already collected (same code, span and message) is dropped: checks that
- * run once per occurrence of a name would otherwise repeat themselves at one place.
+ * run once per occurrence of a name would otherwise repeat themselves at one place. `adjust` applies the
+ * per-code severity settings (severity.ts) as each one arrives; what it turns off is not counted.
  */
 export class DiagnosticBag {
   readonly items: Diagnostic[] = [];
@@ -85,9 +103,14 @@ export class DiagnosticBag {
   private readonly dropped = new Map<string, number>();
   private readonly seen = new Set<string>();
 
-  constructor(private readonly limitPerFile = 100) {}
+  constructor(
+    private readonly limitPerFile = 100,
+    private readonly adjust?: (d: Diagnostic) => Diagnostic | undefined,
+  ) {}
 
-  add(d: Diagnostic): void {
+  add(original: Diagnostic): void {
+    const d = this.adjust ? this.adjust(original) : original;
+    if (!d) return;
     const key = identity(d);
     if (this.seen.has(key)) return;
     this.seen.add(key);

@@ -349,6 +349,32 @@ export const messages = {
     "`export` writes its file into the run directory, at a path relative to it. The path must name a file (not end in `/`), stay inside the run directory (no absolute path, no `..` that leaves it), and stay out of the names alignc keeps there: plan.json, align.lock, store, outputs, metrics, evaluations, logs, checkpoints and tensorboard.",
     () => 'give a file path inside the run directory, e.g. "exports/pairs.trl.jsonl"',
   ),
+  notRunnableKind: def<{ ctor: string; kind: string; reason: string }>(
+    "ALN3020",
+    "error",
+    (a) => `${q(a.ctor)} is not supported by alignc run yet: ${a.reason}`,
+    "The language can describe this constructor, but this version of the runtime has no executor for its node kind, so `alignc run` could not run the declaration; `check` refuses it instead of letting a run fail after its upstream work. Which kinds and settings the runtime runs is declared once, with the node kinds' versions, in src/compiler/lower/node-kinds.ts; the constructor reference in docs/language.md lists what is not supported yet.",
+  ),
+  notRunnableSetting: def<{ setting: string; value: string; ctor: string; reason: string; only: string }>(
+    "ALN3021",
+    "error",
+    (a) => `${a.setting} ${a.value} in ${a.ctor}(…) is not supported by alignc run yet: ${a.reason}`,
+    "The setting is part of the language, but this constructor's executor does not implement it (or implements only its default) yet, so `alignc run` would refuse the phase; `check` refuses it instead of letting a run fail after its upstream work. The settings each node kind does not support are declared with the node kinds in src/compiler/lower/node-kinds.ts and listed in the constructor reference of docs/language.md.",
+    (a) => (a.only ? `write ${a.setting.split(".").pop()}: ${a.only}` : `remove ${a.setting.split(".").pop()}`),
+  ),
+  inputPathMissing: def<{ what: string; path: string; lookedFor: string }>(
+    "ALN3022",
+    "error",
+    (a) => `${a.what} ${q(a.path)} does not exist${a.lookedFor ? ` (looked for ${a.lookedFor})` : ""}`,
+    "A file or directory the declaration names (a data file, a checkpoint directory) is not there, so `alignc run` would fail when it reaches it. Paths are relative to the .align file that writes them (an imported file's paths to the imported file). `check` only looks the path up; it never opens or reads it.",
+    () => "check the path (paths in a .align file are relative to that file)",
+  ),
+  inputPathUnusable: def<{ what: string; path: string; problem: string }>(
+    "ALN3023",
+    "error",
+    (a) => `${a.what} ${q(a.path)} ${a.problem}`,
+    "The path names something, but not what the declaration needs: a data file must be a regular file (not a directory, a device or a FIFO), a checkpoint directory a directory holding config.json, tokenizer.json and model.safetensors. `check` looks at what the path is (its metadata) without opening it.",
+  ),
 
   // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────
   unknownParam: def<{ name: string }>(
@@ -424,6 +450,18 @@ export const messages = {
     "error",
     (a) => `a ${a.type} param cannot have the domain ${a.domain}`,
     "int, float, percent and duration params take an interval (`in (0, 1]`, `in 0..12`) or a set of values (`in {8, 16}`) with bounds of their own unit; string params take a set of strings; bool params and unions of symbols take no domain (a union is its own domain).",
+  ),
+  badSeverity: def<{ setting: string; reason: string }>(
+    "ALN4014",
+    "error",
+    (a) => `cannot apply ${q(a.setting)}: ${a.reason}`,
+    "The severity of a warning or an info can be changed per code, with `--warn CODE=LEVEL` on a compiling command (for every file) or with a pragma `// alignc: CODE=LEVEL` among the comments at the top of a file, before its first import or declaration (for that file only; it wins over `--warn`). LEVEL is `off` (not shown), `info`, `warning` or `error` (the compile fails). Several settings may be separated by commas or spaces; for one code, the last setting wins. Errors can be neither lowered nor turned off: a code whose severity is error accepts only `error`.",
+  ),
+  sweepPartlyChecked: def<{ sweep: string; checked: string; total: string }>(
+    "ALN4015",
+    "warning",
+    (a) => `sweep ${q(a.sweep)} has ${a.total} trials: only the first ${a.checked} were checked`,
+    "`check` (and every command that compiles a file without `--trial`) checks every trial of a sweep with the trial's values, as `alignc run --trial` would, up to 10,000 trials per sweep. A larger sweep is checked that far; the rest are checked when they run (`alignc run --trial N`).",
   ),
 
   // ── ALN5xxx hooks ────────────────────────────────────────────────────────
@@ -545,12 +583,111 @@ export const messages = {
   ),
 } as const;
 
+declare const fromTable: unique symbol;
+/**
+ * A help line, label or note written by this table. Only the tables below make one (`DiagnosticExtras` accepts
+ * nothing else), so no text a user reads is composed outside this file.
+ */
+export type TableText = string & { readonly [fromTable]: true };
+const text = (s: string): TableText => s as TableText;
+
 /** Texts of labels (secondary spans), kept here with the messages they accompany. */
 export const labelTexts = {
-  openedHere: (open: string) => `${q(open)} opened here`,
-  declaredAs: (kind: string) => `declared as ${withArticle(kind)} here`,
-  tsDeclaration: (name: string) => `the TypeScript declaration of ${q(name)}`,
+  openedHere: (open: string) => text(`${q(open)} opened here`),
+  declaredAs: (kind: string) => text(`declared as ${withArticle(kind)} here`),
+  tsDeclaration: (name: string) => text(`the TypeScript declaration of ${q(name)}`),
+  /** A repeated element of a list, or a setting given twice: where the first one is. */
+  firstHere: () => text("first here"),
+  firstGivenHere: () => text("first given here"),
+  /** A name declared twice: where the first declaration is (params), or the other one (declarations). */
+  firstDeclaredHere: () => text("first declared here"),
+  alsoDeclaredHere: () => text("also declared here"),
+  /** An error that only a sweep's trial makes: which trial (ordinal, id, values), and how many others make it too. */
+  inTrial: (sweep: string, ordinal: number, id: string, values: string, others: number) =>
+    text(`in trial ${ordinal} of sweep ${q(sweep)} (${id}: ${values})${others > 0 ? `, and ${others} more trial${others === 1 ? "" : "s"}` : ""}`),
 } as const;
+
+/**
+ * Help lines computed where a diagnostic is reported, beyond the fixed help of its message: suggestions ("did you
+ * mean …", which come with a `fix`), lists of what exists, and how to write what was meant.
+ */
+export const helpTexts = {
+  // ── suggestions (each with a fix that replaces what was written) ──
+  /** A name, key, symbol or aspect close to one that exists. */
+  didYouMean: (name: string) => text(`did you mean ${q(name)}?`),
+  /** An unknown `${name}` close to a declared param. */
+  didYouMeanParam: (name: string) => text(`did you mean \${${name}}?`),
+  /** A value written without its unit, or in the wrong form: `80` for `80%`, `30` for `30s`. */
+  didYouMeanValue: (written: string) => text(`did you mean ${written}?`),
+  writeQuoted: (name: string) => text(`write it in quotes: "${name}"`),
+  writeUnquoted: (value: string) => text(`write it without quotes: ${value}`),
+  /** A percentage where a plain number is expected. */
+  writeNumber: (value: string) => text(`write ${value}`),
+  /** A whole split where one of its parts is expected. */
+  writePart: (split: string, part: string) => text(`write ${split}.${part}`),
+  // ── what exists ──
+  oneOf: (names: string) => text(`one of ${names}`),
+  settingsOf: (construct: string, settings: string) => text(`settings of ${construct}: ${settings || "none"}`),
+  settingsHere: (settings: string) => text(`settings here: ${settings}`),
+  constructorsOf: (family: string, names: string) => text(`${family} constructors: ${names}`),
+  paramsDeclared: (names: string) => text(names ? `params: ${names}` : "the file declares no params"),
+  // ── how to write it ──
+  addSetting: (key: string, doc: string) => text(`add \`${key}: …\` (${doc})`),
+  nestedSetting: (key: string, block: string) => text(`${key} is a setting of ${block}: write \`${block}: { ${key}: … }\``),
+  nestedCtorSetting: (key: string, family: string, setting: string, ctor: string) =>
+    text(`${key} is a setting of the ${family}: write \`${setting}: ${ctor} { ${key}: … }\``),
+  declareFirst: () => text("declare it first (e.g. `dataset d = …`) and refer to it by name"),
+  constructorNotName: (name: string, family: string) => text(`${name} is a ${family} constructor: declare it (\`${family} x = ${name} {…}\`) and use the name`),
+  otherFamily: (name: string, family: string, declared: string) => text(`${name} makes a ${family}: write \`${family} ${declared} = ${name} …\``),
+  declarationBuildsNew: () => text("a declaration builds a new value; to use an existing one, refer to it by name where it is needed"),
+  example: (example: string) => text(`e.g. ${example}`),
+  settingsInBlock: (ctor: string) => text(`write settings in a block: ${ctor} { … }`),
+  removeRepeated: () => text("remove the repeated element"),
+  sameRater: () => text("combine datasets rated by the same rater, or rate the combined samples once"),
+  /** `argv` written as one string: the list it probably means, as .align text. */
+  splitArgv: (items: string) => text(`split it: [${items}]`),
+  // ── params ──
+  unionOfSymbols: () => text("for a choice of symbols write them as a union: `sigmoid | ipo`"),
+  unionNoDomain: () => text("a union of symbols is its own domain: remove `in …`"),
+  boolNoDomain: () => text("a bool param is true or false: remove `in …`"),
+  stringSetDomain: () => text('write the allowed strings as a set: in {"a", "b"}'),
+  // ── sweeps ──
+  sweepForms: () => text("a sweep is grid { … }, zip { … } or random { … }"),
+  sweepSettings: (settings: string) => text(`settings: ${settings}; axes go inside \`over: { … }\``),
+  sweepRandomOnly: () => text("list the values, or make the sweep `random { count: N, … }`"),
+  sweepExclusionAxes: () => text("an exclusion names axes of this sweep"),
+  sweepValuesAsList: () => text("write the values as a list: [0.05, 0.1, 0.2]"),
+  sweepAxisForms: () => text("an axis is a param (`beta`) or a nested setting (`dpo.objective.beta`)"),
+  noNestedSettings: (path: string) => text(`${path} has no nested settings`),
+  sweepListInstead: () => text("list the values to sweep instead of a distribution"),
+  writeIntUniform: (lo: string, hi: string) => text(`write int_uniform(${lo}, ${hi})`),
+  // ── severity settings ──
+  severitySetting: () => text("write CODE=LEVEL with LEVEL off, info, warning or error, e.g. ALN3017=off"),
+  movePragma: () => text("move it above the first import or declaration"),
+} as const;
+
+/** Texts of notes (extra lines under a diagnostic). */
+export const noteTexts = {
+  /** The value exports a TypeScript rater module does have. */
+  exports: (names: string) => text(`exports: ${names}`),
+  /** A line of TypeScript's own explanation (its message chain or a syntax error), shown as TypeScript wrote it. */
+  typescript: (line: string) => text(line),
+} as const;
+
+/** Why a severity setting (`--warn CODE=LEVEL`, `// alignc: CODE=LEVEL`) cannot be applied: ALN4014's `reason`. */
+export const severityReasons = {
+  malformed: () => "expected CODE=LEVEL, where LEVEL is off, info, warning or error",
+  unknownCode: (code: string) => `no diagnostic has the code ${q(code)} (\`alignc explain --list\` lists them)`,
+  cannotLower: (code: string) => `${code} is an error; errors can be neither lowered nor turned off`,
+  notAtTop: () => "a pragma applies only among the comments at the top of the file, before the first import or declaration",
+} as const;
+
+/** What `alignc explain` says about changing a code's severity. */
+export function severityControlText(code: string, severity: Severity): string {
+  return severity === "error"
+    ? `${code} is an error: it cannot be lowered or turned off.`
+    : `${code} is ${withArticle(severity)}: change it with \`--warn ${code}=off|info|warning|error\` on a compiling command, or for one file with a comment \`// alignc: ${code}=off\` at its top (ALN4014 explains the rules).`;
+}
 
 export type MessageId = keyof typeof messages;
 export type MessageArgs<Id extends MessageId> = Parameters<(typeof messages)[Id]["message"]>[0];

@@ -1,10 +1,12 @@
 // Diagnostics for people: `file:line:col: severity[CODE]: message`, the source line with an underline,
-// labelled secondary spans, notes and a help line — in the spirit of rustc and the TypeScript compiler.
+// labelled secondary spans, notes and a help line — in the spirit of rustc and the TypeScript compiler. A fix
+// (a suggested replacement) is shown under its help line as the source line would read with it, the
+// replacement marked with `~`.
 // A .align file may come from someone else: control characters in its text (in a source line, or quoted in a
 // message) are shown as escapes (src/util/printable.ts), and the underline is placed by the escaped widths.
 import { printable, printableLine } from "../../util/printable.ts";
 import type { SourceFile } from "../source/source-file.ts";
-import type { Diagnostic, Span } from "./diagnostic.ts";
+import type { Diagnostic, Fix, Span } from "./diagnostic.ts";
 
 export interface RenderOptions {
   color: boolean;
@@ -25,6 +27,7 @@ export function renderDiagnostics(diagnostics: readonly Diagnostic[], sources: R
     }
     for (const note of d.notes) lines.push(`  ${paint("cyan", "=")} note: ${printable(note)}`);
     if (d.help) lines.push(`  ${paint("cyan", "=")} help: ${printable(d.help)}`);
+    if (d.fix) lines.push(...fixSnippet(d.fix, sources, paint));
     return lines.join("\n");
   });
   const errors = diagnostics.filter((d) => d.severity === "error").length;
@@ -42,13 +45,44 @@ export function summary(errors: number, warnings: number): string {
 
 type Paint = (style: keyof typeof codes, s: string) => string;
 
+/**
+ * The line of a fix's span as it reads with the replacement, the replacement marked. Only for a fix within one line
+ * of a file at hand, replaced by text of one line; otherwise the help line says it alone.
+ */
+function fixSnippet(fix: Fix, sources: ReadonlyMap<string, SourceFile>, paint: Paint): string[] {
+  const source = sources.get(fix.span.file);
+  if (!source || fix.span.endLine !== fix.span.line || /[\r\n]/.test(fix.replacement)) return [];
+  const line = source.lineText(fix.span.line);
+  const from = fix.span.column - 1;
+  const to = Math.min(line.length, fix.span.endColumn - 1);
+  if (from < 0 || from > line.length || to < from) return [];
+  const text = line.slice(0, from) + fix.replacement + line.slice(to);
+  const width = Math.max(1, fix.replacement.length);
+  return snippetOf(text, fix.span.line, fix.span.column, fix.span.column + width, "~", "", paint, "cyan");
+}
+
 /** The span's first line with a gutter and a marker row; long lines are cut around the span. */
 function snippet(span: Span, sources: ReadonlyMap<string, SourceFile>, mark: string, label: string, paint: Paint, color: keyof typeof codes): string[] {
   const source = sources.get(span.file);
   if (!source) return label ? [`  ${paint("cyan", "=")} ${label} (${span.file}:${span.line}:${span.column})`] : [];
-  let text = source.lineText(span.line);
-  let startCol = span.column;
+  const text = source.lineText(span.line);
   const endCol = span.endLine === span.line ? Math.max(span.endColumn, span.column + 1) : text.length + 1;
+  return snippetOf(text, span.line, span.column, endCol, mark, label, paint, color);
+}
+
+/** A line of text with a gutter and a marker row under columns [startCol, endCol). */
+function snippetOf(
+  lineText: string,
+  line: number,
+  column: number,
+  endCol: number,
+  mark: string,
+  label: string,
+  paint: Paint,
+  color: keyof typeof codes,
+): string[] {
+  let text = lineText;
+  let startCol = column;
   const MAX = 120;
   let prefix = "";
   if (text.length > MAX) {
@@ -57,8 +91,8 @@ function snippet(span: Span, sources: ReadonlyMap<string, SourceFile>, mark: str
     prefix = from > 0 ? "…" : "";
     startCol = startCol - from + prefix.length;
   }
-  const width = Math.max(1, Math.min(endCol - span.column, text.length - startCol + 2));
-  const gutter = String(span.line);
+  const width = Math.max(1, Math.min(endCol - column, text.length - startCol + 2));
+  const gutter = String(line);
   const pad = " ".repeat(gutter.length);
   const raw = (prefix + text).replace(/\t/g, " ");
   const visible = printableLine(raw);

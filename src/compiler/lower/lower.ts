@@ -7,9 +7,7 @@ import { type Value, valueJson } from "../checker/types.ts";
 import { ALIGNC_VERSION } from "../version.ts";
 import { contentHash } from "./canonical.ts";
 import { type ExecutionGraph, GRAPH_SCHEMA_VERSION, type GraphInput, type GraphNode } from "./graph.ts";
-
-/** Constructor arguments that name files, resolved against the declaring file's directory. */
-const PATH_ARGS = new Set(["path", "module"]);
+import { NODE_KINDS } from "./node-kinds.ts";
 
 export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: ExecutionGraph["trial"]): ExecutionGraph {
   const entryDir = path.dirname(entryAbsPath);
@@ -55,7 +53,7 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
           const node: Omit<GraphNode, "hash"> = {
             id: `${decl.qualified}.answers.${m.target}`,
             kind: "eval.answers",
-            version: 1,
+            version: NODE_KINDS["eval.answers"].version,
             produces: "answers",
             params: { ...generation },
             inputs: [refInput("model", m), { ...data }],
@@ -73,7 +71,7 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
       }
       if (data) inputs.push(data);
       Object.assign(params, settingsJson(rest, inputs));
-      add({ id: decl.qualified, kind: "eval.metrics", version: 2, produces: "evaluation", params, inputs, source });
+      add({ id: decl.qualified, kind: "eval.metrics", version: NODE_KINDS["eval.metrics"].version, produces: "evaluation", params, inputs, source });
       continue;
     }
     const call = decl.call;
@@ -82,15 +80,17 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
       const spec = call.ctor.args[Math.min(i, call.ctor.args.length - 1)];
       const name = spec?.variadic ? `${spec.name}[${i - (call.ctor.args.length - 1)}]` : (spec?.name ?? `arg${i}`);
       if (arg.value.k === "ref") inputs.push(refInput(name, arg.value));
-      else params[spec?.name ?? name] = arg.value.k === "string" && PATH_ARGS.has(spec?.name ?? "") ? relocate(arg.value.v) : valueJson(arg.value);
+      else params[spec?.name ?? name] = arg.value.k === "string" && spec?.type.t === "string" && spec.type.path ? relocate(arg.value.v) : valueJson(arg.value);
     });
     Object.assign(params, settingsJson(call.settings, inputs));
-    if (call.ctor.name === "onnx" && typeof params.tokenizer === "string") params.tokenizer = relocate(params.tokenizer);
-    if (call.ctor.name === "file" && typeof params.images === "string") params.images = relocate(params.images);
+    // Settings that name files (the catalog's `path` strings) are relative to the declaring file, like arguments.
+    for (const [key, field] of Object.entries(call.ctor.fields))
+      if (field.type.t === "string" && field.type.path && typeof params[key] === "string") params[key] = relocate(params[key]);
 
     const info = decl.info;
     const produces = info?.category === "dataset" ? `dataset:${info.kind}` : info?.category === "phase" ? "model" : (info?.category ?? decl.category);
-    const kind = call.ctor.node ?? `${decl.category}.${call.ctor.name}`;
+    const kind = call.ctor.node;
+    if (!kind) throw new Error(`internal: ${decl.category} constructor ${call.ctor.name} names no node kind`);
 
     if ((call.ctor.name === "dpo" || call.ctor.name === "mixed") && params.reference !== "none") {
       // Reference log-probs on the offline pairs, of the initial policy (precomputed) or of another model: computed
@@ -103,7 +103,7 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
         const ref = add({
           id: `${decl.qualified}.reference`,
           kind: "reference.logprobs",
-          version: 1,
+          version: NODE_KINDS["reference.logprobs"].version,
           produces: "logprobs",
           // On the phase's device, when it names one (else alignc run --device's).
           params: params.device !== undefined ? { device: params.device } : {},
@@ -114,7 +114,7 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
         if (other >= 0) params.reference = "model";
       }
     }
-    const node: Omit<GraphNode, "hash"> = { id: decl.qualified, kind, version: call.ctor.version ?? 1, produces, params, inputs, source };
+    const node: Omit<GraphNode, "hash"> = { id: decl.qualified, kind, version: NODE_KINDS[kind].version, produces, params, inputs, source };
     if (info?.category === "dataset" && info.ports) node.ports = info.ports;
     add(node);
   }

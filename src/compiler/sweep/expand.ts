@@ -70,6 +70,13 @@ export function trialId(params: ReadonlyMap<string, CheckedParam>, assignments: 
   return `t${contentHash({ params: resolved, overrides }).slice(0, 10)}`;
 }
 
+/** Whether any combination survives the exclusions (stops at the first that does). */
+export function hasTrials(sweep: CheckedSweep): boolean {
+  const total = combinationCount(sweep);
+  for (let k = 0; k < total; k++) if (!excluded(sweep, combination(sweep, k))) return true;
+  return false;
+}
+
 /** The trials in order, computed one at a time. */
 export function* trials(sweep: CheckedSweep, params: ReadonlyMap<string, CheckedParam>): Generator<Trial> {
   const total = combinationCount(sweep);

@@ -5,12 +5,14 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
+import { unsupportedSettings } from "../../compiler/lower/node-kinds.ts";
 import { ALIGNC_VERSION } from "../../compiler/version.ts";
 import { appendFileInside, copyFileAtomic, mkdirInside, removeInside, symlinkAtomic, writeFileAtomic } from "../../util/safe-write.ts";
 import { ProviderUnavailableError } from "../providers.ts";
 import { CheckpointExistsError, latestCheckpointStep, removeCheckpointLinks } from "./checkpoints.ts";
 import { KeyClaims } from "./claims.ts";
 import { Devices } from "./devices.ts";
+import { executorCode, UNKNOWN_CODE } from "./executor-code.ts";
 import { EVALUATION_JSON, EVALUATION_MD } from "./executors/eval-metrics.ts";
 import { EXECUTORS } from "./executors/index.ts";
 import { publishExport } from "./executors/stage-export.ts";
@@ -82,6 +84,14 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
         `it runs ${[...executors.keys()].join(", ")}. Nothing was run.`,
     );
   }
+  // Settings an executor does not implement (src/compiler/lower/node-kinds.ts; `check` refuses them too, ALN3021).
+  const unsupported = graph.nodes.flatMap((n) =>
+    unsupportedSettings(n.kind, n.params).map((u) => `  ${where(n)}: ${n.id}: ${u.setting} ${JSON.stringify(u.value)} (${u.why})`),
+  );
+  if (unsupported.length > 0)
+    throw new RunError(
+      `this version of alignc does not run ${unsupported.length === 1 ? "this setting" : "these settings"} yet:\n${unsupported.join("\n")}\nNothing was run.`,
+    );
   const unknownForce = (o.force ?? []).filter((id) => !graph.nodes.some((n) => n.id === id));
   if (unknownForce.length > 0) throw new RunError(`--force names no node: ${unknownForce.join(", ")} (nodes: ${graph.nodes.map((n) => n.id).join(", ")})`);
 
@@ -180,6 +190,8 @@ export async function runGraph(graph: ExecutionGraph, o: RunOptions): Promise<No
             params: node.params,
             inputs: inputs.map((i) => ({ name: i.name, node: i.node.id, key: keys.get(i.node.id)!.key })),
             alignc: ALIGNC_VERSION,
+            // The registry's executor of the kind (tests may substitute their own, whose code is not the module's).
+            code: executor === EXECUTORS.get(node.kind) ? executorCode(node.kind) : UNKNOWN_CODE,
             started: started.toISOString(),
             seconds: (performance.now() - t0) / 1000,
             summary,

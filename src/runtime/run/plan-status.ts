@@ -1,13 +1,15 @@
 // `alignc plan` against a run directory: for every node, whether its output is already stored (and so will not
 // run) and, if not, why — compared with the plan of the directory's latest run: a setting that changed (old →
-// new), an input whose key changed, files it reads that changed, a new implementation version, or a node the
-// last run did not finish (with the partial results it kept).
+// new), an input whose key changed, files it reads that changed, a new implementation version ("made by different
+// code"), or a node the last run did not finish (with the partial results it kept). A stored output made by code
+// other than the current sources (node.json's `code`, executor-code.ts) is reused, with a note saying so.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { contentHash } from "../../compiler/lower/canonical.ts";
 import type { ExecutionGraph, GraphNode } from "../../compiler/lower/graph.ts";
 import { isObject, readJsonFile, UnreadableFileError } from "../../util/read-json.ts";
 import { latestCheckpointStep } from "./checkpoints.ts";
+import { executorCode } from "./executor-code.ts";
 import type { NodeExecutor } from "./executors/types.ts";
 import { type DeviceKindOf, type NodeKey, onCpu, storeKeys } from "./keys.ts";
 import type { RunLayout } from "./layout.ts";
@@ -19,6 +21,8 @@ export interface NodeStatus {
   stored: boolean;
   /** Why the node will run (empty when stored). */
   reasons: string[];
+  /** About a stored output: it was made by different code (sources changed, version unchanged), so it is reused. */
+  notes?: string[];
 }
 
 /** plan.json as runGraph writes it: the graph, each node's key, and the digests of the files nodes read. */
@@ -63,7 +67,10 @@ export function planStatus(
   const before = new Map((previous?.nodes ?? []).map((n) => [n.id, n]));
   return graph.nodes.map((node) => {
     const { key } = keys.get(node.id)!;
-    if (store.has(key)) return { id: node.id, key, stored: true, reasons: [] };
+    if (store.has(key)) {
+      const note = codeNote(node, store, key);
+      return { id: node.id, key, stored: true, reasons: [], ...(note ? { notes: [note] } : {}) };
+    }
     const reasons: string[] = [];
     const old = before.get(node.id);
     if (!previous) reasons.push(`no earlier run in ${layout.root}`);
@@ -83,7 +90,7 @@ function differences(old: GraphNode, node: GraphNode, previous: StoredPlan, keys
   const { external, device = "cpu" } = keys.get(node.id)!;
   const out: string[] = [];
   if (old.kind !== node.kind) return [`kind changed: ${old.kind} → ${node.kind}`];
-  if (old.version !== node.version) out.push(`${node.kind} implementation changed: version ${old.version} → ${node.version}`);
+  if (old.version !== node.version) out.push(`made by different code: ${node.kind} version ${old.version} → ${node.version}`);
   for (const d of paramDiff(old.params, node.params)) out.push(`setting ${d}`);
   const oldInputs = new Map(old.inputs.map((i) => [i.name, i]));
   for (const input of node.inputs) {
@@ -99,6 +106,24 @@ function differences(old: GraphNode, node: GraphNode, previous: StoredPlan, keys
   if (deviceBefore !== device) out.push(`device: ${deviceBefore} → ${device}`);
   if (out.length === 0) out.push(old.hash !== node.hash ? "alignc's compiler changed how this node is described" : "alignc's runtime changed (store key)");
   return out;
+}
+
+/**
+ * Whether the stored entry of `key` was made by code other than the current sources of its kind: the entry's recorded
+ * digest differs from the digest of the executor's source closure now. Its version is the same (it is part of the
+ * key), so the output is reused; the drift test (test/node-kind-drift.test.ts) is what ties outputs to versions.
+ * Nothing is said when either digest is unknown (entries made before node.json recorded it, an install without src/).
+ */
+function codeNote(node: GraphNode, store: Store, key: string): string | undefined {
+  let made: string | undefined;
+  try {
+    made = store.info(key).code?.sha256;
+  } catch {
+    return undefined; // a torn node.json: the run reports it
+  }
+  const now = executorCode(node.kind).sha256;
+  if (made === undefined || made === "unknown" || now === "unknown" || made === now) return undefined;
+  return `made by different code: ${node.kind}'s sources changed since it was stored; its version (${node.version}) did not, so the stored output is reused`;
 }
 
 /** Settings that differ, as `path: old → new`. */

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { mkdirInside, removeInside, resolveInside } from "../../util/safe-write.ts";
 import { alive } from "./claims.ts";
+import type { CodeRecord } from "./executor-code.ts";
 
 /** What node.json in every entry records: which node made it, from what, when. */
 export interface EntryInfo {
@@ -20,6 +21,11 @@ export interface EntryInfo {
   params: Record<string, unknown>;
   inputs: { name: string; node: string; key: string }[];
   alignc: string;
+  /**
+   * The code that made it: a digest of the executor module's source closure (executor-code.ts). Not part of the key;
+   * `alignc plan` compares it with the current sources. Absent in entries made before it was recorded.
+   */
+  code?: CodeRecord;
   started: string;
   seconds: number;
   /** The executor's short account of the output (counts, final loss, metrics), shown in logs and the lock. */

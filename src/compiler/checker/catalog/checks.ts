@@ -2,7 +2,8 @@
 import path from "node:path";
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
 import { RESERVED_NAMES } from "../../lower/run-directory-names.ts";
-import { scoreSpread } from "../expressions.ts";
+import { scoreSpread, spanOfName } from "../expressions.ts";
+import { suggest } from "../suggest.ts";
 import type { Value } from "../types.ts";
 import type { CheckedCall, ValidateContext } from "./ctor.ts";
 
@@ -33,7 +34,10 @@ export function checkScoreOnRater(call: CheckedCall, ctx: ValidateContext, ratin
   if (score?.k === "expr") {
     const unknown = score.names.filter((n) => !rating.aspects.includes(n));
     for (const aspect of unknown) {
-      ctx.report(diagnostic("unknownAspect", { aspect, rater: rating.rater, aspects: rating.aspects.join(", ") }, call.settingSpans.score));
+      // At the aspect's first use in the expression, with the rater's aspect closest to it.
+      const at = spanOfName(score, aspect);
+      const args = { aspect, rater: rating.rater, aspects: rating.aspects.join(", ") };
+      ctx.report(diagnostic("unknownAspect", args, at ?? call.settingSpans.score, suggest(aspect, rating.aspects, at)));
     }
     if (unknown.length > 0) return;
     spread = scoreSpread(score.tree, rating.scale);

@@ -1,6 +1,24 @@
 // Constructors for models, datasets and data stages, raters and similarity functions.
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { bool, type DatasetKind, datasetKindText, type Fields, float, frac, int, list, record, str, sym, type Type, type Value } from "../types.ts";
+import { helpTexts } from "../../diagnostics/messages.ts";
+import { spanOfName } from "../expressions.ts";
+import { suggest } from "../suggest.ts";
+import {
+  bool,
+  type DatasetKind,
+  datasetKindText,
+  type Fields,
+  float,
+  frac,
+  int,
+  list,
+  type PathSpec,
+  record,
+  str,
+  sym,
+  type Type,
+  type Value,
+} from "../types.ts";
 import { checkScoreOnRater, checkWeights, exportPathProblem } from "./checks.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
 import { RECORD_FIELDS } from "./record-fields.ts";
@@ -47,7 +65,7 @@ function sameKindsAcrossArgs(call: CheckedCall, ctx: ValidateContext): void {
             reason: `it is rated by ${describe(arg.info.rating, first.rating)}, the first dataset by ${describe(first.rating, arg.info.rating)}`,
           },
           arg.span,
-          { help: "combine datasets rated by the same rater, or rate the combined samples once" },
+          { help: helpTexts.sameRater() },
         ),
       );
     }
@@ -56,6 +74,9 @@ function sameKindsAcrossArgs(call: CheckedCall, ctx: ValidateContext): void {
 
 // ── models ──────────────────────────────────────────────────────────────────
 export const TINYVLM_SIZES = ["nano", "small", "base"] as const;
+/** The files of a TinyVLM checkpoint directory (src/runtime/checkpoint.ts writes and reads them; test/node-kinds.test.ts). */
+export const CHECKPOINT_FILES = ["config.json", "tokenizer.json", "model.safetensors"] as const;
+const CHECKPOINT_DIR: PathSpec = { what: "checkpoint directory", is: "directory", holds: CHECKPOINT_FILES, mustExist: true };
 
 const models: Ctor[] = [
   {
@@ -98,7 +119,7 @@ const models: Ctor[] = [
     name: "checkpoint",
     category: "model",
     doc: "A TinyVLM checkpoint directory (config.json, tokenizer.json, model.safetensors), e.g. one written by a phase of another experiment. The path is relative to the .align file.",
-    args: [{ name: "path", type: { t: "string" }, doc: "Checkpoint directory." }],
+    args: [{ name: "path", type: { t: "string", path: CHECKPOINT_DIR }, doc: "Checkpoint directory." }],
     fields: {},
     result: () => ({ category: "model" }),
     node: "model.checkpoint",
@@ -108,8 +129,14 @@ const models: Ctor[] = [
     name: "onnx",
     category: "model",
     doc: "A model exported to ONNX, with its tokenizer. Usable for sampling and as a judge; not trainable.",
-    args: [{ name: "path", type: { t: "string" }, doc: "The .onnx file." }],
-    fields: { tokenizer: { type: { t: "string" }, required: true, doc: "Path of the Hugging Face tokenizer.json." } },
+    args: [{ name: "path", type: { t: "string", path: { what: "ONNX model", is: "file", mustExist: false } }, doc: "The .onnx file." }],
+    fields: {
+      tokenizer: {
+        type: { t: "string", path: { what: "tokenizer", is: "file", mustExist: false } },
+        required: true,
+        doc: "Path of the Hugging Face tokenizer.json.",
+      },
+    },
     result: () => ({ category: "model" }),
     node: "model.onnx",
     example: 'model judge_model = onnx("models/judge.onnx") { tokenizer: "models/tokenizer.json" }',
@@ -176,7 +203,13 @@ const datasets: Ctor[] = [
     name: "file",
     category: "dataset",
     doc: "Records from a JSONL or JSON file in alignc's own format or a common trainer format; image paths are relative to `images`.",
-    args: [{ name: "path", type: { t: "string" }, doc: "The .jsonl or .json file, relative to the .align file." }],
+    args: [
+      {
+        name: "path",
+        type: { t: "string", path: { what: "data file", is: "file", mustExist: true } },
+        doc: "The .jsonl or .json file, relative to the .align file.",
+      },
+    ],
     fields: {
       kind: { type: { t: "enum", values: ["prompts", "samples", "rated", "pairs"] }, required: true, doc: "What each record is." },
       format: { type: { t: "enum", values: FILE_FORMATS }, default: sym("alignc"), doc: "Record layout: alignc, trl, sharegpt (LLaMA-Factory), ms_swift." },
@@ -185,7 +218,11 @@ const datasets: Ctor[] = [
         default: record({}),
         doc: 'Renames: alignc field → field name in the file, e.g. { prompt: "question" }.',
       },
-      images: { type: { t: "string" }, doc: "Directory that image paths are relative to; paths may not escape it." },
+      images: {
+        // Not required to exist at check time: a file whose rows name no image never reads it.
+        type: { t: "string", path: { what: "images directory", is: "directory", mustExist: false } },
+        doc: "Directory that image paths are relative to; paths may not escape it.",
+      },
       aspects: { type: { t: "list", of: { t: "name" }, min: 1, unique: true }, doc: "For rated records: the aspects scored." },
       scale: { type: { t: "range" }, doc: "For rated records: the score scale." },
     },
@@ -227,8 +264,6 @@ const datasets: Ctor[] = [
     fields: { n: { type: { t: "int", min: 1, max: 64 }, default: int(4), doc: "Responses per prompt." }, ...samplingFields, ...seed },
     result: dataset("samples"),
     node: "stage.sample",
-    // 2: responses generated in rounds of 16 tokens (different draws from version 1's single run).
-    version: 2,
     example: "dataset samples = sample(sft, train) { n: 4, temperature: 1.2, max_tokens: 48, seed: 7 }",
   },
   {
@@ -393,8 +428,13 @@ const datasets: Ctor[] = [
       const where = call.settings.where;
       if (data?.category !== "dataset" || where?.k !== "expr") return;
       const allowed = [...RECORD_FIELDS[data.kind], ...(data.kind === "rated" ? (data.rating?.aspects ?? []) : [])];
-      for (const name of where.names)
-        if (!allowed.includes(name)) ctx.report(diagnostic("unknownField", { field: name, fields: allowed.join(", ") }, call.settingSpans.where ?? call.span));
+      for (const name of where.names) {
+        if (allowed.includes(name)) continue;
+        const at = spanOfName(where, name);
+        ctx.report(
+          diagnostic("unknownField", { field: name, fields: allowed.join(", ") }, at ?? call.settingSpans.where ?? call.span, suggest(name, allowed, at)),
+        );
+      }
     },
     result: sameKind,
     node: "stage.filter",
@@ -516,9 +556,6 @@ const raters: Ctor[] = [
     },
     result: raterResult,
     node: "rater.grounded",
-    // 2: broken words include a fragment glued to any vocabulary word ("theou") and two words run together ("inthe");
-    // common English words of those forms are not (docs/preference-data.md). Ratings made with version 1 are redone.
-    version: 2,
     example: "rater judge = grounded { aspects: [helpfulness, correctness, coherence, complexity, verbosity], scale: 0..4 }",
   },
   {
@@ -546,11 +583,13 @@ const raters: Ctor[] = [
         if (first?.k === "string" && /\s/.test(first.v.trim())) {
           ctx.report(
             diagnostic("invalidValue", { what: "argv", reason: `${JSON.stringify(first.v)} is one argument; alignc never runs a shell` }, argv.span, {
-              help: `split it: [${first.v
-                .trim()
-                .split(/\s+/)
-                .map((s) => JSON.stringify(s))
-                .join(", ")}]`,
+              help: helpTexts.splitArgv(
+                first.v
+                  .trim()
+                  .split(/\s+/)
+                  .map((s) => JSON.stringify(s))
+                  .join(", "),
+              ),
             }),
           );
         }
@@ -579,7 +618,14 @@ const raters: Ctor[] = [
     name: "typescript",
     category: "rater",
     doc: "A TypeScript module exporting a function of alignc's `Rater` type (src/api/rater.ts), called in process. Its type is checked at compile time.",
-    args: [{ name: "module", type: { t: "string" }, doc: "The .ts module, relative to the .align file." }],
+    // Its existence is reported by the TypeScript rater check (ALN5001), with the module's other problems.
+    args: [
+      {
+        name: "module",
+        type: { t: "string", path: { what: "rater module", is: "file", mustExist: false } },
+        doc: "The .ts module, relative to the .align file.",
+      },
+    ],
     fields: {
       export: {
         type: { t: "string", pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternHelp: "a TypeScript identifier" },

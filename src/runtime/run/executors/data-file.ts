@@ -6,6 +6,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { GraphNode } from "../../../compiler/lower/graph.ts";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { type ReadRoot as ImageRoot, readRoot, readUntrusted } from "../../../util/untrusted-file.ts";
 import { badRowsMessage, type FileFormat, FileRowsError, fileDigest, type ImportOptions, importFile } from "../../formats/index.ts";
 import { MAX_IMAGE_BYTES, refusalProblem, renderInputProblem } from "../../input-problems.ts";
@@ -78,8 +79,7 @@ function writeImported(out: string, dataset: Dataset, root: ImageRoot | undefine
 }
 
 export const dataFile: NodeExecutor = {
-  kind: "data.file",
-  version: 1,
+  ...nodeKind("data.file"),
   external(node, entryDir) {
     return fileDigest(optionsOf(node, entryDir));
   },

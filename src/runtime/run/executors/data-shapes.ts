@@ -1,11 +1,11 @@
 // data.shapes: the built-in world, generated into the store entry as a world dataset directory.
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { WorldOptionsError, worldOptions } from "../../world/options.ts";
 import { writeWorld } from "../../world/write.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export const dataShapes: NodeExecutor = {
-  kind: "data.shapes",
-  version: 1,
+  ...nodeKind("data.shapes"),
   async run(ctx) {
     let options: ReturnType<typeof worldOptions>;
     try {

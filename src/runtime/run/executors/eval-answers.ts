@@ -5,6 +5,7 @@
 // prediction, in the data's order); the summary says whether the model's context capped the answers.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { answerAll } from "../../vlm/answer.ts";
 import { loadExamples, loadModel } from "./inputs.ts";
 import type { NodeExecutor } from "./types.ts";
@@ -30,8 +31,7 @@ export function readPredictions(entryDir: string): PredictionLine[] {
 }
 
 export const evalAnswers: NodeExecutor = {
-  kind: "eval.answers",
-  version: 1,
+  ...nodeKind("eval.answers"),
   usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;

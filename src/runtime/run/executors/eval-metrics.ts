@@ -5,6 +5,7 @@
 // from its answers entry).
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { evaluateWorld, type WorldReport } from "../../eval/evaluate.ts";
 import { defaultQualityRater, qualityReport } from "../../eval/quality.ts";
 import { type MetricName, renderEvaluation } from "../../eval/table.ts";
@@ -26,8 +27,7 @@ export function answersModel(input: StoredInput): string {
 }
 
 export const evalMetrics: NodeExecutor = {
-  kind: "eval.metrics",
-  version: 2,
+  ...nodeKind("eval.metrics"),
   // Only a model judge (the quality metric's rater) runs programs here, on the evaluation's device.
   usesDevice: true,
   async run(ctx) {

@@ -2,19 +2,19 @@
 // into the store, so that what a run used stays available even if the original is moved or changed.
 import { createHash } from "node:crypto";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { hashUntrusted } from "../../../util/untrusted-file.ts";
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../../checkpoint.ts";
+import { CHECKPOINT_FILES, CheckpointError, loadCheckpoint, saveCheckpoint } from "../../checkpoint.ts";
 import { MAX_WEIGHTS_BYTES } from "../../input-problems.ts";
 import { modelFromCheckpoint } from "../../vlm/model.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
-const FILES = ["config.json", "tokenizer.json", "model.safetensors"];
+const FILES = [...CHECKPOINT_FILES];
 
 const dirOf = (params: Record<string, unknown>, entryDir: string) => path.resolve(entryDir, String(params.path));
 
 export const modelCheckpoint: NodeExecutor = {
-  kind: "model.checkpoint",
-  version: 1,
+  ...nodeKind("model.checkpoint"),
   external(node, entryDir) {
     const dir = dirOf(node.params, entryDir);
     const h = createHash("sha256");

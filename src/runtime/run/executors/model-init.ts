@@ -1,5 +1,6 @@
 // model.init: a freshly initialised TinyVLM of a named size (with overrides) and a tokenizer trained on the world's
 // text, written as a checkpoint directory.
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { imageTokens, parameterCount, SIZES, type SizeName, type TinyVlmConfig, tinyVlmConfig } from "../../../compiler/tensor/models/tinyvlm/config.ts";
 import { initTinyVlm } from "../../../compiler/tensor/models/tinyvlm/init.ts";
 import { Rng } from "../../../compiler/tensor/params/random.ts";
@@ -13,8 +14,7 @@ import { NodeError, type NodeExecutor } from "./types.ts";
 const VOCAB_BUDGET: Record<SizeName, number> = { nano: 512, small: 1024, base: 1024 };
 
 export const modelInit: NodeExecutor = {
-  kind: "model.init",
-  version: 1,
+  ...nodeKind("model.init"),
   async run(ctx) {
     const p = ctx.node.params;
     const size = (p.size ?? "nano") as SizeName;

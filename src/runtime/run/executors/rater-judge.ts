@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { GraphNode } from "../../../compiler/lower/graph.ts";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { loadCheckpoint } from "../../checkpoint.ts";
 import { judgeTemperatureProblem } from "../../raters/judge.ts";
 import type { RaterMode } from "../../raters/protocol.ts";
@@ -37,8 +38,7 @@ export function judgeSettings(node: GraphNode): { mode: RaterMode } {
 }
 
 export const raterJudge: NodeExecutor = {
-  kind: "rater.judge",
-  version: 1,
+  ...nodeKind("rater.judge"),
   usesDevice: true,
   async run(ctx) {
     const { mode } = judgeSettings(ctx.node);

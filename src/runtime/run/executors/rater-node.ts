@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { GraphNode } from "../../../compiler/lower/graph.ts";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { programDigest } from "./program-files.ts";
 import type { NodeExecutor } from "./types.ts";
 
@@ -18,10 +19,9 @@ function raterDigest(node: GraphNode, entryDir: string): string {
     : programDigest([], [node.params.module], entryDir);
 }
 
-function raterNode(kind: string, external?: NodeExecutor["external"], version = 1): NodeExecutor {
+function raterNode(kind: "rater.grounded" | "rater.command" | "rater.typescript", external?: NodeExecutor["external"]): NodeExecutor {
   return {
-    kind,
-    version,
+    ...nodeKind(kind),
     external,
     async run(ctx) {
       writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify({ kind, id: ctx.node.id, params: ctx.node.params }, null, 2)}\n`);
@@ -31,10 +31,10 @@ function raterNode(kind: string, external?: NodeExecutor["external"], version = 
 }
 
 /**
- * Version 2: the coherence aspect's broken-word rule changed (src/runtime/raters/grounded.ts). The version is part of
- * the rater node's hash, so every stage that rates with a grounded rater (rate, best, online annotators, an evaluation's
- * `rater`) has a new key and rates again; it must equal the catalog's `version` of `grounded`.
+ * Version 2 (src/compiler/lower/node-kinds.ts): the coherence aspect's broken-word rule changed
+ * (src/runtime/raters/grounded.ts). The version is part of the rater node's hash, so every stage that rates with a
+ * grounded rater (rate, best, online annotators, an evaluation's `rater`) has a new key and rates again.
  */
-export const raterGrounded = raterNode("rater.grounded", undefined, 2);
+export const raterGrounded = raterNode("rater.grounded");
 export const raterCommand = raterNode("rater.command", raterDigest);
 export const raterTypeScript = raterNode("rater.typescript", raterDigest);

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { appendFileInside, mkdirInside } from "../../../util/safe-write.ts";
 import { type PairRecord, readDataset } from "../../prefdata/records.ts";
 import { examplesOf } from "../../vlm/examples.ts";
@@ -51,8 +52,7 @@ function readCache(file: string): Map<string, SequenceLogProb> {
 }
 
 export const referenceLogprobs: NodeExecutor = {
-  kind: "reference.logprobs",
-  version: 1,
+  ...nodeKind("reference.logprobs"),
   usesDevice: true,
   async run(ctx) {
     const modelInput = ctx.input("model");

@@ -5,6 +5,7 @@
 // entry (the grandparent of the entry directory: store/<kk>/<key>).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { loadCheckpoint } from "../../checkpoint.ts";
 import { createSimilarity, type LexicalMeasure, type Pooling, type Similarity } from "../../prefdata/similarity.ts";
 import type { Runtime } from "../../session.ts";
@@ -31,8 +32,7 @@ function write(out: string, s: StoredSimilarity): void {
 }
 
 export const similarityLexical: NodeExecutor = {
-  kind: "similarity.lexical",
-  version: 1,
+  ...nodeKind("similarity.lexical"),
   async run(ctx) {
     const measure = (ctx.node.params.measure ?? "rouge_l") as LexicalMeasure;
     if (!MEASURES.includes(measure)) throw new NodeError(`${ctx.node.id}: unknown measure ${JSON.stringify(measure)}; use ${MEASURES.join(" or ")}`);
@@ -42,8 +42,7 @@ export const similarityLexical: NodeExecutor = {
 };
 
 export const similarityCosine: NodeExecutor = {
-  kind: "similarity.cosine",
-  version: 1,
+  ...nodeKind("similarity.cosine"),
   async run(ctx) {
     const pooling = (ctx.node.params.pooling ?? "mean") as Pooling;
     if (!POOLINGS.includes(pooling)) throw new NodeError(`${ctx.node.id}: unknown pooling ${JSON.stringify(pooling)}; use ${POOLINGS.join(" or ")}`);

@@ -3,6 +3,7 @@
 // Output: a pairs dataset (chosen = ground truth, rejected = the accepted attempt) and bdhs-stats.json.
 import { writeFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { type BdhsItem, type BdhsNoise, runBdhs } from "../../prefdata/bdhs.ts";
 import { itemOf, readDataset, writeDataset } from "../../prefdata/records.ts";
 import type { CutUnit } from "../../prefdata/sentences.ts";
@@ -18,8 +19,7 @@ const CUTS: readonly CutUnit[] = ["tokens", "words", "characters"];
 const NOISES: readonly BdhsNoise[] = ["latent", "pixels"];
 
 export const stageBdhs: NodeExecutor = {
-  kind: "stage.bdhs",
-  version: 1,
+  ...nodeKind("stage.bdhs"),
   usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;

@@ -1,13 +1,13 @@
 // stage.best: rejection sampling — the best-rated response of each prompt becomes its answer (first on ties), giving
 // a prompts dataset for sft (src/runtime/prefdata/best.ts).
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { bestOf } from "../../prefdata/best.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
 import { ScoreError, scoreExprOf } from "../../prefdata/score.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export const stageBest: NodeExecutor = {
-  kind: "stage.best",
-  version: 1,
+  ...nodeKind("stage.best"),
   async run(ctx) {
     const data = readDataset(ctx.input("rated").dir);
     if (data.kind !== "rated") throw new NodeError(`best needs a rated dataset, got a dataset of ${data.kind}`);

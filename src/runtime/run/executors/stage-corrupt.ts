@@ -1,7 +1,9 @@
 // stage.corrupt: POVID-style rejected answers — the ground truth with objects, colours, counts or positions swapped by
 // rules over the world's vocabulary, or rewritten by an external editor program (`command`, run in the .align file's
 // directory, never through a shell). src/runtime/prefdata/corrupt.ts has the rules and the editor protocol.
+
 import type { GraphNode } from "../../../compiler/lower/graph.ts";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { CorruptCommandError, corruptItems, corruptOptionsOf, corruptWithCommand } from "../../prefdata/corrupt.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
 import { programDigest } from "./program-files.ts";
@@ -14,8 +16,7 @@ function editorDigest(node: GraphNode, entryDir: string): string {
 }
 
 export const stageCorrupt: NodeExecutor = {
-  kind: "stage.corrupt",
-  version: 1,
+  ...nodeKind("stage.corrupt"),
   external: editorDigest,
   async run(ctx) {
     const data = readDataset(ctx.input("prompts").dir);

@@ -4,6 +4,7 @@
 // to it); the runner copies export/ to the `path` setting's directory in the run directory.
 import { existsSync, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { copyFileAtomic, mkdirInside, UnsafePathError } from "../../../util/safe-write.ts";
 import { EXPORT_IMAGES_DIR, exportFile, type FileFormat, formatHolds } from "../../formats/index.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
@@ -17,8 +18,7 @@ export const EXPORT_DIR = "export";
 export const exportedFile = (entry: string, setting: string): string => path.join(entry, EXPORT_DIR, path.basename(setting));
 
 export const stageExport: NodeExecutor = {
-  kind: "stage.export",
-  version: 1,
+  ...nodeKind("stage.export"),
   async run(ctx) {
     const p = ctx.node.params;
     const format = String(p.format ?? "trl") as FileFormat;

@@ -3,6 +3,7 @@
 // from the seed by the pair id (`flip/<id>`; ties by id), so the choice does not depend on the records' order. A pair
 // that is flipped again is swapped back (flipped: false is dropped from the record). A rated pair's response indices
 // swap with the texts, so its margin field is negative after a flip.
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { Rng } from "../../../compiler/tensor/params/random.ts";
 import { type PairRecord, readDataset, writeDataset } from "../../prefdata/records.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
@@ -28,8 +29,7 @@ export function flipPairs(records: readonly PairRecord[], fraction: number, seed
 }
 
 export const stageFlip: NodeExecutor = {
-  kind: "stage.flip",
-  version: 1,
+  ...nodeKind("stage.flip"),
   async run(ctx) {
     const data = readDataset(ctx.input("pairs").dir);
     if (data.kind !== "pairs") throw new NodeError(`flip needs pairs, got a dataset of ${data.kind}`);

@@ -1,13 +1,13 @@
 // stage.pair: preference pairs from a rated dataset by the pairing rule of Li et al. (src/runtime/prefdata/pairing.ts):
 // a score expression over the rater's aspects, a margin, and rules for the chosen and rejected answers.
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { pairOptionsOf, pairRated } from "../../prefdata/pairing.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
 import { ScoreError, scoreExprOf } from "../../prefdata/score.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export const stagePair: NodeExecutor = {
-  kind: "stage.pair",
-  version: 1,
+  ...nodeKind("stage.pair"),
   async run(ctx) {
     const data = readDataset(ctx.input("rated").dir);
     if (data.kind !== "rated") throw new NodeError(`pair needs a rated dataset, got a dataset of ${data.kind}`);

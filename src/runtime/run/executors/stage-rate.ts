@@ -5,6 +5,7 @@
 // resumed run writes the same dataset as an uninterrupted one.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { appendFileInside } from "../../../util/safe-write.ts";
 import { type RatedRecord, readDataset, type SampleRecord, writeDataset } from "../../prefdata/records.ts";
 import { createRater } from "../../raters/index.ts";
@@ -75,8 +76,7 @@ function describeFailures(failures: readonly ItemFailure[]): string {
 }
 
 export const stageRate: NodeExecutor = {
-  kind: "stage.rate",
-  version: 1,
+  ...nodeKind("stage.rate"),
   async run(ctx) {
     const samplesInput = ctx.input("samples");
     const samples = readDataset(samplesInput.dir);

@@ -2,6 +2,7 @@
 // work). Each reads its input datasets, writes one dataset of the same kind (split: one per part under
 // parts/<name>/, which the runner hands to users of `name.part`), and reports counts.
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import type { ExprTree } from "../../prefdata/fields.ts";
 import { type Dataset, type DatasetRecord, readDataset, writeDataset } from "../../prefdata/records.ts";
 import * as reshape from "../../prefdata/reshape.ts";
@@ -28,8 +29,7 @@ function variadic(inputs: readonly StoredInput[]): Dataset[] {
 const seedOf = (p: Record<string, unknown>) => Number(p.seed ?? 0);
 
 export const stageConcat: NodeExecutor = {
-  kind: "stage.concat",
-  version: 1,
+  ...nodeKind("stage.concat"),
   async run(ctx) {
     const inputs = variadic(ctx.inputs);
     const records = reshape.concat(inputs.map((d) => d.records as DatasetRecord[]));
@@ -39,8 +39,7 @@ export const stageConcat: NodeExecutor = {
 };
 
 export const stageMix: NodeExecutor = {
-  kind: "stage.mix",
-  version: 1,
+  ...nodeKind("stage.mix"),
   async run(ctx) {
     const inputs = variadic(ctx.inputs);
     const p = ctx.node.params;
@@ -62,8 +61,7 @@ export const stageMix: NodeExecutor = {
 };
 
 export const stageFilter: NodeExecutor = {
-  kind: "stage.filter",
-  version: 1,
+  ...nodeKind("stage.filter"),
   async run(ctx) {
     const data = readDataset(ctx.input("data").dir);
     const where = ctx.node.params.where as { text: string; tree: ExprTree };
@@ -80,8 +78,7 @@ export const stageFilter: NodeExecutor = {
 };
 
 export const stageTake: NodeExecutor = {
-  kind: "stage.take",
-  version: 1,
+  ...nodeKind("stage.take"),
   async run(ctx) {
     const data = readDataset(ctx.input("data").dir);
     const p = ctx.node.params;
@@ -100,8 +97,7 @@ export const stageTake: NodeExecutor = {
 };
 
 export const stageShuffle: NodeExecutor = {
-  kind: "stage.shuffle",
-  version: 1,
+  ...nodeKind("stage.shuffle"),
   async run(ctx) {
     const data = readDataset(ctx.input("data").dir);
     writeDataset(ctx.out, sameAs(data, reshape.shuffle(data.records as DatasetRecord[], seedOf(ctx.node.params))));
@@ -110,8 +106,7 @@ export const stageShuffle: NodeExecutor = {
 };
 
 export const stageSplit: NodeExecutor = {
-  kind: "stage.split",
-  version: 1,
+  ...nodeKind("stage.split"),
   async run(ctx) {
     const data = readDataset(ctx.input("data").dir);
     const parts = reshape.split(data.records as DatasetRecord[], ctx.node.params.parts as Record<string, number>, seedOf(ctx.node.params));

@@ -1,4 +1,5 @@
 // stage.sample: n responses per prompt from a model (src/runtime/prefdata/sample.ts), on the run's device.
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { readDataset, writeDataset } from "../../prefdata/records.ts";
 import { SampleError, sampleResponses } from "../../prefdata/sample.ts";
 import { examplesOf } from "../../vlm/examples.ts";
@@ -7,9 +8,7 @@ import { loadModel } from "./inputs.ts";
 import { NodeError, type NodeExecutor } from "./types.ts";
 
 export const stageSample: NodeExecutor = {
-  kind: "stage.sample",
-  // 2: responses generated in rounds of 16 tokens (other draws than version 1's single run of max_tokens steps).
-  version: 2,
+  ...nodeKind("stage.sample"),
   usesDevice: true,
   async run(ctx) {
     const p = ctx.node.params;

@@ -5,6 +5,7 @@
 // train.sft (../checkpoints.ts).
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import type { PreferenceLoss, PreferenceObjective } from "../../../compiler/tensor/models/tinyvlm/dpo.ts";
 import { type PairRecord, readDataset } from "../../prefdata/records.ts";
 import { type DpoStepMetrics, trainDpo } from "../../vlm/dpo.ts";
@@ -43,8 +44,7 @@ export function datasetWeights(p: Record<string, unknown>, count: number): numbe
 }
 
 export const trainDpoExecutor: NodeExecutor = {
-  kind: "train.dpo",
-  version: 1,
+  ...nodeKind("train.dpo"),
   usesDevice: true,
   async run(ctx) {
     const { p, lora } = trainingParams(ctx);

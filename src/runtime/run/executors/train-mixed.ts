@@ -15,6 +15,7 @@
 // With `lora` the phase trains adapters over the frozen initial policy, as train.online does (docs/lora.md).
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { loadCheckpoint } from "../../checkpoint.ts";
 import { type PairRecord, readDataset } from "../../prefdata/records.ts";
 import { examplesOf } from "../../vlm/examples.ts";
@@ -48,8 +49,7 @@ function mixedReferenceOf(ctx: ExecContext, model: VlmModel, modelInput: StoredI
 }
 
 export const trainMixedExecutor: NodeExecutor = {
-  kind: "train.mixed",
-  version: 1,
+  ...nodeKind("train.mixed"),
   usesDevice: true,
   async run(ctx) {
     const { p, id, lora, started, modelInput, model } = startOnline(ctx);

@@ -10,6 +10,7 @@
 // The helpers below are shared with train.mixed (train-mixed.ts).
 import { writeFileSync } from "node:fs";
 import path from "node:path";
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import type { BdhsNoise } from "../../prefdata/bdhs.ts";
 import { itemOf, readDataset } from "../../prefdata/records.ts";
 import { SampleError } from "../../prefdata/sample.ts";
@@ -55,19 +56,10 @@ function number(p: Params, key: string, fallback: number, where = ""): number {
 }
 
 /**
- * Settings an online phase does not implement yet: refused, never ignored. `lora` is
- * supported (loraOf decodes it); `checkpoint_every` is not: an online phase has no mid-phase checkpoints to resume from.
- */
-function refuseOnlineUnsupported(p: Params, phase: string): void {
-  if (p.checkpoint_every !== undefined)
-    throw new NodeError(
-      `${phase}: checkpoint_every is not supported for online and mixed phases yet (their final weights are always stored; an interrupted one starts over); remove it`,
-    );
-}
-
-/**
- * The start of both online phases: the settings they do not implement refused, the `lora` setting checked before
- * anything is loaded (undefined: every weight is trained), the clock started, the initial policy ("model") loaded.
+ * The start of both online phases: the `lora` setting checked before anything is loaded (undefined: every weight is
+ * trained), the clock started, the initial policy ("model") loaded. Settings they do not implement yet
+ * (`checkpoint_every`: an online phase has no mid-phase checkpoints to resume from) are declared in
+ * src/compiler/lower/node-kinds.ts and refused before anything runs: by `check` (ALN3021), and by runGraph.
  */
 export function startOnline(ctx: ExecContext): {
   p: Params;
@@ -79,7 +71,6 @@ export function startOnline(ctx: ExecContext): {
 } {
   const p = ctx.node.params;
   const id = ctx.node.id;
-  refuseOnlineUnsupported(p, id);
   const lora = loraOf(p.lora);
   const started = performance.now();
   const modelInput = ctx.input("model");
@@ -338,8 +329,7 @@ export function finishOnline(ctx: ExecContext, result: OnlineResult, started: nu
 }
 
 export const trainOnlineExecutor: NodeExecutor = {
-  kind: "train.online",
-  version: 1,
+  ...nodeKind("train.online"),
   usesDevice: true,
   async run(ctx) {
     const { p, id, lora, started, model } = startOnline(ctx);

@@ -2,6 +2,7 @@
 // trained model as a checkpoint directory, with the per-step metrics beside it. With checkpoint_every, checkpoints
 // of the progress are kept in the node's scratch directory and --resume continues from the latest
 // (../checkpoints.ts).
+import { nodeKind } from "../../../compiler/lower/node-kinds.ts";
 import { type SftStepMetrics, trainSft } from "../../vlm/sft.ts";
 import { loadExamples, loadModel } from "./inputs.ts";
 import { meanOf, startTraining } from "./training-progress.ts";
@@ -11,8 +12,7 @@ import type { NodeExecutor } from "./types.ts";
 export { METRICS_FILE } from "./training-progress.ts";
 
 export const trainSftExecutor: NodeExecutor = {
-  kind: "train.sft",
-  version: 1,
+  ...nodeKind("train.sft"),
   usesDevice: true,
   async run(ctx) {
     const { p, lora } = trainingParams(ctx);

@@ -1,0 +1,101 @@
+// What `alignc run` would refuse, refused when the file is checked, from the catalog and the node-kind contract
+// (src/compiler/lower/node-kinds.ts) rather than constructor by constructor:
+//   - a constructor whose node kind the runtime has no executor for (ALN3020);
+//   - a setting its kind's executor does not implement, written with a value other than the one it runs (ALN3021);
+//   - a file or directory the declaration names (a catalog string with a `path`) that is not there (ALN3022) or is
+//     not what it must be (ALN3023), resolved against the declaring file's directory as the lowering relocates it
+//     and the runtime reads it. Paths are only looked up (stat), never opened or read (docs/security.md).
+import { type Stats, statSync } from "node:fs";
+import path from "node:path";
+import { fileKind } from "../../util/untrusted-file.ts";
+import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
+import { nodeKindSpec, unsupportedSettings } from "../lower/node-kinds.ts";
+import type { CheckedCall } from "./catalog/ctor.ts";
+import { type PathSpec, type Value, valueJson, valueText } from "./types.ts";
+
+/** Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file. */
+export function checkRuntimeSupport(call: CheckedCall, declFile: string, report: (d: Diagnostic) => void): void {
+  const kind = call.ctor.node;
+  if (!kind) return;
+  const spec = nodeKindSpec(kind);
+  if (spec.notRunnable) {
+    // One error for the declaration: its settings and files do not matter while nothing can run it.
+    report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: spec.notRunnable }, call.calleeSpan));
+    return;
+  }
+  const params = spec.unsupported ? (valueJson({ k: "record", fields: call.settings }) as Record<string, unknown>) : {};
+  for (const u of unsupportedSettings(kind, params)) {
+    const head = u.setting.split(".")[0] ?? u.setting;
+    const value = settingAt(call.settings, u.setting);
+    report(
+      diagnostic(
+        "notRunnableSetting",
+        {
+          setting: u.setting,
+          value: value ? valueText(value) : String(u.value),
+          ctor: call.ctor.name,
+          reason: u.why,
+          only: u.only === undefined ? "" : String(u.only),
+        },
+        call.valueSpans[u.setting] ?? call.settingSpans[head] ?? call.calleeSpan,
+      ),
+    );
+  }
+  checkInputPaths(call, path.dirname(declFile), report);
+}
+
+function settingAt(settings: Record<string, Value>, dotted: string): Value | undefined {
+  let v: Value | undefined = { k: "record", fields: settings };
+  for (const key of dotted.split(".")) v = v?.k === "record" ? v.fields[key] : undefined;
+  return v;
+}
+
+/** Every argument and setting the catalog marks as a path that must exist, looked up relative to `dir`. */
+function checkInputPaths(call: CheckedCall, dir: string, report: (d: Diagnostic) => void): void {
+  const { ctor } = call;
+  call.args.forEach((arg, i) => {
+    const type = ctor.args[Math.min(i, ctor.args.length - 1)]?.type;
+    if (type?.t === "string" && type.path?.mustExist && arg.value.k === "string") checkPath(type.path, arg.value.v, dir, arg.span, report);
+  });
+  for (const [key, field] of Object.entries(ctor.fields)) {
+    const v = call.settings[key];
+    if (field.type.t === "string" && field.type.path?.mustExist && v?.k === "string")
+      checkPath(field.type.path, v.v, dir, call.valueSpans[key] ?? call.settingSpans[key] ?? call.calleeSpan, report);
+  }
+}
+
+function lookUp(file: string): Stats | undefined {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // a path through a file, a loop of links, no permission: not there for the run either
+  }
+}
+
+function checkPath(spec: PathSpec, written: string, dir: string, span: Span, report: (d: Diagnostic) => void): void {
+  const abs = path.resolve(dir, written);
+  const stats = lookUp(abs);
+  if (!stats) {
+    report(diagnostic("inputPathMissing", { what: spec.what, path: written, lookedFor: shown(abs, written) }, span));
+    return;
+  }
+  if (spec.is === "file" && !stats.isFile()) {
+    report(diagnostic("inputPathUnusable", { what: spec.what, path: written, problem: `is ${fileKind(stats)}, not a regular file` }, span));
+    return;
+  }
+  if (spec.is === "directory" && !stats.isDirectory()) {
+    report(
+      diagnostic("inputPathUnusable", { what: spec.what, path: written, problem: `is ${stats.isFile() ? "a file" : fileKind(stats)}, not a directory` }, span),
+    );
+    return;
+  }
+  const lacking = (spec.holds ?? []).filter((f) => !lookUp(path.join(abs, f))?.isFile());
+  if (lacking.length > 0) report(diagnostic("inputPathUnusable", { what: spec.what, path: written, problem: `holds no ${lacking.join(", ")}` }, span));
+}
+
+/** Where the path was looked for, as the terminal shows paths (relative to the working directory); "" when as written. */
+function shown(abs: string, written: string): string {
+  const rel = path.relative(process.cwd(), abs);
+  const text = rel === "" ? "." : rel.startsWith(`..${path.sep}..${path.sep}..${path.sep}`) || path.isAbsolute(rel) ? abs : rel;
+  return text === written ? "" : text;
+}
