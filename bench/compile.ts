@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { compileSync } from "../src/compiler/compile.ts";
 import { combinationCount, trials } from "../src/compiler/sweep/expand.ts";
-import { ALIGNC_VERSION } from "../src/compiler/version.ts";
+import { ALIGNC_VERSION } from "../src/version.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const thisFile = fileURLToPath(import.meta.url);

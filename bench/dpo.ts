@@ -5,7 +5,7 @@
 //               backward on chosen + rejected, the reference cached, for each batch × K (optimizer steps per ONNX
 //               Runtime run); tokens count two sequences per pair, image tokens included, as trainDpo's
 //               tokens_per_second does
-//   online      rounds of online DPO (trainOnline, src/runtime/vlm/online.ts) on the world's prompts with the grounded
+//   online      rounds of online DPO (trainOnline, src/runtime/pipeline/executors/online-rounds.ts) on the world's prompts with the grounded
 //               rater as annotator, each round's time split as trainOnline reports it: sampling (generation),
 //               annotating (rating + pairing), reference (log-probs for the reference and the KL), training;
 //               round 1 includes the generation, log-prob and training programs' compiles; later rounds compile only
@@ -24,25 +24,25 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { imageTokens } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/compiler/tensor/models/tinyvlm/dpo.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import { adamw, type ScheduleConfig } from "../src/compiler/tensor/optim/types.ts";
-import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
-import { CORRUPT_OPS, corruptItems } from "../src/runtime/prefdata/corrupt.ts";
-import type { Provider } from "../src/runtime/providers.ts";
+import { imageTokens } from "../src/models/tinyvlm/config.ts";
+import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/models/tinyvlm/dpo.ts";
+import { CORRUPT_OPS, corruptItems } from "../src/runtime/data/prefdata/corrupt.ts";
+import type { Provider } from "../src/runtime/engine/providers.ts";
+import { Runtime } from "../src/runtime/engine/session.ts";
+import { type DpoOptions, type DpoStepMetrics, trainDpo } from "../src/runtime/models/tinyvlm/dpo.ts";
+import { type PairExample, pairLengths } from "../src/runtime/models/tinyvlm/dpo-feeds.ts";
+import { examplesOf } from "../src/runtime/models/tinyvlm/examples.ts";
+import type { Example } from "../src/runtime/models/tinyvlm/feeds.ts";
+import { answerLogProbs } from "../src/runtime/models/tinyvlm/logprobs.ts";
+import type { VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { TrainerPool } from "../src/runtime/models/tinyvlm/train-loop.ts";
+import { type OnlineOptions, type OnlineRoundStats, trainOnline } from "../src/runtime/pipeline/executors/online-rounds.ts";
+import { sumOfAspects } from "../src/runtime/pipeline/executors/train-online.ts";
 import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
-import { sumOfAspects } from "../src/runtime/run/executors/train-online.ts";
-import { Runtime } from "../src/runtime/session.ts";
-import { type DpoOptions, type DpoStepMetrics, trainDpo } from "../src/runtime/vlm/dpo.ts";
-import { type PairExample, pairLengths } from "../src/runtime/vlm/dpo-feeds.ts";
-import { examplesOf } from "../src/runtime/vlm/examples.ts";
-import type { Example } from "../src/runtime/vlm/feeds.ts";
-import { answerLogProbs } from "../src/runtime/vlm/logprobs.ts";
-import type { VlmModel } from "../src/runtime/vlm/model.ts";
-import { type OnlineOptions, type OnlineRoundStats, trainOnline } from "../src/runtime/vlm/online.ts";
-import { TrainerPool } from "../src/runtime/vlm/train-loop.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { adamw, type ScheduleConfig } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram } from "../src/tensor/program/train-program.ts";
 import { fmt as f, GROUNDED, intOption, loadAverageText, median, printTable, repoRoot, round, setUp, timed, vlmReport, writeResults } from "./support.ts";
 
 /** Li et al.'s objective, as in docs/preference-training.md. */

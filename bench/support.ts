@@ -5,18 +5,18 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { imageTokens, parameterCount, type TinyVlmConfig, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
-import { type RatingInfo, readDataset } from "../src/runtime/prefdata/records.ts";
-import { onnxruntimePackageDir } from "../src/runtime/providers.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { modelFromCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import { imageTokens, parameterCount, type TinyVlmConfig, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { type RatingInfo, readDataset } from "../src/runtime/data/prefdata/records.ts";
+import { onnxruntimePackageDir } from "../src/runtime/engine/providers.ts";
+import { loadCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import { modelFromCheckpoint, type VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
 import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { Rng } from "../src/util/random.ts";
 
 export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 /** Trained checkpoints looked for, in order (outputs of `alignc run experiments/vit.align` and `… quickstart.align`). */

@@ -35,21 +35,21 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import type { Graph, TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { toHalfBits } from "../src/compiler/tensor/ir/half.ts";
-import { imageTokens, parameterCount, SIZES, type SizeName, type TinyVlmConfig, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/compiler/tensor/models/tinyvlm/dpo.ts";
-import { buildGenerateProgram } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { sftBatch, sftLoss } from "../src/compiler/tensor/models/tinyvlm/programs.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import { type AdamWConfig, adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { saveSafetensors } from "../src/compiler/tensor/params/safetensors.ts";
-import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { onnxruntimePackageDir, type Provider, requireProvider } from "../src/runtime/providers.ts";
-import { Runtime } from "../src/runtime/session.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import { saveSafetensors } from "../src/formats/safetensors.ts";
+import { imageTokens, parameterCount, SIZES, type SizeName, type TinyVlmConfig, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/models/tinyvlm/dpo.ts";
+import { buildGenerateProgram } from "../src/models/tinyvlm/generate.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
+import { onnxruntimePackageDir, type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
+import { Runtime } from "../src/runtime/engine/session.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import type { Graph, TensorData } from "../src/tensor/ir/graph.ts";
+import { toHalfBits } from "../src/tensor/ir/half.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { type AdamWConfig, adamw } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
 import { fmt, intOption, machineInfo, median, printTable, repoRoot, round, timed, writeResults } from "./support.ts";
 
 /** The vocabulary of every size here (no tokenizer: tokens are random ids below it). */

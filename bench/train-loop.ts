@@ -6,11 +6,11 @@
 //
 // Options: --provider cpu|cuda (cpu)  --threads N (0 = ORT default)  --steps K (50)  --runs N (5)  --out FILE
 import path from "node:path";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
-import type { Provider } from "../src/runtime/providers.ts";
-import { Runtime } from "../src/runtime/session.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import type { Provider } from "../src/runtime/engine/providers.ts";
+import { Runtime } from "../src/runtime/engine/session.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram } from "../src/tensor/program/train-program.ts";
 import { type CopyTask, copyBatches, copyTaskSpec, initialParameters } from "../test/support/toy-lm.ts";
 import { machineInfo, median, printTable, repoRoot, writeResults } from "./support.ts";
 

@@ -5,18 +5,18 @@
 // Options: --provider cpu|cuda (cpu)  --size nano|small|base (nano)  --batch B (16)  --runs N (3)  --out FILE
 import os from "node:os";
 import path from "node:path";
-import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { imageTokens, type SizeName, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { buildGenerateProgram } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { sftBatch, sftLoss } from "../src/compiler/tensor/models/tinyvlm/programs.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
-import type { Provider } from "../src/runtime/providers.ts";
-import { Runtime } from "../src/runtime/session.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import { imageTokens, type SizeName, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { buildGenerateProgram } from "../src/models/tinyvlm/generate.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
+import type { Provider } from "../src/runtime/engine/providers.ts";
+import { Runtime } from "../src/runtime/engine/session.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import type { TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
 import { median, repoRoot, writeResults } from "./support.ts";
 
 const VOCAB = 256;

@@ -1,8 +1,8 @@
 // `npm run setup:cuda [-- --from FILE.tgz] [--force]`: installs ONNX Runtime's CUDA 13 provider libraries next to
-// onnxruntime-node's binding (src/runtime/cuda-setup.ts), then says how to check them (`alignc doctor`).
+// onnxruntime-node's binding (src/runtime/engine/cuda-setup.ts), then says how to check them (`alignc doctor`).
 import { parseArgs } from "node:util";
-import { CUDA_PACKAGE, CudaSetupError, installCudaProviders } from "../src/runtime/cuda-setup.ts";
-import { bindingDir } from "../src/runtime/providers.ts";
+import { CUDA_PACKAGE, CudaSetupError, installCudaProviders } from "../src/runtime/engine/cuda-setup.ts";
+import { bindingDir } from "../src/runtime/engine/providers.ts";
 
 const { values } = parseArgs({ options: { from: { type: "string" }, force: { type: "boolean" } } });
 if (process.platform !== "linux" || process.arch !== "x64") {

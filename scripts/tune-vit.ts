@@ -3,20 +3,20 @@
 //   npx tsx scripts/tune-vit.ts device=cuda img=48 patch=8 batch=128 lr=1e-3 vitsteps=2500 weighting=example theads=6 seed=2
 // Prints per-run training lines and one JSON line of metrics per model. Keys and defaults: see num(...) below.
 
-import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { Runtime } from "../src/runtime/engine/session.ts";
 import { evaluateWorld } from "../src/runtime/eval/evaluate.ts";
-import { Runtime } from "../src/runtime/session.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { answerAll } from "../src/runtime/vlm/answer.ts";
-import type { Example } from "../src/runtime/vlm/feeds.ts";
-import { type SftStepMetrics, trainSft } from "../src/runtime/vlm/sft.ts";
+import { answerAll } from "../src/runtime/models/tinyvlm/answer.ts";
+import type { Example } from "../src/runtime/models/tinyvlm/feeds.ts";
+import { type SftStepMetrics, trainSft } from "../src/runtime/models/tinyvlm/sft.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
 import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { decodePng } from "../src/runtime/world/png.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { Rng } from "../src/util/random.ts";
 
 const A = Object.fromEntries(process.argv.slice(2).map((a) => a.split("=")));
 const num = (k: string, d: number) => (A[k] ? Number(A[k]) : d);

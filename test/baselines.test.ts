@@ -18,9 +18,9 @@ import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type CompileOptions, compile, compileSync } from "../src/compiler/compile.ts";
-import { messages } from "../src/compiler/diagnostics/messages.ts";
-import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
-import { renderPlan } from "../src/compiler/lower/render-plan.ts";
+import { messages } from "../src/diagnostics/messages.ts";
+import { renderDiagnostics } from "../src/diagnostics/render-terminal.ts";
+import { renderPlan } from "../src/graph/render.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 // Rendered paths are relative to the working directory; baselines are written from the repository root.

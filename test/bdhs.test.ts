@@ -1,4 +1,4 @@
-// BDHS (src/runtime/prefdata/bdhs.ts, docs/bdhs.md) on a random nano model: the pure sentence operations (split,
+// BDHS (src/runtime/data/prefdata/bdhs.ts, docs/bdhs.md) on a random nano model: the pure sentence operations (split,
 // yes/no flip at its stated rate, cuts that keep strict prefixes), the keep mask, and the algorithm's invariants —
 // prefixes kept, the last try unguided when N > 1, the similarity threshold respected, ρ = 1 / ρ = 0, determinism —
 // plus the stage.bdhs executor end to end on a tiny world.
@@ -7,24 +7,24 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import type { GraphNode } from "../src/compiler/lower/graph.ts";
-import { imageTokens, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { saveCheckpoint } from "../src/runtime/checkpoint.ts";
-import { type BdhsItem, type BdhsOptions, keepMask, noisePixels, runBdhs } from "../src/runtime/prefdata/bdhs.ts";
-import { type PairRecord, readDataset } from "../src/runtime/prefdata/records.ts";
-import { cutSentence, flipYesNo, joinSentences, leadingYesNo, maybeFlipYesNo, splitSentences, unitEnds } from "../src/runtime/prefdata/sentences.ts";
-import { lexicalSimilarity } from "../src/runtime/prefdata/similarity.ts";
-import { similarityLexical } from "../src/runtime/run/executors/similarity.ts";
-import { BDHS_STATS, stageBdhs } from "../src/runtime/run/executors/stage-bdhs.ts";
-import type { StoredInput } from "../src/runtime/run/executors/types.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { Generator, generateRows, sentenceStopTokens } from "../src/runtime/vlm/generate-rows.ts";
-import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+import type { GraphNode } from "../src/graph/graph.ts";
+import { imageTokens, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { type BdhsItem, type BdhsOptions, keepMask, noisePixels, runBdhs } from "../src/runtime/data/prefdata/bdhs.ts";
+import { type PairRecord, readDataset } from "../src/runtime/data/prefdata/records.ts";
+import { cutSentence, flipYesNo, joinSentences, leadingYesNo, maybeFlipYesNo, splitSentences, unitEnds } from "../src/runtime/data/prefdata/sentences.ts";
+import { lexicalSimilarity } from "../src/runtime/data/prefdata/similarity.ts";
+import { saveCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import { Generator, generateRows, sentenceStopTokens } from "../src/runtime/models/tinyvlm/generate-rows.ts";
+import { modelToCheckpoint, type VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import { similarityLexical } from "../src/runtime/pipeline/executors/similarity.ts";
+import { BDHS_STATS, stageBdhs } from "../src/runtime/pipeline/executors/stage-bdhs.ts";
+import type { StoredInput } from "../src/runtime/pipeline/node-executor.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { Rng } from "../src/util/random.ts";
 import { TEST_DEVICE, testRuntime } from "./support/device.ts";
 import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 

@@ -9,8 +9,8 @@ import { loadProgram } from "../src/compiler/binder/load.ts";
 import { bind } from "../src/compiler/binder/scope.ts";
 import { check } from "../src/compiler/checker/check.ts";
 import { compileSync } from "../src/compiler/compile.ts";
-import { type Diagnostic, DiagnosticBag, diagnostic } from "../src/compiler/diagnostics/diagnostic.ts";
-import { withArticle } from "../src/compiler/diagnostics/messages.ts";
+import { type Diagnostic, DiagnosticBag, diagnostic } from "../src/diagnostics/diagnostic.ts";
+import { withArticle } from "../src/diagnostics/messages.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-checker-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,10 +5,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../src/runtime/checkpoint.ts";
+import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import { Rng } from "../src/util/random.ts";
 
 const config = tinyVlmConfig("nano", 40);
 const params = new Map(initTinyVlm(config, new Rng(2)).map((p) => [p.name, p.data]));

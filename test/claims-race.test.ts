@@ -11,8 +11,8 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { KeyClaims } from "../src/runtime/run/claims.ts";
-import { Store } from "../src/runtime/run/store.ts";
+import { KeyClaims } from "../src/runtime/pipeline/claims.ts";
+import { Store } from "../src/runtime/pipeline/store.ts";
 import { repoRoot } from "./support/align-files.ts";
 
 const RACERS = 6;

@@ -140,7 +140,7 @@ describe("the bundle in dist/ and the sources agree", () => {
 });
 
 describe("bin/alignc.js runs dist/ only while it is current", () => {
-  const version = path.join(root, "src/compiler/version.ts");
+  const version = path.join(root, "src/version.ts");
 
   test("current: the bundle runs, without a note", () => {
     const r = auto(["--version"]);
@@ -161,12 +161,12 @@ describe("bin/alignc.js runs dist/ only while it is current", () => {
     assert.equal(r.stdout, "alignc 0.1.0-changed\n");
     assert.equal(
       r.stderr,
-      "alignc: src/compiler/version.ts changed since dist/ was built; running the TypeScript sources through tsx, slower to start (`npm run build` builds dist/)\n",
+      "alignc: src/version.ts changed since dist/ was built; running the TypeScript sources through tsx, slower to start (`npm run build` builds dist/)\n",
     );
     const refused = auto(["--version"], { ALIGNC_FROM_SOURCE: "0" });
     assert.equal(refused.status, 2);
     assert.equal(refused.ran, "neither");
-    assert.match(refused.stderr, /^alignc: ALIGNC_FROM_SOURCE=0, but src\/compiler\/version\.ts changed since dist\/ was built; run `npm run build`\n$/);
+    assert.match(refused.stderr, /^alignc: ALIGNC_FROM_SOURCE=0, but src\/version\.ts changed since dist\/ was built; run `npm run build`\n$/);
   });
 
   test("no bundle: the sources run, with a note", () => {

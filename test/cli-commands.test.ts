@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Command } from "../src/cli/command.ts";
 import { commands } from "../src/cli/commands.ts";
+import type { Command } from "../src/cli/common/command.ts";
 import { runTracingLoads } from "./tools/load-trace.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import type { Command } from "../src/cli/command.ts";
+import type { Command } from "../src/cli/common/command.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-cli-options-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

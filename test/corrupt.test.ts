@@ -7,10 +7,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type CorruptOp, type CorruptOptions, corruptAnswer, corruptItems, corruptWithCommand, parseEditorReply } from "../src/runtime/prefdata/corrupt.ts";
-import { type PairRecord, readDataset } from "../src/runtime/prefdata/records.ts";
+import {
+  type CorruptOp,
+  type CorruptOptions,
+  corruptAnswer,
+  corruptItems,
+  corruptWithCommand,
+  parseEditorReply,
+} from "../src/runtime/data/prefdata/corrupt.ts";
+import { type PairRecord, readDataset } from "../src/runtime/data/prefdata/records.ts";
+import { stageCorrupt } from "../src/runtime/pipeline/executors/stage-corrupt.ts";
 import { gradeResponse } from "../src/runtime/raters/grounded.ts";
-import { stageCorrupt } from "../src/runtime/run/executors/stage-corrupt.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { CudaSetupError, installCudaProviders } from "../src/runtime/cuda-setup.ts";
+import { CudaSetupError, installCudaProviders } from "../src/runtime/engine/cuda-setup.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-cuda-setup-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -18,10 +18,10 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compileSync } from "../src/compiler/compile.ts";
 import { checkTypescriptRater } from "../src/compiler/hooks/typescript-rater.ts";
-import { CheckpointError, loadCheckpoint } from "../src/runtime/checkpoint.ts";
-import { FileRowsError, fileDigest, type ImportOptions, importFile } from "../src/runtime/formats/index.ts";
-import { modelCheckpoint } from "../src/runtime/run/executors/model-checkpoint.ts";
-import { programDigest } from "../src/runtime/run/executors/program-files.ts";
+import { FileRowsError, fileDigest, type ImportOptions, importFile } from "../src/runtime/data/formats/index.ts";
+import { CheckpointError, loadCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import { modelCheckpoint } from "../src/runtime/pipeline/executors/model-checkpoint.ts";
+import { programDigest } from "../src/runtime/pipeline/executors/program-files.ts";
 import { encodePng } from "../src/runtime/world/png.ts";
 
 const thisFile = fileURLToPath(import.meta.url);

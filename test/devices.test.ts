@@ -1,7 +1,7 @@
 // ALIGNC_CPU_THREADS: ONNX Runtime's CPU threads per process (for sweeps of many workers on one machine).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cpuThreads } from "../src/runtime/run/devices.ts";
+import { cpuThreads } from "../src/runtime/pipeline/devices.ts";
 
 test("ALIGNC_CPU_THREADS: unset or empty is ONNX Runtime's default (0); a whole number is used; anything else is refused", () => {
   assert.equal(cpuThreads({}), 0);

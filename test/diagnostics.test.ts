@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { compileSync } from "../src/compiler/compile.ts";
-import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
-import { refusalProblem, renderInputProblem } from "../src/runtime/input-problems.ts";
+import { refusalProblem, renderInputProblem } from "../src/diagnostics/input-problems.ts";
+import { renderDiagnostics } from "../src/diagnostics/render-terminal.ts";
 import { readUntrusted } from "../src/util/untrusted-file.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-diagnostics-"));

@@ -103,7 +103,7 @@ describe("documentation", () => {
     assert.match(read("docs/online-dpo.md"), /`precision: fp16` trains .* on CPU and on\nCUDA; `precision: bf16` needs CUDA/);
     assert.match(read("docs/preference-training.md"), /fp16 trains on CPU and on CUDA/);
     // The code the docs describe: only bf16 is refused on a device other than CUDA.
-    const settings = read("src/runtime/run/executors/training-settings.ts");
+    const settings = read("src/runtime/pipeline/executors/training-settings.ts");
     assert.match(settings, /mixedPrecision\?\.compute === "bfloat16" && runtime\.options\.provider !== "cuda"/);
     assert.doesNotMatch(settings, /compute === "float16" && runtime\.options\.provider !== "cuda"/);
   });

@@ -1,4 +1,4 @@
-// The DPO program (src/compiler/tensor/models/tinyvlm/dpo.ts) against an independent float64 reference
+// The DPO program (src/models/tinyvlm/dpo.ts) against an independent float64 reference
 // (test/support/dpo-reference.ts): loss and every TRL-named metric for each objective (sigmoid, conservative
 // sigmoid, IPO, hinge), summed and averaged log-probs, unequal pair weights, an SFT term and reference-free
 // training, on a tiny TinyVLM fed by dpoFeeds; answerLogProbs (the reference model's log-probs) against the same
@@ -6,31 +6,30 @@
 // in float64 by the reference interpreter and on ONNX Runtime through the repo's gradient-check harness.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { grad } from "../src/compiler/tensor/autodiff/grad.ts";
-import type { DType } from "../src/compiler/tensor/ir/dtype.ts";
-import type { Tensor, TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { imageTokens, type TinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { DPO_METRICS, dpoBatch, dpoLoss, type PreferenceObjective } from "../src/compiler/tensor/models/tinyvlm/dpo.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import { Builder } from "../src/compiler/tensor/ops/builder.ts";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildEvalProgram } from "../src/compiler/tensor/program/eval-program.ts";
-import { io } from "../src/compiler/tensor/program/train-program.ts";
-import { evaluate } from "../src/compiler/tensor/reference/evaluate.ts";
-import { checkCase, isMissingKernel } from "../src/runtime/gradcheck/harness.ts";
-import type { GradCase, GradCheckRow, GradInput } from "../src/runtime/gradcheck/types.ts";
-import type { LoadedSession } from "../src/runtime/session.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { trainDpo } from "../src/runtime/vlm/dpo.ts";
-import { dpoFeeds, type PairExample, pairLengths } from "../src/runtime/vlm/dpo-feeds.ts";
-import type { Example } from "../src/runtime/vlm/feeds.ts";
-import { answerLogProbs, type SequenceLogProb } from "../src/runtime/vlm/logprobs.ts";
-import type { VlmModel } from "../src/runtime/vlm/model.ts";
-import { mulberry32 } from "../src/util/mulberry32.ts";
+import { imageTokens, type TinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { DPO_METRICS, dpoBatch, dpoLoss, type PreferenceObjective } from "../src/models/tinyvlm/dpo.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { checkCase, isMissingKernel } from "../src/runtime/engine/gradcheck/harness.ts";
+import type { GradCase, GradCheckRow, GradInput } from "../src/runtime/engine/gradcheck/types.ts";
+import type { LoadedSession } from "../src/runtime/engine/session.ts";
+import { trainDpo } from "../src/runtime/models/tinyvlm/dpo.ts";
+import { dpoFeeds, type PairExample, pairLengths } from "../src/runtime/models/tinyvlm/dpo-feeds.ts";
+import type { Example } from "../src/runtime/models/tinyvlm/feeds.ts";
+import { answerLogProbs, type SequenceLogProb } from "../src/runtime/models/tinyvlm/logprobs.ts";
+import type { VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import { grad } from "../src/tensor/autodiff/grad.ts";
+import type { DType } from "../src/tensor/ir/dtype.ts";
+import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { Builder } from "../src/tensor/ops/builder.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { io } from "../src/tensor/program/train-program.ts";
+import { evaluate } from "../src/tensor/reference/evaluate.ts";
+import { mulberry32, Rng } from "../src/util/random.ts";
 import { cpuOnly, TEST_DEVICE, testProvider, testRuntime } from "./support/device.ts";
 import { dpoReference, type ReferencePair, referencePairs, type SequenceStats } from "./support/dpo-reference.ts";
+import { buildEvalProgram } from "./support/eval-program.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // A tiny TinyVLM, a handful of pairs, and the reference model's log-probs.

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
-import { type RunError, runGraph } from "../src/runtime/run/executor.ts";
-import { RunLayout } from "../src/runtime/run/layout.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
+import { RunLayout } from "../src/runtime/pipeline/layout.ts";
+import { RunLog } from "../src/runtime/pipeline/log.ts";
+import { type RunError, runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
 import { TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-dpo-"));

@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { type CompileOptions, compile, compileSync } from "../src/compiler/compile.ts";
-import type { ExecutionGraph, GraphNode } from "../src/compiler/lower/graph.ts";
-import { runGraph } from "../src/runtime/run/executor.ts";
-import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
-import { RunLayout } from "../src/runtime/run/layout.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import { planStatus } from "../src/runtime/run/plan-status.ts";
+import type { ExecutionGraph, GraphNode } from "../src/graph/graph.ts";
+import { EXECUTORS } from "../src/runtime/pipeline/executors/index.ts";
+import { RunLayout } from "../src/runtime/pipeline/layout.ts";
+import { RunLog } from "../src/runtime/pipeline/log.ts";
+import { planStatus } from "../src/runtime/pipeline/runner/plan-status.ts";
+import { runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
 import { TEST_DEVICE, testDeviceKinds } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-answers-"));

@@ -5,7 +5,7 @@ import { dirname, join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compile } from "../src/compiler/compile.ts";
-import type { Diagnostic } from "../src/compiler/diagnostics/diagnostic.ts";
+import type { Diagnostic } from "../src/diagnostics/diagnostic.ts";
 import { alignFiles } from "./support/align-files.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");

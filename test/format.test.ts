@@ -7,7 +7,7 @@ import { alignLexer } from "../grammar/lexer.ts";
 import type { AlignFile } from "../src/compiler/ast/ast.ts";
 import { formatAst, formatSource, MAX_LINE_WIDTH } from "../src/compiler/format/format.ts";
 import { parseSource } from "../src/compiler/parse/parse.ts";
-import { decodeSource, SourceFile } from "../src/compiler/source/source-file.ts";
+import { decodeSource, SourceFile } from "../src/diagnostics/source-file.ts";
 import { alignFiles } from "./support/align-files.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));

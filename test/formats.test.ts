@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import type { GraphNode } from "../src/compiler/lower/graph.ts";
+import type { GraphNode } from "../src/graph/graph.ts";
 import {
   badRowsMessage,
   exportFile,
@@ -17,11 +17,11 @@ import {
   renderErrors,
   stripPlaceholders,
   trl,
-} from "../src/runtime/formats/index.ts";
-import { type Dataset, type PairRecord, type RatedRecord, readDataset, type SampleRecord } from "../src/runtime/prefdata/records.ts";
-import { dataFile } from "../src/runtime/run/executors/data-file.ts";
-import { EXPORT_DIR, stageExport } from "../src/runtime/run/executors/stage-export.ts";
-import { NodeError, type StoredInput } from "../src/runtime/run/executors/types.ts";
+} from "../src/runtime/data/formats/index.ts";
+import { type Dataset, type PairRecord, type RatedRecord, readDataset, type SampleRecord } from "../src/runtime/data/prefdata/records.ts";
+import { dataFile } from "../src/runtime/pipeline/executors/data-file.ts";
+import { EXPORT_DIR, stageExport } from "../src/runtime/pipeline/executors/stage-export.ts";
+import { NodeError, type StoredInput } from "../src/runtime/pipeline/node-executor.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { encodePng } from "../src/runtime/world/png.ts";
 import { repoRoot } from "./support/align-files.ts";

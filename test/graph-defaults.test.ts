@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
-import type { ExecutionGraph, GraphNode } from "../src/compiler/lower/graph.ts";
+import type { ExecutionGraph, GraphNode } from "../src/graph/graph.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-defaults-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -15,8 +15,8 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
-import type { ExecutionGraph } from "../src/compiler/lower/graph.ts";
-import { renderDot, renderMermaid } from "../src/compiler/lower/render-plan.ts";
+import type { ExecutionGraph } from "../src/graph/graph.ts";
+import { renderDot, renderMermaid } from "../src/graph/render.ts";
 
 const EXPERIMENTS = ["experiments/vit.align", "experiments/preference-data.align", "experiments/li2024/li2024.align"];
 

@@ -1,4 +1,4 @@
-// The execution graph against its JSON Schema (src/compiler/lower/execution-graph.schema.json) and the
+// The execution graph against its JSON Schema (src/graph/execution-graph.schema.json) and the
 // invariants the runtime relies on: unique ids, inputs before their users, content hashes that change
 // exactly when a node's own content or an upstream node changes.
 import assert from "node:assert/strict";
@@ -9,12 +9,12 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Ajv from "ajv";
 import { compileSync } from "../src/compiler/compile.ts";
-import { canonicalJson, contentHash } from "../src/compiler/lower/canonical.ts";
-import type { ExecutionGraph, GraphNode } from "../src/compiler/lower/graph.ts";
+import type { ExecutionGraph, GraphNode } from "../src/graph/graph.ts";
+import { canonicalJson, contentHash } from "../src/util/content-hash.ts";
 import { alignFiles } from "./support/align-files.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
-const schemaPath = path.join(repoRoot, "src/compiler/lower/execution-graph.schema.json");
+const schemaPath = path.join(repoRoot, "src/graph/execution-graph.schema.json");
 const schema = JSON.parse(readFileSync(schemaPath, "utf8")) as Record<string, unknown>;
 
 // ajv is CommonJS: under Node's ESM loader the default import is `module.exports`, whose `default` is the class.

@@ -9,10 +9,10 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { allCtors } from "../src/compiler/checker/catalog/index.ts";
 import { compile } from "../src/compiler/compile.ts";
-import type { Diagnostic } from "../src/compiler/diagnostics/diagnostic.ts";
-import { messages } from "../src/compiler/diagnostics/messages.ts";
 import { diagnosticsReferenceMarkdown } from "../src/compiler/docs/diagnostics-reference.ts";
 import { constructorReferenceMarkdown, extractMarkedRegion, markers, replaceMarkedRegion } from "../src/compiler/docs/reference.ts";
+import type { Diagnostic } from "../src/diagnostics/diagnostic.ts";
+import { messages } from "../src/diagnostics/messages.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const docsDir = join(root, "docs");

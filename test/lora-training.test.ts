@@ -1,4 +1,4 @@
-// LoRA for TinyVLM's SFT and DPO phases (src/runtime/vlm/adapters.ts): B = 0 starts from the base model exactly;
+// LoRA for TinyVLM's SFT and DPO phases (src/runtime/models/tinyvlm/adapters.ts): B = 0 starts from the base model exactly;
 // training moves only the adapters (and the projector, with its own learning rate); the merged checkpoint is
 // W + (α/r)·A·B and computes what the adapted model computed; per-parameter learning-rate scales are exact.
 import assert from "node:assert/strict";
@@ -6,21 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import type { Tensor, TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { imageTokens, type TinyVlmConfig, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { vlmLogits } from "../src/compiler/tensor/models/tinyvlm/forward.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
-import { adamw, sgd } from "../src/compiler/tensor/optim/types.ts";
-import { LORA_META } from "../src/compiler/tensor/params/lora.ts";
-import { ParamSet } from "../src/compiler/tensor/params/param-set.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { loadCheckpoint, saveCheckpoint } from "../src/runtime/checkpoint.ts";
-import type { Runtime } from "../src/runtime/session.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import { LORA_META } from "../src/models/params/lora.ts";
+import { ParamSet } from "../src/models/params/param-set.ts";
+import { imageTokens, type TinyVlmConfig, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { vlmLogits } from "../src/models/tinyvlm/forward.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import type { Runtime } from "../src/runtime/engine/session.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import { loadCheckpoint, saveCheckpoint } from "../src/runtime/models/checkpoint.ts";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -29,12 +22,19 @@ import {
   loraSettingsOf,
   loraTargetWeights,
   type VlmAdapters,
-} from "../src/runtime/vlm/adapters.ts";
-import { trainDpo } from "../src/runtime/vlm/dpo.ts";
-import type { PairExample } from "../src/runtime/vlm/dpo-feeds.ts";
-import type { Example } from "../src/runtime/vlm/feeds.ts";
-import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
-import { type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
+} from "../src/runtime/models/tinyvlm/adapters.ts";
+import { trainDpo } from "../src/runtime/models/tinyvlm/dpo.ts";
+import type { PairExample } from "../src/runtime/models/tinyvlm/dpo-feeds.ts";
+import type { Example } from "../src/runtime/models/tinyvlm/feeds.ts";
+import { modelToCheckpoint, type VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { type SftOptions, trainSft } from "../src/runtime/models/tinyvlm/sft.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import * as op from "../src/tensor/ops/index.ts";
+import { adamw, sgd } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
 import { TEST_DEVICE, testRuntime } from "./support/device.ts";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "alignc-lora-"));

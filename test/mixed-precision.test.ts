@@ -3,17 +3,17 @@
 // TinyVLM SFT step in float16 against the same step in float32.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fromNumbers, toNumbers } from "../src/compiler/tensor/ir/dtype.ts";
-import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { bfloat16ToNumber, halfToNumber, numberToBfloat16, numberToHalf, toHalfBits } from "../src/compiler/tensor/ir/half.ts";
-import { imageTokens, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { sftBatch, sftLoss } from "../src/compiler/tensor/models/tinyvlm/programs.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
-import { adamw, sgd } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildTrainProgram, io, type MixedPrecision, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import { imageTokens, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import { fromNumbers, toNumbers } from "../src/tensor/ir/dtype.ts";
+import type { TensorData } from "../src/tensor/ir/graph.ts";
+import { bfloat16ToNumber, halfToNumber, numberToBfloat16, numberToHalf, toHalfBits } from "../src/tensor/ir/half.ts";
+import * as op from "../src/tensor/ops/index.ts";
+import { adamw, sgd } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram, io, type MixedPrecision, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
 import { testRuntime } from "./support/device.ts";
 
 const f32 = (shape: number[], values: number[]): TensorData => ({ dtype: "float32", shape, data: Float32Array.from(values) });

@@ -22,14 +22,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
-import type { ExecutionGraph } from "../src/compiler/lower/graph.ts";
-import { type NodeOutcome, runGraph } from "../src/runtime/run/executor.ts";
-import { executorCode, kindModules } from "../src/runtime/run/executor-code.ts";
-import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
-import { RunLayout } from "../src/runtime/run/layout.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import { planStatus } from "../src/runtime/run/plan-status.ts";
-import { ENTRY_INFO, type EntryInfo, Store } from "../src/runtime/run/store.ts";
+import type { ExecutionGraph } from "../src/graph/graph.ts";
+import { executorCode, kindModules } from "../src/runtime/pipeline/executor-code.ts";
+import { EXECUTORS } from "../src/runtime/pipeline/executors/index.ts";
+import { RunLayout } from "../src/runtime/pipeline/layout.ts";
+import { RunLog } from "../src/runtime/pipeline/log.ts";
+import { planStatus } from "../src/runtime/pipeline/runner/plan-status.ts";
+import { type NodeOutcome, runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
+import { ENTRY_INFO, type EntryInfo, Store } from "../src/runtime/pipeline/store.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { differences, type Fingerprint, fingerprint } from "./support/output-fingerprint.ts";
 
@@ -214,8 +214,8 @@ describe("node kinds: outputs tied to versions", () => {
     }
     // Each kind's own executor module, not the whole registry.
     for (const kind of EXECUTORS.keys()) assert.doesNotMatch(kindModules(kind).join(), /executors\/index\.ts$/, kind);
-    assert.equal(executorCode("stage.pair").module, "src/runtime/run/executors/stage-pair.ts");
-    assert.equal(executorCode("stage.mix").module, "src/runtime/run/executors/stage-reshape.ts");
+    assert.equal(executorCode("stage.pair").module, "src/runtime/pipeline/executors/stage-pair.ts");
+    assert.equal(executorCode("stage.mix").module, "src/runtime/pipeline/executors/stage-reshape.ts");
   });
 
   test("alignc plan says when a stored output was made by different code, and when a new version makes it again", async () => {

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { alternativesPhrase, tokenPhrase } from "../grammar/expected.ts";
 import * as T from "../grammar/lexer.ts";
 import { parseSource, parseValueText } from "../src/compiler/parse/parse.ts";
-import { SourceFile } from "../src/compiler/source/source-file.ts";
+import { SourceFile } from "../src/diagnostics/source-file.ts";
 
 function messages(text: string): string[] {
   return parseSource(new SourceFile("/virtual/x.align", "x.align", text)).diagnostics.map((d) => `${d.code} ${d.message}`);

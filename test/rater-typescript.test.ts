@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { RatingInfo } from "../src/runtime/prefdata/records.ts";
+import type { RatingInfo } from "../src/runtime/data/prefdata/records.ts";
 import type { RaterMode } from "../src/runtime/raters/protocol.ts";
 import { RaterUnavailable } from "../src/runtime/raters/protocol.ts";
 import type { ItemFailure, RaterReply, RaterRequest } from "../src/runtime/raters/types.ts";

@@ -1,12 +1,12 @@
-// Results across seeds (src/runtime/report/replicates.ts): a sweep's trials grouped by their other swept settings and
+// Results across seeds (src/runtime/reports/replicates.ts): a sweep's trials grouped by their other swept settings and
 // model, each figure's mean and sample standard deviation over the seed axis, rendered as the Markdown tables of
 // docs/results.md; failed trials leave their seed out and n says so.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { EvaluationFile } from "../src/runtime/eval/compare.ts";
 import type { WorldReport } from "../src/runtime/eval/evaluate.ts";
-import { durationWords, formatCell, meanAndSd, replicateAxis, replicatesMarkdown, summariseReplicates } from "../src/runtime/report/replicates.ts";
-import type { SweepSummary, TrialOutcome } from "../src/runtime/sweep/local.ts";
+import { durationWords, formatCell, meanAndSd, replicateAxis, replicatesMarkdown, summariseReplicates } from "../src/runtime/reports/replicates.ts";
+import type { SweepSummary, TrialOutcome } from "../src/runtime/sweeps/local.ts";
 
 /** A report with only the figures the tests look at (POPE accuracy, text accuracy). */
 function report(pope: number, text: number): WorldReport {

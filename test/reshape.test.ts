@@ -1,9 +1,9 @@
 // The dataset-shaping stages (mix, concat, filter, take, shuffle, split) and the record fields filter uses.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ExprTree, evaluate, recordFields } from "../src/runtime/prefdata/fields.ts";
-import type { PairRecord } from "../src/runtime/prefdata/records.ts";
-import { apportion, concat, filter, mix, permutation, shuffle, split, take } from "../src/runtime/prefdata/reshape.ts";
+import { type ExprTree, evaluate, recordFields } from "../src/runtime/data/prefdata/fields.ts";
+import type { PairRecord } from "../src/runtime/data/prefdata/records.ts";
+import { apportion, concat, filter, mix, permutation, shuffle, split, take } from "../src/runtime/data/prefdata/reshape.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 
 const item = (id: string, prompt = "Describe the image.", answer = "A red circle."): WorldItem => ({

@@ -9,15 +9,22 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
-import { loadCheckpoint } from "../src/runtime/checkpoint.ts";
-import { CHECKPOINTS_DIR, checkpointsIn, stepsPerRunFor, TRAINER_INFO_FILE, TRAINER_STATE_FILE, TrainingCheckpoints } from "../src/runtime/run/checkpoints.ts";
-import { RunError, runGraph } from "../src/runtime/run/executor.ts";
-import { EXECUTORS } from "../src/runtime/run/executors/index.ts";
-import { loopOf } from "../src/runtime/run/executors/training-settings.ts";
-import type { NodeExecutor } from "../src/runtime/run/executors/types.ts";
-import { RunLayout } from "../src/runtime/run/layout.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import { planStatus } from "../src/runtime/run/plan-status.ts";
+import { loadCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import {
+  CHECKPOINTS_DIR,
+  checkpointsIn,
+  stepsPerRunFor,
+  TRAINER_INFO_FILE,
+  TRAINER_STATE_FILE,
+  TrainingCheckpoints,
+} from "../src/runtime/pipeline/checkpoints.ts";
+import { EXECUTORS } from "../src/runtime/pipeline/executors/index.ts";
+import { loopOf } from "../src/runtime/pipeline/executors/training-settings.ts";
+import { RunLayout } from "../src/runtime/pipeline/layout.ts";
+import { RunLog } from "../src/runtime/pipeline/log.ts";
+import type { NodeExecutor } from "../src/runtime/pipeline/node-executor.ts";
+import { planStatus } from "../src/runtime/pipeline/runner/plan-status.ts";
+import { RunError, runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { cpuOnly, TEST_DEVICE, testDeviceKinds } from "./support/device.ts";
 

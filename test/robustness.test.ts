@@ -16,10 +16,10 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type CompileOptions, type CompileResult, compileSync } from "../src/compiler/compile.ts";
-import type { Span } from "../src/compiler/diagnostics/diagnostic.ts";
-import { renderDiagnostics } from "../src/compiler/diagnostics/render-terminal.ts";
-import { canonicalJson } from "../src/compiler/lower/canonical.ts";
-import { renderPlan } from "../src/compiler/lower/render-plan.ts";
+import type { Span } from "../src/diagnostics/diagnostic.ts";
+import { renderDiagnostics } from "../src/diagnostics/render-terminal.ts";
+import { renderPlan } from "../src/graph/render.ts";
+import { canonicalJson } from "../src/util/content-hash.ts";
 
 const thisFile = fileURLToPath(import.meta.url);
 /** Longest a compile of hostile input may take. */

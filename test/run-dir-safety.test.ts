@@ -11,7 +11,7 @@ import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rea
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { hostTag } from "../src/runtime/run/store.ts";
+import { hostTag } from "../src/runtime/pipeline/store.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { treeListing } from "./support/tree-listing.ts";
 

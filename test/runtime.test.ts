@@ -6,14 +6,14 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import { add, Builder, cast, matmul, not } from "../src/compiler/tensor/ops/index.ts";
-import { collectEnvironment } from "../src/runtime/environment.ts";
-import { cudaLibraryCheck, ProviderUnavailableError, providerStatus, requireProvider } from "../src/runtime/providers.ts";
-import { Devices } from "../src/runtime/run/devices.ts";
-import { FeedError, modelHash, Runtime } from "../src/runtime/session.ts";
-import { fromOrtTensor, TensorDataError, toOrtTensor, validateTensorData } from "../src/runtime/tensors.ts";
+import { collectEnvironment } from "../src/runtime/engine/environment.ts";
+import { cudaLibraryCheck, ProviderUnavailableError, providerStatus, requireProvider } from "../src/runtime/engine/providers.ts";
+import { FeedError, modelHash, Runtime } from "../src/runtime/engine/session.ts";
+import { fromOrtTensor, TensorDataError, toOrtTensor, validateTensorData } from "../src/runtime/engine/tensors.ts";
+import { Devices } from "../src/runtime/pipeline/devices.ts";
+import type { TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { add, Builder, cast, matmul, not } from "../src/tensor/ops/index.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 

@@ -64,7 +64,7 @@ describe("writeFileAtomic", () => {
     const { root, outside, snapshot } = fixture();
     const file = path.join(root, "plan.json");
     const before = snapshot();
-    // The names alignc (src/cli/io.ts, stage-export.ts, safetensors.ts) used: <file>.alignc-<pid>.tmp, .<name>.<pid>.<n>.tmp.
+    // The names alignc (src/cli/common/io.ts, stage-export.ts, safetensors.ts) used: <file>.alignc-<pid>.tmp, .<name>.<pid>.<n>.tmp.
     const planted = [`${file}.alignc-${process.pid}.tmp`, ...[1, 2, 3].map((i) => path.join(root, `.plan.json.${process.pid}.${i}.tmp`))];
     for (const p of planted) symlinkSync(path.join(outside, "victim"), p);
     writeFileAtomic(file, "new\n", { root });

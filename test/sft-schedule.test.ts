@@ -1,9 +1,9 @@
-// The SFT data order (src/runtime/vlm/sft-schedule.ts): padding-minimal length buckets, one bucket equal to
+// The SFT data order (src/runtime/models/tinyvlm/sft-schedule.ts): padding-minimal length buckets, one bucket equal to
 // the plain per-epoch order, runs that never mix buckets, and buckets taking turns in proportion to their size.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { bucketLengths, dataOrder, sftSchedule } from "../src/runtime/vlm/sft-schedule.ts";
+import { bucketLengths, dataOrder, sftSchedule } from "../src/runtime/models/tinyvlm/sft-schedule.ts";
+import { Rng } from "../src/util/random.ts";
 
 /** Padded positions of `lengths` under `buckets` (each example padded to the first bucket that holds it). */
 const padded = (lengths: number[], buckets: number[]) => lengths.reduce((a, l) => a + (buckets.find((b) => l <= b) as number), 0);

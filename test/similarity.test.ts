@@ -1,4 +1,4 @@
-// Similarity functions (src/runtime/prefdata/similarity.ts): ROUGE-L and token Jaccard on hand-worked cases,
+// Similarity functions (src/runtime/data/prefdata/similarity.ts): ROUGE-L and token Jaccard on hand-worked cases,
 // cosine of pooled nano hidden states, and the similarity.* executors' store entries, which must still resolve
 // their model after the store is moved as a whole.
 import assert from "node:assert/strict";
@@ -6,11 +6,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import type { GraphNode } from "../src/compiler/lower/graph.ts";
-import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { saveCheckpoint } from "../src/runtime/checkpoint.ts";
+import type { GraphNode } from "../src/graph/graph.ts";
+import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import {
   CosineSimilarity,
   cosine,
@@ -21,11 +19,13 @@ import {
   SimilarityError,
   tokenJaccard,
   wordTokens,
-} from "../src/runtime/prefdata/similarity.ts";
-import { loadSimilarity, SIMILARITY_JSON, similarityCosine, similarityLexical } from "../src/runtime/run/executors/similarity.ts";
-import type { StoredInput } from "../src/runtime/run/executors/types.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { modelToCheckpoint, type VlmModel } from "../src/runtime/vlm/model.ts";
+} from "../src/runtime/data/prefdata/similarity.ts";
+import { saveCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import { modelToCheckpoint, type VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import { loadSimilarity, SIMILARITY_JSON, similarityCosine, similarityLexical } from "../src/runtime/pipeline/executors/similarity.ts";
+import type { StoredInput } from "../src/runtime/pipeline/node-executor.ts";
+import { Rng } from "../src/util/random.ts";
 import { testRuntime } from "./support/device.ts";
 import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import type { SweepSummary } from "../src/runtime/sweep/local.ts";
+import type { SweepSummary } from "../src/runtime/sweeps/local.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-studies-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

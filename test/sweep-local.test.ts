@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, w
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { KeyClaims } from "../src/runtime/run/claims.ts";
-import { Store } from "../src/runtime/run/store.ts";
-import { renderSweepSummary, type SweepSummary, type TrialOutcome } from "../src/runtime/sweep/local.ts";
+import { KeyClaims } from "../src/runtime/pipeline/claims.ts";
+import { Store } from "../src/runtime/pipeline/store.ts";
+import { renderSweepSummary, type SweepSummary, type TrialOutcome } from "../src/runtime/sweeps/local.ts";
 import { TEST_DEVICE } from "./support/device.ts";
 import { sweepExperiment } from "./support/sweep-experiment.ts";
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { SweepSummary } from "../src/runtime/sweep/local.ts";
+import type { SweepSummary } from "../src/runtime/sweeps/local.ts";
 import { type LocalSlurm, startLocalSlurm } from "./support/slurm.ts";
 import { sweepExperiment } from "./support/sweep-experiment.ts";
 

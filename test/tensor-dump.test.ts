@@ -1,9 +1,9 @@
-// The text dump of tensor graphs (src/compiler/tensor/dump.ts): exact expected text for small graphs.
+// The text dump of tensor graphs (test/support/tensor-dump.ts): exact expected text for small graphs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { dumpGraph } from "../src/compiler/tensor/dump.ts";
-import { Builder } from "../src/compiler/tensor/ops/builder.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
+import { Builder } from "../src/tensor/ops/builder.ts";
+import * as op from "../src/tensor/ops/index.ts";
+import { dumpGraph } from "./support/tensor-dump.ts";
 
 const lines = (...l: string[]) => l.join("\n");
 

@@ -1,11 +1,11 @@
 // Every VJP rule against central finite differences on the test device (test/support/device.ts; float64 where ORT has the kernels,
-// float32 otherwise; tolerances are explained in src/compiler/tensor/gradcheck/harness.ts).
+// float32 otherwise; tolerances are explained in src/tensor/gradcheck/harness.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { vjpRules } from "../src/compiler/tensor/autodiff/rules/index.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
-import { checkCase } from "../src/runtime/gradcheck/harness.ts";
-import { allCases, runGradientChecks } from "../src/runtime/gradcheck/index.ts";
+import { checkCase } from "../src/runtime/engine/gradcheck/harness.ts";
+import { allCases, runGradientChecks } from "../src/runtime/engine/gradcheck/index.ts";
+import { vjpRules } from "../src/tensor/autodiff/rules/index.ts";
+import * as op from "../src/tensor/ops/index.ts";
 import { testProvider } from "./support/device.ts";
 
 test("every gradient-check case passes on the test device", async () => {

@@ -7,16 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { allocate, type DType, type TypedArray } from "../src/compiler/tensor/ir/dtype.ts";
-import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  loadSafetensors,
-  MAX_HEADER_BYTES,
-  SafetensorsError,
-  saveSafetensors,
-} from "../src/compiler/tensor/params/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, loadSafetensors, MAX_HEADER_BYTES, SafetensorsError, saveSafetensors } from "../src/formats/safetensors.ts";
+import { allocate, type DType, type TypedArray } from "../src/tensor/ir/dtype.ts";
+import type { TensorData } from "../src/tensor/ir/graph.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-safetensors-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,19 +2,19 @@
 // equivalences, determinism, and two models that must actually learn inside Loop runs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Tensor, TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { initDecoder } from "../src/compiler/tensor/models/decoder-lm.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
-import { scheduleFactor } from "../src/compiler/tensor/optim/schedule.ts";
-import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../src/compiler/tensor/optim/types.ts";
-import { applyLora, loraWeight } from "../src/compiler/tensor/params/lora.ts";
-import { ParamSet } from "../src/compiler/tensor/params/param-set.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildEvalProgram } from "../src/compiler/tensor/program/eval-program.ts";
-import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import { applyLora, loraWeight } from "../src/models/params/lora.ts";
+import { ParamSet } from "../src/models/params/param-set.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import * as op from "../src/tensor/ops/index.ts";
+import { scheduleFactor } from "../src/tensor/optim/schedule.ts";
+import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
+import { initDecoder } from "./support/decoder-lm.ts";
 import { cpuOnly, testRuntime } from "./support/device.ts";
+import { buildEvalProgram } from "./support/eval-program.ts";
 import { copyBatches, copyTaskSpec, initialParameters } from "./support/toy-lm.ts";
 
 const f64 = (shape: number[], values: number[]): TensorData => ({ dtype: "float64", shape, data: Float64Array.from(values) });

@@ -1,11 +1,10 @@
-// TensorBoard event files at the byte level (src/runtime/tensorboard/events.ts): CRC-32C against published vectors,
+// TensorBoard event files at the byte level (src/formats/tensorboard-events.ts): CRC-32C against published vectors,
 // TFRecord framing, Events through alignc's own minimal reader, a torn last record tolerated and a bad CRC refused;
-// the scalars a run writes for metrics rows and evaluation reports (src/runtime/run/tensorboard.ts).
+// the scalars a run writes for metrics rows and evaluation reports (src/runtime/pipeline/runner/tensorboard.ts).
 // test/tensorboard-run.test.ts reads the files of a real run with TensorBoard's own Python reader.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { evaluationFigures, eventFileName, trainingScalars } from "../src/runtime/run/tensorboard.ts";
 import {
   CorruptRecordError,
   crc32c,
@@ -18,7 +17,8 @@ import {
   readRecords,
   type TbEvent,
   tfRecord,
-} from "../src/runtime/tensorboard/events.ts";
+} from "../src/formats/tensorboard-events.ts";
+import { evaluationFigures, eventFileName, trainingScalars } from "../src/runtime/pipeline/runner/tensorboard.ts";
 
 const bytes = (xs: Iterable<number>) => Uint8Array.from(xs);
 

@@ -14,12 +14,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
+import { FILE_VERSION, readEvents } from "../src/formats/tensorboard-events.ts";
 import type { EvaluationFile } from "../src/runtime/eval/compare.ts";
-import { runGraph } from "../src/runtime/run/executor.ts";
-import { RunLayout } from "../src/runtime/run/layout.ts";
-import { RunLog } from "../src/runtime/run/log.ts";
-import { evaluationFigures, TENSORBOARD_MARKER } from "../src/runtime/run/tensorboard.ts";
-import { FILE_VERSION, readEvents } from "../src/runtime/tensorboard/events.ts";
+import { RunLayout } from "../src/runtime/pipeline/layout.ts";
+import { RunLog } from "../src/runtime/pipeline/log.ts";
+import { runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
+import { evaluationFigures, TENSORBOARD_MARKER } from "../src/runtime/pipeline/runner/tensorboard.ts";
 import { TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-tb-"));

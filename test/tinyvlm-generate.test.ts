@@ -2,15 +2,15 @@
 // forward pass, with the same log-probs; stops, padding, sampling filters and the image keep mask behave.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { imageTokens, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { vlmLogits } from "../src/compiler/tensor/models/tinyvlm/forward.ts";
-import { buildGenerateProgram, type GenerateSpec } from "../src/compiler/tensor/models/tinyvlm/generate.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { buildEmbeddingProgram, buildLogProbProgram } from "../src/compiler/tensor/models/tinyvlm/programs.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
+import { imageTokens, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { vlmLogits } from "../src/models/tinyvlm/forward.ts";
+import { buildGenerateProgram, type GenerateSpec } from "../src/models/tinyvlm/generate.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { buildEmbeddingProgram, buildLogProbProgram } from "../src/models/tinyvlm/programs.ts";
+import type { TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import * as op from "../src/tensor/ops/index.ts";
+import { Rng } from "../src/util/random.ts";
 import { testRuntime } from "./support/device.ts";
 
 const vocab = 24;

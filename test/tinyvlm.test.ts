@@ -2,17 +2,17 @@
 // SFT run that has to use the image.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Tensor, TensorData } from "../src/compiler/tensor/ir/graph.ts";
-import { maskedCrossEntropy } from "../src/compiler/tensor/layers/losses.ts";
-import { imageTokens, parameterCount, tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { vlmLogits } from "../src/compiler/tensor/models/tinyvlm/forward.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { serializeModel } from "../src/compiler/tensor/onnx/serialize.ts";
-import * as op from "../src/compiler/tensor/ops/index.ts";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildTrainProgram, type TrainProgramSpec } from "../src/compiler/tensor/program/train-program.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
+import { maskedCrossEntropy } from "../src/models/layers/losses.ts";
+import { imageTokens, parameterCount, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { vlmLogits } from "../src/models/tinyvlm/forward.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import * as op from "../src/tensor/ops/index.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
 import { testRuntime } from "./support/device.ts";
 
 const vocab = 16;

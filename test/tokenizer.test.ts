@@ -1,4 +1,4 @@
-// The tokenizer (src/runtime/tokenizer/): a deterministic BPE trainer that writes a Hugging Face tokenizer.json,
+// The tokenizer (src/runtime/models/tokenizer/): a deterministic BPE trainer that writes a Hugging Face tokenizer.json,
 // hand-computed merges, exact round trips through the normal form, <unk> for unseen characters, fixed special ids,
 // files that load in @huggingface/tokenizers directly (and in Python's `tokenizers` where it is installed), a
 // replacement tokenizer of another model type, and a specific error for every malformed file.
@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Tokenizer as LibTokenizer } from "@huggingface/tokenizers";
-import { SPECIAL_TOKENS, type TokenizerJson } from "../src/runtime/tokenizer/format.ts";
-import { Tokenizer, TokenizerError } from "../src/runtime/tokenizer/tokenizer.ts";
-import { preTokenize, trainBpe } from "../src/runtime/tokenizer/train-bpe.ts";
-import { mulberry32 } from "../src/util/mulberry32.ts";
+import { SPECIAL_TOKENS, type TokenizerJson } from "../src/runtime/models/tokenizer/format.ts";
+import { Tokenizer, TokenizerError } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import { preTokenize, trainBpe } from "../src/runtime/models/tokenizer/train-bpe.ts";
+import { mulberry32 } from "../src/util/random.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-tokenizer-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,18 +1,18 @@
 // From world items to TinyVLM feeds: token layout and masks, errors, and a first end-to-end SFT run on the world.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { sftBatch, sftLoss } from "../src/compiler/tensor/models/tinyvlm/programs.ts";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { buildTrainProgram } from "../src/compiler/tensor/program/train-program.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { Trainer } from "../src/runtime/trainer.ts";
-import { type Example, encodeExample, FeedError, sftFeeds } from "../src/runtime/vlm/feeds.ts";
+import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
+import { Trainer } from "../src/runtime/engine/trainer.ts";
+import { type Example, encodeExample, FeedError, sftFeeds } from "../src/runtime/models/tinyvlm/feeds.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { decodePng } from "../src/runtime/world/png.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { buildTrainProgram } from "../src/tensor/program/train-program.ts";
+import { Rng } from "../src/util/random.ts";
 import { testRuntime } from "./support/device.ts";
 
 const tok = Tokenizer.train(["is there a red circle in the image?", "yes", "no", "what colour is the square?", "blue"], { vocabSize: 80 });

@@ -1,17 +1,17 @@
-// The SFT driver (src/runtime/vlm/sft.ts) and batched answering (answer.ts) on nano: K steps per run with a
+// The SFT driver (src/runtime/models/tinyvlm/sft.ts) and batched answering (answer.ts) on nano: K steps per run with a
 // remainder program that continues exactly, and a model that learns what only the pixels say.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { tinyVlmConfig } from "../src/compiler/tensor/models/tinyvlm/config.ts";
-import { initTinyVlm } from "../src/compiler/tensor/models/tinyvlm/init.ts";
-import { adamw } from "../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
-import { Tokenizer } from "../src/runtime/tokenizer/tokenizer.ts";
-import { answerAll } from "../src/runtime/vlm/answer.ts";
-import { type Example, sftFeeds } from "../src/runtime/vlm/feeds.ts";
-import type { VlmModel } from "../src/runtime/vlm/model.ts";
-import { paddedLengths, type SftOptions, trainSft } from "../src/runtime/vlm/sft.ts";
-import { sftSchedule } from "../src/runtime/vlm/sft-schedule.ts";
+import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
+import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
+import { answerAll } from "../src/runtime/models/tinyvlm/answer.ts";
+import { type Example, sftFeeds } from "../src/runtime/models/tinyvlm/feeds.ts";
+import type { VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
+import { paddedLengths, type SftOptions, trainSft } from "../src/runtime/models/tinyvlm/sft.ts";
+import { sftSchedule } from "../src/runtime/models/tinyvlm/sft-schedule.ts";
+import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import { adamw } from "../src/tensor/optim/types.ts";
+import { Rng } from "../src/util/random.ts";
 import { cpuOnly, testRuntime } from "./support/device.ts";
 
 const tok = Tokenizer.train(["What shape is it?", "Square.", "Cross.", "square cross what shape is it"], { vocabSize: 64 });

@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { dataCtors } from "../src/compiler/checker/catalog/data.ts";
-import { Rng } from "../src/compiler/tensor/params/random.ts";
 import { generateItem, type WorldItem, type WorldOptions, worldOptions } from "../src/runtime/world/index.ts";
 import { mentions } from "../src/runtime/world/mentions.ts";
 import { DEFAULTS } from "../src/runtime/world/options.ts";
@@ -15,6 +14,7 @@ import { type Scene, sampleScene, sceneKey, shapeCount, splitOf } from "../src/r
 import { negativeCandidates } from "../src/runtime/world/tasks.ts";
 import { COMPANION, NUMBER_WORDS, PAIRS, POSITION_PHRASE, SHAPES, type Shape } from "../src/runtime/world/vocab.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import { Rng } from "../src/util/random.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-world-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,4 +1,4 @@
-"""TinyVLM in plain PyTorch, written to match alignc's model exactly (src/compiler/tensor/models/tinyvlm/).
+"""TinyVLM in plain PyTorch, written to match alignc's model exactly (src/models/tinyvlm/).
 
 The architecture, as alignc builds it:
   * vision encoder: pixels [B, H, W, 3] in [0, 1] are centred to [-1, 1], cut into patch x patch tiles in row-major
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NEG = -1e9  # alignc's mask value (src/compiler/tensor/layers/attention.ts)
+NEG = -1e9  # alignc's mask value (src/models/layers/attention.ts)
 
 
 @dataclass
@@ -251,7 +251,7 @@ def generate_greedy(model: TinyVLM, pixels, prompt, prompt_length, image_keep, s
     return torch.stack(out, dim=1)
 
 
-# ── losses (src/compiler/tensor/layers/losses.ts, models/tinyvlm/{programs,dpo}.ts) ──
+# ── losses (src/models/layers/losses.ts, models/tinyvlm/{programs,dpo}.ts) ──
 
 
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,9 @@
 // runtime or the report writer. What `alignc --help` lists (name and summary) is kept here; test/cli-commands.test.ts
 // checks it against each module's own name and summary, and that every module under commands/ is registered. A
 // command's options and its own help stay in its module, which `alignc <command> --help` therefore loads.
-import type { Command } from "./command.ts";
+import type { Command } from "./common/command.ts";
 
-export type { Command } from "./command.ts";
+export type { Command } from "./common/command.ts";
 
 export interface CommandEntry {
   name: string;

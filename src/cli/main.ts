@@ -6,7 +6,7 @@ import { printable, printableLine } from "../util/printable.ts";
 import { UnreadableFileError } from "../util/read-json.ts";
 import { UnsafePathError } from "../util/safe-write.ts";
 import { type Command, type CommandEntry, commands } from "./commands.ts";
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "./io.ts";
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "./common/io.ts";
 
 const GLOBAL_HELP = `alignc — a typed language and toolchain for multimodal preference alignment
 
@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     return name ? EXIT_OK : EXIT_USER;
   }
   if (name === "--version" || name === "-v") {
-    const { ALIGNC_VERSION } = await import("../compiler/version.ts");
+    const { ALIGNC_VERSION } = await import("../version.ts");
     process.stdout.write(`alignc ${ALIGNC_VERSION}\n`);
     return EXIT_OK;
   }

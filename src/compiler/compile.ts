@@ -2,20 +2,20 @@
 // A trial of a sweep is compiled by checking once with defaults, picking the trial, and checking again
 // with its values. TypeScript rater hooks are verified last (ts-morph is loaded only when needed).
 import path from "node:path";
+import { type Diagnostic, DiagnosticBag, diagnostic, type Span, sortDiagnostics } from "../diagnostics/diagnostic.ts";
+import { labelTexts, messages, noteTexts } from "../diagnostics/messages.ts";
+import type { SourceFile } from "../diagnostics/source-file.ts";
+import type { ExecutionGraph } from "../graph/graph.ts";
 import { loadProgram, type Program } from "./binder/load.ts";
 import { type Bound, bind } from "./binder/scope.ts";
 import { type CheckedDecl, type CheckedProgram, check } from "./checker/check.ts";
 import type { CheckedSweep } from "./checker/sweeps.ts";
-import type { Value } from "./checker/types.ts";
-import { valueJson } from "./checker/types.ts";
-import { type Diagnostic, DiagnosticBag, diagnostic, type Span, sortDiagnostics } from "./diagnostics/diagnostic.ts";
-import { labelTexts, messages, noteTexts } from "./diagnostics/messages.ts";
-import { severityControl } from "./diagnostics/severity.ts";
-import type { ExecutionGraph } from "./lower/graph.ts";
 import { lower } from "./lower/lower.ts";
-import type { SourceFile } from "./source/source-file.ts";
+import { severityControl } from "./severity.ts";
 import { checkTrials } from "./sweep/check-trials.ts";
 import { findTrial, hasTrials, type Trial, trials } from "./sweep/expand.ts";
+import type { Value } from "./values/types.ts";
+import { valueJson } from "./values/types.ts";
 
 export interface CompileOptions {
   /** `--set name=value` arguments. */

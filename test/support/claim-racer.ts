@@ -8,11 +8,11 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { Store } from "../../src/runtime/run/store.ts";
+import { Store } from "../../src/runtime/pipeline/store.ts";
 
 const [storeRoot, sync, rounds, index] = process.argv.slice(2) as [string, string, string, string];
-const modulePath = process.env.CLAIMS_MODULE ?? path.resolve(import.meta.dirname, "../../src/runtime/run/claims.ts");
-const { KeyClaims } = (await import(pathToFileURL(modulePath).href)) as typeof import("../../src/runtime/run/claims.ts");
+const modulePath = process.env.CLAIMS_MODULE ?? path.resolve(import.meta.dirname, "../../src/runtime/pipeline/claims.ts");
+const { KeyClaims } = (await import(pathToFileURL(modulePath).href)) as typeof import("../../src/runtime/pipeline/claims.ts");
 
 const store = new Store(storeRoot);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

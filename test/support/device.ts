@@ -1,11 +1,11 @@
 // The device the tests run their ONNX programs on: ALIGNC_DEVICE (cpu, cuda or cuda:N; cpu when unset) — the
 // variable that also sets alignc run's default --device, so the CLI tests follow it too. On the GPU machine,
 // `ALIGNC_DEVICE=cuda npm test` runs every test that is not CPU-specific on CUDA (docs/gpu.md).
-import type { ExecutionGraph } from "../../src/compiler/lower/graph.ts";
-import type { Provider } from "../../src/runtime/providers.ts";
-import { Devices } from "../../src/runtime/run/devices.ts";
-import type { DeviceKindOf } from "../../src/runtime/run/keys.ts";
-import { Runtime, type RuntimeOptions } from "../../src/runtime/session.ts";
+import type { ExecutionGraph } from "../../src/graph/graph.ts";
+import type { Provider } from "../../src/runtime/engine/providers.ts";
+import { Runtime, type RuntimeOptions } from "../../src/runtime/engine/session.ts";
+import { Devices } from "../../src/runtime/pipeline/devices.ts";
+import type { DeviceKindOf } from "../../src/runtime/pipeline/keys.ts";
 
 export const TEST_DEVICE = process.env.ALIGNC_DEVICE ?? "cpu";
 

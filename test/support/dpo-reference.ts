@@ -1,15 +1,16 @@
-// A float64 reference for TinyVLM's DPO-family loss (src/compiler/tensor/models/tinyvlm/dpo.ts), written from the
+// A float64 reference for TinyVLM's DPO-family loss (src/models/tinyvlm/dpo.ts), written from the
 // definitions rather than from the compiler's code: TRL's dpo_loss (sigmoid with label smoothing, IPO, hinge), its
 // rewards and the metrics TRL logs (names as TRL's DPOTrainer logs them: docs/preference-training.md).
 //
-// Logits come from the reference interpreter (src/compiler/tensor/reference/), which runs the TinyVLM forward
+// Logits come from the reference interpreter (src/tensor/reference/), which runs the TinyVLM forward
 // graph in float64; everything after the logits (log-softmax, token log-probs, sequence sums and means, the
 // losses, rewards and metrics) is plain TypeScript arithmetic here.
-import type { Tensor, TensorData } from "../../src/compiler/tensor/ir/graph.ts";
-import type { TinyVlmConfig } from "../../src/compiler/tensor/models/tinyvlm/config.ts";
-import { vlmLogits } from "../../src/compiler/tensor/models/tinyvlm/forward.ts";
-import { Builder } from "../../src/compiler/tensor/ops/builder.ts";
-import { evaluate } from "../../src/compiler/tensor/reference/evaluate.ts";
+
+import type { TinyVlmConfig } from "../../src/models/tinyvlm/config.ts";
+import { vlmLogits } from "../../src/models/tinyvlm/forward.ts";
+import type { Tensor, TensorData } from "../../src/tensor/ir/graph.ts";
+import { Builder } from "../../src/tensor/ops/builder.ts";
+import { evaluate } from "../../src/tensor/reference/evaluate.ts";
 
 export type ReferenceLoss = "sigmoid" | "ipo" | "hinge";
 

@@ -1,10 +1,10 @@
 // Fake execution-graph nodes, stored inputs and executor contexts, for tests that call a node executor's run()
-// directly instead of through alignc run (src/runtime/run/executors/types.ts says what each part is).
-import type { GraphNode } from "../../src/compiler/lower/graph.ts";
-import type { ExecContext, StoredInput } from "../../src/runtime/run/executors/types.ts";
-import { RunLog } from "../../src/runtime/run/log.ts";
-import type { EntryInfo } from "../../src/runtime/run/store.ts";
-import type { Runtime } from "../../src/runtime/session.ts";
+// directly instead of through alignc run (src/runtime/pipeline/node-executor.ts says what each part is).
+import type { GraphNode } from "../../src/graph/graph.ts";
+import type { Runtime } from "../../src/runtime/engine/session.ts";
+import { RunLog } from "../../src/runtime/pipeline/log.ts";
+import type { ExecContext, StoredInput } from "../../src/runtime/pipeline/node-executor.ts";
+import type { EntryInfo } from "../../src/runtime/pipeline/store.ts";
 
 const ZERO_KEY = "0".repeat(64);
 

@@ -10,12 +10,12 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type CompileResult, compileSync } from "../../src/compiler/compile.ts";
-import type { Diagnostic, Span } from "../../src/compiler/diagnostics/diagnostic.ts";
-import { renderDiagnosticsJson } from "../../src/compiler/diagnostics/render-json.ts";
-import { renderDiagnostics } from "../../src/compiler/diagnostics/render-terminal.ts";
-import { canonicalJson } from "../../src/compiler/lower/canonical.ts";
-import { renderPlan } from "../../src/compiler/lower/render-plan.ts";
-import { mulberry32 } from "../../src/util/mulberry32.ts";
+import type { Diagnostic, Span } from "../../src/diagnostics/diagnostic.ts";
+import { renderDiagnosticsJson } from "../../src/diagnostics/render-json.ts";
+import { renderDiagnostics } from "../../src/diagnostics/render-terminal.ts";
+import { renderPlan } from "../../src/graph/render.ts";
+import { canonicalJson } from "../../src/util/content-hash.ts";
+import { mulberry32 } from "../../src/util/random.ts";
 import { alignFiles, repoRoot } from "./align-files.ts";
 
 // ── deterministic randomness ────────────────────────────────────────────────

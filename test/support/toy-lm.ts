@@ -1,13 +1,14 @@
 // A toy language-modelling task for the tensor compiler's learning tests and the train-loop benchmark: each
 // sequence is `half` random tokens followed by the same tokens again, and the loss is scored on the second half
 // only, so the model must learn to attend back (a bigram model cannot do better than chance there).
-import type { Tensor, TensorData } from "../../src/compiler/tensor/ir/graph.ts";
-import { maskedCrossEntropy } from "../../src/compiler/tensor/layers/losses.ts";
-import { type DecoderConfig, decoderLogits, initDecoder } from "../../src/compiler/tensor/models/decoder-lm.ts";
-import * as op from "../../src/compiler/tensor/ops/index.ts";
-import type { OptimizerConfig, ScheduleConfig } from "../../src/compiler/tensor/optim/types.ts";
-import { Rng } from "../../src/compiler/tensor/params/random.ts";
-import type { TrainProgramSpec } from "../../src/compiler/tensor/program/train-program.ts";
+
+import { maskedCrossEntropy } from "../../src/models/layers/losses.ts";
+import type { Tensor, TensorData } from "../../src/tensor/ir/graph.ts";
+import * as op from "../../src/tensor/ops/index.ts";
+import type { OptimizerConfig, ScheduleConfig } from "../../src/tensor/optim/types.ts";
+import type { TrainProgramSpec } from "../../src/tensor/program/train-program.ts";
+import { Rng } from "../../src/util/random.ts";
+import { type DecoderConfig, decoderLogits, initDecoder } from "./decoder-lm.ts";
 
 export interface CopyTask {
   model: DecoderConfig;

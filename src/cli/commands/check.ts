@@ -1,8 +1,8 @@
 // alignc check: every diagnostic of a file and its imports, nothing else.
 import { compile } from "../../compiler/compile.ts";
-import { summary } from "../../compiler/diagnostics/render-terminal.ts";
-import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
+import { summary } from "../../diagnostics/render-terminal.ts";
+import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
 
 export const checkCommand: Command = {
   name: "check",

@@ -1,10 +1,10 @@
 // alignc compare RUN_A RUN_B: the differences in settings and results between two run directories.
 import path from "node:path";
-import { CompareError, compareRuns, compareRunsHtml, readRun } from "../../runtime/report/compare-runs.ts";
+import { CompareError, compareRuns, compareRunsHtml, readRun } from "../../runtime/reports/compare-runs.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
-import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, UsageError } from "../common/io.ts";
 
 export const compareCommand: Command = {
   name: "compare",

@@ -2,12 +2,12 @@
 // tensor compiler's gradient checks on each usable provider — the analytic gradients of every op rule against
 // finite differences, run through ONNX Runtime exactly as training runs them.
 
-import { collectEnvironment, type EnvironmentFacts, environmentRows } from "../../runtime/environment.ts";
-import { type GradCheckRow, runGradientChecks } from "../../runtime/gradcheck/index.ts";
-import { isProvider, PROVIDERS, type Provider } from "../../runtime/providers.ts";
+import { collectEnvironment, type EnvironmentFacts, environmentRows } from "../../runtime/engine/environment.ts";
+import { type GradCheckRow, runGradientChecks } from "../../runtime/engine/gradcheck/index.ts";
+import { isProvider, PROVIDERS, type Provider } from "../../runtime/engine/providers.ts";
 import { printable, printableJson } from "../../util/printable.ts";
-import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "../io.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../common/command.ts";
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, UsageError } from "../common/io.ts";
 
 interface ProviderRun {
   provider: Provider;

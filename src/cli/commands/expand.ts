@@ -2,11 +2,11 @@
 
 import type { CheckedParam } from "../../compiler/checker/params.ts";
 import type { CheckedSweep } from "../../compiler/checker/sweeps.ts";
-import { valueJson, valueText } from "../../compiler/checker/types.ts";
 import { chooseSweep, compile } from "../../compiler/compile.ts";
 import { combinationCount, trials } from "../../compiler/sweep/expand.ts";
-import { type Command, compileOptions } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../io.ts";
+import { valueJson, valueText } from "../../compiler/values/types.ts";
+import { type Command, compileOptions } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../common/io.ts";
 
 export const expandCommand: Command = {
   name: "expand",

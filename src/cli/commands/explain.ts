@@ -1,7 +1,7 @@
 // alignc explain: the long explanation of a diagnostic code.
-import { findByCode, messages, severityControlText } from "../../compiler/diagnostics/messages.ts";
-import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
-import { EXIT_OK, UsageError } from "../io.ts";
+import { findByCode, messages, severityControlText } from "../../diagnostics/messages.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, UsageError } from "../common/io.ts";
 
 export const explainCommand: Command = {
   name: "explain",

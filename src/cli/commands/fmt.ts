@@ -1,12 +1,13 @@
 // alignc fmt: canonical layout, comments kept; --check for CI. Files are rewritten atomically and only
 // when they parse, so a formatting run never loses anything a user wrote.
 
-import type { Diagnostic } from "../../compiler/diagnostics/diagnostic.ts";
 import { formatSource } from "../../compiler/format/format.ts";
-import type { SourceFile } from "../../compiler/source/source-file.ts";
-import { readSourceFile } from "../../compiler/source/source-file.ts";
-import type { Command } from "../command.ts";
-import { EXIT_OK, EXIT_USER, report, UsageError, writeFileAtomic } from "../io.ts";
+import type { Diagnostic } from "../../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
+import { readSourceFile } from "../../diagnostics/source-file.ts";
+import { writeFileAtomic } from "../../util/safe-write.ts";
+import type { Command } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, report, UsageError } from "../common/io.ts";
 
 export const fmtCommand: Command = {
   name: "fmt",

@@ -1,8 +1,8 @@
 // alignc graph: the execution graph for Graphviz (dot) or Mermaid.
 import { compile } from "../../compiler/compile.ts";
-import { renderDot, renderMermaid } from "../../compiler/lower/render-plan.ts";
-import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
+import { renderDot, renderMermaid } from "../../graph/render.ts";
+import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
 import { compileArgs } from "./check.ts";
 
 export const graphCommand: Command = {

@@ -4,13 +4,13 @@
 // JSON with the characters JSON leaves raw (DEL, C1, bidi overrides) as \u escapes.
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { type Dataset, readDataset } from "../../runtime/prefdata/records.ts";
-import { RunLayout } from "../../runtime/run/layout.ts";
-import { ENTRY_INFO, type EntryInfo } from "../../runtime/run/store.ts";
+import { type Dataset, readDataset } from "../../runtime/data/prefdata/records.ts";
+import { RunLayout } from "../../runtime/pipeline/layout.ts";
+import { ENTRY_INFO, type EntryInfo } from "../../runtime/pipeline/store.ts";
 import { printable, printableJson, printableLine } from "../../util/printable.ts";
-import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../io.ts";
-import { renderRecords } from "../render-records.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../common/io.ts";
+import { renderRecords } from "../common/render-records.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",

@@ -2,13 +2,13 @@
 // directory: stored (it will not run), or why it will run.
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
-import { renderPlan } from "../../compiler/lower/render-plan.ts";
-import { Devices } from "../../runtime/run/devices.ts";
-import { EXECUTORS } from "../../runtime/run/executors/index.ts";
-import { RunLayout } from "../../runtime/run/layout.ts";
-import { planStatus } from "../../runtime/run/plan-status.ts";
-import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
-import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
+import { renderPlan } from "../../graph/render.ts";
+import { Devices } from "../../runtime/pipeline/devices.ts";
+import { EXECUTORS } from "../../runtime/pipeline/executors/index.ts";
+import { RunLayout } from "../../runtime/pipeline/layout.ts";
+import { planStatus } from "../../runtime/pipeline/runner/plan-status.ts";
+import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
 import { compileArgs } from "./check.ts";
 
 export const planCommand: Command = {

@@ -1,11 +1,11 @@
 // alignc report DIR: one self-contained HTML file for a run directory or a sweep directory, or its evaluation tables
 // as Markdown (a sweep's as mean ± sd across its seeds).
 import path from "node:path";
-import { buildReport, ReportError } from "../../runtime/report/report.ts";
+import { buildReport, ReportError } from "../../runtime/reports/report.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
-import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, oneFile } from "../io.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, oneFile } from "../common/io.ts";
 
 export const reportCommand: Command = {
   name: "report",

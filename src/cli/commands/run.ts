@@ -2,14 +2,14 @@
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { type EvaluationFile, renderComparison } from "../../runtime/eval/compare.ts";
-import { RunError, runGraph } from "../../runtime/run/executor.ts";
-import { RunLayout } from "../../runtime/run/layout.ts";
-import { RunLog } from "../../runtime/run/log.ts";
+import { RunLayout } from "../../runtime/pipeline/layout.ts";
+import { RunLog } from "../../runtime/pipeline/log.ts";
+import { RunError, runGraph } from "../../runtime/pipeline/runner/run-graph.ts";
 import { printable } from "../../util/printable.ts";
 import { readJsonFile } from "../../util/read-json.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
-import { type Command, compileOptions, compileOptionsHelp } from "../command.ts";
-import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../io.ts";
+import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
 import { compileArgs } from "./check.ts";
 
 export const runCommand: Command = {

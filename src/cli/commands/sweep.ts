@@ -1,16 +1,16 @@
 // alignc sweep: run every trial of a file's sweep as its own `alignc run --trial K` process, N at a time, on one
-// shared store, and gather their results into one summary (src/runtime/sweep/local.ts).
+// shared store, and gather their results into one summary (src/runtime/sweeps/local.ts).
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { valueJson } from "../../compiler/checker/types.ts";
 import { trials } from "../../compiler/sweep/expand.ts";
-import { RunLayout } from "../../runtime/run/layout.ts";
-import { renderSweepSummary, runLocalSweep, type SweepSummary, type SweepTrial } from "../../runtime/sweep/local.ts";
-import { cancelSweep, SlurmError, type SlurmOptions, submitSlurm, sweepStatus } from "../../runtime/sweep/slurm.ts";
+import { valueJson } from "../../compiler/values/types.ts";
+import { RunLayout } from "../../runtime/pipeline/layout.ts";
+import { renderSweepSummary, runLocalSweep, type SweepSummary, type SweepTrial } from "../../runtime/sweeps/local.ts";
+import { cancelSweep, SlurmError, type SlurmOptions, submitSlurm, sweepStatus } from "../../runtime/sweeps/slurm.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
-import type { Command } from "../command.ts";
-import { EXIT_OK, EXIT_USER, oneFile, UsageError } from "../io.ts";
+import type { Command } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, oneFile, UsageError } from "../common/io.ts";
 import { loadSweep } from "./expand.ts";
 
 /** bin/alignc.js, which every trial runs with. */

@@ -14,8 +14,8 @@ import {
   writeWorld,
 } from "../../runtime/world/index.ts";
 import { printable, printableJson } from "../../util/printable.ts";
-import { type Command, colorOptions, colorOptionsHelp } from "../command.ts";
-import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../io.ts";
+import { type Command, colorOptions, colorOptionsHelp } from "../common/command.ts";
+import { EXIT_OK, EXIT_USER, formatOption, UsageError } from "../common/io.ts";
 
 /** Problems printed before the rest are summarised as a count. */
 const SHOWN = 50;

@@ -1,7 +1,7 @@
 // The syntax tree of one .align file, as written: no names resolved, no defaults filled. Every node has a
 // span. Built from Chevrotain's CST by build.ts; read by the binder, the checker and the formatter.
-import type { Span } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "../source/source-file.ts";
+import type { Span } from "../../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
 
 export interface Ident {
   kind: "Ident";

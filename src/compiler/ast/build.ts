@@ -7,8 +7,8 @@
 // bounds how deep an expression may nest (MAX_EXPRESSION_DEPTH): a deeper one is reported once (ALN1013)
 // and replaced by an `Error` node, so no later phase ever sees it.
 import type { CstElement, CstNode, IToken } from "chevrotain";
-import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "../source/source-file.ts";
+import { type Diagnostic, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
 import type * as A from "./ast.ts";
 
 type Children = Record<string, CstElement[] | undefined>;

@@ -1,10 +1,10 @@
 // Loads the entry file and everything it imports (relative paths), parsing each once, and reports import
 // cycles with the whole chain. The result is the program's set of files in dependency order.
 import path from "node:path";
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import { readSourceFile, type SourceFile } from "../../diagnostics/source-file.ts";
 import type { AlignFile, ImportStatement } from "../ast/ast.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
 import { parseSource } from "../parse/parse.ts";
-import { readSourceFile, type SourceFile } from "../source/source-file.ts";
 
 export interface LoadedFile {
   ast: AlignFile;

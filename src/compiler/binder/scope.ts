@@ -2,9 +2,10 @@
 // namespaces), the program-wide param table, and qualified names (`common.sft`) that identify each
 // declaration across the program. A file's scope refers to the scopes of its imports instead of copying
 // them, so a chain of thousands of files, each importing the next, binds in linear time and memory.
+
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import { labelTexts } from "../../diagnostics/messages.ts";
 import type { Declaration, DeclarationKind, EvaluateDeclaration, ParamDeclaration } from "../ast/ast.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
-import { labelTexts } from "../diagnostics/messages.ts";
 import type { LoadedFile, Program } from "./load.ts";
 
 export interface DeclSymbol {

@@ -1,11 +1,14 @@
 // The checker: params first (defaults, --set, trial values), then every declaration in dependency order
 // (cycles reported with their chain), evaluations and sweeps. Produces the checked program the lowering
 // reads: each declaration's constructor with its settings resolved and defaults filled.
+
+import { type Diagnostic, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import { helpTexts } from "../../diagnostics/messages.ts";
 import type { Call, Declaration, EvaluateDeclaration, Expression, Ident } from "../ast/ast.ts";
 import type { Program } from "../binder/load.ts";
 import { type Bound, type DeclSymbol, Scope } from "../binder/scope.ts";
-import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { helpTexts } from "../diagnostics/messages.ts";
+import { suggest } from "../values/suggest.ts";
+import type { Value } from "../values/types.ts";
 import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 import { ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
@@ -13,9 +16,7 @@ import { postOrder, referencedDeclarations } from "./dependencies.ts";
 import { type EvalHost, Evaluator } from "./evaluate.ts";
 import { type CheckedParam, checkParams, type ParamInputs } from "./params.ts";
 import { checkRuntimeSupport } from "./runtime-support.ts";
-import { suggest } from "./suggest.ts";
 import { type CheckedSweep, checkSweep } from "./sweeps.ts";
-import type { Value } from "./types.ts";
 
 export interface CheckedDecl {
   symbol: DeclSymbol;

@@ -1,14 +1,13 @@
 // Schema-directed evaluation: an AST expression is checked against the Type a place expects and becomes a
 // Value. The expected type decides what a bare name means (a symbol, a declaration, a constructor), so the
 // grammar stays small and every mistake is reported where it was written.
+
+import { type Diagnostic, type DiagnosticExtras, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import { helpTexts, labelTexts, type TableText } from "../../diagnostics/messages.ts";
 import type { Block, Call, Entry, Expression, Ident } from "../ast/ast.ts";
 import type { Scope } from "../binder/scope.ts";
-import { type Diagnostic, type DiagnosticExtras, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { helpTexts, labelTexts, type TableText } from "../diagnostics/messages.ts";
-import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
-import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
-import { toExprTree } from "./expressions.ts";
-import { suggest } from "./suggest.ts";
+import { toExprTree } from "../values/expressions.ts";
+import { suggest } from "../values/suggest.ts";
 import {
   type Category,
   datasetKindText,
@@ -22,7 +21,9 @@ import {
   typeName,
   type Value,
   valueText,
-} from "./types.ts";
+} from "../values/types.ts";
+import type { CheckedArg, CheckedCall, ResultInfo } from "./catalog/ctor.ts";
+import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 
 export interface EvalHost {
   report(d: Diagnostic): void;

@@ -2,13 +2,14 @@
 // allowed values when the domain is a set. The domain is checked against the type: bounds in the type's
 // unit (durations with units, percentages or fractions for percent), sets of strings for strings, and no
 // domain at all for bools and unions of symbols (a union is its own domain).
+
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import { helpTexts, type TableText } from "../../diagnostics/messages.ts";
 import { type NumericLiteral, type ParamDeclaration, type ParamDomain, pathText } from "../ast/ast.ts";
 import { domainText } from "../ast/domain.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
-import { helpTexts, type TableText } from "../diagnostics/messages.ts";
+import { suggest } from "../values/suggest.ts";
+import type { NumberBounds, Type, Value } from "../values/types.ts";
 import { describeExpression } from "./evaluate.ts";
-import { suggest } from "./suggest.ts";
-import type { NumberBounds, Type, Value } from "./types.ts";
 
 export interface ParamType {
   type: Type;

@@ -1,15 +1,15 @@
 // Params: template values declared with a type and an allowed domain. Their value comes from the default,
 // from `--set name=value` (type-checked like source text), or from a sweep trial — in that order of priority.
 import path from "node:path";
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import { helpTexts } from "../../diagnostics/messages.ts";
+import { SourceFile } from "../../diagnostics/source-file.ts";
 import { type Bound, type ParamSymbol, Scope } from "../binder/scope.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
-import { helpTexts } from "../diagnostics/messages.ts";
 import { parseValueText } from "../parse/parse.ts";
-import { SourceFile } from "../source/source-file.ts";
+import { didYouMean } from "../values/suggest.ts";
+import { type Type, type Value, valueText } from "../values/types.ts";
 import { type EvalHost, Evaluator } from "./evaluate.ts";
 import { type ParamType, paramType } from "./param-types.ts";
-import { didYouMean } from "./suggest.ts";
-import { type Type, type Value, valueText } from "./types.ts";
 
 export interface CheckedParam {
   name: string;

@@ -1,5 +1,5 @@
 // What `alignc run` would refuse, refused when the file is checked, from the catalog and the node-kind contract
-// (src/compiler/lower/node-kinds.ts) rather than constructor by constructor:
+// (src/graph/node-kinds.ts) rather than constructor by constructor:
 //   - a constructor whose node kind the runtime has no executor for (ALN3020);
 //   - a setting its kind's executor does not implement, written with a value other than the one it runs (ALN3021);
 //   - a file or directory the declaration names (a catalog string with a `path`) that is not there (ALN3022) or is
@@ -7,11 +7,11 @@
 //     and the runtime reads it. Paths are only looked up (stat), never opened or read (docs/security.md).
 import { type Stats, statSync } from "node:fs";
 import path from "node:path";
+import { type Diagnostic, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import { nodeKindSpec, unsupportedSettings } from "../../graph/node-kinds.ts";
 import { fileKind } from "../../util/untrusted-file.ts";
-import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { nodeKindSpec, unsupportedSettings } from "../lower/node-kinds.ts";
+import { type PathSpec, type Value, valueJson, valueText } from "../values/types.ts";
 import type { CheckedCall } from "./catalog/ctor.ts";
-import { type PathSpec, type Value, valueJson, valueText } from "./types.ts";
 
 /** Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file. */
 export function checkRuntimeSupport(call: CheckedCall, declFile: string, report: (d: Diagnostic) => void): void {

@@ -2,18 +2,19 @@
 // declaration (the type in its constructor's schema). Every value of an axis — listed, from an integer
 // range, or an end of a distribution — goes through the target's `check`, so a sweep cannot assign what
 // the file itself could not write.
+
+import { type DiagnosticExtras, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import { helpTexts } from "../../diagnostics/messages.ts";
 import type { Call, Declaration, Ident } from "../ast/ast.ts";
 import type { Bound } from "../binder/scope.ts";
-import { type DiagnosticExtras, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { helpTexts } from "../diagnostics/messages.ts";
+import { didYouMean, suggest } from "../values/suggest.ts";
+import type { Fields, Type, Value } from "../values/types.ts";
 import { type Ctor, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
 import type { CheckedDecl } from "./check.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
 import type { ParamType } from "./param-types.ts";
 import { checkValueAgainstParam } from "./params.ts";
-import { didYouMean, suggest } from "./suggest.ts";
-import type { Fields, Type, Value } from "./types.ts";
 
 export interface SweepContext {
   bound: Bound;

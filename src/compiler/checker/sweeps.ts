@@ -1,16 +1,17 @@
 // Sweep declarations: each axis names a param or a nested setting of a declaration, and every value on the
 // axis is checked once against that target's type (not once per trial). Expansion into trials is lazy and
 // lives in src/compiler/sweep/.
+
+import { diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import { helpTexts } from "../../diagnostics/messages.ts";
 import type { Block, Declaration, Expression, Ident } from "../ast/ast.ts";
 import type { DeclSymbol } from "../binder/scope.ts";
-import { diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { helpTexts } from "../diagnostics/messages.ts";
+import { suggest } from "../values/suggest.ts";
+import { type Value, valueJson, valueText } from "../values/types.ts";
 import { findCtor } from "./catalog/index.ts";
 import { slurmFields } from "./catalog/training.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
-import { suggest } from "./suggest.ts";
 import { checkDistribution, DISTRIBUTIONS, type Distribution, resolveTarget, type SweepContext, type SweepTarget } from "./sweep-targets.ts";
-import { type Value, valueJson, valueText } from "./types.ts";
 
 export interface SweepAxis {
   /** A param name or a setting path such as `dpo.objective.beta`. */

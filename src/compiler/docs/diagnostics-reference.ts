@@ -1,7 +1,7 @@
 // The diagnostics reference of docs/language.md, generated from the message table
-// (src/compiler/diagnostics/messages.ts): every code with its severity, its message with the placeholders
+// (src/diagnostics/messages.ts): every code with its severity, its message with the placeholders
 // shown as ‹name›, and the explanation that `alignc explain CODE` prints.
-import { messages } from "../diagnostics/messages.ts";
+import { messages } from "../../diagnostics/messages.ts";
 import { code, prose } from "./reference.ts";
 
 const GROUPS: Record<string, string> = {

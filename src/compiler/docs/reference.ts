@@ -4,7 +4,7 @@
 // when it is stale. Also home to the small marker-region helpers that script and test share.
 import { allCtors, type Ctor } from "../checker/catalog/index.ts";
 import { evaluateFields } from "../checker/catalog/training.ts";
-import { type Field, type Fields, type Type, typeName, valueText } from "../checker/types.ts";
+import { type Field, type Fields, type Type, typeName, valueText } from "../values/types.ts";
 
 /** Families in the order the reference lists them, with a heading, an intro and how a value is written. */
 const FAMILIES: readonly { family: string; title: string; intro: string; form: (c: Ctor) => string }[] = [

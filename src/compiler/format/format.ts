@@ -25,12 +25,13 @@
 //   item stays in front of it. A bracket that holds a comment is always broken into lines. A comment where no
 //   line break can go (`a + /* c */ b`, inside a parameter domain) moves forward: to the end of the output line,
 //   or, when it stood on a line of its own and no bracket follows, onto its own line after that entry/statement.
+
+import type { Diagnostic, Span } from "../../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
 import type * as A from "../ast/ast.ts";
 import { pathText } from "../ast/ast.ts";
 import { domainText } from "../ast/domain.ts";
-import type { Diagnostic, Span } from "../diagnostics/diagnostic.ts";
 import { parseSource } from "../parse/parse.ts";
-import type { SourceFile } from "../source/source-file.ts";
 
 /** Column limit for putting a bracket on one line. */
 export const MAX_LINE_WIDTH = 100;

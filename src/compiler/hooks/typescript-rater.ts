@@ -14,8 +14,8 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Diagnostic, Node, Project, ts } from "ts-morph";
+import { MAX_SOURCE_BYTES } from "../../diagnostics/source-file.ts";
 import { checkUntrusted, describeRefusal } from "../../util/untrusted-file.ts";
-import { MAX_SOURCE_BYTES } from "../source/source-file.ts";
 
 /** A position in a file; `line` and `column` are 1-based. */
 export interface Location {

@@ -2,12 +2,12 @@
 // trials, they do not run); reference log-probs of preference phases and each evaluated model's answers get a
 // node of their own so the runtime caches them by content across runs, phases, evaluations and trials.
 import path from "node:path";
+import { type ExecutionGraph, GRAPH_SCHEMA_VERSION, type GraphInput, type GraphNode } from "../../graph/graph.ts";
+import { NODE_KINDS } from "../../graph/node-kinds.ts";
+import { contentHash } from "../../util/content-hash.ts";
+import { ALIGNC_VERSION } from "../../version.ts";
 import type { CheckedDecl, CheckedProgram } from "../checker/check.ts";
-import { type Value, valueJson } from "../checker/types.ts";
-import { ALIGNC_VERSION } from "../version.ts";
-import { contentHash } from "./canonical.ts";
-import { type ExecutionGraph, GRAPH_SCHEMA_VERSION, type GraphInput, type GraphNode } from "./graph.ts";
-import { NODE_KINDS } from "./node-kinds.ts";
+import { type Value, valueJson } from "../values/types.ts";
 
 export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: ExecutionGraph["trial"]): ExecutionGraph {
   const entryDir = path.dirname(entryAbsPath);

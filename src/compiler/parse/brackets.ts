@@ -11,9 +11,9 @@
 // Parse errors inside the `regions` returned are consequences of a reported problem and are not shown.
 import { createTokenInstance, type IToken, type TokenType } from "chevrotain";
 import * as T from "../../../grammar/lexer.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
-import { labelTexts } from "../diagnostics/messages.ts";
-import type { SourceFile } from "../source/source-file.ts";
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import { labelTexts } from "../../diagnostics/messages.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
 
 /** Deepest nesting of brackets (and chains of prefix operators) the parser accepts. */
 export const MAX_NESTING = 128;

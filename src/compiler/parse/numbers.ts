@@ -2,8 +2,8 @@
 // and `99999999999999999999` a silently rounded integer. They are rejected where they are written.
 import type { IToken } from "chevrotain";
 import * as T from "../../../grammar/lexer.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "../source/source-file.ts";
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
 
 const FLOAT_LIMIT = "about 1.8e308";
 const INT_LIMIT = String(Number.MAX_SAFE_INTEGER);

@@ -4,10 +4,10 @@
 import { EOF, type IToken } from "chevrotain";
 import * as T from "../../../grammar/lexer.ts";
 import { alignParser } from "../../../grammar/parser.ts";
+import { type Diagnostic, diagnostic } from "../../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../../diagnostics/source-file.ts";
 import type { AlignFile } from "../ast/ast.ts";
 import { AstBuilder, MAX_EXPRESSION_DEPTH } from "../ast/build.ts";
-import { type Diagnostic, diagnostic } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "../source/source-file.ts";
 import { checkBrackets, MAX_NESTING } from "./brackets.ts";
 import { checkNumberLiterals } from "./numbers.ts";
 

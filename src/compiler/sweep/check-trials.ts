@@ -6,14 +6,15 @@
 // whose value the trial changes, those whose settings it overrides, and everything that refers to those — the rest
 // are taken from the checked program as they are (check.ts, `reuse`). An error is reported once per place, from the
 // first trial that makes it, with a label at the sweep naming that trial (ordinal, id, values) and how many more do.
+
+import { type Diagnostic, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
+import { labelTexts } from "../../diagnostics/messages.ts";
 import type { Program } from "../binder/load.ts";
 import type { Bound } from "../binder/scope.ts";
 import { type CheckedProgram, check, type TrialReuse } from "../checker/check.ts";
 import type { CheckedParam } from "../checker/params.ts";
 import type { CheckedSweep } from "../checker/sweeps.ts";
-import { type Value, valueText } from "../checker/types.ts";
-import { type Diagnostic, diagnostic, type Span } from "../diagnostics/diagnostic.ts";
-import { labelTexts } from "../diagnostics/messages.ts";
+import { type Value, valueText } from "../values/types.ts";
 import { combinationCount, type Trial, trials } from "./expand.ts";
 
 /** Trials of one sweep that `check` checks; the rest of a larger sweep are checked when they run. */

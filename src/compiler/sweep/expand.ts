@@ -1,11 +1,11 @@
 // Lazy sweep expansion: trial k of a grid is computed from k by mixed-radix digits, a random trial from a
 // counter-based generator seeded with (seed, k), so listing or picking trials never builds them all.
 
-import { mulberry32 } from "../../util/mulberry32.ts";
+import { contentHash } from "../../util/content-hash.ts";
+import { mulberry32 } from "../../util/random.ts";
 import type { CheckedParam } from "../checker/params.ts";
 import type { CheckedSweep } from "../checker/sweeps.ts";
-import { type Value, valueJson, valueText } from "../checker/types.ts";
-import { contentHash } from "../lower/canonical.ts";
+import { type Value, valueJson, valueText } from "../values/types.ts";
 
 export interface TrialAssignment {
   target: string;

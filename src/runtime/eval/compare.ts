@@ -4,7 +4,7 @@
 // evaluation measured it, so a run that only scored POPE gets a narrow table.
 import type { WorldReport } from "./evaluate.ts";
 
-/** What evaluation.json holds (src/runtime/run/executors/eval-metrics.ts). */
+/** What evaluation.json holds (src/runtime/pipeline/executors/eval-metrics.ts). */
 export interface EvaluationFile {
   data: string;
   metrics: string[];

@@ -1,4 +1,5 @@
 // All of the world's metrics for a set of predictions: each item is scored by the metric of its task.
+
 import type { WorldItem } from "../world/format.ts";
 import { type ChairScores, chairMetrics } from "./chair.ts";
 import { type ExactScores, exactMatch } from "./exact.ts";

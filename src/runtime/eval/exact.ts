@@ -1,5 +1,5 @@
 // Exact-match accuracy after normalisation: text-only tasks, attribute and counting questions.
-import { normalizeAnswer } from "./answers.ts";
+import { normalizeAnswer } from "../world/answers.ts";
 
 export interface ExactRecord {
   answer: string;

@@ -1,5 +1,5 @@
 // Metrics over predictions and ground-truth items: POPE, CHAIR, exact match (docs/world.md, "Metrics").
-export { normalizeAnswer, parseYesNo } from "./answers.ts";
+export { normalizeAnswer, parseYesNo } from "../world/answers.ts";
 export { type ChairRecord, type ChairScores, chairMetrics } from "./chair.ts";
 export { evaluateWorld, type WorldReport } from "./evaluate.ts";
 export { type ExactRecord, type ExactScores, exactMatch } from "./exact.ts";

@@ -1,7 +1,8 @@
 // POPE metrics (Li et al. 2023): yes/no object-existence questions, scored per negative-sampling split with
 // "yes" as the positive class.
+
+import { parseYesNo } from "../world/answers.ts";
 import type { Negative } from "../world/options.ts";
-import { parseYesNo } from "./answers.ts";
 
 export interface PopeRecord {
   /** The reference answer ("Yes." / "No."). */

@@ -4,8 +4,8 @@
 // cannot grade an item without the ground truth its task needs; a command rater may fail an item for good) are left
 // out of the means and counted.
 import path from "node:path";
-import { GROUNDED_ASPECTS } from "../../compiler/checker/catalog/data.ts";
-import type { RatingInfo } from "../prefdata/records.ts";
+import { GROUNDED_ASPECTS } from "../../graph/vocabulary.ts";
+import type { RatingInfo } from "../data/prefdata/records.ts";
 import { createGroundedRater } from "../raters/grounded.ts";
 import type { ItemFailure, RaterReply, RaterRequest, RaterRuntime } from "../raters/types.ts";
 import type { WorldItem } from "../world/format.ts";

@@ -1,6 +1,7 @@
 // Evaluation reports as Markdown tables: one comparison table (a row per metric, a column per model), POPE in
 // detail per model and negative split, the most hallucinated objects, and the rater's quality scores per model. Markdown reads well in a terminal and
 // renders in docs and reports.
+
 import type { EvaluatedItems, WorldReport } from "./evaluate.ts";
 import type { QualityMeans, QualityReport } from "./quality.ts";
 

@@ -22,8 +22,8 @@
 // tails) reaches messages with control characters escaped (util/printable.ts).
 import { JsonlProcess, type ProcessExit } from "../../util/jsonl-process.ts";
 import { printableLine } from "../../util/printable.ts";
-import type { RatingInfo } from "../prefdata/records.ts";
-import type { StderrSink, StderrStream } from "../run/log.ts";
+import type { StderrSink, StderrStream } from "../../util/stderr-sink.ts";
+import type { RatingInfo } from "../data/prefdata/records.ts";
 import { AttemptFailure, type Part, parseReplyLine, quote, type RaterMode, RaterUnavailable, runPlan, wireRequest } from "./protocol.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";
 

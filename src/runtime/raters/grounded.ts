@@ -29,9 +29,9 @@
 // shape, a size, a position, a number — compared with the reference's, after exact-match normalisation).
 // Items without the ground truth a task needs (a describe item without a scene, a pope item whose reference answer
 // is not yes/no, a question without a reference answer — typically imported prompts) fail with a message.
-import { GROUNDED_ASPECTS } from "../../compiler/checker/catalog/data.ts";
-import { normalizeAnswer, parseYesNo } from "../eval/answers.ts";
-import type { RatingInfo } from "../prefdata/records.ts";
+import { GROUNDED_ASPECTS } from "../../graph/vocabulary.ts";
+import type { RatingInfo } from "../data/prefdata/records.ts";
+import { normalizeAnswer, parseYesNo } from "../world/answers.ts";
 import type { WorldItem } from "../world/format.ts";
 import { type Mention, mentions, words } from "../world/mentions.ts";
 import type { Scene, SceneObject } from "../world/scene.ts";

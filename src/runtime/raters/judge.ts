@@ -10,11 +10,11 @@
 // rule, with one rationale line per pair. Log-probs of a whole batch of items are computed together, then each item
 // goes through the shared plan (runPlan), so failures, combining and reply checks are those of every other rater.
 import { readFileSync } from "node:fs";
-import type { RatingInfo } from "../prefdata/records.ts";
-import type { Runtime } from "../session.ts";
-import type { Example } from "../vlm/feeds.ts";
-import { answerLogProbs } from "../vlm/logprobs.ts";
-import type { VlmModel } from "../vlm/model.ts";
+import type { RatingInfo } from "../data/prefdata/records.ts";
+import type { Runtime } from "../engine/session.ts";
+import type { Example } from "../models/tinyvlm/feeds.ts";
+import { answerLogProbs } from "../models/tinyvlm/logprobs.ts";
+import type { VlmModel } from "../models/tinyvlm/model.ts";
 import { decodePng } from "../world/png.ts";
 import { AttemptFailure, type Part, type RaterMode, RaterUnavailable, runPlan } from "./protocol.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";

@@ -1,8 +1,8 @@
 // What every rater is at run time: something that scores each response of an item on each aspect, on a scale.
-// The `rate` stage (src/runtime/run/executors/stage-rate.ts) builds one RaterRequest per samples record, journals
+// The `rate` stage (src/runtime/pipeline/executors/stage-rate.ts) builds one RaterRequest per samples record, journals
 // each reply as it comes (so a killed run asks again only for what is missing) and writes the rated dataset.
 import type { RaterReply, RaterRequest } from "../../api/rater.ts";
-import type { RatingInfo } from "../prefdata/records.ts";
+import type { RatingInfo } from "../data/prefdata/records.ts";
 
 export type { RaterReply, RaterRequest };
 

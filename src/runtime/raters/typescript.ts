@@ -5,7 +5,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Rater } from "../../api/rater.ts";
-import type { RatingInfo } from "../prefdata/records.ts";
+import type { RatingInfo } from "../data/prefdata/records.ts";
 import { AttemptFailure, type Part, type RaterMode, RaterUnavailable, runPlan } from "./protocol.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";
 

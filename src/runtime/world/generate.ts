@@ -1,7 +1,7 @@
 // Items of the world, one at a time. Item i depends only on (seed, split, i) and the options: a larger count
 // extends a dataset without changing its first items. Tasks take turns (item i has task i mod #tasks), and POPE
 // items take turns over the negative splits, so every mix is balanced.
-import { Rng } from "../../compiler/tensor/params/random.ts";
+import { Rng } from "../../util/random.ts";
 import { IMAGES_DIR, type WorldItem } from "./format.ts";
 import type { WorldOptions } from "./options.ts";
 import { encodePng } from "./png.ts";

@@ -1,6 +1,6 @@
 // The generator's options: exactly the settings of the `.align` `shapes` constructor (same names, same ranges,
 // same defaults), so a `data.shapes` node's params can be passed straight in.
-import { POPE_NEGATIVES, SHAPES_TASKS } from "../../compiler/checker/catalog/data.ts";
+import { POPE_NEGATIVES, SHAPES_TASKS } from "../../graph/vocabulary.ts";
 
 export const SPLITS = ["train", "val", "test"] as const;
 export type Split = (typeof SPLITS)[number];

@@ -1,9 +1,9 @@
 // Loads and validates a world dataset directory (generated, or a user's own data in the same format). Every
 // problem names the file, the line for items.jsonl, and what is wrong.
 import path from "node:path";
+import { inputProblem, MAX_IMAGE_BYTES, MAX_JSON_BYTES, refusalProblem, renderInputProblem } from "../../diagnostics/input-problems.ts";
 import { checkUntrusted, type ReadRoot, readRoot, readUntrusted } from "../../util/untrusted-file.ts";
 import { decodeUtf8 } from "../../util/utf8.ts";
-import { inputProblem, MAX_IMAGE_BYTES, MAX_JSON_BYTES, refusalProblem, renderInputProblem } from "../input-problems.ts";
 import { FORMAT, FORMAT_VERSION, IMAGES_DIR, ITEMS_FILE, MANIFEST_FILE, type WorldItem, type WorldManifest } from "./format.ts";
 import { mentions } from "./mentions.ts";
 import { NEGATIVES, SPLITS, TASKS, type WorldOptions, WorldOptionsError, worldOptions } from "./options.ts";

@@ -1,6 +1,6 @@
 // Scene graphs and how they are sampled: 1…max_objects objects on a grid of slots, each with a shape, colour,
 // size and place, with companion pairs completed with probability `bias`.
-import type { Rng } from "../../compiler/tensor/params/random.ts";
+import type { Rng } from "../../util/random.ts";
 import type { Split } from "./options.ts";
 import { COLORS, COMPANION, type Color, PAIR_OF, PAIRS, POPULARITY, POSITIONS, type Position, SHAPES, type Shape, SIZES, type Size } from "./vocab.ts";
 

@@ -1,6 +1,6 @@
 // Questions about a scene, in a fixed grammar: descriptions, POPE yes/no questions, attribute and counting
 // questions. Each returns undefined when the scene cannot carry the question (the caller draws another scene).
-import type { Rng } from "../../compiler/tensor/params/random.ts";
+import type { Rng } from "../../util/random.ts";
 import type { Negative } from "./options.ts";
 import { type Scene, type SceneObject, shapeCount } from "./scene.ts";
 import { COLORS, COMPANION, numberWord, POPULARITY, POSITION_PHRASE, plural, SHAPES, type Shape } from "./vocab.ts";

@@ -1,6 +1,6 @@
 // Text-only instruction tasks with exact answers, in the world's own small vocabulary: they measure language
 // ability without an image, before and after visual instruction tuning.
-import type { Rng } from "../../compiler/tensor/params/random.ts";
+import type { Rng } from "../../util/random.ts";
 import { pick, type Question, sentence } from "./tasks.ts";
 import { COLORS, numberWord, SHAPES } from "./vocab.ts";
 

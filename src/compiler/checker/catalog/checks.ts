@@ -1,10 +1,10 @@
 // Cross-setting checks shared by several constructors.
 import path from "node:path";
-import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { RESERVED_NAMES } from "../../lower/run-directory-names.ts";
-import { scoreSpread, spanOfName } from "../expressions.ts";
-import { suggest } from "../suggest.ts";
-import type { Value } from "../types.ts";
+import { diagnostic } from "../../../diagnostics/diagnostic.ts";
+import { RESERVED_NAMES } from "../../../graph/run-directory-names.ts";
+import { scoreSpread, spanOfName } from "../../values/expressions.ts";
+import { suggest } from "../../values/suggest.ts";
+import type { Value } from "../../values/types.ts";
 import type { CheckedCall, ValidateContext } from "./ctor.ts";
 
 /** `weights` (if given) has one entry per weighed input and adds up to 1. */

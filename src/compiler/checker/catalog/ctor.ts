@@ -1,8 +1,8 @@
 // What a constructor is: positional arguments, settings, the kind of value it makes, the cross-setting
 // checks it needs, and the execution-graph node it lowers to. The catalog files declare them as data.
-import type { Diagnostic, Span } from "../../diagnostics/diagnostic.ts";
-import type { NodeKind } from "../../lower/node-kinds.ts";
-import type { Category, DatasetKind, Fields, Type, Value } from "../types.ts";
+import type { Diagnostic, Span } from "../../../diagnostics/diagnostic.ts";
+import type { NodeKind } from "../../../graph/node-kinds.ts";
+import type { Category, DatasetKind, Fields, Type, Value } from "../../values/types.ts";
 
 /** What the checker knows about a declaration's value once it is checked. */
 export type ResultInfo =
@@ -69,7 +69,7 @@ export interface Ctor {
   validate?: (call: CheckedCall, ctx: ValidateContext) => void;
   /**
    * Execution-graph node kind. Its version, and what of it `alignc run` cannot run yet (refused at check time), are
-   * declared once in src/compiler/lower/node-kinds.ts, which the runtime's executors share.
+   * declared once in src/graph/node-kinds.ts, which the runtime's executors share.
    */
   node?: NodeKind;
   /** An example for the docs. */

@@ -1,8 +1,18 @@
 // Constructors for models, datasets and data stages, raters and similarity functions.
-import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { helpTexts } from "../../diagnostics/messages.ts";
-import { spanOfName } from "../expressions.ts";
-import { suggest } from "../suggest.ts";
+import { diagnostic } from "../../../diagnostics/diagnostic.ts";
+import { helpTexts } from "../../../diagnostics/messages.ts";
+import {
+  CHECKPOINT_FILES,
+  CORRUPTIONS,
+  FILE_FORMATS,
+  GROUNDED_ASPECTS,
+  POPE_NEGATIVES,
+  RECORD_FIELDS,
+  SHAPES_TASKS,
+  TINYVLM_SIZES,
+} from "../../../graph/vocabulary.ts";
+import { spanOfName } from "../../values/expressions.ts";
+import { suggest } from "../../values/suggest.ts";
 import {
   bool,
   type DatasetKind,
@@ -18,18 +28,15 @@ import {
   sym,
   type Type,
   type Value,
-} from "../types.ts";
+} from "../../values/types.ts";
 import { checkScoreOnRater, checkWeights, exportPathProblem } from "./checks.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
-import { RECORD_FIELDS } from "./record-fields.ts";
 
 const prob: Type = { t: "fraction" };
 const seed: Fields = { seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Random seed of this stage." } };
 const datasetOf = (...kinds: DatasetKind[]): Type => ({ t: "ref", category: "dataset", datasetKinds: kinds });
 const anyDataset: Type = { t: "ref", category: "dataset" };
 const modelRef: Type = { t: "ref", category: "model" };
-export const GROUNDED_ASPECTS = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"] as const;
-export const FILE_FORMATS = ["alignc", "trl", "sharegpt", "ms_swift"] as const;
 
 /** A dataset result with the same kind (and rating) as the first argument. */
 function sameKind(call: CheckedCall): ResultInfo {
@@ -73,9 +80,6 @@ function sameKindsAcrossArgs(call: CheckedCall, ctx: ValidateContext): void {
 }
 
 // ── models ──────────────────────────────────────────────────────────────────
-export const TINYVLM_SIZES = ["nano", "small", "base"] as const;
-/** The files of a TinyVLM checkpoint directory (src/runtime/checkpoint.ts writes and reads them; test/node-kinds.test.ts). */
-export const CHECKPOINT_FILES = ["config.json", "tokenizer.json", "model.safetensors"] as const;
 const CHECKPOINT_DIR: PathSpec = { what: "checkpoint directory", is: "directory", holds: CHECKPOINT_FILES, mustExist: true };
 
 const models: Ctor[] = [
@@ -144,9 +148,6 @@ const models: Ctor[] = [
 ];
 
 // ── datasets and stages ─────────────────────────────────────────────────────
-export const SHAPES_TASKS = ["describe", "pope", "attribute", "count", "text"] as const;
-export const POPE_NEGATIVES = ["random", "popular", "adversarial"] as const;
-export const CORRUPTIONS = ["object", "color", "count", "position", "size"] as const;
 
 export const bdhsFields: Fields = {
   rho: { type: { t: "fraction" }, default: frac(0.99), doc: "ρ: each image token stays visible only if u ≥ ρ for u ~ U(0,1); 0.99 keeps about 1%." },

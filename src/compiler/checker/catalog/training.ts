@@ -1,6 +1,7 @@
 // Constructors for training phases, optimizers, schedules, evaluation and sweeps.
-import { diagnostic } from "../../diagnostics/diagnostic.ts";
-import { bool, type Fields, float, frac, int, list, record, sym, type Type } from "../types.ts";
+import { diagnostic } from "../../../diagnostics/diagnostic.ts";
+import { LORA_TARGETS } from "../../../graph/vocabulary.ts";
+import { bool, type Fields, float, frac, int, list, record, sym, type Type } from "../../values/types.ts";
 import { checkScoreOnRater, checkWeights } from "./checks.ts";
 import type { CheckedCall, Ctor, ValidateContext } from "./ctor.ts";
 import { bdhsFields, samplingFields } from "./data.ts";
@@ -8,8 +9,6 @@ import { bdhsFields, samplingFields } from "./data.ts";
 const modelRef: Type = { t: "ref", category: "model" };
 const pairsRef: Type = { t: "ref", category: "dataset", datasetKinds: ["pairs"] };
 const promptsRef: Type = { t: "ref", category: "dataset", datasetKinds: ["prompts"] };
-
-export const LORA_TARGETS = ["q", "k", "v", "o", "mlp_in", "mlp_out", "projector", "vision"] as const;
 
 const loraFields: Fields = {
   rank: { type: { t: "int", min: 1, max: 4096 }, default: int(8), doc: "r: rank of the low-rank update." },

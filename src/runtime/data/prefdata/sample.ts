@@ -1,0 +1,75 @@
+// Sampling n responses per prompt (the `sample` stage, also timed by `npm run bench -- prefdata`). Each prompt is
+// repeated n times; the sampling noise differs per row and advances with every run of the generator, so the n
+// responses are independent draws, and the same settings give the same responses on CPU. Responses are generated
+// in rounds of 16 tokens: a row that stopped does not hold its batch for the remaining steps (one-word answers and
+// long descriptions share batches), measured about 2× faster than one run of max_tokens steps.
+import { imageTokens } from "../../../models/tinyvlm/config.ts";
+import type { Example } from "../../models/tinyvlm/feeds.ts";
+import type { GeneratedRow, GenerateRow, Generator } from "../../models/tinyvlm/generate-rows.ts";
+import type { WorldItem } from "../../world/format.ts";
+import type { SampleRecord, SamplerInfo } from "./records.ts";
+
+/** New tokens per generation run; unfinished rows continue in the next. */
+export const ROUND_TOKENS = 16;
+
+export class SampleError extends Error {
+  override name = "SampleError";
+}
+
+export interface SampleStats {
+  prompts: number;
+  responses: number;
+  tokens: number;
+  empty_responses: number;
+  /** Responses that reached max_tokens (or the context) without <eos>. */
+  unfinished_responses: number;
+}
+
+/** `examples[i]` is `items[i]` with its image decoded at the model's size. */
+export async function sampleResponses(
+  generator: Generator,
+  items: readonly WorldItem[],
+  examples: readonly Example[],
+  n: number,
+  sampler: SamplerInfo,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ records: SampleRecord[]; stats: SampleStats }> {
+  const { model } = generator;
+  const tok = model.tokenizer;
+  const visible = imageTokens(model.config);
+  const rows: GenerateRow[] = examples.flatMap((ex) => {
+    const promptIds = [tok.bosId, ...tok.encode(ex.prompt)];
+    if (promptIds.length >= model.config.textContext)
+      throw new SampleError(
+        `item ${ex.id}: its prompt of ${promptIds.length} tokens leaves no room to answer within the model's text context of ${model.config.textContext}`,
+      );
+    const row: GenerateRow = { promptIds, rgb: ex.rgb, keep: new Float32Array(visible).fill(ex.rgb ? 1 : 0) };
+    return Array.from({ length: n }, () => row);
+  });
+  const generated: GeneratedRow[] = await generator.generate(
+    rows,
+    {
+      maxTokens: sampler.max_tokens,
+      temperature: sampler.temperature,
+      topP: sampler.top_p < 1 ? sampler.top_p : undefined,
+      topK: sampler.top_k > 0 ? sampler.top_k : undefined,
+      seed: sampler.seed,
+      stopTokens: [tok.eosId],
+      roundTokens: ROUND_TOKENS,
+    },
+    onProgress,
+  );
+  const stats: SampleStats = { prompts: items.length, responses: rows.length, tokens: 0, empty_responses: 0, unfinished_responses: 0 };
+  const records = items.map((item, i) => ({
+    id: item.id,
+    item,
+    responses: generated.slice(i * n, (i + 1) * n).map((g) => {
+      stats.tokens += g.tokens.length;
+      if (g.text === "") stats.empty_responses++;
+      if (!g.stopped) stats.unfinished_responses++;
+      return { text: g.text, tokens: g.tokens.length, logprob: g.logprob };
+    }),
+    sampler,
+  }));
+  return { records, stats };
+}

@@ -1,0 +1,210 @@
+// The runtime: owns ONNX Runtime sessions for the models the tensor compiler emits.
+//
+//   const rt = new Runtime({ provider: "cpu" });
+//   const s = await rt.load(serializeModel(builder.root));   // compiled once per distinct model bytes
+//   const out = await rt.run(s, { x: { dtype: "float32", shape: [2], data: new Float32Array([1, 2]) } });
+//   await rt.release();
+//
+// Sessions are cached by the sha256 of the model bytes plus the runtime's options, so loading the same graph
+// again (the same training step for every trial of a sweep, say) reuses the compiled session. Concurrent loads
+// of the same model share one creation. Feeds are checked against the session's declared inputs before ONNX
+// Runtime sees them, so a missing or misspelled feed names the expected inputs.
+import * as ort from "onnxruntime-node";
+import type { TensorData } from "../../tensor/ir/graph.ts";
+import { sha256Hex } from "../../util/content-hash.ts";
+import { type Provider, requireProvider } from "./providers.ts";
+import { fromOrtTensor, toOrtTensor } from "./tensors.ts";
+
+export type GraphOptimizationLevel = "disabled" | "basic" | "extended" | "all";
+/** ONNX Runtime's log severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. */
+export type LogSeverity = 0 | 1 | 2 | 3 | 4;
+
+export interface RuntimeOptions {
+  /** Execution provider (default cpu). cuda is checked on first load and throws `ProviderUnavailableError` if missing. */
+  provider?: Provider;
+  /** CUDA device ordinal (default 0). */
+  deviceId?: number;
+  /** Threads inside one op; 0 lets ONNX Runtime choose (default 0). */
+  intraOpThreads?: number;
+  /** Threads across independent ops; above 1 it turns on ONNX Runtime's parallel execution mode (default 0 = sequential). */
+  interOpThreads?: number;
+  /** Graph optimization level (default all). */
+  graphOptimizationLevel?: GraphOptimizationLevel;
+  /** Least severity ONNX Runtime logs (default 3, errors only: warnings such as node placement notes are noise here). */
+  logSeverity?: LogSeverity;
+  /**
+   * Let idle worker threads spin (default false). On a shared 2-core machine spinning threads fight other processes:
+   * measured on the medium train-loop model, spinning off costs ~9% when idle and saves ~32% under contention.
+   */
+  spinning?: boolean;
+  /**
+   * Write ONNX Runtime's profile (Chrome trace JSON, one event per node run) to files starting with this path prefix;
+   * `Runtime.endProfiling(session)` returns the file. For benchmarks and performance work only.
+   */
+  profilePrefix?: string;
+}
+
+/** A feed that does not match the session's inputs, or an output name the model does not have. */
+export class FeedError extends Error {
+  override name = "FeedError";
+}
+
+/** A compiled model, as returned by `Runtime.load`. Pass it back to `Runtime.run`. */
+export interface LoadedSession {
+  /** The cache key: sha256 of the model bytes (or the caller's key) and the options. */
+  readonly key: string;
+  readonly provider: Provider;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** The underlying ONNX Runtime session (for metadata; use `Runtime.run` to run it). */
+  readonly session: ort.InferenceSession;
+}
+
+/** sha256 of the model bytes, hex. */
+export function modelHash(bytes: Uint8Array): string {
+  return sha256Hex(bytes);
+}
+
+function checkCount(name: string, value: number | undefined): number {
+  const v = value ?? 0;
+  if (!Number.isInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  return v;
+}
+
+export class Runtime {
+  readonly options: Readonly<Required<RuntimeOptions>>;
+  /** Cached sessions by key; promises, so that concurrent loads of one model create one session. */
+  private readonly sessions = new Map<string, Promise<LoadedSession>>();
+  private readonly released = new WeakSet<LoadedSession>();
+
+  constructor(options: RuntimeOptions = {}) {
+    this.options = {
+      provider: options.provider ?? "cpu",
+      deviceId: checkCount("deviceId", options.deviceId),
+      intraOpThreads: checkCount("intraOpThreads", options.intraOpThreads),
+      interOpThreads: checkCount("interOpThreads", options.interOpThreads),
+      graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
+      logSeverity: options.logSeverity ?? 3,
+      spinning: options.spinning ?? false,
+      profilePrefix: options.profilePrefix ?? "",
+    };
+  }
+
+  /** How many sessions are cached (loading or loaded). */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * The session for `model`, created on first use. `key`, when given, stands in for the content hash (the
+   * caller vouches that equal keys mean equal bytes, e.g. a graph hash it already has).
+   */
+  load(model: Uint8Array, key?: string): Promise<LoadedSession> {
+    const o = this.options;
+    const fullKey = `${key ?? modelHash(model)}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}`;
+    let pending = this.sessions.get(fullKey);
+    if (!pending) {
+      pending = this.create(model, fullKey);
+      this.sessions.set(fullKey, pending);
+      // A failed load is not cached: the next call tries again (after, say, the CUDA libraries were installed).
+      pending.catch(() => {
+        if (this.sessions.get(fullKey) === pending) this.sessions.delete(fullKey);
+      });
+    }
+    return pending;
+  }
+
+  private async create(model: Uint8Array, key: string): Promise<LoadedSession> {
+    const o = this.options;
+    if (o.provider !== "cpu") await requireProvider(o.provider);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: o.provider === "cuda" ? [{ name: "cuda", deviceId: o.deviceId }] : ["cpu"],
+      graphOptimizationLevel: o.graphOptimizationLevel,
+      logSeverityLevel: o.logSeverity,
+      executionMode: o.interOpThreads > 1 ? "parallel" : "sequential",
+    };
+    if (o.intraOpThreads > 0) sessionOptions.intraOpNumThreads = o.intraOpThreads;
+    if (o.interOpThreads > 0) sessionOptions.interOpNumThreads = o.interOpThreads;
+    if (o.profilePrefix) {
+      sessionOptions.enableProfiling = true;
+      sessionOptions.profileFilePrefix = o.profilePrefix;
+    }
+    if (!o.spinning) sessionOptions.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
+    const session = await ort.InferenceSession.create(model, sessionOptions);
+    return { key, provider: o.provider, inputNames: [...session.inputNames], outputNames: [...session.outputNames], session };
+  }
+
+  /**
+   * Runs `loaded` on `feeds` (exactly the model's inputs) and returns the named `outputs` (default: all of them).
+   * Throws `FeedError` for missing, extra or mistyped feeds and unknown output names.
+   */
+  /** Ends the profiles of this runtime's sessions (profilePrefix): ONNX Runtime writes each one's JSON next to the prefix. */
+  async endProfiling(): Promise<void> {
+    for (const pending of this.sessions.values()) (await pending).session.endProfiling();
+  }
+
+  async run(loaded: LoadedSession, feeds: Record<string, TensorData>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
+    if (this.released.has(loaded)) throw new FeedError(`the session ${loaded.key.slice(0, 12)}… was released; load the model again`);
+    const ortFeeds = checkFeeds(loaded, feeds);
+    const wanted = outputs ?? loaded.outputNames;
+    const unknown = wanted.filter((n) => !loaded.outputNames.includes(n));
+    if (unknown.length > 0) throw new FeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
+    const result = await loaded.session.run(ortFeeds, [...wanted]);
+    const out: Record<string, TensorData> = {};
+    for (const name of wanted) {
+      const value = result[name];
+      if (!value) throw new FeedError(`ONNX Runtime returned no value for output "${name}"`);
+      out[name] = fromOrtTensor(value as ort.Tensor, `output "${name}"`);
+    }
+    return out;
+  }
+
+  /** Releases every cached session; the runtime stays usable (later loads create fresh sessions). */
+  async release(): Promise<void> {
+    const pending = [...this.sessions.values()];
+    this.sessions.clear();
+    const loaded = await Promise.allSettled(pending);
+    for (const r of loaded) {
+      if (r.status !== "fulfilled") continue;
+      this.released.add(r.value);
+      await r.value.session.release();
+    }
+  }
+
+  /** Alias of `release`. */
+  dispose(): Promise<void> {
+    return this.release();
+  }
+}
+
+function list(names: readonly string[]): string {
+  return names.length === 0 ? "(none)" : names.map((n) => `"${n}"`).join(", ");
+}
+
+/** Checks feed names against the session's inputs and dtypes/static dims against its metadata, then converts. */
+function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): Record<string, ort.Tensor> {
+  const given = Object.keys(feeds);
+  const missing = loaded.inputNames.filter((n) => !Object.hasOwn(feeds, n));
+  const extra = given.filter((n) => !loaded.inputNames.includes(n));
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [];
+    if (missing.length > 0) parts.push(`missing feed ${list(missing)}`);
+    if (extra.length > 0) parts.push(`unexpected feed ${list(extra)}`);
+    throw new FeedError(`${parts.join("; ")}; the model's inputs are ${list(loaded.inputNames)}`);
+  }
+  const out: Record<string, ort.Tensor> = {};
+  for (const meta of loaded.session.inputMetadata) {
+    const feed = feeds[meta.name]!;
+    const what = `feed "${meta.name}"`;
+    if (meta.isTensor) {
+      if (feed.dtype !== meta.type) throw new FeedError(`${what}: the model takes ${meta.type}, got ${feed.dtype}`);
+      // ONNX Runtime reports an unknown shape as [], so only a non-empty declared shape is checked.
+      const declared = meta.shape;
+      const shapeOk =
+        declared.length === 0 || (declared.length === feed.shape.length && declared.every((d, i) => typeof d === "string" || d === feed.shape[i]));
+      if (!shapeOk) throw new FeedError(`${what}: the model takes shape [${declared.join(", ")}], got [${feed.shape.join(", ")}]`);
+    }
+    out[meta.name] = toOrtTensor(feed, what);
+  }
+  return out;
+}

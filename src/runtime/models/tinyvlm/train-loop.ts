@@ -1,0 +1,184 @@
+// The loop SFT and DPO share: a schedule of runs (sft-schedule.ts), one compiled training program per (padded
+// length, K) whose Trainer takes over the parameters and optimizer state from the last one, a run's batches
+// staged and trained in one ONNX Runtime run. The pool outlives one schedule (online DPO trains round after round
+// with the same optimizer state), and a run's end is where checkpoints are taken and resumed from: a resumed loop
+// skips the runs a checkpoint covers and restores its state, so it ends where an uninterrupted one ends.
+// With LoRA (adapters.ts) the pool trains the adapters (and the projector with projector_lr) over frozen base
+// weights, and `trained()` merges them back into a plain model.
+import type { TensorData } from "../../../tensor/ir/graph.ts";
+import type { OptimizerConfig, ScheduleConfig } from "../../../tensor/optim/types.ts";
+import {
+  AMP_METRICS,
+  buildTrainProgram,
+  type LossFn,
+  type MixedPrecision,
+  type TensorSpec,
+  type TrainProgramSpec,
+} from "../../../tensor/program/train-program.ts";
+import type { Runtime } from "../../engine/session.ts";
+import { type StepMetrics, Trainer, type TrainerState } from "../../engine/trainer.ts";
+import type { LoraSettings, TrainedAdapters, VlmAdapters } from "./adapters.ts";
+import type { VlmModel } from "./model.ts";
+import type { SftRun } from "./sft-schedule.ts";
+
+/** Trainers by program shape, with the parameters and optimizer state carried from one to the next. */
+export class TrainerPool {
+  private readonly trainers = new Map<string, Trainer>();
+  private current?: Trainer;
+  private pending?: TrainerState;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly model: VlmModel,
+    /** LoRA: train these adapters instead of every weight. */
+    readonly lora?: VlmAdapters,
+  ) {}
+
+  /** The parameters of a program spec: every weight trainable, or (LoRA) the adapters trainable and the rest frozen. */
+  params(optimizer: OptimizerConfig): Pick<TrainProgramSpec, "trainable" | "frozen"> {
+    if (this.lora) return { trainable: this.lora.trainable(optimizer), frozen: this.lora.frozen() };
+    return { trainable: [...this.model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })) };
+  }
+
+  /** The program's loss: `base` itself, or (LoRA) `base` over the adapted weights W + (α/r)·A·B. */
+  loss(base: LossFn): LossFn {
+    return this.lora ? this.lora.loss(base) : base;
+  }
+
+  /** A run's program: the pool's parameters and loss wrapper, the loop settings of `o`, this batch layout and K. */
+  spec(o: TrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
+    return {
+      ...this.params(o.optimizer),
+      batch,
+      steps,
+      accumulation: o.accumulation,
+      optimizer: o.optimizer,
+      schedule: o.schedule,
+      clipNorm: o.clipNorm,
+      loss: this.loss(loss),
+      ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
+    };
+  }
+
+  /** The trainer for a program shape, holding the current state. */
+  trainer(key: string, spec: () => TrainProgramSpec): Trainer {
+    let t = this.trainers.get(key);
+    if (!t) {
+      const s = spec();
+      t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.lora?.initial() ?? this.model.params);
+      this.trainers.set(key, t);
+    }
+    const previous = this.current && this.current !== t ? this.current : undefined;
+    const from = this.pending ?? previous?.snapshot();
+    if (from) t.restore(from);
+    // The state moved on: the trainer left behind keeps none (memory grows with the state, not with the shapes).
+    previous?.dropState();
+    this.pending = undefined;
+    this.current = t;
+    return t;
+  }
+
+  /** Optimizer steps done so far. */
+  get step(): number {
+    return this.pending?.step ?? this.current?.step ?? 0;
+  }
+
+  /** Everything a continuation depends on (undefined before the first run). */
+  snapshot(): TrainerState | undefined {
+    return this.pending ?? this.current?.snapshot();
+  }
+
+  /** Continue from `state` (a checkpoint's): the next trainer used starts from it. */
+  restore(state: TrainerState): void {
+    this.pending = state;
+  }
+
+  /** The model with the current parameters (the initial ones before any run); with LoRA, the adapters merged in. */
+  trained(): VlmModel {
+    const current = this.currentParams();
+    if (this.lora) return { ...this.model, params: this.lora.merge(current) };
+    const params = new Map(this.model.params);
+    for (const [name, t] of current) params.set(name, t);
+    return { ...this.model, params };
+  }
+
+  /** With LoRA: the adapters' current values and the checkpoint files that keep them; otherwise undefined. */
+  adapters(): TrainedAdapters | undefined {
+    return this.lora?.trained(this.currentParams());
+  }
+
+  /** Trained parameters' current values by name (none before the first run). */
+  private currentParams(): Map<string, TensorData> {
+    const out = new Map<string, TensorData>();
+    const state = this.snapshot();
+    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
+    return out;
+  }
+}
+
+/** The loop settings SFT and DPO share (SftOptions, DpoOptions). */
+export interface TrainingOptions {
+  batch: number;
+  accumulation: number;
+  /** Total optimizer steps. */
+  steps: number;
+  /** Optimizer steps per ONNX Runtime run (K). */
+  stepsPerRun: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  clipNorm: number;
+  /** Seeds the data order (and LoRA's A). */
+  seed: number;
+  /** Train LoRA adapters (seeded by `seed`) instead of every weight; the returned model has them merged in. */
+  lora?: LoraSettings;
+  /** Half-precision compute with float32 master weights and loss scaling. */
+  mixedPrecision?: MixedPrecision;
+}
+
+export interface LoopHooks<Row> {
+  /** Rows of one run's steps, as they come. */
+  onRun?: (rows: Row[]) => void;
+  /** After each run: its index in the schedule, the pool (for snapshots and checkpoints). */
+  onRunEnd?: (runIndex: number, pool: TrainerPool) => void | Promise<void>;
+}
+
+/**
+ * Trains through `runs` in order, starting at run `firstRun` (a resumed loop: the pool already holds the state
+ * after run firstRun − 1). `spec(run)` describes a run's program, `feeds(run)` stages its batches, `rows` turns a
+ * run's step metrics into rows.
+ */
+export async function trainRuns<Row>(
+  pool: TrainerPool,
+  runs: readonly SftRun[],
+  make: {
+    spec: (run: SftRun) => TrainProgramSpec;
+    feeds: (run: SftRun) => Record<string, TensorData>;
+    rows: (m: StepMetrics, run: SftRun, seconds: number) => Row[];
+  },
+  hooks: LoopHooks<Row> = {},
+  firstRun = 0,
+): Promise<Row[]> {
+  const out: Row[] = [];
+  for (let i = firstRun; i < runs.length; i++) {
+    const run = runs[i] as SftRun;
+    const trainer = pool.trainer(`${run.length}/${run.steps}`, () => make.spec(run));
+    const feeds = make.feeds(run);
+    const t0 = performance.now();
+    const m = await trainer.run(feeds);
+    const these = make.rows(m, run, (performance.now() - t0) / 1000);
+    out.push(...these);
+    hooks.onRun?.(these);
+    await hooks.onRunEnd?.(i, pool);
+  }
+  return out;
+}
+
+/** Mixed precision's per-step columns (the loss scale used, 1 where the step was skipped); none under fp32. */
+export function ampColumns(m: StepMetrics, i: number): { "amp/loss_scale"?: number; "amp/skipped"?: number } {
+  const out: { "amp/loss_scale"?: number; "amp/skipped"?: number } = {};
+  for (const name of AMP_METRICS) {
+    const v = m.values[name]?.[i];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}

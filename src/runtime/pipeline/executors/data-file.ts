@@ -1,0 +1,111 @@
+// data.file: records from a user's file (docs/formats.md): prompts in any format, pairs in any format, samples
+// and rated samples in alignc's format. One JSON object per line (.jsonl) or a JSON array (.json); images
+// relative to `images` (default: the file's directory) and never outside it; fields may be renamed with `fields`.
+// The records and copies of their images are written into the store entry, and the file's and images' bytes are
+// part of the node's key, so an edited file is read again. Every bad row is reported as `file:row: what`.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { MAX_IMAGE_BYTES, refusalProblem, renderInputProblem } from "../../../diagnostics/input-problems.ts";
+import type { GraphNode } from "../../../graph/graph.ts";
+import { nodeKind } from "../../../graph/node-kinds.ts";
+import { type ReadRoot as ImageRoot, readRoot, readUntrusted } from "../../../util/untrusted-file.ts";
+import { badRowsMessage, type FileFormat, FileRowsError, fileDigest, type ImportOptions, importFile } from "../../data/formats/index.ts";
+import { type Dataset, type DatasetKind, itemOf, writeDataset } from "../../data/prefdata/records.ts";
+import { IMAGES_DIR, ITEMS_FILE, type WorldItem } from "../../world/format.ts";
+import { NodeError, type NodeExecutor } from "../node-executor.ts";
+
+function optionsOf(node: GraphNode, entryDir: string): ImportOptions {
+  const p = node.params;
+  const file = path.resolve(entryDir, String(p.path));
+  const opts: ImportOptions = {
+    file,
+    kind: String(p.kind ?? "prompts") as DatasetKind,
+    format: String(p.format ?? "alignc") as FileFormat,
+    fields: (p.fields ?? {}) as Record<string, string>,
+    images: typeof p.images === "string" ? path.resolve(entryDir, p.images) : path.dirname(file),
+  };
+  if (Array.isArray(p.aspects)) opts.aspects = p.aspects.map(String);
+  const scale = p.scale as { min?: unknown; max?: unknown } | undefined;
+  if (typeof scale?.min === "number" && typeof scale.max === "number") opts.scale = { min: scale.min, max: scale.max };
+  return opts;
+}
+
+/**
+ * Copies a user's image (checked when the file was imported) into the entry, through the untrusted reader again:
+ * a file swapped for a FIFO or a link out of the root since the check is refused, not followed.
+ */
+function copyImage(image: string, root: ImageRoot | undefined, to: string): void {
+  if (!root) throw new NodeError(`the images root of ${image} is gone`); // it existed when the rows were checked
+  const read = readUntrusted(image, { root, maxBytes: MAX_IMAGE_BYTES });
+  if (!read.ok) throw new NodeError(renderInputProblem(refusalProblem(read, "image", MAX_IMAGE_BYTES, { root: root.dir })));
+  writeFileSync(to, read.bytes, { flag: "wx" });
+}
+
+/** Prompts in alignc's format: items.jsonl and images/<n>.<ext>, one copy per item (as alignc has always written them). */
+function writeWorldItems(out: string, items: WorldItem[], root: ImageRoot | undefined): void {
+  mkdirSync(path.join(out, IMAGES_DIR), { recursive: true });
+  const stored = items.map((item, i) => {
+    if (!item.image) return item;
+    const name = `${IMAGES_DIR}/${i}${path.extname(item.image) || ".png"}`;
+    copyImage(item.image, root, path.join(out, name));
+    return { ...item, image: name };
+  });
+  writeFileSync(path.join(out, ITEMS_FILE), `${stored.map((it) => JSON.stringify(it)).join("\n")}\n`);
+}
+
+/**
+ * Any dataset through writeDataset. The user's images are copied first (into a folder of the entry that is
+ * removed afterwards), so the entry links to its own copies, never to the user's files, which may be edited in place.
+ */
+function writeImported(out: string, dataset: Dataset, root: ImageRoot | undefined): void {
+  const incoming = path.join(out, ".incoming");
+  const copies = new Map<string, string>();
+  const kind = dataset.kind;
+  const records = (dataset.records as Parameters<typeof itemOf>[1][]).map((r) => {
+    const item = itemOf(kind, r);
+    if (!item.image) return r;
+    let copy = copies.get(item.image);
+    if (!copy) {
+      copy = path.join(incoming, `${copies.size}${path.extname(item.image) || ".png"}`);
+      mkdirSync(incoming, { recursive: true });
+      copyImage(item.image, root, copy);
+      copies.set(item.image, copy);
+    }
+    const moved = { ...item, image: copy };
+    return kind === "prompts" ? moved : { ...r, item: moved };
+  });
+  writeDataset(out, { ...dataset, records } as Dataset);
+  rmSync(incoming, { recursive: true, force: true });
+}
+
+export const dataFile: NodeExecutor = {
+  ...nodeKind("data.file"),
+  external(node, entryDir) {
+    return fileDigest(optionsOf(node, entryDir));
+  },
+  async run(ctx) {
+    const opts = optionsOf(ctx.node, ctx.entryDir);
+    const { file, kind, format } = opts;
+    let result: ReturnType<typeof importFile>;
+    try {
+      result = importFile(opts);
+    } catch (e) {
+      if (e instanceof FileRowsError) throw new NodeError(e.message);
+      throw e;
+    }
+    if (result.problems.length > 0) throw new NodeError(badRowsMessage(file, result.problems));
+    const { dataset } = result;
+    if (dataset.records.length === 0) throw new NodeError(`${file}: holds no records`);
+    const root = readRoot(opts.images ?? path.dirname(file));
+    if (dataset.kind === "prompts") {
+      if (format === "alignc") writeWorldItems(ctx.out, dataset.records, root);
+      else writeImported(ctx.out, dataset, root);
+      const tasks: Record<string, number> = {};
+      for (const it of dataset.records) tasks[it.task] = (tasks[it.task] ?? 0) + 1;
+      return format === "alignc" ? { source: file, items: dataset.records.length, tasks } : { source: file, format, items: dataset.records.length, tasks };
+    }
+    writeImported(ctx.out, dataset, root);
+    const images = new Set(dataset.records.map((r) => r.item.image).filter((i) => i !== null)).size;
+    return { source: file, format, kind, records: dataset.records.length, images };
+  },
+};

@@ -1,0 +1,81 @@
+// rater.judge: `rater j = judge(model) { … }`, a likelihood judge (src/runtime/raters/judge.ts, docs/raters.md
+// "Model judges"). Like the other rater nodes its entry holds rater.json (what it is: kind, id, params); a judge's
+// also names its model's store entry, as a cosine similarity's similarity.json does: by the entry's path relative to
+// the store root ("<kk>/<key>") and its key, resolved against the store that holds the rater entry, so the reference
+// survives moving the store as a whole. The stages that use the rater (rate, evaluate's quality metric, online and
+// mixed phases' annotator) load the model from there through createRater (src/runtime/pipeline/executors/create-rater.ts).
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { GraphNode } from "../../../graph/graph.ts";
+import { nodeKind } from "../../../graph/node-kinds.ts";
+import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
+import { judgeTemperatureProblem } from "../../raters/judge.ts";
+import type { RaterMode } from "../../raters/protocol.ts";
+import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
+import { RATER_FILE } from "./rater-node.ts";
+
+export interface StoredJudge {
+  format: "alignc-rater-judge";
+  version: 1;
+  kind: "rater.judge";
+  id: string;
+  params: Record<string, unknown>;
+  /** The judge model's store entry: path relative to the store root, key, node id. */
+  model: { entry: string; key: string; node: string };
+}
+
+const MODES: readonly RaterMode[] = ["listwise", "pairwise", "pointwise"];
+
+/** A judge node's mode (default pairwise), refusing a temperature other than 0 and unknown modes. */
+export function judgeSettings(node: GraphNode): { mode: RaterMode } {
+  const temperature = judgeTemperatureProblem(node.params.temperature);
+  if (temperature) throw new NodeError(`${node.id}: ${temperature}`);
+  const mode = (node.params.mode ?? "pairwise") as RaterMode;
+  if (!MODES.includes(mode)) throw new NodeError(`${node.id}: unknown mode ${JSON.stringify(mode)}; use ${MODES.join(", ")}`);
+  return { mode };
+}
+
+export const raterJudge: NodeExecutor = {
+  ...nodeKind("rater.judge"),
+  usesDevice: true,
+  async run(ctx) {
+    const { mode } = judgeSettings(ctx.node);
+    const input = ctx.input("model");
+    const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the rater
+    const stored: StoredJudge = {
+      format: "alignc-rater-judge",
+      version: 1,
+      kind: "rater.judge",
+      id: ctx.node.id,
+      params: ctx.node.params,
+      model: storedModelRef(input),
+    };
+    writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify(stored, null, 2)}\n`);
+    return { rater: "judge", model: input.node.id, mode, imageSize: model.config.imageSize, textContext: model.config.textContext };
+  },
+};
+
+/** The description stored in a judge's entry. */
+export function readStoredJudge(input: StoredInput): StoredJudge {
+  const file = path.join(input.dir, RATER_FILE);
+  if (!existsSync(file)) throw new NodeError(`${input.node.id}: ${file} is missing; the input in role ${input.name} is not a stored rater`);
+  const s = JSON.parse(readFileSync(file, "utf8")) as StoredJudge;
+  if (s.format !== "alignc-rater-judge" || s.version !== 1)
+    throw new NodeError(`${file}: not a judge description this alignc reads (format alignc-rater-judge, version 1)`);
+  return s;
+}
+
+/** The judge model's entry directory, in the store that holds the judge's entry. */
+export function judgeModelDir(input: StoredInput, s: StoredJudge): string {
+  return storedModelDir(input, s.model);
+}
+
+/** The judge model a stored judge entry names, with its node id, and the judge's mode. */
+export function loadJudge(input: StoredInput): { model: VlmModel; modelName: string; mode: RaterMode } {
+  const { mode } = judgeSettings(input.node);
+  const s = readStoredJudge(input);
+  const dir = judgeModelDir(input, s);
+  return { model: modelFromCheckpoint(loadCheckpoint(dir), `${s.model.node} (${dir})`), modelName: s.model.node, mode };
+}

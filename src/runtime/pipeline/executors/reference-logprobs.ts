@@ -1,0 +1,139 @@
+// reference.logprobs: the reference model's log-probs of every chosen and rejected answer of a DPO phase's pairs,
+// computed once. Besides the node's own store entry (shared by every phase and trial with the same model and
+// pairs), each answer's log-probs go to a per-model cache in the store, keyed by the content of what is scored
+// (prompt, image bytes, answer): pairs that another pair set already scored are not scored again, and when every
+// answer is cached the reference model is not even loaded.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { nodeKind } from "../../../graph/node-kinds.ts";
+import { appendFileInside, mkdirInside } from "../../../util/safe-write.ts";
+import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
+import { examplesOf } from "../../models/tinyvlm/examples.ts";
+import type { Example } from "../../models/tinyvlm/feeds.ts";
+import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
+import { decodePng } from "../../world/png.ts";
+import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { loadModel } from "./inputs.ts";
+
+export const LOGPROBS_FILE = "logprobs.jsonl";
+
+/** One line of logprobs.jsonl: a pair of the `dataset`-th pairs input, and its two answers' log-probs. */
+export interface PairLogProbs {
+  dataset: number;
+  id: string;
+  chosen: SequenceLogProb;
+  rejected: SequenceLogProb;
+}
+
+/**
+ * How answers are scored: part of the cache file's name, so a change to the scoring (this version) or another
+ * provider (CUDA rounds differently from the CPU) never reads values made the other way.
+ */
+export const SCORER = "logprobs-1";
+
+/** The store's cache file of a model's answer log-probs (the store is the grandparent of every entry). */
+export function logprobCacheFile(model: StoredInput, provider: string): string {
+  return path.join(path.dirname(path.dirname(model.dir)), ".cache", "logprobs", `${model.info.key}.${SCORER}.${provider}.jsonl`);
+}
+
+function readCache(file: string): Map<string, SequenceLogProb> {
+  const cache = new Map<string, SequenceLogProb>();
+  if (!existsSync(file)) return cache;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    try {
+      const e = JSON.parse(line) as { k?: unknown } & SequenceLogProb;
+      if (typeof e.k === "string" && Number.isFinite(e.sum) && Number.isFinite(e.mean)) cache.set(e.k, { sum: e.sum, mean: e.mean, tokens: e.tokens });
+    } catch {
+      // A torn line (a kill mid-write) or an empty one: that answer is scored again.
+    }
+  }
+  return cache;
+}
+
+export const referenceLogprobs: NodeExecutor = {
+  ...nodeKind("reference.logprobs"),
+  usesDevice: true,
+  async run(ctx) {
+    const modelInput = ctx.input("model");
+    // A dpo phase's variadic pairs are pairs[0], pairs[1], …; a mixed phase's one dataset is "pairs".
+    const datasets = ctx.inputs.filter((i) => i.name === "pairs" || i.name.startsWith("pairs[")).map((i) => readDataset(i.dir));
+    const imageDigest = new Map<string, string>();
+    const digestOf = (image: string | null) => {
+      if (!image) return "";
+      let d = imageDigest.get(image);
+      if (!d) {
+        d = createHash("sha256").update(readFileSync(image)).digest("hex");
+        imageDigest.set(image, d);
+      }
+      return d;
+    };
+    const keyOf = (p: PairRecord, answer: string) =>
+      createHash("sha256").update(p.item.prompt).update("\0").update(digestOf(p.item.image)).update("\0").update(answer).digest("hex");
+    const rows: { dataset: number; pair: PairRecord; chosen: string; rejected: string }[] = [];
+    datasets.forEach((d, i) => {
+      if (d.kind !== "pairs") throw new NodeError(`reference log-probs need pairs, input ${i + 1} holds ${d.kind}`);
+      for (const pair of d.records) rows.push({ dataset: i, pair, chosen: keyOf(pair, pair.chosen), rejected: keyOf(pair, pair.rejected) });
+    });
+    const runtime = await ctx.runtime(ctx.node.params.device);
+    const cacheFile = logprobCacheFile(modelInput, runtime.options.provider ?? "cpu");
+    const cache = readCache(cacheFile);
+    // Every distinct answer not cached yet, once.
+    const missing = new Map<string, { pair: PairRecord; answer: string; side: "chosen" | "rejected" }>();
+    for (const r of rows) {
+      if (!cache.has(r.chosen)) missing.set(r.chosen, { pair: r.pair, answer: r.pair.chosen, side: "chosen" });
+      if (!cache.has(r.rejected)) missing.set(r.rejected, { pair: r.pair, answer: r.pair.rejected, side: "rejected" });
+    }
+    if (missing.size > 0) {
+      const model = loadModel(modelInput);
+      const entries = [...missing];
+      // Named by pair and side, so a problem (an answer too long for the context) names the pair to filter out.
+      const items = entries.map(([key, { pair, answer, side }]) => ({ ...pair.item, id: `${pair.id} (${side}, ${key.slice(0, 8)})`, answer }));
+      const keyOf = new Map(items.map((it, i) => [it.id, (entries[i] as [string, unknown])[0]]));
+      checkImageSize(items, model.config.imageSize, modelInput.node.id);
+      const examples: Example[] = examplesOf("", items, model.config.imageSize);
+      const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${modelInput.node.id}`, examples.length, "answers");
+      // store/.cache/logprobs/: checked to stay inside the store (src/util/safe-write.ts).
+      const storeRoot = path.dirname(path.dirname(path.dirname(cacheFile)));
+      mkdirInside(storeRoot, path.dirname(cacheFile));
+      try {
+        await answerLogProbs(runtime, model, examples, {
+          onBatch: (done) => progress.update(done),
+          // Cached the moment it is scored (one append per line: concurrent trials interleave whole lines), so a
+          // run killed half-way through scoring keeps what it scored.
+          onScored(id, lp) {
+            const key = keyOf.get(id) as string;
+            cache.set(key, lp);
+            appendFileInside(storeRoot, cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
+          },
+        });
+      } catch (e) {
+        if (e instanceof Error && e.name === "FeedError")
+          throw new NodeError(
+            `${e.message}; filter such pairs out before the phase, e.g. filter(pairs) { where: chosen_words <= 30 and rejected_words <= 30 }`,
+          );
+        throw e;
+      }
+      progress.finish();
+    } else ctx.log.line(`${ctx.node.id}: all ${rows.length * 2} answers' reference log-probs were cached; ${modelInput.node.id} was not loaded`);
+    const out: PairLogProbs[] = rows.map((r) => ({
+      dataset: r.dataset,
+      id: r.pair.id,
+      chosen: cache.get(r.chosen) as SequenceLogProb,
+      rejected: cache.get(r.rejected) as SequenceLogProb,
+    }));
+    writeFileSync(path.join(ctx.out, LOGPROBS_FILE), out.map((l) => `${JSON.stringify(l)}\n`).join(""));
+    return { pairs: rows.length, answers: rows.length * 2, computed: missing.size, cached: rows.length * 2 - missing.size, model_loaded: missing.size > 0 };
+  },
+};
+
+/** The reference model must take the pairs' images as they are (the policy's size); say so before scoring. */
+function checkImageSize(items: readonly { id: string; image: string | null }[], size: number, model: string): void {
+  const first = items.find((it) => it.image);
+  if (!first?.image) return;
+  const png = decodePng(readFileSync(first.image));
+  if (png.width !== size)
+    throw new NodeError(
+      `the reference model ${model} takes ${size}×${size} images, the pairs' images are ${png.width}×${png.height}; use a reference model of the policy's image size`,
+    );
+}

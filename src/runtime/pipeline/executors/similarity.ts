@@ -1,0 +1,85 @@
+// similarity.lexical and similarity.cosine: a similarity declaration's store entry is a small description,
+// similarity.json, that stages using it (bdhs) turn back into a Similarity with loadSimilarity. A cosine similarity
+// names its model by the model entry's path relative to the store root ("<kk>/<key>") and its key, so the
+// reference survives moving the store as a whole; it is resolved against the store that holds the similarity
+// entry (the grandparent of the entry directory: store/<kk>/<key>).
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { nodeKind } from "../../../graph/node-kinds.ts";
+import { createSimilarity, type LexicalMeasure, type Pooling, type Similarity } from "../../data/prefdata/similarity.ts";
+import type { Runtime } from "../../engine/session.ts";
+import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { modelFromCheckpoint } from "../../models/tinyvlm/model.ts";
+import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
+
+export const SIMILARITY_JSON = "similarity.json";
+
+export interface StoredSimilarity {
+  format: "alignc-similarity";
+  version: 1;
+  kind: "lexical" | "cosine";
+  params: { measure: LexicalMeasure } | { pooling: Pooling };
+  /** cosine: the model's store entry (path relative to the store root, key, node id); null for lexical. */
+  model: { entry: string; key: string; node: string } | null;
+}
+
+const MEASURES: readonly LexicalMeasure[] = ["rouge_l", "token_jaccard"];
+const POOLINGS: readonly Pooling[] = ["mean", "last"];
+
+function write(out: string, s: StoredSimilarity): void {
+  writeFileSync(path.join(out, SIMILARITY_JSON), `${JSON.stringify(s, null, 2)}\n`);
+}
+
+export const similarityLexical: NodeExecutor = {
+  ...nodeKind("similarity.lexical"),
+  async run(ctx) {
+    const measure = (ctx.node.params.measure ?? "rouge_l") as LexicalMeasure;
+    if (!MEASURES.includes(measure)) throw new NodeError(`${ctx.node.id}: unknown measure ${JSON.stringify(measure)}; use ${MEASURES.join(" or ")}`);
+    write(ctx.out, { format: "alignc-similarity", version: 1, kind: "lexical", params: { measure }, model: null });
+    return { kind: "lexical", measure };
+  },
+};
+
+export const similarityCosine: NodeExecutor = {
+  ...nodeKind("similarity.cosine"),
+  async run(ctx) {
+    const pooling = (ctx.node.params.pooling ?? "mean") as Pooling;
+    if (!POOLINGS.includes(pooling)) throw new NodeError(`${ctx.node.id}: unknown pooling ${JSON.stringify(pooling)}; use ${POOLINGS.join(" or ")}`);
+    const input = ctx.input("model");
+    const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the similarity
+    write(ctx.out, {
+      format: "alignc-similarity",
+      version: 1,
+      kind: "cosine",
+      params: { pooling },
+      model: storedModelRef(input),
+    });
+    return { kind: "cosine", pooling, model: input.node.id, width: model.config.text.width };
+  },
+};
+
+/** The description stored in a similarity entry. */
+export function readStoredSimilarity(input: StoredInput): StoredSimilarity {
+  const file = path.join(input.dir, SIMILARITY_JSON);
+  if (!existsSync(file)) throw new NodeError(`${input.node.id}: ${file} is missing; the input in role ${input.name} is not a similarity`);
+  const s = JSON.parse(readFileSync(file, "utf8")) as StoredSimilarity;
+  if (s.format !== "alignc-similarity" || s.version !== 1)
+    throw new NodeError(`${file}: not a similarity description this alignc reads (format alignc-similarity, version 1)`);
+  return s;
+}
+
+/** The model entry directory a stored cosine similarity names, in the store that holds the similarity entry. */
+export function similarityModelDir(input: StoredInput, s: StoredSimilarity): string {
+  if (!s.model) throw new NodeError(`${input.node.id}: a ${s.kind} similarity has no model`);
+  return storedModelDir(input, s.model);
+}
+
+/** The Similarity a stored similarity entry describes; cosine loads its model and embeds on `runtime`. */
+export function loadSimilarity(input: StoredInput, runtime: Runtime): Similarity {
+  const s = readStoredSimilarity(input);
+  if (s.kind === "lexical") return createSimilarity("lexical", s.params);
+  const dir = similarityModelDir(input, s);
+  const model = modelFromCheckpoint(loadCheckpoint(dir), `${s.model?.node} (${dir})`);
+  return createSimilarity("cosine", s.params, { runtime, model });
+}

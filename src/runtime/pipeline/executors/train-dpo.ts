@@ -1,0 +1,132 @@
+// train.dpo: offline preference training on pairs (src/runtime/models/tinyvlm/dpo.ts) with the reference log-probs of the
+// phase's reference.logprobs node (or none, reference-free). With several pair datasets, every pair of the k-th
+// carries its weight (γ and 1 − γ for two; `weights` for more), so L = Σ w·ℓ / Σ w over each batch. The output is
+// the trained model as a checkpoint directory, with the per-step metrics beside it. Checkpoints and --resume as in
+// train.sft (../checkpoints.ts).
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { nodeKind } from "../../../graph/node-kinds.ts";
+import type { PreferenceLoss, PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
+import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
+import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
+import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
+import { examplesOf } from "../../models/tinyvlm/examples.ts";
+import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { loadModel } from "./inputs.ts";
+import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
+import { meanOf, startTraining } from "./training-progress.ts";
+import { explainingPrecision, loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
+
+export function objectiveOf(p: unknown): PreferenceObjective {
+  const o = (p ?? {}) as Record<string, unknown>;
+  const loss = (o.loss ?? "sigmoid") as PreferenceLoss;
+  if (!["sigmoid", "ipo", "hinge"].includes(loss)) throw new NodeError(`objective.loss: unknown loss ${JSON.stringify(loss)}; use sigmoid, ipo or hinge`);
+  return {
+    loss,
+    beta: typeof o.beta === "number" ? o.beta : 0.1,
+    labelSmoothing: typeof o.label_smoothing === "number" ? o.label_smoothing : 0,
+    logps: o.logps === "mean" ? "mean" : "sum",
+    sftWeight: typeof o.sft_weight === "number" ? o.sft_weight : 0,
+  };
+}
+
+/** Each pair dataset's weight: γ and 1 − γ for two with `gamma`, the `weights` list, or 1 each. */
+export function datasetWeights(p: Record<string, unknown>, count: number): number[] {
+  if (typeof p.gamma === "number") {
+    if (count !== 2) throw new NodeError(`gamma weighs exactly two pair datasets, this phase has ${count}`);
+    return [p.gamma, 1 - p.gamma];
+  }
+  if (Array.isArray(p.weights)) {
+    if (p.weights.length !== count) throw new NodeError(`weights has ${p.weights.length} values for ${count} pair datasets`);
+    return p.weights as number[];
+  }
+  return Array.from({ length: count }, () => 1);
+}
+
+export const trainDpoExecutor: NodeExecutor = {
+  ...nodeKind("train.dpo"),
+  usesDevice: true,
+  async run(ctx) {
+    const { p, lora } = trainingParams(ctx);
+    const objective = objectiveOf(p.objective);
+    const model = loadModel(ctx.input("model"));
+    const pairInputs = ctx.inputs.filter((i) => i.name.startsWith("pairs["));
+    const weights = datasetWeights(p, pairInputs.length);
+    const reference = ctx.inputs.find((i) => i.name === "reference");
+    const refs = new Map<string, PairLogProbs>();
+    if (reference)
+      for (const line of readFileSync(path.join(reference.dir, LOGPROBS_FILE), "utf8").split("\n"))
+        if (line !== "") {
+          const r = JSON.parse(line) as PairLogProbs;
+          refs.set(`${r.dataset}/${r.id}`, r);
+        }
+    const pick = (lp: { sum: number; mean: number }) => (objective.logps === "sum" ? lp.sum : lp.mean);
+    const pairs: PairExample[] = [];
+    const datasets = pairInputs.map((input) => readDataset(input.dir));
+    // Dataset k's share of the loss is its weight: each of its N_k pairs weighs w_k·N/N_k (mean 1 over all N pairs),
+    // and the loss is Σ w·ℓ / B, so the shares hold whatever the datasets' sizes and however batches fall.
+    const total = datasets.reduce((a, d) => a + d.records.length, 0);
+    const shareOf = (k: number) => {
+      const n = (datasets[k] as { records: unknown[] }).records.length;
+      const sum = weights.reduce((a, w, j) => a + ((datasets[j] as { records: unknown[] }).records.length > 0 ? w : 0), 0);
+      return n === 0 || sum === 0 ? 0 : ((weights[k] as number) / sum) * (total / n);
+    };
+    pairInputs.forEach((input, k) => {
+      const data = datasets[k] as ReturnType<typeof readDataset>;
+      if (data.kind !== "pairs") throw new NodeError(`${input.node.id} holds ${data.kind}, not pairs`);
+      const records = data.records as PairRecord[];
+      const examples = examplesOf(
+        "",
+        records.map((r) => r.item),
+        model.config.imageSize,
+      );
+      records.forEach((r, i) => {
+        const ref = refs.get(`${k}/${r.id}`);
+        if (reference && !ref)
+          throw new NodeError(`no reference log-probs for pair ${r.id} of ${input.node.id}; the reference node's output does not match its pairs`);
+        pairs.push({
+          id: pairInputs.length > 1 ? `${k}/${r.id}` : r.id,
+          prompt: r.item.prompt,
+          chosen: r.chosen,
+          rejected: r.rejected,
+          rgb: examples[i]?.rgb ?? null,
+          weight: shareOf(k),
+          refChosen: ref ? pick(ref.chosen) : 0,
+          refRejected: ref ? pick(ref.rejected) : 0,
+        });
+      });
+    });
+    const zeroWeight = pairs.filter((x) => x.weight === 0).length;
+    const used = pairs.filter((x) => x.weight > 0);
+    if (used.length === 0) {
+      const sizes = pairInputs.map((i, k) => `${i.node.id}: ${(datasets[k] as { records: unknown[] }).records.length} pairs, weight ${weights[k]}`);
+      throw new NodeError(
+        `no pairs with a weight above 0 to train on (${sizes.join("; ")}); give the non-empty datasets a weight (gamma or weights) or make pairs`,
+      );
+    }
+    const loop = loopOf(p, used.length, pairInputs.map((i) => i.node.id).join(" + "));
+    const t = await startTraining<DpoStepMetrics>(
+      ctx,
+      loop,
+      "preference training",
+      (recent, last) =>
+        `loss ${meanOf(recent, "loss").toFixed(3)} · acc ${meanOf(recent, "rewards/accuracies").toFixed(2)} · margin ${meanOf(recent, "rewards/margins").toFixed(3)} · ${Math.round(last.tokens_per_second ?? 0)} tok/s`,
+    );
+    const { model: trained, adapters } = await explainingPrecision(loop.mixedPrecision, ctx.node.id, () =>
+      trainDpo(
+        t.runtime,
+        model,
+        used,
+        { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps), lora },
+        t.onRun,
+        t.more,
+      ),
+    );
+    return t.finish(trained, adapters, {
+      line: (tail) =>
+        `loss ${meanOf(tail, "loss").toFixed(3)} · reward accuracy ${meanOf(tail, "rewards/accuracies").toFixed(2)} · margin ${meanOf(tail, "rewards/margins").toFixed(3)}`,
+      first: { pairs: used.length, pairs_weight_zero: zeroWeight, reference: reference ? reference.node.id : "none" },
+      means: ["loss", "rewards/accuracies", "rewards/margins"],
+    });
+  },
+};
