@@ -26,7 +26,7 @@ import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
 import { Rng } from "../src/util/random.ts";
 import { TEST_DEVICE, testRuntime } from "./support/device.ts";
-import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
+import { fakeContext, graphNode, runExecutor, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-bdhs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -384,7 +384,7 @@ test("stage.bdhs writes a pairs dataset and bdhs-stats.json from a world's promp
   const simDir = entry("cc".padEnd(64, "0"));
   mkdirSync(simDir, { recursive: true });
   const simNode = graphNode("similarity.lexical", { measure: "rouge_l" }, "lex");
-  await similarityLexical.run(context(simNode, simDir, []));
+  await runExecutor(similarityLexical, context(simNode, simDir, []));
 
   const n = graphNode(
     "stage.bdhs",
@@ -409,7 +409,7 @@ test("stage.bdhs writes a pairs dataset and bdhs-stats.json from a world's promp
     storedInput("prompts", graphNode("data.shapes", {}, "train"), world, "aa".padEnd(64, "0")),
     storedInput("similarity", simNode, simDir, "cc".padEnd(64, "0")),
   ];
-  const summary = await stageBdhs.run(context(n, out, inputs));
+  const summary = await runExecutor(stageBdhs, context(n, out, inputs));
   assert.equal(summary.skipped_empty, 1);
   assert.equal(summary.items, lines.length - 1);
   const ds = readDataset(out);

@@ -17,13 +17,14 @@ import {
 } from "../src/runtime/data/prefdata/corrupt.ts";
 import { type PairRecord, readDataset } from "../src/runtime/data/prefdata/records.ts";
 import { stageCorrupt } from "../src/runtime/pipeline/executors/stage-corrupt.ts";
+import { externalDigest } from "../src/runtime/pipeline/node-executor.ts";
 import { gradeResponse } from "../src/runtime/raters/grounded.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { COLORS, POSITION_PHRASE, SHAPES } from "../src/runtime/world/vocab.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
-import { fakeContext, graphNode } from "./support/exec-context.ts";
+import { fakeContext, graphNode, runExecutor } from "./support/exec-context.ts";
 import { obj } from "./support/scenes.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -274,7 +275,7 @@ describe("stage.corrupt", () => {
 
   test("rules: pairs with their images, stats in the summary", async () => {
     const out = path.join(dir, "rules");
-    const summary = await stageCorrupt.run(corruptContext({ ops: ["object", "color", "count", "position"], edits: 1, seed: 3 }, world, out, dir));
+    const summary = await runExecutor(stageCorrupt, corruptContext({ ops: ["object", "color", "count", "position"], edits: 1, seed: 3 }, world, out, dir));
     const data = readDataset(out);
     assert.equal(data.kind, "pairs");
     assert.equal(summary.pairs, data.records.length);
@@ -284,20 +285,20 @@ describe("stage.corrupt", () => {
 
   test("command: the editor runs in the entry directory", async () => {
     const out = path.join(dir, "command");
-    const summary = await stageCorrupt.run(
+    const summary = await runExecutor(
+      stageCorrupt,
       corruptContext({ command: [process.execPath, "upper.mjs"], ops: ["object"], edits: 1, seed: 0 }, world, out, editors),
     );
     assert.equal(summary.pairs, 12);
     const data = readDataset(out).records as PairRecord[];
     assert.ok(data.every((p) => p.rejected === p.chosen.toUpperCase()));
-    assert.ok(stageCorrupt.external);
-    const digest = stageCorrupt.external(graphNode("stage.corrupt", { command: ["node", "upper.mjs"] }), editors);
-    assert.match(digest, /^[0-9a-f]{64}$/);
+    const digest = externalDigest(stageCorrupt, graphNode("stage.corrupt", { command: ["node", "upper.mjs"] }), editors);
+    assert.match(digest ?? "", /^[0-9a-f]{64}$/);
   });
 
   test("a failing editor fails the node with the item id", async () => {
     await assert.rejects(
-      stageCorrupt.run(corruptContext({ command: [process.execPath, "garbage.mjs"] }, world, path.join(dir, "garbage"), editors)),
+      runExecutor(stageCorrupt, corruptContext({ command: [process.execPath, "garbage.mjs"] }, world, path.join(dir, "garbage"), editors)),
       (e: Error) => e.name === "NodeError" && /failed on item train-000000/.test(e.message),
     );
   });

@@ -234,7 +234,7 @@ function childCases(fx: Fixture): Record<string, () => string[]> {
     importDir: () => compileCodes(fx.root),
     importSocket: () => compileCodes(path.join(fx.root, "sock.png")),
     programFiles: () => [programDigest(["python3", "/dev/zero", path.join(fx.root, "fifo.png"), sparse.replace("huge", "nope")], ["/dev/zero"], fx.dir)],
-    checkpointKey: () => [String(modelCheckpoint.external?.({ id: "m", kind: "model.checkpoint", params: { path: ckpt } } as never, fx.dir))],
+    checkpointKey: () => [String(modelCheckpoint.external?.({ path: ckpt }, fx.dir))],
     checkpointLoad: () => {
       try {
         loadCheckpoint(ckpt);

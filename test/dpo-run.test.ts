@@ -127,6 +127,7 @@ phase too_big = dpo(base, corrupted) { batch: 500, steps: 1 }
     );
     await assert.rejects(run(gamma, path.join(dir, "runs", "gamma")), (e: RunError) => {
       assert.match(e.message, /gamma\.align:\d+:\d+: too_big \(train\.dpo\) failed: batch 500 is larger than the \d+ examples of corrupted; lower batch/);
+      assert.equal(e.code, "ALN7001");
       return true;
     });
     const done = await run(write("gamma-ok.align", readFileSync(gamma, "utf8").replace(/phase too_big.*\n/, "")), path.join(dir, "runs", "gamma"));

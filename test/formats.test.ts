@@ -21,11 +21,11 @@ import {
 import { type Dataset, type PairRecord, type RatedRecord, readDataset, type SampleRecord } from "../src/runtime/data/prefdata/records.ts";
 import { dataFile } from "../src/runtime/pipeline/executors/data-file.ts";
 import { EXPORT_DIR, stageExport } from "../src/runtime/pipeline/executors/stage-export.ts";
-import { NodeError, type StoredInput } from "../src/runtime/pipeline/node-executor.ts";
+import { externalDigest, NodeError, type StoredInput } from "../src/runtime/pipeline/node-executor.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { encodePng } from "../src/runtime/world/png.ts";
 import { repoRoot } from "./support/align-files.ts";
-import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
+import { fakeContext, graphNode, runExecutor, storedInput } from "./support/exec-context.ts";
 
 const FIX = path.join(repoRoot, "test", "fixtures", "formats");
 const RED = path.join(FIX, "images", "red.png");
@@ -461,7 +461,7 @@ describe("the data.file executor", () => {
   test("imports TRL pairs into a dataset entry with its own copies of the images", async () => {
     const n = graphNode("data.file", { path: "trl.jsonl", kind: "pairs", format: "trl", fields: {} });
     const ctx = context(n, FIX);
-    const summary = await dataFile.run(ctx);
+    const summary = await runExecutor(dataFile, ctx);
     assert.deepEqual(summary, { source: path.join(FIX, "trl.jsonl"), format: "trl", kind: "pairs", records: 3, images: 2 });
     assert.deepEqual(readdirSync(ctx.out).sort(), ["dataset.json", "images", "records.jsonl"]);
     const data = readDataset(ctx.out);
@@ -476,12 +476,12 @@ describe("the data.file executor", () => {
   test("rated records get the node's rating; bad rows fail the node with file:row lines", async () => {
     const n = graphNode("data.file", { path: "alignc-rated.jsonl", ...RATED });
     const ctx = context(n, FIX);
-    await dataFile.run(ctx);
+    await runExecutor(dataFile, ctx);
     const manifest = JSON.parse(readFileSync(path.join(ctx.out, "dataset.json"), "utf8"));
     assert.deepEqual(manifest.rating, { rater: "file", kind: "file", aspects: ["helpfulness", "correctness"], scale: { min: 0, max: 4 } });
 
     const tight = graphNode("data.file", { path: "alignc-rated.jsonl", ...RATED, scale: { min: 0, max: 3 } });
-    await assert.rejects(dataFile.run(context(tight, FIX)), (e: Error) => {
+    await assert.rejects(runExecutor(dataFile, context(tight, FIX)), (e: Error) => {
       assert.ok(e instanceof NodeError);
       assert.match(
         e.message,
@@ -493,12 +493,12 @@ describe("the data.file executor", () => {
 
   test("prompts in another format become imported world items; a missing file is named", async () => {
     const ctx = context(graphNode("data.file", { path: "sharegpt-prompts.json", kind: "prompts", format: "sharegpt" }), FIX);
-    const summary = await dataFile.run(ctx);
+    const summary = await runExecutor(dataFile, ctx);
     assert.deepEqual(summary.tasks, { describe: 1, text: 1 });
     assert.equal(existsSync(path.join(ctx.out, "items.jsonl")), true);
     assert.equal(existsSync(path.join(ctx.out, ".incoming")), false);
     await assert.rejects(
-      dataFile.run(context(graphNode("data.file", { path: "nosuch.jsonl", kind: "pairs", format: "trl" }), FIX)),
+      runExecutor(dataFile, context(graphNode("data.file", { path: "nosuch.jsonl", kind: "pairs", format: "trl" }), FIX)),
       /error\[ALN6001\]: data file \S*nosuch\.jsonl does not exist/,
     );
   });
@@ -518,10 +518,10 @@ describe("the data.file executor", () => {
       }),
     );
     const n = graphNode("data.file", { path: "s.jsonl", kind: "pairs", format: "ms_swift" });
-    const before = dataFile.external?.(n, d);
+    const before = externalDigest(dataFile, n, d);
     assert.match(before ?? "", /^[0-9a-f]{64}$/);
     png(path.join(d, "a.png"), [9, 9, 9]);
-    assert.notEqual(dataFile.external?.(n, d), before);
+    assert.notEqual(externalDigest(dataFile, n, d), before);
   });
 });
 
@@ -529,10 +529,10 @@ describe("the stage.export executor", () => {
   test("writes export/<name> with export/images/ and passes the dataset through unchanged", async () => {
     const src = graphNode("data.file", { path: "alignc-pairs.jsonl", kind: "pairs", format: "alignc" }, "prefs");
     const srcCtx = context(src, FIX);
-    await dataFile.run(srcCtx);
+    await runExecutor(dataFile, srcCtx);
     const exp = graphNode("stage.export", { path: "out/pairs.trl.jsonl", format: "trl" }, "exported");
     const ctx = context(exp, FIX, [stored(src, srcCtx.out)]);
-    const summary = await stageExport.run(ctx);
+    const summary = await runExecutor(stageExport, ctx);
     assert.deepEqual(summary, { path: "out/pairs.trl.jsonl", format: "trl", kind: "pairs", file: `${EXPORT_DIR}/pairs.trl.jsonl`, rows: 2, images: 1 });
     const exported = path.join(ctx.out, EXPORT_DIR, "pairs.trl.jsonl");
     const [row] = readFileSync(exported, "utf8")
@@ -555,11 +555,11 @@ describe("the stage.export executor", () => {
   test("samples and rated records export only in alignc's format", async () => {
     const src = graphNode("data.file", { path: "alignc-rated.jsonl", ...RATED });
     const srcCtx = context(src, FIX);
-    await dataFile.run(srcCtx);
+    await runExecutor(dataFile, srcCtx);
     const bad = context(graphNode("stage.export", { path: "r.jsonl", format: "sharegpt" }, "e"), FIX, [stored(src, srcCtx.out)]);
-    await assert.rejects(stageExport.run(bad), /sharegpt files hold prompts or pairs, not rated records; export them with format: alignc/);
+    await assert.rejects(runExecutor(stageExport, bad), /sharegpt files hold prompts or pairs, not rated records; export them with format: alignc/);
     const ok = context(graphNode("stage.export", { path: "r.jsonl", format: "alignc" }, "e"), FIX, [stored(src, srcCtx.out)]);
-    await stageExport.run(ok);
+    await runExecutor(stageExport, ok);
     const back = imported({ file: path.join(ok.out, EXPORT_DIR, "r.jsonl"), ...RATED });
     assert.deepEqual((back.records[0] as RatedRecord).scores, (readDataset(srcCtx.out).records[0] as RatedRecord).scores);
   });

@@ -21,6 +21,7 @@ import { RunLayout } from "../src/runtime/pipeline/layout.ts";
 import { RunLog } from "../src/runtime/pipeline/log.ts";
 import type { NodeExecutor } from "../src/runtime/pipeline/node-executor.ts";
 import { type RunError, runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
+import { repoRoot } from "./support/align-files.ts";
 import { cpuOnly, TEST_DEVICE } from "./support/device.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-online-"));
@@ -272,6 +273,25 @@ phase lost = online(base, pool) { annotator: gone, ${TINY.replaceAll("\n ", ",")
     await assert.rejects(run(broken, runDir), (e: RunError) => {
       assert.match(e.message, /lost \(train\.online\) failed: lost: the annotator cannot run: .*\/nonexistent\/alignc-annotator/s);
       assert.doesNotMatch(e.message, /\n\s+at /, "no stack trace");
+      return true;
+    });
+    // An annotator that refuses every prompt: the phase stops with the items it failed on (ALN7011).
+    const refusing = write(
+      "refusing.mjs",
+      `import { reply, serve } from ${JSON.stringify(path.join(repoRoot, "test/fixtures/command-raters/lib.mjs"))};\nserve((request) => reply({ id: request.id, error: "this judge rates nothing" }));\n`,
+    );
+    const refused = write(
+      "refused.align",
+      `${BASE}rater nobody = command(["node", ${JSON.stringify(refusing)}]) { aspects: [helpfulness], scale: 0..4 }
+phase unrated = online(base, pool) { annotator: nobody, ${TINY.replaceAll("\n ", ",")} }
+`,
+    );
+    await assert.rejects(run(refused, runDir), (e: RunError) => {
+      assert.equal(e.code, "ALN7011");
+      assert.match(
+        e.message,
+        /unrated \(train\.online\) failed: unrated: the annotator nobody failed on \d+ of \d+ prompts in round 1:\n.*this judge rates nothing/,
+      );
       return true;
     });
     // Online and mixed phases take no mid-phase checkpoints: `check` refuses checkpoint_every (ALN3021; lora is fine),

@@ -1,7 +1,7 @@
 // The sample stage on nano (n responses per prompt, seeded, within max_tokens) and how dataset entries hold
 // records: images linked into each entry, paths relative to it, read back absolute.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -12,7 +12,7 @@ import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
 import { testRuntime } from "./support/device.ts";
-import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
+import { fakeContext, graphNode, runExecutor, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-sample-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,12 +21,13 @@ const runtime = testRuntime();
 const world = path.join(dir, "world");
 writeWorld(world, worldOptions({ split: "train", count: 6, seed: 4, tasks: ["describe", "pope", "text"] }));
 const modelDir = path.join(dir, "model");
-const ready = modelInit.run(fakeContext({ node: graphNode("model.init", { size: "nano", seed: 1 }), out: modelDir, entryDir: dir }));
+const ready = runExecutor(modelInit, fakeContext({ node: graphNode("model.init", { size: "nano", seed: 1 }), out: modelDir, entryDir: dir }));
 
 async function sample(name: string, params: Record<string, unknown>): Promise<SampleRecord[]> {
   await ready;
   const out = path.join(dir, name);
-  await stageSample.run(
+  await runExecutor(
+    stageSample,
     fakeContext({
       node: graphNode("stage.sample", params, "samples"),
       out,
@@ -94,4 +95,31 @@ test("dataset entries link their images and store paths relative to the entry", 
   const prompts = readDataset(world);
   assert.equal(prompts.kind, "prompts");
   assert.ok((prompts.records as WorldItem[]).every((it) => it.image === null || path.isAbsolute(it.image)));
+});
+
+test("a prompt that leaves no room to answer within the context is a coded failure (ALN7012)", async () => {
+  const long = path.join(dir, "long-world");
+  cpSync(world, long, { recursive: true });
+  const items = readFileSync(path.join(long, "items.jsonl"), "utf8").trim().split("\n");
+  const first = JSON.parse(items[0] as string) as WorldItem;
+  items[0] = JSON.stringify({ ...first, prompt: "Which is larger, eleven or sixteen? ".repeat(200) });
+  writeFileSync(path.join(long, "items.jsonl"), `${items.join("\n")}\n`);
+  await ready;
+  await assert.rejects(
+    runExecutor(
+      stageSample,
+      fakeContext({
+        node: graphNode("stage.sample", settings, "samples"),
+        out: path.join(dir, "long"),
+        entryDir: dir,
+        runtime,
+        inputs: [storedInput("model", graphNode("model.init", {}, "base"), modelDir), storedInput("prompts", graphNode("data.shapes", {}, "pool"), long)],
+      }),
+    ),
+    (e: Error & { code?: string }) => {
+      assert.equal(e.code, "ALN7012");
+      assert.match(e.message, new RegExp(`item ${first.id}: its prompt of \\d+ tokens leaves no room to answer within the model's text context`));
+      return true;
+    },
+  );
 });

@@ -259,10 +259,11 @@ describe("command rater: failures", () => {
 
   test("a program that cannot start stops the rating with what to check", async () => {
     const rater = createCommandRater({ info, argv: ["/nonexistent/alignc-judge", "--fast"], cwd: fixtures });
-    await assert.rejects(
-      rater.rate([item("a", "q", ["1"])], { onReply: () => {} }),
-      /could not start the rater program "\/nonexistent\/alignc-judge".*ENOENT.*PATH/,
-    );
+    await assert.rejects(rater.rate([item("a", "q", ["1"])], { onReply: () => {} }), (e: Error & { code?: string }) => {
+      assert.match(e.message, /could not start the rater program "\/nonexistent\/alignc-judge".*ENOENT.*PATH/);
+      assert.equal(e.code, "ALN7023");
+      return true;
+    });
   });
 
   test("dies half-way without retries: the failures are reported, the earlier successes kept", async () => {

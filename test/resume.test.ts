@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
+import { decodeParams } from "../src/graph/params.ts";
 import { loadCheckpoint } from "../src/runtime/models/checkpoint.ts";
 import {
   CHECKPOINTS_DIR,
@@ -19,7 +20,7 @@ import {
   TrainingCheckpoints,
 } from "../src/runtime/pipeline/checkpoints.ts";
 import { EXECUTORS } from "../src/runtime/pipeline/executors/index.ts";
-import { loopOf } from "../src/runtime/pipeline/executors/training-settings.ts";
+import { loopOf, trainingSettings } from "../src/runtime/pipeline/executors/training-settings.ts";
 import { RunLayout } from "../src/runtime/pipeline/layout.ts";
 import { RunLog } from "../src/runtime/pipeline/log.ts";
 import type { NodeExecutor } from "../src/runtime/pipeline/node-executor.ts";
@@ -152,6 +153,7 @@ describe("SFT: SIGKILL after a checkpoint, then alignc run --resume", () => {
         `tuned \\(train\\.sft\\) failed: tuned has a checkpoint at step ${latest} from an interrupted run; run again with --resume to continue from it, or with --force tuned to start over`,
       ),
     );
+    assert.match(refused.stderr, /^error\[ALN7003\]: /m);
     assert.doesNotMatch(refused.stderr, /run the same command again/);
     assert.equal(checkpointsIn(scratch)[0]?.step, latest, "nothing is deleted");
 
@@ -172,14 +174,17 @@ describe("SFT: SIGKILL after a checkpoint, then alignc run --resume", () => {
     const failing = new Map(EXECUTORS);
     failing.set("train.sft", {
       ...real,
-      run: (ctx) =>
-        real.run({
-          ...ctx,
-          metrics(rows) {
-            if (rows.some((r) => (r as { step: number }).step > 8)) throw new Error("the machine went away");
-            ctx.metrics(rows);
+      run: (ctx, settings) =>
+        real.run(
+          {
+            ...ctx,
+            metrics(rows) {
+              if (rows.some((r) => (r as { step: number }).step > 8)) throw new Error("the machine went away");
+              ctx.metrics(rows);
+            },
           },
-        }),
+          settings,
+        ),
     });
     await assert.rejects(run(file, failed, { executors: failing }), (e: RunError) => {
       assert.ok(e instanceof RunError);
@@ -238,14 +243,17 @@ test("a checkpoint directory is a TinyVLM checkpoint another .align file can use
   const failing = new Map(EXECUTORS);
   failing.set("train.sft", {
     ...real,
-    run: (ctx) =>
-      real.run({
-        ...ctx,
-        metrics(rows) {
-          if (rows.some((r) => (r as { step: number }).step > 4)) throw new Error("stop");
-          ctx.metrics(rows);
+    run: (ctx, settings) =>
+      real.run(
+        {
+          ...ctx,
+          metrics(rows) {
+            if (rows.some((r) => (r as { step: number }).step > 4)) throw new Error("stop");
+            ctx.metrics(rows);
+          },
         },
-      }),
+        settings,
+      ),
   });
   await assert.rejects(run(file, runDir, { executors: failing }));
   const link = path.join(runDir, CHECKPOINTS_DIR, "tuned", "step-4");
@@ -269,11 +277,12 @@ test("steps per run divide checkpoint_every, so runs end where checkpoints are t
   assert.equal(stepsPerRunFor(4, 12, 25), 4);
   assert.equal(stepsPerRunFor(7, 100, 4), 1);
   assert.equal(stepsPerRunFor(50, 40, 25), 25, "no checkpoint before the last step: K as asked");
-  const loop = loopOf({ steps: 100, batch: 4, steps_per_run: 25, checkpoint_every: 30 }, 16, "d");
+  const sft = (params: Record<string, unknown>) => trainingSettings(decodeParams("train.sft", params));
+  const loop = loopOf(sft({ steps: 100, batch: 4, steps_per_run: 25, checkpoint_every: 30 }), 16, "d");
   assert.equal(loop.stepsPerRun, 15);
   assert.equal(loop.checkpointEvery, 30);
   assert.match(loop.stepsPerRunNote ?? "", /15 steps per run instead of 25/);
-  assert.equal(loopOf({ steps: 100, batch: 4, steps_per_run: 25, checkpoint_every: 50 }, 16, "d").stepsPerRunNote, undefined);
+  assert.equal(loopOf(sft({ steps: 100, batch: 4, steps_per_run: 25, checkpoint_every: 50 }), 16, "d").stepsPerRunNote, undefined);
 });
 
 test("a phase being trained by another live run in the same store is not taken over; a dead run's claim is", () => {

@@ -6,12 +6,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compileSync } from "../src/compiler/compile.ts";
+import { decodeParams, tryDecodeParams } from "../src/graph/params.ts";
 import { evaluateWorld } from "../src/runtime/eval/evaluate.ts";
 import { renderEvaluation } from "../src/runtime/eval/table.ts";
 import { dataOrder } from "../src/runtime/models/tinyvlm/sft-schedule.ts";
 import { Devices } from "../src/runtime/pipeline/devices.ts";
 import { EXECUTORS } from "../src/runtime/pipeline/executors/index.ts";
-import { explainingPrecision, loopOf, optimizerOf, scheduleOf } from "../src/runtime/pipeline/executors/training-settings.ts";
+import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "../src/runtime/pipeline/executors/training-settings.ts";
 import { storeKeys } from "../src/runtime/pipeline/keys.ts";
 import { RunLayout } from "../src/runtime/pipeline/layout.ts";
 import { formatDuration, RunLog } from "../src/runtime/pipeline/log.ts";
@@ -169,8 +170,11 @@ describe("training settings", () => {
     assert.equal(await explainingPrecision({ compute: "float16" }, "tuned", async () => 7), 7);
   });
 
+  /** A train.sft node's training settings, from params as a graph holds them (defaults filled in by the decoder). */
+  const sft = (params: Record<string, unknown>) => trainingSettings(decodeParams("train.sft", params));
+
   test("optimizers and schedules decode from params", () => {
-    assert.deepEqual(optimizerOf({ type: "adamw", lr: 0.01, weight_decay: 0.1 }), {
+    assert.deepEqual(sft({ optimizer: { type: "adamw", lr: 0.01, weight_decay: 0.1 } }).optimizer, {
       kind: "adamw",
       lr: 0.01,
       beta1: 0.9,
@@ -178,19 +182,31 @@ describe("training settings", () => {
       eps: 1e-8,
       weightDecay: 0.1,
     });
-    assert.equal(optimizerOf({ type: "sgd", lr: 0.1, nesterov: true }).kind, "sgd");
-    assert.throws(() => optimizerOf({ type: "lion" }), /unknown type "lion"/);
-    assert.deepEqual(scheduleOf({ type: "cosine", warmup: 0.03, min_ratio: 0.1 }, 1000), { kind: "cosine", warmupSteps: 30, totalSteps: 1000, minRatio: 0.1 });
-    assert.deepEqual(scheduleOf({ type: "linear", warmup: 100 }, 1000), { kind: "linear", warmupSteps: 100, totalSteps: 1000 });
+    assert.deepEqual(sft({ optimizer: { type: "sgd", lr: 0.1, nesterov: true } }).optimizer, {
+      kind: "sgd",
+      lr: 0.1,
+      momentum: 0.9,
+      dampening: 0,
+      nesterov: true,
+      weightDecay: 0,
+    });
+    assert.deepEqual(tryDecodeParams("train.sft", { optimizer: { type: "lion" } }), {
+      ok: false,
+      setting: "optimizer",
+      problem: 'unknown type "lion"; use adamw or sgd',
+    });
+    const schedule = (s: Record<string, unknown>, total: number) => scheduleOf(sft({ schedule: s }).schedule, total);
+    assert.deepEqual(schedule({ type: "cosine", warmup: 0.03, min_ratio: 0.1 }, 1000), { kind: "cosine", warmupSteps: 30, totalSteps: 1000, minRatio: 0.1 });
+    assert.deepEqual(schedule({ type: "linear", warmup: 100 }, 1000), { kind: "linear", warmupSteps: 100, totalSteps: 1000 });
     assert.equal(scheduleFactor({ kind: "cosine", warmupSteps: 0, totalSteps: 100, minRatio: 0.1 }, 100), 0.1);
     assert.ok(Math.abs(scheduleFactor({ kind: "cosine", warmupSteps: 0, totalSteps: 100, minRatio: 0.1 }, 50) - 0.55) < 1e-12);
   });
 
   test("steps come from epochs (last batch partial) unless given; a batch larger than the data is refused", () => {
-    assert.equal(loopOf({ epochs: 3, batch: 32 }, 100, "d").steps, 10);
-    assert.equal(loopOf({ steps: 7, batch: 4, accumulation: 2 }, 100, "d").steps, 7);
-    assert.equal(loopOf({ batch: 10 }, 100, "d").stepsPerRun, 10);
-    assert.throws(() => loopOf({ batch: 64 }, 40, "train"), /batch 64 is larger than the 40 examples of train; lower batch/);
+    assert.equal(loopOf(sft({ epochs: 3, batch: 32 }), 100, "d").steps, 10);
+    assert.equal(loopOf(sft({ steps: 7, batch: 4, accumulation: 2 }), 100, "d").steps, 7);
+    assert.equal(loopOf(sft({ batch: 10 }), 100, "d").stepsPerRun, 10);
+    assert.throws(() => loopOf(sft({ batch: 64 }), 40, "train"), /batch 64 is larger than the 40 examples of train; lower batch/);
   });
 
   test("the data order is a fresh seeded permutation per epoch", () => {

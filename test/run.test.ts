@@ -209,6 +209,7 @@ dataset other_samples = sample(exported, pool) { n: 2, max_tokens: 4 }
     await assert.rejects(runGraph(result.graph, { layout: new RunLayout(runDir3), entryAbsPath: runnable, device: TEST_DEVICE, log }), (e: RunError) => {
       assert.match(e.message, /cannot run this node yet:\n {2}[^\n]*refused-runnable\.align:5:7: exported \(model\.onnx\)\n/);
       assert.match(e.message, /Nothing was run\./);
+      assert.equal(e.code, "ALN7002");
       return true;
     });
     assert.equal(new Store(path.join(runDir3, "store")).keys().length, 0);

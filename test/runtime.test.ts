@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { collectEnvironment } from "../src/runtime/engine/environment.ts";
 import { cudaLibraryCheck, ProviderUnavailableError, providerStatus, requireProvider } from "../src/runtime/engine/providers.ts";
-import { FeedError, modelHash, Runtime } from "../src/runtime/engine/session.ts";
+import { modelHash, Runtime, SessionFeedError } from "../src/runtime/engine/session.ts";
 import { fromOrtTensor, TensorDataError, toOrtTensor, validateTensorData } from "../src/runtime/engine/tensors.ts";
 import { Devices } from "../src/runtime/pipeline/devices.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
@@ -97,7 +97,7 @@ describe("Runtime", () => {
     const s = await rt.load(affineModel());
     const { b: _b, ...partial } = affineFeeds;
     await assert.rejects(rt.run(s, partial), (e: Error) => {
-      assert.ok(e instanceof FeedError);
+      assert.ok(e instanceof SessionFeedError);
       assert.match(e.message, /missing feed "b"/);
       assert.match(e.message, /the model's inputs are "x", "w", "b"/);
       return true;
@@ -219,6 +219,7 @@ describe("providers", () => {
       await assert.rejects(rt.load(affineModel()), (e: Error) => {
         assert.ok(e instanceof ProviderUnavailableError, `expected ProviderUnavailableError, got ${e}`);
         assert.equal(e.provider, "cuda");
+        assert.equal((e as Error & { code?: string }).code, "ALN7009");
         assert.match(e.message, /the cuda execution provider is not available/);
         assert.match(e.message, /CPU provider works/);
         if (libs.missing.length > 0) {

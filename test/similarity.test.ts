@@ -27,7 +27,7 @@ import { loadSimilarity, SIMILARITY_JSON, similarityCosine, similarityLexical } 
 import type { StoredInput } from "../src/runtime/pipeline/node-executor.ts";
 import { Rng } from "../src/util/random.ts";
 import { testRuntime } from "./support/device.ts";
-import { fakeContext, graphNode, storedInput } from "./support/exec-context.ts";
+import { fakeContext, graphNode, runExecutor, storedInput } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-similarity-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -124,7 +124,7 @@ test("similarity.lexical and similarity.cosine entries load back, also after the
     const n = graphNode(exec.kind, params, id);
     const staging = path.join(store, ".staging", id);
     mkdirSync(staging, { recursive: true });
-    await exec.run(context(n, staging, [...inputs]));
+    await runExecutor(exec, context(n, staging, [...inputs]));
     const key = `${id === "lex" ? "cd" : "ef"}`.padEnd(64, "2");
     const target = path.join(store, key.slice(0, 2), key);
     mkdirSync(path.dirname(target), { recursive: true });

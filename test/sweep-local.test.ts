@@ -182,7 +182,7 @@ describe("alignc sweep --workers", () => {
     const summary = readFileSync(path.join(sweepDir, "summary.md"), "utf8");
     const [table] = assertTables(summary);
     assert.deepEqual(table?.[2]?.slice(0, 4), ["1", s.trials[1]?.id, "500", "failed"]);
-    assert.match(summary, /\n- trial 1 \(t[0-9a-f]{10}\), exit 1: error: .*batch 500 is larger than the \d+ examples of corrupted/);
+    assert.match(summary, /\n- trial 1 \(t[0-9a-f]{10}\), exit 1: error\[ALN7001\]: .*batch 500 is larger than the \d+ examples of corrupted/);
     // Alone again: only trial 1 runs, and everything it shares with trial 0 is stored.
     const again = sweep(file, ["--sweep-dir", sweepDir, "--trials", "1"]);
     assert.equal(again.status, 1);

@@ -1,11 +1,11 @@
 // Every VJP rule against central finite differences on the test device (test/support/device.ts; float64 where ORT has the kernels,
-// float32 otherwise; tolerances are explained in src/tensor/gradcheck/harness.ts).
+// float32 otherwise; tolerances are explained in src/runtime/engine/gradcheck/harness.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkCase } from "../src/runtime/engine/gradcheck/harness.ts";
 import { allCases, runGradientChecks } from "../src/runtime/engine/gradcheck/index.ts";
-import { vjpRules } from "../src/tensor/autodiff/rules/index.ts";
 import * as op from "../src/tensor/ops/index.ts";
+import { OPS } from "../src/tensor/ops/registry.ts";
 import { testProvider } from "./support/device.ts";
 
 test("every gradient-check case passes on the test device", async () => {
@@ -18,7 +18,9 @@ test("every gradient-check case passes on the test device", async () => {
 test("every op with a VJP rule has at least one gradient-check case", () => {
   const checked = new Set(allCases.map((c) => c.op));
   // Identity is exercised by stop-gradient and graph outputs; Sum only appears in backward passes (fan-out).
-  const missing = [...vjpRules.keys()].filter((o) => !checked.has(o) && o !== "Identity" && o !== "Sum");
+  const missing = [...OPS.values()]
+    .filter((d) => d.vjp && !checked.has(d.onnxType) && d.onnxType !== "Identity" && d.onnxType !== "Sum")
+    .map((d) => d.onnxType);
   assert.deepEqual(missing, []);
 });
 

@@ -1,5 +1,5 @@
 // Round trips: graphs built with the op constructors are serialized, run in ONNX Runtime (graph optimizations off,
-// then on), and compared with the reference evaluator (src/tensor/reference/). float64 where ORT's CPU
+// then on), and compared with the reference evaluator (src/tensor/evaluate.ts). float64 where ORT's CPU
 // provider has the kernels, float32 otherwise; tolerances (TOLERANCE below) are relative to max(1, |expected|).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -7,7 +7,8 @@ import * as ort from "onnxruntime-node";
 import { causalSelfAttention } from "../src/models/layers/attention.ts";
 import { transformerBlock } from "../src/models/layers/blocks.ts";
 import { dpoSigmoidLoss, maskedCrossEntropy, sequenceLogProbs, tokenLogProbs } from "../src/models/layers/losses.ts";
-import { grad } from "../src/tensor/autodiff/grad.ts";
+import { evaluate } from "../src/tensor/evaluate.ts";
+import { grad } from "../src/tensor/grad.ts";
 import { allocate, type DType, toNumbers } from "../src/tensor/ir/dtype.ts";
 import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
 import type { Dim } from "../src/tensor/ir/shape.ts";
@@ -17,7 +18,6 @@ import * as op from "../src/tensor/ops/index.ts";
 import { adamw } from "../src/tensor/optim/types.ts";
 import { buildTrainProgram } from "../src/tensor/program/train-program.ts";
 import { erf } from "../src/tensor/reference/erf.ts";
-import { evaluate } from "../src/tensor/reference/evaluate.ts";
 import { mulberry32 } from "../src/util/random.ts";
 
 type FloatType = "float64" | "float32";

@@ -36,7 +36,7 @@ test("a sequence is <bos> prompt answer <eos>; labels are next tokens; only answ
 test("an example that does not fit, or an image of the wrong size, is an error naming the example", () => {
   assert.throws(
     () => encodeExample(tok, { id: "long-1", prompt: "is there a red circle in the image?", answer: "yes", rgb: null }, 4),
-    (e: Error) => e instanceof FeedError && /example long-1/.test(e.message),
+    (e: Error & { code?: string }) => e instanceof FeedError && e.code === "ALN7007" && /example long-1/.test(e.message),
   );
   const c = tinyVlmConfig("nano", tok.vocabSize);
   assert.throws(

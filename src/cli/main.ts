@@ -2,6 +2,7 @@
 // codes — 0 ok, 1 a problem in the user's input (reported as diagnostics), 2 an internal error (a bug). Only the
 // command asked for is loaded (commands.ts), so what one command needs costs nothing to the others.
 import { parseArgs } from "node:util";
+import { failureLine } from "../diagnostics/failures.ts";
 import { printable, printableLine } from "../util/printable.ts";
 import { UnreadableFileError } from "../util/read-json.ts";
 import { UnsafePathError } from "../util/safe-write.ts";
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     // A file alignc keeps that cannot be read back, or a write refused because it would leave the directory alignc
     // owns: problems with the user's files, each message naming the file and what to do.
     if (error instanceof UnreadableFileError || error instanceof UnsafePathError) {
-      process.stderr.write(`alignc ${command.name}: error: ${printable(error.message)}\n`);
+      process.stderr.write(`alignc ${command.name}: ${printable(failureLine(error))}\n`);
       return EXIT_USER;
     }
     return internalError(error);

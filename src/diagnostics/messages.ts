@@ -4,6 +4,9 @@
 //   ALN2xxx  names, imports, keys     ALN3xxx  types, values, units, ranges, pipeline shape
 //   ALN4xxx  params, sweeps, CLI      ALN5xxx  hooks (TypeScript raters)
 //   ALN6xxx  run-time input: data files, images, checkpoints and program files (docs/security.md)
+//   ALN7xxx  run-time failures: one code per kind of failure a run or a command can meet; the error classes
+//            that raise them declare the code (`readonly code = "ALN7001"`) and say what happened in their
+//            message; test/failures.test.ts ties classes and codes together
 //   ALN9xxx  limits
 import type { Severity } from "./diagnostic.ts";
 
@@ -13,6 +16,8 @@ interface MessageDef<A> {
   message: (args: A) => string;
   help?: (args: A) => string;
   explain: string;
+  /** Run-time failures (ALN7xxx): the error classes that carry this code. */
+  raisedBy?: readonly string[];
 }
 
 function def<A = Record<string, never>>(
@@ -23,6 +28,14 @@ function def<A = Record<string, never>>(
   help?: (args: A) => string,
 ): MessageDef<A> {
   return help ? { code, severity, message, explain, help } : { code, severity, message, explain };
+}
+
+/**
+ * A run-time failure (ALN7xxx): the message is the error's own (it names the node, file or setting and what to do);
+ * the table gives the code, the classes that raise it and the explanation.
+ */
+function failure(code: string, raisedBy: readonly string[], explain: string): MessageDef<{ detail: string }> {
+  return { code, severity: "error", message: (a) => a.detail, explain, raisedBy };
 }
 
 const q = (s: string) => `'${s}'`;
@@ -572,6 +585,123 @@ export const messages = {
     "error",
     (a) => `${a.what} ${a.path} cannot be read: ${a.reason}`,
     "The operating system refused to read the file (permissions, a broken link, an I/O error), or the file was replaced while alignc read it.",
+  ),
+
+  // ── ALN7xxx run-time failures ──────────────────────────────────────────────
+  nodeFailed: failure(
+    "ALN7001",
+    ["NodeError"],
+    "A node of the execution graph could not run with the inputs and settings it was given: for example a batch larger than the examples of its data, an input dataset of the wrong kind for a graph made by another alignc, or an evaluation whose data holds no item a metric needs. The message names the node (with its declaration's file:line:column) and what to change. Outputs of nodes finished before it stay stored: fix the cause and run the same command again.",
+  ),
+  runRefused: failure(
+    "ALN7002",
+    ["RunError"],
+    "The run as a whole was refused before anything ran: the execution graph holds a node kind or a setting this alignc cannot run, `--force` names no node, or another alignc is writing the same run directory. A node's own failure is reported with that failure's code instead.",
+  ),
+  checkpointInterrupted: failure(
+    "ALN7003",
+    ["CheckpointExistsError"],
+    "A training phase with `checkpoint_every` was interrupted and left a checkpoint in its scratch directory. alignc neither resumes nor deletes it on its own: run again with `--resume` to continue from the newest checkpoint (the result is bit-identical to an uninterrupted run on CPU), or with `--force <phase>` to delete it and start over.",
+  ),
+  checkpointInvalid: failure(
+    "ALN7004",
+    ["CheckpointError", "ParamError"],
+    "A checkpoint directory (`checkpoint(...)`, a stored phase, a kept mid-phase checkpoint) could not be loaded: a file is missing or torn, its config.json does not describe a TinyVLM, or a weight's name, dtype or shape does not match the model its config describes. The message names the file and the weight.",
+  ),
+  safetensorsInvalid: failure(
+    "ALN7005",
+    ["SafetensorsError", "JsonSyntaxError"],
+    "A .safetensors file is malformed: its header is not the JSON the format defines (read strictly: duplicate keys, lone surrogates and trailing data are refused), a tensor's offsets fall outside the data or overlap, or its dtype is unknown. Files written by alignc, PyTorch's safetensors and Hugging Face are read alike.",
+  ),
+  loraInvalid: failure(
+    "ALN7006",
+    ["LoraError"],
+    "A phase's `lora` settings, as the execution graph carries them, are not ones alignc can build adapters from: not an object, an unknown setting, a rank that is not a positive integer, an alpha that is not positive, no target or a target the model does not have, a target named twice. The checker refuses these in a .align file; a graph made elsewhere (`alignc plan --format json` edited, another alignc) can still hold them.",
+  ),
+  examplesDoNotFit: failure(
+    "ALN7007",
+    ["FeedError"],
+    "Examples could not be turned into the model's inputs: a prompt and answer longer than the model's context, an image of another size than the vision encoder's, or a batch with nothing to learn from. The message names the example and the limit; shorten the data or use a model with a longer context.",
+  ),
+  tokenizerInvalid: failure(
+    "ALN7008",
+    ["TokenizerError"],
+    "A tokenizer.json could not be loaded (unreadable, not JSON, not a tokenizer) or was asked to decode ids outside its vocabulary, which happens when a checkpoint's tokenizer does not belong to its weights.",
+  ),
+  deviceUnavailable: failure(
+    "ALN7009",
+    ["ProviderUnavailableError"],
+    "The device a node or `--device` asks for cannot be used: no NVIDIA GPU or driver is visible, the CUDA libraries ONNX Runtime needs are not installed (`npm run setup:cuda`, docs/gpu.md), or a `cuda:N` names a GPU that does not exist. The message says which and what to install or choose instead.",
+  ),
+  cudaSetupFailed: failure(
+    "ALN7010",
+    ["CudaSetupError"],
+    "`npm run setup:cuda` could not install the CUDA provider of ONNX Runtime: the download failed, the archive did not verify, or the libraries do not load on this machine (docs/gpu.md).",
+  ),
+  onlineSettings: failure(
+    "ALN7011",
+    ["OnlineError"],
+    "An online or mixed DPO phase cannot run as set: a setting out of its range in a graph made elsewhere (rounds, epochs, p, margin), or a batch larger than the pairs one round can make (at most one pair per prompt: raise `prompts_per_round` or lower `batch`). The message says which setting to change.",
+  ),
+  samplingFailed: failure(
+    "ALN7012",
+    ["SampleError"],
+    "`sample` could not generate answers for its prompts as set (a prompt that leaves no room in the context for `max_tokens`).",
+  ),
+  scoreUnavailable: failure(
+    "ALN7013",
+    ["ScoreError"],
+    "A score or filter expression could not be computed for a record: the rater gave no score for an aspect the expression uses, or a division by zero. The message names the aspect and the record.",
+  ),
+  similarityFailed: failure(
+    "ALN7014",
+    ["SimilarityError"],
+    "A similarity (BDHS's acceptance test) could not compare texts as set: an unknown measure or pooling in a graph made elsewhere, or a different number of candidates and references.",
+  ),
+  groundTruthMissing: failure(
+    "ALN7015",
+    ["GroundTruthError"],
+    "The grounded rater scores answers against the scene an item was made from. Items without one (imported data, text-only prompts) cannot be rated by it: use a command, judge or TypeScript rater for such data.",
+  ),
+  editorFailed: failure(
+    "ALN7016",
+    ["CorruptCommandError"],
+    "The program `corrupt` runs to edit answers (its `command` setting) failed: it could not start, exited, or replied with something other than one JSON object per line. The message quotes the end of its stderr.",
+  ),
+  worldOptionsInvalid: failure(
+    "ALN7017",
+    ["WorldOptionsError", "WorldDirError"],
+    "`alignc world` was given an option it does not know or a value out of range, or an output directory it cannot write a dataset into (a file, or a directory that holds something else).",
+  ),
+  imageInvalid: failure(
+    "ALN7018",
+    ["PngError"],
+    "An image could not be decoded: it is not a PNG, it is truncated or its checksums do not match, or it uses a PNG feature the decoder does not read. Re-save it as an 8-bit RGB or RGBA PNG.",
+  ),
+  keptFileUnreadable: failure(
+    "ALN7019",
+    ["UnreadableFileError"],
+    "A file alignc wrote and reads back (plan.json, align.lock, node.json, sweep.json, an evaluation) could not be read: it is missing, was edited into invalid JSON, or is not a regular file. The message names the file and how to have alignc write it again.",
+  ),
+  writeRefused: failure(
+    "ALN7020",
+    ["UnsafePathError"],
+    "alignc writes only inside the directories it owns (the run directory, the store, an export's folder). A path that would leave them, a folder on the way that is a symbolic link out of them, or a file it would write through a link planted there, is refused before anything is written (docs/security.md).",
+  ),
+  notARunDirectory: failure(
+    "ALN7021",
+    ["ReportError", "CompareError"],
+    "`alignc report` and `alignc compare` read run directories (plan.json, align.lock, the store) and sweep directories (sweep.json). The directory given is neither, or is missing what they need.",
+  ),
+  slurmFailed: failure(
+    "ALN7022",
+    ["SlurmError"],
+    "A Slurm command (sbatch, squeue, scancel) failed or replied with something alignc could not read. The message quotes its output and the job script's path.",
+  ),
+  raterUnavailable: failure(
+    "ALN7023",
+    ["RaterUnavailable"],
+    "A rater cannot run at all, so the stage that uses it stops: a command rater's program does not start or exits before answering, a TypeScript rater's module does not load, or a judge is asked for something it cannot do (sampling at a temperature). Items that fail one by one are retried and reported per item instead (docs/raters.md).",
   ),
 
   // ── ALN9xxx limits ───────────────────────────────────────────────────────

@@ -50,6 +50,8 @@ const ARRAY_CLASS: Record<DType, ArrayClass> = {
 };
 
 export class SafetensorsError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7005";
   override name = "SafetensorsError";
 }
 

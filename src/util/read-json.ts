@@ -19,6 +19,8 @@ function readText(file: string, remedy: string): string {
 
 /** A file alignc keeps that cannot be read back (not valid JSON, or not what alignc writes there). */
 export class UnreadableFileError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7019";
   override name = "UnreadableFileError";
   constructor(
     message: string,

@@ -36,6 +36,8 @@ import path from "node:path";
 
 /** A write that would go through a link (or a file where a folder belongs) leading out of the directory alignc owns. */
 export class UnsafePathError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7020";
   override name = "UnsafePathError";
   constructor(
     message: string,

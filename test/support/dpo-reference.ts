@@ -2,15 +2,15 @@
 // definitions rather than from the compiler's code: TRL's dpo_loss (sigmoid with label smoothing, IPO, hinge), its
 // rewards and the metrics TRL logs (names as TRL's DPOTrainer logs them: docs/preference-training.md).
 //
-// Logits come from the reference interpreter (src/tensor/reference/), which runs the TinyVLM forward
+// Logits come from the reference interpreter (src/tensor/evaluate.ts), which runs the TinyVLM forward
 // graph in float64; everything after the logits (log-softmax, token log-probs, sequence sums and means, the
 // losses, rewards and metrics) is plain TypeScript arithmetic here.
 
 import type { TinyVlmConfig } from "../../src/models/tinyvlm/config.ts";
 import { vlmLogits } from "../../src/models/tinyvlm/forward.ts";
+import { evaluate } from "../../src/tensor/evaluate.ts";
 import type { Tensor, TensorData } from "../../src/tensor/ir/graph.ts";
 import { Builder } from "../../src/tensor/ops/builder.ts";
-import { evaluate } from "../../src/tensor/reference/evaluate.ts";
 
 export type ReferenceLoss = "sigmoid" | "ipo" | "hinge";
 

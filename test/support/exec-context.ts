@@ -3,7 +3,7 @@
 import type { GraphNode } from "../../src/graph/graph.ts";
 import type { Runtime } from "../../src/runtime/engine/session.ts";
 import { RunLog } from "../../src/runtime/pipeline/log.ts";
-import type { ExecContext, StoredInput } from "../../src/runtime/pipeline/node-executor.ts";
+import { type ExecContext, type NodeExecutor, type StoredInput, settingsOf } from "../../src/runtime/pipeline/node-executor.ts";
 import type { EntryInfo } from "../../src/runtime/pipeline/store.ts";
 
 const ZERO_KEY = "0".repeat(64);
@@ -61,4 +61,12 @@ export function fakeContext(options: FakeContextOptions): ExecContext {
     runtime: runtime ? async () => runtime : () => Promise.reject(new Error("no runtime in tests")),
     metrics: () => {},
   };
+}
+
+/**
+ * Runs `executor` on `ctx` as alignc run does: the node's params decoded against its kind (defaults filled in, so a
+ * test writes only the settings it means) and converted, then run. Params that do not fit reject, like a failed run.
+ */
+export async function runExecutor(executor: NodeExecutor, ctx: ExecContext): Promise<Record<string, unknown>> {
+  return executor.run(ctx, settingsOf(executor, ctx.node));
 }

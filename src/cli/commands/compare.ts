@@ -1,5 +1,6 @@
 // alignc compare RUN_A RUN_B: the differences in settings and results between two run directories.
 import path from "node:path";
+import { failureLine } from "../../diagnostics/failures.ts";
 import { CompareError, compareRuns, compareRunsHtml, readRun } from "../../runtime/reports/compare-runs.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
@@ -33,7 +34,7 @@ ${colorOptionsHelp}`,
       }
     } catch (e) {
       if (e instanceof CompareError) {
-        process.stderr.write(`error: ${printable(e.message)}\n`);
+        process.stderr.write(`${printable(failureLine(e))}\n`);
         return EXIT_USER;
       }
       throw e;

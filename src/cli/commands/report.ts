@@ -1,6 +1,7 @@
 // alignc report DIR: one self-contained HTML file for a run directory or a sweep directory, or its evaluation tables
 // as Markdown (a sweep's as mean ± sd across its seeds).
 import path from "node:path";
+import { failureLine } from "../../diagnostics/failures.ts";
 import { buildReport, ReportError } from "../../runtime/reports/report.ts";
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
@@ -49,7 +50,7 @@ ${colorOptionsHelp}`,
       writeFileAtomic(target, text, out === undefined ? { root: dir } : {});
     } catch (e) {
       if (!(e instanceof ReportError)) throw e;
-      process.stderr.write(`error: ${printable(e.message)}\n`);
+      process.stderr.write(`${printable(failureLine(e))}\n`);
       return EXIT_USER;
     }
     process.stderr.write(`wrote ${path.relative(process.cwd(), target) || target}\n`);

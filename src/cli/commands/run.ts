@@ -1,6 +1,7 @@
 // alignc run: compile a file and execute its graph, storing every node's output by content in the run directory.
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
+import { failureLine } from "../../diagnostics/failures.ts";
 import { type EvaluationFile, renderComparison } from "../../runtime/eval/compare.ts";
 import { RunLayout } from "../../runtime/pipeline/layout.ts";
 import { RunLog } from "../../runtime/pipeline/log.ts";
@@ -80,7 +81,7 @@ ${compileOptionsHelp}`,
       });
     } catch (e) {
       if (!(e instanceof RunError)) throw e;
-      log.line(`error: ${e.message}`);
+      log.line(failureLine(e));
       if (e.node && e.rerun)
         log.line(`Outputs finished before it are kept in ${path.relative(process.cwd(), layout.store) || "."}; run the same command again to resume.`);
       return EXIT_USER;

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { trials } from "../../compiler/sweep/expand.ts";
 import { valueJson } from "../../compiler/values/types.ts";
+import { failureLine } from "../../diagnostics/failures.ts";
 import { RunLayout } from "../../runtime/pipeline/layout.ts";
 import { renderSweepSummary, runLocalSweep, type SweepSummary, type SweepTrial } from "../../runtime/sweeps/local.ts";
 import { cancelSweep, SlurmError, type SlurmOptions, submitSlurm, sweepStatus } from "../../runtime/sweeps/slurm.ts";
@@ -123,7 +124,7 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
         return values.wait === true ? finish(dir, summary, rel) : EXIT_OK;
       } catch (e) {
         if (!(e instanceof SlurmError)) throw e;
-        process.stderr.write(`error: ${printable(e.message)}\n`);
+        process.stderr.write(`${printable(failureLine(e))}\n`);
         return EXIT_USER;
       }
     }
@@ -187,7 +188,7 @@ async function manage(action: "status" | "cancel", rest: string[]): Promise<numb
     return finish(dir, await sweepStatus(dir), rel);
   } catch (e) {
     if (!(e instanceof SlurmError)) throw e;
-    process.stderr.write(`error: ${printable(e.message)}\n`);
+    process.stderr.write(`${printable(failureLine(e))}\n`);
     return EXIT_USER;
   }
 }

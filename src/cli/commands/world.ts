@@ -1,6 +1,7 @@
 // alignc world: generate the built-in shapes world to a dataset directory, check a directory (generated or a
 // user's own data in the same format), and score predictions on it.
 import { readFileSync } from "node:fs";
+import { failureLine } from "../../diagnostics/failures.ts";
 import { evaluateWorld, type WorldReport } from "../../runtime/eval/index.ts";
 import {
   formatProblem,
@@ -94,7 +95,7 @@ function generate(rest: string[], values: Record<string, unknown>): number {
     return EXIT_OK;
   } catch (error) {
     if (!(error instanceof WorldDirError)) throw error;
-    process.stderr.write(`alignc world: ${error.message}\n`);
+    process.stderr.write(`alignc world: ${failureLine(error)}\n`);
     return EXIT_USER;
   }
 }

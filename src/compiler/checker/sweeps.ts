@@ -4,12 +4,11 @@
 
 import { diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
 import { helpTexts } from "../../diagnostics/messages.ts";
-import type { Block, Declaration, Expression, Ident } from "../ast/ast.ts";
+import type { Block, Call, Declaration, Expression, Ident } from "../ast/ast.ts";
 import type { DeclSymbol } from "../binder/scope.ts";
 import { suggest } from "../values/suggest.ts";
 import { type Value, valueJson, valueText } from "../values/types.ts";
-import { findCtor } from "./catalog/index.ts";
-import { slurmFields } from "./catalog/training.ts";
+import { type Ctor, ctorsOf, findCtor } from "./catalog/index.ts";
 import type { EvalHost, Evaluator } from "./evaluate.ts";
 import { checkDistribution, DISTRIBUTIONS, type Distribution, resolveTarget, type SweepContext, type SweepTarget } from "./sweep-targets.ts";
 
@@ -36,63 +35,61 @@ export interface CheckedSweep {
 
 const MAX_TRIALS = 1_000_000;
 
+/** Settings of a sweep checked here rather than by their schema: an axis's values are checked against its target. */
+const AXIS_SETTINGS = ["over", "exclude"];
+
+/**
+ * A sweep declaration: its settings are checked against the sweep constructor's schema in the catalog (count, seed,
+ * slurm; unknown and missing keys), its axes and exclusions against their targets.
+ */
 export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, host: EvalHost, ctx: SweepContext): CheckedSweep | undefined {
-  const e = decl.value;
-  const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : [];
-  const modeName = callee.length === 1 ? (callee[0] as Ident).name : "";
-  if (!findCtor("sweep", modeName)) {
-    const extras = suggest(modeName, ["grid", "zip", "random"], callee[0]?.span) ?? { help: helpTexts.sweepForms() };
-    host.report(diagnostic("unknownConstructor", { name: modeName || "?", category: "sweep" }, callee[0]?.span ?? e.span, extras));
-    return undefined;
-  }
-  const mode = modeName as CheckedSweep["mode"];
-  const block: Block = e.kind === "Call" && e.block ? e.block : { kind: "Block", entries: [], span: e.span };
-  const known = mode === "random" ? ["over", "exclude", "count", "seed", "slurm"] : ["over", "exclude", "slurm"];
-  const entries = new Map<string, Expression>();
-  for (const entry of block.entries) {
-    const key = entry.key.map((k) => k.name).join(".");
-    if (!known.includes(key)) {
-      const at = entry.key.length === 1 ? entry.key[0]?.span : undefined;
-      host.report(
-        diagnostic(
-          "unknownKey",
-          { key, construct: `a ${mode} sweep` },
-          entry.key[0]?.span ?? entry.span,
-          suggest(key, known, at) ?? { help: helpTexts.sweepSettings(known.join(", ")) },
-        ),
-      );
-      continue;
-    }
-    if (entries.has(key)) host.report(diagnostic("duplicateKey", { key }, entry.key[0]?.span));
-    entries.set(key, entry.value);
-  }
-  const over = entries.get("over");
-  if (over?.kind !== "Block") {
-    host.report(
-      diagnostic(
-        over ? "typeMismatch" : "missingKey",
-        over ? { expected: "a block of axes { target: [values] }", found: "another value" } : { key: "over", construct: `a ${mode} sweep` },
-        over?.span ?? callee[0]?.span ?? e.span,
-      ) as never,
-    );
+  const found = sweepConstructor(decl, host);
+  if (!found) return undefined;
+  const { ctor, call } = found;
+  const mode = ctor.name as CheckedSweep["mode"];
+  ev.args(ctor, call);
+  const block: Block = call.block ?? { kind: "Block", entries: [], span: call.span };
+  const written = ev.fields(ctor.fields, block, `a ${mode} sweep`, sym.qualified, {
+    missingAt: call.callee[0]?.span ?? call.span,
+    ctor,
+    deferred: AXIS_SETTINGS,
+    unknownKeyHelp: helpTexts.sweepSettings,
+  });
+  // A missing `over` was reported with the other settings.
+  const over = written.deferred.over;
+  if (over === undefined) return undefined;
+  if (over.kind !== "Block") {
+    host.report(diagnostic("typeMismatch", { expected: "a block of axes { target: [values] }", found: "another value" }, over.span));
     return undefined;
   }
   const sweep: CheckedSweep = { name: sym.qualified, mode, axes: [], seed: 0, exclude: [], span: decl.name.span };
-  const slurmExpr = entries.get("slurm");
-  if (slurmExpr) {
-    const v = ev.value(slurmExpr, { t: "record", name: "slurm", fields: slurmFields }, "slurm");
-    if (v) sweep.slurm = valueJson(v) as Record<string, unknown>;
-  }
-  const countExpr = entries.get("count");
-  const seedExpr = entries.get("seed");
-  if (mode === "random") {
-    if (!countExpr) host.report(diagnostic("missingKey", { key: "count", construct: "a random sweep" }, callee[0]?.span ?? e.span));
-    const c = countExpr ? ev.value(countExpr, { t: "int", min: 1, max: MAX_TRIALS }, "count") : undefined;
-    if (c?.k === "int") sweep.count = c.v;
-    const s = seedExpr ? ev.value(seedExpr, { t: "int", min: 0 }, "seed") : undefined;
-    if (s?.k === "int") sweep.seed = s.v;
-  }
+  const { slurm, count, seed } = written.settings;
+  if (slurm) sweep.slurm = valueJson(slurm) as Record<string, unknown>;
+  if (count?.k === "int") sweep.count = count.v;
+  if (seed?.k === "int") sweep.seed = seed.v;
+  const targets = checkAxes(over, sweep, ev, host, ctx);
+  checkTrialCount(sweep, over.span, host);
+  const exclude = written.deferred.exclude;
+  if (exclude) sweep.exclude = checkExclusions(exclude, targets, sweep.axes, ev, host);
+  return sweep;
+}
 
+/** The sweep constructor a declaration calls (`grid { … }`, or just `grid`), reported when it is none. */
+function sweepConstructor(decl: Declaration, host: EvalHost): { ctor: Ctor; call: Call } | undefined {
+  const e = decl.value;
+  const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : [];
+  const name = callee.length === 1 ? (callee[0] as Ident).name : "";
+  const ctor = findCtor("sweep", name);
+  if (!ctor) {
+    const extras = suggest(name, ctorsOf("sweep").keys(), callee[0]?.span) ?? { help: helpTexts.sweepForms() };
+    host.report(diagnostic("unknownConstructor", { name: name || "?", category: "sweep" }, callee[0]?.span ?? e.span, extras));
+    return undefined;
+  }
+  return { ctor, call: e.kind === "Call" ? e : { kind: "Call", callee, span: e.span } };
+}
+
+/** The axes of `over`, each target resolved and its values checked; returns the targets by name, for exclusions. */
+function checkAxes(over: Block, sweep: CheckedSweep, ev: Evaluator, host: EvalHost, ctx: SweepContext): Map<string, SweepTarget> {
   const targets = new Map<string, SweepTarget>();
   for (const entry of over.entries) {
     const target = entry.key.map((k) => k.name).join(".");
@@ -104,71 +101,81 @@ export function checkSweep(sym: DeclSymbol, decl: Declaration, ev: Evaluator, ho
     if (!resolved) continue;
     targets.set(target, resolved);
     const axis: SweepAxis = { target, kind: entry.key.length === 1 && ctx.paramTypes.has(target) ? "param" : "setting", span: entry.span };
-    const value = entry.value;
-    const distName = value.kind === "Call" && value.callee.length === 1 ? (value.callee[0] as Ident).name : "";
-    if (value.kind === "Call" && (DISTRIBUTIONS as readonly string[]).includes(distName)) {
-      const dist = distName as Distribution;
-      if (mode !== "random") {
-        host.report(
-          diagnostic("invalidValue", { what: "axis", reason: `${dist}(…) draws random values; only a random sweep can use it` }, value.span, {
-            help: helpTexts.sweepRandomOnly(),
-          }),
-        );
-        continue;
-      }
-      const d = checkDistribution(value, dist, resolved, target, ev, host);
-      if (!d) continue;
-      axis.dist = d;
-    } else {
-      const values = axisValues(value, target, resolved, ev, host);
-      if (!values) continue;
-      axis.values = values;
-    }
-    sweep.axes.push(axis);
+    if (fillAxisValues(axis, entry.value, sweep.mode, resolved, ev, host)) sweep.axes.push(axis);
   }
+  return targets;
+}
 
-  if (mode === "zip") {
+/** Fills the axis's values (a list or range) or distribution (random sweeps only); false after reporting. */
+function fillAxisValues(axis: SweepAxis, value: Expression, mode: CheckedSweep["mode"], resolved: SweepTarget, ev: Evaluator, host: EvalHost): boolean {
+  const distName = value.kind === "Call" && value.callee.length === 1 ? (value.callee[0] as Ident).name : "";
+  if (value.kind === "Call" && (DISTRIBUTIONS as readonly string[]).includes(distName)) {
+    const dist = distName as Distribution;
+    if (mode !== "random") {
+      const reason = `${dist}(…) draws random values; only a random sweep can use it`;
+      host.report(diagnostic("invalidValue", { what: "axis", reason }, value.span, { help: helpTexts.sweepRandomOnly() }));
+      return false;
+    }
+    const d = checkDistribution(value, dist, resolved, axis.target, ev, host);
+    if (d) axis.dist = d;
+    return d !== undefined;
+  }
+  const values = axisValues(value, axis.target, resolved, ev, host);
+  if (values) axis.values = values;
+  return values !== undefined;
+}
+
+/** A zip's axes have one length; a grid's combinations stay under MAX_TRIALS (a random sweep's count is bounded by its type). */
+function checkTrialCount(sweep: CheckedSweep, overSpan: Span, host: EvalHost): void {
+  if (sweep.mode === "zip") {
     const lengths = sweep.axes.map((a) => a.values?.length ?? 0);
     if (new Set(lengths).size > 1)
-      host.report(diagnostic("zipLengthMismatch", { lengths: sweep.axes.map((a) => `${a.target}: ${a.values?.length ?? 0}`).join(", ") }, over.span));
+      host.report(diagnostic("zipLengthMismatch", { lengths: sweep.axes.map((a) => `${a.target}: ${a.values?.length ?? 0}`).join(", ") }, overSpan));
   }
-  if (mode === "grid") {
+  if (sweep.mode === "grid") {
     const size = sweep.axes.reduce((n, a) => n * (a.values?.length ?? 1), 1);
-    if (size > MAX_TRIALS) host.report(diagnostic("sweepTooLarge", { size: String(size), limit: String(MAX_TRIALS) }, decl.name.span));
+    if (size > MAX_TRIALS) host.report(diagnostic("sweepTooLarge", { size: String(size), limit: String(MAX_TRIALS) }, sweep.span));
   }
+}
 
-  const exclude = entries.get("exclude");
-  if (exclude) {
-    if (exclude.kind !== "List")
-      host.report(diagnostic("typeMismatch", { expected: "a list of blocks [{ target: value }]", found: "another value" }, exclude.span));
-    else {
-      for (const item of exclude.items) {
-        if (item.kind !== "Block") {
-          host.report(diagnostic("typeMismatch", { expected: "a block { target: value }", found: "another value" }, item.span));
-          continue;
-        }
-        const rule = new Map<string, string>();
-        for (const entry of item.entries) {
-          const target = entry.key.map((k) => k.name).join(".");
-          const t = targets.get(target);
-          if (!t || !sweep.axes.some((a) => a.target === target)) {
-            const at = entry.key.length === 1 ? entry.key[0]?.span : undefined;
-            const extras = suggest(
-              target,
-              sweep.axes.map((a) => a.target),
-              at,
-            );
-            host.report(diagnostic("sweepTargetNotFound", { target }, entry.key[0]?.span, extras ?? { help: helpTexts.sweepExclusionAxes() }));
-            continue;
-          }
-          const v = t.check(ev.value(entry.value, t.type, target), entry.value.span);
-          if (v !== undefined) rule.set(target, valueText(v));
-        }
-        if (rule.size > 0) sweep.exclude.push(rule);
-      }
-    }
+/** `exclude: [{ axis: value, … }]`: each rule as axis → value text, every value checked against its axis's target. */
+function checkExclusions(
+  e: Expression,
+  targets: ReadonlyMap<string, SweepTarget>,
+  axes: readonly SweepAxis[],
+  ev: Evaluator,
+  host: EvalHost,
+): Map<string, string>[] {
+  if (e.kind !== "List") {
+    host.report(diagnostic("typeMismatch", { expected: "a list of blocks [{ target: value }]", found: "another value" }, e.span));
+    return [];
   }
-  return sweep;
+  const rules: Map<string, string>[] = [];
+  for (const item of e.items) {
+    if (item.kind !== "Block") {
+      host.report(diagnostic("typeMismatch", { expected: "a block { target: value }", found: "another value" }, item.span));
+      continue;
+    }
+    const rule = new Map<string, string>();
+    for (const entry of item.entries) {
+      const target = entry.key.map((k) => k.name).join(".");
+      const t = targets.get(target);
+      if (!t || !axes.some((a) => a.target === target)) {
+        const at = entry.key.length === 1 ? entry.key[0]?.span : undefined;
+        const extras = suggest(
+          target,
+          axes.map((a) => a.target),
+          at,
+        );
+        host.report(diagnostic("sweepTargetNotFound", { target }, entry.key[0]?.span, extras ?? { help: helpTexts.sweepExclusionAxes() }));
+        continue;
+      }
+      const v = t.check(ev.value(entry.value, t.type, target), entry.value.span);
+      if (v !== undefined) rule.set(target, valueText(v));
+    }
+    if (rule.size > 0) rules.push(rule);
+  }
+  return rules;
 }
 
 /** The values of a list or integer-range axis, each checked against the target; undefined after reporting. */

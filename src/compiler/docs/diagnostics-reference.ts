@@ -12,6 +12,7 @@ const GROUPS: Record<string, string> = {
   "4": "Params, sweeps and the command line (ALN4xxx)",
   "5": "TypeScript rater hooks (ALN5xxx)",
   "6": "Run-time input: data files, images, checkpoints, program files (ALN6xxx)",
+  "7": "Run-time failures (ALN7xxx): shown as `error[ALN7xxx]: …` by `alignc run` and the other commands",
   "9": "Limits (ALN9xxx)",
 };
 

@@ -13,6 +13,8 @@ import { ALIGNC_VERSION } from "../../version.ts";
 import { type Selector, selectNames } from "./select.ts";
 
 export class ParamError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7004";
   override name = "ParamError";
 }
 

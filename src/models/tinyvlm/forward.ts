@@ -2,10 +2,10 @@
 // encoder through the projector; `imageKeep` ([B, P], 0/1) hides individual image tokens from attention per
 // example — BDHS's image-token masking — and `textMask` ([B, T], 0/1) hides text padding.
 
-import { zerosLike } from "../../tensor/autodiff/helpers.ts";
 import type { Tensor } from "../../tensor/ir/graph.ts";
 import { ShapeError } from "../../tensor/ir/shape.ts";
 import * as op from "../../tensor/ops/index.ts";
+import { zerosLike } from "../../tensor/ops/shape-ops.ts";
 import { stack } from "../layers/stack.ts";
 import { imageTokens, type TinyVlmConfig } from "./config.ts";
 

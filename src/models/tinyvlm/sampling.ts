@@ -1,9 +1,9 @@
 // Choosing the next token from logits [B, V] inside a generation Loop: greedy argmax, or Gumbel-max sampling
 // (CUDA has no Multinomial kernel) after temperature, top-k and top-p (nucleus) filtering.
 
-import { zerosLike } from "../../tensor/autodiff/helpers.ts";
 import type { Tensor } from "../../tensor/ir/graph.ts";
 import * as op from "../../tensor/ops/index.ts";
+import { zerosLike } from "../../tensor/ops/shape-ops.ts";
 
 export interface SamplingOptions {
   /** 0 = greedy. */

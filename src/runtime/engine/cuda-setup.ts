@@ -11,6 +11,8 @@ export const CUDA_PACKAGE = "com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9";
 const IN_PACKAGE = ["package", "Plugins", "Linux", "x64"];
 
 export class CudaSetupError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7010";
   override name = "CudaSetupError";
 }
 

@@ -11,8 +11,8 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { serializeModel } from "../../tensor/onnx/serialize.ts";
+import { add } from "../../tensor/ops/binary.ts";
 import { Builder } from "../../tensor/ops/builder.ts";
-import { add } from "../../tensor/ops/elementwise.ts";
 
 export type Provider = "cpu" | "cuda";
 export const PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
@@ -40,6 +40,8 @@ const CUDA_STACK_HINT =
 
 /** A provider that was asked for and cannot be used here; the message says what is missing and how to get it. */
 export class ProviderUnavailableError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7009";
   override name = "ProviderUnavailableError";
   constructor(
     readonly provider: Provider,

@@ -44,9 +44,9 @@ export interface RuntimeOptions {
   profilePrefix?: string;
 }
 
-/** A feed that does not match the session's inputs, or an output name the model does not have. */
-export class FeedError extends Error {
-  override name = "FeedError";
+/** A feed that does not match the session's inputs, or an output name the model does not have: a bug in the caller. */
+export class SessionFeedError extends Error {
+  override name = "SessionFeedError";
 }
 
 /** A compiled model, as returned by `Runtime.load`. Pass it back to `Runtime.run`. */
@@ -136,7 +136,7 @@ export class Runtime {
 
   /**
    * Runs `loaded` on `feeds` (exactly the model's inputs) and returns the named `outputs` (default: all of them).
-   * Throws `FeedError` for missing, extra or mistyped feeds and unknown output names.
+   * Throws `SessionFeedError` for missing, extra or mistyped feeds and unknown output names.
    */
   /** Ends the profiles of this runtime's sessions (profilePrefix): ONNX Runtime writes each one's JSON next to the prefix. */
   async endProfiling(): Promise<void> {
@@ -144,16 +144,16 @@ export class Runtime {
   }
 
   async run(loaded: LoadedSession, feeds: Record<string, TensorData>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
-    if (this.released.has(loaded)) throw new FeedError(`the session ${loaded.key.slice(0, 12)}… was released; load the model again`);
+    if (this.released.has(loaded)) throw new SessionFeedError(`the session ${loaded.key.slice(0, 12)}… was released; load the model again`);
     const ortFeeds = checkFeeds(loaded, feeds);
     const wanted = outputs ?? loaded.outputNames;
     const unknown = wanted.filter((n) => !loaded.outputNames.includes(n));
-    if (unknown.length > 0) throw new FeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
+    if (unknown.length > 0) throw new SessionFeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
     const result = await loaded.session.run(ortFeeds, [...wanted]);
     const out: Record<string, TensorData> = {};
     for (const name of wanted) {
       const value = result[name];
-      if (!value) throw new FeedError(`ONNX Runtime returned no value for output "${name}"`);
+      if (!value) throw new SessionFeedError(`ONNX Runtime returned no value for output "${name}"`);
       out[name] = fromOrtTensor(value as ort.Tensor, `output "${name}"`);
     }
     return out;
@@ -190,19 +190,19 @@ function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): R
     const parts = [];
     if (missing.length > 0) parts.push(`missing feed ${list(missing)}`);
     if (extra.length > 0) parts.push(`unexpected feed ${list(extra)}`);
-    throw new FeedError(`${parts.join("; ")}; the model's inputs are ${list(loaded.inputNames)}`);
+    throw new SessionFeedError(`${parts.join("; ")}; the model's inputs are ${list(loaded.inputNames)}`);
   }
   const out: Record<string, ort.Tensor> = {};
   for (const meta of loaded.session.inputMetadata) {
     const feed = feeds[meta.name]!;
     const what = `feed "${meta.name}"`;
     if (meta.isTensor) {
-      if (feed.dtype !== meta.type) throw new FeedError(`${what}: the model takes ${meta.type}, got ${feed.dtype}`);
+      if (feed.dtype !== meta.type) throw new SessionFeedError(`${what}: the model takes ${meta.type}, got ${feed.dtype}`);
       // ONNX Runtime reports an unknown shape as [], so only a non-empty declared shape is checked.
       const declared = meta.shape;
       const shapeOk =
         declared.length === 0 || (declared.length === feed.shape.length && declared.every((d, i) => typeof d === "string" || d === feed.shape[i]));
-      if (!shapeOk) throw new FeedError(`${what}: the model takes shape [${declared.join(", ")}], got [${feed.shape.join(", ")}]`);
+      if (!shapeOk) throw new SessionFeedError(`${what}: the model takes shape [${declared.join(", ")}], got [${feed.shape.join(", ")}]`);
     }
     out[meta.name] = toOrtTensor(feed, what);
   }

@@ -16,6 +16,8 @@ export const CHECKPOINT_FORMAT = "alignc-checkpoint";
 export const CHECKPOINT_VERSION = 1;
 
 export class CheckpointError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7004";
   override name = "CheckpointError";
 }
 

@@ -61,6 +61,8 @@ export interface TrainerCheckpointInfo {
 
 /** A checkpoint that exists without --resume: nothing is deleted, the message says what to do. */
 export class CheckpointExistsError extends NodeError {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  override readonly code: string = "ALN7003";
   override name = "CheckpointExistsError";
 }
 

@@ -5,7 +5,7 @@
 
 import type { ExecutionGraph, GraphNode } from "../../graph/graph.ts";
 import { contentHash } from "../../util/content-hash.ts";
-import type { NodeExecutor } from "./node-executor.ts";
+import { externalDigest, type NodeExecutor } from "./node-executor.ts";
 
 export interface NodeKey {
   key: string;
@@ -30,7 +30,7 @@ export function storeKeys(
   const keys = new Map<string, NodeKey>();
   for (const node of graph.nodes) {
     const executor = executors.get(node.kind);
-    const external = executor?.external?.(node, entryDir);
+    const external = executor ? externalDigest(executor, node, entryDir) : undefined;
     const inputs = node.inputs.map((i) => ({ name: i.name, port: i.port, key: keys.get(i.node)?.key ?? i.node }));
     // CPU adds nothing, so keys made before devices were keyed stay valid for CPU runs.
     const device = executor?.usesDevice && deviceOf(node) === "cuda" ? ({ device: "cuda" } as const) : {};

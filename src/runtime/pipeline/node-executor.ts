@@ -1,5 +1,11 @@
-// What a node executor is: the runtime's implementation of one execution-graph node kind.
+// What a node executor is: the runtime's implementation of one execution-graph node kind. It is declared against the
+// kind's params (src/graph/params.ts): the runner decodes every node's params before anything runs, and an executor
+// turns its kind's typed params into what it works with (`settings`) and runs with those.
+
+import { failureCode } from "../../diagnostics/failures.ts";
 import type { GraphNode } from "../../graph/graph.ts";
+import type { NodeKind } from "../../graph/node-kinds.ts";
+import { decodeParams, type Params } from "../../graph/params.ts";
 import type { Runtime } from "../engine/session.ts";
 import type { RunLog } from "./log.ts";
 import type { EntryInfo } from "./store.ts";
@@ -50,8 +56,8 @@ export interface ExecContext {
   checkpointLinks?: string;
 }
 
-export interface NodeExecutor {
-  kind: string;
+export interface NodeExecutor<K extends NodeKind = NodeKind, S = unknown> {
+  kind: K;
   /** Must equal the node's version: a different version means the compiler and runtime disagree on meaning. */
   version: number;
   /**
@@ -59,13 +65,43 @@ export interface NodeExecutor {
    * is then part of its store key. Nodes that get a runtime only through an input (a judge rater) need not say so.
    */
   usesDevice?: boolean;
+  /**
+   * What the executor works with, from the node's decoded params: a plain conversion (the decoder has checked and
+   * defaulted them), which reads every setting of the kind (test/node-params.test.ts holds it to that).
+   */
+  settings(params: Params<K>): S;
   /** A digest of what the node reads from outside the graph (files); it is part of the node's store key. */
-  external?(node: GraphNode, entryDir: string): string;
+  external?(settings: S, entryDir: string): string;
   /** Writes the node's outputs into ctx.out and returns a short summary (recorded in node.json). */
-  run(ctx: ExecContext): Promise<Record<string, unknown>>;
+  run(ctx: ExecContext, settings: S): Promise<Record<string, unknown>>;
+}
+
+/** An executor of kind K, its settings' type inferred: `defineExecutor({ ...nodeKind(kind), settings(params) { … }, run(ctx, settings) { … } })`. */
+export function defineExecutor<K extends NodeKind, S>(executor: NodeExecutor<K, S>): NodeExecutor<K, S> {
+  return executor;
+}
+
+/** For kinds without params. */
+export const noSettings = (): Record<string, never> => ({});
+
+/** The settings `executor` runs `node` with: its params decoded against its kind, then converted. */
+export function settingsOf<S>(executor: NodeExecutor<NodeKind, S>, node: GraphNode): S {
+  return executor.settings(decodeParams(executor.kind, node.params));
+}
+
+/** The digest of what `node` reads from outside the graph, for executors that read any (part of its store key). */
+export function externalDigest(executor: NodeExecutor, node: GraphNode, entryDir: string): string | undefined {
+  return executor.external ? executor.external(settingsOf(executor, node), entryDir) : undefined;
 }
 
 /** An error in a node's inputs or settings found at run time; the message says what to change. */
 export class NodeError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx); a failure it restates keeps its own. */
+  readonly code: string = "ALN7001";
   override name = "NodeError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const restated = failureCode(options?.cause);
+    if (restated) this.code = restated;
+  }
 }

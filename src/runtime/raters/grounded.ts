@@ -47,6 +47,8 @@ export type Grades = Record<GroundedAspect, number>;
 
 /** A response the rater cannot grade because the item lacks the ground truth its task needs. */
 export class GroundTruthError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7015";
   override name = "GroundTruthError";
 }
 

@@ -208,6 +208,8 @@ export class AttemptFailure extends Error {
 /** The rater cannot run at all (a program that does not start, a module that does not load): the whole stage stops. */
 export class RaterUnavailable extends Error {
   override name = "RaterUnavailable";
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7023";
 }
 
 /** One attempt of one request: the part's reply (the driver checks it against the part's request), or an AttemptFailure. */

@@ -17,6 +17,8 @@ export interface RunContents {
 }
 
 export class CompareError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7021";
   override name = "CompareError";
 }
 

@@ -21,6 +21,8 @@ import { type Replicates, replicateAxis, replicatesCaption, replicatesMarkdown, 
 import { type GraphBox, graphSvg, lineChart, scatterChart } from "./svg.ts";
 
 export class ReportError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7021";
   override name = "ReportError";
 }
 

@@ -230,12 +230,12 @@ export function renderSweepSummary(s: SweepSummary): string {
   if (failed.length > 0) {
     lines.push("", "Failed:", "");
     for (const t of failed) {
-      // The cause: the last error line of its output (alignc run's `error: …`), else its last line.
+      // The cause: the last error line of its output (alignc run's `error[ALN7001]: …`, or `error: …`), else its last line.
       const output = (t.error ?? "")
         .split("\n")
         .map((l) => l.trim())
         .filter(Boolean);
-      const cause = [...output].reverse().find((l) => l.startsWith("error:")) ?? output.at(-1);
+      const cause = [...output].reverse().find((l) => /^error(\[ALN\d{4}\])?:/.test(l)) ?? output.at(-1);
       const exit = t.exitCode !== undefined && t.exitCode !== null ? `, exit ${t.exitCode}` : "";
       lines.push(`- trial ${t.ordinal} (${t.id})${exit}: ${cause ? oneLine(cause) : "no output"}`);
     }

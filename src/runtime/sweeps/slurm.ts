@@ -42,6 +42,8 @@ export interface SlurmSubmission {
 }
 
 export class SlurmError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7022";
   override name = "SlurmError";
 }
 

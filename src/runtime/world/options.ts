@@ -32,6 +32,8 @@ export const DEFAULTS: Omit<WorldOptions, "split" | "count"> = {
 
 /** Thrown for options outside what the `.align` constructor accepts; the message starts with the option's name. */
 export class WorldOptionsError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7017";
   constructor(
     readonly option: string,
     message: string,

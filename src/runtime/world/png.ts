@@ -22,6 +22,8 @@ export const MAX_IMAGE_PIXELS = 32 * 1024 * 1024;
 
 /** Why a PNG was refused: `too-large` (the header's size is over the caps) or `unreadable` (not a PNG, corrupt, truncated). */
 export class PngError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7018";
   override name = "PngError";
   constructor(
     readonly kind: "too-large" | "unreadable",

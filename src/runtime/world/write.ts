@@ -21,7 +21,11 @@ import type { WorldOptions } from "./options.ts";
 import { vocabulary } from "./vocab.ts";
 
 /** A directory the world may not be written to; the message says why and what to do. */
-export class WorldDirError extends Error {}
+export class WorldDirError extends Error {
+  override name = "WorldDirError";
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7017";
+}
 
 /** Images the generator names: `<split>-<digits>.png`. */
 const OUR_IMAGE = /^(train|val|test)-\d+\.png$/;

@@ -1,7 +1,7 @@
-// The shape of a vector-Jacobian rule. A rule gets the forward node, the gradient of each output (null when
-// that output does not reach the loss) and which inputs need a gradient; it returns one gradient per input
-// (null for none). Rules build their results with the ordinary op constructors, so the backward pass is made of
-// standard ONNX ops only.
+// The shape of a vector-Jacobian rule (each op's `vjp`, beside its constructor in src/tensor/ops/). A rule gets the
+// forward node, the gradient of each output (null when that output does not reach the loss) and which inputs need a
+// gradient; it returns one gradient per input (null for none). Rules build their results with the ordinary op
+// constructors, so the backward pass is made of standard ONNX ops only.
 import type { Node, Tensor } from "../ir/graph.ts";
 
 export interface VjpArgs {

@@ -5,6 +5,7 @@ import { ONNX_DTYPE } from "../ir/dtype.ts";
 import type { Tensor } from "../ir/graph.ts";
 import { float, int } from "./attrs.ts";
 import { builderOf } from "./builder.ts";
+import type { OpDef } from "./op-def.ts";
 
 export function randomUniformLike(like: Tensor, seed: number, low = 0, high = 1, dtype: DType = like.dtype): Tensor {
   const attrs = { low: float(low), high: float(high), seed: float(seed), dtype: int(ONNX_DTYPE[dtype]) };
@@ -15,3 +16,6 @@ export function randomNormalLike(like: Tensor, seed: number, mean = 0, scale = 1
   const attrs = { mean: float(mean), scale: float(scale), seed: float(seed), dtype: int(ONNX_DTYPE[dtype]) };
   return builderOf(like).emit("RandomNormalLike", [like], [{ dtype, shape: like.shape }], attrs)[0]!;
 }
+
+// No gradient (samples are constants to autodiff) and no reference kernel (ORT's generator cannot be reproduced).
+export const randomOps: readonly OpDef[] = [{ onnxType: "RandomUniformLike" }, { onnxType: "RandomNormalLike" }];

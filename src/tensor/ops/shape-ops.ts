@@ -1,11 +1,20 @@
-// Ops that move data without arithmetic: reshape, transpose, squeeze/unsqueeze, concat/split, slice/pad,
-// expand, gather/scatter, one-hot, cumsum, trilu, shape. Shape arguments are folded into int64 constants.
+// Ops that change a tensor's shape, not its elements: Reshape, Transpose, Squeeze/Unsqueeze, Expand; Shape and
+// ConstantOfShape; and the "like" constructors gradients use, which read another tensor's shape at run time. Shape
+// arguments are folded into int64 constants.
+import { dy } from "../autodiff/rule.ts";
 import { type DType, fromNumbers } from "../ir/dtype.ts";
 import type { Tensor } from "../ir/graph.ts";
 import { type Dim, formatShape, normAxis, ShapeError } from "../ir/shape.ts";
-import { int, str } from "./attrs.ts";
+import * as ref from "../reference/kernel.ts";
+import { axisOf, broadcast, broadcastOffset, ravel, size } from "../reference/strided.ts";
+import { fromTensorData, gatherBy, makeValue, type Value } from "../reference/value.ts";
+import { intsAttr } from "./attrs.ts";
 import { builderOf } from "./builder.ts";
-import { cast } from "./elementwise.ts";
+import * as op from "./index.ts";
+import { floatInput as f, type OpDef } from "./op-def.ts";
+import { unbroadcast } from "./reduce.ts";
+
+// ── constructors ──
 
 /**
  * Reshape to `dims`: numbers are static sizes, -1 is inferred, and a string must name the input's dimension at the
@@ -77,79 +86,6 @@ export function squeeze(x: Tensor, axes: readonly number[]): Tensor {
   return b.emit("Squeeze", [x, b.tensor("int64", norm)], [{ dtype: x.dtype, shape }])[0]!;
 }
 
-function sumDims(op: string, dims: readonly Dim[]): Dim {
-  if (dims.every((d) => typeof d === "number")) return (dims as number[]).reduce((a, c) => a + c, 0);
-  throw new ShapeError(`${op}: the axis must have static sizes, got ${formatShape(dims)}`);
-}
-
-export function concat(xs: readonly Tensor[], axis: number): Tensor {
-  if (xs.length === 0) throw new ShapeError("Concat: needs at least one input");
-  const first = xs[0]!;
-  const a = normAxis("Concat", axis, first.rank);
-  for (const t of xs) {
-    if (t.rank !== first.rank || t.dtype !== first.dtype || t.shape.some((d, i) => i !== a && d !== first.shape[i]))
-      throw new ShapeError(`Concat: ${xs.map((u) => `${u.dtype}${formatShape(u.shape)}`).join(", ")} differ outside axis ${a}`);
-  }
-  const shape = first.shape.map((d, i) =>
-    i === a
-      ? sumDims(
-          "Concat",
-          xs.map((t) => t.shape[a]!),
-        )
-      : d,
-  );
-  return builderOf(first).emit("Concat", xs, [{ dtype: first.dtype, shape }], { axis: int(a) })[0]!;
-}
-
-export function split(x: Tensor, axis: number, sizes: readonly number[]): Tensor[] {
-  const a = normAxis("Split", axis, x.rank);
-  if (sumDims("Split", sizes) !== x.shape[a])
-    throw new ShapeError(`Split: sizes [${sizes.join(", ")}] do not add up to dimension ${a} of ${formatShape(x.shape)}`);
-  const b = builderOf(x);
-  const outs = sizes.map((s) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === a ? s : d)) }));
-  return b.emit("Split", [x, b.tensor("int64", sizes)], outs, { axis: int(a) });
-}
-
-/** Slice with static starts/ends/steps along `axes` (numpy semantics, negative indices allowed). */
-export function slice(x: Tensor, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Tensor {
-  const ax = (axes ?? starts.map((_, i) => i)).map((v) => normAxis("Slice", v, x.rank));
-  const st = steps ?? ax.map(() => 1);
-  const shape = [...x.shape];
-  ax.forEach((axis, k) => {
-    const dim = x.shape[axis]!;
-    if (typeof dim !== "number") throw new ShapeError(`Slice: dimension ${axis} of ${formatShape(x.shape)} must be static`);
-    const step = st[k]!;
-    if (step === 0) throw new ShapeError("Slice: step 0");
-    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-    const norm = (v: number) => (v < 0 ? v + dim : v);
-    // ONNX: with a negative step, starts clamp to [0, dim-1] and ends to [-1, dim-1].
-    const s = step > 0 ? clamp(norm(starts[k]!), 0, dim) : clamp(norm(starts[k]!), 0, dim - 1);
-    const e = step > 0 ? clamp(norm(ends[k]!), 0, dim) : clamp(norm(ends[k]!), -1, dim - 1);
-    shape[axis] = Math.max(0, Math.ceil((e - s) / step));
-  });
-  const b = builderOf(x);
-  const big = (v: number) => Math.max(Math.min(v, 2 ** 53), -(2 ** 53));
-  const inputs = [x, b.tensor("int64", starts.map(big)), b.tensor("int64", ends.map(big)), b.tensor("int64", ax), b.tensor("int64", st)];
-  return b.emit("Slice", inputs, [{ dtype: x.dtype, shape }])[0]!;
-}
-
-/** Constant padding: `pads` = [begin_0, …, begin_n, end_0, …, end_n] as in ONNX. */
-export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
-  if (pads.length !== 2 * x.rank) throw new ShapeError(`Pad: needs ${2 * x.rank} pad values for rank ${x.rank}`);
-  const shape = x.shape.map((d, i) => {
-    if (pads[i] === 0 && pads[i + x.rank] === 0) return d;
-    if (typeof d !== "number") throw new ShapeError(`Pad: dimension ${i} must be static`);
-    return d + pads[i]! + pads[i + x.rank]!;
-  });
-  const b = builderOf(x);
-  // ONNX Runtime's CUDA Pad has no bfloat16 kernel: pad in float32 (exact both ways).
-  if (x.dtype === "bfloat16") return cast(pad(cast(x, "float32"), pads, value), "bfloat16");
-  // A zero fill is Pad's default: leaving the value out keeps a shared scalar 0 from being needed on the host (the
-  // CUDA kernel reads the value from host memory) and on the GPU at once, which costs a copy inside loops.
-  const inputs = value === 0 ? [x, b.tensor("int64", pads)] : [x, b.tensor("int64", pads), b.tensor(x.dtype, value)];
-  return b.emit("Pad", inputs, [{ dtype: x.dtype, shape }], { mode: str("constant") })[0]!;
-}
-
 /** Broadcast `x` to `shape` (strings must match x's aligned named dimension and are emitted as 1). */
 export function expand(x: Tensor, shape: readonly Dim[]): Tensor {
   const rank = Math.max(shape.length, x.rank);
@@ -172,60 +108,6 @@ export function expand(x: Tensor, shape: readonly Dim[]): Tensor {
   return b.emit("Expand", [x, b.tensor("int64", emitted)], [{ dtype: x.dtype, shape: out }])[0]!;
 }
 
-function checkIndices(op: string, indices: Tensor): void {
-  if (indices.dtype !== "int64" && indices.dtype !== "int32") throw new ShapeError(`${op}: indices must be int64 or int32, got ${indices.dtype}`);
-}
-
-/** Gather along `axis` (embedding lookup is `gather(table, ids, 0)`). */
-export function gather(data: Tensor, indices: Tensor, axis = 0): Tensor {
-  checkIndices("Gather", indices);
-  const a = normAxis("Gather", axis, data.rank);
-  const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
-  return builderOf(data).emit("Gather", [data, indices], [{ dtype: data.dtype, shape }], { axis: int(a) })[0]!;
-}
-
-export function gatherElements(data: Tensor, indices: Tensor, axis: number): Tensor {
-  checkIndices("GatherElements", indices);
-  const a = normAxis("GatherElements", axis, data.rank);
-  if (indices.rank !== data.rank) throw new ShapeError(`GatherElements: indices rank ${indices.rank} differs from data rank ${data.rank}`);
-  return builderOf(data).emit("GatherElements", [data, indices], [{ dtype: data.dtype, shape: indices.shape }], { axis: int(a) })[0]!;
-}
-
-export function scatterElements(data: Tensor, indices: Tensor, updates: Tensor, axis: number, reduction: "none" | "add" = "none"): Tensor {
-  checkIndices("ScatterElements", indices);
-  const a = normAxis("ScatterElements", axis, data.rank);
-  return builderOf(data).emit("ScatterElements", [data, indices, updates], [{ dtype: data.dtype, shape: data.shape }], {
-    axis: int(a),
-    reduction: str(reduction),
-  })[0]!;
-}
-
-export function scatterND(data: Tensor, indices: Tensor, updates: Tensor, reduction: "none" | "add" = "none"): Tensor {
-  checkIndices("ScatterND", indices);
-  return builderOf(data).emit("ScatterND", [data, indices, updates], [{ dtype: data.dtype, shape: data.shape }], { reduction: str(reduction) })[0]!;
-}
-
-/** One-hot along a new last axis, values (off, on) of `dtype`. */
-export function oneHot(indices: Tensor, depth: number, dtype: DType, off = 0, on = 1): Tensor {
-  checkIndices("OneHot", indices);
-  const b = builderOf(indices);
-  const inputs = [indices, b.tensor("int64", depth), b.tensor(dtype, [off, on])];
-  return b.emit("OneHot", inputs, [{ dtype, shape: [...indices.shape, depth] }], { axis: int(-1) })[0]!;
-}
-
-export function cumSum(x: Tensor, axis: number, options: { exclusive?: boolean; reverse?: boolean } = {}): Tensor {
-  const a = normAxis("CumSum", axis, x.rank);
-  const b = builderOf(x);
-  const attrs = { exclusive: int(options.exclusive ? 1 : 0), reverse: int(options.reverse ? 1 : 0) };
-  return b.emit("CumSum", [x, b.tensor("int64", a)], [{ dtype: x.dtype, shape: x.shape }], attrs)[0]!;
-}
-
-/** Lower (upper = false) or upper triangle of the last two axes, shifted by k. */
-export function trilu(x: Tensor, upper: boolean, k = 0): Tensor {
-  const b = builderOf(x);
-  return b.emit("Trilu", [x, b.tensor("int64", k)], [{ dtype: x.dtype, shape: x.shape }], { upper: int(upper ? 1 : 0) })[0]!;
-}
-
 /** x's shape as an int64 vector: a folded constant when the shape is static, a Shape node otherwise. */
 export function shapeOf(x: Tensor): Tensor {
   const b = builderOf(x);
@@ -239,3 +121,138 @@ export function full(like: Tensor, shape: readonly number[], value: number, dtyp
   const v = { type: "tensor" as const, value: { dtype, shape: [1], data: fromNumbers(dtype, [value]) } };
   return b.emit("ConstantOfShape", [b.tensor("int64", [...shape])], [{ dtype, shape }], { value: v })[0]!;
 }
+
+/** Zeros with `t`'s shape and dtype, sized at run time (works for named dimensions). */
+export function zerosLike(t: Tensor): Tensor {
+  const b = builderOf(t);
+  const value = { type: "tensor" as const, value: { dtype: t.dtype, shape: [1], data: fromNumbers(t.dtype, [0]) } };
+  return b.emit("ConstantOfShape", [shapeOf(t)], [{ dtype: t.dtype, shape: t.shape }], { value })[0]!;
+}
+
+/** Reshape `g` to `like`'s shape, read at run time. */
+export function reshapeLike(g: Tensor, like: Tensor): Tensor {
+  return builderOf(g).emit("Reshape", [g, shapeOf(like)], [{ dtype: g.dtype, shape: like.shape }])[0]!;
+}
+
+/** Broadcast `g` (reduced with keepdims) back to `like`'s shape. */
+export function expandLike(g: Tensor, like: Tensor): Tensor {
+  return builderOf(g).emit("Expand", [g, shapeOf(like)], [{ dtype: g.dtype, shape: like.shape }])[0]!;
+}
+
+// ── reference kernels ──
+
+/** Same data, new shape (row-major order is unchanged). */
+const withShape = (x: Value, shape: number[]): Value => ({ dtype: x.dtype, shape, data: x.data.slice() });
+
+/** 0 copies the input dimension (allowzero = 0), -1 is inferred from the element count. */
+function reshapeKernel(a: ref.KernelArgs): Value[] {
+  const x = ref.input(a, 0);
+  if (ref.numAttr(a, "allowzero", 0) !== 0) ref.fail(a, "allowzero = 1 is not supported");
+  const dims = ref.ints(ref.input(a, 1)).map((d, i) => (d === 0 ? x.shape[i]! : d));
+  const known = dims.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+  const shape = dims.map((d) => (d === -1 ? size(x.shape) / known : d));
+  if (size(shape) !== size(x.shape) || !shape.every(Number.isInteger)) ref.fail(a, `cannot reshape [${x.shape}] to [${dims}]`);
+  return [withShape(x, shape)];
+}
+
+function transposeKernel(a: ref.KernelArgs): Value[] {
+  const x = ref.input(a, 0);
+  const perm = ref.intsAttr(a, "perm") ?? x.shape.map((_, i) => x.shape.length - 1 - i);
+  const shape = perm.map((p) => x.shape[p]!);
+  return [
+    gatherBy(x, shape, (idx) => {
+      const src = new Array<number>(x.shape.length);
+      perm.forEach((p, i) => {
+        src[p] = idx[i]!;
+      });
+      return ravel(src, x.shape);
+    }),
+  ];
+}
+
+function squeezeKernel(a: ref.KernelArgs): Value[] {
+  const x = ref.input(a, 0);
+  const axesIn = ref.optionalInput(a, 1);
+  const axes = axesIn ? ref.ints(axesIn).map((v) => axisOf("Squeeze", v, x.shape.length)) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+  for (const ax of axes) if (x.shape[ax] !== 1) ref.fail(a, `dimension ${ax} of [${x.shape}] is not 1`);
+  return [
+    withShape(
+      x,
+      x.shape.filter((_, i) => !axes.includes(i)),
+    ),
+  ];
+}
+
+function unsqueezeKernel(a: ref.KernelArgs): Value[] {
+  const x = ref.input(a, 0);
+  const rank = x.shape.length + ref.input(a, 1).data.length;
+  const axes = ref.ints(ref.input(a, 1)).map((v) => axisOf("Unsqueeze", v, rank));
+  const rest = [...x.shape];
+  const shape = Array.from({ length: rank }, (_, i) => (axes.includes(i) ? 1 : rest.shift()!));
+  return [withShape(x, shape)];
+}
+
+/** Bidirectional broadcast of the input with the requested shape. */
+function expandKernel(a: ref.KernelArgs): Value[] {
+  const x = ref.input(a, 0);
+  const shape = broadcast("Expand", [x.shape, ref.ints(ref.input(a, 1))]);
+  return [gatherBy(x, shape, (idx) => broadcastOffset(idx, x.shape))];
+}
+
+/** Shape with the optional `start`/`end` attributes (opset 15), clamped like Python slicing. */
+function shapeKernel(a: ref.KernelArgs): Value[] {
+  const x = ref.input(a, 0);
+  const rank = x.shape.length;
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
+  const dims = x.shape.slice(clamp(ref.numAttr(a, "start", 0)), clamp(ref.numAttr(a, "end", rank)));
+  return [makeValue("int64", [dims.length], Float64Array.from(dims))];
+}
+
+function constantOfShapeKernel(a: ref.KernelArgs): Value[] {
+  const shape = ref.ints(ref.input(a, 0));
+  const at = a.node.attrs.value;
+  const fill = at?.type === "tensor" ? fromTensorData(at.value) : makeValue("float32", [1]);
+  return [makeValue(fill.dtype, shape, new Float64Array(size(shape)).fill(fill.data[0] ?? 0))];
+}
+
+// ── the registry entries ──
+
+export const shapeOps: readonly OpDef[] = [
+  {
+    onnxType: "Reshape",
+    vjp: (a) => [reshapeLike(dy(a), a.inputs[0]!), null],
+    reference: reshapeKernel,
+    gradcheck: [{ case: "[2,3,2]→[3,4]", inputs: [f("x", [2, 3, 2])], build: (_b, i) => reshape(i.x!, [3, -1]) }],
+  },
+  {
+    onnxType: "Transpose",
+    vjp: (a) => {
+      const perm = intsAttr(a.node.attrs, "perm") ?? a.inputs[0]!.shape.map((_, i, s) => s.length - 1 - i);
+      const inverse = perm.map((_, i) => perm.indexOf(i));
+      return [op.transpose(dy(a), inverse)];
+    },
+    reference: transposeKernel,
+    gradcheck: [{ case: "perm [2,0,1]", inputs: [f("x", [2, 3, 4])], build: (_b, i) => transpose(i.x!, [2, 0, 1]) }],
+  },
+  {
+    onnxType: "Squeeze",
+    vjp: (a) => [reshapeLike(dy(a), a.inputs[0]!), null],
+    reference: squeezeKernel,
+    gradcheck: [{ case: "axis 1", inputs: [f("x", [2, 1, 3])], build: (_b, i) => squeeze(i.x!, [1]) }],
+  },
+  {
+    onnxType: "Unsqueeze",
+    vjp: (a) => [reshapeLike(dy(a), a.inputs[0]!), null],
+    reference: unsqueezeKernel,
+    gradcheck: [{ case: "axes 0,-1", inputs: [f("x", [2, 3])], build: (_b, i) => unsqueeze(i.x!, [0, -1]) }],
+  },
+  {
+    onnxType: "Expand",
+    vjp: (a) => [unbroadcast(dy(a), a.inputs[0]!.shape), null],
+    reference: expandKernel,
+    gradcheck: [{ case: "[3,1]→[2,3,4]", inputs: [f("x", [3, 1])], build: (_b, i) => expand(i.x!, [2, 3, 4]) }],
+  },
+  // Shape arguments computed at run time: integer results, no gradient.
+  { onnxType: "Shape", reference: shapeKernel },
+  { onnxType: "ConstantOfShape", reference: constantOfShapeKernel },
+];

@@ -9,14 +9,15 @@
 // float16 gradients do not flush to zero; a step whose gradients overflow (inf/NaN) is skipped — parameters and
 // optimizer state unchanged — and halves the scale, and every `growthInterval` finite steps in a row double it
 // (PyTorch's GradScaler). The scale and that count are loop-carried state like the optimizer's.
-import { grad } from "../autodiff/grad.ts";
-import { zerosLike } from "../autodiff/helpers.ts";
+import { grad } from "../grad.ts";
 import type { DType, TypedArray } from "../ir/dtype.ts";
 import type { Tensor, TensorData } from "../ir/graph.ts";
 import { toHalfBits } from "../ir/half.ts";
 import { ShapeError } from "../ir/shape.ts";
 import { Builder } from "../ops/builder.ts";
+import type { LoopBodyResult, LoopResult } from "../ops/control.ts";
 import * as op from "../ops/index.ts";
+import { zerosLike } from "../ops/shape-ops.ts";
 import { clipByGlobalNorm, globalNorm } from "../optim/clip.ts";
 import { scheduleFactorTensor } from "../optim/schedule.ts";
 import { type OptimizerConfig, type ScheduleConfig, stateNames } from "../optim/types.ts";
@@ -99,6 +100,49 @@ export interface TrainProgram {
 }
 
 export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
+  const loop = checkSpec(spec);
+  const b = new Builder("train");
+  const frozen = declareFrozen(b, spec);
+  const inputs = declareInputs(b, spec, loop);
+  const ctx: StepContext = { b, spec, loop, frozen, inputs, metricNames: [] };
+  const result = op.loop(b, loop.steps, inputs.carried, (iteration, carried) => trainStep(ctx, iteration, carried), { name: "train" });
+  return declareOutputs(ctx, result);
+}
+
+/** The sizes of the program's loops, and the float type of its step counter, learning rate and metrics. */
+interface LoopShape {
+  /** Optimizer steps per run (K). */
+  steps: number;
+  /** Micro-batches per step (A). */
+  accumulation: number;
+  dtype: DType;
+}
+
+interface ProgramInputs {
+  params: Tensor[];
+  /**
+   * The loop-carried state, in the order of `stateInputs`: parameters, each one's optimizer state, then mixed
+   * precision's loss scale and count of finite steps.
+   */
+  carried: Tensor[];
+  stepOffset: Tensor;
+  /** Staged micro-batches by field, [K·A, ...]. */
+  batches: Record<string, Tensor>;
+}
+
+/** What the Loop body reads from the program around it. */
+interface StepContext {
+  b: Builder;
+  spec: TrainProgramSpec;
+  loop: LoopShape;
+  /** Frozen weights by parameter name. */
+  frozen: Record<string, Tensor>;
+  inputs: ProgramInputs;
+  /** The model's metric names, known once the loss function has been traced. */
+  metricNames: string[];
+}
+
+function checkSpec(spec: TrainProgramSpec): LoopShape {
   const accumulation = spec.accumulation ?? 1;
   const k = spec.steps;
   if (!Number.isInteger(k) || k < 1) throw new ShapeError(`train program: steps must be a positive integer, got ${k}`);
@@ -107,15 +151,19 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   for (const p of spec.trainable)
     if (p.lrScale !== undefined && !(Number.isFinite(p.lrScale) && p.lrScale >= 0))
       throw new ShapeError(`train program: lrScale of "${p.name}" must be a finite number ≥ 0, got ${p.lrScale}`);
-  const mp = spec.mixedPrecision;
-  if (mp) {
+  if (spec.mixedPrecision) {
     const wrong = spec.trainable.find((p) => p.dtype !== "float32");
     if (wrong) throw new ShapeError(`train program: mixed precision keeps float32 master weights, but "${wrong.name}" is ${wrong.dtype}`);
   }
-  const b = new Builder("train");
+  return { steps: k, accumulation, dtype };
+}
 
-  // Keyed by the parameter's name: the builder may suffix the initializer's graph name to keep it unique. Under
-  // mixed precision frozen weights are stored in the compute type: they are never updated, so no master copy.
+/**
+ * Frozen weights as initializers, keyed by the parameter's name (the builder may suffix the initializer's graph name
+ * to keep it unique). Under mixed precision they are stored in the compute type: never updated, so no master copy.
+ */
+function declareFrozen(b: Builder, spec: TrainProgramSpec): Record<string, Tensor> {
+  const mp = spec.mixedPrecision;
   const frozen: Record<string, Tensor> = {};
   for (const f of spec.frozen ?? []) {
     const half = mp && f.dtype === "float32";
@@ -123,105 +171,137 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
       ? b.data(mp.compute, toHalfBits(f.data as Float32Array, mp.compute), f.shape, `frozen/${f.name}`)
       : b.data(f.dtype, f.data, f.shape, `frozen/${f.name}`);
   }
+  return frozen;
+}
 
+/** The program's inputs, in interface order (io): parameters, optimizer state, loss scale, step offset, batches. */
+function declareInputs(b: Builder, spec: TrainProgramSpec, loop: LoopShape): ProgramInputs {
   const kinds = stateNames(spec.optimizer);
   const params = spec.trainable.map((p) => b.input(io.param(p.name), p.dtype, p.shape));
   const states = spec.trainable.flatMap((p) => kinds.map((kind) => b.input(io.state(kind, p.name), p.dtype, p.shape)));
-  const ampState = mp ? [b.input(io.lossScale, "float32", []), b.input(io.finiteSteps, "float32", [])] : [];
+  const ampState = spec.mixedPrecision ? [b.input(io.lossScale, "float32", []), b.input(io.finiteSteps, "float32", [])] : [];
   const stepOffset = b.input(io.stepOffset, "int64", []);
   const batches: Record<string, Tensor> = {};
-  for (const [field, s] of Object.entries(spec.batch)) batches[field] = b.input(io.batch(field), s.dtype, [k * accumulation, ...s.shape]);
+  for (const [field, s] of Object.entries(spec.batch)) batches[field] = b.input(io.batch(field), s.dtype, [loop.steps * loop.accumulation, ...s.shape]);
+  return { params, carried: [...params, ...states, ...ampState], stepOffset, batches };
+}
 
-  const microBatch = (index: Tensor): Record<string, Tensor> => {
-    const out: Record<string, Tensor> = {};
-    // Gather, not Slice: Slice reads its start from host memory, which inside the Loop would copy the index from
-    // the GPU every step (bench/memcpy.ts); Gather takes it where it is.
-    const at = op.reshape(index, []);
-    for (const [field, staged] of Object.entries(batches)) out[field] = op.gather(staged, at, 0);
-    return out;
+/** The Loop body: one optimizer step. Scans: loss, gradient norm, learning rate, the model's metrics (+ AMP's). */
+function trainStep(ctx: StepContext, iteration: Tensor, carried: Tensor[]): LoopBodyResult {
+  const { spec, loop } = ctx;
+  const n = ctx.inputs.params.length;
+  const kinds = stateNames(spec.optimizer).length;
+  const current = carried.slice(0, n);
+  const state = carried.slice(n, n + n * kinds);
+  const [scale, finiteSteps] = carried.slice(n + n * kinds);
+  const { loss, metrics, grads } = stepGradients(ctx, current, iteration, scale);
+  const step = op.cast(op.add(op.add(ctx.inputs.stepOffset, iteration), 1), loop.dtype);
+  const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
+  const norm = spec.clipNorm ? clipByGlobalNorm(grads, spec.clipNorm) : { grads, norm: globalNorm(grads) };
+  // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
+  const finite = scale ? op.finiteMask(norm.norm) : undefined;
+  const next = updateParameters(spec, current, norm.grads, state, step, lr, finite);
+  const scans = [op.cast(loss, loop.dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, loop.dtype))];
+  const mp = spec.mixedPrecision;
+  if (!scale || !finiteSteps || !finite || !mp) return { carried: next, scans };
+  const nextScale = nextLossScale(mp, scale, finiteSteps, finite);
+  const skipped = op.cast(op.not(finite), "float32");
+  // The reported gradient norm of a skipped step is 0 (its inf/NaN would not survive JSON); amp/skipped marks it.
+  scans[1] = op.where(finite, norm.norm, 0);
+  return {
+    carried: [...next, nextScale.scale, nextScale.finiteSteps],
+    scans: [...scans, op.cast(scale, loop.dtype), op.cast(skipped, loop.dtype)],
   };
-  const names = spec.trainable.map((p) => p.name);
-  let metricNames: string[] = [];
+}
 
-  // The loss scale of the current step (mixed precision only), set inside the loop body.
-  let lossScale: Tensor | undefined;
+interface StepGradients {
+  loss: Tensor;
+  metrics: Tensor[];
+  grads: Tensor[];
+}
 
-  /** Loss, metrics and gradients of one micro-batch (under mixed precision, gradients of the scaled loss). */
-  const forwardBackward = (current: Tensor[], index: Tensor) => {
-    const named: Record<string, Tensor> = { ...frozen };
-    current.forEach((t, i) => {
-      named[names[i]!] = mp ? op.cast(t, mp.compute) : t;
-    });
-    const { loss, metrics = {} } = spec.loss(named, microBatch(index));
-    if (loss.rank !== 0) throw new ShapeError(`train program: the loss must be a scalar, got rank ${loss.rank}`);
-    for (const [m, t] of Object.entries(metrics)) if (t.rank !== 0) throw new ShapeError(`train program: metric "${m}" must be a scalar`);
-    metricNames = Object.keys(metrics);
-    const differentiated = lossScale ? op.mul(op.cast(loss, "float32"), lossScale) : loss;
-    return { loss, metrics: Object.values(metrics), grads: grad(differentiated, current) };
+/** Loss, metrics and gradients of one step: of its micro-batch, or averaged over A; unscaled under mixed precision. */
+function stepGradients(ctx: StepContext, current: Tensor[], iteration: Tensor, scale: Tensor | undefined): StepGradients {
+  const count = ctx.loop.accumulation;
+  const first = op.reshape(op.mul(iteration, count), [1]);
+  const microStep = (params: Tensor[], index: Tensor) => forwardBackward(ctx, params, index, scale);
+  const r = count === 1 ? microStep(current, first) : accumulate(ctx.b, current, first, count, microStep);
+  if (!scale) return r;
+  const inverse = op.div(1, scale);
+  return { ...r, grads: r.grads.map((g) => op.mul(g, inverse)) };
+}
+
+/** Loss, metrics and gradients of one micro-batch (under mixed precision, gradients of the loss times `lossScale`). */
+function forwardBackward(ctx: StepContext, current: Tensor[], index: Tensor, lossScale: Tensor | undefined): StepGradients {
+  const { spec } = ctx;
+  const mp = spec.mixedPrecision;
+  const named: Record<string, Tensor> = { ...ctx.frozen };
+  current.forEach((t, i) => {
+    named[spec.trainable[i]!.name] = mp ? op.cast(t, mp.compute) : t;
+  });
+  const { loss, metrics = {} } = spec.loss(named, microBatch(ctx.inputs.batches, index));
+  if (loss.rank !== 0) throw new ShapeError(`train program: the loss must be a scalar, got rank ${loss.rank}`);
+  for (const [m, t] of Object.entries(metrics)) if (t.rank !== 0) throw new ShapeError(`train program: metric "${m}" must be a scalar`);
+  ctx.metricNames = Object.keys(metrics);
+  const differentiated = lossScale ? op.mul(op.cast(loss, "float32"), lossScale) : loss;
+  return { loss, metrics: Object.values(metrics), grads: grad(differentiated, current) };
+}
+
+/** The micro-batch at `index` ([1], int64) of each staged field. */
+function microBatch(batches: Record<string, Tensor>, index: Tensor): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  // Gather, not Slice: Slice reads its start from host memory, which inside the Loop would copy the index from
+  // the GPU every step (bench/memcpy.ts); Gather takes it where it is.
+  const at = op.reshape(index, []);
+  for (const [field, staged] of Object.entries(batches)) out[field] = op.gather(staged, at, 0);
+  return out;
+}
+
+/**
+ * The optimizer's update of every parameter and its state: next parameters, then next state in input order. A step
+ * that is not `finite` (mixed precision) keeps both.
+ */
+function updateParameters(
+  spec: TrainProgramSpec,
+  current: Tensor[],
+  grads: Tensor[],
+  state: Tensor[],
+  step: Tensor,
+  lr: Tensor,
+  finite: Tensor | undefined,
+): Tensor[] {
+  const kinds = stateNames(spec.optimizer).length;
+  const keepIfSkipped = (next: Tensor, before: Tensor) => (finite ? op.where(finite, next, before) : next);
+  const lrOf = scaledLearningRates(lr);
+  const nextParams: Tensor[] = [];
+  const nextStates: Tensor[] = [];
+  current.forEach((p, i) => {
+    const own = state.slice(i * kinds, (i + 1) * kinds);
+    const u = applyUpdate(spec.optimizer, p, grads[i]!, own, op.cast(step, p.dtype), op.cast(lrOf(spec.trainable[i]!.lrScale), p.dtype));
+    nextParams.push(keepIfSkipped(u.param, p));
+    nextStates.push(...u.state.map((t, j) => keepIfSkipped(t, own[j]!)));
+  });
+  return [...nextParams, ...nextStates];
+}
+
+/** The learning rate of a parameter with `lrScale`: one product per distinct scale; lr itself without one (no extra op). */
+function scaledLearningRates(lr: Tensor): (scale: number | undefined) => Tensor {
+  const scaled = new Map<number, Tensor>();
+  return (scale) => {
+    if (scale === undefined || scale === 1) return lr;
+    let t = scaled.get(scale);
+    if (!t) {
+      t = op.mul(lr, scale);
+      scaled.set(scale, t);
+    }
+    return t;
   };
+}
 
-  const n = params.length;
-  const result = op.loop(
-    b,
-    k,
-    [...params, ...states, ...ampState],
-    (iteration, carried) => {
-      const current = carried.slice(0, n);
-      const state = carried.slice(n, n + n * kinds.length);
-      const [scale, finiteSteps] = carried.slice(n + n * kinds.length);
-      lossScale = scale;
-      const first = op.reshape(op.mul(iteration, accumulation), [1]);
-      let loss: Tensor;
-      let metrics: Tensor[];
-      let grads: Tensor[];
-      if (accumulation === 1) ({ loss, metrics, grads } = forwardBackward(current, first));
-      else ({ loss, metrics, grads } = accumulate(b, current, first, accumulation, forwardBackward));
-      if (scale) {
-        const inverse = op.div(1, scale);
-        grads = grads.map((g) => op.mul(g, inverse));
-      }
-      const step = op.cast(op.add(op.add(stepOffset, iteration), 1), dtype);
-      const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
-      const norm = spec.clipNorm ? clipByGlobalNorm(grads, spec.clipNorm) : { grads, norm: globalNorm(grads) };
-      // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
-      const finite = scale ? op.finiteMask(norm.norm) : undefined;
-      const keepIfSkipped = (next: Tensor, before: Tensor) => (finite ? op.where(finite, next, before) : next);
-      // One scaled learning rate per distinct lrScale; parameters without one use lr itself (no extra op).
-      const scaledLr = new Map<number, Tensor>();
-      const lrOf = (scale: number | undefined): Tensor => {
-        if (scale === undefined || scale === 1) return lr;
-        let t = scaledLr.get(scale);
-        if (!t) {
-          t = op.mul(lr, scale);
-          scaledLr.set(scale, t);
-        }
-        return t;
-      };
-      const nextParams: Tensor[] = [];
-      const nextStates: Tensor[] = [];
-      current.forEach((p, i) => {
-        const u = applyUpdate(
-          spec.optimizer,
-          p,
-          norm.grads[i]!,
-          state.slice(i * kinds.length, (i + 1) * kinds.length),
-          op.cast(step, p.dtype),
-          op.cast(lrOf(spec.trainable[i]!.lrScale), p.dtype),
-        );
-        nextParams.push(keepIfSkipped(u.param, p));
-        nextStates.push(...u.state.map((t, j) => keepIfSkipped(t, state[i * kinds.length + j]!)));
-      });
-      const scans = [op.cast(loss, dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, dtype))];
-      if (!scale || !finiteSteps || !finite || !mp) return { carried: [...nextParams, ...nextStates], scans };
-      const next = nextLossScale(mp, scale, finiteSteps, finite);
-      const skipped = op.cast(op.not(finite), "float32");
-      // The reported gradient norm of a skipped step is 0 (its inf/NaN would not survive JSON); amp/skipped marks it.
-      scans[1] = op.where(finite, norm.norm, 0);
-      return { carried: [...nextParams, ...nextStates, next.scale, next.finiteSteps], scans: [...scans, op.cast(scale, dtype), op.cast(skipped, dtype)] };
-    },
-    { name: "train" },
-  );
-  const stateInputs = [...params, ...states, ...ampState].map((t) => t.name);
+/** Marks the program's outputs (next state, per-step metrics) and describes its interface. */
+function declareOutputs(ctx: StepContext, result: LoopResult): TrainProgram {
+  const { b, spec, inputs } = ctx;
+  const stateInputs = inputs.carried.map((t) => t.name);
   result.carried.forEach((t, i) => {
     b.output(t, io.next(stateInputs[i]!));
   });
@@ -229,10 +309,21 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
   b.output(loss!, io.metric("loss"));
   b.output(norm!, io.metric("grad_norm"));
   b.output(lr!, io.metric("lr"));
-  const allMetrics = [...metricNames, ...(mp ? AMP_METRICS : [])];
+  const allMetrics = [...ctx.metricNames, ...(spec.mixedPrecision ? AMP_METRICS : [])];
   metrics.forEach((m, i) => {
     b.output(m, io.metric(allMetrics[i]!));
   });
+  return {
+    builder: b,
+    stateInputs,
+    batchInputs: Object.keys(inputs.batches).map(io.batch),
+    metricOutputs: ["loss", "grad_norm", "lr", ...allMetrics].map(io.metric),
+    initialState: initialAmpState(spec.mixedPrecision),
+  };
+}
+
+/** Starting values of mixed precision's loop-carried state (none without it). */
+function initialAmpState(mp: MixedPrecision | undefined): Record<string, TensorData> {
   const initialState: Record<string, TensorData> = {};
   if (mp) {
     const initial = mp.initialScale ?? (mp.compute === "float16" ? 2 ** 16 : 1);
@@ -240,13 +331,7 @@ export function buildTrainProgram(spec: TrainProgramSpec): TrainProgram {
     initialState[io.lossScale] = { dtype: "float32", shape: [], data: new Float32Array([initial]) };
     initialState[io.finiteSteps] = { dtype: "float32", shape: [], data: new Float32Array([0]) };
   }
-  return {
-    builder: b,
-    stateInputs,
-    batchInputs: Object.keys(batches).map(io.batch),
-    metricOutputs: ["loss", "grad_norm", "lr", ...allMetrics].map(io.metric),
-    initialState,
-  };
+  return initialState;
 }
 
 /**
@@ -271,8 +356,8 @@ function accumulate(
   current: Tensor[],
   first: Tensor,
   count: number,
-  forwardBackward: (current: Tensor[], index: Tensor) => { loss: Tensor; metrics: Tensor[]; grads: Tensor[] },
-) {
+  forwardBackward: (current: Tensor[], index: Tensor) => StepGradients,
+): StepGradients {
   let metricCount = 0;
   const zeroScalar = b.tensor(current[0]!.dtype, 0);
   const init = [...current.map(zerosLike), zeroScalar];

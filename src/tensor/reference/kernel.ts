@@ -1,4 +1,5 @@
-// The shape of a reference kernel, and helpers for reading its inputs and attributes.
+// The shape of a reference kernel (each op's `reference`, beside its constructor in src/tensor/ops/), and helpers for
+// reading its inputs and attributes.
 import type { Graph, Node } from "../ir/graph.ts";
 import type { Value } from "./value.ts";
 
@@ -12,6 +13,11 @@ export interface KernelArgs {
 
 /** Computes a node's outputs in float64; the evaluator then rounds them to the declared dtypes. */
 export type Kernel = (args: KernelArgs) => Value[];
+
+/** Stops the evaluation with an error naming the node. */
+export function fail(a: KernelArgs, msg: string): never {
+  throw new Error(`reference ${a.node.op} (node ${a.node.name}): ${msg}`);
+}
 
 export function input(a: KernelArgs, i: number): Value {
   const v = a.inputs[i];

@@ -6,6 +6,7 @@ import { allocate, type DType } from "../ir/dtype.ts";
 import type { TensorData } from "../ir/graph.ts";
 import { bfloat16ToNumber, halfToNumber, numberToBfloat16, numberToHalf } from "../ir/half.ts";
 import { numel } from "../ir/shape.ts";
+import { unravel } from "./strided.ts";
 
 export interface Value {
   dtype: DType;
@@ -17,6 +18,13 @@ export function makeValue(dtype: DType, shape: readonly number[], data?: Float64
   const n = numel(shape as number[]);
   if (data && data.length !== n) throw new Error(`reference: ${data.length} elements for shape [${shape.join(", ")}]`);
   return { dtype, shape: [...shape], data: data ?? new Float64Array(n) };
+}
+
+/** Builds a value of `shape` by reading, for each output multi-index, the element of `x` that `source` names. */
+export function gatherBy(x: Value, shape: number[], source: (idx: number[]) => number): Value {
+  const out = makeValue(x.dtype, shape);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = x.data[source(unravel(i, shape))]!;
+  return out;
 }
 
 /** Rounds a float64 result to what a tensor of `dtype` can hold (integer casts truncate toward zero, as ORT's do). */

@@ -259,7 +259,7 @@ const schedules: Ctor[] = [
 ];
 
 /** A sweep's Slurm settings (alignc sweep --executor slurm; the command line's options override them). */
-export const slurmFields: Fields = {
+const slurmFields: Fields = {
   partition: { type: { t: "string", pattern: /^[\w.,-]+$/, patternHelp: "a partition name such as gpu" }, doc: "sbatch --partition." },
   time: {
     type: { t: "string", pattern: /^(\d+-)?\d+(:\d{2}){0,2}$/, patternHelp: 'a Slurm time limit such as "30", "02:00:00" or "1-12:00:00"' },
@@ -273,8 +273,8 @@ export const slurmFields: Fields = {
   },
 };
 
-const sweepFields: Fields = {
-  slurm: { type: { t: "record", name: "slurm", fields: slurmFields }, doc: "Settings of the job array when the sweep runs on Slurm." },
+/** What every sweep has: its axes and exclusions (checked against their targets by checker/sweeps.ts), and Slurm settings. */
+const axisFields: Fields = {
   over: {
     type: { t: "map", of: { t: "list", of: { t: "name" } }, keyKind: "target" },
     required: true,
@@ -286,6 +286,9 @@ const sweepFields: Fields = {
     doc: "Combinations to leave out: [{ beta: 0.2, margin: 3 }].",
   },
 };
+const slurmField: Fields = {
+  slurm: { type: { t: "record", name: "slurm", fields: slurmFields }, doc: "Settings of the job array when the sweep runs on Slurm." },
+};
 
 const sweeps: Ctor[] = [
   {
@@ -293,7 +296,7 @@ const sweeps: Ctor[] = [
     category: "sweep",
     doc: "Every combination of the axes' values.",
     args: [],
-    fields: sweepFields,
+    fields: { ...axisFields, ...slurmField },
     result: () => ({ category: "sweep" }),
     example: "sweep betas = grid { over: { beta: [0.05, 0.1, 0.2], margin: 1..3 } }",
   },
@@ -302,7 +305,7 @@ const sweeps: Ctor[] = [
     category: "sweep",
     doc: "The i-th value of every axis together; all axes have the same length.",
     args: [],
-    fields: sweepFields,
+    fields: { ...axisFields, ...slurmField },
     result: () => ({ category: "sweep" }),
     example: "sweep paired = zip { over: { beta: [0.1, 0.2], lr: [1e-5, 5e-6] } }",
   },
@@ -312,9 +315,10 @@ const sweeps: Ctor[] = [
     doc: "`count` trials drawn with a seed; axes are lists (uniform choice) or distributions uniform(a, b), log_uniform(a, b), int_uniform(a, b).",
     args: [],
     fields: {
-      ...sweepFields,
+      ...axisFields,
       count: { type: { t: "int", min: 1, max: 1_000_000 }, required: true, doc: "Number of trials." },
       seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Seed of the draws." },
+      ...slurmField,
     },
     result: () => ({ category: "sweep" }),
     example: "sweep search = random { count: 20, seed: 1, over: { beta: log_uniform(0.01, 0.5) } }",

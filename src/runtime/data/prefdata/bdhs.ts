@@ -10,8 +10,10 @@
 // again with fresh masks and cuts. An item no attempt satisfied keeps its last attempt, marked accepted: null.
 import { imageTokens } from "../../../models/tinyvlm/config.ts";
 import { Rng } from "../../../util/random.ts";
-import { continuationText, type GenerateRow, type Generator, sentenceStopTokens } from "../../models/tinyvlm/generate-rows.ts";
+import { continuationText, type GeneratedRow, type GenerateRow, type Generator, sentenceStopTokens } from "../../models/tinyvlm/generate-rows.ts";
+import type { Tokenizer } from "../../models/tokenizer/tokenizer.ts";
 import type { WorldItem } from "../../world/format.ts";
+import { type BdhsStats, BdhsTally } from "./bdhs-tally.ts";
 import type { BdhsTry, PairRecord } from "./records.ts";
 import { type CutUnit, cutSentence, joinSentences, maybeFlipYesNo, splitSentences, type Uniform } from "./sentences.ts";
 import type { Similarity } from "./similarity.ts";
@@ -50,36 +52,7 @@ export interface BdhsItem {
   rgb: Uint8Array | null;
 }
 
-export const HISTOGRAM_BINS = 10;
-
-export interface BdhsStats {
-  items: number;
-  pairs: number;
-  tries: number;
-  epsilon: number;
-  /** Items accepted at attempt i (index i − 1). */
-  accepted_at: number[];
-  /** accepted_at / items, and its running sum: the share accepted within the first i attempts. */
-  accepted_share: number[];
-  accepted_share_cumulative: number[];
-  /** Items no attempt satisfied (emitted with their last attempt, accepted: null). */
-  not_accepted: number;
-  /** Similarities in HISTOGRAM_BINS equal bins over [0, 1] (values below 0 count in the first, 1 and above in the last). */
-  similarity_histogram: { bins: number; all_tries: number[]; emitted: number[] };
-  similarity_mean_emitted: number;
-  /** Guided sentences completed and how many had their yes/no swapped. */
-  guided_sentences: number;
-  flips: number;
-  /** Mean image tokens left visible per attempt with an image. */
-  visible_mean: number;
-  /** Generation rows (sentence completions and unguided answers), their new tokens, and the time spent generating. */
-  completions: number;
-  completion_tokens: number;
-  generation_seconds: number;
-  completions_per_second: number;
-  tokens_per_second: number;
-  seconds: number;
-}
+export { type BdhsStats, HISTOGRAM_BINS } from "./bdhs-tally.ts";
 
 export interface BdhsResult {
   pairs: PairRecord[];
@@ -107,16 +80,6 @@ export function noisePixels(rgb: Uint8Array, rho: number, rng: Rng): Float32Arra
     out[i] = (a * c + s * rng.normal() + 1) / 2;
   }
   return out;
-}
-
-function histogram(values: readonly number[]): number[] {
-  const bins = new Array<number>(HISTOGRAM_BINS).fill(0);
-  for (const v of values) {
-    if (Number.isNaN(v)) continue;
-    const i = Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(v * HISTOGRAM_BINS)));
-    bins[i] = (bins[i] as number) + 1;
-  }
-  return bins;
 }
 
 function checkOptions(o: BdhsOptions): void {
@@ -151,6 +114,29 @@ interface Plan {
   rows: number[];
 }
 
+/** An attempt's answer: the whole text and, when guided, each sentence's prefix and completion. */
+interface AttemptText {
+  text: string;
+  sentences: BdhsTry["sentences"];
+}
+
+/** What every attempt of one run shares. */
+interface BdhsRun {
+  generator: Generator;
+  similarity: Similarity;
+  o: BdhsOptions;
+  tok: Tokenizer;
+  /** Image tokens of the model: the length of a keep mask. */
+  imageTokens: number;
+  /** Every item's attempt forks its own stream from this one, so results do not depend on chunking. */
+  root: Rng;
+  sentenceStops: number[];
+  answerStops: number[];
+  /** Pairs by item index, filled as items are emitted. */
+  pairs: PairRecord[];
+  tally: BdhsTally;
+}
+
 /**
  * Runs BDHS over `items` (each with a non-empty ground-truth answer). `generator` holds the model that completes;
  * `similarity` compares attempts with the ground truth. Returns one pair per item, in item order, and the stats.
@@ -165,152 +151,144 @@ export async function runBdhs(
 ): Promise<BdhsResult> {
   checkOptions(o);
   const t0 = performance.now();
-  const model = generator.model;
-  const tok = model.tokenizer;
-  const c = model.config;
-  const p = imageTokens(c);
-  const root = new Rng(Math.trunc(o.seed));
-  const sentenceStops = sentenceStopTokens(tok);
-  const answerStops = [tok.eosId];
-  const genBase = { temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed, batch: o.batch ?? 64, roundTokens: o.roundTokens ?? 16 };
-
-  const pairs: PairRecord[] = new Array(items.length);
-  const acceptedAt = new Array<number>(o.tries).fill(0);
-  const allSims: number[] = [];
-  const emittedSims: number[] = [];
-  let guidedSentences = 0;
-  let flips = 0;
-  let visibleSum = 0;
-  let visibleCount = 0;
-  let completions = 0;
-  let completionTokens = 0;
-  let genSeconds = 0;
-  let done = 0;
+  const tok = generator.model.tokenizer;
+  const run: BdhsRun = {
+    generator,
+    similarity,
+    o,
+    tok,
+    imageTokens: imageTokens(generator.model.config),
+    root: new Rng(Math.trunc(o.seed)),
+    sentenceStops: sentenceStopTokens(tok),
+    answerStops: [tok.eosId],
+    pairs: new Array(items.length),
+    tally: new BdhsTally(o.tries),
+  };
+  // Items go through their attempts a chunk at a time: memory stays bounded and progress moves in steps.
   const chunkSize = Math.max(1, Math.floor(o.chunk ?? 256));
-
   for (let start = 0; start < items.length; start += chunkSize) {
-    let pending: Pending[] = items.slice(start, start + chunkSize).map((entry, k) => {
-      const sentences = splitSentences(entry.item.answer);
-      if (sentences.length === 0) throw new RangeError(`bdhs: item ${entry.item.id} has an empty answer; BDHS needs a ground truth to guide it`);
-      return { index: start + k, entry, sentences, tries: [] };
-    });
+    let pending = pendingItems(items, start, chunkSize);
     for (let attempt = 1; attempt <= o.tries && pending.length > 0; attempt++) {
-      const guided = !(o.tries > 1 && attempt === o.tries);
-      const rows: GenerateRow[] = [];
-      const plans: Plan[] = pending.map((pd) => {
-        const rng = root.fork(`${pd.entry.item.id}\u0000${pd.index}\u0000${attempt}`);
-        const rgb = pd.entry.rgb;
-        let keep: Float32Array;
-        let pixels: Float32Array | undefined;
-        if (!rgb) keep = new Float32Array(p);
-        else if (o.noise === "pixels") {
-          keep = new Float32Array(p).fill(1);
-          pixels = noisePixels(rgb, o.rho, rng);
-        } else keep = keepMask(rng, p, o.rho);
-        const visible = keep.reduce((a, v) => a + v, 0);
-        if (rgb) {
-          visibleSum += visible;
-          visibleCount++;
-        }
-        const promptIds = [tok.bosId, ...tok.encode(pd.entry.item.prompt)];
-        const plan: Plan = { pending: pd, guided, keep, visible, sentences: [], rows: [] };
-        if (pixels) plan.pixels = pixels;
-        const image = { rgb, keep, ...(pixels ? { pixels } : {}) };
-        if (!guided) {
-          plan.rows.push(rows.length);
-          rows.push({ promptIds, ...image });
-          return plan;
-        }
-        pd.sentences.forEach((s, j) => {
-          const flip = maybeFlipYesNo(s, o.yesNoFlip, rng);
-          const cut = cutSentence(flip.text, o.cut, rng, { keepAtLeast: flip.flipped ? flip.wordEnd : 0, tokenizer: tok });
-          const before = pd.sentences.slice(0, j).join(" ");
-          const headText = cut.prefix === "" ? before : before === "" ? cut.prefix : `${before} ${cut.prefix}`;
-          const head = headText === "" ? [] : tok.encode(headText);
-          plan.sentences.push({ prefix: cut.prefix, flipped: flip.flipped, head });
-          plan.rows.push(rows.length);
-          rows.push({ promptIds: [...promptIds, ...head], ...image });
-        });
-        return plan;
-      });
-
-      const before = { seconds: generator.stats.seconds };
-      const out = await generator.generate(rows, { ...genBase, maxTokens: o.maxTokens, stopTokens: guided ? sentenceStops : answerStops });
-      genSeconds += generator.stats.seconds - before.seconds;
-      completions += rows.length;
-      completionTokens += out.reduce((a, r) => a + r.tokens.length, 0);
-
-      const attemptTexts = plans.map((plan) => {
-        if (!plan.guided) return { text: out[plan.rows[0] as number]?.text ?? "", sentences: [] as BdhsTry["sentences"] };
-        const sentences = plan.sentences.map((s, j) => {
-          const gen = out[plan.rows[j] as number];
-          const completion = continuationText(tok, s.head, gen?.tokens ?? []).trimEnd();
-          guidedSentences++;
-          if (s.flipped) flips++;
-          return { prefix: s.prefix, completion: s.prefix === "" ? completion.trimStart() : completion, flipped: s.flipped };
-        });
-        return { text: joinSentences(sentences.map((s) => s.prefix + s.completion)), sentences };
-      });
-      const sims = await similarity.scores(
-        attemptTexts.map((a) => a.text),
-        plans.map((plan) => plan.pending.entry.item.answer),
-      );
-
-      const still: Pending[] = [];
-      plans.forEach((plan, k) => {
-        const pd = plan.pending;
-        const sim = sims[k] as number;
-        const accepted = sim < o.epsilon;
-        allSims.push(sim);
-        const a = attemptTexts[k] as { text: string; sentences: BdhsTry["sentences"] };
-        pd.tries.push({ attempt, guided: plan.guided, visible: plan.visible, sentences: a.sentences, text: a.text, similarity: sim, accepted });
-        if (accepted) acceptedAt[attempt - 1] = (acceptedAt[attempt - 1] as number) + 1;
-        if (accepted || attempt === o.tries) {
-          const item = pd.entry.item;
-          pairs[pd.index] = {
-            id: `${item.id}/bdhs`,
-            item,
-            chosen: item.answer,
-            rejected: a.text,
-            source: { kind: "bdhs", tries: pd.tries, accepted: accepted ? attempt : null, similarity: sim },
-          };
-          emittedSims.push(sim);
-          done++;
-        } else still.push(pd);
-      });
-      pending = still;
-      onProgress?.(done, items.length);
+      pending = await runAttempt(run, pending, attempt);
+      onProgress?.(run.tally.done, items.length);
     }
   }
-
-  const n = items.length;
-  const shares = acceptedAt.map((a) => (n > 0 ? a / n : 0));
-  let running = 0;
-  const cumulative = shares.map((s) => {
-    running += s;
-    return running;
-  });
   const seconds = (performance.now() - t0) / 1000;
-  const stats: BdhsStats = {
-    items: n,
-    pairs: pairs.length,
-    tries: o.tries,
-    epsilon: o.epsilon,
-    accepted_at: acceptedAt,
-    accepted_share: shares,
-    accepted_share_cumulative: cumulative,
-    not_accepted: n - acceptedAt.reduce((a, b) => a + b, 0),
-    similarity_histogram: { bins: HISTOGRAM_BINS, all_tries: histogram(allSims), emitted: histogram(emittedSims) },
-    similarity_mean_emitted: emittedSims.length > 0 ? emittedSims.reduce((a, b) => a + b, 0) / emittedSims.length : 0,
-    guided_sentences: guidedSentences,
-    flips,
-    visible_mean: visibleCount > 0 ? visibleSum / visibleCount : 0,
-    completions,
-    completion_tokens: completionTokens,
-    generation_seconds: genSeconds,
-    completions_per_second: genSeconds > 0 ? completions / genSeconds : 0,
-    tokens_per_second: genSeconds > 0 ? completionTokens / genSeconds : 0,
-    seconds,
-  };
-  return { pairs, stats };
+  return { pairs: run.pairs, stats: run.tally.stats(items.length, run.pairs.length, o.tries, o.epsilon, seconds) };
+}
+
+function pendingItems(items: readonly BdhsItem[], start: number, count: number): Pending[] {
+  return items.slice(start, start + count).map((entry, k) => {
+    const sentences = splitSentences(entry.item.answer);
+    if (sentences.length === 0) throw new RangeError(`bdhs: item ${entry.item.id} has an empty answer; BDHS needs a ground truth to guide it`);
+    return { index: start + k, entry, sentences, tries: [] };
+  });
+}
+
+/** Attempt `attempt` for every pending item, in one batched generation; returns the items still pending after it. */
+async function runAttempt(run: BdhsRun, pending: Pending[], attempt: number): Promise<Pending[]> {
+  const guided = !(run.o.tries > 1 && attempt === run.o.tries);
+  const rows: GenerateRow[] = [];
+  const plans = pending.map((pd) => planAttempt(run, pd, attempt, guided, rows));
+  const out = await generate(run, rows, guided);
+  const texts = plans.map((plan) => attemptText(run, plan, out));
+  const sims = await run.similarity.scores(
+    texts.map((a) => a.text),
+    plans.map((plan) => plan.pending.entry.item.answer),
+  );
+  return settleAttempt(run, plans, texts, sims, attempt);
+}
+
+/** One item's attempt: its image input, and its generation rows (appended to `rows`): one per sentence when guided. */
+function planAttempt(run: BdhsRun, pd: Pending, attempt: number, guided: boolean, rows: GenerateRow[]): Plan {
+  const { o, tok } = run;
+  const rng = run.root.fork(`${pd.entry.item.id}\u0000${pd.index}\u0000${attempt}`);
+  const rgb = pd.entry.rgb;
+  const { keep, pixels } = attemptImage(run, rgb, rng);
+  const visible = keep.reduce((a, v) => a + v, 0);
+  if (rgb) {
+    run.tally.visibleSum += visible;
+    run.tally.visibleCount++;
+  }
+  const promptIds = [tok.bosId, ...tok.encode(pd.entry.item.prompt)];
+  const plan: Plan = { pending: pd, guided, keep, visible, sentences: [], rows: [] };
+  if (pixels) plan.pixels = pixels;
+  const image = { rgb, keep, ...(pixels ? { pixels } : {}) };
+  if (!guided) {
+    plan.rows.push(rows.length);
+    rows.push({ promptIds, ...image });
+    return plan;
+  }
+  pd.sentences.forEach((s, j) => {
+    const flip = maybeFlipYesNo(s, o.yesNoFlip, rng);
+    const cut = cutSentence(flip.text, o.cut, rng, { keepAtLeast: flip.flipped ? flip.wordEnd : 0, tokenizer: tok });
+    // The model completes the kept prefix after the ground-truth sentences before this one.
+    const before = pd.sentences.slice(0, j).join(" ");
+    const headText = cut.prefix === "" ? before : before === "" ? cut.prefix : `${before} ${cut.prefix}`;
+    const head = headText === "" ? [] : tok.encode(headText);
+    plan.sentences.push({ prefix: cut.prefix, flipped: flip.flipped, head });
+    plan.rows.push(rows.length);
+    rows.push({ promptIds: [...promptIds, ...head], ...image });
+  });
+  return plan;
+}
+
+/** What the model sees of the image in one attempt: a keep mask, or (noise "pixels") noised pixels with every token kept. */
+function attemptImage(run: BdhsRun, rgb: Uint8Array | null, rng: Rng): { keep: Float32Array; pixels?: Float32Array } {
+  const p = run.imageTokens;
+  if (!rgb) return { keep: new Float32Array(p) };
+  if (run.o.noise === "pixels") return { keep: new Float32Array(p).fill(1), pixels: noisePixels(rgb, run.o.rho, rng) };
+  return { keep: keepMask(rng, p, run.o.rho) };
+}
+
+async function generate(run: BdhsRun, rows: GenerateRow[], guided: boolean): Promise<GeneratedRow[]> {
+  const { o, generator, tally } = run;
+  const options = { temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed, batch: o.batch ?? 64, roundTokens: o.roundTokens ?? 16 };
+  const secondsBefore = generator.stats.seconds;
+  const out = await generator.generate(rows, { ...options, maxTokens: o.maxTokens, stopTokens: guided ? run.sentenceStops : run.answerStops });
+  tally.generationSeconds += generator.stats.seconds - secondsBefore;
+  tally.completions += rows.length;
+  tally.completionTokens += out.reduce((a, r) => a + r.tokens.length, 0);
+  return out;
+}
+
+/** The answer an attempt gave: the unguided row's text, or every sentence's prefix and completion joined. */
+function attemptText(run: BdhsRun, plan: Plan, out: readonly GeneratedRow[]): AttemptText {
+  if (!plan.guided) return { text: out[plan.rows[0] as number]?.text ?? "", sentences: [] };
+  const sentences = plan.sentences.map((s, j) => {
+    const gen = out[plan.rows[j] as number];
+    const completion = continuationText(run.tok, s.head, gen?.tokens ?? []).trimEnd();
+    run.tally.guidedSentences++;
+    if (s.flipped) run.tally.flips++;
+    return { prefix: s.prefix, completion: s.prefix === "" ? completion.trimStart() : completion, flipped: s.flipped };
+  });
+  return { text: joinSentences(sentences.map((s) => s.prefix + s.completion)), sentences };
+}
+
+/** Records each item's attempt; an accepted item, or one out of attempts, becomes its pair. Returns the others. */
+function settleAttempt(run: BdhsRun, plans: readonly Plan[], texts: readonly AttemptText[], sims: readonly number[], attempt: number): Pending[] {
+  const { o, tally } = run;
+  const still: Pending[] = [];
+  plans.forEach((plan, k) => {
+    const pd = plan.pending;
+    const sim = sims[k] as number;
+    const accepted = sim < o.epsilon;
+    tally.allSims.push(sim);
+    const a = texts[k] as AttemptText;
+    pd.tries.push({ attempt, guided: plan.guided, visible: plan.visible, sentences: a.sentences, text: a.text, similarity: sim, accepted });
+    if (accepted) tally.acceptedAt[attempt - 1] = (tally.acceptedAt[attempt - 1] as number) + 1;
+    if (accepted || attempt === o.tries) {
+      const item = pd.entry.item;
+      run.pairs[pd.index] = {
+        id: `${item.id}/bdhs`,
+        item,
+        chosen: item.answer,
+        rejected: a.text,
+        source: { kind: "bdhs", tries: pd.tries, accepted: accepted ? attempt : null, similarity: sim },
+      };
+      tally.emittedSims.push(sim);
+      tally.done++;
+    } else still.push(pd);
+  });
+  return still;
 }

@@ -386,6 +386,8 @@ export function corruptItems(items: readonly WorldItem[], o: CorruptOptions): { 
 // reply within the timeout — stops the stage with an error naming the item and the tail of the program's stderr.
 
 export class CorruptCommandError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7016";
   override name = "CorruptCommandError";
   constructor(
     message: string,
@@ -577,20 +579,4 @@ export async function corruptWithCommand(items: readonly WorldItem[], o: Command
   }
   stats.pairs = pairs.length;
   return { pairs, stats };
-}
-
-/** The options of a stage.corrupt node's params, checked (the catalog's ranges). */
-export function corruptOptionsOf(params: Record<string, unknown>): CorruptOptions & { command: string[] | null } {
-  const ops = (params.ops ?? [...CORRUPT_OPS]) as unknown;
-  if (!Array.isArray(ops) || ops.length === 0 || ops.some((x) => !ALL_CORRUPT_OPS.includes(x as CorruptOp)))
-    throw new Error(`ops must be a non-empty list of ${ALL_CORRUPT_OPS.join(", ")}, got ${JSON.stringify(ops)}`);
-  const edits = params.edits ?? 1;
-  if (typeof edits !== "number" || !Number.isInteger(edits) || edits < 1 || edits > 16)
-    throw new Error(`edits must be an integer in 1…16, got ${JSON.stringify(edits)}`);
-  const seed = params.seed ?? 0;
-  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed must be an integer ≥ 0, got ${JSON.stringify(seed)}`);
-  const command = params.command;
-  if (command !== undefined && command !== null && (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")))
-    throw new Error(`command must be a non-empty list of strings, got ${JSON.stringify(command)}`);
-  return { ops: ops as CorruptOp[], edits, seed, command: (command as string[] | undefined) ?? null };
 }

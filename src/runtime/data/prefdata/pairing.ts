@@ -60,23 +60,6 @@ export const lengthInWords = (text: string): number => {
   return t === "" ? 0 : t.split(/\s+/).length;
 };
 
-/** The options of a stage.pair node's params, checked. */
-export function pairOptionsOf(params: Record<string, unknown>, score: ScoreExpr): PairOptions {
-  const margin = params.margin ?? 0;
-  if (typeof margin !== "number" || !Number.isFinite(margin) || margin < 0) throw new ScoreError(`margin must be a number ≥ 0, got ${JSON.stringify(margin)}`);
-  const rejected = (params.rejected ?? "random_below_margin") as PairOptions["rejected"];
-  if (!REJECTED_RULES.includes(rejected)) throw new ScoreError(`rejected must be one of ${REJECTED_RULES.join(", ")}, got ${JSON.stringify(rejected)}`);
-  const ties = (params.ties ?? "first") as PairOptions["ties"];
-  if (!TIE_RULES.includes(ties)) throw new ScoreError(`ties must be one of ${TIE_RULES.join(", ")}, got ${JSON.stringify(ties)}`);
-  if ((params.chosen ?? "best") !== "best") throw new ScoreError(`chosen must be best, got ${JSON.stringify(params.chosen)}`);
-  const perPrompt = params.per_prompt;
-  if (perPrompt !== undefined && perPrompt !== null && (typeof perPrompt !== "number" || !Number.isInteger(perPrompt) || perPrompt < 1))
-    throw new ScoreError(`per_prompt must be an integer ≥ 1, got ${JSON.stringify(perPrompt)}`);
-  const seed = params.seed ?? 0;
-  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) throw new ScoreError(`seed must be an integer ≥ 0, got ${JSON.stringify(seed)}`);
-  return { score, margin, rejected, ties, per_prompt: perPrompt as number | null | undefined, balance_length: params.balance_length === true, seed };
-}
-
 /** Slack for comparisons of scores that went through arithmetic. */
 const slack = (best: number): number => 1e-9 * Math.max(1, Math.abs(best));
 

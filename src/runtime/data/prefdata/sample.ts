@@ -13,6 +13,8 @@ import type { SampleRecord, SamplerInfo } from "./records.ts";
 export const ROUND_TOKENS = 16;
 
 export class SampleError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7012";
   override name = "SampleError";
 }
 

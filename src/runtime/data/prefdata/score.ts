@@ -12,6 +12,8 @@ export interface ScoreExpr {
 
 /** A score that cannot be computed (an aspect the record lacks, a division by zero, an operator scores do not have). */
 export class ScoreError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7013";
   override name = "ScoreError";
 }
 
@@ -36,14 +38,6 @@ export function evalScore(tree: ExprTree, aspects: Readonly<Record<string, numbe
       if (d === 0) throw new ScoreError("division by zero");
     },
   });
-}
-
-/** `value` checked as a score expression from a node's params; throws naming `what` otherwise. */
-export function scoreExprOf(value: unknown, what = "score"): ScoreExpr {
-  const v = value as Partial<ScoreExpr> | null;
-  if (typeof v !== "object" || v === null || typeof v.text !== "string" || typeof v.tree !== "object" || v.tree === null)
-    throw new ScoreError(`${what} must be a score expression ({ text, tree }), got ${JSON.stringify(value)}`);
-  return { text: v.text, tree: v.tree };
 }
 
 /** The score of each response of a record, with the record id and response index in errors. */

@@ -26,6 +26,8 @@ export type LexicalMeasure = "rouge_l" | "token_jaccard";
 export type Pooling = "mean" | "last";
 
 export class SimilarityError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7014";
   override name = "SimilarityError";
 }
 

@@ -7,8 +7,8 @@ import type { TinyVlmConfig } from "../../../models/tinyvlm/config.ts";
 import { initTinyVlm } from "../../../models/tinyvlm/init.ts";
 import { sftLoss } from "../../../models/tinyvlm/programs.ts";
 import * as op from "../../../tensor/ops/index.ts";
+import type { GradCase } from "../../../tensor/ops/op-def.ts";
 import { Rng } from "../../../util/random.ts";
-import type { GradCase } from "./types.ts";
 
 const f = (name: string, shape: number[]) => ({ name, shape });
 

@@ -3,17 +3,18 @@
 // re-running the same session with perturbed inputs. float64 where the provider has kernels for every op of the
 // case, float32 (with wider tolerances) otherwise.
 
-import { grad } from "../../../tensor/autodiff/grad.ts";
+import { grad } from "../../../tensor/grad.ts";
 import { allocate, type DType, type TypedArray } from "../../../tensor/ir/dtype.ts";
 import type { Tensor } from "../../../tensor/ir/graph.ts";
 import { numel, staticShape } from "../../../tensor/ir/shape.ts";
 import { serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
+import type { GradCase, GradInput } from "../../../tensor/ops/op-def.ts";
 import { mulberry32 } from "../../../util/random.ts";
 import type { Provider } from "../providers.ts";
 import { Runtime } from "../session.ts";
-import type { GradCase, GradCheckRow, GradInput } from "./types.ts";
+import type { GradCheckRow } from "./types.ts";
 
 const DEFAULTS: Record<"float64" | "float32", { eps: number; tolerance: number }> = {
   // float64: truncation error O(eps²) ≈ 1e-12 and rounding ≈ 1e-16/eps ≈ 1e-10, so 1e-6 leaves a wide margin.

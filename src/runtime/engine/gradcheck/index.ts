@@ -1,14 +1,16 @@
-// Runs every gradient-check case on a provider (used by `alignc doctor` and the test suite).
+// Runs every gradient-check case on a provider (used by `alignc doctor` and the test suite): each op's cases from the
+// op registry (src/tensor/ops/), then the composite blocks the models are made of.
 
+import type { GradCase } from "../../../tensor/ops/op-def.ts";
+import { gradCheckCases } from "../../../tensor/ops/registry.ts";
 import type { Provider } from "../providers.ts";
-import { elementwiseCases, linalgCases, nnCases, reduceCases, shapeCases } from "./cases.ts";
 import { compositeCases } from "./composite.ts";
 import { checkCase, isMissingKernel } from "./harness.ts";
-import type { GradCase, GradCheckRow } from "./types.ts";
+import type { GradCheckRow } from "./types.ts";
 
-export type { GradCase, GradCheckRow } from "./types.ts";
+export type { GradCheckRow } from "./types.ts";
 
-export const allCases: readonly GradCase[] = [...elementwiseCases, ...linalgCases, ...shapeCases, ...reduceCases, ...nnCases, ...compositeCases];
+export const allCases: readonly GradCase[] = [...gradCheckCases, ...compositeCases];
 
 export interface GradCheckOptions {
   provider: Provider;

@@ -21,6 +21,8 @@ export type LoraTarget = (typeof LORA_TARGETS)[number];
 
 /** A LoRA setting that cannot be used (shown to the user as its message, like a NodeError). */
 export class LoraError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7006";
   override name = "LoraError";
 }
 

@@ -18,6 +18,8 @@ export interface Example {
 export type LossAverage = "token" | "example";
 
 export class FeedError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7007";
   override name = "FeedError";
 }
 

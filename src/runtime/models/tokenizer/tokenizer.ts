@@ -16,6 +16,8 @@ import { type TrainBpeOptions, trainBpe } from "./train-bpe.ts";
 
 /** A tokenizer.json that cannot be read or used; the message names the file. */
 export class TokenizerError extends Error {
+  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
+  readonly code: string = "ALN7008";
   override name = "TokenizerError";
 }
 

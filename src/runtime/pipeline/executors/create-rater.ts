@@ -12,8 +12,9 @@ import { createGroundedRater } from "../../raters/grounded.ts";
 import { createJudgeRater } from "../../raters/judge.ts";
 import type { RaterRuntime } from "../../raters/types.ts";
 import { createTypeScriptRater } from "../../raters/typescript.ts";
-import type { StoredInput } from "../node-executor.ts";
-import { loadJudge } from "./rater-judge.ts";
+import { type StoredInput, settingsOf } from "../node-executor.ts";
+import { loadJudge, raterJudge } from "./rater-judge.ts";
+import { raterCommand, raterGrounded, raterTypeScript } from "./rater-node.ts";
 
 /** What some kinds of rater need besides their node: a judge, its stored entry and a runtime. */
 export interface RaterContext {
@@ -25,31 +26,23 @@ export interface RaterContext {
 
 /** `onStderr` receives what a command rater's program writes to stderr (the run log shows it, capped per request: RunLog.stderrOf). */
 export async function createRater(node: GraphNode, entryDir: string, onStderr?: StderrSink, context: RaterContext = {}): Promise<RaterRuntime> {
-  const p = node.params;
-  const scale = p.scale as { min: number; max: number };
-  const info: RatingInfo = { rater: node.id, kind: node.kind.replace("rater.", ""), aspects: p.aspects as string[], scale };
+  const infoOf = (s: { aspects: string[]; scale: { min: number; max: number } }): RatingInfo => ({
+    rater: node.id,
+    kind: node.kind.replace("rater.", ""),
+    aspects: s.aspects,
+    scale: s.scale,
+  });
   switch (node.kind) {
     case "rater.grounded":
-      return createGroundedRater(info);
-    case "rater.command":
-      return createCommandRater({
-        info,
-        argv: p.argv as string[],
-        cwd: entryDir,
-        env: (p.env ?? {}) as Record<string, string>,
-        mode: p.mode as "listwise" | "pairwise" | "pointwise",
-        timeoutSeconds: Number(p.timeout),
-        retries: Number(p.retries),
-        concurrency: Number(p.concurrency),
-        onStderr,
-      });
-    case "rater.typescript":
-      return createTypeScriptRater({
-        info,
-        module: path.resolve(entryDir, String(p.module)),
-        exportName: String(p.export ?? "rate"),
-        mode: p.mode as "listwise" | "pairwise" | "pointwise",
-      });
+      return createGroundedRater(infoOf(settingsOf(raterGrounded, node)));
+    case "rater.command": {
+      const { argv, env, mode, timeoutSeconds, retries, concurrency, ...s } = settingsOf(raterCommand, node);
+      return createCommandRater({ info: infoOf(s), argv, cwd: entryDir, env, mode, timeoutSeconds, retries, concurrency, onStderr });
+    }
+    case "rater.typescript": {
+      const s = settingsOf(raterTypeScript, node);
+      return createTypeScriptRater({ info: infoOf(s), module: path.resolve(entryDir, s.module), exportName: s.exportName, mode: s.mode });
+    }
     case "rater.judge": {
       const { storedRater, runtime } = context;
       if (!storedRater || !runtime)
@@ -58,7 +51,8 @@ export async function createRater(node: GraphNode, entryDir: string, onStderr?: 
         );
       // Refuses temperature ≠ 0 and unknown modes, and fails naming the model when its entry is gone.
       const { model, modelName, mode } = loadJudge(storedRater);
-      return createJudgeRater({ info, model, modelName, runtime, mode, temperature: Number(p.temperature ?? 0) });
+      const { temperature, ...s } = settingsOf(raterJudge, node);
+      return createJudgeRater({ info: infoOf(s), model, modelName, runtime, mode, temperature });
     }
     default:
       // The runner refuses kinds without an executor before anything runs, so this is a bug if reached.

@@ -6,27 +6,28 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { MAX_IMAGE_BYTES, refusalProblem, renderInputProblem } from "../../../diagnostics/input-problems.ts";
-import type { GraphNode } from "../../../graph/graph.ts";
 import { nodeKind } from "../../../graph/node-kinds.ts";
+import type { Params } from "../../../graph/params.ts";
 import { type ReadRoot as ImageRoot, readRoot, readUntrusted } from "../../../util/untrusted-file.ts";
-import { badRowsMessage, type FileFormat, FileRowsError, fileDigest, type ImportOptions, importFile } from "../../data/formats/index.ts";
-import { type Dataset, type DatasetKind, itemOf, writeDataset } from "../../data/prefdata/records.ts";
+import { badRowsMessage, FileRowsError, fileDigest, type ImportOptions, importFile } from "../../data/formats/index.ts";
+import { type Dataset, itemOf, writeDataset } from "../../data/prefdata/records.ts";
 import { IMAGES_DIR, ITEMS_FILE, type WorldItem } from "../../world/format.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 
-function optionsOf(node: GraphNode, entryDir: string): ImportOptions {
-  const p = node.params;
-  const file = path.resolve(entryDir, String(p.path));
+type FileSettings = Pick<Params<"data.file">, "path" | "kind" | "format" | "fields" | "images" | "aspects" | "scale">;
+
+/** The import options of a data.file node's settings, its paths resolved against the entry file's directory. */
+function importOptionsOf(s: FileSettings, entryDir: string): ImportOptions {
+  const file = path.resolve(entryDir, s.path);
   const opts: ImportOptions = {
     file,
-    kind: String(p.kind ?? "prompts") as DatasetKind,
-    format: String(p.format ?? "alignc") as FileFormat,
-    fields: (p.fields ?? {}) as Record<string, string>,
-    images: typeof p.images === "string" ? path.resolve(entryDir, p.images) : path.dirname(file),
+    kind: s.kind,
+    format: s.format,
+    fields: s.fields,
+    images: s.images !== undefined ? path.resolve(entryDir, s.images) : path.dirname(file),
   };
-  if (Array.isArray(p.aspects)) opts.aspects = p.aspects.map(String);
-  const scale = p.scale as { min?: unknown; max?: unknown } | undefined;
-  if (typeof scale?.min === "number" && typeof scale.max === "number") opts.scale = { min: scale.min, max: scale.max };
+  if (s.aspects) opts.aspects = s.aspects;
+  if (s.scale) opts.scale = s.scale;
   return opts;
 }
 
@@ -78,19 +79,28 @@ function writeImported(out: string, dataset: Dataset, root: ImageRoot | undefine
   rmSync(incoming, { recursive: true, force: true });
 }
 
-export const dataFile: NodeExecutor = {
+export const dataFile = defineExecutor({
   ...nodeKind("data.file"),
-  external(node, entryDir) {
-    return fileDigest(optionsOf(node, entryDir));
+  settings: (p): FileSettings => ({
+    path: p.path,
+    kind: p.kind,
+    format: p.format,
+    fields: p.fields,
+    images: p.images,
+    aspects: p.aspects,
+    scale: p.scale,
+  }),
+  external(settings, entryDir) {
+    return fileDigest(importOptionsOf(settings, entryDir));
   },
-  async run(ctx) {
-    const opts = optionsOf(ctx.node, ctx.entryDir);
+  async run(ctx, settings) {
+    const opts = importOptionsOf(settings, ctx.entryDir);
     const { file, kind, format } = opts;
     let result: ReturnType<typeof importFile>;
     try {
       result = importFile(opts);
     } catch (e) {
-      if (e instanceof FileRowsError) throw new NodeError(e.message);
+      if (e instanceof FileRowsError) throw new NodeError(e.message, { cause: e });
       throw e;
     }
     if (result.problems.length > 0) throw new NodeError(badRowsMessage(file, result.problems));
@@ -108,4 +118,4 @@ export const dataFile: NodeExecutor = {
     const images = new Set(dataset.records.map((r) => r.item.image).filter((i) => i !== null)).size;
     return { source: file, format, kind, records: dataset.records.length, images };
   },
-};
+});

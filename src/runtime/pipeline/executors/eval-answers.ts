@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { answerAll } from "../../models/tinyvlm/answer.ts";
-import type { NodeExecutor } from "../node-executor.ts";
+import { defineExecutor } from "../node-executor.ts";
 import { loadExamples, loadModel } from "./inputs.ts";
 
 export const PREDICTIONS_FILE = "predictions.jsonl";
@@ -30,20 +30,18 @@ export function readPredictions(entryDir: string): PredictionLine[] {
     .map((line) => JSON.parse(line) as PredictionLine);
 }
 
-export const evalAnswers: NodeExecutor = {
+export const evalAnswers = defineExecutor({
   ...nodeKind("eval.answers"),
   usesDevice: true,
-  async run(ctx) {
-    const p = ctx.node.params;
+  settings: (p) => ({ device: p.device, generation: { maxTokens: p.max_tokens, temperature: p.temperature, seed: p.seed } }),
+  async run(ctx, { device, generation }) {
     const modelInput = ctx.input("model");
     const model = loadModel(modelInput);
     const { items, examples } = loadExamples(ctx.input("data"), model);
-    const maxTokens = Number(p.max_tokens ?? 64);
-    const runtime = await ctx.runtime(p.device);
+    const { maxTokens } = generation;
+    const runtime = await ctx.runtime(device);
     const progress = ctx.log.progress(`${ctx.node.id}: ${modelInput.node.id} answering`, examples.length, "prompts");
-    const run = await answerAll(runtime, model, examples, { maxTokens, temperature: Number(p.temperature ?? 0), seed: Number(p.seed ?? 0) }, (done) =>
-      progress.update(done),
-    );
+    const run = await answerAll(runtime, model, examples, generation, (done) => progress.update(done));
     const capped = run.maxTokens < maxTokens;
     progress.finish(capped ? `answers capped at ${run.maxTokens} tokens by the model's context` : "");
     const lines = items.map((it) =>
@@ -52,4 +50,4 @@ export const evalAnswers: NodeExecutor = {
     writeFileSync(path.join(ctx.out, PREDICTIONS_FILE), `${lines.join("\n")}\n`);
     return { items: items.length, max_tokens: maxTokens, answer_tokens: run.maxTokens, capped_by_context: capped };
   },
-};
+});

@@ -6,12 +6,13 @@
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
+import type { InputRef } from "../../../graph/params.ts";
 import { evaluateWorld, type WorldReport } from "../../eval/evaluate.ts";
 import { defaultQualityRater, qualityReport } from "../../eval/quality.ts";
 import { type MetricName, renderEvaluation } from "../../eval/table.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
 import type { RaterRuntime } from "../../raters/types.ts";
-import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
 import { createRater } from "./create-rater.ts";
 import { PREDICTIONS_FILE, readPredictions } from "./eval-answers.ts";
 import { loadItems } from "./inputs.ts";
@@ -26,16 +27,15 @@ export function answersModel(input: StoredInput): string {
   return model.node;
 }
 
-export const evalMetrics: NodeExecutor = {
+export const evalMetrics = defineExecutor({
   ...nodeKind("eval.metrics"),
   // Only a model judge (the quality metric's rater) runs programs here, on the evaluation's device.
   usesDevice: true,
-  async run(ctx) {
-    const p = ctx.node.params;
-    const metrics = (p.metrics ?? ["pope", "chair", "recall", "text_accuracy"]) as string[];
+  settings: (p) => ({ metrics: p.metrics satisfies MetricName[], rater: p.rater, device: p.device, caption: p.caption }),
+  async run(ctx, { metrics, rater: raterSetting, device, caption }) {
     const data = ctx.input("data");
     const items = loadItems(data);
-    const rater = metrics.includes("quality") ? await qualityRater(ctx) : undefined;
+    const rater = metrics.includes("quality") ? await qualityRater(ctx, raterSetting, device) : undefined;
     const answers = ctx.inputs.filter((i) => i.name.startsWith("answers["));
     const reports: { model: string; report: WorldReport }[] = [];
     mkdirSync(path.join(ctx.out, "predictions"), { recursive: true });
@@ -50,7 +50,7 @@ export const evalMetrics: NodeExecutor = {
         } catch (e) {
           // The rater as a whole cannot run (its program does not start or keeps crashing, its module does not load).
           if (!(e instanceof RaterUnavailable)) throw e;
-          throw new NodeError(`the quality metric's rater ${rater.info.rater}: ${e.message}`);
+          throw new NodeError(`the quality metric's rater ${rater.info.rater}: ${e.message}`, { cause: e });
         }
         const q = report.quality;
         rating.finish(q.failed > 0 ? `the rater failed on ${q.failed} of ${items.length} items (left out of the means)` : "");
@@ -59,8 +59,7 @@ export const evalMetrics: NodeExecutor = {
       copyFileSync(path.join(input.dir, PREDICTIONS_FILE), path.join(ctx.out, "predictions", `${model}.jsonl`));
     }
     // Here every model's report is complete (in the order of the evaluation's models); what follows writes them out.
-    const caption = typeof p.caption === "string" ? p.caption : undefined;
-    const table = renderEvaluation(`${ctx.node.id} on ${data.node.id}`, reports, metrics as MetricName[], caption);
+    const table = renderEvaluation(`${ctx.node.id} on ${data.node.id}`, reports, metrics, caption);
     writeFileSync(path.join(ctx.out, EVALUATION_MD), `${table}\n`);
     writeFileSync(
       path.join(ctx.out, EVALUATION_JSON),
@@ -77,17 +76,17 @@ export const evalMetrics: NodeExecutor = {
       };
     return headline;
   },
-};
+});
 
-/** The rater of the quality metric: the evaluation's `rater` input, or the built-in grounded rater (all aspects, 0..4). */
-async function qualityRater(ctx: ExecContext): Promise<RaterRuntime> {
-  const input = ctx.inputs.find((i) => i.name === "rater");
-  if (!input) return defaultQualityRater();
+/** The rater of the quality metric: the input the evaluation's `rater` names, or the built-in grounded rater (all aspects, 0..4). */
+async function qualityRater(ctx: ExecContext, rater: InputRef | undefined, device: string | undefined): Promise<RaterRuntime> {
+  if (!rater) return defaultQualityRater();
+  const input = ctx.input(rater.input);
   return createRater(
     input.node,
     ctx.entryDir,
     ctx.log.stderrOf(input.node.id),
     // A model judge needs its model's stored entry and a runtime (the evaluation's device).
-    { storedRater: input, runtime: () => ctx.runtime(ctx.node.params.device) },
+    { storedRater: input, runtime: () => ctx.runtime(device) },
   );
 }

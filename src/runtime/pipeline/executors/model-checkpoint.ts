@@ -7,16 +7,15 @@ import { nodeKind } from "../../../graph/node-kinds.ts";
 import { hashUntrusted } from "../../../util/untrusted-file.ts";
 import { CHECKPOINT_FILES, CheckpointError, loadCheckpoint, saveCheckpoint } from "../../models/checkpoint.ts";
 import { modelFromCheckpoint } from "../../models/tinyvlm/model.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 
 const FILES = [...CHECKPOINT_FILES];
 
-const dirOf = (params: Record<string, unknown>, entryDir: string) => path.resolve(entryDir, String(params.path));
-
-export const modelCheckpoint: NodeExecutor = {
+export const modelCheckpoint = defineExecutor({
   ...nodeKind("model.checkpoint"),
-  external(node, entryDir) {
-    const dir = dirOf(node.params, entryDir);
+  settings: (p) => ({ path: p.path }),
+  external(settings, entryDir) {
+    const dir = path.resolve(entryDir, settings.path);
     const h = createHash("sha256");
     for (const f of FILES) {
       // Streamed through the untrusted reader: a special file is never opened, a big one never held in memory.
@@ -26,16 +25,16 @@ export const modelCheckpoint: NodeExecutor = {
     }
     return h.digest("hex");
   },
-  async run(ctx) {
-    const dir = dirOf(ctx.node.params, ctx.entryDir);
+  async run(ctx, settings) {
+    const dir = path.resolve(ctx.entryDir, settings.path);
     let model: ReturnType<typeof modelFromCheckpoint>;
     try {
       model = modelFromCheckpoint(loadCheckpoint(dir), dir);
     } catch (e) {
-      if (e instanceof CheckpointError) throw new NodeError(e.message);
+      if (e instanceof CheckpointError) throw new NodeError(e.message, { cause: e });
       throw e;
     }
     saveCheckpoint(ctx.out, { config: model.config, tokenizer: model.tokenizer.toJSON(), params: model.params });
     return { source: dir, size: model.config.size, vocab: model.config.vocab };
   },
-};
+});

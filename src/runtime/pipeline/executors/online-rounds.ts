@@ -49,174 +49,31 @@
 // Determinism: every draw comes from the seed (prompt order, coins, sampler seeds, BDHS masks, data order per
 // round), and the generators, raters (grounded) and trainer are deterministic on CPU, so the same settings give the
 // same pairs, steps and metrics.
-import type { PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
-import type { OptimizerConfig, ScheduleConfig } from "../../../tensor/optim/types.ts";
-import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
+
 import { Rng } from "../../../util/random.ts";
-import { type BdhsOptions, runBdhs } from "../../data/prefdata/bdhs.ts";
-import { pairIndices } from "../../data/prefdata/pairing.ts";
-import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
-import { sampleResponses } from "../../data/prefdata/sample.ts";
-import { type ScoreExpr, scoreResponses } from "../../data/prefdata/score.ts";
-import type { Similarity } from "../../data/prefdata/similarity.ts";
 import type { Runtime } from "../../engine/session.ts";
-import { buildAdapters, type LoraSettings, type TrainedAdapters } from "../../models/tinyvlm/adapters.ts";
-import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
+import { buildAdapters } from "../../models/tinyvlm/adapters.ts";
+import { trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { Generator } from "../../models/tinyvlm/generate-rows.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import type { VlmModel } from "../../models/tinyvlm/model.ts";
 import { TrainerPool } from "../../models/tinyvlm/train-loop.ts";
-import type { ItemFailure, RaterReply, RaterRequest, RaterRuntime } from "../../raters/types.ts";
-import type { WorldItem } from "../../world/format.ts";
+import {
+  type OfflinePair,
+  OnlineError,
+  type OnlineHooks,
+  type OnlineOptions,
+  type OnlinePrompt,
+  type OnlineResult,
+  type OnlineRoundStats,
+  type OnlineStepMetrics,
+  roundSteps,
+} from "./online-options.ts";
+import { annotatorPairs, bdhsPairs, type Made, nothingMade, type OnlinePair, type Slot } from "./online-pairs.ts";
 
-/** A settings or data problem found while running online DPO; the message says what to change. */
-export class OnlineError extends Error {
-  override name = "OnlineError";
-}
-
-/** A prompt to sample on: its world item and its image's RGB bytes at the model's size (null: text-only). */
-export interface OnlinePrompt {
-  item: WorldItem;
-  rgb: Uint8Array | null;
-}
-
-/** An offline pair of mixed DPO, with its precomputed reference log-probs (already sum or mean, as `logps`). */
-export interface OfflinePair {
-  id: string;
-  prompt: OnlinePrompt;
-  chosen: string;
-  rejected: string;
-  refChosen: number;
-  refRejected: number;
-}
-
-export type OnlineAnnotator =
-  | { kind: "rater"; rater: RaterRuntime; score: ScoreExpr; margin: number }
-  | { kind: "bdhs"; similarity: Similarity; options: Omit<BdhsOptions, "seed"> };
-
-export interface OnlineSampling {
-  temperature: number;
-  /** 1: off. */
-  topP: number;
-  /** 0: off. */
-  topK: number;
-  maxTokens: number;
-  /** Rows per generation run (default 64). */
-  batch?: number;
-}
-
-export interface OnlineOptions {
-  rounds: number;
-  promptsPerRound: number;
-  /** Responses per prompt (annotator), at least 2. */
-  samples: number;
-  /** Rounds between refreshes of the sampling policy. */
-  refresh: number;
-  sampling: OnlineSampling;
-  annotator: OnlineAnnotator;
-  objective: PreferenceObjective;
-  /** The reference model (the initial policy or another model); null: reference-free (reference log-probs 0). */
-  reference: VlmModel | null;
-  batch: number;
-  accumulation: number;
-  /** Optimizer steps per round; undefined: ceil(epochs · pairs / (batch · accumulation)). */
-  stepsPerRound?: number;
-  /** Passes over a round's pairs when stepsPerRound is not set (default 1). */
-  epochs?: number;
-  /** Optimizer steps per ONNX Runtime run (K), at most. */
-  stepsPerRun: number;
-  optimizer: OptimizerConfig;
-  /** Laid out over onlineStepBudget(…).total steps. */
-  schedule: ScheduleConfig;
-  clipNorm: number;
-  /** Half-precision compute with float32 master weights and loss scaling (the training steps only). */
-  mixedPrecision?: MixedPrecision;
-  seed: number;
-  /** Mixed DPO: the offline pairs, and p, the probability of keeping a slot's offline pair. */
-  mixed?: { pairs: readonly OfflinePair[]; p: number };
-  /** Train LoRA adapters (built once from `seed`) instead of every weight; the sampler and the result are the merged weights. */
-  lora?: LoraSettings;
-}
-
-/** A step row: trainDpo's metrics plus the round and the round's objective/* (epoch counts passes over the prompts, or the offline pairs). */
-export type OnlineStepMetrics = DpoStepMetrics & { round: number };
-
-export interface OnlineRoundStats {
-  round: number;
-  /** Slots of the round (prompts, or offline pairs in mixed DPO). */
-  prompts: number;
-  /** Slots that asked for an online pair (all of them in online DPO). */
-  online_prompts: number;
-  /** Mixed: slots that kept their offline pair by the coin, and those that fell back to it for want of an online pair. */
-  offline_pairs?: number;
-  fallback_pairs?: number;
-  /** Responses generated (annotator: samples per online prompt; BDHS: one rejected answer per prompt with a ground truth). */
-  responses: number;
-  empty_responses: number;
-  unfinished_responses: number;
-  /** Online prompts that made no pair (margin, ties, no ground truth for BDHS). */
-  dropped: number;
-  /** Online pairs left out because an answer does not fit the model's text context with its prompt (long BDHS rewrites). */
-  too_long: number;
-  online_pairs: number;
-  /** Pairs trained on this round (online + offline). */
-  pairs: number;
-  steps: number;
-  /** The optimizer step count after the round. */
-  step: number;
-  /** Whether the sampler was refreshed with the current policy at the start of the round. */
-  refreshed: boolean;
-  "objective/kl"?: number;
-  "objective/scores"?: number;
-  "objective/scores_margin"?: number;
-  "bdhs/similarity"?: number;
-  "bdhs/accepted"?: number;
-  /** Mean over the round's steps (absent when it trained none). */
-  loss?: number;
-  "rewards/accuracies"?: number;
-  "rewards/margins"?: number;
-  seconds: { sampling: number; annotating: number; reference: number; training: number; total: number };
-}
-
-export interface OnlineHooks {
-  /** A round's step rows, as each ONNX Runtime run ends. */
-  onSteps?: (rows: OnlineStepMetrics[]) => void;
-  /** After each round. */
-  onRound?: (stats: OnlineRoundStats) => void;
-  /** When a round enters a part (for progress lines). */
-  onPhase?: (round: number, phase: "sampling" | "annotating" | "reference" | "training") => void;
-}
-
-export interface OnlineResult {
-  /** The trained model (with LoRA: the adapters merged in). */
-  model: VlmModel;
-  /** With LoRA: the trained adapters and the checkpoint files that keep them. */
-  adapters?: TrainedAdapters;
-  rows: OnlineStepMetrics[];
-  rounds: OnlineRoundStats[];
-}
-
-/** Pairs a round can make at most: one per slot. */
-export function pairsPerRoundAtMost(o: Pick<OnlineOptions, "promptsPerRound">): number {
-  return o.promptsPerRound;
-}
-
-/** Steps a round with `pairs` pairs trains: `stepsPerRound`, or ceil(epochs · pairs / (batch · accumulation)); none without pairs. */
-export function roundSteps(o: Pick<OnlineOptions, "batch" | "accumulation" | "stepsPerRound" | "epochs">, pairs: number): number {
-  if (pairs === 0) return 0;
-  return o.stepsPerRound ?? Math.ceil(((o.epochs ?? 1) * pairs) / (o.batch * o.accumulation));
-}
-
-/** The most steps a round can train and the whole run's budget (what a decaying schedule is laid out over). */
-export function onlineStepBudget(o: Pick<OnlineOptions, "batch" | "accumulation" | "stepsPerRound" | "epochs" | "rounds" | "promptsPerRound">): {
-  perRound: number;
-  total: number;
-} {
-  const perRound = roundSteps(o, pairsPerRoundAtMost(o));
-  return { perRound, total: perRound * o.rounds };
-}
+export * from "./online-options.ts";
 
 /** Indices of `n` slots starting at `start`, through seeded permutations of `size` elements taken one after the other. */
 export function cyclingOrder(size: number, start: number, n: number, seed: number, label: string): number[] {
@@ -243,230 +100,17 @@ const seedFor = (seed: number, label: string): number => new Rng(seed).fork(labe
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
-function checkOptions(o: OnlineOptions, prompts: number): void {
-  const int = (name: string, v: number | undefined, min: number) => {
-    if (v === undefined) return;
-    if (!Number.isInteger(v) || v < min) throw new OnlineError(`${name} must be an integer ≥ ${min}, got ${v}`);
-  };
-  int("rounds", o.rounds, 1);
-  int("prompts_per_round", o.promptsPerRound, 1);
-  int("refresh", o.refresh, 1);
-  int("batch", o.batch, 1);
-  int("accumulation", o.accumulation, 1);
-  int("steps", o.stepsPerRound, 1);
-  int("steps_per_run", o.stepsPerRun, 1);
-  if (o.annotator.kind === "rater") int("samples", o.samples, 2);
-  if (o.epochs !== undefined && !(o.epochs > 0)) throw new OnlineError(`epochs must be positive, got ${o.epochs}`);
-  if (o.mixed && !(o.mixed.p >= 0 && o.mixed.p <= 1)) throw new OnlineError(`p must be in [0, 1], got ${o.mixed.p}`);
-  if (o.annotator.kind === "rater" && !(o.annotator.margin >= 0)) throw new OnlineError(`margin must be ≥ 0, got ${o.annotator.margin}`);
-  const perStep = o.batch * o.accumulation;
-  const most = pairsPerRoundAtMost(o);
-  if (perStep > most)
-    throw new OnlineError(
-      `batch ${o.batch}${o.accumulation > 1 ? ` × accumulation ${o.accumulation}` : ""} is larger than the ${most} pairs a round can make ` +
-        `(prompts_per_round ${o.promptsPerRound}, at most one pair per prompt); lower batch or raise prompts_per_round`,
-    );
-  if (prompts === 0) throw new OnlineError(o.mixed ? "no offline pairs to draw from" : "no prompts to sample on");
-}
-
-/** One slot's online pair, before reference log-probs: answers and, for the KL, the policy-generated answers. */
-interface OnlinePair {
-  slot: number;
-  chosen: string;
-  rejected: string;
-  /** Keys of chosen and rejected in the round's scored answers. */
-  chosenKey: string;
-  rejectedKey: string;
-}
-
-interface Made {
-  pairs: OnlinePair[];
-  /** Every answer to score with the reference, by key. */
-  answers: Map<string, Example>;
-  /** Keys of the policy-generated answers (the KL's sample). */
-  generated: string[];
-  responses: number;
-  empty: number;
-  unfinished: number;
-  dropped: number;
-  tooLong: number;
-  extra: Partial<OnlineRoundStats>;
-  sampling: number;
-  annotating: number;
-}
-
-function describeFailures(rater: string, failures: readonly ItemFailure[], total: number, round: number): string {
-  const shown = failures.slice(0, 5).map((f) => `    ${f.message.includes(f.itemId) ? f.message : `item ${f.itemId}: ${f.message}`}`);
-  const stderr = failures.find((f) => f.stderr?.trim())?.stderr?.trim();
-  return (
-    `the annotator ${rater} failed on ${failures.length} of ${total} prompts in round ${round}:\n${shown.join("\n")}` +
-    `${failures.length > 5 ? `\n    … and ${failures.length - 5} more` : ""}${stderr ? `\n  its stderr ends: ${stderr.split("\n").slice(-3).join(" | ")}` : ""}`
-  );
-}
-
-/** Whether prompt + answer fit the model's text context (what the DPO and log-prob programs need). */
-function fitter(model: VlmModel): (prompt: string, answer: string) => boolean {
-  const tok = model.tokenizer;
-  return (prompt, answer) => 1 + tok.encode(prompt).length + tok.encode(answer).length <= model.config.textContext;
-}
-
-/** Annotator: sample, rate, pair best vs worst. */
-async function annotatorPairs(
-  generator: Generator,
-  annotator: Extract<OnlineAnnotator, { kind: "rater" }>,
-  slots: readonly { key: string; prompt: OnlinePrompt }[],
-  o: OnlineOptions,
-  samplerSeed: number,
-  round: number,
-): Promise<Made> {
-  const t0 = performance.now();
-  const items = slots.map((s) => ({ ...s.prompt.item, id: s.key }));
-  const examples: Example[] = slots.map((s) => ({ id: s.key, prompt: s.prompt.item.prompt, answer: "", rgb: s.prompt.rgb }));
-  const sampler: SamplerInfo = {
-    model: "policy",
-    temperature: o.sampling.temperature,
-    top_p: o.sampling.topP,
-    top_k: o.sampling.topK,
-    max_tokens: o.sampling.maxTokens,
-    seed: samplerSeed,
-  };
-  const { records, stats } = await sampleResponses(generator, items, examples, o.samples, sampler);
-  const t1 = performance.now();
-  const { rater, score, margin } = annotator;
-  const { aspects, scale } = rater.info;
-  const requests: RaterRequest[] = records.map((r: SampleRecord, i) => ({
-    itemId: r.id,
-    prompt: r.item.prompt,
-    imagePath: r.item.image,
-    responses: r.responses.map((x) => x.text),
-    aspects,
-    scale,
-    // The grounded rater reads the scene from the world item (with its own id, not the slot's).
-    groundTruth: (slots[i] as { prompt: OnlinePrompt }).prompt.item,
-  }));
-  const replies = new Map<string, RaterReply>();
-  const failures = await rater.rate(requests, { onReply: (id, reply) => replies.set(id, reply) });
-  if (failures.length > 0) throw new OnlineError(describeFailures(rater.info.rater, failures, requests.length, round));
-  const pairs: OnlinePair[] = [];
-  const answers = new Map<string, Example>();
-  const generated: string[] = [];
-  const allScores: number[] = [];
-  const margins: number[] = [];
-  let dropped = 0;
-  let tooLong = 0;
-  const fits = fitter(generator.model);
-  records.forEach((r, i) => {
-    const slot = slots[i] as { key: string; prompt: OnlinePrompt };
-    const reply = replies.get(r.id);
-    if (!reply) throw new OnlineError(`the annotator ${rater.info.rater} gave no reply for ${r.id} in round ${round}`);
-    const scores = scoreResponses(score, r.id, reply.scores);
-    allScores.push(...scores);
-    // Generation stays within the context; its text, tokenized again, very rarely does not.
-    const fit = r.responses.map((resp) => fits(slot.prompt.item.prompt, resp.text));
-    r.responses.forEach((resp, j) => {
-      if (!fit[j]) return;
-      const key = `${slot.key}/${j}`;
-      answers.set(key, { id: key, prompt: slot.prompt.item.prompt, answer: resp.text, rgb: slot.prompt.rgb });
-      generated.push(key);
-    });
-    const picked = pairIndices(scores, undefined, { margin, rejected: "worst", ties: "first", per_prompt: 1 }, () => new Rng(0));
-    if (typeof picked === "string") {
-      dropped++;
-      return;
-    }
-    const rejected = picked.rejected[0] as number;
-    if (!fit[picked.chosen] || !fit[rejected]) {
-      tooLong++;
-      return;
-    }
-    margins.push((scores[picked.chosen] as number) - (scores[rejected] as number));
-    pairs.push({
-      slot: i,
-      chosen: (r.responses[picked.chosen] as { text: string }).text,
-      rejected: (r.responses[rejected] as { text: string }).text,
-      chosenKey: `${slot.key}/${picked.chosen}`,
-      rejectedKey: `${slot.key}/${rejected}`,
-    });
-  });
-  const t2 = performance.now();
-  return {
-    pairs,
-    answers,
-    generated,
-    responses: stats.responses,
-    empty: stats.empty_responses,
-    unfinished: stats.unfinished_responses,
-    dropped,
-    tooLong,
-    extra: { "objective/scores": mean(allScores), "objective/scores_margin": margins.length > 0 ? mean(margins) : 0 },
-    sampling: (t1 - t0) / 1000,
-    annotating: (t2 - t1) / 1000,
-  };
-}
-
-/** Online BDHS: the sampler rewrites the ground truth of every slot that has one. */
-async function bdhsPairs(
-  generator: Generator,
-  annotator: Extract<OnlineAnnotator, { kind: "bdhs" }>,
-  slots: readonly { key: string; prompt: OnlinePrompt }[],
-  seed: number,
-): Promise<Made> {
-  const usable = slots.map((s, i) => ({ ...s, slot: i })).filter((s) => s.prompt.item.answer.trim() !== "");
-  // The similarity is BDHS's annotator: its time is the annotating time, the rest of BDHS (generation, programs) sampling.
-  let similaritySeconds = 0;
-  const timed: Similarity = {
-    name: annotator.similarity.name,
-    async scores(candidates, references) {
-      const t = performance.now();
-      try {
-        return await annotator.similarity.scores(candidates, references);
-      } finally {
-        similaritySeconds += (performance.now() - t) / 1000;
-      }
-    },
-  };
-  const { pairs: made, stats } = await runBdhs(
-    generator,
-    timed,
-    usable.map((s) => ({ item: { ...s.prompt.item, id: s.key }, rgb: s.prompt.rgb })),
-    { ...annotator.options, seed },
-  );
-  const pairs: OnlinePair[] = [];
-  const answers = new Map<string, Example>();
-  const generated: string[] = [];
-  let accepted = 0;
-  let empty = 0;
-  let tooLong = 0;
-  const fits = fitter(generator.model);
-  made.forEach((p, k) => {
-    const s = usable[k] as (typeof usable)[number];
-    if (p.source.kind === "bdhs" && p.source.accepted !== null) accepted++;
-    if (p.rejected === "") empty++;
-    // Each sentence's completion may take max_tokens: a rewrite of a long answer can outgrow the context.
-    if (!fits(s.prompt.item.prompt, p.chosen) || !fits(s.prompt.item.prompt, p.rejected)) {
-      tooLong++;
-      return;
-    }
-    const chosenKey = `${s.key}/chosen`;
-    const rejectedKey = `${s.key}/rejected`;
-    answers.set(chosenKey, { id: chosenKey, prompt: s.prompt.item.prompt, answer: p.chosen, rgb: s.prompt.rgb });
-    answers.set(rejectedKey, { id: rejectedKey, prompt: s.prompt.item.prompt, answer: p.rejected, rgb: s.prompt.rgb });
-    generated.push(rejectedKey);
-    pairs.push({ slot: s.slot, chosen: p.chosen, rejected: p.rejected, chosenKey, rejectedKey });
-  });
-  return {
-    pairs,
-    answers,
-    generated,
-    responses: made.length,
-    empty,
-    unfinished: 0,
-    dropped: slots.length - usable.length,
-    tooLong,
-    extra: { "bdhs/similarity": stats.similarity_mean_emitted, "bdhs/accepted": made.length > 0 ? accepted / made.length : 0 },
-    sampling: Math.max(0, stats.seconds - similaritySeconds),
-    annotating: similaritySeconds,
-  };
+/** What every round of a phase shares: the options, the trainer pool, and the sampling policy since its last refresh. */
+interface Phase {
+  runtime: Runtime;
+  model: VlmModel;
+  prompts: readonly OnlinePrompt[];
+  o: OnlineOptions;
+  hooks: OnlineHooks;
+  pool: TrainerPool;
+  /** Slots are drawn from this many prompts (mixed: offline pairs). */
+  source: number;
+  sampler: { generator: Generator | undefined; model: VlmModel; seed: number };
 }
 
 /**
@@ -481,189 +125,23 @@ export async function trainOnline(
   hooks: OnlineHooks = {},
 ): Promise<OnlineResult> {
   const source = o.mixed ? o.mixed.pairs.length : prompts.length;
-  checkOptions(o, source);
+  if (source === 0) throw new OnlineError(o.mixed ? "no offline pairs to draw from" : "no prompts to sample on");
   // LoRA: one set of adapters for the whole phase, seeded like trainDpo's (A from the seed's `lora` fork).
   const pool = new TrainerPool(runtime, model, o.lora ? buildAdapters(model, o.lora, o.seed) : undefined);
-  const pick = (lp: SequenceLogProb | undefined): number => (lp ? (o.objective.logps === "sum" ? lp.sum : lp.mean) : 0);
+  const phase: Phase = { runtime, model, prompts, o, hooks, pool, source, sampler: { generator: undefined, model, seed: 0 } };
   const rows: OnlineStepMetrics[] = [];
   const rounds: OnlineRoundStats[] = [];
-  let generator: Generator | undefined;
-  let samplerModel: VlmModel = model;
-  let samplerSeed = 0;
   let steps = 0;
   try {
     for (let r = 1; r <= o.rounds; r++) {
-      const started = performance.now();
-      const refreshed = (r - 1) % o.refresh === 0;
-      if (refreshed) {
-        await generator?.close();
-        samplerModel = pool.trained();
-        samplerSeed = seedFor(o.seed, `online/sampler/${r}`);
-        generator = new Generator(runtime, samplerModel);
-      }
-      const gen = generator as Generator;
-      // 1. Slots: prompts, or offline pairs with their coins.
-      const order = cyclingOrder(source, (r - 1) * o.promptsPerRound, o.promptsPerRound, o.seed, o.mixed ? "mixed/order" : "online/order");
-      const coin = new Rng(o.seed).fork(`mixed/coin/${r}`);
-      const keep = order.map(() => (o.mixed ? coin.uniform() < o.mixed.p : false));
-      const slots = order.map((index, k) => {
-        const prompt = o.mixed ? (o.mixed.pairs[index] as OfflinePair).prompt : (prompts[index] as OnlinePrompt);
-        return { key: `r${r}.${k}:${prompt.item.id}`, prompt };
-      });
-      const onlineSlots = slots.map((s, k) => ({ ...s, k })).filter((s) => !keep[s.k]);
-      // 2–3. Online pairs.
-      hooks.onPhase?.(r, "sampling");
-      const empty: Made = {
-        pairs: [],
-        answers: new Map(),
-        generated: [],
-        responses: 0,
-        empty: 0,
-        unfinished: 0,
-        dropped: 0,
-        tooLong: 0,
-        extra: {},
-        sampling: 0,
-        annotating: 0,
-      };
-      let made = empty;
-      if (onlineSlots.length > 0)
-        made =
-          o.annotator.kind === "rater"
-            ? await annotatorPairs(gen, o.annotator, onlineSlots, o, samplerSeed, r)
-            : await bdhsPairs(gen, o.annotator, onlineSlots, seedFor(o.seed, `online/bdhs/${r}`));
-      // 4. Reference log-probs of the new answers, and the sampler's for the KL.
-      hooks.onPhase?.(r, "reference");
-      const t3 = performance.now();
-      let ref = new Map<string, SequenceLogProb>();
-      let kl: number | undefined;
-      if (o.reference && made.answers.size > 0) {
-        ref = await answerLogProbs(runtime, o.reference, [...made.answers.values()]);
-        const generated = made.generated.map((key) => made.answers.get(key) as Example);
-        if (generated.length > 0) {
-          const policy = await answerLogProbs(runtime, samplerModel, generated);
-          kl = mean(made.generated.map((key) => (policy.get(key)?.sum as number) - (ref.get(key)?.sum as number)));
-        }
-      }
-      const referenceSeconds = (performance.now() - t3) / 1000;
-      // The round's pairs, in slot order: online pairs, and in mixed DPO the offline ones (kept or fallen back to).
-      const online = new Map(made.pairs.map((p) => [onlineSlots[p.slot]?.k as number, p]));
-      const pairs: PairExample[] = [];
-      let offline = 0;
-      let fallback = 0;
-      slots.forEach((s, k) => {
-        const p = online.get(k);
-        if (p) {
-          pairs.push({
-            id: `r${r}/${k}/online`,
-            prompt: s.prompt.item.prompt,
-            chosen: p.chosen,
-            rejected: p.rejected,
-            rgb: s.prompt.rgb,
-            weight: 1,
-            refChosen: pick(ref.get(p.chosenKey)),
-            refRejected: pick(ref.get(p.rejectedKey)),
-          });
-          return;
-        }
-        if (!o.mixed) return;
-        if (keep[k]) offline++;
-        else fallback++;
-        const q = o.mixed.pairs[order[k] as number] as OfflinePair;
-        pairs.push({
-          id: `r${r}/${k}/${q.id}`,
-          prompt: q.prompt.item.prompt,
-          chosen: q.chosen,
-          rejected: q.rejected,
-          rgb: q.prompt.rgb,
-          weight: 1,
-          refChosen: o.reference ? q.refChosen : 0,
-          refRejected: o.reference ? q.refRejected : 0,
-        });
-      });
-      // 5. DPO steps.
-      const n = roundSteps(o, pairs.length);
-      const t4 = performance.now();
-      const these: OnlineStepMetrics[] = [];
-      const objective: Record<string, number> = {};
-      if (kl !== undefined) objective["objective/kl"] = kl;
-      for (const [k, v] of Object.entries(made.extra)) if (typeof v === "number") objective[k] = v;
-      if (n > 0) {
-        hooks.onPhase?.(r, "training");
-        const offset = pool.step;
-        const perRound = o.promptsPerRound / source;
-        await trainDpo(
-          runtime,
-          model,
-          pairs,
-          {
-            objective: o.objective,
-            batch: o.batch,
-            accumulation: o.accumulation,
-            steps: n,
-            stepsPerRun: Math.min(n, o.stepsPerRun),
-            optimizer: o.optimizer,
-            schedule: o.schedule,
-            clipNorm: o.clipNorm,
-            ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
-            seed: seedFor(o.seed, `online/train/${r}`),
-            // The pool brings the adapters; trainDpo checks that it has them.
-            lora: o.lora,
-          },
-          (run) => {
-            const decorated = run.map((row) => {
-              const out = row as OnlineStepMetrics;
-              out.round = r;
-              // Passes over the prompt set (mixed: over the offline pairs), as TRL counts online epochs.
-              out.epoch = (r - 1 + (row.step - offset) / n) * perRound;
-              Object.assign(out, objective);
-              return out;
-            });
-            these.push(...decorated);
-            hooks.onSteps?.(decorated);
-          },
-          { pool },
-        );
-        steps += n;
-      }
-      const trainingSeconds = (performance.now() - t4) / 1000;
-      rows.push(...these);
-      const stats: OnlineRoundStats = {
-        round: r,
-        prompts: slots.length,
-        online_prompts: onlineSlots.length,
-        ...(o.mixed ? { offline_pairs: offline, fallback_pairs: fallback } : {}),
-        responses: made.responses,
-        empty_responses: made.empty,
-        unfinished_responses: made.unfinished,
-        dropped: made.dropped,
-        too_long: made.tooLong,
-        online_pairs: made.pairs.length,
-        pairs: pairs.length,
-        steps: n,
-        step: pool.step,
-        refreshed,
-        ...objective,
-        ...(these.length > 0
-          ? {
-              loss: mean(these.map((x) => x.loss)),
-              "rewards/accuracies": mean(these.map((x) => x["rewards/accuracies"] as number)),
-              "rewards/margins": mean(these.map((x) => x["rewards/margins"] as number)),
-            }
-          : {}),
-        seconds: {
-          sampling: made.sampling,
-          annotating: made.annotating,
-          reference: referenceSeconds,
-          training: trainingSeconds,
-          total: (performance.now() - started) / 1000,
-        },
-      };
-      rounds.push(stats);
-      hooks.onRound?.(stats);
+      const round = await runRound(phase, r);
+      rows.push(...round.rows);
+      steps += round.stats.steps;
+      rounds.push(round.stats);
+      hooks.onRound?.(round.stats);
     }
   } finally {
-    await generator?.close();
+    await phase.sampler.generator?.close();
   }
   if (steps === 0)
     throw new OnlineError(
@@ -675,4 +153,217 @@ export async function trainOnline(
     );
   const adapters = pool.adapters();
   return adapters ? { model: pool.trained(), adapters, rows, rounds } : { model: pool.trained(), rows, rounds };
+}
+
+/** Round r: refresh the sampler when due, make the online pairs, score them with the reference, train on the round's pairs. */
+async function runRound(phase: Phase, r: number): Promise<{ stats: OnlineRoundStats; rows: OnlineStepMetrics[] }> {
+  const { o, hooks } = phase;
+  const started = performance.now();
+  const refreshed = (r - 1) % o.refresh === 0;
+  if (refreshed) await refreshSampler(phase, r);
+  // 1. Slots: prompts, or offline pairs with their coins.
+  const slots = roundSlots(phase, r);
+  // 2–3. Online pairs.
+  hooks.onPhase?.(r, "sampling");
+  const made = slots.online.length > 0 ? await onlinePairs(phase, slots.online, r) : nothingMade();
+  // 4. Reference log-probs of the new answers, and the sampler's for the KL.
+  hooks.onPhase?.(r, "reference");
+  const scored = await scoreAnswers(phase, made);
+  const assembled = roundPairs(phase, r, slots, made, scored.ref);
+  const objective: Record<string, number> = {};
+  if (scored.kl !== undefined) objective["objective/kl"] = scored.kl;
+  for (const [k, v] of Object.entries(made.extra)) if (typeof v === "number") objective[k] = v;
+  // 5. DPO steps.
+  const trained = await trainRound(phase, r, assembled.pairs, objective);
+  const stats: OnlineRoundStats = {
+    round: r,
+    prompts: slots.all.length,
+    online_prompts: slots.online.length,
+    ...(o.mixed ? { offline_pairs: assembled.offline, fallback_pairs: assembled.fallback } : {}),
+    responses: made.responses,
+    empty_responses: made.empty,
+    unfinished_responses: made.unfinished,
+    dropped: made.dropped,
+    too_long: made.tooLong,
+    online_pairs: made.pairs.length,
+    pairs: assembled.pairs.length,
+    steps: trained.steps,
+    step: phase.pool.step,
+    refreshed,
+    ...objective,
+    ...stepMeans(trained.rows),
+    seconds: {
+      sampling: made.sampling,
+      annotating: made.annotating,
+      reference: scored.seconds,
+      training: trained.seconds,
+      total: (performance.now() - started) / 1000,
+    },
+  };
+  return { stats, rows: trained.rows };
+}
+
+/** The sampler becomes the current policy: a fresh Generator on the trained weights, with its own seed. */
+async function refreshSampler(phase: Phase, r: number): Promise<void> {
+  const { sampler } = phase;
+  await sampler.generator?.close();
+  sampler.model = phase.pool.trained();
+  sampler.seed = seedFor(phase.o.seed, `online/sampler/${r}`);
+  sampler.generator = new Generator(phase.runtime, sampler.model);
+}
+
+/** A round's slots (k: its place in the round) and which of them ask for an online pair. */
+interface RoundSlots {
+  /** Index of each slot's prompt (mixed: offline pair) in the phase's source. */
+  order: number[];
+  /** Mixed: whether a slot keeps its offline pair by the coin. */
+  keep: boolean[];
+  all: Slot[];
+  online: (Slot & { k: number })[];
+}
+
+function roundSlots(phase: Phase, r: number): RoundSlots {
+  const { o, prompts } = phase;
+  const order = cyclingOrder(phase.source, (r - 1) * o.promptsPerRound, o.promptsPerRound, o.seed, o.mixed ? "mixed/order" : "online/order");
+  const coin = new Rng(o.seed).fork(`mixed/coin/${r}`);
+  const keep = order.map(() => (o.mixed ? coin.uniform() < o.mixed.p : false));
+  const all = order.map((index, k) => {
+    const prompt = o.mixed ? (o.mixed.pairs[index] as OfflinePair).prompt : (prompts[index] as OnlinePrompt);
+    return { key: `r${r}.${k}:${prompt.item.id}`, prompt };
+  });
+  const online = all.map((s, k) => ({ ...s, k })).filter((s) => !keep[s.k]);
+  return { order, keep, all, online };
+}
+
+function onlinePairs(phase: Phase, slots: readonly Slot[], r: number): Promise<Made> {
+  const { o, sampler } = phase;
+  const generator = sampler.generator as Generator;
+  return o.annotator.kind === "rater"
+    ? annotatorPairs(generator, o.annotator, slots, o, sampler.seed, r)
+    : bdhsPairs(generator, o.annotator, slots, seedFor(o.seed, `online/bdhs/${r}`));
+}
+
+/** The reference's log-probs of every new answer, and the KL of the policy-generated ones (reference-free: neither). */
+async function scoreAnswers(phase: Phase, made: Made): Promise<{ ref: Map<string, SequenceLogProb>; kl: number | undefined; seconds: number }> {
+  const { o, runtime } = phase;
+  const t3 = performance.now();
+  let ref = new Map<string, SequenceLogProb>();
+  let kl: number | undefined;
+  if (o.reference && made.answers.size > 0) {
+    ref = await answerLogProbs(runtime, o.reference, [...made.answers.values()]);
+    const generated = made.generated.map((key) => made.answers.get(key) as Example);
+    if (generated.length > 0) {
+      const policy = await answerLogProbs(runtime, phase.sampler.model, generated);
+      kl = mean(made.generated.map((key) => (policy.get(key)?.sum as number) - (ref.get(key)?.sum as number)));
+    }
+  }
+  return { ref, kl, seconds: (performance.now() - t3) / 1000 };
+}
+
+/** The round's pairs, in slot order: online pairs, and in mixed DPO the offline ones (kept, or fallen back to). */
+function roundPairs(
+  phase: Phase,
+  r: number,
+  slots: RoundSlots,
+  made: Made,
+  ref: ReadonlyMap<string, SequenceLogProb>,
+): { pairs: PairExample[]; offline: number; fallback: number } {
+  const { o } = phase;
+  const pick = (lp: SequenceLogProb | undefined): number => (lp ? (o.objective.logps === "sum" ? lp.sum : lp.mean) : 0);
+  const online = new Map<number, OnlinePair>(made.pairs.map((p) => [slots.online[p.slot]?.k as number, p]));
+  const pairs: PairExample[] = [];
+  let offline = 0;
+  let fallback = 0;
+  slots.all.forEach((s, k) => {
+    const p = online.get(k);
+    if (p) {
+      pairs.push({
+        id: `r${r}/${k}/online`,
+        prompt: s.prompt.item.prompt,
+        chosen: p.chosen,
+        rejected: p.rejected,
+        rgb: s.prompt.rgb,
+        weight: 1,
+        refChosen: pick(ref.get(p.chosenKey)),
+        refRejected: pick(ref.get(p.rejectedKey)),
+      });
+      return;
+    }
+    if (!o.mixed) return;
+    if (slots.keep[k]) offline++;
+    else fallback++;
+    const q = o.mixed.pairs[slots.order[k] as number] as OfflinePair;
+    pairs.push({
+      id: `r${r}/${k}/${q.id}`,
+      prompt: q.prompt.item.prompt,
+      chosen: q.chosen,
+      rejected: q.rejected,
+      rgb: q.prompt.rgb,
+      weight: 1,
+      refChosen: o.reference ? q.refChosen : 0,
+      refRejected: o.reference ? q.refRejected : 0,
+    });
+  });
+  return { pairs, offline, fallback };
+}
+
+/** The round's DPO steps through the phase's pool; every step row carries the round and its objective/* values. */
+async function trainRound(
+  phase: Phase,
+  r: number,
+  pairs: PairExample[],
+  objective: Readonly<Record<string, number>>,
+): Promise<{ steps: number; rows: OnlineStepMetrics[]; seconds: number }> {
+  const { o, pool } = phase;
+  const n = roundSteps(o, pairs.length);
+  const t4 = performance.now();
+  const rows: OnlineStepMetrics[] = [];
+  if (n > 0) {
+    phase.hooks.onPhase?.(r, "training");
+    const offset = pool.step;
+    const perRound = o.promptsPerRound / phase.source;
+    await trainDpo(
+      phase.runtime,
+      phase.model,
+      pairs,
+      {
+        objective: o.objective,
+        batch: o.batch,
+        accumulation: o.accumulation,
+        steps: n,
+        stepsPerRun: Math.min(n, o.stepsPerRun),
+        optimizer: o.optimizer,
+        schedule: o.schedule,
+        clipNorm: o.clipNorm,
+        ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
+        seed: seedFor(o.seed, `online/train/${r}`),
+        // The pool brings the adapters; trainDpo checks that it has them.
+        lora: o.lora,
+      },
+      (run) => {
+        const decorated = run.map((row) => {
+          const out = row as OnlineStepMetrics;
+          out.round = r;
+          // Passes over the prompt set (mixed: over the offline pairs), as TRL counts online epochs.
+          out.epoch = (r - 1 + (row.step - offset) / n) * perRound;
+          Object.assign(out, objective);
+          return out;
+        });
+        rows.push(...decorated);
+        phase.hooks.onSteps?.(decorated);
+      },
+      { pool },
+    );
+  }
+  return { steps: n, rows, seconds: (performance.now() - t4) / 1000 };
+}
+
+/** The mean loss, reward accuracy and margin over a round's steps (nothing when it trained none). */
+function stepMeans(rows: readonly OnlineStepMetrics[]): Partial<OnlineRoundStats> {
+  if (rows.length === 0) return {};
+  return {
+    loss: mean(rows.map((x) => x.loss)),
+    "rewards/accuracies": mean(rows.map((x) => x["rewards/accuracies"] as number)),
+    "rewards/margins": mean(rows.map((x) => x["rewards/margins"] as number)),
+  };
 }

@@ -6,13 +6,12 @@
 // mixed phases' annotator) load the model from there through createRater (src/runtime/pipeline/executors/create-rater.ts).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { GraphNode } from "../../../graph/graph.ts";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
 import { judgeTemperatureProblem } from "../../raters/judge.ts";
 import type { RaterMode } from "../../raters/protocol.ts";
-import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { defineExecutor, NodeError, type StoredInput, settingsOf } from "../node-executor.ts";
 import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
 import { RATER_FILE } from "./rater-node.ts";
 
@@ -26,22 +25,23 @@ export interface StoredJudge {
   model: { entry: string; key: string; node: string };
 }
 
-const MODES: readonly RaterMode[] = ["listwise", "pairwise", "pointwise"];
-
-/** A judge node's mode (default pairwise), refusing a temperature other than 0 and unknown modes. */
-export function judgeSettings(node: GraphNode): { mode: RaterMode } {
-  const temperature = judgeTemperatureProblem(node.params.temperature);
-  if (temperature) throw new NodeError(`${node.id}: ${temperature}`);
-  const mode = (node.params.mode ?? "pairwise") as RaterMode;
-  if (!MODES.includes(mode)) throw new NodeError(`${node.id}: unknown mode ${JSON.stringify(mode)}; use ${MODES.join(", ")}`);
-  return { mode };
+/** A likelihood judge does not sample: the checker takes any temperature, the runtime refuses one other than 0. */
+function checkTemperature(id: string, temperature: number): void {
+  const problem = judgeTemperatureProblem(temperature);
+  if (problem) throw new NodeError(`${id}: ${problem}`);
 }
 
-export const raterJudge: NodeExecutor = {
+export const raterJudge = defineExecutor({
   ...nodeKind("rater.judge"),
   usesDevice: true,
-  async run(ctx) {
-    const { mode } = judgeSettings(ctx.node);
+  settings: (p): { aspects: string[]; scale: { min: number; max: number }; mode: RaterMode; temperature: number } => ({
+    aspects: p.aspects,
+    scale: p.scale,
+    mode: p.mode,
+    temperature: p.temperature,
+  }),
+  async run(ctx, { mode, temperature }) {
+    checkTemperature(ctx.node.id, temperature);
     const input = ctx.input("model");
     const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the rater
     const stored: StoredJudge = {
@@ -55,7 +55,7 @@ export const raterJudge: NodeExecutor = {
     writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify(stored, null, 2)}\n`);
     return { rater: "judge", model: input.node.id, mode, imageSize: model.config.imageSize, textContext: model.config.textContext };
   },
-};
+});
 
 /** The description stored in a judge's entry. */
 export function readStoredJudge(input: StoredInput): StoredJudge {
@@ -74,7 +74,8 @@ export function judgeModelDir(input: StoredInput, s: StoredJudge): string {
 
 /** The judge model a stored judge entry names, with its node id, and the judge's mode. */
 export function loadJudge(input: StoredInput): { model: VlmModel; modelName: string; mode: RaterMode } {
-  const { mode } = judgeSettings(input.node);
+  const { mode, temperature } = settingsOf(raterJudge, input.node);
+  checkTemperature(input.node.id, temperature);
   const s = readStoredJudge(input);
   const dir = judgeModelDir(input, s);
   return { model: modelFromCheckpoint(loadCheckpoint(dir), `${s.model.node} (${dir})`), modelName: s.model.node, mode };

@@ -13,7 +13,7 @@ import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import { decodePng } from "../../world/png.ts";
-import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { defineExecutor, NodeError, type StoredInput } from "../node-executor.ts";
 import { loadModel } from "./inputs.ts";
 
 export const LOGPROBS_FILE = "logprobs.jsonl";
@@ -51,10 +51,11 @@ function readCache(file: string): Map<string, SequenceLogProb> {
   return cache;
 }
 
-export const referenceLogprobs: NodeExecutor = {
+export const referenceLogprobs = defineExecutor({
   ...nodeKind("reference.logprobs"),
   usesDevice: true,
-  async run(ctx) {
+  settings: (p) => ({ device: p.device }),
+  async run(ctx, { device }) {
     const modelInput = ctx.input("model");
     // A dpo phase's variadic pairs are pairs[0], pairs[1], …; a mixed phase's one dataset is "pairs".
     const datasets = ctx.inputs.filter((i) => i.name === "pairs" || i.name.startsWith("pairs[")).map((i) => readDataset(i.dir));
@@ -75,7 +76,7 @@ export const referenceLogprobs: NodeExecutor = {
       if (d.kind !== "pairs") throw new NodeError(`reference log-probs need pairs, input ${i + 1} holds ${d.kind}`);
       for (const pair of d.records) rows.push({ dataset: i, pair, chosen: keyOf(pair, pair.chosen), rejected: keyOf(pair, pair.rejected) });
     });
-    const runtime = await ctx.runtime(ctx.node.params.device);
+    const runtime = await ctx.runtime(device);
     const cacheFile = logprobCacheFile(modelInput, runtime.options.provider ?? "cpu");
     const cache = readCache(cacheFile);
     // Every distinct answer not cached yet, once.
@@ -125,7 +126,7 @@ export const referenceLogprobs: NodeExecutor = {
     writeFileSync(path.join(ctx.out, LOGPROBS_FILE), out.map((l) => `${JSON.stringify(l)}\n`).join(""));
     return { pairs: rows.length, answers: rows.length * 2, computed: missing.size, cached: rows.length * 2 - missing.size, model_loaded: missing.size > 0 };
   },
-};
+});
 
 /** The reference model must take the pairs' images as they are (the policy's size); say so before scoring. */
 function checkImageSize(items: readonly { id: string; image: string | null }[], size: number, model: string): void {

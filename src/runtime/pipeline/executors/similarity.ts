@@ -10,7 +10,7 @@ import { createSimilarity, type LexicalMeasure, type Pooling, type Similarity } 
 import type { Runtime } from "../../engine/session.ts";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
 import { modelFromCheckpoint } from "../../models/tinyvlm/model.ts";
-import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { defineExecutor, NodeError, type StoredInput } from "../node-executor.ts";
 import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
 
 export const SIMILARITY_JSON = "similarity.json";
@@ -24,28 +24,23 @@ export interface StoredSimilarity {
   model: { entry: string; key: string; node: string } | null;
 }
 
-const MEASURES: readonly LexicalMeasure[] = ["rouge_l", "token_jaccard"];
-const POOLINGS: readonly Pooling[] = ["mean", "last"];
-
 function write(out: string, s: StoredSimilarity): void {
   writeFileSync(path.join(out, SIMILARITY_JSON), `${JSON.stringify(s, null, 2)}\n`);
 }
 
-export const similarityLexical: NodeExecutor = {
+export const similarityLexical = defineExecutor({
   ...nodeKind("similarity.lexical"),
-  async run(ctx) {
-    const measure = (ctx.node.params.measure ?? "rouge_l") as LexicalMeasure;
-    if (!MEASURES.includes(measure)) throw new NodeError(`${ctx.node.id}: unknown measure ${JSON.stringify(measure)}; use ${MEASURES.join(" or ")}`);
+  settings: (p): { measure: LexicalMeasure } => ({ measure: p.measure }),
+  async run(ctx, { measure }) {
     write(ctx.out, { format: "alignc-similarity", version: 1, kind: "lexical", params: { measure }, model: null });
     return { kind: "lexical", measure };
   },
-};
+});
 
-export const similarityCosine: NodeExecutor = {
+export const similarityCosine = defineExecutor({
   ...nodeKind("similarity.cosine"),
-  async run(ctx) {
-    const pooling = (ctx.node.params.pooling ?? "mean") as Pooling;
-    if (!POOLINGS.includes(pooling)) throw new NodeError(`${ctx.node.id}: unknown pooling ${JSON.stringify(pooling)}; use ${POOLINGS.join(" or ")}`);
+  settings: (p): { pooling: Pooling } => ({ pooling: p.pooling }),
+  async run(ctx, { pooling }) {
     const input = ctx.input("model");
     const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the similarity
     write(ctx.out, {
@@ -57,7 +52,7 @@ export const similarityCosine: NodeExecutor = {
     });
     return { kind: "cosine", pooling, model: input.node.id, width: model.config.text.width };
   },
-};
+});
 
 /** The description stored in a similarity entry. */
 export function readStoredSimilarity(input: StoredInput): StoredSimilarity {

@@ -2,38 +2,27 @@
 // rules over the world's vocabulary, or rewritten by an external editor program (`command`, run in the .align file's
 // directory, never through a shell). src/runtime/data/prefdata/corrupt.ts has the rules and the editor protocol.
 
-import type { GraphNode } from "../../../graph/graph.ts";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import { CorruptCommandError, corruptItems, corruptOptionsOf, corruptWithCommand } from "../../data/prefdata/corrupt.ts";
+import { CorruptCommandError, corruptItems, corruptWithCommand } from "../../data/prefdata/corrupt.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 import { programDigest } from "./program-files.ts";
 
-/** Digest of the editor's files (editing the script, or a file it reads, corrupts again). */
-function editorDigest(node: GraphNode, entryDir: string): string {
-  const argv = Array.isArray(node.params.command) ? (node.params.command as unknown[]) : [];
-  return programDigest(argv, Array.isArray(node.params.files) ? (node.params.files as unknown[]) : [], entryDir);
-}
-
-export const stageCorrupt: NodeExecutor = {
+export const stageCorrupt = defineExecutor({
   ...nodeKind("stage.corrupt"),
-  external: editorDigest,
-  async run(ctx) {
+  settings: (p) => ({ ops: p.ops, edits: p.edits, seed: p.seed, command: p.command ?? null, files: p.files ?? [] }),
+  /** Digest of the editor's files (editing the script, or a file it reads, corrupts again). */
+  external: (settings, entryDir) => programDigest(settings.command ?? [], settings.files, entryDir),
+  async run(ctx, options) {
     const data = readDataset(ctx.input("prompts").dir);
     if (data.kind !== "prompts") throw new NodeError(`corrupt needs prompts, got a dataset of ${data.kind}`);
-    let options: ReturnType<typeof corruptOptionsOf>;
-    try {
-      options = corruptOptionsOf(ctx.node.params);
-    } catch (e) {
-      throw new NodeError(`corrupt: ${(e as Error).message}`);
-    }
     let result: Awaited<ReturnType<typeof corruptWithCommand>>;
     if (options.command) {
       const progress = ctx.log.progress(`${ctx.node.id}: editing with ${options.command.join(" ")}`, data.records.length, "items");
       try {
         result = await corruptWithCommand(data.records, { argv: options.command, cwd: ctx.entryDir, onItem: (done) => progress.update(done) });
       } catch (e) {
-        if (e instanceof CorruptCommandError) throw new NodeError(e.message);
+        if (e instanceof CorruptCommandError) throw new NodeError(e.message, { cause: e });
         throw e;
       } finally {
         progress.finish();
@@ -47,4 +36,4 @@ export const stageCorrupt: NodeExecutor = {
       );
     return { ...s };
   },
-};
+});

@@ -6,10 +6,10 @@ import { existsSync, lstatSync, readdirSync, type Stats, statSync } from "node:f
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { copyFileAtomic, mkdirInside, UnsafePathError } from "../../../util/safe-write.ts";
-import { EXPORT_IMAGES_DIR, exportFile, type FileFormat, formatHolds } from "../../data/formats/index.ts";
+import { EXPORT_IMAGES_DIR, exportFile, formatHolds } from "../../data/formats/index.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
 import { RESERVED_NAMES } from "../layout.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 
 /** The folder of the entry that holds the exported file and its images/. */
 export const EXPORT_DIR = "export";
@@ -17,12 +17,12 @@ export const EXPORT_DIR = "export";
 /** The exported file's path inside the entry, for the node's `path` setting. */
 export const exportedFile = (entry: string, setting: string): string => path.join(entry, EXPORT_DIR, path.basename(setting));
 
-export const stageExport: NodeExecutor = {
+export const stageExport = defineExecutor({
   ...nodeKind("stage.export"),
-  async run(ctx) {
-    const p = ctx.node.params;
-    const format = String(p.format ?? "trl") as FileFormat;
-    const target = String(p.path ?? "");
+  settings: (p) => ({ path: p.path, format: p.format }),
+  async run(ctx, { path: target, format }) {
+    // Checked before anything is written, as publishExport checks again before it copies: the run directory's safety
+    // does not rest on the checker (docs/security.md).
     if (target === "" || path.basename(target) === "" || target.endsWith("/"))
       throw new NodeError(`path ${JSON.stringify(target)} names no file; give a file name such as "pairs.${format}.jsonl"`);
     const problem = exportPathProblem(target);
@@ -35,7 +35,7 @@ export const stageExport: NodeExecutor = {
     const written = exportFile(data, format, file);
     return { path: target, format, kind: data.kind, file: path.relative(ctx.out, file).split(path.sep).join("/"), ...written };
   },
-};
+});
 
 /** What is wrong with an export path (relative to the run directory), if anything. */
 export function exportPathProblem(setting: string): string | undefined {
@@ -64,7 +64,7 @@ export function publishExport(entry: string, runRoot: string, setting: string): 
     try {
       return what();
     } catch (e) {
-      if (e instanceof UnsafePathError) throw new NodeError(`export path ${JSON.stringify(setting)}: ${e.message}`);
+      if (e instanceof UnsafePathError) throw new NodeError(`export path ${JSON.stringify(setting)}: ${e.message}`, { cause: e });
       throw e;
     }
   };

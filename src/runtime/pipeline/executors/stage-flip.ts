@@ -6,7 +6,7 @@
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { Rng } from "../../../util/random.ts";
 import { type PairRecord, readDataset, writeDataset } from "../../data/prefdata/records.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 
 /** The pairs with chosen and rejected swapped in round(fraction · n) of them, and how many. */
 export function flipPairs(records: readonly PairRecord[], fraction: number, seed: number): { records: PairRecord[]; flipped: number } {
@@ -28,17 +28,14 @@ export function flipPairs(records: readonly PairRecord[], fraction: number, seed
   return { records: out, flipped: count };
 }
 
-export const stageFlip: NodeExecutor = {
+export const stageFlip = defineExecutor({
   ...nodeKind("stage.flip"),
-  async run(ctx) {
+  settings: (p) => ({ fraction: p.fraction, seed: p.seed }),
+  async run(ctx, { fraction, seed }) {
     const data = readDataset(ctx.input("pairs").dir);
     if (data.kind !== "pairs") throw new NodeError(`flip needs pairs, got a dataset of ${data.kind}`);
-    const p = ctx.node.params;
-    const fraction = p.fraction;
-    if (typeof fraction !== "number" || !(fraction >= 0 && fraction <= 1))
-      throw new NodeError(`flip: fraction must be in 0…1, got ${JSON.stringify(fraction)}`);
-    const result = flipPairs(data.records, fraction, Number(p.seed ?? 0));
+    const result = flipPairs(data.records, fraction, seed);
     writeDataset(ctx.out, { kind: "pairs", records: result.records });
     return { pairs: result.records.length, flipped: result.flipped };
   },
-};
+});

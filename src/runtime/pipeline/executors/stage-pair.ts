@@ -1,22 +1,31 @@
 // stage.pair: preference pairs from a rated dataset by the pairing rule of Li et al. (src/runtime/data/prefdata/pairing.ts):
 // a score expression over the rater's aspects, a margin, and rules for the chosen and rejected answers.
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import { pairOptionsOf, pairRated } from "../../data/prefdata/pairing.ts";
+import { type PairOptions, pairRated } from "../../data/prefdata/pairing.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
-import { ScoreError, scoreExprOf } from "../../data/prefdata/score.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { ScoreError } from "../../data/prefdata/score.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 
-export const stagePair: NodeExecutor = {
+export const stagePair = defineExecutor({
   ...nodeKind("stage.pair"),
-  async run(ctx) {
+  settings: (p): PairOptions => ({
+    score: p.score,
+    margin: p.margin,
+    chosen: p.chosen,
+    rejected: p.rejected,
+    ties: p.ties,
+    per_prompt: p.per_prompt,
+    balance_length: p.balance_length,
+    seed: p.seed,
+  }),
+  async run(ctx, options) {
     const data = readDataset(ctx.input("rated").dir);
     if (data.kind !== "rated") throw new NodeError(`pair needs a rated dataset, got a dataset of ${data.kind}`);
     let result: ReturnType<typeof pairRated>;
     try {
-      const p = ctx.node.params;
-      result = pairRated(data.records, data.rating, pairOptionsOf(p, scoreExprOf(p.score)));
+      result = pairRated(data.records, data.rating, options);
     } catch (e) {
-      if (e instanceof ScoreError) throw new NodeError(`pair: ${e.message}`);
+      if (e instanceof ScoreError) throw new NodeError(`pair: ${e.message}`, { cause: e });
       throw e;
     }
     writeDataset(ctx.out, { kind: "pairs", records: result.pairs });
@@ -27,4 +36,4 @@ export const stagePair: NodeExecutor = {
       );
     return { ...s };
   },
-};
+});

@@ -10,7 +10,7 @@ import { appendFileInside } from "../../../util/safe-write.ts";
 import { type RatedRecord, readDataset, type SampleRecord, writeDataset } from "../../data/prefdata/records.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
 import { checkReply, type ItemFailure, type RaterReply, type RaterRequest } from "../../raters/types.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError, noSettings } from "../node-executor.ts";
 import { createRater } from "./create-rater.ts";
 
 export const JOURNAL_FILE = "replies.jsonl";
@@ -75,8 +75,9 @@ function describeFailures(failures: readonly ItemFailure[]): string {
   return `${shown.join("\n")}${failures.length > 10 ? `\n    … and ${failures.length - 10} more` : ""}\n  (the programs' whole stderr is in logs/run.log)`;
 }
 
-export const stageRate: NodeExecutor = {
+export const stageRate = defineExecutor({
   ...nodeKind("stage.rate"),
+  settings: noSettings,
   async run(ctx) {
     const samplesInput = ctx.input("samples");
     const samples = readDataset(samplesInput.dir);
@@ -109,7 +110,7 @@ export const stageRate: NodeExecutor = {
     } catch (e) {
       // The rater as a whole is unusable (its program does not start, keeps crashing, its module does not load).
       if (!(e instanceof RaterUnavailable)) throw e;
-      throw new NodeError(`${e.message}\n  ${replies.size} items were rated before and are kept; fix the rater and run again.`);
+      throw new NodeError(`${e.message}\n  ${replies.size} items were rated before and are kept; fix the rater and run again.`, { cause: e });
     }
     progress.finish();
     // Reported in the samples' order, not the order the failures happened in.
@@ -132,4 +133,4 @@ export const stageRate: NodeExecutor = {
     }
     return { items: records.length, responses: records.reduce((s, r) => s + r.responses.length, 0), mean_scores: means };
   },
-};
+});

@@ -3,10 +3,9 @@
 // parts/<name>/, which the runner hands to users of `name.part`), and reports counts.
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import type { ExprTree } from "../../data/prefdata/fields.ts";
 import { type Dataset, type DatasetRecord, readDataset, writeDataset } from "../../data/prefdata/records.ts";
 import * as reshape from "../../data/prefdata/reshape.ts";
-import { NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { defineExecutor, NodeError, noSettings, type StoredInput } from "../node-executor.ts";
 
 /** Where a split stores the part `port` inside its entry. */
 export const partDir = (entry: string, port: string): string => path.join(entry, "parts", port);
@@ -26,29 +25,27 @@ function variadic(inputs: readonly StoredInput[]): Dataset[] {
   return datasets;
 }
 
-const seedOf = (p: Record<string, unknown>) => Number(p.seed ?? 0);
-
-export const stageConcat: NodeExecutor = {
+export const stageConcat = defineExecutor({
   ...nodeKind("stage.concat"),
+  settings: noSettings,
   async run(ctx) {
     const inputs = variadic(ctx.inputs);
     const records = reshape.concat(inputs.map((d) => d.records as DatasetRecord[]));
     writeDataset(ctx.out, sameAs(inputs[0] as Dataset, records));
     return { records: records.length, from: inputs.map((d) => d.records.length) };
   },
-};
+});
 
-export const stageMix: NodeExecutor = {
+export const stageMix = defineExecutor({
   ...nodeKind("stage.mix"),
-  async run(ctx) {
+  settings: (p) => ({ weights: p.weights, count: p.count, seed: p.seed }),
+  async run(ctx, options) {
     const inputs = variadic(ctx.inputs);
-    const p = ctx.node.params;
-    const weights = Array.isArray(p.weights) ? (p.weights as number[]) : undefined;
     let mixed: ReturnType<typeof reshape.mix<DatasetRecord>>;
     try {
       mixed = reshape.mix(
         inputs.map((d) => d.records as DatasetRecord[]),
-        { weights, count: typeof p.count === "number" ? p.count : undefined, seed: seedOf(p) },
+        options,
       );
     } catch (e) {
       throw new NodeError((e as Error).message);
@@ -58,13 +55,13 @@ export const stageMix: NodeExecutor = {
       ctx.log.line(`${ctx.node.id}: inputs repeated to fill their share: ${mixed.repeated.map((r, i) => `input ${i + 1} +${r}`).join(", ")}`);
     return { records: mixed.records.length, drawn: mixed.drawn, repeated: mixed.repeated };
   },
-};
+});
 
-export const stageFilter: NodeExecutor = {
+export const stageFilter = defineExecutor({
   ...nodeKind("stage.filter"),
-  async run(ctx) {
+  settings: (p) => ({ where: p.where }),
+  async run(ctx, { where }) {
     const data = readDataset(ctx.input("data").dir);
-    const where = ctx.node.params.where as { text: string; tree: ExprTree };
     let kept: DatasetRecord[];
     try {
       kept = reshape.filter(data.kind, data.records as DatasetRecord[], where.tree);
@@ -75,41 +72,38 @@ export const stageFilter: NodeExecutor = {
     if (kept.length === 0) ctx.log.line(`${ctx.node.id}: no record satisfies ${where.text}; the dataset is empty`);
     return { records: kept.length, dropped: data.records.length - kept.length };
   },
-};
+});
 
-export const stageTake: NodeExecutor = {
+export const stageTake = defineExecutor({
   ...nodeKind("stage.take"),
-  async run(ctx) {
+  settings: (p) => ({ count: p.count, fraction: p.fraction, shuffle: p.shuffle, seed: p.seed }),
+  async run(ctx, options) {
     const data = readDataset(ctx.input("data").dir);
-    const p = ctx.node.params;
-    const count = typeof p.count === "number" ? p.count : undefined;
+    const { count } = options;
     if (count !== undefined && count > data.records.length)
       throw new NodeError(`count ${count} is more than the ${data.records.length} records of ${ctx.input("data").node.id}; lower count or use fraction`);
-    const taken = reshape.take(data.records as DatasetRecord[], {
-      count,
-      fraction: typeof p.fraction === "number" ? p.fraction : undefined,
-      shuffle: p.shuffle !== false,
-      seed: seedOf(p),
-    });
+    const taken = reshape.take(data.records as DatasetRecord[], options);
     writeDataset(ctx.out, sameAs(data, taken));
     return { records: taken.length, of: data.records.length };
   },
-};
+});
 
-export const stageShuffle: NodeExecutor = {
+export const stageShuffle = defineExecutor({
   ...nodeKind("stage.shuffle"),
-  async run(ctx) {
+  settings: (p) => ({ seed: p.seed }),
+  async run(ctx, { seed }) {
     const data = readDataset(ctx.input("data").dir);
-    writeDataset(ctx.out, sameAs(data, reshape.shuffle(data.records as DatasetRecord[], seedOf(ctx.node.params))));
+    writeDataset(ctx.out, sameAs(data, reshape.shuffle(data.records as DatasetRecord[], seed)));
     return { records: data.records.length };
   },
-};
+});
 
-export const stageSplit: NodeExecutor = {
+export const stageSplit = defineExecutor({
   ...nodeKind("stage.split"),
-  async run(ctx) {
+  settings: (p) => ({ parts: p.parts, seed: p.seed }),
+  async run(ctx, { parts: shares, seed }) {
     const data = readDataset(ctx.input("data").dir);
-    const parts = reshape.split(data.records as DatasetRecord[], ctx.node.params.parts as Record<string, number>, seedOf(ctx.node.params));
+    const parts = reshape.split(data.records as DatasetRecord[], shares, seed);
     const counts: Record<string, number> = {};
     for (const [name, records] of Object.entries(parts)) {
       writeDataset(partDir(ctx.out, name), sameAs(data, records));
@@ -117,4 +111,4 @@ export const stageSplit: NodeExecutor = {
     }
     return { records: data.records.length, parts: counts };
   },
-};
+});

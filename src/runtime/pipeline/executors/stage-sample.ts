@@ -1,26 +1,19 @@
 // stage.sample: n responses per prompt from a model (src/runtime/data/prefdata/sample.ts), on the run's device.
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
-import { SampleError, sampleResponses } from "../../data/prefdata/sample.ts";
+import { sampleResponses } from "../../data/prefdata/sample.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { Generator } from "../../models/tinyvlm/generate-rows.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 import { loadModel } from "./inputs.ts";
 
-export const stageSample: NodeExecutor = {
+export const stageSample = defineExecutor({
   ...nodeKind("stage.sample"),
   usesDevice: true,
-  async run(ctx) {
-    const p = ctx.node.params;
-    const n = Number(p.n ?? 4);
-    const sampler = {
-      model: ctx.input("model").node.id,
-      temperature: Number(p.temperature ?? 1),
-      top_p: Number(p.top_p ?? 1),
-      top_k: Number(p.top_k ?? 0),
-      max_tokens: Number(p.max_tokens ?? 64),
-      seed: Number(p.seed ?? 0),
-    };
+  settings: (p) => ({ n: p.n, temperature: p.temperature, top_p: p.top_p, top_k: p.top_k, max_tokens: p.max_tokens, seed: p.seed }),
+  async run(ctx, { n, ...drawing }) {
+    // What the records say made them: the model and how it drew.
+    const sampler = { model: ctx.input("model").node.id, ...drawing };
     const model = loadModel(ctx.input("model"));
     const prompts = readDataset(ctx.input("prompts").dir);
     if (prompts.kind !== "prompts") throw new NodeError(`sample needs prompts, got a dataset of ${prompts.kind}`);
@@ -39,11 +32,8 @@ export const stageSample: NodeExecutor = {
       progress.finish();
       writeDataset(ctx.out, { kind: "samples", records });
       return { ...stats, samples_per_second: Number((stats.responses / ((performance.now() - t0) / 1000)).toFixed(1)) };
-    } catch (e) {
-      if (e instanceof SampleError) throw new NodeError(e.message);
-      throw e;
     } finally {
       await generator.close();
     }
   },
-};
+});

@@ -6,53 +6,54 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import type { PreferenceLoss, PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
+import type { ObjectiveBlock } from "../../../graph/params.ts";
+import type { PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
 import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
-import { NodeError, type NodeExecutor } from "../node-executor.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
 import { loadModel } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { meanOf, startTraining } from "./training-progress.ts";
-import { explainingPrecision, loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
+import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
 
-export function objectiveOf(p: unknown): PreferenceObjective {
-  const o = (p ?? {}) as Record<string, unknown>;
-  const loss = (o.loss ?? "sigmoid") as PreferenceLoss;
-  if (!["sigmoid", "ipo", "hinge"].includes(loss)) throw new NodeError(`objective.loss: unknown loss ${JSON.stringify(loss)}; use sigmoid, ipo or hinge`);
-  return {
-    loss,
-    beta: typeof o.beta === "number" ? o.beta : 0.1,
-    labelSmoothing: typeof o.label_smoothing === "number" ? o.label_smoothing : 0,
-    logps: o.logps === "mean" ? "mean" : "sum",
-    sftWeight: typeof o.sft_weight === "number" ? o.sft_weight : 0,
-  };
+export function objectiveOf(o: ObjectiveBlock): PreferenceObjective {
+  return { loss: o.loss, beta: o.beta, labelSmoothing: o.label_smoothing, logps: o.logps, sftWeight: o.sft_weight };
 }
 
-/** Each pair dataset's weight: γ and 1 − γ for two with `gamma`, the `weights` list, or 1 each. */
-export function datasetWeights(p: Record<string, unknown>, count: number): number[] {
-  if (typeof p.gamma === "number") {
+/**
+ * Each pair dataset's weight: γ and 1 − γ for two with `gamma`, the `weights` list, or 1 each. The params are checked
+ * already; that they fit the phase's pair inputs is checked here, where both are known.
+ */
+export function datasetWeights(gamma: number | undefined, weights: readonly number[] | undefined, count: number): number[] {
+  if (gamma !== undefined) {
     if (count !== 2) throw new NodeError(`gamma weighs exactly two pair datasets, this phase has ${count}`);
-    return [p.gamma, 1 - p.gamma];
+    return [gamma, 1 - gamma];
   }
-  if (Array.isArray(p.weights)) {
-    if (p.weights.length !== count) throw new NodeError(`weights has ${p.weights.length} values for ${count} pair datasets`);
-    return p.weights as number[];
+  if (weights !== undefined) {
+    if (weights.length !== count) throw new NodeError(`weights has ${weights.length} values for ${count} pair datasets`);
+    return [...weights];
   }
   return Array.from({ length: count }, () => 1);
 }
 
-export const trainDpoExecutor: NodeExecutor = {
+export const trainDpoExecutor = defineExecutor({
   ...nodeKind("train.dpo"),
   usesDevice: true,
-  async run(ctx) {
-    const { p, lora } = trainingParams(ctx);
-    const objective = objectiveOf(p.objective);
+  settings: (p) => ({
+    training: trainingSettings(p),
+    objective: objectiveOf(p.objective),
+    // precomputed and <model> come as the phase's reference.logprobs input; none has none.
+    referenceFree: p.reference === "none",
+    gamma: p.gamma,
+    weights: p.weights,
+  }),
+  async run(ctx, { training, objective, referenceFree, gamma, weights: given }) {
     const model = loadModel(ctx.input("model"));
     const pairInputs = ctx.inputs.filter((i) => i.name.startsWith("pairs["));
-    const weights = datasetWeights(p, pairInputs.length);
-    const reference = ctx.inputs.find((i) => i.name === "reference");
+    const weights = datasetWeights(gamma, given, pairInputs.length);
+    const reference = referenceFree ? undefined : ctx.input("reference");
     const refs = new Map<string, PairLogProbs>();
     if (reference)
       for (const line of readFileSync(path.join(reference.dir, LOGPROBS_FILE), "utf8").split("\n"))
@@ -104,9 +105,10 @@ export const trainDpoExecutor: NodeExecutor = {
         `no pairs with a weight above 0 to train on (${sizes.join("; ")}); give the non-empty datasets a weight (gamma or weights) or make pairs`,
       );
     }
-    const loop = loopOf(p, used.length, pairInputs.map((i) => i.node.id).join(" + "));
+    const loop = loopOf(training, used.length, pairInputs.map((i) => i.node.id).join(" + "));
     const t = await startTraining<DpoStepMetrics>(
       ctx,
+      training.device,
       loop,
       "preference training",
       (recent, last) =>
@@ -117,7 +119,7 @@ export const trainDpoExecutor: NodeExecutor = {
         t.runtime,
         model,
         used,
-        { ...loop, objective, optimizer: optimizerOf(p.optimizer), schedule: scheduleOf(p.schedule, loop.steps), lora },
+        { ...loop, objective, optimizer: training.optimizer, schedule: scheduleOf(training.schedule, loop.steps), lora: training.lora },
         t.onRun,
         t.more,
       ),
@@ -129,4 +131,4 @@ export const trainDpoExecutor: NodeExecutor = {
       means: ["loss", "rewards/accuracies", "rewards/margins"],
     });
   },
-};
+});

@@ -17,29 +17,31 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
+import type { Runtime } from "../../engine/session.ts";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
-import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
-import type { OfflinePair } from "./online-rounds.ts";
+import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
+import type { OfflinePair, OnlinePrompt } from "./online-options.ts";
+import { onlineOptionsOf, onlineSettings } from "./online-settings.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
-import { annotatorOf, finishOnline, loraNote, onlineOptionsOf, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
+import { annotatorOf, finishOnline, loraNote, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
 import { checkPrecisionOnDevice } from "./training-settings.ts";
 
+type LogProbPair = { chosen: SequenceLogProb; rejected: SequenceLogProb };
+
 /** The reference model of a mixed phase, or null (reference: none). */
-function mixedReferenceOf(ctx: ExecContext, model: VlmModel, modelInput: StoredInput): VlmModel | null {
-  const r = ctx.node.params.reference ?? "precomputed";
-  if (r === "none") return null;
-  if (r === "precomputed") return model;
-  if (r !== "model") throw new NodeError(`${ctx.node.id}: reference must be precomputed, none or a model, got ${JSON.stringify(r)}`);
+function mixedReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | "model", model: VlmModel, modelInput: StoredInput): VlmModel | null {
+  if (reference === "none") return null;
+  if (reference === "precomputed") return model;
   // reference: <model>: the lowering gives that model to the reference.logprobs node only; its entry names it.
-  const reference = ctx.input("reference");
-  const used = reference.info.inputs.find((i) => i.name === "model");
-  if (!used) throw new NodeError(`${ctx.node.id}: the reference log-probs entry ${reference.dir} does not say which model it scored with`);
+  const stored = ctx.input("reference");
+  const used = stored.info.inputs.find((i) => i.name === "model");
+  if (!used) throw new NodeError(`${ctx.node.id}: the reference log-probs entry ${stored.dir} does not say which model it scored with`);
   if (used.key === modelInput.info.key) return model;
-  const store = path.dirname(path.dirname(path.resolve(reference.dir)));
+  const store = path.dirname(path.dirname(path.resolve(stored.dir)));
   const dir = path.join(store, used.key.slice(0, 2), used.key);
   if (!existsSync(dir))
     throw new NodeError(
@@ -48,96 +50,132 @@ function mixedReferenceOf(ctx: ExecContext, model: VlmModel, modelInput: StoredI
   return modelFromCheckpoint(loadCheckpoint(dir), `${used.node} (${dir})`);
 }
 
-export const trainMixedExecutor: NodeExecutor = {
+/** The offline pairs of the "pairs" input; a mixed phase needs some to mix with. */
+function offlineRecords(ctx: ExecContext, input: StoredInput): PairRecord[] {
+  const data = readDataset(input.dir);
+  if (data.kind !== "pairs") throw new NodeError(`${ctx.node.id}: ${input.node.id} holds ${data.kind}, not pairs`);
+  const records = data.records as PairRecord[];
+  if (records.length === 0) throw new NodeError(`${ctx.node.id}: ${input.node.id} holds no pairs to mix with online ones`);
+  return records;
+}
+
+/**
+ * Each offline pair's prompt: the prompts input's item of the same id when its text and image bytes match (a world of
+ * another seed has the same ids and prompts but other images), else the pair's own item; the pair keeps its own image.
+ */
+function promptsOfPairs(
+  records: readonly PairRecord[],
+  rgbs: readonly (Uint8Array | null)[],
+  known: ReadonlyMap<string, OnlinePrompt>,
+): {
+  prompts: OnlinePrompt[];
+  matched: number;
+} {
+  const sameImage = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : Buffer.compare(a, b) === 0);
+  let matched = 0;
+  const prompts = records.map((r, i) => {
+    const own = rgbs[i] ?? null;
+    const found = known.get(r.item.id);
+    if (found && found.item.prompt === r.item.prompt && sameImage(found.rgb, own)) {
+      matched++;
+      return found;
+    }
+    return { item: r.item, rgb: own };
+  });
+  return { prompts, matched };
+}
+
+/** The offline pairs' reference log-probs from the reference node; any it lacks are scored here with the reference model. */
+async function offlineLogProbs(
+  ctx: ExecContext,
+  runtime: Runtime,
+  reference: VlmModel,
+  records: readonly PairRecord[],
+  rgbs: readonly (Uint8Array | null)[],
+): Promise<Map<string, LogProbPair>> {
+  const refs = new Map<string, LogProbPair>();
+  const refInput = ctx.inputs.find((i) => i.name === "reference");
+  const file = refInput ? path.join(refInput.dir, LOGPROBS_FILE) : undefined;
+  if (file && existsSync(file))
+    for (const line of readFileSync(file, "utf8").split("\n"))
+      if (line !== "") {
+        const r = JSON.parse(line) as PairLogProbs;
+        refs.set(r.id, r);
+      }
+  const missing = records.flatMap((r, i) => (refs.has(r.id) ? [] : [i]));
+  if (missing.length === 0) return refs;
+  const examples: Example[] = missing.flatMap((i) => {
+    const r = records[i] as PairRecord;
+    const rgb = rgbs[i] ?? null;
+    return [
+      { id: `${r.id}\u0000chosen`, prompt: r.item.prompt, answer: r.chosen, rgb },
+      { id: `${r.id}\u0000rejected`, prompt: r.item.prompt, answer: r.rejected, rgb },
+    ];
+  });
+  ctx.log.line(`${ctx.node.id}: ${missing.length} of ${records.length} offline pairs have no stored reference log-probs; scoring them now`);
+  const scored = await answerLogProbs(runtime, reference, examples);
+  for (const r of missing.map((i) => records[i] as PairRecord))
+    refs.set(r.id, { chosen: scored.get(`${r.id}\u0000chosen`) as SequenceLogProb, rejected: scored.get(`${r.id}\u0000rejected`) as SequenceLogProb });
+  return refs;
+}
+
+/** The offline pairs as the rounds draw them, with their reference log-probs (sum or mean, as `logps`; 0 reference-free). */
+async function offlinePairs(
+  ctx: ExecContext,
+  runtime: Runtime,
+  records: readonly PairRecord[],
+  model: VlmModel,
+  reference: VlmModel | null,
+  logps: "sum" | "mean",
+): Promise<{ offline: OfflinePair[]; matched: number }> {
+  // The prompts input's items by id: the ground truth of each pair's prompt when the prompts have it.
+  const known = new Map(promptsOf(ctx.input("prompts").dir, model).map((x) => [x.item.id, x]));
+  const rgbs = examplesOf(
+    "",
+    records.map((r) => r.item),
+    model.config.imageSize,
+  ).map((e) => e.rgb);
+  const { prompts, matched } = promptsOfPairs(records, rgbs, known);
+  const refs = reference ? await offlineLogProbs(ctx, runtime, reference, records, rgbs) : new Map<string, LogProbPair>();
+  const pick = (lp: SequenceLogProb) => (logps === "sum" ? lp.sum : lp.mean);
+  const offline = records.map((r, i) => {
+    const ref = refs.get(r.id);
+    return {
+      id: r.id,
+      prompt: prompts[i] as OnlinePrompt,
+      chosen: r.chosen,
+      rejected: r.rejected,
+      refChosen: ref ? pick(ref.chosen) : 0,
+      refRejected: ref ? pick(ref.rejected) : 0,
+    };
+  });
+  return { offline, matched };
+}
+
+export const trainMixedExecutor = defineExecutor({
   ...nodeKind("train.mixed"),
   usesDevice: true,
-  async run(ctx) {
-    const { p, id, lora, started, modelInput, model } = startOnline(ctx);
+  settings: (p) => ({ ...onlineSettings(p), reference: p.reference, p: p.p }),
+  async run(ctx, s) {
+    const { id, started, modelInput, model } = startOnline(ctx);
+    const { device, lora } = s.training;
     const pairsInput = ctx.input("pairs");
-    const data = readDataset(pairsInput.dir);
-    if (data.kind !== "pairs") throw new NodeError(`${id}: ${pairsInput.node.id} holds ${data.kind}, not pairs`);
-    const records = data.records as PairRecord[];
-    if (records.length === 0) throw new NodeError(`${id}: ${pairsInput.node.id} holds no pairs to mix with online ones`);
-    const pv = p.p ?? 0.5;
-    if (typeof pv !== "number" || !(pv >= 0 && pv <= 1)) throw new NodeError(`${id}: p must be a fraction in [0, 1], got ${JSON.stringify(pv)}`);
-
-    // The prompts input's items by id: the ground truth of each pair's prompt when the prompts have it.
-    const prompts = new Map(promptsOf(ctx.input("prompts").dir, model).map((x) => [x.item.id, x]));
-    const pairExamples = examplesOf(
-      "",
-      records.map((r) => r.item),
-      model.config.imageSize,
-    );
-    let matched = 0;
-    // A prompts item stands for a pair's prompt only when its id, text and image bytes all match (a world of another
-    // seed has the same ids and prompts but other images); the offline pair always keeps its own image.
-    const sameImage = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : Buffer.compare(a, b) === 0);
-    const promptOf = (r: PairRecord, i: number) => {
-      const own = pairExamples[i]?.rgb ?? null;
-      const known = prompts.get(r.item.id);
-      if (known && known.item.prompt === r.item.prompt && sameImage(known.rgb, own)) {
-        matched++;
-        return known;
-      }
-      return { item: r.item, rgb: own };
-    };
-
-    const runtime = await ctx.runtime(p.device);
-    const reference = mixedReferenceOf(ctx, model, modelInput);
-    const objectiveLogps = ((p.objective ?? {}) as { logps?: unknown }).logps === "mean" ? "mean" : "sum";
-    const pick = (lp: SequenceLogProb) => (objectiveLogps === "sum" ? lp.sum : lp.mean);
-
-    // Offline reference log-probs from the reference node; any it lacks are scored here with the reference model.
-    const refs = new Map<string, { chosen: SequenceLogProb; rejected: SequenceLogProb }>();
-    const refInput = ctx.inputs.find((i) => i.name === "reference");
-    if (reference && refInput) {
-      const file = path.join(refInput.dir, LOGPROBS_FILE);
-      if (existsSync(file))
-        for (const line of readFileSync(file, "utf8").split("\n"))
-          if (line !== "") {
-            const r = JSON.parse(line) as PairLogProbs;
-            refs.set(r.id, r);
-          }
-    }
-    const missing = reference ? records.flatMap((r, i) => (refs.has(r.id) ? [] : [i])) : [];
-    if (reference && missing.length > 0) {
-      const examples: Example[] = missing.flatMap((i) => {
-        const r = records[i] as PairRecord;
-        const rgb = pairExamples[i]?.rgb ?? null;
-        return [
-          { id: `${r.id}\u0000chosen`, prompt: r.item.prompt, answer: r.chosen, rgb },
-          { id: `${r.id}\u0000rejected`, prompt: r.item.prompt, answer: r.rejected, rgb },
-        ];
-      });
-      ctx.log.line(`${id}: ${missing.length} of ${records.length} offline pairs have no stored reference log-probs; scoring them now`);
-      const scored = await answerLogProbs(runtime, reference, examples);
-      for (const r of missing.map((i) => records[i] as PairRecord))
-        refs.set(r.id, { chosen: scored.get(`${r.id}\u0000chosen`) as SequenceLogProb, rejected: scored.get(`${r.id}\u0000rejected`) as SequenceLogProb });
-    }
-    const offline: OfflinePair[] = records.map((r, i) => {
-      const ref = refs.get(r.id);
-      return {
-        id: r.id,
-        prompt: promptOf(r, i),
-        chosen: r.chosen,
-        rejected: r.rejected,
-        refChosen: ref ? pick(ref.chosen) : 0,
-        refRejected: ref ? pick(ref.rejected) : 0,
-      };
-    });
-
-    const { annotator, name } = await annotatorOf(ctx, runtime);
-    const { budget, ...options } = onlineOptionsOf(ctx, annotator);
-    checkPrecisionOnDevice(options, runtime, ctx.node.id);
+    const records = offlineRecords(ctx, pairsInput);
+    const runtime = await ctx.runtime(device);
+    const reference = mixedReferenceOf(ctx, s.reference, model, modelInput);
+    const { offline, matched } = await offlinePairs(ctx, runtime, records, model, reference, s.objective.logps);
+    const { annotator, name } = await annotatorOf(ctx, s.annotator, device, runtime);
+    const { budget, ...options } = onlineOptionsOf(id, s, annotator);
+    checkPrecisionOnDevice(options, runtime, id);
     ctx.log.line(
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} pairs from ${pairsInput.node.id} (${matched} of ${records.length} prompts found in ` +
-        `${ctx.input("prompts").node.id}); each kept with p = ${pv}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
+        `${ctx.input("prompts").node.id}); each kept with p = ${s.p}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
     );
     const { result, recent, progress } = await trainRounds(ctx, "mixed DPO", {
       runtime,
       model,
       prompts: [],
-      options: { ...options, reference, mixed: { pairs: offline, p: pv }, lora },
+      options: { ...options, reference, mixed: { pairs: offline, p: s.p }, lora },
     });
     const mean = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
     progress.finish(
@@ -146,11 +184,11 @@ export const trainMixedExecutor: NodeExecutor = {
     const sum = (f: (r: (typeof result.rounds)[number]) => number) => result.rounds.reduce((a, r) => a + f(r), 0);
     return {
       ...finishOnline(ctx, result, started),
-      p: pv,
+      p: s.p,
       offline_pairs: sum((r) => r.offline_pairs ?? 0),
       fallback_pairs: sum((r) => r.fallback_pairs ?? 0),
       annotator: name,
       reference: referenceName(reference, model),
     };
   },
-};
+});

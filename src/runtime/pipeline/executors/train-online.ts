@@ -11,11 +11,10 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import type { BdhsNoise } from "../../data/prefdata/bdhs.ts";
+import type { InputRef } from "../../../graph/params.ts";
 import { itemOf, readDataset } from "../../data/prefdata/records.ts";
 import { SampleError } from "../../data/prefdata/sample.ts";
-import { ScoreError, type ScoreExpr, scoreExprOf } from "../../data/prefdata/score.ts";
-import type { CutUnit } from "../../data/prefdata/sentences.ts";
+import { ScoreError, type ScoreExpr } from "../../data/prefdata/score.ts";
 import { SimilarityError } from "../../data/prefdata/similarity.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { LoraError, type LoraSettings } from "../../models/tinyvlm/adapters.ts";
@@ -23,7 +22,7 @@ import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { VlmModel } from "../../models/tinyvlm/model.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
 import type { Progress } from "../log.ts";
-import { type ExecContext, NodeError, type NodeExecutor, type StoredInput } from "../node-executor.ts";
+import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
 import { createRater } from "./create-rater.ts";
 import { loadModel } from "./inputs.ts";
 import {
@@ -35,46 +34,26 @@ import {
   type OnlineResult,
   type OnlineRoundStats,
   type OnlineStepMetrics,
-  onlineStepBudget,
-  pairsPerRoundAtMost,
   trainOnline,
 } from "./online-rounds.ts";
+import { type AnnotatorSettings, onlineOptionsOf, onlineSettings } from "./online-settings.ts";
 import { loadSimilarity } from "./similarity.ts";
-import { objectiveOf } from "./train-dpo.ts";
 import { writeTrained } from "./training-progress.ts";
-import { checkPrecisionOnDevice, explainingPrecision, loopOf, loraOf, optimizerOf, scheduleOf } from "./training-settings.ts";
+import { checkPrecisionOnDevice, explainingPrecision } from "./training-settings.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
 export const ROUNDS_FILE = "rounds.jsonl";
 
-type Params = Record<string, unknown>;
-
-function number(p: Params, key: string, fallback: number, where = ""): number {
-  const v = p[key] ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new NodeError(`${where}${key} must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 /**
- * The start of both online phases: the `lora` setting checked before anything is loaded (undefined: every weight is
- * trained), the clock started, the initial policy ("model") loaded. Settings they do not implement yet
- * (`checkpoint_every`: an online phase has no mid-phase checkpoints to resume from) are declared in
- * src/graph/node-kinds.ts and refused before anything runs: by `check` (ALN3021), and by runGraph.
+ * The start of both online phases: the clock started, the initial policy ("model") loaded. (Their `lora` setting was
+ * checked with the rest of their settings, before anything was loaded; settings they do not implement yet —
+ * `checkpoint_every`: an online phase has no mid-phase checkpoints to resume from — are declared in
+ * src/graph/node-kinds.ts and refused before anything runs: by `check` (ALN3021), and by runGraph.)
  */
-export function startOnline(ctx: ExecContext): {
-  p: Params;
-  id: string;
-  lora: LoraSettings | undefined;
-  started: number;
-  modelInput: StoredInput;
-  model: VlmModel;
-} {
-  const p = ctx.node.params;
-  const id = ctx.node.id;
-  const lora = loraOf(p.lora);
+export function startOnline(ctx: ExecContext): { id: string; started: number; modelInput: StoredInput; model: VlmModel } {
   const started = performance.now();
   const modelInput = ctx.input("model");
-  return { p, id, lora, started, modelInput, model: loadModel(modelInput) };
+  return { id: ctx.node.id, started, modelInput, model: loadModel(modelInput) };
 }
 
 /** What the log says about LoRA, e.g. "; LoRA r = 128, α = 256 on q, v, projector trained fully (lr 2e-6)". */
@@ -92,68 +71,35 @@ export function sumOfAspects(aspects: readonly string[]): ScoreExpr {
   return { text: aspects.join(" + "), tree };
 }
 
-/** The annotator (a rater, with its score and margin) or online BDHS (with its similarity), from the phase's params. */
-export async function annotatorOf(ctx: ExecContext, runtime: Runtime): Promise<{ annotator: OnlineAnnotator; name: string }> {
-  const p = ctx.node.params;
-  const id = ctx.node.id;
-  if (p.bdhs !== undefined && p.annotator !== undefined) throw new NodeError(`${id}: set annotator (online DPO) or bdhs (online BDHS), not both`);
-  if (p.bdhs !== undefined) {
-    const b = (p.bdhs ?? {}) as Params;
-    const cut = (b.cut ?? "words") as CutUnit;
-    const noise = (b.noise ?? "latent") as BdhsNoise;
-    if (!["tokens", "words", "characters"].includes(cut))
-      throw new NodeError(`${id}: bdhs.cut must be tokens, words or characters, got ${JSON.stringify(cut)}`);
-    if (!["latent", "pixels"].includes(noise)) throw new NodeError(`${id}: bdhs.noise must be latent or pixels, got ${JSON.stringify(noise)}`);
-    const ref = b.similarity as { input?: unknown } | undefined;
-    const input = ctx.input(typeof ref?.input === "string" ? ref.input : "bdhs.similarity");
-    const similarity = loadSimilarity(input, runtime);
-    const where = `${id}: bdhs.`;
-    return {
-      name: `bdhs (${similarity.name})`,
-      annotator: {
-        kind: "bdhs",
-        similarity,
-        options: {
-          rho: number(b, "rho", 0.99, where),
-          epsilon: number(b, "epsilon", 0.97, where),
-          tries: number(b, "tries", 5, where),
-          yesNoFlip: number(b, "yes_no_flip", 0.5, where),
-          cut,
-          noise,
-          temperature: number(b, "temperature", 1, where),
-          maxTokens: number(b, "max_tokens", 64, where),
-        },
-      },
-    };
+/** The annotator (a rater, with its score and margin) or online BDHS (with its similarity), from the phase's settings. */
+export async function annotatorOf(
+  ctx: ExecContext,
+  settings: AnnotatorSettings,
+  device: string | undefined,
+  runtime: Runtime,
+): Promise<{ annotator: OnlineAnnotator; name: string }> {
+  if (settings.kind === "bdhs") {
+    const similarity = loadSimilarity(ctx.input(settings.input), runtime);
+    return { name: `bdhs (${similarity.name})`, annotator: { kind: "bdhs", similarity, options: settings.options } };
   }
-  if (p.annotator === undefined) throw new NodeError(`${id}: needs an annotator (online DPO) or bdhs (online BDHS)`);
-  const ref = p.annotator as { input?: unknown };
-  const raterInput = ctx.input(typeof ref?.input === "string" ? ref.input : "annotator");
+  const raterInput = ctx.input(settings.input);
   const raterNode = raterInput.node;
   const rater = await createRater(
     raterNode,
     ctx.entryDir,
     ctx.log.stderrOf(raterNode.id),
     // A model judge annotates on the phase's device.
-    { storedRater: raterInput, runtime: () => ctx.runtime(ctx.node.params.device) },
+    { storedRater: raterInput, runtime: () => ctx.runtime(device) },
   );
-  let score: ScoreExpr;
-  try {
-    score = p.score === undefined || p.score === null ? sumOfAspects(rater.info.aspects) : scoreExprOf(p.score);
-  } catch (e) {
-    if (e instanceof ScoreError) throw new NodeError(`${id}: ${e.message}`);
-    throw e;
-  }
-  return { name: raterNode.id, annotator: { kind: "rater", rater, score, margin: number(p, "margin", 0, `${id}: `) } };
+  const score = settings.score ?? sumOfAspects(rater.info.aspects);
+  return { name: raterNode.id, annotator: { kind: "rater", rater, score, margin: settings.margin } };
 }
 
-/** The reference model for online answers: the initial policy (precomputed), none, or the model in role `reference`. */
-export function onlineReferenceOf(ctx: ExecContext, model: VlmModel): VlmModel | null {
-  const r = ctx.node.params.reference ?? "precomputed";
-  if (r === "none") return null;
-  if (r === "precomputed") return model;
-  if (typeof r === "object" && r !== null && typeof (r as { input?: unknown }).input === "string") return loadModel(ctx.input((r as { input: string }).input));
-  throw new NodeError(`${ctx.node.id}: reference must be precomputed, none or a model, got ${JSON.stringify(r)}`);
+/** The reference model for online answers: the initial policy (precomputed), none, or the model of the input it names. */
+export function onlineReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | InputRef, model: VlmModel): VlmModel | null {
+  if (reference === "none") return null;
+  if (reference === "precomputed") return model;
+  return loadModel(ctx.input(reference.input));
 }
 
 /** Prompts with their images at the model's size, from a stored dataset of any kind (each record's item). */
@@ -162,55 +108,6 @@ export function promptsOf(dir: string, model: VlmModel): OnlinePrompt[] {
   const items = dataset.records.map((r) => itemOf(dataset.kind, r));
   const examples = examplesOf("", items, model.config.imageSize);
   return items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
-}
-
-/**
- * The options every online phase shares (everything but `reference` and `mixed`), checked: a batch larger than the
- * pairs a round can make is an error before anything runs.
- */
-export function onlineOptionsOf(
-  ctx: ExecContext,
-  annotator: OnlineAnnotator,
-): Omit<OnlineOptions, "reference" | "mixed"> & { budget: { perRound: number; total: number } } {
-  const p = ctx.node.params;
-  const id = ctx.node.id;
-  const where = `${id}: `;
-  const rounds = number(p, "rounds", 1, where);
-  const promptsPerRound = number(p, "prompts_per_round", 64, where);
-  const batch = number(p, "batch", 16, where);
-  const accumulation = number(p, "accumulation", 1, where);
-  const most = pairsPerRoundAtMost({ promptsPerRound });
-  if (batch * accumulation > most)
-    throw new NodeError(
-      `batch ${batch}${accumulation > 1 ? ` × accumulation ${accumulation}` : ""} is larger than the ${most} pairs a round of ${id} can make ` +
-        `(prompts_per_round ${promptsPerRound}, at most one pair per prompt); lower batch or raise prompts_per_round`,
-    );
-  const loop = loopOf(p, most, `a round of ${id}`);
-  const stepsPerRound = typeof p.steps === "number" ? p.steps : undefined;
-  const epochs = typeof p.epochs === "number" ? p.epochs : 1;
-  const budget = onlineStepBudget({ batch, accumulation, stepsPerRound, epochs, rounds, promptsPerRound });
-  const topK = number(p, "top_k", 0, where);
-  const topP = number(p, "top_p", 1, where);
-  return {
-    rounds,
-    promptsPerRound,
-    samples: number(p, "samples", 2, where),
-    refresh: number(p, "refresh", 1, where),
-    sampling: { temperature: number(p, "temperature", 1, where), topP, topK, maxTokens: number(p, "max_tokens", 64, where) },
-    annotator,
-    objective: objectiveOf(p.objective),
-    batch,
-    accumulation,
-    ...(stepsPerRound !== undefined ? { stepsPerRound } : {}),
-    epochs,
-    stepsPerRun: loop.stepsPerRun,
-    optimizer: optimizerOf(p.optimizer),
-    schedule: scheduleOf(p.schedule, budget.total),
-    clipNorm: loop.clipNorm,
-    seed: loop.seed,
-    ...(loop.mixedPrecision ? { mixedPrecision: loop.mixedPrecision } : {}),
-    budget,
-  };
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -282,11 +179,11 @@ async function asNodeErrors<T>(id: string, train: () => Promise<T>): Promise<T> 
   try {
     return await train();
   } catch (e) {
-    if (e instanceof RaterUnavailable) throw new NodeError(`${id}: the annotator cannot run: ${e.message}\n  fix the rater and run again.`);
+    if (e instanceof RaterUnavailable) throw new NodeError(`${id}: the annotator cannot run: ${e.message}\n  fix the rater and run again.`, { cause: e });
     if (e instanceof OnlineError || e instanceof ScoreError || e instanceof SampleError || e instanceof SimilarityError || e instanceof LoraError)
-      throw new NodeError(`${id}: ${e.message}`);
+      throw new NodeError(`${id}: ${e.message}`, { cause: e });
     // runBdhs checks its options with RangeErrors that name the setting.
-    if (e instanceof RangeError && e.message.startsWith("bdhs:")) throw new NodeError(`${id}: ${e.message}`);
+    if (e instanceof RangeError && e.message.startsWith("bdhs:")) throw new NodeError(`${id}: ${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -328,25 +225,30 @@ export function finishOnline(ctx: ExecContext, result: OnlineResult, started: nu
   return summary;
 }
 
-export const trainOnlineExecutor: NodeExecutor = {
+/** The prompts to sample on; online BDHS rewrites ground truths, so it skips prompts without one. */
+function promptsToSample(ctx: ExecContext, input: StoredInput, model: VlmModel, bdhs: boolean): OnlinePrompt[] {
+  const all = promptsOf(input.dir, model);
+  const prompts = bdhs ? all.filter((x) => x.item.answer.trim() !== "") : all;
+  if (prompts.length < all.length)
+    ctx.log.line(`${ctx.node.id}: skipped ${all.length - prompts.length} prompt(s) without a ground-truth answer (online BDHS rewrites it)`);
+  if (prompts.length === 0) throw new NodeError(`${ctx.node.id}: ${input.node.id} holds no prompts${bdhs ? " with a ground-truth answer" : ""} to sample on`);
+  return prompts;
+}
+
+export const trainOnlineExecutor = defineExecutor({
   ...nodeKind("train.online"),
   usesDevice: true,
-  async run(ctx) {
-    const { p, id, lora, started, model } = startOnline(ctx);
+  settings: (p) => ({ ...onlineSettings(p), reference: p.reference }),
+  async run(ctx, s) {
+    const { id, started, model } = startOnline(ctx);
+    const { device, lora } = s.training;
     const promptsInput = ctx.input("prompts");
-    let prompts = promptsOf(promptsInput.dir, model);
-    if (p.bdhs !== undefined) {
-      const all = prompts.length;
-      prompts = prompts.filter((x) => x.item.answer.trim() !== "");
-      if (prompts.length < all) ctx.log.line(`${id}: skipped ${all - prompts.length} prompt(s) without a ground-truth answer (online BDHS rewrites it)`);
-    }
-    if (prompts.length === 0)
-      throw new NodeError(`${id}: ${promptsInput.node.id} holds no prompts${p.bdhs !== undefined ? " with a ground-truth answer" : ""} to sample on`);
-    const runtime = await ctx.runtime(p.device);
-    const { annotator, name } = await annotatorOf(ctx, runtime);
-    const { budget, ...options } = onlineOptionsOf(ctx, annotator);
+    const prompts = promptsToSample(ctx, promptsInput, model, s.annotator.kind === "bdhs");
+    const runtime = await ctx.runtime(device);
+    const { annotator, name } = await annotatorOf(ctx, s.annotator, device, runtime);
+    const { budget, ...options } = onlineOptionsOf(id, s, annotator);
     checkPrecisionOnDevice(options, runtime, id);
-    const reference = onlineReferenceOf(ctx, model);
+    const reference = onlineReferenceOf(ctx, s.reference, model);
     ctx.log.line(
       `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
     );
@@ -356,4 +258,4 @@ export const trainOnlineExecutor: NodeExecutor = {
     );
     return { ...finishOnline(ctx, result, started), annotator: name, reference: referenceName(reference, model) };
   },
-};
+});

@@ -4,24 +4,25 @@
 // (../checkpoints.ts).
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { type SftStepMetrics, trainSft } from "../../models/tinyvlm/sft.ts";
-import type { NodeExecutor } from "../node-executor.ts";
+import { defineExecutor } from "../node-executor.ts";
 import { loadExamples, loadModel } from "./inputs.ts";
 import { meanOf, startTraining } from "./training-progress.ts";
-import { explainingPrecision, loopOf, optimizerOf, scheduleOf, trainingParams } from "./training-settings.ts";
+import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
 
 export { METRICS_FILE } from "./training-progress.ts";
 
-export const trainSftExecutor: NodeExecutor = {
+export const trainSftExecutor = defineExecutor({
   ...nodeKind("train.sft"),
   usesDevice: true,
-  async run(ctx) {
-    const { p, lora } = trainingParams(ctx);
+  settings: (p) => ({ training: trainingSettings(p), lengthBuckets: p.length_buckets, lossAverage: p.loss_average }),
+  async run(ctx, { training, lengthBuckets, lossAverage }) {
     const data = ctx.input("data");
     const model = loadModel(ctx.input("model"));
     const { examples } = loadExamples(data, model);
-    const loop = loopOf(p, examples.length, data.node.id);
+    const loop = loopOf(training, examples.length, data.node.id);
     const t = await startTraining<SftStepMetrics>(
       ctx,
+      training.device,
       loop,
       "training",
       (recent, last) =>
@@ -34,11 +35,11 @@ export const trainSftExecutor: NodeExecutor = {
         examples,
         {
           ...loop,
-          optimizer: optimizerOf(p.optimizer),
-          schedule: scheduleOf(p.schedule, loop.steps),
-          lengthBuckets: typeof p.length_buckets === "number" ? p.length_buckets : 1,
-          lossAverage: p.loss_average === "example" ? "example" : "token",
-          lora,
+          optimizer: training.optimizer,
+          schedule: scheduleOf(training.schedule, loop.steps),
+          lengthBuckets,
+          lossAverage,
+          lora: training.lora,
         },
         t.onRun,
         t.more,
@@ -50,4 +51,4 @@ export const trainSftExecutor: NodeExecutor = {
       means: ["loss", "token_accuracy"],
     });
   },
-};
+});

@@ -56,11 +56,12 @@ export interface TrainingProgress<Row extends StepRow> {
 
 /**
  * Before training: the checkpoints started (or the latest resumed from), the note on steps per run logged, the
- * runtime for the phase's device and a progress line "<id>: <what>" over the steps, whose detail is
+ * runtime for the phase's `device` and a progress line "<id>: <what>" over the steps, whose detail is
  * `status(recent, last)` after each run (recent: the last 20 steps' rows).
  */
 export async function startTraining<Row extends StepRow>(
   ctx: ExecContext,
+  device: string | undefined,
   loop: LoopSettings,
   what: string,
   status: (recent: readonly Row[], last: Row) => string,
@@ -68,7 +69,7 @@ export async function startTraining<Row extends StepRow>(
   const checkpoints = new TrainingCheckpoints<Row>(ctx, { every: loop.checkpointEvery, steps: loop.steps, stepsPerRun: loop.stepsPerRun });
   const resumed: Resumed<Row> | undefined = checkpoints.start();
   if (loop.stepsPerRunNote) ctx.log.line(`${ctx.node.id}: ${loop.stepsPerRunNote}`);
-  const runtime = await ctx.runtime(ctx.node.params.device);
+  const runtime = await ctx.runtime(device);
   checkPrecisionOnDevice(loop, runtime, ctx.node.id);
   const progress = ctx.log.progress(`${ctx.node.id}: ${what}`, loop.steps, "steps");
   const started = performance.now();

@@ -1,41 +1,124 @@
-// Decoding a training phase's params (docs/execution-graph.md: constructor values are objects with a `type`,
-// percentages are fractions) into the tensor compiler's optimizer and schedule configurations.
+// A training phase's settings: the decoded params every phase has (src/graph/params.ts: checked and defaulted, so
+// this is plain conversion) turned into the tensor compiler's optimizer and schedule configurations, the LoRA settings
+// and the numbers of the training loop.
+import type { LoraBlock, Optimizer, Params, Schedule } from "../../../graph/params.ts";
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../tensor/optim/types.ts";
 import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
 import type { Runtime } from "../../engine/session.ts";
-import { LoraError, type LoraSettings, loraSettingsOf } from "../../models/tinyvlm/adapters.ts";
+import { checkLoraSettings, LoraError, type LoraSettings } from "../../models/tinyvlm/adapters.ts";
 import { stepsForEpochs } from "../../models/tinyvlm/sft.ts";
 import { stepsPerRunFor } from "../checkpoints.ts";
-import { type ExecContext, NodeError } from "../node-executor.ts";
+import { NodeError } from "../node-executor.ts";
 
-type Params = Record<string, unknown>;
+/** The settings every training phase has (sft, dpo, online and mixed alike). */
+export type TrainingParams = Pick<
+  Params<"train.sft">,
+  | "optimizer"
+  | "schedule"
+  | "lora"
+  | "epochs"
+  | "steps"
+  | "batch"
+  | "accumulation"
+  | "grad_clip"
+  | "steps_per_run"
+  | "precision"
+  | "device"
+  | "checkpoint_every"
+  | "seed"
+>;
 
-const num = (o: Params, key: string, fallback: number): number => (typeof o[key] === "number" ? (o[key] as number) : fallback);
+/** Optimizer steps in one ONNX Runtime run when `steps_per_run` is not set (the catalog leaves it to the runtime). */
+const STEPS_PER_RUN = 25;
 
-export function optimizerOf(p: unknown): OptimizerConfig {
-  const o = (p ?? { type: "adamw" }) as Params;
-  if (o.type === "adamw")
-    return adamw({
-      lr: num(o, "lr", 1e-4),
-      beta1: num(o, "beta1", 0.9),
-      beta2: num(o, "beta2", 0.999),
-      eps: num(o, "eps", 1e-8),
-      weightDecay: num(o, "weight_decay", 0),
-    });
-  if (o.type === "sgd")
-    return sgd({ lr: num(o, "lr", 1e-2), momentum: num(o, "momentum", 0.9), nesterov: o.nesterov === true, weightDecay: num(o, "weight_decay", 0) });
-  throw new NodeError(`optimizer: unknown type ${JSON.stringify(o.type)}; use adamw or sgd`);
+/** A schedule before the phase's length is known; warmup is a number of steps (≥ 1) or a share of all steps. */
+export type ScheduleSettings = { kind: "constant" | "linear"; warmup: number } | { kind: "cosine"; warmup: number; minRatio: number };
+
+export interface TrainingSettings {
+  /** The phase's device; absent: alignc run --device. */
+  device: string | undefined;
+  batch: number;
+  accumulation: number;
+  /** Optimizer steps; absent: `epochs` passes over the data. */
+  steps: number | undefined;
+  /** Passes over the data when `steps` is not set (1 unless given). */
+  epochs: number;
+  /** Optimizer steps per ONNX Runtime run, as asked. */
+  stepsPerRun: number;
+  checkpointEvery: number | undefined;
+  clipNorm: number;
+  seed: number;
+  /** `precision: fp16 | bf16` (docs/gpu.md, "Mixed precision"); absent for fp32. */
+  mixedPrecision: MixedPrecision | undefined;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleSettings;
+  /** Absent: every weight is trained. */
+  lora: LoraSettings | undefined;
 }
 
-/** Warmup is a number of steps (an integer) or a share of all steps (a fraction below 1). */
-export function scheduleOf(p: unknown, totalSteps: number): ScheduleConfig {
-  const o = (p ?? { type: "constant" }) as Params;
-  const w = num(o, "warmup", 0);
+/** A phase's training settings; a `lora` setting that cannot be used fails here, before anything is loaded. */
+export function trainingSettings(p: TrainingParams): TrainingSettings {
+  return {
+    device: p.device,
+    batch: p.batch,
+    accumulation: p.accumulation,
+    steps: p.steps,
+    epochs: p.epochs ?? 1,
+    stepsPerRun: p.steps_per_run ?? STEPS_PER_RUN,
+    checkpointEvery: p.checkpoint_every,
+    clipNorm: p.grad_clip,
+    seed: p.seed,
+    mixedPrecision: mixedPrecisionOf(p.precision),
+    optimizer: optimizerOf(p.optimizer),
+    schedule: scheduleSettingsOf(p.schedule),
+    lora: loraOf(p.lora),
+  };
+}
+
+export function optimizerOf(o: Optimizer): OptimizerConfig {
+  switch (o.type) {
+    case "adamw":
+      return adamw({ lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
+    case "sgd":
+      return sgd({ lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weight_decay });
+  }
+}
+
+export function scheduleSettingsOf(s: Schedule): ScheduleSettings {
+  return s.type === "cosine" ? { kind: "cosine", warmup: s.warmup, minRatio: s.min_ratio } : { kind: s.type, warmup: s.warmup };
+}
+
+/** The schedule over `totalSteps`: warmup is a number of steps (an integer ≥ 1) or a share of all steps. */
+export function scheduleOf(s: ScheduleSettings, totalSteps: number): ScheduleConfig {
+  const w = s.warmup;
   const warmupSteps = Number.isInteger(w) && w >= 1 ? w : Math.round(w * totalSteps);
-  if (o.type === "constant") return { kind: "constant", warmupSteps };
-  if (o.type === "linear") return { kind: "linear", warmupSteps, totalSteps };
-  if (o.type === "cosine") return { kind: "cosine", warmupSteps, totalSteps, minRatio: num(o, "min_ratio", 0) };
-  throw new NodeError(`schedule: unknown type ${JSON.stringify(o.type)}; use constant, linear or cosine`);
+  if (s.kind === "cosine") return { kind: "cosine", warmupSteps, totalSteps, minRatio: s.minRatio };
+  if (s.kind === "linear") return { kind: "linear", warmupSteps, totalSteps };
+  return { kind: "constant", warmupSteps };
+}
+
+/** The `precision` setting: fp32 (nothing), fp16 or bf16 compute with float32 master weights. */
+function mixedPrecisionOf(precision: TrainingParams["precision"]): MixedPrecision | undefined {
+  if (precision === "fp16") return { compute: "float16" };
+  if (precision === "bf16") return { compute: "bfloat16" };
+  return undefined;
+}
+
+/**
+ * The `lora` block as the adapters take it (α defaults to 2·r), checked for what only the runtime refuses (the
+ * projector both adapted and trained fully): a LoraError becomes a NodeError naming what to change.
+ */
+export function loraOf(block: LoraBlock | undefined): LoraSettings | undefined {
+  if (!block) return undefined;
+  const s: LoraSettings = { rank: block.rank, alpha: block.alpha ?? 2 * block.rank, targets: block.targets, dropout: block.dropout };
+  if (block.projector_lr !== undefined) s.projectorLr = block.projector_lr;
+  try {
+    checkLoraSettings(s);
+  } catch (e) {
+    if (e instanceof LoraError) throw new NodeError(`lora: ${e.message}`, { cause: e });
+    throw e;
+  }
+  return s;
 }
 
 export interface LoopSettings {
@@ -54,17 +137,15 @@ export interface LoopSettings {
 }
 
 /** Batch, accumulation and the number of optimizer steps (from `steps`, or `epochs` over `examples`). */
-export function loopOf(p: Params, examples: number, what: string): LoopSettings {
-  const batch = num(p, "batch", 16);
-  const accumulation = num(p, "accumulation", 1);
+export function loopOf(t: TrainingSettings, examples: number, what: string): LoopSettings {
+  const { batch, accumulation, checkpointEvery } = t;
   if (batch > examples) throw new NodeError(`batch ${batch} is larger than the ${examples} examples of ${what}; lower batch or use more data`);
   if (batch * accumulation > examples)
     throw new NodeError(
       `batch ${batch} × accumulation ${accumulation} = ${batch * accumulation} examples per step is more than the ${examples} examples of ${what}; lower batch or accumulation`,
     );
-  const steps = typeof p.steps === "number" ? p.steps : stepsForEpochs(examples, batch, accumulation, num(p, "epochs", 1));
-  const asked = Math.min(steps, num(p, "steps_per_run", 25));
-  const checkpointEvery = typeof p.checkpoint_every === "number" ? p.checkpoint_every : undefined;
+  const steps = t.steps ?? stepsForEpochs(examples, batch, accumulation, t.epochs);
+  const asked = Math.min(steps, t.stepsPerRun);
   // Checkpoints are taken at run ends: runs of K steps, K the largest divisor of checkpoint_every not above the asked K.
   const stepsPerRun = stepsPerRunFor(checkpointEvery, steps, asked);
   return {
@@ -72,9 +153,9 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
     accumulation,
     steps,
     stepsPerRun,
-    clipNorm: num(p, "grad_clip", 1),
-    seed: num(p, "seed", 0),
-    ...mixedPrecisionOf(p),
+    clipNorm: t.clipNorm,
+    seed: t.seed,
+    ...(t.mixedPrecision ? { mixedPrecision: t.mixedPrecision } : {}),
     ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
     ...(stepsPerRun !== asked
       ? {
@@ -82,14 +163,6 @@ export function loopOf(p: Params, examples: number, what: string): LoopSettings 
         }
       : {}),
   };
-}
-
-/** The `precision` setting: fp32 (nothing), fp16 or bf16 compute with float32 master weights. */
-function mixedPrecisionOf(p: Params): { mixedPrecision?: MixedPrecision } {
-  if (p.precision === undefined || p.precision === "fp32") return {};
-  if (p.precision === "fp16") return { mixedPrecision: { compute: "float16" } };
-  if (p.precision === "bf16") return { mixedPrecision: { compute: "bfloat16" } };
-  throw new NodeError(`precision: unknown value ${JSON.stringify(p.precision)}; use fp32, fp16 or bf16`);
 }
 
 /**
@@ -117,21 +190,5 @@ export async function explainingPrecision<T>(mixedPrecision: MixedPrecision | un
     throw new NodeError(
       `${phase}: precision ${precision}: ONNX Runtime's ${precision === "bf16" ? "CUDA " : ""}provider has no ${mixedPrecision.compute} kernel for ${op}, which this model's training program uses; use precision ${precision === "bf16" ? "fp16" : "fp32"} (docs/gpu.md, "Mixed precision")`,
     );
-  }
-}
-
-/** A training phase's params with `lora` decoded: called first, so that bad settings fail before anything is loaded. */
-export function trainingParams(ctx: ExecContext): { p: Params; lora: LoraSettings | undefined } {
-  const p = ctx.node.params;
-  return { p, lora: loraOf(p.lora) };
-}
-
-/** The phase's `lora` setting, checked (a LoraError becomes a NodeError naming what to change). */
-export function loraOf(p: unknown): LoraSettings | undefined {
-  try {
-    return loraSettingsOf(p);
-  } catch (e) {
-    if (e instanceof LoraError) throw new NodeError(`lora: ${e.message}`);
-    throw e;
   }
 }

@@ -1,11 +1,12 @@
 // Reverse-mode automatic differentiation over one graph: emits the backward pass into the builder's current graph
-// (the same graph as the forward pass, e.g. a training Loop's body) as ordinary ONNX ops.
-import { isFloat } from "../ir/dtype.ts";
-import type { Node, Tensor } from "../ir/graph.ts";
-import { formatShape, ShapeError } from "../ir/shape.ts";
-import { builderOf } from "../ops/builder.ts";
-import { zerosLike } from "./helpers.ts";
-import { vjpRules } from "./rules/index.ts";
+// (the same graph as the forward pass, e.g. a training Loop's body) as ordinary ONNX ops, with each op's VJP rule
+// from the op registry (ops/registry.ts). It sits above the op families, which define those rules.
+import { isFloat } from "./ir/dtype.ts";
+import type { Node, Tensor } from "./ir/graph.ts";
+import { formatShape, ShapeError } from "./ir/shape.ts";
+import { builderOf } from "./ops/builder.ts";
+import { opDef } from "./ops/registry.ts";
+import { zerosLike } from "./ops/shape-ops.ts";
 
 export class AutodiffError extends Error {
   override name = "AutodiffError";
@@ -62,8 +63,8 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
     if (!onPath.has(n)) continue;
     const grads = n.outputs.map(total);
     if (grads.every((g) => g === null)) continue;
-    const rule = vjpRules.get(n.op);
-    if (!rule) throw new AutodiffError(`autodiff: no gradient rule for ${n.op} (node ${n.name}); add one in src/tensor/autodiff/rules/`);
+    const rule = opDef(n.op)?.vjp;
+    if (!rule) throw new AutodiffError(`autodiff: no gradient rule for ${n.op} (node ${n.name}); give its entry in src/tensor/ops/ a vjp`);
     const needs = n.inputs.map((t) => !!t && varying.has(t) && isFloat(t.dtype));
     const inputGrads = rule({ node: n, inputs: n.inputs, outputs: n.outputs, grads, needs });
     inputGrads.forEach((g, k) => {

@@ -1,11 +1,12 @@
 // A reference interpreter of the tensor IR: plain TypeScript, float64 arithmetic, no optimisation. It is the
 // oracle that ONNX Runtime's results are checked against, so it favours obvious code over speed, and it checks
-// every computed shape and dtype against the IR (a mismatch is a shape-inference bug in an op constructor).
-import type { Graph, Node, Tensor, TensorData } from "../ir/graph.ts";
-import { formatShape } from "../ir/shape.ts";
-import type { Kernel } from "./kernel.ts";
-import { kernels } from "./kernels/index.ts";
-import { castValue, fromTensorData, toTensorData, type Value } from "./value.ts";
+// every computed shape and dtype against the IR (a mismatch is a shape-inference bug in an op constructor). Each
+// op's kernel comes from the op registry (ops/registry.ts); what kernels share is in reference/.
+import type { Graph, Node, Tensor, TensorData } from "./ir/graph.ts";
+import { formatShape } from "./ir/shape.ts";
+import { opDef } from "./ops/registry.ts";
+import type { Kernel } from "./reference/kernel.ts";
+import { castValue, fromTensorData, toTensorData, type Value } from "./reference/value.ts";
 
 export type Feeds = ReadonlyMap<Tensor, TensorData> | Readonly<Record<string, TensorData>>;
 
@@ -83,7 +84,7 @@ class Evaluation {
 
   private runNode(node: Node, scope: Scope): void {
     const where = `node ${node.name} (${node.op}) in graph "${scope.graph.name}"`;
-    const kernel: Kernel | undefined = node.domain === "" ? kernels.get(node.op) : undefined;
+    const kernel: Kernel | undefined = node.domain === "" ? opDef(node.op)?.reference : undefined;
     if (!kernel) throw new Error(`reference: no kernel for op ${node.domain ? `${node.domain}.` : ""}${node.op} (${where})`);
     const inputs = node.inputs.map((t) => (t ? this.read(scope, t, where) : null));
     const results = kernel({ node, inputs, runSubgraph: (g, feeds) => this.run(g, feeds, scope) });

@@ -1,0 +1,88 @@
+// What checking one declaration does, by its kind: an evaluate block's settings, a sweep (sweeps.ts), or a
+// constructor call with its cross-setting rules, its runtime support and what it produces.
+
+import { diagnostic } from "../../diagnostics/diagnostic.ts";
+import { helpTexts } from "../../diagnostics/messages.ts";
+import type { Call, Declaration, Expression, Ident } from "../ast/ast.ts";
+import type { DeclSymbol } from "../binder/scope.ts";
+import { suggest } from "../values/suggest.ts";
+import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
+import { evaluateFields } from "./catalog/training.ts";
+import type { CheckedDecl, CheckedProgram } from "./check.ts";
+import type { EvalHost, Evaluator } from "./evaluate.ts";
+import { checkRuntimeSupport } from "./runtime-support.ts";
+import type { SweepContext } from "./sweep-targets.ts";
+import { checkSweep } from "./sweeps.ts";
+
+export interface DeclarationContext extends SweepContext {
+  host: EvalHost;
+  /** The program that gathers a sweep or a TypeScript rater to verify; absent for a later declaration of a name. */
+  program?: CheckedProgram;
+}
+
+/** Checks `sym` with `ev` (its file's evaluator) into `result`. */
+export function checkDeclaration(sym: DeclSymbol, ev: Evaluator, result: CheckedDecl, cx: DeclarationContext): void {
+  const { qualified } = result;
+  if (sym.node.kind === "Evaluate") {
+    const r = ev.fields(evaluateFields, sym.node.block, "evaluate", qualified, { missingAt: sym.node.name.span });
+    result.evaluate = { settings: r.settings, settingSpans: r.settingSpans, defaulted: r.defaulted };
+  } else if (sym.declKind === "sweep") {
+    const sweep = checkSweep(sym, sym.node as Declaration, ev, cx.host, cx);
+    if (sweep) cx.program?.sweeps.set(qualified, sweep);
+  } else checkConstructorDeclaration(sym, ev, result, cx);
+}
+
+/** A declaration made by a constructor: its call, cross-setting rules, what it produces, and TypeScript raters to verify. */
+function checkConstructorDeclaration(sym: DeclSymbol, ev: Evaluator, result: CheckedDecl, cx: DeclarationContext): void {
+  const { host } = cx;
+  const call = declarationCall(sym.node as Declaration, host);
+  if (!call) return;
+  const checkedCall = ev.call(call.ctor, call.expr, `${result.qualified}.`);
+  if (!checkedCall) return;
+  result.call = checkedCall;
+  call.ctor.validate?.(checkedCall, { report: host.report, infoOf: (q) => cx.checkDecl(q)?.info });
+  checkRuntimeSupport(checkedCall, sym.file.ast.source.absPath, host.report);
+  result.info = call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
+  if (call.ctor.name === "typescript") {
+    const mod = checkedCall.args[0]?.value;
+    const exp = checkedCall.settings.export;
+    if (mod?.k === "string" && exp?.k === "string") {
+      cx.program?.hookRaters.push({ qualified: result.qualified, modulePath: mod.v, exportName: exp.v, span: checkedCall.args[0]?.span ?? checkedCall.span });
+    }
+  }
+}
+
+/** The constructor of a declaration's right-hand side, with a clear message when it is not one. */
+function declarationCall(decl: Declaration, host: EvalHost): { ctor: Ctor; expr: Call } | undefined {
+  const e: Expression = decl.value;
+  const callee = e.kind === "Call" ? e.callee : e.kind === "Ref" ? e.path : undefined;
+  const family = decl.declKind;
+  const names = [...ctorsOf(family).keys()];
+  if (callee?.length !== 1) {
+    host.report(
+      diagnostic(
+        "typeMismatch",
+        {
+          expected: `a ${family} constructor (${names.join(", ")})`,
+          found: e.kind === "Ref" ? `a reference to '${e.path.map((p) => p.name).join(".")}'` : "another value",
+        },
+        e.span,
+        {
+          help: e.kind === "Ref" ? helpTexts.declarationBuildsNew() : helpTexts.example(ctorsOf(family).values().next().value?.example ?? ""),
+        },
+      ),
+    );
+    return undefined;
+  }
+  const id = callee[0] as Ident;
+  const ctor = findCtor(family, id.name);
+  if (!ctor) {
+    const other = familyOf(id.name);
+    const extras = other
+      ? { help: helpTexts.otherFamily(id.name, other, decl.name.name) }
+      : (suggest(id.name, names, id.span) ?? { help: helpTexts.constructorsOf(family, names.join(", ")) });
+    host.report(diagnostic("unknownConstructor", { name: id.name, category: family }, id.span, extras));
+    return undefined;
+  }
+  return { ctor, expr: e.kind === "Call" ? e : { kind: "Call", callee, span: e.span } };
+}
