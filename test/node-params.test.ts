@@ -57,6 +57,12 @@ function writeExampleFiles(root: string): void {
   for (const f of ["config.json", "tokenizer.json", "model.safetensors"]) writeFileSync(path.join(checkpoint, f), "{}");
   mkdirSync(path.join(root, "data"), { recursive: true });
   writeFileSync(path.join(root, "data/prefs.jsonl"), "");
+  // hf(path)'s example: check reads the config (the weights are only looked up).
+  const hf = path.join(root, "models/SmolLM2-135M-Instruct");
+  mkdirSync(hf, { recursive: true });
+  const config = { architectures: ["LlamaForCausalLM"], vocab_size: 16, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 1, num_attention_heads: 2 };
+  writeFileSync(path.join(hf, "config.json"), JSON.stringify(config));
+  for (const f of ["tokenizer.json", "model.safetensors"]) writeFileSync(path.join(hf, f), "{}");
 }
 
 /** A file holding the example: a declaration, or a setting (optimizer, schedule) inside a phase. */

@@ -388,6 +388,45 @@ export const messages = {
     (a) => `${a.what} ${q(a.path)} ${a.problem}`,
     "The path names something, but not what the declaration needs: a data file must be a regular file (not a directory, a device or a FIFO), a checkpoint directory a directory holding config.json, tokenizer.json and model.safetensors. `check` looks at what the path is (its metadata) without opening it.",
   ),
+  hfConfigUnreadable: def<{ path: string; detail: string }>(
+    "ALN3024",
+    "error",
+    (a) => `Hugging Face checkpoint ${q(a.path)} has no readable config.json: ${a.detail}`,
+    "`hf(path)` names a Hugging Face checkpoint directory, and `check` reads its config.json (through the same reader as every file that is not alignc's: a regular file of at most 16 MiB, strict UTF-8 JSON with no duplicate keys) to know the architecture and sizes. The weights are never read at check time. A directory downloaded with `huggingface-cli download` or saved by `save_pretrained` has one.",
+    () => "point hf(…) at the directory that holds config.json, tokenizer.json and the .safetensors weights",
+  ),
+  hfUnsupportedArchitecture: def<{ path: string; found: string; supported: string }>(
+    "ALN3025",
+    "error",
+    (a) => `Hugging Face checkpoint ${q(a.path)}: architecture ${a.found} is not supported`,
+    "alignc computes a Hugging Face model with its own tensor programs, so it reads only the architectures whose layers it implements: the decoder-only LlamaForCausalLM (Llama, SmolLM2, Vicuna), Qwen2ForCausalLM (Qwen2, Qwen2.5) and MistralForCausalLM, by `architectures[0]` in config.json. Vision-language architectures (LLaVA, Qwen2-VL, SmolVLM) come later (docs/hf-models.md).",
+    (a) => `supported architectures: ${a.supported}`,
+  ),
+  hfConfigRefused: def<{ path: string; detail: string }>(
+    "ALN3026",
+    "error",
+    (a) => `config.json of Hugging Face checkpoint ${q(a.path)}: ${a.detail}`,
+    "The config.json is there and names a supported architecture, but alignc cannot use what it says: a required size is missing or not a positive integer, num_key_value_heads does not divide num_attention_heads, a RoPE scaling alignc does not compute (it computes none, linear and llama3), or an activation other than SiLU. Both layouts are read: the hub's (transformers 4: rope_theta, rope_scaling, torch_dtype) and transformers 5's (rope_parameters, dtype).",
+  ),
+  hfFilesMissing: def<{ path: string; problem: string }>(
+    "ALN3027",
+    "error",
+    (a) => `Hugging Face checkpoint ${q(a.path)} ${a.problem}`,
+    "A Hugging Face checkpoint directory needs, besides config.json, its tokenizer (tokenizer.json) and its weights: model.safetensors, or the shards that model.safetensors.index.json lists, each beside the index. `check` looks these files up and reads the index, never the weights.",
+  ),
+  loraTargetWrongModel: def<{ target: string; model: string; family: string; targets: string }>(
+    "ALN3028",
+    "error",
+    (a) => `LoRA target ${q(a.target)} is not a module of ${q(a.model)}, ${withArticle(a.family)} model (its targets: ${a.targets})`,
+    "LoRA targets name weights of the phase's model. TinyVLM models take alignc's names (q, k, v, o, mlp_in, mlp_out, projector, vision); Hugging Face models (`hf(path)`) take their modules' names, as PEFT's target_modules does: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj. A phase trained from another phase takes the targets of the model it started from.",
+  ),
+  maxTokensOverContext: def<{ setting: string; value: number; model: string; limit: number }>(
+    "ALN3029",
+    "error",
+    (a) => `${a.setting} ${a.value} is more than ${q(a.model)} can attend to (max_position_embeddings ${a.limit})`,
+    "A Hugging Face model's config.json says how many positions it was trained for (max_position_embeddings); generating more tokens than that cannot work, even before the prompt's tokens are counted.",
+    (a) => `use at most ${a.limit}`,
+  ),
 
   // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────
   unknownParam: def<{ name: string }>(
@@ -702,6 +741,11 @@ export const messages = {
     "ALN7023",
     ["RaterUnavailable"],
     "A rater cannot run at all, so the stage that uses it stops: a command rater's program does not start or exits before answering, a TypeScript rater's module does not load, or a judge is asked for something it cannot do (sampling at a temperature). Items that fail one by one are retried and reported per item instead (docs/raters.md).",
+  ),
+  chatTemplateFailed: failure(
+    "ALN7024",
+    ["ChatTemplateError"],
+    "A Hugging Face checkpoint's chat template (`chat_template.jinja`, or `chat_template` in tokenizer_config.json) could not be read or rendered: it does not parse as Jinja, it called `raise_exception` for the conversation (many templates refuse a conversation that does not alternate user and assistant turns, or a system message they do not support), or it uses a Jinja feature the renderer lacks. The message quotes the template's own words where it gave them.",
   ),
 
   // ── ALN9xxx limits ───────────────────────────────────────────────────────

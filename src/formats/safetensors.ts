@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { allocate, byteSize, type DType } from "../tensor/ir/dtype.ts";
 import type { TensorData } from "../tensor/ir/graph.ts";
 import { writeFileAtomic } from "../util/safe-write.ts";
+import { describeRefusal, type ReadRoot, withUntrustedReader } from "../util/untrusted-file.ts";
 import { type JsonValue, LONE_SURROGATE, parseStrictJson } from "./strict-json.ts";
 
 /** The reference reader's limit: a larger header is taken as a corrupt or hostile file. */
@@ -135,7 +136,8 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Readonly<Record
   return out;
 }
 
-interface Entry {
+/** One tensor as a header describes it; `begin`/`end` are relative to the data section, which starts at `dataStart`. */
+export interface SafetensorsEntry {
   name: string;
   dtype: DType;
   shape: number[];
@@ -143,19 +145,31 @@ interface Entry {
   end: number;
 }
 
-/** Parses and validates a whole file held in memory; `source` (a path or label) starts every error message. */
-export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsContents {
-  const fail = (msg: string): never => {
-    throw new SafetensorsError(`${source}: ${msg}`);
-  };
-  if (bytes.length < 8) fail(`the file is ${bytes.length} bytes, too short for the 8-byte header length`);
-  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+export interface SafetensorsHeader {
+  /** Byte offset of the data section in the file: 8 + the header length. */
+  dataStart: number;
+  /** In file (offset) order. */
+  tensors: SafetensorsEntry[];
+  metadata: Record<string, string>;
+}
+
+type Fail = (msg: string) => never;
+
+/** The header length from the first 8 bytes, checked against the limit and the file's size. */
+function headerLengthOf(first8: Uint8Array, fileSize: number, fail: Fail): number {
+  if (first8.length < 8 || fileSize < 8) fail(`the file is ${fileSize} bytes, too short for the 8-byte header length`);
+  const n = new DataView(first8.buffer, first8.byteOffset, first8.byteLength).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header too large: ${n} bytes declared, the limit is ${MAX_HEADER_BYTES}`);
   const headerLength = Number(n);
-  if (8 + headerLength > bytes.length) fail(`header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`);
+  if (8 + headerLength > fileSize) fail(`header length ${headerLength} runs past the end of the file (${fileSize} bytes)`);
+  return headerLength;
+}
+
+/** Parses the header's JSON and checks every entry against a data section of `dataLength` bytes (tiled exactly). */
+function parseHeader(headerBytes: Uint8Array, dataLength: number, fail: Fail): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
   let text = "";
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + headerLength));
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     fail("the header is not valid UTF-8");
   }
@@ -172,7 +186,6 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
   const entries = Object.entries(header)
     .filter(([name]) => name !== METADATA_KEY)
     .map(([name, info]) => readEntry(name, info, fail));
-  const dataLength = bytes.length - 8 - headerLength;
   for (const e of entries) {
     const what = `tensor ${JSON.stringify(e.name)}`;
     if (e.end > dataLength) fail(`${what}: data_offsets [${e.begin}, ${e.end}] are out of range; the data section is ${dataLength} bytes`);
@@ -195,26 +208,45 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     prev = what;
   }
   if (at !== dataLength) fail(`the data section is ${dataLength} bytes but the tensors cover only ${at}; ${dataLength - at} bytes belong to no tensor`);
+  return { entries, metadata };
+}
 
-  const base = 8 + headerLength;
+/**
+ * The header of a file that is not read whole: `read(position, length)` returns bytes of the file (fewer at its end),
+ * `fileSize` its size. Checks the same rules as decodeSafetensors, the data section's tiling included.
+ */
+export function decodeSafetensorsHeader(read: (position: number, length: number) => Uint8Array, fileSize: number, source: string): SafetensorsHeader {
+  const fail: Fail = (msg) => {
+    throw new SafetensorsError(`${source}: ${msg}`);
+  };
+  const headerLength = headerLengthOf(read(0, 8), fileSize, fail);
+  const headerBytes = read(8, headerLength);
+  if (headerBytes.length !== headerLength) fail(`the header is ${headerLength} bytes but only ${headerBytes.length} could be read`);
+  const { entries, metadata } = parseHeader(headerBytes, fileSize - 8 - headerLength, fail);
+  return { dataStart: 8 + headerLength, tensors: entries, metadata };
+}
+
+/** Parses and validates a whole file held in memory; `source` (a path or label) starts every error message. */
+export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsContents {
+  const header = decodeSafetensorsHeader((position, length) => bytes.subarray(position, position + length), bytes.length, source);
   const tensors = new Map<string, TensorData>();
-  for (const e of entries) {
+  for (const e of header.tensors) {
     // Copied into a fresh typed array: the file's offsets need not be aligned for every reader's buffer.
     const data = allocate(
       e.dtype,
       e.shape.reduce((a, b) => a * b, 1),
     );
-    new Uint8Array(data.buffer).set(bytes.subarray(base + e.begin, base + e.end));
+    new Uint8Array(data.buffer).set(bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end));
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data });
   }
-  return { tensors, metadata };
+  return { tensors, metadata: header.metadata };
 }
 
 function isObject(v: JsonValue | undefined): v is { [key: string]: JsonValue } {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function readMetadata(value: JsonValue | undefined, fail: (msg: string) => never): Record<string, string> {
+function readMetadata(value: JsonValue | undefined, fail: Fail): Record<string, string> {
   const out: Record<string, string> = {};
   if (value === undefined) return out;
   if (!isObject(value)) return fail(`"${METADATA_KEY}" must be an object of strings`);
@@ -225,7 +257,7 @@ function readMetadata(value: JsonValue | undefined, fail: (msg: string) => never
   return out;
 }
 
-function readEntry(name: string, info: JsonValue, fail: (msg: string) => never): Entry {
+function readEntry(name: string, info: JsonValue, fail: Fail): SafetensorsEntry {
   const what = `tensor ${JSON.stringify(name)}`;
   if (!isObject(info)) return fail(`${what}: expected an object with dtype, shape and data_offsets`);
   // Like the reference reader, fields other than these three are ignored.
@@ -256,4 +288,18 @@ export function saveSafetensors(file: string, tensors: TensorMap, metadata?: Rea
 
 export function loadSafetensors(file: string): SafetensorsContents {
   return decodeSafetensors(readFileSync(file), file);
+}
+
+/** Largest safetensors file whose header is read (the data is never read here): a bound on what a header may claim. */
+export const MAX_SHARD_BYTES = 1024 * 1024 * 1024 * 1024;
+
+/**
+ * Only the header of a safetensors file (names, dtypes, shapes, offsets), through the untrusted reader: a file of any
+ * size up to MAX_SHARD_BYTES, of which 8 + the header length bytes are read. A refused path or a bad header is a
+ * SafetensorsError naming the file.
+ */
+export function readSafetensorsHeader(file: string, root?: ReadRoot): SafetensorsHeader {
+  const r = withUntrustedReader(file, { maxBytes: MAX_SHARD_BYTES, ...(root ? { root } : {}) }, (read, size) => decodeSafetensorsHeader(read, size, file));
+  if (!r.ok) throw new SafetensorsError(describeRefusal(r, MAX_SHARD_BYTES));
+  return r.value;
 }

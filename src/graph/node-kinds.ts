@@ -45,6 +45,10 @@ const ONLINE_CHECKPOINTS: UnsupportedSetting = {
 export const NODE_KINDS = {
   "model.init": { version: 1 },
   "model.checkpoint": { version: 1 },
+  "model.hf": {
+    version: 1,
+    notRunnable: "Hugging Face models run in a later version: check reads their config.json, but no executor loads their weights yet",
+  },
   "model.onnx": {
     version: 1,
     notRunnable: "the runtime has no executor for ONNX models (model.onnx), so they can neither sample nor judge",

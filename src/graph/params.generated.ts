@@ -65,8 +65,24 @@ export interface LoraBlock {
   rank: number;
   /** α: the update is scaled by α / r; default 2·r. */
   alpha?: number;
-  /** Weights that get a LoRA update. */
-  targets: ("q" | "k" | "v" | "o" | "mlp_in" | "mlp_out" | "projector" | "vision")[];
+  /** Weights that get a LoRA update: on TinyVLM q, k, v, o, mlp_in, mlp_out, projector, vision; on a Hugging Face model (hf) its modules q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (left out: q_proj, v_proj). */
+  targets: (
+    | "q"
+    | "k"
+    | "v"
+    | "o"
+    | "mlp_in"
+    | "mlp_out"
+    | "projector"
+    | "vision"
+    | "q_proj"
+    | "k_proj"
+    | "v_proj"
+    | "o_proj"
+    | "gate_proj"
+    | "up_proj"
+    | "down_proj"
+  )[];
   /** Dropout on the LoRA input. */
   dropout: number;
   /** Separate learning rate for the projector (trained fully when set). */
@@ -135,6 +151,14 @@ export interface ModelInitParams {
 export interface ModelCheckpointParams {
   /** Checkpoint directory. */
   path: string;
+}
+
+/** model.hf: A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). Running Hugging Face models is not available yet (docs/hf-models.md). */
+export interface ModelHfParams {
+  /** Checkpoint directory. */
+  path: string;
+  /** Dtype of the weights when the model runs; default: the config's dtype (torch_dtype or dtype) when it is one of these, else float32. */
+  dtype?: "float32" | "float16" | "bfloat16";
 }
 
 /** model.onnx: A model exported to ONNX, with its tokenizer. Usable for sampling and as a judge; not trainable. */
@@ -619,6 +643,7 @@ export interface EvalMetricsParams {
 export interface NodeParamsMap {
   "model.init": ModelInitParams;
   "model.checkpoint": ModelCheckpointParams;
+  "model.hf": ModelHfParams;
   "model.onnx": ModelOnnxParams;
   "data.shapes": DataShapesParams;
   "data.file": DataFileParams;
@@ -722,7 +747,15 @@ const LORA_BLOCK: SettingSpec = {
     rank: { type: { t: "int", min: 1, max: 4096 }, default: 8 },
     alpha: { type: { t: "number", min: 0, minOpen: true } },
     targets: {
-      type: { t: "list", of: { t: "enum", values: ["q", "k", "v", "o", "mlp_in", "mlp_out", "projector", "vision"] }, min: 1, unique: true },
+      type: {
+        t: "list",
+        of: {
+          t: "enum",
+          values: ["q", "k", "v", "o", "mlp_in", "mlp_out", "projector", "vision", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        },
+        min: 1,
+        unique: true,
+      },
       default: ["q", "v"],
     },
     dropout: { type: { t: "number", min: 0, max: 1, maxOpen: true }, default: 0 },
@@ -773,6 +806,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
     },
   },
   "model.checkpoint": { fields: { path: { type: { t: "string" }, required: true } } },
+  "model.hf": { fields: { path: { type: { t: "string" }, required: true }, dtype: { type: { t: "enum", values: ["float32", "float16", "bfloat16"] } } } },
   "model.onnx": { fields: { path: { type: { t: "string" }, required: true }, tokenizer: { type: { t: "string" }, required: true } } },
   "data.shapes": {
     fields: {

@@ -22,6 +22,10 @@ export const SHAPES_TASKS = ["describe", "pope", "attribute", "count", "text"] a
 export const POPE_NEGATIVES = ["random", "popular", "adversarial"] as const;
 export const CORRUPTIONS = ["object", "color", "count", "position", "size"] as const;
 export const LORA_TARGETS = ["q", "k", "v", "o", "mlp_in", "mlp_out", "projector", "vision"] as const;
+/** LoRA targets of Hugging Face models (`hf(path)`): their modules' names, as PEFT's target_modules (src/models/hf/config.ts). */
+export const HF_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+/** The weight dtypes a Hugging Face model may run in (`hf(path) { dtype }`). */
+export const HF_DTYPES = ["float32", "float16", "bfloat16"] as const;
 
 /**
  * The numeric fields of each dataset kind's records that `filter { where: … }` may use. The checker rejects other

@@ -160,6 +160,40 @@ export function readUntrusted(file: string, opts: UntrustedOptions): { ok: true;
   return { ok: true, bytes: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), real: r.real };
 }
 
+/**
+ * Reads parts of a file without reading it whole (the header of a multi-gigabyte safetensors file): `use` gets a
+ * positional reader that returns at most `length` bytes at `position` (fewer at the end of the file) and the file's
+ * size. The file is checked and opened once, as for every other read; the cap bounds the file's size, not what is read.
+ */
+export function withUntrustedReader<T>(
+  file: string,
+  opts: UntrustedOptions,
+  use: (read: (position: number, length: number) => Buffer, size: number) => T,
+): { ok: true; value: T; real: string } | Refusal {
+  const checked = checkUntrusted(file, opts);
+  if (!checked.ok) return checked;
+  const result = withOpen(checked, (fd) => {
+    const read = (position: number, length: number): Buffer => {
+      const buffer = Buffer.alloc(Math.max(0, Math.min(length, checked.size - position)));
+      let at = 0;
+      while (at < buffer.length) {
+        const n = readSync(fd, buffer, at, buffer.length - at, position + at);
+        if (n === 0) break;
+        at += n;
+      }
+      return buffer.subarray(0, at);
+    };
+    try {
+      return { value: use(read, checked.size) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code && typeof (e as NodeJS.ErrnoException).syscall === "string") return errnoRefusal(checked.path, e);
+      throw e;
+    }
+  });
+  if ("ok" in result) return result;
+  return { ok: true, value: result.value, real: checked.real };
+}
+
 /** Feeds the file to `update` (a hash's update) in chunks: bounded memory whatever the file's size. */
 export function hashUntrusted(file: string, opts: UntrustedOptions, update: (chunk: Buffer) => unknown): { ok: true; size: number } | Refusal {
   const r = streamUntrusted(file, opts, (chunk) => {

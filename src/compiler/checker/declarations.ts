@@ -1,6 +1,7 @@
 // What checking one declaration does, by its kind: an evaluate block's settings, a sweep (sweeps.ts), or a
 // constructor call with its cross-setting rules, its runtime support and what it produces.
 
+import path from "node:path";
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
 import { helpTexts } from "../../diagnostics/messages.ts";
 import type { Call, Declaration, Expression, Ident } from "../ast/ast.ts";
@@ -41,8 +42,10 @@ function checkConstructorDeclaration(sym: DeclSymbol, ev: Evaluator, result: Che
   if (!checkedCall) return;
   result.call = checkedCall;
   call.ctor.validate?.(checkedCall, { report: host.report, infoOf: (q) => cx.checkDecl(q)?.info });
-  checkRuntimeSupport(checkedCall, sym.file.ast.source.absPath, host.report);
-  result.info = call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
+  const declFile = sym.file.ast.source.absPath;
+  const inspected = call.ctor.inspect?.(checkedCall, { dir: path.dirname(declFile), report: host.report });
+  checkRuntimeSupport(checkedCall, declFile, host.report);
+  result.info = inspected ?? call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
   if (call.ctor.name === "typescript") {
     const mod = checkedCall.args[0]?.value;
     const exp = checkedCall.settings.export;

@@ -11,6 +11,7 @@ import { type Diagnostic, diagnostic, type Span } from "../../diagnostics/diagno
 import { nodeKindSpec, unsupportedSettings } from "../../graph/node-kinds.ts";
 import { fileKind } from "../../util/untrusted-file.ts";
 import { type PathSpec, type Value, valueJson, valueText } from "../values/types.ts";
+import { lookedFor } from "./catalog/checks.ts";
 import type { CheckedCall } from "./catalog/ctor.ts";
 
 /** Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file. */
@@ -76,7 +77,7 @@ function checkPath(spec: PathSpec, written: string, dir: string, span: Span, rep
   const abs = path.resolve(dir, written);
   const stats = lookUp(abs);
   if (!stats) {
-    report(diagnostic("inputPathMissing", { what: spec.what, path: written, lookedFor: shown(abs, written) }, span));
+    report(diagnostic("inputPathMissing", { what: spec.what, path: written, lookedFor: lookedFor(abs, written) }, span));
     return;
   }
   if (spec.is === "file" && !stats.isFile()) {
@@ -91,11 +92,4 @@ function checkPath(spec: PathSpec, written: string, dir: string, span: Span, rep
   }
   const lacking = (spec.holds ?? []).filter((f) => !lookUp(path.join(abs, f))?.isFile());
   if (lacking.length > 0) report(diagnostic("inputPathUnusable", { what: spec.what, path: written, problem: `holds no ${lacking.join(", ")}` }, span));
-}
-
-/** Where the path was looked for, as the terminal shows paths (relative to the working directory); "" when as written. */
-function shown(abs: string, written: string): string {
-  const rel = path.relative(process.cwd(), abs);
-  const text = rel === "" ? "." : rel.startsWith(`..${path.sep}..${path.sep}..${path.sep}`) || path.isAbsolute(rel) ? abs : rel;
-  return text === written ? "" : text;
 }

@@ -63,3 +63,10 @@ export function exportPathProblem(setting: string): string | undefined {
     return `${normal === first ? "is" : "is inside"} '${first}', which alignc keeps in the run directory`;
   return undefined;
 }
+
+/** Where the path was looked for, as the terminal shows paths (relative to the working directory); "" when as written. */
+export function lookedFor(abs: string, written: string): string {
+  const rel = path.relative(process.cwd(), abs);
+  const text = rel === "" ? "." : rel.startsWith(`..${path.sep}..${path.sep}..${path.sep}`) || path.isAbsolute(rel) ? abs : rel;
+  return text === written ? "" : text;
+}

@@ -4,10 +4,22 @@ import type { Diagnostic, Span } from "../../../diagnostics/diagnostic.ts";
 import type { NodeKind } from "../../../graph/node-kinds.ts";
 import type { Category, DatasetKind, Fields, Type, Value } from "../../values/types.ts";
 
+/**
+ * A Hugging Face model (`hf(path)`), as check knows it from its config.json: what LoRA may target and how many
+ * positions it attends to. `modules` and `maxPositions` are absent when the config could not be read.
+ */
+export interface HfModelInfo {
+  architecture?: string;
+  modules?: readonly string[];
+  maxPositions?: number;
+}
+
 /** What the checker knows about a declaration's value once it is checked. */
 export type ResultInfo =
-  | { category: "model" }
-  | { category: "phase" }
+  /** `hf`: a Hugging Face model; absent: a TinyVLM model (or an ONNX one). */
+  | { category: "model"; hf?: HfModelInfo }
+  /** A trained model: `hf` when it started from a Hugging Face model. */
+  | { category: "phase"; hf?: HfModelInfo }
   | { category: "similarity" }
   | { category: "sweep" }
   | { category: "rater"; aspects: string[]; scale: { lo: number; hi: number } }
@@ -55,6 +67,12 @@ export interface ValidateContext {
   infoOf(target: string): ResultInfo | undefined;
 }
 
+/** What `inspect` may use: the directory paths are relative to (the declaring file's) and the report. */
+export interface InspectContext {
+  dir: string;
+  report(d: Diagnostic): void;
+}
+
 export interface Ctor {
   name: string;
   /** A declaration category, or a value family: optimizer, schedule, distribution. */
@@ -66,6 +84,12 @@ export interface Ctor {
   exclusive?: [string, string][];
   oneOf?: string[][];
   result?: (call: CheckedCall) => ResultInfo;
+  /**
+   * Reads what the declaration names at check time, when knowing it is part of checking (hf(path)'s config.json;
+   * never weights), reports what is wrong with it and returns the result info it learns. Runs after `validate`, even
+   * when the node kind is not runnable yet; takes the place of `result`.
+   */
+  inspect?: (call: CheckedCall, ctx: InspectContext) => ResultInfo;
   validate?: (call: CheckedCall, ctx: ValidateContext) => void;
   /**
    * Execution-graph node kind. Its version, and what of it `alignc run` cannot run yet (refused at check time), are

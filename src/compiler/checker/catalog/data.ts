@@ -6,6 +6,7 @@ import {
   CORRUPTIONS,
   FILE_FORMATS,
   GROUNDED_ASPECTS,
+  HF_DTYPES,
   POPE_NEGATIVES,
   RECORD_FIELDS,
   SHAPES_TASKS,
@@ -31,6 +32,7 @@ import {
 } from "../../values/types.ts";
 import { checkScoreOnRater, checkWeights, exportPathProblem } from "./checks.ts";
 import type { CheckedCall, Ctor, ResultInfo, ValidateContext } from "./ctor.ts";
+import { checkMaxTokens, inspectHf } from "./hf.ts";
 
 const prob: Type = { t: "fraction" };
 const seed: Fields = { seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Random seed of this stage." } };
@@ -128,6 +130,21 @@ const models: Ctor[] = [
     result: () => ({ category: "model" }),
     node: "model.checkpoint",
     example: 'model sft = checkpoint("runs/vit/checkpoints/vit")',
+  },
+  {
+    name: "hf",
+    category: "model",
+    doc: "A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). Running Hugging Face models is not available yet (docs/hf-models.md).",
+    args: [{ name: "path", type: { t: "string" }, doc: "Checkpoint directory." }],
+    fields: {
+      dtype: {
+        type: { t: "enum", values: HF_DTYPES },
+        doc: "Dtype of the weights when the model runs; default: the config's dtype (torch_dtype or dtype) when it is one of these, else float32.",
+      },
+    },
+    inspect: inspectHf,
+    node: "model.hf",
+    example: 'model base = hf("models/SmolLM2-135M-Instruct") { dtype: bfloat16 }',
   },
   {
     name: "onnx",
@@ -263,6 +280,7 @@ const datasets: Ctor[] = [
       { name: "prompts", type: datasetOf("prompts"), doc: "Prompts to answer." },
     ],
     fields: { n: { type: { t: "int", min: 1, max: 64 }, default: int(4), doc: "Responses per prompt." }, ...samplingFields, ...seed },
+    validate: checkMaxTokens,
     result: dataset("samples"),
     node: "stage.sample",
     example: "dataset samples = sample(sft, train) { n: 4, temperature: 1.2, max_tokens: 48, seed: 7 }",
@@ -347,6 +365,7 @@ const datasets: Ctor[] = [
       { name: "prompts", type: datasetOf("prompts"), doc: "Prompts with ground-truth answers." },
     ],
     fields: { ...bdhsFields, ...seed },
+    validate: checkMaxTokens,
     result: dataset("pairs"),
     node: "stage.bdhs",
     example: "dataset hallucinated = bdhs(sft, train) { rho: 0.99, similarity: sim, epsilon: 0.97, tries: 5 }",

@@ -1,10 +1,11 @@
 // Constructors for training phases, optimizers, schedules, evaluation and sweeps.
 import { diagnostic } from "../../../diagnostics/diagnostic.ts";
-import { LORA_TARGETS } from "../../../graph/vocabulary.ts";
+import { HF_LORA_TARGETS, LORA_TARGETS } from "../../../graph/vocabulary.ts";
 import { bool, type Fields, float, frac, int, list, record, sym, type Type } from "../../values/types.ts";
 import { checkScoreOnRater, checkWeights } from "./checks.ts";
 import type { CheckedCall, Ctor, ValidateContext } from "./ctor.ts";
 import { bdhsFields, samplingFields } from "./data.ts";
+import { checkLoraTargets, checkMaxTokens, phaseResult } from "./hf.ts";
 
 const modelRef: Type = { t: "ref", category: "model" };
 const pairsRef: Type = { t: "ref", category: "dataset", datasetKinds: ["pairs"] };
@@ -14,9 +15,9 @@ const loraFields: Fields = {
   rank: { type: { t: "int", min: 1, max: 4096 }, default: int(8), doc: "r: rank of the low-rank update." },
   alpha: { type: { t: "float", min: 0, minOpen: true }, doc: "α: the update is scaled by α / r; default 2·r." },
   targets: {
-    type: { t: "list", of: { t: "enum", values: LORA_TARGETS }, min: 1, unique: true },
+    type: { t: "list", of: { t: "enum", values: [...LORA_TARGETS, ...HF_LORA_TARGETS] }, min: 1, unique: true },
     default: list(sym("q"), sym("v")),
-    doc: "Weights that get a LoRA update.",
+    doc: "Weights that get a LoRA update: on TinyVLM q, k, v, o, mlp_in, mlp_out, projector, vision; on a Hugging Face model (hf) its modules q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (left out: q_proj, v_proj).",
   },
   dropout: { type: { t: "fraction", maxOpen: true }, default: frac(0), doc: "Dropout on the LoRA input." },
   projector_lr: { type: { t: "float", min: 0, minOpen: true }, doc: "Separate learning rate for the projector (trained fully when set)." },
@@ -100,6 +101,7 @@ const onlineFields: Fields = {
 };
 
 function checkSteps(call: CheckedCall, ctx: ValidateContext): void {
+  checkLoraTargets(call, ctx);
   if (call.settings.epochs && call.settings.steps) {
     ctx.report(diagnostic("conflictingKeys", { a: "epochs", b: "steps" }, call.settingSpans.steps));
   }
@@ -121,6 +123,7 @@ function checkSteps(call: CheckedCall, ctx: ValidateContext): void {
 
 function checkOnline(call: CheckedCall, ctx: ValidateContext): void {
   checkSteps(call, ctx);
+  checkMaxTokens(call, ctx);
   const annotator = call.settings.annotator;
   const bdhs = call.settings.bdhs;
   if (annotator && bdhs) ctx.report(diagnostic("conflictingKeys", { a: "annotator", b: "bdhs" }, call.settingSpans.bdhs));
@@ -141,7 +144,7 @@ const phases: Ctor[] = [
     ],
     fields: { ...trainingFields, ...sftFields },
     validate: checkSteps,
-    result: () => ({ category: "phase" }),
+    result: phaseResult,
     node: "train.sft",
     example: "phase vit = sft(base, train) { epochs: 3, batch: 32, optimizer: adamw { lr: 1e-3 } }",
   },
@@ -167,7 +170,7 @@ const phases: Ctor[] = [
       checkWeights(call, ctx, n, "pair datasets");
       if (call.settings.gamma && call.settings.weights) ctx.report(diagnostic("conflictingKeys", { a: "gamma", b: "weights" }, call.settingSpans.weights));
     },
-    result: () => ({ category: "phase" }),
+    result: phaseResult,
     node: "train.dpo",
     example: "phase aligned = dpo(sft, pairs) { objective: { beta: 0.1 }, lora: { rank: 128, alpha: 256 }, epochs: 3 }",
   },
@@ -181,7 +184,7 @@ const phases: Ctor[] = [
     ],
     fields: { ...preferenceFields, ...onlineFields, ...trainingFields },
     validate: checkOnline,
-    result: () => ({ category: "phase" }),
+    result: phaseResult,
     node: "train.online",
     example: "phase on = online(sft, train) { annotator: judge, samples: 2, rounds: 10 }",
   },
@@ -201,7 +204,7 @@ const phases: Ctor[] = [
       ...trainingFields,
     },
     validate: checkOnline,
-    result: () => ({ category: "phase" }),
+    result: phaseResult,
     node: "train.mixed",
     example: "phase mx = mixed(sft, pairs, train) { p: 0.5, annotator: judge }",
   },

@@ -110,7 +110,10 @@ function mixedPrecisionOf(precision: TrainingParams["precision"]): MixedPrecisio
  */
 export function loraOf(block: LoraBlock | undefined): LoraSettings | undefined {
   if (!block) return undefined;
-  const s: LoraSettings = { rank: block.rank, alpha: block.alpha ?? 2 * block.rank, targets: block.targets, dropout: block.dropout };
+  // The setting's type takes Hugging Face module names too (q_proj …), which check allows only on hf models; TinyVLM's
+  // adapters refuse any other name (checkLoraSettings, below).
+  const targets = block.targets as LoraSettings["targets"];
+  const s: LoraSettings = { rank: block.rank, alpha: block.alpha ?? 2 * block.rank, targets, dropout: block.dropout };
   if (block.projector_lr !== undefined) s.projectorLr = block.projector_lr;
   try {
     checkLoraSettings(s);

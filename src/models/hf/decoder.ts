@@ -1,0 +1,326 @@
+// The text decoder of Hugging Face's LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM as a tensor program
+// (the math of transformers' modeling_llama.py and modeling_qwen2.py, written out in docs/hf-models.md). Weights keep their canonical HF names and HF's [out, in] layout: every
+// projection is Gemm(transB = 1) on [B·T, in] activations, so a frozen weight stays the initializer it was loaded as
+// (ONNX Runtime folds MatMul(x, Transpose(W)) into a transposed copy, docs/hf-models.md). The residual stream is
+// kept as [B·T, D] for the same reason; only attention reshapes it into heads.
+//
+//   h = E[ids]
+//   per layer:  h += o_proj(attention(rope(q_proj(x)), rope(k_proj(x)), v_proj(x)))      x = RMSNorm(h; input_layernorm)
+//               h += down_proj(silu(gate_proj(x')) ⊙ up_proj(x'))                       x' = RMSNorm(h; post_attention_layernorm)
+//   logits = lm_head(RMSNorm(h; norm))                                                  lm_head = E when tied
+//
+// RMSNorm's inner part, the attention softmax and the log-softmax run in float32 whatever the activation dtype (as
+// transformers); RoPE's cos/sin tables come from the host (rope.ts) as program inputs.
+
+import type { DType } from "../../tensor/ir/dtype.ts";
+import type { Tensor, TensorData } from "../../tensor/ir/graph.ts";
+import { ShapeError } from "../../tensor/ir/shape.ts";
+import { Builder, builderOf } from "../../tensor/ops/builder.ts";
+import * as op from "../../tensor/ops/index.ts";
+import { causalMask, hiddenBias } from "../layers/attention.ts";
+import type { RopeShape } from "./rope.ts";
+
+/** What the decoder's forward needs of a model's config (a normalised `config.json`). */
+export interface DecoderShape {
+  vocab: number;
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  rmsEps: number;
+  rope: RopeShape;
+  /** `tie_word_embeddings`: the head is the embedding table and the file has no `lm_head.weight`. */
+  tiedEmbeddings: boolean;
+  /** q/k/v projections have biases (Qwen2; Llama's `attention_bias`). */
+  qkvBias: boolean;
+  /** o_proj has a bias (Llama's `attention_bias`; default false). */
+  outputBias?: boolean;
+  /** gate/up/down projections have biases (Llama's `mlp_bias`; default false). */
+  mlpBias?: boolean;
+  /** Sliding-window attention width, or null/absent for full attention: sequences longer than it are refused (not implemented yet). */
+  slidingWindow?: number | null;
+}
+
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+}
+
+/** Every tensor the decoder reads, by its canonical HF name, with its shape ([out, in] for projections). */
+export function decoderWeightSpecs(s: DecoderShape): WeightSpec[] {
+  checkShape(s);
+  const { hidden: d, intermediate: i, headDim: hd } = s;
+  const specs: WeightSpec[] = [{ name: "model.embed_tokens.weight", shape: [s.vocab, d] }];
+  for (let l = 0; l < s.layers; l++) {
+    const p = `model.layers.${l}`;
+    specs.push({ name: `${p}.input_layernorm.weight`, shape: [d] });
+    for (const [w, heads] of [
+      ["q", s.heads],
+      ["k", s.kvHeads],
+      ["v", s.kvHeads],
+    ] as const) {
+      specs.push({ name: `${p}.self_attn.${w}_proj.weight`, shape: [heads * hd, d] });
+      if (s.qkvBias) specs.push({ name: `${p}.self_attn.${w}_proj.bias`, shape: [heads * hd] });
+    }
+    specs.push({ name: `${p}.self_attn.o_proj.weight`, shape: [d, s.heads * hd] });
+    if (s.outputBias) specs.push({ name: `${p}.self_attn.o_proj.bias`, shape: [d] });
+    specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d] });
+    for (const [w, out, inp] of [
+      ["gate", i, d],
+      ["up", i, d],
+      ["down", d, i],
+    ] as const) {
+      specs.push({ name: `${p}.mlp.${w}_proj.weight`, shape: [out, inp] });
+      if (s.mlpBias) specs.push({ name: `${p}.mlp.${w}_proj.bias`, shape: [out] });
+    }
+  }
+  specs.push({ name: "model.norm.weight", shape: [d] });
+  if (!s.tiedEmbeddings) specs.push({ name: "lm_head.weight", shape: [s.vocab, d] });
+  return specs;
+}
+
+function checkShape(s: DecoderShape): void {
+  for (const key of ["vocab", "hidden", "intermediate", "layers", "heads", "kvHeads", "headDim"] as const) {
+    const v = s[key];
+    if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`hf decoder: ${key} must be a positive integer, got ${v}`);
+  }
+  if (s.heads % s.kvHeads !== 0) throw new ShapeError(`hf decoder: ${s.heads} attention heads are not a multiple of ${s.kvHeads} key/value heads`);
+  if (s.headDim % 2 !== 0) throw new ShapeError(`hf decoder: head_dim ${s.headDim} must be even for RoPE`);
+  if (!(s.rmsEps > 0)) throw new ShapeError(`hf decoder: rms_norm_eps must be positive, got ${s.rmsEps}`);
+}
+
+/**
+ * Checks that `tensors` hold every weight of `s` with its shape, in one floating-point dtype; names outside the
+ * decoder (rotary buffers, a vision tower) are ignored. Returns that dtype. Errors name the tensor.
+ */
+export function checkDecoderWeights(s: DecoderShape, tensors: ReadonlyMap<string, TensorData>): DType {
+  let dtype: DType | undefined;
+  const problems: string[] = [];
+  for (const spec of decoderWeightSpecs(s)) {
+    const t = tensors.get(spec.name);
+    if (!t) {
+      problems.push(`${spec.name} is missing`);
+      continue;
+    }
+    if (t.shape.length !== spec.shape.length || t.shape.some((v, i) => v !== spec.shape[i]))
+      problems.push(`${spec.name} has shape [${t.shape.join(", ")}], expected [${spec.shape.join(", ")}]`);
+    if (dtype === undefined) dtype = t.dtype;
+    else if (t.dtype !== dtype) problems.push(`${spec.name} is ${t.dtype}, the other weights ${dtype}`);
+  }
+  if (problems.length > 0)
+    throw new ShapeError(`hf decoder weights: ${problems.slice(0, 8).join("; ")}${problems.length > 8 ? ` (and ${problems.length - 8} more)` : ""}`);
+  if (dtype !== "float32" && dtype !== "float16" && dtype !== "bfloat16" && dtype !== "float64")
+    throw new ShapeError(`hf decoder weights: expected floating-point weights, got ${dtype}`);
+  return dtype;
+}
+
+// ── layers ──
+
+/** `x·Wᵀ + b` with W [out, in] (HF's nn.Linear) on 2-D x [N, in]. */
+export function hfLinear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
+  return op.gemm(x, w, bias ?? null, { transB: true });
+}
+
+/** LlamaRMSNorm: g ⊙ cast_back(x / √(mean(x²) + eps)), the inner part in float32. */
+export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  const x32 = x.dtype === "float32" ? x : op.cast(x, "float32");
+  const variance = op.reduceMean(op.mul(x32, x32), [-1], true);
+  const normed = op.mul(x32, op.reciprocal(op.sqrt(op.add(variance, eps))));
+  return op.mul(weight, normed.dtype === x.dtype ? normed : op.cast(normed, x.dtype));
+}
+
+/** rotate_half along the last axis: [x1, x2] → [−x2, x1] (halves, not interleaved pairs). */
+export function rotateHalf(x: Tensor): Tensor {
+  const d = x.shape[x.rank - 1];
+  if (typeof d !== "number" || d % 2 !== 0) throw new ShapeError(`rotate_half: the last dimension must be static and even, got ${d}`);
+  const [x1, x2] = op.split(x, -1, [d / 2, d / 2]) as [Tensor, Tensor];
+  return op.concat([op.neg(x2), x1], -1);
+}
+
+/** x·cos + rotate_half(x)·sin, cos/sin broadcast to x. */
+export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  return op.add(op.mul(x, cos), op.mul(rotateHalf(x), sin));
+}
+
+export interface AttentionContext {
+  batch: number;
+  length: number;
+  /** [B, T, 1, hd] in the activation dtype. */
+  cos: Tensor;
+  sin: Tensor;
+  /** Additive float32 bias [B, 1, 1, T, T]: causal plus padding. */
+  bias: Tensor;
+}
+
+/**
+ * Grouped-query self-attention on x [B·T, D] → [B·T, D]. Query head j reads key/value head ⌊j/G⌋ (G = H/KV) by
+ * broadcasting: q is [B, KV, G, T, hd], k and v [B, KV, 1, T, hd], so K and V are never copied per query head.
+ */
+export function gqaAttention(x: Tensor, s: DecoderShape, w: (name: string) => Tensor, prefix: string, c: AttentionContext): Tensor {
+  const { batch: b, length: t } = c;
+  const { heads, kvHeads: kv, headDim: hd } = s;
+  const g = heads / kv;
+  const proj = (name: string) => hfLinear(x, w(`${prefix}.${name}_proj.weight`), s.qkvBias ? w(`${prefix}.${name}_proj.bias`) : undefined);
+  // [B·T, H·hd] → [B, T, H, hd] → rope → [B, T, KV, G, hd] → [B, KV, G, T, hd]
+  const q = op.transpose(op.reshape(applyRope(op.reshape(proj("q"), [b, t, heads, hd]), c.cos, c.sin), [b, t, kv, g, hd]), [0, 2, 3, 1, 4]);
+  // keys straight into [B, KV, 1, hd, T] (transposed for q·kᵀ), values [B, KV, 1, T, hd]
+  const k = op.unsqueeze(op.transpose(applyRope(op.reshape(proj("k"), [b, t, kv, hd]), c.cos, c.sin), [0, 2, 3, 1]), [2]);
+  const v = op.unsqueeze(op.transpose(op.reshape(proj("v"), [b, t, kv, hd]), [0, 2, 1, 3]), [2]);
+  const scores = op.mul(op.matmul(q, k), hd ** -0.5); // HF: scaling = head_dim ** -0.5
+  // softmax in float32 (HF eager: softmax(…, dtype=float32).to(query dtype))
+  const scores32 = scores.dtype === "float32" ? scores : op.cast(scores, "float32");
+  const probs32 = op.softmax(op.add(scores32, c.bias), -1);
+  const probs = probs32.dtype === x.dtype ? probs32 : op.cast(probs32, x.dtype);
+  const attended = op.matmul(probs, v); // [B, KV, G, T, hd]
+  const merged = op.reshape(op.transpose(attended, [0, 3, 1, 2, 4]), [b * t, heads * hd]);
+  return hfLinear(merged, w(`${prefix}.o_proj.weight`), s.outputBias ? w(`${prefix}.o_proj.bias`) : undefined);
+}
+
+/** SiLU-gated MLP: down(silu(gate(x)) ⊙ up(x)). */
+export function swigluMlp(x: Tensor, s: DecoderShape, w: (name: string) => Tensor, prefix: string): Tensor {
+  const proj = (name: string, input: Tensor) => hfLinear(input, w(`${prefix}.${name}_proj.weight`), s.mlpBias ? w(`${prefix}.${name}_proj.bias`) : undefined);
+  const gate = proj("gate", x);
+  return proj("down", op.mul(op.mul(gate, op.sigmoid(gate)), proj("up", x)));
+}
+
+// ── the forward ──
+
+export interface DecoderInputs {
+  /** int64 [B, T]. */
+  inputIds: Tensor;
+  /** [B, T], 1 = real token, 0 = padding (int64 as transformers takes it, or a float type). */
+  attentionMask: Tensor;
+  /** float32 [B, T, headDim] from `ropeTables`. */
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/** The additive float32 attention bias [B, 1, 1, T, T]: causal, and keys hidden where the attention mask is 0. */
+export function attentionBias(mask: Tensor, length: number): Tensor {
+  const m = mask.dtype === "float32" ? mask : op.cast(mask, "float32");
+  const padding = op.unsqueeze(op.mul(op.sub(m, 1), -hiddenBias("float32")), [1, 2, 3]); // [B, 1, 1, 1, T]
+  return op.add(causalMask(padding, length), padding);
+}
+
+/** Final hidden states before the last norm, [B·T, D], in the weights' dtype. */
+export function decoderHidden(s: DecoderShape, w: (name: string) => Tensor, inputs: DecoderInputs): Tensor {
+  checkShape(s);
+  const [b, t] = inputs.inputIds.shape;
+  if (typeof b !== "number" || typeof t !== "number") throw new ShapeError("hf decoder: batch and sequence length must be static");
+  for (const [name, table] of [
+    ["cos", inputs.cos],
+    ["sin", inputs.sin],
+  ] as const) {
+    if (table.rank !== 3 || table.shape[0] !== b || table.shape[1] !== t || table.shape[2] !== s.headDim)
+      throw new ShapeError(`hf decoder: ${name} must be [${b}, ${t}, ${s.headDim}], got [${table.shape.join(", ")}]`);
+  }
+  // Keys more than the window behind a query are hidden by sliding-window attention; within it, it is plain causal.
+  if (s.slidingWindow != null && t > s.slidingWindow)
+    throw new ShapeError(`hf decoder: ${t} tokens exceed the sliding window of ${s.slidingWindow}; sliding-window attention is not implemented yet`);
+  const embed = w("model.embed_tokens.weight");
+  const dtype = embed.dtype;
+  const table = (x: Tensor) => op.unsqueeze(x.dtype === dtype ? x : op.cast(x, dtype), [2]); // [B, T, 1, hd]
+  const ctx: AttentionContext = { batch: b, length: t, cos: table(inputs.cos), sin: table(inputs.sin), bias: attentionBias(inputs.attentionMask, t) };
+  let h = op.reshape(op.gather(embed, inputs.inputIds, 0), [b * t, s.hidden]);
+  for (let l = 0; l < s.layers; l++) {
+    const p = `model.layers.${l}`;
+    h = op.add(h, gqaAttention(rmsNorm(h, w(`${p}.input_layernorm.weight`), s.rmsEps), s, w, `${p}.self_attn`, ctx));
+    h = op.add(h, swigluMlp(rmsNorm(h, w(`${p}.post_attention_layernorm.weight`), s.rmsEps), s, w, `${p}.mlp`));
+  }
+  return h;
+}
+
+/** lm_head(RMSNorm(h)) for hidden rows h [N, D] → float32 logits [N, V] (tied: Gemm transB on the embedding table). */
+export function decoderHead(s: DecoderShape, w: (name: string) => Tensor, h: Tensor): Tensor {
+  const head = w(s.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  const logits = hfLinear(rmsNorm(h, w("model.norm.weight"), s.rmsEps), head);
+  return logits.dtype === "float32" ? logits : op.cast(logits, "float32");
+}
+
+/** Next-token logits, float32 [B, T, V]. */
+export function decoderLogits(s: DecoderShape, w: (name: string) => Tensor, inputs: DecoderInputs): Tensor {
+  const [b, t] = inputs.inputIds.shape as [number, number];
+  return op.reshape(decoderHead(s, w, decoderHidden(s, w, inputs)), [b, t, s.vocab]);
+}
+
+/**
+ * log p(labels[b, s] | tokens up to positions[b, s]) for int64 positions/labels [B, S]: the hidden rows of the scored
+ * positions are gathered before the head, so logits are only ever [B·S, V]. Float32 [B, S].
+ */
+export function decoderTokenLogProbs(s: DecoderShape, w: (name: string) => Tensor, inputs: DecoderInputs, positions: Tensor, labels: Tensor): Tensor {
+  const [b, t] = inputs.inputIds.shape as [number, number];
+  const [pb, scored] = positions.shape;
+  if (pb !== b || typeof scored !== "number" || positions.rank !== 2 || labels.rank !== 2 || labels.shape[0] !== b || labels.shape[1] !== scored)
+    throw new ShapeError(`hf decoder: positions and labels must both be [${b}, S], got [${positions.shape.join(", ")}] and [${labels.shape.join(", ")}]`);
+  const h = decoderHidden(s, w, inputs);
+  // Row b·T + positions[b, s] of the [B·T, D] hidden states.
+  const rowStart = builderOf(h).tensor(
+    "int64",
+    Array.from({ length: b }, (_, i) => i * t),
+    [b, 1],
+  );
+  const rows = op.reshape(op.add(positions, rowStart), [b * scored]);
+  const logp = op.logSoftmax(decoderHead(s, w, op.gather(h, rows, 0)), -1); // [B·S, V]
+  const picked = op.gatherElements(logp, op.reshape(labels, [b * scored, 1]), 1);
+  return op.reshape(picked, [b, scored]);
+}
+
+// ── programs ──
+
+export interface ProgramSize {
+  batch: number;
+  length: number;
+}
+
+/** Initializers for the decoder's weights (only those it reads), under their HF names. */
+export function weightInitializers(b: Builder, s: DecoderShape, tensors: ReadonlyMap<string, TensorData>): (name: string) => Tensor {
+  checkDecoderWeights(s, tensors);
+  const made = new Map<string, Tensor>();
+  for (const spec of decoderWeightSpecs(s)) {
+    const t = tensors.get(spec.name)!;
+    made.set(spec.name, b.data(t.dtype, t.data, t.shape, spec.name));
+  }
+  return (name) => {
+    const t = made.get(name);
+    if (!t) throw new ShapeError(`hf decoder: no weight named ${name}`);
+    return t;
+  };
+}
+
+function declareInputs(b: Builder, s: DecoderShape, size: ProgramSize): DecoderInputs {
+  const { batch, length } = size;
+  return {
+    inputIds: b.input("input_ids", "int64", [batch, length]),
+    attentionMask: b.input("attention_mask", "int64", [batch, length]),
+    cos: b.input("cos", "float32", [batch, length, s.headDim]),
+    sin: b.input("sin", "float32", [batch, length, s.headDim]),
+  };
+}
+
+/**
+ * The logits program. Inputs: `input_ids` int64 [B, T], `attention_mask` int64 [B, T] (1 = token, 0 = padding),
+ * `cos`, `sin` float32 [B, T, headDim] (`ropeTables`). Output: `logits` float32 [B, T, V].
+ */
+export function buildHfLogitsProgram(s: DecoderShape, tensors: ReadonlyMap<string, TensorData>, size: ProgramSize): Builder {
+  const b = new Builder("hf_logits");
+  const w = weightInitializers(b, s, tensors);
+  b.output(decoderLogits(s, w, declareInputs(b, s, size)), "logits");
+  return b;
+}
+
+/**
+ * The per-token log-prob program: the logits program's inputs plus `positions` and `labels`, int64 [B, S] — the
+ * logits at `positions[b, s]` score the token `labels[b, s]` (usually input_ids[b, positions[b, s] + 1]). Output:
+ * `token_logprobs` float32 [B, S]; slots a row does not use may point anywhere and are the caller's to ignore.
+ */
+export function buildHfLogProbProgram(s: DecoderShape, tensors: ReadonlyMap<string, TensorData>, size: ProgramSize & { scored: number }): Builder {
+  const b = new Builder("hf_logprobs");
+  const w = weightInitializers(b, s, tensors);
+  const inputs = declareInputs(b, s, size);
+  const positions = b.input("positions", "int64", [size.batch, size.scored]);
+  const labels = b.input("labels", "int64", [size.batch, size.scored]);
+  b.output(decoderTokenLogProbs(s, w, inputs, positions, labels), "token_logprobs");
+  return b;
+}
