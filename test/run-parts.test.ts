@@ -68,6 +68,20 @@ describe("store", () => {
     });
     assert.equal(readFileSync(path.join(store.dir(key), "out.txt"), "utf8"), "first");
   });
+
+  test("a commit that replaces (alignc run --force) stores the new output whole and leaves no debris", async () => {
+    await store.commit(
+      key,
+      async (staging) => {
+        writeFileSync(path.join(staging, "out.txt"), "forced");
+        return info(key);
+      },
+      { replace: true },
+    );
+    assert.equal(readFileSync(path.join(store.dir(key), "out.txt"), "utf8"), "forced");
+    assert.deepEqual(store.keys(), [key]);
+    assert.deepEqual(readdirSync(path.join(dir, "store", ".staging")), []);
+  });
 });
 
 describe("store keys", () => {

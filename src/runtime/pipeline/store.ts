@@ -94,17 +94,26 @@ export class Store {
   /**
    * Builds the entry for `key`: `fill` writes the outputs into an empty staging directory and returns the
    * entry's info; then node.json is written and the directory renamed into place. If `fill` throws, the staging
-   * directory is removed and nothing is stored.
+   * directory is removed and nothing is stored. An entry already stored under the key is kept (equal keys mean equal
+   * content), unless `replace` (`alignc run --force`) asks for the new output.
    */
-  async commit(key: string, fill: (staging: string) => Promise<EntryInfo>): Promise<EntryInfo> {
+  async commit(key: string, fill: (staging: string) => Promise<EntryInfo>, options: { replace?: boolean } = {}): Promise<EntryInfo> {
     const target = this.dir(key);
     // Files inside staging need no care of their own: the directory is new, ours alone, and renamed whole.
-    const staging = mkdtempSync(path.join(mkdirInside(this.root, path.join(this.root, ".staging")), `${key}-${hostTag()}-${process.pid}-`));
+    const stagingRoot = mkdirInside(this.root, path.join(this.root, ".staging"));
+    const staging = mkdtempSync(path.join(stagingRoot, `${key}-${hostTag()}-${process.pid}-`));
     try {
       const info = await fill(staging);
       writeFileSync(path.join(staging, ENTRY_INFO), `${JSON.stringify(info, null, 2)}\n`);
       mkdirInside(this.root, path.dirname(target));
       if (existsSync(target) && !this.has(key)) rmSync(target, { recursive: true, force: true }); // debris of an old layout
+      // `--force`: the new output replaces the stored one. The old entry is first renamed out of the way (whole, in one
+      // step), so the key never holds a mix of the two.
+      if (options.replace && this.has(key)) {
+        const old = `${staging}.replaced`;
+        renameSync(target, old);
+        rmSync(old, { recursive: true, force: true });
+      }
       try {
         renameSync(staging, target);
       } catch (e) {

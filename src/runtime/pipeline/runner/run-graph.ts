@@ -195,13 +195,17 @@ async function compute(
   const live = run.tensorboard.start(node.id);
   const scratch = run.store.scratch(key);
   try {
-    const info = await run.store.commit(key, async (staging): Promise<EntryInfo> => {
-      const context = execContext(run, node, { inputs, key, staging, scratch, live, forced });
-      const executor = run.executors.get(node.kind)!;
-      const params = run.params.get(node.id) as Params<NodeKind>;
-      const summary = await runReleasing(run.devices, () => executor.run(context, executor.settings(params)));
-      return entryInfo(run, node, key, inputs, { started, seconds: (performance.now() - t0) / 1000, summary });
-    });
+    const info = await run.store.commit(
+      key,
+      async (staging): Promise<EntryInfo> => {
+        const context = execContext(run, node, { inputs, key, staging, scratch, live, forced });
+        const executor = run.executors.get(node.kind)!;
+        const params = run.params.get(node.id) as Params<NodeKind>;
+        const summary = await runReleasing(run.devices, () => executor.run(context, executor.settings(params)));
+        return entryInfo(run, node, key, inputs, { started, seconds: (performance.now() - t0) / 1000, summary });
+      },
+      { replace: forced },
+    );
     run.store.dropScratch(key);
     run.claims.release(key);
     log.line(`✓ ${node.id} in ${formatDuration(info.seconds)}`);
