@@ -13,12 +13,16 @@
 // transformers); RoPE's cos/sin tables come from the host (rope.ts) as program inputs.
 
 import type { DType } from "../../tensor/ir/dtype.ts";
-import type { Tensor, TensorData } from "../../tensor/ir/graph.ts";
+import { type ExternalTensorData, Tensor, type TensorData } from "../../tensor/ir/graph.ts";
 import { ShapeError } from "../../tensor/ir/shape.ts";
 import { Builder, builderOf } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
 import { causalMask, hiddenBias } from "../layers/attention.ts";
 import type { RopeShape } from "./rope.ts";
+import type { HfExternalWeights } from "./weights.ts";
+
+/** A decoder's weights: loaded tensors under the program's names, or references in place (weights.ts, `externalHfWeights`). */
+export type DecoderWeights = ReadonlyMap<string, TensorData> | HfExternalWeights;
 
 /** What the decoder's forward needs of a model's config (a normalised `config.json`). */
 export interface DecoderShape {
@@ -95,7 +99,7 @@ function checkShape(s: DecoderShape): void {
  * Checks that `tensors` hold every weight of `s` with its shape, in one floating-point dtype; names outside the
  * decoder (rotary buffers, a vision tower) are ignored. Returns that dtype. Errors name the tensor.
  */
-export function checkDecoderWeights(s: DecoderShape, tensors: ReadonlyMap<string, TensorData>): DType {
+export function checkDecoderWeights(s: DecoderShape, tensors: ReadonlyMap<string, Pick<TensorData, "dtype" | "shape">>): DType {
   let dtype: DType | undefined;
   const problems: string[] = [];
   for (const spec of decoderWeightSpecs(s)) {
@@ -274,19 +278,38 @@ export interface ProgramSize {
   length: number;
 }
 
-/** Initializers for the decoder's weights (only those it reads), under their HF names. */
-export function weightInitializers(b: Builder, s: DecoderShape, tensors: ReadonlyMap<string, TensorData>): (name: string) => Tensor {
-  checkDecoderWeights(s, tensors);
+/**
+ * Initializers for the decoder's weights (only those it reads), under their HF names: data in the model, or external
+ * data (ONNX Runtime reads it from the checkpoint's files; the model holds only the references). Both name and order
+ * the initializers alike, so the two programs differ only in where the bytes are.
+ */
+export function weightInitializers(b: Builder, s: DecoderShape, weights: DecoderWeights): (name: string) => Tensor {
+  const external = isExternal(weights) ? weights.tensors : undefined;
+  checkDecoderWeights(s, external ?? (weights as ReadonlyMap<string, TensorData>));
   const made = new Map<string, Tensor>();
   for (const spec of decoderWeightSpecs(s)) {
-    const t = tensors.get(spec.name)!;
-    made.set(spec.name, b.data(t.dtype, t.data, t.shape, spec.name));
+    if (external) made.set(spec.name, externalInitializer(b, external.get(spec.name)!, spec.name));
+    else {
+      const t = (weights as ReadonlyMap<string, TensorData>).get(spec.name)!;
+      made.set(spec.name, b.data(t.dtype, t.data, t.shape, spec.name));
+    }
   }
   return (name) => {
     const t = made.get(name);
     if (!t) throw new ShapeError(`hf decoder: no weight named ${name}`);
     return t;
   };
+}
+
+function isExternal(w: DecoderWeights): w is HfExternalWeights {
+  return !(w instanceof Map) && "folder" in w && "tensors" in w;
+}
+
+/** An initializer of the root graph whose data stays in a file (graph.ts, `externalInitializers`). */
+function externalInitializer(b: Builder, ref: ExternalTensorData, hint: string): Tensor {
+  const t = new Tensor(b.fresh(hint), ref.dtype, ref.shape, b.root);
+  b.root.externalInitializers.set(t, ref);
+  return t;
 }
 
 function declareInputs(b: Builder, s: DecoderShape, size: ProgramSize): DecoderInputs {
@@ -301,9 +324,10 @@ function declareInputs(b: Builder, s: DecoderShape, size: ProgramSize): DecoderI
 
 /**
  * The logits program. Inputs: `input_ids` int64 [B, T], `attention_mask` int64 [B, T] (1 = token, 0 = padding),
- * `cos`, `sin` float32 [B, T, headDim] (`ropeTables`). Output: `logits` float32 [B, T, V].
+ * `cos`, `sin` float32 [B, T, headDim] (`ropeTables`). Output: `logits` float32 [B, T, V]. With external weights
+ * (`externalHfWeights`), load it with `Runtime.load(bytes, undefined, { folder, files })` of those weights.
  */
-export function buildHfLogitsProgram(s: DecoderShape, tensors: ReadonlyMap<string, TensorData>, size: ProgramSize): Builder {
+export function buildHfLogitsProgram(s: DecoderShape, tensors: DecoderWeights, size: ProgramSize): Builder {
   const b = new Builder("hf_logits");
   const w = weightInitializers(b, s, tensors);
   b.output(decoderLogits(s, w, declareInputs(b, s, size)), "logits");
@@ -315,7 +339,7 @@ export function buildHfLogitsProgram(s: DecoderShape, tensors: ReadonlyMap<strin
  * logits at `positions[b, s]` score the token `labels[b, s]` (usually input_ids[b, positions[b, s] + 1]). Output:
  * `token_logprobs` float32 [B, S]; slots a row does not use may point anywhere and are the caller's to ignore.
  */
-export function buildHfLogProbProgram(s: DecoderShape, tensors: ReadonlyMap<string, TensorData>, size: ProgramSize & { scored: number }): Builder {
+export function buildHfLogProbProgram(s: DecoderShape, tensors: DecoderWeights, size: ProgramSize & { scored: number }): Builder {
   const b = new Builder("hf_logprobs");
   const w = weightInitializers(b, s, tensors);
   const inputs = declareInputs(b, s, size);

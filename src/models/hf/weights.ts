@@ -6,10 +6,11 @@
 // Canonical names are the decoder's own, without a prefix: `embed_tokens.weight`, `layers.{i}.self_attn.q_proj.weight`,
 // `layers.{i}.mlp.down_proj.weight`, `norm.weight`, `lm_head.weight`. The prefixes of every generation (docs/hf-models.md)
 // map onto them (DECODER_PREFIXES); tensors of other parts (vision towers, projectors) are kept aside as `other`.
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
-import { readSafetensorsHeader } from "../../formats/safetensors.ts";
-import type { DType } from "../../tensor/ir/dtype.ts";
+import { readSafetensorsHeader, SafetensorsError } from "../../formats/safetensors.ts";
+import { byteSize, type DType } from "../../tensor/ir/dtype.ts";
+import type { ExternalTensorData } from "../../tensor/ir/graph.ts";
 import { describeRefusal, readUntrusted } from "../../util/untrusted-file.ts";
 import { type HfDecoderConfig, MAX_HF_JSON_BYTES, parseJsonObject } from "./config.ts";
 
@@ -254,4 +255,61 @@ export function describeHfTensorProblem(p: HfTensorProblem): string {
     case "dtype":
       return `${p.name} is ${p.found}, not a floating-point weight`;
   }
+}
+
+/**
+ * A checkpoint's decoder weights referenced in place: ONNX external data in the checkpoint's safetensors files,
+ * under the decoder program's names (`model.embed_tokens.weight`, `lm_head.weight`, decoder.ts). `folder` is the
+ * checkpoint directory's real path, `files` the shard names the references use — what `Runtime.load` takes as its
+ * external-data folder.
+ */
+export interface HfExternalWeights {
+  readonly folder: string;
+  readonly files: readonly string[];
+  readonly tensors: ReadonlyMap<string, ExternalTensorData>;
+}
+
+/** The decoder program's name of a canonical decoder tensor name (weights.ts's naming → decoder.ts's). */
+export function decoderProgramName(canonical: string): string {
+  return canonical === "lm_head.weight" ? canonical : `model.${canonical}`;
+}
+
+/**
+ * External-data references for every decoder tensor of `index` (readHfTensorIndex) of the checkpoint in `dir`:
+ * location = the shard's file name, offset = 8 + header length + data_offsets[0], length — safetensors data is
+ * already ONNX's raw little-endian layout. Nothing but the headers is read. Throws SafetensorsError (ALN7005) for a
+ * file that is not a regular file directly in `dir` (another folder, `..`, or a symbolic link leading out of it):
+ * ONNX Runtime would refuse it too, with a less clear message. A length that does not match the dtype and shape is
+ * refused as well.
+ */
+export function externalHfWeights(dir: string, index: HfTensorIndex): HfExternalWeights {
+  const folder = realpathSync(dir);
+  const located = new Map<string, string>();
+  const locate = (file: string): string => {
+    const known = located.get(file);
+    if (known !== undefined) return known;
+    const name = path.relative(path.resolve(dir), path.resolve(dir, file));
+    const plain = name !== "" && name !== "." && name !== ".." && !name.includes("/") && !name.includes("\\") && !path.isAbsolute(name);
+    let real: string | undefined;
+    try {
+      real = plain ? realpathSync(path.join(folder, name)) : undefined;
+    } catch {
+      real = undefined;
+    }
+    if (!plain || real === undefined || path.dirname(real) !== folder || !statSync(real).isFile())
+      throw new SafetensorsError(
+        `${file}: weights read in place must be regular files directly in the checkpoint directory ${folder}; ` +
+          `this one ${!plain ? "is outside it" : real === undefined ? "cannot be resolved" : "resolves outside it (a symbolic link?)"}`,
+      );
+    located.set(file, name);
+    return name;
+  };
+  const tensors = new Map<string, ExternalTensorData>();
+  for (const t of index.tensors.values()) {
+    const elements = t.shape.reduce((a, b) => a * b, 1);
+    if (elements * byteSize(t.dtype) !== t.length)
+      throw new SafetensorsError(`${t.file}: ${t.name} is ${t.dtype} [${t.shape.join(", ")}] but holds ${t.length} bytes`);
+    tensors.set(decoderProgramName(t.canonical), { dtype: t.dtype, shape: t.shape, location: locate(t.file), offset: t.offset, length: t.length });
+  }
+  return { folder, files: [...new Set(located.values())], tensors };
 }

@@ -9,6 +9,8 @@
 // again (the same training step for every trial of a sweep, say) reuses the compiled session. Concurrent loads
 // of the same model share one creation. Feeds are checked against the session's declared inputs before ONNX
 // Runtime sees them, so a missing or misspelled feed names the expected inputs.
+import { realpathSync, statSync } from "node:fs";
+import path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { TensorData } from "../../tensor/ir/graph.ts";
 import { sha256Hex } from "../../util/content-hash.ts";
@@ -47,6 +49,17 @@ export interface RuntimeOptions {
 /** A feed that does not match the session's inputs, or an output name the model does not have: a bug in the caller. */
 export class SessionFeedError extends Error {
   override name = "SessionFeedError";
+}
+
+/**
+ * Where a model's external-data initializers are (ONNX external data, e.g. frozen weights read in place from a
+ * checkpoint's safetensors files): `folder`, and the file names in it the model's `location`s name
+ * (`externalDataFiles(graph)`). ONNX Runtime memory-maps them; the session cache key includes the folder's real path
+ * and each file's size and mtime, so a checkpoint rewritten in place is not served by a stale session.
+ */
+export interface ExternalDataFolder {
+  folder: string;
+  files: readonly string[];
 }
 
 /** A compiled model, as returned by `Runtime.load`. Pass it back to `Runtime.run`. */
@@ -97,14 +110,21 @@ export class Runtime {
 
   /**
    * The session for `model`, created on first use. `key`, when given, stands in for the content hash (the
-   * caller vouches that equal keys mean equal bytes, e.g. a graph hash it already has).
+   * caller vouches that equal keys mean equal bytes, e.g. a graph hash it already has). A model with external-data
+   * initializers needs `external`: the folder its locations are relative to.
    */
-  load(model: Uint8Array, key?: string): Promise<LoadedSession> {
+  load(model: Uint8Array, key?: string, external?: ExternalDataFolder): Promise<LoadedSession> {
     const o = this.options;
-    const fullKey = `${key ?? modelHash(model)}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}`;
+    let folder: ReturnType<typeof externalIdentity> | undefined;
+    try {
+      folder = external ? externalIdentity(external) : undefined;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const fullKey = `${key ?? modelHash(model)}${folder ? `|ext:${folder.identity}` : ""}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}`;
     let pending = this.sessions.get(fullKey);
     if (!pending) {
-      pending = this.create(model, fullKey);
+      pending = this.create(model, fullKey, folder?.realFolder);
       this.sessions.set(fullKey, pending);
       // A failed load is not cached: the next call tries again (after, say, the CUDA libraries were installed).
       pending.catch(() => {
@@ -114,7 +134,7 @@ export class Runtime {
     return pending;
   }
 
-  private async create(model: Uint8Array, key: string): Promise<LoadedSession> {
+  private async create(model: Uint8Array, key: string, externalFolder?: string): Promise<LoadedSession> {
     const o = this.options;
     if (o.provider !== "cpu") await requireProvider(o.provider);
     const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -129,9 +149,13 @@ export class Runtime {
       sessionOptions.enableProfiling = true;
       sessionOptions.profileFilePrefix = o.profilePrefix;
     }
-    if (!o.spinning) sessionOptions.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
-    const session = await ort.InferenceSession.create(model, sessionOptions);
-    return { key, provider: o.provider, inputNames: [...session.inputNames], outputNames: [...session.outputNames], session };
+    // Flattened by onnxruntime-node into "session.intra_op.allow_spinning" and so on, ONNX Runtime's config keys.
+    const session: Record<string, unknown> = {};
+    if (!o.spinning) Object.assign(session, { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } });
+    if (externalFolder !== undefined) session.model_external_initializers_file_folder_path = externalFolder;
+    if (Object.keys(session).length > 0) sessionOptions.extra = { session };
+    const created = await ort.InferenceSession.create(model, sessionOptions);
+    return { key, provider: o.provider, inputNames: [...created.inputNames], outputNames: [...created.outputNames], session: created };
   }
 
   /**
@@ -175,6 +199,22 @@ export class Runtime {
   dispose(): Promise<void> {
     return this.release();
   }
+}
+
+/**
+ * The external-data folder's real path, and its identity for the cache key: that path plus each file's name, size and
+ * mtime. A file name must be a plain name in the folder (ONNX Runtime refuses others too; this says so first).
+ */
+function externalIdentity(external: ExternalDataFolder): { realFolder: string; identity: string } {
+  const realFolder = realpathSync(external.folder);
+  const parts = [realFolder];
+  for (const file of [...external.files].sort()) {
+    if (file === "" || file === "." || file === ".." || file.includes("/") || file.includes("\\") || path.isAbsolute(file))
+      throw new SessionFeedError(`external data file ${JSON.stringify(file)} is not a plain file name in ${realFolder}`);
+    const st = statSync(path.join(realFolder, file));
+    parts.push(`${file}:${st.size}:${st.mtimeMs}`);
+  }
+  return { realFolder, identity: sha256Hex(JSON.stringify(parts)) };
 }
 
 function list(names: readonly string[]): string {

@@ -15,6 +15,18 @@ export interface TensorData {
   data: TypedArray;
 }
 
+/**
+ * An initializer whose bytes stay in a file (ONNX external data): `length` little-endian raw bytes at byte `offset`
+ * of `location`, a file name relative to the folder the session is given (src/runtime/engine/session.ts).
+ */
+export interface ExternalTensorData {
+  dtype: DType;
+  shape: number[];
+  location: string;
+  offset: number;
+  length: number;
+}
+
 export type Attr =
   | { type: "int"; value: number }
   | { type: "float"; value: number }
@@ -62,6 +74,8 @@ export class Graph {
   readonly nodes: Node[] = [];
   /** Constant tensors stored in the graph (frozen weights, folded constants). */
   readonly initializers = new Map<Tensor, TensorData>();
+  /** Constant tensors whose data stays in files beside the model (frozen weights read in place), serialized after `initializers`. */
+  readonly externalInitializers = new Map<Tensor, ExternalTensorData>();
   constructor(
     readonly name: string,
     readonly owner: GraphOwner,

@@ -13,6 +13,7 @@ import {
   OperatorSetIdProtoSchema,
   StringStringEntryProtoSchema,
   type TensorProto,
+  TensorProto_DataLocation,
   TensorProtoSchema,
   TensorShapeProto_DimensionSchema,
   TensorShapeProtoSchema,
@@ -22,7 +23,7 @@ import {
   ValueInfoProtoSchema,
 } from "onnx-buf";
 import { ONNX_DTYPE } from "../ir/dtype.ts";
-import type { Attr, Graph, Tensor, TensorData } from "../ir/graph.ts";
+import type { Attr, ExternalTensorData, Graph, Tensor, TensorData } from "../ir/graph.ts";
 
 export const IR_VERSION = 10;
 export const OPSET = 21;
@@ -51,7 +52,27 @@ function graphProto(g: Graph): GraphProto {
     node: g.nodes.map(nodeProto),
     input: g.inputs.map(valueInfo),
     output: g.outputs.map(valueInfo),
-    initializer: [...g.initializers].map(([t, data]) => tensorProto(t.name, data)),
+    initializer: [
+      ...[...g.initializers].map(([t, data]) => tensorProto(t.name, data)),
+      ...[...g.externalInitializers].map(([t, ref]) => externalTensorProto(t.name, ref)),
+    ],
+  });
+}
+
+/** The files a graph's external initializers read (their `location`s, each once, in first-use order). */
+export function externalDataFiles(g: Graph): string[] {
+  return [...new Set([...g.externalInitializers.values()].map((r) => r.location))];
+}
+
+/** A TensorProto whose data is external: data_location EXTERNAL and the location, offset and length entries. */
+export function externalTensorProto(name: string, ref: ExternalTensorData): TensorProto {
+  const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+  return create(TensorProtoSchema, {
+    name,
+    dims: ref.shape.map(BigInt),
+    dataType: ONNX_DTYPE[ref.dtype],
+    dataLocation: TensorProto_DataLocation.EXTERNAL,
+    externalData: [entry("location", ref.location), entry("offset", String(ref.offset)), entry("length", String(ref.length))],
   });
 }
 
