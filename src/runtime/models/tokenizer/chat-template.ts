@@ -8,8 +8,7 @@
 // the same prompt renders to the same text on every day: stored outputs stay reusable (docs/hf-models.md).
 import path from "node:path";
 import { Template } from "@huggingface/jinja";
-import { MAX_JSON_BYTES, refusalProblem, renderInputProblem } from "../../../diagnostics/input-problems.ts";
-import { readUntrusted } from "../../../util/untrusted-file.ts";
+import { readCheckpointJson, readCheckpointText } from "./checkpoint-json.ts";
 
 /** A chat template that cannot be read or rendered; the message names the file. */
 export class ChatTemplateError extends Error {
@@ -28,6 +27,8 @@ export interface RenderOptions {
   /** Append the header that opens the assistant's turn (for prompts a model is to answer). */
   addGenerationPrompt?: boolean;
 }
+
+const failure = (message: string) => new ChatTemplateError(message);
 
 const SPECIAL_NAMES = ["bos_token", "eos_token", "unk_token", "pad_token"] as const;
 
@@ -51,10 +52,10 @@ export class ChatTemplate {
   /** The template of a checkpoint directory, or undefined when it has none. */
   static load(dir: string): ChatTemplate | undefined {
     const configFile = path.join(dir, "tokenizer_config.json");
-    const config = readJsonObject(configFile);
+    const config = readCheckpointJson(configFile, "chat template file", failure);
     const specialTokens = specialTokensOf(config ?? {});
     const jinjaFile = path.join(dir, "chat_template.jinja");
-    const jinja = readText(jinjaFile);
+    const jinja = readCheckpointText(jinjaFile, "chat template file", failure);
     if (jinja !== undefined) return new ChatTemplate(jinjaFile, jinja, specialTokens);
     const text = templateOf(config?.chat_template, configFile);
     return text === undefined ? undefined : new ChatTemplate(configFile, text, specialTokens);
@@ -78,28 +79,6 @@ export class ChatTemplate {
       throw new ChatTemplateError(`${this.source}: the chat template refused the conversation or failed: ${(e as Error).message}`);
     }
   }
-}
-
-function readText(file: string): string | undefined {
-  const read = readUntrusted(file, { maxBytes: MAX_JSON_BYTES });
-  if (!read.ok) {
-    if (read.reason === "missing") return undefined;
-    throw new ChatTemplateError(renderInputProblem(refusalProblem(read, "chat template file", MAX_JSON_BYTES)));
-  }
-  return read.bytes.toString("utf8");
-}
-
-function readJsonObject(file: string): Record<string, unknown> | undefined {
-  const text = readText(file);
-  if (text === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new ChatTemplateError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ChatTemplateError(`${file}: expected a JSON object`);
-  return value as Record<string, unknown>;
 }
 
 /** `chat_template`: a string, or `[{ name, template }]` whose "default" entry is the chat template. */

@@ -3,9 +3,8 @@
 // needs no particular special tokens: bos, eos and pad are whatever tokenizer_config.json names, and `encode` adds
 // what the file's post-processor adds (Llama 3's <|begin_of_text|>, nothing for Qwen2) only when asked to.
 import path from "node:path";
-import { MAX_JSON_BYTES, refusalProblem, renderInputProblem } from "../../../diagnostics/input-problems.ts";
 import { contentHash } from "../../../util/content-hash.ts";
-import { readUntrusted } from "../../../util/untrusted-file.ts";
+import { readCheckpointJson } from "./checkpoint-json.ts";
 import { HfTokenizer } from "./hf.ts";
 import { TokenizerError } from "./tokenizer.ts";
 
@@ -59,8 +58,9 @@ export class HfTextTokenizer {
   /** The tokenizer of a checkpoint directory: tokenizer.json, and tokenizer_config.json when present. */
   static load(dir: string): HfTextTokenizer {
     const file = path.join(dir, "tokenizer.json");
-    const json = readJson(file, true) as Json;
-    const config = (readJson(path.join(dir, "tokenizer_config.json"), false) ?? {}) as Json;
+    const fail = (message: string) => new TokenizerError(message);
+    const json = readCheckpointJson(file, "tokenizer file", fail, true) as Json;
+    const config = readCheckpointJson(path.join(dir, "tokenizer_config.json"), "tokenizer file", fail) ?? {};
     return new HfTextTokenizer(file, json, config);
   }
 
@@ -80,22 +80,6 @@ export class HfTextTokenizer {
   idOf(token: string): number | undefined {
     return this.hf.token_to_id(token);
   }
-}
-
-function readJson(file: string, required: boolean): unknown {
-  const read = readUntrusted(file, { maxBytes: MAX_JSON_BYTES });
-  if (!read.ok) {
-    if (read.reason === "missing" && !required) return undefined;
-    throw new TokenizerError(renderInputProblem(refusalProblem(read, "tokenizer file", MAX_JSON_BYTES)));
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(read.bytes.toString("utf8"));
-  } catch (e) {
-    throw new TokenizerError(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
-  if (!isObject(value)) throw new TokenizerError(`${file}: expected a JSON object`);
-  return value;
 }
 
 /** A special token as tokenizer_config.json writes it: a string, or an added-token object `{ content }`. */
