@@ -24,8 +24,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { PreferenceObjective } from "../src/models/layers/preference.ts";
 import { imageTokens } from "../src/models/tinyvlm/config.ts";
-import { dpoBatch, dpoLoss, type PreferenceObjective } from "../src/models/tinyvlm/dpo.ts";
+import { dpoBatch, dpoLoss } from "../src/models/tinyvlm/dpo.ts";
 import { CORRUPT_OPS, corruptItems } from "../src/runtime/data/prefdata/corrupt.ts";
 import type { Provider } from "../src/runtime/engine/providers.ts";
 import { Runtime } from "../src/runtime/engine/session.ts";

@@ -747,6 +747,11 @@ export const messages = {
     ["ChatTemplateError"],
     "A Hugging Face checkpoint's chat template (`chat_template.jinja`, or `chat_template` in tokenizer_config.json) could not be read or rendered: it does not parse as Jinja, it called `raise_exception` for the conversation (many templates refuse a conversation that does not alternate user and assistant turns, or a system message they do not support), or it uses a Jinja feature the renderer lacks. The message quotes the template's own words where it gave them.",
   ),
+  hfCheckpointFailed: failure(
+    "ALN7025",
+    ["HfCheckpointError"],
+    "A Hugging Face checkpoint could not be used at run time: its config.json was refused (as `alignc check` would refuse it), its weights' headers do not match the config (a missing tensor, a wrong shape, mixed dtypes), its generation_config.json is malformed, or its tokenizer does not fit the model's vocabulary. The message names the file and what to fix; `alignc check` catches most of these before a run (docs/hf-models.md).",
+  ),
 
   // ── ALN9xxx limits ───────────────────────────────────────────────────────
   tooManyDiagnostics: def<{ count: number; file: string }>(

@@ -120,6 +120,42 @@ export function checkDecoderWeights(s: DecoderShape, tensors: ReadonlyMap<string
   return dtype;
 }
 
+// ── parameters ──
+
+/**
+ * A LoRA update of one linear module in PEFT's layout — A [r, in], B [out, r] — computed as y = x·Wᵀ + b +
+ * scale·(x·Aᵀ)·Bᵀ (scale = α/r), so W stays frozen and is never merged into a copy.
+ */
+export interface LoraSite {
+  a: Tensor;
+  b: Tensor;
+  scale: number;
+}
+
+/** What the forward reads: weights by HF name, and the LoRA update of a module (`model.layers.0.self_attn.q_proj`) if it has one. */
+export interface DecoderParams {
+  weight(name: string): Tensor;
+  lora?(module: string): LoraSite | undefined;
+}
+
+/** Either a weight lookup (no adapters) or full decoder parameters. */
+export type DecoderWeightsFn = ((name: string) => Tensor) | DecoderParams;
+
+export function paramsOf(w: DecoderWeightsFn): DecoderParams {
+  return typeof w === "function" ? { weight: w } : w;
+}
+
+/** The linear module `module` (`…q_proj`) of the decoder on x [N, in], its bias and LoRA update included. */
+export function moduleLinear(p: DecoderParams, module: string, x: Tensor, hasBias: boolean): Tensor {
+  const y = hfLinear(x, p.weight(`${module}.weight`), hasBias ? p.weight(`${module}.bias`) : undefined);
+  const site = p.lora?.(module);
+  if (!site) return y;
+  const down = hfLinear(x.dtype === site.a.dtype ? x : op.cast(x, site.a.dtype), site.a); // [N, r]
+  let up = hfLinear(down, site.b); // [N, out]
+  up = op.mul(up, site.scale);
+  return op.add(y, up.dtype === y.dtype ? up : op.cast(up, y.dtype));
+}
+
 // ── layers ──
 
 /** `x·Wᵀ + b` with W [out, in] (HF's nn.Linear) on 2-D x [N, in]. */
@@ -162,29 +198,54 @@ export interface AttentionContext {
  * Grouped-query self-attention on x [B·T, D] → [B·T, D]. Query head j reads key/value head ⌊j/G⌋ (G = H/KV) by
  * broadcasting: q is [B, KV, G, T, hd], k and v [B, KV, 1, T, hd], so K and V are never copied per query head.
  */
-export function gqaAttention(x: Tensor, s: DecoderShape, w: (name: string) => Tensor, prefix: string, c: AttentionContext): Tensor {
-  const { batch: b, length: t } = c;
+export function gqaAttention(x: Tensor, s: DecoderShape, p: DecoderParams, prefix: string, c: AttentionContext): Tensor {
+  const { q, k, v } = projectQkv(s, p, prefix, x, c.batch, c.length, c.cos, c.sin);
+  return attendAndProject(s, p, prefix, q, k, v, c.bias, c.batch, c.length);
+}
+
+/**
+ * q [B, KV, G, T, hd], k and v [B, KV, 1, T, hd] of x [B·T, D], RoPE applied to q and k with cos/sin broadcastable to
+ * [B, T, 1, hd]. Keys stay by position (a generation cache writes them there).
+ */
+export function projectQkv(s: DecoderShape, p: DecoderParams, prefix: string, x: Tensor, b: number, t: number, cos: Tensor, sin: Tensor) {
   const { heads, kvHeads: kv, headDim: hd } = s;
   const g = heads / kv;
-  const proj = (name: string) => hfLinear(x, w(`${prefix}.${name}_proj.weight`), s.qkvBias ? w(`${prefix}.${name}_proj.bias`) : undefined);
+  const proj = (name: string) => moduleLinear(p, `${prefix}.${name}_proj`, x, s.qkvBias);
   // [B·T, H·hd] → [B, T, H, hd] → rope → [B, T, KV, G, hd] → [B, KV, G, T, hd]
-  const q = op.transpose(op.reshape(applyRope(op.reshape(proj("q"), [b, t, heads, hd]), c.cos, c.sin), [b, t, kv, g, hd]), [0, 2, 3, 1, 4]);
-  // keys straight into [B, KV, 1, hd, T] (transposed for q·kᵀ), values [B, KV, 1, T, hd]
-  const k = op.unsqueeze(op.transpose(applyRope(op.reshape(proj("k"), [b, t, kv, hd]), c.cos, c.sin), [0, 2, 3, 1]), [2]);
+  const q = op.transpose(op.reshape(applyRope(op.reshape(proj("q"), [b, t, heads, hd]), cos, sin), [b, t, kv, g, hd]), [0, 2, 3, 1, 4]);
+  const k = op.unsqueeze(op.transpose(applyRope(op.reshape(proj("k"), [b, t, kv, hd]), cos, sin), [0, 2, 1, 3]), [2]);
   const v = op.unsqueeze(op.transpose(op.reshape(proj("v"), [b, t, kv, hd]), [0, 2, 1, 3]), [2]);
-  const scores = op.mul(op.matmul(q, k), hd ** -0.5); // HF: scaling = head_dim ** -0.5
-  // softmax in float32 (HF eager: softmax(…, dtype=float32).to(query dtype))
+  return { q, k, v };
+}
+
+/**
+ * softmax(q·kᵀ·hd^−½ + bias)·v with the softmax in float32 (HF eager: softmax(…, dtype=float32).to(query dtype)),
+ * heads merged back to [B·T, H·hd], then o_proj. q [B, KV, G, T, hd], k/v [B, KV, 1, S, hd], bias broadcastable to
+ * [B, KV, G, T, S].
+ */
+export function attendAndProject(
+  s: DecoderShape,
+  p: DecoderParams,
+  prefix: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  bias: Tensor,
+  b: number,
+  t: number,
+): Tensor {
+  const hd = s.headDim;
+  const scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 2, 4, 3])), hd ** -0.5); // HF: scaling = head_dim ** -0.5
   const scores32 = scores.dtype === "float32" ? scores : op.cast(scores, "float32");
-  const probs32 = op.softmax(op.add(scores32, c.bias), -1);
-  const probs = probs32.dtype === x.dtype ? probs32 : op.cast(probs32, x.dtype);
-  const attended = op.matmul(probs, v); // [B, KV, G, T, hd]
-  const merged = op.reshape(op.transpose(attended, [0, 3, 1, 2, 4]), [b * t, heads * hd]);
-  return hfLinear(merged, w(`${prefix}.o_proj.weight`), s.outputBias ? w(`${prefix}.o_proj.bias`) : undefined);
+  const probs32 = op.softmax(op.add(scores32, bias), -1);
+  const probs = probs32.dtype === q.dtype ? probs32 : op.cast(probs32, q.dtype);
+  const merged = op.reshape(op.transpose(op.matmul(probs, v), [0, 3, 1, 2, 4]), [b * t, s.heads * hd]);
+  return moduleLinear(p, `${prefix}.o_proj`, merged, s.outputBias === true);
 }
 
 /** SiLU-gated MLP: down(silu(gate(x)) ⊙ up(x)). */
-export function swigluMlp(x: Tensor, s: DecoderShape, w: (name: string) => Tensor, prefix: string): Tensor {
-  const proj = (name: string, input: Tensor) => hfLinear(input, w(`${prefix}.${name}_proj.weight`), s.mlpBias ? w(`${prefix}.${name}_proj.bias`) : undefined);
+export function swigluMlp(x: Tensor, s: DecoderShape, p: DecoderParams, prefix: string): Tensor {
+  const proj = (name: string, input: Tensor) => moduleLinear(p, `${prefix}.${name}_proj`, input, s.mlpBias === true);
   const gate = proj("gate", x);
   return proj("down", op.mul(op.mul(gate, op.sigmoid(gate)), proj("up", x)));
 }
@@ -209,8 +270,10 @@ export function attentionBias(mask: Tensor, length: number): Tensor {
 }
 
 /** Final hidden states before the last norm, [B·T, D], in the weights' dtype. */
-export function decoderHidden(s: DecoderShape, w: (name: string) => Tensor, inputs: DecoderInputs): Tensor {
+export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs: DecoderInputs): Tensor {
   checkShape(s);
+  const p = paramsOf(weights);
+  const w = p.weight;
   const [b, t] = inputs.inputIds.shape;
   if (typeof b !== "number" || typeof t !== "number") throw new ShapeError("hf decoder: batch and sequence length must be static");
   for (const [name, table] of [
@@ -229,46 +292,63 @@ export function decoderHidden(s: DecoderShape, w: (name: string) => Tensor, inpu
   const ctx: AttentionContext = { batch: b, length: t, cos: table(inputs.cos), sin: table(inputs.sin), bias: attentionBias(inputs.attentionMask, t) };
   let h = op.reshape(op.gather(embed, inputs.inputIds, 0), [b * t, s.hidden]);
   for (let l = 0; l < s.layers; l++) {
-    const p = `model.layers.${l}`;
-    h = op.add(h, gqaAttention(rmsNorm(h, w(`${p}.input_layernorm.weight`), s.rmsEps), s, w, `${p}.self_attn`, ctx));
-    h = op.add(h, swigluMlp(rmsNorm(h, w(`${p}.post_attention_layernorm.weight`), s.rmsEps), s, w, `${p}.mlp`));
+    const layer = `model.layers.${l}`;
+    h = op.add(h, gqaAttention(rmsNorm(h, w(`${layer}.input_layernorm.weight`), s.rmsEps), s, p, `${layer}.self_attn`, ctx));
+    h = op.add(h, swigluMlp(rmsNorm(h, w(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
   }
   return h;
 }
 
 /** lm_head(RMSNorm(h)) for hidden rows h [N, D] → float32 logits [N, V] (tied: Gemm transB on the embedding table). */
-export function decoderHead(s: DecoderShape, w: (name: string) => Tensor, h: Tensor): Tensor {
+export function decoderHead(s: DecoderShape, weights: DecoderWeightsFn, h: Tensor): Tensor {
+  const w = paramsOf(weights).weight;
   const head = w(s.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   const logits = hfLinear(rmsNorm(h, w("model.norm.weight"), s.rmsEps), head);
   return logits.dtype === "float32" ? logits : op.cast(logits, "float32");
 }
 
 /** Next-token logits, float32 [B, T, V]. */
-export function decoderLogits(s: DecoderShape, w: (name: string) => Tensor, inputs: DecoderInputs): Tensor {
+export function decoderLogits(s: DecoderShape, w: DecoderWeightsFn, inputs: DecoderInputs): Tensor {
   const [b, t] = inputs.inputIds.shape as [number, number];
   return op.reshape(decoderHead(s, w, decoderHidden(s, w, inputs)), [b, t, s.vocab]);
 }
 
 /**
- * log p(labels[b, s] | tokens up to positions[b, s]) for int64 positions/labels [B, S]: the hidden rows of the scored
- * positions are gathered before the head, so logits are only ever [B·S, V]. Float32 [B, S].
+ * The logits at the scored positions: for int64 positions [B, S], the hidden rows b·T + positions[b, s] are gathered
+ * before the head, so logits are only ever [B·S, V] (never [B·T, V]). Float32 [B·S, V].
  */
-export function decoderTokenLogProbs(s: DecoderShape, w: (name: string) => Tensor, inputs: DecoderInputs, positions: Tensor, labels: Tensor): Tensor {
+export function scoredLogits(s: DecoderShape, w: DecoderWeightsFn, inputs: DecoderInputs, positions: Tensor): Tensor {
   const [b, t] = inputs.inputIds.shape as [number, number];
   const [pb, scored] = positions.shape;
-  if (pb !== b || typeof scored !== "number" || positions.rank !== 2 || labels.rank !== 2 || labels.shape[0] !== b || labels.shape[1] !== scored)
-    throw new ShapeError(`hf decoder: positions and labels must both be [${b}, S], got [${positions.shape.join(", ")}] and [${labels.shape.join(", ")}]`);
+  if (pb !== b || typeof scored !== "number" || positions.rank !== 2)
+    throw new ShapeError(`hf decoder: positions must be [${b}, S], got [${positions.shape.join(", ")}]`);
   const h = decoderHidden(s, w, inputs);
-  // Row b·T + positions[b, s] of the [B·T, D] hidden states.
   const rowStart = builderOf(h).tensor(
     "int64",
     Array.from({ length: b }, (_, i) => i * t),
     [b, 1],
   );
   const rows = op.reshape(op.add(positions, rowStart), [b * scored]);
-  const logp = op.logSoftmax(decoderHead(s, w, op.gather(h, rows, 0)), -1); // [B·S, V]
-  const picked = op.gatherElements(logp, op.reshape(labels, [b * scored, 1]), 1);
+  return decoderHead(s, w, op.gather(h, rows, 0));
+}
+
+/** log p(labels[b, s]) under the scored logits [B·S, V]: float32 [B, S]. */
+export function labelLogProbs(logits: Tensor, labels: Tensor): Tensor {
+  const [b, scored] = labels.shape as [number, number];
+  const picked = op.gatherElements(op.logSoftmax(logits, -1), op.reshape(labels, [b * scored, 1]), 1);
   return op.reshape(picked, [b, scored]);
+}
+
+/**
+ * log p(labels[b, s] | tokens up to positions[b, s]) for int64 positions/labels [B, S], logits only at the scored
+ * positions (`scoredLogits`). Float32 [B, S].
+ */
+export function decoderTokenLogProbs(s: DecoderShape, w: DecoderWeightsFn, inputs: DecoderInputs, positions: Tensor, labels: Tensor): Tensor {
+  const [b] = inputs.inputIds.shape as [number, number];
+  const scored = positions.shape[1];
+  if (labels.rank !== 2 || labels.shape[0] !== b || labels.shape[1] !== scored)
+    throw new ShapeError(`hf decoder: positions and labels must both be [${b}, S], got [${positions.shape.join(", ")}] and [${labels.shape.join(", ")}]`);
+  return labelLogProbs(scoredLogits(s, w, inputs, positions), labels);
 }
 
 // ── programs ──

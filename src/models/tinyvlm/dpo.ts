@@ -15,21 +15,9 @@ import type { Tensor } from "../../tensor/ir/graph.ts";
 import * as op from "../../tensor/ops/index.ts";
 import type { LossFn, TensorSpec } from "../../tensor/program/train-program.ts";
 import { tokenLogProbs } from "../layers/losses.ts";
+import { type PreferenceObjective, pairLoss } from "../layers/preference.ts";
 import { imageTokens, type TinyVlmConfig } from "./config.ts";
 import { vlmLogits } from "./forward.ts";
-
-export type PreferenceLoss = "sigmoid" | "ipo" | "hinge";
-
-export interface PreferenceObjective {
-  loss: PreferenceLoss;
-  beta: number;
-  /** ε of conservative DPO (sigmoid only). */
-  labelSmoothing: number;
-  /** A sequence's log-prob: the sum of its answer tokens' log-probs, or their mean. */
-  logps: "sum" | "mean";
-  /** Weight of the added SFT loss on chosen answers (0: none). */
-  sftWeight: number;
-}
 
 /** Both sequences of a pair share the image; tokens, labels and masks are as in sftBatch, once per side. */
 export function dpoBatch(c: TinyVlmConfig, batch: number, length: number): Record<string, TensorSpec> {
@@ -117,22 +105,4 @@ export function dpoLoss(c: TinyVlmConfig, o: PreferenceObjective): LossFn {
     };
     return { loss, metrics };
   };
-}
-
-/** The per-pair loss of the objective from h = chosen shift − rejected shift, [B]. */
-function pairLoss(h: Tensor, o: PreferenceObjective): Tensor {
-  const z = op.mul(h, o.beta);
-  switch (o.loss) {
-    case "sigmoid": {
-      // −log σ(z) = softplus(−z), stable for large |z|.
-      const main = op.softplus(op.neg(z));
-      return o.labelSmoothing > 0 ? op.add(op.mul(main, 1 - o.labelSmoothing), op.mul(op.softplus(z), o.labelSmoothing)) : main;
-    }
-    case "ipo": {
-      const d = op.sub(h, 1 / (2 * o.beta));
-      return op.mul(d, d);
-    }
-    case "hinge":
-      return op.relu(op.sub(1, z));
-  }
 }

@@ -10,10 +10,10 @@ import { Builder } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
 import { attend, causalMask, keyMaskBias, projectHeads } from "../layers/attention.ts";
 import { residualBlock } from "../layers/blocks.ts";
+import { chooseToken, type SamplingOptions } from "../layers/sampling.ts";
 import { blockWeights } from "../layers/stack.ts";
 import { imageTokens, type TinyVlmConfig } from "./config.ts";
 import { encodeImage } from "./forward.ts";
-import { chooseToken, type SamplingOptions } from "./sampling.ts";
 
 export interface GenerateSpec extends SamplingOptions {
   batch: number;

@@ -1,8 +1,10 @@
 // Offline preference training of a TinyVLM: the seeded epoch order of sft-schedule.ts over pairs, each run's K
 // optimizer steps of micro-batches staged for one ONNX Runtime run of the DPO program, per-step metrics with the
 // names TRL logs. As in SFT, each (padded length, K) pair has its own program and the state moves between them.
+
+import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { imageTokens } from "../../../models/tinyvlm/config.ts";
-import { DPO_METRICS, dpoBatch, dpoLoss, type PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
+import { DPO_METRICS, dpoBatch, dpoLoss } from "../../../models/tinyvlm/dpo.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { buildAdapters, LoraError, type TrainedAdapters } from "./adapters.ts";
 import { dpoFeeds, type PairExample, pairLengths } from "./dpo-feeds.ts";

@@ -15,6 +15,7 @@ import type { TensorData } from "../../../tensor/ir/graph.ts";
 import { serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Rng } from "../../../util/random.ts";
 import { type LoadedSession, Runtime } from "../../engine/session.ts";
+import { generateInRounds } from "../generation-rounds.ts";
 import { WORD_MARK } from "../tokenizer/format.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { FeedError } from "./feeds.ts";
@@ -115,31 +116,12 @@ export class Generator {
       if (row.promptIds.length === 0) throw new FeedError(`generate: row ${i} has no prompt tokens (it needs at least <bos>)`);
     });
     this.stats.rows += rows.length;
-    const state = rows.map(() => ({ tokens: [] as number[], logprob: 0, stopped: false }));
-    const room = (i: number) => ctx - (rows[i] as GenerateRow).promptIds.length - (state[i]?.tokens.length ?? 0);
-    let active = rows.map((_, i) => i).filter((i) => o.maxTokens > 0 && room(i) > 0);
-    while (active.length > 0) {
-      const passRows = active.map((i) => {
-        const row = rows[i] as GenerateRow;
-        const made = (state[i] as { tokens: number[] }).tokens;
-        return made.length === 0 ? row : { ...row, promptIds: [...row.promptIds, ...made] };
-      });
-      const out = await this.pass(passRows, round, stops, o);
-      const next: number[] = [];
-      active.forEach((i, k) => {
-        const st = state[i] as { tokens: number[]; logprob: number; stopped: boolean };
-        const got = out[k] as { tokens: number[]; logprobs: number[] };
-        const take = Math.min(got.tokens.length, o.maxTokens - st.tokens.length);
-        for (let t = 0; t < take; t++) {
-          st.tokens.push(got.tokens[t] as number);
-          st.logprob += got.logprobs[t] as number;
-        }
-        st.stopped = take > 0 && stopSet.has(st.tokens.at(-1) as number);
-        if (!st.stopped && take > 0 && st.tokens.length < o.maxTokens && room(i) > 0) next.push(i);
-      });
-      active = next;
-      onBatch?.(rows.length - active.length, rows.length);
-    }
+    const state = await generateInRounds(
+      rows,
+      { maxTokens: o.maxTokens, round, stops: stopSet, context: ctx },
+      (passRows, n) => this.pass(passRows, n, stops, o),
+      onBatch,
+    );
     return state.map((st) => {
       const said = st.tokens.filter((id) => id !== tok.eosId);
       const text = said.length > 0 ? tok.decode(said, { skipSpecial: true }).trim() : "";

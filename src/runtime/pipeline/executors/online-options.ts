@@ -1,6 +1,6 @@
 // What online and mixed DPO (online-rounds.ts) take and give: the options, the prompts and offline pairs, the
 // annotator, per-round statistics, progress hooks, the result, and the step budget a schedule is laid out over.
-import type { PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
+import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../../tensor/optim/types.ts";
 import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
 import type { BdhsOptions } from "../../data/prefdata/bdhs.ts";

@@ -3,7 +3,7 @@
 // online BDHS with its similarity's input), the sampling and the rounds; and, once the annotator is built, the
 // options of online-rounds.ts, with the step budget a schedule is laid out over.
 import type { Params } from "../../../graph/params.ts";
-import type { PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
+import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import type { BdhsOptions } from "../../data/prefdata/bdhs.ts";
 import type { ScoreExpr } from "../../data/prefdata/score.ts";
 import { NodeError } from "../node-executor.ts";

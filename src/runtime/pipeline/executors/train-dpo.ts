@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import type { ObjectiveBlock } from "../../../graph/params.ts";
-import type { PreferenceObjective } from "../../../models/tinyvlm/dpo.ts";
+import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
 import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";

@@ -1,0 +1,138 @@
+// Generation for a batch of prompts inside one Loop run with a KV cache, for the Hugging Face decoders (decoder.ts).
+// Prompts are right-padded to a width W and their lengths are an input. The prefill runs every prompt through the
+// decoder once and keeps each layer's keys (RoPE applied) and values in caches of S = W + steps positions; each Loop
+// iteration chooses a token from the last logits, writes its keys and values at the row's next position and computes
+// the next logits from that one position. A row's positions are 0, 1, … over its real tokens, as transformers counts
+// them from the attention mask, so padding changes nothing. `visible` [B, S] marks the cache positions a query may
+// attend to: the real prompt tokens and the tokens generated so far (which makes attention causal).
+//
+// RoPE tables come from the host for positions 0..S−1 (`rope_cos`, `rope_sin` [S, headDim], rope.ts); each step
+// gathers its row's position. Token choice (greedy, or Gumbel-max after temperature/top-k/top-p) is layers/sampling.ts.
+import type { Tensor } from "../../tensor/ir/graph.ts";
+import { ShapeError } from "../../tensor/ir/shape.ts";
+import { Builder } from "../../tensor/ops/builder.ts";
+import * as op from "../../tensor/ops/index.ts";
+import { hiddenBias } from "../layers/attention.ts";
+import { chooseToken, type SamplingOptions } from "../layers/sampling.ts";
+import {
+  attendAndProject,
+  attentionBias,
+  type DecoderParams,
+  type DecoderShape,
+  type DecoderWeights,
+  decoderHead,
+  projectQkv,
+  rmsNorm,
+  swigluMlp,
+  weightInitializers,
+} from "./decoder.ts";
+
+export interface HfGenerateSpec extends SamplingOptions {
+  batch: number;
+  /** Prompt tensor width (right-padded). */
+  promptLength: number;
+  /** Most new tokens per row. */
+  steps: number;
+  /** Token ids that end a row (kept in its output). */
+  stopTokens: readonly number[];
+  pad: number;
+}
+
+/**
+ * Inputs: `prompt` int64 [B, W], `prompt_length` int64 [B] (≥ 1), `rope_cos`, `rope_sin` float32 [W + steps, headDim].
+ * Outputs: `tokens` int64 [B, steps] (pad after a stop), `logprobs` float32 [B, steps] (log p of each chosen token
+ * under the untempered model; 0 after a stop), `lengths` int64 [B] (tokens made, the stop token included).
+ */
+export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights, spec: HfGenerateSpec, lora?: DecoderParams["lora"]): Builder {
+  const { batch: bsz, promptLength: tp, steps } = spec;
+  if (!(tp >= 1 && steps >= 1)) throw new ShapeError(`hf generate: prompt width ${tp} and steps ${steps} must both be at least 1`);
+  const total = tp + steps;
+  const b = new Builder("hf_generate");
+  const weight = weightInitializers(b, s, weights);
+  const p: DecoderParams = lora ? { weight, lora } : { weight };
+  const dtype = weight("model.embed_tokens.weight").dtype;
+  const prompt = b.input("prompt", "int64", [bsz, tp]);
+  const promptLength = b.input("prompt_length", "int64", [bsz]);
+  const ropeCos = b.input("rope_cos", "float32", [total, s.headDim]);
+  const ropeSin = b.input("rope_sin", "float32", [total, s.headDim]);
+  const asDtype = (x: Tensor) => (x.dtype === dtype ? x : op.cast(x, dtype));
+  const cosAll = asDtype(ropeCos);
+  const sinAll = asDtype(ropeSin);
+
+  // Prefill: [B, W] prompts, positions 0..W−1 (padding sits after each row's real tokens, so positions match).
+  const promptMask = op.cast(op.less(b.tensor("int64", range(tp), [1, tp]), op.unsqueeze(promptLength, [1])), "float32"); // [B, W]
+  const prefillTable = (x: Tensor) => op.unsqueeze(op.slice(x, [0], [tp], [0]), [0, 2]); // [1, W, 1, hd]
+  const cache = { cos: prefillTable(cosAll), sin: prefillTable(sinAll) };
+  const bias = attentionBias(promptMask, tp);
+  let h = op.reshape(op.gather(weight("model.embed_tokens.weight"), prompt, 0), [bsz * tp, s.hidden]);
+  const caches: Tensor[] = [];
+  for (let l = 0; l < s.layers; l++) {
+    const layer = `model.layers.${l}`;
+    const x = rmsNorm(h, weight(`${layer}.input_layernorm.weight`), s.rmsEps);
+    const { q, k, v } = projectQkv(s, p, `${layer}.self_attn`, x, bsz, tp, cache.cos, cache.sin);
+    // Caches of S positions: [B, KV, 1, S, hd].
+    const padTo = (t: Tensor) => op.pad(t, [0, 0, 0, 0, 0, 0, 0, 0, steps, 0]);
+    caches.push(padTo(k), padTo(v));
+    h = op.add(h, attendAndProject(s, p, `${layer}.self_attn`, q, k, v, bias, bsz, tp));
+    h = op.add(h, swigluMlp(rmsNorm(h, weight(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
+  }
+  // Logits at each row's last real prompt token: row b·W + length − 1 of the [B·W, D] hidden states.
+  const rowStart = b.tensor(
+    "int64",
+    Array.from({ length: bsz }, (_, i) => i * tp),
+    [bsz],
+  );
+  const last = op.gather(h, op.add(op.sub(promptLength, 1), rowStart), 0); // [B, D]
+  const logits0 = decoderHead(s, p, last);
+  const visible0 = op.pad(promptMask, [0, 0, 0, steps]); // [B, S]
+  const done0 = op.expand(b.tensor("bool", [0]), [bsz]);
+  const stops = b.tensor("int64", [...spec.stopTokens], [spec.stopTokens.length, 1]);
+
+  const result = op.loop(
+    b,
+    steps,
+    [logits0, visible0, promptLength, done0, ...caches],
+    (_i, [logits, visible, pos, done, ...kv]) => {
+      const chosen = chooseToken(logits!, spec);
+      const logp = op.squeeze(op.gatherElements(op.logSoftmax(logits!, -1), op.unsqueeze(chosen, [1]), 1), [1]);
+      const token = op.where(done!, spec.pad, chosen);
+      const active = op.not(done!);
+      const nextDone =
+        spec.stopTokens.length === 0 ? done! : op.or(done!, op.greater(op.reduceSum(op.cast(op.equal(op.unsqueeze(token, [0]), stops), "int64"), [0]), 0));
+      // The chosen token enters at position `pos` of its row.
+      const at = op.oneHot(pos!, total, "float32"); // [B, S]
+      const nextVisible = op.max(visible!, at);
+      const write = op.greater(op.unsqueeze(at, [1, 2, 4]), 0.5); // [B, 1, 1, S, 1]
+      const stepTable = (x: Tensor) => op.unsqueeze(op.gather(x, pos!, 0), [1, 2]); // [B, 1, 1, hd]
+      const cos = stepTable(cosAll);
+      const sin = stepTable(sinAll);
+      const stepBias = op.unsqueeze(op.mul(op.sub(nextVisible, 1), -hiddenBias("float32")), [1, 2, 3]); // [B, 1, 1, 1, S]
+      let x = op.gather(weight("model.embed_tokens.weight"), token, 0); // [B, D]
+      const nextKv: Tensor[] = [];
+      for (let l = 0; l < s.layers; l++) {
+        const layer = `model.layers.${l}`;
+        const normed = rmsNorm(x, weight(`${layer}.input_layernorm.weight`), s.rmsEps);
+        const { q, k, v } = projectQkv(s, p, `${layer}.self_attn`, normed, bsz, 1, cos, sin);
+        const kc = op.where(write, k, kv[2 * l]!);
+        const vc = op.where(write, v, kv[2 * l + 1]!);
+        nextKv.push(kc, vc);
+        x = op.add(x, attendAndProject(s, p, `${layer}.self_attn`, q, kc, vc, stepBias, bsz, 1));
+        x = op.add(x, swigluMlp(rmsNorm(x, weight(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
+      }
+      return {
+        carried: [decoderHead(s, p, x), nextVisible, op.add(pos!, 1), nextDone, ...nextKv],
+        scans: [token, op.where(done!, 0, logp), op.cast(active, "int64")],
+      };
+    },
+    { name: "generate" },
+  );
+  const [tokens, logprobs, active] = result.scans as [Tensor, Tensor, Tensor];
+  b.output(op.transpose(tokens, [1, 0]), "tokens");
+  b.output(op.transpose(logprobs, [1, 0]), "logprobs");
+  b.output(op.reduceSum(active, [0]), "lengths");
+  return b;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -1,0 +1,171 @@
+// Batched generation with a Hugging Face decoder through its KV-cache program (src/models/hf/generate.ts): rows are
+// token-id prompts, grouped by width (rounded up to a multiple of 8) and generated in rounds (../generation-rounds.ts);
+// one program per (batch, width, steps, sampling, stops) is compiled and kept for the calls that follow. The weights
+// stay in the checkpoint's files (external data); the programs hold only references.
+//
+// Sampling noise: as TinyVLM's Generator, the programs load into a private Runtime, so the noise depends only on the
+// seed and on the calls made through this generator; close() releases those sessions.
+import { buildHfGenerateProgram } from "../../../models/hf/generate.ts";
+import { ropeTables } from "../../../models/hf/rope.ts";
+import type { TensorData } from "../../../tensor/ir/graph.ts";
+import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
+import { Rng } from "../../../util/random.ts";
+import { type LoadedSession, Runtime } from "../../engine/session.ts";
+import { generateInRounds } from "../generation-rounds.ts";
+import type { GeneratedRow, GenerateRowsOptions, GeneratorStats } from "../tinyvlm/generate-rows.ts";
+import { HfCheckpointError, type HfModel } from "./model.ts";
+
+export interface HfGenerateRow {
+  /** Prompt token ids (BOS or the chat template's tokens included). */
+  promptIds: readonly number[];
+}
+
+const WIDTH_STEP = 8;
+
+export class HfGenerator {
+  private readonly own: Runtime;
+  private readonly sessions = new Map<string, Promise<LoadedSession>>();
+  readonly stats: GeneratorStats = { rows: 0, tokens: 0, runs: 0, programs: 0, seconds: 0 };
+
+  constructor(
+    runtime: Runtime,
+    readonly model: HfModel,
+  ) {
+    this.own = new Runtime(runtime.options);
+  }
+
+  /** Most positions a row may fill: max_position_embeddings. */
+  get context(): number {
+    return this.model.config.maxPositionEmbeddings;
+  }
+
+  /** Generates for every row, in row order; stops at `stopTokens` (default: the model's stop ids). */
+  async generate(rows: readonly HfGenerateRow[], o: GenerateRowsOptions, onBatch?: (done: number, total: number) => void): Promise<GeneratedRow[]> {
+    const stops = [...new Set(o.stopTokens ?? this.model.stopIds)].sort((a, b) => a - b);
+    const round = o.roundTokens !== undefined && o.roundTokens >= 1 ? Math.min(Math.floor(o.roundTokens), o.maxTokens) : o.maxTokens;
+    rows.forEach((row, i) => {
+      if (row.promptIds.length === 0) throw new HfCheckpointError(`generate: row ${i} has no prompt tokens`);
+    });
+    this.stats.rows += rows.length;
+    const stopSet = new Set(stops);
+    const state = await generateInRounds(
+      rows,
+      { maxTokens: o.maxTokens, round, stops: stopSet, context: this.context },
+      (r, n) => this.pass(r, n, stops, o),
+      onBatch,
+    );
+    const tok = this.model.tokenizer;
+    return state.map((st) => {
+      const said = st.tokens.filter((id) => !stopSet.has(id));
+      const text = said.length > 0 ? tok.decode(said, { skipSpecial: true }).trim() : "";
+      return { tokens: st.tokens, text, logprob: st.logprob, stopped: st.stopped };
+    });
+  }
+
+  private async pass(rows: HfGenerateRow[], maxTokens: number, stops: number[], o: GenerateRowsOptions): Promise<{ tokens: number[]; logprobs: number[] }[]> {
+    const results: { tokens: number[]; logprobs: number[] }[] = new Array(rows.length);
+    const groups = new Map<number, number[]>();
+    rows.forEach((row, i) => {
+      const width = Math.min(Math.ceil(row.promptIds.length / WIDTH_STEP) * WIDTH_STEP, this.context - 1);
+      groups.set(width, [...(groups.get(width) ?? []), i]);
+    });
+    const maxBatch = Math.max(1, Math.floor(o.batch ?? 16));
+    for (const width of [...groups.keys()].sort((a, b) => a - b)) {
+      const members = groups.get(width) as number[];
+      const steps = Math.min(maxTokens, this.context - width);
+      for (let start = 0; start < members.length; start += maxBatch) {
+        const chunk = members.slice(start, start + maxBatch);
+        const batch = Math.min(maxBatch, nextPow2(chunk.length));
+        const out = await this.runBatch(
+          chunk.map((i) => rows[i] as HfGenerateRow),
+          batch,
+          width,
+          steps,
+          stops,
+          o,
+        );
+        chunk.forEach((i, r) => {
+          results[i] = out[r] as { tokens: number[]; logprobs: number[] };
+        });
+      }
+    }
+    return results;
+  }
+
+  private session(batch: number, width: number, steps: number, stops: number[], o: GenerateRowsOptions): Promise<LoadedSession> {
+    const sampling = { temperature: o.temperature, topP: o.topP, topK: o.topK };
+    const key = JSON.stringify({ batch, width, steps, stops, ...sampling, seed: o.seed });
+    let s = this.sessions.get(key);
+    if (!s) {
+      const program = buildHfGenerateProgram(this.model.shape, this.model.weights, {
+        batch,
+        promptLength: width,
+        steps,
+        ...sampling,
+        seed: new Rng(Math.trunc(o.seed)).fork(key).nextU32() & 0x7fffffff,
+        stopTokens: stops,
+        pad: this.model.padId,
+      });
+      s = this.own.load(serializeModel(program.root), undefined, { folder: this.model.weights.folder, files: externalDataFiles(program.root) });
+      this.sessions.set(key, s);
+      this.stats.programs++;
+    }
+    return s;
+  }
+
+  private async runBatch(
+    rows: HfGenerateRow[],
+    batch: number,
+    width: number,
+    steps: number,
+    stops: number[],
+    o: GenerateRowsOptions,
+  ): Promise<{ tokens: number[]; logprobs: number[] }[]> {
+    const session = await this.session(batch, width, steps, stops, o);
+    const t0 = performance.now();
+    const prompt = new BigInt64Array(batch * width).fill(BigInt(this.model.padId));
+    const lengths = new BigInt64Array(batch);
+    // Unused rows of the last batch repeat row 0; their outputs are ignored.
+    for (let r = 0; r < batch; r++) {
+      const row = rows[r < rows.length ? r : 0] as HfGenerateRow;
+      row.promptIds.forEach((id, i) => {
+        prompt[r * width + i] = BigInt(id);
+      });
+      lengths[r] = BigInt(row.promptIds.length);
+    }
+    const total = width + steps;
+    const { cos, sin } = ropeTables(this.model.shape, [Array.from({ length: total }, (_, i) => i)]);
+    const out = await this.own.run(session, {
+      prompt: { dtype: "int64", shape: [batch, width], data: prompt },
+      prompt_length: { dtype: "int64", shape: [batch], data: lengths },
+      rope_cos: { ...cos, shape: [total, this.model.shape.headDim] } as TensorData,
+      rope_sin: { ...sin, shape: [total, this.model.shape.headDim] } as TensorData,
+    });
+    const tokens = out.tokens?.data as BigInt64Array;
+    const logprobs = out.logprobs?.data as Float32Array;
+    const counts = out.lengths?.data as BigInt64Array;
+    const results: { tokens: number[]; logprobs: number[] }[] = [];
+    for (let r = 0; r < rows.length; r++) {
+      const n = Number(counts[r]);
+      results.push({
+        tokens: Array.from(tokens.subarray(r * steps, r * steps + n), Number),
+        logprobs: Array.from(logprobs.subarray(r * steps, r * steps + n)),
+      });
+      this.stats.tokens += n;
+    }
+    this.stats.runs++;
+    this.stats.seconds += (performance.now() - t0) / 1000;
+    return results;
+  }
+
+  async close(): Promise<void> {
+    this.sessions.clear();
+    await this.own.release();
+  }
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
