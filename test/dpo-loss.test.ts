@@ -6,9 +6,9 @@
 // in float64 by the reference interpreter and on ONNX Runtime through the repo's gradient-check harness.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { PreferenceObjective } from "../src/models/layers/preference.ts";
+import { DPO_METRICS, type PreferenceObjective } from "../src/models/layers/preference.ts";
 import { imageTokens, type TinyVlmConfig } from "../src/models/tinyvlm/config.ts";
-import { DPO_METRICS, dpoBatch, dpoLoss } from "../src/models/tinyvlm/dpo.ts";
+import { dpoBatch, dpoLoss } from "../src/models/tinyvlm/dpo.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { checkCase, isMissingKernel } from "../src/runtime/engine/gradcheck/harness.ts";
 import type { GradCheckRow } from "../src/runtime/engine/gradcheck/types.ts";

@@ -19,6 +19,19 @@ export interface PreferenceObjective {
   sftWeight: number;
 }
 
+/** The metrics every preference loss reports, under TRL's names (besides loss, grad_norm and the learning rate the program adds). */
+export const DPO_METRICS = [
+  "rewards/chosen",
+  "rewards/rejected",
+  "rewards/accuracies",
+  "rewards/margins",
+  "logps/chosen",
+  "logps/rejected",
+  "logits/chosen",
+  "logits/rejected",
+  "nll_loss",
+] as const;
+
 /** The per-pair loss of the objective from h = chosen shift − rejected shift, [B]. */
 export function pairLoss(h: Tensor, o: PreferenceObjective): Tensor {
   const z = op.mul(h, o.beta);

@@ -15,7 +15,7 @@ import type { Tensor } from "../../tensor/ir/graph.ts";
 import * as op from "../../tensor/ops/index.ts";
 import type { LossFn, TensorSpec } from "../../tensor/program/train-program.ts";
 import { tokenLogProbs } from "../layers/losses.ts";
-import { type PreferenceObjective, pairLoss } from "../layers/preference.ts";
+import { type DPO_METRICS, type PreferenceObjective, pairLoss } from "../layers/preference.ts";
 import { imageTokens, type TinyVlmConfig } from "./config.ts";
 import { vlmLogits } from "./forward.ts";
 
@@ -39,19 +39,6 @@ export function dpoBatch(c: TinyVlmConfig, batch: number, length: number): Recor
     weight: { dtype: c.dtype, shape: [batch] },
   };
 }
-
-/** The names of the metrics dpoLoss reports (besides loss, grad_norm and the learning rate the program adds). */
-export const DPO_METRICS = [
-  "rewards/chosen",
-  "rewards/rejected",
-  "rewards/accuracies",
-  "rewards/margins",
-  "logps/chosen",
-  "logps/rejected",
-  "logits/chosen",
-  "logits/rejected",
-  "nll_loss",
-] as const;
 
 export function dpoLoss(c: TinyVlmConfig, o: PreferenceObjective): LossFn {
   return (w, b) => {

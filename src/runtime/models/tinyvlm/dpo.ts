@@ -3,8 +3,9 @@
 // names TRL logs. As in SFT, each (padded length, K) pair has its own program and the state moves between them.
 
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
+import { DPO_METRICS } from "../../../models/layers/preference.ts";
 import { imageTokens } from "../../../models/tinyvlm/config.ts";
-import { DPO_METRICS, dpoBatch, dpoLoss } from "../../../models/tinyvlm/dpo.ts";
+import { dpoBatch, dpoLoss } from "../../../models/tinyvlm/dpo.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { buildAdapters, LoraError, type TrainedAdapters } from "./adapters.ts";
 import { dpoFeeds, type PairExample, pairLengths } from "./dpo-feeds.ts";

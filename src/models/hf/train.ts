@@ -1,0 +1,173 @@
+// Training programs' losses for the Hugging Face decoders: SFT (mean cross-entropy over the answer tokens) and the DPO
+// family (layers/preference.ts), with LoRA adapters in PEFT's layout and names or full fine-tuning. Logits are
+// computed only at the scored positions (decoder.ts `scoredLogits`): a batch carries, per row, the positions whose
+// next token is scored (`positions`), those tokens (`labels`) and which slots are real (`score_mask`), so a 152k
+// vocabulary costs [rows · answer tokens, V], never [rows · sequence, V].
+//
+// Parameter names: full fine-tuning trains the decoder's own tensors (`model.layers.0.self_attn.q_proj.weight`);
+// LoRA trains `base_model.model.<module>.lora_A.weight` [r, in] and `….lora_B.weight` [out, r] — the names of
+// adapter_model.safetensors, so an adapter is written and read without renaming.
+import type { DType } from "../../tensor/ir/dtype.ts";
+import type { Tensor } from "../../tensor/ir/graph.ts";
+import * as op from "../../tensor/ops/index.ts";
+import type { LossFn, TensorSpec } from "../../tensor/program/train-program.ts";
+import { type DPO_METRICS, type PreferenceObjective, pairLoss } from "../layers/preference.ts";
+import type { HfLoraModule } from "./config.ts";
+import { type DecoderInputs, type DecoderParams, type DecoderShape, labelLogProbs, scoredLogits } from "./decoder.ts";
+
+/** LoRA settings: the modules adapted in every layer, rank and alpha (PEFT's `r`, `lora_alpha`, `target_modules`). */
+export interface HfLora {
+  targets: readonly HfLoraModule[];
+  rank: number;
+  alpha: number;
+}
+
+export interface AdapterSpec {
+  /** The adapted module, e.g. `model.layers.0.self_attn.q_proj`. */
+  module: string;
+  /** PEFT's tensor names of A [r, in] and B [out, r]. */
+  a: string;
+  b: string;
+  in: number;
+  out: number;
+}
+
+const ATTENTION: readonly string[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+/** Every adapter of `lora` on a decoder of shape `s`, layer by layer, in PEFT's order of modules. */
+export function adapterSpecs(s: DecoderShape, lora: HfLora): AdapterSpec[] {
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  const dims: Record<HfLoraModule, [number, number]> = {
+    q_proj: [s.hidden, q],
+    k_proj: [s.hidden, kv],
+    v_proj: [s.hidden, kv],
+    o_proj: [q, s.hidden],
+    gate_proj: [s.hidden, s.intermediate],
+    up_proj: [s.hidden, s.intermediate],
+    down_proj: [s.intermediate, s.hidden],
+  };
+  const out: AdapterSpec[] = [];
+  for (let l = 0; l < s.layers; l++)
+    for (const t of lora.targets) {
+      const module = `model.layers.${l}.${ATTENTION.includes(t) ? "self_attn" : "mlp"}.${t}`;
+      const [inDim, outDim] = dims[t];
+      out.push({ module, a: `base_model.model.${module}.lora_A.weight`, b: `base_model.model.${module}.lora_B.weight`, in: inDim, out: outDim });
+    }
+  return out;
+}
+
+/** The decoder's parameters in a loss: weights by name from `params`, LoRA sites from the adapters when given. */
+export function lossParams(params: Record<string, Tensor>, lora: HfLora | undefined, adapters: readonly AdapterSpec[]): DecoderParams {
+  const weight = (name: string) => {
+    const t = params[name];
+    if (!t) throw new Error(`hf training program: no parameter "${name}"`);
+    return t;
+  };
+  if (!lora) return { weight };
+  const scale = lora.alpha / lora.rank;
+  const byModule = new Map(adapters.map((a) => [a.module, a]));
+  return {
+    weight,
+    lora: (module) => {
+      const a = byModule.get(module);
+      return a ? { a: weight(a.a), b: weight(a.b), scale } : undefined;
+    },
+  };
+}
+
+/** One micro-batch of `rows` sequences of `length` tokens with `scored` answer slots each (the host fills them, host.ts). */
+export function hfSequenceBatch(s: DecoderShape, rows: number, length: number, scored: number): Record<string, TensorSpec> {
+  return {
+    input_ids: { dtype: "int64", shape: [rows, length] },
+    attention_mask: { dtype: "int64", shape: [rows, length] },
+    cos: { dtype: "float32", shape: [rows, length, s.headDim] },
+    sin: { dtype: "float32", shape: [rows, length, s.headDim] },
+    positions: { dtype: "int64", shape: [rows, scored] },
+    labels: { dtype: "int64", shape: [rows, scored] },
+    score_mask: { dtype: "float32", shape: [rows, scored] },
+  };
+}
+
+/** A DPO micro-batch: 2B sequences (the B chosen answers, then their B rejected ones), reference log-probs and pair weights. */
+export function hfDpoBatch(s: DecoderShape, pairs: number, length: number, scored: number): Record<string, TensorSpec> {
+  return {
+    ...hfSequenceBatch(s, 2 * pairs, length, scored),
+    ref_chosen: { dtype: "float32", shape: [pairs] },
+    ref_rejected: { dtype: "float32", shape: [pairs] },
+    weight: { dtype: "float32", shape: [pairs] },
+  };
+}
+
+function decoderInputs(b: Record<string, Tensor>): DecoderInputs {
+  return { inputIds: b.input_ids!, attentionMask: b.attention_mask!, cos: b.cos!, sin: b.sin! };
+}
+
+/** Per-row sums of the scored tokens' log-probs [R], their counts [R], and the scored logits [R·S, V]. */
+function scoredSums(s: DecoderShape, p: DecoderParams, b: Record<string, Tensor>) {
+  const logits = scoredLogits(s, p, decoderInputs(b), b.positions!);
+  const mask = b.score_mask!;
+  const perToken = op.mul(labelLogProbs(logits, b.labels!), mask);
+  return { logits, mask, sums: op.reduceSum(perToken, [-1]), counts: op.reduceSum(mask, [-1]) };
+}
+
+/** SFT: mean cross-entropy over every scored token of the micro-batch (transformers' loss with labels −100 elsewhere). */
+export function hfSftLoss(s: DecoderShape, lora: HfLora | undefined, adapters: readonly AdapterSpec[]): LossFn {
+  return (w, b) => {
+    const { logits, mask, sums } = scoredSums(s, lossParams(w, lora, adapters), b);
+    const loss = op.neg(op.div(op.reduceSum(sums), op.max(op.reduceSum(mask), 1)));
+    const [rows, scored] = mask.shape as [number, number];
+    const correct = op.cast(op.equal(op.argMax(logits, -1), op.reshape(b.labels!, [rows * scored])), "float32");
+    const accuracy = op.div(op.reduceSum(op.mul(correct, op.reshape(mask, [rows * scored]))), op.max(op.reduceSum(mask), 1));
+    return { loss, metrics: { token_accuracy: accuracy } };
+  };
+}
+
+/**
+ * The DPO family on a micro-batch of B pairs: ℓ per pair (layers/preference.ts), Σ w·ℓ / B, plus sft_weight × the
+ * chosen answers' mean token cross-entropy; metrics as TRL logs them (weighted means of rewards and log-probs, plain
+ * means of the scored logits).
+ */
+export function hfDpoLoss(
+  s: DecoderShape,
+  o: PreferenceObjective,
+  lora: HfLora | undefined,
+  adapters: readonly AdapterSpec[],
+  dtype: DType = "float32",
+): LossFn {
+  return (w, b) => {
+    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, lora, adapters), b);
+    const pairs = b.weight!.shape[0] as number;
+    const seq = o.logps === "sum" ? sums : op.div(sums, op.max(counts, 1));
+    const side = (x: Tensor, from: number) => op.slice(x, [from], [from + pairs], [0]);
+    const chosen = side(seq, 0);
+    const rejected = side(seq, pairs);
+    const chosenShift = op.sub(chosen, b.ref_chosen!);
+    const rejectedShift = op.sub(rejected, b.ref_rejected!);
+    const weight = b.weight!;
+    const totalWeight = op.max(op.reduceSum(weight), 1e-12);
+    const weighted = (x: Tensor) => op.div(op.reduceSum(op.mul(x, weight)), totalWeight);
+    const nll = op.neg(op.div(op.reduceSum(side(sums, 0)), op.max(op.reduceSum(side(counts, 0)), 1)));
+    let loss = op.div(op.reduceSum(op.mul(pairLoss(op.sub(chosenShift, rejectedShift), o), weight)), pairs);
+    if (o.sftWeight > 0) loss = op.add(loss, op.mul(nll, o.sftWeight));
+    const rewardChosen = op.mul(chosenShift, o.beta);
+    const rewardRejected = op.mul(rejectedShift, o.beta);
+    // Mean logit over the scored positions of each side (every vocabulary entry), as TRL logs logits/*.
+    const [rows, scored] = mask.shape as [number, number];
+    const vocab = logits.shape[1] as number;
+    const logitSums = op.reduceSum(op.mul(op.reshape(op.reduceSum(logits, [-1]), [rows, scored]), mask), [-1]); // [2B]
+    const meanLogit = (from: number) => op.div(op.reduceSum(side(logitSums, from)), op.mul(op.max(op.reduceSum(side(counts, from)), 1), vocab));
+    const metrics: Record<(typeof DPO_METRICS)[number], Tensor> = {
+      "rewards/chosen": weighted(rewardChosen),
+      "rewards/rejected": weighted(rewardRejected),
+      "rewards/accuracies": weighted(op.cast(op.greater(rewardChosen, rewardRejected), dtype)),
+      "rewards/margins": weighted(op.sub(rewardChosen, rewardRejected)),
+      "logps/chosen": weighted(chosen),
+      "logps/rejected": weighted(rejected),
+      "logits/chosen": meanLogit(0),
+      "logits/rejected": meanLogit(pairs),
+      nll_loss: nll,
+    };
+    return { loss, metrics };
+  };
+}

@@ -1,0 +1,155 @@
+// The Hugging Face decoders' training losses (src/models/hf/train.ts) against transformers and PEFT: on each fixture
+// checkpoint, the SFT loss and the L2 norm of every full-fine-tuning gradient, and the DPO loss (base + the fixture's
+// LoRA adapter as policy, base as reference) and every LoRA gradient, to 1e-4 — numbers written by
+// scripts/make-hf-fixtures.py from transformers and peft (golden/*.json: sft_loss, dpo).
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { loadSafetensors } from "../src/formats/safetensors.ts";
+import { readHfConfig } from "../src/models/hf/config.ts";
+import { decoderWeightSpecs } from "../src/models/hf/decoder.ts";
+import { decoderShapeOf } from "../src/models/hf/shape.ts";
+import { adapterSpecs, type HfLora, hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../src/models/hf/train.ts";
+import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
+import { grad } from "../src/tensor/grad.ts";
+import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { Builder } from "../src/tensor/ops/builder.ts";
+import type { LossFn, TensorSpec } from "../src/tensor/program/train-program.ts";
+import { repoRoot } from "./support/align-files.ts";
+import { testRuntime } from "./support/device.ts";
+
+const FIXTURES = path.join(repoRoot, "test", "fixtures", "hf");
+
+interface TrainGolden {
+  applies_to: string[];
+  adapter: string;
+  sft_loss: { input_ids: number[]; labels: number[]; loss: number; grad_global_l2_norm: number; grad_l2_norms: Record<string, number> };
+  dpo: {
+    beta: number;
+    prompt_ids: number[];
+    chosen_ids: number[];
+    rejected_ids: number[];
+    lora: { r: number; lora_alpha: number; target_modules: string[] };
+    reference_chosen_logp: number;
+    reference_rejected_logp: number;
+    policy_chosen_logp: number;
+    policy_rejected_logp: number;
+    loss: number;
+    lora_grads: Record<string, { shape: number[]; values: number[] }>;
+  };
+}
+
+/** Every tensor of a checkpoint folder (one file or shards), under the file's names. */
+function loadAll(dir: string): Map<string, TensorData> {
+  const index = path.join(dir, "model.safetensors.index.json");
+  if (!existsSync(index)) return loadSafetensors(path.join(dir, "model.safetensors")).tensors;
+  const map = JSON.parse(readFileSync(index, "utf8")) as { weight_map: Record<string, string> };
+  const out = new Map<string, TensorData>();
+  for (const shard of new Set(Object.values(map.weight_map))) for (const [k, v] of loadSafetensors(path.join(dir, shard)).tensors) out.set(k, v);
+  return out;
+}
+
+/** A program computing `loss` and its gradients with respect to `trainable` (inputs); `frozen` are initializers. */
+async function lossAndGrads(
+  trainable: Map<string, TensorData>,
+  frozen: Map<string, TensorData>,
+  batch: Record<string, TensorSpec>,
+  fn: LossFn,
+  feeds: Record<string, TensorData>,
+) {
+  const b = new Builder("loss_and_grads");
+  const params: Record<string, Tensor> = {};
+  for (const [name, t] of frozen) params[name] = b.data(t.dtype, t.data, t.shape, name);
+  const wrt: Tensor[] = [];
+  for (const [name, t] of trainable) wrt.push((params[name] = b.input(`param/${name}`, t.dtype, t.shape)));
+  const fields = Object.fromEntries(Object.entries(batch).map(([f, s]) => [f, b.input(f, s.dtype, s.shape)]));
+  const { loss, metrics } = fn(params, fields);
+  b.output(loss, "loss");
+  for (const [name, m] of Object.entries(metrics ?? {})) b.output(m, `metric/${name}`);
+  grad(loss, wrt).forEach((g, i) => b.output(g, `grad/${[...trainable.keys()][i]}`));
+  const rt = testRuntime();
+  try {
+    const inputs = Object.fromEntries([...trainable].map(([n, t]) => [`param/${n}`, t]));
+    return await rt.run(await rt.load(serializeModel(b.root)), { ...inputs, ...feeds });
+  } finally {
+    await rt.release();
+  }
+}
+
+const l2 = (d: ArrayLike<number>) => Math.sqrt(Array.from(d).reduce((a, v) => a + v * v, 0));
+const close = (got: number, want: number, what: string, tol = 1e-4) =>
+  assert.ok(Math.abs(got - want) <= tol * Math.max(1, Math.abs(want)), `${what}: alignc ${got}, transformers ${want}`);
+
+for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.endsWith(".json"))) {
+  const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", file), "utf8")) as TrainGolden;
+  const dir = path.join(repoRoot, golden.applies_to.at(-1)!);
+  const config = readHfConfig(dir);
+  assert.ok(config.ok);
+  const s = decoderShapeOf(config.config);
+  const weights = loadAll(dir);
+  const decoder = new Map(decoderWeightSpecs(s).map((w) => [w.name, weights.get(w.name)!]));
+
+  test(`SFT loss and full-fine-tuning gradient norms equal transformers' — ${file}`, async (t) => {
+    const g = golden.sft_loss;
+    const prompt = g.labels.findIndex((l) => l !== -100);
+    const row = { promptIds: g.input_ids.slice(0, prompt), answerIds: g.input_ids.slice(prompt) };
+    const length = g.input_ids.length;
+    const scored = row.answerIds.length;
+    const out = await lossAndGrads(
+      decoder,
+      new Map(),
+      hfSequenceBatch(s, 1, length, scored),
+      hfSftLoss(s, undefined, []),
+      sequenceFeeds(s, [row], 1, length, scored, 0),
+    );
+    close((out.loss!.data as Float32Array)[0]!, g.loss, "loss");
+    let total = 0;
+    let worst = 0;
+    for (const [name, want] of Object.entries(g.grad_l2_norms)) {
+      const got = l2(out[`grad/${name}`]!.data as Float32Array);
+      total += got * got;
+      worst = Math.max(worst, Math.abs(got - want) / Math.max(1, want));
+      close(got, want, `|∂loss/∂${name}|`);
+    }
+    close(Math.sqrt(total), g.grad_global_l2_norm, "global gradient norm");
+    t.diagnostic(`worst relative gradient-norm difference ${worst.toExponential(2)}`);
+  });
+
+  test(`DPO loss and LoRA gradients equal PEFT's — ${file}`, async (t) => {
+    const g = golden.dpo;
+    const adapter = loadSafetensors(path.join(repoRoot, golden.adapter, "adapter_model.safetensors")).tensors;
+    const lora: HfLora = { targets: g.lora.target_modules as HfLora["targets"], rank: g.lora.r, alpha: g.lora.lora_alpha };
+    const specs = adapterSpecs(s, lora);
+    assert.deepEqual(specs.flatMap((a) => [a.a, a.b]).sort(), [...adapter.keys()].sort(), "adapter tensor names are PEFT's");
+    const rows = [
+      { promptIds: g.prompt_ids, answerIds: g.chosen_ids },
+      { promptIds: g.prompt_ids, answerIds: g.rejected_ids },
+    ];
+    const length = g.prompt_ids.length + Math.max(g.chosen_ids.length, g.rejected_ids.length);
+    const scored = Math.max(g.chosen_ids.length, g.rejected_ids.length);
+    const f32 = (v: number) => ({ dtype: "float32" as const, shape: [1], data: Float32Array.of(v) });
+    const feeds = {
+      ...sequenceFeeds(s, rows, 2, length, scored, 0),
+      ref_chosen: f32(g.reference_chosen_logp),
+      ref_rejected: f32(g.reference_rejected_logp),
+      weight: f32(1),
+    };
+    const objective = { loss: "sigmoid" as const, beta: g.beta, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
+    const out = await lossAndGrads(adapter, decoder, hfDpoBatch(s, 1, length, scored), hfDpoLoss(s, objective, lora, specs), feeds);
+    close((out["metric/logps/chosen"]!.data as Float32Array)[0]!, g.policy_chosen_logp, "policy chosen log-prob");
+    close((out["metric/logps/rejected"]!.data as Float32Array)[0]!, g.policy_rejected_logp, "policy rejected log-prob");
+    close((out.loss!.data as Float32Array)[0]!, g.loss, "loss");
+    let worst = 0;
+    for (const [name, want] of Object.entries(g.lora_grads)) {
+      const got = out[`grad/${name}`]!.data as Float32Array;
+      assert.equal(got.length, want.values.length, name);
+      want.values.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(got[i]! - v));
+      });
+    }
+    assert.ok(worst <= 1e-4, `LoRA gradients: max |alignc − peft| = ${worst.toExponential(2)}`);
+    t.diagnostic(`LoRA gradients max abs difference ${worst.toExponential(2)}`);
+  });
+}
