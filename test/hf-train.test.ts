@@ -63,12 +63,18 @@ async function lossAndGrads(
   const params: Record<string, Tensor> = {};
   for (const [name, t] of frozen) params[name] = b.data(t.dtype, t.data, t.shape, name);
   const wrt: Tensor[] = [];
-  for (const [name, t] of trainable) wrt.push((params[name] = b.input(`param/${name}`, t.dtype, t.shape)));
+  for (const [name, t] of trainable) {
+    params[name] = b.input(`param/${name}`, t.dtype, t.shape);
+    wrt.push(params[name]);
+  }
   const fields = Object.fromEntries(Object.entries(batch).map(([f, s]) => [f, b.input(f, s.dtype, s.shape)]));
   const { loss, metrics } = fn(params, fields);
   b.output(loss, "loss");
   for (const [name, m] of Object.entries(metrics ?? {})) b.output(m, `metric/${name}`);
-  grad(loss, wrt).forEach((g, i) => b.output(g, `grad/${[...trainable.keys()][i]}`));
+  const names = [...trainable.keys()];
+  grad(loss, wrt).forEach((g, i) => {
+    b.output(g, `grad/${names[i]}`);
+  });
   const rt = testRuntime();
   try {
     const inputs = Object.fromEntries([...trainable].map(([n, t]) => [`param/${n}`, t]));

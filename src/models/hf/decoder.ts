@@ -13,7 +13,7 @@
 // transformers); RoPE's cos/sin tables come from the host (rope.ts) as program inputs.
 
 import type { DType } from "../../tensor/ir/dtype.ts";
-import { type ExternalTensorData, Tensor, type TensorData } from "../../tensor/ir/graph.ts";
+import type { ExternalTensorData, Tensor, TensorData } from "../../tensor/ir/graph.ts";
 import { ShapeError } from "../../tensor/ir/shape.ts";
 import { Builder, builderOf } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
@@ -368,7 +368,7 @@ export function weightInitializers(b: Builder, s: DecoderShape, weights: Decoder
   checkDecoderWeights(s, external ?? (weights as ReadonlyMap<string, TensorData>));
   const made = new Map<string, Tensor>();
   for (const spec of decoderWeightSpecs(s)) {
-    if (external) made.set(spec.name, externalInitializer(b, external.get(spec.name)!, spec.name));
+    if (external) made.set(spec.name, b.external(external.get(spec.name)!, spec.name));
     else {
       const t = (weights as ReadonlyMap<string, TensorData>).get(spec.name)!;
       made.set(spec.name, b.data(t.dtype, t.data, t.shape, spec.name));
@@ -383,13 +383,6 @@ export function weightInitializers(b: Builder, s: DecoderShape, weights: Decoder
 
 function isExternal(w: DecoderWeights): w is HfExternalWeights {
   return !(w instanceof Map) && "folder" in w && "tensors" in w;
-}
-
-/** An initializer of the root graph whose data stays in a file (graph.ts, `externalInitializers`). */
-function externalInitializer(b: Builder, ref: ExternalTensorData, hint: string): Tensor {
-  const t = new Tensor(b.fresh(hint), ref.dtype, ref.shape, b.root);
-  b.root.externalInitializers.set(t, ref);
-  return t;
 }
 
 function declareInputs(b: Builder, s: DecoderShape, size: ProgramSize): DecoderInputs {

@@ -3,7 +3,7 @@
 // metrics, and advances the global step so AdamW's bias correction and the schedule continue across runs.
 import { allocate } from "../../tensor/ir/dtype.ts";
 import type { TensorData } from "../../tensor/ir/graph.ts";
-import { serializeModel } from "../../tensor/onnx/serialize.ts";
+import { externalDataFiles, serializeModel } from "../../tensor/onnx/serialize.ts";
 import { stateNames } from "../../tensor/optim/types.ts";
 import { io, type TrainProgram, type TrainProgramSpec } from "../../tensor/program/train-program.ts";
 import type { LoadedSession, Runtime } from "./session.ts";
@@ -52,7 +52,12 @@ export class Trainer {
   /** Runs `spec.steps` optimizer steps on staged batches (field → [steps·accumulation, ...micro-batch shape]). */
   async run(batches: Record<string, TensorData>): Promise<StepMetrics> {
     if (this.state.size === 0) throw new Error("trainer: its state was handed to another trainer; restore a snapshot before running it");
-    this.session ??= await this.runtime.load(serializeModel(this.program.builder.root));
+    if (!this.session) {
+      const root = this.program.builder.root;
+      // Frozen weights read in place: ONNX Runtime resolves their locations in the spec's folder.
+      const folder = this.spec.externalFolder;
+      this.session = await this.runtime.load(serializeModel(root), undefined, folder === undefined ? undefined : { folder, files: externalDataFiles(root) });
+    }
     const feeds: Record<string, TensorData> = { [io.stepOffset]: { dtype: "int64", shape: [], data: new BigInt64Array([BigInt(this.step)]) } };
     for (const name of this.program.stateInputs) feeds[name] = this.state.get(name)!;
     for (const [field, data] of Object.entries(batches)) feeds[io.batch(field)] = data;

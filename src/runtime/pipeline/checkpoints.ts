@@ -24,7 +24,7 @@ import { ALIGNC_VERSION } from "../../version.ts";
 import type { TrainerState } from "../engine/trainer.ts";
 import { saveCheckpoint } from "../models/checkpoint.ts";
 import { modelToCheckpoint } from "../models/tinyvlm/model.ts";
-import type { TrainerPool } from "../models/tinyvlm/train-loop.ts";
+import type { TrainerHandoff } from "../models/tinyvlm/train-loop.ts";
 import { alive } from "./claims.ts";
 import { type ExecContext, NodeError } from "./node-executor.ts";
 
@@ -220,7 +220,7 @@ export class TrainingCheckpoints<Row extends object> {
    * the last step, whose weights become the store entry), writes a checkpoint atomically, keeps the newest two and
    * links them into the run directory. `rows` are the metrics rows of every step so far.
    */
-  take(runIndex: number, pool: TrainerPool, rows: readonly Row[]): void {
+  take(runIndex: number, pool: TrainerHandoff, rows: readonly Row[]): void {
     const { every, steps } = this.plan;
     const step = pool.step;
     if (every === undefined || step % every !== 0 || step >= steps) return;
@@ -232,7 +232,7 @@ export class TrainingCheckpoints<Row extends object> {
     mkdirInside(this.ctx.scratch, this.root);
     rmSync(tmp, { recursive: true, force: true });
     try {
-      saveCheckpoint(tmp, modelToCheckpoint(pool.trained()));
+      pool.saveModel(tmp);
       saveSafetensors(path.join(tmp, TRAINER_STATE_FILE), state.state, { format: TRAINER_CHECKPOINT_FORMAT, step: String(step), alignc: ALIGNC_VERSION });
       writeFileAtomic(path.join(tmp, CHECKPOINT_METRICS_FILE), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
       const info: TrainerCheckpointInfo = {

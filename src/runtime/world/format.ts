@@ -27,6 +27,18 @@ export interface WorldItem {
   scene: Scene | null;
   /** POPE only: the negative-sampling split the question belongs to (its positives too). */
   negative: Negative | null;
+  /**
+   * Present when a file gave the prompt as a conversation (TRL's conversational format): the messages as written.
+   * A model with a chat template renders them with its generation prompt; `prompt` is the user's text (TRL's rule:
+   * plain-string prompts are used as they are).
+   */
+  messages?: ChatTurn[];
+}
+
+/** One message of a conversational prompt. */
+export interface ChatTurn {
+  role: "system" | "user" | "assistant";
+  content: string;
 }
 
 export interface WorldManifest {

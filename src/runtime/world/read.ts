@@ -156,8 +156,22 @@ export function checkItem(text: string, options: WorldOptions | undefined): Worl
   if (sceneProblem) return sceneProblem;
   if (pope ? !oneOf("negative", negatives) : v.negative !== null)
     return bad("negative", pope ? `one of ${negatives.join(", ")} for a POPE item` : "null except for POPE items");
+  if (v.messages !== undefined && !isConversation(v.messages))
+    return bad("messages", "a list of {role: system | user | assistant, content: string} ending with a user message");
   const item = v as unknown as WorldItem;
   return (pope && checkPope(item)) || item;
+}
+
+function isConversation(v: unknown): boolean {
+  if (!Array.isArray(v) || v.length === 0) return false;
+  const ok = v.every(
+    (m) =>
+      typeof m === "object" &&
+      m !== null &&
+      ["system", "user", "assistant"].includes((m as { role: unknown }).role as string) &&
+      typeof (m as { content: unknown }).content === "string",
+  );
+  return ok && (v.at(-1) as { role: string }).role === "user";
 }
 
 /** What is wrong with a scene graph, if anything. */

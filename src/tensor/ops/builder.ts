@@ -1,7 +1,7 @@
 // The graph builder: owns a root graph and a stack of open subgraphs, gives every tensor and node a
 // deterministic unique name, and stores constants. Op constructors (ops/*.ts) emit nodes through `emit`.
 import { type DType, fromNumbers, type TypedArray } from "../ir/dtype.ts";
-import { type Attr, Graph, type GraphOwner, type Node, type NodeMeta, Tensor, type TensorData } from "../ir/graph.ts";
+import { type Attr, type ExternalTensorData, Graph, type GraphOwner, type Node, type NodeMeta, Tensor, type TensorData } from "../ir/graph.ts";
 import { type Shape, ShapeError } from "../ir/shape.ts";
 
 export interface OutputSpec {
@@ -96,6 +96,16 @@ export class Builder implements GraphOwner {
   /** Raw constant from a typed array (weights and other large values). */
   data(dtype: DType, data: TypedArray, shape: number[], hint = "const"): Tensor {
     return this.constant({ dtype, shape, data }, hint);
+  }
+
+  /**
+   * An initializer of the root graph whose bytes stay in a file (ONNX external data): the model holds only the
+   * reference, and ONNX Runtime reads the bytes from the folder the session is given (graph.ts, `externalInitializers`).
+   */
+  external(ref: ExternalTensorData, hint = "external"): Tensor {
+    const t = new Tensor(this.fresh(hint), ref.dtype, ref.shape, this.root);
+    this.root.externalInitializers.set(t, ref);
+    return t;
   }
 
   /** Builds a subgraph (a `Loop` or `If` body) whose nodes may read tensors of the enclosing graphs. */

@@ -11,7 +11,7 @@
 // (PyTorch's GradScaler). The scale and that count are loop-carried state like the optimizer's.
 import { grad } from "../grad.ts";
 import type { DType, TypedArray } from "../ir/dtype.ts";
-import type { Tensor, TensorData } from "../ir/graph.ts";
+import type { ExternalTensorData, Tensor, TensorData } from "../ir/graph.ts";
 import { toHalfBits } from "../ir/half.ts";
 import { ShapeError } from "../ir/shape.ts";
 import { Builder } from "../ops/builder.ts";
@@ -38,8 +38,14 @@ export interface ParamSpec extends TensorSpec {
   lrScale?: number;
 }
 
+/** A frozen weight with its bytes in memory. */
 export interface FrozenParam extends ParamSpec {
   data: TypedArray;
+}
+
+/** A frozen weight whose bytes stay in a file, as ONNX external data (see `externalFolder`). */
+export interface ExternalFrozenParam extends ParamSpec {
+  external: ExternalTensorData;
 }
 
 /** Compute in float16 or bfloat16 with float32 master weights and (dynamic) loss scaling. */
@@ -56,7 +62,9 @@ export type LossFn = (params: Record<string, Tensor>, batch: Record<string, Tens
 
 export interface TrainProgramSpec {
   trainable: ParamSpec[];
-  frozen?: FrozenParam[];
+  frozen?: (FrozenParam | ExternalFrozenParam)[];
+  /** The folder external frozen weights' locations are relative to (the runtime hands it to ONNX Runtime). */
+  externalFolder?: string;
   /** One micro-batch's fields. */
   batch: Record<string, TensorSpec>;
   /** Optimizer steps per run (K). */
@@ -167,6 +175,13 @@ function declareFrozen(b: Builder, spec: TrainProgramSpec): Record<string, Tenso
   const frozen: Record<string, Tensor> = {};
   for (const f of spec.frozen ?? []) {
     const half = mp && f.dtype === "float32";
+    if ("external" in f) {
+      if (spec.externalFolder === undefined) throw new ShapeError(`train program: frozen "${f.name}" is external data, but the spec names no externalFolder`);
+      // In place: the file's bytes as they are; a float32 file under mixed precision is cast once per run in the graph.
+      const t = b.external(f.external, `frozen/${f.name}`);
+      frozen[f.name] = half ? op.cast(t, mp.compute) : t;
+      continue;
+    }
     frozen[f.name] = half
       ? b.data(mp.compute, toHalfBits(f.data as Float32Array, mp.compute), f.shape, `frozen/${f.name}`)
       : b.data(f.dtype, f.data, f.shape, `frozen/${f.name}`);

@@ -9,7 +9,7 @@ import { inputProblem, MAX_IMAGE_BYTES } from "../../../diagnostics/input-proble
 import { messages } from "../../../diagnostics/messages.ts";
 import { sha256Hex } from "../../../util/content-hash.ts";
 import { hashUntrusted, readRoot } from "../../../util/untrusted-file.ts";
-import type { WorldItem } from "../../world/format.ts";
+import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import { checkItem } from "../../world/read.ts";
 import type { Dataset, DatasetKind, PairRecord, RatedRecord, RatingInfo, SampleRecord } from "../prefdata/records.ts";
 import { type AligncRecord, alignc, parseRecord, type RecordKind, writeRecord } from "./alignc.ts";
@@ -62,8 +62,10 @@ export interface ImportResult {
 }
 
 /** The kind of item an imported prompt or pair gets (docs/formats.md). */
-export function importedItem(id: string, prompt: string, answer: string, image: string | null): WorldItem {
-  return { id, split: "train", task: image ? "describe" : "text", kind: "imported", prompt, answer, image, scene: null, negative: null };
+export function importedItem(id: string, prompt: string, answer: string, image: string | null, messages?: ChatTurn[]): WorldItem {
+  const item: WorldItem = { id, split: "train", task: image ? "describe" : "text", kind: "imported", prompt, answer, image, scene: null, negative: null };
+  if (messages) item.messages = messages;
+  return item;
 }
 
 /** What is wrong with a rated record's scores under the rating, if anything. */
@@ -129,7 +131,7 @@ export function importFile(opts: ImportOptions): ImportResult {
         if (format === "alignc") record = parseRecord(kind as RecordKind, renamed, { kind: "file", file, row, format });
         else if (kind === "prompts") {
           const p = module.parsePrompt(renamed);
-          record = isRowError(p) ? p : importedItem(p.id ?? `${base}:${row}`, p.prompt, p.answer, p.image);
+          record = isRowError(p) ? p : importedItem(p.id ?? `${base}:${row}`, p.prompt, p.answer, p.image, p.messages);
         } else {
           const p = module.parsePair(renamed);
           record = isRowError(p) ? p : pairOf(p, `${base}:${row}`, { kind: "file", file, row, format });
@@ -161,7 +163,7 @@ export function importFile(opts: ImportOptions): ImportResult {
 
 function pairOf(p: PairRow, fallbackId: string, source: PairRecord["source"]): PairRecord {
   const id = p.id ?? fallbackId;
-  return { id, item: importedItem(id, p.prompt, p.chosen, p.image), chosen: p.chosen, rejected: p.rejected, source };
+  return { id, item: importedItem(id, p.prompt, p.chosen, p.image, p.messages), chosen: p.chosen, rejected: p.rejected, source };
 }
 
 function datasetOf(kind: DatasetKind, records: (WorldItem | AligncRecord)[], opts: ImportOptions): Dataset {

@@ -3,7 +3,7 @@
 // list of {role, content} messages, content a string or a list of {"type": "text", "text"} / {"type": "image"}
 // parts). Written rows are standard: strings, and "images": [path] when there is an image.
 
-import type { WorldItem } from "../../world/format.ts";
+import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import type { PairRecord } from "../prefdata/records.ts";
 import { asRecord, idOf, oneImage, placeholders, promptText, stringsOf } from "./common.ts";
 import { schemaProblem } from "./schemas.ts";
@@ -44,7 +44,7 @@ function imagePaths(r: Record<string, unknown>): { paths: string[]; field: strin
   return hasImage ? { paths: [r.image as string], field: "image" } : { paths: (r.images as string[] | undefined) ?? [], field: "images" };
 }
 
-function promptAndImage(r: Record<string, unknown>): { prompt: string; image: string | null } | RowError {
+function promptAndImage(r: Record<string, unknown>): { prompt: string; image: string | null; messages?: ChatTurn[] } | RowError {
   const prompt = turn(r.prompt, "user", "prompt");
   if (isRowError(prompt)) return prompt;
   const paths = imagePaths(r);
@@ -52,7 +52,9 @@ function promptAndImage(r: Record<string, unknown>): { prompt: string; image: st
   const image = oneImage(paths.paths, prompt.images, paths.field);
   if (isRowError(image)) return image;
   const text = promptText(prompt.text, "prompt");
-  return isRowError(text) ? text : { prompt: text, image };
+  if (isRowError(text)) return text;
+  // A conversational prompt stays a conversation: a model with a chat template renders it (TRL's rule).
+  return typeof r.prompt === "string" ? { prompt: text, image } : { prompt: text, image, messages: [{ role: "user", content: text }] };
 }
 
 function answer(value: unknown, field: string): string | RowError {
@@ -72,7 +74,7 @@ export const trl: FormatModule = {
     if (isRowError(p)) return p;
     const completion = r.completion === undefined ? "" : answer(r.completion, "completion");
     if (isRowError(completion)) return completion;
-    return { id: idOf(r), prompt: p.prompt, answer: completion, image: p.image };
+    return { id: idOf(r), prompt: p.prompt, answer: completion, image: p.image, ...(p.messages ? { messages: p.messages } : {}) };
   },
   parsePair(row): PairRow | RowError {
     const problem = schemaProblem("trl.pair", row);
@@ -84,20 +86,28 @@ export const trl: FormatModule = {
     if (isRowError(chosen)) return chosen;
     const rejected = answer(r.rejected, "rejected");
     if (isRowError(rejected)) return rejected;
-    return { id: idOf(r), prompt: p.prompt, image: p.image, chosen, rejected };
+    return { id: idOf(r), prompt: p.prompt, image: p.image, chosen, rejected, ...(p.messages ? { messages: p.messages } : {}) };
   },
   imagesOf(row) {
     const r = asRecord(row);
     return [...stringsOf(r.images), ...stringsOf(r.image)];
   },
   writePrompt(item: WorldItem) {
-    const out: Record<string, unknown> = { id: item.id, prompt: item.prompt };
+    const out: Record<string, unknown> = { id: item.id, prompt: item.messages ?? item.prompt };
     if (item.answer !== "") out.completion = item.answer;
     if (item.image) out.images = [item.image];
     return out;
   },
   writePair(record: PairRecord) {
-    const out: Record<string, unknown> = { id: record.id, prompt: record.item.prompt, chosen: record.chosen, rejected: record.rejected };
+    // A conversational prompt is written back as one, its answers as assistant messages (TRL's conversational rows).
+    const chat = record.item.messages;
+    const answerOf = (text: string) => (chat ? [{ role: "assistant", content: text }] : text);
+    const out: Record<string, unknown> = {
+      id: record.id,
+      prompt: chat ?? record.item.prompt,
+      chosen: answerOf(record.chosen),
+      rejected: answerOf(record.rejected),
+    };
     if (record.item.image) out.images = [record.item.image];
     return out;
   },

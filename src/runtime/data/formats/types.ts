@@ -4,7 +4,7 @@
 import { type InputProblem, renderInputProblem } from "../../../diagnostics/input-problems.ts";
 import { messages } from "../../../diagnostics/messages.ts";
 import type { FILE_FORMATS } from "../../../graph/vocabulary.ts";
-import type { WorldItem } from "../../world/format.ts";
+import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import type { PairRecord } from "../prefdata/records.ts";
 
 export type FileFormat = (typeof FILE_FORMATS)[number];
@@ -38,6 +38,8 @@ export interface PromptRow {
   answer: string;
   /** The image path as written in the file (relative to the images root), or null. */
   image: string | null;
+  /** The prompt as a conversation, when the file gave one (TRL's conversational format). */
+  messages?: ChatTurn[];
 }
 
 /** A pairs row. */
@@ -45,6 +47,8 @@ export interface PairRow {
   id: string | null;
   prompt: string;
   image: string | null;
+  /** The prompt as a conversation, when the file gave one. */
+  messages?: ChatTurn[];
   chosen: string;
   rejected: string;
 }

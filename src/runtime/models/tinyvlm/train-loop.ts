@@ -17,61 +17,41 @@ import {
 } from "../../../tensor/program/train-program.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { type StepMetrics, Trainer, type TrainerState } from "../../engine/trainer.ts";
+import { saveCheckpoint } from "../checkpoint.ts";
 import type { LoraSettings, TrainedAdapters, VlmAdapters } from "./adapters.ts";
-import type { VlmModel } from "./model.ts";
+import { modelToCheckpoint, type VlmModel } from "./model.ts";
 import type { SftRun } from "./sft-schedule.ts";
 
-/** Trainers by program shape, with the parameters and optimizer state carried from one to the next. */
-export class TrainerPool {
+/**
+ * Trainers by program shape, with the parameters and optimizer state carried from one to the next: the trainer of a
+ * new shape starts from the current one's state, and the one left behind drops its copy (memory grows with the state,
+ * not with the shapes). Models' pools extend it with what their programs train (TrainerPool below; Hugging Face
+ * decoders in ../hf/train.ts).
+ */
+export abstract class TrainerHandoff {
   private readonly trainers = new Map<string, Trainer>();
   private current?: Trainer;
   private pending?: TrainerState;
 
-  constructor(
-    private readonly runtime: Runtime,
-    private readonly model: VlmModel,
-    /** LoRA: train these adapters instead of every weight. */
-    readonly lora?: VlmAdapters,
-  ) {}
+  constructor(protected readonly runtime: Runtime) {}
 
-  /** The parameters of a program spec: every weight trainable, or (LoRA) the adapters trainable and the rest frozen. */
-  params(optimizer: OptimizerConfig): Pick<TrainProgramSpec, "trainable" | "frozen"> {
-    if (this.lora) return { trainable: this.lora.trainable(optimizer), frozen: this.lora.frozen() };
-    return { trainable: [...this.model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })) };
-  }
+  /** The parameters' values before the first run. */
+  protected abstract initial(): ReadonlyMap<string, TensorData>;
 
-  /** The program's loss: `base` itself, or (LoRA) `base` over the adapted weights W + (α/r)·A·B. */
-  loss(base: LossFn): LossFn {
-    return this.lora ? this.lora.loss(base) : base;
-  }
-
-  /** A run's program: the pool's parameters and loss wrapper, the loop settings of `o`, this batch layout and K. */
-  spec(o: TrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
-    return {
-      ...this.params(o.optimizer),
-      batch,
-      steps,
-      accumulation: o.accumulation,
-      optimizer: o.optimizer,
-      schedule: o.schedule,
-      clipNorm: o.clipNorm,
-      loss: this.loss(loss),
-      ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
-    };
-  }
+  /** Writes the model with the current parameters into `dir` as its family's checkpoint directory (a mid-phase checkpoint). */
+  abstract saveModel(dir: string): void;
 
   /** The trainer for a program shape, holding the current state. */
   trainer(key: string, spec: () => TrainProgramSpec): Trainer {
     let t = this.trainers.get(key);
     if (!t) {
       const s = spec();
-      t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.lora?.initial() ?? this.model.params);
+      t = new Trainer(this.runtime, buildTrainProgram(s), s, this.current?.parameters() ?? this.initial());
       this.trainers.set(key, t);
     }
     const previous = this.current && this.current !== t ? this.current : undefined;
     const from = this.pending ?? previous?.snapshot();
     if (from) t.restore(from);
-    // The state moved on: the trainer left behind keeps none (memory grows with the state, not with the shapes).
     previous?.dropState();
     this.pending = undefined;
     this.current = t;
@@ -93,6 +73,46 @@ export class TrainerPool {
     this.pending = state;
   }
 
+  /** Trained parameters' current values by name (none before the first run). */
+  protected currentParams(): Map<string, TensorData> {
+    const out = new Map<string, TensorData>();
+    const state = this.snapshot();
+    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
+    return out;
+  }
+}
+
+/** A TinyVLM's trainers: every weight trained, or LoRA adapters over frozen weights. */
+export class TrainerPool extends TrainerHandoff {
+  constructor(
+    runtime: Runtime,
+    private readonly model: VlmModel,
+    /** LoRA: train these adapters instead of every weight. */
+    readonly lora?: VlmAdapters,
+  ) {
+    super(runtime);
+  }
+
+  protected initial(): ReadonlyMap<string, TensorData> {
+    return this.lora?.initial() ?? this.model.params;
+  }
+
+  /** The parameters of a program spec: every weight trainable, or (LoRA) the adapters trainable and the rest frozen. */
+  params(optimizer: OptimizerConfig): Pick<TrainProgramSpec, "trainable" | "frozen"> {
+    if (this.lora) return { trainable: this.lora.trainable(optimizer), frozen: this.lora.frozen() };
+    return { trainable: [...this.model.params].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })) };
+  }
+
+  /** The program's loss: `base` itself, or (LoRA) `base` over the adapted weights W + (α/r)·A·B. */
+  loss(base: LossFn): LossFn {
+    return this.lora ? this.lora.loss(base) : base;
+  }
+
+  /** A run's program: the pool's parameters and loss wrapper, the loop settings of `o`, this batch layout and K. */
+  spec(o: TrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
+    return { ...this.params(o.optimizer), ...loopSpec(o, batch, steps), loss: this.loss(loss) };
+  }
+
   /** The model with the current parameters (the initial ones before any run); with LoRA, the adapters merged in. */
   trained(): VlmModel {
     const current = this.currentParams();
@@ -107,13 +127,26 @@ export class TrainerPool {
     return this.lora?.trained(this.currentParams());
   }
 
-  /** Trained parameters' current values by name (none before the first run). */
-  private currentParams(): Map<string, TensorData> {
-    const out = new Map<string, TensorData>();
-    const state = this.snapshot();
-    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
-    return out;
+  saveModel(dir: string): void {
+    saveCheckpoint(dir, modelToCheckpoint(this.trained()));
   }
+}
+
+/** The loop part of a program spec: the batch layout, K, accumulation, optimizer, schedule, clipping, precision. */
+export function loopSpec(
+  o: Omit<TrainingOptions, "lora">,
+  batch: Record<string, TensorSpec>,
+  steps: number,
+): Omit<TrainProgramSpec, "trainable" | "frozen" | "loss"> {
+  return {
+    batch,
+    steps,
+    accumulation: o.accumulation,
+    optimizer: o.optimizer,
+    schedule: o.schedule,
+    clipNorm: o.clipNorm,
+    ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
+  };
 }
 
 /** The loop settings SFT and DPO share (SftOptions, DpoOptions). */
@@ -139,7 +172,7 @@ export interface LoopHooks<Row> {
   /** Rows of one run's steps, as they come. */
   onRun?: (rows: Row[]) => void;
   /** After each run: its index in the schedule, the pool (for snapshots and checkpoints). */
-  onRunEnd?: (runIndex: number, pool: TrainerPool) => void | Promise<void>;
+  onRunEnd?: (runIndex: number, pool: TrainerHandoff) => void | Promise<void>;
 }
 
 /**
@@ -148,12 +181,14 @@ export interface LoopHooks<Row> {
  * run's step metrics into rows.
  */
 export async function trainRuns<Row>(
-  pool: TrainerPool,
+  pool: TrainerHandoff,
   runs: readonly SftRun[],
   make: {
     spec: (run: SftRun) => TrainProgramSpec;
     feeds: (run: SftRun) => Record<string, TensorData>;
     rows: (m: StepMetrics, run: SftRun, seconds: number) => Row[];
+    /** The run's program shape (default: its padded length and K). */
+    key?: (run: SftRun) => string;
   },
   hooks: LoopHooks<Row> = {},
   firstRun = 0,
@@ -161,7 +196,7 @@ export async function trainRuns<Row>(
   const out: Row[] = [];
   for (let i = firstRun; i < runs.length; i++) {
     const run = runs[i] as SftRun;
-    const trainer = pool.trainer(`${run.length}/${run.steps}`, () => make.spec(run));
+    const trainer = pool.trainer(make.key?.(run) ?? `${run.length}/${run.steps}`, () => make.spec(run));
     const feeds = make.feeds(run);
     const t0 = performance.now();
     const m = await trainer.run(feeds);

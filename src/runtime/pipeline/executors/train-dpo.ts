@@ -15,7 +15,7 @@ import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
 import { loadModel } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
-import { meanOf, startTraining } from "./training-progress.ts";
+import { meanOf, saveTrained, startTraining } from "./training-progress.ts";
 import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
 
 export function objectiveOf(o: ObjectiveBlock): PreferenceObjective {
@@ -124,7 +124,7 @@ export const trainDpoExecutor = defineExecutor({
         t.more,
       ),
     );
-    return t.finish(trained, adapters, {
+    return t.finish((out) => saveTrained(out, trained, adapters), {
       line: (tail) =>
         `loss ${meanOf(tail, "loss").toFixed(3)} · reward accuracy ${meanOf(tail, "rewards/accuracies").toFixed(2)} · margin ${meanOf(tail, "rewards/margins").toFixed(3)}`,
       first: { pairs: used.length, pairs_weight_zero: zeroWeight, reference: reference ? reference.node.id : "none" },

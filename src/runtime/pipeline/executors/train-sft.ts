@@ -6,7 +6,7 @@ import { nodeKind } from "../../../graph/node-kinds.ts";
 import { type SftStepMetrics, trainSft } from "../../models/tinyvlm/sft.ts";
 import { defineExecutor } from "../node-executor.ts";
 import { loadExamples, loadModel } from "./inputs.ts";
-import { meanOf, startTraining } from "./training-progress.ts";
+import { meanOf, saveTrained, startTraining } from "./training-progress.ts";
 import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
 
 export { METRICS_FILE } from "./training-progress.ts";
@@ -45,7 +45,7 @@ export const trainSftExecutor = defineExecutor({
         t.more,
       ),
     );
-    return t.finish(trained, adapters, {
+    return t.finish((out) => saveTrained(out, trained, adapters), {
       line: (tail) => `loss ${meanOf(tail, "loss").toFixed(3)} · token accuracy ${meanOf(tail, "token_accuracy").toFixed(3)}`,
       first: { examples: examples.length },
       means: ["loss", "token_accuracy"],

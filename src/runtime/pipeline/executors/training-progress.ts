@@ -29,7 +29,17 @@ export function meanOf<Row>(rows: readonly Row[], key: keyof Row): number {
  * PEFT-style files beside them) and every step's rows as metrics.jsonl.
  */
 export function writeTrained(out: string, model: VlmModel, adapters: TrainedAdapters | undefined, rows: readonly object[]): void {
+  saveTrained(out, model, adapters);
+  writeMetrics(out, rows);
+}
+
+/** A trained TinyVLM as a checkpoint directory (with LoRA, the adapters' files beside the merged weights). */
+export function saveTrained(out: string, model: VlmModel, adapters: TrainedAdapters | undefined): void {
   saveCheckpoint(out, { ...modelToCheckpoint(model), files: adapters?.files() });
+}
+
+/** Every step's rows as metrics.jsonl. */
+export function writeMetrics(out: string, rows: readonly object[]): void {
   writeFileSync(path.join(out, METRICS_FILE), rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
 }
 
@@ -43,13 +53,12 @@ export interface TrainingProgress<Row extends StepRow> {
   more: { onRunEnd: NonNullable<LoopHooks<Row>["onRunEnd"]>; resume?: ResumePoint };
   /**
    * After training: ends the progress line with `line(tail)` (tail: the last 20 steps' rows), writes the trained
-   * model and metrics.jsonl (writeTrained), and returns the phase's summary: `first`, the steps and epochs, the mean
+   * model (`save`, e.g. writeTrained's checkpoint) and metrics.jsonl, and returns the phase's summary: `first`, the steps and epochs, the mean
    * over the tail of each of `means`, the seconds since training started, the mean tokens/s and, when resumed, the
    * step it resumed from.
    */
   finish(
-    trained: VlmModel,
-    adapters: TrainedAdapters | undefined,
+    save: (out: string) => void,
     summary: { line: (tail: readonly Row[]) => string; first: Record<string, unknown>; means: readonly (keyof Row & string)[] },
   ): Record<string, unknown>;
 }
@@ -91,10 +100,11 @@ export async function startTraining<Row extends StepRow>(
       onRunEnd: (runIndex, pool) => checkpoints.take(runIndex, pool, rows),
       ...(resumed ? { resume: { runsDone: resumed.runsDone, state: resumed.state } } : {}),
     },
-    finish(trained, adapters, summary) {
+    finish(save, summary) {
       const tail = rows.slice(-Math.min(rows.length, RECENT));
       progress.finish(summary.line(tail));
-      writeTrained(ctx.out, trained, adapters, rows);
+      save(ctx.out);
+      writeMetrics(ctx.out, rows);
       return {
         ...summary.first,
         steps: loop.steps,

@@ -1,0 +1,150 @@
+// Reading a Hugging Face checkpoint's tensors (one at a time, by byte range, through the untrusted reader) and writing
+// a trained model back as a Hugging Face directory that transformers loads: config.json, generation_config.json,
+// tokenizer files and chat template copied from the source, the decoder's tensors under the hub's names in safetensors
+// shards of at most 1 GiB (with model.safetensors.index.json when there are several), in the source's dtype. A LoRA
+// phase also writes its adapter as PEFT does (adapter/adapter_config.json + adapter/adapter_model.safetensors), and its merged weights
+// W + (α/r)·B·A into the model files.
+import path from "node:path";
+import { encodeSafetensors } from "../../../formats/safetensors.ts";
+import type { DType } from "../../../tensor/ir/dtype.ts";
+import type { ExternalTensorData, TensorData } from "../../../tensor/ir/graph.ts";
+import { bfloat16ToNumber, halfToNumber, toHalfBits } from "../../../tensor/ir/half.ts";
+import { writeFileAtomic } from "../../../util/safe-write.ts";
+import { describeRefusal, readUntrusted, withUntrustedReader } from "../../../util/untrusted-file.ts";
+import { HfCheckpointError, type HfModel } from "./model.ts";
+
+/** The files besides the weights that a saved directory carries over from its source, when the source has them. */
+export const HF_COPIED_FILES = [
+  "config.json",
+  "generation_config.json",
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "chat_template.jinja",
+];
+/**
+ * The adapter's folder inside a saved directory. Not the directory itself: transformers' from_pretrained loads a folder
+ * holding adapter_config.json as base + adapter, which would apply the adapter twice to the merged weights.
+ */
+export const PEFT_DIR = "adapter";
+export const PEFT_CONFIG_FILE = "adapter_config.json";
+export const PEFT_WEIGHTS_FILE = "adapter_model.safetensors";
+
+const SHARD_BYTES = 1024 * 1024 * 1024;
+/** Cap on each copied small file (a tokenizer.json of a 256k vocabulary is ~20 MB). */
+const MAX_COPIED_BYTES = 256 * 1024 * 1024;
+
+/** One tensor of the checkpoint read from its file, as float32 (bf16/fp16 widened exactly). */
+export function readTensorFloat32(model: HfModel, ref: ExternalTensorData, name: string): Float32Array {
+  const file = path.join(model.weights.folder, ref.location);
+  const r = withUntrustedReader(file, { maxBytes: Number.MAX_SAFE_INTEGER }, (read) => read(ref.offset, ref.length));
+  if (!r.ok) throw new HfCheckpointError(`${file}: ${describeRefusal(r)}`);
+  const bytes = r.value;
+  if (bytes.length !== ref.length) throw new HfCheckpointError(`${file}: ${name} is cut short (${bytes.length} of ${ref.length} bytes)`);
+  return toFloat32(bytes, ref.dtype, name);
+}
+
+function toFloat32(bytes: Buffer, dtype: DType, name: string): Float32Array {
+  const aligned = new Uint8Array(bytes.length);
+  aligned.set(bytes);
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(aligned.buffer);
+    case "float16":
+      return Float32Array.from(new Uint16Array(aligned.buffer), halfToNumber);
+    case "bfloat16":
+      return Float32Array.from(new Uint16Array(aligned.buffer), bfloat16ToNumber);
+    case "float64":
+      return Float32Array.from(new Float64Array(aligned.buffer));
+    default:
+      throw new HfCheckpointError(`${name} is ${dtype}, not a floating-point weight`);
+  }
+}
+
+/** float32 values in `dtype` (round to nearest even for the 16-bit types). */
+export function fromFloat32(values: Float32Array, dtype: DType, shape: readonly number[]): TensorData {
+  if (dtype === "float16" || dtype === "bfloat16") return { dtype, shape: [...shape], data: toHalfBits(values, dtype) };
+  if (dtype === "float64") return { dtype, shape: [...shape], data: Float64Array.from(values) };
+  return { dtype: "float32", shape: [...shape], data: values };
+}
+
+export interface HfAdapterFiles {
+  /** PEFT's adapter_config.json fields that matter: r, lora_alpha, target_modules. */
+  rank: number;
+  alpha: number;
+  targets: readonly string[];
+  /** adapter_model.safetensors' tensors (PEFT names, float32). */
+  tensors: ReadonlyMap<string, TensorData>;
+}
+
+/**
+ * Writes `source` with some tensors replaced (`replaced`: program names → float32 values) into `dir` as a Hugging
+ * Face directory; untouched tensors are copied from the source's files. With `adapter`, the PEFT files too.
+ */
+export function saveHfDirectory(dir: string, source: HfModel, replaced: ReadonlyMap<string, Float32Array>, adapter?: HfAdapterFiles): void {
+  for (const f of HF_COPIED_FILES) {
+    // Through the untrusted reader: a FIFO or device planted under the name is refused, never opened.
+    const r = readUntrusted(path.join(source.dir, f), { maxBytes: MAX_COPIED_BYTES });
+    if (r.ok) writeFileAtomic(path.join(dir, f), r.bytes, { root: dir });
+    else if (r.reason !== "missing") throw new HfCheckpointError(`${path.join(source.dir, f)}: ${describeRefusal(r, MAX_COPIED_BYTES)}`);
+  }
+  // Shards of whole tensors, in the decoder's order; a tied head is not written (transformers ties it on load).
+  const names = [...source.weights.tensors.keys()].filter((n) => !(n === "lm_head.weight" && source.shape.tiedEmbeddings));
+  const shards: string[][] = [[]];
+  let bytes = 0;
+  for (const name of names) {
+    const size = (source.weights.tensors.get(name) as ExternalTensorData).length;
+    if (bytes > 0 && bytes + size > SHARD_BYTES) {
+      shards.push([]);
+      bytes = 0;
+    }
+    (shards.at(-1) as string[]).push(name);
+    bytes += size;
+  }
+  const fileOf = (i: number) =>
+    shards.length === 1 ? "model.safetensors" : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`;
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  shards.forEach((shard, i) => {
+    const tensors = new Map<string, TensorData>();
+    for (const name of shard) {
+      const ref = source.weights.tensors.get(name) as ExternalTensorData;
+      const values = replaced.get(name) ?? readTensorFloat32(source, ref, name);
+      tensors.set(name, fromFloat32(values, source.dtype, ref.shape));
+      weightMap[name] = fileOf(i);
+      total += ref.length;
+    }
+    writeFileAtomic(path.join(dir, fileOf(i)), encodeSafetensors(tensors, { format: "pt" }), { root: dir });
+  });
+  if (shards.length > 1)
+    writeFileAtomic(
+      path.join(dir, "model.safetensors.index.json"),
+      `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`,
+      {
+        root: dir,
+      },
+    );
+  if (adapter) saveAdapter(dir, source, adapter);
+}
+
+/** PEFT's adapter files: a LoRA config transformers' PeftModel.from_pretrained accepts, and the A/B tensors. */
+function saveAdapter(dir: string, source: HfModel, a: HfAdapterFiles): void {
+  const config = {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: path.basename(path.resolve(source.dir)),
+    r: a.rank,
+    lora_alpha: a.alpha,
+    lora_dropout: 0,
+    target_modules: [...a.targets],
+    bias: "none",
+    fan_in_fan_out: false,
+    use_rslora: false,
+    use_dora: false,
+    init_lora_weights: true,
+    inference_mode: true,
+    modules_to_save: null,
+  };
+  writeFileAtomic(path.join(dir, PEFT_DIR, PEFT_CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, { root: dir });
+  writeFileAtomic(path.join(dir, PEFT_DIR, PEFT_WEIGHTS_FILE), encodeSafetensors(a.tensors, { format: "pt" }), { root: dir });
+}

@@ -1,0 +1,58 @@
+// Answer log-probs under a Hugging Face decoder (reference log-probs of DPO, log-likelihood evaluations): rows of
+// (prompt ids, answer ids) in batches of similar size through the log-prob program (logits only at the answer's
+// positions), weights in place. Each answer gets the sum and the mean of its tokens' log-probs.
+import { buildHfLogProbProgram } from "../../../models/hf/decoder.ts";
+import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
+import type { Runtime } from "../../engine/session.ts";
+import type { SequenceLogProb } from "../tinyvlm/logprobs.ts";
+import { type ScoredSequence, sequenceFeeds } from "./feeds.ts";
+import { HfCheckpointError, type HfModel } from "./model.ts";
+
+const BATCH = 8;
+const STEP = 16;
+const up = (n: number) => Math.ceil(n / STEP) * STEP;
+
+/** Log-probs of every row's answer, in row order; `onScored(i, lp)` as each batch finishes. */
+export async function hfAnswerLogProbs(
+  runtime: Runtime,
+  model: HfModel,
+  rows: readonly ScoredSequence[],
+  o: { onBatch?: (done: number) => void; onScored?: (index: number, lp: SequenceLogProb) => void } = {},
+): Promise<SequenceLogProb[]> {
+  const context = model.config.maxPositionEmbeddings;
+  rows.forEach((r, i) => {
+    if (r.answerIds.length === 0) throw new HfCheckpointError(`row ${i}: an empty answer has no log-prob`);
+    if (r.promptIds.length + r.answerIds.length > context)
+      throw new HfCheckpointError(`row ${i}: ${r.promptIds.length + r.answerIds.length} tokens exceed the model's ${context} positions`);
+  });
+  // Rows by (padded length, padded answer length), so short answers do not pay for long ones.
+  const order = rows.map((_, i) => i).sort((a, b) => size(rows[a] as ScoredSequence) - size(rows[b] as ScoredSequence));
+  const out: SequenceLogProb[] = new Array(rows.length);
+  let done = 0;
+  for (let at = 0; at < order.length; at += BATCH) {
+    const chunk = order.slice(at, at + BATCH);
+    const seqs = chunk.map((i) => rows[i] as ScoredSequence);
+    const length = Math.min(context, up(Math.max(...seqs.map((s) => s.promptIds.length + s.answerIds.length))));
+    const scored = up(Math.max(...seqs.map((s) => s.answerIds.length)));
+    const batch = chunk.length;
+    const program = buildHfLogProbProgram(model.shape, model.weights, { batch, length, scored });
+    const session = await runtime.load(serializeModel(program.root), undefined, { folder: model.weights.folder, files: externalDataFiles(program.root) });
+    const { score_mask: _mask, ...feeds } = sequenceFeeds(model.shape, seqs, batch, length, scored, model.padId);
+    const got = (await runtime.run(session, feeds)).token_logprobs?.data as Float32Array;
+    chunk.forEach((index, r) => {
+      const n = (rows[index] as ScoredSequence).answerIds.length;
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += got[r * scored + j] as number;
+      const lp = { sum, mean: sum / n, tokens: n };
+      out[index] = lp;
+      o.onScored?.(index, lp);
+    });
+    done += chunk.length;
+    o.onBatch?.(done);
+  }
+  return out;
+}
+
+function size(s: ScoredSequence): number {
+  return up(s.promptIds.length + s.answerIds.length) * 10_000 + up(s.answerIds.length);
+}
