@@ -88,6 +88,7 @@ before(async () => {
   const ckpt = path.join(dir, "ckpt");
   mkdirSync(ckpt);
   for (const f of ["config.json", "tokenizer.json", "model.safetensors"]) copyFileSync(path.join(made.outcomes[0]!.dir, f), path.join(ckpt, f));
+  cpSync(path.join(repoRoot, "test/fixtures/hf/qwen2-tied-v5"), path.join(dir, "hf-model"), { recursive: true });
   ran = { ...(await run(entry, runDir)), seconds: 0 };
   ran.seconds = (performance.now() - t0) / 1000;
 });

@@ -28,6 +28,11 @@ export interface NodeKindSpec {
    */
   notRunnable?: string;
   unsupported?: readonly UnsupportedSetting[];
+  /**
+   * Why this kind cannot take a Hugging Face model (`hf(path)`, or a phase trained from one) yet (at most 120
+   * characters): the checker refuses such a declaration. Absent: it takes both families (or no model at all).
+   */
+  noHfModels?: string;
 }
 
 const LORA_DROPOUT: UnsupportedSetting = {
@@ -42,13 +47,12 @@ const ONLINE_CHECKPOINTS: UnsupportedSetting = {
   why: "online and mixed phases take no mid-phase checkpoints (an interrupted one starts over)",
 };
 
+const HF_ONLINE = "online and mixed DPO run on TinyVLM only so far; sample, rate and pair in stages, then train with dpo";
+
 export const NODE_KINDS = {
   "model.init": { version: 1 },
   "model.checkpoint": { version: 1 },
-  "model.hf": {
-    version: 1,
-    notRunnable: "Hugging Face models run in a later version: check reads their config.json, but no executor loads their weights yet",
-  },
+  "model.hf": { version: 1 },
   "model.onnx": {
     version: 1,
     notRunnable: "the runtime has no executor for ONNX models (model.onnx), so they can neither sample nor judge",
@@ -60,7 +64,7 @@ export const NODE_KINDS = {
   "stage.rate": { version: 1 },
   "stage.pair": { version: 1 },
   "stage.best": { version: 1 },
-  "stage.bdhs": { version: 1 },
+  "stage.bdhs": { version: 1, noHfModels: "BDHS hides image tokens, and the Hugging Face text decoders have none (vision-language models come later)" },
   "stage.corrupt": { version: 1 },
   "stage.flip": { version: 1 },
   "stage.mix": { version: 1 },
@@ -74,14 +78,14 @@ export const NODE_KINDS = {
   // common English words of those forms are not (docs/preference-data.md). Ratings made with version 1 are redone.
   "rater.grounded": { version: 2 },
   "rater.command": { version: 1 },
-  "rater.judge": { version: 1 },
+  "rater.judge": { version: 1, noHfModels: "the judge rater runs TinyVLM judges only so far; rate with a command or TypeScript rater" },
   "rater.typescript": { version: 1 },
-  "similarity.cosine": { version: 1 },
+  "similarity.cosine": { version: 1, noHfModels: "cosine similarity embeds with TinyVLM models only so far; use lexical similarity" },
   "similarity.lexical": { version: 1 },
   "train.sft": { version: 1, unsupported: [LORA_DROPOUT] },
   "train.dpo": { version: 1, unsupported: [LORA_DROPOUT] },
-  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS] },
-  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS] },
+  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModels: HF_ONLINE },
+  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModels: HF_ONLINE },
   // Generated nodes (no constructor of their own): a preference phase's reference log-probs, an evaluation's parts.
   "reference.logprobs": { version: 1 },
   "eval.answers": { version: 1 },

@@ -153,11 +153,11 @@ export interface ModelCheckpointParams {
   path: string;
 }
 
-/** model.hf: A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). Running Hugging Face models is not available yet (docs/hf-models.md). */
+/** model.hf: A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). The weights are read in place, never copied or converted; sample, rate, pair, sft, dpo, export and evaluate run on it, bdhs, cosine similarity, the judge rater and online/mixed phases not yet (docs/hf-models.md). */
 export interface ModelHfParams {
   /** Checkpoint directory. */
   path: string;
-  /** Dtype of the weights when the model runs; default: the config's dtype (torch_dtype or dtype) when it is one of these, else float32. */
+  /** The weights' dtype, checked against config.json's torch_dtype (or dtype) and at run time against the weights themselves: alignc computes in the dtype the weights are stored in (read in place, never converted). Default: whatever they are. */
   dtype?: "float32" | "float16" | "bfloat16";
 }
 

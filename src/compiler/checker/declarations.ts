@@ -44,7 +44,7 @@ function checkConstructorDeclaration(sym: DeclSymbol, ev: Evaluator, result: Che
   call.ctor.validate?.(checkedCall, { report: host.report, infoOf: (q) => cx.checkDecl(q)?.info });
   const declFile = sym.file.ast.source.absPath;
   const inspected = call.ctor.inspect?.(checkedCall, { dir: path.dirname(declFile), report: host.report });
-  checkRuntimeSupport(checkedCall, declFile, host.report);
+  checkRuntimeSupport(checkedCall, declFile, host.report, (q) => cx.checkDecl(q)?.info);
   result.info = inspected ?? call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
   if (call.ctor.name === "typescript") {
     const mod = checkedCall.args[0]?.value;

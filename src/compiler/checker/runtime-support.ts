@@ -12,10 +12,18 @@ import { nodeKindSpec, unsupportedSettings } from "../../graph/node-kinds.ts";
 import { fileKind } from "../../util/untrusted-file.ts";
 import { type PathSpec, type Value, valueJson, valueText } from "../values/types.ts";
 import { lookedFor } from "./catalog/checks.ts";
-import type { CheckedCall } from "./catalog/ctor.ts";
+import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 
-/** Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file. */
-export function checkRuntimeSupport(call: CheckedCall, declFile: string, report: (d: Diagnostic) => void): void {
+/**
+ * Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file,
+ * `infoOf` the result info of a referenced declaration (to know which models are Hugging Face ones).
+ */
+export function checkRuntimeSupport(
+  call: CheckedCall,
+  declFile: string,
+  report: (d: Diagnostic) => void,
+  infoOf: (target: string) => ResultInfo | undefined = () => undefined,
+): void {
   const kind = call.ctor.node;
   if (!kind) return;
   const spec = nodeKindSpec(kind);
@@ -23,6 +31,13 @@ export function checkRuntimeSupport(call: CheckedCall, declFile: string, report:
     // One error for the declaration: its settings and files do not matter while nothing can run it.
     report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: spec.notRunnable }, call.calleeSpan));
     return;
+  }
+  if (spec.noHfModels) {
+    const hf = hfModelReference(call, infoOf);
+    if (hf) {
+      report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${spec.noHfModels}` }, hf.span));
+      return;
+    }
   }
   const params = spec.unsupported ? (valueJson({ k: "record", fields: call.settings }) as Record<string, unknown>) : {};
   for (const u of unsupportedSettings(kind, params)) {
@@ -43,6 +58,18 @@ export function checkRuntimeSupport(call: CheckedCall, declFile: string, report:
     );
   }
   checkInputPaths(call, path.dirname(declFile), report);
+}
+
+/** The first model the call names (an argument or a setting) that is a Hugging Face model, with where it is written. */
+function hfModelReference(call: CheckedCall, infoOf: (target: string) => ResultInfo | undefined): { name: string; span: Span } | undefined {
+  const isHf = (v: Value, info?: ResultInfo) => {
+    const i = info ?? (v.k === "ref" ? infoOf(v.target) : undefined);
+    return (i?.category === "model" || i?.category === "phase") && i.hf !== undefined;
+  };
+  for (const arg of call.args) if (isHf(arg.value, arg.info)) return { name: valueText(arg.value), span: arg.span };
+  for (const [key, v] of Object.entries(call.settings))
+    if (v.k === "ref" && isHf(v)) return { name: valueText(v), span: call.valueSpans[key] ?? call.settingSpans[key] ?? call.calleeSpan };
+  return undefined;
 }
 
 function settingAt(settings: Record<string, Value>, dotted: string): Value | undefined {

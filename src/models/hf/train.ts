@@ -111,11 +111,19 @@ function scoredSums(s: DecoderShape, p: DecoderParams, b: Record<string, Tensor>
   return { logits, mask, sums: op.reduceSum(perToken, [-1]), counts: op.reduceSum(mask, [-1]) };
 }
 
-/** SFT: mean cross-entropy over every scored token of the micro-batch (transformers' loss with labels −100 elsewhere). */
-export function hfSftLoss(s: DecoderShape, lora: HfLora | undefined, adapters: readonly AdapterSpec[]): LossFn {
+/**
+ * SFT: mean cross-entropy over every scored token of the micro-batch (`token`: transformers' loss with labels −100
+ * elsewhere), or the mean over the micro-batch's examples of each one's mean (`example`; rows without scored tokens,
+ * the padding of a short batch, count for nothing).
+ */
+export function hfSftLoss(s: DecoderShape, lora: HfLora | undefined, adapters: readonly AdapterSpec[], average: "token" | "example" = "token"): LossFn {
   return (w, b) => {
-    const { logits, mask, sums } = scoredSums(s, lossParams(w, lora, adapters), b);
-    const loss = op.neg(op.div(op.reduceSum(sums), op.max(op.reduceSum(mask), 1)));
+    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, lora, adapters), b);
+    const real = op.cast(op.greater(counts, 0), "float32");
+    const loss =
+      average === "token"
+        ? op.neg(op.div(op.reduceSum(sums), op.max(op.reduceSum(mask), 1)))
+        : op.neg(op.div(op.reduceSum(op.div(sums, op.max(counts, 1))), op.max(op.reduceSum(real), 1)));
     const [rows, scored] = mask.shape as [number, number];
     const correct = op.cast(op.equal(op.argMax(logits, -1), op.reshape(b.labels!, [rows * scored])), "float32");
     const accuracy = op.div(op.reduceSum(op.mul(correct, op.reshape(mask, [rows * scored]))), op.max(op.reduceSum(mask), 1));

@@ -44,6 +44,19 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
   const info: HfModelInfo = {};
   const config = readHfConfig(dir);
   if (config.ok) {
+    const asked = call.settings.dtype;
+    const declared = config.config.declaredDtype;
+    if (asked?.k === "symbol" && declared !== null && asked.name !== declared)
+      ctx.report(
+        diagnostic(
+          "hfConfigRefused",
+          {
+            path: written,
+            detail: `its dtype is ${declared}, and dtype: ${asked.name} asks for ${asked.name} weights; alignc computes in the weights' own dtype (read in place, never converted), so write dtype: ${declared} or leave it out`,
+          },
+          call.valueSpans.dtype ?? call.settingSpans.dtype ?? at,
+        ),
+      );
     info.architecture = config.config.architecture;
     info.modules = hfLoraModules(config.config).map((m) => m.name);
     info.maxPositions = config.config.maxPositionEmbeddings;

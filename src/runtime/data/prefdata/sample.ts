@@ -5,7 +5,7 @@
 // long descriptions share batches), measured about 2× faster than one run of max_tokens steps.
 import { imageTokens } from "../../../models/tinyvlm/config.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
-import type { GeneratedRow, GenerateRow, Generator } from "../../models/tinyvlm/generate-rows.ts";
+import type { GeneratedRow, GenerateRow, GenerateRowsOptions, Generator } from "../../models/tinyvlm/generate-rows.ts";
 import type { WorldItem } from "../../world/format.ts";
 import type { SampleRecord, SamplerInfo } from "./records.ts";
 
@@ -39,29 +39,45 @@ export async function sampleResponses(
   const { model } = generator;
   const tok = model.tokenizer;
   const visible = imageTokens(model.config);
-  const rows: GenerateRow[] = examples.flatMap((ex) => {
+  const rows: GenerateRow[] = examples.map((ex) => {
     const promptIds = [tok.bosId, ...tok.encode(ex.prompt)];
     if (promptIds.length >= model.config.textContext)
       throw new SampleError(
         `item ${ex.id}: its prompt of ${promptIds.length} tokens leaves no room to answer within the model's text context of ${model.config.textContext}`,
       );
-    const row: GenerateRow = { promptIds, rgb: ex.rgb, keep: new Float32Array(visible).fill(ex.rgb ? 1 : 0) };
-    return Array.from({ length: n }, () => row);
+    return { promptIds, rgb: ex.rgb, keep: new Float32Array(visible).fill(ex.rgb ? 1 : 0) };
   });
-  const generated: GeneratedRow[] = await generator.generate(
-    rows,
+  return drawSamples((r, o, p) => generator.generate(r, o, p), rows, items, n, sampler, [tok.eosId], onProgress);
+}
+
+/**
+ * n responses for each of `items`, whose generation rows are `rows` (one per item), by `generate` — any model's
+ * generator — with the sampler's settings and `stops`; the records and their statistics.
+ */
+export async function drawSamples<R>(
+  generate: (rows: readonly R[], o: GenerateRowsOptions, onBatch?: (done: number, total: number) => void) => Promise<GeneratedRow[]>,
+  rows: readonly R[],
+  items: readonly WorldItem[],
+  n: number,
+  sampler: SamplerInfo,
+  stops: readonly number[] | undefined,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ records: SampleRecord[]; stats: SampleStats }> {
+  const repeated = rows.flatMap((row) => Array.from({ length: n }, () => row));
+  const generated = await generate(
+    repeated,
     {
       maxTokens: sampler.max_tokens,
       temperature: sampler.temperature,
       topP: sampler.top_p < 1 ? sampler.top_p : undefined,
       topK: sampler.top_k > 0 ? sampler.top_k : undefined,
       seed: sampler.seed,
-      stopTokens: [tok.eosId],
+      ...(stops ? { stopTokens: stops } : {}),
       roundTokens: ROUND_TOKENS,
     },
     onProgress,
   );
-  const stats: SampleStats = { prompts: items.length, responses: rows.length, tokens: 0, empty_responses: 0, unfinished_responses: 0 };
+  const stats: SampleStats = { prompts: items.length, responses: repeated.length, tokens: 0, empty_responses: 0, unfinished_responses: 0 };
   const records = items.map((item, i) => ({
     id: item.id,
     item,

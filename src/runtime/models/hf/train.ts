@@ -16,7 +16,7 @@ import type { OptimizerConfig } from "../../../tensor/optim/types.ts";
 import type { ExternalFrozenParam, LossFn, ParamSpec, TensorSpec, TrainProgramSpec } from "../../../tensor/program/train-program.ts";
 import { Rng } from "../../../util/random.ts";
 import type { Runtime } from "../../engine/session.ts";
-import type { ResumePoint } from "../tinyvlm/sft.ts";
+import type { ResumePoint, SftStepMetrics } from "../tinyvlm/sft.ts";
 import { sftSchedule } from "../tinyvlm/sft-schedule.ts";
 import { ampColumns, type LoopHooks, loopSpec, TrainerHandoff, type TrainingOptions, trainRuns } from "../tinyvlm/train-loop.ts";
 import { readTensorFloat32, saveHfDirectory } from "./checkpoint-io.ts";
@@ -179,7 +179,7 @@ function stage(parts: readonly Record<string, TensorData>[]): Record<string, Ten
   return out;
 }
 
-function runSize(seqs: readonly ScoredSequence[]): { length: number; scored: number } {
+function runSize(seqs: readonly ScoredSequence[]): RunSize {
   let length = PAD_STEP;
   let scored = PAD_STEP;
   for (const s of seqs) {
@@ -189,7 +189,10 @@ function runSize(seqs: readonly ScoredSequence[]): { length: number; scored: num
   return { length, scored };
 }
 
-function stepRow(m: { step: number[]; values: Record<string, number[]> }, i: number, epoch: number, tokens: number): HfStepMetrics {
+type RunSize = { length: number; scored: number };
+
+/** The columns every step has: step, epoch, loss, grad_norm, learning_rate, tokens_per_second (and mixed precision's). */
+function stepRow(m: { step: number[]; values: Record<string, number[]> }, i: number, epoch: number, tokens: number) {
   return {
     step: m.step[i] as number,
     epoch,
@@ -198,7 +201,7 @@ function stepRow(m: { step: number[]; values: Record<string, number[]> }, i: num
     learning_rate: m.values.lr?.[i] ?? Number.NaN,
     tokens_per_second: tokens,
     ...ampColumns(m, i),
-  } as HfStepMetrics;
+  };
 }
 
 /** SFT on (prompt, answer) token rows: mean cross-entropy over the answer tokens of each micro-batch. */
@@ -206,22 +209,22 @@ export async function trainHfSft(
   runtime: Runtime,
   model: HfModel,
   examples: readonly ScoredSequence[],
-  o: HfTrainingOptions,
-  onRun?: (rows: HfStepMetrics[]) => void,
-  more: { onRunEnd?: LoopHooks<HfStepMetrics>["onRunEnd"]; resume?: ResumePoint } = {},
-): Promise<{ pool: HfTrainerPool; rows: HfStepMetrics[] }> {
+  o: HfTrainingOptions & { lengthBuckets?: number; lossAverage?: "token" | "example" },
+  onRun?: (rows: SftStepMetrics[]) => void,
+  more: { onRunEnd?: LoopHooks<SftStepMetrics>["onRunEnd"]; resume?: ResumePoint } = {},
+): Promise<{ pool: HfTrainerPool; rows: SftStepMetrics[] }> {
   if (examples.length === 0) throw new HfCheckpointError("no examples to train on");
   const pool = new HfTrainerPool(runtime, model, o.lora, o.seed);
   const perEpoch = examples.length / (o.batch * o.accumulation);
   const runs = sftSchedule(
     examples.map((e) => padded(e.promptIds.length + e.answerIds.length)),
-    { perStep: o.batch * o.accumulation, steps: o.steps, stepsPerRun: o.stepsPerRun, buckets: 1, seed: o.seed },
+    { perStep: o.batch * o.accumulation, steps: o.steps, stepsPerRun: o.stepsPerRun, buckets: o.lengthBuckets ?? 1, seed: o.seed },
   );
   if (more.resume) pool.restore(more.resume.state);
   const sizeOf = (run: { examples: number[] }) => runSize(run.examples.map((i) => examples[i] as ScoredSequence));
   const rows = await trainRunsBySize(pool, runs, sizeOf, {
     spec: (run, { length, scored }) =>
-      pool.spec(o, hfSequenceBatch(model.shape, o.batch, length, scored), run.steps, hfSftLoss(model.shape, o.lora, pool.adapters)),
+      pool.spec(o, hfSequenceBatch(model.shape, o.batch, length, scored), run.steps, hfSftLoss(model.shape, o.lora, pool.adapters, o.lossAverage)),
     feeds: (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
       for (let at = 0; at < run.examples.length; at += o.batch) {
@@ -231,10 +234,12 @@ export async function trainHfSft(
       return stage(parts);
     },
     rows: (m, run, seconds, { length }) =>
-      m.step.map((step, i) => ({
-        ...stepRow(m, i, step / perEpoch, (o.batch * o.accumulation * length * run.steps) / seconds),
-        token_accuracy: m.values.token_accuracy?.[i] ?? Number.NaN,
-      })),
+      m.step.map(
+        (step, i): SftStepMetrics => ({
+          ...stepRow(m, i, step / perEpoch, (o.batch * o.accumulation * length * run.steps) / seconds),
+          token_accuracy: m.values.token_accuracy?.[i] ?? Number.NaN,
+        }),
+      ),
     hooks: { onRun, onRunEnd: more.onRunEnd },
     firstRun: more.resume?.runsDone ?? 0,
   });
@@ -284,7 +289,7 @@ export async function trainHfDpo(
     },
     rows: (m, run, seconds, { length }) =>
       m.step.map((step, i) => {
-        const row = stepRow(m, i, step / perEpoch, (2 * o.batch * o.accumulation * length * run.steps) / seconds);
+        const row: HfStepMetrics = stepRow(m, i, step / perEpoch, (2 * o.batch * o.accumulation * length * run.steps) / seconds);
         for (const name of DPO_METRICS) if (!(name === "nll_loss" && o.objective.sftWeight === 0)) row[name] = m.values[name]?.[i] ?? Number.NaN;
         return row;
       }),
@@ -295,21 +300,21 @@ export async function trainHfDpo(
 }
 
 /** trainRuns with programs keyed by each run's (length, scored slots, K). */
-function trainRunsBySize<Size extends { length: number; scored: number }>(
+function trainRunsBySize<Row, Size extends RunSize>(
   pool: HfTrainerPool,
   runs: ReturnType<typeof sftSchedule>,
   sizeOf: (run: { examples: number[] }) => Size,
   make: {
     spec: (run: { steps: number }, size: Size) => TrainProgramSpec;
     feeds: (run: { examples: number[] }, size: Size) => Record<string, TensorData>;
-    rows: (m: { step: number[]; values: Record<string, number[]> }, run: { steps: number }, seconds: number, size: Size) => HfStepMetrics[];
-    hooks: LoopHooks<HfStepMetrics>;
+    rows: (m: { step: number[]; values: Record<string, number[]> }, run: { steps: number }, seconds: number, size: Size) => Row[];
+    hooks: LoopHooks<Row>;
     firstRun: number;
   },
-): Promise<HfStepMetrics[]> {
+): Promise<Row[]> {
   const sizes = new Map(runs.map((run) => [run, sizeOf(run)]));
   const size = (run: (typeof runs)[number]) => sizes.get(run) as Size;
-  return trainRuns<HfStepMetrics>(
+  return trainRuns<Row>(
     pool,
     runs,
     {

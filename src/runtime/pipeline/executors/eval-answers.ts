@@ -6,9 +6,15 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
+import type { Runtime } from "../../engine/session.ts";
+import { HfGenerator } from "../../models/hf/generate.ts";
+import type { HfModel } from "../../models/hf/model.ts";
+import { itemPromptIds } from "../../models/hf/prompts.ts";
 import { answerAll } from "../../models/tinyvlm/answer.ts";
-import { defineExecutor } from "../node-executor.ts";
-import { loadExamples, loadModel } from "./inputs.ts";
+import { examplesOf } from "../../models/tinyvlm/examples.ts";
+import type { WorldItem } from "../../world/format.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
+import { loadItems, loadModelInput } from "./inputs.ts";
 
 export const PREDICTIONS_FILE = "predictions.jsonl";
 
@@ -36,12 +42,17 @@ export const evalAnswers = defineExecutor({
   settings: (p) => ({ device: p.device, generation: { maxTokens: p.max_tokens, temperature: p.temperature, seed: p.seed } }),
   async run(ctx, { device, generation }) {
     const modelInput = ctx.input("model");
-    const model = loadModel(modelInput);
-    const { items, examples } = loadExamples(ctx.input("data"), model);
+    const loaded = loadModelInput(modelInput);
+    const data = ctx.input("data");
+    const items = loadItems(data);
     const { maxTokens } = generation;
     const runtime = await ctx.runtime(device);
-    const progress = ctx.log.progress(`${ctx.node.id}: ${modelInput.node.id} answering`, examples.length, "prompts");
-    const run = await answerAll(runtime, model, examples, generation, (done) => progress.update(done));
+    const progress = ctx.log.progress(`${ctx.node.id}: ${modelInput.node.id} answering`, items.length, "prompts");
+    const onBatch = (done: number) => progress.update(done);
+    const run =
+      loaded.family === "hf"
+        ? await hfAnswerAll(runtime, loaded.model, items, generation, onBatch)
+        : await answerAll(runtime, loaded.model, examplesOf(data.dir, items, loaded.model.config.imageSize), generation, onBatch);
     const capped = run.maxTokens < maxTokens;
     progress.finish(capped ? `answers capped at ${run.maxTokens} tokens by the model's context` : "");
     const lines = items.map((it) =>
@@ -51,3 +62,26 @@ export const evalAnswers = defineExecutor({
     return { items: items.length, max_tokens: maxTokens, answer_tokens: run.maxTokens, capped_by_context: capped };
   },
 });
+
+/** A Hugging Face decoder's answers to text items (their chat template for conversations), as answerAll reports them. */
+async function hfAnswerAll(
+  runtime: Runtime,
+  model: HfModel,
+  items: readonly WorldItem[],
+  g: { maxTokens: number; temperature: number; seed: number },
+  onBatch: (done: number) => void,
+): Promise<{ answers: Map<string, { text: string }>; maxTokens: number }> {
+  const rows = items.map((item) => {
+    if (item.image) throw new NodeError(`item ${item.id} has an image, and ${model.config.architecture} is a text model; evaluate it on text items`);
+    return { promptIds: itemPromptIds(model, item) };
+  });
+  const longest = Math.max(0, ...rows.map((r) => r.promptIds.length));
+  const maxTokens = Math.max(0, Math.min(g.maxTokens, model.config.maxPositionEmbeddings - longest));
+  const generator = new HfGenerator(runtime, model);
+  try {
+    const out = await generator.generate(rows, { maxTokens, temperature: g.temperature, seed: g.seed, roundTokens: 16 }, onBatch);
+    return { answers: new Map(items.map((it, i) => [it.id, { text: (out[i] as { text: string }).text }])), maxTokens };
+  } finally {
+    await generator.close();
+  }
+}

@@ -6,6 +6,7 @@ import { dataShapes } from "./data-shapes.ts";
 import { evalAnswers } from "./eval-answers.ts";
 import { evalMetrics } from "./eval-metrics.ts";
 import { modelCheckpoint } from "./model-checkpoint.ts";
+import { modelHf } from "./model-hf.ts";
 import { modelInit } from "./model-init.ts";
 import { raterJudge } from "./rater-judge.ts";
 import { raterCommand, raterGrounded, raterTypeScript } from "./rater-node.ts";
@@ -29,6 +30,7 @@ export const EXECUTORS: ReadonlyMap<string, NodeExecutor> = new Map(
   [
     modelInit,
     modelCheckpoint,
+    modelHf,
     dataShapes,
     dataFile,
     trainSftExecutor,

@@ -1,16 +1,49 @@
-// Reading the stored outputs of input nodes: models (checkpoint directories) and prompt datasets (items.jsonl with
+// Reading the stored outputs of input nodes: models (TinyVLM checkpoint directories, Hugging Face checkpoints) and prompt datasets (items.jsonl with
 // images/, the world format of docs/world.md).
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { HfCheckpointError, type HfModel, loadHfModel } from "../../models/hf/model.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
 import { ITEMS_FILE, type WorldItem } from "../../world/format.ts";
 import { NodeError, type StoredInput } from "../node-executor.ts";
 
-export function loadModel(input: StoredInput): VlmModel {
-  return modelFromCheckpoint(loadCheckpoint(input.dir), `${input.node.id} (${input.dir})`);
+/** The file a model.hf entry holds: where its checkpoint is (the weights stay there). */
+export const HF_SOURCE_FILE = "hf-source.json";
+
+/** A model input of either family: alignc's TinyVLM, or a Hugging Face decoder (model.hf, or a phase trained from one). */
+export type LoadedModel = { family: "tinyvlm"; model: VlmModel } | { family: "hf"; model: HfModel };
+
+/** The Hugging Face checkpoint directory of a stored model, or undefined for a TinyVLM checkpoint. */
+export function hfDirOf(entryDir: string): string | undefined {
+  const source = path.join(entryDir, HF_SOURCE_FILE);
+  if (existsSync(source)) return (JSON.parse(readFileSync(source, "utf8")) as { dir: string }).dir;
+  const config = path.join(entryDir, "config.json");
+  if (!existsSync(config)) return undefined;
+  // A trained Hugging Face model is a Hugging Face directory; alignc's checkpoints have no "architectures".
+  const json = JSON.parse(readFileSync(config, "utf8")) as Record<string, unknown>;
+  return Array.isArray(json.architectures) ? entryDir : undefined;
+}
+
+export function loadModelInput(input: StoredInput): LoadedModel {
+  const dir = hfDirOf(input.dir);
+  if (dir === undefined) return { family: "tinyvlm", model: modelFromCheckpoint(loadCheckpoint(input.dir), `${input.node.id} (${input.dir})`) };
+  try {
+    return { family: "hf", model: loadHfModel(dir) };
+  } catch (e) {
+    if (e instanceof HfCheckpointError) throw new NodeError(`${input.node.id}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/** A TinyVLM model input; a Hugging Face one is refused, naming `what` cannot take it (check refuses it first). */
+export function loadModel(input: StoredInput, what = "this node"): VlmModel {
+  const m = loadModelInput(input);
+  if (m.family === "hf")
+    throw new NodeError(`${input.node.id} is a Hugging Face model, and ${what} does not run on Hugging Face models yet (docs/hf-models.md)`);
+  return m.model;
 }
 
 /** The items of a stored dataset (written by alignc, so not validated again). */

@@ -9,12 +9,17 @@ import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { appendFileInside, mkdirInside } from "../../../util/safe-write.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
+import type { Runtime } from "../../engine/session.ts";
+import { hfAnswerLogProbs } from "../../models/hf/logprobs.ts";
+import type { HfModel } from "../../models/hf/model.ts";
+import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
+import type { VlmModel } from "../../models/tinyvlm/model.ts";
 import { decodePng } from "../../world/png.ts";
-import { defineExecutor, NodeError, type StoredInput } from "../node-executor.ts";
-import { loadModel } from "./inputs.ts";
+import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
+import { loadModelInput } from "./inputs.ts";
 
 export const LOGPROBS_FILE = "logprobs.jsonl";
 
@@ -69,8 +74,12 @@ export const referenceLogprobs = defineExecutor({
       }
       return d;
     };
-    const keyOf = (p: PairRecord, answer: string) =>
-      createHash("sha256").update(p.item.prompt).update("\0").update(digestOf(p.item.image)).update("\0").update(answer).digest("hex");
+    const keyOf = (p: PairRecord, answer: string) => {
+      const h = createHash("sha256").update(p.item.prompt).update("\0").update(digestOf(p.item.image)).update("\0").update(answer);
+      // A conversational prompt is scored through the model's chat template: the conversation is part of what is scored.
+      if (p.item.messages) h.update("\0messages\0").update(JSON.stringify(p.item.messages));
+      return h.digest("hex");
+    };
     const rows: { dataset: number; pair: PairRecord; chosen: string; rejected: string }[] = [];
     datasets.forEach((d, i) => {
       if (d.kind !== "pairs") throw new NodeError(`reference log-probs need pairs, input ${i + 1} holds ${d.kind}`);
@@ -86,36 +95,13 @@ export const referenceLogprobs = defineExecutor({
       if (!cache.has(r.rejected)) missing.set(r.rejected, { pair: r.pair, answer: r.pair.rejected, side: "rejected" });
     }
     if (missing.size > 0) {
-      const model = loadModel(modelInput);
-      const entries = [...missing];
-      // Named by pair and side, so a problem (an answer too long for the context) names the pair to filter out.
-      const items = entries.map(([key, { pair, answer, side }]) => ({ ...pair.item, id: `${pair.id} (${side}, ${key.slice(0, 8)})`, answer }));
-      const keyOf = new Map(items.map((it, i) => [it.id, (entries[i] as [string, unknown])[0]]));
-      checkImageSize(items, model.config.imageSize, modelInput.node.id);
-      const examples: Example[] = examplesOf("", items, model.config.imageSize);
-      const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${modelInput.node.id}`, examples.length, "answers");
-      // store/.cache/logprobs/: checked to stay inside the store (src/util/safe-write.ts).
-      const storeRoot = path.dirname(path.dirname(path.dirname(cacheFile)));
-      mkdirInside(storeRoot, path.dirname(cacheFile));
-      try {
-        await answerLogProbs(runtime, model, examples, {
-          onBatch: (done) => progress.update(done),
-          // Cached the moment it is scored (one append per line: concurrent trials interleave whole lines), so a
-          // run killed half-way through scoring keeps what it scored.
-          onScored(id, lp) {
-            const key = keyOf.get(id) as string;
-            cache.set(key, lp);
-            appendFileInside(storeRoot, cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
-          },
+      const loaded = loadModelInput(modelInput);
+      if (loaded.family === "hf") {
+        await scoreHf(ctx, runtime, loaded.model, modelInput.node.id, [...missing], (key, lp) => {
+          cache.set(key, lp);
+          appendFileInside(storeRoot(cacheFile), cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
         });
-      } catch (e) {
-        if (e instanceof Error && e.name === "FeedError")
-          throw new NodeError(
-            `${e.message}; filter such pairs out before the phase, e.g. filter(pairs) { where: chosen_words <= 30 and rejected_words <= 30 }`,
-          );
-        throw e;
-      }
-      progress.finish();
+      } else await scoreTinyVlm(ctx, runtime, loaded.model, modelInput.node.id, [...missing], cache, cacheFile);
     } else ctx.log.line(`${ctx.node.id}: all ${rows.length * 2} answers' reference log-probs were cached; ${modelInput.node.id} was not loaded`);
     const out: PairLogProbs[] = rows.map((r) => ({
       dataset: r.dataset,
@@ -127,6 +113,75 @@ export const referenceLogprobs = defineExecutor({
     return { pairs: rows.length, answers: rows.length * 2, computed: missing.size, cached: rows.length * 2 - missing.size, model_loaded: missing.size > 0 };
   },
 });
+
+type Missing = [key: string, { pair: PairRecord; answer: string; side: "chosen" | "rejected" }];
+
+/** store/.cache/logprobs/ is inside the store: checked to stay there (src/util/safe-write.ts). */
+function storeRoot(cacheFile: string): string {
+  const root = path.dirname(path.dirname(path.dirname(cacheFile)));
+  mkdirInside(root, path.dirname(cacheFile));
+  return root;
+}
+
+/** The answers' log-probs under a Hugging Face decoder: TRL's prompt and answer ids (models/hf/prompts.ts). */
+async function scoreHf(
+  ctx: ExecContext,
+  runtime: Runtime,
+  model: HfModel,
+  name: string,
+  entries: Missing[],
+  scored: (key: string, lp: SequenceLogProb) => void,
+): Promise<void> {
+  const rows = entries.map(([, { pair, answer, side }]) => {
+    if (pair.item.image) throw new NodeError(`pair ${pair.id} has an image, and ${name} (${model.config.architecture}) is a text model`);
+    const promptIds = itemPromptIds(model, pair.item);
+    const ids = answerIds(model, pair.item, answer);
+    if (promptIds.length + ids.length > model.config.maxPositionEmbeddings)
+      throw new NodeError(
+        `pair ${pair.id} (${side}): ${promptIds.length + ids.length} tokens exceed ${name}'s ${model.config.maxPositionEmbeddings} positions; filter such pairs out before the phase`,
+      );
+    return { promptIds, answerIds: ids };
+  });
+  const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${name}`, rows.length, "answers");
+  await hfAnswerLogProbs(runtime, model, rows, { onBatch: (done) => progress.update(done), onScored: (i, lp) => scored((entries[i] as Missing)[0], lp) });
+  progress.finish();
+}
+
+/** The answers' log-probs under a TinyVLM, each cached the moment it is scored. */
+async function scoreTinyVlm(
+  ctx: ExecContext,
+  runtime: Runtime,
+  model: VlmModel,
+  name: string,
+  entries: Missing[],
+  cache: Map<string, SequenceLogProb>,
+  cacheFile: string,
+): Promise<void> {
+  // Named by pair and side, so a problem (an answer too long for the context) names the pair to filter out.
+  const items = entries.map(([key, { pair, answer, side }]) => ({ ...pair.item, id: `${pair.id} (${side}, ${key.slice(0, 8)})`, answer }));
+  const keyOf = new Map(items.map((it, i) => [it.id, (entries[i] as Missing)[0]]));
+  checkImageSize(items, model.config.imageSize, name);
+  const examples: Example[] = examplesOf("", items, model.config.imageSize);
+  const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${name}`, examples.length, "answers");
+  const root = storeRoot(cacheFile);
+  try {
+    await answerLogProbs(runtime, model, examples, {
+      onBatch: (done) => progress.update(done),
+      // Cached the moment it is scored (one append per line: concurrent trials interleave whole lines), so a
+      // run killed half-way through scoring keeps what it scored.
+      onScored(id, lp) {
+        const key = keyOf.get(id) as string;
+        cache.set(key, lp);
+        appendFileInside(root, cacheFile, `${JSON.stringify({ k: key, ...lp })}\n`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof Error && e.name === "FeedError")
+      throw new NodeError(`${e.message}; filter such pairs out before the phase, e.g. filter(pairs) { where: chosen_words <= 30 and rejected_words <= 30 }`);
+    throw e;
+  }
+  progress.finish();
+}
 
 /** The reference model must take the pairs' images as they are (the policy's size); say so before scoring. */
 function checkImageSize(items: readonly { id: string; image: string | null }[], size: number, model: string): void {

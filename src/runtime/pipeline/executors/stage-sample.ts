@@ -1,11 +1,15 @@
 // stage.sample: n responses per prompt from a model (src/runtime/data/prefdata/sample.ts), on the run's device.
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
-import { sampleResponses } from "../../data/prefdata/sample.ts";
+import { drawSamples, SampleError, sampleResponses } from "../../data/prefdata/sample.ts";
+import { HfGenerator } from "../../models/hf/generate.ts";
+import type { HfModel } from "../../models/hf/model.ts";
+import { itemPromptIds } from "../../models/hf/prompts.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { Generator } from "../../models/tinyvlm/generate-rows.ts";
+import type { WorldItem } from "../../world/format.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
-import { loadModel } from "./inputs.ts";
+import { loadModelInput } from "./inputs.ts";
 
 export const stageSample = defineExecutor({
   ...nodeKind("stage.sample"),
@@ -14,7 +18,7 @@ export const stageSample = defineExecutor({
   async run(ctx, { n, ...drawing }) {
     // What the records say made them: the model and how it drew.
     const sampler = { model: ctx.input("model").node.id, ...drawing };
-    const model = loadModel(ctx.input("model"));
+    const loaded = loadModelInput(ctx.input("model"));
     const prompts = readDataset(ctx.input("prompts").dir);
     if (prompts.kind !== "prompts") throw new NodeError(`sample needs prompts, got a dataset of ${prompts.kind}`);
     if (prompts.records.length === 0) {
@@ -23,12 +27,24 @@ export const stageSample = defineExecutor({
       writeDataset(ctx.out, { kind: "samples", records: [] });
       return { prompts: 0, responses: 0, tokens: 0, empty_responses: 0, unfinished_responses: 0 };
     }
-    const examples = examplesOf("", prompts.records, model.config.imageSize);
-    const generator = new Generator(await ctx.runtime(undefined), model);
+    const runtime = await ctx.runtime(undefined);
+    const generator = loaded.family === "hf" ? new HfGenerator(runtime, loaded.model) : new Generator(runtime, loaded.model);
     const progress = ctx.log.progress(`${ctx.node.id}: sampling ${n} per prompt`, prompts.records.length * n, "responses");
     const t0 = performance.now();
     try {
-      const { records, stats } = await sampleResponses(generator, prompts.records, examples, n, sampler, (done) => progress.update(done));
+      const onProgress = (done: number) => progress.update(done);
+      const { records, stats } =
+        generator instanceof HfGenerator
+          ? await drawSamples(
+              (r, o, p) => generator.generate(r, o, p),
+              hfPromptRows(generator.model, prompts.records),
+              prompts.records,
+              n,
+              sampler,
+              undefined,
+              onProgress,
+            )
+          : await sampleResponses(generator, prompts.records, examplesOf("", prompts.records, generator.model.config.imageSize), n, sampler, onProgress);
       progress.finish();
       writeDataset(ctx.out, { kind: "samples", records });
       return { ...stats, samples_per_second: Number((stats.responses / ((performance.now() - t0) / 1000)).toFixed(1)) };
@@ -37,3 +53,16 @@ export const stageSample = defineExecutor({
     }
   },
 });
+
+/** A Hugging Face decoder's generation rows: each prompt's ids (its chat template for a conversation); images are refused. */
+function hfPromptRows(model: HfModel, items: readonly WorldItem[]): { promptIds: number[] }[] {
+  return items.map((item) => {
+    if (item.image) throw new SampleError(`item ${item.id} has an image, and ${model.config.architecture} is a text model; sample from text prompts`);
+    const promptIds = itemPromptIds(model, item);
+    if (promptIds.length >= model.config.maxPositionEmbeddings)
+      throw new SampleError(
+        `item ${item.id}: its prompt of ${promptIds.length} tokens leaves no room to answer within the model's ${model.config.maxPositionEmbeddings} positions`,
+      );
+    return { promptIds };
+  });
+}

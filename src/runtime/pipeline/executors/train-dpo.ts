@@ -9,11 +9,13 @@ import { nodeKind } from "../../../graph/node-kinds.ts";
 import type { ObjectiveBlock } from "../../../graph/params.ts";
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
+import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
+import { type HfPair, hfLoraOf, trainHfDpo } from "../../models/hf/train.ts";
 import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
-import { loadModel } from "./inputs.ts";
+import { loadModelInput } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { meanOf, saveTrained, startTraining } from "./training-progress.ts";
 import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
@@ -50,7 +52,7 @@ export const trainDpoExecutor = defineExecutor({
     weights: p.weights,
   }),
   async run(ctx, { training, objective, referenceFree, gamma, weights: given }) {
-    const model = loadModel(ctx.input("model"));
+    const loaded = loadModelInput(ctx.input("model"));
     const pairInputs = ctx.inputs.filter((i) => i.name.startsWith("pairs["));
     const weights = datasetWeights(gamma, given, pairInputs.length);
     const reference = referenceFree ? undefined : ctx.input("reference");
@@ -62,7 +64,7 @@ export const trainDpoExecutor = defineExecutor({
           refs.set(`${r.dataset}/${r.id}`, r);
         }
     const pick = (lp: { sum: number; mean: number }) => (objective.logps === "sum" ? lp.sum : lp.mean);
-    const pairs: PairExample[] = [];
+    const pairs: WeightedPair[] = [];
     const datasets = pairInputs.map((input) => readDataset(input.dir));
     // Dataset k's share of the loss is its weight: each of its N_k pairs weighs w_k·N/N_k (mean 1 over all N pairs),
     // and the loss is Σ w·ℓ / B, so the shares hold whatever the datasets' sizes and however batches fall.
@@ -75,27 +77,18 @@ export const trainDpoExecutor = defineExecutor({
     pairInputs.forEach((input, k) => {
       const data = datasets[k] as ReturnType<typeof readDataset>;
       if (data.kind !== "pairs") throw new NodeError(`${input.node.id} holds ${data.kind}, not pairs`);
-      const records = data.records as PairRecord[];
-      const examples = examplesOf(
-        "",
-        records.map((r) => r.item),
-        model.config.imageSize,
-      );
-      records.forEach((r, i) => {
+      for (const r of data.records as PairRecord[]) {
         const ref = refs.get(`${k}/${r.id}`);
         if (reference && !ref)
           throw new NodeError(`no reference log-probs for pair ${r.id} of ${input.node.id}; the reference node's output does not match its pairs`);
         pairs.push({
           id: pairInputs.length > 1 ? `${k}/${r.id}` : r.id,
-          prompt: r.item.prompt,
-          chosen: r.chosen,
-          rejected: r.rejected,
-          rgb: examples[i]?.rgb ?? null,
+          record: r,
           weight: shareOf(k),
           refChosen: ref ? pick(ref.chosen) : 0,
           refRejected: ref ? pick(ref.rejected) : 0,
         });
-      });
+      }
     });
     const zeroWeight = pairs.filter((x) => x.weight === 0).length;
     const used = pairs.filter((x) => x.weight > 0);
@@ -114,17 +107,46 @@ export const trainDpoExecutor = defineExecutor({
       (recent, last) =>
         `loss ${meanOf(recent, "loss").toFixed(3)} · acc ${meanOf(recent, "rewards/accuracies").toFixed(2)} · margin ${meanOf(recent, "rewards/margins").toFixed(3)} · ${Math.round(last.tokens_per_second ?? 0)} tok/s`,
     );
-    const { model: trained, adapters } = await explainingPrecision(loop.mixedPrecision, ctx.node.id, () =>
-      trainDpo(
-        t.runtime,
-        model,
-        used,
-        { ...loop, objective, optimizer: training.optimizer, schedule: scheduleOf(training.schedule, loop.steps), lora: training.lora },
-        t.onRun,
-        t.more,
-      ),
-    );
-    return t.finish((out) => saveTrained(out, trained, adapters), {
+    const options = { ...loop, objective, optimizer: training.optimizer, schedule: scheduleOf(training.schedule, loop.steps) };
+    const save = await explainingPrecision(loop.mixedPrecision, ctx.node.id, async (): Promise<(out: string) => void> => {
+      if (loaded.family === "hf") {
+        const model = loaded.model;
+        const hfPairs = used.map((p): HfPair => {
+          if (p.record.item.image) throw new NodeError(`pair ${p.id} has an image, and ${model.config.architecture} is a text model`);
+          return {
+            promptIds: itemPromptIds(model, p.record.item),
+            chosenIds: answerIds(model, p.record.item, p.record.chosen),
+            rejectedIds: answerIds(model, p.record.item, p.record.rejected),
+            weight: p.weight,
+            refChosen: p.refChosen,
+            refRejected: p.refRejected,
+          };
+        });
+        const { pool } = await trainHfDpo(t.runtime, model, hfPairs, { ...options, lora: hfLoraOf(training.lora) }, t.onRun, t.more);
+        return (out) => pool.saveModel(out);
+      }
+      const model = loaded.model;
+      const examples = examplesOf(
+        "",
+        used.map((p) => p.record.item),
+        model.config.imageSize,
+      );
+      const vlmPairs = used.map(
+        (p, i): PairExample => ({
+          id: p.id,
+          prompt: p.record.item.prompt,
+          chosen: p.record.chosen,
+          rejected: p.record.rejected,
+          rgb: examples[i]?.rgb ?? null,
+          weight: p.weight,
+          refChosen: p.refChosen,
+          refRejected: p.refRejected,
+        }),
+      );
+      const { model: trained, adapters } = await trainDpo(t.runtime, model, vlmPairs, { ...options, lora: training.lora }, t.onRun, t.more);
+      return (out) => saveTrained(out, trained, adapters);
+    });
+    return t.finish(save, {
       line: (tail) =>
         `loss ${meanOf(tail, "loss").toFixed(3)} · reward accuracy ${meanOf(tail, "rewards/accuracies").toFixed(2)} · margin ${meanOf(tail, "rewards/margins").toFixed(3)}`,
       first: { pairs: used.length, pairs_weight_zero: zeroWeight, reference: reference ? reference.node.id : "none" },
@@ -132,3 +154,12 @@ export const trainDpoExecutor = defineExecutor({
     });
   },
 });
+
+/** A pair of a phase's datasets with its weight and its reference log-probs, before a model family's ids. */
+interface WeightedPair {
+  id: string;
+  record: PairRecord;
+  weight: number;
+  refChosen: number;
+  refRejected: number;
+}

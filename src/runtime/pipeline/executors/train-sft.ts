@@ -3,9 +3,12 @@
 // of the progress are kept in the node's scratch directory and --resume continues from the latest
 // (../checkpoints.ts).
 import { nodeKind } from "../../../graph/node-kinds.ts";
+import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
+import { hfLoraOf, trainHfSft } from "../../models/hf/train.ts";
+import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { type SftStepMetrics, trainSft } from "../../models/tinyvlm/sft.ts";
-import { defineExecutor } from "../node-executor.ts";
-import { loadExamples, loadModel } from "./inputs.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
+import { loadItems, loadModelInput } from "./inputs.ts";
 import { meanOf, saveTrained, startTraining } from "./training-progress.ts";
 import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
 
@@ -17,9 +20,9 @@ export const trainSftExecutor = defineExecutor({
   settings: (p) => ({ training: trainingSettings(p), lengthBuckets: p.length_buckets, lossAverage: p.loss_average }),
   async run(ctx, { training, lengthBuckets, lossAverage }) {
     const data = ctx.input("data");
-    const model = loadModel(ctx.input("model"));
-    const { examples } = loadExamples(data, model);
-    const loop = loopOf(training, examples.length, data.node.id);
+    const loaded = loadModelInput(ctx.input("model"));
+    const items = loadItems(data);
+    const loop = loopOf(training, items.length, data.node.id);
     const t = await startTraining<SftStepMetrics>(
       ctx,
       training.device,
@@ -28,26 +31,26 @@ export const trainSftExecutor = defineExecutor({
       (recent, last) =>
         `loss ${meanOf(recent, "loss").toFixed(3)} · acc ${meanOf(recent, "token_accuracy").toFixed(3)} · ${Math.round(last.tokens_per_second)} tok/s`,
     );
-    const { model: trained, adapters } = await explainingPrecision(loop.mixedPrecision, ctx.node.id, () =>
-      trainSft(
-        t.runtime,
-        model,
-        examples,
-        {
-          ...loop,
-          optimizer: training.optimizer,
-          schedule: scheduleOf(training.schedule, loop.steps),
-          lengthBuckets,
-          lossAverage,
-          lora: training.lora,
-        },
-        t.onRun,
-        t.more,
-      ),
-    );
-    return t.finish((out) => saveTrained(out, trained, adapters), {
+    const options = { ...loop, optimizer: training.optimizer, schedule: scheduleOf(training.schedule, loop.steps), lengthBuckets, lossAverage };
+    const save = await explainingPrecision(loop.mixedPrecision, ctx.node.id, async (): Promise<(out: string) => void> => {
+      if (loaded.family === "hf") {
+        const model = loaded.model;
+        const examples = items.map((item) => {
+          if (item.image) throw new NodeError(`item ${item.id} has an image, and ${model.config.architecture} is a text model`);
+          if (item.answer === "") throw new NodeError(`item ${item.id} has no answer to learn; SFT needs prompts with answers`);
+          return { promptIds: itemPromptIds(model, item), answerIds: answerIds(model, item, item.answer) };
+        });
+        const { pool } = await trainHfSft(t.runtime, model, examples, { ...options, lora: hfLoraOf(training.lora) }, t.onRun, t.more);
+        return (out) => pool.saveModel(out);
+      }
+      const model = loaded.model;
+      const examples = examplesOf(data.dir, items, model.config.imageSize);
+      const { model: trained, adapters } = await trainSft(t.runtime, model, examples, { ...options, lora: training.lora }, t.onRun, t.more);
+      return (out) => saveTrained(out, trained, adapters);
+    });
+    return t.finish(save, {
       line: (tail) => `loss ${meanOf(tail, "loss").toFixed(3)} · token accuracy ${meanOf(tail, "token_accuracy").toFixed(3)}`,
-      first: { examples: examples.length },
+      first: { examples: items.length },
       means: ["loss", "token_accuracy"],
     });
   },

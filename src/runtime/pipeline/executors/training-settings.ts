@@ -2,6 +2,7 @@
 // this is plain conversion) turned into the tensor compiler's optimizer and schedule configurations, the LoRA settings
 // and the numbers of the training loop.
 import type { LoraBlock, Optimizer, Params, Schedule } from "../../../graph/params.ts";
+import { HF_LORA_MODULES } from "../../../models/hf/config.ts";
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../tensor/optim/types.ts";
 import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
 import type { Runtime } from "../../engine/session.ts";
@@ -110,11 +111,12 @@ function mixedPrecisionOf(precision: TrainingParams["precision"]): MixedPrecisio
  */
 export function loraOf(block: LoraBlock | undefined): LoraSettings | undefined {
   if (!block) return undefined;
-  // The setting's type takes Hugging Face module names too (q_proj …), which check allows only on hf models; TinyVLM's
-  // adapters refuse any other name (checkLoraSettings, below).
+  // The setting's type takes Hugging Face module names too (q_proj …), which check allows only on hf models (their
+  // adapters check them, runtime/models/hf/train.ts `hfLoraOf`); TinyVLM's adapters refuse any other name.
   const targets = block.targets as LoraSettings["targets"];
   const s: LoraSettings = { rank: block.rank, alpha: block.alpha ?? 2 * block.rank, targets, dropout: block.dropout };
   if (block.projector_lr !== undefined) s.projectorLr = block.projector_lr;
+  if (targets.every((t) => (HF_LORA_MODULES as readonly string[]).includes(t))) return s;
   try {
     checkLoraSettings(s);
   } catch (e) {

@@ -1,0 +1,189 @@
+"""The PyTorch side of `npm run bench -- hf` (bench/hf.ts runs it).
+
+  python bench/pytorch/hf_bench.py make --dir D --shape qwen2.5-0.5b|llama-3.2-1b|llama-2-7b --dtype bfloat16 [--seed 0]
+      A random-weight checkpoint with the real dimensions of the named model, made with transformers' own config
+      class and save_pretrained (safetensors), and a batch of token ids (batch.json) both sides train on.
+  python bench/pytorch/hf_bench.py step --dir D [--modes eager,compile] [--runs 5] [--rank 16] [--device cuda]
+      The same LoRA DPO step alignc times: PEFT LoRA (r, alpha 2r, all seven linear modules of every decoder layer,
+      dropout 0, adapters in float32 as PEFT keeps them) over the frozen checkpoint in its dtype; policy forward on
+      chosen + rejected (2B sequences), logits only at the answers' positions (`logits_to_keep`), summed answer
+      log-probs, the sigmoid DPO loss (beta 0.1) against reference log-probs given in the batch, backward, clipping at
+      1 and an AdamW step. Per mode: a warm-up step (with torch.compile it includes the compile, and a second warm-up
+      follows), then `runs` timed steps, torch.cuda.synchronize() around each; the median gives tokens/s; peak memory is
+      torch.cuda.max_memory_allocated over the warm-up and timed steps. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+sys.dont_write_bytecode = True
+
+SHAPES = {
+    # Qwen/Qwen2.5-0.5B-Instruct's config.json
+    "qwen2.5-0.5b": dict(
+        arch="qwen2", hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+        num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, rope_theta=1000000.0,
+        rms_norm_eps=1e-6, tie_word_embeddings=True,
+    ),
+    # meta-llama/Llama-3.2-1B's config.json (llama3 RoPE scaling)
+    "llama-3.2-1b": dict(
+        arch="llama", hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+        num_key_value_heads=8, vocab_size=128256, max_position_embeddings=131072, rope_theta=500000.0,
+        rms_norm_eps=1e-5, tie_word_embeddings=True, head_dim=64,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 8192},
+    ),
+    # meta-llama/Llama-2-7b-hf's config.json
+    "llama-2-7b": dict(
+        arch="llama", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096, rope_theta=10000.0,
+        rms_norm_eps=1e-5, tie_word_embeddings=False,
+    ),
+}
+MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def log(msg: str) -> None:
+    print(f"[torch] {msg}", file=sys.stderr, flush=True)
+
+
+def make(args: argparse.Namespace) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    spec = dict(SHAPES[args.shape])
+    arch = spec.pop("arch")
+    dtype = getattr(torch, args.dtype)
+    torch.manual_seed(args.seed)
+    config = (Qwen2Config if arch == "qwen2" else LlamaConfig)(**spec, bos_token_id=0, eos_token_id=1, pad_token_id=2)
+    t0 = time.time()
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = (Qwen2ForCausalLM if arch == "qwen2" else LlamaForCausalLM)(config).to(dtype)
+    for p in model.parameters():  # small weights: the logits stay moderate, like a trained model's
+        torch.nn.init.normal_(p, 0.0, 0.02) if p.dim() > 1 else torch.nn.init.ones_(p)
+    out = Path(args.dir)
+    model.save_pretrained(out, safe_serialization=True, max_shard_size="4GB")
+    g = torch.Generator().manual_seed(args.seed + 1)
+    n = args.pairs
+    ids = lambda k: torch.randint(3, config.vocab_size, (n, k), generator=g).tolist()  # noqa: E731
+    batch = {"prompt": ids(args.prompt), "chosen": ids(args.answer), "rejected": ids(args.answer),
+             "ref_chosen": [-float(args.answer) * 11.0] * n, "ref_rejected": [-float(args.answer) * 11.0] * n}
+    (out / "batch.json").write_text(json.dumps(batch))
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"{args.shape}: {n_params / 1e9:.2f} B parameters, {args.dtype}, written in {time.time() - t0:.1f} s")
+    print(json.dumps({"shape": args.shape, "parameters": n_params, "dtype": args.dtype}))
+
+
+def dpo_step_fn(model, opt, batch, device):
+    prompt = torch.tensor(batch["prompt"], device=device)
+    chosen = torch.tensor(batch["chosen"], device=device)
+    rejected = torch.tensor(batch["rejected"], device=device)
+    ref_c = torch.tensor(batch["ref_chosen"], device=device)
+    ref_r = torch.tensor(batch["ref_rejected"], device=device)
+    ids = torch.cat([torch.cat([prompt, chosen], 1), torch.cat([prompt, rejected], 1)], 0)  # [2B, T]
+    answer = chosen.shape[1]
+    labels = ids[:, -answer:]
+
+    def forward():
+        # Logits at the positions that predict the answer tokens only: the last answer + 1 positions, less the last.
+        logits = model(input_ids=ids, logits_to_keep=answer + 1).logits[:, :-1].float()
+        logp = torch.gather(logits.log_softmax(-1), 2, labels.unsqueeze(-1)).squeeze(-1).sum(-1)
+        b = prompt.shape[0]
+        h = (logp[:b] - ref_c) - (logp[b:] - ref_r)
+        return -torch.nn.functional.logsigmoid(0.1 * h).mean()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = forward()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        return loss
+
+    return step, ids.numel()
+
+
+def step(args: argparse.Namespace) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    device = torch.device(args.device)
+    out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+           "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "modes": {}}
+    batch = json.loads((Path(args.dir) / "batch.json").read_text())
+    for mode in args.modes.split(","):
+        res: dict = {}
+        try:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+            t0 = time.time()
+            model = AutoModelForCausalLM.from_pretrained(args.dir, dtype="auto").to(device)
+            if args.checkpointing:
+                model.gradient_checkpointing_enable()
+                model.enable_input_require_grads()
+            cfg = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, target_modules=MODULES, lora_dropout=0.0)
+            model = get_peft_model(model, cfg)
+            res["load_seconds"] = round(time.time() - t0, 2)
+            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+            fn, tokens = dpo_step_fn(model, opt, batch, device)
+            if mode == "compile":
+                model.forward = torch.compile(model.forward)
+            warm = 2 if mode == "compile" else 1
+            t0 = time.time()
+            losses = []
+            for _ in range(warm):
+                losses.append(float(fn()))
+            torch.cuda.synchronize(device)
+            res["warmup_seconds"] = round(time.time() - t0, 2)
+            times = []
+            for _ in range(args.runs):
+                torch.cuda.synchronize(device)
+                t = time.perf_counter()
+                losses.append(float(fn()))
+                torch.cuda.synchronize(device)
+                times.append(time.perf_counter() - t)
+            med = statistics.median(times)
+            res.update(ok=True, step_seconds=round(med, 4), tokens_per_step=tokens, tokens_per_second=round(tokens / med, 1),
+                       first_loss=losses[0], losses=losses,
+                       peak_bytes=torch.cuda.max_memory_allocated(device), reserved_bytes=torch.cuda.max_memory_reserved(device))
+            log(f"{mode}: {med * 1000:.1f} ms/step, {tokens / med:,.0f} tokens/s, peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
+            del model, opt, fn
+        except Exception as e:  # noqa: BLE001 — recorded, the other modes still run
+            res = {"ok": False, "error": f"{type(e).__name__}: {e}"[:2000]}
+            traceback.print_exc()
+        out["modes"][mode] = res
+    print(json.dumps(out))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("--dir", required=True)
+    m.add_argument("--shape", required=True, choices=sorted(SHAPES))
+    m.add_argument("--dtype", default="bfloat16")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--pairs", type=int, default=8)
+    m.add_argument("--prompt", type=int, default=256)
+    m.add_argument("--answer", type=int, default=256)
+    s = sub.add_parser("step")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--modes", default="eager,compile")
+    s.add_argument("--runs", type=int, default=5)
+    s.add_argument("--rank", type=int, default=16)
+    s.add_argument("--device", default="cuda")
+    s.add_argument("--checkpointing", action="store_true")
+    args = p.parse_args()
+    make(args) if args.cmd == "make" else step(args)
+
+
+if __name__ == "__main__":
+    main()
