@@ -19,6 +19,7 @@ const registry: Record<string, string> = {
   profile: "ONNX Runtime's profiler on one DPO or SFT training run: kernel time by operator, and per-step compute vs per-run transfer",
   memcpy: "CUDA: the host↔device copies (Memcpy nodes) ONNX Runtime inserts into each training, generation and log-prob program, per graph",
   dpo: "preference training: DPO steps/s and tokens/s (chosen + rejected, reference cached) by batch and K, reference log-probs, online round split (nano on CPU)",
+  hf: "alignc vs PyTorch + PEFT (eager, torch.compile): one LoRA DPO step of a Hugging Face decoder at real dimensions (Qwen2.5-0.5B, Llama-3.2-1B, Llama-2-7B shapes) — tokens/s, peak GPU memory, ORT session build time",
   torch:
     "alignc vs PyTorch (eager, torch.compile) on TinyVLM small/base: SFT step, DPO step, 64×64 greedy KV-cache generation — tokens/s, MFU, peak memory, loss/grad-norm agreement",
 };

@@ -49,6 +49,12 @@ SHAPES = {
         rms_norm_eps=1e-5, tie_word_embeddings=False,
     ),
 }
+# A tiny shape for trying the bench on a CPU (not a real model).
+SHAPES["tiny"] = dict(
+    arch="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, vocab_size=1024, max_position_embeddings=1024, rope_theta=1000000.0,
+    rms_norm_eps=1e-6, tie_word_embeddings=True,
+)
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -65,7 +71,7 @@ def make(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     config = (Qwen2Config if arch == "qwen2" else LlamaConfig)(**spec, bos_token_id=0, eos_token_id=1, pad_token_id=2)
     t0 = time.time()
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):  # random init on the GPU: seconds, not minutes
         model = (Qwen2ForCausalLM if arch == "qwen2" else LlamaForCausalLM)(config).to(dtype)
     for p in model.parameters():  # small weights: the logits stay moderate, like a trained model's
         torch.nn.init.normal_(p, 0.0, 0.02) if p.dim() > 1 else torch.nn.init.ones_(p)
@@ -116,14 +122,21 @@ def step(args: argparse.Namespace) -> None:
     from transformers import AutoModelForCausalLM
 
     device = torch.device(args.device)
+    cuda = device.type == "cuda"
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
     out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "modes": {}}
     batch = json.loads((Path(args.dir) / "batch.json").read_text())
     for mode in args.modes.split(","):
         res: dict = {}
         try:
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
             t0 = time.time()
             model = AutoModelForCausalLM.from_pretrained(args.dir, dtype="auto").to(device)
             if args.checkpointing:
@@ -141,26 +154,46 @@ def step(args: argparse.Namespace) -> None:
             losses = []
             for _ in range(warm):
                 losses.append(float(fn()))
-            torch.cuda.synchronize(device)
+            sync()
             res["warmup_seconds"] = round(time.time() - t0, 2)
             times = []
             for _ in range(args.runs):
-                torch.cuda.synchronize(device)
+                sync()
                 t = time.perf_counter()
                 losses.append(float(fn()))
-                torch.cuda.synchronize(device)
+                sync()
                 times.append(time.perf_counter() - t)
             med = statistics.median(times)
             res.update(ok=True, step_seconds=round(med, 4), tokens_per_step=tokens, tokens_per_second=round(tokens / med, 1),
                        first_loss=losses[0], losses=losses,
-                       peak_bytes=torch.cuda.max_memory_allocated(device), reserved_bytes=torch.cuda.max_memory_reserved(device))
-            log(f"{mode}: {med * 1000:.1f} ms/step, {tokens / med:,.0f} tokens/s, peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
+                       peak_bytes=torch.cuda.max_memory_allocated(device) if cuda else None,
+                       reserved_bytes=torch.cuda.max_memory_reserved(device) if cuda else None)
+            log(f"{mode}: {med * 1000:.1f} ms/step, {tokens / med:,.0f} tokens/s")
             del model, opt, fn
         except Exception as e:  # noqa: BLE001 — recorded, the other modes still run
             res = {"ok": False, "error": f"{type(e).__name__}: {e}"[:2000]}
             traceback.print_exc()
         out["modes"][mode] = res
     print(json.dumps(out))
+
+
+def reference(args: argparse.Namespace) -> None:
+    """transformers' answer log-probs and greedy tokens of a checkpoint in --dtype on --device (the GPU checks)."""
+    from transformers import AutoModelForCausalLM
+
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    model = AutoModelForCausalLM.from_pretrained(args.dir, dtype=dtype).to(device).eval()
+    prompt, completion = json.loads(args.prompt_ids), json.loads(args.completion_ids)
+    ids = torch.tensor([prompt + completion], device=device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0].float()
+        logp = logits.log_softmax(-1)
+        per = [float(logp[len(prompt) - 1 + j, c]) for j, c in enumerate(completion)]
+        g = torch.tensor([json.loads(args.greedy_ids)], device=device)
+        out = model.generate(input_ids=g, attention_mask=torch.ones_like(g), do_sample=False, max_new_tokens=args.new_tokens,
+                             eos_token_id=None, pad_token_id=0)
+    print(json.dumps({"logprobs": per, "greedy": out[0, g.shape[1]:].tolist()}))
 
 
 def main() -> None:
@@ -181,8 +214,16 @@ def main() -> None:
     s.add_argument("--rank", type=int, default=16)
     s.add_argument("--device", default="cuda")
     s.add_argument("--checkpointing", action="store_true")
+    r = sub.add_parser("reference")
+    r.add_argument("--dir", required=True)
+    r.add_argument("--dtype", default="bfloat16")
+    r.add_argument("--device", default="cuda")
+    r.add_argument("--prompt-ids", required=True)
+    r.add_argument("--completion-ids", required=True)
+    r.add_argument("--greedy-ids", required=True)
+    r.add_argument("--new-tokens", type=int, default=16)
     args = p.parse_args()
-    make(args) if args.cmd == "make" else step(args)
+    {"make": make, "step": step, "reference": reference}[args.cmd](args)
 
 
 if __name__ == "__main__":
