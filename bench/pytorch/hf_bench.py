@@ -139,6 +139,7 @@ def step(args: argparse.Namespace) -> None:
                 torch.cuda.reset_peak_memory_stats(device)
             t0 = time.time()
             model = AutoModelForCausalLM.from_pretrained(args.dir, dtype="auto").to(device)
+            model.train()  # from_pretrained returns eval mode, where transformers skips gradient checkpointing (no dropout here either way)
             if args.checkpointing:
                 model.gradient_checkpointing_enable()
                 model.enable_input_require_grads()
