@@ -21,6 +21,7 @@
 //          (bfloat16; half dtypes train with precision bf16/fp16)  --pairs B (8)  --prompt P (256)  --answer A (256)
 //          --rank R (16)  --k K[,K…] (1,4)  --runs N (5)  --python PATH ($ALIGNC_PYTHON or python3)
 //          --torch-modes eager,compile (both; none skips PyTorch)  --torch-checkpointing (PyTorch recomputes layers)
+//          --recompute (alignc recomputes each decoder layer in the backward)
 //          --out FILE  --keep DIR (keep the checkpoints)
 //          --checks bfloat16,float16 (none on cpu): before the shapes, the fixture checkpoints of test/fixtures/hf/
 //          converted to each dtype, alignc on the provider against transformers on the same device and dtype: max
@@ -63,6 +64,7 @@ interface Options {
   python: string;
   torchModes: string[];
   torchCheckpointing: boolean;
+  recompute: boolean;
   out: string;
   keep: string | undefined;
   checks: ("bfloat16" | "float16")[];
@@ -82,6 +84,7 @@ function parse(args: string[]): Options {
     python: process.env.ALIGNC_PYTHON ?? "python3",
     torchModes: ["eager", "compile"],
     torchCheckpointing: false,
+    recompute: false,
     out: "",
     keep: undefined,
     checks: [],
@@ -109,6 +112,7 @@ function parse(args: string[]): Options {
     else if (flag === "--python") o.python = take();
     else if (flag === "--torch-modes") o.torchModes = take() === "none" ? [] : (v as string).split(",");
     else if (flag === "--torch-checkpointing") o.torchCheckpointing = true;
+    else if (flag === "--recompute") o.recompute = true;
     else if (flag === "--out") o.out = take();
     else if (flag === "--keep") o.keep = take();
     else if (flag === "--checks") checks = take();
@@ -150,10 +154,11 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       clipNorm: 1,
       seed: 0,
       lora,
+      recompute: o.recompute,
       ...(o.dtype === "float32" ? {} : { mixedPrecision: { compute: o.dtype } }),
     };
     const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
-    const spec = pool.spec(opts, hfDpoBatch(model.shape, o.pairs, length, o.answer), k, hfDpoLoss(model.shape, objective, lora, pool.adapters));
+    const spec = pool.spec(opts, hfDpoBatch(model.shape, o.pairs, length, o.answer), k, hfDpoLoss(model.shape, objective, pool.lossOptions(opts)));
     const prompts = batch.prompt as number[][];
     const side = (key: string) => prompts.map((p, i) => ({ promptIds: p, answerIds: (batch[key] as number[][])[i]! }));
     const f = sequenceFeeds(model.shape, [...side("chosen"), ...side("rejected")], 2 * o.pairs, length, o.answer, model.padId);

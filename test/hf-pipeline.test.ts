@@ -35,7 +35,8 @@ test("experiments/hf/text-dpo.align runs end to end on a tiny Qwen2, reuses ever
     const runDir = path.join(dir, "run");
     const first = alignc(["run", file, "--run-dir", runDir], dir);
     assert.equal(first.status, 0, first.out);
-    for (const node of ["policy", "samples", "rated", "pairs", "aligned.reference", "aligned", "greedy", "out"]) assert.match(first.out, new RegExp(`✓ ${node.replace(".", "\\.")} in`), node);
+    for (const node of ["policy", "samples", "rated", "pairs", "aligned.reference", "aligned", "greedy", "out"])
+      assert.match(first.out, new RegExp(`✓ ${node.replace(".", "\\.")} in`), node);
     const again = alignc(["run", file, "--run-dir", runDir], dir);
     assert.equal(again.status, 0, again.out);
     assert.match(again.out, /done: 0 nodes run, 10 already stored/);
@@ -70,7 +71,12 @@ test("TRL conversational rows keep their messages from import to a TRL export, s
     writeFileSync(
       file,
       [
-        { id: "a", prompt: [{ role: "user", content: "Hi?" }], chosen: [{ role: "assistant", content: "Hello." }], rejected: [{ role: "assistant", content: "Go." }] },
+        {
+          id: "a",
+          prompt: [{ role: "user", content: "Hi?" }],
+          chosen: [{ role: "assistant", content: "Hello." }],
+          rejected: [{ role: "assistant", content: "Go." }],
+        },
         { id: "b", prompt: "Plain?", chosen: "Yes.", rejected: "No." },
       ]
         .map((r) => JSON.stringify(r))

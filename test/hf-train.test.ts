@@ -1,7 +1,8 @@
 // The Hugging Face decoders' training losses (src/models/hf/train.ts) against transformers and PEFT: on each fixture
 // checkpoint, the SFT loss and the L2 norm of every full-fine-tuning gradient, and the DPO loss (base + the fixture's
 // LoRA adapter as policy, base as reference) and every LoRA gradient, to 1e-4 — numbers written by
-// scripts/make-hf-fixtures.py from transformers and peft (golden/*.json: sft_loss, dpo).
+// scripts/make-hf-fixtures.py from transformers and peft (golden/*.json: sft_loss, dpo). And activation recomputation
+// per decoder layer (tensor/ops/recompute.ts): the same numbers bit for bit, the backward reading no layer's insides.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -84,18 +85,41 @@ async function lossAndGrads(
   }
 }
 
+/** A fixture's decoder shape and weights (the last folder its golden applies to). */
+function fixtureDecoder(golden: TrainGolden) {
+  const dir = path.join(repoRoot, golden.applies_to.at(-1)!);
+  const config = readHfConfig(dir);
+  assert.ok(config.ok);
+  const s = decoderShapeOf(config.config);
+  const weights = loadAll(dir);
+  return { s, decoder: new Map(decoderWeightSpecs(s).map((w) => [w.name, weights.get(w.name)!])) };
+}
+
+/** The golden DPO pair of a fixture: its checkpoint's decoder weights, the PEFT adapter, and the pair's feeds. */
+function dpoCase(golden: TrainGolden, refs: { chosen: number; rejected: number }) {
+  const { s, decoder } = fixtureDecoder(golden);
+  const g = golden.dpo;
+  const adapter = loadSafetensors(path.join(repoRoot, golden.adapter, "adapter_model.safetensors")).tensors;
+  const lora: HfLora = { targets: g.lora.target_modules as HfLora["targets"], rank: g.lora.r, alpha: g.lora.lora_alpha };
+  const specs = adapterSpecs(s, lora);
+  const rows = [
+    { promptIds: g.prompt_ids, answerIds: g.chosen_ids },
+    { promptIds: g.prompt_ids, answerIds: g.rejected_ids },
+  ];
+  const length = g.prompt_ids.length + Math.max(g.chosen_ids.length, g.rejected_ids.length);
+  const scored = Math.max(g.chosen_ids.length, g.rejected_ids.length);
+  const f32 = (v: number) => ({ dtype: "float32" as const, shape: [1], data: Float32Array.of(v) });
+  const feeds = { ...sequenceFeeds(s, rows, 2, length, scored, 0), ref_chosen: f32(refs.chosen), ref_rejected: f32(refs.rejected), weight: f32(1) };
+  return { s, decoder, adapter, lora, specs, batch: hfDpoBatch(s, 1, length, scored), feeds };
+}
+
 const l2 = (d: ArrayLike<number>) => Math.sqrt(Array.from(d).reduce((a, v) => a + v * v, 0));
 const close = (got: number, want: number, what: string, tol = 1e-4) =>
   assert.ok(Math.abs(got - want) <= tol * Math.max(1, Math.abs(want)), `${what}: alignc ${got}, transformers ${want}`);
 
 for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.endsWith(".json"))) {
   const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", file), "utf8")) as TrainGolden;
-  const dir = path.join(repoRoot, golden.applies_to.at(-1)!);
-  const config = readHfConfig(dir);
-  assert.ok(config.ok);
-  const s = decoderShapeOf(config.config);
-  const weights = loadAll(dir);
-  const decoder = new Map(decoderWeightSpecs(s).map((w) => [w.name, weights.get(w.name)!]));
+  const { s, decoder } = fixtureDecoder(golden);
 
   test(`SFT loss and full-fine-tuning gradient norms equal transformers' — ${file}`, async (t) => {
     const g = golden.sft_loss;
@@ -103,13 +127,7 @@ for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.en
     const row = { promptIds: g.input_ids.slice(0, prompt), answerIds: g.input_ids.slice(prompt) };
     const length = g.input_ids.length;
     const scored = row.answerIds.length;
-    const out = await lossAndGrads(
-      decoder,
-      new Map(),
-      hfSequenceBatch(s, 1, length, scored),
-      hfSftLoss(s, undefined, []),
-      sequenceFeeds(s, [row], 1, length, scored, 0),
-    );
+    const out = await lossAndGrads(decoder, new Map(), hfSequenceBatch(s, 1, length, scored), hfSftLoss(s), sequenceFeeds(s, [row], 1, length, scored, 0));
     close((out.loss!.data as Float32Array)[0]!, g.loss, "loss");
     let total = 0;
     let worst = 0;
@@ -125,25 +143,10 @@ for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.en
 
   test(`DPO loss and LoRA gradients equal PEFT's — ${file}`, async (t) => {
     const g = golden.dpo;
-    const adapter = loadSafetensors(path.join(repoRoot, golden.adapter, "adapter_model.safetensors")).tensors;
-    const lora: HfLora = { targets: g.lora.target_modules as HfLora["targets"], rank: g.lora.r, alpha: g.lora.lora_alpha };
-    const specs = adapterSpecs(s, lora);
+    const { adapter, lora, specs, batch, feeds } = dpoCase(golden, { chosen: g.reference_chosen_logp, rejected: g.reference_rejected_logp });
     assert.deepEqual(specs.flatMap((a) => [a.a, a.b]).sort(), [...adapter.keys()].sort(), "adapter tensor names are PEFT's");
-    const rows = [
-      { promptIds: g.prompt_ids, answerIds: g.chosen_ids },
-      { promptIds: g.prompt_ids, answerIds: g.rejected_ids },
-    ];
-    const length = g.prompt_ids.length + Math.max(g.chosen_ids.length, g.rejected_ids.length);
-    const scored = Math.max(g.chosen_ids.length, g.rejected_ids.length);
-    const f32 = (v: number) => ({ dtype: "float32" as const, shape: [1], data: Float32Array.of(v) });
-    const feeds = {
-      ...sequenceFeeds(s, rows, 2, length, scored, 0),
-      ref_chosen: f32(g.reference_chosen_logp),
-      ref_rejected: f32(g.reference_rejected_logp),
-      weight: f32(1),
-    };
     const objective = { loss: "sigmoid" as const, beta: g.beta, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
-    const out = await lossAndGrads(adapter, decoder, hfDpoBatch(s, 1, length, scored), hfDpoLoss(s, objective, lora, specs), feeds);
+    const out = await lossAndGrads(adapter, decoder, batch, hfDpoLoss(s, objective, { lora, adapters: specs }), feeds);
     close((out["metric/logps/chosen"]!.data as Float32Array)[0]!, g.policy_chosen_logp, "policy chosen log-prob");
     close((out["metric/logps/rejected"]!.data as Float32Array)[0]!, g.policy_rejected_logp, "policy rejected log-prob");
     close((out.loss!.data as Float32Array)[0]!, g.loss, "loss");
@@ -159,3 +162,37 @@ for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.en
     t.diagnostic(`LoRA gradients max abs difference ${worst.toExponential(2)}`);
   });
 }
+
+test("recomputing each decoder layer gives the same loss and gradients bit for bit, and the backward reads nothing inside a layer", async () => {
+  const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;
+  const { s, decoder, adapter, lora, specs, batch, feeds } = dpoCase(golden, { chosen: -70, rejected: -120 });
+  const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0.5 };
+  // LoRA over frozen weights, and full fine-tuning (every weight trainable).
+  for (const [trainable, frozen, options] of [
+    [adapter, decoder, { lora, adapters: specs }],
+    [decoder, new Map<string, TensorData>(), {}],
+  ] as const) {
+    const plain = await lossAndGrads(trainable, frozen, batch, hfDpoLoss(s, objective, options), feeds);
+    const again = await lossAndGrads(trainable, frozen, batch, hfDpoLoss(s, objective, { ...options, recompute: true }), feeds);
+    assert.deepEqual(Object.keys(again).sort(), Object.keys(plain).sort());
+    for (const [name, t] of Object.entries(plain)) assert.deepEqual(again[name]!.data, t.data, name);
+  }
+  // Structure: a segment's own tensors are read only inside it (the backward reads the copies).
+  const b = new Builder("structure");
+  const params: Record<string, Tensor> = {};
+  for (const [name, t] of decoder) params[name] = b.input(name, t.dtype, t.shape);
+  const fields = Object.fromEntries(Object.entries(batch).map(([f, spec]) => [f, b.input(f, spec.dtype, spec.shape)]));
+  const { loss } = hfDpoLoss(s, objective, { recompute: true })(params, fields);
+  grad(loss, Object.values(params));
+  const segmentOf = new Map<Tensor, number>();
+  for (const n of b.root.nodes) if (n.meta.segment !== undefined) for (const o of n.outputs) segmentOf.set(o, n.meta.segment);
+  assert.equal(new Set(segmentOf.values()).size, s.layers, "one segment per decoder layer");
+  for (const n of b.root.nodes)
+    for (const t of n.inputs) {
+      const seg = t ? segmentOf.get(t) : undefined;
+      // A layer's output is the next layer's input: read outside its segment by the forward only (and tied copies).
+      if (seg === undefined || n.meta.segment === seg) continue;
+      const isLayerOutput = [...segmentOf].filter(([, id]) => id === seg).at(-1)?.[0] === t;
+      assert.ok(isLayerOutput, `${n.op} ${n.name} (segment ${n.meta.segment ?? "none"}) reads ${t!.name} from inside segment ${seg}`);
+    }
+});

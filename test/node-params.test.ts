@@ -296,7 +296,7 @@ describe("decodeParams", () => {
     );
     assert.equal(
       problem("train.sft", { objective: {} }),
-      "objective: train.sft has no such setting (its settings: optimizer, schedule, lora, epochs, steps, batch, accumulation, grad_clip, steps_per_run, precision, device, checkpoint_every, seed, length_buckets, loss_average)",
+      "objective: train.sft has no such setting (its settings: optimizer, schedule, lora, epochs, steps, batch, accumulation, grad_clip, steps_per_run, precision, device, checkpoint_every, recompute, seed, length_buckets, loss_average)",
     );
     assert.equal(problem("train.dpo", { objective: { beta: 0 } }), "objective.beta: expected a number > 0, got 0");
     assert.equal(problem("train.sft", { lora: { rank: 4, targets: ["q", "q"] } }), 'lora.targets: names "q" twice');

@@ -5,6 +5,7 @@ import { isFloat } from "./ir/dtype.ts";
 import type { Node, Tensor } from "./ir/graph.ts";
 import { formatShape, ShapeError } from "./ir/shape.ts";
 import { builderOf } from "./ops/builder.ts";
+import * as op from "./ops/index.ts";
 import { opDef } from "./ops/registry.ts";
 import { zerosLike } from "./ops/shape-ops.ts";
 
@@ -58,6 +59,7 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
   };
 
   if (varying.has(loss)) addGrad(loss, options.seed ?? b.tensor(loss.dtype, 1));
+  const recompute = new Recomputation(nodes);
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i]!;
     if (!onPath.has(n)) continue;
@@ -66,7 +68,9 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
     const rule = opDef(n.op)?.vjp;
     if (!rule) throw new AutodiffError(`autodiff: no gradient rule for ${n.op} (node ${n.name}); give its entry in src/tensor/ops/ a vjp`);
     const needs = n.inputs.map((t) => !!t && varying.has(t) && isFloat(t.dtype));
-    const inputGrads = rule({ node: n, inputs: n.inputs, outputs: n.outputs, grads, needs });
+    // In a recomputed segment the rule reads the re-emitted copies of the node's inputs and outputs.
+    const seen = recompute.view(n, grads.find((g) => g !== null) as Tensor);
+    const inputGrads = rule({ node: n, inputs: seen.inputs, outputs: seen.outputs, grads, needs });
     inputGrads.forEach((g, k) => {
       const t = n.inputs[k];
       if (!g || !t || !needs[k]) return;
@@ -76,4 +80,68 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
     });
   }
   return wrt.map((w) => total(w) ?? zerosLike(w));
+}
+
+/** The recomputed segments of a graph (ops/recompute.ts): each re-emitted once, when the backward first reaches it. */
+class Recomputation {
+  private readonly segments = new Map<number, Node[]>();
+  private readonly copies = new Map<number, Map<Tensor, Tensor>>();
+
+  constructor(nodes: readonly Node[]) {
+    for (const n of nodes) {
+      const id = n.meta.segment;
+      if (id === undefined) continue;
+      const list = this.segments.get(id);
+      if (list) list.push(n);
+      else this.segments.set(id, [n]);
+    }
+  }
+
+  /** The inputs and outputs a node's rule reads: its own, or its segment's copies (`gradient`: one of its output gradients). */
+  view(n: Node, gradient: Tensor): { inputs: readonly (Tensor | null)[]; outputs: readonly Tensor[] } {
+    const id = n.meta.segment;
+    if (id === undefined) return n;
+    let copy = this.copies.get(id);
+    if (!copy) {
+      copy = this.emit(this.segments.get(id) as Node[], gradient);
+      this.copies.set(id, copy);
+    }
+    const map = copy;
+    return { inputs: n.inputs.map((t) => (t ? (map.get(t) ?? t) : t)), outputs: n.outputs.map((t) => map.get(t) ?? t) };
+  }
+
+  /** Emits the segment's nodes again; inputs computed by the forward outside the segment are tied to `gradient` (+ 0). */
+  private emit(segment: readonly Node[], gradient: Tensor): Map<Tensor, Tensor> {
+    const b = builderOf(gradient);
+    const copy = new Map<Tensor, Tensor>();
+    const inside = new Set(segment.flatMap((n) => n.outputs));
+    // Exactly 0 from one element of the gradient, whatever its value: g > g is false even for NaN and ±inf.
+    // In float32: CUDA has no bfloat16 Greater kernel.
+    const element = op.slice(op.reshape(gradient, [-1]), [0], [1], [0]);
+    const first = element.dtype === "float32" ? element : op.cast(element, "float32");
+    const never = op.reshape(op.greater(first, first), []);
+    const tied = new Map<Tensor, Tensor>();
+    const tie = (t: Tensor): Tensor => {
+      // Graph inputs, initializers and tensors of enclosing graphs live through the backward anyway.
+      if (inside.has(t) || !t.producer || t.graph !== b.current || !isFloat(t.dtype)) return t;
+      let out = tied.get(t);
+      if (!out) {
+        out = op.add(t, op.cast(never, t.dtype));
+        tied.set(t, out);
+      }
+      return out;
+    };
+    for (const n of segment) {
+      const inputs = n.inputs.map((t) => (t ? (copy.get(t) ?? tie(t)) : null));
+      const outs = b.emit(
+        n.op,
+        inputs,
+        n.outputs.map((o) => ({ dtype: o.dtype, shape: o.shape, name: `${o.name}_re` })),
+        n.attrs,
+        n.domain,
+      );
+      n.outputs.forEach((o, k) => copy.set(o, outs[k] as Tensor));
+    }
+    return copy;
+  }
 }

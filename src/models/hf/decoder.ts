@@ -17,6 +17,7 @@ import type { ExternalTensorData, Tensor, TensorData } from "../../tensor/ir/gra
 import { ShapeError } from "../../tensor/ir/shape.ts";
 import { Builder, builderOf } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
+import { recomputed } from "../../tensor/ops/recompute.ts";
 import { causalMask, hiddenBias } from "../layers/attention.ts";
 import type { RopeShape } from "./rope.ts";
 import type { HfExternalWeights } from "./weights.ts";
@@ -136,6 +137,8 @@ export interface LoraSite {
 export interface DecoderParams {
   weight(name: string): Tensor;
   lora?(module: string): LoraSite | undefined;
+  /** Recompute each decoder layer in the backward instead of keeping its activations (tensor/ops/recompute.ts). */
+  recompute?: boolean;
 }
 
 /** Either a weight lookup (no adapters) or full decoder parameters. */
@@ -293,8 +296,12 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
   let h = op.reshape(op.gather(embed, inputs.inputIds, 0), [b * t, s.hidden]);
   for (let l = 0; l < s.layers; l++) {
     const layer = `model.layers.${l}`;
-    h = op.add(h, gqaAttention(rmsNorm(h, w(`${layer}.input_layernorm.weight`), s.rmsEps), s, p, `${layer}.self_attn`, ctx));
-    h = op.add(h, swigluMlp(rmsNorm(h, w(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
+    const block = (x: Tensor) => {
+      const a = op.add(x, gqaAttention(rmsNorm(x, w(`${layer}.input_layernorm.weight`), s.rmsEps), s, p, `${layer}.self_attn`, ctx));
+      return op.add(a, swigluMlp(rmsNorm(a, w(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
+    };
+    const input = h;
+    h = p.recompute ? recomputed(input, () => block(input)) : block(input);
   }
   return h;
 }

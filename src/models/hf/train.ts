@@ -57,18 +57,28 @@ export function adapterSpecs(s: DecoderShape, lora: HfLora): AdapterSpec[] {
   return out;
 }
 
+/** What a loss trains: LoRA (with its adapters) or every weight, and whether each decoder layer is recomputed in the backward. */
+export interface HfLossOptions {
+  lora?: HfLora;
+  adapters?: readonly AdapterSpec[];
+  recompute?: boolean;
+}
+
 /** The decoder's parameters in a loss: weights by name from `params`, LoRA sites from the adapters when given. */
-export function lossParams(params: Record<string, Tensor>, lora: HfLora | undefined, adapters: readonly AdapterSpec[]): DecoderParams {
+export function lossParams(params: Record<string, Tensor>, o: HfLossOptions = {}): DecoderParams {
+  const { lora, adapters = [] } = o;
+  const recompute = o.recompute === true;
   const weight = (name: string) => {
     const t = params[name];
     if (!t) throw new Error(`hf training program: no parameter "${name}"`);
     return t;
   };
-  if (!lora) return { weight };
+  if (!lora) return { weight, recompute };
   const scale = lora.alpha / lora.rank;
   const byModule = new Map(adapters.map((a) => [a.module, a]));
   return {
     weight,
+    recompute,
     lora: (module) => {
       const a = byModule.get(module);
       return a ? { a: weight(a.a), b: weight(a.b), scale } : undefined;
@@ -116,9 +126,10 @@ function scoredSums(s: DecoderShape, p: DecoderParams, b: Record<string, Tensor>
  * elsewhere), or the mean over the micro-batch's examples of each one's mean (`example`; rows without scored tokens,
  * the padding of a short batch, count for nothing).
  */
-export function hfSftLoss(s: DecoderShape, lora: HfLora | undefined, adapters: readonly AdapterSpec[], average: "token" | "example" = "token"): LossFn {
+export function hfSftLoss(s: DecoderShape, o: HfLossOptions & { average?: "token" | "example" } = {}): LossFn {
+  const average = o.average ?? "token";
   return (w, b) => {
-    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, lora, adapters), b);
+    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, o), b);
     const real = op.cast(op.greater(counts, 0), "float32");
     const loss =
       average === "token"
@@ -136,15 +147,9 @@ export function hfSftLoss(s: DecoderShape, lora: HfLora | undefined, adapters: r
  * chosen answers' mean token cross-entropy; metrics as TRL logs them (weighted means of rewards and log-probs, plain
  * means of the scored logits).
  */
-export function hfDpoLoss(
-  s: DecoderShape,
-  o: PreferenceObjective,
-  lora: HfLora | undefined,
-  adapters: readonly AdapterSpec[],
-  dtype: DType = "float32",
-): LossFn {
+export function hfDpoLoss(s: DecoderShape, o: PreferenceObjective, options: HfLossOptions = {}, dtype: DType = "float32"): LossFn {
   return (w, b) => {
-    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, lora, adapters), b);
+    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, options), b);
     const pairs = b.weight!.shape[0] as number;
     const seq = o.logps === "sum" ? sums : op.div(sums, op.max(counts, 1));
     const side = (x: Tensor, from: number) => op.slice(x, [from], [from + pairs], [0]);

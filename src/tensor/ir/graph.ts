@@ -66,6 +66,8 @@ export interface Node {
 export interface NodeMeta {
   /** Autodiff treats this node's outputs as constants (see `stopGradient`). */
   stopGradient?: boolean;
+  /** The recomputed segment the node belongs to: autodiff re-emits the segment for its backward (ops/recompute.ts). */
+  segment?: number;
 }
 
 export class Graph {

@@ -5,7 +5,7 @@ import { bool, type Fields, float, frac, int, list, record, sym, type Type } fro
 import { checkScoreOnRater, checkWeights } from "./checks.ts";
 import type { CheckedCall, Ctor, ValidateContext } from "./ctor.ts";
 import { bdhsFields, samplingFields } from "./data.ts";
-import { checkLoraTargets, checkMaxTokens, phaseResult } from "./hf.ts";
+import { checkLoraTargets, checkMaxTokens, checkRecompute, phaseResult } from "./hf.ts";
 
 const modelRef: Type = { t: "ref", category: "model" };
 const pairsRef: Type = { t: "ref", category: "dataset", datasetKinds: ["pairs"] };
@@ -50,6 +50,11 @@ const trainingFields: Fields = {
     doc: 'cpu, cuda, auto or "cuda:N"; default: alignc run --device (cpu unless given). auto is CUDA when its provider loads.',
   },
   checkpoint_every: { type: { t: "int", min: 1 }, doc: "Write a checkpoint every N optimizer steps." },
+  // No default value: a phase that does not write it keeps the params (and store key) it had before the setting existed.
+  recompute: {
+    type: { t: "bool" },
+    doc: "Recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. Hugging Face models only; off unless written.",
+  },
   seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Seed of data order, dropout and sampling." },
 };
 
@@ -102,6 +107,7 @@ const onlineFields: Fields = {
 
 function checkSteps(call: CheckedCall, ctx: ValidateContext): void {
   checkLoraTargets(call, ctx);
+  checkRecompute(call, ctx);
   if (call.settings.epochs && call.settings.steps) {
     ctx.report(diagnostic("conflictingKeys", { a: "epochs", b: "steps" }, call.settingSpans.steps));
   }

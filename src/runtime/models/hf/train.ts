@@ -7,7 +7,16 @@
 
 import { HF_LORA_MODULES, type HfLoraModule } from "../../../models/hf/config.ts";
 import { decoderWeightSpecs } from "../../../models/hf/decoder.ts";
-import { type AdapterSpec, adapterSpecs, type HfLora, hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../../../models/hf/train.ts";
+import {
+  type AdapterSpec,
+  adapterSpecs,
+  type HfLora,
+  type HfLossOptions,
+  hfDpoBatch,
+  hfDpoLoss,
+  hfSequenceBatch,
+  hfSftLoss,
+} from "../../../models/hf/train.ts";
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { DPO_METRICS } from "../../../models/layers/preference.ts";
 import { allocate } from "../../../tensor/ir/dtype.ts";
@@ -26,6 +35,8 @@ import { HfCheckpointError, type HfModel } from "./model.ts";
 /** The loop settings of SFT and DPO (TrainingOptions without TinyVLM's LoRA block) and LoRA as PEFT has it. */
 export interface HfTrainingOptions extends Omit<TrainingOptions, "lora"> {
   lora?: HfLora;
+  /** Recompute each decoder layer in the backward (memory for compute: about one more forward per step). */
+  recompute?: boolean;
 }
 
 const PAD_STEP = 8;
@@ -95,6 +106,11 @@ export class HfTrainerPool extends TrainerHandoff {
       return { name: s.name, dtype: ref.dtype, shape: s.shape, external: ref };
     });
     return { trainable, frozen, externalFolder: this.model.weights.folder };
+  }
+
+  /** What the loss of this pool's programs trains, and whether it recomputes its layers. */
+  lossOptions(o: Pick<HfTrainingOptions, "recompute">): HfLossOptions {
+    return { ...(this.lora ? { lora: this.lora, adapters: this.adapters } : {}), recompute: o.recompute === true };
   }
 
   spec(o: HfTrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
@@ -224,7 +240,12 @@ export async function trainHfSft(
   const sizeOf = (run: { examples: number[] }) => runSize(run.examples.map((i) => examples[i] as ScoredSequence));
   const rows = await trainRunsBySize(pool, runs, sizeOf, {
     spec: (run, { length, scored }) =>
-      pool.spec(o, hfSequenceBatch(model.shape, o.batch, length, scored), run.steps, hfSftLoss(model.shape, o.lora, pool.adapters, o.lossAverage)),
+      pool.spec(
+        o,
+        hfSequenceBatch(model.shape, o.batch, length, scored),
+        run.steps,
+        hfSftLoss(model.shape, { ...pool.lossOptions(o), average: o.lossAverage }),
+      ),
     feeds: (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
       for (let at = 0; at < run.examples.length; at += o.batch) {
@@ -270,7 +291,7 @@ export async function trainHfDpo(
   const sizeOf = (run: { examples: number[] }) => runSize(run.examples.flatMap((i) => seqs(pairs[i] as HfPair)));
   const rows = await trainRunsBySize(pool, runs, sizeOf, {
     spec: (run, { length, scored }) =>
-      pool.spec(o, hfDpoBatch(model.shape, o.batch, length, scored), run.steps, hfDpoLoss(model.shape, o.objective, o.lora, pool.adapters)),
+      pool.spec(o, hfDpoBatch(model.shape, o.batch, length, scored), run.steps, hfDpoLoss(model.shape, o.objective, pool.lossOptions(o))),
     feeds: (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
       for (let at = 0; at < run.examples.length; at += o.batch) {

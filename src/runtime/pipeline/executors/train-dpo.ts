@@ -18,7 +18,7 @@ import { defineExecutor, NodeError } from "../node-executor.ts";
 import { loadModelInput } from "./inputs.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { meanOf, saveTrained, startTraining } from "./training-progress.ts";
-import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
+import { explainingPrecision, loopOf, scheduleOf, tinyVlmOnly, trainingSettings } from "./training-settings.ts";
 
 export function objectiveOf(o: ObjectiveBlock): PreferenceObjective {
   return { loss: o.loss, beta: o.beta, labelSmoothing: o.label_smoothing, logps: o.logps, sftWeight: o.sft_weight };
@@ -122,9 +122,17 @@ export const trainDpoExecutor = defineExecutor({
             refRejected: p.refRejected,
           };
         });
-        const { pool } = await trainHfDpo(t.runtime, model, hfPairs, { ...options, lora: hfLoraOf(training.lora) }, t.onRun, t.more);
+        const { pool } = await trainHfDpo(
+          t.runtime,
+          model,
+          hfPairs,
+          { ...options, lora: hfLoraOf(training.lora), recompute: training.recompute },
+          t.onRun,
+          t.more,
+        );
         return (out) => pool.saveModel(out);
       }
+      tinyVlmOnly(training);
       const model = loaded.model;
       const examples = examplesOf(
         "",

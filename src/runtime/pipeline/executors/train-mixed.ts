@@ -28,7 +28,7 @@ import type { OfflinePair, OnlinePrompt } from "./online-options.ts";
 import { onlineOptionsOf, onlineSettings } from "./online-settings.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
 import { annotatorOf, finishOnline, loraNote, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
-import { checkPrecisionOnDevice } from "./training-settings.ts";
+import { checkPrecisionOnDevice, tinyVlmOnly } from "./training-settings.ts";
 
 type LogProbPair = { chosen: SequenceLogProb; rejected: SequenceLogProb };
 
@@ -157,6 +157,8 @@ export const trainMixedExecutor = defineExecutor({
   usesDevice: true,
   settings: (p) => ({ ...onlineSettings(p), reference: p.reference, p: p.p }),
   async run(ctx, s) {
+    // Online and mixed phases run on TinyVLM only (check refuses Hugging Face models there).
+    tinyVlmOnly(s.training);
     const { id, started, modelInput, model } = startOnline(ctx);
     const { device, lora } = s.training;
     const pairsInput = ctx.input("pairs");

@@ -39,7 +39,7 @@ import {
 import { type AnnotatorSettings, onlineOptionsOf, onlineSettings } from "./online-settings.ts";
 import { loadSimilarity } from "./similarity.ts";
 import { writeTrained } from "./training-progress.ts";
-import { checkPrecisionOnDevice, explainingPrecision } from "./training-settings.ts";
+import { checkPrecisionOnDevice, explainingPrecision, tinyVlmOnly } from "./training-settings.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
 export const ROUNDS_FILE = "rounds.jsonl";
@@ -240,6 +240,8 @@ export const trainOnlineExecutor = defineExecutor({
   usesDevice: true,
   settings: (p) => ({ ...onlineSettings(p), reference: p.reference }),
   async run(ctx, s) {
+    // Online and mixed phases run on TinyVLM only (check refuses Hugging Face models there).
+    tinyVlmOnly(s.training);
     const { id, started, model } = startOnline(ctx);
     const { device, lora } = s.training;
     const promptsInput = ctx.input("prompts");

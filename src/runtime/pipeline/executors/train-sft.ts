@@ -10,7 +10,7 @@ import { type SftStepMetrics, trainSft } from "../../models/tinyvlm/sft.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
 import { loadItems, loadModelInput } from "./inputs.ts";
 import { meanOf, saveTrained, startTraining } from "./training-progress.ts";
-import { explainingPrecision, loopOf, scheduleOf, trainingSettings } from "./training-settings.ts";
+import { explainingPrecision, loopOf, scheduleOf, tinyVlmOnly, trainingSettings } from "./training-settings.ts";
 
 export { METRICS_FILE } from "./training-progress.ts";
 
@@ -40,9 +40,17 @@ export const trainSftExecutor = defineExecutor({
           if (item.answer === "") throw new NodeError(`item ${item.id} has no answer to learn; SFT needs prompts with answers`);
           return { promptIds: itemPromptIds(model, item), answerIds: answerIds(model, item, item.answer) };
         });
-        const { pool } = await trainHfSft(t.runtime, model, examples, { ...options, lora: hfLoraOf(training.lora) }, t.onRun, t.more);
+        const { pool } = await trainHfSft(
+          t.runtime,
+          model,
+          examples,
+          { ...options, lora: hfLoraOf(training.lora), recompute: training.recompute },
+          t.onRun,
+          t.more,
+        );
         return (out) => pool.saveModel(out);
       }
+      tinyVlmOnly(training);
       const model = loaded.model;
       const examples = examplesOf(data.dir, items, model.config.imageSize);
       const { model: trained, adapters } = await trainSft(t.runtime, model, examples, { ...options, lora: training.lora }, t.onRun, t.more);

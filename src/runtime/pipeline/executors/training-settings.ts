@@ -26,6 +26,7 @@ export type TrainingParams = Pick<
   | "precision"
   | "device"
   | "checkpoint_every"
+  | "recompute"
   | "seed"
 >;
 
@@ -55,6 +56,8 @@ export interface TrainingSettings {
   schedule: ScheduleSettings;
   /** Absent: every weight is trained. */
   lora: LoraSettings | undefined;
+  /** Recompute each decoder layer in the backward (Hugging Face models; check refuses it on TinyVLM). */
+  recompute: boolean;
 }
 
 /** A phase's training settings; a `lora` setting that cannot be used fails here, before anything is loaded. */
@@ -73,7 +76,14 @@ export function trainingSettings(p: TrainingParams): TrainingSettings {
     optimizer: optimizerOf(p.optimizer),
     schedule: scheduleSettingsOf(p.schedule),
     lora: loraOf(p.lora),
+    recompute: p.recompute === true,
   };
+}
+
+/** TinyVLM's training programs keep every activation: `recompute` is refused for them (check refuses it first). */
+export function tinyVlmOnly(t: Pick<TrainingSettings, "recompute">): void {
+  if (t.recompute)
+    throw new NodeError("recompute: true is for Hugging Face models; TinyVLM's training programs keep every activation (write recompute: false)");
 }
 
 export function optimizerOf(o: Optimizer): OptimizerConfig {
