@@ -59,7 +59,16 @@ export function oneHot(indices: Tensor, depth: number, dtype: DType, off = 0, on
 
 // ── VJP ──
 
-/** Embedding lookup: scatter-add through OneHot + MatMul, which is deterministic on every provider (axis 0 only). */
+/**
+ * Tables of at least this many rows get their gradient by ScatterND-add instead of OneHot + MatMul: the one-hot matrix
+ * is [lookups, rows] — 1,024 tokens of a 151,936-token vocabulary make 0.6 GB — while the scatter writes [rows, width]
+ * once. The one-hot product is deterministic on every provider; CUDA's ScatterND-add sums repeated rows with atomics,
+ * so large-vocabulary embedding gradients are not bit-reproducible there (they are on the CPU). TinyVLM's vocabularies
+ * and the test fixtures stay below it.
+ */
+export const SCATTER_GRADIENT_ROWS = 8192;
+
+/** Embedding lookup (axis 0 only): the gradient scatters each looked-up row's gradient back, summing repeats. */
 function gatherVjp(a: VjpArgs): (Tensor | null)[] {
   const [data, indices] = [a.inputs[0]!, a.inputs[1]!];
   if (intAttr(a.node.attrs, "axis", 0) !== 0) throw new ShapeError("autodiff: Gather has a gradient rule for axis 0 only");
@@ -69,6 +78,11 @@ function gatherVjp(a: VjpArgs): (Tensor | null)[] {
   const flatIdx = op.reshape(indices, [-1]);
   const width = rest.reduce<number>((p, d) => p * (d as number), 1);
   const g = op.reshape(dy(a), [-1, width]);
+  if (rows >= SCATTER_GRADIENT_ROWS) {
+    // Negative ids count from the end, as Gather's do; ScatterND takes them too.
+    const table = op.scatterND(op.reshape(zerosLike(data), [rows, width]), op.unsqueeze(flatIdx, [1]), g, "add");
+    return [op.reshape(table, data.shape), null];
+  }
   // ONNX's OneHot schema has no bfloat16 values (ORT refuses such a model): make it in float32 and cast (exact: 0s and 1s).
   const hot = data.dtype === "bfloat16" ? op.cast(op.oneHot(flatIdx, rows, "float32"), "bfloat16") : op.oneHot(flatIdx, rows, data.dtype);
   const table = op.matmul(op.transpose(hot), g);
