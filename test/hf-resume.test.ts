@@ -17,6 +17,7 @@ import type { NodeExecutor } from "../src/runtime/pipeline/node-executor.ts";
 import { RunError, runGraph } from "../src/runtime/pipeline/runner/run-graph.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { cpuOnly } from "./support/device.ts";
+import { failingAfterStep } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-hf-resume-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,23 +79,8 @@ test("a Hugging Face LoRA DPO phase that fails after a checkpoint resumes to the
   const clean = path.join(dir, "runs", "clean");
   await run(clean);
   const failed = path.join(dir, "runs", "failed");
-  // A train.dpo whose metrics sink throws at step 9: the checkpoint at step 8 is complete by then.
-  const real = EXECUTORS.get("train.dpo") as NodeExecutor;
-  const failing = new Map(EXECUTORS);
-  failing.set("train.dpo", {
-    ...real,
-    run: (ctx, settings) =>
-      real.run(
-        {
-          ...ctx,
-          metrics(rows) {
-            if (rows.some((r) => (r as { step: number }).step > 8)) throw new Error("the machine went away");
-            ctx.metrics(rows);
-          },
-        },
-        settings,
-      ),
-  });
+  // train.dpo failing at step 9: the checkpoint at step 8 is complete by then.
+  const failing = failingAfterStep(EXECUTORS, "train.dpo", 8);
   await assert.rejects(run(failed, { executors: failing }), (e: RunError) => e instanceof RunError && /aligned's checkpoint at step 8 is kept/.test(e.message));
   const partial = path.join(failed, "store", ".partial");
   const [scratch] = readdirSync(partial).map((k) => path.join(partial, k));

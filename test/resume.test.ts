@@ -29,7 +29,7 @@ import { RunError, runGraph } from "../src/runtime/pipeline/runner/run-graph.ts"
 import { repoRoot } from "./support/align-files.ts";
 import { cpuOnly, TEST_DEVICE, testDeviceKinds } from "./support/device.ts";
 
-import { fakeContext, graphNode } from "./support/exec-context.ts";
+import { failingAfterStep, fakeContext, graphNode } from "./support/exec-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "alignc-resume-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -170,22 +170,7 @@ describe("SFT: SIGKILL after a checkpoint, then alignc run --resume", () => {
   test("a phase that fails after a checkpoint says so; --force deletes the checkpoints and starts over", { timeout: 120_000 }, async () => {
     const failed = path.join(dir, "runs", "sft-failed");
     // A train.sft whose metrics sink throws at step 9: the checkpoint at step 8 is complete by then.
-    const real = EXECUTORS.get("train.sft") as NodeExecutor;
-    const failing = new Map(EXECUTORS);
-    failing.set("train.sft", {
-      ...real,
-      run: (ctx, settings) =>
-        real.run(
-          {
-            ...ctx,
-            metrics(rows) {
-              if (rows.some((r) => (r as { step: number }).step > 8)) throw new Error("the machine went away");
-              ctx.metrics(rows);
-            },
-          },
-          settings,
-        ),
-    });
+    const failing = failingAfterStep(EXECUTORS, "train.sft", 8);
     await assert.rejects(run(file, failed, { executors: failing }), (e: RunError) => {
       assert.ok(e instanceof RunError);
       assert.match(e.message, /the machine went away/);

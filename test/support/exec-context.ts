@@ -70,3 +70,27 @@ export function fakeContext(options: FakeContextOptions): ExecContext {
 export async function runExecutor(executor: NodeExecutor, ctx: ExecContext): Promise<Record<string, unknown>> {
   return executor.run(ctx, settingsOf(executor, ctx.node));
 }
+
+/**
+ * The executors with `kind`'s wrapped so that its metrics sink throws once a step beyond `step` arrives ("the machine
+ * went away"): a training phase fails right after its checkpoint at `step` is complete.
+ */
+export function failingAfterStep(executors: ReadonlyMap<string, NodeExecutor>, kind: string, step: number): Map<string, NodeExecutor> {
+  const real = executors.get(kind) as NodeExecutor;
+  const failing = new Map(executors);
+  failing.set(kind, {
+    ...real,
+    run: (ctx, settings) =>
+      real.run(
+        {
+          ...ctx,
+          metrics(rows) {
+            if (rows.some((r) => (r as { step: number }).step > step)) throw new Error("the machine went away");
+            ctx.metrics(rows);
+          },
+        },
+        settings,
+      ),
+  });
+  return failing;
+}
