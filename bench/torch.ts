@@ -30,7 +30,6 @@
 //          --python PATH ($ALIGNC_PYTHON or python3)  --torch-modes eager,compile (both; "none" skips PyTorch)
 //          --compile-mode MODE (torch.compile's mode, default)  --seed S (0)  --device-id N (0)
 //          --out FILE (bench/results/torch-<provider>.json)  --keep DIR (keep the exchange directories, DIR/<size>)
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";

@@ -140,7 +140,9 @@ class Recomputation {
         n.attrs,
         n.domain,
       );
-      n.outputs.forEach((o, k) => copy.set(o, outs[k] as Tensor));
+      n.outputs.forEach((o, k) => {
+        copy.set(o, outs[k] as Tensor);
+      });
     }
     return copy;
   }

@@ -13,7 +13,7 @@
 // transformers); RoPE's cos/sin tables come from the host (rope.ts) as program inputs.
 
 import type { DType } from "../../tensor/ir/dtype.ts";
-import type { ExternalTensorData, Tensor, TensorData } from "../../tensor/ir/graph.ts";
+import type { Tensor, TensorData } from "../../tensor/ir/graph.ts";
 import { ShapeError } from "../../tensor/ir/shape.ts";
 import { Builder, builderOf } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";

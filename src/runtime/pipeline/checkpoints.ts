@@ -22,8 +22,6 @@ import { loadSafetensors, saveSafetensors } from "../../formats/safetensors.ts";
 import { mkdirInside, removeInside, resolveInside, symlinkAtomic, writeFileAtomic } from "../../util/safe-write.ts";
 import { ALIGNC_VERSION } from "../../version.ts";
 import type { TrainerState } from "../engine/trainer.ts";
-import { saveCheckpoint } from "../models/checkpoint.ts";
-import { modelToCheckpoint } from "../models/tinyvlm/model.ts";
 import type { TrainerHandoff } from "../models/tinyvlm/train-loop.ts";
 import { alive } from "./claims.ts";
 import { type ExecContext, NodeError } from "./node-executor.ts";
