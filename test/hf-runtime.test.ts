@@ -1,14 +1,18 @@
 // Hugging Face checkpoints at run time (src/runtime/models/hf/): loading with weights in place, stop tokens from
 // generation_config.json, and greedy generation through the KV-cache program equal to transformers'
 // `generate(do_sample=False)` token for token on the checkpoints of test/fixtures/hf/ (goldens by
-// scripts/make-hf-fixtures.py). Loading failures are coded (ALN7025).
+// scripts/make-hf-fixtures.py). Loading failures are coded (ALN7025). A Hugging Face model as a likelihood judge.
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
+import { hfAnswerLogProbs } from "../src/runtime/models/hf/logprobs.ts";
 import { HfCheckpointError, loadHfModel, promptIds } from "../src/runtime/models/hf/model.ts";
+import { answerIds, itemPromptIds } from "../src/runtime/models/hf/prompts.ts";
+import { createJudgeRater, rankScores } from "../src/runtime/raters/judge.ts";
+import type { RaterReply, RaterRequest } from "../src/runtime/raters/types.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { testRuntime } from "./support/device.ts";
 
@@ -87,5 +91,40 @@ test("a broken checkpoint is a coded failure naming the file (ALN7025)", () => {
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a Hugging Face judge ranks responses by their mean log-prob under the model (its chat template, TRL's answer ids); an image fails the item", async () => {
+  const model = loadHfModel(path.join(repoRoot, "test/fixtures/hf/qwen2-tied-v5"));
+  const runtime = testRuntime();
+  try {
+    const gen = new HfGenerator(runtime, model);
+    const item = { prompt: "Name a colour.", messages: [{ role: "user" as const, content: "Name a colour." }] };
+    const greedy = (await gen.generate([{ promptIds: itemPromptIds(model, item) }], { maxTokens: 6, temperature: 0, seed: 0, stopTokens: [] }))[0]!.text;
+    await gen.close();
+    const responses = ["zq xv kk", greedy, "The the the."];
+    const rows = responses.map((r) => ({ promptIds: itemPromptIds(model, item), answerIds: answerIds(model, item, r) }));
+    const means = (await hfAnswerLogProbs(runtime, model, rows)).map((lp) => lp.mean);
+    const scale = { min: 0, max: 4 };
+    const rater = createJudgeRater({
+      info: { rater: "j", kind: "judge", aspects: ["helpfulness"], scale },
+      model: { family: "hf", model },
+      modelName: "qwen",
+      runtime,
+      mode: "listwise",
+    });
+    const replies = new Map<string, RaterReply>();
+    const request = (itemId: string, imagePath: string | null): RaterRequest =>
+      ({ itemId, prompt: item.prompt, imagePath, responses, aspects: ["helpfulness"], scale }) as RaterRequest;
+    const failures = await rater.rate([request("a", null), request("b", "x.png")], { onReply: (id, reply) => replies.set(id, reply) });
+    assert.deepEqual(
+      replies.get("a")!.scores.map((s) => s.helpfulness),
+      rankScores(means, scale),
+    );
+    assert.match(replies.get("a")!.rationale ?? "", /judge j \(qwen\): mean log-prob/);
+    assert.equal(failures.length, 1);
+    assert.match(JSON.stringify(failures[0]), /text model/);
+  } finally {
+    await runtime.release();
   }
 });

@@ -78,7 +78,7 @@ function request(itemId: string, responses: string[], o: Partial<RaterRequest> =
 async function rate(requests: RaterRequest[], mode: "listwise" | "pairwise" | "pointwise", temperature = 0) {
   const rater = createJudgeRater({
     info: { rater: "j", kind: "judge", aspects: ["helpfulness", "correctness"], scale: SCALE },
-    model,
+    model: { family: "tinyvlm", model },
     modelName: "base",
     runtime,
     mode,

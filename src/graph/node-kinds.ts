@@ -78,7 +78,7 @@ export const NODE_KINDS = {
   // common English words of those forms are not (docs/preference-data.md). Ratings made with version 1 are redone.
   "rater.grounded": { version: 2 },
   "rater.command": { version: 1 },
-  "rater.judge": { version: 1, noHfModels: "the judge rater runs TinyVLM judges only so far; rate with a command or TypeScript rater" },
+  "rater.judge": { version: 1 },
   "rater.typescript": { version: 1 },
   "similarity.cosine": { version: 1, noHfModels: "cosine similarity embeds with TinyVLM models only so far; use lexical similarity" },
   "similarity.lexical": { version: 1 },

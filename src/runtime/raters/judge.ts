@@ -4,6 +4,9 @@
 // the response the judge finds most likely gets the scale's max, the least likely its min, linear in rank between
 // (ties share their mean rank); a lone response gets the middle of the scale. Every aspect gets the same score.
 //
+// The judge model is a TinyVLM (the prompt and image as in DPO's reference log-probs) or a Hugging Face decoder (the
+// prompt through its chat template when it has one, the response as the assistant's turn: TRL's answer ids).
+//
 // Modes: listwise and pointwise rank an item's responses together (the log-probs are per response anyway; a rank
 // needs the others). Pairwise compares each pair (the likelier gets max, the other min, a tie the middle) and the
 // runtime's pairwise aggregation (combineReplies) averages per response — which gives the same scores as the rank
@@ -12,6 +15,9 @@
 import { readFileSync } from "node:fs";
 import type { RatingInfo } from "../data/prefdata/records.ts";
 import type { Runtime } from "../engine/session.ts";
+import { hfAnswerLogProbs } from "../models/hf/logprobs.ts";
+import type { HfModel } from "../models/hf/model.ts";
+import { answerIds, itemPromptIds } from "../models/hf/prompts.ts";
 import type { Example } from "../models/tinyvlm/feeds.ts";
 import { answerLogProbs } from "../models/tinyvlm/logprobs.ts";
 import type { VlmModel } from "../models/tinyvlm/model.ts";
@@ -21,8 +27,8 @@ import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } f
 
 export interface JudgeRaterOptions {
   info: RatingInfo;
-  /** The judging model. */
-  model: VlmModel;
+  /** The judging model: a TinyVLM, or a Hugging Face decoder. */
+  model: { family: "tinyvlm"; model: VlmModel } | { family: "hf"; model: HfModel };
   /** Its name in rationales and messages (the model's node id). Default "the judge model". */
   modelName?: string;
   /** The ONNX Runtime to score on, or a function that gives it on first use. */
@@ -74,11 +80,35 @@ interface Scored {
   cut?: { kept: number; of: number };
 }
 
-/** A prepared item: its examples (one per response) or why it cannot be scored. */
-type Prepared = { examples: Example[]; cuts: ({ kept: number; of: number } | undefined)[] } | { problem: string };
+/** A prepared item: one scoring row per response (`id`: item and response index) or why it cannot be scored. */
+type Prepared<Row> = { rows: Row[]; cuts: ({ kept: number; of: number } | undefined)[] } | { problem: string };
+
+/** How a judge model family prepares an item's responses and scores a batch of them (mean log-prob by row id). */
+interface Scorer<Row extends { id: string }> {
+  prepare(request: RaterRequest): Prepared<Row>;
+  score(runtime: Runtime, rows: Row[], batch: number | undefined): Promise<Map<string, { mean: number }>>;
+}
+
+function scorerOf(model: JudgeRaterOptions["model"]): Scorer<{ id: string }> {
+  if (model.family === "tinyvlm")
+    return {
+      prepare: (r) => prepare(model.model, r),
+      score: (runtime, rows, batch) => answerLogProbs(runtime, model.model, rows as Example[], { batch }),
+    } as Scorer<{ id: string }>;
+  const hf = model.model;
+  return {
+    prepare: (r) => prepareHf(hf, r),
+    async score(runtime, rows) {
+      const typed = rows as HfRow[];
+      const lps = await hfAnswerLogProbs(runtime, hf, typed);
+      return new Map(typed.map((row, i) => [row.id, lps[i] as { mean: number }]));
+    },
+  } as Scorer<{ id: string }>;
+}
 
 export function createJudgeRater(options: JudgeRaterOptions): RaterRuntime {
-  const { info, model } = options;
+  const { info } = options;
+  const scorer = scorerOf(options.model);
   const mode = options.mode ?? "pairwise";
   const name = options.modelName ?? "the judge model";
   const itemsPerBatch = Math.max(1, options.itemsPerBatch ?? 64);
@@ -95,16 +125,16 @@ export function createJudgeRater(options: JudgeRaterOptions): RaterRuntime {
       const failures: ItemFailure[] = [];
       for (let start = 0; start < requests.length; start += itemsPerBatch) {
         const chunk = requests.slice(start, start + itemsPerBatch);
-        const prepared = chunk.map((r) => prepare(model, r));
-        const examples = prepared.flatMap((p) => ("examples" in p ? p.examples : []));
-        const logprobs = examples.length > 0 ? await answerLogProbs(await runtimeOf(), model, examples, { batch: options.batch }) : new Map();
+        const prepared = chunk.map((r) => scorer.prepare(r));
+        const rows = prepared.flatMap((p) => ("rows" in p ? p.rows : []));
+        const logprobs = rows.length > 0 ? await scorer.score(await runtimeOf(), rows, options.batch) : new Map<string, { mean: number }>();
         const scored = new Map<string, { scored: Scored[] } | { problem: string }>();
         chunk.forEach((r, i) => {
-          const p = prepared[i] as Prepared;
+          const p = prepared[i] as Prepared<{ id: string }>;
           if ("problem" in p) scored.set(r.itemId, p);
           else
             scored.set(r.itemId, {
-              scored: p.examples.map((ex, k) => {
+              scored: p.rows.map((ex, k) => {
                 const lp = logprobs.get(ex.id);
                 if (!lp) throw new Error(`internal error: no log-prob for ${ex.id}`);
                 const cut = p.cuts[k];
@@ -163,7 +193,7 @@ function partReply(part: Part, scored: readonly Scored[], rater: string, modelNa
  * a prompt that leaves no room, or an image that cannot be read, fails the item. An image of another size than the
  * judge takes fails the whole rater: every item of the data has it.
  */
-function prepare(model: VlmModel, request: RaterRequest): Prepared {
+function prepare(model: VlmModel, request: RaterRequest): Prepared<Example> {
   const tok = model.tokenizer;
   const c = model.config;
   let rgb: Uint8Array | null = null;
@@ -206,5 +236,29 @@ function prepare(model: VlmModel, request: RaterRequest): Prepared {
     examples.push({ id: `${request.itemId}\u0000${k}`, prompt: request.prompt, answer, rgb });
     cuts.push(cut);
   });
-  return { examples, cuts };
+  return { rows: examples, cuts };
+}
+
+type HfRow = { id: string; promptIds: number[]; answerIds: number[] };
+
+/**
+ * A Hugging Face judge's rows: the prompt through the chat template when the model has one (a judge is usually an
+ * instruct model), each response as the assistant's answer, cut to the positions left (noted in the rationale). An
+ * image fails the item: the decoders are text models.
+ */
+function prepareHf(model: HfModel, request: RaterRequest): Prepared<HfRow> {
+  if (request.imagePath !== null)
+    return { problem: `the item has an image, and the judge model ${model.config.architecture} is a text model; judge text items with it` };
+  const item = model.chatTemplate ? { prompt: request.prompt, messages: [{ role: "user" as const, content: request.prompt }] } : { prompt: request.prompt };
+  const promptIds = itemPromptIds(model, item);
+  const room = model.config.maxPositionEmbeddings - promptIds.length;
+  if (room < 1) return { problem: `the prompt takes all ${model.config.maxPositionEmbeddings} positions of the judge model, leaving no room for a response` };
+  const rows: HfRow[] = [];
+  const cuts: ({ kept: number; of: number } | undefined)[] = [];
+  request.responses.forEach((text, k) => {
+    const ids = answerIds(model, item, text);
+    rows.push({ id: `${request.itemId}\u0000${k}`, promptIds, answerIds: ids.slice(0, room) });
+    cuts.push(ids.length > room ? { kept: room, of: ids.length } : undefined);
+  });
+  return { rows, cuts };
 }

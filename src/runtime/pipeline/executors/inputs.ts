@@ -28,12 +28,17 @@ export function hfDirOf(entryDir: string): string | undefined {
 }
 
 export function loadModelInput(input: StoredInput): LoadedModel {
-  const dir = hfDirOf(input.dir);
-  if (dir === undefined) return { family: "tinyvlm", model: modelFromCheckpoint(loadCheckpoint(input.dir), `${input.node.id} (${input.dir})`) };
+  return modelAt(input.dir, input.node.id);
+}
+
+/** The model stored in the entry `entryDir` of node `node`, of either family. */
+export function modelAt(entryDir: string, node: string): LoadedModel {
+  const dir = hfDirOf(entryDir);
+  if (dir === undefined) return { family: "tinyvlm", model: modelFromCheckpoint(loadCheckpoint(entryDir), `${node} (${entryDir})`) };
   try {
     return { family: "hf", model: loadHfModel(dir) };
   } catch (e) {
-    if (e instanceof HfCheckpointError) throw new NodeError(`${input.node.id}: ${e.message}`, { cause: e });
+    if (e instanceof HfCheckpointError) throw new NodeError(`${node}: ${e.message}`, { cause: e });
     throw e;
   }
 }

@@ -7,12 +7,10 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import { loadCheckpoint } from "../../models/checkpoint.ts";
-import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
 import { judgeTemperatureProblem } from "../../raters/judge.ts";
 import type { RaterMode } from "../../raters/protocol.ts";
 import { defineExecutor, NodeError, type StoredInput, settingsOf } from "../node-executor.ts";
-import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
+import { type LoadedModel, loadModelInput, modelAt, storedModelDir, storedModelRef } from "./inputs.ts";
 import { RATER_FILE } from "./rater-node.ts";
 
 export interface StoredJudge {
@@ -43,7 +41,7 @@ export const raterJudge = defineExecutor({
   async run(ctx, { mode, temperature }) {
     checkTemperature(ctx.node.id, temperature);
     const input = ctx.input("model");
-    const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the rater
+    const loaded = loadModelInput(input); // fails here, naming the model, rather than in the stage that uses the rater
     const stored: StoredJudge = {
       format: "alignc-rater-judge",
       version: 1,
@@ -53,7 +51,9 @@ export const raterJudge = defineExecutor({
       model: storedModelRef(input),
     };
     writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify(stored, null, 2)}\n`);
-    return { rater: "judge", model: input.node.id, mode, imageSize: model.config.imageSize, textContext: model.config.textContext };
+    return loaded.family === "hf"
+      ? { rater: "judge", model: input.node.id, mode, architecture: loaded.model.config.architecture, positions: loaded.model.config.maxPositionEmbeddings }
+      : { rater: "judge", model: input.node.id, mode, imageSize: loaded.model.config.imageSize, textContext: loaded.model.config.textContext };
   },
 });
 
@@ -72,11 +72,11 @@ export function judgeModelDir(input: StoredInput, s: StoredJudge): string {
   return storedModelDir(input, s.model);
 }
 
-/** The judge model a stored judge entry names, with its node id, and the judge's mode. */
-export function loadJudge(input: StoredInput): { model: VlmModel; modelName: string; mode: RaterMode } {
+/** The judge model a stored judge entry names (a TinyVLM or a Hugging Face decoder), with its node id, and the judge's mode. */
+export function loadJudge(input: StoredInput): { model: LoadedModel; modelName: string; mode: RaterMode } {
   const { mode, temperature } = settingsOf(raterJudge, input.node);
   checkTemperature(input.node.id, temperature);
   const s = readStoredJudge(input);
   const dir = judgeModelDir(input, s);
-  return { model: modelFromCheckpoint(loadCheckpoint(dir), `${s.model.node} (${dir})`), modelName: s.model.node, mode };
+  return { model: modelAt(dir, s.model.node), modelName: s.model.node, mode };
 }
