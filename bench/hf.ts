@@ -40,7 +40,7 @@ import { Runtime } from "../src/runtime/engine/session.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
 import { loadHfModel } from "../src/runtime/models/hf/model.ts";
-import { HfTrainerPool } from "../src/runtime/models/hf/train.ts";
+import { HfTrainerPool, stage } from "../src/runtime/models/hf/train.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { toHalfBits } from "../src/tensor/ir/half.ts";
 import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.ts";
@@ -164,12 +164,7 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
     const f = sequenceFeeds(model.shape, [...side("chosen"), ...side("rejected")], 2 * o.pairs, length, o.answer, model.padId);
     const per = (key: string): TensorData => ({ dtype: "float32", shape: [o.pairs], data: Float32Array.from(batch[key] as number[]) });
     const one: Record<string, TensorData> = { ...f, ref_chosen: per("ref_chosen"), ref_rejected: per("ref_rejected"), weight: per("weight") };
-    const staged: Record<string, TensorData> = {};
-    for (const [name, t] of Object.entries(one)) {
-      const data = new (t.data.constructor as new (n: number) => TensorData["data"])(t.data.length * k);
-      for (let s = 0; s < k; s++) (data as Float32Array).set(t.data as Float32Array, s * t.data.length);
-      staged[name] = { dtype: t.dtype, shape: [k, ...t.shape], data };
-    }
+    const staged = stage(Array.from({ length: k }, () => one));
     const { value, memory } = await measured(gpu, async () => {
       // The trainer through the pool, as train.dpo gets it (building the program); its first run serialises it and
       // creates the session.

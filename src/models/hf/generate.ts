@@ -13,7 +13,7 @@ import { ShapeError } from "../../tensor/ir/shape.ts";
 import { Builder } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
 import { hiddenBias } from "../layers/attention.ts";
-import { chooseToken, type SamplingOptions } from "../layers/sampling.ts";
+import { chooseStep, generationOutputs, type StepChoice } from "../layers/sampling.ts";
 import {
   attendAndProject,
   attentionBias,
@@ -27,15 +27,12 @@ import {
   weightInitializers,
 } from "./decoder.ts";
 
-export interface HfGenerateSpec extends SamplingOptions {
+export interface HfGenerateSpec extends StepChoice {
   batch: number;
   /** Prompt tensor width (right-padded). */
   promptLength: number;
   /** Most new tokens per row. */
   steps: number;
-  /** Token ids that end a row (kept in its output). */
-  stopTokens: readonly number[];
-  pad: number;
 }
 
 /**
@@ -86,19 +83,13 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
   const logits0 = decoderHead(s, p, last);
   const visible0 = op.pad(promptMask, [0, 0, 0, steps]); // [B, S]
   const done0 = op.expand(b.tensor("bool", [0]), [bsz]);
-  const stops = b.tensor("int64", [...spec.stopTokens], [spec.stopTokens.length, 1]);
 
   const result = op.loop(
     b,
     steps,
     [logits0, visible0, promptLength, done0, ...caches],
     (_i, [logits, visible, pos, done, ...kv]) => {
-      const chosen = chooseToken(logits!, spec);
-      const logp = op.squeeze(op.gatherElements(op.logSoftmax(logits!, -1), op.unsqueeze(chosen, [1]), 1), [1]);
-      const token = op.where(done!, spec.pad, chosen);
-      const active = op.not(done!);
-      const nextDone =
-        spec.stopTokens.length === 0 ? done! : op.or(done!, op.greater(op.reduceSum(op.cast(op.equal(op.unsqueeze(token, [0]), stops), "int64"), [0]), 0));
+      const { token, nextDone, scans } = chooseStep(logits!, done!, spec);
       // The chosen token enters at position `pos` of its row.
       const at = op.oneHot(pos!, total, "float32"); // [B, S]
       const nextVisible = op.max(visible!, at);
@@ -121,15 +112,12 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
       }
       return {
         carried: [decoderHead(s, p, x), nextVisible, op.add(pos!, 1), nextDone, ...nextKv],
-        scans: [token, op.where(done!, 0, logp), op.cast(active, "int64")],
+        scans,
       };
     },
     { name: "generate" },
   );
-  const [tokens, logprobs, active] = result.scans as [Tensor, Tensor, Tensor];
-  b.output(op.transpose(tokens, [1, 0]), "tokens");
-  b.output(op.transpose(logprobs, [1, 0]), "logprobs");
-  b.output(op.reduceSum(active, [0]), "lengths");
+  generationOutputs(b, result.scans);
   return b;
 }
 

@@ -10,20 +10,18 @@ import { Builder } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
 import { attend, causalMask, keyMaskBias, projectHeads } from "../layers/attention.ts";
 import { residualBlock } from "../layers/blocks.ts";
-import { chooseToken, type SamplingOptions } from "../layers/sampling.ts";
+import { chooseStep, generationOutputs, type StepChoice } from "../layers/sampling.ts";
 import { blockWeights } from "../layers/stack.ts";
 import { imageTokens, type TinyVlmConfig } from "./config.ts";
 import { encodeImage } from "./forward.ts";
 
-export interface GenerateSpec extends SamplingOptions {
+/** The sampling, the stop tokens (EOS, or a stop token such as "."; kept in the output) and the pad, as StepChoice. */
+export interface GenerateSpec extends StepChoice {
   batch: number;
   /** Prompt tensor width (prompts are right-padded; their lengths are an input). */
   promptLength: number;
   /** Most new tokens per example. */
   steps: number;
-  /** Token ids that end an example (EOS, or a stop token such as "."); the stop token is kept. */
-  stopTokens: number[];
-  pad: number;
 }
 
 /** Program inputs: `param/<name>` for every weight, `pixels`, `prompt`, `prompt_length`, `image_keep`. Outputs: `tokens` [B, N], `logprobs` [B, N] (log p of each chosen token under the untempered model; 0 after a stop), `lengths` [B]. */
@@ -70,19 +68,12 @@ export function buildGenerateProgram(c: TinyVlmConfig, params: { name: string; s
   const done0 = op.expand(b.tensor("bool", [0]), [bsz]);
   const pos0 = op.add(promptLength, p);
 
-  const stops = b.tensor("int64", spec.stopTokens, [spec.stopTokens.length, 1]);
   const result = op.loop(
     b,
     spec.steps,
     [logits0, visible0, pos0, done0, ...caches],
     (_i, [logits, visible, pos, done, ...kv]) => {
-      const chosen = chooseToken(logits!, spec);
-      const logp = op.squeeze(op.gatherElements(op.logSoftmax(logits!, -1), op.unsqueeze(chosen, [1]), 1), [1]);
-      const token = op.where(done!, spec.pad, chosen);
-      const active = op.not(done!);
-      // Without stop tokens nothing stops early (and CUDA's ReduceSum refuses the empty axis a [0, B] table would have).
-      const nextDone =
-        spec.stopTokens.length === 0 ? done! : op.or(done!, op.greater(op.reduceSum(op.cast(op.equal(op.unsqueeze(token, [0]), stops), "int64"), [0]), 0));
+      const { token, nextDone, scans } = chooseStep(logits!, done!, spec);
       // Feed the chosen token at `pos`.
       const at = op.oneHot(pos!, s, c.dtype); // [B, S]
       const nextVisible = op.max(visible!, at);
@@ -103,15 +94,12 @@ export function buildGenerateProgram(c: TinyVlmConfig, params: { name: string; s
       const nextLogits = finalLogits(weight, op.squeeze(x, [1]));
       return {
         carried: [nextLogits, nextVisible, op.add(pos!, 1), nextDone, ...nextKv],
-        scans: [token, op.where(done!, 0, logp), op.cast(active, "int64")],
+        scans,
       };
     },
     { name: "generate" },
   );
-  const [tokens, logprobs, active] = result.scans as [Tensor, Tensor, Tensor];
-  b.output(op.transpose(tokens, [1, 0]), "tokens");
-  b.output(op.transpose(logprobs, [1, 0]), "logprobs");
-  b.output(op.reduceSum(active, [0]), "lengths");
+  generationOutputs(b, result.scans);
   return b;
 }
 

@@ -1,7 +1,9 @@
 // Generation in rounds, shared by every model's generator: a generation program always runs its full step count, so
 // rows are generated at most `round` tokens at a time, and a row that has not stopped continues in the next round
 // with its tokens appended to its prompt (continuing from a prefix is the same as a longer prompt), until it stops,
-// reaches maxTokens or fills the context. Short rounds save the steps of rows that stopped early.
+// reaches maxTokens or fills the context. Short rounds save the steps of rows that stopped early. Within a pass, rows
+// are grouped by prompt width (rounded up to a multiple of 8) and generated in batches of a power of two rows, so a
+// generator compiles one program per (batch, width, steps) and keeps it for the calls that follow.
 
 /** A row's outcome: its new tokens (the stop token included), their summed log-prob, whether a stop token ended it. */
 export interface RoundsResult {
@@ -54,4 +56,50 @@ export async function generateInRounds<R extends { promptIds: readonly number[] 
     onBatch?.(rows.length - active.length, rows.length);
   }
   return state;
+}
+
+/** One batch of a pass: `rows` padded to `batch` rows of prompt width `width`, at most `steps` new tokens each. */
+export type BatchRun<R> = (rows: R[], batch: number, width: number, steps: number) => Promise<{ tokens: number[]; logprobs: number[] }[]>;
+
+const WIDTH_STEP = 8;
+
+/** One pass over `rows` (at most `maxTokens` new tokens each) in batches by prompt width; results in row order. */
+export async function passByWidth<R extends { promptIds: readonly number[] }>(
+  rows: readonly R[],
+  o: { maxTokens: number; context: number; maxBatch: number },
+  run: BatchRun<R>,
+): Promise<{ tokens: number[]; logprobs: number[] }[]> {
+  const results: { tokens: number[]; logprobs: number[] }[] = new Array(rows.length);
+  const groups = new Map<number, number[]>();
+  rows.forEach((row, i) => {
+    const width = Math.min(Math.ceil(row.promptIds.length / WIDTH_STEP) * WIDTH_STEP, o.context - 1);
+    const g = groups.get(width) ?? [];
+    g.push(i);
+    groups.set(width, g);
+  });
+  const maxBatch = Math.max(1, Math.floor(o.maxBatch));
+  for (const width of [...groups.keys()].sort((a, b) => a - b)) {
+    const members = groups.get(width) as number[];
+    const steps = Math.min(o.maxTokens, o.context - width);
+    for (let start = 0; start < members.length; start += maxBatch) {
+      const chunk = members.slice(start, start + maxBatch);
+      const batch = Math.min(maxBatch, nextPow2(chunk.length));
+      const out = await run(
+        chunk.map((i) => rows[i] as R),
+        batch,
+        width,
+        steps,
+      );
+      chunk.forEach((i, r) => {
+        results[i] = out[r] as { tokens: number[]; logprobs: number[] };
+      });
+    }
+  }
+  return results;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }

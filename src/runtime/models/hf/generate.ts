@@ -1,6 +1,6 @@
 // Batched generation with a Hugging Face decoder through its KV-cache program (src/models/hf/generate.ts): rows are
-// token-id prompts, grouped by width (rounded up to a multiple of 8) and generated in rounds (../generation-rounds.ts);
-// one program per (batch, width, steps, sampling, stops) is compiled and kept for the calls that follow. The weights
+// token-id prompts, generated in rounds and batches by width (../generation-rounds.ts); one program per (batch, width,
+// steps, sampling, stops) is compiled and kept for the calls that follow. The weights
 // stay in the checkpoint's files (external data); the programs hold only references.
 //
 // Sampling noise: as TinyVLM's Generator, the programs load into a private Runtime, so the noise depends only on the
@@ -11,7 +11,7 @@ import type { TensorData } from "../../../tensor/ir/graph.ts";
 import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Rng } from "../../../util/random.ts";
 import { type LoadedSession, Runtime } from "../../engine/session.ts";
-import { generateInRounds } from "../generation-rounds.ts";
+import { generateInRounds, passByWidth } from "../generation-rounds.ts";
 import type { GeneratedRow, GenerateRowsOptions, GeneratorStats } from "../tinyvlm/generate-rows.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
@@ -19,8 +19,6 @@ export interface HfGenerateRow {
   /** Prompt token ids (BOS or the chat template's tokens included). */
   promptIds: readonly number[];
 }
-
-const WIDTH_STEP = 8;
 
 export class HfGenerator {
   private readonly own: Runtime;
@@ -62,34 +60,10 @@ export class HfGenerator {
     });
   }
 
-  private async pass(rows: HfGenerateRow[], maxTokens: number, stops: number[], o: GenerateRowsOptions): Promise<{ tokens: number[]; logprobs: number[] }[]> {
-    const results: { tokens: number[]; logprobs: number[] }[] = new Array(rows.length);
-    const groups = new Map<number, number[]>();
-    rows.forEach((row, i) => {
-      const width = Math.min(Math.ceil(row.promptIds.length / WIDTH_STEP) * WIDTH_STEP, this.context - 1);
-      groups.set(width, [...(groups.get(width) ?? []), i]);
-    });
-    const maxBatch = Math.max(1, Math.floor(o.batch ?? 16));
-    for (const width of [...groups.keys()].sort((a, b) => a - b)) {
-      const members = groups.get(width) as number[];
-      const steps = Math.min(maxTokens, this.context - width);
-      for (let start = 0; start < members.length; start += maxBatch) {
-        const chunk = members.slice(start, start + maxBatch);
-        const batch = Math.min(maxBatch, nextPow2(chunk.length));
-        const out = await this.runBatch(
-          chunk.map((i) => rows[i] as HfGenerateRow),
-          batch,
-          width,
-          steps,
-          stops,
-          o,
-        );
-        chunk.forEach((i, r) => {
-          results[i] = out[r] as { tokens: number[]; logprobs: number[] };
-        });
-      }
-    }
-    return results;
+  private pass(rows: HfGenerateRow[], maxTokens: number, stops: number[], o: GenerateRowsOptions): Promise<{ tokens: number[]; logprobs: number[] }[]> {
+    return passByWidth(rows, { maxTokens, context: this.context, maxBatch: o.batch ?? 16 }, (batchRows, batch, width, steps) =>
+      this.runBatch(batchRows, batch, width, steps, stops, o),
+    );
   }
 
   private session(batch: number, width: number, steps: number, stops: number[], o: GenerateRowsOptions): Promise<LoadedSession> {
@@ -162,10 +136,4 @@ export class HfGenerator {
     this.sessions.clear();
     await this.own.release();
   }
-}
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }

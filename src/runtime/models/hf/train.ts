@@ -181,7 +181,7 @@ export interface HfPair {
 export type HfStepMetrics = Record<string, number> & { step: number; epoch: number; loss: number };
 
 /** Stacks per-micro-batch feeds along a new leading axis: [n, ...shape] per field. */
-function stage(parts: readonly Record<string, TensorData>[]): Record<string, TensorData> {
+export function stage(parts: readonly Record<string, TensorData>[]): Record<string, TensorData> {
   const out: Record<string, TensorData> = {};
   for (const field of Object.keys(parts[0] ?? {})) {
     const first = (parts[0] as Record<string, TensorData>)[field] as TensorData;

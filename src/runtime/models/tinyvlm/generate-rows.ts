@@ -15,7 +15,7 @@ import type { TensorData } from "../../../tensor/ir/graph.ts";
 import { serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Rng } from "../../../util/random.ts";
 import { type LoadedSession, Runtime } from "../../engine/session.ts";
-import { generateInRounds } from "../generation-rounds.ts";
+import { generateInRounds, passByWidth } from "../generation-rounds.ts";
 import { WORD_MARK } from "../tokenizer/format.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { FeedError } from "./feeds.ts";
@@ -73,14 +73,6 @@ export interface GeneratorStats {
   seconds: number;
 }
 
-const WIDTH_STEP = 8;
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
 /** A 31-bit seed for one program shape, so programs of different shapes draw independent noise. */
 function programSeed(seed: number, label: string): number {
   return new Rng(Math.trunc(seed)).fork(label).nextU32() & 0x7fffffff;
@@ -130,43 +122,10 @@ export class Generator {
   }
 
   /** One generation pass of at most `maxTokens` new tokens per row (rows with room in the context). */
-  private async pass(
-    rows: readonly GenerateRow[],
-    maxTokens: number,
-    stops: number[],
-    o: GenerateRowsOptions,
-  ): Promise<{ tokens: number[]; logprobs: number[] }[]> {
-    const c = this.model.config;
-    const results: { tokens: number[]; logprobs: number[] }[] = new Array(rows.length);
-    // Rows by prompt width.
-    const groups = new Map<number, number[]>();
-    rows.forEach((row, i) => {
-      const width = Math.min(Math.ceil(row.promptIds.length / WIDTH_STEP) * WIDTH_STEP, c.textContext - 1);
-      const g = groups.get(width) ?? [];
-      g.push(i);
-      groups.set(width, g);
-    });
-    const maxBatch = Math.max(1, Math.floor(o.batch ?? 64));
-    for (const width of [...groups.keys()].sort((a, b) => a - b)) {
-      const members = groups.get(width) as number[];
-      const steps = Math.min(maxTokens, c.textContext - width);
-      for (let start = 0; start < members.length; start += maxBatch) {
-        const chunk = members.slice(start, start + maxBatch);
-        const batch = Math.min(maxBatch, nextPow2(chunk.length));
-        const out = await this.runBatch(
-          chunk.map((i) => rows[i] as GenerateRow),
-          batch,
-          width,
-          steps,
-          stops,
-          o,
-        );
-        chunk.forEach((i, r) => {
-          results[i] = out[r] as { tokens: number[]; logprobs: number[] };
-        });
-      }
-    }
-    return results;
+  private pass(rows: readonly GenerateRow[], maxTokens: number, stops: number[], o: GenerateRowsOptions): Promise<{ tokens: number[]; logprobs: number[] }[]> {
+    return passByWidth(rows, { maxTokens, context: this.model.config.textContext, maxBatch: o.batch ?? 64 }, (batchRows, batch, width, steps) =>
+      this.runBatch(batchRows, batch, width, steps, stops, o),
+    );
   }
 
   private session(batch: number, width: number, steps: number, stops: number[], o: GenerateRowsOptions): Promise<LoadedSession> {
