@@ -38,6 +38,7 @@ import { answerLogProbs } from "../src/runtime/models/tinyvlm/logprobs.ts";
 import type { VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
 import { TrainerPool } from "../src/runtime/models/tinyvlm/train-loop.ts";
 import { type OnlineOptions, type OnlineRoundStats, trainOnline } from "../src/runtime/pipeline/executors/online-rounds.ts";
+import { TinyVlmPolicy } from "../src/runtime/pipeline/executors/online-tinyvlm.ts";
 import { sumOfAspects } from "../src/runtime/pipeline/executors/train-online.ts";
 import { createGroundedRater } from "../src/runtime/raters/grounded.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
@@ -194,8 +195,8 @@ async function benchTrain(
 
 /** `rounds` rounds of online DPO with the grounded rater as annotator; trainOnline's per-round statistics. */
 async function benchOnline(runtime: Runtime, model: VlmModel, items: readonly WorldItem[], rounds: number, seed: number) {
-  const rgbOf = new Map(examplesOf("", items, model.config.imageSize).map((e) => [e.id, e.rgb]));
-  const prompts = items.map((item) => ({ item, rgb: rgbOf.get(item.id) ?? null }));
+  const policy = new TinyVlmPolicy(runtime, model, model, undefined, seed);
+  const prompts = policy.prompts(items);
   const o: OnlineOptions = {
     rounds,
     promptsPerRound: ONLINE.promptsPerRound,
@@ -204,7 +205,6 @@ async function benchOnline(runtime: Runtime, model: VlmModel, items: readonly Wo
     sampling: { temperature: ONLINE.temperature, topP: 1, topK: 0, maxTokens: ONLINE.maxTokens },
     annotator: { kind: "rater", rater: createGroundedRater(GROUNDED), score: sumOfAspects(GROUNDED.aspects), margin: ONLINE.margin },
     objective: OBJECTIVE,
-    reference: model,
     batch: ONLINE.batch,
     accumulation: 1,
     stepsPerRun: ONLINE.stepsPerRun,
@@ -217,12 +217,12 @@ async function benchOnline(runtime: Runtime, model: VlmModel, items: readonly Wo
   const sessions: number[] = [];
   let before = runtime.size;
   const result = await timed(() =>
-    trainOnline(runtime, model, prompts, o, {
+    trainOnline(policy, prompts, o, {
       onRound() {
         sessions.push(runtime.size - before);
         before = runtime.size;
       },
-    }),
+    }).finally(() => policy.close()),
   );
   return { seconds: result.s, rounds: result.value.rounds, steps: result.value.rows.length, sessions };
 }
@@ -284,7 +284,7 @@ export async function run(args: string[]): Promise<void> {
         train.push(t);
         console.log(`  batch ${batch}, K ${k}: ${t.steps} steps, ${t.tokens_per_second.toFixed(0)} tokens/s (compile ${t.compile.seconds.toFixed(2)} s)`);
       }
-    // ── online DPO rounds (a fresh TrainerPool inside trainOnline, the runtime's compiled sessions shared) ──
+    // ── online DPO rounds (a fresh TinyVlmPolicy and its TrainerPool, the runtime's compiled sessions shared) ──
     const online = o.onlineRounds > 0 ? await benchOnline(runtime, model, items, o.onlineRounds, o.seed) : null;
     const load1 = os.loadavg();
 

@@ -33,6 +33,8 @@ export interface NodeKindSpec {
    * characters): the checker refuses such a declaration. Absent: it takes both families (or no model at all).
    */
   noHfModels?: string;
+  /** As `noHfModels`, but only where the declaration writes `setting` (online BDHS: `bdhs`). */
+  noHfModelsWith?: { setting: string; why: string };
 }
 
 const LORA_DROPOUT: UnsupportedSetting = {
@@ -47,7 +49,8 @@ const ONLINE_CHECKPOINTS: UnsupportedSetting = {
   why: "online and mixed phases take no mid-phase checkpoints (an interrupted one starts over)",
 };
 
-const HF_ONLINE = "online and mixed DPO run on TinyVLM only so far; sample, rate and pair in stages, then train with dpo";
+const HF_BDHS = "BDHS hides image tokens, and the Hugging Face text decoders have none (vision-language models come later)";
+const HF_ONLINE_BDHS = { setting: "bdhs", why: "BDHS hides image tokens, and text decoders have none; annotate online pairs with a rater" };
 
 export const NODE_KINDS = {
   "model.init": { version: 1 },
@@ -64,7 +67,7 @@ export const NODE_KINDS = {
   "stage.rate": { version: 1 },
   "stage.pair": { version: 1 },
   "stage.best": { version: 1 },
-  "stage.bdhs": { version: 1, noHfModels: "BDHS hides image tokens, and the Hugging Face text decoders have none (vision-language models come later)" },
+  "stage.bdhs": { version: 1, noHfModels: HF_BDHS },
   "stage.corrupt": { version: 1 },
   "stage.flip": { version: 1 },
   "stage.mix": { version: 1 },
@@ -84,8 +87,8 @@ export const NODE_KINDS = {
   "similarity.lexical": { version: 1 },
   "train.sft": { version: 1, unsupported: [LORA_DROPOUT] },
   "train.dpo": { version: 1, unsupported: [LORA_DROPOUT] },
-  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModels: HF_ONLINE },
-  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModels: HF_ONLINE },
+  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS },
+  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS },
   // Generated nodes (no constructor of their own): a preference phase's reference log-probs, an evaluation's parts.
   "reference.logprobs": { version: 1 },
   "eval.answers": { version: 1 },

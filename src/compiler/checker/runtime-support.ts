@@ -32,10 +32,11 @@ export function checkRuntimeSupport(
     report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: spec.notRunnable }, call.calleeSpan));
     return;
   }
-  if (spec.noHfModels) {
+  const noHf = spec.noHfModels ?? (spec.noHfModelsWith && call.settings[spec.noHfModelsWith.setting] ? spec.noHfModelsWith.why : undefined);
+  if (noHf) {
     const hf = hfModelReference(call, infoOf);
     if (hf) {
-      report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${spec.noHfModels}` }, hf.span));
+      report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${noHf}` }, hf.span));
       return;
     }
   }

@@ -19,6 +19,7 @@ import { Builder, builderOf } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
 import { recomputed } from "../../tensor/ops/recompute.ts";
 import { causalMask, hiddenBias } from "../layers/attention.ts";
+import { adapterInitializers, type HfAdapterValues } from "./lora.ts";
 import type { RopeShape } from "./rope.ts";
 import type { HfExternalWeights } from "./weights.ts";
 
@@ -417,11 +418,13 @@ export function buildHfLogitsProgram(s: DecoderShape, tensors: DecoderWeights, s
 /**
  * The per-token log-prob program: the logits program's inputs plus `positions` and `labels`, int64 [B, S] — the
  * logits at `positions[b, s]` score the token `labels[b, s]` (usually input_ids[b, positions[b, s] + 1]). Output:
- * `token_logprobs` float32 [B, S]; slots a row does not use may point anywhere and are the caller's to ignore.
+ * `token_logprobs` float32 [B, S]; slots a row does not use may point anywhere and are the caller's to ignore. With
+ * `adapters`, the decoder with those LoRA adapters (a policy mid-training; lora.ts).
  */
-export function buildHfLogProbProgram(s: DecoderShape, tensors: DecoderWeights, size: ProgramSize & { scored: number }): Builder {
+export function buildHfLogProbProgram(s: DecoderShape, tensors: DecoderWeights, size: ProgramSize & { scored: number }, adapters?: HfAdapterValues): Builder {
   const b = new Builder("hf_logprobs");
-  const w = weightInitializers(b, s, tensors);
+  const weight = weightInitializers(b, s, tensors);
+  const w: DecoderParams = adapters ? { weight, lora: adapterInitializers(b, s, adapters) } : { weight };
   const inputs = declareInputs(b, s, size);
   const positions = b.input("positions", "int64", [size.batch, size.scored]);
   const labels = b.input("labels", "int64", [size.batch, size.scored]);

@@ -26,6 +26,7 @@ import {
   swigluMlp,
   weightInitializers,
 } from "./decoder.ts";
+import { adapterInitializers, type HfAdapterValues } from "./lora.ts";
 
 export interface HfGenerateSpec extends StepChoice {
   batch: number;
@@ -38,15 +39,16 @@ export interface HfGenerateSpec extends StepChoice {
 /**
  * Inputs: `prompt` int64 [B, W], `prompt_length` int64 [B] (≥ 1), `rope_cos`, `rope_sin` float32 [W + steps, headDim].
  * Outputs: `tokens` int64 [B, steps] (pad after a stop), `logprobs` float32 [B, steps] (log p of each chosen token
- * under the untempered model; 0 after a stop), `lengths` int64 [B] (tokens made, the stop token included).
+ * under the untempered model; 0 after a stop), `lengths` int64 [B] (tokens made, the stop token included). With
+ * `adapters`, the decoder with those LoRA adapters (lora.ts), as the policy of an online phase samples.
  */
-export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights, spec: HfGenerateSpec, lora?: DecoderParams["lora"]): Builder {
+export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights, spec: HfGenerateSpec, adapters?: HfAdapterValues): Builder {
   const { batch: bsz, promptLength: tp, steps } = spec;
   if (!(tp >= 1 && steps >= 1)) throw new ShapeError(`hf generate: prompt width ${tp} and steps ${steps} must both be at least 1`);
   const total = tp + steps;
   const b = new Builder("hf_generate");
   const weight = weightInitializers(b, s, weights);
-  const p: DecoderParams = lora ? { weight, lora } : { weight };
+  const p: DecoderParams = adapters ? { weight, lora: adapterInitializers(b, s, adapters) } : { weight };
   const dtype = weight("model.embed_tokens.weight").dtype;
   const prompt = b.input("prompt", "int64", [bsz, tp]);
   const promptLength = b.input("prompt_length", "int64", [bsz]);

@@ -12,50 +12,8 @@ import type { Tensor } from "../../tensor/ir/graph.ts";
 import * as op from "../../tensor/ops/index.ts";
 import type { LossFn, TensorSpec } from "../../tensor/program/train-program.ts";
 import { type DPO_METRICS, type PreferenceObjective, pairLoss } from "../layers/preference.ts";
-import type { HfLoraModule } from "./config.ts";
 import { type DecoderInputs, type DecoderParams, type DecoderShape, labelLogProbs, scoredLogits } from "./decoder.ts";
-
-/** LoRA settings: the modules adapted in every layer, rank and alpha (PEFT's `r`, `lora_alpha`, `target_modules`). */
-export interface HfLora {
-  targets: readonly HfLoraModule[];
-  rank: number;
-  alpha: number;
-}
-
-export interface AdapterSpec {
-  /** The adapted module, e.g. `model.layers.0.self_attn.q_proj`. */
-  module: string;
-  /** PEFT's tensor names of A [r, in] and B [out, r]. */
-  a: string;
-  b: string;
-  in: number;
-  out: number;
-}
-
-const ATTENTION: readonly string[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
-
-/** Every adapter of `lora` on a decoder of shape `s`, layer by layer, in PEFT's order of modules. */
-export function adapterSpecs(s: DecoderShape, lora: HfLora): AdapterSpec[] {
-  const q = s.heads * s.headDim;
-  const kv = s.kvHeads * s.headDim;
-  const dims: Record<HfLoraModule, [number, number]> = {
-    q_proj: [s.hidden, q],
-    k_proj: [s.hidden, kv],
-    v_proj: [s.hidden, kv],
-    o_proj: [q, s.hidden],
-    gate_proj: [s.hidden, s.intermediate],
-    up_proj: [s.hidden, s.intermediate],
-    down_proj: [s.intermediate, s.hidden],
-  };
-  const out: AdapterSpec[] = [];
-  for (let l = 0; l < s.layers; l++)
-    for (const t of lora.targets) {
-      const module = `model.layers.${l}.${ATTENTION.includes(t) ? "self_attn" : "mlp"}.${t}`;
-      const [inDim, outDim] = dims[t];
-      out.push({ module, a: `base_model.model.${module}.lora_A.weight`, b: `base_model.model.${module}.lora_B.weight`, in: inDim, out: outDim });
-    }
-  return out;
-}
+import { type AdapterSpec, type HfLora, loraSites } from "./lora.ts";
 
 /** What a loss trains: LoRA (with its adapters) or every weight, and whether each decoder layer is recomputed in the backward. */
 export interface HfLossOptions {
@@ -74,16 +32,7 @@ export function lossParams(params: Record<string, Tensor>, o: HfLossOptions = {}
     return t;
   };
   if (!lora) return { weight, recompute };
-  const scale = lora.alpha / lora.rank;
-  const byModule = new Map(adapters.map((a) => [a.module, a]));
-  return {
-    weight,
-    recompute,
-    lora: (module) => {
-      const a = byModule.get(module);
-      return a ? { a: weight(a.a), b: weight(a.b), scale } : undefined;
-    },
-  };
+  return { weight, recompute, lora: loraSites(lora, adapters, weight) };
 }
 
 /** One micro-batch of `rows` sequences of `length` tokens with `scored` answer slots each (the host fills them, host.ts). */

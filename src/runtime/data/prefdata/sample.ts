@@ -4,6 +4,8 @@
 // in rounds of 16 tokens: a row that stopped does not hold its batch for the remaining steps (one-word answers and
 // long descriptions share batches), measured about 2× faster than one run of max_tokens steps.
 import { imageTokens } from "../../../models/tinyvlm/config.ts";
+import type { HfGenerator } from "../../models/hf/generate.ts";
+import { itemPromptIds } from "../../models/hf/prompts.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import type { GeneratedRow, GenerateRow, GenerateRowsOptions, Generator } from "../../models/tinyvlm/generate-rows.ts";
 import type { WorldItem } from "../../world/format.ts";
@@ -48,6 +50,27 @@ export async function sampleResponses(
     return { promptIds, rgb: ex.rgb, keep: new Float32Array(visible).fill(ex.rgb ? 1 : 0) };
   });
   return drawSamples((r, o, p) => generator.generate(r, o, p), rows, items, n, sampler, [tok.eosId], onProgress);
+}
+
+/** n responses per item from a Hugging Face decoder (text items: prompt text, or its conversation through the chat template). */
+export function sampleHfResponses(
+  generator: HfGenerator,
+  items: readonly WorldItem[],
+  n: number,
+  sampler: SamplerInfo,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ records: SampleRecord[]; stats: SampleStats }> {
+  const model = generator.model;
+  const rows = items.map((item) => {
+    if (item.image) throw new SampleError(`item ${item.id} has an image, and ${model.config.architecture} is a text model; sample from text prompts`);
+    const promptIds = itemPromptIds(model, item);
+    if (promptIds.length >= model.config.maxPositionEmbeddings)
+      throw new SampleError(
+        `item ${item.id}: its prompt of ${promptIds.length} tokens leaves no room to answer within the model's ${model.config.maxPositionEmbeddings} positions`,
+      );
+    return { promptIds };
+  });
+  return drawSamples((r, o, p) => generator.generate(r, o, p), rows, items, n, sampler, undefined, onProgress);
 }
 
 /**

@@ -6,7 +6,7 @@
 // W + (α/r)·B·A into the model files.
 import path from "node:path";
 import { encodeSafetensors } from "../../../formats/safetensors.ts";
-import type { DType } from "../../../tensor/ir/dtype.ts";
+import { byteSize, type DType } from "../../../tensor/ir/dtype.ts";
 import type { ExternalTensorData, TensorData } from "../../../tensor/ir/graph.ts";
 import { bfloat16ToNumber, halfToNumber, toHalfBits } from "../../../tensor/ir/half.ts";
 import { writeFileAtomic } from "../../../util/safe-write.ts";
@@ -79,9 +79,16 @@ export interface HfAdapterFiles {
 
 /**
  * Writes `source` with some tensors replaced (`replaced`: program names → float32 values) into `dir` as a Hugging
- * Face directory; untouched tensors are copied from the source's files. With `adapter`, the PEFT files too.
+ * Face directory in `dtype` (default: the source's); untouched tensors are copied from the source's files. With
+ * `adapter`, the PEFT files too.
  */
-export function saveHfDirectory(dir: string, source: HfModel, replaced: ReadonlyMap<string, Float32Array>, adapter?: HfAdapterFiles): void {
+export function saveHfDirectory(
+  dir: string,
+  source: HfModel,
+  replaced: ReadonlyMap<string, Float32Array>,
+  adapter?: HfAdapterFiles,
+  dtype: DType = source.dtype,
+): void {
   for (const f of HF_COPIED_FILES) {
     // Through the untrusted reader: a FIFO or device planted under the name is refused, never opened.
     const r = readUntrusted(path.join(source.dir, f), { maxBytes: MAX_COPIED_BYTES });
@@ -93,7 +100,7 @@ export function saveHfDirectory(dir: string, source: HfModel, replaced: Readonly
   const shards: string[][] = [[]];
   let bytes = 0;
   for (const name of names) {
-    const size = (source.weights.tensors.get(name) as ExternalTensorData).length;
+    const size = ((source.weights.tensors.get(name) as ExternalTensorData).length / byteSize(source.dtype)) * byteSize(dtype);
     if (bytes > 0 && bytes + size > SHARD_BYTES) {
       shards.push([]);
       bytes = 0;
@@ -110,9 +117,9 @@ export function saveHfDirectory(dir: string, source: HfModel, replaced: Readonly
     for (const name of shard) {
       const ref = source.weights.tensors.get(name) as ExternalTensorData;
       const values = replaced.get(name) ?? readTensorFloat32(source, ref, name);
-      tensors.set(name, fromFloat32(values, source.dtype, ref.shape));
+      tensors.set(name, fromFloat32(values, dtype, ref.shape));
       weightMap[name] = fileOf(i);
-      total += ref.length;
+      total += (ref.length / byteSize(source.dtype)) * byteSize(dtype);
     }
     writeFileAtomic(path.join(dir, fileOf(i)), encodeSafetensors(tensors, { format: "pt" }), { root: dir });
   });

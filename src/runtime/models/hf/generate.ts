@@ -6,6 +6,7 @@
 // Sampling noise: as TinyVLM's Generator, the programs load into a private Runtime, so the noise depends only on the
 // seed and on the calls made through this generator; close() releases those sessions.
 import { buildHfGenerateProgram } from "../../../models/hf/generate.ts";
+import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { ropeTables } from "../../../models/hf/rope.ts";
 import type { TensorData } from "../../../tensor/ir/graph.ts";
 import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
@@ -28,6 +29,8 @@ export class HfGenerator {
   constructor(
     runtime: Runtime,
     readonly model: HfModel,
+    /** LoRA adapters over the model's weights (an online phase's policy); none: the model itself. */
+    private readonly adapters?: HfAdapterValues,
   ) {
     this.own = new Runtime(runtime.options);
   }
@@ -71,15 +74,20 @@ export class HfGenerator {
     const key = JSON.stringify({ batch, width, steps, stops, ...sampling, seed: o.seed });
     let s = this.sessions.get(key);
     if (!s) {
-      const program = buildHfGenerateProgram(this.model.shape, this.model.weights, {
-        batch,
-        promptLength: width,
-        steps,
-        ...sampling,
-        seed: new Rng(Math.trunc(o.seed)).fork(key).nextU32() & 0x7fffffff,
-        stopTokens: stops,
-        pad: this.model.padId,
-      });
+      const program = buildHfGenerateProgram(
+        this.model.shape,
+        this.model.weights,
+        {
+          batch,
+          promptLength: width,
+          steps,
+          ...sampling,
+          seed: new Rng(Math.trunc(o.seed)).fork(key).nextU32() & 0x7fffffff,
+          stopTokens: stops,
+          pad: this.model.padId,
+        },
+        this.adapters,
+      );
       s = this.own.load(serializeModel(program.root), undefined, { folder: this.model.weights.folder, files: externalDataFiles(program.root) });
       this.sessions.set(key, s);
       this.stats.programs++;

@@ -2,6 +2,7 @@
 // (prompt ids, answer ids) in batches of similar size through the log-prob program (logits only at the answer's
 // positions), weights in place. Each answer gets the sum and the mean of its tokens' log-probs.
 import { buildHfLogProbProgram } from "../../../models/hf/decoder.ts";
+import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import type { Runtime } from "../../engine/session.ts";
 import type { SequenceLogProb } from "../tinyvlm/logprobs.ts";
@@ -17,7 +18,12 @@ export async function hfAnswerLogProbs(
   runtime: Runtime,
   model: HfModel,
   rows: readonly ScoredSequence[],
-  o: { onBatch?: (done: number) => void; onScored?: (index: number, lp: SequenceLogProb) => void } = {},
+  o: {
+    onBatch?: (done: number) => void;
+    onScored?: (index: number, lp: SequenceLogProb) => void;
+    /** LoRA adapters over the model's weights (an online phase's sampling policy). */
+    adapters?: HfAdapterValues;
+  } = {},
 ): Promise<SequenceLogProb[]> {
   const context = model.config.maxPositionEmbeddings;
   rows.forEach((r, i) => {
@@ -35,7 +41,7 @@ export async function hfAnswerLogProbs(
     const length = Math.min(context, up(Math.max(...seqs.map((s) => s.promptIds.length + s.answerIds.length))));
     const scored = up(Math.max(...seqs.map((s) => s.answerIds.length)));
     const batch = chunk.length;
-    const program = buildHfLogProbProgram(model.shape, model.weights, { batch, length, scored });
+    const program = buildHfLogProbProgram(model.shape, model.weights, { batch, length, scored }, o.adapters);
     const session = await runtime.load(serializeModel(program.root), undefined, { folder: model.weights.folder, files: externalDataFiles(program.root) });
     const { score_mask: _mask, ...feeds } = sequenceFeeds(model.shape, seqs, batch, length, scored, model.padId);
     const got = (await runtime.run(session, feeds)).token_logprobs?.data as Float32Array;

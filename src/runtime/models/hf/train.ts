@@ -7,16 +7,8 @@
 
 import { HF_LORA_MODULES, type HfLoraModule } from "../../../models/hf/config.ts";
 import { decoderWeightSpecs } from "../../../models/hf/decoder.ts";
-import {
-  type AdapterSpec,
-  adapterSpecs,
-  type HfLora,
-  type HfLossOptions,
-  hfDpoBatch,
-  hfDpoLoss,
-  hfSequenceBatch,
-  hfSftLoss,
-} from "../../../models/hf/train.ts";
+import { type AdapterSpec, adapterSpecs, type HfAdapterValues, type HfLora } from "../../../models/hf/lora.ts";
+import { type HfLossOptions, hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../../../models/hf/train.ts";
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { DPO_METRICS } from "../../../models/layers/preference.ts";
 import { allocate } from "../../../tensor/ir/dtype.ts";
@@ -154,17 +146,20 @@ export class HfTrainerPool extends TrainerHandoff {
     return out;
   }
 
-  saveModel(dir: string): void {
-    const lora = this.lora;
-    const adapter = lora
-      ? {
-          rank: lora.rank,
-          alpha: lora.alpha,
-          targets: lora.targets,
-          tensors: new Map([...this.currentValues()].filter(([n]) => n.includes(".lora_"))),
-        }
-      : undefined;
-    saveHfDirectory(dir, this.model, this.mergedWeights(), adapter);
+  /** With LoRA: the adapters' current values (the initial ones before any run); otherwise undefined. */
+  adapterValues(): HfAdapterValues | undefined {
+    if (!this.lora) return undefined;
+    return { lora: this.lora, tensors: new Map([...this.currentValues()].filter(([n]) => n.includes(".lora_"))) };
+  }
+
+  /**
+   * Writes the current model into `dir` as a Hugging Face directory: merged weights in the source's dtype (or
+   * `dtype`: float32 keeps the trained values exactly), with LoRA the PEFT adapter beside them.
+   */
+  saveModel(dir: string, dtype?: "float32"): void {
+    const values = this.adapterValues();
+    const adapter = values ? { rank: values.lora.rank, alpha: values.lora.alpha, targets: values.lora.targets, tensors: values.tensors } : undefined;
+    saveHfDirectory(dir, this.model, this.mergedWeights(), adapter, dtype);
   }
 }
 
@@ -274,10 +269,12 @@ export async function trainHfDpo(
   pairs: readonly HfPair[],
   o: HfTrainingOptions & { objective: PreferenceObjective },
   onRun?: (rows: HfStepMetrics[]) => void,
-  more: { onRunEnd?: LoopHooks<HfStepMetrics>["onRunEnd"]; resume?: ResumePoint } = {},
+  more: { onRunEnd?: LoopHooks<HfStepMetrics>["onRunEnd"]; resume?: ResumePoint; pool?: HfTrainerPool } = {},
 ): Promise<{ pool: HfTrainerPool; rows: HfStepMetrics[] }> {
   if (pairs.length === 0) throw new HfCheckpointError("no pairs to train on");
-  const pool = new HfTrainerPool(runtime, model, o.lora, o.seed);
+  // A given pool continues its state (online DPO's rounds); the epoch then counts from this call's start.
+  const pool = more.pool ?? new HfTrainerPool(runtime, model, o.lora, o.seed);
+  const stepOffset = pool.step;
   const perEpoch = pairs.length / (o.batch * o.accumulation);
   const seqs = (p: HfPair): ScoredSequence[] => [
     { promptIds: p.promptIds, answerIds: p.chosenIds },
@@ -310,7 +307,7 @@ export async function trainHfDpo(
     },
     rows: (m, run, seconds, { length }) =>
       m.step.map((step, i) => {
-        const row: HfStepMetrics = stepRow(m, i, step / perEpoch, (2 * o.batch * o.accumulation * length * run.steps) / seconds);
+        const row: HfStepMetrics = stepRow(m, i, (step - stepOffset) / perEpoch, (2 * o.batch * o.accumulation * length * run.steps) / seconds);
         for (const name of DPO_METRICS) if (!(name === "nll_loss" && o.objective.sftWeight === 0)) row[name] = m.values[name]?.[i] ?? Number.NaN;
         return row;
       }),

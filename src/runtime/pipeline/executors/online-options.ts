@@ -1,14 +1,17 @@
 // What online and mixed DPO (online-rounds.ts) take and give: the options, the prompts and offline pairs, the
-// annotator, per-round statistics, progress hooks, the result, and the step budget a schedule is laid out over.
+// annotator, the model family's side (OnlinePolicy: TinyVLM in online-tinyvlm.ts, Hugging Face decoders in
+// online-hf.ts), per-round statistics, progress hooks, the result, and the step budget a schedule is laid out over.
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../../tensor/optim/types.ts";
 import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
 import type { BdhsOptions } from "../../data/prefdata/bdhs.ts";
+import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
+import type { SampleStats } from "../../data/prefdata/sample.ts";
 import type { ScoreExpr } from "../../data/prefdata/score.ts";
 import type { Similarity } from "../../data/prefdata/similarity.ts";
-import type { LoraSettings, TrainedAdapters } from "../../models/tinyvlm/adapters.ts";
-import type { DpoStepMetrics } from "../../models/tinyvlm/dpo.ts";
-import type { VlmModel } from "../../models/tinyvlm/model.ts";
+import type { DpoOptions, DpoStepMetrics } from "../../models/tinyvlm/dpo.ts";
+import type { Generator } from "../../models/tinyvlm/generate-rows.ts";
+import type { SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import type { RaterRuntime } from "../../raters/types.ts";
 import type { WorldItem } from "../../world/format.ts";
 
@@ -23,6 +26,74 @@ export class OnlineError extends Error {
 export interface OnlinePrompt {
   item: WorldItem;
   rgb: Uint8Array | null;
+}
+
+/** A slot of a round: its key (unique in the phase) and its prompt. */
+export interface Slot {
+  key: string;
+  prompt: OnlinePrompt;
+}
+
+/** An answer of a round to score (with the reference, or the sampler for the KL): its prompt and text, under a key unique in the round. */
+export interface OnlineAnswer {
+  key: string;
+  prompt: OnlinePrompt;
+  answer: string;
+}
+
+/** A pair a round trains on (online, or mixed DPO's offline one), with its weight and reference log-probs (sum or mean, as `logps`). */
+export interface RoundPair {
+  id: string;
+  prompt: OnlinePrompt;
+  chosen: string;
+  rejected: string;
+  weight: number;
+  refChosen: number;
+  refRejected: number;
+}
+
+/** The settings of a round's DPO steps (the adapters, if any, are the policy's). */
+export type RoundTraining = Omit<DpoOptions, "lora">;
+
+/** What the summary says of a policy's LoRA adapters. */
+export interface LoraSummary {
+  rank: number;
+  alpha: number;
+  /** Adapted weights. */
+  weights: number;
+  trainable_parameters: number;
+}
+
+/**
+ * A model family's side of online and mixed DPO: the policy being trained (its optimizer state carried from round to
+ * round), the sampler (the policy as of its last refresh) and the reference model. TinyVLM: online-tinyvlm.ts;
+ * Hugging Face decoders: online-hf.ts.
+ */
+export interface OnlinePolicy {
+  /** Optimizer steps so far. */
+  readonly step: number;
+  /** Whether answers are scored against a reference model (false: reference-free, log-probs 0). */
+  readonly hasReference: boolean;
+  /** The prompts of `items` as the family samples and trains on them (TinyVLM: images decoded at its size; text models refuse images). */
+  prompts(items: readonly WorldItem[]): OnlinePrompt[];
+  /** The sampler becomes the current policy. */
+  refresh(): Promise<void>;
+  /** `n` responses per slot from the sampler (records in slot order, with the slots' keys as ids). */
+  sample(slots: readonly Slot[], n: number, sampler: SamplerInfo): Promise<{ records: SampleRecord[]; stats: SampleStats }>;
+  /** Whether prompt + answer fit the model's context (what the DPO and log-prob programs need). */
+  fits(prompt: OnlinePrompt, answer: string): boolean;
+  /** Each answer's log-prob (with its final end-of-sequence token) under the reference model or the sampler, by key. */
+  logProbs(model: "reference" | "sampler", answers: readonly OnlineAnswer[]): Promise<Map<string, SequenceLogProb>>;
+  /** DPO steps on a round's pairs, continuing the policy's optimizer state. */
+  train(pairs: readonly RoundPair[], o: RoundTraining, onRun: (rows: DpoStepMetrics[]) => void): Promise<void>;
+  /** The sampler as TinyVLM's generator, which online BDHS rewrites with; undefined for models BDHS does not run on. */
+  bdhsGenerator(): Generator | undefined;
+  /** Writes the trained policy into `out` as its family's checkpoint (with LoRA, the adapter files too). */
+  save(out: string): void;
+  /** With LoRA: what the summary says of the adapters. */
+  loraSummary(): LoraSummary | undefined;
+  /** Releases the sampler's sessions and scratch files. */
+  close(): Promise<void>;
 }
 
 /** An offline pair of mixed DPO, with its precomputed reference log-probs (already sum or mean, as `logps`). */
@@ -60,8 +131,6 @@ export interface OnlineOptions {
   sampling: OnlineSampling;
   annotator: OnlineAnnotator;
   objective: PreferenceObjective;
-  /** The reference model (the initial policy or another model); null: reference-free (reference log-probs 0). */
-  reference: VlmModel | null;
   batch: number;
   accumulation: number;
   /** Optimizer steps per round; undefined: ceil(epochs · pairs / (batch · accumulation)). */
@@ -79,8 +148,6 @@ export interface OnlineOptions {
   seed: number;
   /** Mixed DPO: the offline pairs, and p, the probability of keeping a slot's offline pair. */
   mixed?: { pairs: readonly OfflinePair[]; p: number };
-  /** Train LoRA adapters (built once from `seed`) instead of every weight; the sampler and the result are the merged weights. */
-  lora?: LoraSettings;
 }
 
 /** A step row: trainDpo's metrics plus the round and the round's objective/* (epoch counts passes over the prompts, or the offline pairs). */
@@ -133,10 +200,6 @@ export interface OnlineHooks {
 }
 
 export interface OnlineResult {
-  /** The trained model (with LoRA: the adapters merged in). */
-  model: VlmModel;
-  /** With LoRA: the trained adapters and the checkpoint files that keep them. */
-  adapters?: TrainedAdapters;
   rows: OnlineStepMetrics[];
   rounds: OnlineRoundStats[];
 }

@@ -5,14 +5,19 @@ import { Rng } from "../../../util/random.ts";
 import { runBdhs } from "../../data/prefdata/bdhs.ts";
 import { pairIndices } from "../../data/prefdata/pairing.ts";
 import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
-import { sampleResponses } from "../../data/prefdata/sample.ts";
 import { scoreResponses } from "../../data/prefdata/score.ts";
 import type { Similarity } from "../../data/prefdata/similarity.ts";
-import type { Example } from "../../models/tinyvlm/feeds.ts";
-import type { Generator } from "../../models/tinyvlm/generate-rows.ts";
-import type { VlmModel } from "../../models/tinyvlm/model.ts";
 import type { ItemFailure, RaterReply, RaterRequest } from "../../raters/types.ts";
-import { type OnlineAnnotator, OnlineError, type OnlineOptions, type OnlinePrompt, type OnlineRoundStats } from "./online-options.ts";
+import {
+  type OnlineAnnotator,
+  type OnlineAnswer,
+  OnlineError,
+  type OnlineOptions,
+  type OnlinePolicy,
+  type OnlinePrompt,
+  type OnlineRoundStats,
+  type Slot,
+} from "./online-options.ts";
 
 /** One slot's online pair, before reference log-probs: answers and, for the KL, the policy-generated answers. */
 export interface OnlinePair {
@@ -28,7 +33,7 @@ export interface OnlinePair {
 export interface Made {
   pairs: OnlinePair[];
   /** Every answer to score with the reference, by key. */
-  answers: Map<string, Example>;
+  answers: Map<string, OnlineAnswer>;
   /** Keys of the policy-generated answers (the KL's sample). */
   generated: string[];
   responses: number;
@@ -58,12 +63,6 @@ export function nothingMade(): Made {
   };
 }
 
-/** A slot of a round: its key (unique in the phase) and its prompt. */
-export interface Slot {
-  key: string;
-  prompt: OnlinePrompt;
-}
-
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 function describeFailures(rater: string, failures: readonly ItemFailure[], total: number, round: number): string {
@@ -75,17 +74,11 @@ function describeFailures(rater: string, failures: readonly ItemFailure[], total
   );
 }
 
-/** Whether prompt + answer fit the model's text context (what the DPO and log-prob programs need). */
-function fitter(model: VlmModel): (prompt: string, answer: string) => boolean {
-  const tok = model.tokenizer;
-  return (prompt, answer) => 1 + tok.encode(prompt).length + tok.encode(answer).length <= model.config.textContext;
-}
-
 type RaterAnnotator = Extract<OnlineAnnotator, { kind: "rater" }>;
 
 /** Annotator: sample, rate, pair best vs worst. */
 export async function annotatorPairs(
-  generator: Generator,
+  policy: OnlinePolicy,
   annotator: RaterAnnotator,
   slots: readonly Slot[],
   o: OnlineOptions,
@@ -93,8 +86,6 @@ export async function annotatorPairs(
   round: number,
 ): Promise<Made> {
   const t0 = performance.now();
-  const items = slots.map((s) => ({ ...s.prompt.item, id: s.key }));
-  const examples: Example[] = slots.map((s) => ({ id: s.key, prompt: s.prompt.item.prompt, answer: "", rgb: s.prompt.rgb }));
   const sampler: SamplerInfo = {
     model: "policy",
     temperature: o.sampling.temperature,
@@ -103,10 +94,10 @@ export async function annotatorPairs(
     max_tokens: o.sampling.maxTokens,
     seed: samplerSeed,
   };
-  const { records, stats } = await sampleResponses(generator, items, examples, o.samples, sampler);
+  const { records, stats } = await policy.sample(slots, o.samples, sampler);
   const t1 = performance.now();
   const replies = await rateResponses(annotator, records, slots, round);
-  const made = pairsFromRatings(annotator, records, replies, slots, fitter(generator.model), round);
+  const made = pairsFromRatings(annotator, records, replies, slots, (prompt, answer) => policy.fits(prompt, answer), round);
   const t2 = performance.now();
   return {
     ...made,
@@ -149,12 +140,12 @@ function pairsFromRatings(
   records: readonly SampleRecord[],
   replies: ReadonlyMap<string, RaterReply>,
   slots: readonly Slot[],
-  fits: (prompt: string, answer: string) => boolean,
+  fits: (prompt: OnlinePrompt, answer: string) => boolean,
   round: number,
 ): Pick<Made, "pairs" | "answers" | "generated" | "dropped" | "tooLong" | "extra"> {
   const { rater, score, margin } = annotator;
   const pairs: OnlinePair[] = [];
-  const answers = new Map<string, Example>();
+  const answers = new Map<string, OnlineAnswer>();
   const generated: string[] = [];
   const allScores: number[] = [];
   const margins: number[] = [];
@@ -167,11 +158,11 @@ function pairsFromRatings(
     const scores = scoreResponses(score, r.id, reply.scores);
     allScores.push(...scores);
     // Generation stays within the context; its text, tokenized again, very rarely does not.
-    const fit = r.responses.map((resp) => fits(slot.prompt.item.prompt, resp.text));
+    const fit = r.responses.map((resp) => fits(slot.prompt, resp.text));
     r.responses.forEach((resp, j) => {
       if (!fit[j]) return;
       const key = `${slot.key}/${j}`;
-      answers.set(key, { id: key, prompt: slot.prompt.item.prompt, answer: resp.text, rgb: slot.prompt.rgb });
+      answers.set(key, { key, prompt: slot.prompt, answer: resp.text });
       generated.push(key);
     });
     const picked = pairIndices(scores, undefined, { margin, rejected: "worst", ties: "first", per_prompt: 1 }, () => new Rng(0));
@@ -214,11 +205,14 @@ function timedSimilarity(similarity: Similarity, clock: { seconds: number }): Si
 
 /** Online BDHS: the sampler rewrites the ground truth of every slot that has one. */
 export async function bdhsPairs(
-  generator: Generator,
+  policy: OnlinePolicy,
   annotator: Extract<OnlineAnnotator, { kind: "bdhs" }>,
   slots: readonly Slot[],
   seed: number,
 ): Promise<Made> {
+  const generator = policy.bdhsGenerator();
+  // check refuses online BDHS on models without one (node-kinds.ts: Hugging Face text decoders).
+  if (!generator) throw new OnlineError("online BDHS needs a vision-language model that masks image tokens; this policy has none");
   const usable = slots.map((s, i) => ({ ...s, slot: i })).filter((s) => s.prompt.item.answer.trim() !== "");
   // The similarity is BDHS's annotator: its time is the annotating time, the rest of BDHS (generation, programs) sampling.
   const similarity = { seconds: 0 };
@@ -229,25 +223,24 @@ export async function bdhsPairs(
     { ...annotator.options, seed },
   );
   const pairs: OnlinePair[] = [];
-  const answers = new Map<string, Example>();
+  const answers = new Map<string, OnlineAnswer>();
   const generated: string[] = [];
   let accepted = 0;
   let empty = 0;
   let tooLong = 0;
-  const fits = fitter(generator.model);
   made.forEach((p, k) => {
     const s = usable[k] as (typeof usable)[number];
     if (p.source.kind === "bdhs" && p.source.accepted !== null) accepted++;
     if (p.rejected === "") empty++;
     // Each sentence's completion may take max_tokens: a rewrite of a long answer can outgrow the context.
-    if (!fits(s.prompt.item.prompt, p.chosen) || !fits(s.prompt.item.prompt, p.rejected)) {
+    if (!policy.fits(s.prompt, p.chosen) || !policy.fits(s.prompt, p.rejected)) {
       tooLong++;
       return;
     }
     const chosenKey = `${s.key}/chosen`;
     const rejectedKey = `${s.key}/rejected`;
-    answers.set(chosenKey, { id: chosenKey, prompt: s.prompt.item.prompt, answer: p.chosen, rgb: s.prompt.rgb });
-    answers.set(rejectedKey, { id: rejectedKey, prompt: s.prompt.item.prompt, answer: p.rejected, rgb: s.prompt.rgb });
+    answers.set(chosenKey, { key: chosenKey, prompt: s.prompt, answer: p.chosen });
+    answers.set(rejectedKey, { key: rejectedKey, prompt: s.prompt, answer: p.rejected });
     generated.push(rejectedKey);
     pairs.push({ slot: s.slot, chosen: p.chosen, rejected: p.rejected, chosenKey, rejectedKey });
   });

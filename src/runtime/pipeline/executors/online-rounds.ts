@@ -40,38 +40,37 @@
 // annotating (rating and pairing; for BDHS the similarity), reference (log-probs for the reference and the KL),
 // training (the DPO steps, with the programs they compile).
 //
-// LoRA (o.lora, docs/lora.md): the adapters are built once, before round 1, from the phase's seed (as trainSft and
-// trainDpo build theirs: buildAdapters(model, lora, seed), A drawn from the `lora` fork), and the one pool trains
-// them over the frozen base weights through every round, their AdamW state carried like the full model's. The
-// sampler of a refresh is the merged current policy (pool.trained(): W + (α/r)·A·B), so round 1 samples from exactly
-// the initial model (B = 0). The result carries the trained adapters (OnlineResult.adapters) for the checkpoint.
+// LoRA (docs/lora.md): the policy builds its adapters once, before round 1, from the phase's seed (as offline DPO
+// builds them), and trains them over the frozen base weights through every round, their AdamW state carried like the
+// full model's. The sampler of a refresh is the current policy with its adapters (B = 0 at round 1, so round 1
+// samples from exactly the initial model); the checkpoint carries the trained adapters.
 //
 // Determinism: every draw comes from the seed (prompt order, coins, sampler seeds, BDHS masks, data order per
 // round), and the generators, raters (grounded) and trainer are deterministic on CPU, so the same settings give the
 // same pairs, steps and metrics.
+//
+// Model families: everything above is the same for every model; what differs (sampling, log-probs, the DPO steps, the
+// sampler's refresh, the checkpoint) is the OnlinePolicy's (online-options.ts): TinyVLM in online-tinyvlm.ts, Hugging
+// Face decoders in online-hf.ts.
 
 import { Rng } from "../../../util/random.ts";
-import type { Runtime } from "../../engine/session.ts";
-import { buildAdapters } from "../../models/tinyvlm/adapters.ts";
-import { trainDpo } from "../../models/tinyvlm/dpo.ts";
-import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
-import type { Example } from "../../models/tinyvlm/feeds.ts";
-import { Generator } from "../../models/tinyvlm/generate-rows.ts";
-import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
-import type { VlmModel } from "../../models/tinyvlm/model.ts";
-import { TrainerPool } from "../../models/tinyvlm/train-loop.ts";
+import type { SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import {
   type OfflinePair,
+  type OnlineAnswer,
   OnlineError,
   type OnlineHooks,
   type OnlineOptions,
+  type OnlinePolicy,
   type OnlinePrompt,
   type OnlineResult,
   type OnlineRoundStats,
   type OnlineStepMetrics,
+  type RoundPair,
   roundSteps,
+  type Slot,
 } from "./online-options.ts";
-import { annotatorPairs, bdhsPairs, type Made, nothingMade, type OnlinePair, type Slot } from "./online-pairs.ts";
+import { annotatorPairs, bdhsPairs, type Made, nothingMade, type OnlinePair } from "./online-pairs.ts";
 
 export * from "./online-options.ts";
 
@@ -100,48 +99,35 @@ const seedFor = (seed: number, label: string): number => new Rng(seed).fork(labe
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
-/** What every round of a phase shares: the options, the trainer pool, and the sampling policy since its last refresh. */
+/** What every round of a phase shares: the options, the policy, and the seed the sampler draws with since its last refresh. */
 interface Phase {
-  runtime: Runtime;
-  model: VlmModel;
+  policy: OnlinePolicy;
   prompts: readonly OnlinePrompt[];
   o: OnlineOptions;
   hooks: OnlineHooks;
-  pool: TrainerPool;
   /** Slots are drawn from this many prompts (mixed: offline pairs). */
   source: number;
-  sampler: { generator: Generator | undefined; model: VlmModel; seed: number };
+  samplerSeed: number;
 }
 
 /**
- * Online DPO (or mixed DPO with `o.mixed`): `prompts` are the prompt set (ignored in mixed DPO, whose slots are the
- * offline pairs' prompts). Returns the trained model, every step row and every round's statistics.
+ * Online DPO (or mixed DPO with `o.mixed`) of `policy`: `prompts` are the prompt set (ignored in mixed DPO, whose
+ * slots are the offline pairs' prompts). Returns every step row and every round's statistics; the trained model is
+ * the policy's (policy.save), and closing it is the caller's.
  */
-export async function trainOnline(
-  runtime: Runtime,
-  model: VlmModel,
-  prompts: readonly OnlinePrompt[],
-  o: OnlineOptions,
-  hooks: OnlineHooks = {},
-): Promise<OnlineResult> {
+export async function trainOnline(policy: OnlinePolicy, prompts: readonly OnlinePrompt[], o: OnlineOptions, hooks: OnlineHooks = {}): Promise<OnlineResult> {
   const source = o.mixed ? o.mixed.pairs.length : prompts.length;
   if (source === 0) throw new OnlineError(o.mixed ? "no offline pairs to draw from" : "no prompts to sample on");
-  // LoRA: one set of adapters for the whole phase, seeded like trainDpo's (A from the seed's `lora` fork).
-  const pool = new TrainerPool(runtime, model, o.lora ? buildAdapters(model, o.lora, o.seed) : undefined);
-  const phase: Phase = { runtime, model, prompts, o, hooks, pool, source, sampler: { generator: undefined, model, seed: 0 } };
+  const phase: Phase = { policy, prompts, o, hooks, source, samplerSeed: 0 };
   const rows: OnlineStepMetrics[] = [];
   const rounds: OnlineRoundStats[] = [];
   let steps = 0;
-  try {
-    for (let r = 1; r <= o.rounds; r++) {
-      const round = await runRound(phase, r);
-      rows.push(...round.rows);
-      steps += round.stats.steps;
-      rounds.push(round.stats);
-      hooks.onRound?.(round.stats);
-    }
-  } finally {
-    await phase.sampler.generator?.close();
+  for (let r = 1; r <= o.rounds; r++) {
+    const round = await runRound(phase, r);
+    rows.push(...round.rows);
+    steps += round.stats.steps;
+    rounds.push(round.stats);
+    hooks.onRound?.(round.stats);
   }
   if (steps === 0)
     throw new OnlineError(
@@ -151,8 +137,7 @@ export async function trainOnline(
           : ""
       }`,
     );
-  const adapters = pool.adapters();
-  return adapters ? { model: pool.trained(), adapters, rows, rounds } : { model: pool.trained(), rows, rounds };
+  return { rows, rounds };
 }
 
 /** Round r: refresh the sampler when due, make the online pairs, score them with the reference, train on the round's pairs. */
@@ -160,7 +145,11 @@ async function runRound(phase: Phase, r: number): Promise<{ stats: OnlineRoundSt
   const { o, hooks } = phase;
   const started = performance.now();
   const refreshed = (r - 1) % o.refresh === 0;
-  if (refreshed) await refreshSampler(phase, r);
+  if (refreshed) {
+    // The sampler becomes the current policy, with its own seed.
+    await phase.policy.refresh();
+    phase.samplerSeed = seedFor(o.seed, `online/sampler/${r}`);
+  }
   // 1. Slots: prompts, or offline pairs with their coins.
   const slots = roundSlots(phase, r);
   // 2–3. Online pairs.
@@ -188,7 +177,7 @@ async function runRound(phase: Phase, r: number): Promise<{ stats: OnlineRoundSt
     online_pairs: made.pairs.length,
     pairs: assembled.pairs.length,
     steps: trained.steps,
-    step: phase.pool.step,
+    step: phase.policy.step,
     refreshed,
     ...objective,
     ...stepMeans(trained.rows),
@@ -201,15 +190,6 @@ async function runRound(phase: Phase, r: number): Promise<{ stats: OnlineRoundSt
     },
   };
   return { stats, rows: trained.rows };
-}
-
-/** The sampler becomes the current policy: a fresh Generator on the trained weights, with its own seed. */
-async function refreshSampler(phase: Phase, r: number): Promise<void> {
-  const { sampler } = phase;
-  await sampler.generator?.close();
-  sampler.model = phase.pool.trained();
-  sampler.seed = seedFor(phase.o.seed, `online/sampler/${r}`);
-  sampler.generator = new Generator(phase.runtime, sampler.model);
 }
 
 /** A round's slots (k: its place in the round) and which of them ask for an online pair. */
@@ -236,25 +216,24 @@ function roundSlots(phase: Phase, r: number): RoundSlots {
 }
 
 function onlinePairs(phase: Phase, slots: readonly Slot[], r: number): Promise<Made> {
-  const { o, sampler } = phase;
-  const generator = sampler.generator as Generator;
+  const { o, policy } = phase;
   return o.annotator.kind === "rater"
-    ? annotatorPairs(generator, o.annotator, slots, o, sampler.seed, r)
-    : bdhsPairs(generator, o.annotator, slots, seedFor(o.seed, `online/bdhs/${r}`));
+    ? annotatorPairs(policy, o.annotator, slots, o, phase.samplerSeed, r)
+    : bdhsPairs(policy, o.annotator, slots, seedFor(o.seed, `online/bdhs/${r}`));
 }
 
 /** The reference's log-probs of every new answer, and the KL of the policy-generated ones (reference-free: neither). */
 async function scoreAnswers(phase: Phase, made: Made): Promise<{ ref: Map<string, SequenceLogProb>; kl: number | undefined; seconds: number }> {
-  const { o, runtime } = phase;
+  const { policy } = phase;
   const t3 = performance.now();
   let ref = new Map<string, SequenceLogProb>();
   let kl: number | undefined;
-  if (o.reference && made.answers.size > 0) {
-    ref = await answerLogProbs(runtime, o.reference, [...made.answers.values()]);
-    const generated = made.generated.map((key) => made.answers.get(key) as Example);
+  if (policy.hasReference && made.answers.size > 0) {
+    ref = await policy.logProbs("reference", [...made.answers.values()]);
+    const generated = made.generated.map((key) => made.answers.get(key) as OnlineAnswer);
     if (generated.length > 0) {
-      const policy = await answerLogProbs(runtime, phase.sampler.model, generated);
-      kl = mean(made.generated.map((key) => (policy.get(key)?.sum as number) - (ref.get(key)?.sum as number)));
+      const sampled = await policy.logProbs("sampler", generated);
+      kl = mean(made.generated.map((key) => (sampled.get(key)?.sum as number) - (ref.get(key)?.sum as number)));
     }
   }
   return { ref, kl, seconds: (performance.now() - t3) / 1000 };
@@ -267,11 +246,12 @@ function roundPairs(
   slots: RoundSlots,
   made: Made,
   ref: ReadonlyMap<string, SequenceLogProb>,
-): { pairs: PairExample[]; offline: number; fallback: number } {
+): { pairs: RoundPair[]; offline: number; fallback: number } {
   const { o } = phase;
+  const referenced = phase.policy.hasReference;
   const pick = (lp: SequenceLogProb | undefined): number => (lp ? (o.objective.logps === "sum" ? lp.sum : lp.mean) : 0);
   const online = new Map<number, OnlinePair>(made.pairs.map((p) => [slots.online[p.slot]?.k as number, p]));
-  const pairs: PairExample[] = [];
+  const pairs: RoundPair[] = [];
   let offline = 0;
   let fallback = 0;
   slots.all.forEach((s, k) => {
@@ -279,10 +259,9 @@ function roundPairs(
     if (p) {
       pairs.push({
         id: `r${r}/${k}/online`,
-        prompt: s.prompt.item.prompt,
+        prompt: s.prompt,
         chosen: p.chosen,
         rejected: p.rejected,
-        rgb: s.prompt.rgb,
         weight: 1,
         refChosen: pick(ref.get(p.chosenKey)),
         refRejected: pick(ref.get(p.rejectedKey)),
@@ -295,13 +274,12 @@ function roundPairs(
     const q = o.mixed.pairs[slots.order[k] as number] as OfflinePair;
     pairs.push({
       id: `r${r}/${k}/${q.id}`,
-      prompt: q.prompt.item.prompt,
+      prompt: q.prompt,
       chosen: q.chosen,
       rejected: q.rejected,
-      rgb: q.prompt.rgb,
       weight: 1,
-      refChosen: o.reference ? q.refChosen : 0,
-      refRejected: o.reference ? q.refRejected : 0,
+      refChosen: referenced ? q.refChosen : 0,
+      refRejected: referenced ? q.refRejected : 0,
     });
   });
   return { pairs, offline, fallback };
@@ -311,20 +289,18 @@ function roundPairs(
 async function trainRound(
   phase: Phase,
   r: number,
-  pairs: PairExample[],
+  pairs: RoundPair[],
   objective: Readonly<Record<string, number>>,
 ): Promise<{ steps: number; rows: OnlineStepMetrics[]; seconds: number }> {
-  const { o, pool } = phase;
+  const { o, policy } = phase;
   const n = roundSteps(o, pairs.length);
   const t4 = performance.now();
   const rows: OnlineStepMetrics[] = [];
   if (n > 0) {
     phase.hooks.onPhase?.(r, "training");
-    const offset = pool.step;
+    const offset = policy.step;
     const perRound = o.promptsPerRound / phase.source;
-    await trainDpo(
-      phase.runtime,
-      phase.model,
+    await policy.train(
       pairs,
       {
         objective: o.objective,
@@ -337,8 +313,6 @@ async function trainRound(
         clipNorm: o.clipNorm,
         ...(o.mixedPrecision ? { mixedPrecision: o.mixedPrecision } : {}),
         seed: seedFor(o.seed, `online/train/${r}`),
-        // The pool brings the adapters; trainDpo checks that it has them.
-        lora: o.lora,
       },
       (run) => {
         const decorated = run.map((row) => {
@@ -352,7 +326,6 @@ async function trainRound(
         rows.push(...decorated);
         phase.hooks.onSteps?.(decorated);
       },
-      { pool },
     );
   }
   return { steps: n, rows, seconds: (performance.now() - t4) / 1000 };

@@ -1,13 +1,10 @@
 // stage.sample: n responses per prompt from a model (src/runtime/data/prefdata/sample.ts), on the run's device.
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
-import { drawSamples, SampleError, sampleResponses } from "../../data/prefdata/sample.ts";
+import { sampleHfResponses, sampleResponses } from "../../data/prefdata/sample.ts";
 import { HfGenerator } from "../../models/hf/generate.ts";
-import type { HfModel } from "../../models/hf/model.ts";
-import { itemPromptIds } from "../../models/hf/prompts.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { Generator } from "../../models/tinyvlm/generate-rows.ts";
-import type { WorldItem } from "../../world/format.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
 import { loadModelInput } from "./inputs.ts";
 
@@ -35,15 +32,7 @@ export const stageSample = defineExecutor({
       const onProgress = (done: number) => progress.update(done);
       const { records, stats } =
         generator instanceof HfGenerator
-          ? await drawSamples(
-              (r, o, p) => generator.generate(r, o, p),
-              hfPromptRows(generator.model, prompts.records),
-              prompts.records,
-              n,
-              sampler,
-              undefined,
-              onProgress,
-            )
+          ? await sampleHfResponses(generator, prompts.records, n, sampler, onProgress)
           : await sampleResponses(generator, prompts.records, examplesOf("", prompts.records, generator.model.config.imageSize), n, sampler, onProgress);
       progress.finish();
       writeDataset(ctx.out, { kind: "samples", records });
@@ -53,16 +42,3 @@ export const stageSample = defineExecutor({
     }
   },
 });
-
-/** A Hugging Face decoder's generation rows: each prompt's ids (its chat template for a conversation); images are refused. */
-function hfPromptRows(model: HfModel, items: readonly WorldItem[]): { promptIds: number[] }[] {
-  return items.map((item) => {
-    if (item.image) throw new SampleError(`item ${item.id} has an image, and ${model.config.architecture} is a text model; sample from text prompts`);
-    const promptIds = itemPromptIds(model, item);
-    if (promptIds.length >= model.config.maxPositionEmbeddings)
-      throw new SampleError(
-        `item ${item.id}: its prompt of ${promptIds.length} tokens leaves no room to answer within the model's ${model.config.maxPositionEmbeddings} positions`,
-      );
-    return { promptIds };
-  });
-}

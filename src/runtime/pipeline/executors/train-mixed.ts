@@ -17,23 +17,19 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
-import type { Runtime } from "../../engine/session.ts";
-import { loadCheckpoint } from "../../models/checkpoint.ts";
-import { examplesOf } from "../../models/tinyvlm/examples.ts";
-import type { Example } from "../../models/tinyvlm/feeds.ts";
-import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
-import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
+import type { SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
-import type { OfflinePair, OnlinePrompt } from "./online-options.ts";
+import { type LoadedModel, modelAt } from "./inputs.ts";
+import type { OfflinePair, OnlineAnswer, OnlinePolicy, OnlinePrompt } from "./online-options.ts";
 import { onlineOptionsOf, onlineSettings } from "./online-settings.ts";
 import { LOGPROBS_FILE, type PairLogProbs } from "./reference-logprobs.ts";
-import { annotatorOf, finishOnline, loraNote, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
-import { checkPrecisionOnDevice, tinyVlmOnly } from "./training-settings.ts";
+import { annotatorOf, finishOnline, loraNote, onlinePolicy, promptsOf, referenceName, startOnline, trainRounds } from "./train-online.ts";
+import { checkPrecisionOnDevice } from "./training-settings.ts";
 
 type LogProbPair = { chosen: SequenceLogProb; rejected: SequenceLogProb };
 
 /** The reference model of a mixed phase, or null (reference: none). */
-function mixedReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | "model", model: VlmModel, modelInput: StoredInput): VlmModel | null {
+function mixedReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | "model", model: LoadedModel, modelInput: StoredInput): LoadedModel | null {
   if (reference === "none") return null;
   if (reference === "precomputed") return model;
   // reference: <model>: the lowering gives that model to the reference.logprobs node only; its entry names it.
@@ -47,7 +43,7 @@ function mixedReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | 
     throw new NodeError(
       `${ctx.node.id}: the reference model ${used.node} (store entry ${used.key.slice(0, 12)}) is not in the store ${store}; run the graph again`,
     );
-  return modelFromCheckpoint(loadCheckpoint(dir), `${used.node} (${dir})`);
+  return modelAt(dir, used.node);
 }
 
 /** The offline pairs of the "pairs" input; a mixed phase needs some to mix with. */
@@ -61,11 +57,11 @@ function offlineRecords(ctx: ExecContext, input: StoredInput): PairRecord[] {
 
 /**
  * Each offline pair's prompt: the prompts input's item of the same id when its text and image bytes match (a world of
- * another seed has the same ids and prompts but other images), else the pair's own item; the pair keeps its own image.
+ * another seed has the same ids and prompts but other images), else the pair's own item (`own`, as the policy takes it).
  */
 function promptsOfPairs(
   records: readonly PairRecord[],
-  rgbs: readonly (Uint8Array | null)[],
+  own: readonly OnlinePrompt[],
   known: ReadonlyMap<string, OnlinePrompt>,
 ): {
   prompts: OnlinePrompt[];
@@ -74,13 +70,13 @@ function promptsOfPairs(
   const sameImage = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : Buffer.compare(a, b) === 0);
   let matched = 0;
   const prompts = records.map((r, i) => {
-    const own = rgbs[i] ?? null;
+    const mine = own[i] as OnlinePrompt;
     const found = known.get(r.item.id);
-    if (found && found.item.prompt === r.item.prompt && sameImage(found.rgb, own)) {
+    if (found && found.item.prompt === r.item.prompt && sameImage(found.rgb, mine.rgb)) {
       matched++;
       return found;
     }
-    return { item: r.item, rgb: own };
+    return mine;
   });
   return { prompts, matched };
 }
@@ -88,10 +84,9 @@ function promptsOfPairs(
 /** The offline pairs' reference log-probs from the reference node; any it lacks are scored here with the reference model. */
 async function offlineLogProbs(
   ctx: ExecContext,
-  runtime: Runtime,
-  reference: VlmModel,
+  policy: OnlinePolicy,
   records: readonly PairRecord[],
-  rgbs: readonly (Uint8Array | null)[],
+  own: readonly OnlinePrompt[],
 ): Promise<Map<string, LogProbPair>> {
   const refs = new Map<string, LogProbPair>();
   const refInput = ctx.inputs.find((i) => i.name === "reference");
@@ -104,16 +99,16 @@ async function offlineLogProbs(
       }
   const missing = records.flatMap((r, i) => (refs.has(r.id) ? [] : [i]));
   if (missing.length === 0) return refs;
-  const examples: Example[] = missing.flatMap((i) => {
+  const answers: OnlineAnswer[] = missing.flatMap((i) => {
     const r = records[i] as PairRecord;
-    const rgb = rgbs[i] ?? null;
+    const prompt = own[i] as OnlinePrompt;
     return [
-      { id: `${r.id}\u0000chosen`, prompt: r.item.prompt, answer: r.chosen, rgb },
-      { id: `${r.id}\u0000rejected`, prompt: r.item.prompt, answer: r.rejected, rgb },
+      { key: `${r.id}\u0000chosen`, prompt, answer: r.chosen },
+      { key: `${r.id}\u0000rejected`, prompt, answer: r.rejected },
     ];
   });
   ctx.log.line(`${ctx.node.id}: ${missing.length} of ${records.length} offline pairs have no stored reference log-probs; scoring them now`);
-  const scored = await answerLogProbs(runtime, reference, examples);
+  const scored = await policy.logProbs("reference", answers);
   for (const r of missing.map((i) => records[i] as PairRecord))
     refs.set(r.id, { chosen: scored.get(`${r.id}\u0000chosen`) as SequenceLogProb, rejected: scored.get(`${r.id}\u0000rejected`) as SequenceLogProb });
   return refs;
@@ -122,21 +117,15 @@ async function offlineLogProbs(
 /** The offline pairs as the rounds draw them, with their reference log-probs (sum or mean, as `logps`; 0 reference-free). */
 async function offlinePairs(
   ctx: ExecContext,
-  runtime: Runtime,
+  policy: OnlinePolicy,
   records: readonly PairRecord[],
-  model: VlmModel,
-  reference: VlmModel | null,
   logps: "sum" | "mean",
 ): Promise<{ offline: OfflinePair[]; matched: number }> {
   // The prompts input's items by id: the ground truth of each pair's prompt when the prompts have it.
-  const known = new Map(promptsOf(ctx.input("prompts").dir, model).map((x) => [x.item.id, x]));
-  const rgbs = examplesOf(
-    "",
-    records.map((r) => r.item),
-    model.config.imageSize,
-  ).map((e) => e.rgb);
-  const { prompts, matched } = promptsOfPairs(records, rgbs, known);
-  const refs = reference ? await offlineLogProbs(ctx, runtime, reference, records, rgbs) : new Map<string, LogProbPair>();
+  const known = new Map(promptsOf(ctx.input("prompts").dir, policy).map((x) => [x.item.id, x]));
+  const own = policy.prompts(records.map((r) => r.item));
+  const { prompts, matched } = promptsOfPairs(records, own, known);
+  const refs = policy.hasReference ? await offlineLogProbs(ctx, policy, records, own) : new Map<string, LogProbPair>();
   const pick = (lp: SequenceLogProb) => (logps === "sum" ? lp.sum : lp.mean);
   const offline = records.map((r, i) => {
     const ref = refs.get(r.id);
@@ -157,40 +146,42 @@ export const trainMixedExecutor = defineExecutor({
   usesDevice: true,
   settings: (p) => ({ ...onlineSettings(p), reference: p.reference, p: p.p }),
   async run(ctx, s) {
-    // Online and mixed phases run on TinyVLM only (check refuses Hugging Face models there).
-    tinyVlmOnly(s.training);
     const { id, started, modelInput, model } = startOnline(ctx);
     const { device, lora } = s.training;
     const pairsInput = ctx.input("pairs");
     const records = offlineRecords(ctx, pairsInput);
     const runtime = await ctx.runtime(device);
     const reference = mixedReferenceOf(ctx, s.reference, model, modelInput);
-    const { offline, matched } = await offlinePairs(ctx, runtime, records, model, reference, s.objective.logps);
     const { annotator, name } = await annotatorOf(ctx, s.annotator, device, runtime);
     const { budget, ...options } = onlineOptionsOf(id, s, annotator);
     checkPrecisionOnDevice(options, runtime, id);
-    ctx.log.line(
-      `${id}: ${options.rounds} rounds of ${options.promptsPerRound} pairs from ${pairsInput.node.id} (${matched} of ${records.length} prompts found in ` +
-        `${ctx.input("prompts").node.id}); each kept with p = ${s.p}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
-    );
-    const { result, recent, progress } = await trainRounds(ctx, "mixed DPO", {
-      runtime,
-      model,
-      prompts: [],
-      options: { ...options, reference, mixed: { pairs: offline, p: s.p }, lora },
-    });
-    const mean = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
-    progress.finish(
-      `${result.rows.length} steps · loss ${mean(recent.map((r) => r.loss)).toFixed(3)} · reward accuracy ${mean(recent.map((r) => r["rewards/accuracies"] as number)).toFixed(2)}`,
-    );
-    const sum = (f: (r: (typeof result.rounds)[number]) => number) => result.rounds.reduce((a, r) => a + f(r), 0);
-    return {
-      ...finishOnline(ctx, result, started),
-      p: s.p,
-      offline_pairs: sum((r) => r.offline_pairs ?? 0),
-      fallback_pairs: sum((r) => r.fallback_pairs ?? 0),
-      annotator: name,
-      reference: referenceName(reference, model),
-    };
+    const policy = onlinePolicy(ctx, runtime, model, reference, s.training, options.seed);
+    try {
+      const { offline, matched } = await offlinePairs(ctx, policy, records, s.objective.logps);
+      ctx.log.line(
+        `${id}: ${options.rounds} rounds of ${options.promptsPerRound} pairs from ${pairsInput.node.id} (${matched} of ${records.length} prompts found in ` +
+          `${ctx.input("prompts").node.id}); each kept with p = ${s.p}, else an online pair annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
+      );
+      const { result, recent, progress } = await trainRounds(ctx, "mixed DPO", {
+        policy,
+        prompts: [],
+        options: { ...options, mixed: { pairs: offline, p: s.p } },
+      });
+      const mean = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+      progress.finish(
+        `${result.rows.length} steps · loss ${mean(recent.map((r) => r.loss)).toFixed(3)} · reward accuracy ${mean(recent.map((r) => r["rewards/accuracies"] as number)).toFixed(2)}`,
+      );
+      const sum = (f: (r: (typeof result.rounds)[number]) => number) => result.rounds.reduce((a, r) => a + f(r), 0);
+      return {
+        ...finishOnline(ctx, policy, result, started),
+        p: s.p,
+        offline_pairs: sum((r) => r.offline_pairs ?? 0),
+        fallback_pairs: sum((r) => r.fallback_pairs ?? 0),
+        annotator: name,
+        reference: referenceName(reference, model),
+      };
+    } finally {
+      await policy.close();
+    }
   },
 });

@@ -2,10 +2,10 @@
 // policy ("model"), the prompts ("prompts"), and either the annotator's rater node ("annotator") or the similarity
 // of online BDHS ("bdhs.similarity"); with `reference: <model>` that model ("reference"). Each round the current
 // policy samples, the annotator (or BDHS) makes pairs, and DPO steps on them with the optimizer state carried over.
-// The output is the trained model as a checkpoint directory, with metrics.jsonl (one row per step) and rounds.jsonl
-// (one row per round: pairs, objective/*, the time split) beside it. With `lora` the phase trains adapters over the
-// frozen initial policy (docs/lora.md); the checkpoint holds the merged weights and the adapter files beside them, as
-// train.dpo writes them.
+// The output is the trained model as a checkpoint directory of its family, with metrics.jsonl (one row per step) and
+// rounds.jsonl (one row per round: pairs, objective/*, the time split) beside it. With `lora` the phase trains
+// adapters over the frozen initial policy (docs/lora.md); the checkpoint holds the merged weights and the adapter
+// files, as train.dpo writes them. The model family's side of the rounds is its OnlinePolicy (onlinePolicy below).
 //
 // The helpers below are shared with train.mixed (train-mixed.ts).
 import { writeFileSync } from "node:fs";
@@ -17,19 +17,21 @@ import { SampleError } from "../../data/prefdata/sample.ts";
 import { ScoreError, type ScoreExpr } from "../../data/prefdata/score.ts";
 import { SimilarityError } from "../../data/prefdata/similarity.ts";
 import type { Runtime } from "../../engine/session.ts";
+import { HfCheckpointError } from "../../models/hf/model.ts";
+import { hfLoraOf } from "../../models/hf/train.ts";
 import { LoraError, type LoraSettings } from "../../models/tinyvlm/adapters.ts";
-import { examplesOf } from "../../models/tinyvlm/examples.ts";
-import type { VlmModel } from "../../models/tinyvlm/model.ts";
 import { RaterUnavailable } from "../../raters/protocol.ts";
 import type { Progress } from "../log.ts";
 import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
 import { createRater } from "./create-rater.ts";
-import { loadModel } from "./inputs.ts";
+import { type LoadedModel, loadModelInput } from "./inputs.ts";
+import { HfPolicy } from "./online-hf.ts";
 import {
   type OnlineAnnotator,
   OnlineError,
   type OnlineHooks,
   type OnlineOptions,
+  type OnlinePolicy,
   type OnlinePrompt,
   type OnlineResult,
   type OnlineRoundStats,
@@ -37,9 +39,10 @@ import {
   trainOnline,
 } from "./online-rounds.ts";
 import { type AnnotatorSettings, onlineOptionsOf, onlineSettings } from "./online-settings.ts";
+import { TinyVlmPolicy } from "./online-tinyvlm.ts";
 import { loadSimilarity } from "./similarity.ts";
-import { writeTrained } from "./training-progress.ts";
-import { checkPrecisionOnDevice, explainingPrecision, tinyVlmOnly } from "./training-settings.ts";
+import { writeMetrics } from "./training-progress.ts";
+import { checkPrecisionOnDevice, explainingPrecision, type TrainingSettings, tinyVlmOnly } from "./training-settings.ts";
 
 /** One JSON line per round: OnlineRoundStats. */
 export const ROUNDS_FILE = "rounds.jsonl";
@@ -50,11 +53,40 @@ export const ROUNDS_FILE = "rounds.jsonl";
  * `checkpoint_every`: an online phase has no mid-phase checkpoints to resume from — are declared in
  * src/graph/node-kinds.ts and refused before anything runs: by `check` (ALN3021), and by runGraph.)
  */
-export function startOnline(ctx: ExecContext): { id: string; started: number; modelInput: StoredInput; model: VlmModel } {
+export function startOnline(ctx: ExecContext): { id: string; started: number; modelInput: StoredInput; model: LoadedModel } {
   const started = performance.now();
   const modelInput = ctx.input("model");
-  return { id: ctx.node.id, started, modelInput, model: loadModel(modelInput) };
+  return { id: ctx.node.id, started, modelInput, model: loadModelInput(modelInput) };
 }
+
+/**
+ * The model family's side of the rounds: a TinyVLM or a Hugging Face decoder as the policy, `reference` (of the same
+ * family) scoring its answers, LoRA and recomputation as the phase's settings say, the adapters seeded by `seed`.
+ */
+export function onlinePolicy(
+  ctx: ExecContext,
+  runtime: Runtime,
+  model: LoadedModel,
+  reference: LoadedModel | null,
+  training: TrainingSettings,
+  seed: number,
+): OnlinePolicy {
+  if (reference && reference.family !== model.family)
+    throw new NodeError(
+      `${ctx.node.id}: the policy is a ${familyName(model)} and the reference a ${familyName(reference)}; log-probs compare only under one tokenizer, so give a reference of the policy's family`,
+    );
+  if (model.family === "hf")
+    return new HfPolicy(runtime, model.model, (reference?.model as typeof model.model | undefined) ?? null, {
+      ...(training.lora ? { lora: hfLoraOf(training.lora) } : {}),
+      recompute: training.recompute === true,
+      seed,
+      scratch: ctx.scratch,
+    });
+  tinyVlmOnly(training);
+  return new TinyVlmPolicy(runtime, model.model, (reference?.model as typeof model.model | undefined) ?? null, training.lora, seed);
+}
+
+const familyName = (m: LoadedModel) => (m.family === "hf" ? `Hugging Face ${m.model.config.architecture}` : "TinyVLM");
 
 /** What the log says about LoRA, e.g. "; LoRA r = 128, α = 256 on q, v, projector trained fully (lr 2e-6)". */
 export function loraNote(lora: LoraSettings | undefined): string {
@@ -96,18 +128,16 @@ export async function annotatorOf(
 }
 
 /** The reference model for online answers: the initial policy (precomputed), none, or the model of the input it names. */
-export function onlineReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | InputRef, model: VlmModel): VlmModel | null {
+export function onlineReferenceOf(ctx: ExecContext, reference: "precomputed" | "none" | InputRef, model: LoadedModel): LoadedModel | null {
   if (reference === "none") return null;
   if (reference === "precomputed") return model;
-  return loadModel(ctx.input(reference.input));
+  return loadModelInput(ctx.input(reference.input));
 }
 
-/** Prompts with their images at the model's size, from a stored dataset of any kind (each record's item). */
-export function promptsOf(dir: string, model: VlmModel): OnlinePrompt[] {
+/** Prompts as the policy takes them (TinyVLM: images at its size), from a stored dataset of any kind (each record's item). */
+export function promptsOf(dir: string, policy: OnlinePolicy): OnlinePrompt[] {
   const dataset = readDataset(dir);
-  const items = dataset.records.map((r) => itemOf(dataset.kind, r));
-  const examples = examplesOf("", items, model.config.imageSize);
-  return items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
+  return policy.prompts(dataset.records.map((r) => itemOf(dataset.kind, r)));
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -159,18 +189,18 @@ function onlineHooks(ctx: ExecContext, progress: Progress, rounds: number): Onli
 export async function trainRounds(
   ctx: ExecContext,
   what: string,
-  train: { runtime: Runtime; model: VlmModel; prompts: readonly OnlinePrompt[]; options: OnlineOptions },
+  train: { policy: OnlinePolicy; prompts: readonly OnlinePrompt[]; options: OnlineOptions },
 ): Promise<{ result: OnlineResult; recent: OnlineStepMetrics[]; progress: Progress }> {
   const progress = ctx.log.progress(`${ctx.node.id}: ${what}`, train.options.rounds, "rounds");
   const hooks = onlineHooks(ctx, progress, train.options.rounds);
   const result = await asNodeErrors(ctx.node.id, () =>
-    explainingPrecision(train.options.mixedPrecision, ctx.node.id, () => trainOnline(train.runtime, train.model, train.prompts, train.options, hooks)),
+    explainingPrecision(train.options.mixedPrecision, ctx.node.id, () => trainOnline(train.policy, train.prompts, train.options, hooks)),
   );
   return { result, recent: hooks.recent, progress };
 }
 
 /** What the summary says of the reference model: the initial policy, another model, or none. */
-export function referenceName(reference: VlmModel | null, model: VlmModel): string {
+export function referenceName(reference: LoadedModel | null, model: LoadedModel): string {
   return reference ? (reference === model ? "initial policy" : "model") : "none";
 }
 
@@ -180,7 +210,14 @@ async function asNodeErrors<T>(id: string, train: () => Promise<T>): Promise<T> 
     return await train();
   } catch (e) {
     if (e instanceof RaterUnavailable) throw new NodeError(`${id}: the annotator cannot run: ${e.message}\n  fix the rater and run again.`, { cause: e });
-    if (e instanceof OnlineError || e instanceof ScoreError || e instanceof SampleError || e instanceof SimilarityError || e instanceof LoraError)
+    if (
+      e instanceof OnlineError ||
+      e instanceof ScoreError ||
+      e instanceof SampleError ||
+      e instanceof SimilarityError ||
+      e instanceof LoraError ||
+      e instanceof HfCheckpointError
+    )
       throw new NodeError(`${id}: ${e.message}`, { cause: e });
     // runBdhs checks its options with RangeErrors that name the setting.
     if (e instanceof RangeError && e.message.startsWith("bdhs:")) throw new NodeError(`${id}: ${e.message}`, { cause: e });
@@ -189,8 +226,9 @@ async function asNodeErrors<T>(id: string, train: () => Promise<T>): Promise<T> 
 }
 
 /** Writes the checkpoint (with LoRA, the adapter files beside the merged weights), metrics.jsonl and rounds.jsonl; the summary both phases report. */
-export function finishOnline(ctx: ExecContext, result: OnlineResult, started: number): Record<string, unknown> {
-  writeTrained(ctx.out, result.model, result.adapters, result.rows);
+export function finishOnline(ctx: ExecContext, policy: OnlinePolicy, result: OnlineResult, started: number): Record<string, unknown> {
+  policy.save(ctx.out);
+  writeMetrics(ctx.out, result.rows);
   writeFileSync(path.join(ctx.out, ROUNDS_FILE), result.rounds.map((r) => `${JSON.stringify(r)}\n`).join(""));
   const tail = result.rows.slice(-Math.min(result.rows.length, 20));
   const sum = (f: (r: OnlineRoundStats) => number) => result.rounds.reduce((a, r) => a + f(r), 0);
@@ -208,13 +246,8 @@ export function finishOnline(ctx: ExecContext, result: OnlineResult, started: nu
   };
   for (const key of ["objective/kl", "objective/scores", "objective/scores_margin", "bdhs/similarity", "bdhs/accepted"] as const)
     if (last?.[key] !== undefined) summary[key] = last[key];
-  if (result.adapters)
-    summary.lora = {
-      rank: result.adapters.settings.rank,
-      alpha: result.adapters.settings.alpha,
-      weights: result.adapters.weights.length,
-      trainable_parameters: result.adapters.trainableParameters,
-    };
+  const lora = policy.loraSummary();
+  if (lora) summary.lora = lora;
   summary.seconds = {
     sampling: sum((r) => r.seconds.sampling),
     annotating: sum((r) => r.seconds.annotating),
@@ -226,8 +259,8 @@ export function finishOnline(ctx: ExecContext, result: OnlineResult, started: nu
 }
 
 /** The prompts to sample on; online BDHS rewrites ground truths, so it skips prompts without one. */
-function promptsToSample(ctx: ExecContext, input: StoredInput, model: VlmModel, bdhs: boolean): OnlinePrompt[] {
-  const all = promptsOf(input.dir, model);
+function promptsToSample(ctx: ExecContext, input: StoredInput, policy: OnlinePolicy, bdhs: boolean): OnlinePrompt[] {
+  const all = promptsOf(input.dir, policy);
   const prompts = bdhs ? all.filter((x) => x.item.answer.trim() !== "") : all;
   if (prompts.length < all.length)
     ctx.log.line(`${ctx.node.id}: skipped ${all.length - prompts.length} prompt(s) without a ground-truth answer (online BDHS rewrites it)`);
@@ -240,24 +273,27 @@ export const trainOnlineExecutor = defineExecutor({
   usesDevice: true,
   settings: (p) => ({ ...onlineSettings(p), reference: p.reference }),
   async run(ctx, s) {
-    // Online and mixed phases run on TinyVLM only (check refuses Hugging Face models there).
-    tinyVlmOnly(s.training);
     const { id, started, model } = startOnline(ctx);
     const { device, lora } = s.training;
-    const promptsInput = ctx.input("prompts");
-    const prompts = promptsToSample(ctx, promptsInput, model, s.annotator.kind === "bdhs");
     const runtime = await ctx.runtime(device);
+    const reference = onlineReferenceOf(ctx, s.reference, model);
     const { annotator, name } = await annotatorOf(ctx, s.annotator, device, runtime);
     const { budget, ...options } = onlineOptionsOf(id, s, annotator);
     checkPrecisionOnDevice(options, runtime, id);
-    const reference = onlineReferenceOf(ctx, s.reference, model);
-    ctx.log.line(
-      `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
-    );
-    const { result, recent: tail, progress } = await trainRounds(ctx, "online DPO", { runtime, model, prompts, options: { ...options, reference, lora } });
-    progress.finish(
-      `${result.rows.length} steps · loss ${fixed(mean(tail.map((r) => r.loss)))} · reward accuracy ${fixed(mean(tail.map((r) => r["rewards/accuracies"] as number)), 2)} · kl ${fixed(result.rounds.at(-1)?.["objective/kl"])}`,
-    );
-    return { ...finishOnline(ctx, result, started), annotator: name, reference: referenceName(reference, model) };
+    const policy = onlinePolicy(ctx, runtime, model, reference, s.training, options.seed);
+    try {
+      const promptsInput = ctx.input("prompts");
+      const prompts = await asNodeErrors(id, async () => promptsToSample(ctx, promptsInput, policy, s.annotator.kind === "bdhs"));
+      ctx.log.line(
+        `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
+      );
+      const { result, recent: tail, progress } = await trainRounds(ctx, "online DPO", { policy, prompts, options });
+      progress.finish(
+        `${result.rows.length} steps · loss ${fixed(mean(tail.map((r) => r.loss)))} · reward accuracy ${fixed(mean(tail.map((r) => r["rewards/accuracies"] as number)), 2)} · kl ${fixed(result.rounds.at(-1)?.["objective/kl"])}`,
+      );
+      return { ...finishOnline(ctx, policy, result, started), annotator: name, reference: referenceName(reference, model) };
+    } finally {
+      await policy.close();
+    }
   },
 });

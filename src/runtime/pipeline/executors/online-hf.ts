@@ -1,0 +1,163 @@
+// The Hugging Face decoders' side of online and mixed DPO (OnlinePolicy, online-options.ts): one HfTrainerPool carries
+// the LoRA adapters (PEFT's, over weights read in place) or every decoder tensor, and their optimizer state, through
+// every round. The sampler of a refresh is the current policy:
+//   - before any step, the checkpoint itself (so round 1's KL is exactly 0: the same programs score both sides);
+//   - LoRA: the checkpoint's weights in place plus the adapters' current values as initializers of the generation and
+//     log-prob programs (y = x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ, as the training forward computes it; nothing is merged or written);
+//   - full fine-tuning: the trained float32 weights written to the phase's scratch directory as a Hugging Face
+//     directory and read from there in place (a model of several GB cannot travel inside an ONNX program); the one of
+//     the previous refresh is deleted.
+// Text items only: a prompt with an image is refused (the vision-language models come with their own policy).
+import { rmSync } from "node:fs";
+import path from "node:path";
+import type { HfAdapterValues } from "../../../models/hf/lora.ts";
+import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
+import { type SampleStats, sampleHfResponses } from "../../data/prefdata/sample.ts";
+import type { Runtime } from "../../engine/session.ts";
+import { HfGenerator } from "../../models/hf/generate.ts";
+import { hfAnswerLogProbs } from "../../models/hf/logprobs.ts";
+import { type HfModel, loadHfModel } from "../../models/hf/model.ts";
+import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
+import { type HfPair, HfTrainerPool, type HfTrainingOptions, trainHfDpo } from "../../models/hf/train.ts";
+import type { DpoStepMetrics } from "../../models/tinyvlm/dpo.ts";
+import type { SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
+import type { WorldItem } from "../../world/format.ts";
+import {
+  type LoraSummary,
+  type OnlineAnswer,
+  OnlineError,
+  type OnlinePolicy,
+  type OnlinePrompt,
+  type RoundPair,
+  type RoundTraining,
+  type Slot,
+} from "./online-options.ts";
+
+/** The sampler: a model (the checkpoint, or the scratch copy of a fully fine-tuned policy) and adapters over it. */
+interface HfSampler {
+  model: HfModel;
+  adapters?: HfAdapterValues;
+  generator?: HfGenerator;
+  /** The scratch directory it was written to (full fine-tuning), removed at the next refresh. */
+  dir?: string;
+}
+
+export class HfPolicy implements OnlinePolicy {
+  private readonly pool: HfTrainerPool;
+  readonly hasReference: boolean;
+  private sampler: HfSampler;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly model: HfModel,
+    /** The reference model (the initial policy or another checkpoint); null: reference-free. */
+    private readonly reference: HfModel | null,
+    private readonly o: Pick<HfTrainingOptions, "lora" | "recompute"> & { seed: number; scratch: string },
+  ) {
+    this.pool = new HfTrainerPool(runtime, model, o.lora, o.seed);
+    this.sampler = { model };
+    this.hasReference = reference !== null;
+  }
+
+  get step(): number {
+    return this.pool.step;
+  }
+
+  prompts(items: readonly WorldItem[]): OnlinePrompt[] {
+    return items.map((item) => {
+      if (item.image) throw new OnlineError(`item ${item.id} has an image, and ${this.model.config.architecture} is a text model; train on text prompts`);
+      return { item, rgb: null };
+    });
+  }
+
+  async refresh(): Promise<void> {
+    await this.sampler.generator?.close();
+    const stale = this.sampler.dir;
+    this.sampler = this.currentPolicy();
+    if (stale && stale !== this.sampler.dir) rmSync(stale, { recursive: true, force: true });
+    this.sampler.generator = new HfGenerator(this.runtime, this.sampler.model, this.sampler.adapters);
+  }
+
+  /** The policy as it is now, for sampling (see the file comment). */
+  private currentPolicy(): HfSampler {
+    if (this.pool.step === 0) return { model: this.model };
+    const adapters = this.pool.adapterValues();
+    if (adapters) return { model: this.model, adapters };
+    const dir = path.join(this.o.scratch, `sampler-step-${this.pool.step}`);
+    this.pool.saveModel(dir, "float32");
+    return { model: loadHfModel(dir), dir };
+  }
+
+  sample(slots: readonly Slot[], n: number, sampler: SamplerInfo): Promise<{ records: SampleRecord[]; stats: SampleStats }> {
+    const generator = this.sampler.generator;
+    if (!generator) throw new Error("online DPO: sampling before the first refresh");
+    return sampleHfResponses(
+      generator,
+      slots.map((s) => ({ ...s.prompt.item, id: s.key })),
+      n,
+      sampler,
+    );
+  }
+
+  fits(prompt: OnlinePrompt, answer: string): boolean {
+    return this.ids(prompt, answer).length <= this.model.config.maxPositionEmbeddings;
+  }
+
+  async logProbs(model: "reference" | "sampler", answers: readonly OnlineAnswer[]): Promise<Map<string, SequenceLogProb>> {
+    const rows = answers.map((a) => ({ promptIds: itemPromptIds(this.model, a.prompt.item), answerIds: answerIds(this.model, a.prompt.item, a.answer) }));
+    let scored: SequenceLogProb[];
+    if (model === "reference") {
+      if (!this.reference) throw new Error("online DPO: reference log-probs asked of a reference-free phase");
+      scored = await hfAnswerLogProbs(this.runtime, this.reference, rows);
+    } else {
+      const { adapters } = this.sampler;
+      scored = await hfAnswerLogProbs(this.runtime, this.sampler.model, rows, adapters ? { adapters } : {});
+    }
+    return new Map(answers.map((a, i) => [a.key, scored[i] as SequenceLogProb]));
+  }
+
+  async train(pairs: readonly RoundPair[], o: RoundTraining, onRun: (rows: DpoStepMetrics[]) => void): Promise<void> {
+    const hfPairs = pairs.map(
+      (p): HfPair => ({
+        promptIds: itemPromptIds(this.model, p.prompt.item),
+        chosenIds: answerIds(this.model, p.prompt.item, p.chosen),
+        rejectedIds: answerIds(this.model, p.prompt.item, p.rejected),
+        weight: p.weight,
+        refChosen: p.refChosen,
+        refRejected: p.refRejected,
+      }),
+    );
+    const options = { ...o, ...(this.o.lora ? { lora: this.o.lora } : {}), recompute: this.o.recompute };
+    await trainHfDpo(this.runtime, this.model, hfPairs, options, onRun, { pool: this.pool });
+  }
+
+  bdhsGenerator(): undefined {
+    return undefined;
+  }
+
+  save(out: string): void {
+    this.pool.saveModel(out);
+  }
+
+  loraSummary(): LoraSummary | undefined {
+    const lora = this.o.lora;
+    if (!lora) return undefined;
+    const adapters = this.pool.adapters;
+    return {
+      rank: lora.rank,
+      alpha: lora.alpha,
+      weights: adapters.length,
+      trainable_parameters: adapters.reduce((n, a) => n + lora.rank * (a.in + a.out), 0),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.sampler.generator?.close();
+    if (this.sampler.dir) rmSync(this.sampler.dir, { recursive: true, force: true });
+  }
+
+  /** Prompt and answer ids as DPO scores them. */
+  private ids(prompt: OnlinePrompt, answer: string): number[] {
+    return [...itemPromptIds(this.model, prompt.item), ...answerIds(this.model, prompt.item, answer)];
+  }
+}
