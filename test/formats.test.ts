@@ -196,7 +196,6 @@ describe("bad rows are reported with file and row", () => {
           prompt: [
             { role: "user", content: "a" },
             { role: "assistant", content: "b" },
-            { role: "user", content: "c" },
           ],
           chosen: "c",
           rejected: "r",
@@ -215,7 +214,54 @@ describe("bad rows are reported with file and row", () => {
     assert.match(at(7), /id 'x' was already used in row 6; ids must be unique/);
     assert.match(at(8), /blank line/);
     assert.match(at(9), /image placeholder, but the row names no image/);
-    assert.match(at(10), /'prompt' must hold one user message \(alignc's items are single-turn\)/);
+    assert.match(at(10), /'prompt' must end with the user's message \(the answers continue it\); got user, assistant/);
+  });
+
+  test("TRL conversations keep a system message and earlier turns; rows without 'prompt' have TRL's implicit prompt", () => {
+    const d = fresh("trl-turns");
+    const user = (content: string) => ({ role: "user", content });
+    const assistant = (content: string) => ({ role: "assistant", content });
+    const file = write(
+      path.join(d, "turns.jsonl"),
+      jsonl(
+        { id: "sys", prompt: [{ role: "system", content: "Be brief." }, user("Hi?")], chosen: [assistant("Hello.")], rejected: [assistant("Go.")] },
+        { id: "multi", prompt: [user("2+2?"), assistant("4."), user("And 3+3?")], chosen: [assistant("6.")], rejected: [assistant("7.")] },
+        // Anthropic HH in TRL's implicit-prompt layout: the shared turns are the prompt.
+        {
+          id: "hh",
+          chosen: [user("Hi?"), assistant("Hey."), user("Name a fruit.")].concat([assistant("A pear.")]),
+          rejected: [user("Hi?"), assistant("Hey."), user("Name a fruit.")].concat([assistant("No.")]),
+        },
+        { id: "str", chosen: "Human: Name a colour. Assistant: Red.", rejected: "Human: Name a colour. Assistant: I will not." },
+      ),
+    );
+    const [sys, multi, hh, str] = pairsOf(file, "trl");
+    assert.equal(sys?.item.prompt, "Hi?");
+    assert.deepEqual(sys?.item.messages, [{ role: "system", content: "Be brief." }, user("Hi?")]);
+    assert.equal(multi?.item.prompt, "And 3+3?");
+    assert.deepEqual(multi?.item.messages, [user("2+2?"), assistant("4."), user("And 3+3?")]);
+    assert.deepEqual([hh?.item.messages, hh?.chosen, hh?.rejected], [[user("Hi?"), assistant("Hey."), user("Name a fruit.")], "A pear.", "No."]);
+    // Strings split at the first difference, the space before it going with the answers (trl.data_utils.extract_prompt).
+    assert.deepEqual(
+      [str?.item.prompt, str?.item.messages, str?.chosen, str?.rejected],
+      ["Human: Name a colour. Assistant:", undefined, " Red.", " I will not."],
+    );
+
+    const bad = write(
+      path.join(d, "bad-turns.jsonl"),
+      jsonl(
+        { prompt: [user("a"), { role: "system", content: "late" }, user("b")], chosen: "c", rejected: "r" },
+        { chosen: "Same.", rejected: "Same. And more." },
+        { chosen: "Yes.", rejected: "No." },
+        { chosen: [user("q"), assistant("a"), user("more"), assistant("b")], rejected: [user("q"), assistant("x")] },
+      ),
+    );
+    const problems = problemsOf({ file: bad, kind: "pairs", format: "trl" });
+    assert.equal(problems.length, 4, problems.join("\n"));
+    assert.match(problems[0] ?? "", /:1: .*'prompt\[1\]' is a system message; a system message may only open the conversation/);
+    assert.match(problems[1] ?? "", /:2: .*one of 'chosen' and 'rejected' is the start of the other/);
+    assert.match(problems[2] ?? "", /:3: .*share no start to take as the prompt/);
+    assert.match(problems[3] ?? "", /:4: .*'chosen' must hold one assistant message \(the answer\); got assistant, user, assistant/);
   });
 
   test("sharegpt, ms-swift and alignc rows: schema errors with their path, single-turn and one-image rules", () => {

@@ -45,8 +45,12 @@ test("experiments/hf/text-dpo.align runs end to end on a tiny Qwen2, reuses ever
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { item: WorldItem; responses: { text: string; tokens: number }[] });
-    assert.equal(greedy.length, 6);
-    assert.equal(greedy.filter((r) => r.item.messages).length, 3, "the conversational prompts keep their messages");
+    assert.equal(greedy.length, 8);
+    assert.equal(
+      greedy.filter((r) => r.item.messages).length,
+      5,
+      "the conversational prompts keep their messages (a system message and earlier turns included)",
+    );
     const aligned = loadHfModel(path.join(runDir, "outputs", "aligned"));
     const gen = new HfGenerator(testRuntime(), aligned);
     try {

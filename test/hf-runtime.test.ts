@@ -116,11 +116,29 @@ test("a Hugging Face judge ranks responses by their mean log-prob under the mode
     const replies = new Map<string, RaterReply>();
     const request = (itemId: string, imagePath: string | null): RaterRequest =>
       ({ itemId, prompt: item.prompt, imagePath, responses, aspects: ["helpfulness"], scale }) as RaterRequest;
-    const failures = await rater.rate([request("a", null), request("b", "x.png")], { onReply: (id, reply) => replies.set(id, reply) });
+    // A conversation (a system message, earlier turns) is scored as its chat template renders it.
+    const conversation = [
+      { role: "system" as const, content: "Answer in one word." },
+      { role: "user" as const, content: "Name a fruit." },
+      { role: "assistant" as const, content: "Pear." },
+      { role: "user" as const, content: item.prompt },
+    ];
+    const chat = { prompt: item.prompt, messages: conversation };
+    const chatRows = responses.map((r) => ({ promptIds: itemPromptIds(model, chat), answerIds: answerIds(model, chat, r) }));
+    const chatMeans = (await hfAnswerLogProbs(runtime, model, chatRows)).map((lp) => lp.mean);
+    const failures = await rater.rate([request("a", null), request("b", "x.png"), { ...request("c", null), messages: conversation }], {
+      onReply: (id, reply) => replies.set(id, reply),
+    });
     assert.deepEqual(
       replies.get("a")!.scores.map((s) => s.helpfulness),
       rankScores(means, scale),
     );
+    assert.deepEqual(
+      replies.get("c")!.scores.map((s) => s.helpfulness),
+      rankScores(chatMeans, scale),
+    );
+    assert.notEqual(chatMeans[1]!.toFixed(3), means[1]!.toFixed(3), "the conversation changes the scores");
+    assert.match(replies.get("c")!.rationale ?? "", new RegExp(chatMeans[1]!.toFixed(3).replace(".", "\\.")));
     assert.match(replies.get("a")!.rationale ?? "", /judge j \(qwen\): mean log-prob/);
     assert.equal(failures.length, 1);
     assert.match(JSON.stringify(failures[0]), /text model/);

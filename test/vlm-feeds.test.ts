@@ -5,8 +5,10 @@ import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
 import { Trainer } from "../src/runtime/engine/trainer.ts";
+import { examplesOf } from "../src/runtime/models/tinyvlm/examples.ts";
 import { type Example, encodeExample, FeedError, sftFeeds } from "../src/runtime/models/tinyvlm/feeds.ts";
 import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
+import type { WorldItem } from "../src/runtime/world/format.ts";
 import { generateItems } from "../src/runtime/world/generate.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { decodePng } from "../src/runtime/world/png.ts";
@@ -73,4 +75,21 @@ test("end to end: world POPE items → tokenizer → SFT of nano inside Loop run
   const end = second.values.loss!.slice(-10).reduce((a, v) => a + v, 0) / 10;
   assert.ok(start > 0.8 * chance, `initial loss ${start} should be near ln(vocab) = ${chance}`);
   assert.ok(end < 0.45, `answer loss ${end} should fall below 0.45 (yes/no + <eos>: ln 2 / 2 ≈ 0.35 when only the format is learnt)`);
+});
+
+test("TinyVLM refuses a conversation of several messages (it reads one prompt, with no chat template); one user message is its prompt", () => {
+  const base = { id: "c", prompt: "And 3+3?", answer: "", image: null } as unknown as WorldItem;
+  const single = { ...base, messages: [{ role: "user" as const, content: "And 3+3?" }] };
+  assert.deepEqual(examplesOf("", [single], 8), [{ id: "c", prompt: "And 3+3?", answer: "", rgb: null }]);
+  const multi = {
+    ...base,
+    messages: [
+      { role: "system" as const, content: "Be brief." },
+      { role: "user" as const, content: "And 3+3?" },
+    ],
+  };
+  assert.throws(
+    () => examplesOf("", [multi], 8),
+    (e: unknown) => e instanceof FeedError && /item c is a conversation of 2 messages \(system, user\).*chat template/.test(e.message),
+  );
 });

@@ -13,8 +13,13 @@
 export interface RaterRequest {
   /** Stable identifier of the dataset item. */
   itemId: string;
-  /** The prompt the responses answer. */
+  /** The prompt the responses answer (for a conversation, its last user message). */
   prompt: string;
+  /**
+   * The conversation the responses continue, when the item is one (a system message and earlier turns included; its
+   * last message is the user's `prompt`). Absent for plain-text prompts.
+   */
+  messages?: Array<{ role: "system" | "user" | "assistant"; content: string }>;
   /** Absolute path of the item's image, or `null` for text-only items. */
   imagePath: string | null;
   /** Candidate responses to score, in order. */

@@ -52,6 +52,7 @@ export function answerRequest(item: WorldItem, answer: string, rating: Pick<Rati
     responses: [answer],
     aspects: [...rating.aspects],
     scale: { ...rating.scale },
+    ...(item.messages ? { messages: item.messages } : {}),
     groundTruth: item,
   };
 }

@@ -196,6 +196,8 @@ function partReply(part: Part, scored: readonly Scored[], rater: string, modelNa
 function prepare(model: VlmModel, request: RaterRequest): Prepared<Example> {
   const tok = model.tokenizer;
   const c = model.config;
+  if (request.messages && request.messages.length > 1)
+    return { problem: `the item is a conversation of ${request.messages.length} messages, and a TinyVLM judge reads one prompt with no chat template` };
   let rgb: Uint8Array | null = null;
   if (request.imagePath !== null) {
     let png: ReturnType<typeof decodePng>;
@@ -249,7 +251,11 @@ type HfRow = { id: string; promptIds: number[]; answerIds: number[] };
 function prepareHf(model: HfModel, request: RaterRequest): Prepared<HfRow> {
   if (request.imagePath !== null)
     return { problem: `the item has an image, and the judge model ${model.config.architecture} is a text model; judge text items with it` };
-  const item = model.chatTemplate ? { prompt: request.prompt, messages: [{ role: "user" as const, content: request.prompt }] } : { prompt: request.prompt };
+  // The item's conversation when it is one, else the prompt as the user's message; a model without a chat template reads the prompt alone.
+  const messages = request.messages ?? [{ role: "user" as const, content: request.prompt }];
+  if (!model.chatTemplate && messages.length > 1)
+    return { problem: `the item is a conversation of ${messages.length} messages, and the judge model has no chat template to render it with` };
+  const item = model.chatTemplate ? { prompt: request.prompt, messages } : { prompt: request.prompt };
   const promptIds = itemPromptIds(model, item);
   const room = model.config.maxPositionEmbeddings - promptIds.length;
   if (room < 1) return { problem: `the prompt takes all ${model.config.maxPositionEmbeddings} positions of the judge model, leaving no room for a response` };

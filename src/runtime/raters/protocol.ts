@@ -28,6 +28,8 @@ export interface WireRequest {
   aspects: string[];
   scale: { min: number; max: number };
   mode: RaterMode;
+  /** The conversation the responses continue, when the item is one (its last message is `prompt`). */
+  messages?: Array<{ role: string; content: string }>;
   ground_truth?: unknown;
 }
 
@@ -49,6 +51,7 @@ export function wireRequest(part: Part): WireRequest {
     scale: { min: r.scale.min, max: r.scale.max },
     mode: part.mode,
   };
+  if (r.messages !== undefined) wire.messages = r.messages;
   if (r.groundTruth !== undefined) wire.ground_truth = r.groundTruth;
   return wire;
 }
@@ -73,6 +76,15 @@ export const requestSchema = {
       additionalProperties: false,
     },
     mode: { enum: ["listwise", "pairwise", "pointwise"] },
+    messages: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["role", "content"],
+        properties: { role: { enum: ["system", "user", "assistant"] }, content: { type: "string" } },
+        additionalProperties: false,
+      },
+    },
     ground_truth: {},
   },
   additionalProperties: false,

@@ -138,7 +138,7 @@ const sampler: Schema = {
 const sampleProps = { id: nonEmpty, item: worldItem, responses: { type: "array", minItems: 1, items: response }, sampler };
 
 export const SCHEMAS = {
-  "trl.pair": { type: "object", required: ["prompt", "chosen", "rejected"], properties: { ...trlImages, prompt: trlText, chosen: trlText, rejected: trlText } },
+  "trl.pair": { type: "object", required: ["chosen", "rejected"], properties: { ...trlImages, prompt: trlText, chosen: trlText, rejected: trlText } },
   "trl.prompt": { type: "object", required: ["prompt"], properties: { ...trlImages, prompt: trlText, completion: trlText } },
   "sharegpt.pair": {
     type: "object",

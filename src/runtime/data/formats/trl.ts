@@ -1,11 +1,15 @@
 // TRL (Hugging Face): preference rows {"prompt", "chosen", "rejected"} with an optional "images" list or "image";
 // prompt rows {"prompt"} or {"prompt", "completion"}. Each text may be standard (a string) or conversational (a
 // list of {role, content} messages, content a string or a list of {"type": "text", "text"} / {"type": "image"}
-// parts). Written rows are standard: strings, and "images": [path] when there is an image.
+// parts). A conversational prompt may open with a system message and hold earlier turns; it ends with the user's
+// message, whose text is the item's prompt, and the whole conversation is kept as the item's messages (a model's chat
+// template renders it). A preference row without "prompt" has TRL's implicit prompt: what "chosen" and "rejected"
+// start with (trl.data_utils.extract_prompt). Written rows keep conversations; other texts are strings, and
+// "images": [path] when there is an image.
 
 import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import type { PairRecord } from "../prefdata/records.ts";
-import { asRecord, idOf, oneImage, placeholders, promptText, stringsOf } from "./common.ts";
+import { asRecord, idOf, oneImage, placeholders, promptText, stringsOf, stripPlaceholders } from "./common.ts";
 import { schemaProblem } from "./schemas.ts";
 import { type FormatModule, isRowError, type PairRow, type PromptRow, type RowError, rowError } from "./types.ts";
 
@@ -20,21 +24,61 @@ interface Message {
   content: string | { type: string; text?: string }[];
 }
 
-/** The text of a standard or conversational field holding one message of `role` (schema-checked already). */
-function turn(value: unknown, role: "user" | "assistant", field: string): Turn | RowError {
+/** A message's text (its text parts joined by newlines) and its images ({"type": "image"} parts and `<image>` placeholders). */
+function contentOf(m: Message): Turn {
+  if (typeof m.content === "string") return { text: m.content, images: placeholders(m.content) };
+  const texts = m.content.filter((p) => p.type === "text").map((p) => p.text ?? "");
+  const parts = m.content.filter((p) => p.type === "image").length;
+  return { text: texts.join("\n"), images: parts + texts.reduce((n, t) => n + placeholders(t), 0) };
+}
+
+/** An answer field: a string, or one assistant message (schema-checked already). */
+function answerTurn(value: unknown, field: string): Turn | RowError {
   if (typeof value === "string") return { text: value, images: placeholders(value) };
   const messages = value as Message[];
-  if (messages.some((m) => m.role === "system"))
-    return rowError(`'${field}' holds a system message; alignc's prompts have no system part, so remove it or fold it into the user message`);
   const [only] = messages;
-  if (messages.length !== 1 || only?.role !== role)
+  if (messages.length !== 1 || only?.role !== "assistant")
+    return rowError(`'${field}' must hold one assistant message (the answer); got ${messages.map((m) => m.role).join(", ") || "no messages"}`);
+  return contentOf(only);
+}
+
+/**
+ * A prompt field: a string, or a conversation — an optional system message first, then turns that end with the
+ * user's message, which is the prompt's text; the conversation's images are counted over every message.
+ */
+function promptTurn(value: unknown, field: string): (Turn & { messages?: ChatTurn[] }) | RowError {
+  if (typeof value === "string") return { text: value, images: placeholders(value) };
+  const messages = value as Message[];
+  const roles = messages.map((m) => m.role).join(", ") || "no messages";
+  const late = messages.findIndex((m, i) => m.role === "system" && i > 0);
+  if (late > 0) return rowError(`'${field}[${late}]' is a system message; a system message may only open the conversation`);
+  const last = messages.at(-1);
+  if (last?.role !== "user") return rowError(`'${field}' must end with the user's message (the answers continue it); got ${roles}`);
+  const contents = messages.map(contentOf);
+  const turns = messages.map((m, i): ChatTurn => ({ role: m.role as ChatTurn["role"], content: stripPlaceholders((contents[i] as Turn).text) }));
+  return { text: (contents.at(-1) as Turn).text, images: contents.reduce((n, c) => n + c.images, 0), messages: turns };
+}
+
+/**
+ * TRL's implicit prompt of a preference row without "prompt" (trl.data_utils.extract_prompt): the longest start
+ * "chosen" and "rejected" share — whole messages of conversations, characters of strings (a space just before the
+ * first difference goes with the answers) — and the rest of each as its answer.
+ */
+function implicitPrompt(chosen: unknown, rejected: unknown): { prompt: unknown; chosen: unknown; rejected: unknown } | RowError {
+  if (typeof chosen !== typeof rejected) return rowError("the row has no 'prompt', and 'chosen' and 'rejected' are not both strings or both conversations");
+  const a = chosen as string | Message[];
+  const b = rejected as string | Message[];
+  const same = (i: number) => (typeof a === "string" ? a[i] === b[i] : JSON.stringify(a[i]) === JSON.stringify(b[i]));
+  let at = 0;
+  while (at < Math.min(a.length, b.length) && same(at)) at++;
+  if (at === Math.min(a.length, b.length))
     return rowError(
-      `'${field}' must hold one ${role} message (alignc's items are single-turn); got ${messages.map((m) => m.role).join(", ") || "no messages"}`,
+      "the row has no 'prompt', and one of 'chosen' and 'rejected' is the start of the other, so there is no answer to tell apart; give 'prompt'",
     );
-  if (typeof only.content === "string") return { text: only.content, images: placeholders(only.content) };
-  const texts = only.content.filter((p) => p.type === "text").map((p) => p.text ?? "");
-  const parts = only.content.filter((p) => p.type === "image").length;
-  return { text: texts.join("\n"), images: parts + texts.reduce((n, t) => n + placeholders(t), 0) };
+  if (typeof a === "string" && at > 0 && a[at - 1] === " ") at--;
+  if (at === 0)
+    return rowError("the row has no 'prompt', and 'chosen' and 'rejected' share no start to take as the prompt (TRL's implicit prompt); give 'prompt'");
+  return { prompt: a.slice(0, at), chosen: a.slice(at), rejected: b.slice(at) };
 }
 
 /** The row's image paths: "images" (a list) or "image" (a path or null), not both. */
@@ -45,7 +89,7 @@ function imagePaths(r: Record<string, unknown>): { paths: string[]; field: strin
 }
 
 function promptAndImage(r: Record<string, unknown>): { prompt: string; image: string | null; messages?: ChatTurn[] } | RowError {
-  const prompt = turn(r.prompt, "user", "prompt");
+  const prompt = promptTurn(r.prompt, "prompt");
   if (isRowError(prompt)) return prompt;
   const paths = imagePaths(r);
   if (isRowError(paths)) return paths;
@@ -54,11 +98,11 @@ function promptAndImage(r: Record<string, unknown>): { prompt: string; image: st
   const text = promptText(prompt.text, "prompt");
   if (isRowError(text)) return text;
   // A conversational prompt stays a conversation: a model with a chat template renders it (TRL's rule).
-  return typeof r.prompt === "string" ? { prompt: text, image } : { prompt: text, image, messages: [{ role: "user", content: text }] };
+  return prompt.messages ? { prompt: text, image, messages: prompt.messages } : { prompt: text, image };
 }
 
 function answer(value: unknown, field: string): string | RowError {
-  const t = turn(value, "assistant", field);
+  const t = answerTurn(value, field);
   if (isRowError(t)) return t;
   if (typeof value !== "string" && t.images > 0) return rowError(`'${field}' holds an image; images belong to the prompt`);
   return t.text;
@@ -79,7 +123,12 @@ export const trl: FormatModule = {
   parsePair(row): PairRow | RowError {
     const problem = schemaProblem("trl.pair", row);
     if (problem) return rowError(problem);
-    const r = row as Record<string, unknown>;
+    let r = row as Record<string, unknown>;
+    if (r.prompt === undefined) {
+      const split = implicitPrompt(r.chosen, r.rejected);
+      if (isRowError(split)) return split;
+      r = { ...r, ...split };
+    }
     const p = promptAndImage(r);
     if (isRowError(p)) return p;
     const chosen = answer(r.chosen, "chosen");

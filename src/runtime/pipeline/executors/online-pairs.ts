@@ -125,6 +125,7 @@ async function rateResponses(
     responses: r.responses.map((x) => x.text),
     aspects,
     scale,
+    ...(r.item.messages ? { messages: r.item.messages } : {}),
     // The grounded rater reads the scene from the world item (with its own id, not the slot's).
     groundTruth: (slots[i] as Slot).prompt.item,
   }));

@@ -25,6 +25,7 @@ export function requestOf(record: SampleRecord, aspects: string[], scale: { min:
     responses: record.responses.map((r) => r.text),
     aspects,
     scale,
+    ...(item.messages ? { messages: item.messages } : {}),
     groundTruth: item,
   };
 }
