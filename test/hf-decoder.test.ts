@@ -2,12 +2,14 @@
 // the same math (test/support/hf-reference.ts) on tiny random models — GQA, llama3 RoPE, q/k/v biases, a tied head
 // each covered — and against transformers' own logits and log-probs for the checkpoints of test/fixtures/hf/.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { decodeSafetensors, encodeSafetensors, loadSafetensors } from "../src/formats/safetensors.ts";
 import { readHfConfig } from "../src/models/hf/config.ts";
 import { buildHfLogitsProgram, buildHfLogProbProgram, type DecoderShape, decoderWeightSpecs } from "../src/models/hf/decoder.ts";
+import { buildHfGenerateProgram } from "../src/models/hf/generate.ts";
 import { arangePositions, positionsFromMask, ropeInvFreq, ropeTables } from "../src/models/hf/rope.ts";
 import { decoderShapeOf } from "../src/models/hf/shape.ts";
 import type { Runtime } from "../src/runtime/engine/session.ts";
@@ -123,7 +125,95 @@ const CASES: { name: string; shape: DecoderShape }[] = [
       qkvBias: false,
     },
   },
+  {
+    name: "Mistral with a sliding window of 3 on every layer (a query sees itself and the 2 keys before it)",
+    shape: {
+      ...base,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 12,
+      rope: { theta: 10000, scaling: { type: "default" } },
+      tiedEmbeddings: false,
+      qkvBias: false,
+      slidingWindow: 3,
+    },
+  },
+  {
+    name: "Qwen2 with use_sliding_window: a window of 4 on layer 1 only (max_window_layers 1), full attention on layer 0",
+    shape: {
+      ...base,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 12,
+      rope: { theta: 1e6, scaling: { type: "default" } },
+      tiedEmbeddings: true,
+      qkvBias: true,
+      slidingWindow: 4,
+      slidingLayers: [1],
+    },
+  },
 ];
+
+test("greedy generation through the KV cache with sliding windows equals the float64 reference's argmax, token for token", async () => {
+  for (const { name, shape } of CASES.filter((c) => c.shape.slidingWindow != null)) {
+    const w = randomWeights(shape, 5);
+    const prompts = [
+      [5, 17, 3, 44, 60],
+      [12, 7],
+    ];
+    const steps = 9; // 5 + 9 positions: the window matters in the prefill and in every step after it
+    const width = 5;
+    const total = width + steps;
+    const rt = testRuntime();
+    try {
+      const b = buildHfGenerateProgram(shape, w, { batch: 2, promptLength: width, steps, temperature: 0, seed: 0, stopTokens: [], pad: 0 });
+      const { cos, sin } = ropeTables(shape, arangePositions(1, total));
+      const out = await run(rt, b, {
+        prompt: int64(prompts.map((p) => [...p, ...Array<number>(width - p.length).fill(0)])),
+        prompt_length: { dtype: "int64", shape: [2], data: BigInt64Array.from(prompts.map((p) => BigInt(p.length))) },
+        rope_cos: { ...cos, shape: [total, shape.headDim] },
+        rope_sin: { ...sin, shape: [total, shape.headDim] },
+      });
+      const tokens = Array.from(out.tokens!.data as BigInt64Array, Number);
+      prompts.forEach((prompt, r) => {
+        const seq = [...prompt];
+        for (let i = 0; i < steps; i++) {
+          const logits = referenceLogits(shape, w, [seq], [seq.map(() => 1)], arangePositions(1, seq.length))
+            .at(0)!
+            .at(-1)!;
+          seq.push(logits.indexOf(Math.max(...logits)));
+        }
+        assert.deepEqual(tokens.slice(r * steps, (r + 1) * steps), seq.slice(prompt.length), `${name}, row ${r}`);
+      });
+    } finally {
+      await rt.release();
+    }
+  }
+});
+
+test("config.json's sliding windows: Mistral on every layer, Qwen2 from max_window_layers or by layer_types, only with use_sliding_window", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "alignc-hf-window-"));
+  try {
+    const read = (fixture: string, change: Record<string, unknown>) => {
+      const json = { ...JSON.parse(readFileSync(path.join(FIXTURES, fixture, "config.json"), "utf8")), ...change };
+      writeFileSync(path.join(dir, "config.json"), JSON.stringify(json));
+      return readHfConfig(dir);
+    };
+    const windows = (r: ReturnType<typeof readHfConfig>) => (r.ok ? [r.config.slidingWindow, r.config.slidingLayers] : r.problem);
+    assert.deepEqual(windows(read("mistral", { sliding_window: 5 })), [5, [0, 1]]);
+    assert.deepEqual(windows(read("mistral", { sliding_window: null })), [null, []]);
+    assert.deepEqual(windows(read("qwen2-tied-v4", { use_sliding_window: true, sliding_window: 4, max_window_layers: 1 })), [4, [1]]);
+    assert.deepEqual(windows(read("qwen2-tied-v4", { use_sliding_window: false, sliding_window: 4, max_window_layers: 0 })), [null, []]);
+    assert.deepEqual(windows(read("qwen2-tied-v5", { use_sliding_window: true, sliding_window: 4, layer_types: ["sliding_attention", "full_attention"] })), [
+      4,
+      [0],
+    ]);
+    const bad = read("qwen2-tied-v5", { use_sliding_window: true, sliding_window: 4, layer_types: ["sliding_attention"] });
+    assert.ok(!bad.ok && bad.problem.kind === "invalid-value" && bad.problem.key === "layer_types", JSON.stringify(bad));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 // Row 1 is left-padded by 3, with generate's positions (cumsum of the mask − 1).
 const B = 2;

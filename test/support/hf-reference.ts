@@ -69,7 +69,8 @@ function rope(v: Float64Array, at: number, hd: number, invFreq: readonly number[
 }
 
 /**
- * Logits [B][T][V] in float64. Keys where `mask` is 0 and later positions are hidden; a query row that sees no key
+ * Logits [B][T][V] in float64. Keys where `mask` is 0, later positions and (sliding-window layers) keys W or more
+ * positions back are hidden; a query row that sees no key
  * (a padding position) attends uniformly to what it would see without the padding mask, as no caller reads it.
  */
 export function referenceLogits(s: DecoderShape, w: Weights, ids: number[][], mask: number[][], positions: number[][]): number[][][] {
@@ -84,6 +85,7 @@ export function referenceLogits(s: DecoderShape, w: Weights, ids: number[][], ma
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) h.set(E.data.subarray(ids[b]![t]! * D, ids[b]![t]! * D + D), (b * T + t) * D);
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}`;
+    const window = s.slidingWindow != null && (s.slidingLayers?.includes(l) ?? true) ? s.slidingWindow : Number.POSITIVE_INFINITY;
     const x = rmsNorm(h, N, D, mat(w, `${p}.input_layernorm.weight`).data, s.rmsEps);
     const bias = (n: string) => (s.qkvBias ? `${p}.self_attn.${n}_proj.bias` : undefined);
     const q = linear(x, N, w, `${p}.self_attn.q_proj.weight`, bias("q"));
@@ -101,20 +103,23 @@ export function referenceLogits(s: DecoderShape, w: Weights, ids: number[][], ma
         const kvh = Math.floor(j / G);
         for (let tq = 0; tq < T; tq++) {
           const qo = (b * T + tq) * H * hd + j * hd;
+          // Sliding-window layers see the keys tq − W < tk ≤ tq (by index, as transformers' mask counts).
+          const lo = Math.max(0, tq - window + 1);
           const scores: number[] = [];
           const visible: number[] = [];
-          for (let tk = 0; tk <= tq; tk++) {
+          for (let tk = lo; tk <= tq; tk++) {
             let d = 0;
             for (let e = 0; e < hd; e++) d += q[qo + e]! * k[(b * T + tk) * KV * hd + kvh * hd + e]!;
             scores.push(d / Math.sqrt(hd));
-            if (mask[b]![tk] !== 0) visible.push(tk);
+            if (mask[b]![tk] !== 0) visible.push(tk - lo);
           }
           const keys = visible.length > 0 ? visible : scores.map((_, i) => i);
           const m = Math.max(...keys.map((i) => scores[i]!));
           const e = keys.map((i) => Math.exp(scores[i]! - m));
           const z = e.reduce((x1, x2) => x1 + x2, 0);
-          keys.forEach((tk, i) => {
-            for (let c = 0; c < hd; c++) a[qo + c] = a[qo + c]! + (e[i]! / z) * v[(b * T + tk) * KV * hd + kvh * hd + c]!;
+          keys.forEach((i, n) => {
+            const tk = lo + i;
+            for (let c = 0; c < hd; c++) a[qo + c] = a[qo + c]! + (e[n]! / z) * v[(b * T + tk) * KV * hd + kvh * hd + c]!;
           });
         }
       }
@@ -163,6 +168,12 @@ export function shapeFromConfig(c: Record<string, unknown>): DecoderShape {
       originalMaxPositionEmbeddings: Number(rp.original_max_position_embeddings),
     };
   else throw new Error(`config.json: rope type ${type} is not supported here`);
+  // transformers: Mistral windows every layer; Qwen2 with use_sliding_window the layers its layer_types name
+  // "sliding_attention", else those from max_window_layers (default 28) on.
+  const window = c.model_type === "mistral" || c.use_sliding_window === true ? ((c.sliding_window as number | null) ?? null) : null;
+  const layers = Array.from({ length: num("num_hidden_layers") }, (_, i) => i);
+  const types = c.layer_types as string[] | undefined;
+  const slidingLayer = (i: number) => c.model_type === "mistral" || (types ? types[i] === "sliding_attention" : i >= num("max_window_layers", 28));
   return {
     vocab: num("vocab_size"),
     hidden: num("hidden_size"),
@@ -177,6 +188,7 @@ export function shapeFromConfig(c: Record<string, unknown>): DecoderShape {
     qkvBias: c.model_type === "qwen2" || c.attention_bias === true,
     outputBias: c.model_type === "llama" && c.attention_bias === true,
     mlpBias: c.model_type === "llama" && c.mlp_bias === true,
-    slidingWindow: c.model_type === "mistral" || c.use_sliding_window === true ? ((c.sliding_window as number | null) ?? null) : null,
+    slidingWindow: window,
+    slidingLayers: window === null ? [] : layers.filter((i) => slidingLayer(i)),
   };
 }

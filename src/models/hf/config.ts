@@ -61,8 +61,13 @@ export interface HfDecoderConfig {
   outputBias: boolean;
   /** gate/up/down projections have a bias: Llama's `mlp_bias`. */
   mlpBias: boolean;
-  /** Attention window in tokens, or null for full attention (Qwen2 only with `use_sliding_window`). */
+  /** Attention window in tokens (a query sees itself and the W − 1 keys before it), or null for full attention. */
   slidingWindow: number | null;
+  /**
+   * Which layers attend through the window (indices; [] without one): every layer of Mistral; Qwen2's `layer_types`
+   * "sliding_attention" (transformers 5), else the layers from `max_window_layers` on, with `use_sliding_window`.
+   */
+  slidingLayers: number[];
   bosTokenId: number | null;
   /** `eos_token_id`, an int or a list in the file; [] when absent. */
   eosTokenIds: number[];
@@ -261,9 +266,24 @@ function normalise(json: Record<string, JsonValue>, file: string): HfDecoderConf
   const mlpBias = architecture === "LlamaForCausalLM" && flag("mlp_bias", false);
 
   let slidingWindow: number | null = null;
-  if (architecture === "MistralForCausalLM") slidingWindow = json.sliding_window === null ? null : int("sliding_window", { fallback: d.slidingWindow ?? 0 });
-  else if (architecture === "Qwen2ForCausalLM" && flag("use_sliding_window", false))
+  let slidingLayers: number[] = [];
+  const allLayers = Array.from({ length: numHiddenLayers }, (_, i) => i);
+  if (architecture === "MistralForCausalLM") {
     slidingWindow = json.sliding_window === null ? null : int("sliding_window", { fallback: d.slidingWindow ?? 0 });
+    slidingLayers = allLayers;
+  } else if (architecture === "Qwen2ForCausalLM" && flag("use_sliding_window", false)) {
+    slidingWindow = json.sliding_window === null ? null : int("sliding_window", { fallback: d.slidingWindow ?? 0 });
+    const types = json.layer_types;
+    if (types !== undefined && types !== null) {
+      if (!Array.isArray(types) || types.length !== numHiddenLayers || types.some((t) => t !== "full_attention" && t !== "sliding_attention"))
+        invalid("layer_types", `must list "full_attention" or "sliding_attention" for each of the ${numHiddenLayers} layers, found ${shown(types)}`);
+      slidingLayers = allLayers.filter((i) => (types as JsonValue[])[i] === "sliding_attention");
+    } else {
+      const from = int("max_window_layers", { min: 0, fallback: 28 });
+      slidingLayers = allLayers.filter((i) => i >= from);
+    }
+  }
+  if (slidingWindow === null) slidingLayers = [];
 
   const eos = json.eos_token_id;
   let eosTokenIds: number[] = [];
@@ -308,6 +328,7 @@ function normalise(json: Record<string, JsonValue>, file: string): HfDecoderConf
     outputBias: llamaBias,
     mlpBias,
     slidingWindow,
+    slidingLayers,
     bosTokenId: tokenId("bos_token_id"),
     eosTokenIds,
     padTokenId: tokenId("pad_token_id"),

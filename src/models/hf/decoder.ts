@@ -45,8 +45,10 @@ export interface DecoderShape {
   outputBias?: boolean;
   /** gate/up/down projections have biases (Llama's `mlp_bias`; default false). */
   mlpBias?: boolean;
-  /** Sliding-window attention width, or null/absent for full attention: sequences longer than it are refused (not implemented yet). */
+  /** Sliding-window attention: a query at position i sees keys i − W < j ≤ i (transformers' mask); null/absent: full attention. */
   slidingWindow?: number | null;
+  /** The layers that attend through the window (absent: every layer, when there is a window). */
+  slidingLayers?: readonly number[];
 }
 
 export interface WeightSpec {
@@ -266,11 +268,24 @@ export interface DecoderInputs {
   sin: Tensor;
 }
 
-/** The additive float32 attention bias [B, 1, 1, T, T]: causal, and keys hidden where the attention mask is 0. */
-export function attentionBias(mask: Tensor, length: number): Tensor {
+/**
+ * The additive float32 attention bias [B, 1, 1, T, T]: causal (within `window` W, if given: query i sees keys
+ * i − W < j ≤ i), and keys hidden where the attention mask is 0.
+ */
+export function attentionBias(mask: Tensor, length: number, window?: number): Tensor {
   const m = mask.dtype === "float32" ? mask : op.cast(mask, "float32");
   const padding = op.unsqueeze(op.mul(op.sub(m, 1), -hiddenBias("float32")), [1, 2, 3]); // [B, 1, 1, 1, T]
-  return op.add(causalMask(padding, length), padding);
+  return op.add(causalMask(padding, length, window), padding);
+}
+
+/**
+ * Layer l's attention window when it changes anything for `length` positions (the window is shorter), else undefined.
+ * Positions are counted from each row's first token, so the window compares cache or sequence indices.
+ */
+export function layerWindow(s: DecoderShape, l: number, length: number): number | undefined {
+  const w = s.slidingWindow;
+  if (w == null || length <= w) return undefined;
+  return s.slidingLayers === undefined || s.slidingLayers.includes(l) ? w : undefined;
 }
 
 /** Final hidden states before the last norm, [B·T, D], in the weights' dtype. */
@@ -287,16 +302,17 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
     if (table.rank !== 3 || table.shape[0] !== b || table.shape[1] !== t || table.shape[2] !== s.headDim)
       throw new ShapeError(`hf decoder: ${name} must be [${b}, ${t}, ${s.headDim}], got [${table.shape.join(", ")}]`);
   }
-  // Keys more than the window behind a query are hidden by sliding-window attention; within it, it is plain causal.
-  if (s.slidingWindow != null && t > s.slidingWindow)
-    throw new ShapeError(`hf decoder: ${t} tokens exceed the sliding window of ${s.slidingWindow}; sliding-window attention is not implemented yet`);
   const embed = w("model.embed_tokens.weight");
   const dtype = embed.dtype;
   const table = (x: Tensor) => op.unsqueeze(x.dtype === dtype ? x : op.cast(x, dtype), [2]); // [B, T, 1, hd]
-  const ctx: AttentionContext = { batch: b, length: t, cos: table(inputs.cos), sin: table(inputs.sin), bias: attentionBias(inputs.attentionMask, t) };
+  const full: AttentionContext = { batch: b, length: t, cos: table(inputs.cos), sin: table(inputs.sin), bias: attentionBias(inputs.attentionMask, t) };
+  // Sliding-window layers hide the keys W or more positions behind a query (one bias for all of them).
+  const window = s.slidingWindow ?? undefined;
+  const windowed = window !== undefined && t > window ? { ...full, bias: attentionBias(inputs.attentionMask, t, window) } : full;
   let h = op.reshape(op.gather(embed, inputs.inputIds, 0), [b * t, s.hidden]);
   for (let l = 0; l < s.layers; l++) {
     const layer = `model.layers.${l}`;
+    const ctx = layerWindow(s, l, t) === undefined ? full : windowed;
     const block = (x: Tensor) => {
       const a = op.add(x, gqaAttention(rmsNorm(x, w(`${layer}.input_layernorm.weight`), s.rmsEps), s, p, `${layer}.self_attn`, ctx));
       return op.add(a, swigluMlp(rmsNorm(a, w(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));

@@ -21,6 +21,7 @@ import {
   type DecoderShape,
   type DecoderWeights,
   decoderHead,
+  layerWindow,
   projectQkv,
   rmsNorm,
   swigluMlp,
@@ -63,6 +64,10 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
   const prefillTable = (x: Tensor) => op.unsqueeze(op.slice(x, [0], [tp], [0]), [0, 2]); // [1, W, 1, hd]
   const cache = { cos: prefillTable(cosAll), sin: prefillTable(sinAll) };
   const bias = attentionBias(promptMask, tp);
+  // Sliding-window layers (decoder.ts layerWindow) see only the W − 1 positions before each query.
+  const window = s.slidingWindow ?? undefined;
+  const prefillWindowBias = window !== undefined && tp > window ? attentionBias(promptMask, tp, window) : bias;
+  const windowIn = (l: number, length: number) => layerWindow(s, l, length) !== undefined;
   let h = op.reshape(op.gather(weight("model.embed_tokens.weight"), prompt, 0), [bsz * tp, s.hidden]);
   const caches: Tensor[] = [];
   for (let l = 0; l < s.layers; l++) {
@@ -72,7 +77,7 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
     // Caches of S positions: [B, KV, 1, S, hd].
     const padTo = (t: Tensor) => op.pad(t, [0, 0, 0, 0, 0, 0, 0, 0, steps, 0]);
     caches.push(padTo(k), padTo(v));
-    h = op.add(h, attendAndProject(s, p, `${layer}.self_attn`, q, k, v, bias, bsz, tp));
+    h = op.add(h, attendAndProject(s, p, `${layer}.self_attn`, q, k, v, windowIn(l, tp) ? prefillWindowBias : bias, bsz, tp));
     h = op.add(h, swigluMlp(rmsNorm(h, weight(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
   }
   // Logits at each row's last real prompt token: row b·W + length − 1 of the [B·W, D] hidden states.
@@ -99,7 +104,13 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
       const stepTable = (x: Tensor) => op.unsqueeze(op.gather(x, pos!, 0), [1, 2]); // [B, 1, 1, hd]
       const cos = stepTable(cosAll);
       const sin = stepTable(sinAll);
-      const stepBias = op.unsqueeze(op.mul(op.sub(nextVisible, 1), -hiddenBias("float32")), [1, 2, 3]); // [B, 1, 1, 1, S]
+      const biasOf = (seen: Tensor) => op.unsqueeze(op.mul(op.sub(seen, 1), -hiddenBias("float32")), [1, 2, 3]); // [B, 1, 1, 1, S]
+      const stepBias = biasOf(nextVisible);
+      // Within the window: cache positions j > pos − W (the cache holds positions, so j is a position).
+      const stepWindowBias =
+        window !== undefined && total > window
+          ? biasOf(op.mul(nextVisible, op.cast(op.greater(b.tensor("int64", range(total), [1, total]), op.unsqueeze(op.sub(pos!, window), [1])), "float32")))
+          : stepBias;
       let x = op.gather(weight("model.embed_tokens.weight"), token, 0); // [B, D]
       const nextKv: Tensor[] = [];
       for (let l = 0; l < s.layers; l++) {
@@ -109,7 +120,7 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
         const kc = op.where(write, k, kv[2 * l]!);
         const vc = op.where(write, v, kv[2 * l + 1]!);
         nextKv.push(kc, vc);
-        x = op.add(x, attendAndProject(s, p, `${layer}.self_attn`, q, kc, vc, stepBias, bsz, 1));
+        x = op.add(x, attendAndProject(s, p, `${layer}.self_attn`, q, kc, vc, windowIn(l, total) ? stepWindowBias : stepBias, bsz, 1));
         x = op.add(x, swigluMlp(rmsNorm(x, weight(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
       }
       return {

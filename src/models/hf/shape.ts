@@ -22,5 +22,6 @@ export function decoderShapeOf(c: HfDecoderConfig): DecoderShape {
     outputBias: c.outputBias,
     mlpBias: c.mlpBias,
     slidingWindow: c.slidingWindow,
+    slidingLayers: c.slidingLayers,
   };
 }

@@ -21,13 +21,16 @@ export function hiddenBias(dtype: DType): number {
   return dtype === "float16" ? -1e4 : -1e9;
 }
 
-/** A [T, T] additive mask: 0 on and below the diagonal, a large negative value above it. */
-export function causalMask(like: Tensor, t: number): Tensor {
+/**
+ * A [T, T] additive mask: 0 on and below the diagonal, a large negative value above it. With `window` W (sliding-window
+ * attention) also below the band: query i sees keys i − W < j ≤ i.
+ */
+export function causalMask(like: Tensor, t: number, window?: number): Tensor {
   const b = builderOf(like);
   const data = new Array<number>(t * t).fill(0);
   const hidden = hiddenBias(like.dtype);
-  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = hidden;
-  return b.data(like.dtype, fromNumbers(like.dtype, data), [t, t], "causal_mask");
+  for (let i = 0; i < t; i++) for (let j = 0; j < t; j++) if (j > i || (window !== undefined && j <= i - window)) data[i * t + j] = hidden;
+  return b.data(like.dtype, fromNumbers(like.dtype, data), [t, t], window === undefined ? "causal_mask" : "window_mask");
 }
 
 /** Query, key and value heads of x: each [B, H, T, hd]. */
