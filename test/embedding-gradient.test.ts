@@ -53,3 +53,34 @@ for (const rows of [64, SCATTER_GRADIENT_ROWS + 5]) {
     }
   });
 }
+
+test("a bfloat16 table's large-vocabulary gradient is summed in float32 (ORT's CUDA ScatterND has no bfloat16 kernel) and cast back", async () => {
+  const rows = SCATTER_GRADIENT_ROWS + 5;
+  const width = 2;
+  const ids = [3, 3, rows - 1, 0];
+  const weights = Float32Array.from([0.5, -1.25, 0.75, 2, -0.5, 1, 1.5, -2]);
+  const b = new Builder("embedding_grad_bf16");
+  const table = b.input("table", "float32", [rows, width]);
+  const idx = b.input("ids", "int64", [4]);
+  const w = b.input("w", "float32", [4, width]);
+  // As mixed precision computes: float32 master weights cast to bfloat16 for the lookup.
+  const looked = op.cast(op.gather(op.cast(table, "bfloat16"), idx, 0), "float32");
+  const [g] = grad(op.reduceSum(op.mul(looked, w)), [table]);
+  b.output(g!, "grad");
+  const scatter = b.root.nodes.find((n) => n.op === "ScatterND");
+  assert.equal(scatter?.inputs.map((t) => t?.dtype).join(","), "float32,int64,float32");
+  const rt = testRuntime();
+  try {
+    const got = (
+      await rt.run(await rt.load(serializeModel(b.root)), {
+        table: { dtype: "float32", shape: [rows, width], data: new Float32Array(rows * width) },
+        ids: { dtype: "int64", shape: [4], data: BigInt64Array.from(ids.map(BigInt)) },
+        w: { dtype: "float32", shape: [4, width], data: weights },
+      })
+    ).grad!.data as Float32Array;
+    // Sums of these values are exact in bfloat16: row 3 gets rows 0 and 1 of w.
+    assert.deepEqual([got[3 * width], got[3 * width + 1], got[(rows - 1) * width], got[0], got[1]], [1.25, 0.75, -0.5, 1.5, -2]);
+  } finally {
+    await rt.release();
+  }
+});

@@ -87,3 +87,12 @@ test("the fixtures' tokenizers encode and decode as Python's tokenizers do", (t)
   }
   assert.ok(compared > 0, "the golden files hold no tokenizer encodings");
 });
+
+test("ids past the tokenizer's vocabulary (a padded embedding table's rows) decode to nothing, as Python's tokenizers do; negative ids fail", () => {
+  const tok = HfTextTokenizer.load(path.join(repoRoot, "test/fixtures/hf/qwen2-tied-v5"));
+  const ids = tok.encode("ghi");
+  // tokenizers.Tokenizer.decode([70, 71, 100000, 72]) == "ghi" (recorded from tokenizers 0.22 on this fixture).
+  assert.equal(tok.decode([...ids.slice(0, 2), 100_000, ...ids.slice(2)]), tok.decode(ids));
+  assert.equal(tok.decode([tok.vocabSize, tok.vocabSize + 1]), "");
+  assert.throws(() => tok.decode([-1]), /ids\[0\] = -1 is not a token id/);
+});

@@ -79,8 +79,12 @@ function gatherVjp(a: VjpArgs): (Tensor | null)[] {
   const width = rest.reduce<number>((p, d) => p * (d as number), 1);
   const g = op.reshape(dy(a), [-1, width]);
   if (rows >= SCATTER_GRADIENT_ROWS) {
-    // Negative ids count from the end, as Gather's do; ScatterND takes them too.
-    const table = op.scatterND(op.reshape(zerosLike(data), [rows, width]), op.unsqueeze(flatIdx, [1]), g, "add");
+    // Negative ids count from the end, as Gather's do; ScatterND takes them too. ORT's CUDA ScatterND has no bfloat16
+    // kernel, so a bfloat16 gradient is summed in float32 (more exact too) and cast back.
+    const sumIn = data.dtype === "bfloat16" ? "float32" : data.dtype;
+    const updates = sumIn === g.dtype ? g : op.cast(g, sumIn);
+    const summed = op.scatterND(op.full(g, [rows, width], 0, sumIn), op.unsqueeze(flatIdx, [1]), updates, "add");
+    const table = summed.dtype === data.dtype ? summed : op.cast(summed, data.dtype);
     return [op.reshape(table, data.shape), null];
   }
   // ONNX's OneHot schema has no bfloat16 values (ORT refuses such a model): make it in float32 and cast (exact: 0s and 1s).

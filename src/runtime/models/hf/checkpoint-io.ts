@@ -36,26 +36,57 @@ const MAX_COPIED_BYTES = 256 * 1024 * 1024;
 
 /** One tensor of the checkpoint read from its file, as float32 (bf16/fp16 widened exactly). */
 export function readTensorFloat32(model: HfModel, ref: ExternalTensorData, name: string): Float32Array {
+  return toFloat32(readTensorBytes(model, ref, name), ref.dtype, name);
+}
+
+/** One tensor's bytes, in a fresh (aligned) buffer. */
+function readTensorBytes(model: HfModel, ref: ExternalTensorData, name: string): Uint8Array {
   const file = path.join(model.weights.folder, ref.location);
   const r = withUntrustedReader(file, { maxBytes: Number.MAX_SAFE_INTEGER }, (read) => read(ref.offset, ref.length));
   if (!r.ok) throw new HfCheckpointError(`${file}: ${describeRefusal(r)}`);
   const bytes = r.value;
   if (bytes.length !== ref.length) throw new HfCheckpointError(`${file}: ${name} is cut short (${bytes.length} of ${ref.length} bytes)`);
-  return toFloat32(bytes, ref.dtype, name);
-}
-
-function toFloat32(bytes: Buffer, dtype: DType, name: string): Float32Array {
   const aligned = new Uint8Array(bytes.length);
   aligned.set(bytes);
+  return aligned;
+}
+
+/** A tensor as stored (its own dtype), for copying it unchanged. */
+function readTensorAsStored(model: HfModel, ref: ExternalTensorData, name: string): TensorData {
+  const { buffer } = readTensorBytes(model, ref, name);
+  const shape = [...ref.shape];
+  switch (ref.dtype) {
+    case "float32":
+      return { dtype: "float32", shape, data: new Float32Array(buffer) };
+    case "float16":
+    case "bfloat16":
+      return { dtype: ref.dtype, shape, data: new Uint16Array(buffer) };
+    case "float64":
+      return { dtype: "float64", shape, data: new Float64Array(buffer) };
+    default:
+      throw new HfCheckpointError(`${name} is ${ref.dtype}, not a floating-point weight`);
+  }
+}
+
+/**
+ * The values as float32. Loops, not `Float32Array.from(typed, map)`: that collects every element into a JS list first,
+ * which a 136M-element embedding table (Qwen2.5's) does not survive.
+ */
+function toFloat32(aligned: Uint8Array, dtype: DType, name: string): Float32Array {
+  const widen = (src: ArrayLike<number>, f: (x: number) => number) => {
+    const out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = f(src[i] as number);
+    return out;
+  };
   switch (dtype) {
     case "float32":
       return new Float32Array(aligned.buffer);
     case "float16":
-      return Float32Array.from(new Uint16Array(aligned.buffer), halfToNumber);
+      return widen(new Uint16Array(aligned.buffer), halfToNumber);
     case "bfloat16":
-      return Float32Array.from(new Uint16Array(aligned.buffer), bfloat16ToNumber);
+      return widen(new Uint16Array(aligned.buffer), bfloat16ToNumber);
     case "float64":
-      return Float32Array.from(new Float64Array(aligned.buffer));
+      return new Float32Array(new Float64Array(aligned.buffer));
     default:
       throw new HfCheckpointError(`${name} is ${dtype}, not a floating-point weight`);
   }
@@ -64,7 +95,7 @@ function toFloat32(bytes: Buffer, dtype: DType, name: string): Float32Array {
 /** float32 values in `dtype` (round to nearest even for the 16-bit types). */
 export function fromFloat32(values: Float32Array, dtype: DType, shape: readonly number[]): TensorData {
   if (dtype === "float16" || dtype === "bfloat16") return { dtype, shape: [...shape], data: toHalfBits(values, dtype) };
-  if (dtype === "float64") return { dtype, shape: [...shape], data: Float64Array.from(values) };
+  if (dtype === "float64") return { dtype, shape: [...shape], data: new Float64Array(values) };
   return { dtype: "float32", shape: [...shape], data: values };
 }
 
@@ -116,8 +147,11 @@ export function saveHfDirectory(
     const tensors = new Map<string, TensorData>();
     for (const name of shard) {
       const ref = source.weights.tensors.get(name) as ExternalTensorData;
-      const values = replaced.get(name) ?? readTensorFloat32(source, ref, name);
-      tensors.set(name, fromFloat32(values, dtype, ref.shape));
+      const values = replaced.get(name);
+      // An untouched tensor in its own dtype is copied byte for byte; otherwise converted through float32.
+      if (values) tensors.set(name, fromFloat32(values, dtype, ref.shape));
+      else if (ref.dtype === dtype) tensors.set(name, readTensorAsStored(source, ref, name));
+      else tensors.set(name, fromFloat32(readTensorFloat32(source, ref, name), dtype, ref.shape));
       weightMap[name] = fileOf(i);
       total += (ref.length / byteSize(source.dtype)) * byteSize(dtype);
     }

@@ -131,7 +131,7 @@ export class HfTrainerPool extends TrainerHandoff {
     const r = this.lora.rank;
     for (const a of this.adapters) {
       const name = `${a.module}.weight`;
-      const w = Float32Array.from(readTensorFloat32(this.model, this.model.weights.tensors.get(name) as ExternalTensorData, name));
+      const w = readTensorFloat32(this.model, this.model.weights.tensors.get(name) as ExternalTensorData, name); // a fresh array
       const A = params.get(a.a)?.data as Float32Array; // [r, in]
       const B = params.get(a.b)?.data as Float32Array; // [out, r]
       for (let o = 0; o < a.out; o++)

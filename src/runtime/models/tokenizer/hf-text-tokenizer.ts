@@ -68,13 +68,17 @@ export class HfTextTokenizer {
     return this.hf.encode(text, { add_special_tokens: options.addSpecialTokens === true }).ids;
   }
 
+  /**
+   * The text of `ids`. Ids past the tokenizer's vocabulary decode to nothing, as Hugging Face's tokenizers do: a model's
+   * embedding table is often padded beyond its tokens (Qwen2.5: 151,936 rows for 151,665 tokens) and may sample those.
+   */
   decode(ids: readonly number[], options: TextDecodeOptions = {}): string {
     ids.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
-        throw new TokenizerError(`decode: ids[${i}] = ${id} is not a token id in [0, ${this.vocabSize})`);
+      if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`decode: ids[${i}] = ${id} is not a token id (a non-negative integer)`);
     });
-    if (ids.length === 0) return "";
-    return this.hf.decode([...ids], { skip_special_tokens: options.skipSpecial ?? false, clean_up_tokenization_spaces: false });
+    const known = ids.filter((id) => id < this.vocabSize);
+    if (known.length === 0) return "";
+    return this.hf.decode(known, { skip_special_tokens: options.skipSpecial ?? false, clean_up_tokenization_spaces: false });
   }
 
   idOf(token: string): number | undefined {
