@@ -752,6 +752,11 @@ export const messages = {
     ["HfCheckpointError"],
     "A Hugging Face checkpoint could not be used at run time: its config.json was refused (as `alignc check` would refuse it), its weights' headers do not match the config (a missing tensor, a wrong shape, mixed dtypes), its generation_config.json is malformed, or its tokenizer does not fit the model's vocabulary. The message names the file and what to fix; `alignc check` catches most of these before a run (docs/hf-models.md).",
   ),
+  imageDecodeFailed: failure(
+    "ALN7026",
+    ["ImageError"],
+    "An image file could not be read as pixels: it is not a PNG, JPEG or WebP file, its header or data is broken or truncated, or it is larger than 89,478,485 pixels (Pillow's MAX_IMAGE_PIXELS), which alignc refuses as a possible decompression bomb before decoding anything. The message names the file; convert or resize it, or leave the row out (docs/formats.md).",
+  ),
 
   // ── ALN9xxx limits ───────────────────────────────────────────────────────
   tooManyDiagnostics: def<{ count: number; file: string }>(
