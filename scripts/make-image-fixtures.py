@@ -1,11 +1,12 @@
 """Small image files in every mode alignc reads, and what Pillow makes of them (test/images.test.ts).
 
-Run with a Python that has Pillow (the CI venv: .ci/.venv/bin/python scripts/make-image-fixtures.py). It writes
+Run with a Python that has Pillow and transformers (the CI venv: .ci/.venv/bin/python scripts/make-image-fixtures.py). It writes
 test/fixtures/images/: PNGs of every colour type and depth (RGB, RGBA, L, LA, P, P with transparency, 4-bit palette,
 1-bit, 16-bit grey and 16-bit RGB written by hand as Pillow cannot), JPEGs (4:2:0, 4:4:4, progressive, greyscale),
 WebPs (lossy, lossless, with alpha), EXIF orientations 2-8 on JPEG and 6 on PNG and WebP; and golden.json with, per
 file, Pillow's pixels after ImageOps.exif_transpose + convert("RGB") (transformers' load_image) as a sha256 and
-size, and the sha256 of resizes with each filter to odd sizes (Image.resize, reducing_gap None).
+size, and the sha256 of resizes with each filter to odd sizes (Image.resize, reducing_gap None); and
+golden-processors.json: transformers' Pillow-backend image processors' pixel_values for some of the files.
 """
 import hashlib, json, struct, sys, zlib
 from pathlib import Path
@@ -76,3 +77,32 @@ for name in sorted(files):
     golden[name] = entry
 (out / "golden.json").write_text(json.dumps({"pillow": Image.__version__, "files": golden}, indent=1) + "\n")
 print(f"{len(golden)} files, Pillow {Image.__version__}", file=sys.stderr)
+
+# ── transformers' image processors, Pillow backend (test/hf-vision-processor.test.ts) ──
+# Each case: a processor class and its settings; per image, the sha256 of pixel_values[0] (float32, C×H×W) of
+# processor(images=load_image(path)) — load_image is exif_transpose + convert("RGB"), as alignc reads images.
+from transformers.image_utils import load_image
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
+from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+import transformers
+
+PROCESSORS = {
+    "clip-336": (CLIPImageProcessorPil, {"size": {"shortest_edge": 336}, "crop_size": {"height": 336, "width": 336}}),
+    "clip-30-crop-40": (CLIPImageProcessorPil, {"size": {"shortest_edge": 30}, "crop_size": {"height": 40, "width": 40}}),
+    "clip-bilinear-no-crop": (CLIPImageProcessorPil, {"size": {"shortest_edge": 23}, "do_center_crop": False, "resample": 2}),
+    "llava-pad-48": (LlavaImageProcessorPil, {"size": {"shortest_edge": 48}, "crop_size": {"height": 48, "width": 48}, "do_pad": True}),
+    "siglip-384": (SiglipImageProcessorPil, {"size": {"height": 384, "width": 384}}),
+    "siglip-odd-lanczos": (SiglipImageProcessorPil, {"size": {"height": 37, "width": 53}, "resample": 1, "image_mean": [0.1, 0.2, 0.3], "image_std": [0.9, 0.8, 0.7], "rescale_factor": 0.0039}),
+}
+IMAGES = ["rgb.png", "rgba.png", "l16.png", "p-transparency.png", "q85-420.jpg", "orientation-6.jpg", "alpha.webp"]
+processors = {}
+for name, (cls, settings) in PROCESSORS.items():
+    p = cls(**settings)
+    processors[name] = {"class": cls.__name__.replace("Pil", ""), "settings": settings, "pixel_values": {}}
+    for image in IMAGES:
+        pv = p(images=load_image(str(out / image)), return_tensors="np")["pixel_values"][0]
+        assert pv.dtype == np.float32
+        processors[name]["pixel_values"][image] = {"shape": list(pv.shape), "sha256": sha(pv), "first": [float(x) for x in pv.reshape(-1)[:4]]}
+(out / "golden-processors.json").write_text(json.dumps({"transformers": transformers.__version__, "processors": processors}, indent=1) + "\n")
+print(f"{len(processors)} processors × {len(IMAGES)} images, transformers {transformers.__version__}", file=sys.stderr)

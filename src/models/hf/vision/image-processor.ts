@@ -1,0 +1,221 @@
+// Hugging Face image processors, Pillow backend (transformers' `*ImageProcessorPil`, what `use_fast=False` runs), as
+// one pipeline over a decoded RGB image: [pad to square] → resize → [center crop] → rescale → normalize → CHW float32
+// `pixel_values`, with transformers' arithmetic: the resize is Pillow's (formats/image/resample.ts), the output size
+// of `shortest_edge` truncates (int(size · long / short)), the crop takes (orig − crop) // 2 and pads with zeros when
+// the image is smaller, rescale multiplies in float64 then rounds to float32, normalize subtracts and divides in
+// float32. test/hf-vision-processor.test.ts checks the bytes against transformers.
+//
+// Settings come from the checkpoint: `preprocessor_config.json` (the hub's layout) or `processor_config.json`'s
+// "image_processor" object (transformers 5's save_pretrained), over the defaults of the class its
+// `image_processor_type` names (CLIPImageProcessor, LlavaImageProcessor, SiglipImageProcessor; a `…Fast` name is read
+// as its class). Anything else is a problem naming the file and the key.
+import path from "node:path";
+import type { RgbImage } from "../../../formats/image/decode.ts";
+import { PIL_RESAMPLE, type ResampleFilter, resizeRgb } from "../../../formats/image/resample.ts";
+import type { JsonValue } from "../../../formats/strict-json.ts";
+import { describeRefusal, readUntrusted } from "../../../util/untrusted-file.ts";
+import { parseJsonObject } from "../config.ts";
+
+export const PREPROCESSOR_CONFIG_FILE = "preprocessor_config.json";
+export const PROCESSOR_CONFIG_FILE = "processor_config.json";
+
+export const IMAGE_PROCESSOR_TYPES = ["CLIPImageProcessor", "LlavaImageProcessor", "SiglipImageProcessor"] as const;
+export type ImageProcessorType = (typeof IMAGE_PROCESSOR_TYPES)[number];
+
+/** What a processor does to an image, all settings resolved. */
+export interface ImageProcessorSpec {
+  type: ImageProcessorType;
+  /** The file the settings came from. */
+  file: string;
+  /** Pad to a square of the longer side first, with the mean colour (LlavaImageProcessor's `do_pad`). */
+  padToSquare: boolean;
+  resize: { shortestEdge: number } | { height: number; width: number } | undefined;
+  resample: ResampleFilter;
+  centerCrop: { height: number; width: number } | undefined;
+  rescale: number | undefined;
+  normalize: { mean: [number, number, number]; std: [number, number, number] } | undefined;
+}
+
+export type ImageProcessorProblem = { file: string; detail: string };
+
+const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
+const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
+const HALF: [number, number, number] = [0.5, 0.5, 0.5];
+
+/** The class defaults (transformers' `*ImageProcessorPil` class attributes); LLaVA's is CLIP's with `do_pad`. */
+const CLIP_DEFAULTS: Record<string, JsonValue> = {
+  size: { shortest_edge: 224 },
+  crop_size: { height: 224, width: 224 },
+  do_center_crop: true,
+  image_mean: CLIP_MEAN,
+  image_std: CLIP_STD,
+};
+const DEFAULTS: Record<ImageProcessorType, Record<string, JsonValue>> = {
+  CLIPImageProcessor: CLIP_DEFAULTS,
+  LlavaImageProcessor: { ...CLIP_DEFAULTS, do_pad: false },
+  SiglipImageProcessor: { size: { height: 224, width: 224 }, do_center_crop: false, image_mean: HALF, image_std: HALF },
+};
+const COMMON: Record<string, JsonValue> = { resample: 3, do_resize: true, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, do_convert_rgb: true };
+
+/** The checkpoint's image processor settings, or the problem (no file, unknown type, a bad value). */
+export function readImageProcessor(dir: string): { ok: true; spec: ImageProcessorSpec } | { ok: false; problem: ImageProcessorProblem } {
+  for (const name of [PREPROCESSOR_CONFIG_FILE, PROCESSOR_CONFIG_FILE]) {
+    const file = path.join(dir, name);
+    const r = readUntrusted(file, { maxBytes: 1 << 20 });
+    if (!r.ok) {
+      if (r.reason === "missing") continue;
+      return { ok: false, problem: { file, detail: describeRefusal(r, 1 << 20) } };
+    }
+    const json = parseJsonObject(r.bytes, file);
+    if (!json.ok) return { ok: false, problem: { file, detail: json.problem.kind === "invalid-json" ? json.problem.detail : "unreadable" } };
+    const nested = json.value.image_processor;
+    const settings = name === PROCESSOR_CONFIG_FILE ? nested : json.value;
+    if (typeof settings !== "object" || settings === null || Array.isArray(settings))
+      return { ok: false, problem: { file, detail: 'has no "image_processor" object' } };
+    return imageProcessorSpec(settings, file);
+  }
+  return {
+    ok: false,
+    problem: {
+      file: path.join(dir, PREPROCESSOR_CONFIG_FILE),
+      detail: `does not exist (nor ${PROCESSOR_CONFIG_FILE}): a vision checkpoint needs its image processor settings`,
+    },
+  };
+}
+
+/** Settings of one image processor (the JSON object) over its class defaults. */
+export function imageProcessorSpec(
+  json: Record<string, JsonValue>,
+  file: string,
+): { ok: true; spec: ImageProcessorSpec } | { ok: false; problem: ImageProcessorProblem } {
+  const bad = (key: string, detail: string) => ({ ok: false as const, problem: { file, detail: `${key} ${detail}` } });
+  const rawType = json.image_processor_type;
+  const type = typeof rawType === "string" ? rawType.replace(/Fast$/, "") : undefined;
+  if (!type || !(IMAGE_PROCESSOR_TYPES as readonly string[]).includes(type))
+    return bad("image_processor_type", `${JSON.stringify(rawType ?? null)} is not supported; supported: ${IMAGE_PROCESSOR_TYPES.join(", ")}`);
+  const s = { ...COMMON, ...DEFAULTS[type as ImageProcessorType], ...json };
+  const flag = (key: string) => s[key] === true;
+  const int = (v: JsonValue | undefined) => (typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : undefined);
+  const hw = (key: string) => {
+    const v = s[key];
+    if (typeof v === "number") return int(v) ? { height: v, width: v } : undefined; // an int: a square (old configs)
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+    const h = int(v.height);
+    const w = int(v.width);
+    return h && w ? { height: h, width: w } : undefined;
+  };
+  let resize: ImageProcessorSpec["resize"];
+  if (flag("do_resize")) {
+    const size = s.size;
+    const shortest = typeof size === "object" && size !== null && !Array.isArray(size) ? int(size.shortest_edge) : undefined;
+    if (shortest !== undefined && (typeof size !== "object" || size === null || Array.isArray(size) || size.longest_edge === undefined))
+      resize = { shortestEdge: shortest };
+    else {
+      resize = hw("size");
+      if (!resize) return bad("size", `must be {"shortest_edge": n} or {"height": h, "width": w}, found ${JSON.stringify(size)}`);
+    }
+  }
+  const filter = typeof s.resample === "number" ? PIL_RESAMPLE[s.resample] : undefined;
+  if (!filter || filter === "nearest")
+    return bad("resample", `${JSON.stringify(s.resample)} is not a supported Pillow filter (1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming)`);
+  let centerCrop: ImageProcessorSpec["centerCrop"];
+  if (flag("do_center_crop")) {
+    centerCrop = hw("crop_size");
+    if (!centerCrop) return bad("crop_size", `must be {"height": h, "width": w}, found ${JSON.stringify(s.crop_size)}`);
+  }
+  const triple = (key: string): [number, number, number] | undefined => {
+    const v = s[key];
+    if (typeof v === "number") return [v, v, v];
+    return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number") ? (v as [number, number, number]) : undefined;
+  };
+  let normalize: ImageProcessorSpec["normalize"];
+  if (flag("do_normalize")) {
+    const mean = triple("image_mean");
+    const std = triple("image_std");
+    if (!mean) return bad("image_mean", `must be three numbers, found ${JSON.stringify(s.image_mean)}`);
+    if (!std || std.some((x) => x === 0)) return bad("image_std", `must be three non-zero numbers, found ${JSON.stringify(s.image_std)}`);
+    normalize = { mean, std };
+  }
+  const factor = s.rescale_factor;
+  if (flag("do_rescale") && typeof factor !== "number") return bad("rescale_factor", `must be a number, found ${JSON.stringify(factor)}`);
+  return {
+    ok: true,
+    spec: {
+      type: type as ImageProcessorType,
+      file,
+      padToSquare: flag("do_pad") && type === "LlavaImageProcessor",
+      resize,
+      resample: filter,
+      centerCrop,
+      rescale: flag("do_rescale") ? (factor as number) : undefined,
+      normalize,
+    },
+  };
+}
+
+/** The size an image of `height`×`width` is resized to: get_resize_output_image_size(default_to_square=False), or the fixed size. */
+export function resizedSize(spec: ImageProcessorSpec, height: number, width: number): { height: number; width: number } {
+  const r = spec.resize;
+  if (!r) return { height, width };
+  if ("height" in r) return r;
+  const short = Math.min(width, height);
+  const long = Math.max(width, height);
+  const newLong = Math.trunc((r.shortestEdge * long) / short);
+  return width <= height ? { height: newLong, width: r.shortestEdge } : { height: r.shortestEdge, width: newLong };
+}
+
+/** `pixel_values` of one image: float32 [3, H, W]. */
+export function pixelValues(image: RgbImage, spec: ImageProcessorSpec): { data: Float32Array; height: number; width: number } {
+  let img = image;
+  if (spec.padToSquare) img = padToSquare(img, spec.normalize?.mean);
+  const size = resizedSize(spec, img.height, img.width);
+  img = resizeRgb(img, size.width, size.height, spec.resample);
+  if (spec.centerCrop) img = centerCrop(img, spec.centerCrop.height, spec.centerCrop.width);
+  const { width: w, height: h, rgb } = img;
+  const data = new Float32Array(3 * h * w);
+  const f = Math.fround;
+  const mean = spec.normalize?.mean.map(f);
+  const std = spec.normalize?.std.map(f);
+  for (let c = 0; c < 3; c++)
+    for (let i = 0; i < h * w; i++) {
+      let v = rgb[3 * i + c] as number;
+      if (spec.rescale !== undefined) v = f(v * spec.rescale); // float64 product, then float32
+      if (mean && std) v = f(f(v - (mean[c] as number)) / (std[c] as number)); // float32 arithmetic
+      data[c * h * w + i] = v;
+    }
+  return { data, height: h, width: w };
+}
+
+/** LlavaImageProcessor's pad_to_square: the image centred on a square of the longer side, filled with int(mean·255). */
+function padToSquare(img: RgbImage, mean: readonly number[] | undefined): RgbImage {
+  const { width: w, height: h } = img;
+  if (w === h) return img;
+  const side = Math.max(w, h);
+  const fill = (mean ?? [0, 0, 0]).map((m) => Math.trunc(m * 255));
+  const rgb = new Uint8Array(side * side * 3);
+  for (let i = 0; i < side * side; i++) rgb.set(fill, 3 * i);
+  const top = w > h ? Math.floor((side - h) / 2) : 0;
+  const left = w > h ? 0 : Math.floor((side - w) / 2);
+  for (let y = 0; y < h; y++) rgb.set(img.rgb.subarray(y * w * 3, (y + 1) * w * 3), ((y + top) * side + left) * 3);
+  return { width: side, height: side, rgb };
+}
+
+/** transformers' center_crop: (orig − crop) // 2 from the top left; an image smaller than the crop is zero-padded (centred, ceil) first. */
+function centerCrop(img: RgbImage, ch: number, cw: number): RgbImage {
+  const { width: w, height: h } = img;
+  const H = Math.max(ch, h);
+  const W = Math.max(cw, w);
+  let src = img;
+  if (H !== h || W !== w) {
+    const rgb = new Uint8Array(H * W * 3);
+    const top = Math.ceil((H - h) / 2);
+    const left = Math.ceil((W - w) / 2);
+    for (let y = 0; y < h; y++) rgb.set(img.rgb.subarray(y * w * 3, (y + 1) * w * 3), ((y + top) * W + left) * 3);
+    src = { width: W, height: H, rgb };
+  }
+  const top = Math.floor((H - ch) / 2);
+  const left = Math.floor((W - cw) / 2);
+  const rgb = new Uint8Array(ch * cw * 3);
+  for (let y = 0; y < ch; y++) rgb.set(src.rgb.subarray(((y + top) * W + left) * 3, ((y + top) * W + left + cw) * 3), y * cw * 3);
+  return { width: cw, height: ch, rgb };
+}
