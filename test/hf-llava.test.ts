@@ -13,7 +13,10 @@ import { after, test } from "node:test";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { parseStrictJson } from "../src/formats/strict-json.ts";
 import { describeHfConfigProblem } from "../src/models/hf/config.ts";
+import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
+import { decoderShapeOf } from "../src/models/hf/shape.ts";
 import { normaliseLlavaConfig } from "../src/models/hf/vision/config.ts";
+import { buildLlavaLogitsProgram, imageIndex, llavaProgramName } from "../src/models/hf/vision/llava.ts";
 import { buildLlavaImageFeaturesProgram, imageTokensPerImage } from "../src/models/hf/vision/tower.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { serializeModel } from "../src/tensor/onnx/serialize.ts";
@@ -43,9 +46,13 @@ for p in m.parameters():  # not the tiny init: every weight and bias matters
     torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.15)
 m.save_pretrained(out)
 pv = torch.randn(2, 3, case["image"], case["image"])
+n = case["tokens"]
+ids = torch.tensor([[5, 17] + [390] * n + [33, 2, 8], [7] + [390] * n + [12, 40, 0, 0]])
+mask = torch.tensor([[1] * (n + 5), [1] * (n + 3) + [0, 0]])
 with torch.no_grad():
     feats = torch.stack(m.model.get_image_features(pixel_values=pv).pooler_output)
-save_file({"pixel_values": pv.contiguous(), "image_features": feats.contiguous()}, out + "/io.safetensors")
+    logits = m(input_ids=ids, pixel_values=pv, attention_mask=mask).logits
+save_file({"pixel_values": pv.contiguous(), "image_features": feats.contiguous(), "input_ids": ids, "attention_mask": mask, "logits": logits.contiguous()}, out + "/io.safetensors")
 `;
 
 const CASES = [
@@ -58,8 +65,19 @@ const CASES = [
     layer: -2,
     strategy: "default",
     seed: 1,
+    tokens: 25,
   },
-  { name: "CLIP, layers [−2, 1] concatenated, Llama text", tower: "clip", text: "llama", image: 24, patch: 8, layer: [-2, 1], strategy: "default", seed: 2 },
+  {
+    name: "CLIP, layers [−2, 1] concatenated, Llama text",
+    tower: "clip",
+    text: "llama",
+    image: 24,
+    patch: 8,
+    layer: [-2, 1],
+    strategy: "default",
+    seed: 2,
+    tokens: 9,
+  },
   {
     name: "SigLIP, layer −1, full, 30 px on 7-px patches (2 px cut)",
     tower: "siglip",
@@ -69,11 +87,12 @@ const CASES = [
     layer: -1,
     strategy: "full",
     seed: 3,
+    tokens: 16,
   },
 ];
 
 for (const c of CASES) {
-  test(`image features equal transformers' get_image_features — ${c.name}`, { skip }, async () => {
+  test(`image features and logits with the image merged equal transformers' — ${c.name}`, { skip }, async () => {
     const out = path.join(dir, `case-${c.seed}`);
     const r = spawnSync(python, ["-c", SCRIPT, out, JSON.stringify(c)], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
@@ -97,6 +116,42 @@ for (const c of CASES) {
       });
       assert.ok(scale > 0.1, `features should not be trivially small (max ${scale})`);
       assert.ok(worst <= 1e-5 * Math.max(1, scale), `max |alignc − transformers| ${worst} (largest ${scale})`);
+
+      // The logits of two rows (the second right-padded), each with one image's tokens among text.
+      const ids = io.get("input_ids") as TensorData;
+      const [batch, length] = ids.shape as [number, number];
+      const rows = Array.from({ length: batch }, (_, r) => Array.from((ids.data as BigInt64Array).subarray(r * length, (r + 1) * length), Number));
+      const named = new Map(
+        [...weights].flatMap(([name, t]) => {
+          const n = llavaProgramName(name);
+          return n ? [[n, t] as const] : [];
+        }),
+      );
+      const shape = decoderShapeOf(config.config.text);
+      const logitsProgram = buildLlavaLogitsProgram(config.config, shape, named, { batch, length, images: 2 });
+      const { cos, sin } = ropeTables(shape, arangePositions(batch, length));
+      const index = imageIndex(rows, config.config.imageTokenId, 2, imageTokensPerImage(config.config));
+      const logits = (
+        await rt.run(await rt.load(serializeModel(logitsProgram.root)), {
+          input_ids: ids,
+          attention_mask: io.get("attention_mask") as TensorData,
+          cos,
+          sin,
+          pixel_values: io.get("pixel_values") as TensorData,
+          image_index: { dtype: "int64", shape: [batch * length], data: index },
+        })
+      ).logits!.data as Float32Array;
+      const wantLogits = io.get("logits") as TensorData;
+      const mask = (io.get("attention_mask") as TensorData).data as BigInt64Array;
+      const vocab = shape.vocab;
+      let worstLogit = 0;
+      let largest = 0;
+      (wantLogits.data as Float32Array).forEach((v, i) => {
+        if (mask[Math.floor(i / vocab)] === 0n) return;
+        worstLogit = Math.max(worstLogit, Math.abs(v - (logits[i] as number)));
+        largest = Math.max(largest, Math.abs(v));
+      });
+      assert.ok(worstLogit <= 1e-5 * Math.max(1, largest), `logits: max |alignc − transformers| ${worstLogit} (largest ${largest})`);
     } finally {
       await rt.release();
     }
@@ -138,4 +193,27 @@ test("config.json: problems name the key — a tower without a class token canno
     problem({ ...base, vision_feature_select_strategy: "full", text_config: { ...base.text_config, num_attention_heads: 5 } }),
     /text_config\.head_dim|text_config\.num/,
   );
+});
+
+test("tensor names of every LLaVA generation map to the programs' names; image tokens are numbered in reading order and must fill the images", () => {
+  assert.equal(llavaProgramName("language_model.model.layers.0.self_attn.q_proj.weight"), "model.layers.0.self_attn.q_proj.weight");
+  assert.equal(llavaProgramName("model.language_model.embed_tokens.weight"), "model.embed_tokens.weight");
+  assert.equal(llavaProgramName("language_model.lm_head.weight"), "lm_head.weight");
+  assert.equal(llavaProgramName("vision_tower.vision_model.encoder.layers.3.mlp.fc1.bias"), "vision_tower.encoder.layers.3.mlp.fc1.bias");
+  assert.equal(llavaProgramName("model.vision_tower.embeddings.class_embedding"), "vision_tower.embeddings.class_embedding");
+  assert.equal(llavaProgramName("vision_tower.pre_layrnorm.weight"), "vision_tower.pre_layrnorm.weight");
+  assert.equal(llavaProgramName("model.multi_modal_projector.linear_2.bias"), "multi_modal_projector.linear_2.bias");
+  assert.equal(llavaProgramName("image_newline"), undefined);
+  const index = imageIndex(
+    [
+      [1, 9, 9, 2],
+      [9, 9, 3, 0],
+    ],
+    9,
+    2,
+    2,
+  );
+  assert.deepEqual(Array.from(index, Number), [4, 0, 1, 4, 2, 3, 4, 4]);
+  assert.throws(() => imageIndex([[9, 9, 9]], 9, 1, 2), /more image tokens than the 1 image\(s\) × 2 features/);
+  assert.throws(() => imageIndex([[9, 1, 1]], 9, 1, 2), /1 image tokens for 1 image\(s\) of 2 features each/);
 });

@@ -266,6 +266,12 @@ export interface DecoderInputs {
   /** float32 [B, T, headDim] from `ropeTables`. */
   cos: Tensor;
   sin: Tensor;
+  /**
+   * Image features merged into the token embeddings (LLaVA): `features` [M, D] and `index` int64 [B·T], the feature
+   * row each position takes (M: a text position, which keeps its token's embedding) — transformers' masked_scatter of
+   * the k-th feature row into the k-th image-token position, with the positions found on the host.
+   */
+  images?: { features: Tensor; index: Tensor };
 }
 
 /**
@@ -310,6 +316,7 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
   const window = s.slidingWindow ?? undefined;
   const windowed = window !== undefined && t > window ? { ...full, bias: attentionBias(inputs.attentionMask, t, window) } : full;
   let h = op.reshape(op.gather(embed, inputs.inputIds, 0), [b * t, s.hidden]);
+  if (inputs.images) h = mergeImages(h, inputs.images);
   for (let l = 0; l < s.layers; l++) {
     const layer = `model.layers.${l}`;
     const ctx = layerWindow(s, l, t) === undefined ? full : windowed;
@@ -321,6 +328,19 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
     h = p.recompute ? recomputed(input, () => block(input)) : block(input);
   }
   return h;
+}
+
+/** Token embeddings h [B·T, D] with image feature rows in the image positions (DecoderInputs.images). */
+function mergeImages(h: Tensor, images: { features: Tensor; index: Tensor }): Tensor {
+  const [m, d] = images.features.shape as [number, number];
+  if (d !== h.shape[1] || images.index.shape[0] !== h.shape[0])
+    throw new ShapeError(
+      `hf decoder: image features [${images.features.shape.join(", ")}] and index [${images.index.shape.join(", ")}] do not fit embeddings [${h.shape.join(", ")}]`,
+    );
+  const features = images.features.dtype === h.dtype ? images.features : op.cast(images.features, h.dtype);
+  const table = op.concat([features, op.full(h, [1, d], 0, h.dtype)], 0); // row M: nothing (text positions)
+  const picked = op.gather(table, images.index, 0);
+  return op.where(op.unsqueeze(op.less(images.index, m), [1]), picked, h);
 }
 
 /** lm_head(RMSNorm(h)) for hidden rows h [N, D] → float32 logits [N, V] (tied: Gemm transB on the embedding table). */

@@ -1,0 +1,91 @@
+// LLaVA as tensor programs: the image features (tower.ts) merged into the decoder's token embeddings at the image
+// tokens (decoder.ts DecoderInputs.images), then the decoder as for text. The host finds the image-token positions
+// and passes, per position, the feature row it takes (`image_index`), so the programs have no data-dependent shapes.
+//
+// Tensor names of every generation map to the programs' canonical names: the decoder's through ../weights.ts
+// (language_model.model.* of hub files and transformers 5 saves, model.language_model.* of v5 runtime paths); the
+// tower's `vision_tower.vision_model.*` (hub), `vision_tower.*` (v5 save) and `model.vision_tower.*` (v5 runtime) all to
+// `vision_tower.*`; the projector's `multi_modal_projector.*` and `model.multi_modal_projector.*` to the former.
+import type { Tensor, TensorData } from "../../../tensor/ir/graph.ts";
+import { Builder } from "../../../tensor/ops/builder.ts";
+import * as op from "../../../tensor/ops/index.ts";
+import { type DecoderShape, decoderLogits, weightInitializers } from "../decoder.ts";
+import { canonicalDecoderName, decoderProgramName } from "../weights.ts";
+import type { HfLlavaConfig } from "./config.ts";
+import { imageFeatures, imageTokensPerImage, type VisionWeights, visionWeightSpecs } from "./tower.ts";
+
+/** The program name of a LLaVA checkpoint's tensor (any naming generation), or undefined when it is none of its weights. */
+export function llavaProgramName(name: string): string | undefined {
+  const decoder = canonicalDecoderName(name);
+  if (decoder) return decoderProgramName(decoder.canonical);
+  for (const [from, to] of [
+    ["model.vision_tower.", "vision_tower."],
+    ["vision_tower.vision_model.", "vision_tower."],
+    ["vision_tower.", "vision_tower."],
+    ["model.multi_modal_projector.", "multi_modal_projector."],
+    ["multi_modal_projector.", "multi_modal_projector."],
+  ] as const)
+    if (name.startsWith(from)) return to + name.slice(from.length);
+  return undefined;
+}
+
+/**
+ * Per position of a [B, T] batch, the image feature row it takes, or `rows` (the number of feature rows) for text: the
+ * k-th image token of the batch, in row-major order, takes feature row k — images are numbered in the order their
+ * tokens appear. Throws when the image tokens do not fill exactly `images` images of `perImage` tokens.
+ */
+export function imageIndex(ids: readonly (readonly number[])[], imageTokenId: number, images: number, perImage: number): BigInt64Array {
+  const rows = images * perImage;
+  const out = new BigInt64Array(ids.length * (ids[0]?.length ?? 0)).fill(BigInt(rows));
+  let k = 0;
+  ids.forEach((row, b) => {
+    row.forEach((id, t) => {
+      if (id !== imageTokenId) return;
+      if (k >= rows) throw new RangeError(`llava: more image tokens than the ${images} image(s) × ${perImage} features`);
+      out[b * row.length + t] = BigInt(k++);
+    });
+  });
+  if (k !== rows) throw new RangeError(`llava: ${k} image tokens for ${images} image(s) of ${perImage} features each (${rows})`);
+  return out;
+}
+
+/** The language model's weights among a LLaVA's (program names): everything but the tower and the projector. */
+export function llavaDecoderWeights(weights: VisionWeights): Map<string, TensorData> {
+  return new Map([...weights].filter(([name]) => !name.startsWith("vision_tower.") && !name.startsWith("multi_modal_projector.")) as [string, TensorData][]);
+}
+
+/**
+ * The logits program: inputs `input_ids`, `attention_mask` int64 [B, T], `cos`, `sin` float32 [B, T, headDim],
+ * `pixel_values` float32 [I, 3, S, S], `image_index` int64 [B·T] (imageIndex); output `logits` float32 [B, T, V].
+ */
+export function buildLlavaLogitsProgram(
+  c: HfLlavaConfig,
+  shape: DecoderShape,
+  weights: VisionWeights,
+  size: { batch: number; length: number; images: number },
+): Builder {
+  const b = new Builder("llava_logits");
+  const decoderWeight = weightInitializers(b, shape, llavaDecoderWeights(weights));
+  const vision = new Map<string, Tensor>();
+  for (const spec of visionWeightSpecs(c)) {
+    const t = weights.get(spec.name);
+    if (!t) throw new RangeError(`llava: no weight named ${spec.name}`);
+    vision.set(spec.name, "location" in t ? b.external(t, spec.name) : b.data(t.dtype, (t as TensorData).data, [...t.shape], spec.name));
+  }
+  const s = c.vision.imageSize;
+  const pixels = b.input("pixel_values", "float32", [size.images, 3, s, s]);
+  const features = imageFeatures(c, (name) => vision.get(name) as Tensor, pixels); // [I, tokens, D]
+  const { batch, length } = size;
+  const inputs = {
+    inputIds: b.input("input_ids", "int64", [batch, length]),
+    attentionMask: b.input("attention_mask", "int64", [batch, length]),
+    cos: b.input("cos", "float32", [batch, length, shape.headDim]),
+    sin: b.input("sin", "float32", [batch, length, shape.headDim]),
+    images: {
+      features: op.reshape(features, [size.images * imageTokensPerImage(c), c.text.hiddenSize]),
+      index: b.input("image_index", "int64", [batch * length]),
+    },
+  };
+  b.output(decoderLogits(shape, decoderWeight, inputs), "logits");
+  return b;
+}
