@@ -10,16 +10,19 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
+import { readImage } from "../src/formats/image/decode.ts";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { parseStrictJson } from "../src/formats/strict-json.ts";
 import { describeHfConfigProblem } from "../src/models/hf/config.ts";
 import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
 import { decoderShapeOf } from "../src/models/hf/shape.ts";
 import { normaliseLlavaConfig } from "../src/models/hf/vision/config.ts";
-import { buildLlavaLogitsProgram, imageIndex, llavaProgramName } from "../src/models/hf/vision/llava.ts";
+import { pixelValues, readImageProcessor } from "../src/models/hf/vision/image-processor.ts";
+import { buildLlavaGenerateProgram, buildLlavaLogitsProgram, imageIndex, llavaProgramName } from "../src/models/hf/vision/llava.ts";
 import { buildLlavaImageFeaturesProgram, imageTokensPerImage } from "../src/models/hf/vision/tower.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { repoRoot } from "./support/align-files.ts";
 import { testRuntime } from "./support/device.ts";
 
 const python = process.env.ALIGNC_PYTHON ?? "python3";
@@ -216,4 +219,80 @@ test("tensor names of every LLaVA generation map to the programs' names; image t
   assert.deepEqual(Array.from(index, Number), [4, 0, 1, 4, 2, 3, 4, 4]);
   assert.throws(() => imageIndex([[9, 9, 9]], 9, 1, 2), /more image tokens than the 1 image\(s\) × 2 features/);
   assert.throws(() => imageIndex([[9, 1, 1]], 9, 1, 2), /1 image tokens for 1 image\(s\) of 2 features each/);
+});
+
+const GENERATE = `
+import json, sys, torch
+from transformers import LlavaConfig, LlavaForConditionalGeneration, CLIPVisionConfig, Qwen2Config
+from transformers.image_utils import load_image
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+out, images, rows = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+torch.manual_seed(7)
+vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=30, patch_size=6)
+text = Qwen2Config(vocab_size=400, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+m = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_index=390)).eval()
+for p in m.parameters():
+    torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.15)
+m.save_pretrained(out)
+proc = CLIPImageProcessorPil(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
+proc.save_pretrained(out)
+greedy = []
+for image, ids in zip(images, rows):
+    pv = proc(images=load_image(image), return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        g = m.generate(input_ids=torch.tensor([ids]), pixel_values=pv, do_sample=False, max_new_tokens=10, min_new_tokens=10, pad_token_id=0)
+    greedy.append(g[0, len(ids):].tolist())
+print(json.dumps(greedy))
+`;
+
+test("greedy answers about real images of odd sizes and modes equal transformers' generate(do_sample=False), token for token", { skip }, async () => {
+  const out = path.join(dir, "generate");
+  const images = ["orientation-6.jpg", "p-transparency.png"].map((f) => path.join(repoRoot, "test/fixtures/images", f));
+  const img = 390;
+  const rows = [
+    [5, 17, ...Array<number>(25).fill(img), 33, 2, 8],
+    [7, ...Array<number>(25).fill(img), 12],
+  ];
+  const r = spawnSync(python, ["-c", GENERATE, out, JSON.stringify(images), JSON.stringify(rows)], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const want = JSON.parse(r.stdout) as number[][];
+  const config = normaliseLlavaConfig(parseStrictJson(readFileSync(path.join(out, "config.json"), "utf8")) as never, "config.json");
+  assert.ok(config.ok);
+  const processor = readImageProcessor(out);
+  assert.ok(processor.ok, JSON.stringify(processor));
+  const pixels = await Promise.all(images.map(async (f) => pixelValues(await readImage(f), processor.spec).data));
+  const weights = new Map(
+    [...loadSafetensors(path.join(out, "model.safetensors")).tensors].flatMap(([name, t]) => {
+      const n = llavaProgramName(name);
+      return n ? [[n, t] as const] : [];
+    }),
+  );
+  const shape = decoderShapeOf(config.config.text);
+  const steps = 10;
+  const width = Math.max(...rows.map((x) => x.length));
+  const padded = rows.map((x) => [...x, ...Array<number>(width - x.length).fill(0)]);
+  const program = buildLlavaGenerateProgram(
+    config.config,
+    shape,
+    weights,
+    { batch: 2, promptLength: width, steps, temperature: 0, seed: 0, stopTokens: [], pad: 0 },
+    2,
+  );
+  const total = width + steps;
+  const { cos, sin } = ropeTables(shape, arangePositions(1, total));
+  const rt = testRuntime();
+  try {
+    const got = await rt.run(await rt.load(serializeModel(program.root)), {
+      prompt: { dtype: "int64", shape: [2, width], data: BigInt64Array.from(padded.flat().map(BigInt)) },
+      prompt_length: { dtype: "int64", shape: [2], data: BigInt64Array.from(rows.map((x) => BigInt(x.length))) },
+      rope_cos: { ...cos, shape: [total, shape.headDim] },
+      rope_sin: { ...sin, shape: [total, shape.headDim] },
+      pixel_values: { dtype: "float32", shape: [2, 3, 30, 30], data: Float32Array.from([...pixels[0]!, ...pixels[1]!]) },
+      image_index: { dtype: "int64", shape: [2 * width], data: imageIndex(padded, img, 2, imageTokensPerImage(config.config)) },
+    });
+    const tokens = Array.from(got.tokens!.data as BigInt64Array, Number);
+    assert.deepEqual([tokens.slice(0, steps), tokens.slice(steps)], want);
+  } finally {
+    await rt.release();
+  }
 });

@@ -316,7 +316,7 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
   const window = s.slidingWindow ?? undefined;
   const windowed = window !== undefined && t > window ? { ...full, bias: attentionBias(inputs.attentionMask, t, window) } : full;
   let h = op.reshape(op.gather(embed, inputs.inputIds, 0), [b * t, s.hidden]);
-  if (inputs.images) h = mergeImages(h, inputs.images);
+  if (inputs.images) h = mergeImageFeatures(h, inputs.images);
   for (let l = 0; l < s.layers; l++) {
     const layer = `model.layers.${l}`;
     const ctx = layerWindow(s, l, t) === undefined ? full : windowed;
@@ -331,7 +331,7 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
 }
 
 /** Token embeddings h [B·T, D] with image feature rows in the image positions (DecoderInputs.images). */
-function mergeImages(h: Tensor, images: { features: Tensor; index: Tensor }): Tensor {
+export function mergeImageFeatures(h: Tensor, images: { features: Tensor; index: Tensor }): Tensor {
   const [m, d] = images.features.shape as [number, number];
   if (d !== h.shape[1] || images.index.shape[0] !== h.shape[0])
     throw new ShapeError(

@@ -22,6 +22,7 @@ import {
   type DecoderWeights,
   decoderHead,
   layerWindow,
+  mergeImageFeatures,
   projectQkv,
   rmsNorm,
   swigluMlp,
@@ -43,7 +44,14 @@ export interface HfGenerateSpec extends StepChoice {
  * under the untempered model; 0 after a stop), `lengths` int64 [B] (tokens made, the stop token included). With
  * `adapters`, the decoder with those LoRA adapters (lora.ts), as the policy of an online phase samples.
  */
-export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights, spec: HfGenerateSpec, adapters?: HfAdapterValues): Builder {
+export function buildHfGenerateProgram(
+  s: DecoderShape,
+  weights: DecoderWeights,
+  spec: HfGenerateSpec,
+  adapters?: HfAdapterValues,
+  /** A vision-language model's images, merged into the prompt's embeddings (decoder.ts DecoderInputs.images; index [B·W]). */
+  images?: (b: Builder) => { features: Tensor; index: Tensor },
+): Builder {
   const { batch: bsz, promptLength: tp, steps } = spec;
   if (!(tp >= 1 && steps >= 1)) throw new ShapeError(`hf generate: prompt width ${tp} and steps ${steps} must both be at least 1`);
   const total = tp + steps;
@@ -69,6 +77,7 @@ export function buildHfGenerateProgram(s: DecoderShape, weights: DecoderWeights,
   const prefillWindowBias = window !== undefined && tp > window ? attentionBias(promptMask, tp, window) : bias;
   const windowIn = (l: number, length: number) => layerWindow(s, l, length) !== undefined;
   let h = op.reshape(op.gather(weight("model.embed_tokens.weight"), prompt, 0), [bsz * tp, s.hidden]);
+  if (images) h = mergeImageFeatures(h, images(b));
   const caches: Tensor[] = [];
   for (let l = 0; l < s.layers; l++) {
     const layer = `model.layers.${l}`;

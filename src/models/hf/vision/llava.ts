@@ -10,6 +10,7 @@ import type { Tensor, TensorData } from "../../../tensor/ir/graph.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
 import { type DecoderShape, decoderLogits, weightInitializers } from "../decoder.ts";
+import { buildHfGenerateProgram, type HfGenerateSpec } from "../generate.ts";
 import { canonicalDecoderName, decoderProgramName } from "../weights.ts";
 import type { HfLlavaConfig } from "./config.ts";
 import { imageFeatures, imageTokensPerImage, type VisionWeights, visionWeightSpecs } from "./tower.ts";
@@ -54,6 +55,19 @@ export function llavaDecoderWeights(weights: VisionWeights): Map<string, TensorD
   return new Map([...weights].filter(([name]) => !name.startsWith("vision_tower.") && !name.startsWith("multi_modal_projector.")) as [string, TensorData][]);
 }
 
+/** The tower's and projector's weights as initializers of `b`, and the projected features of an `images`-image input `pixel_values` as [I·tokens, D]. */
+function imageFeatureRows(b: Builder, c: HfLlavaConfig, weights: VisionWeights, images: number): Tensor {
+  const vision = new Map<string, Tensor>();
+  for (const spec of visionWeightSpecs(c)) {
+    const t = weights.get(spec.name);
+    if (!t) throw new RangeError(`llava: no weight named ${spec.name}`);
+    vision.set(spec.name, "location" in t ? b.external(t, spec.name) : b.data(t.dtype, (t as TensorData).data, [...t.shape], spec.name));
+  }
+  const s = c.vision.imageSize;
+  const features = imageFeatures(c, (name) => vision.get(name) as Tensor, b.input("pixel_values", "float32", [images, 3, s, s]));
+  return op.reshape(features, [images * imageTokensPerImage(c), c.text.hiddenSize]);
+}
+
 /**
  * The logits program: inputs `input_ids`, `attention_mask` int64 [B, T], `cos`, `sin` float32 [B, T, headDim],
  * `pixel_values` float32 [I, 3, S, S], `image_index` int64 [B·T] (imageIndex); output `logits` float32 [B, T, V].
@@ -66,26 +80,25 @@ export function buildLlavaLogitsProgram(
 ): Builder {
   const b = new Builder("llava_logits");
   const decoderWeight = weightInitializers(b, shape, llavaDecoderWeights(weights));
-  const vision = new Map<string, Tensor>();
-  for (const spec of visionWeightSpecs(c)) {
-    const t = weights.get(spec.name);
-    if (!t) throw new RangeError(`llava: no weight named ${spec.name}`);
-    vision.set(spec.name, "location" in t ? b.external(t, spec.name) : b.data(t.dtype, (t as TensorData).data, [...t.shape], spec.name));
-  }
-  const s = c.vision.imageSize;
-  const pixels = b.input("pixel_values", "float32", [size.images, 3, s, s]);
-  const features = imageFeatures(c, (name) => vision.get(name) as Tensor, pixels); // [I, tokens, D]
   const { batch, length } = size;
   const inputs = {
     inputIds: b.input("input_ids", "int64", [batch, length]),
     attentionMask: b.input("attention_mask", "int64", [batch, length]),
     cos: b.input("cos", "float32", [batch, length, shape.headDim]),
     sin: b.input("sin", "float32", [batch, length, shape.headDim]),
-    images: {
-      features: op.reshape(features, [size.images * imageTokensPerImage(c), c.text.hiddenSize]),
-      index: b.input("image_index", "int64", [batch * length]),
-    },
+    images: { features: imageFeatureRows(b, c, weights, size.images), index: b.input("image_index", "int64", [batch * length]) },
   };
   b.output(decoderLogits(shape, decoderWeight, inputs), "logits");
   return b;
+}
+
+/**
+ * Generation with images (../generate.ts's KV-cache program, the images merged into the prompts' embeddings): its
+ * inputs plus `pixel_values` float32 [I, 3, S, S] and `image_index` int64 [B·W] over the padded prompts.
+ */
+export function buildLlavaGenerateProgram(c: HfLlavaConfig, shape: DecoderShape, weights: VisionWeights, spec: HfGenerateSpec, images: number): Builder {
+  return buildHfGenerateProgram(shape, llavaDecoderWeights(weights), spec, undefined, (b) => ({
+    features: imageFeatureRows(b, c, weights, images),
+    index: b.input("image_index", "int64", [spec.batch * spec.promptLength]),
+  }));
 }
