@@ -14,16 +14,27 @@ import { readImage } from "../src/formats/image/decode.ts";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { parseStrictJson } from "../src/formats/strict-json.ts";
 import { describeHfConfigProblem } from "../src/models/hf/config.ts";
+import { adapterSpecs, type HfLora } from "../src/models/hf/lora.ts";
 import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
 import { decoderShapeOf } from "../src/models/hf/shape.ts";
+import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
 import { normaliseLlavaConfig } from "../src/models/hf/vision/config.ts";
 import { pixelValues, readImageProcessor } from "../src/models/hf/vision/image-processor.ts";
-import { buildLlavaGenerateProgram, buildLlavaLogitsProgram, imageIndex, llavaProgramName } from "../src/models/hf/vision/llava.ts";
+import {
+  buildLlavaGenerateProgram,
+  buildLlavaLogitsProgram,
+  imageIndex,
+  llavaBatchImages,
+  llavaLossImages,
+  llavaProgramName,
+} from "../src/models/hf/vision/llava.ts";
 import { buildLlavaImageFeaturesProgram, imageTokensPerImage } from "../src/models/hf/vision/tower.ts";
+import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { testRuntime } from "./support/device.ts";
+import { lossAndGrads } from "./support/loss-grads.ts";
 
 const python = process.env.ALIGNC_PYTHON ?? "python3";
 const hasTransformers = spawnSync(python, ["-c", "import torch, transformers"]).status === 0;
@@ -133,7 +144,7 @@ for (const c of CASES) {
       const shape = decoderShapeOf(config.config.text);
       const logitsProgram = buildLlavaLogitsProgram(config.config, shape, named, { batch, length, images: 2 });
       const { cos, sin } = ropeTables(shape, arangePositions(batch, length));
-      const index = imageIndex(rows, config.config.imageTokenId, 2, imageTokensPerImage(config.config));
+      const index = imageIndex(rows, config.config.imageTokenId, [0, 1], 2, imageTokensPerImage(config.config));
       const logits = (
         await rt.run(await rt.load(serializeModel(logitsProgram.root)), {
           input_ids: ids,
@@ -198,7 +209,7 @@ test("config.json: problems name the key — a tower without a class token canno
   );
 });
 
-test("tensor names of every LLaVA generation map to the programs' names; image tokens are numbered in reading order and must fill the images", () => {
+test("tensor names of every LLaVA generation map to the programs' names; each row's image tokens take its image's feature rows", () => {
   assert.equal(llavaProgramName("language_model.model.layers.0.self_attn.q_proj.weight"), "model.layers.0.self_attn.q_proj.weight");
   assert.equal(llavaProgramName("model.language_model.embed_tokens.weight"), "model.embed_tokens.weight");
   assert.equal(llavaProgramName("language_model.lm_head.weight"), "lm_head.weight");
@@ -207,18 +218,17 @@ test("tensor names of every LLaVA generation map to the programs' names; image t
   assert.equal(llavaProgramName("vision_tower.pre_layrnorm.weight"), "vision_tower.pre_layrnorm.weight");
   assert.equal(llavaProgramName("model.multi_modal_projector.linear_2.bias"), "multi_modal_projector.linear_2.bias");
   assert.equal(llavaProgramName("image_newline"), undefined);
-  const index = imageIndex(
-    [
-      [1, 9, 9, 2],
-      [9, 9, 3, 0],
-    ],
-    9,
-    2,
-    2,
-  );
-  assert.deepEqual(Array.from(index, Number), [4, 0, 1, 4, 2, 3, 4, 4]);
-  assert.throws(() => imageIndex([[9, 9, 9]], 9, 1, 2), /more image tokens than the 1 image\(s\) × 2 features/);
-  assert.throws(() => imageIndex([[9, 1, 1]], 9, 1, 2), /1 image tokens for 1 image\(s\) of 2 features each/);
+  // Rows 0 and 1 show image 1 and image 0; row 2 (a pair's rejected answer) shows image 1 again; row 3 is text.
+  const rows = [
+    [1, 9, 9, 2],
+    [9, 9, 3, 0],
+    [9, 9, 4, 0],
+    [5, 6, 7, 8],
+  ];
+  assert.deepEqual(Array.from(imageIndex(rows, 9, [1, 0, 1, null], 2, 2), Number), [4, 2, 3, 4, 0, 1, 4, 4, 2, 3, 4, 4, 4, 4, 4, 4]);
+  assert.throws(() => imageIndex([[9, 9, 9]], 9, [0], 1, 2), /row 0 has more than 2 image tokens/);
+  assert.throws(() => imageIndex([[9, 1, 1]], 9, [0], 1, 2), /row 0 has 1 image tokens for an image of 2 features/);
+  assert.throws(() => imageIndex([[9, 9, 1]], 9, [null], 1, 2), /row 0 has image tokens but no image/);
 });
 
 const GENERATE = `
@@ -288,11 +298,113 @@ test("greedy answers about real images of odd sizes and modes equal transformers
       rope_cos: { ...cos, shape: [total, shape.headDim] },
       rope_sin: { ...sin, shape: [total, shape.headDim] },
       pixel_values: { dtype: "float32", shape: [2, 3, 30, 30], data: Float32Array.from([...pixels[0]!, ...pixels[1]!]) },
-      image_index: { dtype: "int64", shape: [2 * width], data: imageIndex(padded, img, 2, imageTokensPerImage(config.config)) },
+      image_index: { dtype: "int64", shape: [2 * width], data: imageIndex(padded, img, [0, 1], 2, imageTokensPerImage(config.config)) },
     });
     const tokens = Array.from(got.tokens!.data as BigInt64Array, Number);
     assert.deepEqual([tokens.slice(0, steps), tokens.slice(steps)], want);
   } finally {
     await rt.release();
   }
+});
+
+const DPO = `
+import json, sys, torch
+from safetensors.torch import save_file
+from transformers import LlavaConfig, LlavaForConditionalGeneration, CLIPVisionConfig, LlamaConfig
+from peft import LoraConfig, get_peft_model
+out, case = sys.argv[1], json.loads(sys.argv[2])
+torch.manual_seed(11)
+vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=24, patch_size=8)
+text = LlamaConfig(vocab_size=400, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+m = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_index=390)).eval()
+for p in m.parameters():
+    torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.15)
+m.save_pretrained(out)
+# LoRA on the language model's q/v (not the tower's), B initialised too so every gradient is non-zero; the projector trained fully.
+p = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, target_modules=r".*language_model.*\\.(q_proj|v_proj)", lora_dropout=0.0, init_lora_weights=False))
+for q in p.base_model.model.model.multi_modal_projector.parameters():
+    q.requires_grad_(True)
+name = lambda n: n.replace(".default", "").replace("model.language_model.", "model.").replace("base_model.model.multi_modal_projector.", "multi_modal_projector.").replace("base_model.model.model.multi_modal_projector.", "multi_modal_projector.")
+trainable = {name(n): t for n, t in p.named_parameters() if t.requires_grad}
+save_file({n: t.detach().contiguous() for n, t in trainable.items()}, out + "/trainable.safetensors")
+pv = torch.randn(1, 3, 24, 24)
+prompt, chosen, rejected = case["prompt"], case["chosen"], case["rejected"]
+def logp(answer):
+    ids = torch.tensor([prompt + answer])
+    logits = p(input_ids=ids, pixel_values=pv).logits[0, len(prompt) - 1 : -1].float()
+    return torch.gather(logits.log_softmax(-1), 1, torch.tensor(answer)[:, None]).sum()
+lc, lr = logp(chosen), logp(rejected)
+loss = -torch.nn.functional.logsigmoid(case["beta"] * ((lc - case["ref_chosen"]) - (lr - case["ref_rejected"])))
+loss.backward()
+grads = {"grad/" + n: t.grad.contiguous() for n, t in trainable.items()}
+save_file({**grads, "pixel_values": pv, "loss": loss.detach().reshape(1), "logps": torch.stack([lc, lr]).detach()}, out + "/dpo.safetensors")
+`;
+
+test("a LLaVA DPO loss with the image, LoRA on the language model and the projector trained fully: loss and every gradient equal PEFT's", {
+  skip,
+}, async () => {
+  const out = path.join(dir, "dpo");
+  const img = 390;
+  const pair = { prompt: [5, 17, ...Array<number>(9).fill(img), 33], chosen: [40, 41, 42], rejected: [50, 51], beta: 0.1, ref_chosen: -20, ref_rejected: -15 };
+  const r = spawnSync(python, ["-c", DPO, out, JSON.stringify(pair)], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const config = normaliseLlavaConfig(parseStrictJson(readFileSync(path.join(out, "config.json"), "utf8")) as never, "config.json");
+  assert.ok(config.ok);
+  const c = config.config;
+  const shape = decoderShapeOf(c.text);
+  const trainable = loadSafetensors(path.join(out, "trainable.safetensors")).tensors;
+  const want = loadSafetensors(path.join(out, "dpo.safetensors")).tensors;
+  const frozen = new Map(
+    [...loadSafetensors(path.join(out, "model.safetensors")).tensors].flatMap(([name, t]) => {
+      const n = llavaProgramName(name);
+      return n && !trainable.has(n) ? [[n, t] as const] : [];
+    }),
+  );
+  const lora: HfLora = { targets: ["q_proj", "v_proj"], rank: 4, alpha: 8 };
+  const specs = adapterSpecs(shape, lora);
+  assert.deepEqual(
+    specs.flatMap((a) => [a.a, a.b]).sort(),
+    [...trainable.keys()].filter((n) => n.includes("lora_")).sort(),
+    "adapter names (PEFT's, language model module paths as alignc writes them)",
+  );
+  const rows = [
+    { promptIds: pair.prompt, answerIds: pair.chosen },
+    { promptIds: pair.prompt, answerIds: pair.rejected },
+  ];
+  const length = pair.prompt.length + 3;
+  const scored = 3;
+  const f32 = (v: number) => ({ dtype: "float32" as const, shape: [1], data: Float32Array.of(v) });
+  const seq = sequenceFeeds(shape, rows, 2, length, scored, 0);
+  const ids = Array.from({ length: 2 }, (_, row) => Array.from((seq.input_ids!.data as BigInt64Array).subarray(row * length, (row + 1) * length), Number));
+  const feeds = {
+    ...seq,
+    ref_chosen: f32(pair.ref_chosen),
+    ref_rejected: f32(pair.ref_rejected),
+    weight: f32(1),
+    pixel_values: want.get("pixel_values") as TensorData,
+    // Both rows (chosen, rejected) show image 0: its features are computed once.
+    image_index: { dtype: "int64" as const, shape: [2 * length], data: imageIndex(ids, img, [0, 0], 1, imageTokensPerImage(c)) },
+  };
+  const batch = { ...hfDpoBatch(shape, 1, length, scored), ...llavaBatchImages(c, 2, length, 1) };
+  const objective = { loss: "sigmoid" as const, beta: pair.beta, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
+  const got = await lossAndGrads(trainable, frozen, batch, hfDpoLoss(shape, objective, { lora, adapters: specs, images: llavaLossImages(c, 1) }), feeds);
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `${what}: alignc ${a}, peft ${b}`);
+  const logps = want.get("logps")!.data as Float32Array;
+  close((got["metric/logps/chosen"]!.data as Float32Array)[0]!, logps[0]!, "chosen log-prob");
+  close((got["metric/logps/rejected"]!.data as Float32Array)[0]!, logps[1]!, "rejected log-prob");
+  close((got.loss!.data as Float32Array)[0]!, (want.get("loss")!.data as Float32Array)[0]!, "loss");
+  let worst = 0;
+  for (const name of trainable.keys()) {
+    const a = got[`grad/${name}`]!.data as Float32Array;
+    const b = want.get(`grad/${name}`)!.data as Float32Array;
+    assert.equal(a.length, b.length, name);
+    b.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - (a[i] as number)));
+    });
+  }
+  assert.ok(worst <= 1e-5, `gradients (LoRA and projector): max |alignc − peft| ${worst}`);
+  assert.ok(
+    [...trainable.keys()].some((n) => n.startsWith("multi_modal_projector.")),
+    "the projector is among the trained tensors",
+  );
 });

@@ -16,11 +16,9 @@ import { hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../src/models
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { grad } from "../src/tensor/grad.ts";
 import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
-import { serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { Builder } from "../src/tensor/ops/builder.ts";
-import type { LossFn, TensorSpec } from "../src/tensor/program/train-program.ts";
 import { repoRoot } from "./support/align-files.ts";
-import { testRuntime } from "./support/device.ts";
+import { lossAndGrads } from "./support/loss-grads.ts";
 
 const FIXTURES = path.join(repoRoot, "test", "fixtures", "hf");
 
@@ -51,39 +49,6 @@ function loadAll(dir: string): Map<string, TensorData> {
   const out = new Map<string, TensorData>();
   for (const shard of new Set(Object.values(map.weight_map))) for (const [k, v] of loadSafetensors(path.join(dir, shard)).tensors) out.set(k, v);
   return out;
-}
-
-/** A program computing `loss` and its gradients with respect to `trainable` (inputs); `frozen` are initializers. */
-async function lossAndGrads(
-  trainable: Map<string, TensorData>,
-  frozen: Map<string, TensorData>,
-  batch: Record<string, TensorSpec>,
-  fn: LossFn,
-  feeds: Record<string, TensorData>,
-) {
-  const b = new Builder("loss_and_grads");
-  const params: Record<string, Tensor> = {};
-  for (const [name, t] of frozen) params[name] = b.data(t.dtype, t.data, t.shape, name);
-  const wrt: Tensor[] = [];
-  for (const [name, t] of trainable) {
-    params[name] = b.input(`param/${name}`, t.dtype, t.shape);
-    wrt.push(params[name]);
-  }
-  const fields = Object.fromEntries(Object.entries(batch).map(([f, s]) => [f, b.input(f, s.dtype, s.shape)]));
-  const { loss, metrics } = fn(params, fields);
-  b.output(loss, "loss");
-  for (const [name, m] of Object.entries(metrics ?? {})) b.output(m, `metric/${name}`);
-  const names = [...trainable.keys()];
-  grad(loss, wrt).forEach((g, i) => {
-    b.output(g, `grad/${names[i]}`);
-  });
-  const rt = testRuntime();
-  try {
-    const inputs = Object.fromEntries([...trainable].map(([n, t]) => [`param/${n}`, t]));
-    return await rt.run(await rt.load(serializeModel(b.root)), { ...inputs, ...feeds });
-  } finally {
-    await rt.release();
-  }
 }
 
 /** A fixture's decoder shape and weights (the last folder its golden applies to). */

@@ -20,6 +20,8 @@ export interface HfLossOptions {
   lora?: HfLora;
   adapters?: readonly AdapterSpec[];
   recompute?: boolean;
+  /** A vision-language model's images in the batch: the feature rows and each position's row (DecoderInputs.images). */
+  images?: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => { features: Tensor; index: Tensor };
 }
 
 /** The decoder's parameters in a loss: weights by name from `params`, LoRA sites from the adapters when given. */
@@ -58,13 +60,13 @@ export function hfDpoBatch(s: DecoderShape, pairs: number, length: number, score
   };
 }
 
-function decoderInputs(b: Record<string, Tensor>): DecoderInputs {
-  return { inputIds: b.input_ids!, attentionMask: b.attention_mask!, cos: b.cos!, sin: b.sin! };
+function decoderInputs(b: Record<string, Tensor>, images?: DecoderInputs["images"]): DecoderInputs {
+  return { inputIds: b.input_ids!, attentionMask: b.attention_mask!, cos: b.cos!, sin: b.sin!, ...(images ? { images } : {}) };
 }
 
 /** Per-row sums of the scored tokens' log-probs [R], their counts [R], and the scored logits [R·S, V]. */
-function scoredSums(s: DecoderShape, p: DecoderParams, b: Record<string, Tensor>) {
-  const logits = scoredLogits(s, p, decoderInputs(b), b.positions!);
+function scoredSums(s: DecoderShape, p: DecoderParams, b: Record<string, Tensor>, images?: DecoderInputs["images"]) {
+  const logits = scoredLogits(s, p, decoderInputs(b, images), b.positions!);
   const mask = b.score_mask!;
   const perToken = op.mul(labelLogProbs(logits, b.labels!), mask);
   return { logits, mask, sums: op.reduceSum(perToken, [-1]), counts: op.reduceSum(mask, [-1]) };
@@ -78,7 +80,7 @@ function scoredSums(s: DecoderShape, p: DecoderParams, b: Record<string, Tensor>
 export function hfSftLoss(s: DecoderShape, o: HfLossOptions & { average?: "token" | "example" } = {}): LossFn {
   const average = o.average ?? "token";
   return (w, b) => {
-    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, o), b);
+    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, o), b, o.images?.(w, b));
     const real = op.cast(op.greater(counts, 0), "float32");
     const loss =
       average === "token"
@@ -98,7 +100,7 @@ export function hfSftLoss(s: DecoderShape, o: HfLossOptions & { average?: "token
  */
 export function hfDpoLoss(s: DecoderShape, o: PreferenceObjective, options: HfLossOptions = {}, dtype: DType = "float32"): LossFn {
   return (w, b) => {
-    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, options), b);
+    const { logits, mask, sums, counts } = scoredSums(s, lossParams(w, options), b, options.images?.(w, b));
     const pairs = b.weight!.shape[0] as number;
     const seq = o.logps === "sum" ? sums : op.div(sums, op.max(counts, 1));
     const side = (x: Tensor, from: number) => op.slice(x, [from], [from + pairs], [0]);

@@ -9,6 +9,7 @@
 import type { Tensor, TensorData } from "../../../tensor/ir/graph.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
+import type { TensorSpec } from "../../../tensor/program/train-program.ts";
 import { type DecoderShape, decoderLogits, weightInitializers } from "../decoder.ts";
 import { buildHfGenerateProgram, type HfGenerateSpec } from "../generate.ts";
 import { canonicalDecoderName, decoderProgramName } from "../weights.ts";
@@ -31,23 +32,51 @@ export function llavaProgramName(name: string): string | undefined {
 }
 
 /**
- * Per position of a [B, T] batch, the image feature row it takes, or `rows` (the number of feature rows) for text: the
- * k-th image token of the batch, in row-major order, takes feature row k — images are numbered in the order their
- * tokens appear. Throws when the image tokens do not fill exactly `images` images of `perImage` tokens.
+ * Per position of a [B, T] batch, the image feature row it takes, or `images · perImage` (past the last row) for text:
+ * row r's k-th image token takes row rowImage[r] · perImage + k (each row shows at most one image, as alignc's items
+ * do; the chosen and rejected rows of a pair point at the same image, so its features are computed once). Throws when
+ * a row's image tokens are not exactly `perImage`, or a row without an image has any.
  */
-export function imageIndex(ids: readonly (readonly number[])[], imageTokenId: number, images: number, perImage: number): BigInt64Array {
-  const rows = images * perImage;
-  const out = new BigInt64Array(ids.length * (ids[0]?.length ?? 0)).fill(BigInt(rows));
-  let k = 0;
-  ids.forEach((row, b) => {
+export function imageIndex(
+  ids: readonly (readonly number[])[],
+  imageTokenId: number,
+  rowImage: readonly (number | null)[],
+  images: number,
+  perImage: number,
+): BigInt64Array {
+  const text = images * perImage;
+  const out = new BigInt64Array(ids.length * (ids[0]?.length ?? 0)).fill(BigInt(text));
+  ids.forEach((row, r) => {
+    const image = rowImage[r] ?? null;
+    let k = 0;
     row.forEach((id, t) => {
       if (id !== imageTokenId) return;
-      if (k >= rows) throw new RangeError(`llava: more image tokens than the ${images} image(s) × ${perImage} features`);
-      out[b * row.length + t] = BigInt(k++);
+      if (image === null) throw new RangeError(`llava: row ${r} has image tokens but no image`);
+      if (k >= perImage) throw new RangeError(`llava: row ${r} has more than ${perImage} image tokens (one image's features)`);
+      out[r * row.length + t] = BigInt(image * perImage + k++);
     });
+    if (image !== null && k !== perImage) throw new RangeError(`llava: row ${r} has ${k} image tokens for an image of ${perImage} features`);
   });
-  if (k !== rows) throw new RangeError(`llava: ${k} image tokens for ${images} image(s) of ${perImage} features each (${rows})`);
   return out;
+}
+
+/** The images of a LLaVA training or log-prob batch (HfLossOptions.images): `pixel_values` [I, 3, S, S] through the tower and projector, `image_index` as given. */
+export function llavaLossImages(c: HfLlavaConfig, images: number) {
+  return (params: Record<string, Tensor>, batch: Record<string, Tensor>) => {
+    const weight = (name: string) => {
+      const t = params[name];
+      if (!t) throw new RangeError(`llava training program: no parameter "${name}"`);
+      return t;
+    };
+    const features = imageFeatures(c, weight, batch.pixel_values as Tensor);
+    return { features: op.reshape(features, [images * imageTokensPerImage(c), c.text.hiddenSize]), index: batch.image_index as Tensor };
+  };
+}
+
+/** The image fields of a batch of `rows` sequences of `length` tokens showing `images` images. */
+export function llavaBatchImages(c: HfLlavaConfig, rows: number, length: number, images: number): Record<string, TensorSpec> {
+  const s = c.vision.imageSize;
+  return { pixel_values: { dtype: "float32", shape: [images, 3, s, s] }, image_index: { dtype: "int64", shape: [rows * length] } };
 }
 
 /** The language model's weights among a LLaVA's (program names): everything but the tower and the projector. */
