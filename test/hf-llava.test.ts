@@ -231,19 +231,22 @@ test("tensor names of every LLaVA generation map to the programs' names; each ro
   assert.throws(() => imageIndex([[9, 9, 1]], 9, [null], 1, 2), /row 0 has image tokens but no image/);
 });
 
+/** Python that makes a tiny random CLIP LLaVA `m` (weights N(0, 0.15²), vectors N(0, 0.3²)) and saves it to `out`. */
+const tinyClipLlava = (o: { seed: number; image: number; patch: number; text: "Qwen2Config" | "LlamaConfig" }) => `torch.manual_seed(${o.seed})
+vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=${o.image}, patch_size=${o.patch})
+text = ${o.text}(vocab_size=400, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+m = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_index=390)).eval()
+for p in m.parameters():
+    torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.15)
+m.save_pretrained(out)`;
+
 const GENERATE = `
 import json, sys, torch
 from transformers import LlavaConfig, LlavaForConditionalGeneration, CLIPVisionConfig, Qwen2Config
 from transformers.image_utils import load_image
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 out, images, rows = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-torch.manual_seed(7)
-vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=30, patch_size=6)
-text = Qwen2Config(vocab_size=400, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-m = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_index=390)).eval()
-for p in m.parameters():
-    torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.15)
-m.save_pretrained(out)
+${tinyClipLlava({ seed: 7, image: 30, patch: 6, text: "Qwen2Config" })}
 proc = CLIPImageProcessorPil(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
 proc.save_pretrained(out)
 greedy = []
@@ -313,13 +316,7 @@ from safetensors.torch import save_file
 from transformers import LlavaConfig, LlavaForConditionalGeneration, CLIPVisionConfig, LlamaConfig
 from peft import LoraConfig, get_peft_model
 out, case = sys.argv[1], json.loads(sys.argv[2])
-torch.manual_seed(11)
-vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=24, patch_size=8)
-text = LlamaConfig(vocab_size=400, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-m = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_index=390)).eval()
-for p in m.parameters():
-    torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.15)
-m.save_pretrained(out)
+${tinyClipLlava({ seed: 11, image: 24, patch: 8, text: "LlamaConfig" })}
 # LoRA on the language model's q/v (not the tower's), B initialised too so every gradient is non-zero; the projector trained fully.
 p = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, target_modules=r".*language_model.*\\.(q_proj|v_proj)", lora_dropout=0.0, init_lora_weights=False))
 for q in p.base_model.model.model.multi_modal_projector.parameters():
