@@ -47,8 +47,12 @@ export function sniffImageFormat(b: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-/** `bytes` (named `source` in errors) as oriented RGB pixels. */
-export async function decodeImage(bytes: Uint8Array, source: string): Promise<RgbImage> {
+/**
+ * What the header says — the format and the stored width and height (before EXIF orientation) — after the checks that
+ * need no decoding: a known format, a readable header, a size within the bomb limits, a JPEG that is not cut short.
+ * Throws ImageError. (Data imports check images with it; the pixels are decoded when they are used.)
+ */
+export function imageHeader(bytes: Uint8Array, source: string): { format: ImageFormat; width: number; height: number } {
   const format = sniffImageFormat(bytes);
   if (!format) throw new ImageError(`${source}: not a PNG, JPEG or WebP image (its first bytes say neither); convert it to one of these`);
   let size: { width?: number; height?: number };
@@ -66,6 +70,12 @@ export async function decodeImage(bytes: Uint8Array, source: string): Promise<Rg
   // libjpeg decodes a truncated file, filling the rest with grey; Pillow refuses it ("image file is truncated").
   if (format === "jpeg" && !endsJpeg(bytes))
     throw new ImageError(`${source}: the JPEG data is truncated (no end-of-image marker); the file is broken or was cut short`);
+  return { format, width, height };
+}
+
+/** `bytes` (named `source` in errors) as oriented RGB pixels. */
+export async function decodeImage(bytes: Uint8Array, source: string): Promise<RgbImage> {
+  const { format, width, height } = imageHeader(bytes, source);
   let img: RgbImage;
   try {
     img = format === "png" ? decodePng(bytes) : await decodeWasm(format, bytes);
