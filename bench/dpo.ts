@@ -196,7 +196,7 @@ async function benchTrain(
 /** `rounds` rounds of online DPO with the grounded rater as annotator; trainOnline's per-round statistics. */
 async function benchOnline(runtime: Runtime, model: VlmModel, items: readonly WorldItem[], rounds: number, seed: number) {
   const policy = new TinyVlmPolicy(runtime, model, model, undefined, seed);
-  const prompts = policy.prompts(items);
+  const prompts = await policy.prompts(items);
   const o: OnlineOptions = {
     rounds,
     promptsPerRound: ONLINE.promptsPerRound,
@@ -237,7 +237,7 @@ export async function run(args: string[]): Promise<void> {
     const { model, description, items } = setup;
     const c = model.config;
     const corrupted = await timed(() => corruptItems(items, CORRUPT));
-    const rgbOf = new Map(examplesOf("", items, c.imageSize).map((e) => [e.id, e.rgb]));
+    const rgbOf = new Map((await examplesOf("", items, c.imageSize)).map((e) => [e.id, e.rgb]));
     const candidates: PairExample[] = corrupted.value.pairs.map((p) => ({
       id: p.id,
       prompt: p.item.prompt,

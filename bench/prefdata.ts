@@ -126,7 +126,7 @@ export async function run(args: string[]): Promise<void> {
     const setup = await setUp("prefdata", o, tmp, (it) => it.answer.trim() !== "");
     const { model, description, items } = setup;
     const c = model.config;
-    const examples = examplesOf("", items, c.imageSize);
+    const examples = await examplesOf("", items, c.imageSize);
     const runtime = new Runtime({ provider: o.provider });
 
     // ── sample: stage.sample's code (sampleResponses), one Generator warmed up on a subset first ──

@@ -313,8 +313,8 @@ function registerTests(): void {
       assert.match(text, /error\[ALN6002\]: image sock\.png is a socket, not a regular file/);
       if (fx.hasFifo) assert.match(text, /error\[ALN6002\]: image fifo\.png is a FIFO \(named pipe\), not a regular file/);
       assert.match(text, /error\[ALN6006\]: image bomb\.png is 20000×20000 pixels; alignc decodes images up to 8192 pixels a side and 32 Mpx in all/);
-      assert.match(text, /error\[ALN6005\]: image trunc\.png is not a readable PNG: the file is truncated/);
-      assert.match(text, /error\[ALN6005\]: image crc\.png is not a readable PNG: the header's checksum \(CRC\) is wrong/);
+      assert.match(text, /error\[ALN6005\]: image trunc\.png is not a readable PNG, JPEG or WebP image: the file is truncated/);
+      assert.match(text, /error\[ALN6005\]: image crc\.png is not a readable PNG, JPEG or WebP image: the header's checksum \(CRC\) is wrong/);
       assert.match(text, /error\[ALN6009\]: the chosen answer is empty/);
       assert.match(text, /error\[ALN6009\]: the rejected answer is empty/);
       assert.match(text, /error\[ALN6007\]: the row is not valid UTF-8 \(its first bad byte is byte 15 of it/);

@@ -1,6 +1,11 @@
 // From world items to TinyVLM feeds: token layout and masks, errors, and a first end-to-end SFT run on the world.
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { test } from "node:test";
+import { readImage } from "../src/formats/image/decode.ts";
+import { resizeRgb } from "../src/formats/image/resample.ts";
 import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
@@ -15,6 +20,7 @@ import { decodePng } from "../src/runtime/world/png.ts";
 import { adamw } from "../src/tensor/optim/types.ts";
 import { buildTrainProgram } from "../src/tensor/program/train-program.ts";
 import { Rng } from "../src/util/random.ts";
+import { repoRoot } from "./support/align-files.ts";
 import { testRuntime } from "./support/device.ts";
 
 const tok = Tokenizer.train(["is there a red circle in the image?", "yes", "no", "what colour is the square?", "blue"], { vocabSize: 80 });
@@ -77,10 +83,10 @@ test("end to end: world POPE items → tokenizer → SFT of nano inside Loop run
   assert.ok(end < 0.45, `answer loss ${end} should fall below 0.45 (yes/no + <eos>: ln 2 / 2 ≈ 0.35 when only the format is learnt)`);
 });
 
-test("TinyVLM refuses a conversation of several messages (it reads one prompt, with no chat template); one user message is its prompt", () => {
+test("TinyVLM refuses a conversation of several messages (it reads one prompt, with no chat template); one user message is its prompt", async () => {
   const base = { id: "c", prompt: "And 3+3?", answer: "", image: null } as unknown as WorldItem;
   const single = { ...base, messages: [{ role: "user" as const, content: "And 3+3?" }] };
-  assert.deepEqual(examplesOf("", [single], 8), [{ id: "c", prompt: "And 3+3?", answer: "", rgb: null }]);
+  assert.deepEqual(await examplesOf("", [single], 8), [{ id: "c", prompt: "And 3+3?", answer: "", rgb: null }]);
   const multi = {
     ...base,
     messages: [
@@ -88,8 +94,27 @@ test("TinyVLM refuses a conversation of several messages (it reads one prompt, w
       { role: "user" as const, content: "And 3+3?" },
     ],
   };
-  assert.throws(
-    () => examplesOf("", [multi], 8),
+  await assert.rejects(
+    examplesOf("", [multi], 8),
     (e: unknown) => e instanceof FeedError && /item c is a conversation of 2 messages \(system, user\).*chat template/.test(e.message),
   );
+});
+
+test("TinyVLM reads a JPEG, WebP or PNG of any size as load_image does and resizes it to its image size (Pillow bicubic); a broken image names its item", async () => {
+  const fixtures = path.join(repoRoot, "test/fixtures/images");
+  const item = (id: string, image: string) => ({ id, prompt: "What is shown?", answer: "", image }) as unknown as WorldItem;
+  const [jpeg, webp] = await examplesOf(fixtures, [item("j", "q85-420.jpg"), item("w", "orientation-6.webp")], 16);
+  assert.deepEqual(jpeg?.rgb, resizeRgb(await readImage(path.join(fixtures, "q85-420.jpg")), 16, 16, "bicubic").rgb);
+  assert.equal(webp?.rgb?.length, 16 * 16 * 3);
+  const dir = mkdtempSync(path.join(tmpdir(), "alignc-vlm-images-"));
+  try {
+    const whole = readFileSync(path.join(fixtures, "q85-420.jpg"));
+    writeFileSync(path.join(dir, "cut.jpg"), whole.subarray(0, whole.length >> 1));
+    await assert.rejects(
+      examplesOf(dir, [item("cut", "cut.jpg")], 16),
+      (e: unknown) => e instanceof FeedError && /item cut: .*cut\.jpg: the JPEG data is truncated/.test(e.message),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -116,7 +116,7 @@ describe("reading a world directory", () => {
       "DIR/items.jsonl:1: error[ALN6001]: image images/train-000000.png does not exist (looked for DIR/images/train-000000.png); check the path (image paths are relative to the images root)",
     );
     assert.equal(problems[1], `DIR/items.jsonl:2: image path "../elsewhere.png" must be relative to the dataset directory and stay inside it`);
-    assert.match(problems[2] ?? "", /^DIR\/items\.jsonl:3: error\[ALN6005\]: image images\/train-000002\.png is not a readable PNG: /);
+    assert.match(problems[2] ?? "", /^DIR\/items\.jsonl:3: error\[ALN6005\]: image images\/train-000002\.png is not a readable PNG, JPEG or WebP image: /);
     assert.equal(problems[3], "DIR/items.jsonl:4: image images/train-000003.png is 64×64, but the manifest's image_size is 48");
   });
 

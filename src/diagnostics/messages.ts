@@ -581,9 +581,9 @@ export const messages = {
   imageUnreadable: def<{ image: string; reason: string }>(
     "ALN6005",
     "error",
-    (a) => `image ${a.image} is not a readable PNG: ${a.reason}`,
-    "alignc reads PNG images. The file's signature, header and size are checked before it is decoded; a file that is not a PNG, is truncated or is corrupt is refused with the reason.",
-    () => "convert the image to PNG, or fix the path",
+    (a) => `image ${a.image} is not a readable PNG, JPEG or WebP image: ${a.reason}`,
+    "alignc reads PNG, JPEG and WebP images. The file's signature, header and size are checked before it is decoded (a PNG is decoded whole on import, a JPEG or WebP when a model reads it); a file of another format, truncated or corrupt is refused with the reason.",
+    () => "convert the image to PNG, JPEG or WebP, or fix the path",
   ),
   imageTooLarge: def<{ image: string; width: number; height: number; limit: string }>(
     "ALN6006",

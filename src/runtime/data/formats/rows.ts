@@ -14,6 +14,7 @@ import {
   refusalProblem,
   renderInputProblem,
 } from "../../../diagnostics/input-problems.ts";
+import { ImageError, imageHeader, sniffImageFormat } from "../../../formats/image/decode.ts";
 import { checkUntrusted, type ReadRoot, readRoot, readUntrusted, streamUntrusted } from "../../../util/untrusted-file.ts";
 import { decodeUtf8, startsWithBom, utf16Order } from "../../../util/utf8.ts";
 import { decodePng, IMAGE_CAPS, PngError } from "../../world/png.ts";
@@ -197,7 +198,7 @@ export function imageRoot(dir: string): ImageRoot | RowError {
  * The absolute path of the image a row names, or why it cannot be used: a path that leads outside the root
  * (`..`, an absolute path elsewhere, a symbolic link whose target is elsewhere), a missing file, a file that is
  * not a regular file or is over the size cap — all decided before the file is opened — and (with `decode`) a
- * file whose header is not a PNG within the pixel caps, or that does not decode.
+ * file that is not a PNG, JPEG or WebP within the pixel caps, a PNG that does not decode, or a JPEG cut short.
  */
 export function resolveImage(root: ImageRoot, written: string, decode = true): string | RowError {
   const refused = (problem: InputProblem) => rowError(problem);
@@ -206,8 +207,12 @@ export function resolveImage(root: ImageRoot, written: string, decode = true): s
   if (!checked.ok) return refused(refusalProblem(checked, "image", MAX_IMAGE_BYTES, { shown: written, root: root.dir }));
   if (read?.ok) {
     try {
-      decodePng(read.bytes);
+      // A PNG is decoded whole (alignc's own decoder, with its caps); a JPEG or WebP has its header checked here and is
+      // decoded when a model reads it (src/formats/image/).
+      if (sniffImageFormat(read.bytes) === "png") decodePng(read.bytes);
+      else imageHeader(read.bytes, written);
     } catch (e) {
+      if (e instanceof ImageError) return refused(inputProblem("imageUnreadable", { image: written, reason: e.message.replace(`${written}: `, "") }));
       if (!(e instanceof PngError)) throw e;
       return refused(
         e.kind === "too-large"

@@ -52,7 +52,7 @@ export const evalAnswers = defineExecutor({
     const run =
       loaded.family === "hf"
         ? await hfAnswerAll(runtime, loaded.model, items, generation, onBatch)
-        : await answerAll(runtime, loaded.model, examplesOf(data.dir, items, loaded.model.config.imageSize), generation, onBatch);
+        : await answerAll(runtime, loaded.model, await examplesOf(data.dir, items, loaded.model.config.imageSize), generation, onBatch);
     const capped = run.maxTokens < maxTokens;
     progress.finish(capped ? `answers capped at ${run.maxTokens} tokens by the model's context` : "");
     const lines = items.map((it) =>

@@ -4,8 +4,6 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
 import { HfCheckpointError, type HfModel, loadHfModel } from "../../models/hf/model.ts";
-import { examplesOf } from "../../models/tinyvlm/examples.ts";
-import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
 import { ITEMS_FILE, type WorldItem } from "../../world/format.ts";
 import { NodeError, type StoredInput } from "../node-executor.ts";
@@ -58,12 +56,6 @@ export function loadItems(input: StoredInput): WorldItem[] {
     .split("\n")
     .filter((line) => line !== "")
     .map((line) => JSON.parse(line) as WorldItem);
-}
-
-/** Items and their examples (images decoded at the model's image size). */
-export function loadExamples(input: StoredInput, model: VlmModel): { items: WorldItem[]; examples: Example[] } {
-  const items = loadItems(input);
-  return { items, examples: examplesOf(input.dir, items, model.config.imageSize) };
 }
 
 /** The store root of an entry directory store/<kk>/<key>. */

@@ -63,7 +63,7 @@ export class HfPolicy implements OnlinePolicy {
     return this.pool.step;
   }
 
-  prompts(items: readonly WorldItem[]): OnlinePrompt[] {
+  async prompts(items: readonly WorldItem[]): Promise<OnlinePrompt[]> {
     return items.map((item) => {
       if (item.image) throw new OnlineError(`item ${item.id} has an image, and ${this.model.config.architecture} is a text model; train on text prompts`);
       return { item, rgb: null };

@@ -75,7 +75,7 @@ export interface OnlinePolicy {
   /** Whether answers are scored against a reference model (false: reference-free, log-probs 0). */
   readonly hasReference: boolean;
   /** The prompts of `items` as the family samples and trains on them (TinyVLM: images decoded at its size; text models refuse images). */
-  prompts(items: readonly WorldItem[]): OnlinePrompt[];
+  prompts(items: readonly WorldItem[]): Promise<OnlinePrompt[]>;
   /** The sampler becomes the current policy. */
   refresh(): Promise<void>;
   /** `n` responses per slot from the sampler (records in slot order, with the slots' keys as ids). */

@@ -41,8 +41,8 @@ export class TinyVlmPolicy implements OnlinePolicy {
     return this.pool.step;
   }
 
-  prompts(items: readonly WorldItem[]): OnlinePrompt[] {
-    const examples = examplesOf("", items, this.model.config.imageSize);
+  async prompts(items: readonly WorldItem[]): Promise<OnlinePrompt[]> {
+    const examples = await examplesOf("", items, this.model.config.imageSize);
     return items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
   }
 

@@ -17,7 +17,6 @@ import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import type { VlmModel } from "../../models/tinyvlm/model.ts";
-import { decodePng } from "../../world/png.ts";
 import { defineExecutor, type ExecContext, NodeError, type StoredInput } from "../node-executor.ts";
 import { loadModelInput } from "./inputs.ts";
 
@@ -160,8 +159,7 @@ async function scoreTinyVlm(
   // Named by pair and side, so a problem (an answer too long for the context) names the pair to filter out.
   const items = entries.map(([key, { pair, answer, side }]) => ({ ...pair.item, id: `${pair.id} (${side}, ${key.slice(0, 8)})`, answer }));
   const keyOf = new Map(items.map((it, i) => [it.id, (entries[i] as Missing)[0]]));
-  checkImageSize(items, model.config.imageSize, name);
-  const examples: Example[] = examplesOf("", items, model.config.imageSize);
+  const examples: Example[] = await examplesOf("", items, model.config.imageSize);
   const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${name}`, examples.length, "answers");
   const root = storeRoot(cacheFile);
   try {
@@ -181,15 +179,4 @@ async function scoreTinyVlm(
     throw e;
   }
   progress.finish();
-}
-
-/** The reference model must take the pairs' images as they are (the policy's size); say so before scoring. */
-function checkImageSize(items: readonly { id: string; image: string | null }[], size: number, model: string): void {
-  const first = items.find((it) => it.image);
-  if (!first?.image) return;
-  const png = decodePng(readFileSync(first.image));
-  if (png.width !== size)
-    throw new NodeError(
-      `the reference model ${model} takes ${size}×${size} images, the pairs' images are ${png.width}×${png.height}; use a reference model of the policy's image size`,
-    );
 }

@@ -46,7 +46,7 @@ export const stageBdhs = defineExecutor({
     const skipped = all.length - items.length;
     if (skipped > 0) ctx.log.line(`${ctx.node.id}: skipped ${skipped} item(s) without a ground-truth answer`);
     // readDataset gives absolute image paths, so examplesOf needs no base directory.
-    const examples = examplesOf("", items, model.config.imageSize);
+    const examples = await examplesOf("", items, model.config.imageSize);
     const entries: BdhsItem[] = items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
 
     const runtime = await ctx.runtime(undefined);

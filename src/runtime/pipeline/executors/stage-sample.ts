@@ -33,7 +33,7 @@ export const stageSample = defineExecutor({
       const { records, stats } =
         generator instanceof HfGenerator
           ? await sampleHfResponses(generator, prompts.records, n, sampler, onProgress)
-          : await sampleResponses(generator, prompts.records, examplesOf("", prompts.records, generator.model.config.imageSize), n, sampler, onProgress);
+          : await sampleResponses(generator, prompts.records, await examplesOf("", prompts.records, generator.model.config.imageSize), n, sampler, onProgress);
       progress.finish();
       writeDataset(ctx.out, { kind: "samples", records });
       return { ...stats, samples_per_second: Number((stats.responses / ((performance.now() - t0) / 1000)).toFixed(1)) };

@@ -134,7 +134,7 @@ export const trainDpoExecutor = defineExecutor({
       }
       tinyVlmOnly(training);
       const model = loaded.model;
-      const examples = examplesOf(
+      const examples = await examplesOf(
         "",
         used.map((p) => p.record.item),
         model.config.imageSize,

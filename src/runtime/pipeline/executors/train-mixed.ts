@@ -122,8 +122,8 @@ async function offlinePairs(
   logps: "sum" | "mean",
 ): Promise<{ offline: OfflinePair[]; matched: number }> {
   // The prompts input's items by id: the ground truth of each pair's prompt when the prompts have it.
-  const known = new Map(promptsOf(ctx.input("prompts").dir, policy).map((x) => [x.item.id, x]));
-  const own = policy.prompts(records.map((r) => r.item));
+  const known = new Map((await promptsOf(ctx.input("prompts").dir, policy)).map((x) => [x.item.id, x]));
+  const own = await policy.prompts(records.map((r) => r.item));
   const { prompts, matched } = promptsOfPairs(records, own, known);
   const refs = policy.hasReference ? await offlineLogProbs(ctx, policy, records, own) : new Map<string, LogProbPair>();
   const pick = (lp: SequenceLogProb) => (logps === "sum" ? lp.sum : lp.mean);

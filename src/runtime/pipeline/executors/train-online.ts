@@ -135,7 +135,7 @@ export function onlineReferenceOf(ctx: ExecContext, reference: "precomputed" | "
 }
 
 /** Prompts as the policy takes them (TinyVLM: images at its size), from a stored dataset of any kind (each record's item). */
-export function promptsOf(dir: string, policy: OnlinePolicy): OnlinePrompt[] {
+export function promptsOf(dir: string, policy: OnlinePolicy): Promise<OnlinePrompt[]> {
   const dataset = readDataset(dir);
   return policy.prompts(dataset.records.map((r) => itemOf(dataset.kind, r)));
 }
@@ -259,8 +259,8 @@ export function finishOnline(ctx: ExecContext, policy: OnlinePolicy, result: Onl
 }
 
 /** The prompts to sample on; online BDHS rewrites ground truths, so it skips prompts without one. */
-function promptsToSample(ctx: ExecContext, input: StoredInput, policy: OnlinePolicy, bdhs: boolean): OnlinePrompt[] {
-  const all = promptsOf(input.dir, policy);
+async function promptsToSample(ctx: ExecContext, input: StoredInput, policy: OnlinePolicy, bdhs: boolean): Promise<OnlinePrompt[]> {
+  const all = await promptsOf(input.dir, policy);
   const prompts = bdhs ? all.filter((x) => x.item.answer.trim() !== "") : all;
   if (prompts.length < all.length)
     ctx.log.line(`${ctx.node.id}: skipped ${all.length - prompts.length} prompt(s) without a ground-truth answer (online BDHS rewrites it)`);
@@ -283,7 +283,7 @@ export const trainOnlineExecutor = defineExecutor({
     const policy = onlinePolicy(ctx, runtime, model, reference, s.training, options.seed);
     try {
       const promptsInput = ctx.input("prompts");
-      const prompts = await asNodeErrors(id, async () => promptsToSample(ctx, promptsInput, policy, s.annotator.kind === "bdhs"));
+      const prompts = await asNodeErrors(id, () => promptsToSample(ctx, promptsInput, policy, s.annotator.kind === "bdhs"));
       ctx.log.line(
         `${id}: ${options.rounds} rounds of ${options.promptsPerRound} prompts from ${promptsInput.node.id}, annotated by ${name}; at most ${budget.perRound} step${budget.perRound === 1 ? "" : "s"} per round${loraNote(lora)}`,
       );

@@ -52,7 +52,7 @@ export const trainSftExecutor = defineExecutor({
       }
       tinyVlmOnly(training);
       const model = loaded.model;
-      const examples = examplesOf(data.dir, items, model.config.imageSize);
+      const examples = await examplesOf(data.dir, items, model.config.imageSize);
       const { model: trained, adapters } = await trainSft(t.runtime, model, examples, { ...options, lora: training.lora }, t.onRun, t.more);
       return (out) => saveTrained(out, trained, adapters);
     });
