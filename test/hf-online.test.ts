@@ -134,11 +134,11 @@ test("a fully fine-tuned policy samples from a float32 scratch copy of its weigh
   assert.deepEqual(readdirSync(scratch), [], "closing deletes the last copy");
 });
 
-test("a Hugging Face policy refuses prompts with images", () => {
+test("a Hugging Face policy refuses prompts with images", async () => {
   const base = loadHfModel(FIXTURE);
   const policy = new HfPolicy(testRuntime(), base, null, { recompute: false, seed: 0, scratch: path.join(work, "unused") });
-  assert.throws(
-    () => policy.prompts([{ ...item("img", "What is shown?"), image: "images/a.png" } as OnlinePrompt["item"]]),
+  await assert.rejects(
+    policy.prompts([{ ...item("img", "What is shown?"), image: "images/a.png" } as OnlinePrompt["item"]]),
     /item img has an image.*text model/,
   );
 });
