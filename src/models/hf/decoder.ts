@@ -13,7 +13,7 @@
 // transformers); RoPE's cos/sin tables come from the host (rope.ts) as program inputs.
 
 import type { DType } from "../../tensor/ir/dtype.ts";
-import type { Tensor, TensorData } from "../../tensor/ir/graph.ts";
+import type { ExternalTensorData, Tensor, TensorData } from "../../tensor/ir/graph.ts";
 import { ShapeError } from "../../tensor/ir/shape.ts";
 import { Builder, builderOf } from "../../tensor/ops/builder.ts";
 import * as op from "../../tensor/ops/index.ts";
@@ -24,7 +24,7 @@ import type { RopeShape } from "./rope.ts";
 import type { HfExternalWeights } from "./weights.ts";
 
 /** A decoder's weights: loaded tensors under the program's names, or references in place (weights.ts, `externalHfWeights`). */
-export type DecoderWeights = ReadonlyMap<string, TensorData> | HfExternalWeights;
+export type DecoderWeights = ReadonlyMap<string, TensorData | ExternalTensorData> | HfExternalWeights;
 
 /** What the decoder's forward needs of a model's config (a normalised `config.json`). */
 export interface DecoderShape {
@@ -414,8 +414,9 @@ export function weightInitializers(b: Builder, s: DecoderShape, weights: Decoder
   for (const spec of decoderWeightSpecs(s)) {
     if (external) made.set(spec.name, b.external(external.get(spec.name)!, spec.name));
     else {
-      const t = (weights as ReadonlyMap<string, TensorData>).get(spec.name)!;
-      made.set(spec.name, b.data(t.dtype, t.data, t.shape, spec.name));
+      // A map may hold references in place too (a vision-language model's weights, filtered to the decoder's).
+      const t = (weights as ReadonlyMap<string, TensorData | ExternalTensorData>).get(spec.name)!;
+      made.set(spec.name, "location" in t ? b.external(t, spec.name) : b.data(t.dtype, t.data, t.shape, spec.name));
     }
   }
   return (name) => {

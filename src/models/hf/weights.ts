@@ -134,7 +134,7 @@ export interface HfTensor {
 }
 
 export interface HfTensorIndex {
-  /** Decoder tensors by canonical name. */
+  /** Indexed tensors by canonical name (the decoder's, or what the caller's naming gives). */
   tensors: Map<string, HfTensor>;
   /** Naming generations (DECODER_PREFIXES' ids) seen among the decoder tensors. */
   generations: string[];
@@ -144,8 +144,14 @@ export interface HfTensorIndex {
   duplicates: string[];
 }
 
-/** Reads every weight file's header (only the header) and indexes the decoder's tensors; throws SafetensorsError. */
-export function readHfTensorIndex(files: readonly string[]): HfTensorIndex {
+/**
+ * Reads every weight file's header (only the header) and indexes the tensors `canonical` names (default: the decoder's,
+ * canonicalDecoderName; a vision-language model passes its own); throws SafetensorsError.
+ */
+export function readHfTensorIndex(
+  files: readonly string[],
+  canonical: (name: string) => { canonical: string; generation: string } | undefined = canonicalDecoderName,
+): HfTensorIndex {
   const tensors = new Map<string, HfTensor>();
   const generations: string[] = [];
   const other: string[] = [];
@@ -153,7 +159,7 @@ export function readHfTensorIndex(files: readonly string[]): HfTensorIndex {
   for (const file of files) {
     const header = readSafetensorsHeader(file);
     for (const e of header.tensors) {
-      const c = canonicalDecoderName(e.name);
+      const c = canonical(e.name);
       if (!c) {
         if (!IGNORED.test(e.name)) other.push(e.name);
         continue;
@@ -282,7 +288,7 @@ export function decoderProgramName(canonical: string): string {
  * ONNX Runtime would refuse it too, with a less clear message. A length that does not match the dtype and shape is
  * refused as well.
  */
-export function externalHfWeights(dir: string, index: HfTensorIndex): HfExternalWeights {
+export function externalHfWeights(dir: string, index: HfTensorIndex, programName: (canonical: string) => string = decoderProgramName): HfExternalWeights {
   const folder = realpathSync(dir);
   const located = new Map<string, string>();
   const locate = (file: string): string => {
@@ -309,7 +315,7 @@ export function externalHfWeights(dir: string, index: HfTensorIndex): HfExternal
     const elements = t.shape.reduce((a, b) => a * b, 1);
     if (elements * byteSize(t.dtype) !== t.length)
       throw new SafetensorsError(`${t.file}: ${t.name} is ${t.dtype} [${t.shape.join(", ")}] but holds ${t.length} bytes`);
-    tensors.set(decoderProgramName(t.canonical), { dtype: t.dtype, shape: t.shape, location: locate(t.file), offset: t.offset, length: t.length });
+    tensors.set(programName(t.canonical), { dtype: t.dtype, shape: t.shape, location: locate(t.file), offset: t.offset, length: t.length });
   }
   return { folder, files: [...new Set(located.values())], tensors };
 }

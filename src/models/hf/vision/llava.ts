@@ -80,8 +80,8 @@ export function llavaBatchImages(c: HfLlavaConfig, rows: number, length: number,
 }
 
 /** The language model's weights among a LLaVA's (program names): everything but the tower and the projector. */
-export function llavaDecoderWeights(weights: VisionWeights): Map<string, TensorData> {
-  return new Map([...weights].filter(([name]) => !name.startsWith("vision_tower.") && !name.startsWith("multi_modal_projector.")) as [string, TensorData][]);
+export function llavaDecoderWeights(weights: VisionWeights): VisionWeights {
+  return new Map([...weights].filter(([name]) => !name.startsWith("vision_tower.") && !name.startsWith("multi_modal_projector.")));
 }
 
 /** The tower's and projector's weights as initializers of `b`, and the projected features of an `images`-image input `pixel_values` as [I·tokens, D]. */

@@ -84,6 +84,11 @@ export class HfTextTokenizer {
   idOf(token: string): number | undefined {
     return this.hf.token_to_id(token);
   }
+
+  /** The token text of `id`, or undefined when the tokenizer has no such id. */
+  tokenOf(id: number): string | undefined {
+    return this.hf.id_to_token(id);
+  }
 }
 
 /** A special token as tokenizer_config.json writes it: a string, or an added-token object `{ content }`. */
