@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { compile } from "../src/compiler/compile.ts";
+import { resizeRgb } from "../src/formats/image/resample.ts";
 import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { readDataset } from "../src/runtime/data/prefdata/records.ts";
@@ -140,13 +141,22 @@ describe("judge rater on nano", () => {
     assert.match(failures[0]?.message ?? "", /could not read the image/);
   });
 
-  test("an image of another size stops the rater with what to change", async () => {
-    const small = path.join(dir, "small.png");
-    writeFileSync(small, encodePng(new Uint8Array(8 * 8 * 3), 8, 8));
-    await assert.rejects(
-      rate([request("a", ["Yes."], { imagePath: small })], "listwise"),
-      (e: unknown) => e instanceof RaterUnavailable && /takes \d+×\d+ images.*8×8/.test(e.message),
+  test("an image of another size is resized to the judge's (as TinyVLM reads every image): the same scores as the image resized beforehand", async () => {
+    const big = path.join(dir, "big.png");
+    const side = config.imageSize + 13;
+    const bigRgb = Uint8Array.from({ length: side * side * 3 }, (_, i) => (i * 37) % 256);
+    writeFileSync(big, encodePng(bigRgb, side, side));
+    const fitted = path.join(dir, "fitted.png");
+    writeFileSync(
+      fitted,
+      encodePng(resizeRgb({ width: side, height: side, rgb: bigRgb }, config.imageSize, config.imageSize, "bicubic").rgb, config.imageSize, config.imageSize),
     );
+    const responses = ["A red cube.", "qz xv", "Blue."];
+    const a = await rate([request("a", responses, { imagePath: big })], "listwise");
+    const b = await rate([request("a", responses, { imagePath: fitted })], "listwise");
+    assert.deepEqual(a.failures, []);
+    assert.deepEqual(a.replies.get("a")?.scores, b.replies.get("a")?.scores);
+    assert.equal(a.replies.get("a")?.rationale, b.replies.get("a")?.rationale);
   });
 
   test("temperature ≠ 0 is refused", async () => {

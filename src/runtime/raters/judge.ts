@@ -12,7 +12,8 @@
 // runtime's pairwise aggregation (combineReplies) averages per response — which gives the same scores as the rank
 // rule, with one rationale line per pair. Log-probs of a whole batch of items are computed together, then each item
 // goes through the shared plan (runPlan), so failures, combining and reply checks are those of every other rater.
-import { readFileSync } from "node:fs";
+import { readImage } from "../../formats/image/decode.ts";
+import { resizeRgb } from "../../formats/image/resample.ts";
 import type { RatingInfo } from "../data/prefdata/records.ts";
 import type { Runtime } from "../engine/session.ts";
 import { hfAnswerLogProbs } from "../models/hf/logprobs.ts";
@@ -21,7 +22,6 @@ import { answerIds, itemPromptIds } from "../models/hf/prompts.ts";
 import type { Example } from "../models/tinyvlm/feeds.ts";
 import { answerLogProbs } from "../models/tinyvlm/logprobs.ts";
 import type { VlmModel } from "../models/tinyvlm/model.ts";
-import { decodePng } from "../world/png.ts";
 import { AttemptFailure, type Part, type RaterMode, RaterUnavailable, runPlan } from "./protocol.ts";
 import type { ItemFailure, RateHooks, RaterReply, RaterRequest, RaterRuntime } from "./types.ts";
 
@@ -85,7 +85,7 @@ type Prepared<Row> = { rows: Row[]; cuts: ({ kept: number; of: number } | undefi
 
 /** How a judge model family prepares an item's responses and scores a batch of them (mean log-prob by row id). */
 interface Scorer<Row extends { id: string }> {
-  prepare(request: RaterRequest): Prepared<Row>;
+  prepare(request: RaterRequest): Prepared<Row> | Promise<Prepared<Row>>;
   score(runtime: Runtime, rows: Row[], batch: number | undefined): Promise<Map<string, { mean: number }>>;
 }
 
@@ -125,7 +125,7 @@ export function createJudgeRater(options: JudgeRaterOptions): RaterRuntime {
       const failures: ItemFailure[] = [];
       for (let start = 0; start < requests.length; start += itemsPerBatch) {
         const chunk = requests.slice(start, start + itemsPerBatch);
-        const prepared = chunk.map((r) => scorer.prepare(r));
+        const prepared = await Promise.all(chunk.map((r) => scorer.prepare(r)));
         const rows = prepared.flatMap((p) => ("rows" in p ? p.rows : []));
         const logprobs = rows.length > 0 ? await scorer.score(await runtimeOf(), rows, options.batch) : new Map<string, { mean: number }>();
         const scored = new Map<string, { scored: Scored[] } | { problem: string }>();
@@ -188,30 +188,25 @@ function partReply(part: Part, scored: readonly Scored[], rater: string, modelNa
 }
 
 /**
- * The examples that score an item's responses: its prompt, its image (decoded, at the judge's image size) and one
- * response each. A response too long for the judge's context is cut to the tokens that fit (noted in the rationale);
- * a prompt that leaves no room, or an image that cannot be read, fails the item. An image of another size than the
- * judge takes fails the whole rater: every item of the data has it.
+ * The examples that score an item's responses: its prompt, its image (decoded, resized to the judge's image size when
+ * it differs, as TinyVLM reads every image) and one response each. A response too long for the judge's context is
+ * cut to the tokens that fit (noted in the rationale); a prompt that leaves no room, or an image that cannot be read,
+ * fails the item.
  */
-function prepare(model: VlmModel, request: RaterRequest): Prepared<Example> {
+async function prepare(model: VlmModel, request: RaterRequest): Promise<Prepared<Example>> {
   const tok = model.tokenizer;
   const c = model.config;
   if (request.messages && request.messages.length > 1)
     return { problem: `the item is a conversation of ${request.messages.length} messages, and a TinyVLM judge reads one prompt with no chat template` };
   let rgb: Uint8Array | null = null;
   if (request.imagePath !== null) {
-    let png: ReturnType<typeof decodePng>;
+    // As TinyVLM reads every image (models/tinyvlm/examples.ts): load_image's pixels, resized to its size when they differ.
     try {
-      png = decodePng(readFileSync(request.imagePath));
+      const img = await readImage(request.imagePath);
+      rgb = img.width === c.imageSize && img.height === c.imageSize ? img.rgb : resizeRgb(img, c.imageSize, c.imageSize, "bicubic").rgb;
     } catch (error) {
       return { problem: `could not read the image ${request.imagePath}: ${error instanceof Error ? error.message : String(error)}` };
     }
-    if (png.width !== c.imageSize || png.height !== c.imageSize)
-      throw new RaterUnavailable(
-        `the judge model takes ${c.imageSize}×${c.imageSize} images, and item ${JSON.stringify(request.itemId)}'s image ${request.imagePath} is ` +
-          `${png.width}×${png.height}; judge with a model of image_size ${png.width}, or generate the data with image_size: ${c.imageSize}`,
-      );
-    rgb = png.rgb;
   }
   // A sequence is <bos> prompt answer (then <eos>, the last label): 1 + prompt + answer positions must fit the context.
   const room = c.textContext - 1 - tok.encode(request.prompt).length;
