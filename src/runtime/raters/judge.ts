@@ -12,13 +12,12 @@
 // runtime's pairwise aggregation (combineReplies) averages per response — which gives the same scores as the rank
 // rule, with one rationale line per pair. Log-probs of a whole batch of items are computed together, then each item
 // goes through the shared plan (runPlan), so failures, combining and reply checks are those of every other rater.
-import { readImage } from "../../formats/image/decode.ts";
-import { resizeRgb } from "../../formats/image/resample.ts";
 import type { RatingInfo } from "../data/prefdata/records.ts";
 import type { Runtime } from "../engine/session.ts";
 import { hfAnswerLogProbs } from "../models/hf/logprobs.ts";
 import type { HfModel } from "../models/hf/model.ts";
 import { answerIds, itemPromptIds } from "../models/hf/prompts.ts";
+import { imageAtSize } from "../models/tinyvlm/examples.ts";
 import type { Example } from "../models/tinyvlm/feeds.ts";
 import { answerLogProbs } from "../models/tinyvlm/logprobs.ts";
 import type { VlmModel } from "../models/tinyvlm/model.ts";
@@ -200,10 +199,8 @@ async function prepare(model: VlmModel, request: RaterRequest): Promise<Prepared
     return { problem: `the item is a conversation of ${request.messages.length} messages, and a TinyVLM judge reads one prompt with no chat template` };
   let rgb: Uint8Array | null = null;
   if (request.imagePath !== null) {
-    // As TinyVLM reads every image (models/tinyvlm/examples.ts): load_image's pixels, resized to its size when they differ.
     try {
-      const img = await readImage(request.imagePath);
-      rgb = img.width === c.imageSize && img.height === c.imageSize ? img.rgb : resizeRgb(img, c.imageSize, c.imageSize, "bicubic").rgb;
+      rgb = await imageAtSize(request.imagePath, c.imageSize);
     } catch (error) {
       return { problem: `could not read the image ${request.imagePath}: ${error instanceof Error ? error.message : String(error)}` };
     }

@@ -96,24 +96,20 @@ export function imageProcessorSpec(
   const s = { ...COMMON, ...DEFAULTS[type as ImageProcessorType], ...json };
   const flag = (key: string) => s[key] === true;
   const int = (v: JsonValue | undefined) => (typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : undefined);
+  const object = (v: JsonValue | undefined) => (typeof v === "object" && v !== null && !Array.isArray(v) ? v : undefined);
   const hw = (key: string) => {
     const v = s[key];
     if (typeof v === "number") return int(v) ? { height: v, width: v } : undefined; // an int: a square (old configs)
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
-    const h = int(v.height);
-    const w = int(v.width);
+    const h = int(object(v)?.height);
+    const w = int(object(v)?.width);
     return h && w ? { height: h, width: w } : undefined;
   };
   let resize: ImageProcessorSpec["resize"];
   if (flag("do_resize")) {
-    const size = s.size;
-    const shortest = typeof size === "object" && size !== null && !Array.isArray(size) ? int(size.shortest_edge) : undefined;
-    if (shortest !== undefined && (typeof size !== "object" || size === null || Array.isArray(size) || size.longest_edge === undefined))
-      resize = { shortestEdge: shortest };
-    else {
-      resize = hw("size");
-      if (!resize) return bad("size", `must be {"shortest_edge": n} or {"height": h, "width": w}, found ${JSON.stringify(size)}`);
-    }
+    const size = object(s.size);
+    const shortest = int(size?.shortest_edge);
+    resize = shortest !== undefined && size?.longest_edge === undefined ? { shortestEdge: shortest } : hw("size");
+    if (!resize) return bad("size", `must be {"shortest_edge": n} or {"height": h, "width": w}, found ${JSON.stringify(s.size)}`);
   }
   const filter = typeof s.resample === "number" ? PIL_RESAMPLE[s.resample] : undefined;
   if (!filter || filter === "nearest")

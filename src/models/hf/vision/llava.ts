@@ -6,7 +6,7 @@
 // (language_model.model.* of hub files and transformers 5 saves, model.language_model.* of v5 runtime paths); the
 // tower's `vision_tower.vision_model.*` (hub), `vision_tower.*` (v5 save) and `model.vision_tower.*` (v5 runtime) all to
 // `vision_tower.*`; the projector's `multi_modal_projector.*` and `model.multi_modal_projector.*` to the former.
-import type { Tensor, TensorData } from "../../../tensor/ir/graph.ts";
+import type { Tensor } from "../../../tensor/ir/graph.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
 import type { TensorSpec } from "../../../tensor/program/train-program.ts";
@@ -14,7 +14,7 @@ import { type DecoderShape, decoderLogits, weightInitializers } from "../decoder
 import { buildHfGenerateProgram, type HfGenerateSpec } from "../generate.ts";
 import { canonicalDecoderName, decoderProgramName } from "../weights.ts";
 import type { HfLlavaConfig } from "./config.ts";
-import { imageFeatures, imageTokensPerImage, type VisionWeights, visionWeightSpecs } from "./tower.ts";
+import { imageFeatures, imageTokensPerImage, type VisionWeights, visionInitializers } from "./tower.ts";
 
 /** The program name of a LLaVA checkpoint's tensor (any naming generation), or undefined when it is none of its weights. */
 export function llavaProgramName(name: string): string | undefined {
@@ -86,14 +86,8 @@ export function llavaDecoderWeights(weights: VisionWeights): VisionWeights {
 
 /** The tower's and projector's weights as initializers of `b`, and the projected features of an `images`-image input `pixel_values` as [I·tokens, D]. */
 function imageFeatureRows(b: Builder, c: HfLlavaConfig, weights: VisionWeights, images: number): Tensor {
-  const vision = new Map<string, Tensor>();
-  for (const spec of visionWeightSpecs(c)) {
-    const t = weights.get(spec.name);
-    if (!t) throw new RangeError(`llava: no weight named ${spec.name}`);
-    vision.set(spec.name, "location" in t ? b.external(t, spec.name) : b.data(t.dtype, (t as TensorData).data, [...t.shape], spec.name));
-  }
   const s = c.vision.imageSize;
-  const features = imageFeatures(c, (name) => vision.get(name) as Tensor, b.input("pixel_values", "float32", [images, 3, s, s]));
+  const features = imageFeatures(c, visionInitializers(b, c, weights), b.input("pixel_values", "float32", [images, 3, s, s]));
   return op.reshape(features, [images * imageTokensPerImage(c), c.text.hiddenSize]);
 }
 

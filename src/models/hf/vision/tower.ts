@@ -124,23 +124,37 @@ export function imageFeatures(c: HfLlavaConfig, weight: (name: string) => Tensor
 /** Weights for a program, in memory or read in place (ONNX external data). */
 export type VisionWeights = ReadonlyMap<string, TensorData | ExternalTensorData>;
 
-/** The image-features program: input `pixel_values` float32 [B, 3, S, S], output `image_features` [B, tokens, D_text]. */
-export function buildLlavaImageFeaturesProgram(c: HfLlavaConfig, weights: VisionWeights, batch: number): Builder {
-  const b = new Builder("llava_image_features");
-  const made = new Map<string, Tensor>();
+/** What is wrong with `weights` for the image features of `c` — a weight missing, or of another shape — or undefined. */
+export function visionWeightProblem(c: HfLlavaConfig, weights: ReadonlyMap<string, { shape: readonly number[] }>): string | undefined {
   for (const spec of visionWeightSpecs(c)) {
     const t = weights.get(spec.name);
-    if (!t) throw new ShapeError(`llava: no weight named ${spec.name}`);
+    if (!t) return `there is no ${spec.name} (the vision tower or projector the config describes)`;
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i]))
-      throw new ShapeError(`llava: ${spec.name} is [${t.shape.join(", ")}], the config says [${spec.shape.join(", ")}]`);
-    made.set(spec.name, "location" in t ? b.external(t, spec.name) : b.data(t.dtype, (t as TensorData).data, [...t.shape], spec.name));
+      return `${spec.name} is [${t.shape.join(", ")}], the config says [${spec.shape.join(", ")}]`;
   }
-  const weight = (name: string) => {
+  return undefined;
+}
+
+/** The tower's and projector's weights as initializers of `b` (in memory, or references in place), looked up by name. */
+export function visionInitializers(b: Builder, c: HfLlavaConfig, weights: VisionWeights): (name: string) => Tensor {
+  const problem = visionWeightProblem(c, weights);
+  if (problem) throw new ShapeError(`llava: ${problem}`);
+  const made = new Map<string, Tensor>();
+  for (const { name } of visionWeightSpecs(c)) {
+    const t = weights.get(name) as TensorData | ExternalTensorData;
+    made.set(name, "location" in t ? b.external(t, name) : b.data(t.dtype, t.data, [...t.shape], name));
+  }
+  return (name) => {
     const t = made.get(name);
     if (!t) throw new ShapeError(`llava: no weight named ${name}`);
     return t;
   };
+}
+
+/** The image-features program: input `pixel_values` float32 [B, 3, S, S], output `image_features` [B, tokens, D_text]. */
+export function buildLlavaImageFeaturesProgram(c: HfLlavaConfig, weights: VisionWeights, batch: number): Builder {
+  const b = new Builder("llava_image_features");
   const s = c.vision.imageSize;
-  b.output(imageFeatures(c, weight, b.input("pixel_values", "float32", [batch, 3, s, s])), "image_features");
+  b.output(imageFeatures(c, visionInitializers(b, c, weights), b.input("pixel_values", "float32", [batch, 3, s, s])), "image_features");
   return b;
 }

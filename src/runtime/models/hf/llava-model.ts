@@ -11,7 +11,7 @@ import { decoderShapeOf } from "../../../models/hf/shape.ts";
 import { type HfLlavaConfig, normaliseLlavaConfig } from "../../../models/hf/vision/config.ts";
 import { type ImageProcessorSpec, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
 import { llavaProgramName } from "../../../models/hf/vision/llava.ts";
-import { visionWeightSpecs } from "../../../models/hf/vision/tower.ts";
+import { visionWeightProblem } from "../../../models/hf/vision/tower.ts";
 import { externalHfWeights, findHfWeights, type HfExternalWeights, readHfTensorIndex } from "../../../models/hf/weights.ts";
 import type { DType } from "../../../tensor/ir/dtype.ts";
 import { ShapeError } from "../../../tensor/ir/shape.ts";
@@ -54,12 +54,8 @@ export function loadLlavaModel(dir: string): LlavaModel {
     });
     const weights = externalHfWeights(dir, index, (name) => name);
     const dtype = checkDecoderWeights(shape, weights.tensors);
-    for (const spec of visionWeightSpecs(config)) {
-      const t = weights.tensors.get(spec.name);
-      if (!t) throw new HfCheckpointError(`${dir}: the weights have no ${spec.name} (the vision tower or projector the config describes)`);
-      if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i]))
-        throw new HfCheckpointError(`${dir}: ${spec.name} is [${t.shape.join(", ")}], the config says [${spec.shape.join(", ")}]`);
-    }
+    const problem = visionWeightProblem(config, weights.tensors);
+    if (problem) throw new HfCheckpointError(`${dir}: in the weights, ${problem}`);
     const processor = readImageProcessor(dir);
     if (!processor.ok) throw new HfCheckpointError(`${processor.problem.file}: ${processor.problem.detail}`);
     const tokenizer = HfTextTokenizer.load(dir);

@@ -23,15 +23,18 @@ export async function examplesOf(dir: string, items: readonly WorldItem[], image
       out.push({ id: item.id, prompt: item.prompt, answer: item.answer, rgb: null });
       continue;
     }
-    let img: Awaited<ReturnType<typeof readImage>>;
     try {
-      img = await readImage(path.resolve(dir, item.image));
+      out.push({ id: item.id, prompt: item.prompt, answer: item.answer, rgb: await imageAtSize(path.resolve(dir, item.image), imageSize) });
     } catch (e) {
       if (e instanceof ImageError) throw new FeedError(`item ${item.id}: ${e.message}`, { cause: e });
       throw e;
     }
-    const fitted = img.width === imageSize && img.height === imageSize ? img : resizeRgb(img, imageSize, imageSize, "bicubic");
-    out.push({ id: item.id, prompt: item.prompt, answer: item.answer, rgb: fitted.rgb });
   }
   return out;
+}
+
+/** The RGB bytes of the image `file` at `size` × `size`, as TinyVLM sees every image (see the file comment); throws ImageError. */
+export async function imageAtSize(file: string, size: number): Promise<Uint8Array> {
+  const img = await readImage(file);
+  return img.width === size && img.height === size ? img.rgb : resizeRgb(img, size, size, "bicubic").rgb;
 }

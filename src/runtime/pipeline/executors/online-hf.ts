@@ -17,8 +17,8 @@ import type { Runtime } from "../../engine/session.ts";
 import { HfGenerator } from "../../models/hf/generate.ts";
 import { hfAnswerLogProbs } from "../../models/hf/logprobs.ts";
 import { type HfModel, loadHfModel } from "../../models/hf/model.ts";
-import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
-import { type HfPair, HfTrainerPool, type HfTrainingOptions, trainHfDpo } from "../../models/hf/train.ts";
+import { hfPairOf, scoredSequence } from "../../models/hf/prompts.ts";
+import { HfTrainerPool, type HfTrainingOptions, trainHfDpo } from "../../models/hf/train.ts";
 import type { DpoStepMetrics } from "../../models/tinyvlm/dpo.ts";
 import type { SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import type { WorldItem } from "../../world/format.ts";
@@ -100,11 +100,12 @@ export class HfPolicy implements OnlinePolicy {
   }
 
   fits(prompt: OnlinePrompt, answer: string): boolean {
-    return this.ids(prompt, answer).length <= this.model.config.maxPositionEmbeddings;
+    const s = scoredSequence(this.model, prompt.item, answer);
+    return s.promptIds.length + s.answerIds.length <= this.model.config.maxPositionEmbeddings;
   }
 
   async logProbs(model: "reference" | "sampler", answers: readonly OnlineAnswer[]): Promise<Map<string, SequenceLogProb>> {
-    const rows = answers.map((a) => ({ promptIds: itemPromptIds(this.model, a.prompt.item), answerIds: answerIds(this.model, a.prompt.item, a.answer) }));
+    const rows = answers.map((a) => scoredSequence(this.model, a.prompt.item, a.answer));
     let scored: SequenceLogProb[];
     if (model === "reference") {
       if (!this.reference) throw new Error("online DPO: reference log-probs asked of a reference-free phase");
@@ -117,16 +118,7 @@ export class HfPolicy implements OnlinePolicy {
   }
 
   async train(pairs: readonly RoundPair[], o: RoundTraining, onRun: (rows: DpoStepMetrics[]) => void): Promise<void> {
-    const hfPairs = pairs.map(
-      (p): HfPair => ({
-        promptIds: itemPromptIds(this.model, p.prompt.item),
-        chosenIds: answerIds(this.model, p.prompt.item, p.chosen),
-        rejectedIds: answerIds(this.model, p.prompt.item, p.rejected),
-        weight: p.weight,
-        refChosen: p.refChosen,
-        refRejected: p.refRejected,
-      }),
-    );
+    const hfPairs = pairs.map((p) => hfPairOf(this.model, p.prompt.item, p, p));
     const options = { ...o, ...(this.o.lora ? { lora: this.o.lora } : {}), recompute: this.o.recompute };
     await trainHfDpo(this.runtime, this.model, hfPairs, options, onRun, { pool: this.pool });
   }
@@ -154,10 +146,5 @@ export class HfPolicy implements OnlinePolicy {
   async close(): Promise<void> {
     await this.sampler.generator?.close();
     if (this.sampler.dir) rmSync(this.sampler.dir, { recursive: true, force: true });
-  }
-
-  /** Prompt and answer ids as DPO scores them. */
-  private ids(prompt: OnlinePrompt, answer: string): number[] {
-    return [...itemPromptIds(this.model, prompt.item), ...answerIds(this.model, prompt.item, answer)];
   }
 }

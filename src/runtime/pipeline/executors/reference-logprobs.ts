@@ -12,7 +12,7 @@ import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { hfAnswerLogProbs } from "../../models/hf/logprobs.ts";
 import type { HfModel } from "../../models/hf/model.ts";
-import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
+import { scoredSequence } from "../../models/hf/prompts.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import { answerLogProbs, type SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
@@ -133,13 +133,13 @@ async function scoreHf(
 ): Promise<void> {
   const rows = entries.map(([, { pair, answer, side }]) => {
     if (pair.item.image) throw new NodeError(`pair ${pair.id} has an image, and ${name} (${model.config.architecture}) is a text model`);
-    const promptIds = itemPromptIds(model, pair.item);
-    const ids = answerIds(model, pair.item, answer);
-    if (promptIds.length + ids.length > model.config.maxPositionEmbeddings)
+    const row = scoredSequence(model, pair.item, answer);
+    const tokens = row.promptIds.length + row.answerIds.length;
+    if (tokens > model.config.maxPositionEmbeddings)
       throw new NodeError(
-        `pair ${pair.id} (${side}): ${promptIds.length + ids.length} tokens exceed ${name}'s ${model.config.maxPositionEmbeddings} positions; filter such pairs out before the phase`,
+        `pair ${pair.id} (${side}): ${tokens} tokens exceed ${name}'s ${model.config.maxPositionEmbeddings} positions; filter such pairs out before the phase`,
       );
-    return { promptIds, answerIds: ids };
+    return row;
   });
   const progress = ctx.log.progress(`${ctx.node.id}: reference log-probs with ${name}`, rows.length, "answers");
   await hfAnswerLogProbs(runtime, model, rows, { onBatch: (done) => progress.update(done), onScored: (i, lp) => scored((entries[i] as Missing)[0], lp) });

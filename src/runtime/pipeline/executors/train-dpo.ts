@@ -9,7 +9,7 @@ import { nodeKind } from "../../../graph/node-kinds.ts";
 import type { ObjectiveBlock } from "../../../graph/params.ts";
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { type PairRecord, readDataset } from "../../data/prefdata/records.ts";
-import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
+import { hfPairOf } from "../../models/hf/prompts.ts";
 import { type HfPair, hfLoraOf, trainHfDpo } from "../../models/hf/train.ts";
 import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
@@ -113,14 +113,7 @@ export const trainDpoExecutor = defineExecutor({
         const model = loaded.model;
         const hfPairs = used.map((p): HfPair => {
           if (p.record.item.image) throw new NodeError(`pair ${p.id} has an image, and ${model.config.architecture} is a text model`);
-          return {
-            promptIds: itemPromptIds(model, p.record.item),
-            chosenIds: answerIds(model, p.record.item, p.record.chosen),
-            rejectedIds: answerIds(model, p.record.item, p.record.rejected),
-            weight: p.weight,
-            refChosen: p.refChosen,
-            refRejected: p.refRejected,
-          };
+          return hfPairOf(model, p.record.item, p.record, p);
         });
         const { pool } = await trainHfDpo(
           t.runtime,

@@ -3,7 +3,7 @@
 // of the progress are kept in the node's scratch directory and --resume continues from the latest
 // (../checkpoints.ts).
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import { answerIds, itemPromptIds } from "../../models/hf/prompts.ts";
+import { scoredSequence } from "../../models/hf/prompts.ts";
 import { hfLoraOf, trainHfSft } from "../../models/hf/train.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { type SftStepMetrics, trainSft } from "../../models/tinyvlm/sft.ts";
@@ -38,7 +38,7 @@ export const trainSftExecutor = defineExecutor({
         const examples = items.map((item) => {
           if (item.image) throw new NodeError(`item ${item.id} has an image, and ${model.config.architecture} is a text model`);
           if (item.answer === "") throw new NodeError(`item ${item.id} has no answer to learn; SFT needs prompts with answers`);
-          return { promptIds: itemPromptIds(model, item), answerIds: answerIds(model, item, item.answer) };
+          return scoredSequence(model, item, item.answer);
         });
         const { pool } = await trainHfSft(
           t.runtime,
