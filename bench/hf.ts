@@ -1,7 +1,8 @@
 // `npm run bench -- hf`: one LoRA DPO step of a Hugging Face decoder at real dimensions, alignc against PyTorch + PEFT
 // (eager and torch.compile) on the same weights and batch, in one run.
 //
-// Per shape (--shapes: qwen2.5-0.5b, llama-3.2-1b, llama-2-7b): bench/pytorch/hf_bench.py `make` writes a random-weight
+// Per shape (--shapes: qwen2.5-0.5b, llama-3.2-1b, llama-2-7b, and the LLaVAs llava-interleave-0.5b (SigLIP-384 +
+// Qwen2-0.5B) and llava-1.5-7b (CLIP-336 + Llama-2-7B)): bench/pytorch/hf_bench.py `make` writes a random-weight
 // checkpoint with the model's real config (transformers' config class, save_pretrained, --dtype) and the batch (B pairs
 // of a P-token prompt and two A-token answers, token ids from a seeded generator; reference log-probs fixed numbers);
 // alignc adds a tokenizer (the fixtures' byte-level BPE: the ids are given, it is only needed to load) and loads the
@@ -9,7 +10,10 @@
 // policy forward and backward on chosen + rejected (2B sequences of P + A tokens), logits only at the answers'
 // positions, summed log-probs, sigmoid DPO (beta 0.1), clipping at 1, AdamW — alignc's training program for train.dpo
 // (runtime/models/hf/train.ts, one program of K steps per ONNX Runtime run, the same batch staged K times), then
-// `hf_bench.py step` for PyTorch.
+// `hf_bench.py step` for PyTorch. A LLaVA's prompts open with one image's tokens (576 or 729) before the P text
+// tokens; LoRA adapts the language model, the projector trains fully (projector_lr), the tower is frozen; alignc
+// computes each pair's image features once for its chosen and rejected rows, PyTorch (as TRL's concatenated forward)
+// twice.
 //
 // Reported: tokens/s (2·B·(P + A) per step; alignc: median of --runs timed runs after a warm-up run, per step), the
 // ratio to PyTorch eager and compile, peak GPU memory (alignc: nvidia-smi's memory.used peak minus the reading before
@@ -39,6 +43,8 @@ import { type Provider, requireProvider } from "../src/runtime/engine/providers.
 import { Runtime } from "../src/runtime/engine/session.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
+import { imageIndex } from "../src/models/hf/vision/llava.ts";
+import { idRows } from "../src/runtime/models/hf/images.ts";
 import { loadHfModel } from "../src/runtime/models/hf/model.ts";
 import { HfTrainerPool, stage } from "../src/runtime/models/hf/train.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
@@ -50,6 +56,8 @@ import { fmt, intOption, machineInfo, median, printTable, repoRoot, round, write
 
 const MODULES: HfLoraModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 const TOKENIZER_FROM = path.join(repoRoot, "test/fixtures/hf/qwen2-tied-v5");
+/** A LLaVA's tokenizer: the same with `<image>` as id 384 (hf_bench.py IMAGE_TOKEN). */
+const VISION_TOKENIZER_FROM = path.join(repoRoot, "test/fixtures/hf-vision/llava-siglip-v5");
 
 interface Options {
   shapes: string[];
@@ -141,9 +149,11 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
   const batch = JSON.parse(readFileSync(path.join(dir, "batch.json"), "utf8")) as Record<string, number[][] | number[]>;
   const runtime = new Runtime({ provider: o.provider });
   try {
-    const lora = { rank: o.rank, alpha: 2 * o.rank, targets: MODULES };
+    const vision = model.vision;
+    const lora = { rank: o.rank, alpha: 2 * o.rank, targets: MODULES, ...(vision ? { projectorLr: 1e-5 } : {}) };
     const pool = new HfTrainerPool(runtime, model, lora, 0);
-    const length = o.prompt + o.answer;
+    const prompts = batch.prompt as number[][];
+    const length = (prompts[0] as number[]).length + o.answer;
     const opts = {
       batch: o.pairs,
       accumulation: 1,
@@ -158,12 +168,19 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       ...(o.dtype === "float32" ? {} : { mixedPrecision: { compute: o.dtype } }),
     };
     const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
-    const spec = pool.spec(opts, hfDpoBatch(model.shape, o.pairs, length, o.answer), k, hfDpoLoss(model.shape, objective, pool.lossOptions(opts)));
-    const prompts = batch.prompt as number[][];
+    const fields = pool.batch(hfDpoBatch(model.shape, o.pairs, length, o.answer), 2 * o.pairs, length, o.pairs);
+    const spec = pool.spec(opts, fields, k, hfDpoLoss(model.shape, objective, pool.lossOptions(opts, o.pairs)));
     const side = (key: string) => prompts.map((p, i) => ({ promptIds: p, answerIds: (batch[key] as number[][])[i]! }));
     const f = sequenceFeeds(model.shape, [...side("chosen"), ...side("rejected")], 2 * o.pairs, length, o.answer, model.padId);
     const per = (key: string): TensorData => ({ dtype: "float32", shape: [o.pairs], data: Float32Array.from(batch[key] as number[]) });
     const one: Record<string, TensorData> = { ...f, ref_chosen: per("ref_chosen"), ref_rejected: per("ref_rejected"), weight: per("weight") };
+    if (vision) {
+      // Pair j's image (slot j) for its chosen row j and its rejected row B + j.
+      one.pixel_values = loadSafetensors(path.join(dir, "pixels.safetensors")).tensors.get("pixel_values") as TensorData;
+      const ids = idRows(f.input_ids?.data as BigInt64Array, 2 * o.pairs, length);
+      const index = imageIndex(ids, vision.imageTokenId, ids.map((_, r) => r % o.pairs), o.pairs, vision.perImage);
+      one.image_index = { dtype: "int64", shape: [index.length], data: index };
+    }
     const staged = stage(Array.from({ length: k }, () => one));
     const { value, memory } = await measured(gpu, async () => {
       // The trainer through the pool, as train.dpo gets it (building the program); its first run serialises it and
@@ -336,7 +353,8 @@ export async function run(args: string[]): Promise<void> {
         parameters: number;
       };
       row.parameters = made.parameters;
-      for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(path.join(TOKENIZER_FROM, f), path.join(dir, f));
+      const tokenizer = shape.startsWith("llava") ? VISION_TOKENIZER_FROM : TOKENIZER_FROM;
+      for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(path.join(tokenizer, f), path.join(dir, f));
       // Every pair weighs 1 (the batch file has no weights).
       const batchFile = path.join(dir, "batch.json");
       const batch = JSON.parse(readFileSync(batchFile, "utf8")) as Record<string, unknown>;

@@ -1,4 +1,4 @@
-// Loading a LLaVA checkpoint in place (src/runtime/models/hf/llava-model.ts): config, processor settings, tokenizer and
+// Loading a LLaVA checkpoint in place (src/runtime/models/hf/model.ts): config, processor settings, tokenizer and
 // image token, and every weight referenced inside the checkpoint's safetensors under the programs' names — for
 // transformers 5's save layout and the hub's (vision_tower.vision_model.*), which give the same logits as the weights
 // read into memory. Made live with transformers (ALIGNC_PYTHON; CI installs it).
@@ -12,8 +12,7 @@ import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
 import { buildLlavaLogitsProgram, imageIndex, llavaProgramName } from "../src/models/hf/vision/llava.ts";
 import { imageTokensPerImage } from "../src/models/hf/vision/tower.ts";
-import { loadLlavaModel } from "../src/runtime/models/hf/llava-model.ts";
-import { HfCheckpointError } from "../src/runtime/models/hf/model.ts";
+import { HfCheckpointError, loadHfModel } from "../src/runtime/models/hf/model.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { repoRoot } from "./support/align-files.ts";
@@ -66,12 +65,14 @@ test("a LLaVA checkpoint loads in place in both naming layouts, with the same lo
   try {
     const logits: Float32Array[] = [];
     for (const d of [v5, hub]) {
-      const model = loadLlavaModel(d);
-      assert.equal(model.imageToken, "<image>");
-      assert.equal(model.config.imageTokenId, imageId);
-      assert.deepEqual(model.processor.resize, { shortestEdge: 24 });
+      const model = loadHfModel(d);
+      const vision = model.vision!;
+      assert.equal(model.architecture, "LlavaForConditionalGeneration");
+      assert.equal(vision.imageToken, "<image>");
+      assert.equal(vision.imageTokenId, imageId);
+      assert.deepEqual(vision.processor.resize, { shortestEdge: 24 });
       assert.equal(model.weights.tensors.get("vision_tower.embeddings.class_embedding")?.location, "model.safetensors");
-      const tokens = imageTokensPerImage(model.config);
+      const tokens = imageTokensPerImage(vision.config);
       const ids = [[5, 17, ...Array<number>(tokens).fill(imageId), 33, 2]];
       const length = ids[0]!.length;
       const { cos, sin } = ropeTables(model.shape, arangePositions(1, length));
@@ -84,11 +85,11 @@ test("a LLaVA checkpoint loads in place in both naming layouts, with the same lo
         pixel_values: pixels,
         image_index: { dtype: "int64" as const, shape: [length], data: imageIndex(ids, imageId, [0], 1, tokens) },
       };
-      const inPlace = buildLlavaLogitsProgram(model.config, model.shape, model.weights.tensors, { batch: 1, length, images: 1 });
+      const inPlace = buildLlavaLogitsProgram(vision.config, model.shape, model.weights.tensors, { batch: 1, length, images: 1 });
       const session = await rt.load(serializeModel(inPlace.root), undefined, { folder: model.weights.folder, files: externalDataFiles(inPlace.root) });
       logits.push((await rt.run(session, feeds)).logits!.data as Float32Array);
       if (d === v5) {
-        const inMemory = buildLlavaLogitsProgram(model.config, model.shape, memory, { batch: 1, length, images: 1 });
+        const inMemory = buildLlavaLogitsProgram(vision.config, model.shape, memory, { batch: 1, length, images: 1 });
         assert.deepEqual((await rt.run(await rt.load(serializeModel(inMemory.root)), feeds)).logits!.data, logits[0], "in place = in memory");
       }
     }
@@ -97,7 +98,7 @@ test("a LLaVA checkpoint loads in place in both naming layouts, with the same lo
     rmSync(path.join(hub, "preprocessor_config.json"), { force: true });
     rmSync(path.join(hub, "processor_config.json"), { force: true });
     assert.throws(
-      () => loadLlavaModel(hub),
+      () => loadHfModel(hub),
       (e: unknown) => e instanceof HfCheckpointError && /preprocessor_config\.json: does not exist/.test(e.message),
     );
   } finally {

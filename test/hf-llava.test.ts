@@ -14,11 +14,11 @@ import { readImage } from "../src/formats/image/decode.ts";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { parseStrictJson } from "../src/formats/strict-json.ts";
 import { describeHfConfigProblem } from "../src/models/hf/config.ts";
+import { normaliseLlavaConfig } from "../src/models/hf/llava-config.ts";
 import { adapterSpecs, type HfLora } from "../src/models/hf/lora.ts";
 import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
 import { decoderShapeOf } from "../src/models/hf/shape.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
-import { normaliseLlavaConfig } from "../src/models/hf/vision/config.ts";
 import { pixelValues, readImageProcessor } from "../src/models/hf/vision/image-processor.ts";
 import {
   buildLlavaGenerateProgram,

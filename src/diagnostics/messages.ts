@@ -399,7 +399,7 @@ export const messages = {
     "ALN3025",
     "error",
     (a) => `Hugging Face checkpoint ${q(a.path)}: architecture ${a.found} is not supported`,
-    "alignc computes a Hugging Face model with its own tensor programs, so it reads only the architectures whose layers it implements: the decoder-only LlamaForCausalLM (Llama, SmolLM2, Vicuna), Qwen2ForCausalLM (Qwen2, Qwen2.5) and MistralForCausalLM, by `architectures[0]` in config.json. Vision-language architectures (LLaVA, Qwen2-VL, SmolVLM) come later (docs/hf-models.md).",
+    "alignc computes a Hugging Face model with its own tensor programs, so it reads only the architectures whose layers it implements, by `architectures[0]` in config.json: the decoder-only LlamaForCausalLM (Llama, SmolLM2, Vicuna), Qwen2ForCausalLM (Qwen2, Qwen2.5) and MistralForCausalLM, and LlavaForConditionalGeneration (LLaVA-1.5, llava-interleave: a CLIP or SigLIP tower before one of those decoders). LLaVA-NeXT, Qwen2-VL and SmolVLM come later (docs/hf-models.md).",
     (a) => `supported architectures: ${a.supported}`,
   ),
   hfConfigRefused: def<{ path: string; detail: string }>(
@@ -426,6 +426,19 @@ export const messages = {
     (a) => `${a.setting} ${a.value} is more than ${q(a.model)} can attend to (max_position_embeddings ${a.limit})`,
     "A Hugging Face model's config.json says how many positions it was trained for (max_position_embeddings); generating more tokens than that cannot work, even before the prompt's tokens are counted.",
     (a) => `use at most ${a.limit}`,
+  ),
+  projectorLrWithoutProjector: def<{ model: string; architecture: string }>(
+    "ALN3030",
+    "error",
+    (a) => `lora.projector_lr trains a multimodal projector, and ${q(a.model)} (${a.architecture}) has none`,
+    "`projector_lr` trains a vision-language model's projector fully (at its own learning rate) beside the LoRA adapters, as LLaVA's recipes do. TinyVLM models and Hugging Face LLaVA checkpoints have a projector; a Hugging Face text decoder (Llama, Qwen2, Mistral) has none.",
+    () => "remove projector_lr",
+  ),
+  hfProcessorRefused: def<{ path: string; detail: string }>(
+    "ALN3031",
+    "error",
+    (a) => `image processor settings of Hugging Face checkpoint ${q(a.path)}: ${a.detail}`,
+    "A vision-language checkpoint needs its image processor's settings — preprocessor_config.json as the hub has it, or the `image_processor` entry of processor_config.json as transformers 5 saves it — and alignc reproduces the processors it names (CLIPImageProcessor, LlavaImageProcessor, SiglipImageProcessor; docs/hf-models.md). `check` reads the file (a small JSON file) and checks that its pixel values fit the vision tower (vision_config.image_size).",
   ),
 
   // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────

@@ -109,14 +109,19 @@ export function describeHfConfigProblem(p: HfConfigProblem): string {
   }
 }
 
-/** Reads `dir`/config.json through the untrusted reader and normalises it. */
+/** Reads `dir`/config.json through the untrusted reader and normalises it as a decoder's. */
 export function readHfConfig(dir: string): HfConfigResult {
+  const json = readConfigJson(dir);
+  return json.ok ? normaliseHfConfig(json.value, json.file) : json;
+}
+
+/** `dir`/config.json as a JSON object, read through the untrusted reader (at most MAX_HF_JSON_BYTES). */
+export function readConfigJson(dir: string): { ok: true; value: Record<string, JsonValue>; file: string } | { ok: false; problem: HfConfigProblem } {
   const file = path.join(dir, "config.json");
   const r = readUntrusted(file, { maxBytes: MAX_HF_JSON_BYTES });
   if (!r.ok) return { ok: false, problem: { kind: "unreadable", file, reason: r.reason, what: r.detail, detail: describeRefusal(r, MAX_HF_JSON_BYTES) } };
   const json = parseJsonObject(r.bytes, file);
-  if (!json.ok) return { ok: false, problem: json.problem };
-  return normaliseHfConfig(json.value, file);
+  return json.ok ? { ok: true, value: json.value, file } : json;
 }
 
 /** Strict JSON (duplicate keys refused), which must be an object. */

@@ -458,11 +458,18 @@ export function buildHfLogitsProgram(s: DecoderShape, tensors: DecoderWeights, s
  * `token_logprobs` float32 [B, S]; slots a row does not use may point anywhere and are the caller's to ignore. With
  * `adapters`, the decoder with those LoRA adapters (a policy mid-training; lora.ts).
  */
-export function buildHfLogProbProgram(s: DecoderShape, tensors: DecoderWeights, size: ProgramSize & { scored: number }, adapters?: HfAdapterValues): Builder {
+export function buildHfLogProbProgram(
+  s: DecoderShape,
+  tensors: DecoderWeights,
+  size: ProgramSize & { scored: number },
+  adapters?: HfAdapterValues,
+  /** A vision-language model's images, merged into the embeddings (DecoderInputs.images; index [B·T]). */
+  images?: (b: Builder) => NonNullable<DecoderInputs["images"]>,
+): Builder {
   const b = new Builder("hf_logprobs");
   const weight = weightInitializers(b, s, tensors);
   const w: DecoderParams = adapters ? { weight, lora: adapterInitializers(b, s, adapters) } : { weight };
-  const inputs = declareInputs(b, s, size);
+  const inputs = { ...declareInputs(b, s, size), ...(images ? { images: images(b) } : {}) };
   const positions = b.input("positions", "int64", [size.batch, size.scored]);
   const labels = b.input("labels", "int64", [size.batch, size.scored]);
   b.output(decoderTokenLogProbs(s, w, inputs, positions, labels), "token_logprobs");

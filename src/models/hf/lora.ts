@@ -12,6 +12,8 @@ export interface HfLora {
   targets: readonly HfLoraModule[];
   rank: number;
   alpha: number;
+  /** A vision-language model's projector trained fully beside the adapters, at this learning rate (LLaVA's mm_projector_lr). */
+  projectorLr?: number;
 }
 
 export interface AdapterSpec {
@@ -28,6 +30,8 @@ export interface AdapterSpec {
 export interface HfAdapterValues {
   lora: HfLora;
   tensors: ReadonlyMap<string, TensorData>;
+  /** Weights trained fully beside the adapters (a LLaVA's projector with projector_lr), float32, in place of the checkpoint's. */
+  replaced?: ReadonlyMap<string, TensorData>;
 }
 
 const ATTENTION: readonly string[] = ["q_proj", "k_proj", "v_proj", "o_proj"];

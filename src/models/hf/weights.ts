@@ -273,6 +273,8 @@ export interface HfExternalWeights {
   readonly folder: string;
   readonly files: readonly string[];
   readonly tensors: ReadonlyMap<string, ExternalTensorData>;
+  /** Each program name's name in the files (a trained model is written back under the source's names). */
+  readonly fileNames: ReadonlyMap<string, string>;
 }
 
 /** The decoder program's name of a canonical decoder tensor name (weights.ts's naming → decoder.ts's). */
@@ -311,11 +313,13 @@ export function externalHfWeights(dir: string, index: HfTensorIndex, programName
     return name;
   };
   const tensors = new Map<string, ExternalTensorData>();
+  const fileNames = new Map<string, string>();
   for (const t of index.tensors.values()) {
     const elements = t.shape.reduce((a, b) => a * b, 1);
     if (elements * byteSize(t.dtype) !== t.length)
       throw new SafetensorsError(`${t.file}: ${t.name} is ${t.dtype} [${t.shape.join(", ")}] but holds ${t.length} bytes`);
     tensors.set(programName(t.canonical), { dtype: t.dtype, shape: t.shape, location: locate(t.file), offset: t.offset, length: t.length });
+    fileNames.set(programName(t.canonical), t.name);
   }
-  return { folder, files: [...new Set(located.values())], tensors };
+  return { folder, files: [...new Set(located.values())], tensors, fileNames };
 }

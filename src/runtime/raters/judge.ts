@@ -16,7 +16,7 @@ import type { RatingInfo } from "../data/prefdata/records.ts";
 import type { Runtime } from "../engine/session.ts";
 import { hfAnswerLogProbs } from "../models/hf/logprobs.ts";
 import type { HfModel } from "../models/hf/model.ts";
-import { answerIds, itemPromptIds } from "../models/hf/prompts.ts";
+import { answerIds, imageOf, itemPromptIds } from "../models/hf/prompts.ts";
 import { imageAtSize } from "../models/tinyvlm/examples.ts";
 import type { Example } from "../models/tinyvlm/feeds.ts";
 import { answerLogProbs } from "../models/tinyvlm/logprobs.ts";
@@ -233,21 +233,22 @@ async function prepare(model: VlmModel, request: RaterRequest): Promise<Prepared
   return { rows: examples, cuts };
 }
 
-type HfRow = { id: string; promptIds: number[]; answerIds: number[] };
+type HfRow = { id: string; promptIds: number[]; answerIds: number[]; image?: string };
 
 /**
  * A Hugging Face judge's rows: the prompt through the chat template when the model has one (a judge is usually an
- * instruct model), each response as the assistant's answer, cut to the positions left (noted in the rationale). An
- * image fails the item: the decoders are text models.
+ * instruct model), each response as the assistant's answer, cut to the positions left (noted in the rationale). A
+ * vision-language judge sees the item's image; a text model fails an item with one.
  */
 function prepareHf(model: HfModel, request: RaterRequest): Prepared<HfRow> {
-  if (request.imagePath !== null)
-    return { problem: `the item has an image, and the judge model ${model.config.architecture} is a text model; judge text items with it` };
+  if (request.imagePath !== null && !model.vision)
+    return { problem: `the item has an image, and the judge model ${model.architecture} is a text model; judge text items with it` };
   // The item's conversation when it is one, else the prompt as the user's message; a model without a chat template reads the prompt alone.
   const messages = request.messages ?? [{ role: "user" as const, content: request.prompt }];
   if (!model.chatTemplate && messages.length > 1)
     return { problem: `the item is a conversation of ${messages.length} messages, and the judge model has no chat template to render it with` };
-  const item = model.chatTemplate ? { prompt: request.prompt, messages } : { prompt: request.prompt };
+  const text = model.chatTemplate ? { prompt: request.prompt, messages } : { prompt: request.prompt };
+  const item = { ...text, id: request.itemId, image: request.imagePath };
   const promptIds = itemPromptIds(model, item);
   const room = model.config.maxPositionEmbeddings - promptIds.length;
   if (room < 1) return { problem: `the prompt takes all ${model.config.maxPositionEmbeddings} positions of the judge model, leaving no room for a response` };
@@ -255,7 +256,7 @@ function prepareHf(model: HfModel, request: RaterRequest): Prepared<HfRow> {
   const cuts: ({ kept: number; of: number } | undefined)[] = [];
   request.responses.forEach((text, k) => {
     const ids = answerIds(model, item, text);
-    rows.push({ id: `${request.itemId}\u0000${k}`, promptIds, answerIds: ids.slice(0, room) });
+    rows.push({ id: `${request.itemId}\u0000${k}`, promptIds, answerIds: ids.slice(0, room), ...imageOf(model, item) });
     cuts.push(ids.length > room ? { kept: room, of: ids.length } : undefined);
   });
   return { rows, cuts };

@@ -10,6 +10,8 @@ import type { Category, DatasetKind, Fields, Type, Value } from "../../values/ty
  */
 export interface HfModelInfo {
   architecture?: string;
+  /** A vision-language model (LLaVA): it has image tokens and a projector. */
+  vision?: boolean;
   modules?: readonly string[];
   maxPositions?: number;
 }

@@ -6,7 +6,10 @@ import path from "node:path";
 import { diagnostic, type Span } from "../../../diagnostics/diagnostic.ts";
 import { helpTexts } from "../../../diagnostics/messages.ts";
 import { HF_LORA_TARGETS, LORA_TARGETS } from "../../../graph/vocabulary.ts";
-import { type HfConfigProblem, hfLoraModules, MAX_HF_JSON_BYTES, readHfConfig } from "../../../models/hf/config.ts";
+import { type HfConfigProblem, hfLoraModules, MAX_HF_JSON_BYTES } from "../../../models/hf/config.ts";
+import type { HfLlavaConfig } from "../../../models/hf/llava-config.ts";
+import { readHfModelConfig } from "../../../models/hf/model-config.ts";
+import { processedSize, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
 import { findHfWeights, HF_TOKENIZER_FILE } from "../../../models/hf/weights.ts";
 import { fileKind } from "../../../util/untrusted-file.ts";
 import { suggest } from "../../values/suggest.ts";
@@ -42,10 +45,11 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
   }
 
   const info: HfModelInfo = {};
-  const config = readHfConfig(dir);
+  const config = readHfModelConfig(dir);
   if (config.ok) {
+    const text = config.config.text;
     const asked = call.settings.dtype;
-    const declared = config.config.declaredDtype;
+    const declared = text.declaredDtype;
     if (asked?.k === "symbol" && declared !== null && asked.name !== declared)
       ctx.report(
         diagnostic(
@@ -58,8 +62,12 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
         ),
       );
     info.architecture = config.config.architecture;
-    info.modules = hfLoraModules(config.config).map((m) => m.name);
-    info.maxPositions = config.config.maxPositionEmbeddings;
+    info.modules = hfLoraModules(text).map((m) => m.name);
+    info.maxPositions = text.maxPositionEmbeddings;
+    if (config.config.llava) {
+      info.vision = true;
+      checkProcessor(dir, config.config.llava, written, at, ctx);
+    }
   } else reportConfigProblem(config.problem, written, at, ctx);
 
   if (!isFile(path.join(dir, HF_TOKENIZER_FILE))) ctx.report(diagnostic("hfFilesMissing", { path: written, problem: `holds no ${HF_TOKENIZER_FILE}` }, at));
@@ -70,6 +78,23 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
     ctx.report(diagnostic("hfFilesMissing", { path: written, problem }, at));
   }
   return { category: "model", hf: info };
+}
+
+/** A vision-language checkpoint's image processor: readable, one alignc reproduces, and making the tower's image size. */
+function checkProcessor(dir: string, llava: HfLlavaConfig, written: string, at: Span, ctx: InspectContext): void {
+  const processor = readImageProcessor(dir);
+  if (!processor.ok) {
+    const file = path.relative(dir, processor.problem.file) || processor.problem.file;
+    ctx.report(diagnostic("hfProcessorRefused", { path: written, detail: `${file}: ${processor.problem.detail}` }, at));
+    return;
+  }
+  const size = processedSize(processor.spec);
+  const side = llava.vision.imageSize;
+  if (size?.height !== side || size.width !== side) {
+    const makes = size ? `${size.height}×${size.width}` : "images of varying size (no crop or fixed size)";
+    const detail = `${path.basename(processor.spec.file)} makes ${makes} pixel values, and the vision tower reads ${side}×${side} (vision_config.image_size)`;
+    ctx.report(diagnostic("hfProcessorRefused", { path: written, detail }, at));
+  }
 }
 
 function isFile(file: string): boolean {
@@ -150,6 +175,12 @@ export function checkLoraTargets(call: CheckedCall, ctx: ValidateContext): void 
   const model = call.args[0];
   const hf = hfModelOf(call);
   const targets = lora.fields.targets;
+  const projectorLr = lora.fields.projector_lr;
+  if (hf && hf.architecture !== undefined && !hf.vision && projectorLr !== undefined) {
+    const modelName = model?.value.k === "ref" ? model.value.target : "the model";
+    const span = call.valueSpans["lora.projector_lr"] ?? call.settingSpans.lora ?? call.calleeSpan;
+    ctx.report(diagnostic("projectorLrWithoutProjector", { model: modelName, architecture: hf.architecture }, span));
+  }
   if (hf && call.defaulted.includes("lora.targets")) {
     // A fresh record: the default list is shared by every call.
     call.settings.lora = { ...lora, fields: { ...lora.fields, targets: list(sym("q_proj"), sym("v_proj")) } };

@@ -160,6 +160,12 @@ export function resizedSize(spec: ImageProcessorSpec, height: number, width: num
   return width <= height ? { height: newLong, width: r.shortestEdge } : { height: r.shortestEdge, width: newLong };
 }
 
+/** The size of every image's pixel values (the crop, or a fixed resize), or undefined when it depends on the image. */
+export function processedSize(spec: ImageProcessorSpec): { height: number; width: number } | undefined {
+  if (spec.centerCrop) return spec.centerCrop;
+  return spec.resize && "height" in spec.resize ? spec.resize : undefined;
+}
+
 /** `pixel_values` of one image: float32 [3, H, W]. */
 export function pixelValues(image: RgbImage, spec: ImageProcessorSpec): { data: Float32Array; height: number; width: number } {
   let img = image;

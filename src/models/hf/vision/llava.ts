@@ -10,10 +10,11 @@ import type { Tensor } from "../../../tensor/ir/graph.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
 import type { TensorSpec } from "../../../tensor/program/train-program.ts";
-import { type DecoderShape, decoderLogits, weightInitializers } from "../decoder.ts";
+import { buildHfLogProbProgram, type DecoderShape, decoderLogits, type ProgramSize, weightInitializers } from "../decoder.ts";
 import { buildHfGenerateProgram, type HfGenerateSpec } from "../generate.ts";
+import type { HfLlavaConfig } from "../llava-config.ts";
+import type { HfAdapterValues } from "../lora.ts";
 import { canonicalDecoderName, decoderProgramName } from "../weights.ts";
-import type { HfLlavaConfig } from "./config.ts";
 import { imageFeatures, imageTokensPerImage, type VisionWeights, visionInitializers } from "./tower.ts";
 
 /** The program name of a LLaVA checkpoint's tensor (any naming generation), or undefined when it is none of its weights. */
@@ -115,13 +116,42 @@ export function buildLlavaLogitsProgram(
   return b;
 }
 
+/** `weights` with what `adapters` trained fully (the projector) in place of the checkpoint's tensors. */
+function withReplaced(weights: VisionWeights, adapters: HfAdapterValues | undefined): VisionWeights {
+  return adapters?.replaced ? new Map([...weights, ...adapters.replaced]) : weights;
+}
+
 /**
  * Generation with images (../generate.ts's KV-cache program, the images merged into the prompts' embeddings): its
- * inputs plus `pixel_values` float32 [I, 3, S, S] and `image_index` int64 [B·W] over the padded prompts.
+ * inputs plus `pixel_values` float32 [I, 3, S, S] and `image_index` int64 [B·W] over the padded prompts. With
+ * `adapters`, the policy they make (LoRA on the language model, a trained projector).
  */
-export function buildLlavaGenerateProgram(c: HfLlavaConfig, shape: DecoderShape, weights: VisionWeights, spec: HfGenerateSpec, images: number): Builder {
-  return buildHfGenerateProgram(shape, llavaDecoderWeights(weights), spec, undefined, (b) => ({
-    features: imageFeatureRows(b, c, weights, images),
+export function buildLlavaGenerateProgram(
+  c: HfLlavaConfig,
+  shape: DecoderShape,
+  weights: VisionWeights,
+  spec: HfGenerateSpec,
+  images: number,
+  adapters?: HfAdapterValues,
+): Builder {
+  const all = withReplaced(weights, adapters);
+  return buildHfGenerateProgram(shape, llavaDecoderWeights(all), spec, adapters, (b) => ({
+    features: imageFeatureRows(b, c, all, images),
     index: b.input("image_index", "int64", [spec.batch * spec.promptLength]),
+  }));
+}
+
+/** Answer log-probs with images (../decoder.ts's log-prob program): its inputs plus `pixel_values` and `image_index` [B·T]. */
+export function buildLlavaLogProbProgram(
+  c: HfLlavaConfig,
+  shape: DecoderShape,
+  weights: VisionWeights,
+  size: ProgramSize & { scored: number; images: number },
+  adapters?: HfAdapterValues,
+): Builder {
+  const all = withReplaced(weights, adapters);
+  return buildHfLogProbProgram(shape, llavaDecoderWeights(all), size, adapters, (b) => ({
+    features: imageFeatureRows(b, c, all, size.images),
+    index: b.input("image_index", "int64", [size.batch * size.length]),
   }));
 }

@@ -14,7 +14,7 @@ import { ShapeError } from "../../../tensor/ir/shape.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
 import { hfLinear } from "../decoder.ts";
-import type { HfLlavaConfig, HfVisionTowerConfig } from "./config.ts";
+import type { HfLlavaConfig, HfVisionTowerConfig } from "../llava-config.ts";
 
 export interface VisionWeightSpec {
   name: string;

@@ -5,7 +5,7 @@
 // long descriptions share batches), measured about 2× faster than one run of max_tokens steps.
 import { imageTokens } from "../../../models/tinyvlm/config.ts";
 import type { HfGenerator } from "../../models/hf/generate.ts";
-import { itemPromptIds } from "../../models/hf/prompts.ts";
+import { imageOf, itemPromptIds } from "../../models/hf/prompts.ts";
 import type { Example } from "../../models/tinyvlm/feeds.ts";
 import type { GeneratedRow, GenerateRow, GenerateRowsOptions, Generator } from "../../models/tinyvlm/generate-rows.ts";
 import type { WorldItem } from "../../world/format.ts";
@@ -52,7 +52,7 @@ export async function sampleResponses(
   return drawSamples((r, o, p) => generator.generate(r, o, p), rows, items, n, sampler, [tok.eosId], onProgress);
 }
 
-/** n responses per item from a Hugging Face decoder (text items: prompt text, or its conversation through the chat template). */
+/** n responses per item from a Hugging Face model (prompt text, or its conversation through the chat template; a vision-language model sees the item's image). */
 export function sampleHfResponses(
   generator: HfGenerator,
   items: readonly WorldItem[],
@@ -62,13 +62,13 @@ export function sampleHfResponses(
 ): Promise<{ records: SampleRecord[]; stats: SampleStats }> {
   const model = generator.model;
   const rows = items.map((item) => {
-    if (item.image) throw new SampleError(`item ${item.id} has an image, and ${model.config.architecture} is a text model; sample from text prompts`);
+    if (item.image && !model.vision) throw new SampleError(`item ${item.id} has an image, and ${model.architecture} is a text model; sample from text prompts`);
     const promptIds = itemPromptIds(model, item);
     if (promptIds.length >= model.config.maxPositionEmbeddings)
       throw new SampleError(
         `item ${item.id}: its prompt of ${promptIds.length} tokens leaves no room to answer within the model's ${model.config.maxPositionEmbeddings} positions`,
       );
-    return { promptIds };
+    return { promptIds, ...imageOf(model, item) };
   });
   return drawSamples((r, o, p) => generator.generate(r, o, p), rows, items, n, sampler, undefined, onProgress);
 }

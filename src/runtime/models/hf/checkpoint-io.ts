@@ -1,11 +1,12 @@
 // Reading a Hugging Face checkpoint's tensors (one at a time, by byte range, through the untrusted reader) and writing
 // a trained model back as a Hugging Face directory that transformers loads: config.json, generation_config.json,
-// tokenizer files and chat template copied from the source, the decoder's tensors under the hub's names in safetensors
-// shards of at most 1 GiB (with model.safetensors.index.json when there are several), in the source's dtype. A LoRA
-// phase also writes its adapter as PEFT does (adapter/adapter_config.json + adapter/adapter_model.safetensors), and its merged weights
-// W + (α/r)·B·A into the model files.
+// tokenizer files, chat template and image processor settings copied from the source, every tensor under the name the
+// source's files give it, in safetensors shards of at most 1 GiB (with model.safetensors.index.json when there are
+// several), in the source's dtype. A LoRA phase also writes its adapter as PEFT does (adapter/adapter_config.json +
+// adapter/adapter_model.safetensors), and its merged weights W + (α/r)·B·A into the model files.
 import path from "node:path";
 import { encodeSafetensors } from "../../../formats/safetensors.ts";
+import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { byteSize, type DType } from "../../../tensor/ir/dtype.ts";
 import type { ExternalTensorData, TensorData } from "../../../tensor/ir/graph.ts";
 import { bfloat16ToNumber, halfToNumber, toHalfBits } from "../../../tensor/ir/half.ts";
@@ -21,6 +22,9 @@ export const HF_COPIED_FILES = [
   "tokenizer_config.json",
   "special_tokens_map.json",
   "chat_template.jinja",
+  "chat_template.json",
+  "preprocessor_config.json",
+  "processor_config.json",
 ];
 /**
  * The adapter's folder inside a saved directory. Not the directory itself: transformers' from_pretrained loads a folder
@@ -100,12 +104,35 @@ export function fromFloat32(values: Float32Array, dtype: DType, shape: readonly 
 }
 
 export interface HfAdapterFiles {
-  /** PEFT's adapter_config.json fields that matter: r, lora_alpha, target_modules. */
+  /** PEFT's adapter_config.json fields that matter: r, lora_alpha, target_modules (a list of names, or a regex). */
   rank: number;
   alpha: number;
-  targets: readonly string[];
+  targets: readonly string[] | string;
+  /** Modules trained whole beside the adapters (PEFT's modules_to_save), saved in the adapter file. */
+  modulesToSave?: readonly string[];
   /** adapter_model.safetensors' tensors (PEFT names, float32). */
   tensors: ReadonlyMap<string, TensorData>;
+}
+
+/**
+ * An adapter as PEFT saves it for `model`. A decoder's adapters keep their names (`base_model.model.model.layers.…`).
+ * A LLaVA's sit under its language model as transformers 5 names its modules (`base_model.model.model.language_model.
+ * layers.…`), target_modules is a regex over the language model (the CLIP tower has q_proj and v_proj too, which the
+ * adapters do not touch), and a projector trained with projector_lr is a module to save, its weights in the file.
+ */
+export function peftAdapterFiles(model: HfModel, values: HfAdapterValues): HfAdapterFiles {
+  const { lora } = values;
+  if (!model.vision) return { rank: lora.rank, alpha: lora.alpha, targets: lora.targets, tensors: values.tensors };
+  const tensors = new Map<string, TensorData>();
+  for (const [name, t] of values.tensors) tensors.set(name.replace(/^base_model\.model\.model\./, "base_model.model.model.language_model."), t);
+  for (const [name, t] of values.replaced ?? []) tensors.set(`base_model.model.model.${name}`, t);
+  return {
+    rank: lora.rank,
+    alpha: lora.alpha,
+    targets: `.*language_model.*\\.(${lora.targets.join("|")})`,
+    ...(values.replaced ? { modulesToSave: ["multi_modal_projector"] } : {}),
+    tensors,
+  };
 }
 
 /**
@@ -126,7 +153,7 @@ export function saveHfDirectory(
     if (r.ok) writeFileAtomic(path.join(dir, f), r.bytes, { root: dir });
     else if (r.reason !== "missing") throw new HfCheckpointError(`${path.join(source.dir, f)}: ${describeRefusal(r, MAX_COPIED_BYTES)}`);
   }
-  // Shards of whole tensors, in the decoder's order; a tied head is not written (transformers ties it on load).
+  // Shards of whole tensors, in the source's order; a tied head is not written (transformers ties it on load).
   const names = [...source.weights.tensors.keys()].filter((n) => !(n === "lm_head.weight" && source.shape.tiedEmbeddings));
   const shards: string[][] = [[]];
   let bytes = 0;
@@ -149,10 +176,11 @@ export function saveHfDirectory(
       const ref = source.weights.tensors.get(name) as ExternalTensorData;
       const values = replaced.get(name);
       // An untouched tensor in its own dtype is copied byte for byte; otherwise converted through float32.
-      if (values) tensors.set(name, fromFloat32(values, dtype, ref.shape));
-      else if (ref.dtype === dtype) tensors.set(name, readTensorAsStored(source, ref, name));
-      else tensors.set(name, fromFloat32(readTensorFloat32(source, ref, name), dtype, ref.shape));
-      weightMap[name] = fileOf(i);
+      const fileName = source.weights.fileNames.get(name) ?? name;
+      if (values) tensors.set(fileName, fromFloat32(values, dtype, ref.shape));
+      else if (ref.dtype === dtype) tensors.set(fileName, readTensorAsStored(source, ref, name));
+      else tensors.set(fileName, fromFloat32(readTensorFloat32(source, ref, name), dtype, ref.shape));
+      weightMap[fileName] = fileOf(i);
       total += (ref.length / byteSize(source.dtype)) * byteSize(dtype);
     }
     writeFileAtomic(path.join(dir, fileOf(i)), encodeSafetensors(tensors, { format: "pt" }), { root: dir });
@@ -177,14 +205,14 @@ function saveAdapter(dir: string, source: HfModel, a: HfAdapterFiles): void {
     r: a.rank,
     lora_alpha: a.alpha,
     lora_dropout: 0,
-    target_modules: [...a.targets],
+    target_modules: typeof a.targets === "string" ? a.targets : [...a.targets],
     bias: "none",
     fan_in_fan_out: false,
     use_rslora: false,
     use_dora: false,
     init_lora_weights: true,
     inference_mode: true,
-    modules_to_save: null,
+    modules_to_save: a.modulesToSave ? [...a.modulesToSave] : null,
   };
   writeFileAtomic(path.join(dir, PEFT_DIR, PEFT_CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, { root: dir });
   writeFileAtomic(path.join(dir, PEFT_DIR, PEFT_WEIGHTS_FILE), encodeSafetensors(a.tensors, { format: "pt" }), { root: dir });

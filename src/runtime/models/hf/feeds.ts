@@ -9,6 +9,8 @@ import type { TensorData } from "../../../tensor/ir/graph.ts";
 export interface ScoredSequence {
   promptIds: readonly number[];
   answerIds: readonly number[];
+  /** The image a vision-language model sees with the prompt (a file path; its tokens are among promptIds). */
+  image?: string;
 }
 
 /** Length and scored slots a batch of `rows` needs: the longest prompt + answer and the longest answer. */

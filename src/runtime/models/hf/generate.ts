@@ -1,29 +1,35 @@
 // Batched generation with a Hugging Face decoder through its KV-cache program (src/models/hf/generate.ts): rows are
 // token-id prompts, generated in rounds and batches by width (../generation-rounds.ts); one program per (batch, width,
 // steps, sampling, stops) is compiled and kept for the calls that follow. The weights
-// stay in the checkpoint's files (external data); the programs hold only references.
+// stay in the checkpoint's files (external data); the programs hold only references. A vision-language model's rows
+// carry their images: each row of a batch has its own feature slot (images.ts), merged into the prompt's prefill.
 //
 // Sampling noise: as TinyVLM's Generator, the programs load into a private Runtime, so the noise depends only on the
 // seed and on the calls made through this generator; close() releases those sessions.
 import { buildHfGenerateProgram } from "../../../models/hf/generate.ts";
 import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { ropeTables } from "../../../models/hf/rope.ts";
+import { buildLlavaGenerateProgram } from "../../../models/hf/vision/llava.ts";
 import type { TensorData } from "../../../tensor/ir/graph.ts";
 import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Rng } from "../../../util/random.ts";
 import { type LoadedSession, Runtime } from "../../engine/session.ts";
 import { generateInRounds, passByWidth } from "../generation-rounds.ts";
 import type { GeneratedRow, GenerateRowsOptions, GeneratorStats } from "../tinyvlm/generate-rows.ts";
+import { ImageFeeds, idRows } from "./images.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
 export interface HfGenerateRow {
   /** Prompt token ids (BOS or the chat template's tokens included). */
   promptIds: readonly number[];
+  /** The image a vision-language model sees with the prompt (a file path; its tokens are among promptIds). */
+  image?: string;
 }
 
 export class HfGenerator {
   private readonly own: Runtime;
   private readonly sessions = new Map<string, Promise<LoadedSession>>();
+  private readonly images: ImageFeeds | undefined;
   readonly stats: GeneratorStats = { rows: 0, tokens: 0, runs: 0, programs: 0, seconds: 0 };
 
   constructor(
@@ -33,6 +39,7 @@ export class HfGenerator {
     private readonly adapters?: HfAdapterValues,
   ) {
     this.own = new Runtime(runtime.options);
+    this.images = model.vision ? new ImageFeeds(model.vision) : undefined;
   }
 
   /** Most positions a row may fill: max_position_embeddings. */
@@ -74,20 +81,19 @@ export class HfGenerator {
     const key = JSON.stringify({ batch, width, steps, stops, ...sampling, seed: o.seed });
     let s = this.sessions.get(key);
     if (!s) {
-      const program = buildHfGenerateProgram(
-        this.model.shape,
-        this.model.weights,
-        {
-          batch,
-          promptLength: width,
-          steps,
-          ...sampling,
-          seed: new Rng(Math.trunc(o.seed)).fork(key).nextU32() & 0x7fffffff,
-          stopTokens: stops,
-          pad: this.model.padId,
-        },
-        this.adapters,
-      );
+      const spec = {
+        batch,
+        promptLength: width,
+        steps,
+        ...sampling,
+        seed: new Rng(Math.trunc(o.seed)).fork(key).nextU32() & 0x7fffffff,
+        stopTokens: stops,
+        pad: this.model.padId,
+      };
+      const vision = this.model.vision;
+      const program = vision
+        ? buildLlavaGenerateProgram(vision.config, this.model.shape, this.model.weights.tensors, spec, batch, this.adapters)
+        : buildHfGenerateProgram(this.model.shape, this.model.weights, spec, this.adapters);
       s = this.own.load(serializeModel(program.root), undefined, { folder: this.model.weights.folder, files: externalDataFiles(program.root) });
       this.sessions.set(key, s);
       this.stats.programs++;
@@ -117,12 +123,25 @@ export class HfGenerator {
     }
     const total = width + steps;
     const { cos, sin } = ropeTables(this.model.shape, [Array.from({ length: total }, (_, i) => i)]);
-    const out = await this.own.run(session, {
+    const feeds: Record<string, TensorData> = {
       prompt: { dtype: "int64", shape: [batch, width], data: prompt },
       prompt_length: { dtype: "int64", shape: [batch], data: lengths },
       rope_cos: { ...cos, shape: [total, this.model.shape.headDim] } as TensorData,
       rope_sin: { ...sin, shape: [total, this.model.shape.headDim] } as TensorData,
-    });
+    };
+    if (this.images) {
+      const shown = Array.from({ length: batch }, (_, r) => (rows[r < rows.length ? r : 0] as HfGenerateRow).image);
+      Object.assign(
+        feeds,
+        await this.images.feeds(
+          idRows(prompt, batch, width),
+          shown.map((f, r) => (f ? r : null)),
+          shown,
+          batch,
+        ),
+      );
+    }
+    const out = await this.own.run(session, feeds);
     const tokens = out.tokens?.data as BigInt64Array;
     const logprobs = out.logprobs?.data as Float32Array;
     const counts = out.lengths?.data as BigInt64Array;

@@ -1,12 +1,15 @@
 // Answer log-probs under a Hugging Face decoder (reference log-probs of DPO, log-likelihood evaluations): rows of
 // (prompt ids, answer ids) in batches of similar size through the log-prob program (logits only at the answer's
-// positions), weights in place. Each answer gets the sum and the mean of its tokens' log-probs.
+// positions), weights in place. Each answer gets the sum and the mean of its tokens' log-probs. A vision-language
+// model's rows carry their images (one feature slot per row, images.ts).
 import { buildHfLogProbProgram } from "../../../models/hf/decoder.ts";
 import type { HfAdapterValues } from "../../../models/hf/lora.ts";
+import { buildLlavaLogProbProgram } from "../../../models/hf/vision/llava.ts";
 import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import type { Runtime } from "../../engine/session.ts";
 import type { SequenceLogProb } from "../tinyvlm/logprobs.ts";
 import { type ScoredSequence, sequenceFeeds } from "./feeds.ts";
+import { ImageFeeds, idRows } from "./images.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
 const BATCH = 8;
@@ -34,6 +37,7 @@ export async function hfAnswerLogProbs(
   // Rows by (padded length, padded answer length), so short answers do not pay for long ones.
   const order = rows.map((_, i) => i).sort((a, b) => size(rows[a] as ScoredSequence) - size(rows[b] as ScoredSequence));
   const out: SequenceLogProb[] = new Array(rows.length);
+  let images: ImageFeeds | undefined;
   let done = 0;
   for (let at = 0; at < order.length; at += BATCH) {
     const chunk = order.slice(at, at + BATCH);
@@ -41,9 +45,25 @@ export async function hfAnswerLogProbs(
     const length = Math.min(context, up(Math.max(...seqs.map((s) => s.promptIds.length + s.answerIds.length))));
     const scored = up(Math.max(...seqs.map((s) => s.answerIds.length)));
     const batch = chunk.length;
-    const program = buildHfLogProbProgram(model.shape, model.weights, { batch, length, scored }, o.adapters);
+    const vision = model.vision;
+    const program = vision
+      ? buildLlavaLogProbProgram(vision.config, model.shape, model.weights.tensors, { batch, length, scored, images: batch }, o.adapters)
+      : buildHfLogProbProgram(model.shape, model.weights, { batch, length, scored }, o.adapters);
     const session = await runtime.load(serializeModel(program.root), undefined, { folder: model.weights.folder, files: externalDataFiles(program.root) });
     const { score_mask: _mask, ...feeds } = sequenceFeeds(model.shape, seqs, batch, length, scored, model.padId);
+    if (vision) {
+      images ??= new ImageFeeds(vision);
+      const ids = idRows(feeds.input_ids?.data as BigInt64Array, batch, length);
+      Object.assign(
+        feeds,
+        await images.feeds(
+          ids,
+          seqs.map((s, r) => (s.image ? r : null)),
+          seqs.map((s) => s.image),
+          batch,
+        ),
+      );
+    }
     const got = (await runtime.run(session, feeds)).token_logprobs?.data as Float32Array;
     chunk.forEach((index, r) => {
       const n = (rows[index] as ScoredSequence).answerIds.length;

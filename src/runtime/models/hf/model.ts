@@ -1,13 +1,19 @@
 // A Hugging Face checkpoint as the runtime handles it: its normalised config and decoder shape, its weights referenced
 // in place (ONNX external data inside its safetensors files; nothing is copied or converted), its tokenizer, chat
-// template and stop tokens. Loading reads config.json, the small JSON files and each shard's header — never the
-// tensor data — so a 14 GB checkpoint loads in milliseconds.
+// template and stop tokens; for a vision-language model (LLaVA) also its vision side: the tower's and projector's
+// config, the image processor's settings and the image token. Loading reads config.json, the small JSON files and each
+// shard's header — never the tensor data — so a 14 GB checkpoint loads in milliseconds.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { SafetensorsError } from "../../../formats/safetensors.ts";
-import { describeHfConfigProblem, type HfDecoderConfig, readHfConfig } from "../../../models/hf/config.ts";
+import { describeHfConfigProblem, type HfDecoderConfig } from "../../../models/hf/config.ts";
 import { checkDecoderWeights, type DecoderShape } from "../../../models/hf/decoder.ts";
+import type { HfLlavaConfig } from "../../../models/hf/llava-config.ts";
+import { readHfModelConfig } from "../../../models/hf/model-config.ts";
 import { decoderShapeOf } from "../../../models/hf/shape.ts";
+import { type ImageProcessorSpec, processedSize, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
+import { llavaProgramName } from "../../../models/hf/vision/llava.ts";
+import { imageTokensPerImage, visionWeightProblem } from "../../../models/hf/vision/tower.ts";
 import {
   checkHfTensors,
   describeHfTensorProblem,
@@ -33,6 +39,9 @@ export const HF_GENERATION_CONFIG_FILE = "generation_config.json";
 export interface HfModel {
   /** The checkpoint directory (as given; `weights.folder` is its real path). */
   dir: string;
+  /** config.json's `architectures[0]` (a vision-language model's, not its language model's). */
+  architecture: string;
+  /** The language model's config (a LLaVA's text_config). */
   config: HfDecoderConfig;
   shape: DecoderShape;
   /** The weights' dtype as stored (every decoder tensor has it). */
@@ -47,20 +56,33 @@ export interface HfModel {
   padId: number;
   /** BOS prepended to plain-text prompts when the tokenizer's post-processor adds it (Llama); undefined otherwise. */
   bosId: number | undefined;
+  /** A vision-language model's image side; undefined for a decoder. */
+  vision?: HfVision;
+}
+
+/** What a LLaVA adds to its language model: the tower and projector (their weights are among `weights`), the pixels' processor, the image token. */
+export interface HfVision {
+  config: HfLlavaConfig;
+  processor: ImageProcessorSpec;
+  /** The image token's text, which a prompt holds where its image goes (expanded to `perImage` copies before encoding). */
+  imageToken: string;
+  imageTokenId: number;
+  /** Feature rows (and so image tokens) per image. */
+  perImage: number;
 }
 
 /** A checkpoint directory holds a Hugging Face model (not an alignc TinyVLM checkpoint): its config.json names an architecture. */
 export function isHfCheckpoint(dir: string): boolean {
   if (!existsSync(path.join(dir, "config.json"))) return false;
-  const config = readHfConfig(dir);
+  const config = readHfModelConfig(dir);
   return config.ok || config.problem.kind !== "invalid-json";
 }
 
 /** Loads `dir` (see the file comment); every problem is an HfCheckpointError naming the file. */
 export function loadHfModel(dir: string): HfModel {
-  const read = readHfConfig(dir);
+  const read = readHfModelConfig(dir);
   if (!read.ok) throw new HfCheckpointError(`${dir}: ${describeHfConfigProblem(read.problem)}`);
-  const config = read.config;
+  const { text: config, llava, architecture } = read.config;
   let shape: DecoderShape;
   let weights: HfExternalWeights;
   let dtype: DType;
@@ -68,10 +90,21 @@ export function loadHfModel(dir: string): HfModel {
     shape = decoderShapeOf(config);
     const found = findHfWeights(dir);
     if (!found.ok) throw new HfCheckpointError(`${found.problem.file}: ${found.problem.detail}`);
-    const index = readHfTensorIndex(found.files);
-    const problems = checkHfTensors(config, index);
-    if (problems.length > 0) throw new HfCheckpointError(`${dir}: ${problems.slice(0, 4).map(describeHfTensorProblem).join("; ")}`);
-    weights = externalHfWeights(dir, index);
+    if (llava) {
+      // Every part under the programs' names (any naming generation); the decoder's and the tower's shapes checked.
+      const index = readHfTensorIndex(found.files, (name) => {
+        const n = llavaProgramName(name);
+        return n === undefined ? undefined : { canonical: n, generation: "llava" };
+      });
+      weights = externalHfWeights(dir, index, (name) => name);
+      const problem = visionWeightProblem(llava, weights.tensors);
+      if (problem) throw new HfCheckpointError(`${dir}: in the weights, ${problem}`);
+    } else {
+      const index = readHfTensorIndex(found.files);
+      const problems = checkHfTensors(config, index);
+      if (problems.length > 0) throw new HfCheckpointError(`${dir}: ${problems.slice(0, 4).map(describeHfTensorProblem).join("; ")}`);
+      weights = externalHfWeights(dir, index);
+    }
     dtype = checkDecoderWeights(shape, weights.tensors);
   } catch (e) {
     if (e instanceof ShapeError || e instanceof SafetensorsError) throw new HfCheckpointError(`${dir}: ${e.message}`, { cause: e });
@@ -88,7 +121,30 @@ export function loadHfModel(dir: string): HfModel {
     if (id < 0 || id >= config.vocabSize) throw new HfCheckpointError(`${dir}: the stop token id ${id} is outside the vocabulary of ${config.vocabSize}`);
   const padId = generation.pad ?? config.padTokenId ?? tokenizer.padId ?? stopIds[0] ?? 0;
   const bosId = addsBos(tokenizer) ? (tokenizer.bosId ?? config.bosTokenId ?? undefined) : undefined;
-  return { dir, config, shape, dtype, weights, tokenizer, chatTemplate: ChatTemplate.load(dir), stopIds, padId, bosId };
+  const model: HfModel = { dir, architecture, config, shape, dtype, weights, tokenizer, chatTemplate: ChatTemplate.load(dir), stopIds, padId, bosId };
+  if (llava) model.vision = visionOf(dir, llava, tokenizer);
+  return model;
+}
+
+function visionOf(dir: string, config: HfLlavaConfig, tokenizer: HfTextTokenizer): HfVision {
+  const processor = readImageProcessor(dir);
+  if (!processor.ok) throw new HfCheckpointError(`${processor.problem.file}: ${processor.problem.detail}`);
+  const imageToken = tokenizer.tokenOf(config.imageTokenId);
+  if (imageToken === undefined)
+    throw new HfCheckpointError(`${dir}: the tokenizer has no token ${config.imageTokenId} (config.json's image_token_index) to mark where images go`);
+  // The token must come back as itself: a text that splits into other ids could not mark the image's place.
+  const ids = tokenizer.encode(imageToken.repeat(2));
+  if (ids.length !== 2 || ids.some((id) => id !== config.imageTokenId))
+    throw new HfCheckpointError(
+      `${dir}: the image token ${JSON.stringify(imageToken)} (id ${config.imageTokenId}) does not encode to itself; the tokenizer must have it as an added token`,
+    );
+  const size = processedSize(processor.spec);
+  const side = config.vision.imageSize;
+  if (size?.height !== side || size.width !== side)
+    throw new HfCheckpointError(
+      `${processor.spec.file}: the processor makes ${size ? `${size.height}×${size.width}` : "images of varying size"} pixel values, and the vision tower reads ${side}×${side} (vision_config.image_size); they do not belong together`,
+    );
+  return { config, processor: processor.spec, imageToken, imageTokenId: config.imageTokenId, perImage: imageTokensPerImage(config) };
 }
 
 /** Whether encoding with special tokens puts the BOS token first (Llama's post-processor does, Qwen2's does not). */

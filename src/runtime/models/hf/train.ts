@@ -6,9 +6,11 @@
 // written as a Hugging Face directory (checkpoint-io.ts), with the PEFT adapter beside it for LoRA.
 
 import { HF_LORA_MODULES, type HfLoraModule } from "../../../models/hf/config.ts";
-import { decoderWeightSpecs } from "../../../models/hf/decoder.ts";
+import { decoderWeightSpecs, type WeightSpec } from "../../../models/hf/decoder.ts";
 import { type AdapterSpec, adapterSpecs, type HfAdapterValues, type HfLora } from "../../../models/hf/lora.ts";
 import { type HfLossOptions, hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../../../models/hf/train.ts";
+import { llavaBatchImages, llavaLossImages } from "../../../models/hf/vision/llava.ts";
+import { visionWeightSpecs } from "../../../models/hf/vision/tower.ts";
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { DPO_METRICS } from "../../../models/layers/preference.ts";
 import { allocate } from "../../../tensor/ir/dtype.ts";
@@ -20,8 +22,9 @@ import type { Runtime } from "../../engine/session.ts";
 import type { ResumePoint, SftStepMetrics } from "../tinyvlm/sft.ts";
 import { sftSchedule } from "../tinyvlm/sft-schedule.ts";
 import { ampColumns, type LoopHooks, loopSpec, TrainerHandoff, type TrainingOptions, trainRuns } from "../tinyvlm/train-loop.ts";
-import { readTensorFloat32, saveHfDirectory } from "./checkpoint-io.ts";
+import { peftAdapterFiles, readTensorFloat32, saveHfDirectory } from "./checkpoint-io.ts";
 import { type ScoredSequence, sequenceFeeds } from "./feeds.ts";
+import { ImageFeeds, idRows } from "./images.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
 /** The loop settings of SFT and DPO (TrainingOptions without TinyVLM's LoRA block) and LoRA as PEFT has it. */
@@ -35,17 +38,30 @@ const PAD_STEP = 8;
 const padded = (n: number) => Math.ceil(n / PAD_STEP) * PAD_STEP;
 
 /** The LoRA targets of a phase's settings as Hugging Face modules; TinyVLM's names are refused (check refuses them first). */
-export function hfLoraOf(settings: { rank: number; alpha: number; targets: readonly string[] } | undefined): HfLora | undefined {
+export function hfLoraOf(settings: { rank: number; alpha: number; targets: readonly string[]; projectorLr?: number } | undefined): HfLora | undefined {
   if (!settings) return undefined;
   const wrong = settings.targets.filter((t) => !(HF_LORA_MODULES as readonly string[]).includes(t));
   if (wrong.length > 0)
     throw new HfCheckpointError(`LoRA targets ${wrong.join(", ")} are not modules of a Hugging Face decoder (${HF_LORA_MODULES.join(", ")})`);
-  return { rank: settings.rank, alpha: settings.alpha, targets: settings.targets as HfLoraModule[] };
+  const lora: HfLora = { rank: settings.rank, alpha: settings.alpha, targets: settings.targets as HfLoraModule[] };
+  if (settings.projectorLr !== undefined) lora.projectorLr = settings.projectorLr;
+  return lora;
 }
 
-/** A Hugging Face decoder's trainers: LoRA adapters over weights in place, or every decoder tensor. */
+/** A projector weight of a LLaVA (trained fully with projector_lr, or in full fine-tuning). */
+const isProjector = (name: string) => name.startsWith("multi_modal_projector.");
+
+/**
+ * A Hugging Face model's trainers: LoRA adapters over weights in place (a LLaVA's projector trained fully beside them
+ * with projector_lr), or every language-model weight (and a LLaVA's projector). A LLaVA's vision tower is always
+ * frozen, read in place, as LLaVA's recipes keep it.
+ */
 export class HfTrainerPool extends TrainerHandoff {
   readonly adapters: AdapterSpec[];
+  /** Weights trained whole, in float32: the decoder's and the projector (full fine-tuning), the projector (LoRA with projector_lr), or none. */
+  readonly fullyTrained: WeightSpec[];
+  /** A vision-language model's pixel feeds; undefined for a decoder. */
+  readonly images: ImageFeeds | undefined;
 
   constructor(
     runtime: Runtime,
@@ -55,11 +71,17 @@ export class HfTrainerPool extends TrainerHandoff {
   ) {
     super(runtime);
     this.adapters = lora ? adapterSpecs(model.shape, lora) : [];
+    const vision = model.vision;
+    if (lora?.projectorLr !== undefined && !vision)
+      throw new HfCheckpointError(`${model.dir}: lora.projector_lr trains a multimodal projector, and ${model.architecture} has none`);
+    const projector = vision ? visionWeightSpecs(vision.config).filter((w) => isProjector(w.name)) : [];
+    this.fullyTrained = lora ? (lora.projectorLr !== undefined ? projector : []) : [...decoderWeightSpecs(model.shape), ...projector];
+    this.images = vision ? new ImageFeeds(vision) : undefined;
   }
 
   /**
    * LoRA: A ~ U(−1/√in, 1/√in) (PEFT's default, kaiming-uniform with a = √5), seeded per tensor; B = 0, so training
-   * starts at the base model. Full: every decoder tensor read from the checkpoint, widened to float32.
+   * starts at the base model. Weights trained whole: read from the checkpoint, widened to float32.
    */
   protected initial(): ReadonlyMap<string, TensorData> {
     const out = new Map<string, TensorData>();
@@ -75,34 +97,68 @@ export class HfTrainerPool extends TrainerHandoff {
         });
         out.set(a.b, { dtype: "float32", shape: [a.out, this.lora.rank], data: allocate("float32", a.out * this.lora.rank) });
       }
-      return out;
     }
-    for (const spec of decoderWeightSpecs(this.model.shape)) {
+    for (const spec of this.fullyTrained) {
       const ref = this.model.weights.tensors.get(spec.name) as ExternalTensorData;
       out.set(spec.name, { dtype: "float32", shape: spec.shape, data: readTensorFloat32(this.model, ref, spec.name) });
     }
     return out;
   }
 
-  /** Trainable and frozen parameters of a program: adapters over weights in place, or every weight trainable. */
-  params(_optimizer: OptimizerConfig): Pick<TrainProgramSpec, "trainable" | "frozen" | "externalFolder"> {
-    const specs = decoderWeightSpecs(this.model.shape);
-    if (!this.lora) return { trainable: specs.map((s): ParamSpec => ({ name: s.name, dtype: "float32", shape: s.shape })) };
-    const rank = this.lora.rank;
-    const trainable = this.adapters.flatMap((a): ParamSpec[] => [
-      { name: a.a, dtype: "float32", shape: [rank, a.in] },
-      { name: a.b, dtype: "float32", shape: [a.out, rank] },
-    ]);
-    const frozen = specs.map((s): ExternalFrozenParam => {
-      const ref = this.model.weights.tensors.get(s.name) as ExternalTensorData;
-      return { name: s.name, dtype: ref.dtype, shape: s.shape, external: ref };
-    });
-    return { trainable, frozen, externalFolder: this.model.weights.folder };
+  /** Trainable parameters (adapters, weights trained whole) and frozen ones (every other weight the programs read, in place). */
+  params(optimizer: OptimizerConfig): Pick<TrainProgramSpec, "trainable" | "frozen" | "externalFolder"> {
+    const whole = new Set(this.fullyTrained.map((w) => w.name));
+    const projectorLr = this.lora?.projectorLr;
+    if (projectorLr !== undefined && !(optimizer.lr > 0))
+      throw new HfCheckpointError(
+        `lora.projector_lr ${projectorLr} needs a learning rate above 0 to scale (the projector's follows the schedule as the adapters' does)`,
+      );
+    const lrScale = projectorLr !== undefined ? { lrScale: projectorLr / optimizer.lr } : {};
+    const rank = this.lora?.rank ?? 0;
+    const trainable: ParamSpec[] = [
+      ...this.adapters.flatMap((a): ParamSpec[] => [
+        { name: a.a, dtype: "float32", shape: [rank, a.in] },
+        { name: a.b, dtype: "float32", shape: [a.out, rank] },
+      ]),
+      ...this.fullyTrained.map((w): ParamSpec => ({ name: w.name, dtype: "float32", shape: w.shape, ...(isProjector(w.name) ? lrScale : {}) })),
+    ];
+    const vision = this.model.vision;
+    const read = [...decoderWeightSpecs(this.model.shape), ...(vision ? visionWeightSpecs(vision.config) : [])];
+    const frozen = read
+      .filter((w) => !whole.has(w.name))
+      .map((w): ExternalFrozenParam => {
+        const ref = this.model.weights.tensors.get(w.name) as ExternalTensorData;
+        return { name: w.name, dtype: ref.dtype, shape: w.shape, external: ref };
+      });
+    return frozen.length > 0 ? { trainable, frozen, externalFolder: this.model.weights.folder } : { trainable };
   }
 
-  /** What the loss of this pool's programs trains, and whether it recomputes its layers. */
-  lossOptions(o: Pick<HfTrainingOptions, "recompute">): HfLossOptions {
-    return { ...(this.lora ? { lora: this.lora, adapters: this.adapters } : {}), recompute: o.recompute === true };
+  /** What the loss of this pool's programs trains, whether it recomputes its layers, and (a LLaVA) how many images a micro-batch shows. */
+  lossOptions(o: Pick<HfTrainingOptions, "recompute">, images: number): HfLossOptions {
+    const vision = this.model.vision;
+    return {
+      ...(this.lora ? { lora: this.lora, adapters: this.adapters } : {}),
+      recompute: o.recompute === true,
+      ...(vision ? { images: llavaLossImages(vision.config, images) } : {}),
+    };
+  }
+
+  /** A micro-batch's fields: the sequences', and a LLaVA's images (`images` feature slots). */
+  batch(fields: Record<string, TensorSpec>, rows: number, length: number, images: number): Record<string, TensorSpec> {
+    const vision = this.model.vision;
+    return vision ? { ...fields, ...llavaBatchImages(vision.config, rows, length, images) } : fields;
+  }
+
+  /** A LLaVA micro-batch's image feeds: row r shows slot rowSlot[r], slot k the file slots[k]; nothing for a decoder. */
+  async imageFeeds(
+    ids: TensorData,
+    rowSlot: readonly (number | null)[],
+    slots: readonly (string | undefined)[],
+    images: number,
+  ): Promise<Record<string, TensorData>> {
+    if (!this.images) return {};
+    const [rows, length] = ids.shape as [number, number];
+    return this.images.feeds(idRows(ids.data as BigInt64Array, rows, length), rowSlot, slots, images);
   }
 
   spec(o: HfTrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
@@ -119,14 +175,12 @@ export class HfTrainerPool extends TrainerHandoff {
     return now.size > 0 ? now : new Map(this.initial());
   }
 
-  /** The merged weights to write: W + (α/r)·B·A per adapted module (LoRA), or every trained tensor. */
+  /** The weights to write: every weight trained whole, and with LoRA W + (α/r)·B·A per adapted module. */
   mergedWeights(): Map<string, Float32Array> {
     const params = this.currentValues();
     const out = new Map<string, Float32Array>();
-    if (!this.lora) {
-      for (const [name, t] of params) out.set(name, t.data as Float32Array);
-      return out;
-    }
+    for (const w of this.fullyTrained) out.set(w.name, params.get(w.name)?.data as Float32Array);
+    if (!this.lora) return out;
     const scale = this.lora.alpha / this.lora.rank;
     const r = this.lora.rank;
     for (const a of this.adapters) {
@@ -146,10 +200,13 @@ export class HfTrainerPool extends TrainerHandoff {
     return out;
   }
 
-  /** With LoRA: the adapters' current values (the initial ones before any run); otherwise undefined. */
+  /** With LoRA: the adapters' current values (the initial ones before any run) and a projector trained beside them; otherwise undefined. */
   adapterValues(): HfAdapterValues | undefined {
     if (!this.lora) return undefined;
-    return { lora: this.lora, tensors: new Map([...this.currentValues()].filter(([n]) => n.includes(".lora_"))) };
+    const now = this.currentValues();
+    const values: HfAdapterValues = { lora: this.lora, tensors: new Map([...now].filter(([n]) => n.includes(".lora_"))) };
+    if (this.fullyTrained.length > 0) values.replaced = new Map(this.fullyTrained.map((w) => [w.name, now.get(w.name) as TensorData]));
+    return values;
   }
 
   /**
@@ -158,14 +215,15 @@ export class HfTrainerPool extends TrainerHandoff {
    */
   saveModel(dir: string, dtype?: "float32"): void {
     const values = this.adapterValues();
-    const adapter = values ? { rank: values.lora.rank, alpha: values.lora.alpha, targets: values.lora.targets, tensors: values.tensors } : undefined;
-    saveHfDirectory(dir, this.model, this.mergedWeights(), adapter, dtype);
+    saveHfDirectory(dir, this.model, this.mergedWeights(), values ? peftAdapterFiles(this.model, values) : undefined, dtype);
   }
 }
 
 /** A DPO pair as token ids: the prompt, the chosen and rejected answers, the pair's weight and reference log-probs. */
 export interface HfPair {
   promptIds: readonly number[];
+  /** The image a vision-language model sees with the prompt (a file path). */
+  image?: string;
   chosenIds: readonly number[];
   rejectedIds: readonly number[];
   weight: number;
@@ -237,15 +295,24 @@ export async function trainHfSft(
     spec: (run, { length, scored }) =>
       pool.spec(
         o,
-        hfSequenceBatch(model.shape, o.batch, length, scored),
+        pool.batch(hfSequenceBatch(model.shape, o.batch, length, scored), o.batch, length, o.batch),
         run.steps,
-        hfSftLoss(model.shape, { ...pool.lossOptions(o), average: o.lossAverage }),
+        hfSftLoss(model.shape, { ...pool.lossOptions(o, o.batch), average: o.lossAverage }),
       ),
-    feeds: (run, { length, scored }) => {
+    feeds: async (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
       for (let at = 0; at < run.examples.length; at += o.batch) {
         const rowsOf = run.examples.slice(at, at + o.batch).map((i) => examples[i] as ScoredSequence);
-        parts.push(sequenceFeeds(model.shape, rowsOf, o.batch, length, scored, model.padId));
+        const f = sequenceFeeds(model.shape, rowsOf, o.batch, length, scored, model.padId);
+        // Row r shows its own image in slot r (the padding rows repeat the last example, image and all).
+        const shown = Array.from({ length: o.batch }, (_, r) => (rowsOf[Math.min(r, rowsOf.length - 1)] as ScoredSequence).image);
+        const images = await pool.imageFeeds(
+          f.input_ids as TensorData,
+          shown.map((file, r) => (file ? r : null)),
+          shown,
+          o.batch,
+        );
+        parts.push({ ...f, ...images });
       }
       return stage(parts);
     },
@@ -288,8 +355,13 @@ export async function trainHfDpo(
   const sizeOf = (run: { examples: number[] }) => runSize(run.examples.flatMap((i) => seqs(pairs[i] as HfPair)));
   const rows = await trainRunsBySize(pool, runs, sizeOf, {
     spec: (run, { length, scored }) =>
-      pool.spec(o, hfDpoBatch(model.shape, o.batch, length, scored), run.steps, hfDpoLoss(model.shape, o.objective, pool.lossOptions(o))),
-    feeds: (run, { length, scored }) => {
+      pool.spec(
+        o,
+        pool.batch(hfDpoBatch(model.shape, o.batch, length, scored), 2 * o.batch, length, o.batch),
+        run.steps,
+        hfDpoLoss(model.shape, o.objective, pool.lossOptions(o, o.batch)),
+      ),
+    feeds: async (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
       for (let at = 0; at < run.examples.length; at += o.batch) {
         const batch = run.examples.slice(at, at + o.batch).map((i) => pairs[i] as HfPair);
@@ -301,7 +373,11 @@ export async function trainHfDpo(
           shape: [o.batch],
           data: Float32Array.from({ length: o.batch }, (_, j) => (j < batch.length ? pick(batch[j] as HfPair) : 0)),
         });
-        parts.push({ ...f, ref_chosen: per((p) => p.refChosen), ref_rejected: per((p) => p.refRejected), weight: per((p) => p.weight) });
+        // Pair j's image in slot j, which its chosen row j and rejected row B + j both show (its features computed once).
+        const shown = Array.from({ length: o.batch }, (_, j) => (batch[Math.min(j, batch.length - 1)] as HfPair).image);
+        const rowSlot = Array.from({ length: 2 * o.batch }, (_, r) => (shown[r % o.batch] ? r % o.batch : null));
+        const images = await pool.imageFeeds(f.input_ids as TensorData, rowSlot, shown, o.batch);
+        parts.push({ ...f, ...images, ref_chosen: per((p) => p.refChosen), ref_rejected: per((p) => p.refRejected), weight: per((p) => p.weight) });
       }
       return stage(parts);
     },
@@ -324,7 +400,7 @@ function trainRunsBySize<Row, Size extends RunSize>(
   sizeOf: (run: { examples: number[] }) => Size,
   make: {
     spec: (run: { steps: number }, size: Size) => TrainProgramSpec;
-    feeds: (run: { examples: number[] }, size: Size) => Record<string, TensorData>;
+    feeds: (run: { examples: number[] }, size: Size) => Promise<Record<string, TensorData>>;
     rows: (m: { step: number[]; values: Record<string, number[]> }, run: { steps: number }, seconds: number, size: Size) => Row[];
     hooks: LoopHooks<Row>;
     firstRun: number;

@@ -185,7 +185,7 @@ export async function trainRuns<Row>(
   runs: readonly SftRun[],
   make: {
     spec: (run: SftRun) => TrainProgramSpec;
-    feeds: (run: SftRun) => Record<string, TensorData>;
+    feeds: (run: SftRun) => Record<string, TensorData> | Promise<Record<string, TensorData>>;
     rows: (m: StepMetrics, run: SftRun, seconds: number) => Row[];
     /** The run's program shape (default: its padded length and K). */
     key?: (run: SftRun) => string;
@@ -197,7 +197,7 @@ export async function trainRuns<Row>(
   for (let i = firstRun; i < runs.length; i++) {
     const run = runs[i] as SftRun;
     const trainer = pool.trainer(make.key?.(run) ?? `${run.length}/${run.steps}`, () => make.spec(run));
-    const feeds = make.feeds(run);
+    const feeds = await make.feeds(run);
     const t0 = performance.now();
     const m = await trainer.run(feeds);
     const these = make.rows(m, run, (performance.now() - t0) / 1000);

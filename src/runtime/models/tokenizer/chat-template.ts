@@ -1,6 +1,7 @@
 // A Hugging Face checkpoint's chat template, rendered as transformers renders it (`apply_chat_template(tokenize=False)`):
-// the Jinja text from `chat_template.jinja` (which transformers 5 prefers) or `tokenizer_config.json`'s `chat_template`
-// (a string, or a list of named templates of which "default" is used), run by @huggingface/jinja with the messages,
+// the Jinja text from `chat_template.jinja` (which transformers 5 prefers), `chat_template.json` (where transformers 4
+// processors of vision-language checkpoints keep it) or `tokenizer_config.json`'s `chat_template` (a string, or a list
+// of named templates of which "default" is used), run by @huggingface/jinja with the messages,
 // `add_generation_prompt` and the tokenizer's special tokens (bos_token, eos_token, unk_token, pad_token) as variables.
 //
 // One difference, on purpose: transformers defines `strftime_now` (today's date), which templates such as Llama 3.2's
@@ -17,11 +18,14 @@ export class ChatTemplateError extends Error {
   override name = "ChatTemplateError";
 }
 
-/** One turn of a conversation, as in TRL's conversational format. */
+/** One turn of a conversation, as in TRL's conversational format: text, or (vision-language models) a list of parts. */
 export interface ChatMessage {
   role: string;
-  content: string;
+  content: string | readonly ChatContentPart[];
 }
+
+/** A part of a message as processors' chat templates read them: an image's place, or text. */
+export type ChatContentPart = { type: "image" } | { type: "text"; text: string };
 
 export interface RenderOptions {
   /** Append the header that opens the assistant's turn (for prompts a model is to answer). */
@@ -57,6 +61,9 @@ export class ChatTemplate {
     const jinjaFile = path.join(dir, "chat_template.jinja");
     const jinja = readCheckpointText(jinjaFile, "chat template file", failure);
     if (jinja !== undefined) return new ChatTemplate(jinjaFile, jinja, specialTokens);
+    const processorFile = path.join(dir, "chat_template.json");
+    const processor = templateOf(readCheckpointJson(processorFile, "chat template file", failure)?.chat_template, processorFile);
+    if (processor !== undefined) return new ChatTemplate(processorFile, processor, specialTokens);
     const text = templateOf(config?.chat_template, configFile);
     return text === undefined ? undefined : new ChatTemplate(configFile, text, specialTokens);
   }
@@ -69,7 +76,7 @@ export class ChatTemplate {
   render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
     try {
       return this.template.render({
-        messages: messages.map((m) => ({ role: m.role, content: m.content })),
+        messages: messages.map((m) => ({ role: m.role, content: typeof m.content === "string" ? m.content : m.content.map((part) => ({ ...part })) })),
         add_generation_prompt: options.addGenerationPrompt === true,
         ...this.specialTokens,
       });

@@ -9,7 +9,7 @@ import { nodeKind } from "../../../graph/node-kinds.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { HfGenerator } from "../../models/hf/generate.ts";
 import type { HfModel } from "../../models/hf/model.ts";
-import { itemPromptIds } from "../../models/hf/prompts.ts";
+import { imageOf, itemPromptIds } from "../../models/hf/prompts.ts";
 import { answerAll } from "../../models/tinyvlm/answer.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import type { WorldItem } from "../../world/format.ts";
@@ -63,7 +63,7 @@ export const evalAnswers = defineExecutor({
   },
 });
 
-/** A Hugging Face decoder's answers to text items (their chat template for conversations), as answerAll reports them. */
+/** A Hugging Face model's answers (chat template for conversations; a vision-language model sees each item's image), as answerAll reports them. */
 async function hfAnswerAll(
   runtime: Runtime,
   model: HfModel,
@@ -72,8 +72,8 @@ async function hfAnswerAll(
   onBatch: (done: number) => void,
 ): Promise<{ answers: Map<string, { text: string }>; maxTokens: number }> {
   const rows = items.map((item) => {
-    if (item.image) throw new NodeError(`item ${item.id} has an image, and ${model.config.architecture} is a text model; evaluate it on text items`);
-    return { promptIds: itemPromptIds(model, item) };
+    if (item.image && !model.vision) throw new NodeError(`item ${item.id} has an image, and ${model.architecture} is a text model; evaluate it on text items`);
+    return { promptIds: itemPromptIds(model, item), ...imageOf(model, item) };
   });
   const longest = Math.max(0, ...rows.map((r) => r.promptIds.length));
   const maxTokens = Math.max(0, Math.min(g.maxTokens, model.config.maxPositionEmbeddings - longest));

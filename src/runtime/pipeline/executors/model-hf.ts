@@ -48,7 +48,7 @@ export const modelHf = defineExecutor({
     writeFileSync(path.join(ctx.out, HF_SOURCE_FILE), `${JSON.stringify({ dir: model.weights.folder }, null, 2)}\n`);
     return {
       source: model.weights.folder,
-      architecture: model.config.architecture,
+      architecture: model.architecture,
       dtype: model.dtype,
       layers: model.config.numHiddenLayers,
       vocab: model.config.vocabSize,

@@ -65,7 +65,8 @@ export class HfPolicy implements OnlinePolicy {
 
   async prompts(items: readonly WorldItem[]): Promise<OnlinePrompt[]> {
     return items.map((item) => {
-      if (item.image) throw new OnlineError(`item ${item.id} has an image, and ${this.model.config.architecture} is a text model; train on text prompts`);
+      if (item.image && !this.model.vision)
+        throw new OnlineError(`item ${item.id} has an image, and ${this.model.architecture} is a text model; train on text prompts`);
       return { item, rgb: null };
     });
   }

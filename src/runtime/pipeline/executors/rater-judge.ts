@@ -52,7 +52,7 @@ export const raterJudge = defineExecutor({
     };
     writeFileSync(path.join(ctx.out, RATER_FILE), `${JSON.stringify(stored, null, 2)}\n`);
     return loaded.family === "hf"
-      ? { rater: "judge", model: input.node.id, mode, architecture: loaded.model.config.architecture, positions: loaded.model.config.maxPositionEmbeddings }
+      ? { rater: "judge", model: input.node.id, mode, architecture: loaded.model.architecture, positions: loaded.model.config.maxPositionEmbeddings }
       : { rater: "judge", model: input.node.id, mode, imageSize: loaded.model.config.imageSize, textContext: loaded.model.config.textContext };
   },
 });

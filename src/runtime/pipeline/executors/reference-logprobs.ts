@@ -122,7 +122,7 @@ function storeRoot(cacheFile: string): string {
   return root;
 }
 
-/** The answers' log-probs under a Hugging Face decoder: TRL's prompt and answer ids (models/hf/prompts.ts). */
+/** The answers' log-probs under a Hugging Face model: TRL's prompt and answer ids (models/hf/prompts.ts), with the item's image on a vision-language model. */
 async function scoreHf(
   ctx: ExecContext,
   runtime: Runtime,
@@ -132,7 +132,7 @@ async function scoreHf(
   scored: (key: string, lp: SequenceLogProb) => void,
 ): Promise<void> {
   const rows = entries.map(([, { pair, answer, side }]) => {
-    if (pair.item.image) throw new NodeError(`pair ${pair.id} has an image, and ${name} (${model.config.architecture}) is a text model`);
+    if (pair.item.image && !model.vision) throw new NodeError(`pair ${pair.id} has an image, and ${name} (${model.architecture}) is a text model`);
     const row = scoredSequence(model, pair.item, answer);
     const tokens = row.promptIds.length + row.answerIds.length;
     if (tokens > model.config.maxPositionEmbeddings)

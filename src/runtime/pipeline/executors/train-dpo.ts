@@ -112,7 +112,7 @@ export const trainDpoExecutor = defineExecutor({
       if (loaded.family === "hf") {
         const model = loaded.model;
         const hfPairs = used.map((p): HfPair => {
-          if (p.record.item.image) throw new NodeError(`pair ${p.id} has an image, and ${model.config.architecture} is a text model`);
+          if (p.record.item.image && !model.vision) throw new NodeError(`pair ${p.id} has an image, and ${model.architecture} is a text model`);
           return hfPairOf(model, p.record.item, p.record, p);
         });
         const { pool } = await trainHfDpo(

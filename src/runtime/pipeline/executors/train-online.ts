@@ -86,7 +86,7 @@ export function onlinePolicy(
   return new TinyVlmPolicy(runtime, model.model, (reference?.model as typeof model.model | undefined) ?? null, training.lora, seed);
 }
 
-const familyName = (m: LoadedModel) => (m.family === "hf" ? `Hugging Face ${m.model.config.architecture}` : "TinyVLM");
+const familyName = (m: LoadedModel) => (m.family === "hf" ? `Hugging Face ${m.model.architecture}` : "TinyVLM");
 
 /** What the log says about LoRA, e.g. "; LoRA r = 128, α = 256 on q, v, projector trained fully (lr 2e-6)". */
 export function loraNote(lora: LoraSettings | undefined): string {

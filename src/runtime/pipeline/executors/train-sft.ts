@@ -36,7 +36,7 @@ export const trainSftExecutor = defineExecutor({
       if (loaded.family === "hf") {
         const model = loaded.model;
         const examples = items.map((item) => {
-          if (item.image) throw new NodeError(`item ${item.id} has an image, and ${model.config.architecture} is a text model`);
+          if (item.image && !model.vision) throw new NodeError(`item ${item.id} has an image, and ${model.architecture} is a text model`);
           if (item.answer === "") throw new NodeError(`item ${item.id} has no answer to learn; SFT needs prompts with answers`);
           return scoredSequence(model, item, item.answer);
         });

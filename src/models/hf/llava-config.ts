@@ -3,8 +3,8 @@
 // architecture taken from its `model_type`), the vision tower's `vision_config` (CLIP or SigLIP, by `model_type`), and
 // how they meet: the image token's id, the tower layers whose hidden states are the features, the select strategy
 // (`default` drops CLIP's class token, `full` keeps every position) and the projector (linear → GELU → linear).
-import type { JsonValue } from "../../../formats/strict-json.ts";
-import { type HfConfigProblem, type HfDecoderConfig, normaliseHfConfig } from "../config.ts";
+import type { JsonValue } from "../../formats/strict-json.ts";
+import { type HfConfigProblem, type HfDecoderConfig, normaliseHfConfig } from "./config.ts";
 
 export const HF_VISION_ARCHITECTURES = ["LlavaForConditionalGeneration"] as const;
 
@@ -45,6 +45,9 @@ type Problem = Extract<HfConfigProblem, { kind: "invalid-value" }>;
 const TEXT_ARCHITECTURE: Readonly<Record<string, string>> = { llama: "LlamaForCausalLM", qwen2: "Qwen2ForCausalLM", mistral: "MistralForCausalLM" };
 const ACTS = ["quick_gelu", "gelu_pytorch_tanh", "gelu"] as const;
 
+const pick = (o: Record<string, JsonValue>, keys: readonly string[]) =>
+  Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k] as JsonValue]));
+
 const isObject = (v: JsonValue | undefined): v is { [key: string]: JsonValue } => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Normalises a LLaVA config.json; problems name the key (text_config.… for the decoder's). */
@@ -62,7 +65,9 @@ export function normaliseLlavaConfig(
       ok: false,
       problem: { kind: "unsupported-architecture", file, found: `text_config.model_type ${textType}`, supported: Object.keys(TEXT_ARCHITECTURE) },
     };
-  const decoder = normaliseHfConfig({ ...text, architectures: [textArch] }, file);
+  // The hub's LLaVA files give the dtype at the top only; the language model's weights have it.
+  const dtype = text.dtype === undefined && text.torch_dtype === undefined ? pick(json, ["dtype", "torch_dtype"]) : {};
+  const decoder = normaliseHfConfig({ ...text, ...dtype, architectures: [textArch] }, file);
   if (!decoder.ok) return decoder.problem.kind === "invalid-value" ? bad(`text_config.${decoder.problem.key}`, decoder.problem.detail) : decoder;
   const vision = visionTowerConfig(json.vision_config, file);
   if (!vision.ok) return vision;
