@@ -39,11 +39,11 @@ import { encodeSafetensors, loadSafetensors } from "../src/formats/safetensors.t
 import type { HfLoraModule } from "../src/models/hf/config.ts";
 import { buildHfLogProbProgram } from "../src/models/hf/decoder.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
+import { imageIndex } from "../src/models/hf/vision/llava.ts";
 import { type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
 import { Runtime } from "../src/runtime/engine/session.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
-import { imageIndex } from "../src/models/hf/vision/llava.ts";
 import { idRows } from "../src/runtime/models/hf/images.ts";
 import { loadHfModel } from "../src/runtime/models/hf/model.ts";
 import { HfTrainerPool, stage } from "../src/runtime/models/hf/train.ts";
@@ -178,7 +178,13 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       // Pair j's image (slot j) for its chosen row j and its rejected row B + j.
       one.pixel_values = loadSafetensors(path.join(dir, "pixels.safetensors")).tensors.get("pixel_values") as TensorData;
       const ids = idRows(f.input_ids?.data as BigInt64Array, 2 * o.pairs, length);
-      const index = imageIndex(ids, vision.imageTokenId, ids.map((_, r) => r % o.pairs), o.pairs, vision.perImage);
+      const index = imageIndex(
+        ids,
+        vision.imageTokenId,
+        ids.map((_, r) => r % o.pairs),
+        o.pairs,
+        vision.perImage,
+      );
       one.image_index = { dtype: "int64", shape: [index.length], data: index };
     }
     const staged = stage(Array.from({ length: k }, () => one));

@@ -73,6 +73,12 @@ SHAPES["tiny"] = dict(
     num_key_value_heads=2, vocab_size=1024, max_position_embeddings=1024, rope_theta=1000000.0,
     rms_norm_eps=1e-6, tie_word_embeddings=True,
 )
+SHAPES["llava-tiny"] = dict(
+    SHAPES["tiny"],
+    vision=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, image_size=28, patch_size=7),
+    feature_layer=-1, strategy="full",
+)
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 

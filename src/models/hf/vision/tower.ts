@@ -83,8 +83,16 @@ function encoderLayer(v: HfVisionTowerConfig, weight: (name: string) => Tensor, 
 }
 
 /** Projected image features [B, tokens per image, D_text] of pixel values [B, 3, S, S] (S = the tower's image size). */
-export function imageFeatures(c: HfLlavaConfig, weight: (name: string) => Tensor, pixels: Tensor): Tensor {
+export function imageFeatures(c: HfLlavaConfig, weightAsStored: (name: string) => Tensor, pixels: Tensor): Tensor {
   const v = c.vision;
+  // The tower and projector compute in float32 whatever the weights' dtype (half-precision weights are widened; a
+  // trained projector's master copy is float32 already): LayerNorm, softmax and GELU have no bfloat16 kernels on every
+  // provider, and the tower is a small share of a LLaVA's work. The features meet the language model in its dtype
+  // (decoder.ts mergeImageFeatures).
+  const weight = (name: string) => {
+    const t = weightAsStored(name);
+    return t.dtype === "float32" ? t : op.cast(t, "float32");
+  };
   const [b, channels, height, width] = pixels.shape;
   if (typeof b !== "number" || channels !== 3 || height !== v.imageSize || width !== v.imageSize)
     throw new ShapeError(`llava image features: pixel values must be [B, 3, ${v.imageSize}, ${v.imageSize}], got [${pixels.shape.join(", ")}]`);
