@@ -9,18 +9,21 @@ import { after, describe, test } from "node:test";
 import type { GraphNode } from "../src/graph/graph.ts";
 import {
   badRowsMessage,
+  datasetInfoEntry,
   exportFile,
   type FileFormat,
   fileDigest,
   type ImportOptions,
   importFile,
+  llava,
   renderErrors,
+  rlaifV,
   stripPlaceholders,
   trl,
 } from "../src/runtime/data/formats/index.ts";
 import { type Dataset, type PairRecord, type RatedRecord, readDataset, type SampleRecord } from "../src/runtime/data/prefdata/records.ts";
 import { dataFile } from "../src/runtime/pipeline/executors/data-file.ts";
-import { EXPORT_DIR, stageExport } from "../src/runtime/pipeline/executors/stage-export.ts";
+import { EXPORT_DIR, publishExport, stageExport } from "../src/runtime/pipeline/executors/stage-export.ts";
 import { externalDigest, NodeError, type StoredInput } from "../src/runtime/pipeline/node-executor.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { encodePng } from "../src/runtime/world/png.ts";
@@ -429,6 +432,8 @@ describe("round trips: alignc pairs → export → import", () => {
     ["sharegpt", "out.json"],
     ["sharegpt", "out.jsonl"],
     ["ms_swift", "out.jsonl"],
+    ["llava", "out.json"],
+    ["rlaif_v", "out.jsonl"],
     ["alignc", "out.jsonl"],
   ] as const) {
     test(`${format} (${path.extname(name)}) keeps prompt, image bytes, chosen and rejected`, () => {
@@ -458,7 +463,14 @@ describe("round trips: alignc pairs → export → import", () => {
     const [trlRow, trlText] = rows("trl");
     assert.match(trlRow.images[0], /^images\/[0-9a-f]{16}\.png$/);
     assert.deepEqual(readFileSync(path.join(d, trlRow.images[0])), readFileSync(RED));
-    assert.deepEqual(trlRow, { id: "p1", prompt: "Describe the image.", chosen: "A red square.", rejected: "A blue circle.", images: [trlRow.images[0]] });
+    // TRL's vision layout: the prompt a conversation whose user message starts with the image, the answers assistant messages.
+    assert.deepEqual(trlRow, {
+      id: "p1",
+      prompt: [{ role: "user", content: [{ type: "image" }, { type: "text", text: "Describe the image." }] }],
+      chosen: [{ role: "assistant", content: [{ type: "text", text: "A red square." }] }],
+      rejected: [{ role: "assistant", content: [{ type: "text", text: "A blue circle." }] }],
+      images: [trlRow.images[0]],
+    });
     assert.deepEqual(trlText, { id: "p2", prompt: "Name a colour.", chosen: "Green.", rejected: "A square." });
     const [sg] = rows("sharegpt");
     assert.deepEqual(sg, {
@@ -478,6 +490,16 @@ describe("round trips: alignc pairs → export → import", () => {
       rejected_response: "A blue circle.",
       images: [trlRow.images[0]],
     });
+    const [lv] = rows("llava");
+    assert.deepEqual(lv, {
+      id: "p1",
+      image: trlRow.images[0],
+      conversations: [{ from: "human", value: "<image>\nDescribe the image." }],
+      chosen: "A red square.",
+      rejected: "A blue circle.",
+    });
+    const [rl] = rows("rlaif_v");
+    assert.deepEqual(rl, { id: "p1", image: trlRow.images[0], question: "Describe the image.", chosen: "A red square.", rejected: "A blue circle." });
     assert.deepEqual(trl.writePrompt({ ...(source[1] as PairRecord).item, answer: "" }), { id: "w2", prompt: "Name a colour." });
   });
 
@@ -485,15 +507,16 @@ describe("round trips: alignc pairs → export → import", () => {
     const items = promptsOf(path.join(FIX, "trl-prompts.jsonl"), "trl");
     // alignc's format too: imported items (kind "imported") have an image but no scene graph.
     assert.ok(items.some((i) => i.image !== null && i.scene === null));
-    for (const format of ["trl", "sharegpt", "ms_swift", "alignc"] as const) {
+    for (const format of ["trl", "sharegpt", "ms_swift", "llava", "rlaif_v", "alignc"] as const) {
       const out = path.join(fresh(`prompts-${format}`), "p.jsonl");
       exportFile({ kind: "prompts", records: items }, format, out);
       const back = promptsOf(out, format);
-      assert.deepEqual(
-        back.map((i) => ({ ...i, image: i.image && readFileSync(i.image).toString("base64") })),
-        items.map((i) => ({ ...i, image: i.image && readFileSync(i.image).toString("base64") })),
-        format,
-      );
+      // LLaVA's rows are conversations: a text prompt comes back as its one-message conversation.
+      const plain = (i: WorldItem) => {
+        const { messages, ...rest } = i;
+        return { ...(format === "llava" && !i.image && messages?.length === 1 ? rest : i), image: i.image && readFileSync(i.image).toString("base64") };
+      };
+      assert.deepEqual(back.map(plain), items.map(plain), format);
     }
   });
 });
@@ -608,5 +631,150 @@ describe("the stage.export executor", () => {
     await runExecutor(stageExport, ok);
     const back = imported({ file: path.join(ok.out, EXPORT_DIR, "r.jsonl"), ...RATED });
     assert.deepEqual((back.records[0] as RatedRecord).scores, (readDataset(srcCtx.out).records[0] as RatedRecord).scores);
+  });
+});
+
+describe("LLaMA-Factory's dataset_info.json", () => {
+  test("a sharegpt export registers its file in its folder's dataset_info.json, keeping the entries there; a registry alignc cannot extend stops the export", async () => {
+    const src = graphNode("data.file", { path: "alignc-pairs.jsonl", kind: "pairs", format: "alignc" }, "prefs");
+    const srcCtx = context(src, FIX);
+    await runExecutor(dataFile, srcCtx);
+    const exp = graphNode("stage.export", { path: "lf/pairs.json", format: "sharegpt" }, "exported");
+    const ctx = context(exp, FIX, [stored(src, srcCtx.out)]);
+    await runExecutor(stageExport, ctx);
+    const run = fresh("lf-run");
+    mkdirSync(path.join(run, "lf"));
+    writeFileSync(path.join(run, "lf", "dataset_info.json"), JSON.stringify({ mine: { file_name: "mine.json" } }));
+    publishExport(ctx.out, run, "lf/pairs.json");
+    const registry = JSON.parse(readFileSync(path.join(run, "lf", "dataset_info.json"), "utf8"));
+    assert.deepEqual(registry, {
+      mine: { file_name: "mine.json" },
+      pairs: {
+        file_name: "pairs.json",
+        formatting: "sharegpt",
+        ranking: true,
+        columns: { messages: "conversations", chosen: "chosen", rejected: "rejected", images: "images" },
+        tags: { role_tag: "from", content_tag: "value", user_tag: "human", assistant_tag: "gpt" },
+      },
+    });
+    writeFileSync(path.join(run, "lf", "dataset_info.json"), "[1, 2]");
+    rmSync(path.join(run, "lf", "pairs.json"));
+    assert.throws(() => publishExport(ctx.out, run, "lf/pairs.json"), /dataset_info\.json is not a JSON object of LLaMA-Factory datasets/);
+    assert.equal(existsSync(path.join(run, "lf", "pairs.json")), false, "nothing copied");
+    assert.equal(readFileSync(path.join(run, "lf", "dataset_info.json"), "utf8"), "[1, 2]", "the user's file untouched");
+    // Other formats register nothing.
+    assert.equal(datasetInfoEntry("trl", "pairs", "p.jsonl"), undefined);
+    assert.deepEqual(datasetInfoEntry("sharegpt", "prompts", "sft.jsonl")?.entry.columns, { messages: "conversations", images: "images" });
+  });
+});
+
+describe("LLaVA JSON and RLAIF-V rows", () => {
+  test("a LLaVA conversation becomes one item: its turns up to the last human turn, the gpt answer after it", () => {
+    const d = fresh("llava");
+    png(path.join(d, "a.png"));
+    const file = write(
+      path.join(d, "llava.json"),
+      JSON.stringify([
+        {
+          id: "000000033471",
+          image: "a.png",
+          conversations: [
+            { from: "human", value: "<image>\nWhat are the colors of the bus?" },
+            { from: "gpt", value: "White and red." },
+            { from: "human", value: "What is on its back?" },
+            { from: "gpt", value: "An advertisement." },
+          ],
+        },
+        {
+          id: "t1",
+          conversations: [
+            { from: "human", value: "Name a colour." },
+            { from: "gpt", value: "Green." },
+          ],
+        },
+        { id: "one", image: "a.png", conversations: [{ from: "human", value: "<image>\nWhat is this?" }] },
+      ]),
+    );
+    const [multi, text, single] = promptsOf(file, "llava");
+    assert.equal(multi?.prompt, "What is on its back?");
+    assert.equal(multi?.answer, "An advertisement.");
+    assert.deepEqual(multi?.messages, [
+      { role: "user", content: "What are the colors of the bus?" },
+      { role: "assistant", content: "White and red." },
+      { role: "user", content: "What is on its back?" },
+    ]);
+    assert.ok(multi?.image?.endsWith(".png"));
+    assert.deepEqual([text?.image, text?.messages], [null, [{ role: "user", content: "Name a colour." }]]);
+    assert.deepEqual([single?.prompt, single?.messages, single?.answer], ["What is this?", undefined, ""]);
+    // Written back, the image's placeholder opens the first human turn and the conversation is whole.
+    const row = llava.writePrompt(multi as WorldItem) as { conversations: { from: string; value: string }[] };
+    assert.deepEqual(
+      row.conversations.map((t) => t.from),
+      ["human", "gpt", "human", "gpt"],
+    );
+    assert.equal(row.conversations[0]?.value, "<image>\nWhat are the colors of the bus?");
+  });
+
+  test("LLaVA and RLAIF-V rows that do not fit say why, naming the row", () => {
+    const d = fresh("llava-bad");
+    png(path.join(d, "a.png"));
+    const lv = write(
+      path.join(d, "bad.jsonl"),
+      jsonl(
+        { conversations: [{ from: "gpt", value: "Hi." }] },
+        { image: "a.png", conversations: [{ from: "human", value: "<image> and <image>?" }] },
+        {
+          conversations: [
+            { from: "human", value: "Q?" },
+            { from: "human", value: "Q2?" },
+            { from: "system", value: "late" },
+          ],
+        },
+        { conversations: [{ from: "human", value: "<image>\nQ?" }] },
+      ),
+    );
+    const problems = problemsOf({ file: lv, kind: "prompts", format: "llava" });
+    assert.match(problems[0] ?? "", /bad\.jsonl:1: .*no human turn/);
+    assert.match(problems[1] ?? "", /bad\.jsonl:2: .*2 image placeholders/);
+    assert.match(problems[2] ?? "", /bad\.jsonl:3: .*must end with a human turn/);
+    assert.match(problems[3] ?? "", /bad\.jsonl:4: .*names no image/);
+    const pairs = write(
+      path.join(d, "p.jsonl"),
+      jsonl({
+        image: "a.png",
+        conversations: [
+          { from: "human", value: "Q?" },
+          { from: "gpt", value: "A" },
+        ],
+        chosen: "x",
+        rejected: "y",
+      }),
+    );
+    assert.match(problemsOf({ file: pairs, kind: "pairs", format: "llava" })[0] ?? "", /must end with the human turn/);
+    const rl = write(
+      path.join(d, "r.jsonl"),
+      jsonl({ question: "Q?", chosen: "a" }, { image_path: "a.png", question: "What?", chosen: "a", rejected: "b", idx: 3 }),
+    );
+    const rlProblems = problemsOf({ file: rl, kind: "pairs", format: "rlaif_v" });
+    assert.deepEqual(rlProblems.length, 1);
+    assert.match(rlProblems[0] ?? "", /r\.jsonl:1: .*'rejected' is missing/);
+    const [p] = importFile({ file: rl, kind: "pairs", format: "rlaif_v" }).dataset.records as PairRecord[];
+    assert.deepEqual([p?.id, p?.item.prompt, p?.chosen, p?.item.image?.endsWith("a.png")], ["3", "What?", "a", true]);
+  });
+
+  test("export to rlaif_v refuses a conversation of several messages instead of dropping its turns", () => {
+    const item = {
+      ...promptsOf(path.join(FIX, "trl-prompts.jsonl"), "trl")[1]!,
+      messages: [
+        { role: "user" as const, content: "Hi" },
+        { role: "assistant" as const, content: "Hello" },
+        { role: "user" as const, content: "Name a colour." },
+      ],
+    };
+    assert.throws(() => rlaifV.writePrompt(item), /conversation of 3 messages.*format: trl or llava/);
+    // TRL writes it whole, and reads it back whole.
+    const out = path.join(fresh("trl-chat"), "c.jsonl");
+    exportFile({ kind: "prompts", records: [item] }, "trl", out);
+    assert.deepEqual(promptsOf(out, "trl")[0]?.messages, item.messages);
   });
 });

@@ -195,8 +195,8 @@ export interface DataFileParams {
   path: string;
   /** What each record is. */
   kind: "prompts" | "samples" | "rated" | "pairs";
-  /** Record layout: alignc, trl, sharegpt (LLaMA-Factory), ms_swift. */
-  format: "alignc" | "trl" | "sharegpt" | "ms_swift";
+  /** Record layout: alignc, trl, sharegpt (LLaMA-Factory), ms_swift, llava (LLaVA's JSON), rlaif_v. */
+  format: "alignc" | "trl" | "sharegpt" | "ms_swift" | "llava" | "rlaif_v";
   /** Renames: alignc field → field name in the file, e.g. { prompt: "question" }. */
   fields: Record<string, string>;
   /** Directory that image paths are relative to; paths may not escape it. */
@@ -348,7 +348,7 @@ export interface StageExportParams {
   /** Output file (.jsonl), relative to the run directory: a file inside it, not in a folder alignc keeps there (store, outputs, logs, …; ALN3019). */
   path: string;
   /** Record layout. */
-  format: "alignc" | "trl" | "sharegpt" | "ms_swift";
+  format: "alignc" | "trl" | "sharegpt" | "ms_swift" | "llava" | "rlaif_v";
 }
 
 /** rater.grounded: The built-in rater: scores answers against the shapes world's ground truth (correctness from hallucinated mentions and wrong answers, helpfulness from coverage, coherence from form and repetition; complexity and verbosity as in the Li et al. rubric). */
@@ -838,7 +838,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
     fields: {
       path: { type: { t: "string" }, required: true },
       kind: { type: { t: "enum", values: ["prompts", "samples", "rated", "pairs"] }, required: true },
-      format: { type: { t: "enum", values: ["alignc", "trl", "sharegpt", "ms_swift"] }, default: "alignc" },
+      format: { type: { t: "enum", values: ["alignc", "trl", "sharegpt", "ms_swift", "llava", "rlaif_v"] }, default: "alignc" },
       fields: { type: { t: "map", of: { t: "string" } }, default: {} },
       images: { type: { t: "string" } },
       aspects: { type: { t: "list", of: { t: "string" }, min: 1, unique: true } },
@@ -925,7 +925,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
   "stage.export": {
     fields: {
       path: { type: { t: "string" }, required: true },
-      format: { type: { t: "enum", values: ["alignc", "trl", "sharegpt", "ms_swift"] }, default: "trl" },
+      format: { type: { t: "enum", values: ["alignc", "trl", "sharegpt", "ms_swift", "llava", "rlaif_v"] }, default: "trl" },
     },
   },
   "rater.grounded": {

@@ -14,7 +14,7 @@ export type ExprTree =
   | { op: "+" | "-" | "*" | "/" | "<" | "<=" | ">" | ">=" | "==" | "!=" | "and" | "or"; left: ExprTree; right: ExprTree };
 
 export const GROUNDED_ASPECTS = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"] as const;
-export const FILE_FORMATS = ["alignc", "trl", "sharegpt", "ms_swift"] as const;
+export const FILE_FORMATS = ["alignc", "trl", "sharegpt", "ms_swift", "llava", "rlaif_v"] as const;
 export const TINYVLM_SIZES = ["nano", "small", "base"] as const;
 /** The files of a TinyVLM checkpoint directory (src/runtime/models/checkpoint.ts writes and reads them). */
 export const CHECKPOINT_FILES = ["config.json", "tokenizer.json", "model.safetensors"] as const;

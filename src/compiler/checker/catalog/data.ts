@@ -230,7 +230,11 @@ const datasets: Ctor[] = [
     ],
     fields: {
       kind: { type: { t: "enum", values: ["prompts", "samples", "rated", "pairs"] }, required: true, doc: "What each record is." },
-      format: { type: { t: "enum", values: FILE_FORMATS }, default: sym("alignc"), doc: "Record layout: alignc, trl, sharegpt (LLaMA-Factory), ms_swift." },
+      format: {
+        type: { t: "enum", values: FILE_FORMATS },
+        default: sym("alignc"),
+        doc: "Record layout: alignc, trl, sharegpt (LLaMA-Factory), ms_swift, llava (LLaVA's JSON), rlaif_v.",
+      },
       fields: {
         type: { t: "map", of: { t: "string" }, keyKind: "field" },
         default: record({}),

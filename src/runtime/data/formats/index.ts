@@ -13,7 +13,9 @@ import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import { checkItem } from "../../world/read.ts";
 import type { Dataset, DatasetKind, PairRecord, RatedRecord, RatingInfo, SampleRecord } from "../prefdata/records.ts";
 import { type AligncRecord, alignc, parseRecord, type RecordKind, writeRecord } from "./alignc.ts";
+import { llava } from "./llava.ts";
 import { msSwift } from "./ms-swift.ts";
+import { rlaifV } from "./rlaif-v.ts";
 import { FileRowsError, fileRowsError, forEachRow, imageRoot, parseRow, renameFields, resolveImage } from "./rows.ts";
 import { sharegpt } from "./sharegpt.ts";
 import { trl } from "./trl.ts";
@@ -21,14 +23,16 @@ import { type FileFormat, type FormatModule, isRowError, type PairRow, type RowE
 
 export { alignc, parseItem, parseRecord, writeRecord } from "./alignc.ts";
 export { IMAGE_PLACEHOLDER, stripPlaceholders } from "./common.ts";
+export { llava } from "./llava.ts";
 export { msSwift } from "./ms-swift.ts";
+export { rlaifV } from "./rlaif-v.ts";
 export { badRowsMessage, FileRowsError, forEachRow, imageRoot, MAX_PROBLEMS, parseRow, renameFields, resolveImage, splitRows } from "./rows.ts";
 export { renderErrors, SCHEMAS, schemaProblem } from "./schemas.ts";
 export { sharegpt } from "./sharegpt.ts";
 export { trl } from "./trl.ts";
 export * from "./types.ts";
 
-export const FORMATS: Readonly<Record<FileFormat, FormatModule>> = { alignc, trl, sharegpt, ms_swift: msSwift };
+export const FORMATS: Readonly<Record<FileFormat, FormatModule>> = { alignc, trl, sharegpt, ms_swift: msSwift, llava, rlaif_v: rlaifV };
 
 export function formatModule(name: string): FormatModule {
   const f = FORMATS[name as FileFormat];
@@ -221,6 +225,31 @@ export function fileDigest(opts: Pick<ImportOptions, "file" | "format" | "fields
 
 /** The folder, beside the exported file, that holds its images. */
 export const EXPORT_IMAGES_DIR = "images";
+
+/** LLaMA-Factory's registry of datasets: a folder's `dataset_info.json`, one entry per file. */
+export const DATASET_INFO_FILE = "dataset_info.json";
+
+/**
+ * The `dataset_info.json` entry that registers an exported sharegpt file with LLaMA-Factory (its name: the file's
+ * name without .json/.jsonl), or undefined for the other formats.
+ */
+export function datasetInfoEntry(format: FileFormat, kind: DatasetKind, fileName: string): { name: string; entry: Record<string, unknown> } | undefined {
+  if (format !== "sharegpt") return undefined;
+  const pairs = kind === "pairs";
+  const columns = pairs
+    ? { messages: "conversations", chosen: "chosen", rejected: "rejected", images: "images" }
+    : { messages: "conversations", images: "images" };
+  return {
+    name: fileName.replace(/\.jsonl?$/, "") || fileName,
+    entry: {
+      file_name: fileName,
+      formatting: "sharegpt",
+      ...(pairs ? { ranking: true } : {}),
+      columns,
+      tags: { role_tag: "from", content_tag: "value", user_tag: "human", assistant_tag: "gpt" },
+    },
+  };
+}
 
 export interface ExportResult {
   /** Rows written. */

@@ -40,6 +40,17 @@ const sharegptMessage: Schema = {
 };
 const sharegptTurns: Schema = { type: "array", minItems: 1, items: sharegptMessage };
 
+// ── LLaVA JSON ───────────────────────────────────────────────────────────────
+const llavaTurn: Schema = {
+  type: "object",
+  required: ["from", "value"],
+  properties: { from: { enum: ["human", "gpt", "system"] }, value: { type: "string" } },
+};
+const llavaProps = { id, image: nonEmpty, images, conversations: { type: "array", minItems: 1, items: llavaTurn } };
+
+// ── RLAIF-V ──────────────────────────────────────────────────────────────────
+const rlaifProps = { id, idx: { type: ["string", "integer"] }, image: nonEmpty, image_path: nonEmpty, question: { type: "string" } };
+
 // ── ms-swift ─────────────────────────────────────────────────────────────────
 const swiftMessage: Schema = {
   type: "object",
@@ -152,6 +163,18 @@ export const SCHEMAS = {
     properties: { id, images, rejected_images: images, messages: swiftMessages, rejected_response: { type: "string" } },
   },
   "ms_swift.prompt": { type: "object", required: ["messages"], properties: { id, images, messages: swiftMessages } },
+  "llava.pair": {
+    type: "object",
+    required: ["conversations", "chosen", "rejected"],
+    properties: { ...llavaProps, chosen: { type: "string" }, rejected: { type: "string" } },
+  },
+  "llava.prompt": { type: "object", required: ["conversations"], properties: llavaProps },
+  "rlaif_v.pair": {
+    type: "object",
+    required: ["question", "chosen", "rejected"],
+    properties: { ...rlaifProps, chosen: { type: "string" }, rejected: { type: "string" } },
+  },
+  "rlaif_v.prompt": { type: "object", required: ["question"], properties: { ...rlaifProps, answer: { type: "string" } } },
   "alignc.pairs": {
     type: "object",
     required: ["id", "item", "chosen", "rejected"],

@@ -4,8 +4,10 @@
 // parts). A conversational prompt may open with a system message and hold earlier turns; it ends with the user's
 // message, whose text is the item's prompt, and the whole conversation is kept as the item's messages (a model's chat
 // template renders it). A preference row without "prompt" has TRL's implicit prompt: what "chosen" and "rejected"
-// start with (trl.data_utils.extract_prompt). Written rows keep conversations; other texts are strings, and
-// "images": [path] when there is an image.
+// start with (trl.data_utils.extract_prompt). Written rows: an item with an image in the conversational image layout
+// TRL's docs give for vision models (the prompt a list of messages, the first user message's content [{"type":
+// "image"}, {"type": "text", …}], the answers assistant messages, "images": [path]); a conversation without one as a
+// conversation; other texts as strings.
 
 import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import type { PairRecord } from "../prefdata/records.ts";
@@ -97,8 +99,10 @@ function promptAndImage(r: Record<string, unknown>): { prompt: string; image: st
   if (isRowError(image)) return image;
   const text = promptText(prompt.text, "prompt");
   if (isRowError(text)) return text;
-  // A conversational prompt stays a conversation: a model with a chat template renders it (TRL's rule).
-  return prompt.messages ? { prompt: text, image, messages: prompt.messages } : { prompt: text, image };
+  // A conversational prompt stays a conversation: a model with a chat template renders it (TRL's rule). An image's
+  // one-message conversation is its prompt: a vision-language model renders either through its template alike.
+  const keep = prompt.messages && !(image !== null && prompt.messages.length === 1);
+  return keep ? { prompt: text, image, messages: prompt.messages } : { prompt: text, image };
 }
 
 function answer(value: unknown, field: string): string | RowError {
@@ -106,6 +110,23 @@ function answer(value: unknown, field: string): string | RowError {
   if (isRowError(t)) return t;
   if (typeof value !== "string" && t.images > 0) return rowError(`'${field}' holds an image; images belong to the prompt`);
   return t.text;
+}
+
+/**
+ * The prompt as TRL's conversational rows write it, or undefined for a plain-text item: the item's messages, or its
+ * prompt as the user's message when it has an image; with an image, every content a list of parts and the first user
+ * message's starting with the image.
+ */
+function writtenConversation(item: WorldItem): Message[] | undefined {
+  if (!item.image) return item.messages;
+  const messages = item.messages ?? [{ role: "user" as const, content: item.prompt }];
+  const first = messages.findIndex((m) => m.role === "user");
+  return messages.map((m, i) => ({ role: m.role, content: [...(i === first ? [{ type: "image" }] : []), { type: "text", text: m.content }] }));
+}
+
+/** An answer as an assistant message: parts when the item has an image (TRL's vision layout), else a string. */
+function assistantMessage(text: string, item: WorldItem): Message {
+  return { role: "assistant", content: item.image ? [{ type: "text", text }] : text };
 }
 
 export const trl: FormatModule = {
@@ -142,15 +163,16 @@ export const trl: FormatModule = {
     return [...stringsOf(r.images), ...stringsOf(r.image)];
   },
   writePrompt(item: WorldItem) {
-    const out: Record<string, unknown> = { id: item.id, prompt: item.messages ?? item.prompt };
-    if (item.answer !== "") out.completion = item.answer;
+    const chat = writtenConversation(item);
+    const out: Record<string, unknown> = { id: item.id, prompt: chat ?? item.prompt };
+    if (item.answer !== "") out.completion = chat ? [assistantMessage(item.answer, item)] : item.answer;
     if (item.image) out.images = [item.image];
     return out;
   },
   writePair(record: PairRecord) {
     // A conversational prompt is written back as one, its answers as assistant messages (TRL's conversational rows).
-    const chat = record.item.messages;
-    const answerOf = (text: string) => (chat ? [{ role: "assistant", content: text }] : text);
+    const chat = writtenConversation(record.item);
+    const answerOf = (text: string) => (chat ? [assistantMessage(text, record.item)] : text);
     const out: Record<string, unknown> = {
       id: record.id,
       prompt: chat ?? record.item.prompt,

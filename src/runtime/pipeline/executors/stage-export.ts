@@ -1,12 +1,15 @@
 // stage.export: writes its input dataset as a file in a trainer format (docs/formats.md) and passes the dataset
 // through unchanged. The executor only sees the store entry, so the file is written inside it, under export/:
 // export/<basename of path> and its images under export/images/ (named by content, paths in the file relative
-// to it); the runner copies export/ to the `path` setting's directory in the run directory.
-import { existsSync, lstatSync, readdirSync, type Stats, statSync } from "node:fs";
+// to it); the runner copies export/ to the `path` setting's directory in the run directory. A sharegpt file is
+// registered for LLaMA-Factory: export/dataset_info.json holds its entry, which the runner merges into the
+// dataset_info.json of the target folder (other entries kept).
+import { existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import { copyFileAtomic, mkdirInside, UnsafePathError } from "../../../util/safe-write.ts";
-import { EXPORT_IMAGES_DIR, exportFile, formatHolds } from "../../data/formats/index.ts";
+import { copyFileAtomic, mkdirInside, UnsafePathError, writeFileAtomic } from "../../../util/safe-write.ts";
+import { describeRefusal, readUntrusted } from "../../../util/untrusted-file.ts";
+import { DATASET_INFO_FILE, datasetInfoEntry, EXPORT_IMAGES_DIR, exportFile, formatHolds } from "../../data/formats/index.ts";
 import { readDataset, writeDataset } from "../../data/prefdata/records.ts";
 import { RESERVED_NAMES } from "../layout.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
@@ -33,6 +36,8 @@ export const stageExport = defineExecutor({
     writeDataset(ctx.out, data);
     const file = exportedFile(ctx.out, target);
     const written = exportFile(data, format, file);
+    const info = datasetInfoEntry(format, data.kind, path.basename(target));
+    if (info) writeFileSync(path.join(ctx.out, EXPORT_DIR, DATASET_INFO_FILE), `${JSON.stringify({ [info.name]: info.entry }, null, 2)}\n`);
     return { path: target, format, kind: data.kind, file: path.relative(ctx.out, file).split(path.sep).join("/"), ...written };
   },
 });
@@ -77,7 +82,11 @@ export function publishExport(entry: string, runRoot: string, setting: string): 
   // images/ is checked (and made) before anything is copied, so a refused one leaves no half-done export.
   const images = path.join(entry, EXPORT_DIR, EXPORT_IMAGES_DIR);
   const to = existsSync(images) ? safely(() => mkdirInside(runRoot, path.join(dir, EXPORT_IMAGES_DIR))) : undefined;
+  const info = path.join(entry, EXPORT_DIR, DATASET_INFO_FILE);
+  // Merged before the file is copied: a dataset_info.json that is not alignc's to extend stops the export whole.
+  const registry = existsSync(info) ? mergedDatasetInfo(path.join(dir, DATASET_INFO_FILE), JSON.parse(readFileSync(info, "utf8"))) : undefined;
   safely(() => copyFileAtomic(exportedFile(entry, setting), at, { root: runRoot }));
+  if (registry !== undefined) safely(() => writeFileAtomic(path.join(dir, DATASET_INFO_FILE), registry, { root: runRoot }));
   if (to !== undefined) {
     for (const name of readdirSync(images)) {
       const from = path.join(images, name);
@@ -88,6 +97,28 @@ export function publishExport(entry: string, runRoot: string, setting: string): 
     }
   }
   return target;
+}
+
+/**
+ * The folder's dataset_info.json with `entries` added or replaced (LLaMA-Factory keeps one registry per folder): a
+ * missing file is a new one; one that is not a JSON object — someone's file alignc cannot extend without losing it —
+ * is refused, naming it.
+ */
+function mergedDatasetInfo(file: string, entries: Record<string, unknown>): string {
+  const read = readUntrusted(file, { maxBytes: 16 << 20 });
+  let registry: Record<string, unknown> = {};
+  if (read.ok) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(read.bytes));
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw new NodeError(`${file} is not a JSON object of LLaMA-Factory datasets, so the export cannot register its file there; move it away or fix it`);
+    registry = parsed as Record<string, unknown>;
+  } else if (read.reason !== "missing") throw new NodeError(`${file}: ${describeRefusal(read, 16 << 20)}`);
+  return `${JSON.stringify({ ...registry, ...entries }, null, 2)}\n`;
 }
 
 function lstatOrUndefined(p: string): Stats | undefined {
