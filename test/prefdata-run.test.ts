@@ -113,10 +113,15 @@ describe("preference data through alignc run", () => {
       .trim()
       .split("\n");
     assert.equal(trl.length, output("half").records.length);
-    const row = JSON.parse(trl[0] as string) as { prompt: string; chosen: string; rejected: string; images?: string[] };
-    assert.equal(typeof row.chosen, "string");
+    const row = JSON.parse(trl[0] as string) as { prompt: unknown; chosen: unknown; rejected: unknown; images?: string[] };
+    // An image pair in TRL's vision layout: the answer an assistant message of text parts.
+    if (row.images) assert.deepEqual((row.chosen as { role: string }[])[0]?.role, "assistant");
+    else assert.equal(typeof row.chosen, "string");
     for (const image of row.images ?? []) assert.ok(existsSync(path.join(runDir, "exports", image)));
     assert.ok(existsSync(path.join(runDir, "exports", "mixed.sharegpt.jsonl")));
+    // A sharegpt export is registered for LLaMA-Factory in its folder.
+    const registry = JSON.parse(readFileSync(path.join(runDir, "exports", "dataset_info.json"), "utf8")) as Record<string, { file_name: string }>;
+    assert.equal(registry["mixed.sharegpt"]?.file_name, "mixed.sharegpt.jsonl");
   });
 
   test("a second run recomputes nothing; a changed margin re-runs pairing and what follows, and plan says why", async () => {

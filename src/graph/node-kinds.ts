@@ -76,7 +76,8 @@ export const NODE_KINDS = {
   "stage.take": { version: 1 },
   "stage.shuffle": { version: 1 },
   "stage.split": { version: 1 },
-  "stage.export": { version: 1 },
+  // 2: TRL's vision layout for image items; sharegpt files registered in dataset_info.json.
+  "stage.export": { version: 2 },
   // 2: broken words include a fragment glued to any vocabulary word ("theou") and two words run together ("inthe");
   // common English words of those forms are not (docs/preference-data.md). Ratings made with version 1 are redone.
   "rater.grounded": { version: 2 },
