@@ -283,7 +283,13 @@ describe("bad rows are reported with file and row", () => {
       /sg\.jsonl:1: error\[ALN\d+\]: 'conversations\[0\]\.from' must be one of "human", .*; got "bot"; field 'rejected\.value' is missing/,
     );
     assert.match(sgProblems[1] ?? "", /sg\.jsonl:2: error\[ALN\d+\]: 'chosen\.from' must be "gpt"/);
-    assert.match(sgProblems[2] ?? "", /sg\.jsonl:3: error\[ALN\d+\]: the row has a 'system' prompt/);
+    // A system prompt opens the conversation, which is kept as the item's messages.
+    assert.equal(sgProblems.length, 2);
+    const [withSystem] = importFile({ file: sg, kind: "pairs", format: "sharegpt" }).dataset.records as PairRecord[];
+    assert.deepEqual(withSystem?.item.messages, [
+      { role: "system", content: "be nice" },
+      { role: "user", content: "q" },
+    ]);
 
     const swift = write(
       path.join(d, "swift.jsonl"),
@@ -307,7 +313,7 @@ describe("bad rows are reported with file and row", () => {
       ),
     );
     const swiftProblems = problemsOf({ file: swift, kind: "pairs", format: "ms_swift" });
-    assert.match(swiftProblems[0] ?? "", /swift\.jsonl:1: error\[ALN\d+\]: 'messages' must hold one user message and one assistant message/);
+    assert.match(swiftProblems[0] ?? "", /swift\.jsonl:1: error\[ALN\d+\]: 'messages' must end with the user's turn and then one assistant turn \(the chosen answer\)/);
     assert.match(swiftProblems[1] ?? "", /swift\.jsonl:2: error\[ALN\d+\]: field 'rejected_response' is missing/);
     assert.match(swiftProblems[2] ?? "", /swift\.jsonl:3: error\[ALN\d+\]: 'rejected_images' differs from 'images'/);
 
@@ -511,12 +517,8 @@ describe("round trips: alignc pairs → export → import", () => {
       const out = path.join(fresh(`prompts-${format}`), "p.jsonl");
       exportFile({ kind: "prompts", records: items }, format, out);
       const back = promptsOf(out, format);
-      // LLaVA's rows are conversations: a text prompt comes back as its one-message conversation.
-      const plain = (i: WorldItem) => {
-        const { messages, ...rest } = i;
-        return { ...(format === "llava" && !i.image && messages?.length === 1 ? rest : i), image: i.image && readFileSync(i.image).toString("base64") };
-      };
-      assert.deepEqual(back.map(plain), items.map(plain), format);
+      const bytes = (i: WorldItem) => ({ ...i, image: i.image && readFileSync(i.image).toString("base64") });
+      assert.deepEqual(back.map(bytes), items.map(bytes), format);
     }
   });
 });
@@ -704,7 +706,7 @@ describe("LLaVA JSON and RLAIF-V rows", () => {
       { role: "user", content: "What is on its back?" },
     ]);
     assert.ok(multi?.image?.endsWith(".png"));
-    assert.deepEqual([text?.image, text?.messages], [null, [{ role: "user", content: "Name a colour." }]]);
+    assert.deepEqual([text?.image, text?.messages, text?.answer], [null, undefined, "Green."]);
     assert.deepEqual([single?.prompt, single?.messages, single?.answer], ["What is this?", undefined, ""]);
     // Written back, the image's placeholder opens the first human turn and the conversation is whole.
     const row = llava.writePrompt(multi as WorldItem) as { conversations: { from: string; value: string }[] };
@@ -734,9 +736,9 @@ describe("LLaVA JSON and RLAIF-V rows", () => {
       ),
     );
     const problems = problemsOf({ file: lv, kind: "prompts", format: "llava" });
-    assert.match(problems[0] ?? "", /bad\.jsonl:1: .*no human turn/);
+    assert.match(problems[0] ?? "", /bad\.jsonl:1: .*no user turn/);
     assert.match(problems[1] ?? "", /bad\.jsonl:2: .*2 image placeholders/);
-    assert.match(problems[2] ?? "", /bad\.jsonl:3: .*must end with a human turn/);
+    assert.match(problems[2] ?? "", /bad\.jsonl:3: .*'conversations\[2\]' is a system turn/);
     assert.match(problems[3] ?? "", /bad\.jsonl:4: .*names no image/);
     const pairs = write(
       path.join(d, "p.jsonl"),
@@ -750,7 +752,7 @@ describe("LLaVA JSON and RLAIF-V rows", () => {
         rejected: "y",
       }),
     );
-    assert.match(problemsOf({ file: pairs, kind: "pairs", format: "llava" })[0] ?? "", /must end with the human turn/);
+    assert.match(problemsOf({ file: pairs, kind: "pairs", format: "llava" })[0] ?? "", /must end with the user's turn \(the answers are given apart\)/);
     const rl = write(
       path.join(d, "r.jsonl"),
       jsonl({ question: "Q?", chosen: "a" }, { image_path: "a.png", question: "What?", chosen: "a", rejected: "b", idx: 3 }),
@@ -772,9 +774,12 @@ describe("LLaVA JSON and RLAIF-V rows", () => {
       ],
     };
     assert.throws(() => rlaifV.writePrompt(item), /conversation of 3 messages.*format: trl or llava/);
-    // TRL writes it whole, and reads it back whole.
-    const out = path.join(fresh("trl-chat"), "c.jsonl");
-    exportFile({ kind: "prompts", records: [item] }, "trl", out);
-    assert.deepEqual(promptsOf(out, "trl")[0]?.messages, item.messages);
+    // The conversational formats write it whole, and read it back whole (a system prompt too).
+    const system = { ...item, messages: [{ role: "system" as const, content: "Be brief." }, ...item.messages] };
+    for (const format of ["trl", "sharegpt", "ms_swift", "llava"] as const) {
+      const out = path.join(fresh(`chat-${format}`), "c.jsonl");
+      exportFile({ kind: "prompts", records: [system] }, format, out);
+      assert.deepEqual(promptsOf(out, format)[0]?.messages, system.messages, format);
+    }
   });
 });

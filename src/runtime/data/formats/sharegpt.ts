@@ -1,11 +1,12 @@
 // LLaMA-Factory's sharegpt layout. Preference rows: {"conversations": [{"from": "human", "value": "<image>…"}],
 // "chosen": {"from": "gpt", "value"}, "rejected": {"from": "gpt", "value"}, "images": [path]}; prompt (SFT) rows:
 // {"conversations": [{"from": "human", …}, {"from": "gpt", …}], "images": [...]}, the gpt turn optional.
-// "user" and "assistant" are read as "human" and "gpt" (LLaMA-Factory's role tags can name them so).
+// "user" and "assistant" are read as "human" and "gpt" (LLaMA-Factory's role tags can name them so). A conversation
+// of several turns (and a "system" prompt) is kept as the item's messages: the prompt is its last human turn.
 
 import type { WorldItem } from "../../world/format.ts";
 import type { PairRecord } from "../prefdata/records.ts";
-import { asRecord, idOf, oneImage, placeholders, promptText, stringsOf, withPlaceholder } from "./common.ts";
+import { asRecord, type FileTurn, fileConversation, idOf, itemTurns, stringsOf } from "./common.ts";
 import { schemaProblem } from "./schemas.ts";
 import { type FormatModule, isRowError, type PairRow, type PromptRow, type RowError, rowError } from "./types.ts";
 
@@ -14,25 +15,27 @@ interface Turn {
   value: string;
 }
 
-const isHuman = (t: Turn | undefined) => t?.from === "human" || t?.from === "user";
 const isGpt = (t: Turn | undefined) => t?.from === "gpt" || t?.from === "assistant";
+const ROLE: Readonly<Record<string, FileTurn["role"]>> = { human: "user", user: "user", gpt: "assistant", assistant: "assistant", system: "system" };
 
-/** The human turn (and the gpt answer, where `answerAllowed`) of a single-turn conversation. */
-function conversation(r: Record<string, unknown>, answerAllowed: boolean): { prompt: string; image: string | null; answer: string } | RowError {
-  if (typeof r.system === "string" && r.system !== "")
-    return rowError("the row has a 'system' prompt; alignc's prompts have no system part, so remove it or fold it into the human turn");
+/** The item of a row's conversation (common.ts fileConversation), its `system` prompt first. */
+function conversation(r: Record<string, unknown>, answer: "allowed" | "none"): ReturnType<typeof fileConversation> {
   const turns = r.conversations as Turn[];
-  if (turns.some((t) => t.from === "system"))
-    return rowError("'conversations' holds a system turn; alignc's prompts have no system part, so remove it or fold it into the human turn");
-  const [human, gpt] = turns;
-  const shape = answerAllowed ? "one human turn, optionally followed by one gpt turn" : "one human turn (the answers are 'chosen' and 'rejected')";
-  if (!isHuman(human) || turns.length > (answerAllowed ? 2 : 1) || (turns.length === 2 && !isGpt(gpt)))
-    return rowError(`'conversations' must hold ${shape}: alignc's items are single-turn; got ${turns.map((t) => t.from).join(", ")}`);
-  const image = oneImage((r.images as string[] | undefined) ?? [], placeholders((human as Turn).value), "images");
-  if (isRowError(image)) return image;
-  const prompt = promptText((human as Turn).value, "conversations[0].value");
-  if (isRowError(prompt)) return prompt;
-  return { prompt, image, answer: gpt?.value ?? "" };
+  const tool = turns.findIndex((t) => ROLE[t.from] === undefined);
+  if (tool >= 0) return rowError(`'conversations[${tool}]' is a ${turns[tool]?.from} turn; alignc reads human, gpt and system turns`);
+  const system: FileTurn[] = typeof r.system === "string" && r.system !== "" ? [{ role: "system", text: r.system }] : [];
+  const offset = system.length;
+  const all = [...system, ...turns.map((t): FileTurn => ({ role: ROLE[t.from] as FileTurn["role"], text: t.value }))];
+  return fileConversation(all, (r.images as string[] | undefined) ?? [], "images", answer, (i) =>
+    i < 0 ? "'conversations'" : i < offset ? "'system'" : `'conversations[${i - offset}]'`,
+  );
+}
+
+/** An item as sharegpt's `system` and human/gpt turns. */
+function written(item: WorldItem): { system?: string; conversations: Turn[] } {
+  const turns = itemTurns(item);
+  const system = turns[0]?.role === "system" ? turns.shift()?.text : undefined;
+  return { ...(system !== undefined ? { system } : {}), conversations: turns.map((t) => ({ from: t.role === "user" ? "human" : "gpt", value: t.text })) };
 }
 
 function answer(r: Record<string, unknown>, field: "chosen" | "rejected"): string | RowError {
@@ -46,34 +49,36 @@ export const sharegpt: FormatModule = {
     const problem = schemaProblem("sharegpt.prompt", row);
     if (problem) return rowError(problem);
     const r = row as Record<string, unknown>;
-    const c = conversation(r, true);
+    const c = conversation(r, "allowed");
     if (isRowError(c)) return c;
-    return { id: idOf(r), prompt: c.prompt, answer: c.answer, image: c.image };
+    return { id: idOf(r), prompt: c.prompt, answer: c.answer, image: c.image, ...(c.messages ? { messages: c.messages } : {}) };
   },
   parsePair(row): PairRow | RowError {
     const problem = schemaProblem("sharegpt.pair", row);
     if (problem) return rowError(problem);
     const r = row as Record<string, unknown>;
-    const c = conversation(r, false);
+    const c = conversation(r, "none");
     if (isRowError(c)) return c;
     const chosen = answer(r, "chosen");
     if (isRowError(chosen)) return chosen;
     const rejected = answer(r, "rejected");
     if (isRowError(rejected)) return rejected;
-    return { id: idOf(r), prompt: c.prompt, image: c.image, chosen, rejected };
+    return { id: idOf(r), prompt: c.prompt, image: c.image, chosen, rejected, ...(c.messages ? { messages: c.messages } : {}) };
   },
   imagesOf: (row) => stringsOf(asRecord(row).images),
   writePrompt(item: WorldItem) {
-    const conversations: Turn[] = [{ from: "human", value: withPlaceholder(item.prompt, item.image) }];
+    const { system, conversations } = written(item);
     if (item.answer !== "") conversations.push({ from: "gpt", value: item.answer });
-    const out: Record<string, unknown> = { id: item.id, conversations };
+    const out: Record<string, unknown> = { id: item.id, ...(system !== undefined ? { system } : {}), conversations };
     if (item.image) out.images = [item.image];
     return out;
   },
   writePair(record: PairRecord) {
+    const { system, conversations } = written(record.item);
     const out: Record<string, unknown> = {
       id: record.id,
-      conversations: [{ from: "human", value: withPlaceholder(record.item.prompt, record.item.image) }],
+      ...(system !== undefined ? { system } : {}),
+      conversations,
       chosen: { from: "gpt", value: record.chosen },
       rejected: { from: "gpt", value: record.rejected },
     };
