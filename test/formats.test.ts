@@ -313,7 +313,10 @@ describe("bad rows are reported with file and row", () => {
       ),
     );
     const swiftProblems = problemsOf({ file: swift, kind: "pairs", format: "ms_swift" });
-    assert.match(swiftProblems[0] ?? "", /swift\.jsonl:1: error\[ALN\d+\]: 'messages' must end with the user's turn and then one assistant turn \(the chosen answer\)/);
+    assert.match(
+      swiftProblems[0] ?? "",
+      /swift\.jsonl:1: error\[ALN\d+\]: 'messages' must end with the user's turn and then one assistant turn \(the chosen answer\)/,
+    );
     assert.match(swiftProblems[1] ?? "", /swift\.jsonl:2: error\[ALN\d+\]: field 'rejected_response' is missing/);
     assert.match(swiftProblems[2] ?? "", /swift\.jsonl:3: error\[ALN\d+\]: 'rejected_images' differs from 'images'/);
 
