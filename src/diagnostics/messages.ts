@@ -440,6 +440,12 @@ export const messages = {
     (a) => `image processor settings of Hugging Face checkpoint ${q(a.path)}: ${a.detail}`,
     "A vision-language checkpoint needs its image processor's settings — preprocessor_config.json as the hub has it, or the `image_processor` entry of processor_config.json as transformers 5 saves it — and alignc reproduces the processors it names (CLIPImageProcessor, LlavaImageProcessor, SiglipImageProcessor; docs/hf-models.md). `check` reads the file (a small JSON file) and checks that its pixel values fit the vision tower (vision_config.image_size).",
   ),
+  hfWeightsAbsent: def<{ path: string; missing: string }>(
+    "ALN3032",
+    "info",
+    (a) => `Hugging Face checkpoint ${q(a.path)} holds its weight index but not the shards it names (${a.missing}); check and plan go on, run needs them`,
+    "A checkpoint's JSON files (config.json, the processor's settings, tokenizer.json, model.safetensors.index.json) say everything `check` and `plan` need: architecture and sizes, LoRA targets, context length, parameter counts. So a directory downloaded with only them (`huggingface-cli download … --include \"*.json\"`) checks and plans a paper-scale recipe on a laptop; `run` loads the shards and fails (ALN7025) where one is missing.",
+  ),
 
   // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────
   unknownParam: def<{ name: string }>(

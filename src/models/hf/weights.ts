@@ -21,7 +21,10 @@ export const HF_TOKENIZER_FILE = "tokenizer.json";
 /** Where a checkpoint's weights are: one file, or the shards an index names (in the index's order, each once). */
 export type HfWeightFiles =
   | { ok: true; index: string | null; files: string[] }
-  | { ok: false; problem: { kind: "no-weights" | "bad-index"; file: string; detail: string } };
+  | {
+      ok: false;
+      problem: { kind: "no-weights" | "bad-index"; file: string; detail: string /** Shards the index names that are not there. */; missing?: string[] };
+    };
 
 /**
  * The weight files of `dir`: `model.safetensors.index.json`'s shards when the index is there (each must be a plain
@@ -65,6 +68,7 @@ export function findHfWeights(dir: string): HfWeightFiles {
         kind: "no-weights",
         file: indexFile,
         detail: `names ${missing.length > 1 ? "shards that are" : "a shard that is"} not there: ${missing.join(", ")}`,
+        missing,
       },
     };
   return { ok: true, index: indexFile, files: shards.map((s) => path.join(dir, s)) };

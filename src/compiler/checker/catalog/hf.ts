@@ -74,8 +74,19 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
   const weights = findHfWeights(dir);
   if (!weights.ok) {
     const p = weights.problem;
-    const problem = p.file === dir ? p.detail : `has a model.safetensors.index.json that ${p.detail}`;
-    ctx.report(diagnostic("hfFilesMissing", { path: written, problem }, at));
+    if (p.kind === "no-weights" && p.missing)
+      // An index without its shards: the JSON files alone (see ALN3032).
+      ctx.report(
+        diagnostic(
+          "hfWeightsAbsent",
+          { path: written, missing: p.missing.length > 3 ? `${p.missing.slice(0, 3).join(", ")} and ${p.missing.length - 3} more` : p.missing.join(", ") },
+          at,
+        ),
+      );
+    else {
+      const problem = p.file === dir ? p.detail : `has a model.safetensors.index.json that ${p.detail}`;
+      ctx.report(diagnostic("hfFilesMissing", { path: written, problem }, at));
+    }
   }
   return { category: "model", hf: info };
 }
