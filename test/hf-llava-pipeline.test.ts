@@ -6,9 +6,10 @@
 // the language model, the projector as a module to save) on the base model gives the merged model's logits, and an
 // answer's log-prob under the aligned model is transformers'. Full fine-tuning of a LLaVA trains the language model
 // and the projector, keeps the tower's bytes, and writes a directory transformers reads with the same log-probs.
+// Online and mixed DPO run on images too.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -171,6 +172,80 @@ test("full fine-tuning of a LLaVA trains the language model and the projector, k
   const { seq, lp } = await alignedLogProb(out, item, "A cat.");
   const got = transformersCheck(source, out, { image, prompt_ids: seq.promptIds, answer_ids: seq.answerIds });
   assert.ok(Math.abs(got.logprob - lp) <= 1e-4 * Math.max(1, Math.abs(lp)), `log-prob: alignc ${lp}, transformers ${got.logprob}`);
+});
+
+// Online DPO (LoRA on the language model, the projector at projector_lr) and mixed DPO (full fine-tuning) on the
+// shapes world's images, annotated by the grounded rater: the first round samples from the checkpoint itself (KL 0),
+// the second from the policy the first trained (the adapters and projector ride into the sampler: KL > 0).
+const ONLINE = `align 1
+
+model policy = hf("CHECKPOINT")
+
+dataset questions = shapes { split: train, count: 8, seed: 21, tasks: [describe, attribute, count], image_size: 48 }
+
+rater judge = grounded {
+  aspects: [helpfulness, correctness, coherence]
+  scale: 0..4
+}
+
+phase online_dpo = online(policy, questions) {
+  annotator: judge
+  score: helpfulness + correctness + coherence
+  margin: 1
+  samples: 4
+  temperature: 1.0
+  max_tokens: 8
+  rounds: 2
+  prompts_per_round: 4
+  lora: { rank: 8, alpha: 16, targets: [q_proj, v_proj], projector_lr: 2e-4 }
+  objective: { loss: sigmoid, beta: 0.1, logps: sum }
+  optimizer: adamw { lr: 1e-3 }
+  batch: 2
+  seed: 0
+}
+
+dataset samples = sample(policy, questions) { n: 4, temperature: 1.0, max_tokens: 8, seed: 0 }
+dataset rated = rate(samples, judge)
+dataset offline = pair(rated) { score: helpfulness + correctness + coherence, margin: 1, seed: 0 }
+
+phase mixed_dpo = mixed(policy, offline, questions) {
+  p: 50%
+  annotator: judge
+  score: helpfulness + correctness + coherence
+  margin: 1
+  samples: 4
+  max_tokens: 8
+  rounds: 2
+  prompts_per_round: 4
+  objective: { loss: sigmoid, beta: 0.1, logps: sum }
+  optimizer: adamw { lr: 1e-4 }
+  batch: 2
+  seed: 0
+}
+`;
+
+test("online DPO with LoRA and a trained projector, and mixed DPO with full fine-tuning, run on a LLaVA with images; round 2 samples from the trained policy", () => {
+  const work = path.join(dir, "online");
+  cpSync(path.join(repoRoot, "test/fixtures/hf-vision/llava-clip-v4"), path.join(work, "llava"), { recursive: true });
+  const file = path.join(work, "online.align");
+  writeFileSync(file, ONLINE.replace("CHECKPOINT", "llava"));
+  const r = alignc(["run", file, "--run-dir", path.join(work, "run")], work);
+  assert.equal(r.status, 0, r.out);
+  for (const phase of ["online_dpo", "mixed_dpo"]) {
+    const rounds = readFileSync(path.join(work, "run/outputs", phase, "rounds.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { round: number; pairs: number; "objective/kl": number });
+    assert.deepEqual(
+      rounds.map((x) => x.round),
+      [1, 2],
+      phase,
+    );
+    assert.equal(rounds[0]?.["objective/kl"], 0, `${phase}: round 1 samples from the checkpoint`);
+    assert.ok((rounds[1]?.["objective/kl"] ?? 0) > 0, `${phase}: round 2 samples from the trained policy`);
+    assert.ok(rounds.every((x) => x.pairs > 0));
+    assert.equal(loadHfModel(path.join(work, "run/outputs", phase)).architecture, "LlavaForConditionalGeneration");
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
