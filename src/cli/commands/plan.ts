@@ -6,6 +6,7 @@ import { renderPlan } from "../../graph/render.ts";
 import { Devices } from "../../runtime/pipeline/devices.ts";
 import { EXECUTORS } from "../../runtime/pipeline/executors/index.ts";
 import { RunLayout } from "../../runtime/pipeline/layout.ts";
+import { trainingSizes } from "../../runtime/pipeline/runner/plan-sizes.ts";
 import { planStatus } from "../../runtime/pipeline/runner/plan-status.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
 import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
@@ -22,6 +23,8 @@ output is already stored (it will not run again) or why it will run: which setti
 which input changed, which files it reads changed, that it is made by different code (its kind's version
 changed), or that the latest run did not finish it (and how many results of that attempt are kept). A stored
 output whose kind's sources changed since, its version not, is reused and says "made by different code".
+A training phase on a Hugging Face model also states the model's parameters and what the phase trains
+(from config.json alone: a checkpoint's JSON files are enough).
 
 Options:
   --format text|json|status  a readable plan with statuses (default), the execution graph as JSON, or the
@@ -52,8 +55,13 @@ ${compileOptionsHelp}`,
       process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
       return EXIT_OK;
     }
+    const sizes = trainingSizes(result.graph, path.dirname(entry));
     const notes = new Map(
-      statuses.map((s) => [s.id, s.stored ? [`stored (${s.key.slice(0, 12)}): will not run`, ...(s.notes ?? [])] : s.reasons.map((r) => `will run: ${r}`)]),
+      statuses.map((s) => {
+        const size = sizes.get(s.id);
+        const status = s.stored ? [`stored (${s.key.slice(0, 12)}): will not run`, ...(s.notes ?? [])] : s.reasons.map((r) => `will run: ${r}`);
+        return [s.id, size ? [size, ...status] : status];
+      }),
     );
     const stored = statuses.filter((s) => s.stored).length;
     process.stdout.write(
