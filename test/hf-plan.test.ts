@@ -1,10 +1,11 @@
-// A paper-scale recipe checks and plans from a checkpoint's JSON files alone: llava-1.5-13b-hf's config.json,
-// preprocessor_config.json and a weight index whose shards are not there (ALN3032, information), with a tokenizer.
-// `alignc plan` states each training phase's parameters by part and what it trains — exact counts from the config
-// (13.35B = Vicuna-13B with LLaVA's 32,064-token vocabulary, CLIP ViT-L/14-336's 303.5M, the projector's 31.5M).
+// Li et al.'s recipe at the paper's scale (experiments/li2024/llava15.align) checks and plans from a checkpoint's JSON
+// files alone: llava-1.5-13b-hf's config.json, preprocessor_config.json and a weight index whose shards are not there
+// (ALN3032, information), with a tokenizer. `alignc plan` states the training phase's parameters by part and what it
+// trains — exact counts from the config (13.35B = Vicuna-13B with LLaVA's 32,064-token vocabulary, CLIP
+// ViT-L/14-336's 303.5M, the projector's 31.5M). The same file runs end to end on the tiny LLaVA with small settings.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -46,24 +47,20 @@ const CONFIG = {
   },
 };
 
-const ALIGN = `align 1
-model llava = hf("llava-1.5-13b-hf")
-dataset questions = shapes { split: train, count: 8, tasks: [describe], image_size: 48 }
-rater judge = grounded { aspects: [helpfulness], scale: 0..4 }
-dataset samples = sample(llava, questions) { n: 4, temperature: 1.2, max_tokens: 1024 }
-dataset rated = rate(samples, judge)
-dataset pairs = pair(rated) { score: helpfulness, margin: 2 }
-phase dpo = dpo(llava, pairs) {
-  lora: { rank: 128, alpha: 256, targets: [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj], projector_lr: 2e-5 }
-  optimizer: adamw { lr: 5e-5 }
-  schedule: cosine { warmup: 3% }
-  epochs: 3
-  precision: bf16
+function alignc(args: string[], cwd: string) {
+  return spawnSync(process.execPath, [path.join(repoRoot, "bin/alignc.js"), ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 }
-phase full = sft(llava, questions) { epochs: 1, precision: bf16 }
-`;
 
-test("a LLaVA-1.5-13B recipe checks and plans from the checkpoint's JSON files: parameters and what each phase trains", () => {
+/** experiments/li2024/llava15.align with its data and the example judge, copied into the test's folder. */
+function recipe(): string {
+  cpSync(path.join(repoRoot, "experiments/li2024"), path.join(dir, "experiments/li2024"), { recursive: true });
+  cpSync(path.join(repoRoot, "experiments/raters"), path.join(dir, "experiments/raters"), { recursive: true });
+  cpSync(path.join(repoRoot, "test/fixtures/hf-vision/llava-clip-v4"), path.join(dir, "test/fixtures/hf-vision/llava-clip-v4"), { recursive: true });
+  return path.join(dir, "experiments/li2024/llava15.align");
+}
+
+test("experiments/li2024/llava15.align checks and plans at LLaVA-1.5-13B's scale from the checkpoint's JSON files alone", () => {
+  const file = recipe();
   const ckpt = path.join(dir, "llava-1.5-13b-hf");
   mkdirSync(ckpt);
   writeFileSync(path.join(ckpt, "config.json"), JSON.stringify(CONFIG));
@@ -81,20 +78,26 @@ test("a LLaVA-1.5-13B recipe checks and plans from the checkpoint's JSON files: 
     }),
   );
   copyFileSync(path.join(repoRoot, "test/fixtures/hf-vision/llava-clip-v4/tokenizer.json"), path.join(ckpt, "tokenizer.json"));
-  const file = path.join(dir, "recipe.align");
-  writeFileSync(file, ALIGN);
-  const alignc = (args: string[]) =>
-    spawnSync(process.execPath, [path.join(repoRoot, "bin/alignc.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-  const check = alignc(["check", file]);
+  const paper = ["--set", `checkpoint=${ckpt}`, "--set", "max_tokens=1024", "--set", "batch=8", "--set", "precision=bf16"];
+  const check = alignc(["check", file, ...paper], dir);
   assert.equal(check.status, 0, check.stderr + check.stdout);
-  assert.match(check.stdout + check.stderr, /info\[ALN3032\]: Hugging Face checkpoint 'llava-1\.5-13b-hf' holds its weight index but not the shards/);
-  const plan = alignc(["plan", file, "--run-dir", path.join(dir, "run")]);
+  assert.match(check.stdout + check.stderr, /info\[ALN3032\]: Hugging Face checkpoint '.*llava-1\.5-13b-hf' holds its weight index but not the shards/);
+  const plan = alignc(["plan", file, "--run-dir", path.join(dir, "plan-run"), ...paper], dir);
   assert.equal(plan.status, 0, plan.stderr);
   assert.match(
     plan.stdout,
     /LlavaForConditionalGeneration: 13\.4B parameters \(language model 13\.0B, vision tower 304M, projector 31\.5M\); trains 532M \(LoRA r 128 on q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj and the projector\)/,
   );
-  assert.match(plan.stdout, /trains 13\.0B \(every language-model weight and the projector \(the tower frozen\)\)/);
+});
+
+test("experiments/li2024/llava15.align runs end to end on the tiny LLaVA (small settings): sample, judge, pair, LoRA DPO with the projector, answers", () => {
+  const file = path.join(dir, "experiments/li2024/llava15.align");
+  const r = alignc(["run", file, "--run-dir", path.join(dir, "run"), "--set", "margin=0", "--set", "batch=1"], dir);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  for (const node of ["llava", "prompts", "samples", "rated", "pairs", "dpo.reference", "dpo", "answers", "out"])
+    assert.match(r.stdout + r.stderr, new RegExp(`✓ ${node.replace(".", "\\.")} in`), node);
+  const plan = alignc(["plan", file, "--run-dir", path.join(dir, "run"), "--set", "margin=0", "--set", "batch=1"], dir);
+  assert.match(plan.stdout, /LlavaForConditionalGeneration: 113K parameters .*; trains /);
 });
 
 test("counts read as people read them", () => {
