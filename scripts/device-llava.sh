@@ -38,13 +38,13 @@ if [[ " $STEPS " == *" 2 "* ]]; then
   grep -E "✓|✗|error|Error" "$OUT/llava-run.log" | head -20
 fi
 if [[ " $STEPS " == *" 3 "* ]]; then
-  npm run bench -- hf --shapes llava-interleave-0.5b --pairs 4 --prompt 64 --answer 128 --k 1,4 --runs 3 --checks none \
+  node --import tsx bench/main.ts hf --shapes llava-interleave-0.5b --pairs 4 --prompt 64 --answer 128 --k 1,4 --runs 3 --checks none \
     --torch-modes eager --out "$OUT/bench-llava-0.5b.json" >"$OUT/bench-0.5b.log" 2>&1
   echo "bench 0.5b rc=$?" | tee -a "$OUT/bench-0.5b.log"
   tail -15 "$OUT/bench-0.5b.log"
 fi
 if [[ " $STEPS " == *" 4 "* ]]; then
-  npm run bench -- hf --shapes llava-1.5-7b --pairs 4 --prompt 64 --answer 128 --k 1 --runs 3 --checks none \
+  node --import tsx bench/main.ts hf --shapes llava-1.5-7b --pairs 4 --prompt 64 --answer 128 --k 1 --runs 3 --checks none \
     --torch-modes eager --torch-checkpointing --recompute --out "$OUT/bench-llava-7b.json" >"$OUT/bench-7b.log" 2>&1
   echo "bench 7b rc=$?" | tee -a "$OUT/bench-7b.log"
   tail -15 "$OUT/bench-7b.log"
