@@ -230,9 +230,12 @@ dataset judged = rate(samples, self_judge)
 dataset judged_out = export(judged) { path: "judged.jsonl", format: alignc }
 dataset test_questions = shapes { split: test, count: 6, seed: 5, tasks: [pope, attribute, count], image_size: 48 }
 evaluate after { models: [policy, online_dpo, mixed_dpo], on: test_questions, metrics: [pope, attribute_accuracy, count_accuracy], max_tokens: 6 }
+
+// SFT on the world's answers, with its images.
+phase sft_llava = sft(policy, questions) { steps: 2, batch: 2, lora: { rank: 4, targets: [q_proj, v_proj], projector_lr: 1e-4 } }
 `;
 
-test("online DPO with LoRA and a trained projector, and mixed DPO with full fine-tuning, run on a LLaVA with images (round 2 samples from the trained policy); a LLaVA judge rates and an evaluation answers image questions", () => {
+test("online DPO with LoRA and a trained projector, and mixed DPO with full fine-tuning, run on a LLaVA with images (round 2 samples from the trained policy); a LLaVA judge rates, an evaluation answers image questions, SFT learns the world's answers", () => {
   const work = path.join(dir, "online");
   cpSync(path.join(repoRoot, "test/fixtures/hf-vision/llava-clip-v4"), path.join(work, "llava"), { recursive: true });
   const file = path.join(work, "online.align");
@@ -254,7 +257,7 @@ test("online DPO with LoRA and a trained projector, and mixed DPO with full fine
     assert.ok(rounds.every((x) => x.pairs > 0));
     assert.equal(loadHfModel(path.join(work, "run/outputs", phase)).architecture, "LlavaForConditionalGeneration");
   }
-  for (const node of ["judged", "after"]) assert.match(r.out, new RegExp(`✓ ${node} in`), node);
+  for (const node of ["judged", "after", "sft_llava"]) assert.match(r.out, new RegExp(`✓ ${node} in`), node);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -46,9 +46,6 @@ export const asRecord = (v: unknown): Record<string, unknown> =>
 /** Strings of an array (others skipped): lenient reading for the node's key. */
 export const stringsOf = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []);
 
-/** "[image] text" for rows written back with a placeholder before the prompt (sharegpt, ms-swift). */
-export const withPlaceholder = (prompt: string, image: string | null): string => (image ? `${IMAGE_PLACEHOLDER}${prompt}` : prompt);
-
 /** One turn of a file's conversation, in alignc's roles. */
 export interface FileTurn {
   role: ChatTurn["role"];

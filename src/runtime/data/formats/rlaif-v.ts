@@ -18,6 +18,9 @@ function questionOf(item: WorldItem): string {
   return item.prompt;
 }
 
+/** The row's id: "id", else RLAIF-V's "idx". */
+const rowId = (r: Record<string, unknown>) => idOf(r) ?? idOf({ id: r.idx });
+
 function questionAndImage(r: Record<string, unknown>): { prompt: string; image: string | null } | RowError {
   const field = typeof r.image === "string" ? "image" : "image_path";
   const paths = stringsOf(r[field]);
@@ -35,7 +38,7 @@ export const rlaifV: FormatModule = {
     const r = row as Record<string, unknown>;
     const q = questionAndImage(r);
     if (isRowError(q)) return q;
-    return { id: idOf(r) ?? idOf({ id: r.idx }), prompt: q.prompt, answer: (r.answer as string | undefined) ?? "", image: q.image };
+    return { id: rowId(r), prompt: q.prompt, answer: (r.answer as string | undefined) ?? "", image: q.image };
   },
   parsePair(row): PairRow | RowError {
     const problem = schemaProblem("rlaif_v.pair", row);
@@ -43,7 +46,7 @@ export const rlaifV: FormatModule = {
     const r = row as Record<string, unknown>;
     const q = questionAndImage(r);
     if (isRowError(q)) return q;
-    return { id: idOf(r) ?? idOf({ id: r.idx }), prompt: q.prompt, image: q.image, chosen: r.chosen as string, rejected: r.rejected as string };
+    return { id: rowId(r), prompt: q.prompt, image: q.image, chosen: r.chosen as string, rejected: r.rejected as string };
   },
   imagesOf(row) {
     const r = asRecord(row);

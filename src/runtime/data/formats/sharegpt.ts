@@ -51,7 +51,7 @@ export const sharegpt: FormatModule = {
     const r = row as Record<string, unknown>;
     const c = conversation(r, "allowed");
     if (isRowError(c)) return c;
-    return { id: idOf(r), prompt: c.prompt, answer: c.answer, image: c.image, ...(c.messages ? { messages: c.messages } : {}) };
+    return { id: idOf(r), ...c };
   },
   parsePair(row): PairRow | RowError {
     const problem = schemaProblem("sharegpt.pair", row);

@@ -16,7 +16,7 @@ import { Rng } from "../../../util/random.ts";
 import { type LoadedSession, Runtime } from "../../engine/session.ts";
 import { generateInRounds, passByWidth } from "../generation-rounds.ts";
 import type { GeneratedRow, GenerateRowsOptions, GeneratorStats } from "../tinyvlm/generate-rows.ts";
-import { ImageFeeds, idRows } from "./images.ts";
+import { ImageFeeds } from "./images.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
 export interface HfGenerateRow {
@@ -123,24 +123,21 @@ export class HfGenerator {
     }
     const total = width + steps;
     const { cos, sin } = ropeTables(this.model.shape, [Array.from({ length: total }, (_, i) => i)]);
+    const ids: TensorData = { dtype: "int64", shape: [batch, width], data: prompt };
     const feeds: Record<string, TensorData> = {
-      prompt: { dtype: "int64", shape: [batch, width], data: prompt },
+      prompt: ids,
       prompt_length: { dtype: "int64", shape: [batch], data: lengths },
       rope_cos: { ...cos, shape: [total, this.model.shape.headDim] } as TensorData,
       rope_sin: { ...sin, shape: [total, this.model.shape.headDim] } as TensorData,
     };
-    if (this.images) {
-      const shown = Array.from({ length: batch }, (_, r) => (rows[r < rows.length ? r : 0] as HfGenerateRow).image);
+    if (this.images)
       Object.assign(
         feeds,
-        await this.images.feeds(
-          idRows(prompt, batch, width),
-          shown.map((f, r) => (f ? r : null)),
-          shown,
-          batch,
+        await this.images.rowFeeds(
+          ids,
+          Array.from({ length: batch }, (_, r) => (rows[r < rows.length ? r : 0] as HfGenerateRow).image),
         ),
       );
-    }
     const out = await this.own.run(session, feeds);
     const tokens = out.tokens?.data as BigInt64Array;
     const logprobs = out.logprobs?.data as Float32Array;

@@ -32,11 +32,11 @@ export class ImageFeeds {
   }
 
   /**
-   * The feeds of `ids` (every row padded to one length): slot k of `pixel_values` holds `slots[k]` (zeros where null or
-   * past the list), and row r's image tokens take slot `rowSlot[r]`'s features.
+   * The feeds of the id rows `ids` (int64 [R, T]): slot k of `pixel_values` holds `slots[k]` (zeros where null or past
+   * the list), and row r's image tokens take slot `rowSlot[r]`'s features.
    */
   async feeds(
-    ids: readonly (readonly number[])[],
+    ids: TensorData,
     rowSlot: readonly (number | null)[],
     slots: readonly (string | null | undefined)[],
     images: number,
@@ -48,11 +48,22 @@ export class ImageFeeds {
       const file = slots[k];
       if (file) data.set(await this.pixels(file), k * per);
     }
-    const index = imageIndex(ids, this.vision.imageTokenId, rowSlot, images, this.vision.perImage);
+    const [rows, length] = ids.shape as [number, number];
+    const index = imageIndex(idRows(ids.data as BigInt64Array, rows, length), this.vision.imageTokenId, rowSlot, images, this.vision.perImage);
     return {
       pixel_values: { dtype: "float32", shape: [images, 3, side, side], data },
       image_index: { dtype: "int64", shape: [index.length], data: index },
     };
+  }
+
+  /** Each row of `ids` with its own image in its own slot (`files[r]`, none where undefined). */
+  rowFeeds(ids: TensorData, files: readonly (string | undefined)[]): Promise<{ pixel_values: TensorData; image_index: TensorData }> {
+    return this.feeds(
+      ids,
+      files.map((file, r) => (file ? r : null)),
+      files,
+      files.length,
+    );
   }
 }
 

@@ -5,11 +5,12 @@
 import { buildHfLogProbProgram } from "../../../models/hf/decoder.ts";
 import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { buildLlavaLogProbProgram } from "../../../models/hf/vision/llava.ts";
+import type { TensorData } from "../../../tensor/ir/graph.ts";
 import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import type { Runtime } from "../../engine/session.ts";
 import type { SequenceLogProb } from "../tinyvlm/logprobs.ts";
 import { type ScoredSequence, sequenceFeeds } from "./feeds.ts";
-import { ImageFeeds, idRows } from "./images.ts";
+import { ImageFeeds } from "./images.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
 const BATCH = 8;
@@ -53,14 +54,11 @@ export async function hfAnswerLogProbs(
     const { score_mask: _mask, ...feeds } = sequenceFeeds(model.shape, seqs, batch, length, scored, model.padId);
     if (vision) {
       images ??= new ImageFeeds(vision);
-      const ids = idRows(feeds.input_ids?.data as BigInt64Array, batch, length);
       Object.assign(
         feeds,
-        await images.feeds(
-          ids,
-          seqs.map((s, r) => (s.image ? r : null)),
+        await images.rowFeeds(
+          feeds.input_ids as TensorData,
           seqs.map((s) => s.image),
-          batch,
         ),
       );
     }

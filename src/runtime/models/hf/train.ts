@@ -24,7 +24,7 @@ import { sftSchedule } from "../tinyvlm/sft-schedule.ts";
 import { ampColumns, type LoopHooks, loopSpec, TrainerHandoff, type TrainingOptions, trainRuns } from "../tinyvlm/train-loop.ts";
 import { peftAdapterFiles, readTensorFloat32, saveHfDirectory } from "./checkpoint-io.ts";
 import { type ScoredSequence, sequenceFeeds } from "./feeds.ts";
-import { ImageFeeds, idRows } from "./images.ts";
+import { ImageFeeds } from "./images.ts";
 import { HfCheckpointError, type HfModel } from "./model.ts";
 
 /** The loop settings of SFT and DPO (TrainingOptions without TinyVLM's LoRA block) and LoRA as PEFT has it. */
@@ -147,18 +147,6 @@ export class HfTrainerPool extends TrainerHandoff {
   batch(fields: Record<string, TensorSpec>, rows: number, length: number, images: number): Record<string, TensorSpec> {
     const vision = this.model.vision;
     return vision ? { ...fields, ...llavaBatchImages(vision.config, rows, length, images) } : fields;
-  }
-
-  /** A LLaVA micro-batch's image feeds: row r shows slot rowSlot[r], slot k the file slots[k]; nothing for a decoder. */
-  async imageFeeds(
-    ids: TensorData,
-    rowSlot: readonly (number | null)[],
-    slots: readonly (string | undefined)[],
-    images: number,
-  ): Promise<Record<string, TensorData>> {
-    if (!this.images) return {};
-    const [rows, length] = ids.shape as [number, number];
-    return this.images.feeds(idRows(ids.data as BigInt64Array, rows, length), rowSlot, slots, images);
   }
 
   spec(o: HfTrainingOptions, batch: Record<string, TensorSpec>, steps: number, loss: LossFn): TrainProgramSpec {
@@ -306,13 +294,7 @@ export async function trainHfSft(
         const f = sequenceFeeds(model.shape, rowsOf, o.batch, length, scored, model.padId);
         // Row r shows its own image in slot r (the padding rows repeat the last example, image and all).
         const shown = Array.from({ length: o.batch }, (_, r) => (rowsOf[Math.min(r, rowsOf.length - 1)] as ScoredSequence).image);
-        const images = await pool.imageFeeds(
-          f.input_ids as TensorData,
-          shown.map((file, r) => (file ? r : null)),
-          shown,
-          o.batch,
-        );
-        parts.push({ ...f, ...images });
+        parts.push({ ...f, ...(await pool.images?.rowFeeds(f.input_ids as TensorData, shown)) });
       }
       return stage(parts);
     },
@@ -376,7 +358,7 @@ export async function trainHfDpo(
         // Pair j's image in slot j, which its chosen row j and rejected row B + j both show (its features computed once).
         const shown = Array.from({ length: o.batch }, (_, j) => (batch[Math.min(j, batch.length - 1)] as HfPair).image);
         const rowSlot = Array.from({ length: 2 * o.batch }, (_, r) => (shown[r % o.batch] ? r % o.batch : null));
-        const images = await pool.imageFeeds(f.input_ids as TensorData, rowSlot, shown, o.batch);
+        const images = await pool.images?.feeds(f.input_ids as TensorData, rowSlot, shown, o.batch);
         parts.push({ ...f, ...images, ref_chosen: per((p) => p.refChosen), ref_rejected: per((p) => p.refRejected), weight: per((p) => p.weight) });
       }
       return stage(parts);

@@ -51,14 +51,7 @@ export const evalAnswers = defineExecutor({
     const onBatch = (done: number) => progress.update(done);
     const run =
       loaded.family === "hf"
-        ? await hfAnswerAll(
-            runtime,
-            loaded.model,
-            // Image paths are relative to the dataset's directory.
-            items.map((it) => (it.image ? { ...it, image: path.resolve(data.dir, it.image) } : it)),
-            generation,
-            onBatch,
-          )
+        ? await hfAnswerAll(runtime, loaded.model, items, generation, onBatch)
         : await answerAll(runtime, loaded.model, await examplesOf(data.dir, items, loaded.model.config.imageSize), generation, onBatch);
     const capped = run.maxTokens < maxTokens;
     progress.finish(capped ? `answers capped at ${run.maxTokens} tokens by the model's context` : "");

@@ -2,10 +2,11 @@
 // images/, the world format of docs/world.md).
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { readDataset } from "../../data/prefdata/records.ts";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
 import { HfCheckpointError, type HfModel, loadHfModel } from "../../models/hf/model.ts";
 import { modelFromCheckpoint, type VlmModel } from "../../models/tinyvlm/model.ts";
-import { ITEMS_FILE, type WorldItem } from "../../world/format.ts";
+import type { WorldItem } from "../../world/format.ts";
 import { NodeError, type StoredInput } from "../node-executor.ts";
 
 /** The file a model.hf entry holds: where its checkpoint is (the weights stay there). */
@@ -49,13 +50,11 @@ export function loadModel(input: StoredInput, what = "this node"): VlmModel {
   return m.model;
 }
 
-/** The items of a stored dataset (written by alignc, so not validated again). */
+/** The items of a stored prompts dataset (written by alignc, so not validated again), image paths absolute. */
 export function loadItems(input: StoredInput): WorldItem[] {
-  const text = readFileSync(path.join(input.dir, ITEMS_FILE), "utf8");
-  return text
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => JSON.parse(line) as WorldItem);
+  const data = readDataset(input.dir);
+  if (data.kind !== "prompts") throw new NodeError(`${input.node.id} holds ${data.kind} records, not prompts`);
+  return data.records;
 }
 
 /** The store root of an entry directory store/<kk>/<key>. */
