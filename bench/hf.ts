@@ -39,7 +39,7 @@ import { encodeSafetensors, loadSafetensors } from "../src/formats/safetensors.t
 import type { HfLoraModule } from "../src/models/hf/config.ts";
 import { buildHfLogProbProgram } from "../src/models/hf/decoder.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
-import { imageIndex } from "../src/models/hf/vision/llava.ts";
+import { slotImageIndex } from "../src/models/hf/vision/llava.ts";
 import { type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
 import { Runtime } from "../src/runtime/engine/session.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
@@ -169,7 +169,7 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
     };
     const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
     const fields = pool.batch(hfDpoBatch(model.shape, o.pairs, length, o.answer), 2 * o.pairs, length, o.pairs);
-    const spec = pool.spec(opts, fields, k, hfDpoLoss(model.shape, objective, pool.lossOptions(opts, o.pairs)));
+    const spec = pool.spec(opts, fields, k, hfDpoLoss(model.shape, objective, pool.lossOptions(opts)));
     const side = (key: string) => prompts.map((p, i) => ({ promptIds: p, answerIds: (batch[key] as number[][])[i]! }));
     const f = sequenceFeeds(model.shape, [...side("chosen"), ...side("rejected")], 2 * o.pairs, length, o.answer, model.padId);
     const per = (key: string): TensorData => ({ dtype: "float32", shape: [o.pairs], data: Float32Array.from(batch[key] as number[]) });
@@ -178,12 +178,12 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       // Pair j's image (slot j) for its chosen row j and its rejected row B + j.
       one.pixel_values = loadSafetensors(path.join(dir, "pixels.safetensors")).tensors.get("pixel_values") as TensorData;
       const ids = idRows(f.input_ids?.data as BigInt64Array, 2 * o.pairs, length);
-      const index = imageIndex(
+      const index = slotImageIndex(
+        vision.config,
         ids,
-        vision.imageTokenId,
         ids.map((_, r) => r % o.pairs),
-        o.pairs,
-        vision.perImage,
+        // The bench's LLaVA shapes show one tile per image, whatever its size.
+        Array.from({ length: o.pairs }, () => ({ height: 1, width: 1 })),
       );
       one.image_index = { dtype: "int64", shape: [index.length], data: index };
     }

@@ -84,6 +84,7 @@ print(f"{len(golden)} files, Pillow {Image.__version__}", file=sys.stderr)
 from transformers.image_utils import load_image
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
+from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 import transformers
 
@@ -93,6 +94,10 @@ PROCESSORS = {
     "clip-bilinear-no-crop": (CLIPImageProcessorPil, {"size": {"shortest_edge": 23}, "do_center_crop": False, "resample": 2}),
     "llava-pad-48": (LlavaImageProcessorPil, {"size": {"shortest_edge": 48}, "crop_size": {"height": 48, "width": 48}, "do_pad": True}),
     "siglip-384": (SiglipImageProcessorPil, {"size": {"height": 384, "width": 384}}),
+    # LLaVA-NeXT: pixel_values[0] is the image's tiles [1 + rows·cols, 3, S, S] (anyres).
+    "llava-next-336": (LlavaNextImageProcessorPil, {"size": {"shortest_edge": 336}, "crop_size": {"height": 336, "width": 336}}),
+    "llava-next-16": (LlavaNextImageProcessorPil, {"size": {"shortest_edge": 16}, "crop_size": {"height": 16, "width": 16}, "image_grid_pinpoints": [[16, 32], [32, 16], [32, 32], [48, 16], [16, 48]]}),
+    "llava-next-20-bilinear-no-crop": (LlavaNextImageProcessorPil, {"size": {"height": 20, "width": 20}, "do_center_crop": False, "resample": 2, "image_grid_pinpoints": [[20, 40], [40, 40], [60, 20], [20, 80]]}),
     "siglip-odd-lanczos": (SiglipImageProcessorPil, {"size": {"height": 37, "width": 53}, "resample": 1, "image_mean": [0.1, 0.2, 0.3], "image_std": [0.9, 0.8, 0.7], "rescale_factor": 0.0039}),
 }
 IMAGES = ["rgb.png", "rgba.png", "l16.png", "p-transparency.png", "q85-420.jpg", "orientation-6.jpg", "alpha.webp"]

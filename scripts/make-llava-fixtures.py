@@ -5,13 +5,19 @@ Run from the repository root, CPU only (after scripts/make-hf-fixtures.py, whose
 
     .ci/.venv/bin/python scripts/make-llava-fixtures.py
 
-Writes test/fixtures/hf-vision/llava-clip-v4 and llava-siglip-v5 and test/fixtures/hf-vision/golden/llava-*.json:
+Writes test/fixtures/hf-vision/llava-clip-v4, llava-siglip-v5 and llava-next-mistral-v4, and
+test/fixtures/hf-vision/golden/llava-*.json:
 
 - llava-clip-v4: LLaVA-1.5's layout as the hub has it (transformers 4 names: language_model.model.*,
   vision_tower.vision_model.*; torch_dtype; preprocessor_config.json with CLIPImageProcessor; the chat template in
   chat_template.json), a CLIP tower (class token, quick_gelu, feature layer -2, strategy "default") before a Llama.
 - llava-siglip-v5: llava-interleave-qwen's shape as transformers 5 saves it (processor_config.json, chat_template.jinja),
   a SigLIP tower (no class token, feature layer -1, strategy "full") before a Qwen2.
+- llava-next-mistral-v4: LLaVA-NeXT (llava-v1.6-mistral's layout on the hub: image_newline at the top level,
+  LlavaNextImageProcessor with its image_grid_pinpoints, the [INST] template), a CLIP tower of 16-pixel tiles (4×4
+  patches) before a Mistral, pinpoints scaled down from the real 336-pixel ones, so images are cut into 1×2, 2×1,
+  2×2, 3×1 or 1×3 tiles; two more images (test/fixtures/hf-vision/images: a wide one, a tiny one) exercise other grids
+  and an upscale.
 
 Goldens, per case (a real image of an odd size or mode from test/fixtures/images, and a prompt): the processor's
 input_ids (LlavaProcessor over the Pillow image processor, the chat template with {"type": "image"}), greedy tokens of
@@ -42,12 +48,17 @@ from transformers import (  # noqa: E402
     LlamaConfig,
     LlavaConfig,
     LlavaForConditionalGeneration,
+    LlavaNextConfig,
+    LlavaNextForConditionalGeneration,
+    LlavaNextProcessor,
     LlavaProcessor,
+    MistralConfig,
     Qwen2Config,
     SiglipVisionConfig,
 )
 from transformers.image_utils import load_image  # noqa: E402
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil  # noqa: E402
+from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil  # noqa: E402
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil  # noqa: E402
 
 torch.set_num_threads(1)
@@ -79,12 +90,29 @@ INTERLEAVE_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+# llava-hf/llava-v1.6-mistral-7b-hf's chat template.
+NEXT_MISTRAL_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'system' %}{{ '<<SYS>>\n' + message['content'][0]['text'] + '\n<</SYS>>\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' }}{# Render all images first #}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{# Render all text next #}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] }}{% endfor %}{{' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'][0]['text'] + '</s>'}}{% endif %}{% endfor %}"
+)
+NEXT_PINPOINTS = [[16, 32], [32, 16], [32, 32], [48, 16], [16, 48]]
+
 # (image, prompt as alignc items give it: a conversation, or a plain prompt holding the image token, answer)
 CASES = [
     ("orientation-6.jpg", [{"role": "user", "content": "What is in the picture?"}], None, "The dog was not amused."),
     ("p-transparency.png", [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Tell me a joke."}], None, "Why did the chicken cross the road?"),
     ("la.png", [{"role": "user", "content": "Question: What color is the sky?"}], None, "The sky is blue."),
     ("q85-420.jpg", None, "USER: <image>\nWhat is the capital of France? ASSISTANT:", "Paris."),
+]
+NEXT_CASES = [
+    ("orientation-6.jpg", [{"role": "user", "content": "What is in the picture?"}], None, "The dog was not amused."),
+    ("p-transparency.png", [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Tell me a joke."}], None, "Why did the chicken cross the road?"),
+    ("../hf-vision/images/wide.jpg", [{"role": "user", "content": "Describe the colours."}], None, "Red, then blue."),
+    ("../hf-vision/images/tiny.png", None, "[INST] <image>\nWhat shape is it? [/INST]", "A square."),
 ]
 
 SPECS = {
@@ -116,6 +144,22 @@ SPECS = {
         template=INTERLEAVE_TEMPLATE,
         layout="v5",
     ),
+    "llava-next-mistral-v4": dict(
+        seed=23,
+        tokenizer="mistral",
+        text=lambda vocab: MistralConfig(
+            vocab_size=vocab, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=512, sliding_window=None,
+        ),
+        vision=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, image_size=16, patch_size=4),
+        layer=-2,
+        strategy="default",
+        processor=lambda: LlavaNextImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}, image_grid_pinpoints=NEXT_PINPOINTS),
+        template=NEXT_MISTRAL_TEMPLATE,
+        layout="v4",
+        next=True,
+        cases=NEXT_CASES,
+    ),
 }
 
 
@@ -142,23 +186,25 @@ def build(name: str, spec: dict) -> dict:
     image_id = tok.convert_tokens_to_ids("<image>")
     vocab = len(tok) + 7  # a padded embedding table, as real checkpoints have
     torch.manual_seed(spec["seed"])
-    config = LlavaConfig(
+    next_ = spec.get("next", False)
+    config = (LlavaNextConfig if next_ else LlavaConfig)(
         vision_config=spec["vision"],
         text_config=spec["text"](vocab),
         image_token_index=image_id,
         vision_feature_layer=spec["layer"],
         vision_feature_select_strategy=spec["strategy"],
+        **({"image_grid_pinpoints": NEXT_PINPOINTS} if next_ else {}),
     )
     config.text_config.bos_token_id = tok.bos_token_id
     config.text_config.eos_token_id = tok.eos_token_id
     config.text_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    model = LlavaForConditionalGeneration(config).eval()
+    model = (LlavaNextForConditionalGeneration if next_ else LlavaForConditionalGeneration)(config).eval()
     for p in model.parameters():  # not the tiny init: every weight and bias matters
         torch.nn.init.normal_(p, 0.0, 0.3 if p.dim() == 1 else 0.12)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     image_processor = spec["processor"]()
-    processor = LlavaProcessor(
+    processor = (LlavaNextProcessor if next_ else LlavaProcessor)(
         image_processor=image_processor,
         tokenizer=tok,
         patch_size=spec["vision"].patch_size,
@@ -169,12 +215,12 @@ def build(name: str, spec: dict) -> dict:
     if spec["layout"] == "v5":
         processor.save_pretrained(out)
     else:
-        hub_layout(out, image_processor, spec["template"])
+        hub_layout(out, image_processor, spec["template"], "LlavaNextImageProcessor" if next_ else "CLIPImageProcessor", "LlavaNextProcessor" if next_ else "LlavaProcessor")
     for f in ("chat_template.jinja",) if spec["layout"] == "v4" else ():
         (out / f).unlink(missing_ok=True)
 
     goldens = []
-    for image_file, messages, plain, answer in CASES:
+    for image_file, messages, plain, answer in spec.get("cases", CASES):
         image = load_image(str(IMAGES / image_file))  # as a path is read: EXIF orientation applied, RGB
         if messages is not None:
             conversation = parts(messages)
@@ -190,12 +236,13 @@ def build(name: str, spec: dict) -> dict:
         input_ids = ids["input_ids"]
         pixels = ids["pixel_values"]
         with torch.no_grad():
+            extra = {"image_sizes": ids["image_sizes"]} if next_ else {}
             generated = model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), pixel_values=pixels,
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), pixel_values=pixels, **extra,
                 max_new_tokens=GREEDY_TOKENS, do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=config.text_config.pad_token_id,
             )[0, input_ids.shape[1]:].tolist()
             full = torch.tensor([input_ids[0].tolist() + answer_ids])
-            logits = model(input_ids=full, pixel_values=pixels).logits[0].float()
+            logits = model(input_ids=full, pixel_values=pixels, **extra).logits[0].float()
             n = input_ids.shape[1]
             lp = torch.log_softmax(logits[n - 1 : -1], -1).gather(1, torch.tensor(answer_ids)[:, None]).sum()
         # Through the stop token (generate pads after it).
@@ -217,13 +264,14 @@ def build(name: str, spec: dict) -> dict:
         "fixture": name,
         "made_by": "scripts/make-llava-fixtures.py",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "architecture": type(model).__name__,
         "image_token_id": image_id,
-        "tokens_per_image": goldens[0]["input_ids"].count(image_id),
+        "tokens_per_image": [g["input_ids"].count(image_id) for g in goldens],
         "cases": goldens,
     }
 
 
-def hub_layout(out: Path, image_processor, template: str) -> None:
+def hub_layout(out: Path, image_processor, template: str, processor_type: str, processor_class: str) -> None:
     """transformers 4's hub files: language_model.model.* / vision_tower.vision_model.* names, torch_dtype, preprocessor_config.json, chat_template.json."""
     weights = load_file(out / "model.safetensors")
     renamed = {}
@@ -236,7 +284,7 @@ def hub_layout(out: Path, image_processor, template: str) -> None:
             k = "vision_tower.vision_model." + k[len("model.vision_tower.") :]
         elif k.startswith("vision_tower.") and not k.startswith("vision_tower.vision_model."):
             k = "vision_tower.vision_model." + k[len("vision_tower.") :]
-        elif k.startswith("model.multi_modal_projector."):
+        elif k.startswith("model.multi_modal_projector.") or k == "model.image_newline":
             k = k[len("model.") :]
         renamed[k] = t.contiguous()
     save_file(renamed, out / "model.safetensors", metadata={"format": "pt"})
@@ -247,8 +295,8 @@ def hub_layout(out: Path, image_processor, template: str) -> None:
     config["transformers_version"] = "4.46.0"
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     pre = image_processor.to_dict()
-    pre["image_processor_type"] = "CLIPImageProcessor"
-    pre["processor_class"] = "LlavaProcessor"
+    pre["image_processor_type"] = processor_type
+    pre["processor_class"] = processor_class
     pre.pop("backend", None)
     (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2, sort_keys=True) + "\n")
     (out / "chat_template.json").write_text(json.dumps({"chat_template": template}, indent=2) + "\n")
@@ -256,7 +304,24 @@ def hub_layout(out: Path, image_processor, template: str) -> None:
         (out / f).unlink(missing_ok=True)
 
 
+def extra_images() -> None:
+    """A wide JPEG (1×3 tiles) and a tiny PNG (upscaled), drawn deterministically."""
+    from PIL import Image
+
+    d = VISION / "images"
+    d.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(5)
+    wide = torch.zeros(23, 97, 3)
+    wide[:, :48, 0] = 1.0
+    wide[:, 48:, 2] = 1.0
+    wide += 0.2 * torch.rand(23, 97, 3, generator=g)
+    Image.fromarray((wide.clamp(0, 1) * 255).to(torch.uint8).numpy()).save(d / "wide.jpg", quality=90)
+    tiny = (torch.rand(13, 9, 3, generator=g) * 255).to(torch.uint8).numpy()
+    Image.fromarray(tiny).save(d / "tiny.png")
+
+
 def main() -> None:
+    extra_images()
     golden_dir = VISION / "golden"
     for name, spec in SPECS.items():
         result = build(name, spec)

@@ -1,7 +1,8 @@
 // Tiny random LLaVA checkpoints (test/fixtures/hf-vision/llava-*, made by scripts/make-llava-fixtures.py with transformers'
 // own classes) against their committed goldens, so CI checks them without Python: a CLIP tower before a Llama in the
 // hub's transformers-4 layout (preprocessor_config.json, chat_template.json), a SigLIP tower before a Qwen2 as
-// transformers 5 saves it (processor_config.json, chat_template.jinja). Per case — a real image of an odd size or
+// transformers 5 saves it (processor_config.json, chat_template.jinja), and a LLaVA-NeXT (anyres tiles, unpadded grid,
+// image_newline) before a Mistral in the hub's layout, on images cut into 1×2, 2×1 and 1×3 tiles and one upscaled. Per case — a real image of an odd size or
 // mode, a conversation or a plain prompt holding the image token — the prompt's ids equal LlavaProcessor's (chat
 // template with the image part, image token expanded), the answer's ids TRL's, its log-prob transformers' (≤ 1e-4),
 // and greedy generation transformers' generate(do_sample=False) token for token.
@@ -10,7 +11,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
-import { ImageFeeds } from "../src/runtime/models/hf/images.ts";
+import { ImageFeeds, imageTokensFor } from "../src/runtime/models/hf/images.ts";
 import { hfAnswerLogProbs } from "../src/runtime/models/hf/logprobs.ts";
 import { loadHfModel } from "../src/runtime/models/hf/model.ts";
 import { itemPromptIds, scoredSequence } from "../src/runtime/models/hf/prompts.ts";
@@ -19,8 +20,10 @@ import { repoRoot } from "./support/align-files.ts";
 import { testRuntime } from "./support/device.ts";
 
 interface Golden {
+  architecture: string;
   image_token_id: number;
-  tokens_per_image: number;
+  /** Per case (a LLaVA-NeXT's count depends on the image's size). */
+  tokens_per_image: number[];
   cases: {
     image: string;
     messages?: ChatTurn[];
@@ -34,7 +37,7 @@ interface Golden {
   }[];
 }
 
-const FIXTURES = ["llava-clip-v4", "llava-siglip-v5"];
+const FIXTURES = ["llava-clip-v4", "llava-siglip-v5", "llava-next-mistral-v4"];
 
 function itemOf(c: Golden["cases"][number], i: number): WorldItem {
   const prompt = c.prompt ?? (c.messages?.findLast((m) => m.role === "user")?.content as string);
@@ -58,9 +61,8 @@ for (const name of FIXTURES) {
 
   test(`${name}: prompts, answers and pixel values are the processor's and TRL's`, async () => {
     const model = loadHfModel(dir);
-    assert.equal(model.architecture, "LlavaForConditionalGeneration");
+    assert.equal(model.architecture, golden.architecture);
     assert.equal(model.vision?.imageTokenId, golden.image_token_id);
-    assert.equal(model.vision?.perImage, golden.tokens_per_image);
     const feeds = new ImageFeeds(model.vision!);
     for (const [i, c] of golden.cases.entries()) {
       const item = itemOf(c, i);
@@ -68,7 +70,8 @@ for (const name of FIXTURES) {
       const seq = scoredSequence(model, item, c.answer);
       assert.deepEqual(seq.answerIds, c.answer_ids, `${c.image}: answer ids`);
       assert.equal(seq.image, item.image);
-      const sum = (await feeds.pixels(item.image!)).reduce((a, v) => a + v, 0);
+      assert.equal(imageTokensFor(model.vision!, item.image!), golden.tokens_per_image[i], `${c.image}: image tokens`);
+      const sum = (await feeds.pixels(item.image!)).data.reduce((a, v) => a + v, 0);
       assert.ok(Math.abs(sum - c.pixel_sum) <= 1e-3 * Math.max(1, Math.abs(c.pixel_sum)), `${c.image}: pixel sum ${sum} vs ${c.pixel_sum}`);
     }
   });

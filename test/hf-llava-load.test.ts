@@ -10,8 +10,8 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
-import { buildLlavaLogitsProgram, imageIndex, llavaProgramName } from "../src/models/hf/vision/llava.ts";
-import { imageTokensPerImage } from "../src/models/hf/vision/tower.ts";
+import { buildLlavaLogitsProgram, llavaProgramName, slotImageIndex } from "../src/models/hf/vision/llava.ts";
+import { featuresPerTile } from "../src/models/hf/vision/tower.ts";
 import { HfCheckpointError, loadHfModel } from "../src/runtime/models/hf/model.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.ts";
@@ -72,7 +72,7 @@ test("a LLaVA checkpoint loads in place in both naming layouts, with the same lo
       assert.equal(vision.imageTokenId, imageId);
       assert.deepEqual(vision.processor.resize, { shortestEdge: 24 });
       assert.equal(model.weights.tensors.get("vision_tower.embeddings.class_embedding")?.location, "model.safetensors");
-      const tokens = imageTokensPerImage(vision.config);
+      const tokens = featuresPerTile(vision.config);
       const ids = [[5, 17, ...Array<number>(tokens).fill(imageId), 33, 2]];
       const length = ids[0]!.length;
       const { cos, sin } = ropeTables(model.shape, arangePositions(1, length));
@@ -83,7 +83,7 @@ test("a LLaVA checkpoint loads in place in both naming layouts, with the same lo
         cos,
         sin,
         pixel_values: pixels,
-        image_index: { dtype: "int64" as const, shape: [length], data: imageIndex(ids, imageId, [0], 1, tokens) },
+        image_index: { dtype: "int64" as const, shape: [length], data: slotImageIndex(vision.config, ids, [0], [{ height: 1, width: 1 }]) },
       };
       const inPlace = buildLlavaLogitsProgram(vision.config, model.shape, model.weights.tensors, { batch: 1, length, images: 1 });
       const session = await rt.load(serializeModel(inPlace.root), undefined, { folder: model.weights.folder, files: externalDataFiles(inPlace.root) });

@@ -27,14 +27,18 @@ import {
   llavaBatchImages,
   llavaLossImages,
   llavaProgramName,
+  slotImageIndex,
 } from "../src/models/hf/vision/llava.ts";
-import { buildLlavaImageFeaturesProgram, imageTokensPerImage } from "../src/models/hf/vision/tower.ts";
+import { buildLlavaImageFeaturesProgram, featuresPerTile } from "../src/models/hf/vision/tower.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { testRuntime } from "./support/device.ts";
-import { lossAndGrads } from "./support/loss-grads.ts";
+import { dpoAgainstPeft, lossAndGrads } from "./support/loss-grads.ts";
+
+/** A LLaVA image slot's size (its single tile's features do not depend on it). */
+const ONE_TILE = { height: 1, width: 1 };
 
 const python = process.env.ALIGNC_PYTHON ?? "python3";
 const hasTransformers = spawnSync(python, ["-c", "import torch, transformers"]).status === 0;
@@ -115,7 +119,7 @@ for (const c of CASES) {
     const io = loadSafetensors(path.join(out, "io.safetensors")).tensors;
     const weights = loadSafetensors(path.join(out, "model.safetensors")).tensors;
     const want = io.get("image_features") as TensorData;
-    assert.deepEqual(want.shape, [2, imageTokensPerImage(config.config), 48]);
+    assert.deepEqual(want.shape, [2, featuresPerTile(config.config), 48]);
     const rt = testRuntime();
     try {
       const program = buildLlavaImageFeaturesProgram(config.config, weights, 2);
@@ -144,7 +148,7 @@ for (const c of CASES) {
       const shape = decoderShapeOf(config.config.text);
       const logitsProgram = buildLlavaLogitsProgram(config.config, shape, named, { batch, length, images: 2 });
       const { cos, sin } = ropeTables(shape, arangePositions(batch, length));
-      const index = imageIndex(rows, config.config.imageTokenId, [0, 1], 2, imageTokensPerImage(config.config));
+      const index = slotImageIndex(config.config, rows, [0, 1], [ONE_TILE, ONE_TILE]);
       const logits = (
         await rt.run(await rt.load(serializeModel(logitsProgram.root)), {
           input_ids: ids,
@@ -217,7 +221,9 @@ test("tensor names of every LLaVA generation map to the programs' names; each ro
   assert.equal(llavaProgramName("model.vision_tower.embeddings.class_embedding"), "vision_tower.embeddings.class_embedding");
   assert.equal(llavaProgramName("vision_tower.pre_layrnorm.weight"), "vision_tower.pre_layrnorm.weight");
   assert.equal(llavaProgramName("model.multi_modal_projector.linear_2.bias"), "multi_modal_projector.linear_2.bias");
-  assert.equal(llavaProgramName("image_newline"), undefined);
+  assert.equal(llavaProgramName("image_newline"), "image_newline");
+  assert.equal(llavaProgramName("model.image_newline"), "image_newline");
+  assert.equal(llavaProgramName("lm_head.bias.extra"), undefined);
   // Rows 0 and 1 show image 1 and image 0; row 2 (a pair's rejected answer) shows image 1 again; row 3 is text.
   const rows = [
     [1, 9, 9, 2],
@@ -225,10 +231,11 @@ test("tensor names of every LLaVA generation map to the programs' names; each ro
     [9, 9, 4, 0],
     [5, 6, 7, 8],
   ];
-  assert.deepEqual(Array.from(imageIndex(rows, 9, [1, 0, 1, null], 2, 2), Number), [4, 2, 3, 4, 0, 1, 4, 4, 2, 3, 4, 4, 4, 4, 4, 4]);
-  assert.throws(() => imageIndex([[9, 9, 9]], 9, [0], 1, 2), /row 0 has more than 2 image tokens/);
-  assert.throws(() => imageIndex([[9, 1, 1]], 9, [0], 1, 2), /row 0 has 1 image tokens for an image of 2 features/);
-  assert.throws(() => imageIndex([[9, 9, 1]], 9, [null], 1, 2), /row 0 has image tokens but no image/);
+  const slot = (k: number) => [2 * k, 2 * k + 1];
+  assert.deepEqual(Array.from(imageIndex(rows, 9, [slot(1), slot(0), slot(1), null], 4), Number), [4, 2, 3, 4, 0, 1, 4, 4, 2, 3, 4, 4, 4, 4, 4, 4]);
+  assert.throws(() => imageIndex([[9, 9, 9]], 9, [slot(0)], 2), /row 0 has more than 2 image tokens/);
+  assert.throws(() => imageIndex([[9, 1, 1]], 9, [slot(0)], 2), /row 0 has 1 image tokens for an image of 2 features/);
+  assert.throws(() => imageIndex([[9, 9, 1]], 9, [null], 2), /row 0 has image tokens but no image/);
 });
 
 /** Python that makes a tiny random CLIP LLaVA `m` (weights N(0, 0.15²), vectors N(0, 0.3²)) and saves it to `out`. */
@@ -301,7 +308,7 @@ test("greedy answers about real images of odd sizes and modes equal transformers
       rope_cos: { ...cos, shape: [total, shape.headDim] },
       rope_sin: { ...sin, shape: [total, shape.headDim] },
       pixel_values: { dtype: "float32", shape: [2, 3, 30, 30], data: Float32Array.from([...pixels[0]!, ...pixels[1]!]) },
-      image_index: { dtype: "int64", shape: [2 * width], data: imageIndex(padded, img, [0, 1], 2, imageTokensPerImage(config.config)) },
+      image_index: { dtype: "int64", shape: [2 * width], data: slotImageIndex(config.config, padded, [0, 1], [ONE_TILE, ONE_TILE]) },
     });
     const tokens = Array.from(got.tokens!.data as BigInt64Array, Number);
     assert.deepEqual([tokens.slice(0, steps), tokens.slice(steps)], want);
@@ -380,25 +387,12 @@ test("a LLaVA DPO loss with the image, LoRA on the language model and the projec
     weight: f32(1),
     pixel_values: want.get("pixel_values") as TensorData,
     // Both rows (chosen, rejected) show image 0: its features are computed once.
-    image_index: { dtype: "int64" as const, shape: [2 * length], data: imageIndex(ids, img, [0, 0], 1, imageTokensPerImage(c)) },
+    image_index: { dtype: "int64" as const, shape: [2 * length], data: slotImageIndex(c, ids, [0, 0], [ONE_TILE]) },
   };
   const batch = { ...hfDpoBatch(shape, 1, length, scored), ...llavaBatchImages(c, 2, length, 1) };
   const objective = { loss: "sigmoid" as const, beta: pair.beta, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
-  const got = await lossAndGrads(trainable, frozen, batch, hfDpoLoss(shape, objective, { lora, adapters: specs, images: llavaLossImages(c, 1) }), feeds);
-  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `${what}: alignc ${a}, peft ${b}`);
-  const logps = want.get("logps")!.data as Float32Array;
-  close((got["metric/logps/chosen"]!.data as Float32Array)[0]!, logps[0]!, "chosen log-prob");
-  close((got["metric/logps/rejected"]!.data as Float32Array)[0]!, logps[1]!, "rejected log-prob");
-  close((got.loss!.data as Float32Array)[0]!, (want.get("loss")!.data as Float32Array)[0]!, "loss");
-  let worst = 0;
-  for (const name of trainable.keys()) {
-    const a = got[`grad/${name}`]!.data as Float32Array;
-    const b = want.get(`grad/${name}`)!.data as Float32Array;
-    assert.equal(a.length, b.length, name);
-    b.forEach((v, i) => {
-      worst = Math.max(worst, Math.abs(v - (a[i] as number)));
-    });
-  }
+  const got = await lossAndGrads(trainable, frozen, batch, hfDpoLoss(shape, objective, { lora, adapters: specs, images: llavaLossImages(c) }), feeds);
+  const { worstGrad: worst } = dpoAgainstPeft(got, want, trainable.keys());
   assert.ok(worst <= 1e-5, `gradients (LoRA and projector): max |alignc − peft| ${worst}`);
   assert.ok(
     [...trainable.keys()].some((n) => n.startsWith("multi_modal_projector.")),

@@ -1,6 +1,6 @@
 // Parameter counts from a config alone (src/models/hf/parameters.ts) equal the number of values the checkpoint's
-// safetensors hold — decoders of every fixture (tied heads counted once) and both LLaVA fixtures (CLIP with its
-// pre- and post-LayerNorm, SigLIP with its pooling head) — and LoRA's trainable count equals the adapters' sizes.
+// safetensors hold — decoders of every fixture (tied heads counted once) and the LLaVA fixtures (CLIP with its
+// pre- and post-LayerNorm, SigLIP with its pooling head, LLaVA-NeXT with its image_newline) — and LoRA's trainable count equals the adapters' sizes.
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import path from "node:path";
@@ -20,6 +20,7 @@ const fixtures = [
     .map((d) => path.join(repoRoot, "test/fixtures/hf", d.name)),
   path.join(repoRoot, "test/fixtures/hf-vision/llava-clip-v4"),
   path.join(repoRoot, "test/fixtures/hf-vision/llava-siglip-v5"),
+  path.join(repoRoot, "test/fixtures/hf-vision/llava-next-mistral-v4"),
 ];
 
 for (const dir of fixtures) {
@@ -37,15 +38,19 @@ for (const dir of fixtures) {
     const counts = parameterCounts(c);
     assert.equal(counts.language + counts.tower + counts.projector, stored);
     if (c.llava) {
-      const projector = visionWeightSpecs(c.llava)
-        .filter((w) => w.name.startsWith("multi_modal_projector."))
-        .reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
-      assert.equal(counts.projector, projector);
+      const size = (w: { shape: number[] }) => w.shape.reduce((a, b) => a * b, 1);
+      const specs = visionWeightSpecs(c.llava);
+      const projector = specs.filter((w) => w.name.startsWith("multi_modal_projector.")).reduce((n, w) => n + size(w), 0);
+      const newline = specs.filter((w) => w.name === "image_newline").reduce((n, w) => n + size(w), 0);
+      assert.equal(newline, c.llava.pinpoints ? c.text.hiddenSize : 0);
+      assert.equal(counts.projector, projector + newline);
     }
     const lora = { rank: 4, alpha: 8, targets: ["q_proj", "v_proj", "down_proj"] as const };
     const adapters = adapterSpecs(decoderShapeOf(c.text), lora).reduce((n, a) => n + lora.rank * (a.in + a.out), 0);
     assert.equal(trainableCount(c, { ...lora, projector: false }), adapters);
-    assert.equal(trainableCount(c, { ...lora, projector: true }), adapters + counts.projector);
+    // LoRA trains the projector module, not NeXT's bare image_newline parameter.
+    const newline = c.llava?.pinpoints ? c.text.hiddenSize : 0;
+    assert.equal(trainableCount(c, { ...lora, projector: true }), adapters + counts.projector - newline);
     assert.equal(trainableCount(c, undefined), counts.language + counts.projector);
   });
 }

@@ -1,5 +1,6 @@
 // Hugging Face image processors, Pillow backend (src/models/hf/vision/image-processor.ts): pixel_values equal
-// transformers' CLIPImageProcessorPil, LlavaImageProcessorPil (pad to square) and SiglipImageProcessorPil to the last
+// transformers' CLIPImageProcessorPil, LlavaImageProcessorPil (pad to square), LlavaNextImageProcessorPil (anyres tiles)
+// and SiglipImageProcessorPil to the last
 // bit, on images of odd sizes and every mode (test/fixtures/images/golden-processors.json, made by
 // scripts/make-image-fixtures.py with transformers 5.18); settings read from preprocessor_config.json or
 // processor_config.json over each class's defaults; bad settings are problems naming the file and key.
@@ -10,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { readImage } from "../src/formats/image/decode.ts";
-import { imageProcessorSpec, pixelValues, readImageProcessor } from "../src/models/hf/vision/image-processor.ts";
+import { imageProcessorSpec, pixelTiles, readImageProcessor } from "../src/models/hf/vision/image-processor.ts";
 import { repoRoot } from "./support/align-files.ts";
 
 const FIXTURES = path.join(repoRoot, "test/fixtures/images");
@@ -28,8 +29,9 @@ for (const [name, p] of Object.entries(golden.processors)) {
     const spec = imageProcessorSpec({ image_processor_type: p.class, ...(p.settings as Record<string, never>) }, "test");
     assert.ok(spec.ok, JSON.stringify(spec));
     for (const [image, want] of Object.entries(p.pixel_values)) {
-      const pv = pixelValues(await readImage(path.join(FIXTURES, image)), spec.spec);
-      assert.deepEqual([3, pv.height, pv.width], want.shape, image);
+      const pv = pixelTiles(await readImage(path.join(FIXTURES, image)), spec.spec);
+      // LLaVA-NeXT's pixel_values[0] are the image's tiles; the others' one image.
+      assert.deepEqual(spec.spec.anyres ? [pv.tiles, 3, pv.height, pv.width] : [3, pv.height, pv.width], want.shape, image);
       assert.deepEqual(Array.from(pv.data.subarray(0, 4)), want.first, image);
       const sha = createHash("sha256").update(new Uint8Array(pv.data.buffer)).digest("hex");
       assert.equal(sha, want.sha256, `${name} on ${image}`);

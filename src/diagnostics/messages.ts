@@ -438,7 +438,7 @@ export const messages = {
     "ALN3031",
     "error",
     (a) => `image processor settings of Hugging Face checkpoint ${q(a.path)}: ${a.detail}`,
-    "A vision-language checkpoint needs its image processor's settings — preprocessor_config.json as the hub has it, or the `image_processor` entry of processor_config.json as transformers 5 saves it — and alignc reproduces the processors it names (CLIPImageProcessor, LlavaImageProcessor, SiglipImageProcessor; docs/hf-models.md). `check` reads the file (a small JSON file) and checks that its pixel values fit the vision tower (vision_config.image_size).",
+    "A vision-language checkpoint needs its image processor's settings — preprocessor_config.json as the hub has it, or the `image_processor` entry of processor_config.json as transformers 5 saves it — and alignc reproduces the processors it names (CLIPImageProcessor, LlavaImageProcessor, LlavaNextImageProcessor, SiglipImageProcessor; docs/hf-models.md). `check` reads the file (a small JSON file) and checks that its pixel values fit the vision tower (vision_config.image_size) and, for LLaVA-NeXT, that it tiles at the tower's size over config.json's image_grid_pinpoints.",
   ),
   hfWeightsAbsent: def<{ path: string; missing: string }>(
     "ALN3032",

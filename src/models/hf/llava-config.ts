@@ -3,10 +3,13 @@
 // architecture taken from its `model_type`), the vision tower's `vision_config` (CLIP or SigLIP, by `model_type`), and
 // how they meet: the image token's id, the tower layers whose hidden states are the features, the select strategy
 // (`default` drops CLIP's class token, `full` keeps every position) and the projector (linear → GELU → linear).
+// LLaVA-NeXT (`LlavaNextForConditionalGeneration`) adds `image_grid_pinpoints`, the resolutions an image is tiled at
+// (vision/anyres.ts), and a learned `image_newline` row after each row of tile features.
 import type { JsonValue } from "../../formats/strict-json.ts";
 import { type HfConfigProblem, type HfDecoderConfig, normaliseHfConfig } from "./config.ts";
 
-export const HF_VISION_ARCHITECTURES = ["LlavaForConditionalGeneration"] as const;
+export const HF_VISION_ARCHITECTURES = ["LlavaForConditionalGeneration", "LlavaNextForConditionalGeneration"] as const;
+export type HfVisionArchitecture = (typeof HF_VISION_ARCHITECTURES)[number];
 
 /** A CLIP or SigLIP vision transformer, as LLaVA uses it. */
 export interface HfVisionTowerConfig {
@@ -29,7 +32,7 @@ export interface HfVisionTowerConfig {
 }
 
 export interface HfLlavaConfig {
-  architecture: "LlavaForConditionalGeneration";
+  architecture: HfVisionArchitecture;
   text: HfDecoderConfig;
   vision: HfVisionTowerConfig;
   imageTokenId: number;
@@ -38,6 +41,8 @@ export interface HfLlavaConfig {
   selectStrategy: "default" | "full";
   projectorAct: "gelu";
   projectorBias: boolean;
+  /** LLaVA-NeXT: the [height, width] resolutions an image may be tiled at (multiples of the tower's image size); undefined for LLaVA. */
+  pinpoints?: [number, number][];
 }
 
 type Problem = Extract<HfConfigProblem, { kind: "invalid-value" }>;
@@ -54,6 +59,7 @@ const isObject = (v: JsonValue | undefined): v is { [key: string]: JsonValue } =
 export function normaliseLlavaConfig(
   json: Record<string, JsonValue>,
   file: string,
+  architecture: HfVisionArchitecture = "LlavaForConditionalGeneration",
 ): { ok: true; config: HfLlavaConfig } | { ok: false; problem: HfConfigProblem } {
   const bad = (key: string, detail: string): { ok: false; problem: Problem } => ({ ok: false, problem: { kind: "invalid-value", file, key, detail } });
   const text = json.text_config;
@@ -88,10 +94,24 @@ export function normaliseLlavaConfig(
   if (act !== "gelu") return bad("projector_hidden_act", `${JSON.stringify(act)} is not supported; supported: "gelu"`);
   const bias = json.multimodal_projector_bias ?? true;
   if (typeof bias !== "boolean") return bad("multimodal_projector_bias", `must be true or false, found ${JSON.stringify(bias)}`);
+  const next = architecture === "LlavaNextForConditionalGeneration";
+  let pinpoints: [number, number][] | undefined;
+  if (next) {
+    const found = gridPinpoints(json.image_grid_pinpoints ?? DEFAULT_PINPOINTS, vision.config.imageSize);
+    if (typeof found === "string") return bad("image_grid_pinpoints", found);
+    pinpoints = found;
+    // Tiles are laid out as grid × grid feature maps, so a tile's features must be exactly its patches.
+    const perTile = vision.config.grid * vision.config.grid + (vision.config.classToken && strategy === "full" ? 1 : 0);
+    if (perTile !== vision.config.grid ** 2)
+      return bad(
+        "vision_feature_select_strategy",
+        `"full" keeps the class token, and LLaVA-NeXT lays each tile's features out as a ${vision.config.grid}×${vision.config.grid} grid; the checkpoint needs "default"`,
+      );
+  }
   return {
     ok: true,
     config: {
-      architecture: "LlavaForConditionalGeneration",
+      architecture,
       text: decoder.config,
       vision: vision.config,
       imageTokenId: id,
@@ -99,8 +119,28 @@ export function normaliseLlavaConfig(
       selectStrategy: strategy,
       projectorAct: "gelu",
       projectorBias: bias,
+      ...(pinpoints ? { pinpoints } : {}),
     },
   };
+}
+
+/** LlavaNextConfig's default `image_grid_pinpoints` (for a 336-pixel tower). */
+const DEFAULT_PINPOINTS: JsonValue = [
+  [336, 672],
+  [672, 336],
+  [672, 672],
+  [1008, 336],
+  [336, 1008],
+];
+
+/** `image_grid_pinpoints` as [height, width] pairs, each a multiple of the tower's `side`, or what is wrong with it. */
+export function gridPinpoints(v: JsonValue, side: number): [number, number][] | string {
+  const ok =
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x > 0 && x % side === 0));
+  if (!ok) return `must be a non-empty list of [height, width] pairs, each a positive multiple of the tower's image size ${side}, found ${JSON.stringify(v)}`;
+  return (v as [number, number][]).map(([h, w]) => [h, w]);
 }
 
 /** `vision_config`: a CLIP (`clip_vision_model`) or SigLIP (`siglip_vision_model`) tower with transformers' defaults. */

@@ -2,7 +2,7 @@
 // embeds one (llava-config.ts), told apart by `architectures[0]`. Everything that reads a checkpoint (the checker's
 // `hf(path)`, the runtime's loader) goes through here, so both accept and refuse the same files.
 import { HF_ARCHITECTURES, type HfConfigProblem, type HfDecoderConfig, normaliseHfConfig, readConfigJson } from "./config.ts";
-import { HF_VISION_ARCHITECTURES, type HfLlavaConfig, normaliseLlavaConfig } from "./llava-config.ts";
+import { HF_VISION_ARCHITECTURES, type HfLlavaConfig, type HfVisionArchitecture, normaliseLlavaConfig } from "./llava-config.ts";
 
 /** Every `architectures[0]` alignc reads. */
 export const HF_MODEL_ARCHITECTURES: readonly string[] = [...HF_ARCHITECTURES, ...HF_VISION_ARCHITECTURES];
@@ -26,7 +26,7 @@ export function readHfModelConfig(dir: string): HfModelConfigResult {
   const archs = value.architectures;
   const first = Array.isArray(archs) ? archs[0] : undefined;
   if (typeof first === "string" && (HF_VISION_ARCHITECTURES as readonly string[]).includes(first)) {
-    const llava = normaliseLlavaConfig(value, file);
+    const llava = normaliseLlavaConfig(value, file, first as HfVisionArchitecture);
     if (!llava.ok) return llava;
     return { ok: true, config: { architecture: first, text: llava.config.text, llava: llava.config }, file };
   }

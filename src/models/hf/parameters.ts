@@ -7,7 +7,10 @@ import { expectedDecoderTensors } from "./weights.ts";
 
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Parameters of the parts: the language model, a LLaVA's vision tower (every layer, as the checkpoint holds it) and projector. */
+/**
+ * Parameters of the parts: the language model, a LLaVA's vision tower (every layer, as the checkpoint holds it) and
+ * projector — with LLaVA-NeXT's image_newline, which sits between them and trains with the projector in full fine-tuning.
+ */
 export function parameterCounts(c: HfModelConfig): { language: number; tower: number; projector: number } {
   let language = 0;
   for (const shape of expectedDecoderTensors(c.text).values()) language += elements(shape);
@@ -22,7 +25,7 @@ export function parameterCounts(c: HfModelConfig): { language: number; tower: nu
   const tower = v.layers * layer + embeddings + ends;
   const T = c.text.hiddenSize;
   const bias = c.llava.projectorBias ? 2 * T : 0;
-  const projector = D * c.llava.featureLayers.length * T + T * T + bias;
+  const projector = D * c.llava.featureLayers.length * T + T * T + bias + (c.llava.pinpoints ? T : 0);
   return { language, tower, projector };
 }
 
@@ -38,5 +41,6 @@ export function trainableCount(c: HfModelConfig, lora: { rank: number; targets: 
   const adapters = hfLoraModules(c.text)
     .filter((m) => lora.targets.includes(m.name as HfLoraModule))
     .reduce((n, m) => n + m.count * lora.rank * (m.in + m.out), 0);
-  return adapters + (lora.projector ? counts.projector : 0);
+  // A PEFT adapter saves the projector as a module; NeXT's image_newline (a bare parameter) stays frozen under LoRA.
+  return adapters + (lora.projector ? counts.projector - (c.llava?.pinpoints ? c.text.hiddenSize : 0) : 0);
 }

@@ -9,7 +9,7 @@ import { HF_LORA_TARGETS, LORA_TARGETS } from "../../../graph/vocabulary.ts";
 import { type HfConfigProblem, hfLoraModules, MAX_HF_JSON_BYTES } from "../../../models/hf/config.ts";
 import type { HfLlavaConfig } from "../../../models/hf/llava-config.ts";
 import { readHfModelConfig } from "../../../models/hf/model-config.ts";
-import { processedSize, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
+import { processorMismatch, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
 import { findHfWeights, HF_TOKENIZER_FILE } from "../../../models/hf/weights.ts";
 import { fileKind } from "../../../util/untrusted-file.ts";
 import { suggest } from "../../values/suggest.ts";
@@ -91,7 +91,7 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
   return { category: "model", hf: info };
 }
 
-/** A vision-language checkpoint's image processor: readable, one alignc reproduces, and making the tower's image size. */
+/** A vision-language checkpoint's image processor: readable, one alignc reproduces, and fitting the model (processorMismatch). */
 function checkProcessor(dir: string, llava: HfLlavaConfig, written: string, at: Span, ctx: InspectContext): void {
   const processor = readImageProcessor(dir);
   if (!processor.ok) {
@@ -99,13 +99,8 @@ function checkProcessor(dir: string, llava: HfLlavaConfig, written: string, at: 
     ctx.report(diagnostic("hfProcessorRefused", { path: written, detail: `${file}: ${processor.problem.detail}` }, at));
     return;
   }
-  const size = processedSize(processor.spec);
-  const side = llava.vision.imageSize;
-  if (size?.height !== side || size.width !== side) {
-    const makes = size ? `${size.height}×${size.width}` : "images of varying size (no crop or fixed size)";
-    const detail = `${path.basename(processor.spec.file)} makes ${makes} pixel values, and the vision tower reads ${side}×${side} (vision_config.image_size)`;
-    ctx.report(diagnostic("hfProcessorRefused", { path: written, detail }, at));
-  }
+  const detail = processorMismatch(processor.spec, llava);
+  if (detail) ctx.report(diagnostic("hfProcessorRefused", { path: written, detail }, at));
 }
 
 function isFile(file: string): boolean {

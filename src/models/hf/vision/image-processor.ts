@@ -5,6 +5,10 @@
 // the image is smaller, rescale multiplies in float64 then rounds to float32, normalize subtracts and divides in
 // float32. test/hf-vision-processor.test.ts checks the bytes against transformers.
 //
+// LlavaNextImageProcessor first cuts the image into tiles (anyres): fitted into the best pinpoint resolution keeping
+// its aspect (Pillow resize), zero-padded to it centred, cut into crop-sized tiles row by row, after a first tile that
+// is the whole image squashed to the tile size; each tile then goes through the same pipeline.
+//
 // Settings come from the checkpoint: `preprocessor_config.json` (the hub's layout) or `processor_config.json`'s
 // "image_processor" object (transformers 5's save_pretrained), over the defaults of the class its
 // `image_processor_type` names (CLIPImageProcessor, LlavaImageProcessor, SiglipImageProcessor; a `…Fast` name is read
@@ -15,11 +19,13 @@ import { PIL_RESAMPLE, type ResampleFilter, resizeRgb } from "../../../formats/i
 import type { JsonValue } from "../../../formats/strict-json.ts";
 import { describeRefusal, readUntrusted } from "../../../util/untrusted-file.ts";
 import { parseJsonObject } from "../config.ts";
+import { gridPinpoints, type HfLlavaConfig } from "../llava-config.ts";
+import { fittedSize, type ImageSize, selectBestResolution } from "./anyres.ts";
 
 export const PREPROCESSOR_CONFIG_FILE = "preprocessor_config.json";
 export const PROCESSOR_CONFIG_FILE = "processor_config.json";
 
-export const IMAGE_PROCESSOR_TYPES = ["CLIPImageProcessor", "LlavaImageProcessor", "SiglipImageProcessor"] as const;
+export const IMAGE_PROCESSOR_TYPES = ["CLIPImageProcessor", "LlavaImageProcessor", "LlavaNextImageProcessor", "SiglipImageProcessor"] as const;
 export type ImageProcessorType = (typeof IMAGE_PROCESSOR_TYPES)[number];
 
 /** What a processor does to an image, all settings resolved. */
@@ -34,6 +40,8 @@ export interface ImageProcessorSpec {
   centerCrop: { height: number; width: number } | undefined;
   rescale: number | undefined;
   normalize: { mean: [number, number, number]; std: [number, number, number] } | undefined;
+  /** LlavaNextImageProcessor: the [height, width] resolutions an image is tiled at, and the tiles' side. */
+  anyres?: { pinpoints: [number, number][]; tile: number };
 }
 
 export type ImageProcessorProblem = { file: string; detail: string };
@@ -53,6 +61,16 @@ const CLIP_DEFAULTS: Record<string, JsonValue> = {
 const DEFAULTS: Record<ImageProcessorType, Record<string, JsonValue>> = {
   CLIPImageProcessor: CLIP_DEFAULTS,
   LlavaImageProcessor: { ...CLIP_DEFAULTS, do_pad: false },
+  LlavaNextImageProcessor: {
+    ...CLIP_DEFAULTS,
+    image_grid_pinpoints: [
+      [336, 672],
+      [672, 336],
+      [672, 672],
+      [1008, 336],
+      [336, 1008],
+    ],
+  },
   SiglipImageProcessor: { size: { height: 224, width: 224 }, do_center_crop: false, image_mean: HALF, image_std: HALF },
 };
 const COMMON: Record<string, JsonValue> = { resample: 3, do_resize: true, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, do_convert_rgb: true };
@@ -134,6 +152,17 @@ export function imageProcessorSpec(
   }
   const factor = s.rescale_factor;
   if (flag("do_rescale") && typeof factor !== "number") return bad("rescale_factor", `must be a number, found ${JSON.stringify(factor)}`);
+  let anyres: ImageProcessorSpec["anyres"];
+  if (type === "LlavaNextImageProcessor") {
+    // The tiles' side: crop_size's height (the class default's too, even without do_center_crop), else size's height
+    // or shortest edge (LlavaNextImageProcessorPil._preprocess). Each tile is then resized as the settings say.
+    const size = object(s.size);
+    const tile = hw("crop_size")?.height ?? int(size?.height) ?? int(size?.shortest_edge);
+    if (tile === undefined) return bad("size", `must give the tiles' side (crop_size, or size's height or shortest_edge), found ${JSON.stringify(s.size)}`);
+    const pinpoints = gridPinpoints(s.image_grid_pinpoints as JsonValue, 1);
+    if (typeof pinpoints === "string") return bad("image_grid_pinpoints", pinpoints.replace(" of the tower's image size 1", ""));
+    anyres = { pinpoints, tile };
+  }
   return {
     ok: true,
     spec: {
@@ -145,6 +174,7 @@ export function imageProcessorSpec(
       centerCrop,
       rescale: flag("do_rescale") ? (factor as number) : undefined,
       normalize,
+      ...(anyres ? { anyres } : {}),
     },
   };
 }
@@ -166,7 +196,72 @@ export function processedSize(spec: ImageProcessorSpec): { height: number; width
   return spec.resize && "height" in spec.resize ? spec.resize : undefined;
 }
 
-/** `pixel_values` of one image: float32 [3, H, W]. */
+/**
+ * An image's tiles as float32 [tiles, 3, H, W] (`pixel_values[i]` of the processor's output): one tile, or with anyres
+ * the whole image squashed, then its tiles row by row. `size` is the image's (transformers' `image_sizes[i]`).
+ */
+export function pixelTiles(image: RgbImage, spec: ImageProcessorSpec): { data: Float32Array; tiles: number; height: number; width: number; size: ImageSize } {
+  const size = { height: image.height, width: image.width };
+  if (!spec.anyres) return { ...pixelValues(image, spec), tiles: 1, size };
+  const { tile, pinpoints } = spec.anyres;
+  const [height, width] = selectBestResolution(size, pinpoints);
+  const fitted = fittedSize(size, { height, width });
+  const padded = pasteOnBlack(resizeRgb(image, fitted.width, fitted.height, spec.resample), height, width);
+  const r = spec.resize;
+  const squash = r && "height" in r ? r : { height: r?.shortestEdge ?? tile, width: r?.shortestEdge ?? tile };
+  const parts = [resizeRgb(image, squash.width, squash.height, spec.resample)];
+  for (let y = 0; y < height; y += tile) for (let x = 0; x < width; x += tile) parts.push(cut(padded, y, x, tile, tile));
+  const done = parts.map((p) => pixelValues(p, spec));
+  const first = done[0] as ReturnType<typeof pixelValues>;
+  if (done.some((d) => d.height !== first.height || d.width !== first.width))
+    throw new RangeError(`${spec.file}: the tiles come out of different sizes; the tile side ${tile} and the size settings do not fit together`);
+  const data = new Float32Array(done.length * first.data.length);
+  for (const [i, d] of done.entries()) data.set(d.data, i * first.data.length);
+  return { data, tiles: done.length, height: first.height, width: first.width, size };
+}
+
+/** `img` centred on a black canvas of height×width (_pad_for_patching: the left/top margin is the floor of half the slack). */
+function pasteOnBlack(img: RgbImage, height: number, width: number): RgbImage {
+  if (img.width === width && img.height === height) return img;
+  const rgb = new Uint8Array(height * width * 3);
+  const top = Math.floor((height - img.height) / 2);
+  const left = Math.floor((width - img.width) / 2);
+  for (let y = 0; y < img.height; y++) rgb.set(img.rgb.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + top) * width + left) * 3);
+  return { width, height, rgb };
+}
+
+/** The h×w block of `img` at (top, left), clipped at the image's edges (divide_to_patches' slices). */
+function cut(img: RgbImage, top: number, left: number, h: number, w: number): RgbImage {
+  const ch = Math.min(h, img.height - top);
+  const cw = Math.min(w, img.width - left);
+  const rgb = new Uint8Array(ch * cw * 3);
+  for (let y = 0; y < ch; y++) rgb.set(img.rgb.subarray(((y + top) * img.width + left) * 3, ((y + top) * img.width + left + cw) * 3), y * cw * 3);
+  return { width: cw, height: ch, rgb };
+}
+
+/**
+ * Why the processor's pixels cannot feed the model, or undefined: every image (tile) must come out at the tower's
+ * image size, and a LLaVA-NeXT needs an anyres processor tiling at the tower's size over the config's pinpoints.
+ */
+export function processorMismatch(spec: ImageProcessorSpec, c: HfLlavaConfig): string | undefined {
+  const file = path.basename(spec.file);
+  const size = processedSize(spec);
+  const side = c.vision.imageSize;
+  if (size?.height !== side || size.width !== side) {
+    const makes = size ? `${size.height}×${size.width}` : "images of varying size (no crop or fixed size)";
+    return `${file} makes ${makes} pixel values, and the vision tower reads ${side}×${side} (vision_config.image_size)`;
+  }
+  if (c.pinpoints && !spec.anyres) return `${file} names ${spec.type}, and a ${c.architecture} needs LlavaNextImageProcessor (anyres tiles)`;
+  if (!c.pinpoints && spec.anyres) return `${file} names ${spec.type} (anyres tiles), which a ${c.architecture} cannot read; it needs one image per prompt`;
+  if (c.pinpoints && spec.anyres) {
+    if (spec.anyres.tile !== side) return `${file} cuts ${spec.anyres.tile}-pixel tiles, and the vision tower reads ${side}×${side}`;
+    if (JSON.stringify(spec.anyres.pinpoints) !== JSON.stringify(c.pinpoints))
+      return `${file}'s image_grid_pinpoints ${JSON.stringify(spec.anyres.pinpoints)} differ from config.json's ${JSON.stringify(c.pinpoints)}`;
+  }
+  return undefined;
+}
+
+/** `pixel_values` of one image (one tile): float32 [3, H, W]. */
 export function pixelValues(image: RgbImage, spec: ImageProcessorSpec): { data: Float32Array; height: number; width: number } {
   let img = image;
   if (spec.padToSquare) img = padToSquare(img, spec.normalize?.mean);

@@ -29,8 +29,8 @@ export function towerDepth(c: HfLlavaConfig): number {
 /** Positions the tower sees: the patches, and CLIP's class token. */
 export const towerPositions = (v: HfVisionTowerConfig) => v.grid * v.grid + (v.classToken ? 1 : 0);
 
-/** Image tokens per image: the positions, less the class token with strategy `default`. */
-export const imageTokensPerImage = (c: HfLlavaConfig) => towerPositions(c.vision) - (c.selectStrategy === "default" ? 1 : 0);
+/** Feature rows (image tokens) of one tile — a LLaVA's whole image: the positions, less the class token with strategy `default`. */
+export const featuresPerTile = (c: HfLlavaConfig) => towerPositions(c.vision) - (c.selectStrategy === "default" ? 1 : 0);
 
 /** Every weight the image features read, with its shape. */
 export function visionWeightSpecs(c: HfLlavaConfig): VisionWeightSpec[] {
@@ -58,8 +58,12 @@ export function visionWeightSpecs(c: HfLlavaConfig): VisionWeightSpec[] {
   if (c.projectorBias) out.push({ name: "multi_modal_projector.linear_1.bias", shape: [T] });
   out.push({ name: "multi_modal_projector.linear_2.weight", shape: [T, T] });
   if (c.projectorBias) out.push({ name: "multi_modal_projector.linear_2.bias", shape: [T] });
+  if (c.pinpoints) out.push({ name: IMAGE_NEWLINE, shape: [T] });
   return out;
 }
+
+/** LLaVA-NeXT's learned row after each row of tile features (vision/anyres.ts), in the language model's width. */
+export const IMAGE_NEWLINE = "image_newline";
 
 function activation(x: Tensor, act: HfVisionTowerConfig["act"]): Tensor {
   if (act === "quick_gelu") return op.mul(x, op.sigmoid(op.mul(x, 1.702)));
@@ -118,7 +122,7 @@ export function imageFeatures(c: HfLlavaConfig, weightAsStored: (name: string) =
   const chosen = c.featureLayers.map((l) => hidden[l < 0 ? v.layers + 1 + l : l] as Tensor);
   let feats = op.reshape(chosen.length === 1 ? (chosen[0] as Tensor) : op.concat(chosen, -1), [b, n, v.hidden * chosen.length]);
   if (c.selectStrategy === "default") feats = op.slice(feats, [1], [n], [1]);
-  const tokens = imageTokensPerImage(c);
+  const tokens = featuresPerTile(c);
   const flat = op.reshape(feats, [b * tokens, v.hidden * chosen.length]);
   const bias = (name: string) => (c.projectorBias ? weight(`multi_modal_projector.${name}.bias`) : undefined);
   const projected = hfLinear(

@@ -1,23 +1,36 @@
-// The image inputs of a vision-language model's programs (src/models/hf/vision/llava.ts): `pixel_values` [I, 3, S, S]
-// — each image file through the checkpoint's processor (vision/image-processor.ts), exactly as transformers' Pillow
-// processors make them — and `image_index` [B·T], which feature row each position of a batch of id rows takes.
+// The image inputs of a vision-language model's programs (src/models/hf/vision/llava.ts): `pixel_values`
+// [I · tiles, 3, S, S] — each image file through the checkpoint's processor (vision/image-processor.ts), exactly as
+// transformers' Pillow processors make them, one tile (LLaVA) or the anyres tiles (LLaVA-NeXT) per image slot — and
+// `image_index` [B·T], which feature-table row each position of a batch of id rows takes (vision/anyres.ts).
 // Images are read when a batch needs them (a dataset's images do not all fit in memory as pixel values); a small cache
 // keeps the recent ones, since a DPO pair's two rows, a prompt's n samples and an epoch's repeats show the same image.
-import { readImage } from "../../../formats/image/decode.ts";
-import { pixelValues } from "../../../models/hf/vision/image-processor.ts";
-import { imageIndex } from "../../../models/hf/vision/llava.ts";
+import { ImageError, imageHeader, MAX_IMAGE_BYTES, readImage } from "../../../formats/image/decode.ts";
+import { exifOrientation } from "../../../formats/image/exif.ts";
+import { type ImageSize, imageTokenCount, maxTilesPerImage } from "../../../models/hf/vision/anyres.ts";
+import { pixelTiles } from "../../../models/hf/vision/image-processor.ts";
+import { slotImageIndex } from "../../../models/hf/vision/llava.ts";
+import { featuresPerTile } from "../../../models/hf/vision/tower.ts";
 import type { TensorData } from "../../../tensor/ir/graph.ts";
+import { describeRefusal, readUntrusted } from "../../../util/untrusted-file.ts";
 import type { HfVision } from "./model.ts";
 
 const CACHED_IMAGES = 64;
 
+interface Processed {
+  /** float32 [tiles, 3, S, S]. */
+  data: Float32Array;
+  tiles: number;
+  /** The image's size as the processor saw it (EXIF orientation applied). */
+  size: ImageSize;
+}
+
 export class ImageFeeds {
-  private readonly cache = new Map<string, Float32Array>();
+  private readonly cache = new Map<string, Processed>();
 
   constructor(private readonly vision: HfVision) {}
 
-  /** One image's pixel values [3, S, S]; throws ImageError (ALN7026) naming the file. */
-  async pixels(file: string): Promise<Float32Array> {
+  /** One image's tiles' pixel values; throws ImageError (ALN7026) naming the file. */
+  async pixels(file: string): Promise<Processed> {
     const known = this.cache.get(file);
     if (known) {
       // Most recently used last.
@@ -25,15 +38,16 @@ export class ImageFeeds {
       this.cache.set(file, known);
       return known;
     }
-    const { data } = pixelValues(await readImage(file), this.vision.processor);
-    this.cache.set(file, data);
+    const { data, tiles, size } = pixelTiles(await readImage(file), this.vision.processor);
+    const made = { data, tiles, size };
+    this.cache.set(file, made);
     if (this.cache.size > CACHED_IMAGES) this.cache.delete(this.cache.keys().next().value as string);
-    return data;
+    return made;
   }
 
   /**
-   * The feeds of the id rows `ids` (int64 [R, T]): slot k of `pixel_values` holds `slots[k]` (zeros where null or past
-   * the list), and row r's image tokens take slot `rowSlot[r]`'s features.
+   * The feeds of the id rows `ids` (int64 [R, T]): image slot k of `pixel_values` holds `slots[k]`'s tiles (zeros where
+   * null or past the list), and row r's image tokens take slot `rowSlot[r]`'s features.
    */
   async feeds(
     ids: TensorData,
@@ -41,17 +55,26 @@ export class ImageFeeds {
     slots: readonly (string | null | undefined)[],
     images: number,
   ): Promise<{ pixel_values: TensorData; image_index: TensorData }> {
-    const side = this.vision.config.vision.imageSize;
-    const per = 3 * side * side;
-    const data = new Float32Array(images * per);
+    const c = this.vision.config;
+    const side = c.vision.imageSize;
+    const perTile = 3 * side * side;
+    const tiles = maxTilesPerImage(c);
+    const data = new Float32Array(images * tiles * perTile);
+    const sizes: (ImageSize | null)[] = [];
     for (let k = 0; k < images; k++) {
       const file = slots[k];
-      if (file) data.set(await this.pixels(file), k * per);
+      if (!file) {
+        sizes.push(null);
+        continue;
+      }
+      const p = await this.pixels(file);
+      data.set(p.data, k * tiles * perTile);
+      sizes.push(p.size);
     }
     const [rows, length] = ids.shape as [number, number];
-    const index = imageIndex(idRows(ids.data as BigInt64Array, rows, length), this.vision.imageTokenId, rowSlot, images, this.vision.perImage);
+    const index = slotImageIndex(c, idRows(ids.data as BigInt64Array, rows, length), rowSlot, sizes);
     return {
-      pixel_values: { dtype: "float32", shape: [images, 3, side, side], data },
+      pixel_values: { dtype: "float32", shape: [images * tiles, 3, side, side], data },
       image_index: { dtype: "int64", shape: [index.length], data: index },
     };
   }
@@ -65,6 +88,28 @@ export class ImageFeeds {
       files.length,
     );
   }
+}
+
+const sizes = new Map<string, ImageSize>();
+
+/**
+ * The image tokens a prompt needs for `file` (one per feature row): a LLaVA's fixed count; LLaVA-NeXT's depends on the
+ * image's size, read from its header (EXIF orientation applied, as the processor sees it), remembered per path.
+ */
+export function imageTokensFor(vision: HfVision, file: string): number {
+  const c = vision.config;
+  if (!c.pinpoints) return featuresPerTile(c);
+  let size = sizes.get(file);
+  if (!size) {
+    const r = readUntrusted(file, { maxBytes: MAX_IMAGE_BYTES });
+    if (!r.ok) throw new ImageError(`image ${describeRefusal(r, MAX_IMAGE_BYTES)}`);
+    const h = imageHeader(r.bytes, file);
+    // Orientations 5–8 turn the image a quarter.
+    size = exifOrientation(r.bytes, h.format) >= 5 ? { height: h.width, width: h.height } : { height: h.height, width: h.width };
+    if (sizes.size > 4096) sizes.clear();
+    sizes.set(file, size);
+  }
+  return imageTokenCount(c, size);
 }
 
 /** The rows of a flat [rows, length] int64 id tensor, as lists. */

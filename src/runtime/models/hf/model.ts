@@ -11,9 +11,9 @@ import { checkDecoderWeights, type DecoderShape } from "../../../models/hf/decod
 import type { HfLlavaConfig } from "../../../models/hf/llava-config.ts";
 import { readHfModelConfig } from "../../../models/hf/model-config.ts";
 import { decoderShapeOf } from "../../../models/hf/shape.ts";
-import { type ImageProcessorSpec, processedSize, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
+import { type ImageProcessorSpec, processorMismatch, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
 import { llavaProgramName } from "../../../models/hf/vision/llava.ts";
-import { imageTokensPerImage, visionWeightProblem } from "../../../models/hf/vision/tower.ts";
+import { visionWeightProblem } from "../../../models/hf/vision/tower.ts";
 import {
   checkHfTensors,
   describeHfTensorProblem,
@@ -64,11 +64,9 @@ export interface HfModel {
 export interface HfVision {
   config: HfLlavaConfig;
   processor: ImageProcessorSpec;
-  /** The image token's text, which a prompt holds where its image goes (expanded to `perImage` copies before encoding). */
+  /** The image token's text, which a prompt holds where its image goes (expanded to one copy per feature row before encoding: images.ts imageTokensFor). */
   imageToken: string;
   imageTokenId: number;
-  /** Feature rows (and so image tokens) per image. */
-  perImage: number;
 }
 
 /** A checkpoint directory holds a Hugging Face model (not an alignc TinyVLM checkpoint): its config.json names an architecture. */
@@ -138,13 +136,9 @@ function visionOf(dir: string, config: HfLlavaConfig, tokenizer: HfTextTokenizer
     throw new HfCheckpointError(
       `${dir}: the image token ${JSON.stringify(imageToken)} (id ${config.imageTokenId}) does not encode to itself; the tokenizer must have it as an added token`,
     );
-  const size = processedSize(processor.spec);
-  const side = config.vision.imageSize;
-  if (size?.height !== side || size.width !== side)
-    throw new HfCheckpointError(
-      `${processor.spec.file}: the processor makes ${size ? `${size.height}×${size.width}` : "images of varying size"} pixel values, and the vision tower reads ${side}×${side} (vision_config.image_size); they do not belong together`,
-    );
-  return { config, processor: processor.spec, imageToken, imageTokenId: config.imageTokenId, perImage: imageTokensPerImage(config) };
+  const mismatch = processorMismatch(processor.spec, config);
+  if (mismatch) throw new HfCheckpointError(`${dir}: ${mismatch}; they do not belong together`);
+  return { config, processor: processor.spec, imageToken, imageTokenId: config.imageTokenId };
 }
 
 /** Whether encoding with special tokens puts the BOS token first (Llama's post-processor does, Qwen2's does not). */

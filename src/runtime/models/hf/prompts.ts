@@ -9,10 +9,12 @@
 // as the image token); a plain prompt that already holds the image token (LLaVA's own "USER: <image>\n…" prompts) is
 // used as it is, and one that does not is the user's turn of a one-message conversation — an image needs a place in
 // the prompt, and the model's own template says where. The image token is then repeated once per feature row, as the
-// processors do (LlavaProcessor: `text.replace(image_token, image_token * n)`), before encoding.
+// processors do (LlavaProcessor: `text.replace(image_token, image_token * n)`; LLaVA-NeXT's n depends on the image's
+// size), before encoding.
 import type { WorldItem } from "../../world/format.ts";
 import type { ChatContentPart, ChatMessage } from "../tokenizer/chat-template.ts";
 import type { ScoredSequence } from "./feeds.ts";
+import { imageTokensFor } from "./images.ts";
 import { HfCheckpointError, type HfModel, type HfVision, promptIds } from "./model.ts";
 import type { HfPair } from "./train.ts";
 
@@ -30,7 +32,7 @@ export function itemPromptIds(model: HfModel, item: PromptItem): number[] {
     throw new HfCheckpointError(
       `item ${item.id ?? "(prompt)"}: its prompt holds the image token ${JSON.stringify(vision.imageToken)} ${parts.length - 1} times; an item shows one image, so the prompt needs it once`,
     );
-  const ids = model.tokenizer.encode(parts.join(vision.imageToken.repeat(vision.perImage)));
+  const ids = model.tokenizer.encode(parts.join(vision.imageToken.repeat(imageTokensFor(vision, item.image))));
   // A rendered template carries its own special tokens; a plain prompt gets BOS as plain prompts do.
   return conversation || model.bosId === undefined ? ids : [model.bosId, ...ids];
 }

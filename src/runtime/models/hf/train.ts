@@ -10,7 +10,7 @@ import { decoderWeightSpecs, type WeightSpec } from "../../../models/hf/decoder.
 import { type AdapterSpec, adapterSpecs, type HfAdapterValues, type HfLora } from "../../../models/hf/lora.ts";
 import { type HfLossOptions, hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../../../models/hf/train.ts";
 import { llavaBatchImages, llavaLossImages } from "../../../models/hf/vision/llava.ts";
-import { visionWeightSpecs } from "../../../models/hf/vision/tower.ts";
+import { IMAGE_NEWLINE, visionWeightSpecs } from "../../../models/hf/vision/tower.ts";
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import { DPO_METRICS } from "../../../models/layers/preference.ts";
 import { allocate } from "../../../tensor/ir/dtype.ts";
@@ -75,7 +75,9 @@ export class HfTrainerPool extends TrainerHandoff {
     if (lora?.projectorLr !== undefined && !vision)
       throw new HfCheckpointError(`${model.dir}: lora.projector_lr trains a multimodal projector, and ${model.architecture} has none`);
     const projector = vision ? visionWeightSpecs(vision.config).filter((w) => isProjector(w.name)) : [];
-    this.fullyTrained = lora ? (lora.projectorLr !== undefined ? projector : []) : [...decoderWeightSpecs(model.shape), ...projector];
+    // Full fine-tuning also trains LLaVA-NeXT's image_newline (a parameter, not a module: a PEFT adapter cannot save it, so LoRA leaves it frozen).
+    const newline = vision ? visionWeightSpecs(vision.config).filter((w) => w.name === IMAGE_NEWLINE) : [];
+    this.fullyTrained = lora ? (lora.projectorLr !== undefined ? projector : []) : [...decoderWeightSpecs(model.shape), ...projector, ...newline];
     this.images = vision ? new ImageFeeds(vision) : undefined;
   }
 
@@ -133,13 +135,13 @@ export class HfTrainerPool extends TrainerHandoff {
     return frozen.length > 0 ? { trainable, frozen, externalFolder: this.model.weights.folder } : { trainable };
   }
 
-  /** What the loss of this pool's programs trains, whether it recomputes its layers, and (a LLaVA) how many images a micro-batch shows. */
-  lossOptions(o: Pick<HfTrainingOptions, "recompute">, images: number): HfLossOptions {
+  /** What the loss of this pool's programs trains, whether it recomputes its layers, and (a LLaVA) how its images meet the text. */
+  lossOptions(o: Pick<HfTrainingOptions, "recompute">): HfLossOptions {
     const vision = this.model.vision;
     return {
       ...(this.lora ? { lora: this.lora, adapters: this.adapters } : {}),
       recompute: o.recompute === true,
-      ...(vision ? { images: llavaLossImages(vision.config, images) } : {}),
+      ...(vision ? { images: llavaLossImages(vision.config) } : {}),
     };
   }
 
@@ -285,7 +287,7 @@ export async function trainHfSft(
         o,
         pool.batch(hfSequenceBatch(model.shape, o.batch, length, scored), o.batch, length, o.batch),
         run.steps,
-        hfSftLoss(model.shape, { ...pool.lossOptions(o, o.batch), average: o.lossAverage }),
+        hfSftLoss(model.shape, { ...pool.lossOptions(o), average: o.lossAverage }),
       ),
     feeds: async (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
@@ -341,7 +343,7 @@ export async function trainHfDpo(
         o,
         pool.batch(hfDpoBatch(model.shape, o.batch, length, scored), 2 * o.batch, length, o.batch),
         run.steps,
-        hfDpoLoss(model.shape, o.objective, pool.lossOptions(o, o.batch)),
+        hfDpoLoss(model.shape, o.objective, pool.lossOptions(o)),
       ),
     feeds: async (run, { length, scored }) => {
       const parts: Record<string, TensorData>[] = [];
