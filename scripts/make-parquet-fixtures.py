@@ -9,6 +9,7 @@ test can check that both import alike:
   rlaif-v.parquet       RLAIF-V-Dataset's columns, `image` an Image() struct {bytes, path} with a JPEG embedded, `idx` int64
   llava-paths.parquet   LLaVA rows whose `image` is an Image() struct with only a path (resolved under the images root)
   trl-prompts.parquet   text-only TRL prompts, no compression
+  alignc-pairs.parquet  alignc's pair records (test/fixtures/formats/alignc-pairs.jsonl), nulls and all
   gzip.parquet          RLAIF-V pairs, gzip-compressed (plain strings for the image paths)
   zstd.parquet, lz4.parquet   the same, zstd and lz4 (alignc reads zstd only where Node's zlib has it; lz4 never)
   bad-rows.parquet      RLAIF-V pairs: an embedded image that is no image, an empty answer, a path out of the root
@@ -127,6 +128,15 @@ jsonl("llava-paths.jsonl", [{"id": r[0], "image": f"images/{r[3]}", "conversatio
 prompts = [{"prompt": "Name a colour.", "completion": "Green."}, {"prompt": "Count to three.", "completion": "One, two, three."}]
 pq.write_table(pa.Table.from_pylist(prompts), out / "trl-prompts.parquet", compression="none")
 jsonl("trl-prompts.jsonl", prompts)
+
+# ── alignc's own records, as datasets reads its JSON lines and writes them (a null scene stays null) ──
+# (test/fixtures/formats/alignc-pairs.jsonl: its image, images/red.png, is here too)
+# Arrow gives each row every column: a pair without a `source` would hold a null one, which alignc refuses, so the
+# second pair names its source (the first's fields then stand null in it, and its in the first).
+rows = [json.loads(line) for line in (out.parent / "formats" / "alignc-pairs.jsonl").read_text().splitlines()]
+rows[1]["source"] = {"kind": "file", "file": "prefs.jsonl", "row": 2, "format": "trl"}
+jsonl("alignc-pairs.jsonl", rows)
+pq.write_table(pa.Table.from_pylist(rows), out / "alignc-pairs.parquet")
 
 # ── codecs: the same RLAIF-V pairs with image paths as strings ──
 plain = pa.Table.from_pylist([{"image": f"images/{r[3]}", "question": r[0], "chosen": r[1], "rejected": r[2]} for r in rl_rows])

@@ -87,6 +87,12 @@ describe("Parquet files import as the JSON lines files that say the same", () =>
     sameAsJsonl("trl-prompts", "trl", "prompts");
   });
 
+  test("alignc's own records keep their nulls (a text item's image, scene and negative)", () => {
+    const r = sameAsJsonl("alignc-pairs", "alignc", "pairs");
+    const text = (r.dataset.records as PairRecord[])[1]?.item;
+    assert.deepEqual([text?.image, text?.scene, text?.negative], [null, null, null]);
+  });
+
   test("gzip through node:zlib; zstd where Node's zlib has it; lz4 refused with what to do", () => {
     const gzip = importOf("gzip.parquet", "rlaif_v", "pairs");
     assert.deepEqual(gzip.problems, []);

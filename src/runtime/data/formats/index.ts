@@ -113,9 +113,10 @@ function emptyProblem(kind: DatasetKind, record: WorldItem | AligncRecord): RowE
 function forEachValue(
   file: string,
   onRow: (row: number, value: unknown, text?: string) => void,
-  opts: { images?: EmbeddedImages; onBytes?: (chunk: Buffer) => void } = {},
+  opts: { format: FileFormat; images?: EmbeddedImages; onBytes?: (chunk: Buffer) => void },
 ): number {
-  if (isParquetFile(file)) return forEachParquetRow(file, (row, columns) => onRow(row, parquetRowValue(columns, opts.images)), opts.onBytes);
+  const nulls = opts.format === "alignc" ? "keep" : "absent";
+  if (isParquetFile(file)) return forEachParquetRow(file, (row, columns) => onRow(row, parquetRowValue(columns, opts.images, nulls)), opts.onBytes);
   return forEachRow(file, ({ row, text }) => (isRowError(text) ? onRow(row, text) : onRow(row, parseRow(text), text)), opts.onBytes);
 }
 
@@ -187,7 +188,7 @@ export function importFile(opts: ImportOptions): ImportResult {
       })();
       if (problem !== undefined) problems.push(rowProblemLine(file, row, problem));
     },
-    { images: embedded },
+    { format, images: embedded },
   );
   return { dataset: datasetOf(kind, records, opts), problems, rows: rowCount };
 }
@@ -228,7 +229,7 @@ export function fileDigest(opts: Pick<ImportOptions, "file" | "format" | "fields
       (_row, value) => {
         if (!isRowError(value)) images.push(...module.imagesOf(renameFields(value, opts.fields ?? {})));
       },
-      { onBytes: (chunk) => h.update(chunk) },
+      { format: opts.format, onBytes: (chunk) => h.update(chunk) },
     );
   } catch (e) {
     if (!(e instanceof FileRowsError)) throw e;

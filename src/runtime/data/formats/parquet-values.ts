@@ -1,8 +1,9 @@
 // A Parquet row as the JSON row it stands for, so the format modules parse both alike: 64-bit integers as numbers,
-// strings checked as UTF-8, binary that holds text as text, timestamps as ISO strings, a null field of a row or struct
-// as an absent field (Arrow cannot leave a field out of one row), and `datasets`' Image() — a struct {bytes, path} — as an image path:
+// strings checked as UTF-8, binary that holds text as text, timestamps as ISO strings, and `datasets`' Image() — a struct {bytes, path} — as an image path:
 // with bytes, the path of the bytes written into the entry (embedded-images.ts); with only a path, the path as written,
-// which the import resolves under the images root as it does a JSON row's.
+// which the import resolves under the images root as it does a JSON row's. Arrow cannot leave a field out of one row
+// (a struct has all its fields, a missing one null): for the trainer formats, whose rows leave out what they lack, a
+// null field reads as absent; alignc's own records hold nulls (an item's `scene`, `negative`) and keep them.
 import { inputProblem } from "../../../diagnostics/input-problems.ts";
 import { decodeUtf8 } from "../../../util/utf8.ts";
 import type { EmbeddedImages } from "./embedded-images.ts";
@@ -28,7 +29,7 @@ function isImageStruct(v: object): v is { bytes?: Uint8Array | null; path?: stri
  * What `where` (a field path, `images[0]`) holds, as JSON would hold it. `images` is where embedded images go; without
  * it (a store key's digest, which hashes the file itself) an embedded image reads as null.
  */
-function jsonValue(v: unknown, where: string, images: EmbeddedImages | undefined): unknown {
+function jsonValue(v: unknown, where: string, images: EmbeddedImages | undefined, nulls: Nulls): unknown {
   if (v === null || v === undefined) return null;
   if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   if (v instanceof NotUtf8) throw new ValueProblem(rowError(inputProblem("rowNotUtf8", { where: `'${where}'`, offset: v.invalidAt })));
@@ -39,10 +40,10 @@ function jsonValue(v: unknown, where: string, images: EmbeddedImages | undefined
     throw new ValueProblem(rowError(`'${where}' holds binary data that is not text; an image column must be datasets' Image() (a struct {bytes, path})`));
   }
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
-  if (Array.isArray(v)) return v.map((x, i) => jsonValue(x, `${where}[${i}]`, images));
+  if (Array.isArray(v)) return v.map((x, i) => jsonValue(x, `${where}[${i}]`, images, nulls));
   if (typeof v === "object") {
     if (isImageStruct(v)) return imagePath(v, where, images);
-    return fieldsOf(v as Record<string, unknown>, `${where}.`, images);
+    return fieldsOf(v as Record<string, unknown>, `${where}.`, images, nulls);
   }
   return v;
 }
@@ -55,20 +56,23 @@ function imagePath(v: { bytes?: Uint8Array | null; path?: string | null }, where
   return placed;
 }
 
-/** A struct's fields, or a row's columns; a null one is left out (Arrow has no absent field: `datasets` writes null). */
-function fieldsOf(v: Record<string, unknown>, prefix: string, images: EmbeddedImages | undefined): Record<string, unknown> {
+/** Whether a null field is kept or read as absent. */
+export type Nulls = "keep" | "absent";
+
+/** A struct's fields, or a row's columns. */
+function fieldsOf(v: Record<string, unknown>, prefix: string, images: EmbeddedImages | undefined, nulls: Nulls): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, x] of Object.entries(v)) {
-    const value = jsonValue(x, `${prefix}${name}`, images);
-    if (value !== null) out[name] = value;
+    const value = jsonValue(x, `${prefix}${name}`, images, nulls);
+    if (value !== null || nulls === "keep") out[name] = value;
   }
   return out;
 }
 
 /** A row of top-level columns (parquet.ts) as a JSON row, or what is wrong with it. */
-export function parquetRowValue(row: Record<string, unknown>, images: EmbeddedImages | undefined): Record<string, unknown> | RowError {
+export function parquetRowValue(row: Record<string, unknown>, images: EmbeddedImages | undefined, nulls: Nulls): Record<string, unknown> | RowError {
   try {
-    return fieldsOf(row, "", images);
+    return fieldsOf(row, "", images, nulls);
   } catch (e) {
     if (e instanceof ValueProblem) return e.problem;
     throw e;
