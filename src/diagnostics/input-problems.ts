@@ -32,7 +32,8 @@ export type InputMessageId =
   | "fileUtf16"
   | "emptyField"
   | "badRow"
-  | "inputUnreadable";
+  | "inputUnreadable"
+  | "parquetUnreadable";
 
 export interface InputProblem {
   code: string;

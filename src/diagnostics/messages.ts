@@ -644,6 +644,12 @@ export const messages = {
     (a) => `${a.what} ${a.path} cannot be read: ${a.reason}`,
     "The operating system refused to read the file (permissions, a broken link, an I/O error), or the file was replaced while alignc read it.",
   ),
+  parquetUnreadable: def<{ file: string; problem: string }>(
+    "ALN6012",
+    "error",
+    (a) => `${a.file} cannot be read as Parquet: ${a.problem}`,
+    "A data file ending in .parquet is read as Parquet, as Hugging Face `datasets` and pyarrow write it: the file must start and end with Parquet's magic bytes and hold a footer that parses; its columns must be uncompressed or compressed with a codec alignc reads (snappy, the default of pyarrow and `datasets`, gzip, brotli, and zstd where Node's zlib has it); a row group is read into memory whole, up to a cap. A file cut short, of another kind, or compressed otherwise is refused before any row is read; rewriting it with pyarrow's defaults (`pyarrow.parquet.write_table(pyarrow.parquet.read_table(IN), OUT)`) fixes the codec and the row groups (docs/formats.md#parquet).",
+  ),
 
   // ── ALN7xxx run-time failures ──────────────────────────────────────────────
   nodeFailed: failure(

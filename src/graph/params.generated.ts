@@ -191,7 +191,7 @@ export interface DataShapesParams {
 
 /** data.file: Records from a JSONL or JSON file in alignc's own format or a common trainer format; image paths are relative to `images`. */
 export interface DataFileParams {
-  /** The .jsonl or .json file, relative to the .align file. */
+  /** The .jsonl, .json or .parquet file, relative to the .align file. */
   path: string;
   /** What each record is. */
   kind: "prompts" | "samples" | "rated" | "pairs";

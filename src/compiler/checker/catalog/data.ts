@@ -225,7 +225,7 @@ const datasets: Ctor[] = [
       {
         name: "path",
         type: { t: "string", path: { what: "data file", is: "file", mustExist: true } },
-        doc: "The .jsonl or .json file, relative to the .align file.",
+        doc: "The .jsonl, .json or .parquet file, relative to the .align file.",
       },
     ],
     fields: {

@@ -1,6 +1,7 @@
 // Preference files in and out (docs/formats.md): one module per format, dispatched here. `importFile` reads a
-// user's file of any kind the catalog allows into an alignc dataset (images as absolute paths under the images
-// root), collecting row problems as `file:row: what`; `exportFile` writes a dataset as a file of a format with
+// user's file of any kind the catalog allows — JSON lines, a JSON array or Parquet — into an alignc dataset (images
+// as absolute paths under the images root, or written into the entry from a Parquet row's bytes), collecting row
+// problems as `file:row: what`; `exportFile` writes a dataset as a file of a format with
 // its images beside it; `fileDigest` is what the file and the images its rows name hash to.
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
@@ -13,8 +14,11 @@ import type { ChatTurn, WorldItem } from "../../world/format.ts";
 import { checkItem } from "../../world/read.ts";
 import type { Dataset, DatasetKind, PairRecord, RatedRecord, RatingInfo, SampleRecord } from "../prefdata/records.ts";
 import { type AligncRecord, alignc, parseRecord, type RecordKind, writeRecord } from "./alignc.ts";
+import { EmbeddedImages } from "./embedded-images.ts";
 import { llava } from "./llava.ts";
 import { msSwift } from "./ms-swift.ts";
+import { forEachParquetRow, isParquetFile } from "./parquet.ts";
+import { parquetRowValue } from "./parquet-values.ts";
 import { rlaifV } from "./rlaif-v.ts";
 import { FileRowsError, fileRowsError, forEachRow, imageRoot, parseRow, renameFields, resolveImage } from "./rows.ts";
 import { sharegpt } from "./sharegpt.ts";
@@ -25,6 +29,7 @@ export { alignc, parseItem, parseRecord, writeRecord } from "./alignc.ts";
 export { IMAGE_PLACEHOLDER, stripPlaceholders } from "./common.ts";
 export { llava } from "./llava.ts";
 export { msSwift } from "./ms-swift.ts";
+export { isParquetFile, READ_CODECS } from "./parquet.ts";
 export { rlaifV } from "./rlaif-v.ts";
 export { badRowsMessage, FileRowsError, forEachRow, imageRoot, MAX_PROBLEMS, parseRow, renameFields, resolveImage, splitRows } from "./rows.ts";
 export { renderErrors, SCHEMAS, schemaProblem } from "./schemas.ts";
@@ -54,6 +59,11 @@ export interface ImportOptions {
   /** For kind rated: the rating the records' scores must fit (the node's aspects and scale). */
   aspects?: readonly string[];
   scale?: { min: number; max: number };
+  /**
+   * Where the images a Parquet file's rows hold as bytes are written (`<sha256>.<ext>`): a folder of the import
+   * node's entry. A file with such images cannot be imported without it.
+   */
+  embeddedImages?: string;
 }
 
 export interface ImportResult {
@@ -96,6 +106,20 @@ function emptyProblem(kind: DatasetKind, record: WorldItem | AligncRecord): RowE
   return undefined;
 }
 
+/**
+ * Calls `onRow` with each row's value — parsed JSON, or a Parquet row as the JSON it stands for — or what is wrong
+ * with it, and for JSON files the row's text; returns the row count. `onBytes` sees the file's bytes.
+ */
+function forEachValue(
+  file: string,
+  onRow: (row: number, value: unknown, text?: string) => void,
+  opts: { format: FileFormat; images?: EmbeddedImages; onBytes?: (chunk: Buffer) => void },
+): number {
+  const nulls = opts.format === "alignc" ? "keep" : "absent";
+  if (isParquetFile(file)) return forEachParquetRow(file, (row, columns) => onRow(row, parquetRowValue(columns, opts.images, nulls)), opts.onBytes);
+  return forEachRow(file, ({ row, text }) => (isRowError(text) ? onRow(row, text) : onRow(row, parseRow(text), text)), opts.onBytes);
+}
+
 /** Reads a user's file (throws FileRowsError when the file as a whole cannot be read). */
 export function importFile(opts: ImportOptions): ImportResult {
   const { file, kind, format } = opts;
@@ -112,7 +136,9 @@ export function importFile(opts: ImportOptions): ImportResult {
   const records: (WorldItem | AligncRecord)[] = [];
   const module = FORMATS[format];
   const resolved = new Map<string, string | RowError>(); // an image named by many rows is checked (and decoded) once
+  const embedded = new EmbeddedImages(opts.embeddedImages);
   const resolve = (written: string): string | RowError => {
+    if (embedded.has(written)) return written; // checked as it was written into the entry
     const known = resolved.get(written);
     if (known !== undefined) return known;
     const r = isRowError(root) ? root : resolveImage(root, written);
@@ -120,48 +146,50 @@ export function importFile(opts: ImportOptions): ImportResult {
     return r;
   };
 
-  const rowCount = forEachRow(file, ({ row, text }) => {
-    const problem = ((): RowError | undefined => {
-      if (isRowError(text)) return text;
-      const value = parseRow(text);
-      let record: WorldItem | AligncRecord | RowError;
-      if (kind === "prompts" && format === "alignc") {
-        // alignc prompts: world items, checked as the world reader checks them.
-        const item = checkItem(isRowError(value) ? text : JSON.stringify(renameFields(value, fields)), undefined);
-        record = typeof item === "string" ? rowError(item) : item;
-      } else if (isRowError(value)) return value;
-      else {
-        const renamed = renameFields(value, fields);
-        if (format === "alignc") record = parseRecord(kind as RecordKind, renamed, { kind: "file", file, row, format });
-        else if (kind === "prompts") {
-          const p = module.parsePrompt(renamed);
-          record = isRowError(p) ? p : importedItem(p.id ?? `${base}:${row}`, p.prompt, p.answer, p.image, p.messages);
-        } else {
-          const p = module.parsePair(renamed);
-          record = isRowError(p) ? p : pairOf(p, `${base}:${row}`, { kind: "file", file, row, format });
+  const rowCount = forEachValue(
+    file,
+    (row, value, text) => {
+      const problem = ((): RowError | undefined => {
+        let record: WorldItem | AligncRecord | RowError;
+        if (kind === "prompts" && format === "alignc" && (!isRowError(value) || text !== undefined)) {
+          // alignc prompts: world items, checked as the world reader checks them (a JSON row that does not parse too).
+          const item = checkItem(isRowError(value) ? (text as string) : JSON.stringify(renameFields(value, fields)), undefined);
+          record = typeof item === "string" ? rowError(item) : item;
+        } else if (isRowError(value)) return value;
+        else {
+          const renamed = renameFields(value, fields);
+          if (format === "alignc") record = parseRecord(kind as RecordKind, renamed, { kind: "file", file, row, format });
+          else if (kind === "prompts") {
+            const p = module.parsePrompt(renamed);
+            record = isRowError(p) ? p : importedItem(p.id ?? `${base}:${row}`, p.prompt, p.answer, p.image, p.messages);
+          } else {
+            const p = module.parsePair(renamed);
+            record = isRowError(p) ? p : pairOf(p, `${base}:${row}`, { kind: "file", file, row, format });
+          }
         }
-      }
-      if (isRowError(record)) return record;
-      const id = record.id;
-      if (ids.has(id)) return rowError(`id '${id}' was already used in row ${ids.get(id)}; ids must be unique`);
-      const empty = emptyProblem(kind, record);
-      if (empty) return empty;
-      if (kind === "rated") {
-        const bad = scoreProblem(record as RatedRecord, opts.aspects ?? [], opts.scale ?? { min: 0, max: 0 });
-        if (bad) return rowError(bad);
-      }
-      const item = "item" in record ? record.item : record;
-      if (item.image) {
-        const abs = resolve(item.image);
-        if (isRowError(abs)) return abs;
-        item.image = abs;
-      }
-      ids.set(id, row);
-      records.push(record);
-      return undefined;
-    })();
-    if (problem !== undefined) problems.push(rowProblemLine(file, row, problem));
-  });
+        if (isRowError(record)) return record;
+        const id = record.id;
+        if (ids.has(id)) return rowError(`id '${id}' was already used in row ${ids.get(id)}; ids must be unique`);
+        const empty = emptyProblem(kind, record);
+        if (empty) return empty;
+        if (kind === "rated") {
+          const bad = scoreProblem(record as RatedRecord, opts.aspects ?? [], opts.scale ?? { min: 0, max: 0 });
+          if (bad) return rowError(bad);
+        }
+        const item = "item" in record ? record.item : record;
+        if (item.image) {
+          const abs = resolve(item.image);
+          if (isRowError(abs)) return abs;
+          item.image = abs;
+        }
+        ids.set(id, row);
+        records.push(record);
+        return undefined;
+      })();
+      if (problem !== undefined) problems.push(rowProblemLine(file, row, problem));
+    },
+    { format, images: embedded },
+  );
   return { dataset: datasetOf(kind, records, opts), problems, rows: rowCount };
 }
 
@@ -195,14 +223,13 @@ export function fileDigest(opts: Pick<ImportOptions, "file" | "format" | "fields
   const module = FORMATS[opts.format] ?? alignc;
   const images: string[] = [];
   try {
-    forEachRow(
+    // A Parquet file's embedded images are in its bytes; only the images its rows name by path are hashed below.
+    forEachValue(
       opts.file,
-      ({ text }) => {
-        if (isRowError(text)) return;
-        const value = parseRow(text);
+      (_row, value) => {
         if (!isRowError(value)) images.push(...module.imagesOf(renameFields(value, opts.fields ?? {})));
       },
-      (chunk) => h.update(chunk),
+      { format: opts.format, onBytes: (chunk) => h.update(chunk) },
     );
   } catch (e) {
     if (!(e instanceof FileRowsError)) throw e;

@@ -205,23 +205,31 @@ export function resolveImage(root: ImageRoot, written: string, decode = true): s
   const read = decode ? readUntrusted(written, { root, maxBytes: MAX_IMAGE_BYTES }) : undefined;
   const checked = read ?? checkImagePath(root, written);
   if (!checked.ok) return refused(refusalProblem(checked, "image", MAX_IMAGE_BYTES, { shown: written, root: root.dir }));
-  if (read?.ok) {
-    try {
-      // A PNG is decoded whole (alignc's own decoder, with its caps); a JPEG or WebP has its header checked here and is
-      // decoded when a model reads it (src/formats/image/).
-      if (sniffImageFormat(read.bytes) === "png") decodePng(read.bytes);
-      else imageHeader(read.bytes, written);
-    } catch (e) {
-      if (e instanceof ImageError) return refused(inputProblem("imageUnreadable", { image: written, reason: e.message.replace(`${written}: `, "") }));
-      if (!(e instanceof PngError)) throw e;
-      return refused(
-        e.kind === "too-large"
-          ? inputProblem("imageTooLarge", { image: written, width: e.width, height: e.height, limit: IMAGE_CAPS })
-          : inputProblem("imageUnreadable", { image: written, reason: e.message }),
-      );
-    }
+  const problem = read?.ok ? imageBytesProblem(read.bytes, written) : undefined;
+  return problem ?? path.resolve(root.dir, written);
+}
+
+/**
+ * What is wrong with an image's bytes (`shown`: how messages name it), if anything: a PNG is decoded whole (alignc's
+ * own decoder, with its caps); a JPEG or WebP has its header checked here and is decoded when a model reads it
+ * (src/formats/image/); anything else is refused.
+ */
+export function imageBytesProblem(bytes: Buffer, shown: string): RowError | undefined {
+  if (bytes.length > MAX_IMAGE_BYTES)
+    return rowError(inputProblem("inputTooLarge", { what: "image", path: shown, size: formatBytes(bytes.length), limit: formatBytes(MAX_IMAGE_BYTES) }));
+  try {
+    if (sniffImageFormat(bytes) === "png") decodePng(bytes);
+    else imageHeader(bytes, shown);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ImageError) return rowError(inputProblem("imageUnreadable", { image: shown, reason: e.message.replace(`${shown}: `, "") }));
+    if (!(e instanceof PngError)) throw e;
+    return rowError(
+      e.kind === "too-large"
+        ? inputProblem("imageTooLarge", { image: shown, width: e.width, height: e.height, limit: IMAGE_CAPS })
+        : inputProblem("imageUnreadable", { image: shown, reason: e.message }),
+    );
   }
-  return path.resolve(root.dir, written);
 }
 
 const checkImagePath = (root: ImageRoot, written: string) => checkUntrusted(written, { root, maxBytes: MAX_IMAGE_BYTES });

@@ -1,9 +1,10 @@
 // data.file: records from a user's file (docs/formats.md): prompts in any format, pairs in any format, samples
-// and rated samples in alignc's format. One JSON object per line (.jsonl) or a JSON array (.json); images
-// relative to `images` (default: the file's directory) and never outside it; fields may be renamed with `fields`.
-// The records and copies of their images are written into the store entry, and the file's and images' bytes are
-// part of the node's key, so an edited file is read again. Every bad row is reported as `file:row: what`.
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+// and rated samples in alignc's format. One JSON object per line (.jsonl), a JSON array (.json) or Parquet
+// (.parquet); images relative to `images` (default: the file's directory) and never outside it, or a Parquet row's
+// own bytes; fields may be renamed with `fields`. The records and copies of their images are written into the store
+// entry, and the file's and images' bytes are part of the node's key, so an edited file is read again. Every bad
+// row is reported as `file:row: what`.
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { MAX_IMAGE_BYTES, refusalProblem, renderInputProblem } from "../../../diagnostics/input-problems.ts";
 import { nodeKind } from "../../../graph/node-kinds.ts";
@@ -31,11 +32,22 @@ function importOptionsOf(s: FileSettings, entryDir: string): ImportOptions {
   return opts;
 }
 
+/** Where the import writes a Parquet file's embedded images: a folder of the entry, removed once they are placed. */
+const EMBEDDED_DIR = ".embedded";
+
+/** Whether `image` is one the import wrote into the entry from the file's own bytes (checked as it was written). */
+const isEmbedded = (image: string, out: string): boolean => path.dirname(image) === path.join(out, EMBEDDED_DIR);
+
 /**
  * Copies a user's image (checked when the file was imported) into the entry, through the untrusted reader again:
- * a file swapped for a FIFO or a link out of the root since the check is refused, not followed.
+ * a file swapped for a FIFO or a link out of the root since the check is refused, not followed. An embedded image
+ * is the entry's own file already.
  */
-function copyImage(image: string, root: ImageRoot | undefined, to: string): void {
+function copyImage(image: string, root: ImageRoot | undefined, to: string, out: string): void {
+  if (isEmbedded(image, out)) {
+    copyFileSync(image, to);
+    return;
+  }
   if (!root) throw new NodeError(`the images root of ${image} is gone`); // it existed when the rows were checked
   const read = readUntrusted(image, { root, maxBytes: MAX_IMAGE_BYTES });
   if (!read.ok) throw new NodeError(renderInputProblem(refusalProblem(read, "image", MAX_IMAGE_BYTES, { root: root.dir })));
@@ -48,7 +60,7 @@ function writeWorldItems(out: string, items: WorldItem[], root: ImageRoot | unde
   const stored = items.map((item, i) => {
     if (!item.image) return item;
     const name = `${IMAGES_DIR}/${i}${path.extname(item.image) || ".png"}`;
-    copyImage(item.image, root, path.join(out, name));
+    copyImage(item.image, root, path.join(out, name), out);
     return { ...item, image: name };
   });
   writeFileSync(path.join(out, ITEMS_FILE), `${stored.map((it) => JSON.stringify(it)).join("\n")}\n`);
@@ -65,11 +77,11 @@ function writeImported(out: string, dataset: Dataset, root: ImageRoot | undefine
   const records = (dataset.records as Parameters<typeof itemOf>[1][]).map((r) => {
     const item = itemOf(kind, r);
     if (!item.image) return r;
-    let copy = copies.get(item.image);
+    let copy = isEmbedded(item.image, out) ? item.image : copies.get(item.image);
     if (!copy) {
       copy = path.join(incoming, `${copies.size}${path.extname(item.image) || ".png"}`);
       mkdirSync(incoming, { recursive: true });
-      copyImage(item.image, root, copy);
+      copyImage(item.image, root, copy, out);
       copies.set(item.image, copy);
     }
     const moved = { ...item, image: copy };
@@ -94,7 +106,7 @@ export const dataFile = defineExecutor({
     return fileDigest(importOptionsOf(settings, entryDir));
   },
   async run(ctx, settings) {
-    const opts = importOptionsOf(settings, ctx.entryDir);
+    const opts = { ...importOptionsOf(settings, ctx.entryDir), embeddedImages: path.join(ctx.out, EMBEDDED_DIR) };
     const { file, kind, format } = opts;
     let result: ReturnType<typeof importFile>;
     try {
@@ -110,11 +122,13 @@ export const dataFile = defineExecutor({
     if (dataset.kind === "prompts") {
       if (format === "alignc") writeWorldItems(ctx.out, dataset.records, root);
       else writeImported(ctx.out, dataset, root);
+      rmSync(opts.embeddedImages, { recursive: true, force: true });
       const tasks: Record<string, number> = {};
       for (const it of dataset.records) tasks[it.task] = (tasks[it.task] ?? 0) + 1;
       return format === "alignc" ? { source: file, items: dataset.records.length, tasks } : { source: file, format, items: dataset.records.length, tasks };
     }
     writeImported(ctx.out, dataset, root);
+    rmSync(opts.embeddedImages, { recursive: true, force: true });
     const images = new Set(dataset.records.map((r) => r.item.image).filter((i) => i !== null)).size;
     return { source: file, format, kind, records: dataset.records.length, images };
   },
