@@ -188,7 +188,7 @@ export class WordPieceTokenizer {
 }
 
 /** BertPreTokenizer: split on whitespace (dropped), then every punctuation character is a word of its own. */
-function preTokenize(text: string): string[] {
+export function preTokenize(text: string): string[] {
   const words: string[] = [];
   let cur = "";
   for (const c of text) {
