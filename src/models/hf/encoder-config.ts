@@ -61,6 +61,11 @@ class Bad extends Error {
 export function readHfEncoderConfig(dir: string): HfEncoderConfigResult {
   const json = readConfigJson(dir);
   if (!json.ok) return json;
+  if (!isEncoderConfig(json.value)) {
+    const a = json.value.architectures;
+    const found = Array.isArray(a) && typeof a[0] === "string" ? a[0] : "no architectures list";
+    return { ok: false, problem: { kind: "unsupported-architecture", file: json.file, found, supported: HF_ENCODER_ARCHITECTURES } };
+  }
   try {
     return { ok: true, config: normalise(dir, json.value, json.file), file: json.file };
   } catch (e) {
