@@ -447,6 +447,14 @@ export const messages = {
     "A checkpoint's JSON files (config.json, the processor's settings, tokenizer.json, model.safetensors.index.json) say everything `check` and `plan` need: architecture and sizes, LoRA targets, context length, parameter counts. So a directory downloaded with only them (`huggingface-cli download … --include \"*.json\"`) checks and plans a paper-scale recipe on a laptop; `run` loads the shards and fails (ALN7025) where one is missing.",
   ),
 
+  hfEncoderMisused: def<{ model: string; architecture: string; ctor: string }>(
+    "ALN3033",
+    "error",
+    (a) => `${q(a.model)} is a sentence encoder (${a.architecture}); alignc uses encoders only as a cosine similarity's model, not in ${a.ctor}`,
+    "A Hugging Face checkpoint whose config.json names BertModel or MPNetModel (or their masked-LM forms: all-mpnet-base-v2 says MPNetForMaskedLM) is a sentence encoder: it embeds texts and generates none. alignc reads one for `cosine(model)`, the similarity BDHS compares its attempts with the ground truth by (docs/bdhs.md); sampling, rating, training and evaluating need a decoder or a vision-language model.",
+    (a) => `declare \`similarity sim = cosine(${a.model})\` and give sim to bdhs`,
+  ),
+
   // ── ALN4xxx params, sweeps, CLI ──────────────────────────────────────────
   unknownParam: def<{ name: string }>(
     "ALN4001",

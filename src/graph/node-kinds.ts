@@ -35,6 +35,11 @@ export interface NodeKindSpec {
   noHfModels?: string;
   /** As `noHfModels`, but only where the declaration writes `setting` (online BDHS: `bdhs`). */
   noHfModelsWith?: { setting: string; why: string };
+  /**
+   * The kind takes a Hugging Face sentence encoder (BertModel, MPNetModel) as its model; every other kind refuses one
+   * (ALN3033). `noHfModels` then speaks of the other Hugging Face models.
+   */
+  hfEncoders?: true;
 }
 
 const LORA_DROPOUT: UnsupportedSetting = {
@@ -84,7 +89,11 @@ export const NODE_KINDS = {
   "rater.command": { version: 1 },
   "rater.judge": { version: 1 },
   "rater.typescript": { version: 1 },
-  "similarity.cosine": { version: 1, noHfModels: "cosine similarity embeds with TinyVLM models only so far; use lexical similarity" },
+  "similarity.cosine": {
+    version: 1,
+    hfEncoders: true,
+    noHfModels: "only TinyVLM models and sentence encoders (BertModel, MPNetModel) embed",
+  },
   "similarity.lexical": { version: 1 },
   "train.sft": { version: 1, unsupported: [LORA_DROPOUT] },
   "train.dpo": { version: 1, unsupported: [LORA_DROPOUT] },

@@ -153,7 +153,7 @@ export interface ModelCheckpointParams {
   path: string;
 }
 
-/** model.hf: A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). The weights are read in place, never copied or converted; sample, rate, pair, sft, dpo, export, evaluate and judge raters run on it, bdhs, cosine similarity and online/mixed phases not yet (docs/hf-models.md). */
+/** model.hf: A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). The weights are read in place, never copied or converted; sample, rate, pair, sft, dpo, export, evaluate and judge raters run on it, bdhs and online/mixed phases not yet. A sentence encoder (BertModel, MPNetModel, as transformers or sentence-transformers saves it) is read too, only as a cosine similarity's model (docs/hf-models.md). */
 export interface ModelHfParams {
   /** Checkpoint directory. */
   path: string;
@@ -407,9 +407,9 @@ export interface RaterTypescriptParams {
   mode: "listwise" | "pairwise" | "pointwise";
 }
 
-/** similarity.cosine: Cosine similarity of pooled hidden states of a model (alignc's stand-in for a sentence embedder). */
+/** similarity.cosine: Cosine similarity of two texts' pooled hidden states under a model: a Hugging Face sentence encoder (`hf(path)` of a BertModel or MPNetModel checkpoint, e.g. sentence-transformers' all-mpnet-base-v2, which the BDHS paper uses: mean pooling as its 1_Pooling module says, cut at its max_seq_length), or a TinyVLM (text only, alignc's stand-in). Hugging Face decoders are not embedders here (docs/bdhs.md#similarity). */
 export interface SimilarityCosineParams {
-  /** How hidden states are pooled. */
+  /** How hidden states are pooled: mean over the text's tokens, or the last token (TinyVLM only; a sentence encoder pools by the mean). */
   pooling: "mean" | "last";
 }
 

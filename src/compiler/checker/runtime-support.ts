@@ -10,9 +10,9 @@ import path from "node:path";
 import { type Diagnostic, diagnostic, type Span } from "../../diagnostics/diagnostic.ts";
 import { nodeKindSpec, unsupportedSettings } from "../../graph/node-kinds.ts";
 import { fileKind } from "../../util/untrusted-file.ts";
-import { type PathSpec, type Value, valueJson, valueText } from "../values/types.ts";
+import { type PathSpec, type Type, type Value, valueJson, valueText } from "../values/types.ts";
 import { lookedFor } from "./catalog/checks.ts";
-import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
+import type { CheckedCall, HfModelInfo, ResultInfo } from "./catalog/ctor.ts";
 
 /**
  * Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file,
@@ -33,12 +33,18 @@ export function checkRuntimeSupport(
     return;
   }
   const noHf = spec.noHfModels ?? (spec.noHfModelsWith && call.settings[spec.noHfModelsWith.setting] ? spec.noHfModelsWith.why : undefined);
-  if (noHf) {
-    const hf = hfModelReference(call, infoOf);
-    if (hf) {
-      report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${noHf}` }, hf.span));
-      return;
-    }
+  const models = hfModelReferences(call, infoOf, noHf !== undefined);
+  const encoder = models.find((m) => m.info.encoder);
+  if (encoder && !spec.hfEncoders) {
+    report(
+      diagnostic("hfEncoderMisused", { model: encoder.name, architecture: encoder.info.architecture ?? "an encoder", ctor: call.ctor.name }, encoder.span),
+    );
+    return;
+  }
+  const hf = models.find((m) => !m.info.encoder);
+  if (noHf && hf) {
+    report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${noHf}` }, hf.span));
+    return;
   }
   const params = spec.unsupported ? (valueJson({ k: "record", fields: call.settings }) as Record<string, unknown>) : {};
   for (const u of unsupportedSettings(kind, params)) {
@@ -61,16 +67,35 @@ export function checkRuntimeSupport(
   checkInputPaths(call, path.dirname(declFile), report);
 }
 
-/** The first model the call names (an argument or a setting) that is a Hugging Face model, with where it is written. */
-function hfModelReference(call: CheckedCall, infoOf: (target: string) => ResultInfo | undefined): { name: string; span: Span } | undefined {
-  const isHf = (v: Value, info?: ResultInfo) => {
+/**
+ * The Hugging Face models the call names (arguments, and settings of model type, lists too), with where each is
+ * written. An argument's info is what the checker found for it; it is asked for again (checking the declaration if
+ * need be) only where a refusal depends on it (`lookUp`), so a cycle is still reported where the checker meets it.
+ */
+function hfModelReferences(
+  call: CheckedCall,
+  infoOf: (target: string) => ResultInfo | undefined,
+  lookUp: boolean,
+): { name: string; span: Span; info: HfModelInfo }[] {
+  const hfOf = (v: Value, info: ResultInfo | undefined): HfModelInfo | undefined => {
     const i = info ?? (v.k === "ref" ? infoOf(v.target) : undefined);
-    return (i?.category === "model" || i?.category === "phase") && i.hf !== undefined;
+    return i?.category === "model" || i?.category === "phase" ? i.hf : undefined;
   };
-  for (const arg of call.args) if (isHf(arg.value, arg.info)) return { name: valueText(arg.value), span: arg.span };
-  for (const [key, v] of Object.entries(call.settings))
-    if (v.k === "ref" && isHf(v)) return { name: valueText(v), span: call.valueSpans[key] ?? call.settingSpans[key] ?? call.calleeSpan };
-  return undefined;
+  const found: { name: string; span: Span; info: HfModelInfo }[] = [];
+  for (const arg of call.args) {
+    const info = arg.info || lookUp ? hfOf(arg.value, arg.info) : undefined;
+    if (info) found.push({ name: valueText(arg.value), span: arg.span, info });
+  }
+  const isModel = (t: Type | undefined) => t?.t === "ref" && t.category === "model";
+  for (const [key, v] of Object.entries(call.settings)) {
+    const type = call.ctor.fields[key]?.type;
+    if (!isModel(type) && !(type?.t === "list" && isModel(type.of))) continue;
+    for (const item of v.k === "list" ? v.items : [v]) {
+      const info = hfOf(item, undefined);
+      if (info) found.push({ name: valueText(item), span: call.valueSpans[key] ?? call.settingSpans[key] ?? call.calleeSpan, info });
+    }
+  }
+  return found;
 }
 
 function settingAt(settings: Record<string, Value>, dotted: string): Value | undefined {

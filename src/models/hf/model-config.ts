@@ -2,6 +2,7 @@
 // embeds one (llava-config.ts), told apart by `architectures[0]`. Everything that reads a checkpoint (the checker's
 // `hf(path)`, the runtime's loader) goes through here, so both accept and refuse the same files.
 import { HF_ARCHITECTURES, type HfConfigProblem, type HfDecoderConfig, normaliseHfConfig, readConfigJson } from "./config.ts";
+import { isEncoderConfig } from "./encoder-config.ts";
 import { HF_VISION_ARCHITECTURES, type HfLlavaConfig, type HfVisionArchitecture, normaliseLlavaConfig } from "./llava-config.ts";
 
 /** Every `architectures[0]` alignc reads. */
@@ -30,6 +31,16 @@ export function readHfModelConfig(dir: string): HfModelConfigResult {
     if (!llava.ok) return llava;
     return { ok: true, config: { architecture: first, text: llava.config.text, llava: llava.config }, file };
   }
+  if (isEncoderConfig(value))
+    return {
+      ok: false,
+      problem: {
+        kind: "unsupported-architecture",
+        file,
+        found: `${String(first)}, a sentence encoder (only a cosine similarity's model)`,
+        supported: HF_MODEL_ARCHITECTURES,
+      },
+    };
   const decoder = normaliseHfConfig(value, file);
   if (decoder.ok) return { ok: true, config: { architecture: decoder.config.architecture, text: decoder.config }, file };
   const p = decoder.problem;

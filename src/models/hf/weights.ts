@@ -235,7 +235,15 @@ export type HfTensorProblem =
  * non-float dtypes. An `lm_head` in a tied checkpoint is not a problem: transformers ties it and ignores the file's.
  */
 export function checkHfTensors(c: HfDecoderConfig, index: HfTensorIndex): HfTensorProblem[] {
-  const expected = expectedDecoderTensors(c);
+  return tensorProblems(expectedDecoderTensors(c), index, (canonical) => canonical === "lm_head.weight" && c.tieWordEmbeddings);
+}
+
+/** What does not match between the tensors a model reads (`expected`) and those indexed; `ignored` ones may be there unread. */
+export function tensorProblems(
+  expected: ReadonlyMap<string, number[]>,
+  index: HfTensorIndex,
+  ignored: (canonical: string) => boolean = () => false,
+): HfTensorProblem[] {
   const problems: HfTensorProblem[] = [];
   for (const [canonical, shape] of expected) {
     const t = index.tensors.get(canonical);
@@ -244,8 +252,7 @@ export function checkHfTensors(c: HfDecoderConfig, index: HfTensorIndex): HfTens
       problems.push({ kind: "shape", canonical, name: t.name, expected: shape, found: t.shape });
   }
   for (const t of index.tensors.values()) {
-    if (!expected.has(t.canonical) && !(t.canonical === "lm_head.weight" && c.tieWordEmbeddings))
-      problems.push({ kind: "unexpected", canonical: t.canonical, name: t.name });
+    if (!expected.has(t.canonical) && !ignored(t.canonical)) problems.push({ kind: "unexpected", canonical: t.canonical, name: t.name });
     if (t.dtype !== "float32" && t.dtype !== "float16" && t.dtype !== "bfloat16" && t.dtype !== "float64")
       problems.push({ kind: "dtype", canonical: t.canonical, name: t.name, found: t.dtype });
   }

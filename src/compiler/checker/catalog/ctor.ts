@@ -12,6 +12,8 @@ export interface HfModelInfo {
   architecture?: string;
   /** A vision-language model (LLaVA): it has image tokens and a projector. */
   vision?: boolean;
+  /** A sentence encoder (BertModel, MPNetModel): only a cosine similarity's model. */
+  encoder?: boolean;
   modules?: readonly string[];
   maxPositions?: number;
 }

@@ -134,7 +134,7 @@ const models: Ctor[] = [
   {
     name: "hf",
     category: "model",
-    doc: "A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). The weights are read in place, never copied or converted; sample, rate, pair, sft, dpo, export, evaluate and judge raters run on it, bdhs, cosine similarity and online/mixed phases not yet (docs/hf-models.md).",
+    doc: "A Hugging Face checkpoint directory (config.json, tokenizer.json, model.safetensors or the shards model.safetensors.index.json lists), as `huggingface-cli download` or `save_pretrained` leaves it; the path is relative to the .align file. Decoder-only LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM, in the hub's (transformers 4) or transformers 5's config layout. `check` reads config.json (never the weights) and reports an unsupported architecture, RoPE scaling or activation, and missing files; LoRA phases on it target its modules (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). The weights are read in place, never copied or converted; sample, rate, pair, sft, dpo, export, evaluate and judge raters run on it, bdhs and online/mixed phases not yet. A sentence encoder (BertModel, MPNetModel, as transformers or sentence-transformers saves it) is read too, only as a cosine similarity's model (docs/hf-models.md).",
     args: [{ name: "path", type: { t: "string" }, doc: "Checkpoint directory." }],
     fields: {
       dtype: {
@@ -670,9 +670,27 @@ const similarities: Ctor[] = [
   {
     name: "cosine",
     category: "similarity",
-    doc: "Cosine similarity of pooled hidden states of a model (alignc's stand-in for a sentence embedder).",
-    args: [{ name: "model", type: modelRef, doc: "Embedding model." }],
-    fields: { pooling: { type: { t: "enum", values: ["mean", "last"] }, default: sym("mean"), doc: "How hidden states are pooled." } },
+    doc: "Cosine similarity of two texts' pooled hidden states under a model: a Hugging Face sentence encoder (`hf(path)` of a BertModel or MPNetModel checkpoint, e.g. sentence-transformers' all-mpnet-base-v2, which the BDHS paper uses: mean pooling as its 1_Pooling module says, cut at its max_seq_length), or a TinyVLM (text only, alignc's stand-in). Hugging Face decoders are not embedders here (docs/bdhs.md#similarity).",
+    args: [{ name: "model", type: modelRef, doc: "Embedding model: a TinyVLM or a Hugging Face sentence encoder." }],
+    fields: {
+      pooling: {
+        type: { t: "enum", values: ["mean", "last"] },
+        default: sym("mean"),
+        doc: "How hidden states are pooled: mean over the text's tokens, or the last token (TinyVLM only; a sentence encoder pools by the mean).",
+      },
+    },
+    validate(call, ctx) {
+      const info = call.args[0]?.info;
+      const pooling = call.settings.pooling;
+      if ((info?.category === "model" || info?.category === "phase") && info.hf?.encoder && pooling?.k === "symbol" && pooling.name !== "mean")
+        ctx.report(
+          diagnostic(
+            "invalidValue",
+            { what: "pooling", reason: "a sentence encoder pools by the mean over its tokens, as sentence-transformers' mean Pooling does" },
+            call.valueSpans.pooling ?? call.settingSpans.pooling ?? call.calleeSpan,
+          ),
+        );
+    },
     result: () => ({ category: "similarity" }),
     node: "similarity.cosine",
     example: "similarity sim = cosine(sft)",

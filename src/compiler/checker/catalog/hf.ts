@@ -6,7 +6,8 @@ import path from "node:path";
 import { diagnostic, type Span } from "../../../diagnostics/diagnostic.ts";
 import { helpTexts } from "../../../diagnostics/messages.ts";
 import { HF_LORA_TARGETS, LORA_TARGETS } from "../../../graph/vocabulary.ts";
-import { type HfConfigProblem, hfLoraModules, MAX_HF_JSON_BYTES } from "../../../models/hf/config.ts";
+import { type HfConfigProblem, hfLoraModules, MAX_HF_JSON_BYTES, readConfigJson } from "../../../models/hf/config.ts";
+import { isEncoderConfig, readHfEncoderConfig } from "../../../models/hf/encoder-config.ts";
 import type { HfLlavaConfig } from "../../../models/hf/llava-config.ts";
 import { readHfModelConfig } from "../../../models/hf/model-config.ts";
 import { processorMismatch, readImageProcessor } from "../../../models/hf/vision/image-processor.ts";
@@ -45,8 +46,15 @@ export function inspectHf(call: CheckedCall, ctx: InspectContext): ResultInfo {
   }
 
   const info: HfModelInfo = {};
-  const config = readHfModelConfig(dir);
-  if (config.ok) {
+  const raw = readConfigJson(dir);
+  const config = raw.ok && isEncoderConfig(raw.value) ? undefined : readHfModelConfig(dir);
+  if (!config) {
+    // A sentence encoder: only a cosine similarity's model (runtime-support.ts refuses it elsewhere, ALN3033).
+    const encoder = readHfEncoderConfig(dir);
+    info.encoder = true;
+    if (encoder.ok) info.architecture = encoder.config.architecture;
+    else reportConfigProblem(encoder.problem, written, at, ctx);
+  } else if (config.ok) {
     const text = config.config.text;
     const asked = call.settings.dtype;
     const declared = text.declaredDtype;

@@ -3,7 +3,8 @@
 //  • lexical: ROUGE-L F-measure (longest common subsequence of lowercased words) or the Jaccard overlap of the
 //    word sets — no model;
 //  • cosine: the cosine of two texts' pooled final hidden states under a TinyVLM (alignc's stand-in for a sentence
-//    embedder such as all-mpnet-base-v2), text only (every image token hidden), batched through ONNX Runtime.
+//    embedder), text only (every image token hidden), batched through ONNX Runtime; with a Hugging Face sentence
+//    encoder (all-mpnet-base-v2, as the BDHS paper) it is encoder-similarity.ts.
 
 import { imageTokens, type TinyVlmConfig } from "../../../models/tinyvlm/config.ts";
 import { textHidden } from "../../../models/tinyvlm/forward.ts";
@@ -12,24 +13,17 @@ import { serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Builder } from "../../../tensor/ops/builder.ts";
 import * as op from "../../../tensor/ops/index.ts";
 import type { LoadedSession, Runtime } from "../../engine/session.ts";
-import { paramShapes, type VlmModel } from "../../models/tinyvlm/model.ts";
+import { EmbeddingSimilarity } from "./embedding-batches.ts";
+import { checkLengths, type Similarity, SimilarityError } from "./similarity-contract.ts";
 
-export interface Similarity {
-  /** What it is, e.g. "lexical(rouge_l)" or "cosine(mean)". */
-  readonly name: string;
-  /** Similarity of candidates[i] to references[i], for every i (the lists have equal length). */
-  scores(candidates: readonly string[], references: readonly string[]): Promise<number[]>;
-}
+export { cosine } from "./embedding-batches.ts";
+export { checkLengths, type Similarity, SimilarityError } from "./similarity-contract.ts";
+
+import { paramShapes, type VlmModel } from "../../models/tinyvlm/model.ts";
 
 export type SimilarityKind = "lexical" | "cosine";
 export type LexicalMeasure = "rouge_l" | "token_jaccard";
 export type Pooling = "mean" | "last";
-
-export class SimilarityError extends Error {
-  /** Its code in the message table (src/diagnostics/messages.ts, ALN7xxx). */
-  readonly code: string = "ALN7014";
-  override name = "SimilarityError";
-}
 
 // ── lexical ─────────────────────────────────────────────────────────────────
 
@@ -87,27 +81,7 @@ export function lexicalSimilarity(measure: LexicalMeasure = "rouge_l"): Similari
   };
 }
 
-function checkLengths(candidates: readonly string[], references: readonly string[]): void {
-  if (candidates.length !== references.length)
-    throw new SimilarityError(`similarity: ${candidates.length} candidates but ${references.length} references; they are compared pairwise`);
-}
-
 // ── cosine ──────────────────────────────────────────────────────────────────
-
-/** Cosine of two vectors, in float64; 0 when either is zero. */
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
 
 /**
  * The pooling program: final hidden states of [<bos>] text (every image token hidden), pooled with per-position
@@ -128,19 +102,10 @@ export function buildPooledEmbeddingProgram(c: TinyVlmConfig, params: { name: st
   return b;
 }
 
-const WIDTH_STEP = 8;
-const CACHE_LIMIT = 100_000;
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
 /** Cosine similarity of a TinyVLM's pooled hidden states. Embeddings are cached by text, so a reference compared many times is embedded once. */
-export class CosineSimilarity implements Similarity {
+export class CosineSimilarity extends EmbeddingSimilarity {
   readonly name: string;
-  private readonly cache = new Map<string, Float32Array>();
+  readonly maxLength: number;
   private readonly sessions = new Map<string, Promise<LoadedSession>>();
   private readonly weights: Record<string, TensorData> = {};
 
@@ -148,47 +113,21 @@ export class CosineSimilarity implements Similarity {
     private readonly runtime: Runtime,
     private readonly model: VlmModel,
     readonly pooling: Pooling = "mean",
-    private readonly batch = 64,
+    batch = 64,
   ) {
+    super(batch);
     if (pooling !== "mean" && pooling !== "last") throw new SimilarityError(`cosine: unknown pooling ${JSON.stringify(pooling)}; use mean or last`);
     this.name = `cosine(${pooling})`;
+    this.maxLength = model.config.textContext;
     for (const [n, t] of model.params) this.weights[`param/${n}`] = t;
   }
 
-  async scores(candidates: readonly string[], references: readonly string[]): Promise<number[]> {
-    checkLengths(candidates, references);
-    const vectors = await this.embed([...candidates, ...references]);
-    return candidates.map((_, i) => cosine(vectors[i] as Float32Array, vectors[candidates.length + i] as Float32Array));
+  /** <bos> and the text's tokens, cut to the context (text only; every image token hidden). */
+  encode(text: string): number[] {
+    return [this.model.tokenizer.bosId, ...this.model.tokenizer.encode(text)].slice(0, this.maxLength);
   }
 
-  /** Pooled embeddings of the texts (text only; texts longer than the context keep their first tokens). */
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    const tok = this.model.tokenizer;
-    const ctx = this.model.config.textContext;
-    const missing = [...new Set(texts.filter((t) => !this.cache.has(t)))];
-    if (this.cache.size + missing.length > CACHE_LIMIT) this.cache.clear();
-    const encoded = missing.map((text) => ({ text, ids: [tok.bosId, ...tok.encode(text)].slice(0, ctx) }));
-    encoded.sort((a, b) => a.ids.length - b.ids.length);
-    const found = new Map<string, Float32Array>();
-    const maxBatch = Math.max(1, Math.floor(this.batch));
-    for (let start = 0; start < encoded.length; start += maxBatch) {
-      const chunk = encoded.slice(start, start + maxBatch);
-      const longest = Math.max(...chunk.map((e) => e.ids.length));
-      const length = Math.min(Math.ceil(longest / WIDTH_STEP) * WIDTH_STEP, ctx);
-      const vectors = await this.run(
-        chunk.map((e) => e.ids),
-        Math.min(maxBatch, nextPow2(chunk.length)),
-        length,
-      );
-      chunk.forEach((e, i) => {
-        found.set(e.text, vectors[i] as Float32Array);
-        this.cache.set(e.text, vectors[i] as Float32Array);
-      });
-    }
-    return texts.map((t) => (found.get(t) ?? this.cache.get(t)) as Float32Array);
-  }
-
-  private async run(rows: number[][], batch: number, length: number): Promise<Float32Array[]> {
+  async run(rows: number[][], batch: number, length: number): Promise<Float32Array[]> {
     const c = this.model.config;
     const tok = this.model.tokenizer;
     const key = `${batch}x${length}`;

@@ -105,14 +105,10 @@ export function loadHfModel(dir: string): HfModel {
     }
     dtype = checkDecoderWeights(shape, weights.tensors);
   } catch (e) {
-    if (e instanceof ShapeError || e instanceof SafetensorsError) throw new HfCheckpointError(`${dir}: ${e.message}`, { cause: e });
-    throw e;
+    throw asCheckpointError(dir, e);
   }
   const tokenizer = HfTextTokenizer.load(dir);
-  if (tokenizer.vocabSize > config.vocabSize)
-    throw new HfCheckpointError(
-      `${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${config.vocabSize}; they do not belong together`,
-    );
+  checkTokenizerFits(dir, tokenizer.vocabSize, config.vocabSize);
   const generation = readGenerationConfig(dir);
   const stopIds = [...new Set([...generation.eos, ...config.eosTokenIds, ...(tokenizer.eosId === undefined ? [] : [tokenizer.eosId])])].sort((a, b) => a - b);
   for (const id of stopIds)
@@ -122,6 +118,17 @@ export function loadHfModel(dir: string): HfModel {
   const model: HfModel = { dir, architecture, config, shape, dtype, weights, tokenizer, chatTemplate: ChatTemplate.load(dir), stopIds, padId, bosId };
   if (llava) model.vision = visionOf(dir, llava, tokenizer);
   return model;
+}
+
+/** A weights or shape problem of the checkpoint in `dir` as the HfCheckpointError that names it; anything else as it is. */
+export function asCheckpointError(dir: string, e: unknown): unknown {
+  return e instanceof ShapeError || e instanceof SafetensorsError ? new HfCheckpointError(`${dir}: ${e.message}`, { cause: e }) : e;
+}
+
+/** A tokenizer with more tokens than the model's embedding rows belongs to another model. */
+export function checkTokenizerFits(dir: string, tokens: number, vocabSize: number): void {
+  if (tokens > vocabSize)
+    throw new HfCheckpointError(`${dir}: tokenizer.json has ${tokens} tokens but config.json's vocab_size is ${vocabSize}; they do not belong together`);
 }
 
 function visionOf(dir: string, config: HfLlavaConfig, tokenizer: HfTextTokenizer): HfVision {

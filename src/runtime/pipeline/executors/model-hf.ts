@@ -6,9 +6,12 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
+import { readConfigJson } from "../../../models/hf/config.ts";
+import { isEncoderConfig, readHfEncoderConfig } from "../../../models/hf/encoder-config.ts";
 import { findHfWeights } from "../../../models/hf/weights.ts";
 import { hashUntrusted } from "../../../util/untrusted-file.ts";
 import { HF_COPIED_FILES } from "../../models/hf/checkpoint-io.ts";
+import { type HfEncoder, loadHfEncoder } from "../../models/hf/encoder.ts";
 import { HfCheckpointError, loadHfModel } from "../../models/hf/model.ts";
 import { defineExecutor, NodeError } from "../node-executor.ts";
 import { HF_SOURCE_FILE } from "./inputs.ts";
@@ -18,6 +21,9 @@ export function hfCheckpointDigest(dir: string): string {
   const h = createHash("sha256");
   const weights = findHfWeights(dir);
   const files = [...HF_COPIED_FILES, ...(weights.ok ? [...(weights.index ? [weights.index] : []), ...weights.files].map((f) => path.basename(f)) : [])];
+  // A sentence encoder's pooling and length live in sentence-transformers' files (none for a decoder: its key stays).
+  const encoder = readHfEncoderConfig(dir);
+  if (encoder.ok) files.push(...encoder.config.files);
   for (const f of files) {
     h.update(`${f}\0`);
     const r = hashUntrusted(path.join(dir, f), { maxBytes: Number.MAX_SAFE_INTEGER }, (chunk) => h.update(chunk));
@@ -34,6 +40,7 @@ export const modelHf = defineExecutor({
   },
   async run(ctx, settings) {
     const dir = path.resolve(ctx.entryDir, settings.path);
+    if (isEncoderDir(dir)) return encoderEntry(ctx.out, dir, settings.dtype);
     let model: ReturnType<typeof loadHfModel>;
     try {
       model = loadHfModel(dir);
@@ -57,3 +64,32 @@ export const modelHf = defineExecutor({
     };
   },
 });
+
+function isEncoderDir(dir: string): boolean {
+  const json = readConfigJson(dir);
+  return json.ok && isEncoderConfig(json.value);
+}
+
+/** A sentence encoder's entry: where it is, checked by loading it (only a cosine similarity reads it). */
+function encoderEntry(out: string, dir: string, dtype: string | undefined): Record<string, unknown> {
+  let encoder: HfEncoder;
+  try {
+    encoder = loadHfEncoder(dir);
+  } catch (e) {
+    if (e instanceof HfCheckpointError) throw new NodeError(e.message, { cause: e });
+    throw e;
+  }
+  if (dtype !== undefined && dtype !== "float32")
+    throw new NodeError(`${dir}: a sentence encoder runs in float32, and dtype: ${dtype} asks for ${dtype}; leave dtype out`);
+  writeFileSync(path.join(out, HF_SOURCE_FILE), `${JSON.stringify({ dir: encoder.weights.folder }, null, 2)}\n`);
+  const c = encoder.config;
+  return {
+    source: encoder.weights.folder,
+    architecture: c.architecture,
+    encoder: true,
+    layers: c.numHiddenLayers,
+    width: c.hiddenSize,
+    max_length: c.maxLength,
+    pooling: c.pooling,
+  };
+}

@@ -2,16 +2,20 @@
 // similarity.json, that stages using it (bdhs) turn back into a Similarity with loadSimilarity. A cosine similarity
 // names its model by the model entry's path relative to the store root ("<kk>/<key>") and its key, so the
 // reference survives moving the store as a whole; it is resolved against the store that holds the similarity
-// entry (the grandparent of the entry directory: store/<kk>/<key>).
+// entry (the grandparent of the entry directory: store/<kk>/<key>). The model is a TinyVLM checkpoint or a Hugging
+// Face sentence encoder (a model.hf entry), told apart when the similarity is loaded.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
+import { EncoderCosineSimilarity } from "../../data/prefdata/encoder-similarity.ts";
 import { createSimilarity, type LexicalMeasure, type Pooling, type Similarity } from "../../data/prefdata/similarity.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { type HfEncoder, loadHfEncoder } from "../../models/hf/encoder.ts";
+import { HfCheckpointError } from "../../models/hf/model.ts";
 import { modelFromCheckpoint } from "../../models/tinyvlm/model.ts";
 import { defineExecutor, NodeError, type StoredInput } from "../node-executor.ts";
-import { loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
+import { hfDirOf, loadModel, storedModelDir, storedModelRef } from "./inputs.ts";
 
 export const SIMILARITY_JSON = "similarity.json";
 
@@ -42,7 +46,9 @@ export const similarityCosine = defineExecutor({
   settings: (p): { pooling: Pooling } => ({ pooling: p.pooling }),
   async run(ctx, { pooling }) {
     const input = ctx.input("model");
-    const model = loadModel(input); // fails here, naming the model, rather than in the stage that uses the similarity
+    // Loaded here to fail naming the model, rather than in the stage that uses the similarity.
+    const hfDir = hfDirOf(input.dir);
+    const width = hfDir === undefined ? loadModel(input).config.text.width : encoderAt(hfDir, input.node.id, pooling).config.hiddenSize;
     write(ctx.out, {
       format: "alignc-similarity",
       version: 1,
@@ -50,7 +56,7 @@ export const similarityCosine = defineExecutor({
       params: { pooling },
       model: storedModelRef(input),
     });
-    return { kind: "cosine", pooling, model: input.node.id, width: model.config.text.width };
+    return { kind: "cosine", pooling, model: input.node.id, width };
   },
 });
 
@@ -75,6 +81,21 @@ export function loadSimilarity(input: StoredInput, runtime: Runtime): Similarity
   const s = readStoredSimilarity(input);
   if (s.kind === "lexical") return createSimilarity("lexical", s.params);
   const dir = similarityModelDir(input, s);
+  const hfDir = hfDirOf(dir);
+  if (hfDir !== undefined)
+    return new EncoderCosineSimilarity(runtime, encoderAt(hfDir, s.model?.node ?? input.node.id, (s.params as { pooling: Pooling }).pooling));
   const model = modelFromCheckpoint(loadCheckpoint(dir), `${s.model?.node} (${dir})`);
   return createSimilarity("cosine", s.params, { runtime, model });
+}
+
+/** The Hugging Face sentence encoder in `dir` (a decoder is refused: check refuses it first). */
+function encoderAt(dir: string, node: string, pooling: Pooling): HfEncoder {
+  if (pooling !== "mean") throw new NodeError(`${node}: a sentence encoder pools by the mean; pooling: ${pooling} is for TinyVLM models`);
+  try {
+    return loadHfEncoder(dir);
+  } catch (e) {
+    if (e instanceof HfCheckpointError)
+      throw new NodeError(`${node}: ${e.message}; cosine similarity embeds with a sentence encoder (BertModel, MPNetModel) or a TinyVLM`, { cause: e });
+    throw e;
+  }
 }
