@@ -26,6 +26,7 @@ import { ROUND_TOKENS, sampleResponses } from "../src/runtime/data/prefdata/samp
 import { CosineSimilarity, lexicalSimilarity, type Similarity } from "../src/runtime/data/prefdata/similarity.ts";
 import type { Provider } from "../src/runtime/engine/providers.ts";
 import { Runtime } from "../src/runtime/engine/session.ts";
+import { tinyVlmCompleter } from "../src/runtime/models/tinyvlm/bdhs-completer.ts";
 import { examplesOf } from "../src/runtime/models/tinyvlm/examples.ts";
 import { Generator, type GeneratorStats } from "../src/runtime/models/tinyvlm/generate-rows.ts";
 import { requestOf } from "../src/runtime/pipeline/executors/stage-rate.ts";
@@ -98,9 +99,9 @@ interface BdhsFigures {
 
 async function benchBdhs(generator: Generator, similarity: Similarity, entries: BdhsItem[], o: BdhsOptions): Promise<BdhsFigures> {
   const before = { ...generator.stats };
-  const warm = await timed(() => runBdhs(generator, similarity, entries, o));
+  const warm = await timed(() => runBdhs(tinyVlmCompleter(generator), similarity, entries, o));
   const mid = { ...generator.stats };
-  const run = await timed(() => runBdhs(generator, similarity, entries, o));
+  const run = await timed(() => runBdhs(tinyVlmCompleter(generator), similarity, entries, o));
   const s = run.value.stats;
   return {
     similarity: similarity.name,

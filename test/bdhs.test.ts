@@ -15,6 +15,7 @@ import { type PairRecord, readDataset } from "../src/runtime/data/prefdata/recor
 import { cutSentence, flipYesNo, joinSentences, leadingYesNo, maybeFlipYesNo, splitSentences, unitEnds } from "../src/runtime/data/prefdata/sentences.ts";
 import { lexicalSimilarity } from "../src/runtime/data/prefdata/similarity.ts";
 import { saveCheckpoint } from "../src/runtime/models/checkpoint.ts";
+import { tinyVlmCompleter } from "../src/runtime/models/tinyvlm/bdhs-completer.ts";
 import { Generator, generateRows, sentenceStopTokens } from "../src/runtime/models/tinyvlm/generate-rows.ts";
 import { modelToCheckpoint, type VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
 import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
@@ -190,7 +191,7 @@ const base: BdhsOptions = {
 async function bdhs(o: Partial<BdhsOptions> = {}) {
   const g = new Generator(runtime, model);
   try {
-    return await runBdhs(g, lexicalSimilarity("rouge_l"), items, { ...base, ...o });
+    return await runBdhs(tinyVlmCompleter(g), lexicalSimilarity("rouge_l"), items, { ...base, ...o });
   } finally {
     await g.close();
   }

@@ -40,6 +40,8 @@ export interface NodeKindSpec {
    * (ALN3033). `noHfModels` then speaks of the other Hugging Face models.
    */
   hfEncoders?: true;
+  /** With `noHfModels(With)`: Hugging Face vision-language models (LLaVA) are taken, only text decoders refused. */
+  hfVisionTaken?: true;
 }
 
 const LORA_DROPOUT: UnsupportedSetting = {
@@ -54,7 +56,7 @@ const ONLINE_CHECKPOINTS: UnsupportedSetting = {
   why: "online and mixed phases take no mid-phase checkpoints (an interrupted one starts over)",
 };
 
-const HF_BDHS = "BDHS hides image tokens, and the Hugging Face text decoders have none (vision-language models come later)";
+const HF_BDHS = "BDHS hides image tokens, and text decoders have none; use a vision-language model (LLaVA) or a TinyVLM";
 const HF_ONLINE_BDHS = { setting: "bdhs", why: "BDHS hides image tokens, and text decoders have none; annotate online pairs with a rater" };
 
 export const NODE_KINDS = {
@@ -72,7 +74,7 @@ export const NODE_KINDS = {
   "stage.rate": { version: 1 },
   "stage.pair": { version: 1 },
   "stage.best": { version: 1 },
-  "stage.bdhs": { version: 1, noHfModels: HF_BDHS },
+  "stage.bdhs": { version: 1, noHfModels: HF_BDHS, hfVisionTaken: true },
   "stage.corrupt": { version: 1 },
   "stage.flip": { version: 1 },
   "stage.mix": { version: 1 },
@@ -97,8 +99,8 @@ export const NODE_KINDS = {
   "similarity.lexical": { version: 1 },
   "train.sft": { version: 1, unsupported: [LORA_DROPOUT] },
   "train.dpo": { version: 1, unsupported: [LORA_DROPOUT] },
-  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS },
-  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS },
+  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS, hfVisionTaken: true },
+  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS, hfVisionTaken: true },
   // Generated nodes (no constructor of their own): a preference phase's reference log-probs, an evaluation's parts.
   "reference.logprobs": { version: 1 },
   "eval.answers": { version: 1 },

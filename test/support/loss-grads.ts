@@ -47,7 +47,10 @@ export async function lossAndGrads(
  */
 export function dpoAgainstPeft(got: Record<string, TensorData>, want: ReadonlyMap<string, TensorData>, names: Iterable<string>): { worstGrad: number } {
   const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `${what}: alignc ${a}, peft ${b}`);
-  const first = (t: TensorData | undefined, i = 0) => (t?.data as Float32Array)[i] as number;
+  const first = (t: TensorData | undefined, i = 0) => {
+    assert.ok(t, "a result the check needs is missing");
+    return (t.data as Float32Array)[i] as number;
+  };
   close(first(got["metric/logps/chosen"]), first(want.get("logps")), "chosen log-prob");
   close(first(got["metric/logps/rejected"]), first(want.get("logps"), 1), "rejected log-prob");
   close(first(got.loss), first(want.get("loss")), "loss");

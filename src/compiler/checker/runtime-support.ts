@@ -41,7 +41,8 @@ export function checkRuntimeSupport(
     );
     return;
   }
-  const hf = models.find((m) => !m.info.encoder);
+  // A kind that takes vision-language models (BDHS) refuses only the text decoders.
+  const hf = models.find((m) => !m.info.encoder && !(spec.hfVisionTaken && m.info.vision));
   if (noHf && hf) {
     report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${noHf}` }, hf.span));
     return;

@@ -36,12 +36,18 @@ export interface HfGenerateSpec extends StepChoice {
   promptLength: number;
   /** Most new tokens per row. */
   steps: number;
+  /**
+   * An input `prompt_keep` float32 [B, W]: 0 hides that prompt position's key from every query (BDHS masks image
+   * tokens so); positions and the other keys are unchanged. Without it every real prompt token is visible.
+   */
+  promptKeep?: boolean;
 }
 
 /**
  * Inputs: `prompt` int64 [B, W], `prompt_length` int64 [B] (≥ 1), `rope_cos`, `rope_sin` float32 [W + steps, headDim].
  * Outputs: `tokens` int64 [B, steps] (pad after a stop), `logprobs` float32 [B, steps] (log p of each chosen token
- * under the untempered model; 0 after a stop), `lengths` int64 [B] (tokens made, the stop token included). With
+ * under the untempered model; 0 after a stop), `lengths` int64 [B] (tokens made, the stop token included); with
+ * `spec.promptKeep` also the input `prompt_keep` float32 [B, W]. With
  * `adapters`, the decoder with those LoRA adapters (lora.ts), as the policy of an online phase samples.
  */
 export function buildHfGenerateProgram(
@@ -68,7 +74,8 @@ export function buildHfGenerateProgram(
   const sinAll = asDtype(ropeSin);
 
   // Prefill: [B, W] prompts, positions 0..W−1 (padding sits after each row's real tokens, so positions match).
-  const promptMask = op.cast(op.less(b.tensor("int64", range(tp), [1, tp]), op.unsqueeze(promptLength, [1])), "float32"); // [B, W]
+  const real = op.cast(op.less(b.tensor("int64", range(tp), [1, tp]), op.unsqueeze(promptLength, [1])), "float32"); // [B, W]
+  const promptMask = spec.promptKeep ? op.mul(real, b.input("prompt_keep", "float32", [bsz, tp])) : real;
   const prefillTable = (x: Tensor) => op.unsqueeze(op.slice(x, [0], [tp], [0]), [0, 2]); // [1, W, 1, hd]
   const cache = { cos: prefillTable(cosAll), sin: prefillTable(sinAll) };
   const bias = attentionBias(promptMask, tp);

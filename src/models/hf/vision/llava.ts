@@ -162,7 +162,8 @@ function withReplaced(weights: VisionWeights, adapters: HfAdapterValues | undefi
 
 /**
  * Generation with images (../generate.ts's KV-cache program, the images merged into the prompts' embeddings): its
- * inputs plus `pixel_values` float32 [I · tiles, 3, S, S] and `image_index` int64 [B·W] over the padded prompts. With
+ * inputs plus `pixel_values` float32 [I · tiles, 3, S, S], `image_index` int64 [B·W] over the padded prompts and
+ * `prompt_keep` float32 [B, W] (1 where a prompt token's key is visible; BDHS hides image tokens). With
  * `adapters`, the policy they make (LoRA on the language model, a trained projector).
  */
 export function buildLlavaGenerateProgram(
@@ -174,7 +175,8 @@ export function buildLlavaGenerateProgram(
   adapters?: HfAdapterValues,
 ): Builder {
   const all = withReplaced(weights, adapters);
-  return buildHfGenerateProgram(shape, llavaDecoderWeights(all), spec, adapters, (b) => ({
+  // Every LLaVA generation program takes `prompt_keep`, so BDHS can hide image tokens without programs of its own.
+  return buildHfGenerateProgram(shape, llavaDecoderWeights(all), { ...spec, promptKeep: true }, adapters, (b) => ({
     features: imageFeatureRows(b, c, all, images),
     index: b.input("image_index", "int64", [spec.batch * spec.promptLength]),
   }));

@@ -8,14 +8,16 @@
 // the prompt, the ground-truth sentences before s and the prefix, until a full stop or <eos>. The answer (prefix +
 // completion over the sentences) is accepted when its similarity to the ground truth is below ε; the others try
 // again with fresh masks and cuts. An item no attempt satisfied keeps its last attempt, marked accepted: null.
-import { imageTokens } from "../../../models/tinyvlm/config.ts";
+//
+// The model that completes is a BdhsCompleter: TinyVLM's generator (models/tinyvlm/bdhs-completer.ts) or a
+// Hugging Face vision-language model's (models/hf/bdhs-completer.ts), whose generation programs hide the image tokens
+// the keep mask hides from every query.
 import { Rng } from "../../../util/random.ts";
-import { continuationText, type GeneratedRow, type GenerateRow, type Generator, sentenceStopTokens } from "../../models/tinyvlm/generate-rows.ts";
-import type { Tokenizer } from "../../models/tokenizer/tokenizer.ts";
+import type { GeneratedRow, GenerateRowsOptions, GeneratorStats } from "../../models/tinyvlm/generate-rows.ts";
 import type { WorldItem } from "../../world/format.ts";
 import { type BdhsStats, BdhsTally } from "./bdhs-tally.ts";
 import type { BdhsTry, PairRecord } from "./records.ts";
-import { type CutUnit, cutSentence, joinSentences, maybeFlipYesNo, splitSentences, type Uniform } from "./sentences.ts";
+import { type CutTokenizer, type CutUnit, cutSentence, joinSentences, maybeFlipYesNo, splitSentences, type Uniform } from "./sentences.ts";
 import type { Similarity } from "./similarity.ts";
 
 export type BdhsNoise = "latent" | "pixels";
@@ -48,8 +50,37 @@ export interface BdhsOptions {
 
 export interface BdhsItem {
   item: WorldItem;
-  /** RGB bytes at the model's image size, or null for a text-only item. */
+  /** TinyVLM: RGB bytes at the model's image size, or null for a text-only item (a Hugging Face model reads `item.image`). */
   rgb: Uint8Array | null;
+}
+
+/** What BDHS needs of the model that completes (see the file comment). */
+export interface BdhsCompleter {
+  /** Encodes the ground truth's heads and cuts sentences in tokens. */
+  readonly tokenizer: CutTokenizer;
+  /** The item's prompt ids, its image's tokens included. */
+  promptIds(entry: BdhsItem): number[];
+  /** Image tokens the item's image takes (its keep mask's length); 0 without an image. */
+  imageTokens(entry: BdhsItem): number;
+  /** Whether noise "pixels" is possible: the model's input is the pixels BDHS noises (TinyVLM's). */
+  readonly pixelNoise: boolean;
+  /** Token ids that end a sentence (and the answer), and those that end an answer. */
+  readonly sentenceStops: readonly number[];
+  readonly answerStops: readonly number[];
+  /** The text `continuation` adds after `head` (token ids), with the spacing the tokenizer gives it. */
+  continuationText(head: readonly number[], continuation: readonly number[]): string;
+  generate(rows: readonly BdhsRow[], o: GenerateRowsOptions): Promise<GeneratedRow[]>;
+  readonly stats: GeneratorStats;
+}
+
+/** One generation row of an attempt: the item, the prompt (and guiding head) ids, the keep mask, noised pixels. */
+export interface BdhsRow {
+  entry: BdhsItem;
+  promptIds: number[];
+  /** Per image token: 1 visible, 0 hidden (empty without an image). */
+  keep: Float32Array;
+  /** Noised pixels in [0, 1]-ish (noise "pixels"; TinyVLM only). */
+  pixels?: Float32Array;
 }
 
 export { type BdhsStats, HISTOGRAM_BINS } from "./bdhs-tally.ts";
@@ -82,7 +113,7 @@ export function noisePixels(rgb: Uint8Array, rho: number, rng: Rng): Float32Arra
   return out;
 }
 
-function checkOptions(o: BdhsOptions): void {
+function checkOptions(o: BdhsOptions, completer: BdhsCompleter): void {
   const fail = (msg: string) => {
     throw new RangeError(`bdhs: ${msg}`);
   };
@@ -92,6 +123,10 @@ function checkOptions(o: BdhsOptions): void {
   if (!Number.isInteger(o.maxTokens) || o.maxTokens < 1) fail(`max_tokens must be a positive integer, got ${o.maxTokens}`);
   if (!(o.temperature >= 0)) fail(`temperature must be ≥ 0, got ${o.temperature}`);
   if (!Number.isFinite(o.epsilon)) fail(`epsilon must be a number, got ${o.epsilon}`);
+  if (o.noise === "pixels" && !completer.pixelNoise)
+    fail(
+      'noise "pixels" noises a TinyVLM\'s input pixels; a Hugging Face model\'s image goes through its processor and tower, so mask its image tokens with noise "latent"',
+    );
 }
 
 /** One pending item's state. */
@@ -122,45 +157,35 @@ interface AttemptText {
 
 /** What every attempt of one run shares. */
 interface BdhsRun {
-  generator: Generator;
+  generator: BdhsCompleter;
   similarity: Similarity;
   o: BdhsOptions;
-  tok: Tokenizer;
-  /** Image tokens of the model: the length of a keep mask. */
-  imageTokens: number;
   /** Every item's attempt forks its own stream from this one, so results do not depend on chunking. */
   root: Rng;
-  sentenceStops: number[];
-  answerStops: number[];
   /** Pairs by item index, filled as items are emitted. */
   pairs: PairRecord[];
   tally: BdhsTally;
 }
 
 /**
- * Runs BDHS over `items` (each with a non-empty ground-truth answer). `generator` holds the model that completes;
+ * Runs BDHS over `items` (each with a non-empty ground-truth answer). `generator` is the model that completes;
  * `similarity` compares attempts with the ground truth. Returns one pair per item, in item order, and the stats.
  * Deterministic for equal inputs, options and a fresh Generator (on CPU).
  */
 export async function runBdhs(
-  generator: Generator,
+  generator: BdhsCompleter,
   similarity: Similarity,
   items: readonly BdhsItem[],
   o: BdhsOptions,
   onProgress?: (done: number, total: number) => void,
 ): Promise<BdhsResult> {
-  checkOptions(o);
+  checkOptions(o, generator);
   const t0 = performance.now();
-  const tok = generator.model.tokenizer;
   const run: BdhsRun = {
     generator,
     similarity,
     o,
-    tok,
-    imageTokens: imageTokens(generator.model.config),
     root: new Rng(Math.trunc(o.seed)),
-    sentenceStops: sentenceStopTokens(tok),
-    answerStops: [tok.eosId],
     pairs: new Array(items.length),
     tally: new BdhsTally(o.tries),
   };
@@ -188,7 +213,7 @@ function pendingItems(items: readonly BdhsItem[], start: number, count: number):
 /** Attempt `attempt` for every pending item, in one batched generation; returns the items still pending after it. */
 async function runAttempt(run: BdhsRun, pending: Pending[], attempt: number): Promise<Pending[]> {
   const guided = !(run.o.tries > 1 && attempt === run.o.tries);
-  const rows: GenerateRow[] = [];
+  const rows: BdhsRow[] = [];
   const plans = pending.map((pd) => planAttempt(run, pd, attempt, guided, rows));
   const out = await generate(run, rows, guided);
   const texts = plans.map((plan) => attemptText(run, plan, out));
@@ -200,20 +225,21 @@ async function runAttempt(run: BdhsRun, pending: Pending[], attempt: number): Pr
 }
 
 /** One item's attempt: its image input, and its generation rows (appended to `rows`): one per sentence when guided. */
-function planAttempt(run: BdhsRun, pd: Pending, attempt: number, guided: boolean, rows: GenerateRow[]): Plan {
-  const { o, tok } = run;
+function planAttempt(run: BdhsRun, pd: Pending, attempt: number, guided: boolean, rows: BdhsRow[]): Plan {
+  const { o, generator } = run;
+  const tok = generator.tokenizer;
   const rng = run.root.fork(`${pd.entry.item.id}\u0000${pd.index}\u0000${attempt}`);
-  const rgb = pd.entry.rgb;
-  const { keep, pixels } = attemptImage(run, rgb, rng);
+  const tokens = generator.imageTokens(pd.entry);
+  const { keep, pixels } = attemptImage(run, pd.entry, tokens, rng);
   const visible = keep.reduce((a, v) => a + v, 0);
-  if (rgb) {
+  if (tokens > 0) {
     run.tally.visibleSum += visible;
     run.tally.visibleCount++;
   }
-  const promptIds = [tok.bosId, ...tok.encode(pd.entry.item.prompt)];
+  const promptIds = generator.promptIds(pd.entry);
   const plan: Plan = { pending: pd, guided, keep, visible, sentences: [], rows: [] };
   if (pixels) plan.pixels = pixels;
-  const image = { rgb, keep, ...(pixels ? { pixels } : {}) };
+  const image = { entry: pd.entry, keep, ...(pixels ? { pixels } : {}) };
   if (!guided) {
     plan.rows.push(rows.length);
     rows.push({ promptIds, ...image });
@@ -233,19 +259,18 @@ function planAttempt(run: BdhsRun, pd: Pending, attempt: number, guided: boolean
   return plan;
 }
 
-/** What the model sees of the image in one attempt: a keep mask, or (noise "pixels") noised pixels with every token kept. */
-function attemptImage(run: BdhsRun, rgb: Uint8Array | null, rng: Rng): { keep: Float32Array; pixels?: Float32Array } {
-  const p = run.imageTokens;
-  if (!rgb) return { keep: new Float32Array(p) };
-  if (run.o.noise === "pixels") return { keep: new Float32Array(p).fill(1), pixels: noisePixels(rgb, run.o.rho, rng) };
-  return { keep: keepMask(rng, p, run.o.rho) };
+/** What the model sees of the image in one attempt: a keep mask over its `tokens` image tokens, or (noise "pixels") noised pixels with every token kept. */
+function attemptImage(run: BdhsRun, entry: BdhsItem, tokens: number, rng: Rng): { keep: Float32Array; pixels?: Float32Array } {
+  if (tokens === 0) return { keep: new Float32Array(0) };
+  if (run.o.noise === "pixels" && entry.rgb) return { keep: new Float32Array(tokens).fill(1), pixels: noisePixels(entry.rgb, run.o.rho, rng) };
+  return { keep: keepMask(rng, tokens, run.o.rho) };
 }
 
-async function generate(run: BdhsRun, rows: GenerateRow[], guided: boolean): Promise<GeneratedRow[]> {
+async function generate(run: BdhsRun, rows: BdhsRow[], guided: boolean): Promise<GeneratedRow[]> {
   const { o, generator, tally } = run;
   const options = { temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed, batch: o.batch ?? 64, roundTokens: o.roundTokens ?? 16 };
   const secondsBefore = generator.stats.seconds;
-  const out = await generator.generate(rows, { ...options, maxTokens: o.maxTokens, stopTokens: guided ? run.sentenceStops : run.answerStops });
+  const out = await generator.generate(rows, { ...options, maxTokens: o.maxTokens, stopTokens: guided ? generator.sentenceStops : generator.answerStops });
   tally.generationSeconds += generator.stats.seconds - secondsBefore;
   tally.completions += rows.length;
   tally.completionTokens += out.reduce((a, r) => a + r.tokens.length, 0);
@@ -257,7 +282,7 @@ function attemptText(run: BdhsRun, plan: Plan, out: readonly GeneratedRow[]): At
   if (!plan.guided) return { text: out[plan.rows[0] as number]?.text ?? "", sentences: [] };
   const sentences = plan.sentences.map((s, j) => {
     const gen = out[plan.rows[j] as number];
-    const completion = continuationText(run.tok, s.head, gen?.tokens ?? []).trimEnd();
+    const completion = run.generator.continuationText(s.head, gen?.tokens ?? []).trimEnd();
     run.tally.guidedSentences++;
     if (s.flipped) run.tally.flips++;
     return { prefix: s.prefix, completion: s.prefix === "" ? completion.trimStart() : completion, flipped: s.flipped };

@@ -24,6 +24,8 @@ export interface HfGenerateRow {
   promptIds: readonly number[];
   /** The image a vision-language model sees with the prompt (a file path; its tokens are among promptIds). */
   image?: string;
+  /** Per image token of the prompt, in order: 1 visible, 0 hidden from every query (BDHS's mask); default all visible. */
+  keep?: Float32Array;
 }
 
 export class HfGenerator {
@@ -130,14 +132,21 @@ export class HfGenerator {
       rope_cos: { ...cos, shape: [total, this.model.shape.headDim] } as TensorData,
       rope_sin: { ...sin, shape: [total, this.model.shape.headDim] } as TensorData,
     };
-    if (this.images)
+    if (this.images) {
+      const rowAt = (r: number) => rows[r < rows.length ? r : 0] as HfGenerateRow;
       Object.assign(
         feeds,
         await this.images.rowFeeds(
           ids,
-          Array.from({ length: batch }, (_, r) => (rows[r < rows.length ? r : 0] as HfGenerateRow).image),
+          Array.from({ length: batch }, (_, r) => rowAt(r).image),
         ),
       );
+      feeds.prompt_keep = promptKeep(
+        Array.from({ length: batch }, (_, r) => rowAt(r)),
+        width,
+        this.model.vision?.imageTokenId as number,
+      );
+    }
     const out = await this.own.run(session, feeds);
     const tokens = out.tokens?.data as BigInt64Array;
     const logprobs = out.logprobs?.data as Float32Array;
@@ -160,4 +169,18 @@ export class HfGenerator {
     this.sessions.clear();
     await this.own.release();
   }
+}
+
+/** `prompt_keep` [B, W]: 1 everywhere but at the image tokens a row's `keep` hides (its k-th image token takes keep[k]). */
+function promptKeep(rows: readonly HfGenerateRow[], width: number, imageTokenId: number): TensorData {
+  const data = new Float32Array(rows.length * width).fill(1);
+  rows.forEach((row, r) => {
+    if (!row.keep) return;
+    let k = 0;
+    row.promptIds.forEach((id, t) => {
+      if (id === imageTokenId) data[r * width + t] = row.keep?.[k++] ?? 1;
+    });
+    if (k !== row.keep.length) throw new HfCheckpointError(`generate: a keep mask of ${row.keep.length} values for a prompt of ${k} image tokens`);
+  });
+  return { dtype: "float32", shape: [rows.length, width], data };
 }

@@ -7,13 +7,16 @@
 //   - full fine-tuning: the trained float32 weights written to the phase's scratch directory as a Hugging Face
 //     directory and read from there in place (a model of several GB cannot travel inside an ONNX program); the one of
 //     the previous refresh is deleted.
-// Text items only: a prompt with an image is refused (the vision-language models come with their own policy).
+// A text decoder takes text items only (a prompt with an image is refused); a LLaVA sees each item's image, and online
+// BDHS rewrites with it (bdhs-completer.ts).
 import { rmSync } from "node:fs";
 import path from "node:path";
 import type { HfAdapterValues } from "../../../models/hf/lora.ts";
+import type { BdhsCompleter } from "../../data/prefdata/bdhs.ts";
 import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
 import { type SampleStats, sampleHfResponses } from "../../data/prefdata/sample.ts";
 import type { Runtime } from "../../engine/session.ts";
+import { hfCompleter } from "../../models/hf/bdhs-completer.ts";
 import { HfGenerator } from "../../models/hf/generate.ts";
 import { hfAnswerLogProbs } from "../../models/hf/logprobs.ts";
 import { type HfModel, loadHfModel } from "../../models/hf/model.ts";
@@ -124,8 +127,10 @@ export class HfPolicy implements OnlinePolicy {
     await trainHfDpo(this.runtime, this.model, hfPairs, options, onRun, { pool: this.pool });
   }
 
-  bdhsGenerator(): undefined {
-    return undefined;
+  bdhsGenerator(): BdhsCompleter | undefined {
+    // BDHS hides image tokens: a text decoder has none (check refuses online BDHS on one).
+    const generator = this.sampler.generator;
+    return generator && this.model.vision ? hfCompleter(generator) : undefined;
   }
 
   save(out: string): void {

@@ -4,13 +4,12 @@
 import type { PreferenceObjective } from "../../../models/layers/preference.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../../../tensor/optim/types.ts";
 import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
-import type { BdhsOptions } from "../../data/prefdata/bdhs.ts";
+import type { BdhsCompleter, BdhsOptions } from "../../data/prefdata/bdhs.ts";
 import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
 import type { SampleStats } from "../../data/prefdata/sample.ts";
 import type { ScoreExpr } from "../../data/prefdata/score.ts";
 import type { Similarity } from "../../data/prefdata/similarity.ts";
 import type { DpoOptions, DpoStepMetrics } from "../../models/tinyvlm/dpo.ts";
-import type { Generator } from "../../models/tinyvlm/generate-rows.ts";
 import type { SequenceLogProb } from "../../models/tinyvlm/logprobs.ts";
 import type { RaterRuntime } from "../../raters/types.ts";
 import type { WorldItem } from "../../world/format.ts";
@@ -86,8 +85,8 @@ export interface OnlinePolicy {
   logProbs(model: "reference" | "sampler", answers: readonly OnlineAnswer[]): Promise<Map<string, SequenceLogProb>>;
   /** DPO steps on a round's pairs, continuing the policy's optimizer state. */
   train(pairs: readonly RoundPair[], o: RoundTraining, onRun: (rows: DpoStepMetrics[]) => void): Promise<void>;
-  /** The sampler as TinyVLM's generator, which online BDHS rewrites with; undefined for models BDHS does not run on. */
-  bdhsGenerator(): Generator | undefined;
+  /** The sampler as BDHS's completer, which online BDHS rewrites with; undefined for models BDHS does not run on (text decoders). */
+  bdhsGenerator(): BdhsCompleter | undefined;
   /** Writes the trained policy into `out` as its family's checkpoint (with LoRA, the adapter files too). */
   save(out: string): void;
   /** With LoRA: what the summary says of the adapters. */

@@ -3,10 +3,13 @@
 // optimizer state through every round; the sampler is a Generator on the merged policy of its last refresh
 // (pool.trained(): W + (α/r)·A·B), so round 1 samples from exactly the initial model (B = 0). Online BDHS rewrites
 // with that generator.
+
+import type { BdhsCompleter } from "../../data/prefdata/bdhs.ts";
 import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
 import { type SampleStats, sampleResponses } from "../../data/prefdata/sample.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { buildAdapters, type LoraSettings } from "../../models/tinyvlm/adapters.ts";
+import { tinyVlmCompleter } from "../../models/tinyvlm/bdhs-completer.ts";
 import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
@@ -90,8 +93,9 @@ export class TinyVlmPolicy implements OnlinePolicy {
     await trainDpo(this.runtime, this.model, examples, { ...o, lora: this.lora }, onRun, { pool: this.pool });
   }
 
-  bdhsGenerator(): Generator | undefined {
-    return this.sampler.generator;
+  bdhsGenerator(): BdhsCompleter | undefined {
+    const generator = this.sampler.generator;
+    return generator ? tinyVlmCompleter(generator) : undefined;
   }
 
   save(out: string): void {

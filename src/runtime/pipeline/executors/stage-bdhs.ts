@@ -1,15 +1,18 @@
 // stage.bdhs: Bias-Driven Hallucination Sampling (src/runtime/data/prefdata/bdhs.ts, docs/bdhs.md). Inputs: the model
-// that completes ("model"), the prompts with ground-truth answers ("prompts"), the similarity ("similarity").
+// that completes ("model": a TinyVLM, or a Hugging Face vision-language model), the prompts with ground-truth answers ("prompts"), the similarity ("similarity").
 // Output: a pairs dataset (chosen = ground truth, rejected = the accepted attempt) and bdhs-stats.json.
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { nodeKind } from "../../../graph/node-kinds.ts";
-import { type BdhsItem, type BdhsOptions, runBdhs } from "../../data/prefdata/bdhs.ts";
+import { type BdhsCompleter, type BdhsItem, type BdhsOptions, runBdhs } from "../../data/prefdata/bdhs.ts";
 import { itemOf, readDataset, writeDataset } from "../../data/prefdata/records.ts";
+import { hfCompleter } from "../../models/hf/bdhs-completer.ts";
+import { HfGenerator } from "../../models/hf/generate.ts";
+import { tinyVlmCompleter } from "../../models/tinyvlm/bdhs-completer.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";
 import { Generator } from "../../models/tinyvlm/generate-rows.ts";
-import { defineExecutor } from "../node-executor.ts";
-import { loadModel } from "./inputs.ts";
+import { defineExecutor, NodeError } from "../node-executor.ts";
+import { loadModelInput } from "./inputs.ts";
 import { loadSimilarity } from "./similarity.ts";
 
 export const BDHS_STATS = "bdhs-stats.json";
@@ -38,23 +41,39 @@ export const stageBdhs = defineExecutor({
   }),
   async run(ctx, settings) {
     const modelInput = ctx.input("model");
-    const model = loadModel(modelInput);
+    const loaded = loadModelInput(modelInput);
     const prompts = ctx.input("prompts");
     const dataset = readDataset(prompts.dir);
     const all = dataset.records.map((r) => itemOf(dataset.kind, r));
     const items = all.filter((it) => it.answer.trim() !== "");
     const skipped = all.length - items.length;
     if (skipped > 0) ctx.log.line(`${ctx.node.id}: skipped ${skipped} item(s) without a ground-truth answer`);
-    // readDataset gives absolute image paths, so examplesOf needs no base directory.
-    const examples = await examplesOf("", items, model.config.imageSize);
-    const entries: BdhsItem[] = items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
-
     const runtime = await ctx.runtime(undefined);
     const similarity = loadSimilarity(ctx.input(settings.similarity), runtime);
-    const generator = new Generator(runtime, model);
+    // readDataset gives absolute image paths: a Hugging Face model reads each item's image file as it generates,
+    // TinyVLM's examples are decoded at its image size up front.
+    let entries: BdhsItem[];
+    let generator: BdhsCompleter;
+    let close: () => Promise<void>;
+    if (loaded.family === "hf") {
+      if (!loaded.model.vision) throw new NodeError(`${ctx.node.id}: BDHS hides image tokens, and ${loaded.model.architecture} is a text model`);
+      const hf = new HfGenerator(runtime, loaded.model);
+      entries = items.map((item) => ({ item, rgb: null }));
+      generator = hfCompleter(hf);
+      close = () => hf.close();
+    } else {
+      const examples = await examplesOf("", items, loaded.model.config.imageSize);
+      entries = items.map((item, i) => ({ item, rgb: examples[i]?.rgb ?? null }));
+      const tiny = new Generator(runtime, loaded.model);
+      generator = tinyVlmCompleter(tiny);
+      close = () => tiny.close();
+    }
     const progress = ctx.log.progress(`${ctx.node.id}: bdhs`, entries.length, "items");
     try {
-      const { pairs, stats } = await runBdhs(generator, similarity, entries, settings.options, (done) => progress.update(done));
+      const { pairs, stats } = await runBdhs(generator, similarity, entries, settings.options, (done) => progress.update(done)).catch((e: unknown) => {
+        // runBdhs checks its options with RangeErrors that name the setting.
+        throw e instanceof RangeError && e.message.startsWith("bdhs:") ? new NodeError(`${ctx.node.id}: ${e.message}`, { cause: e }) : e;
+      });
       writeDataset(ctx.out, { kind: "pairs", records: pairs });
       const summary = { ...stats, skipped_empty: skipped, similarity: similarity.name, model: modelInput.node.id };
       writeFileSync(path.join(ctx.out, BDHS_STATS), `${JSON.stringify(summary, null, 2)}\n`);
@@ -64,7 +83,7 @@ export const stageBdhs = defineExecutor({
       );
       return summary;
     } finally {
-      await generator.close();
+      await close();
     }
   },
 });
