@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { countText } from "../src/runtime/pipeline/runner/plan-sizes.ts";
 import { repoRoot } from "./support/align-files.ts";
+import { CLIP_L_336 } from "./support/hf-configs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "alignc-hf-plan-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,16 +36,7 @@ const CONFIG = {
     rms_norm_eps: 1e-5,
     vocab_size: 32064,
   },
-  vision_config: {
-    model_type: "clip_vision_model",
-    hidden_size: 1024,
-    intermediate_size: 4096,
-    num_hidden_layers: 24,
-    num_attention_heads: 16,
-    image_size: 336,
-    patch_size: 14,
-    projection_dim: 768,
-  },
+  vision_config: CLIP_L_336,
 };
 
 function alignc(args: string[], cwd: string) {
