@@ -2,7 +2,8 @@
 // files alone: llava-1.5-13b-hf's config.json, preprocessor_config.json and a weight index whose shards are not there
 // (ALN3032, information), with a tokenizer. `alignc plan` states the training phase's parameters by part and what it
 // trains — exact counts from the config (13.35B = Vicuna-13B with LLaVA's 32,064-token vocabulary, CLIP
-// ViT-L/14-336's 303.5M, the projector's 31.5M). The same file runs end to end on the tiny LLaVA with small settings.
+// ViT-L/14-336's 303.5M, the projector's 31.5M) — and an estimate of the step's peak GPU memory and time on a named
+// GPU, warning when it exceeds the GPU's memory. The same file runs end to end on the tiny LLaVA with small settings.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { countText } from "../src/runtime/pipeline/runner/plan-sizes.ts";
 import { repoRoot } from "./support/align-files.ts";
+import { CLIP_L_336 } from "./support/hf-configs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "alignc-hf-plan-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,16 +37,7 @@ const CONFIG = {
     rms_norm_eps: 1e-5,
     vocab_size: 32064,
   },
-  vision_config: {
-    model_type: "clip_vision_model",
-    hidden_size: 1024,
-    intermediate_size: 4096,
-    num_hidden_layers: 24,
-    num_attention_heads: 16,
-    image_size: 336,
-    patch_size: 14,
-    projection_dim: 768,
-  },
+  vision_config: CLIP_L_336,
 };
 
 function alignc(args: string[], cwd: string) {
@@ -88,6 +81,42 @@ test("experiments/li2024/llava15.align checks and plans at LLaVA-1.5-13B's scale
     plan.stdout,
     /LlavaForConditionalGeneration: 13\.4B parameters \(language model 13\.0B, vision tower 304M, projector 31\.5M\); trains 532M \(LoRA r 128 on q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj and the projector\)/,
   );
+  // The estimate: 16 sequences of 256 prompt + 576 image + 1,024 answer tokens (max_tokens of the sampling upstream),
+  // float32 attention probabilities over 1,856 keys in 40 heads of 40 layers — far past an H100 without recompute.
+  assert.match(
+    plan.stdout,
+    /estimate, not a measurement \(docs\/hf-models\.md\): peak GPU memory ≈ \d+ GiB, ≈ [\d.]+ s per optimizer step on H100 80GB — 16 sequences of 256 prompt \+ 576 image \+ 1024 answer tokens per micro-batch/,
+  );
+  assert.match(plan.stdout, /warning: estimated to run out of memory on H100 80GB \(79\.6 GiB\): the step's live tensors alone ≈ \d+ GiB/);
+  // One pair of short answers on an H200: the weights twice and the adapters' state under the arena's factor pass the
+  // card's memory, the step's live tensors do not.
+  const small = [
+    "--set",
+    `checkpoint=${ckpt}`,
+    "--set",
+    "batch=1",
+    "--set",
+    "precision=bf16",
+    "--gpu",
+    "h200",
+    "--answer-tokens",
+    "128",
+    "--prompt-tokens",
+    "64",
+  ];
+  const fits = alignc(["plan", file, "--run-dir", path.join(dir, "plan-run"), ...small], dir);
+  assert.equal(fits.status, 0, fits.stderr);
+  assert.match(
+    fits.stdout,
+    /peak GPU memory ≈ [\d.]+ GiB, ≈ [\d.]+ s per optimizer step on H200 141GB — 2 sequences of 64 prompt \+ 576 image \+ 128 answer tokens/,
+  );
+  assert.match(
+    fits.stdout,
+    /warning: the estimated peak exceeds H200 141GB's 140\.4 GiB; ONNX Runtime's arena then takes what is free and the step may still fit \(its live tensors ≈ [\d.]+ GiB\)/,
+  );
+  const bad = alignc(["plan", file, "--run-dir", path.join(dir, "plan-run"), ...paper, "--gpu", "v100"], dir);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--gpu must be one of h100, h200, a100, l40s, got 'v100'/);
 });
 
 test("experiments/li2024/llava15.align runs end to end on the tiny LLaVA (small settings): sample, judge, pair, LoRA DPO with the projector, answers", () => {

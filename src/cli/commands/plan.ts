@@ -3,13 +3,14 @@
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { renderPlan } from "../../graph/render.ts";
+import { GPU_NAMES, GPUS, type GpuName } from "../../models/hf/estimate.ts";
 import { Devices } from "../../runtime/pipeline/devices.ts";
 import { EXECUTORS } from "../../runtime/pipeline/executors/index.ts";
 import { RunLayout } from "../../runtime/pipeline/layout.ts";
-import { trainingSizes } from "../../runtime/pipeline/runner/plan-sizes.ts";
+import { DEFAULT_PROMPT_TOKENS, trainingSizes } from "../../runtime/pipeline/runner/plan-sizes.ts";
 import { planStatus } from "../../runtime/pipeline/runner/plan-status.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
-import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../common/io.ts";
 import { compileArgs } from "./check.ts";
 
 export const planCommand: Command = {
@@ -24,7 +25,9 @@ which input changed, which files it reads changed, that it is made by different 
 changed), or that the latest run did not finish it (and how many results of that attempt are kept). A stored
 output whose kind's sources changed since, its version not, is reused and says "made by different code".
 A training phase on a Hugging Face model also states the model's parameters and what the phase trains
-(from config.json alone: a checkpoint's JSON files are enough).
+(from config.json alone: a checkpoint's JSON files are enough), and an estimate of its peak GPU memory and
+time per optimizer step on a GPU, with a warning when the estimate exceeds the GPU's memory (an estimate
+fitted to alignc's measured runs, not a measurement: docs/hf-models.md, "Sizing a recipe").
 
 Options:
   --format text|json|status  a readable plan with statuses (default), the execution graph as JSON, or the
@@ -34,12 +37,26 @@ Options:
   --device D                 the device alignc run --device would use: cpu, cuda, cuda:N or auto
                              (default: ALIGNC_DEVICE, else cpu)
                              (a phase trained on CUDA is stored apart from the same phase on CPU)
+  --gpu NAME                 the GPU the estimates are for: ${GPU_NAMES.join(", ")} (default h100)
+  --prompt-tokens N          text tokens per prompt the estimates assume, images' tokens aside
+                             (default ${DEFAULT_PROMPT_TOKENS})
+  --answer-tokens N          tokens per answer the estimates assume (default: the phase's max_tokens, else
+                             that of the sampling before it, else 256)
 ${compileOptionsHelp}`,
-  options: { ...compileOptions, "run-dir": { type: "string" }, store: { type: "string" }, device: { type: "string" } },
+  options: {
+    ...compileOptions,
+    "run-dir": { type: "string" },
+    store: { type: "string" },
+    device: { type: "string" },
+    gpu: { type: "string" },
+    "prompt-tokens": { type: "string" },
+    "answer-tokens": { type: "string" },
+  },
   async run(positionals, values) {
     const file = oneFile(positionals);
     const format = formatOption(values, ["text", "json", "status"]);
     const device = deviceOption(values);
+    const estimate = estimateOptions(values);
     const result = await compile(file, compileArgs(values));
     // Warnings go to stderr; with --format json stdout holds only the graph.
     if (report(result.diagnostics, result.sources, { ...values, format: "text" }) || !result.graph) return EXIT_USER;
@@ -55,12 +72,12 @@ ${compileOptionsHelp}`,
       process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
       return EXIT_OK;
     }
-    const sizes = trainingSizes(result.graph, path.dirname(entry));
+    const sizes = trainingSizes(result.graph, path.dirname(entry), estimate);
     const notes = new Map(
       statuses.map((s) => {
         const size = sizes.get(s.id);
         const status = s.stored ? [`stored (${s.key.slice(0, 12)}): will not run`, ...(s.notes ?? [])] : s.reasons.map((r) => `will run: ${r}`);
-        return [s.id, size ? [size, ...status] : status];
+        return [s.id, size ? [...size, ...status] : status];
       }),
     );
     const stored = statuses.filter((s) => s.stored).length;
@@ -70,3 +87,19 @@ ${compileOptionsHelp}`,
     return EXIT_OK;
   },
 };
+
+/** --gpu, --prompt-tokens and --answer-tokens: what plan's estimates assume. */
+function estimateOptions(values: Record<string, unknown>): { gpu: GpuName; promptTokens: number; answerTokens?: number } {
+  const gpu = String(values.gpu ?? "h100").toLowerCase();
+  if (!(gpu in GPUS)) throw new UsageError(`--gpu must be one of ${GPU_NAMES.join(", ")}, got '${String(values.gpu)}'`);
+  const count = (name: string): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
+      throw new UsageError(`--${name} must be a whole number of tokens from 1 to 1000000, got '${String(v)}'`);
+    return n;
+  };
+  const answerTokens = count("answer-tokens");
+  return { gpu: gpu as GpuName, promptTokens: count("prompt-tokens") ?? DEFAULT_PROMPT_TOKENS, ...(answerTokens !== undefined ? { answerTokens } : {}) };
+}
