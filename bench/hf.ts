@@ -31,12 +31,10 @@
 //          converted to each dtype, alignc on the provider against transformers on the same device and dtype: max
 //          |Δ| of the completion's per-token log-probs (tolerance 5e-2) and the share of 16 greedy tokens that are
 //          equal, position by position (≥ 97 %), EOS ignored on both sides.
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execa } from "execa";
 import { encodeSafetensors, loadSafetensors } from "../src/formats/safetensors.ts";
-import type { HfLoraModule } from "../src/models/hf/config.ts";
 import { buildHfLogProbProgram } from "../src/models/hf/decoder.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
 import { slotImageIndex } from "../src/models/hf/vision/llava.ts";
@@ -50,19 +48,14 @@ import { HfTrainerPool, stage } from "../src/runtime/models/hf/train.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { toHalfBits } from "../src/tensor/ir/half.ts";
 import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.ts";
-import { adamw } from "../src/tensor/optim/types.ts";
 import { GpuMemory, measured } from "./gpu-memory.ts";
+import { BENCH_OBJECTIVE, type BenchDtype, benchLora, benchTraining, eachShape, hfBenchPython, makeCheckpoint } from "./hf-setup.ts";
 import { fmt, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
-
-const MODULES: HfLoraModule[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-const TOKENIZER_FROM = path.join(repoRoot, "test/fixtures/hf/qwen2-tied-v5");
-/** A LLaVA's tokenizer: the same with `<image>` as id 384 (hf_bench.py IMAGE_TOKEN). */
-const VISION_TOKENIZER_FROM = path.join(repoRoot, "test/fixtures/hf-vision/llava-siglip-v5");
 
 interface Options {
   shapes: string[];
   provider: Provider;
-  dtype: "bfloat16" | "float16" | "float32";
+  dtype: BenchDtype;
   pairs: number;
   prompt: number;
   answer: number;
@@ -150,26 +143,13 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
   const runtime = new Runtime({ provider: o.provider });
   try {
     const vision = model.vision;
-    const lora = { rank: o.rank, alpha: 2 * o.rank, targets: MODULES, ...(vision ? { projectorLr: 1e-5 } : {}) };
+    const lora = benchLora(o.rank, vision !== undefined);
     const pool = new HfTrainerPool(runtime, model, lora, 0);
     const prompts = batch.prompt as number[][];
     const length = (prompts[0] as number[]).length + o.answer;
-    const opts = {
-      batch: o.pairs,
-      accumulation: 1,
-      steps: k,
-      stepsPerRun: k,
-      optimizer: adamw({ lr: 1e-5 }),
-      schedule: { kind: "constant" as const, warmupSteps: 0 },
-      clipNorm: 1,
-      seed: 0,
-      lora,
-      recompute: o.recompute,
-      ...(o.dtype === "float32" ? {} : { mixedPrecision: { compute: o.dtype } }),
-    };
-    const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
+    const opts = { ...benchTraining(o, lora), batch: o.pairs, steps: k, stepsPerRun: k };
     const fields = pool.batch(hfDpoBatch(model.shape, o.pairs, length, o.answer), 2 * o.pairs, length, o.pairs);
-    const spec = pool.spec(opts, fields, k, hfDpoLoss(model.shape, objective, pool.lossOptions(opts)));
+    const spec = pool.spec(opts, fields, k, hfDpoLoss(model.shape, BENCH_OBJECTIVE, pool.lossOptions(opts)));
     const side = (key: string) => prompts.map((p, i) => ({ promptIds: p, answerIds: (batch[key] as number[][])[i]! }));
     const f = sequenceFeeds(model.shape, [...side("chosen"), ...side("rejected")], 2 * o.pairs, length, o.answer, model.padId);
     const per = (key: string): TensorData => ({ dtype: "float32", shape: [o.pairs], data: Float32Array.from(batch[key] as number[]) });
@@ -222,11 +202,7 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
   }
 }
 
-async function python(o: Options, args: string[]): Promise<unknown> {
-  const r = await execa(o.python, [path.join(repoRoot, "bench/pytorch/hf_bench.py"), ...args], { reject: false, stderr: "inherit", maxBuffer: 1 << 26 });
-  if (r.failed) throw new Error(`hf_bench.py ${args[0]} failed (exit ${r.exitCode}): ${String(r.stdout).slice(-2000)}`);
-  return JSON.parse(String(r.stdout).trim().split("\n").pop() as string);
-}
+const python = (o: Options, args: string[]) => hfBenchPython(o.python, args);
 
 // ── half-precision checks on the fixtures ──
 
@@ -322,9 +298,8 @@ export async function run(args: string[]): Promise<void> {
   const o = parse(args);
   await requireProvider(o.provider);
   const gpu = o.provider === "cuda" ? new GpuMemory(process.env.CUDA_VISIBLE_DEVICES?.split(",")[0] ?? "0") : null;
-  const results: Record<string, unknown>[] = [];
   let checks: Record<string, unknown>[] = [];
-  const report = () => ({
+  const report = (results: Record<string, unknown>[] = []) => ({
     benchmark: "hf",
     date: new Date().toISOString(),
     machine: machineInfo(),
@@ -336,74 +311,44 @@ export async function run(args: string[]): Promise<void> {
     checks = await dtypeChecks(o);
     writeResults(o.out, report());
   }
-  for (const shape of o.shapes) {
-    const dir = o.keep ? path.join(o.keep, shape) : mkdtempSync(path.join(os.tmpdir(), `alignc-hf-bench-${shape}-`));
-    mkdirSync(dir, { recursive: true });
-    const row: Record<string, unknown> = { shape };
-    try {
-      const made = (await python(o, [
-        "make",
+  const results = await eachShape(o, "hf-bench", report, async (shape, dir, row) => {
+    const sizes = ["--pairs", String(o.pairs), "--prompt", String(o.prompt), "--answer", String(o.answer)];
+    row.parameters = (await makeCheckpoint(o.python, dir, shape, o.dtype, sizes)).parameters;
+    // Every pair weighs 1 (the batch file has no weights).
+    const batchFile = path.join(dir, "batch.json");
+    const batch = JSON.parse(readFileSync(batchFile, "utf8")) as Record<string, unknown>;
+    batch.weight = Array.from({ length: o.pairs }, () => 1);
+    writeFileSync(batchFile, JSON.stringify(batch));
+    const alignc: (AligncFigures | { k: number; error: string })[] = [];
+    for (const k of o.ks) {
+      try {
+        const f = await aligncStep(o, dir, k, gpu);
+        alignc.push(f);
+        console.log(
+          `${shape} alignc K=${k}: ${fmt(f.tokens_per_second)} tokens/s, ${f.step_seconds * 1000} ms/step, build ${f.build_seconds} s + first run ${f.first_run_seconds} s, loss ${f.first_loss}`,
+        );
+      } catch (e) {
+        alignc.push({ k, error: String((e as Error).message ?? e).slice(0, 2000) });
+        console.log(`${shape} alignc K=${k}: failed: ${(e as Error).message?.slice(0, 400)}`);
+      }
+    }
+    row.alignc = alignc;
+    if (o.torchModes.length > 0)
+      row.torch = await python(o, [
+        "step",
         "--dir",
         dir,
-        "--shape",
-        shape,
-        "--dtype",
-        o.dtype,
-        "--pairs",
-        String(o.pairs),
-        "--prompt",
-        String(o.prompt),
-        "--answer",
-        String(o.answer),
-      ])) as {
-        parameters: number;
-      };
-      row.parameters = made.parameters;
-      const tokenizer = shape.startsWith("llava") ? VISION_TOKENIZER_FROM : TOKENIZER_FROM;
-      for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(path.join(tokenizer, f), path.join(dir, f));
-      // Every pair weighs 1 (the batch file has no weights).
-      const batchFile = path.join(dir, "batch.json");
-      const batch = JSON.parse(readFileSync(batchFile, "utf8")) as Record<string, unknown>;
-      batch.weight = Array.from({ length: o.pairs }, () => 1);
-      writeFileSync(batchFile, JSON.stringify(batch));
-      const alignc: (AligncFigures | { k: number; error: string })[] = [];
-      for (const k of o.ks) {
-        try {
-          const f = await aligncStep(o, dir, k, gpu);
-          alignc.push(f);
-          console.log(
-            `${shape} alignc K=${k}: ${fmt(f.tokens_per_second)} tokens/s, ${f.step_seconds * 1000} ms/step, build ${f.build_seconds} s + first run ${f.first_run_seconds} s, loss ${f.first_loss}`,
-          );
-        } catch (e) {
-          alignc.push({ k, error: String((e as Error).message ?? e).slice(0, 2000) });
-          console.log(`${shape} alignc K=${k}: failed: ${(e as Error).message?.slice(0, 400)}`);
-        }
-      }
-      row.alignc = alignc;
-      if (o.torchModes.length > 0)
-        row.torch = await python(o, [
-          "step",
-          "--dir",
-          dir,
-          "--device",
-          o.provider === "cuda" ? "cuda" : "cpu",
-          "--modes",
-          o.torchModes.join(","),
-          "--runs",
-          String(o.runs),
-          "--rank",
-          String(o.rank),
-          ...(o.torchCheckpointing ? ["--checkpointing"] : []),
-        ]);
-    } catch (e) {
-      row.error = String((e as Error).message ?? e).slice(0, 2000);
-      console.log(`${shape}: ${row.error}`);
-    } finally {
-      if (!o.keep) rmSync(dir, { recursive: true, force: true });
-    }
-    results.push(row);
-    writeResults(o.out, report());
-  }
+        "--device",
+        o.provider === "cuda" ? "cuda" : "cpu",
+        "--modes",
+        o.torchModes.join(","),
+        "--runs",
+        String(o.runs),
+        "--rank",
+        String(o.rank),
+        ...(o.torchCheckpointing ? ["--checkpointing"] : []),
+      ]);
+  });
   printSummary(results);
 }
 

@@ -20,6 +20,8 @@ const registry: Record<string, string> = {
   memcpy: "CUDA: the host↔device copies (Memcpy nodes) ONNX Runtime inserts into each training, generation and log-prob program, per graph",
   dpo: "preference training: DPO steps/s and tokens/s (chosen + rejected, reference cached) by batch and K, reference log-probs, online round split (nano on CPU)",
   hf: "alignc vs PyTorch + PEFT (eager, torch.compile): one LoRA DPO step of a Hugging Face decoder at real dimensions (Qwen2.5-0.5B, Llama-3.2-1B, Llama-2-7B shapes) — tokens/s, peak GPU memory, ORT session build time",
+  "hf-online":
+    "alignc vs PyTorch + PEFT eager: online-DPO rounds (sample n per prompt → rate → best-vs-worst pairs → reference log-probs → one LoRA DPO step) of a LLaVA at real dimensions — time per part, tokens/s, peak memory, session build time",
   torch:
     "alignc vs PyTorch (eager, torch.compile) on TinyVLM small/base: SFT step, DPO step, 64×64 greedy KV-cache generation — tokens/s, MFU, peak memory, loss/grad-norm agreement",
 };

@@ -5,8 +5,11 @@
 #  2. experiments/hf/llava-dpo.align in bf16 (`precision: bf16`) on a random-weight checkpoint with
 #     llava-interleave-qwen-0.5b's dimensions (SigLIP-384/14 + Qwen2-0.5B, bench/pytorch/hf_bench.py make, the
 #     fixtures' tokenizer and chat template), 32-token answers, 4 pairs per step;
-#  3. the LoRA DPO step benchmark against PyTorch + PEFT eager at llava-interleave-0.5b and (with layer
-#     recomputation on both sides) llava-1.5-7b dimensions (npm run bench -- hf).
+#  3. the LoRA DPO step benchmark against PyTorch + PEFT eager at llava-interleave-0.5b and (4: with layer
+#     recomputation on both sides) llava-1.5-7b dimensions (npm run bench -- hf);
+#  5. two online-DPO rounds (sample → rate → pairs → reference log-probs → one DPO step) against PyTorch + PEFT eager
+#     at llava-interleave-0.5b dimensions: 8 prompts × 4 samples × 64 new tokens, bf16 (npm run bench -- hf-online);
+#  6. the same at llava-1.5-7b dimensions with layer recomputation on both sides: 4 prompts × 2 samples × 32 tokens.
 # STEPS picks which (default "1 2 3"). Logs and results go to $OUT (default: runs/device-llava).
 set -uo pipefail
 if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
@@ -48,4 +51,16 @@ if [[ " $STEPS " == *" 4 "* ]]; then
     --torch-modes eager --torch-checkpointing --recompute --out "$OUT/bench-llava-7b.json" >"$OUT/bench-7b.log" 2>&1
   echo "bench 7b rc=$?" | tee -a "$OUT/bench-7b.log"
   tail -15 "$OUT/bench-7b.log"
+fi
+if [[ " $STEPS " == *" 5 "* ]]; then
+  node --import tsx bench/main.ts hf-online --shapes llava-interleave-0.5b --dtype bfloat16 --prompts 8 --samples 4 --answer 64 \
+    --prompt 64 --rounds 2 --out "$OUT/bench-online-llava-0.5b.json" >"$OUT/bench-online-0.5b.log" 2>&1
+  echo "bench online 0.5b rc=$?" | tee -a "$OUT/bench-online-0.5b.log"
+  tail -8 "$OUT/bench-online-0.5b.log"
+fi
+if [[ " $STEPS " == *" 6 "* ]]; then
+  node --import tsx bench/main.ts hf-online --shapes llava-1.5-7b --dtype bfloat16 --prompts 4 --samples 2 --answer 32 \
+    --prompt 64 --rounds 2 --recompute --torch-checkpointing --out "$OUT/bench-online-llava-7b.json" >"$OUT/bench-online-7b.log" 2>&1
+  echo "bench online 7b rc=$?" | tee -a "$OUT/bench-online-7b.log"
+  tail -8 "$OUT/bench-online-7b.log"
 fi

@@ -1,11 +1,12 @@
-"""The PyTorch side of `npm run bench -- hf` (bench/hf.ts runs it).
+"""The PyTorch side of `npm run bench -- hf` and `npm run bench -- hf-online` (bench/hf.ts and bench/hf-online.ts run it).
 
   python bench/pytorch/hf_bench.py make --dir D --shape qwen2.5-0.5b|llama-3.2-1b|llama-2-7b|llava-interleave-0.5b|llava-1.5-7b
       --dtype bfloat16 [--seed 0]
       A random-weight checkpoint with the real dimensions of the named model, made with transformers' own config
       class and save_pretrained (safetensors), and a batch of token ids (batch.json) both sides train on. A LLaVA shape
       also gets its image processor's settings and a batch of B images (pixels.safetensors, random pixel values): each
-      prompt starts with the image's tokens (576 for CLIP-336/14, 729 for SigLIP-384/14) and then its text.
+      prompt starts with the image's tokens (576 for CLIP-336/14, 729 for SigLIP-384/14) and then its text; with
+      --images N, N random-pixel PNG files too (images/<i>.png, 4:3, for the online rounds).
   python bench/pytorch/hf_bench.py step --dir D [--modes eager,compile] [--runs 5] [--rank 16] [--device cuda]
       The same LoRA DPO step alignc times: PEFT LoRA (r, alpha 2r, all seven linear modules of every decoder layer,
       dropout 0, adapters in float32 as PEFT keeps them) over the frozen checkpoint in its dtype; policy forward on
@@ -16,6 +17,17 @@
       images (TRL's concatenated forward). Per mode: a warm-up step (with torch.compile it includes the compile, and a second warm-up
       follows), then `runs` timed steps, torch.cuda.synchronize() around each; the median gives tokens/s; peak memory is
       torch.cuda.max_memory_allocated over the warm-up and timed steps. Prints one JSON object.
+  python bench/pytorch/hf_bench.py online --dir D --stop-ids '[1]' --eos 1 [--prompts 8] [--samples 4] [--answer 64]
+      [--rounds 2] [--rank 16] [--device cuda] [--checkpointing]
+      The online-DPO rounds `npm run bench -- hf-online` times (bench/hf-online.ts): the first P prompts of batch.json
+      (a LLaVA's with images/<i>.png through the checkpoint's image processor), n samples each at temperature 1
+      (transformers' generate on the PEFT model, top-k and top-p off, max_new_tokens A, stopping at --stop-ids),
+      each answer its tokens without the stop token and then --eos (as alignc's answers end); the score of an answer
+      is how many of its token ids are even, the pair best vs worst (first best, lowest below it, first on ties; a
+      prompt whose answers all score the same makes none); answer log-probs of every sample with the adapters
+      disabled (reference) and enabled (the sampler, for the KL), 8 rows at a time; one DPO step (as `step`) on the
+      pairs. Per round: seconds of each part (CUDA synchronised), tokens generated and trained; peak memory over all
+      rounds. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -135,9 +147,43 @@ def make(args: argparse.Namespace) -> None:
     batch = {"prompt": prompt, "chosen": ids(args.answer), "rejected": ids(args.answer),
              "ref_chosen": [-float(args.answer) * 11.0] * n, "ref_rejected": [-float(args.answer) * 11.0] * n}
     (out / "batch.json").write_text(json.dumps(batch))
+    if vision and args.images:
+        # Random-pixel PNGs, wider than tall, so both image processors resize them (drawn after the batch: its ids stay as they were).
+        from PIL import Image
+
+        (out / "images").mkdir(exist_ok=True)
+        for i in range(args.images):
+            rgb = torch.randint(0, 256, (side, side * 4 // 3, 3), generator=g, dtype=torch.uint8).numpy()
+            Image.fromarray(rgb).save(out / "images" / f"{i}.png")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{args.shape}: {n_params / 1e9:.2f} B parameters, {args.dtype}, written in {time.time() - t0:.1f} s")
     print(json.dumps({"shape": args.shape, "parameters": n_params, "dtype": args.dtype}))
+
+
+def answer_logps(model, ids, answer, lengths=None, pixels=None):
+    """Each row's summed log-probs of its last `answer` tokens (the first lengths[i] of them, if given): logits only at
+    the positions that predict them (the last answer + 1, less the last)."""
+    images = {} if pixels is None else {"pixel_values": pixels}
+    logits = model(input_ids=ids, logits_to_keep=answer + 1, **images).logits[:, :-1].float()
+    logp = torch.gather(logits.log_softmax(-1), 2, ids[:, -answer:].unsqueeze(-1)).squeeze(-1)
+    if lengths is not None:
+        logp = logp * (torch.arange(answer, device=ids.device)[None] < lengths[:, None])
+    return logp.sum(-1)
+
+
+def dpo_loss(logp, ref_c, ref_r):
+    b = ref_c.shape[0]
+    h = (logp[:b] - ref_c) - (logp[b:] - ref_r)
+    return -torch.nn.functional.logsigmoid(0.1 * h).mean()
+
+
+def dpo_update(model, opt, loss_fn):
+    opt.zero_grad(set_to_none=True)
+    loss = loss_fn()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    opt.step()
+    return loss
 
 
 def dpo_step_fn(model, opt, batch, device, pixels=None):
@@ -147,39 +193,40 @@ def dpo_step_fn(model, opt, batch, device, pixels=None):
     ref_c = torch.tensor(batch["ref_chosen"], device=device)
     ref_r = torch.tensor(batch["ref_rejected"], device=device)
     ids = torch.cat([torch.cat([prompt, chosen], 1), torch.cat([prompt, rejected], 1)], 0)  # [2B, T]
-    answer = chosen.shape[1]
-    labels = ids[:, -answer:]
-
-    def forward():
-        # Logits at the positions that predict the answer tokens only: the last answer + 1 positions, less the last.
-        images = {} if pixels is None else {"pixel_values": torch.cat([pixels, pixels], 0)}
-        logits = model(input_ids=ids, logits_to_keep=answer + 1, **images).logits[:, :-1].float()
-        logp = torch.gather(logits.log_softmax(-1), 2, labels.unsqueeze(-1)).squeeze(-1).sum(-1)
-        b = prompt.shape[0]
-        h = (logp[:b] - ref_c) - (logp[b:] - ref_r)
-        return -torch.nn.functional.logsigmoid(0.1 * h).mean()
+    images = None if pixels is None else torch.cat([pixels, pixels], 0)
 
     def step():
-        opt.zero_grad(set_to_none=True)
-        loss = forward()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        opt.step()
-        return loss
+        return dpo_update(model, opt, lambda: dpo_loss(answer_logps(model, ids, chosen.shape[1], pixels=images), ref_c, ref_r))
 
     return step, ids.numel()
 
 
-def step(args: argparse.Namespace) -> None:
+def lora_model(path, device, llava, rank, checkpointing):
+    """The checkpoint on `device` in its dtype with PEFT LoRA (r, alpha 2r, the seven modules; a LLaVA's language model
+    only, its projector trained fully), in train mode."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
 
+    model = (LlavaForConditionalGeneration if llava else AutoModelForCausalLM).from_pretrained(path, dtype="auto").to(device)
+    model.train()  # from_pretrained returns eval mode, where transformers skips gradient checkpointing (no dropout here either way)
+    if checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    targets = rf".*language_model.*\.({'|'.join(MODULES)})" if llava else MODULES
+    cfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0,
+                     modules_to_save=["multi_modal_projector"] if llava else None)
+    return get_peft_model(model, cfg)
+
+
+def synchronizer(device):
+    """torch.cuda.synchronize on a CUDA device (a timing ends when the GPU's work does); nothing on the CPU."""
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+
+def step(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize(device)
+    sync = synchronizer(device)
 
     out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "modes": {}}
@@ -198,21 +245,9 @@ def step(args: argparse.Namespace) -> None:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
             t0 = time.time()
+            model = lora_model(args.dir, device, llava, args.rank, args.checkpointing)
             if llava:
-                from transformers import LlavaForConditionalGeneration
-
-                model = LlavaForConditionalGeneration.from_pretrained(args.dir, dtype="auto").to(device)
                 pixels = pixels.to(model.dtype)
-            else:
-                model = AutoModelForCausalLM.from_pretrained(args.dir, dtype="auto").to(device)
-            model.train()  # from_pretrained returns eval mode, where transformers skips gradient checkpointing (no dropout here either way)
-            if args.checkpointing:
-                model.gradient_checkpointing_enable()
-                model.enable_input_require_grads()
-            targets = rf".*language_model.*\.({'|'.join(MODULES)})" if llava else MODULES
-            cfg = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, target_modules=targets, lora_dropout=0.0,
-                             modules_to_save=["multi_modal_projector"] if llava else None)
-            model = get_peft_model(model, cfg)
             res["load_seconds"] = round(time.time() - t0, 2)
             opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
             fn, tokens = dpo_step_fn(model, opt, batch, device, pixels)
@@ -246,6 +281,133 @@ def step(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
+def even_score(answer):
+    """The bench's rater (bench/hf-online.ts has the same): how many token ids of the answer are even."""
+    return sum(1 for t in answer if t % 2 == 0)
+
+
+def best_vs_worst(scores):
+    """alignc's pairIndices with margin 0, rejected worst, ties first: (chosen, rejected), or None when all tie."""
+    best = max(scores)
+    below = [i for i, s in enumerate(scores) if s < best]
+    if not below:
+        return None
+    return scores.index(best), min(below, key=lambda i: (scores[i], i))
+
+
+def padded_rows(prompts, answers, pad, device):
+    """prompt + answer rows, answers right-padded to the longest (causal attention: padding after them changes nothing)."""
+    width = max(len(a) for a in answers)
+    ids = torch.tensor([p + a + [pad] * (width - len(a)) for p, a in zip(prompts, answers)], device=device)
+    return ids, width, torch.tensor([len(a) for a in answers], device=device)
+
+
+def online(args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    sync = synchronizer(device)
+
+    d = Path(args.dir)
+    config = json.loads((d / "config.json").read_text())
+    llava = "vision_config" in config
+    pad = (config.get("text_config", config)).get("pad_token_id") or 0
+    prompts = json.loads((d / "batch.json").read_text())["prompt"][: args.prompts]
+    stops, n, answer_max = json.loads(args.stop_ids), args.samples, args.answer
+    out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if cuda else "cpu", "rounds": []}
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.time()
+    model = lora_model(args.dir, device, llava, args.rank, args.checkpointing)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    processor = None
+    if llava:
+        from transformers import AutoImageProcessor
+
+        processor = AutoImageProcessor.from_pretrained(args.dir)
+    out["load_seconds"] = round(time.time() - t0, 2)
+
+    def logps(rows, answers, pixels):
+        """Summed answer log-probs, 8 rows at a time (as alignc's log-prob batches), without gradients."""
+        got = []
+        with torch.no_grad():
+            for at in range(0, len(rows), 8):
+                ids, width, lengths = padded_rows(rows[at:at + 8], answers[at:at + 8], pad, device)
+                got += answer_logps(model, ids, width, lengths, None if pixels is None else pixels[at:at + 8]).tolist()
+        return got
+
+    for r in range(args.rounds):
+        res: dict = {"round": r + 1}
+        sync()
+        t_start = time.perf_counter()
+        # 1. n samples per prompt from the current policy (the sampler, as alignc refreshes it every round).
+        model.eval()
+        pixels = None
+        if processor is not None:
+            from PIL import Image
+
+            images = [Image.open(d / "images" / f"{i}.png").convert("RGB") for i in range(len(prompts))]
+            pixels = processor(images, return_tensors="pt")["pixel_values"].to(device, model.dtype).repeat_interleave(n, 0)
+        rows = [p for p in prompts for _ in range(n)]
+        ids = torch.tensor(rows, device=device)
+        torch.manual_seed(args.seed + r)
+        with torch.no_grad():
+            gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **({} if pixels is None else {"pixel_values": pixels}),
+                                 do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=answer_max,
+                                 eos_token_id=stops, pad_token_id=pad)
+        sync()
+        t_gen = time.perf_counter()
+        new = gen[:, ids.shape[1]:].tolist()
+        generated, answers = 0, []
+        for row in new:
+            end = next((j for j, t in enumerate(row) if t in stops), None)
+            made = row if end is None else row[: end + 1]
+            generated += len(made)
+            answers.append([t for t in made if t not in stops] + [args.eos])
+        # 2. Annotation: the rater, pairs best vs worst.
+        scores = [even_score(a) for a in answers]
+        pairs = []
+        for i in range(len(prompts)):
+            picked = best_vs_worst(scores[i * n:(i + 1) * n])
+            if picked:
+                pairs.append((i, i * n + picked[0], i * n + picked[1]))
+        t_ann = time.perf_counter()
+        # 3. Reference log-probs of every sample (adapters off), and the sampler's (adapters on) for the KL.
+        with model.disable_adapter():
+            ref = logps(rows, answers, pixels)
+        sampled = logps(rows, answers, pixels)
+        sync()
+        t_ref = time.perf_counter()
+        # 4. One DPO step on the pairs (chosen rows, then rejected).
+        loss = float("nan")
+        trained = 0
+        if pairs:
+            model.train()
+            side = [c for _, c, _ in pairs] + [j for _, _, j in pairs]
+            tids, width, lengths = padded_rows([rows[k] for k in side], [answers[k] for k in side], pad, device)
+            ref_c = torch.tensor([ref[c] for _, c, _ in pairs], device=device)
+            ref_r = torch.tensor([ref[j] for _, _, j in pairs], device=device)
+            pix = None if pixels is None else pixels[side]
+            loss = dpo_update(model, opt, lambda: dpo_loss(answer_logps(model, tids, width, lengths, pix), ref_c, ref_r)).item()
+            trained = sum(len(rows[k]) + len(answers[k]) for k in side)
+        sync()
+        t_end = time.perf_counter()
+        res.update(generate_seconds=round(t_gen - t_start, 4), generated_tokens=generated, annotate_seconds=round(t_ann - t_gen, 4),
+                   reference_seconds=round(t_ref - t_ann, 4), train_seconds=round(t_end - t_ref, 4), trained_tokens=trained,
+                   round_seconds=round(t_end - t_start, 4), pairs=len(pairs), loss=loss,
+                   kl=statistics.mean(s - f for s, f in zip(sampled, ref)), mean_score=statistics.mean(scores))
+        log(f"round {r + 1}: generate {res['generate_seconds']} s ({generated} tokens), reference {res['reference_seconds']} s, "
+            f"train {res['train_seconds']} s ({len(pairs)} pairs), loss {loss:.4f}")
+        out["rounds"].append(res)
+    if cuda:
+        out.update(peak_bytes=torch.cuda.max_memory_allocated(device), peak_kind="torch.cuda.max_memory_allocated")
+    else:
+        import resource
+
+        out.update(peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, peak_kind="process maxrss (whole run)")
+    print(json.dumps(out))
+
+
 def reference(args: argparse.Namespace) -> None:
     """transformers' answer log-probs and greedy tokens of a checkpoint in --dtype on --device (the GPU checks)."""
     from transformers import AutoModelForCausalLM
@@ -276,6 +438,7 @@ def main() -> None:
     m.add_argument("--pairs", type=int, default=8)
     m.add_argument("--prompt", type=int, default=256)
     m.add_argument("--answer", type=int, default=256)
+    m.add_argument("--images", type=int, default=0, help="a LLaVA: also write this many random-pixel PNGs, images/<i>.png")
     s = sub.add_parser("step")
     s.add_argument("--dir", required=True)
     s.add_argument("--modes", default="eager,compile")
@@ -283,6 +446,18 @@ def main() -> None:
     s.add_argument("--rank", type=int, default=16)
     s.add_argument("--device", default="cuda")
     s.add_argument("--checkpointing", action="store_true")
+    o = sub.add_parser("online")
+    o.add_argument("--dir", required=True)
+    o.add_argument("--device", default="cuda")
+    o.add_argument("--prompts", type=int, default=8)
+    o.add_argument("--samples", type=int, default=4)
+    o.add_argument("--answer", type=int, default=64)
+    o.add_argument("--rounds", type=int, default=2)
+    o.add_argument("--rank", type=int, default=16)
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--stop-ids", required=True)
+    o.add_argument("--eos", type=int, required=True)
+    o.add_argument("--checkpointing", action="store_true")
     r = sub.add_parser("reference")
     r.add_argument("--dir", required=True)
     r.add_argument("--dtype", default="bfloat16")
@@ -292,7 +467,7 @@ def main() -> None:
     r.add_argument("--greedy-ids", required=True)
     r.add_argument("--new-tokens", type=int, default=16)
     args = p.parse_args()
-    {"make": make, "step": step, "reference": reference}[args.cmd](args)
+    {"make": make, "step": step, "online": online, "reference": reference}[args.cmd](args)
 
 
 if __name__ == "__main__":
