@@ -147,8 +147,8 @@ interface SideFigures {
 
 /**
  * Where generation stops: the model's stop ids and, for a LLaVA, its image token — random weights sample it now and
- * then, and an answer holding it would ask for a second image's features; a trained model never writes it, so
- * stopping there changes nothing for one.
+ * then, and transformers' forward refuses a sequence holding more image tokens than the image has features (alignc
+ * reads the extra one as text); a trained model never writes it, so stopping there changes nothing for one.
  */
 const stopIdsOf = (model: HfModel) => [...new Set([...model.stopIds, ...(model.vision ? [model.vision.imageTokenId] : [])])];
 

@@ -21,7 +21,7 @@ REPO=$PWD
 STEPS=${STEPS:-1 2 3}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$OUT/gpu.txt" 2>&1
 if [[ " $STEPS " == *" 1 "* ]]; then
-  ALIGNC_DEVICE=cuda node --import tsx --test test/hf-llava-golden.test.ts test/hf-llava.test.ts test/hf-llava-pipeline.test.ts \
+  ALIGNC_DEVICE=cuda node --import tsx --test test/hf-llava-golden.test.ts test/hf-llava.test.ts test/hf-llava-pipeline.test.ts test/hf-llava-next.test.ts test/hf-llava-bdhs.test.ts \
     test/hf-llava-load.test.ts >"$OUT/tests-cuda.log" 2>&1
   echo "tests rc=$?" | tee -a "$OUT/tests-cuda.log"
   grep -E "^# (pass|fail|skipped)" "$OUT/tests-cuda.log"

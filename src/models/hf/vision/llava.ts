@@ -40,8 +40,10 @@ export function llavaProgramName(name: string): string | undefined {
 /**
  * Per position of a [B, T] batch, the feature-table row it takes, or `tableRows` (past the last row) for text: row r's
  * k-th image token takes `rowFeatures[r][k]` (null: the row shows no image; the chosen and rejected rows of a pair
- * name the same rows, so their image's features are computed once). Throws when a row's image tokens are not exactly
- * its image's feature rows, or a row without an image has any.
+ * name the same rows, so their image's features are computed once). Image tokens past the image's feature rows are
+ * text: a row that continues its generation (generation-rounds.ts) carries what it generated, and a model may have
+ * said the image token, which transformers embeds as a token. Throws when a row has fewer image tokens than its image's
+ * feature rows, or a row without an image has any.
  */
 export function imageIndex(
   ids: readonly (readonly number[])[],
@@ -56,8 +58,7 @@ export function imageIndex(
     row.forEach((id, t) => {
       if (id !== imageTokenId) return;
       if (features === null) throw new RangeError(`llava: row ${r} has image tokens but no image`);
-      if (k >= features.length) throw new RangeError(`llava: row ${r} has more than ${features.length} image tokens (its image's features)`);
-      out[r * row.length + t] = BigInt(features[k++] as number);
+      if (k < features.length) out[r * row.length + t] = BigInt(features[k++] as number);
     });
     if (features !== null && k !== features.length) throw new RangeError(`llava: row ${r} has ${k} image tokens for an image of ${features.length} features`);
   });

@@ -176,9 +176,10 @@ function promptKeep(rows: readonly HfGenerateRow[], width: number, imageTokenId:
   const data = new Float32Array(rows.length * width).fill(1);
   rows.forEach((row, r) => {
     if (!row.keep) return;
+    // The image's tokens come first; an image token the model generated (a continued row) is text and stays visible.
     let k = 0;
     row.promptIds.forEach((id, t) => {
-      if (id === imageTokenId) data[r * width + t] = row.keep?.[k++] ?? 1;
+      if (id === imageTokenId && k < (row.keep?.length ?? 0)) data[r * width + t] = row.keep?.[k++] as number;
     });
     if (k !== row.keep.length) throw new HfCheckpointError(`generate: a keep mask of ${row.keep.length} values for a prompt of ${k} image tokens`);
   });
