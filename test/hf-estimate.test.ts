@@ -1,4 +1,4 @@
-// The estimates `alignc plan` prints (src/models/hf/estimate.ts) against what the GPU runs measured: a regression
+// The estimates `alignc plan` prints (src/models/hf/sizing/estimate.ts) against what the GPU runs measured: a regression
 // check of the fit, not a timing. Each measured point is a constant with its source — docs/performance.md, "Hugging
 // Face decoders: a LoRA DPO step (2026-12-07)" and "LLaVA: bf16 on CUDA…", whose bench/results/hf-cuda-*.json hold
 // peak_gpu_bytes and step_seconds (one H100 80GB HBM3, ONNX Runtime 1.29, LoRA r 16 on all seven modules, bf16) —
@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { normaliseHfConfig } from "../src/models/hf/config.ts";
-import { estimateStep, GiB, GPUS, imageTokensPerImage, type StepShape } from "../src/models/hf/estimate.ts";
 import { normaliseLlavaConfig } from "../src/models/hf/llava-config.ts";
 import type { HfModelConfig } from "../src/models/hf/model-config.ts";
+import { estimateStep, GiB, GPUS, imageTokensPerImage, type StepShape } from "../src/models/hf/sizing/estimate.ts";
 import { CLIP_L_336 } from "./support/hf-configs.ts";
 
 const decoder = (json: Record<string, unknown>): HfModelConfig => {

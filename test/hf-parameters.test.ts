@@ -1,4 +1,4 @@
-// Parameter counts from a config alone (src/models/hf/parameters.ts) equal the number of values the checkpoint's
+// Parameter counts from a config alone (src/models/hf/sizing/parameters.ts) equal the number of values the checkpoint's
 // safetensors hold — decoders of every fixture (tied heads counted once) and the LLaVA fixtures (CLIP with its
 // pre- and post-LayerNorm, SigLIP with its pooling head, LLaVA-NeXT with its image_newline) — and LoRA's trainable count equals the adapters' sizes.
 import assert from "node:assert/strict";
@@ -8,8 +8,8 @@ import { test } from "node:test";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { adapterSpecs } from "../src/models/hf/lora.ts";
 import { readHfModelConfig } from "../src/models/hf/model-config.ts";
-import { parameterCounts, trainableCount } from "../src/models/hf/parameters.ts";
 import { decoderShapeOf } from "../src/models/hf/shape.ts";
+import { parameterCounts, trainableCount } from "../src/models/hf/sizing/parameters.ts";
 import { visionWeightSpecs } from "../src/models/hf/vision/tower.ts";
 import { findHfWeights } from "../src/models/hf/weights.ts";
 import { repoRoot } from "./support/align-files.ts";

@@ -3,7 +3,7 @@
 import path from "node:path";
 import { compile } from "../../compiler/compile.ts";
 import { renderPlan } from "../../graph/render.ts";
-import { GPU_NAMES, GPUS, type GpuName } from "../../models/hf/estimate.ts";
+import { GPU_NAMES, GPUS, type GpuName } from "../../models/hf/sizing/estimate.ts";
 import { Devices } from "../../runtime/pipeline/devices.ts";
 import { EXECUTORS } from "../../runtime/pipeline/executors/index.ts";
 import { RunLayout } from "../../runtime/pipeline/layout.ts";

@@ -9,9 +9,8 @@
 // completion over the sentences) is accepted when its similarity to the ground truth is below ε; the others try
 // again with fresh masks and cuts. An item no attempt satisfied keeps its last attempt, marked accepted: null.
 //
-// The model that completes is a BdhsCompleter: TinyVLM's generator (models/tinyvlm/bdhs-completer.ts) or a
-// Hugging Face vision-language model's (models/hf/bdhs-completer.ts), whose generation programs hide the image tokens
-// the keep mask hides from every query.
+// The model that completes is a BdhsCompleter (bdhs-completers.ts): TinyVLM's generator or a Hugging Face
+// vision-language model's, whose generation programs hide the image tokens the keep mask hides from every query.
 import { Rng } from "../../../util/random.ts";
 import type { GeneratedRow, GenerateRowsOptions, GeneratorStats } from "../../models/tinyvlm/generate-rows.ts";
 import type { WorldItem } from "../../world/format.ts";

@@ -5,11 +5,11 @@
 // with that generator.
 
 import type { BdhsCompleter } from "../../data/prefdata/bdhs.ts";
+import { tinyVlmCompleter } from "../../data/prefdata/bdhs-completers.ts";
 import type { SampleRecord, SamplerInfo } from "../../data/prefdata/records.ts";
 import { type SampleStats, sampleResponses } from "../../data/prefdata/sample.ts";
 import type { Runtime } from "../../engine/session.ts";
 import { buildAdapters, type LoraSettings } from "../../models/tinyvlm/adapters.ts";
-import { tinyVlmCompleter } from "../../models/tinyvlm/bdhs-completer.ts";
 import { type DpoStepMetrics, trainDpo } from "../../models/tinyvlm/dpo.ts";
 import type { PairExample } from "../../models/tinyvlm/dpo-feeds.ts";
 import { examplesOf } from "../../models/tinyvlm/examples.ts";

@@ -1,13 +1,13 @@
 // What `alignc plan` says of each training phase on a Hugging Face model: its parameters and what the phase trains,
-// exact, from the checkpoint's config.json (src/models/hf/parameters.ts), and an estimate of its peak GPU memory and
-// time per optimizer step on a named GPU (src/models/hf/estimate.ts) — the JSON files suffice, so a paper-scale recipe
+// exact, from the checkpoint's config.json (src/models/hf/sizing/parameters.ts), and an estimate of its peak GPU memory and
+// time per optimizer step on a named GPU (src/models/hf/sizing/estimate.ts) — the JSON files suffice, so a paper-scale recipe
 // is sized before any weight is downloaded.
 import path from "node:path";
 import type { ExecutionGraph, GraphNode } from "../../../graph/graph.ts";
 import type { LoraBlock } from "../../../graph/params.generated.ts";
-import { estimateStep, GiB, GPUS, type GpuName } from "../../../models/hf/estimate.ts";
 import { type HfModelConfig, readHfModelConfig } from "../../../models/hf/model-config.ts";
-import { parameterCounts, trainableCount } from "../../../models/hf/parameters.ts";
+import { estimateStep, GiB, GPUS, type GpuName } from "../../../models/hf/sizing/estimate.ts";
+import { parameterCounts, trainableCount } from "../../../models/hf/sizing/parameters.ts";
 
 const TRAINING = new Set(["train.sft", "train.dpo", "train.online", "train.mixed"]);
 

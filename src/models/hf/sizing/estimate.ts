@@ -14,11 +14,11 @@
 // Time:  s ≈ copies/K + A·L·h·(1 + ρ·recompute) + FLOPs/(peak·u): the per-run copies of the trained state in and out
 //   of host memory, over K steps per run; a host-bound floor per decoder layer per micro-batch (ONNX Runtime launches
 //   every node from the host); the matmul FLOPs over the GPU's dense peak times the share of it reached.
-import { hfLoraModules } from "./config.ts";
-import type { HfModelConfig } from "./model-config.ts";
+import { hfLoraModules } from "../config.ts";
+import type { HfModelConfig } from "../model-config.ts";
+import { imageTokenCount, maxTilesPerImage } from "../vision/anyres.ts";
+import { featuresPerTile, towerPositions } from "../vision/tower.ts";
 import { parameterCounts, trainableCount } from "./parameters.ts";
-import { imageTokenCount, maxTilesPerImage } from "./vision/anyres.ts";
-import { featuresPerTile, towerPositions } from "./vision/tower.ts";
 
 export const GiB = 2 ** 30;
 

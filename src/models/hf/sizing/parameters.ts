@@ -1,9 +1,9 @@
 // How many parameters a Hugging Face model has and how many a training phase trains, from its config alone (exact:
 // the tensors the config implies, a tied head once). `alignc plan` prints them per training phase, so a recipe's
 // size is known from the checkpoint's JSON files before any weight is downloaded.
-import { type HfLoraModule, hfLoraModules } from "./config.ts";
-import type { HfModelConfig } from "./model-config.ts";
-import { expectedDecoderTensors } from "./weights.ts";
+import { type HfLoraModule, hfLoraModules } from "../config.ts";
+import type { HfModelConfig } from "../model-config.ts";
+import { expectedDecoderTensors } from "../weights.ts";
 
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
