@@ -9,7 +9,9 @@
 #     recomputation on both sides) llava-1.5-7b dimensions (npm run bench -- hf);
 #  5. two online-DPO rounds (sample → rate → pairs → reference log-probs → one DPO step) against PyTorch + PEFT eager
 #     at llava-interleave-0.5b dimensions: 8 prompts × 4 samples × 64 new tokens, bf16 (npm run bench -- hf-online);
-#  6. the same at llava-1.5-7b dimensions with layer recomputation on both sides: 4 prompts × 2 samples × 32 tokens.
+#  6. the same at llava-1.5-7b dimensions with layer recomputation on both sides: 4 prompts × 2 samples × 32 tokens;
+#  7. experiments/amirloo2024/llava16.align (LLaVA-NeXT: BDHS, DPO, online, mixed, online BDHS) in bf16 on CUDA, on
+#     the tiny NeXT fixture with its weights cast to bfloat16 (python3 + safetensors), the MPNet encoder as it is.
 # STEPS picks which (default "1 2 3"). Logs and results go to $OUT (default: runs/device-llava).
 set -uo pipefail
 if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
@@ -63,4 +65,24 @@ if [[ " $STEPS " == *" 6 "* ]]; then
     --prompt 64 --rounds 2 --recompute --torch-checkpointing --out "$OUT/bench-online-llava-7b.json" >"$OUT/bench-online-7b.log" 2>&1
   echo "bench online 7b rc=$?" | tee -a "$OUT/bench-online-7b.log"
   tail -8 "$OUT/bench-online-7b.log"
+fi
+if [[ " $STEPS " == *" 7 "* ]]; then
+  N=/tmp/alignc-llava-next-bf16
+  rm -rf $N && cp -r test/fixtures/hf-vision/llava-next-mistral-v4 $N
+  python3 - "$N" <<'PY'
+import json, sys, torch
+from safetensors.torch import load_file, save_file
+d = sys.argv[1]
+w = load_file(f"{d}/model.safetensors")
+save_file({k: t.to(torch.bfloat16) if t.is_floating_point() else t for k, t in w.items()}, f"{d}/model.safetensors", metadata={"format": "pt"})
+c = json.load(open(f"{d}/config.json"))
+c["torch_dtype"] = "bfloat16"
+json.dump(c, open(f"{d}/config.json", "w"), indent=2)
+PY
+  W=$(mktemp -d)
+  mkdir -p "$W/experiments" "$W/test/fixtures/hf-encoder" && cp -r experiments/amirloo2024 "$W/experiments/" && cp -r test/fixtures/hf-encoder/mpnet "$W/test/fixtures/hf-encoder/"
+  (cd "$W" && /usr/bin/time -v node "$REPO/bin/alignc.js" run experiments/amirloo2024/llava16.align --device cuda --run-dir run \
+    --set checkpoint=$N --set annotator_checkpoint=$N --set precision=bf16 --set lr=1e-4 --set projector_lr=1e-4) >"$OUT/llava16-bf16.log" 2>&1
+  echo "llava16 bf16 rc=$?" | tee -a "$OUT/llava16-bf16.log"
+  grep -E "✓|✗|error|Error|bdhs |DPO|Maximum resident|Elapsed" "$OUT/llava16-bf16.log" | head -40
 fi
