@@ -6,12 +6,12 @@
 // projector's 21.0M and image_newline) with an estimate on an H100. As written it runs end to end on the tiny random
 // LLaVA-NeXT: every node, BDHS accepting rewrites, every online round.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { repoRoot } from "./support/align-files.ts";
+import { llavaNextPinpoints } from "../src/models/hf/llava-config.ts";
+import { repoRoot, runAlignc } from "./support/align-files.ts";
 import { CLIP_L_336 } from "./support/hf-configs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "alignc-amirloo-"));
@@ -22,13 +22,7 @@ const CONFIG = {
   architectures: ["LlavaNextForConditionalGeneration"],
   model_type: "llava_next",
   image_token_index: 32000,
-  image_grid_pinpoints: [
-    [336, 672],
-    [672, 336],
-    [672, 672],
-    [1008, 336],
-    [336, 1008],
-  ],
+  image_grid_pinpoints: llavaNextPinpoints(),
   projector_hidden_act: "gelu",
   vision_feature_layer: -2,
   vision_feature_select_strategy: "default",
@@ -47,9 +41,7 @@ const CONFIG = {
   vision_config: CLIP_L_336,
 };
 
-function alignc(args: string[], cwd: string) {
-  return spawnSync(process.execPath, [path.join(repoRoot, "bin/alignc.js"), ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-}
+const alignc = runAlignc;
 
 /** The recipe with its data and the fixtures it points at, copied into the test's folder. */
 function recipe(): string {

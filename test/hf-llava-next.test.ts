@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { loadSafetensors } from "../src/formats/safetensors.ts";
 import { describeHfConfigProblem } from "../src/models/hf/config.ts";
-import { normaliseLlavaConfig } from "../src/models/hf/llava-config.ts";
+import { llavaNextPinpoints, normaliseLlavaConfig } from "../src/models/hf/llava-config.ts";
 import { adapterSpecs, type HfLora } from "../src/models/hf/lora.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
 import { anyresFeatureRows, imageTokenCount, maxTilesPerImage, selectBestResolution, tilesOf, unpaddedRegion } from "../src/models/hf/vision/anyres.ts";
@@ -37,13 +37,7 @@ const dir = mkdtempSync(path.join(tmpdir(), "alignc-llava-next-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("anyres arithmetic: best resolution, unpadding, token counts and feature order as transformers computes them", () => {
-  const pinpoints: [number, number][] = [
-    [336, 672],
-    [672, 336],
-    [672, 672],
-    [1008, 336],
-    [336, 1008],
-  ];
+  const pinpoints: [number, number][] = llavaNextPinpoints();
   // hf-models.md §6: 640×480 → 2,340 tokens and 1920×1080 → 1,948 with llava-v1.6's 336-pixel tiles.
   assert.deepEqual(selectBestResolution({ height: 480, width: 640 }, pinpoints), [672, 672]);
   const c = loadHfModel(FIXTURE).vision!.config;

@@ -5,13 +5,12 @@
 // ViT-L/14-336's 303.5M, the projector's 31.5M) — and an estimate of the step's peak GPU memory and time on a named
 // GPU, warning when it exceeds the GPU's memory. The same file runs end to end on the tiny LLaVA with small settings.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { countText } from "../src/runtime/pipeline/runner/plan-sizes.ts";
-import { repoRoot } from "./support/align-files.ts";
+import { repoRoot, runAlignc } from "./support/align-files.ts";
 import { CLIP_L_336 } from "./support/hf-configs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "alignc-hf-plan-"));
@@ -40,9 +39,7 @@ const CONFIG = {
   vision_config: CLIP_L_336,
 };
 
-function alignc(args: string[], cwd: string) {
-  return spawnSync(process.execPath, [path.join(repoRoot, "bin/alignc.js"), ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-}
+const alignc = runAlignc;
 
 /** experiments/li2024/llava15.align with its data and the example judge, copied into the test's folder. */
 function recipe(): string {

@@ -1,4 +1,6 @@
-// The .align files of a folder (sorted absolute paths), for tests that run over every example and test case.
+// The .align files of a folder (sorted absolute paths), for tests that run over every example and test case; and
+// `alignc` run as a user runs it (runAlignc).
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,4 +18,9 @@ export function alignFiles(dir: string, options: { recursive?: boolean } = {}): 
     else if (entry.isFile() && entry.name.endsWith(".align")) out.push(full);
   }
   return out.sort();
+}
+
+/** `alignc <args>` through bin/alignc.js in `cwd`, without colours; its status and both streams. */
+export function runAlignc(args: readonly string[], cwd: string) {
+  return spawnSync(process.execPath, [path.join(repoRoot, "bin/alignc.js"), ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 }

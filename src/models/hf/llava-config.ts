@@ -97,7 +97,7 @@ export function normaliseLlavaConfig(
   const next = architecture === "LlavaNextForConditionalGeneration";
   let pinpoints: [number, number][] | undefined;
   if (next) {
-    const found = gridPinpoints(json.image_grid_pinpoints ?? DEFAULT_PINPOINTS, vision.config.imageSize);
+    const found = gridPinpoints(json.image_grid_pinpoints ?? llavaNextPinpoints(), vision.config.imageSize);
     if (typeof found === "string") return bad("image_grid_pinpoints", found);
     pinpoints = found;
     // Tiles are laid out as grid × grid feature maps, so a tile's features must be exactly its patches.
@@ -124,8 +124,8 @@ export function normaliseLlavaConfig(
   };
 }
 
-/** LlavaNextConfig's default `image_grid_pinpoints` (for a 336-pixel tower). */
-const DEFAULT_PINPOINTS: JsonValue = [
+/** LlavaNextConfig's (and LlavaNextImageProcessor's) default `image_grid_pinpoints`, for a 336-pixel tower: [height, width]. */
+export const llavaNextPinpoints = (): [number, number][] => [
   [336, 672],
   [672, 336],
   [672, 672],

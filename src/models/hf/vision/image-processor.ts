@@ -19,7 +19,7 @@ import { PIL_RESAMPLE, type ResampleFilter, resizeRgb } from "../../../formats/i
 import type { JsonValue } from "../../../formats/strict-json.ts";
 import { describeRefusal, readUntrusted } from "../../../util/untrusted-file.ts";
 import { parseJsonObject } from "../config.ts";
-import { gridPinpoints, type HfLlavaConfig } from "../llava-config.ts";
+import { gridPinpoints, type HfLlavaConfig, llavaNextPinpoints } from "../llava-config.ts";
 import { fittedSize, type ImageSize, selectBestResolution } from "./anyres.ts";
 
 export const PREPROCESSOR_CONFIG_FILE = "preprocessor_config.json";
@@ -61,16 +61,7 @@ const CLIP_DEFAULTS: Record<string, JsonValue> = {
 const DEFAULTS: Record<ImageProcessorType, Record<string, JsonValue>> = {
   CLIPImageProcessor: CLIP_DEFAULTS,
   LlavaImageProcessor: { ...CLIP_DEFAULTS, do_pad: false },
-  LlavaNextImageProcessor: {
-    ...CLIP_DEFAULTS,
-    image_grid_pinpoints: [
-      [336, 672],
-      [672, 336],
-      [672, 672],
-      [1008, 336],
-      [336, 1008],
-    ],
-  },
+  LlavaNextImageProcessor: { ...CLIP_DEFAULTS, image_grid_pinpoints: llavaNextPinpoints() },
   SiglipImageProcessor: { size: { height: 224, width: 224 }, do_center_crop: false, image_mean: HALF, image_std: HALF },
 };
 const COMMON: Record<string, JsonValue> = { resample: 3, do_resize: true, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, do_convert_rgb: true };
