@@ -12,7 +12,7 @@ import { createRequire } from "node:module";
 import { imageSize } from "image-size";
 import { PNG } from "pngjs";
 import { describeRefusal, type ReadRoot, readUntrusted } from "../../util/untrusted-file.ts";
-import { applyOrientation, exifOrientation, type ImageFormat } from "./exif.ts";
+import { applyOrientation, exifOrientation, type ImageFormat, turnsQuarter } from "./exif.ts";
 
 /** 8-bit RGB pixels, row by row. */
 export interface RgbImage {
@@ -37,6 +37,17 @@ export async function readImage(file: string, o: { root?: ReadRoot } = {}): Prom
   const r = readUntrusted(file, { maxBytes: MAX_IMAGE_BYTES, ...(o.root ? { root: o.root } : {}) });
   if (!r.ok) throw new ImageError(`image ${describeRefusal(r, MAX_IMAGE_BYTES)}`);
   return decodeImage(r.bytes, file);
+}
+
+/**
+ * The size `file` decodes to (EXIF orientation applied, as readImage gives it) from its header alone, after the same
+ * checks as readImage's header (imageHeader); throws ImageError.
+ */
+export function readImageSize(file: string, o: { root?: ReadRoot } = {}): { width: number; height: number } {
+  const r = readUntrusted(file, { maxBytes: MAX_IMAGE_BYTES, ...(o.root ? { root: o.root } : {}) });
+  if (!r.ok) throw new ImageError(`image ${describeRefusal(r, MAX_IMAGE_BYTES)}`);
+  const { format, width, height } = imageHeader(r.bytes, file);
+  return turnsQuarter(exifOrientation(r.bytes, format)) ? { width: height, height: width } : { width, height };
 }
 
 /** The file's format from its first bytes, or undefined. */

@@ -74,6 +74,9 @@ function tiffOrientation(t: Uint8Array): number | undefined {
   return undefined;
 }
 
+/** Whether an orientation turns the image a quarter (5–8: transposed, rotated 90° either way, transversed), swapping its sides. */
+export const turnsQuarter = (orientation: number) => orientation >= 5 && orientation <= 8;
+
 /**
  * `img` as it should be seen: orientation 2 mirrors, 3 rotates 180°, 4 flips, 5 transposes, 6 rotates 90° clockwise
  * (Pillow: ROTATE_270), 7 transverses, 8 rotates 90° counter-clockwise (ROTATE_90) — Pillow's table.
@@ -81,7 +84,7 @@ function tiffOrientation(t: Uint8Array): number | undefined {
 export function applyOrientation(img: RgbImage, orientation: number): RgbImage {
   if (orientation <= 1 || orientation > 8) return img;
   const { width: w, height: h, rgb } = img;
-  const swap = orientation >= 5;
+  const swap = turnsQuarter(orientation);
   const W = swap ? h : w;
   const H = swap ? w : h;
   const out = new Uint8Array(W * H * 3);

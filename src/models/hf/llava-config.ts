@@ -133,13 +133,14 @@ export const llavaNextPinpoints = (): [number, number][] => [
   [336, 1008],
 ];
 
-/** `image_grid_pinpoints` as [height, width] pairs, each a multiple of the tower's `side`, or what is wrong with it. */
-export function gridPinpoints(v: JsonValue, side: number): [number, number][] | string {
+/** `image_grid_pinpoints` as [height, width] pairs of positive integers — each a multiple of the tower's `side` when given — or what is wrong with it. */
+export function gridPinpoints(v: JsonValue, side?: number): [number, number][] | string {
   const ok =
     Array.isArray(v) &&
     v.length > 0 &&
-    v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x > 0 && x % side === 0));
-  if (!ok) return `must be a non-empty list of [height, width] pairs, each a positive multiple of the tower's image size ${side}, found ${JSON.stringify(v)}`;
+    v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x > 0 && x % (side ?? 1) === 0));
+  if (!ok)
+    return `must be a non-empty list of [height, width] pairs, each a positive ${side === undefined ? "integer" : `multiple of the tower's image size ${side}`}, found ${JSON.stringify(v)}`;
   return (v as [number, number][]).map(([h, w]) => [h, w]);
 }
 

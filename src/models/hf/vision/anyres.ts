@@ -83,12 +83,17 @@ export function unpaddedRegion(size: ImageSize, rows: number, cols: number): { t
   return { top: 0, height: rows, left: pad, width: cols - 2 * pad };
 }
 
+/** An image's stitched feature grid: its tiles' grid, the features per tile side, and the region unpadding keeps. */
+function unpaddedGrid(c: HfLlavaConfig, size: ImageSize) {
+  const tiles = tileGrid(c, size);
+  const n = c.vision.grid;
+  return { tiles, n, region: unpaddedRegion(size, tiles.rows * n, tiles.cols * n) };
+}
+
 /** The image tokens an image of `size` needs: one per feature row (LlavaProcessor / LlavaNextProcessor's count). */
 export function imageTokenCount(c: HfLlavaConfig, size: ImageSize): number {
   if (!c.pinpoints) return featuresPerTile(c);
-  const g = tileGrid(c, size);
-  const n = c.vision.grid;
-  const region = unpaddedRegion(size, g.rows * n, g.cols * n);
+  const { region } = unpaddedGrid(c, size);
   return featuresPerTile(c) + region.height * (region.width + 1);
 }
 
@@ -102,13 +107,11 @@ export function anyresFeatureRows(c: HfLlavaConfig, size: ImageSize, firstTile: 
   const base = firstTile * per;
   const out = Array.from({ length: per }, (_, k) => base + k);
   if (!c.pinpoints) return out;
-  const g = tileGrid(c, size);
-  const n = c.vision.grid;
-  const region = unpaddedRegion(size, g.rows * n, g.cols * n);
+  const { tiles, n, region } = unpaddedGrid(c, size);
   for (let y = region.top; y < region.top + region.height; y++) {
     const tileRow = Math.floor(y / n);
     for (let x = region.left; x < region.left + region.width; x++) {
-      const tile = 1 + tileRow * g.cols + Math.floor(x / n);
+      const tile = 1 + tileRow * tiles.cols + Math.floor(x / n);
       out.push(base + tile * per + (y % n) * n + (x % n));
     }
     out.push(newlineRow);

@@ -150,8 +150,8 @@ export function imageProcessorSpec(
     const size = object(s.size);
     const tile = hw("crop_size")?.height ?? int(size?.height) ?? int(size?.shortest_edge);
     if (tile === undefined) return bad("size", `must give the tiles' side (crop_size, or size's height or shortest_edge), found ${JSON.stringify(s.size)}`);
-    const pinpoints = gridPinpoints(s.image_grid_pinpoints as JsonValue, 1);
-    if (typeof pinpoints === "string") return bad("image_grid_pinpoints", pinpoints.replace(" of the tower's image size 1", ""));
+    const pinpoints = gridPinpoints(s.image_grid_pinpoints as JsonValue);
+    if (typeof pinpoints === "string") return bad("image_grid_pinpoints", pinpoints);
     anyres = { pinpoints, tile };
   }
   return {
@@ -197,7 +197,7 @@ export function pixelTiles(image: RgbImage, spec: ImageProcessorSpec): { data: F
   const { tile, pinpoints } = spec.anyres;
   const [height, width] = selectBestResolution(size, pinpoints);
   const fitted = fittedSize(size, { height, width });
-  const padded = pasteOnBlack(resizeRgb(image, fitted.width, fitted.height, spec.resample), height, width);
+  const padded = padForPatching(resizeRgb(image, fitted.width, fitted.height, spec.resample), height, width);
   const r = spec.resize;
   const squash = r && "height" in r ? r : { height: r?.shortestEdge ?? tile, width: r?.shortestEdge ?? tile };
   const parts = [resizeRgb(image, squash.width, squash.height, spec.resample)];
@@ -209,25 +209,6 @@ export function pixelTiles(image: RgbImage, spec: ImageProcessorSpec): { data: F
   const data = new Float32Array(done.length * first.data.length);
   for (const [i, d] of done.entries()) data.set(d.data, i * first.data.length);
   return { data, tiles: done.length, height: first.height, width: first.width, size };
-}
-
-/** `img` centred on a black canvas of height×width (_pad_for_patching: the left/top margin is the floor of half the slack). */
-function pasteOnBlack(img: RgbImage, height: number, width: number): RgbImage {
-  if (img.width === width && img.height === height) return img;
-  const rgb = new Uint8Array(height * width * 3);
-  const top = Math.floor((height - img.height) / 2);
-  const left = Math.floor((width - img.width) / 2);
-  for (let y = 0; y < img.height; y++) rgb.set(img.rgb.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + top) * width + left) * 3);
-  return { width, height, rgb };
-}
-
-/** The h×w block of `img` at (top, left), clipped at the image's edges (divide_to_patches' slices). */
-function cut(img: RgbImage, top: number, left: number, h: number, w: number): RgbImage {
-  const ch = Math.min(h, img.height - top);
-  const cw = Math.min(w, img.width - left);
-  const rgb = new Uint8Array(ch * cw * 3);
-  for (let y = 0; y < ch; y++) rgb.set(img.rgb.subarray(((y + top) * img.width + left) * 3, ((y + top) * img.width + left + cw) * 3), y * cw * 3);
-  return { width: cw, height: ch, rgb };
 }
 
 /**
@@ -280,12 +261,7 @@ function padToSquare(img: RgbImage, mean: readonly number[] | undefined): RgbIma
   if (w === h) return img;
   const side = Math.max(w, h);
   const fill = (mean ?? [0, 0, 0]).map((m) => Math.trunc(m * 255));
-  const rgb = new Uint8Array(side * side * 3);
-  for (let i = 0; i < side * side; i++) rgb.set(fill, 3 * i);
-  const top = w > h ? Math.floor((side - h) / 2) : 0;
-  const left = w > h ? 0 : Math.floor((side - w) / 2);
-  for (let y = 0; y < h; y++) rgb.set(img.rgb.subarray(y * w * 3, (y + 1) * w * 3), ((y + top) * side + left) * 3);
-  return { width: side, height: side, rgb };
+  return place(img, side, side, Math.floor((side - h) / 2), Math.floor((side - w) / 2), fill);
 }
 
 /** transformers' center_crop: (orig − crop) // 2 from the top left; an image smaller than the crop is zero-padded (centred, ceil) first. */
@@ -293,17 +269,29 @@ function centerCrop(img: RgbImage, ch: number, cw: number): RgbImage {
   const { width: w, height: h } = img;
   const H = Math.max(ch, h);
   const W = Math.max(cw, w);
-  let src = img;
-  if (H !== h || W !== w) {
-    const rgb = new Uint8Array(H * W * 3);
-    const top = Math.ceil((H - h) / 2);
-    const left = Math.ceil((W - w) / 2);
-    for (let y = 0; y < h; y++) rgb.set(img.rgb.subarray(y * w * 3, (y + 1) * w * 3), ((y + top) * W + left) * 3);
-    src = { width: W, height: H, rgb };
-  }
-  const top = Math.floor((H - ch) / 2);
-  const left = Math.floor((W - cw) / 2);
+  const src = H !== h || W !== w ? place(img, H, W, Math.ceil((H - h) / 2), Math.ceil((W - w) / 2)) : img;
+  return cut(src, Math.floor((H - ch) / 2), Math.floor((W - cw) / 2), ch, cw);
+}
+
+/** LlavaNextImageProcessor's _pad_for_patching: `img` centred on black of height×width, the top/left margin the floor of half the slack. */
+function padForPatching(img: RgbImage, height: number, width: number): RgbImage {
+  if (img.width === width && img.height === height) return img;
+  return place(img, height, width, Math.floor((height - img.height) / 2), Math.floor((width - img.width) / 2));
+}
+
+/** `img` at (top, left) on a height×width canvas of `fill` (black by default). */
+function place(img: RgbImage, height: number, width: number, top: number, left: number, fill?: readonly number[]): RgbImage {
+  const rgb = new Uint8Array(height * width * 3);
+  if (fill) for (let i = 0; i < height * width; i++) rgb.set(fill, 3 * i);
+  for (let y = 0; y < img.height; y++) rgb.set(img.rgb.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + top) * width + left) * 3);
+  return { width, height, rgb };
+}
+
+/** The h×w block of `img` at (top, left), clipped at the image's edges (divide_to_patches' slices, center_crop's crop). */
+function cut(img: RgbImage, top: number, left: number, h: number, w: number): RgbImage {
+  const ch = Math.min(h, img.height - top);
+  const cw = Math.min(w, img.width - left);
   const rgb = new Uint8Array(ch * cw * 3);
-  for (let y = 0; y < ch; y++) rgb.set(src.rgb.subarray(((y + top) * W + left) * 3, ((y + top) * W + left + cw) * 3), y * cw * 3);
+  for (let y = 0; y < ch; y++) rgb.set(img.rgb.subarray(((y + top) * img.width + left) * 3, ((y + top) * img.width + left + cw) * 3), y * cw * 3);
   return { width: cw, height: ch, rgb };
 }

@@ -19,7 +19,7 @@ import type { HfLlavaConfig } from "../llava-config.ts";
 import type { HfAdapterValues } from "../lora.ts";
 import { canonicalDecoderName, decoderProgramName } from "../weights.ts";
 import { anyresFeatureRows, type ImageSize, maxTilesPerImage } from "./anyres.ts";
-import { featuresPerTile, IMAGE_NEWLINE, imageFeatures, type VisionWeights, visionInitializers } from "./tower.ts";
+import { featuresPerTile, IMAGE_NEWLINE, imageFeatures, inFloat32, type VisionWeights, visionInitializers } from "./tower.ts";
 
 /** The program name of a LLaVA checkpoint's tensor (any naming generation), or undefined when it is none of its weights. */
 export function llavaProgramName(name: string): string | undefined {
@@ -95,9 +95,8 @@ function featureTable(c: HfLlavaConfig, weight: (name: string) => Tensor, pixels
   const tiles = pixels.shape[0] as number;
   const rows = op.reshape(imageFeatures(c, weight, pixels), [tiles * featuresPerTile(c), c.text.hiddenSize]);
   if (!c.pinpoints) return rows;
-  const newline = weight(IMAGE_NEWLINE);
   // The features are float32 (imageFeatures); the newline joins them so, and meets the language model's dtype with them.
-  return op.concat([rows, op.reshape(newline.dtype === "float32" ? newline : op.cast(newline, "float32"), [1, c.text.hiddenSize])], 0);
+  return op.concat([rows, op.reshape(inFloat32(weight)(IMAGE_NEWLINE), [1, c.text.hiddenSize])], 0);
 }
 
 /** The images of a LLaVA training or log-prob batch (HfLossOptions.images): `pixel_values` through the tower and projector, `image_index` as given. */

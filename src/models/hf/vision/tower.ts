@@ -86,6 +86,14 @@ function encoderLayer(v: HfVisionTowerConfig, weight: (name: string) => Tensor, 
   return op.add(a, mlp);
 }
 
+/** `weight` widened to float32 where stored in another dtype (the tower, projector and image_newline compute in float32). */
+export const inFloat32 =
+  (weight: (name: string) => Tensor) =>
+  (name: string): Tensor => {
+    const t = weight(name);
+    return t.dtype === "float32" ? t : op.cast(t, "float32");
+  };
+
 /** Projected image features [B, tokens per image, D_text] of pixel values [B, 3, S, S] (S = the tower's image size). */
 export function imageFeatures(c: HfLlavaConfig, weightAsStored: (name: string) => Tensor, pixels: Tensor): Tensor {
   const v = c.vision;
@@ -93,10 +101,7 @@ export function imageFeatures(c: HfLlavaConfig, weightAsStored: (name: string) =
   // trained projector's master copy is float32 already): LayerNorm, softmax and GELU have no bfloat16 kernels on every
   // provider, and the tower is a small share of a LLaVA's work. The features meet the language model in its dtype
   // (decoder.ts mergeImageFeatures).
-  const weight = (name: string) => {
-    const t = weightAsStored(name);
-    return t.dtype === "float32" ? t : op.cast(t, "float32");
-  };
+  const weight = inFloat32(weightAsStored);
   const [b, channels, height, width] = pixels.shape;
   if (typeof b !== "number" || channels !== 3 || height !== v.imageSize || width !== v.imageSize)
     throw new ShapeError(`llava image features: pixel values must be [B, 3, ${v.imageSize}, ${v.imageSize}], got [${pixels.shape.join(", ")}]`);

@@ -4,25 +4,18 @@
 // `image_index` [B·T], which feature-table row each position of a batch of id rows takes (vision/anyres.ts).
 // Images are read when a batch needs them (a dataset's images do not all fit in memory as pixel values); a small cache
 // keeps the recent ones, since a DPO pair's two rows, a prompt's n samples and an epoch's repeats show the same image.
-import { ImageError, imageHeader, MAX_IMAGE_BYTES, readImage } from "../../../formats/image/decode.ts";
-import { exifOrientation } from "../../../formats/image/exif.ts";
+import { readImage, readImageSize } from "../../../formats/image/decode.ts";
 import { type ImageSize, imageTokenCount, maxTilesPerImage } from "../../../models/hf/vision/anyres.ts";
 import { pixelTiles } from "../../../models/hf/vision/image-processor.ts";
 import { slotImageIndex } from "../../../models/hf/vision/llava.ts";
 import { featuresPerTile } from "../../../models/hf/vision/tower.ts";
 import type { TensorData } from "../../../tensor/ir/graph.ts";
-import { describeRefusal, readUntrusted } from "../../../util/untrusted-file.ts";
 import type { HfVision } from "./model.ts";
 
 const CACHED_IMAGES = 64;
 
-interface Processed {
-  /** float32 [tiles, 3, S, S]. */
-  data: Float32Array;
-  tiles: number;
-  /** The image's size as the processor saw it (EXIF orientation applied). */
-  size: ImageSize;
-}
+/** An image through the processor: float32 [tiles, 3, S, S] and the image's size (EXIF orientation applied). */
+type Processed = ReturnType<typeof pixelTiles>;
 
 export class ImageFeeds {
   private readonly cache = new Map<string, Processed>();
@@ -38,8 +31,7 @@ export class ImageFeeds {
       this.cache.set(file, known);
       return known;
     }
-    const { data, tiles, size } = pixelTiles(await readImage(file), this.vision.processor);
-    const made = { data, tiles, size };
+    const made = pixelTiles(await readImage(file), this.vision.processor);
     this.cache.set(file, made);
     if (this.cache.size > CACHED_IMAGES) this.cache.delete(this.cache.keys().next().value as string);
     return made;
@@ -94,18 +86,14 @@ const sizes = new Map<string, ImageSize>();
 
 /**
  * The image tokens a prompt needs for `file` (one per feature row): a LLaVA's fixed count; LLaVA-NeXT's depends on the
- * image's size, read from its header (EXIF orientation applied, as the processor sees it), remembered per path.
+ * image's size as the processor sees it (readImageSize: the header, EXIF orientation applied), remembered per path.
  */
 export function imageTokensFor(vision: HfVision, file: string): number {
   const c = vision.config;
   if (!c.pinpoints) return featuresPerTile(c);
   let size = sizes.get(file);
   if (!size) {
-    const r = readUntrusted(file, { maxBytes: MAX_IMAGE_BYTES });
-    if (!r.ok) throw new ImageError(`image ${describeRefusal(r, MAX_IMAGE_BYTES)}`);
-    const h = imageHeader(r.bytes, file);
-    // Orientations 5–8 turn the image a quarter.
-    size = exifOrientation(r.bytes, h.format) >= 5 ? { height: h.width, width: h.height } : { height: h.height, width: h.width };
+    size = readImageSize(file);
     if (sizes.size > 4096) sizes.clear();
     sizes.set(file, size);
   }

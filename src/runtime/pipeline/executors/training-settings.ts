@@ -31,7 +31,7 @@ export type TrainingParams = Pick<
 >;
 
 /** Optimizer steps in one ONNX Runtime run when `steps_per_run` is not set (the catalog leaves it to the runtime). */
-const STEPS_PER_RUN = 25;
+export const STEPS_PER_RUN = 25;
 
 /** A schedule before the phase's length is known; warmup is a number of steps (≥ 1) or a share of all steps. */
 export type ScheduleSettings = { kind: "constant" | "linear"; warmup: number } | { kind: "cosine"; warmup: number; minRatio: number };

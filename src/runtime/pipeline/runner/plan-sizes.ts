@@ -8,6 +8,7 @@ import type { LoraBlock } from "../../../graph/params.generated.ts";
 import { type HfModelConfig, readHfModelConfig } from "../../../models/hf/model-config.ts";
 import { estimateStep, GiB, GPUS, type GpuName } from "../../../models/hf/sizing/estimate.ts";
 import { parameterCounts, trainableCount } from "../../../models/hf/sizing/parameters.ts";
+import { STEPS_PER_RUN } from "../executors/training-settings.ts";
 
 const TRAINING = new Set(["train.sft", "train.dpo", "train.online", "train.mixed"]);
 
@@ -32,8 +33,6 @@ export interface EstimateOptions {
 
 export const DEFAULT_PROMPT_TOKENS = 256;
 export const DEFAULT_ANSWER_TOKENS = 256;
-/** steps_per_run when a phase leaves it to the runtime (src/runtime/pipeline/executors/training-settings.ts). */
-const DEFAULT_STEPS_PER_RUN = 25;
 
 /**
  * Per training node on a Hugging Face model, its lines: parameters by part and what the phase trains; the estimate of
@@ -83,13 +82,16 @@ export function trainingSizes(graph: ExecutionGraph, baseDir: string, estimate: 
     const trains = lora
       ? `LoRA r ${lora.rank} on ${lora.targets.join(", ")}${lora.projector_lr !== undefined ? " and the projector" : ""}`
       : `every language-model weight${c.llava ? " and the projector (the tower frozen)" : ""}`;
-    const trainable = trainableCount(c, lora ? { rank: lora.rank, targets: lora.targets, projector: lora.projector_lr !== undefined } : undefined);
+    const trainable = trainableCount(c, loraShape(lora));
     const size = `${c.architecture}: ${countText(total)} parameters${parts}; trains ${countText(trainable)} (${trains})`;
     const answerTokens = estimate.answerTokens ?? maxTokens(node) ?? DEFAULT_ANSWER_TOKENS;
     out.set(node.id, [size, ...estimateLines(c, node, model, { ...estimate, answerTokens })]);
   }
   return out;
 }
+
+/** What sizing needs of a phase's LoRA block: rank, targets, and whether the projector trains beside the adapters. */
+const loraShape = (lora: LoraBlock | undefined) => (lora ? { rank: lora.rank, targets: lora.targets, projector: lora.projector_lr !== undefined } : undefined);
 
 /** The estimate's line and, when its peak exceeds the GPU's memory, a warning. */
 function estimateLines(c: HfModelConfig, node: GraphNode, model: GraphNode, o: EstimateOptions & { answerTokens: number }): string[] {
@@ -106,10 +108,10 @@ function estimateLines(c: HfModelConfig, node: GraphNode, model: GraphNode, o: E
       promptTokens: o.promptTokens,
       answerTokens: o.answerTokens,
       images: c.llava ? batch : 0,
-      lora: lora ? { rank: lora.rank, targets: lora.targets, projector: lora.projector_lr !== undefined } : undefined,
+      lora: loraShape(lora),
       precision: (p.precision as "fp32" | "fp16" | "bf16" | undefined) ?? "fp32",
       recompute: p.recompute === true,
-      stepsPerRun: Number(p.steps_per_run ?? DEFAULT_STEPS_PER_RUN),
+      stepsPerRun: Number(p.steps_per_run ?? STEPS_PER_RUN),
       weightBytes: dtype === "float32" ? 4 : 2,
     },
     o.gpu,
