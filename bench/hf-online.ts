@@ -40,6 +40,7 @@ import path from "node:path";
 import { pairIndices } from "../src/runtime/data/prefdata/pairing.ts";
 import { ROUND_TOKENS } from "../src/runtime/data/prefdata/sample.ts";
 import { type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
+import type { RuntimeOptions } from "../src/runtime/engine/session.ts";
 import { Runtime } from "../src/runtime/engine/session.ts";
 import type { ScoredSequence } from "../src/runtime/models/hf/feeds.ts";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
@@ -49,9 +50,11 @@ import { type HfPair, HfTrainerPool, trainHfDpo } from "../src/runtime/models/hf
 import { Rng } from "../src/util/random.ts";
 import { GpuMemory, measured } from "./gpu-memory.ts";
 import { BENCH_OBJECTIVE, type BenchDtype, benchLora, benchTraining, eachShape, hfBenchPython, makeCheckpoint } from "./hf-setup.ts";
-import { fmt, intOption, machineInfo, printTable, repoRoot, round, timed } from "./support.ts";
+import { engineInfo, engineOptions, fmt, intOption, machineInfo, printTable, repoRoot, round, timed } from "./support.ts";
 
 interface Options {
+  /** --engine and the CUDA settings (bench/support.ts engineOptions). */
+  engine: Pick<RuntimeOptions, "engine" | "cuda">;
   shapes: string[];
   provider: Provider;
   dtype: BenchDtype;
@@ -70,8 +73,10 @@ interface Options {
   keep: string | undefined;
 }
 
-function parse(args: string[]): Options {
+function parse(argv: string[]): Options {
+  const { engine, rest: args } = engineOptions("hf-online", argv);
   const o: Options = {
+    engine,
     shapes: ["llava-interleave-0.5b"],
     provider: "cuda",
     dtype: "bfloat16",
@@ -190,7 +195,7 @@ function sessionClock(): { take(): number; stop(): void } {
 
 /** alignc's rounds over `prompts` (token ids, and a LLaVA's image files). */
 async function aligncRounds(o: Options, model: HfModel, prompts: ScoredSequence[], gpu: GpuMemory | null): Promise<Omit<SideFigures, "load_seconds">> {
-  const runtime = new Runtime({ provider: o.provider });
+  const runtime = new Runtime({ provider: o.provider, ...o.engine });
   const clock = sessionClock();
   const lora = benchLora(o.rank, model.vision !== undefined);
   const stopTokens = stopIdsOf(model);
@@ -299,6 +304,7 @@ export async function run(args: string[]): Promise<void> {
     benchmark: "hf-online",
     date: new Date().toISOString(),
     machine: machineInfo(),
+    engine: engineInfo(o.engine),
     options: { ...o, out: undefined },
     shapes: results,
   });

@@ -39,6 +39,7 @@ import { buildHfLogProbProgram } from "../src/models/hf/decoder.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
 import { slotImageIndex } from "../src/models/hf/vision/llava.ts";
 import { type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
+import type { RuntimeOptions } from "../src/runtime/engine/session.ts";
 import { Runtime } from "../src/runtime/engine/session.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { HfGenerator } from "../src/runtime/models/hf/generate.ts";
@@ -50,9 +51,11 @@ import { toHalfBits } from "../src/tensor/ir/half.ts";
 import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { GpuMemory, measured } from "./gpu-memory.ts";
 import { BENCH_OBJECTIVE, type BenchDtype, benchLora, benchTraining, eachShape, hfBenchPython, makeCheckpoint } from "./hf-setup.ts";
-import { fmt, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
+import { engineInfo, engineOptions, fmt, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
 
 interface Options {
+  /** --engine and the CUDA settings (bench/support.ts engineOptions). */
+  engine: Pick<RuntimeOptions, "engine" | "cuda">;
   shapes: string[];
   provider: Provider;
   dtype: BenchDtype;
@@ -71,8 +74,10 @@ interface Options {
   checks: ("bfloat16" | "float16")[];
 }
 
-function parse(args: string[]): Options {
+function parse(argv: string[]): Options {
+  const { engine, rest: args } = engineOptions("hf", argv);
   const o: Options = {
+    engine,
     shapes: ["qwen2.5-0.5b", "llama-3.2-1b"],
     provider: "cuda",
     dtype: "bfloat16",
@@ -140,7 +145,7 @@ interface AligncFigures {
 async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | null): Promise<AligncFigures> {
   const model = loadHfModel(dir);
   const batch = JSON.parse(readFileSync(path.join(dir, "batch.json"), "utf8")) as Record<string, number[][] | number[]>;
-  const runtime = new Runtime({ provider: o.provider });
+  const runtime = new Runtime({ provider: o.provider, ...o.engine });
   try {
     const vision = model.vision;
     const lora = benchLora(o.rank, vision !== undefined);
@@ -234,7 +239,7 @@ async function dtypeChecks(o: Options): Promise<Record<string, unknown>[]> {
     const golden = JSON.parse(readFileSync(path.join(repoRoot, "test/fixtures/hf/golden", `${name}.json`), "utf8")) as Golden;
     for (const dtype of o.checks) {
       const dir = mkdtempSync(path.join(os.tmpdir(), `alignc-hf-check-${name}-`));
-      const runtime = new Runtime({ provider: o.provider });
+      const runtime = new Runtime({ provider: o.provider, ...o.engine });
       try {
         halfCopy(path.join(repoRoot, golden.applies_to.at(-1) as string), dir, dtype);
         const model = loadHfModel(dir);
@@ -303,6 +308,7 @@ export async function run(args: string[]): Promise<void> {
     benchmark: "hf",
     date: new Date().toISOString(),
     machine: machineInfo(),
+    engine: engineInfo(o.engine),
     options: { ...o, out: undefined },
     checks,
     shapes: results,

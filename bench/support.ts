@@ -9,6 +9,7 @@ import { imageTokens, parameterCount, type TinyVlmConfig, tinyVlmConfig } from "
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { type RatingInfo, readDataset } from "../src/runtime/data/prefdata/records.ts";
 import { onnxruntimePackageDir } from "../src/runtime/engine/providers.ts";
+import { Runtime, type RuntimeOptions } from "../src/runtime/engine/session.ts";
 import { loadCheckpoint } from "../src/runtime/models/checkpoint.ts";
 import { modelFromCheckpoint, type VlmModel } from "../src/runtime/models/tinyvlm/model.ts";
 import { Tokenizer } from "../src/runtime/models/tokenizer/tokenizer.ts";
@@ -98,6 +99,47 @@ function ortVersion(): string {
   const dir = onnxruntimePackageDir();
   if (!dir) return "unknown";
   return (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+}
+
+/**
+ * The engine flags every GPU bench takes, taken out of `args` (the rest is returned for the bench's own parser):
+ * --engine binding|capi, and for the C-API engine --arena power-of-two|as-requested, --shared-arena on|off,
+ * --shrink-arena on|off, --gpu-mem-limit-gib N, --tf32 on|off. Unset: the Runtime's defaults (ALIGNC_ENGINE).
+ */
+export function engineOptions(bench: string, args: readonly string[]): { engine: Pick<RuntimeOptions, "engine" | "cuda">; rest: string[] } {
+  const engine: Pick<RuntimeOptions, "engine" | "cuda"> = {};
+  const cuda: NonNullable<RuntimeOptions["cuda"]> = {};
+  const rest: string[] = [];
+  const onOff = (flag: string, v: string | undefined): boolean => {
+    if (v !== "on" && v !== "off") throw new Error(`${bench} bench: ${flag} takes on or off, got ${v}`);
+    return v === "on";
+  };
+  for (let i = 0; i < args.length; i++) {
+    const [flag, v] = [args[i]!, args[i + 1]];
+    if (flag === "--engine") {
+      if (v !== "binding" && v !== "capi") throw new Error(`${bench} bench: --engine takes binding or capi, got ${v}`);
+      engine.engine = v;
+    } else if (flag === "--arena") {
+      if (v !== "power-of-two" && v !== "as-requested") throw new Error(`${bench} bench: --arena takes power-of-two or as-requested, got ${v}`);
+      cuda.arenaGrowth = v;
+    } else if (flag === "--shared-arena") cuda.sharedArena = onOff(flag, v);
+    else if (flag === "--shrink-arena") cuda.shrinkArena = onOff(flag, v);
+    else if (flag === "--tf32") cuda.tf32 = onOff(flag, v);
+    else if (flag === "--gpu-mem-limit-gib") cuda.memoryLimit = Math.round(intOption(bench, flag, v, 1) * 2 ** 30);
+    else {
+      rest.push(flag);
+      continue;
+    }
+    i++;
+  }
+  if (Object.keys(cuda).length > 0) engine.cuda = cuda;
+  return { engine, rest };
+}
+
+/** The engine and CUDA settings a Runtime made with `engine` uses, for a results file. */
+export function engineInfo(engine: Pick<RuntimeOptions, "engine" | "cuda">) {
+  const o = new Runtime(engine).options;
+  return { engine: o.engine, cuda: o.cuda };
 }
 
 /** The machine a bench ran on. */

@@ -21,6 +21,8 @@ export NVIDIA_TF32_OVERRIDE=0
 export ALIGNC_PYTHON=${ALIGNC_PYTHON:-python3}
 REPO=$PWD
 STEPS=${STEPS:-1 2 3}
+# Steps 3-6: ENGINE_FLAGS (e.g. "--engine capi --arena as-requested"), TORCH_MODES (eager or none), KS (step 3's K list).
+ENGINE_FLAGS=${ENGINE_FLAGS:-}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$OUT/gpu.txt" 2>&1
 if [[ " $STEPS " == *" 1 "* ]]; then
   ALIGNC_DEVICE=cuda node --import tsx --test test/hf-llava-golden.test.ts test/hf-llava.test.ts test/hf-llava-pipeline.test.ts test/hf-llava-next.test.ts test/hf-llava-bdhs.test.ts \
@@ -43,26 +45,26 @@ if [[ " $STEPS " == *" 2 "* ]]; then
   grep -E "✓|✗|error|Error" "$OUT/llava-run.log" | head -20
 fi
 if [[ " $STEPS " == *" 3 "* ]]; then
-  node --import tsx bench/main.ts hf --shapes llava-interleave-0.5b --pairs 4 --prompt 64 --answer 128 --k 1,4 --runs 3 --checks none \
-    --torch-modes eager --out "$OUT/bench-llava-0.5b.json" >"$OUT/bench-0.5b.log" 2>&1
+  node --import tsx bench/main.ts hf --shapes llava-interleave-0.5b --pairs 4 --prompt 64 --answer 128 --k ${KS:-1,4} --runs 3 --checks none \
+    --torch-modes ${TORCH_MODES:-eager} $ENGINE_FLAGS --out "$OUT/bench-llava-0.5b.json" >"$OUT/bench-0.5b.log" 2>&1
   echo "bench 0.5b rc=$?" | tee -a "$OUT/bench-0.5b.log"
   tail -15 "$OUT/bench-0.5b.log"
 fi
 if [[ " $STEPS " == *" 4 "* ]]; then
   node --import tsx bench/main.ts hf --shapes llava-1.5-7b --pairs 4 --prompt 64 --answer 128 --k 1 --runs 3 --checks none \
-    --torch-modes eager --torch-checkpointing --recompute --out "$OUT/bench-llava-7b.json" >"$OUT/bench-7b.log" 2>&1
+    --torch-modes ${TORCH_MODES:-eager} --torch-checkpointing --recompute $ENGINE_FLAGS --out "$OUT/bench-llava-7b.json" >"$OUT/bench-7b.log" 2>&1
   echo "bench 7b rc=$?" | tee -a "$OUT/bench-7b.log"
   tail -15 "$OUT/bench-7b.log"
 fi
 if [[ " $STEPS " == *" 5 "* ]]; then
   node --import tsx bench/main.ts hf-online --shapes llava-interleave-0.5b --dtype bfloat16 --prompts 8 --samples 4 --answer 64 \
-    --prompt 64 --rounds 2 --out "$OUT/bench-online-llava-0.5b.json" >"$OUT/bench-online-0.5b.log" 2>&1
+    --prompt 64 --rounds 2 --torch-modes ${TORCH_MODES:-eager} $ENGINE_FLAGS --out "$OUT/bench-online-llava-0.5b.json" >"$OUT/bench-online-0.5b.log" 2>&1
   echo "bench online 0.5b rc=$?" | tee -a "$OUT/bench-online-0.5b.log"
   tail -8 "$OUT/bench-online-0.5b.log"
 fi
 if [[ " $STEPS " == *" 6 "* ]]; then
   node --import tsx bench/main.ts hf-online --shapes llava-1.5-7b --dtype bfloat16 --prompts 4 --samples 2 --answer 32 \
-    --prompt 64 --rounds 2 --recompute --torch-checkpointing --out "$OUT/bench-online-llava-7b.json" >"$OUT/bench-online-7b.log" 2>&1
+    --prompt 64 --rounds 2 --recompute --torch-checkpointing --torch-modes ${TORCH_MODES:-eager} $ENGINE_FLAGS --out "$OUT/bench-online-llava-7b.json" >"$OUT/bench-online-7b.log" 2>&1
   echo "bench online 7b rc=$?" | tee -a "$OUT/bench-online-7b.log"
   tail -8 "$OUT/bench-online-7b.log"
 fi

@@ -6,6 +6,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
+import { ENGINES } from "../src/runtime/engine/engine.ts";
 import { collectEnvironment } from "../src/runtime/engine/environment.ts";
 import { cudaLibraryCheck, ProviderUnavailableError, providerStatus, requireProvider } from "../src/runtime/engine/providers.ts";
 import { modelHash, Runtime, SessionFeedError } from "../src/runtime/engine/session.ts";
@@ -51,113 +52,117 @@ describe("Devices", () => {
   });
 });
 
-describe("Runtime", () => {
-  const rt = new Runtime({ provider: "cpu", intraOpThreads: 1 });
-  after(() => rt.release());
+// Both engines (onnxruntime-node's binding, ONNX Runtime's C API) behind the same Runtime.
+for (const engine of ENGINES)
+  describe(`Runtime (${engine} engine)`, () => {
+    const rt = new Runtime({ provider: "cpu", intraOpThreads: 1, engine });
+    after(() => rt.release());
 
-  test("loading the same model bytes twice returns the cached session", async () => {
-    const bytes = affineModel();
-    const [a, b] = await Promise.all([rt.load(bytes), rt.load(bytes)]);
-    const c = await rt.load(affineModel()); // equal bytes, another array
-    assert.equal(a, b);
-    assert.equal(a, c);
-    assert.equal(rt.size, 1);
-    assert.ok(a.key.startsWith(modelHash(bytes)));
-    assert.deepEqual(a.inputNames, ["x", "w", "b"]);
-    assert.deepEqual(a.outputNames, ["y"]);
-  });
+    test("loading the same model bytes twice returns the cached session", async () => {
+      const bytes = affineModel();
+      const [a, b] = await Promise.all([rt.load(bytes), rt.load(bytes)]);
+      const c = await rt.load(affineModel()); // equal bytes, another array
+      assert.equal(a, b);
+      assert.equal(a, c);
+      assert.equal(rt.size, 1);
+      assert.ok(a.key.startsWith(modelHash(bytes)));
+      assert.deepEqual(a.inputNames, ["x", "w", "b"]);
+      assert.deepEqual(a.outputNames, ["y"]);
+    });
 
-  test("a different model or different options give another session", async () => {
-    const other = new Builder("other");
-    other.output(add(other.input("x", "float32", [2]), 1), "y");
-    const s1 = await rt.load(affineModel());
-    const s2 = await rt.load(serializeModel(other.root));
-    assert.notEqual(s1, s2);
-    const rt2 = new Runtime({ provider: "cpu", graphOptimizationLevel: "basic" });
-    try {
-      const s3 = await rt2.load(affineModel());
-      assert.notEqual(s3.key, s1.key);
-    } finally {
-      await rt2.release();
-    }
-  });
+    test("a different model or different options give another session", async () => {
+      const other = new Builder("other");
+      other.output(add(other.input("x", "float32", [2]), 1), "y");
+      const s1 = await rt.load(affineModel());
+      const s2 = await rt.load(serializeModel(other.root));
+      assert.notEqual(s1, s2);
+      const rt2 = new Runtime({ provider: "cpu", graphOptimizationLevel: "basic", engine });
+      try {
+        const s3 = await rt2.load(affineModel());
+        assert.notEqual(s3.key, s1.key);
+      } finally {
+        await rt2.release();
+      }
+    });
 
-  test("run takes and returns TensorData", async () => {
-    const s = await rt.load(affineModel());
-    const out = await rt.run(s, affineFeeds);
-    assert.deepEqual(Object.keys(out), ["y"]);
-    const y = out.y!;
-    assert.equal(y.dtype, "float32");
-    assert.deepEqual(y.shape, [2, 2]);
-    // [1,2,3]·[[1,0],[0,1],[1,1]] = [4,5]; [4,5,6]· = [10,11]; + [10,20]
-    assert.deepEqual(Array.from(y.data as Float32Array), [14, 25, 20, 31]);
-  });
+    test("run takes and returns TensorData", async () => {
+      const s = await rt.load(affineModel());
+      const out = await rt.run(s, affineFeeds);
+      assert.deepEqual(Object.keys(out), ["y"]);
+      const y = out.y!;
+      assert.equal(y.dtype, "float32");
+      assert.deepEqual(y.shape, [2, 2]);
+      // [1,2,3]·[[1,0],[0,1],[1,1]] = [4,5]; [4,5,6]· = [10,11]; + [10,20]
+      assert.deepEqual(Array.from(y.data as Float32Array), [14, 25, 20, 31]);
+    });
 
-  test("a missing feed names the expected inputs", async () => {
-    const s = await rt.load(affineModel());
-    const { b: _b, ...partial } = affineFeeds;
-    await assert.rejects(rt.run(s, partial), (e: Error) => {
-      assert.ok(e instanceof SessionFeedError);
-      assert.match(e.message, /missing feed "b"/);
-      assert.match(e.message, /the model's inputs are "x", "w", "b"/);
-      return true;
+    test("a missing feed names the expected inputs", async () => {
+      const s = await rt.load(affineModel());
+      const { b: _b, ...partial } = affineFeeds;
+      await assert.rejects(rt.run(s, partial), (e: Error) => {
+        assert.ok(e instanceof SessionFeedError);
+        assert.match(e.message, /missing feed "b"/);
+        assert.match(e.message, /the model's inputs are "x", "w", "b"/);
+        return true;
+      });
+    });
+
+    test("an extra feed, a wrong dtype, a wrong shape and an unknown output are reported", async () => {
+      const s = await rt.load(affineModel());
+      await assert.rejects(rt.run(s, { ...affineFeeds, z: f32([1], [0]) }), /unexpected feed "z"; the model's inputs are "x", "w", "b"/);
+      await assert.rejects(
+        rt.run(s, { ...affineFeeds, b: { dtype: "float64", shape: [2], data: new Float64Array(2) } }),
+        /feed "b": the model takes float32, got float64/,
+      );
+      await assert.rejects(rt.run(s, { ...affineFeeds, b: f32([3], [1, 2, 3]) }), /feed "b": the model takes shape \[2\], got \[3\]/);
+      await assert.rejects(rt.run(s, affineFeeds, ["nope"]), /unknown output "nope"; the model's outputs are "y"/);
+      await assert.rejects(rt.run(s, { ...affineFeeds, b: f32([2], [1, 2, 3]) }), TensorDataError);
+    });
+
+    test("int64 and bool tensors go through a session", async () => {
+      const b = new Builder("ints");
+      const i = b.input("i", "int64", [3]);
+      const m = b.input("m", "bool", [3]);
+      b.output(add(i, b.tensor("int64", 1)), "i1");
+      b.output(not(m), "nm");
+      b.output(cast(m, "int64"), "mi");
+      const s = await rt.load(serializeModel(b.root));
+      const out = await rt.run(s, {
+        i: { dtype: "int64", shape: [3], data: new BigInt64Array([-5n, 0n, 2n ** 40n]) },
+        m: { dtype: "bool", shape: [3], data: new Uint8Array([1, 0, 1]) },
+      });
+      assert.equal(out.i1!.dtype, "int64");
+      assert.deepEqual(Array.from(out.i1!.data as BigInt64Array), [-4n, 1n, 2n ** 40n + 1n]);
+      assert.equal(out.nm!.dtype, "bool");
+      assert.ok(out.nm!.data instanceof Uint8Array);
+      assert.deepEqual(Array.from(out.nm!.data), [0, 1, 0]);
+      assert.deepEqual(Array.from(out.mi!.data as BigInt64Array), [1n, 0n, 1n]);
+      // Only the requested outputs come back.
+      const one = await rt.run(
+        s,
+        { i: { dtype: "int64", shape: [3], data: new BigInt64Array(3) }, m: { dtype: "bool", shape: [3], data: new Uint8Array(3) } },
+        ["nm"],
+      );
+      assert.deepEqual(Object.keys(one), ["nm"]);
+    });
+
+    test("a released session cannot run; the runtime can load again", async () => {
+      const local = new Runtime({ engine });
+      const s = await local.load(affineModel());
+      await local.release();
+      assert.equal(local.size, 0);
+      await assert.rejects(local.run(s, affineFeeds), /was released/);
+      const again = await local.load(affineModel());
+      assert.notEqual(again, s);
+      assert.equal((await local.run(again, affineFeeds)).y!.data[0], 14);
+      await local.dispose();
+    });
+
+    test("bad options are rejected", () => {
+      assert.throws(() => new Runtime({ intraOpThreads: -1 }), /intraOpThreads must be a non-negative integer/);
+      assert.throws(() => new Runtime({ interOpThreads: 1.5 }), /interOpThreads/);
     });
   });
-
-  test("an extra feed, a wrong dtype, a wrong shape and an unknown output are reported", async () => {
-    const s = await rt.load(affineModel());
-    await assert.rejects(rt.run(s, { ...affineFeeds, z: f32([1], [0]) }), /unexpected feed "z"; the model's inputs are "x", "w", "b"/);
-    await assert.rejects(
-      rt.run(s, { ...affineFeeds, b: { dtype: "float64", shape: [2], data: new Float64Array(2) } }),
-      /feed "b": the model takes float32, got float64/,
-    );
-    await assert.rejects(rt.run(s, { ...affineFeeds, b: f32([3], [1, 2, 3]) }), /feed "b": the model takes shape \[2\], got \[3\]/);
-    await assert.rejects(rt.run(s, affineFeeds, ["nope"]), /unknown output "nope"; the model's outputs are "y"/);
-    await assert.rejects(rt.run(s, { ...affineFeeds, b: f32([2], [1, 2, 3]) }), TensorDataError);
-  });
-
-  test("int64 and bool tensors go through a session", async () => {
-    const b = new Builder("ints");
-    const i = b.input("i", "int64", [3]);
-    const m = b.input("m", "bool", [3]);
-    b.output(add(i, b.tensor("int64", 1)), "i1");
-    b.output(not(m), "nm");
-    b.output(cast(m, "int64"), "mi");
-    const s = await rt.load(serializeModel(b.root));
-    const out = await rt.run(s, {
-      i: { dtype: "int64", shape: [3], data: new BigInt64Array([-5n, 0n, 2n ** 40n]) },
-      m: { dtype: "bool", shape: [3], data: new Uint8Array([1, 0, 1]) },
-    });
-    assert.equal(out.i1!.dtype, "int64");
-    assert.deepEqual(Array.from(out.i1!.data as BigInt64Array), [-4n, 1n, 2n ** 40n + 1n]);
-    assert.equal(out.nm!.dtype, "bool");
-    assert.ok(out.nm!.data instanceof Uint8Array);
-    assert.deepEqual(Array.from(out.nm!.data), [0, 1, 0]);
-    assert.deepEqual(Array.from(out.mi!.data as BigInt64Array), [1n, 0n, 1n]);
-    // Only the requested outputs come back.
-    const one = await rt.run(s, { i: { dtype: "int64", shape: [3], data: new BigInt64Array(3) }, m: { dtype: "bool", shape: [3], data: new Uint8Array(3) } }, [
-      "nm",
-    ]);
-    assert.deepEqual(Object.keys(one), ["nm"]);
-  });
-
-  test("a released session cannot run; the runtime can load again", async () => {
-    const local = new Runtime();
-    const s = await local.load(affineModel());
-    await local.release();
-    assert.equal(local.size, 0);
-    await assert.rejects(local.run(s, affineFeeds), /was released/);
-    const again = await local.load(affineModel());
-    assert.notEqual(again, s);
-    assert.equal((await local.run(again, affineFeeds)).y!.data[0], 14);
-    await local.dispose();
-  });
-
-  test("bad options are rejected", () => {
-    assert.throws(() => new Runtime({ intraOpThreads: -1 }), /intraOpThreads must be a non-negative integer/);
-    assert.throws(() => new Runtime({ interOpThreads: 1.5 }), /interOpThreads/);
-  });
-});
 
 describe("tensor conversion", () => {
   test("int64, bool and float16 round-trip through ort.Tensor", () => {

@@ -11,15 +11,28 @@
 // Runtime sees them, so a missing or misspelled feed names the expected inputs.
 import { realpathSync, statSync } from "node:fs";
 import path from "node:path";
-import * as ort from "onnxruntime-node";
 import type { TensorData } from "../../tensor/ir/graph.ts";
 import { sha256Hex } from "../../util/content-hash.ts";
+import { BINDING_CUDA, bindingEngine } from "./binding-engine.ts";
+import { capiEngine } from "./capi-engine.ts";
+import type { CudaSettings, Engine, EngineName, EngineSession, GraphOptimizationLevel, LogSeverity } from "./engine.ts";
 import { type Provider, requireProvider } from "./providers.ts";
-import { fromOrtTensor, toOrtTensor } from "./tensors.ts";
+import { validateTensorData } from "./tensors.ts";
 
-export type GraphOptimizationLevel = "disabled" | "basic" | "extended" | "all";
-/** ONNX Runtime's log severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. */
-export type LogSeverity = 0 | 1 | 2 | 3 | 4;
+export type { ArenaGrowth, CudaSettings, EngineName, GraphOptimizationLevel, LogSeverity } from "./engine.ts";
+
+const ENGINE_OF: Record<EngineName, Engine> = { binding: bindingEngine, capi: capiEngine };
+
+/** The C-API engine's CUDA defaults: an arena that grows by what is asked, shared by every session of the process. */
+export const CAPI_CUDA: Readonly<CudaSettings> = { arenaGrowth: "as-requested", memoryLimit: 0, tf32: true, sharedArena: true, shrinkArena: false };
+
+/** The engine a Runtime uses when its options name none: ALIGNC_ENGINE (binding or capi) when set, else the binding. */
+export function defaultEngine(): EngineName {
+  const name = process.env.ALIGNC_ENGINE;
+  if (name === undefined || name === "") return "binding";
+  if (!Object.hasOwn(ENGINE_OF, name)) throw new RangeError(`ALIGNC_ENGINE must be binding or capi, got ${JSON.stringify(name)}`);
+  return name as EngineName;
+}
 
 export interface RuntimeOptions {
   /** Execution provider (default cpu). cuda is checked on first load and throws `ProviderUnavailableError` if missing. */
@@ -44,6 +57,13 @@ export interface RuntimeOptions {
    * `Runtime.endProfiling(session)` returns the file. For benchmarks and performance work only.
    */
   profilePrefix?: string;
+  /**
+   * Which engine makes and runs sessions: onnxruntime-node's binding (default) or ONNX Runtime's C API through an FFI
+   * ("capi"), which alone can pass the CUDA settings below (docs/cuda-engine.md).
+   */
+  engine?: EngineName;
+  /** CUDA provider settings (the C-API engine; the binding takes only ONNX Runtime's defaults, `BINDING_CUDA`). */
+  cuda?: Partial<CudaSettings>;
 }
 
 /** A feed that does not match the session's inputs, or an output name the model does not have: a bug in the caller. */
@@ -69,8 +89,8 @@ export interface LoadedSession {
   readonly provider: Provider;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** The underlying ONNX Runtime session (for metadata; use `Runtime.run` to run it). */
-  readonly session: ort.InferenceSession;
+  /** The engine's session (for metadata; use `Runtime.run` to run it). */
+  readonly session: EngineSession;
 }
 
 /** sha256 of the model bytes, hex. */
@@ -85,12 +105,14 @@ function checkCount(name: string, value: number | undefined): number {
 }
 
 export class Runtime {
-  readonly options: Readonly<Required<RuntimeOptions>>;
+  readonly options: Readonly<Required<Omit<RuntimeOptions, "cuda">>> & { readonly cuda: Readonly<CudaSettings> };
   /** Cached sessions by key; promises, so that concurrent loads of one model create one session. */
   private readonly sessions = new Map<string, Promise<LoadedSession>>();
   private readonly released = new WeakSet<LoadedSession>();
 
   constructor(options: RuntimeOptions = {}) {
+    const engine = options.engine ?? defaultEngine();
+    if (!Object.hasOwn(ENGINE_OF, engine)) throw new RangeError(`unknown engine ${JSON.stringify(engine)}; alignc has binding and capi`);
     this.options = {
       provider: options.provider ?? "cpu",
       deviceId: checkCount("deviceId", options.deviceId),
@@ -100,7 +122,11 @@ export class Runtime {
       logSeverity: options.logSeverity ?? 3,
       spinning: options.spinning ?? false,
       profilePrefix: options.profilePrefix ?? "",
+      engine,
+      cuda: { ...(engine === "capi" ? CAPI_CUDA : BINDING_CUDA), ...options.cuda },
     };
+    const limit = this.options.cuda.memoryLimit;
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`cuda.memoryLimit must be a whole number of bytes (0 = no limit), got ${limit}`);
   }
 
   /** How many sessions are cached (loading or loaded). */
@@ -121,7 +147,7 @@ export class Runtime {
     } catch (e) {
       return Promise.reject(e);
     }
-    const fullKey = `${key ?? modelHash(model)}${folder ? `|ext:${folder.identity}` : ""}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}`;
+    const fullKey = `${key ?? modelHash(model)}${folder ? `|ext:${folder.identity}` : ""}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}|${o.engine}${o.provider === "cuda" ? `:${JSON.stringify(o.cuda)}` : ""}`;
     let pending = this.sessions.get(fullKey);
     if (!pending) {
       pending = this.create(model, fullKey, folder?.realFolder);
@@ -137,25 +163,9 @@ export class Runtime {
   private async create(model: Uint8Array, key: string, externalFolder?: string): Promise<LoadedSession> {
     const o = this.options;
     if (o.provider !== "cpu") await requireProvider(o.provider);
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: o.provider === "cuda" ? [{ name: "cuda", deviceId: o.deviceId }] : ["cpu"],
-      graphOptimizationLevel: o.graphOptimizationLevel,
-      logSeverityLevel: o.logSeverity,
-      executionMode: o.interOpThreads > 1 ? "parallel" : "sequential",
-    };
-    if (o.intraOpThreads > 0) sessionOptions.intraOpNumThreads = o.intraOpThreads;
-    if (o.interOpThreads > 0) sessionOptions.interOpNumThreads = o.interOpThreads;
-    if (o.profilePrefix) {
-      sessionOptions.enableProfiling = true;
-      sessionOptions.profileFilePrefix = o.profilePrefix;
-    }
-    // Flattened by onnxruntime-node into "session.intra_op.allow_spinning" and so on, ONNX Runtime's config keys.
-    const session: Record<string, unknown> = {};
-    if (!o.spinning) Object.assign(session, { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } });
-    if (externalFolder !== undefined) session.model_external_initializers_file_folder_path = externalFolder;
-    if (Object.keys(session).length > 0) sessionOptions.extra = { session };
-    const created = await ort.InferenceSession.create(model, sessionOptions);
-    return { key, provider: o.provider, inputNames: [...created.inputNames], outputNames: [...created.outputNames], session: created };
+    const { engine, ...settings } = o;
+    const session = await ENGINE_OF[engine].create(model, { ...settings, ...(externalFolder !== undefined ? { externalFolder } : {}) });
+    return { key, provider: o.provider, inputNames: session.inputNames, outputNames: session.outputNames, session };
   }
 
   /**
@@ -164,23 +174,16 @@ export class Runtime {
    */
   /** Ends the profiles of this runtime's sessions (profilePrefix): ONNX Runtime writes each one's JSON next to the prefix. */
   async endProfiling(): Promise<void> {
-    for (const pending of this.sessions.values()) (await pending).session.endProfiling();
+    for (const pending of this.sessions.values()) await (await pending).session.endProfiling();
   }
 
   async run(loaded: LoadedSession, feeds: Record<string, TensorData>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
     if (this.released.has(loaded)) throw new SessionFeedError(`the session ${loaded.key.slice(0, 12)}… was released; load the model again`);
-    const ortFeeds = checkFeeds(loaded, feeds);
+    checkFeeds(loaded, feeds);
     const wanted = outputs ?? loaded.outputNames;
     const unknown = wanted.filter((n) => !loaded.outputNames.includes(n));
     if (unknown.length > 0) throw new SessionFeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
-    const result = await loaded.session.run(ortFeeds, [...wanted]);
-    const out: Record<string, TensorData> = {};
-    for (const name of wanted) {
-      const value = result[name];
-      if (!value) throw new SessionFeedError(`ONNX Runtime returned no value for output "${name}"`);
-      out[name] = fromOrtTensor(value as ort.Tensor, `output "${name}"`);
-    }
-    return out;
+    return loaded.session.run(feeds, wanted);
   }
 
   /** Releases every cached session; the runtime stays usable (later loads create fresh sessions). */
@@ -221,8 +224,8 @@ function list(names: readonly string[]): string {
   return names.length === 0 ? "(none)" : names.map((n) => `"${n}"`).join(", ");
 }
 
-/** Checks feed names against the session's inputs and dtypes/static dims against its metadata, then converts. */
-function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): Record<string, ort.Tensor> {
+/** Checks feed names against the session's inputs, and each feed's storage, dtype and static dims against its metadata. */
+function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): void {
   const given = Object.keys(feeds);
   const missing = loaded.inputNames.filter((n) => !Object.hasOwn(feeds, n));
   const extra = given.filter((n) => !loaded.inputNames.includes(n));
@@ -232,8 +235,7 @@ function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): R
     if (extra.length > 0) parts.push(`unexpected feed ${list(extra)}`);
     throw new SessionFeedError(`${parts.join("; ")}; the model's inputs are ${list(loaded.inputNames)}`);
   }
-  const out: Record<string, ort.Tensor> = {};
-  for (const meta of loaded.session.inputMetadata) {
+  for (const meta of loaded.session.inputs) {
     const feed = feeds[meta.name]!;
     const what = `feed "${meta.name}"`;
     if (meta.isTensor) {
@@ -244,7 +246,6 @@ function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): R
         declared.length === 0 || (declared.length === feed.shape.length && declared.every((d, i) => typeof d === "string" || d === feed.shape[i]));
       if (!shapeOk) throw new SessionFeedError(`${what}: the model takes shape [${declared.join(", ")}], got [${feed.shape.join(", ")}]`);
     }
-    out[meta.name] = toOrtTensor(feed, what);
+    validateTensorData(feed, what);
   }
-  return out;
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The C-API engine on the GPU machine (docs/cuda-engine.md):
+#  1. test/engine-capi.test.ts and test/runtime.test.ts on CUDA, without NVIDIA_TF32_OVERRIDE (the TF32 check sets
+#     TF32 through the provider option itself): both engines bit-identical on a training run, the memory limit, TF32;
+#  2. the LLaVA and Hugging Face CUDA tests (as scripts/device-llava.sh step 1) with every session on the C-API engine
+#     (ALIGNC_ENGINE=capi), float32 with TF32 off.
+# Then the benchmarks come from scripts/device-llava.sh with ENGINE_FLAGS, e.g.
+#   STEPS="3" ENGINE_FLAGS="--engine capi" TORCH_MODES=none bash scripts/device-llava.sh
+# STEPS picks which (default "1 2"). Logs go to $OUT (default: runs/device-engine).
+set -uo pipefail
+if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
+OUT=${OUT:-runs/device-engine}
+mkdir -p "$OUT"
+export ALIGNC_PYTHON=${ALIGNC_PYTHON:-python3}
+STEPS=${STEPS:-1 2}
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$OUT/gpu.txt" 2>&1
+
+if [[ " $STEPS " == *" 1 "* ]]; then
+  (unset NVIDIA_TF32_OVERRIDE; ALIGNC_DEVICE=cuda node --import tsx --test test/engine-capi.test.ts test/runtime.test.ts) >"$OUT/engine-tests.log" 2>&1
+  echo "engine tests rc=$?" | tee -a "$OUT/engine-tests.log"
+  grep -E "^# (pass|fail|skipped)|not ok|SKIP" "$OUT/engine-tests.log"
+fi
+
+if [[ " $STEPS " == *" 2 "* ]]; then
+  NVIDIA_TF32_OVERRIDE=0 ALIGNC_ENGINE=capi ALIGNC_DEVICE=cuda node --import tsx --test --test-concurrency=1 test/hf-llava-golden.test.ts \
+    test/hf-llava.test.ts test/hf-llava-pipeline.test.ts test/hf-llava-next.test.ts test/hf-llava-bdhs.test.ts test/hf-train.test.ts \
+    test/hf-online.test.ts test/tensor-training.test.ts >"$OUT/tests-capi.log" 2>&1
+  echo "capi tests rc=$?" | tee -a "$OUT/tests-capi.log"
+  grep -E "^# (pass|fail|skipped)|^not ok|  not ok" "$OUT/tests-capi.log" | head -20
+fi

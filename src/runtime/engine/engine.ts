@@ -1,0 +1,67 @@
+// What the runtime needs from an engine that runs ONNX models: create a session from model bytes with the runtime's
+// settings, run it on CPU tensors, release it. Two engines implement it: onnxruntime-node's own binding
+// (`binding-engine.ts`) and ONNX Runtime's C API through an FFI (`capi-engine.ts`), which can also configure the
+// CUDA provider (arena, memory limit, TF32) and share one CUDA arena between sessions.
+import type { TensorData } from "../../tensor/ir/graph.ts";
+import type { Provider } from "./providers.ts";
+
+export type GraphOptimizationLevel = "disabled" | "basic" | "extended" | "all";
+/** ONNX Runtime's log severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. */
+export type LogSeverity = 0 | 1 | 2 | 3 | 4;
+export type EngineName = "binding" | "capi";
+export const ENGINES: readonly EngineName[] = ["binding", "capi"];
+
+/** How ONNX Runtime's CUDA arena grows when it runs out: by doubling its last extension (ORT's default), or by what was asked. */
+export type ArenaGrowth = "power-of-two" | "as-requested";
+
+/** CUDA provider settings only the C-API engine can pass (onnxruntime-node's binding passes the device id alone). */
+export interface CudaSettings {
+  arenaGrowth: ArenaGrowth;
+  /** The arena's limit in bytes; 0 = no limit (ONNX Runtime's default). */
+  memoryLimit: number;
+  /** TF32 tensor cores for float32 matrix products (ONNX Runtime's default: on). */
+  tf32: boolean;
+  /** One CUDA arena for every session of the process (registered with the OrtEnv) instead of one per session. */
+  sharedArena: boolean;
+  /** Give the arena's free memory back to CUDA after each run (ONNX Runtime's arena otherwise keeps all it grew to). */
+  shrinkArena: boolean;
+}
+
+export interface SessionSettings {
+  provider: Provider;
+  deviceId: number;
+  intraOpThreads: number;
+  interOpThreads: number;
+  graphOptimizationLevel: GraphOptimizationLevel;
+  logSeverity: LogSeverity;
+  spinning: boolean;
+  profilePrefix: string;
+  /** The real folder external-data initializers are read from (absent: the model has none). */
+  externalFolder?: string;
+  cuda: CudaSettings;
+}
+
+/** A declared input: its name, and for a tensor its element type and shape (a string for a symbolic dimension). */
+export interface InputInfo {
+  name: string;
+  isTensor: boolean;
+  /** ONNX Runtime's element type name (float32, int64, bool, …). */
+  type: string;
+  shape: readonly (number | string)[];
+}
+
+export interface EngineSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputs: readonly InputInfo[];
+  /** Runs on feeds (already checked against `inputs`) and returns the named outputs in CPU memory. */
+  run(feeds: Record<string, TensorData>, outputs: readonly string[]): Promise<Record<string, TensorData>>;
+  /** Ends profiling (settings.profilePrefix): ONNX Runtime writes the profile's JSON next to the prefix. */
+  endProfiling(): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  create(model: Uint8Array, settings: SessionSettings): Promise<EngineSession>;
+}
