@@ -259,6 +259,13 @@ export const messages = {
     (a) => `cannot resolve ${q(a.name)}: the import of ${q(a.path)} failed`,
     "The name may be declared in an imported file that could not be read (its own error is reported at the import). Each declaration that needs it is reported once; fix the import first.",
   ),
+  argumentGivenTwice: def<{ callee: string; name: string }>(
+    "ALN2013",
+    "error",
+    (a) => `${a.callee}'s argument ${q(a.name)} is given twice`,
+    'A constructor\'s argument is written once: in parentheses (`cosine(enc)`) or, where the constructor allows it, by its name in the block (`cosine { model: hf("…") }`). The reference in docs/language.md says which arguments may be written by name.',
+    () => "keep one of them",
+  ),
 
   // ── ALN3xxx types and values ─────────────────────────────────────────────
   typeMismatch: def<{ expected: string; found: string }>(
