@@ -458,7 +458,7 @@ export const messages = {
     "ALN3033",
     "error",
     (a) => `${q(a.model)} is a sentence encoder (${a.architecture}); alignc uses encoders only as a cosine similarity's model, not in ${a.ctor}`,
-    "A Hugging Face checkpoint whose config.json names BertModel or MPNetModel (or their masked-LM forms: all-mpnet-base-v2 says MPNetForMaskedLM) is a sentence encoder: it embeds texts and generates none. alignc reads one for `cosine(model)`, the similarity BDHS compares its attempts with the ground truth by (docs/bdhs.md); sampling, rating, training and evaluating need a decoder or a vision-language model.",
+    "A Hugging Face checkpoint whose config.json names BertModel or MPNetModel (or their masked-LM forms: all-mpnet-base-v2 says MPNetForMaskedLM) is a sentence encoder: it embeds texts and generates none. alignc reads one for `cosine(model)` (declared and named, or written in place: `cosine { model: hf(…) }`), the similarity BDHS compares its attempts with the ground truth by (docs/bdhs.md); sampling, rating, training and evaluating need a decoder or a vision-language model.",
     (a) => `declare \`similarity sim = cosine(${a.model})\` and give sim to bdhs`,
   ),
 
