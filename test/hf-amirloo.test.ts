@@ -108,7 +108,19 @@ test("experiments/amirloo2024/llava16.align runs end to end on the tiny LLaVA-Ne
   const r = alignc(["run", file, "--run-dir", run], dir);
   const out = r.stdout + r.stderr;
   assert.equal(r.status, 0, out);
-  const nodes = ["sft", "sentence", "bdhs_pairs", "dpo_bdhs", "annotator", "online_dpo", "mixed_dpo", "online_bdhs", "answers_online_bdhs", "out_mixed"];
+  const nodes = [
+    "sft",
+    "sentence.model",
+    "sentence",
+    "bdhs_pairs",
+    "dpo_bdhs",
+    "annotator",
+    "online_dpo",
+    "mixed_dpo",
+    "online_bdhs",
+    "answers_online_bdhs",
+    "out_mixed",
+  ];
   for (const node of nodes) assert.match(out, new RegExp(`✓ ${node} in`), node);
   assert.match(out, /bdhs_pairs: bdhs 6\/6 items .* 6 pairs/);
   assert.match(out, /online_bdhs: online DPO 2\/2 rounds/);

@@ -259,6 +259,13 @@ export const messages = {
     (a) => `cannot resolve ${q(a.name)}: the import of ${q(a.path)} failed`,
     "The name may be declared in an imported file that could not be read (its own error is reported at the import). Each declaration that needs it is reported once; fix the import first.",
   ),
+  argumentGivenTwice: def<{ callee: string; name: string }>(
+    "ALN2013",
+    "error",
+    (a) => `${a.callee}'s argument ${q(a.name)} is given twice`,
+    'A constructor\'s argument is written once: in parentheses (`cosine(enc)`) or, where the constructor allows it, by its name in the block (`cosine { model: hf("…") }`). The reference in docs/language.md says which arguments may be written by name.',
+    () => "keep one of them",
+  ),
 
   // ── ALN3xxx types and values ─────────────────────────────────────────────
   typeMismatch: def<{ expected: string; found: string }>(
@@ -451,7 +458,7 @@ export const messages = {
     "ALN3033",
     "error",
     (a) => `${q(a.model)} is a sentence encoder (${a.architecture}); alignc uses encoders only as a cosine similarity's model, not in ${a.ctor}`,
-    "A Hugging Face checkpoint whose config.json names BertModel or MPNetModel (or their masked-LM forms: all-mpnet-base-v2 says MPNetForMaskedLM) is a sentence encoder: it embeds texts and generates none. alignc reads one for `cosine(model)`, the similarity BDHS compares its attempts with the ground truth by (docs/bdhs.md); sampling, rating, training and evaluating need a decoder or a vision-language model.",
+    "A Hugging Face checkpoint whose config.json names BertModel or MPNetModel (or their masked-LM forms: all-mpnet-base-v2 says MPNetForMaskedLM) is a sentence encoder: it embeds texts and generates none. alignc reads one for `cosine(model)` (declared and named, or written in place: `cosine { model: hf(…) }`), the similarity BDHS compares its attempts with the ground truth by (docs/bdhs.md); sampling, rating, training and evaluating need a decoder or a vision-language model.",
     (a) => `declare \`similarity sim = cosine(${a.model})\` and give sim to bdhs`,
   ),
 

@@ -16,7 +16,8 @@ export interface GraphInput {
 export interface GraphNode {
   /**
    * Unique, readable id: the declaration's qualified name, or for generated nodes `<phase>.reference` (reference
-   * log-probs) and `<evaluation>.answers.<model>` (an evaluated model's answers).
+   * log-probs), `<evaluation>.answers.<model>` (an evaluated model's answers) and `<declaration>.<argument>` (a model
+   * written in place of an argument: `cosine { model: hf("…") }`).
    */
   id: string;
   kind: string;

@@ -1,5 +1,6 @@
 // What checking one declaration does, by its kind: an evaluate block's settings, a sweep (sweeps.ts), or a
-// constructor call with its cross-setting rules, its runtime support and what it produces.
+// constructor call with its cross-setting rules, its runtime support and what it produces (and the same for a call
+// written in place of one of its arguments).
 
 import path from "node:path";
 import { diagnostic } from "../../diagnostics/diagnostic.ts";
@@ -7,6 +8,7 @@ import { helpTexts } from "../../diagnostics/messages.ts";
 import type { Call, Declaration, Expression, Ident } from "../ast/ast.ts";
 import type { DeclSymbol } from "../binder/scope.ts";
 import { suggest } from "../values/suggest.ts";
+import type { CheckedCall, ResultInfo } from "./catalog/ctor.ts";
 import { type Ctor, ctorsOf, familyOf, findCtor } from "./catalog/index.ts";
 import { evaluateFields } from "./catalog/training.ts";
 import type { CheckedDecl, CheckedProgram } from "./check.ts";
@@ -41,11 +43,7 @@ function checkConstructorDeclaration(sym: DeclSymbol, ev: Evaluator, result: Che
   const checkedCall = ev.call(call.ctor, call.expr, `${result.qualified}.`);
   if (!checkedCall) return;
   result.call = checkedCall;
-  call.ctor.validate?.(checkedCall, { report: host.report, infoOf: (q) => cx.checkDecl(q)?.info });
-  const declFile = sym.file.ast.source.absPath;
-  const inspected = call.ctor.inspect?.(checkedCall, { dir: path.dirname(declFile), report: host.report });
-  checkRuntimeSupport(checkedCall, declFile, host.report, (q) => cx.checkDecl(q)?.info);
-  result.info = inspected ?? call.ctor.result?.(checkedCall) ?? { category: sym.declKind as "model" };
+  result.info = completeCall(checkedCall, sym.file.ast.source.absPath, cx) ?? { category: sym.declKind as "model" };
   if (call.ctor.name === "typescript") {
     const mod = checkedCall.args[0]?.value;
     const exp = checkedCall.settings.export;
@@ -53,6 +51,25 @@ function checkConstructorDeclaration(sym: DeclSymbol, ev: Evaluator, result: Che
       cx.program?.hookRaters.push({ qualified: result.qualified, modulePath: mod.v, exportName: exp.v, span: checkedCall.args[0]?.span ?? checkedCall.span });
     }
   }
+}
+
+/**
+ * What follows checking a call's values: its cross-setting rules, what it names on disk (`inspect`), what the runtime
+ * cannot run, and what it produces. A call written in place of an argument (`cosine { model: hf("…") }`) goes through
+ * the same first, as its own declaration would, and its result becomes the argument's info.
+ */
+function completeCall(call: CheckedCall, declFile: string, cx: DeclarationContext): ResultInfo | undefined {
+  const { host } = cx;
+  for (const arg of call.args) {
+    if (!arg.inline) continue;
+    const info = completeCall(arg.inline, declFile, cx) ?? (arg.value.k === "ref" && arg.value.category === "model" ? { category: "model" } : undefined);
+    if (info) arg.info = info;
+  }
+  const infoOf = (q: string) => cx.checkDecl(q)?.info;
+  call.ctor.validate?.(call, { report: host.report, infoOf });
+  const inspected = call.ctor.inspect?.(call, { dir: path.dirname(declFile), report: host.report });
+  checkRuntimeSupport(call, declFile, host.report, infoOf);
+  return inspected ?? call.ctor.result?.(call);
 }
 
 /** The constructor of a declaration's right-hand side, with a clear message when it is not one. */

@@ -22,6 +22,8 @@ export interface FieldOptions {
   deferred?: readonly string[];
   /** Help for an unknown key close to no setting, given the settings' names (default: "settings of …: …"). */
   unknownKeyHelp?: (settings: string) => TableText;
+  /** Keys the block may hold besides the settings (named arguments, taken out of it before): did-you-means offer them. */
+  alsoKeys?: readonly string[];
 }
 
 export interface CheckedFields {
@@ -66,7 +68,7 @@ export class SettingsChecker {
   fields(schema: Fields, block: Block, construct: string, path: string, options: FieldOptions = {}): CheckedFields {
     const checked: CheckedFields = { settings: {}, settingSpans: {}, valueSpans: {}, defaulted: [], deferred: {}, ok: true };
     const cx: BlockContext = { block, construct, missingAt: options.missingAt ?? block.span, checked };
-    const groups = this.groupEntries(schema, cx, options.unknownKeyHelp);
+    const groups = this.groupEntries(schema, cx, options.unknownKeyHelp, options.alsoKeys);
     for (const [key, field] of Object.entries(schema)) {
       const group = groups.get(key);
       if (group && options.deferred?.includes(key)) checked.deferred[key] = groupExpression(group);
@@ -80,16 +82,22 @@ export class SettingsChecker {
   }
 
   /** The entries of `block` by setting; unknown keys and repeated ones are reported and left out. */
-  private groupEntries(schema: Fields, cx: BlockContext, unknownKeyHelp?: (settings: string) => TableText): Map<string, EntryGroup> {
+  private groupEntries(
+    schema: Fields,
+    cx: BlockContext,
+    unknownKeyHelp?: (settings: string) => TableText,
+    alsoKeys: readonly string[] = [],
+  ): Map<string, EntryGroup> {
     const { construct, checked } = cx;
     const groups = new Map<string, EntryGroup>();
     for (const entry of cx.block.entries) {
       const head = entry.key[0];
       if (!head || head.name === "") continue;
       if (!(head.name in schema)) {
-        const names = Object.keys(schema).join(", ");
+        const keys = [...Object.keys(schema), ...alsoKeys.filter((k) => k !== head.name)];
+        const names = keys.join(", ");
         const help = nestedHome(head.name, schema) ?? unknownKeyHelp?.(names) ?? helpTexts.settingsOf(construct, names);
-        this.out.report(diagnostic("unknownKey", { key: head.name, construct }, head.span, suggest(head.name, Object.keys(schema), head.span) ?? { help }));
+        this.out.report(diagnostic("unknownKey", { key: head.name, construct }, head.span, suggest(head.name, keys, head.span) ?? { help }));
         checked.ok = false;
         continue;
       }

@@ -12,7 +12,7 @@ import { nodeKindSpec, unsupportedSettings } from "../../graph/node-kinds.ts";
 import { fileKind } from "../../util/untrusted-file.ts";
 import { type PathSpec, type Type, type Value, valueJson, valueText } from "../values/types.ts";
 import { lookedFor } from "./catalog/checks.ts";
-import type { CheckedCall, HfModelInfo, ResultInfo } from "./catalog/ctor.ts";
+import { argText, type CheckedCall, type HfModelInfo, type ResultInfo } from "./catalog/ctor.ts";
 
 /**
  * Reports what of a checked constructor call `alignc run` cannot run or find; `declFile` is the declaring file,
@@ -41,8 +41,9 @@ export function checkRuntimeSupport(
     );
     return;
   }
-  // A kind that takes vision-language models (BDHS) refuses only the text decoders.
-  const hf = models.find((m) => !m.info.encoder && !(spec.hfVisionTaken && m.info.vision));
+  // A kind that takes vision-language models (BDHS) refuses only the text decoders. A model whose config.json could
+  // not be read (no architecture: reported where hf(…) is written) is not known to be one, and is not refused again.
+  const hf = models.find((m) => !m.info.encoder && m.info.architecture !== undefined && !(spec.hfVisionTaken && m.info.vision));
   if (noHf && hf) {
     report(diagnostic("notRunnableKind", { ctor: call.ctor.name, kind, reason: `on Hugging Face models (${hf.name}): ${noHf}` }, hf.span));
     return;
@@ -85,7 +86,7 @@ function hfModelReferences(
   const found: { name: string; span: Span; info: HfModelInfo }[] = [];
   for (const arg of call.args) {
     const info = arg.info || lookUp ? hfOf(arg.value, arg.info) : undefined;
-    if (info) found.push({ name: valueText(arg.value), span: arg.span, info });
+    if (info) found.push({ name: argText(arg), span: arg.span, info });
   }
   const isModel = (t: Type | undefined) => t?.t === "ref" && t.category === "model";
   for (const [key, v] of Object.entries(call.settings)) {

@@ -7,67 +7,75 @@ import { evaluateFields } from "../checker/catalog/training.ts";
 import { type Field, type Fields, type Type, typeName, valueText } from "../values/types.ts";
 
 /** Families in the order the reference lists them, with a heading, an intro and how a value is written. */
-const FAMILIES: readonly { family: string; title: string; intro: string; form: (c: Ctor) => string }[] = [
+const FAMILIES: readonly { family: string; title: string; intro: string; form: (call: string) => string }[] = [
   {
     family: "model",
     title: "Models",
     intro: "Declared with `model NAME = …`. A phase's name also denotes the model it trains, wherever a model is expected.",
-    form: (c) => `model NAME = ${call(c)}`,
+    form: (call) => `model NAME = ${call}`,
   },
   {
     family: "dataset",
     title: "Datasets and data stages",
     intro:
       "Declared with `dataset NAME = …`. Every dataset holds one kind of record (prompts, samples, rated samples or pairs); the argument types below say which kinds a stage takes.",
-    form: (c) => `dataset NAME = ${call(c)}`,
+    form: (call) => `dataset NAME = ${call}`,
   },
   {
     family: "rater",
     title: "Raters",
     intro: "Declared with `rater NAME = …`. A rater declares the aspects it scores and its integer scale; score expressions are checked against them.",
-    form: (c) => `rater NAME = ${call(c)}`,
+    form: (call) => `rater NAME = ${call}`,
   },
   {
     family: "similarity",
     title: "Similarity functions",
     intro: "Declared with `similarity NAME = …`; used by BDHS to reject answers too close to the ground truth.",
-    form: (c) => `similarity NAME = ${call(c)}`,
+    form: (call) => `similarity NAME = ${call}`,
   },
   {
     family: "phase",
     title: "Training phases",
     intro: "Declared with `phase NAME = …`. The phase's name then denotes the trained model.",
-    form: (c) => `phase NAME = ${call(c)}`,
+    form: (call) => `phase NAME = ${call}`,
   },
   {
     family: "optimizer",
     title: "Optimizers",
     intro: "Values of a phase's `optimizer` setting: `optimizer: adamw { lr: 5e-5 }`, or just the name for all defaults.",
-    form: (c) => `optimizer: ${call(c)}`,
+    form: (call) => `optimizer: ${call}`,
   },
   {
     family: "schedule",
     title: "Learning-rate schedules",
     intro: "Values of a phase's `schedule` setting: `schedule: cosine { warmup: 3% }`, or just the name.",
-    form: (c) => `schedule: ${call(c)}`,
+    form: (call) => `schedule: ${call}`,
   },
   {
     family: "sweep",
     title: "Sweeps",
     intro: "Declared with `sweep NAME = …`. See [Sweeps](#sweeps) for axes, exclusions and trial ids.",
-    form: (c) => `sweep NAME = ${call(c)}`,
+    form: (call) => `sweep NAME = ${call}`,
   },
   {
     family: "distribution",
     title: "Distributions",
     intro: "Axis values of a random sweep.",
-    form: (c) => call(c),
+    form: (call) => call,
   },
 ];
 
-function call(c: Ctor): string {
-  const args = c.args.length > 0 ? `(${c.args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})` : "";
-  return `${c.name}${args}${Object.keys(c.fields).length > 0 ? " { … }" : ""}`;
+/** How a call of `c` is written: `cosine(model) { … }`, and with its named arguments in the block, `cosine { model: …, … }`. */
+function callForms(c: Ctor): string[] {
+  const settings = Object.keys(c.fields).length > 0;
+  const list = (args: Ctor["args"]) => (args.length > 0 ? `(${args.map((a) => a.name + (a.variadic ? "…" : "")).join(", ")})` : "");
+  const forms = [`${c.name}${list(c.args)}${settings ? " { … }" : ""}`];
+  const named = c.args.filter((a) => a.named);
+  if (named.length > 0) {
+    const block = [...named.map((a) => `${a.name}: …`), ...(settings ? ["…"] : [])].join(", ");
+    forms.push(`${c.name}${list(c.args.filter((a) => !a.named))} { ${block} }`);
+  }
+  return forms;
 }
 
 /** The anchor of a constructor's heading: names repeat across families (`cosine` is a schedule and a similarity). */
@@ -157,6 +165,13 @@ function settingsTable(fields: Fields): string[] {
   return ["| setting | type | default | description |", "|---|---|---|---|", ...settingRows(fields)];
 }
 
+/** An argument's type for the table, with what it may be written as besides (ArgSpec.inline, ArgSpec.named). */
+function argTypeText(a: Ctor["args"][number]): string {
+  const inline = a.inline ? `, or ${a.inline.map((c) => `\`${c}(…)\``).join(" or ")} written in its place` : "";
+  const named = a.named ? `; in parentheses or in the block as \`${a.name}: …\`` : "";
+  return `${typeText(a.type)}${inline}${named}`;
+}
+
 function ctorSection(c: Ctor, form: string): string[] {
   const out = [
     `<a id="${ctorAnchor(c.category, c.name)}"></a>`,
@@ -173,7 +188,7 @@ function ctorSection(c: Ctor, form: string): string[] {
   if (c.args.length > 0) {
     out.push("| argument | type | description |", "|---|---|---|");
     for (const a of c.args)
-      out.push(`| ${code(a.name + (a.variadic ? "…" : ""))} | ${cell(typeText(a.type))}${a.variadic ? " (one or more)" : ""} | ${prose(a.doc)} |`);
+      out.push(`| ${code(a.name + (a.variadic ? "…" : ""))} | ${cell(argTypeText(a))}${a.variadic ? " (one or more)" : ""} | ${prose(a.doc)} |`);
     out.push("");
   }
   out.push(...settingsTable(c.fields), "");
@@ -194,7 +209,7 @@ export function constructorReferenceMarkdown(): string {
   for (const c of allCtors) {
     if (!known.has(c.category)) {
       known.add(c.category);
-      families.push({ family: c.category, title: c.category, intro: "", form: (x) => call(x) });
+      families.push({ family: c.category, title: c.category, intro: "", form: (x) => x });
     }
   }
   const index: string[] = [];
@@ -204,7 +219,7 @@ export function constructorReferenceMarkdown(): string {
     index.push(`- ${f.title}: ${ctors.map((c) => `[\`${c.name}\`](#${ctorAnchor(c.category, c.name)})`).join(", ")}`);
     out.push(`### ${f.title}`, "");
     if (f.intro) out.push(f.intro, "");
-    for (const c of ctors) out.push(...ctorSection(c, f.form(c)));
+    for (const c of ctors) out.push(...ctorSection(c, callForms(c).map(f.form).join("\n")));
   }
   index.push(`- Evaluation: [\`evaluate\`](#${ctorAnchor("evaluate", "evaluate")})`);
   out.push(

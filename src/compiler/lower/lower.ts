@@ -1,11 +1,13 @@
 // Checked program → execution graph. Every declaration becomes a node (sweeps excepted: they choose
 // trials, they do not run); reference log-probs of preference phases and each evaluated model's answers get a
-// node of their own so the runtime caches them by content across runs, phases, evaluations and trials.
+// node of their own so the runtime caches them by content across runs, phases, evaluations and trials, and so does
+// a model written in place of an argument (`cosine { model: hf("…") }`), as its declaration would.
 import path from "node:path";
 import { type ExecutionGraph, GRAPH_SCHEMA_VERSION, type GraphInput, type GraphNode } from "../../graph/graph.ts";
 import { NODE_KINDS } from "../../graph/node-kinds.ts";
 import { contentHash } from "../../util/content-hash.ts";
 import { ALIGNC_VERSION } from "../../version.ts";
+import type { CheckedArg, CheckedCall, ResultInfo } from "../checker/catalog/ctor.ts";
 import type { CheckedDecl, CheckedProgram } from "../checker/check.ts";
 import { type Value, valueJson } from "../values/types.ts";
 
@@ -29,6 +31,9 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
   };
   /** Answers nodes by model and hash: evaluations that ask a model the same questions the same way share one. */
   const answersOf = new Map<string, GraphNode>();
+  /** Nodes of calls written in place of an argument, by hash, and the settings each left out (see markDefaults). */
+  const inlineOf = new Map<string, GraphNode>();
+  const inlineDefaults = new Map<string, string[]>();
 
   for (const decl of checked.decls.values()) {
     if (decl.category === "sweep") continue;
@@ -76,19 +81,56 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
     }
     const call = decl.call;
     if (!call) continue;
-    call.args.forEach((arg, i) => {
-      const spec = call.ctor.args[Math.min(i, call.ctor.args.length - 1)];
-      const name = spec?.variadic ? `${spec.name}[${i - (call.ctor.args.length - 1)}]` : (spec?.name ?? `arg${i}`);
-      if (arg.value.k === "ref") inputs.push(refInput(name, arg.value));
-      else params[spec?.name ?? name] = arg.value.k === "string" && spec?.type.t === "string" && spec.type.path ? relocate(arg.value.v) : valueJson(arg.value);
-    });
-    Object.assign(params, settingsJson(call.settings, inputs));
-    // Settings that name files (the catalog's `path` strings) are relative to the declaring file, like arguments.
-    for (const [key, field] of Object.entries(call.ctor.fields))
-      if (field.type.t === "string" && field.type.path && typeof params[key] === "string") params[key] = relocate(params[key]);
+    /**
+     * A call's arguments and settings as params; references become inputs, and a call written in place of an argument
+     * (`cosine { model: hf("…") }`) the node it makes, added first.
+     */
+    const callParams = (c: CheckedCall, into: GraphInput[]): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      c.args.forEach((arg, i) => {
+        const spec = c.ctor.args[Math.min(i, c.ctor.args.length - 1)];
+        const name = spec?.variadic ? `${spec.name}[${i - (c.ctor.args.length - 1)}]` : (spec?.name ?? `arg${i}`);
+        if (arg.inline) into.push({ name, node: inlineNode(arg, arg.inline).id });
+        else if (arg.value.k === "ref") into.push(refInput(name, arg.value));
+        else out[spec?.name ?? name] = arg.value.k === "string" && spec?.type.t === "string" && spec.type.path ? relocate(arg.value.v) : valueJson(arg.value);
+      });
+      Object.assign(out, settingsJson(c.settings, into));
+      // Settings that name files (the catalog's `path` strings) are relative to the declaring file, like arguments.
+      for (const [key, field] of Object.entries(c.ctor.fields))
+        if (field.type.t === "string" && field.type.path && typeof out[key] === "string") out[key] = relocate(out[key]);
+      return out;
+    };
+    /**
+     * The node of a call written in place of an argument, named `<declaration>.<argument>` (the argument's reference)
+     * and placed where the call is written. It is the node its declaration would be: equal hashes, so the same store
+     * entries as the named form. Calls written alike in several places share one node, named after the first.
+     */
+    const inlineNode = (arg: CheckedArg, c: CheckedCall): GraphNode => {
+      const kind = c.ctor.node;
+      if (!kind || arg.value.k !== "ref") throw new Error(`internal: ${c.ctor.name} written in place of an argument makes no node`);
+      const inner: GraphInput[] = [];
+      const node: Omit<GraphNode, "hash"> = {
+        id: arg.value.target,
+        kind,
+        version: NODE_KINDS[kind].version,
+        produces: producesOf(arg.info, arg.value.category),
+        params: callParams(c, inner),
+        inputs: inner,
+        source: { file: source.file, line: arg.span.line, column: arg.span.column },
+      };
+      const hash = hashOf(node);
+      let made = inlineOf.get(hash);
+      if (!made) {
+        made = add(node);
+        inlineOf.set(hash, made);
+        if (c.defaulted.length > 0) inlineDefaults.set(made.id, c.defaulted);
+      }
+      return made;
+    };
+    Object.assign(params, callParams(call, inputs));
 
     const info = decl.info;
-    const produces = info?.category === "dataset" ? `dataset:${info.kind}` : info?.category === "phase" ? "model" : (info?.category ?? decl.category);
+    const produces = producesOf(info, decl.category);
     const kind = call.ctor.node;
     if (!kind) throw new Error(`internal: ${decl.category} constructor ${call.ctor.name} names no node kind`);
 
@@ -119,7 +161,7 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
     add(node);
   }
 
-  markDefaults(nodes, checked);
+  markDefaults(nodes, checked, inlineDefaults);
 
   const params: Record<string, unknown> = {};
   for (const [name, p] of checked.params) params[name] = valueJson(p.value);
@@ -137,9 +179,10 @@ export function lower(checked: CheckedProgram, entryAbsPath: string, trial?: Exe
 /**
  * Records on each node which of its params the file did not write (`defaults`: their values are the constructor's
  * defaults), for reports; not part of the hash. A generated node (reference log-probs, an evaluated model's answers)
- * takes its declaration's, found by where it was declared, for the params it has.
+ * takes its declaration's, found by where it was declared, for the params it has; a call written in place of an
+ * argument its own (`inline`, by node id).
  */
-function markDefaults(nodes: GraphNode[], checked: CheckedProgram): void {
+function markDefaults(nodes: GraphNode[], checked: CheckedProgram, inline: ReadonlyMap<string, string[]>): void {
   const at = (s: GraphNode["source"]) => (s ? `${s.file}:${s.line}:${s.column}` : "");
   const bySource = new Map<string, CheckedDecl>();
   for (const d of checked.decls.values()) {
@@ -148,7 +191,7 @@ function markDefaults(nodes: GraphNode[], checked: CheckedProgram): void {
   }
   for (const node of nodes) {
     const decl = checked.decls.get(node.id) ?? bySource.get(at(node.source));
-    const defaulted = decl?.call?.defaulted ?? decl?.evaluate?.defaulted ?? [];
+    const defaulted = inline.get(node.id) ?? decl?.call?.defaulted ?? decl?.evaluate?.defaulted ?? [];
     const defaults = defaulted.filter((p) => hasParam(node.params, p)).sort();
     if (defaults.length > 0) node.defaults = defaults;
   }
@@ -162,6 +205,11 @@ function hasParam(params: Record<string, unknown>, dotted: string): boolean {
     v = (v as Record<string, unknown>)[key];
   }
   return !(v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && "input" in v);
+}
+
+/** What a declaration's (or a call's written in place) node produces: a dataset of its kind, a phase a model. */
+function producesOf(info: ResultInfo | undefined, category: string): string {
+  return info?.category === "dataset" ? `dataset:${info.kind}` : info?.category === "phase" ? "model" : (info?.category ?? category);
 }
 
 function refInput(name: string, v: Value & { k: "ref" }): GraphInput {

@@ -2,7 +2,7 @@
 // checks it needs, and the execution-graph node it lowers to. The catalog files declare them as data.
 import type { Diagnostic, Span } from "../../../diagnostics/diagnostic.ts";
 import type { NodeKind } from "../../../graph/node-kinds.ts";
-import type { Category, DatasetKind, Fields, Type, Value } from "../../values/types.ts";
+import { type Category, type DatasetKind, type Fields, type Type, type Value, valueText } from "../../values/types.ts";
 
 /**
  * A Hugging Face model (`hf(path)`), as check knows it from its config.json: what LoRA may target and how many
@@ -42,13 +42,33 @@ export interface ArgSpec {
   doc: string;
   /** The last argument may repeat: mix(a, b, c). */
   variadic?: boolean;
+  /**
+   * The argument may be written in the block instead, as `name: value` (`cosine { model: … }`): once, one way or the
+   * other.
+   */
+  named?: true;
+  /**
+   * Constructors of the argument's category whose call may stand in place of a reference (`hf("…")` for cosine's
+   * model): checked as a declaration of its own would be, and lowered to a node of its own, `<declaration>.<argument>`.
+   */
+  inline?: readonly string[];
 }
 
 export interface CheckedArg {
   value: Value;
   span: Span;
-  /** Result info of the declaration a reference argument points at. */
+  /** Result info of the declaration a reference argument points at, or of the value written in place (`inline`). */
   info?: ResultInfo;
+  /**
+   * An argument written as a constructor call (ArgSpec.inline): its call, checked as a declaration's. The value is then
+   * a reference to the node it lowers to (`<declaration>.<argument>`), which no declaration has.
+   */
+  inline?: CheckedCall;
+}
+
+/** How an argument reads in messages: the name it refers to, or the call written in its place (`hf("…")`). */
+export function argText(arg: CheckedArg): string {
+  return arg.inline ? `${arg.inline.ctor.name}(${arg.inline.args.map(argText).join(", ")})` : valueText(arg.value);
 }
 
 export interface CheckedCall {

@@ -671,7 +671,15 @@ const similarities: Ctor[] = [
     name: "cosine",
     category: "similarity",
     doc: "Cosine similarity of two texts' pooled hidden states under a model: a Hugging Face sentence encoder (`hf(path)` of a BertModel or MPNetModel checkpoint, e.g. sentence-transformers' all-mpnet-base-v2, which the BDHS paper uses: mean pooling as its 1_Pooling module says, cut at its max_seq_length), or a TinyVLM (text only, alignc's stand-in). Hugging Face decoders are not embedders here (docs/bdhs.md#similarity).",
-    args: [{ name: "model", type: modelRef, doc: "Embedding model: a TinyVLM or a Hugging Face sentence encoder." }],
+    args: [
+      {
+        name: "model",
+        type: modelRef,
+        named: true,
+        inline: ["hf"],
+        doc: 'Embedding model: a TinyVLM or a Hugging Face sentence encoder, named (`cosine(enc)`) or written in place (`cosine { model: hf("…/all-mpnet-base-v2") }`).',
+      },
+    ],
     fields: {
       pooling: {
         type: { t: "enum", values: ["mean", "last"] },
