@@ -6,22 +6,28 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { readHfConfig } from "../src/models/hf/config.ts";
+import { buildHfLogitsProgram } from "../src/models/hf/decoder.ts";
+import { arangePositions, ropeTables } from "../src/models/hf/rope.ts";
+import { decoderShapeOf } from "../src/models/hf/shape.ts";
+import { externalHfWeights, findHfWeights, readHfTensorIndex } from "../src/models/hf/weights.ts";
 import { tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
 import { dpoBatch, dpoLoss } from "../src/models/tinyvlm/dpo.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { BINDING_CUDA, bindingEngine } from "../src/runtime/engine/binding-engine.ts";
-import { capiEngine, cudaProviderOptions } from "../src/runtime/engine/capi-engine.ts";
+import { capiEngine, cudaProviderOptions, sharedWeightCount } from "../src/runtime/engine/capi-engine.ts";
 import type { SessionSettings } from "../src/runtime/engine/engine.ts";
 import { OrtApiError, ortApi } from "../src/runtime/engine/ort-capi.ts";
 import { ProviderUnavailableError } from "../src/runtime/engine/providers.ts";
 import { CAPI_CUDA, defaultEngine, Runtime } from "../src/runtime/engine/session.ts";
 import { Trainer } from "../src/runtime/engine/trainer.ts";
 import type { TensorData } from "../src/tensor/ir/graph.ts";
-import { serializeModel } from "../src/tensor/onnx/serialize.ts";
+import { externalDataOf, serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { add, Builder, cast, gather, matmul } from "../src/tensor/ops/index.ts";
 import { adamw } from "../src/tensor/optim/types.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
 import { Rng } from "../src/util/random.ts";
+import { repoRoot } from "./support/align-files.ts";
 import { testProvider } from "./support/device.ts";
 
 const { provider, deviceId } = testProvider();
@@ -41,6 +47,7 @@ const settings = (over: Partial<SessionSettings> = {}): SessionSettings => ({
   logSeverity: 3,
   spinning: false,
   profilePrefix: "",
+  shareWeights: false,
   cuda: { ...CAPI_CUDA },
   ...over,
 });
@@ -243,6 +250,44 @@ describe("the C-API engine", () => {
     assert.equal(new Runtime({ engine: "capi", cuda: { tf32: false } }).options.cuda.tf32, false);
     assert.throws(() => new Runtime({ engine: "capi", cuda: { memoryLimit: -1 } }), /memoryLimit must be a whole number of bytes/);
     assert.throws(() => new Runtime({ engine: "nope" as never }), /unknown engine "nope"/);
+  });
+
+  test("shared weights: two programs of one checkpoint hold one copy of each weight and compute what the binding computes", async () => {
+    const dir = path.join(repoRoot, "test", "fixtures", "hf", "qwen2-tied-v5");
+    const config = readHfConfig(dir);
+    assert.ok(config.ok);
+    const shape = decoderShapeOf(config.config);
+    const found = findHfWeights(dir);
+    assert.ok(found.ok);
+    const weights = externalHfWeights(dir, readHfTensorIndex(found.files));
+    const programs = [1, 2].map((batch) => ({ batch, root: buildHfLogitsProgram(shape, weights, { batch, length: 5 }).root }));
+    const feedsFor = (batch: number) => {
+      const { cos, sin } = ropeTables(shape, arangePositions(batch, 5));
+      const ids: TensorData = { dtype: "int64", shape: [batch, 5], data: BigInt64Array.from({ length: batch * 5 }, (_, i) => BigInt((7 * i + 3) % 50)) };
+      return { input_ids: ids, attention_mask: { dtype: "int64", shape: [batch, 5], data: new BigInt64Array(batch * 5).fill(1n) } as TensorData, cos, sin };
+    };
+    const shared = new Runtime({ engine: "capi", provider, ...(deviceId !== undefined ? { deviceId } : {}), shareWeights: true });
+    const before = sharedWeightCount();
+    try {
+      for (const { batch, root } of programs) {
+        const external = externalDataOf(root, weights.folder);
+        const got = await shared.run(await shared.load(serializeModel(root), undefined, external), feedsFor(batch));
+        const want = await binding.run(await binding.load(serializeModel(root), undefined, external), feedsFor(batch));
+        if (provider === "cpu") assert.ok(bytesOf(got.logits!).equals(bytesOf(want.logits!)), `batch ${batch}: logits differ from the binding's`);
+        else {
+          const [g, w] = [got.logits!.data as Float32Array, want.logits!.data as Float32Array];
+          assert.ok(
+            g.every((v, i) => Math.abs(v - w[i]!) <= 1e-4 * Math.max(1, Math.abs(w[i]!))),
+            `batch ${batch}: logits differ from the binding's`,
+          );
+        }
+      }
+      // Both programs read the same tensors: one copy of each, whatever each graph calls it.
+      assert.equal(sharedWeightCount() - before, weights.tensors.size);
+    } finally {
+      await shared.release();
+    }
+    assert.equal(sharedWeightCount(), before, "released with the last session that held them");
   });
 
   const onCuda = provider === "cuda" ? false : "needs CUDA (ALIGNC_DEVICE=cuda on the GPU machine, scripts/device-engine.sh)";

@@ -15,6 +15,7 @@ export const bindingEngine: Engine = {
     const differs = (Object.keys(BINDING_CUDA) as (keyof CudaSettings)[]).filter((k) => s.cuda[k] !== BINDING_CUDA[k]);
     if (s.provider === "cuda" && differs.length > 0)
       throw new RangeError(`onnxruntime-node's binding cannot set the CUDA provider's ${differs.join(", ")}; use the C-API engine (engine: "capi")`);
+    if (s.shareWeights) throw new RangeError('onnxruntime-node\'s binding cannot share weights between sessions; use the C-API engine (engine: "capi")');
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: s.provider === "cuda" ? [{ name: "cuda", deviceId: s.deviceId }] : ["cpu"],
       graphOptimizationLevel: s.graphOptimizationLevel,

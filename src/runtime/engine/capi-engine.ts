@@ -8,6 +8,7 @@ import { numel } from "../../tensor/ir/shape.ts";
 import type { Engine, EngineSession, InputInfo, SessionSettings } from "./engine.ts";
 import { type OrtApi, ortApi, type Ptr } from "./ort-capi.ts";
 import { requireProvider } from "./providers.ts";
+import { SharedWeights } from "./shared-weights.ts";
 import { TensorDataError, validateTensorData } from "./tensors.ts";
 
 /** ONNX's element type numbers (TensorProto.DataType) of the dtypes alignc uses, with their byte size and array type. */
@@ -40,17 +41,55 @@ export const capiEngine: Engine = {
     // Before any CUDA call: where CUDA is missing, registering the shared arena aborts the process inside ONNX Runtime.
     if (s.provider !== "cpu") await requireProvider(s.provider);
     const api = ortApi();
-    const options = out(api, "CreateSessionOptions");
+    const lease =
+      s.shareWeights && s.externalTensors?.length && s.externalFolder ? await weightsOf(api, s).acquire(s, s.externalFolder, s.externalTensors) : undefined;
     try {
-      configure(api, options, s);
-      const session = [null as Ptr];
-      await api.callAsync("CreateSessionFromArray", api.env, model, model.byteLength, options, session);
-      return openSession(api, session[0], s);
-    } finally {
-      api.fn("ReleaseSessionOptions")(options);
+      const session = await createSession(api, model, s, lease?.values);
+      return openSession(api, session, s, () => lease?.release());
+    } catch (e) {
+      lease?.release();
+      throw e;
     }
   },
 };
+
+/** A session of `model`; `initializers` (name → value) replace the graph's own (shared weights). */
+async function createSession(api: OrtApi, model: Uint8Array, s: SessionSettings, initializers?: ReadonlyMap<string, Ptr>): Promise<Ptr> {
+  const options = out(api, "CreateSessionOptions");
+  try {
+    configure(api, options, s);
+    for (const [name, value] of initializers ?? []) api.call("AddInitializer", options, name, value);
+    const session = [null as Ptr];
+    await api.callAsync("CreateSessionFromArray", api.env, model, model.byteLength, options, session);
+    return session[0];
+  } finally {
+    api.fn("ReleaseSessionOptions")(options);
+  }
+}
+
+/** How many weight tensors the process's sessions share now, over all devices. */
+export function sharedWeightCount(): number {
+  let n = 0;
+  for (const store of weightStores.values()) n += store.size;
+  return n;
+}
+
+/** The shared weights of a device (one store per provider and device, for the process). */
+const weightStores = new Map<string, SharedWeights>();
+
+function weightsOf(api: OrtApi, s: SessionSettings): SharedWeights {
+  const key = `${s.provider}:${s.deviceId}`;
+  let store = weightStores.get(key);
+  if (!store) {
+    // Its upload programs run with the session's device settings, without profiling or shared weights of their own.
+    const plain: SessionSettings = { ...s, profilePrefix: "", shareWeights: false, graphOptimizationLevel: "all" };
+    delete plain.externalFolder;
+    delete plain.externalTensors;
+    store = new SharedWeights(api, (model) => createSession(api, model, plain));
+    weightStores.set(key, store);
+  }
+  return store;
+}
 
 /** Calls a `(…, _Out_ void** out)` function and returns what it wrote. */
 function out(api: OrtApi, name: Parameters<OrtApi["call"]>[0], ...args: unknown[]): Ptr {
@@ -166,7 +205,7 @@ function inputInfo(api: OrtApi, session: Ptr, index: number, name: string): Inpu
   }
 }
 
-function openSession(api: OrtApi, session: Ptr, s: SessionSettings): EngineSession {
+function openSession(api: OrtApi, session: Ptr, s: SessionSettings, onRelease: () => void): EngineSession {
   try {
     const count = (fn: "SessionGetInputCount" | "SessionGetOutputCount") => {
       const n = [0];
@@ -197,6 +236,7 @@ function openSession(api: OrtApi, session: Ptr, s: SessionSettings): EngineSessi
         released = true;
         api.fn("ReleaseRunOptions")(runOptions);
         api.fn("ReleaseSession")(session);
+        onRelease();
       },
     };
   } catch (e) {

@@ -2,7 +2,7 @@
 // settings, run it on CPU tensors, release it. Two engines implement it: onnxruntime-node's own binding
 // (`binding-engine.ts`) and ONNX Runtime's C API through an FFI (`capi-engine.ts`), which can also configure the
 // CUDA provider (arena, memory limit, TF32) and share one CUDA arena between sessions.
-import type { TensorData } from "../../tensor/ir/graph.ts";
+import type { ExternalTensorData, TensorData } from "../../tensor/ir/graph.ts";
 import type { Provider } from "./providers.ts";
 
 export type GraphOptimizationLevel = "disabled" | "basic" | "extended" | "all";
@@ -38,6 +38,10 @@ export interface SessionSettings {
   profilePrefix: string;
   /** The real folder external-data initializers are read from (absent: the model has none). */
   externalFolder?: string;
+  /** The model's external-data initializers by name (from the graph), for sharing one copy between sessions. */
+  externalTensors?: readonly (ExternalTensorData & { name: string })[];
+  /** Give every session one shared copy of each external-data initializer (C-API engine) instead of its own. */
+  shareWeights: boolean;
   cuda: CudaSettings;
 }
 

@@ -11,7 +11,7 @@
 // Runtime sees them, so a missing or misspelled feed names the expected inputs.
 import { realpathSync, statSync } from "node:fs";
 import path from "node:path";
-import type { TensorData } from "../../tensor/ir/graph.ts";
+import type { ExternalTensorData, TensorData } from "../../tensor/ir/graph.ts";
 import { sha256Hex } from "../../util/content-hash.ts";
 import { BINDING_CUDA, bindingEngine } from "./binding-engine.ts";
 import { capiEngine } from "./capi-engine.ts";
@@ -64,6 +64,11 @@ export interface RuntimeOptions {
   engine?: EngineName;
   /** CUDA provider settings (the C-API engine; the binding takes only ONNX Runtime's defaults, `BINDING_CUDA`). */
   cuda?: Partial<CudaSettings>;
+  /**
+   * One copy of each external-data weight (a Hugging Face checkpoint's) shared by every session on the device, instead
+   * of one per session. C-API engine only; default on for it on CUDA (on the CPU, ONNX Runtime maps the files in place).
+   */
+  shareWeights?: boolean;
 }
 
 /** A feed that does not match the session's inputs, or an output name the model does not have: a bug in the caller. */
@@ -80,6 +85,8 @@ export class SessionFeedError extends Error {
 export interface ExternalDataFolder {
   folder: string;
   files: readonly string[];
+  /** The external initializers by name (`externalTensors(graph)`): lets the C-API engine share one copy between sessions. */
+  tensors?: readonly (ExternalTensorData & { name: string })[];
 }
 
 /** A compiled model, as returned by `Runtime.load`. Pass it back to `Runtime.run`. */
@@ -123,6 +130,7 @@ export class Runtime {
       spinning: options.spinning ?? false,
       profilePrefix: options.profilePrefix ?? "",
       engine,
+      shareWeights: options.shareWeights ?? (engine === "capi" && (options.provider ?? "cpu") === "cuda"),
       cuda: { ...(engine === "capi" ? CAPI_CUDA : BINDING_CUDA), ...options.cuda },
     };
     const limit = this.options.cuda.memoryLimit;
@@ -147,10 +155,10 @@ export class Runtime {
     } catch (e) {
       return Promise.reject(e);
     }
-    const fullKey = `${key ?? modelHash(model)}${folder ? `|ext:${folder.identity}` : ""}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}|${o.engine}${o.provider === "cuda" ? `:${JSON.stringify(o.cuda)}` : ""}`;
+    const fullKey = `${key ?? modelHash(model)}${folder ? `|ext:${folder.identity}` : ""}|${o.provider}:${o.deviceId}|t${o.intraOpThreads}/${o.interOpThreads}|opt-${o.graphOptimizationLevel}|log${o.logSeverity}|spin${o.spinning ? 1 : 0}|prof${o.profilePrefix}|${o.engine}${o.shareWeights ? "+shared" : ""}${o.provider === "cuda" ? `:${JSON.stringify(o.cuda)}` : ""}`;
     let pending = this.sessions.get(fullKey);
     if (!pending) {
-      pending = this.create(model, fullKey, folder?.realFolder);
+      pending = this.create(model, fullKey, folder && { realFolder: folder.realFolder, ...(external?.tensors ? { tensors: external.tensors } : {}) });
       this.sessions.set(fullKey, pending);
       // A failed load is not cached: the next call tries again (after, say, the CUDA libraries were installed).
       pending.catch(() => {
@@ -160,11 +168,14 @@ export class Runtime {
     return pending;
   }
 
-  private async create(model: Uint8Array, key: string, externalFolder?: string): Promise<LoadedSession> {
+  private async create(model: Uint8Array, key: string, external?: { realFolder: string; tensors?: ExternalDataFolder["tensors"] }): Promise<LoadedSession> {
     const o = this.options;
     if (o.provider !== "cpu") await requireProvider(o.provider);
     const { engine, ...settings } = o;
-    const session = await ENGINE_OF[engine].create(model, { ...settings, ...(externalFolder !== undefined ? { externalFolder } : {}) });
+    const session = await ENGINE_OF[engine].create(model, {
+      ...settings,
+      ...(external !== undefined ? { externalFolder: external.realFolder, ...(external.tensors ? { externalTensors: external.tensors } : {}) } : {}),
+    });
     return { key, provider: o.provider, inputNames: session.inputNames, outputNames: session.outputNames, session };
   }
 

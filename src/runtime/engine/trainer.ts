@@ -3,7 +3,7 @@
 // metrics, and advances the global step so AdamW's bias correction and the schedule continue across runs.
 import { allocate } from "../../tensor/ir/dtype.ts";
 import type { TensorData } from "../../tensor/ir/graph.ts";
-import { externalDataFiles, serializeModel } from "../../tensor/onnx/serialize.ts";
+import { externalDataOf, serializeModel } from "../../tensor/onnx/serialize.ts";
 import { stateNames } from "../../tensor/optim/types.ts";
 import { io, type TrainProgram, type TrainProgramSpec } from "../../tensor/program/train-program.ts";
 import type { LoadedSession, Runtime } from "./session.ts";
@@ -56,7 +56,7 @@ export class Trainer {
       const root = this.program.builder.root;
       // Frozen weights read in place: ONNX Runtime resolves their locations in the spec's folder.
       const folder = this.spec.externalFolder;
-      this.session = await this.runtime.load(serializeModel(root), undefined, folder === undefined ? undefined : { folder, files: externalDataFiles(root) });
+      this.session = await this.runtime.load(serializeModel(root), undefined, folder === undefined ? undefined : externalDataOf(root, folder));
     }
     const feeds: Record<string, TensorData> = { [io.stepOffset]: { dtype: "int64", shape: [], data: new BigInt64Array([BigInt(this.step)]) } };
     for (const name of this.program.stateInputs) feeds[name] = this.state.get(name)!;

@@ -64,6 +64,16 @@ export function externalDataFiles(g: Graph): string[] {
   return [...new Set([...g.externalInitializers.values()].map((r) => r.location))];
 }
 
+/** A graph's external initializers, each with its name in this graph (names differ between programs, the data not). */
+export function externalTensors(g: Graph): (ExternalTensorData & { name: string })[] {
+  return [...g.externalInitializers].map(([t, ref]) => ({ name: t.name, ...ref }));
+}
+
+/** What `Runtime.load` needs to open a graph with external initializers read from `folder`. */
+export function externalDataOf(g: Graph, folder: string): { folder: string; files: string[]; tensors: (ExternalTensorData & { name: string })[] } {
+  return { folder, files: externalDataFiles(g), tensors: externalTensors(g) };
+}
+
 /** A TensorProto whose data is external: data_location EXTERNAL and the location, offset and length entries. */
 export function externalTensorProto(name: string, ref: ExternalTensorData): TensorProto {
   const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });

@@ -11,7 +11,7 @@ import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { ropeTables } from "../../../models/hf/rope.ts";
 import { buildLlavaGenerateProgram } from "../../../models/hf/vision/llava.ts";
 import type { TensorData } from "../../../tensor/ir/graph.ts";
-import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
+import { externalDataOf, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import { Rng } from "../../../util/random.ts";
 import { type LoadedSession, Runtime } from "../../engine/session.ts";
 import { generateInRounds, passByWidth } from "../generation-rounds.ts";
@@ -96,7 +96,7 @@ export class HfGenerator {
       const program = vision
         ? buildLlavaGenerateProgram(vision.config, this.model.shape, this.model.weights.tensors, spec, batch, this.adapters)
         : buildHfGenerateProgram(this.model.shape, this.model.weights, spec, this.adapters);
-      s = this.own.load(serializeModel(program.root), undefined, { folder: this.model.weights.folder, files: externalDataFiles(program.root) });
+      s = this.own.load(serializeModel(program.root), undefined, externalDataOf(program.root, this.model.weights.folder));
       this.sessions.set(key, s);
       this.stats.programs++;
     }

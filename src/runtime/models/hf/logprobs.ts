@@ -6,7 +6,7 @@ import { buildHfLogProbProgram } from "../../../models/hf/decoder.ts";
 import type { HfAdapterValues } from "../../../models/hf/lora.ts";
 import { buildLlavaLogProbProgram } from "../../../models/hf/vision/llava.ts";
 import type { TensorData } from "../../../tensor/ir/graph.ts";
-import { externalDataFiles, serializeModel } from "../../../tensor/onnx/serialize.ts";
+import { externalDataOf, serializeModel } from "../../../tensor/onnx/serialize.ts";
 import type { Runtime } from "../../engine/session.ts";
 import type { SequenceLogProb } from "../tinyvlm/logprobs.ts";
 import { type ScoredSequence, sequenceFeeds } from "./feeds.ts";
@@ -50,7 +50,7 @@ export async function hfAnswerLogProbs(
     const program = vision
       ? buildLlavaLogProbProgram(vision.config, model.shape, model.weights.tensors, { batch, length, scored, images: batch }, o.adapters)
       : buildHfLogProbProgram(model.shape, model.weights, { batch, length, scored }, o.adapters);
-    const session = await runtime.load(serializeModel(program.root), undefined, { folder: model.weights.folder, files: externalDataFiles(program.root) });
+    const session = await runtime.load(serializeModel(program.root), undefined, externalDataOf(program.root, model.weights.folder));
     const { score_mask: _mask, ...feeds } = sequenceFeeds(model.shape, seqs, batch, length, scored, model.padId);
     if (vision) {
       images ??= new ImageFeeds(vision);
