@@ -16,7 +16,7 @@ import { dpoBatch, dpoLoss } from "../src/models/tinyvlm/dpo.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { BINDING_CUDA, bindingEngine } from "../src/runtime/engine/binding-engine.ts";
 import { capiEngine, cudaProviderOptions, sharedWeightCount } from "../src/runtime/engine/capi-engine.ts";
-import type { SessionSettings } from "../src/runtime/engine/engine.ts";
+import { isResident, type SessionSettings } from "../src/runtime/engine/engine.ts";
 import { OrtApiError, ortApi } from "../src/runtime/engine/ort-capi.ts";
 import { ProviderUnavailableError } from "../src/runtime/engine/providers.ts";
 import { CAPI_CUDA, defaultEngine, Runtime } from "../src/runtime/engine/session.ts";
@@ -144,6 +144,36 @@ describe("the C-API engine", () => {
     assert.ok(Number.isFinite(a.metrics[1]!.values.loss![0]!), "the loss is a number");
     assert.deepEqual([...b.state.keys()], [...a.state.keys()]);
     for (const [name, t] of a.state) assert.ok(bytesOf(t).equals(bytesOf(b.state.get(name)!)), `state ${name} differs between engines`);
+  });
+
+  test("resident tensors: kept outputs stay in the engine's memory, feed the next run without a copy, and copy out on demand", async () => {
+    const b = new Builder("acc");
+    const x = b.input("x", "float32", [3]);
+    b.output(add(x, x), "y");
+    b.output(cast(x, "int64"), "i");
+    const s = await capi.load(serializeModel(b.root));
+    const x0: TensorData = { dtype: "float32", shape: [3], data: Float32Array.from([1, 2.5, -3]) };
+    const first = await capi.runKeeping(s, { x: x0 }, ["y", "i"], ["y"]);
+    const y = first.y!;
+    assert.ok(isResident(y), "y is kept");
+    assert.ok(!isResident(first.i!), "i comes back to the host");
+    assert.deepEqual([y.dtype, [...y.shape]], ["float32", [3]]);
+    const second = await capi.runKeeping(s, { x: y }, ["y"], ["y"]);
+    assert.deepEqual([...(y.toHost().data as Float32Array)], [2, 5, -6]);
+    const z = second.y!;
+    assert.ok(isResident(z));
+    assert.deepEqual([...(z.toHost().data as Float32Array)], [4, 10, -12]);
+    y.release();
+    y.release(); // twice is harmless
+    await assert.rejects(capi.runKeeping(s, { x: y }, ["y"], []), /used after release/);
+    assert.deepEqual([...((await capi.run(s, { x: z.toHost() })).y!.data as Float32Array)], [8, 20, -24]);
+    z.release();
+    // The binding keeps nothing: asked to, it returns host tensors, and it refuses another engine's resident tensor.
+    const bs = await binding.load(serializeModel(b.root));
+    assert.ok(!isResident((await binding.runKeeping(bs, { x: x0 }, ["y"], ["y"])).y!));
+    const kept = (await capi.runKeeping(s, { x: x0 }, ["y"], ["y"])).y!;
+    await assert.rejects(binding.runKeeping(bs, { x: kept }, ["y"], []), /resident in another engine's memory/);
+    if (isResident(kept)) kept.release();
   });
 
   test("metadata: input names, element types and symbolic dimensions as the binding reports them", async () => {

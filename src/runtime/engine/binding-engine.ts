@@ -3,7 +3,7 @@
 // pass rather than ignore them.
 import * as ort from "onnxruntime-node";
 import type { TensorData } from "../../tensor/ir/graph.ts";
-import type { CudaSettings, Engine, EngineSession, SessionSettings } from "./engine.ts";
+import { type CudaSettings, type Engine, type EngineSession, isResident, type SessionSettings, type Value } from "./engine.ts";
 import { fromOrtTensor, toOrtTensor } from "./tensors.ts";
 
 /** CUDA settings the binding applies (ONNX Runtime's own defaults); anything else needs the C-API engine. */
@@ -40,9 +40,13 @@ export const bindingEngine: Engine = {
       inputs: created.inputMetadata.map((m) =>
         m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false, type: "", shape: [] },
       ),
-      async run(feeds: Record<string, TensorData>, outputs: readonly string[]): Promise<Record<string, TensorData>> {
+      async run(feeds: Record<string, Value>, outputs: readonly string[]): Promise<Record<string, TensorData>> {
         const ortFeeds: Record<string, ort.Tensor> = {};
-        for (const [name, feed] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(feed, `feed "${name}"`);
+        for (const [name, feed] of Object.entries(feeds)) {
+          // Resident tensors come from the C-API engine only; a caller that mixes engines has a bug.
+          if (isResident(feed)) throw new Error(`feed "${name}" is resident in another engine's memory; onnxruntime-node's binding takes CPU tensors`);
+          ortFeeds[name] = toOrtTensor(feed, `feed "${name}"`);
+        }
         const result = await created.run(ortFeeds, [...outputs]);
         const out: Record<string, TensorData> = {};
         for (const name of outputs) {

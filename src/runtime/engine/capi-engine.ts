@@ -2,30 +2,12 @@
 // (`ort-capi.ts`), so that alignc can set what the binding cannot — the CUDA provider's arena growth, memory limit and
 // TF32, one CUDA arena shared by every session, and arena shrinkage after a run. Feeds are copied into tensors ONNX
 // Runtime allocates, outputs copied out into new typed arrays; every native object is released in `finally`.
-import type { DType, TypedArray } from "../../tensor/ir/dtype.ts";
 import type { TensorData } from "../../tensor/ir/graph.ts";
-import { numel } from "../../tensor/ir/shape.ts";
-import type { Engine, EngineSession, InputInfo, SessionSettings } from "./engine.ts";
+import { CapiResident, DeviceCopier, fromValue, memoryInfo, shapeOf, takeString, toValue, typeName } from "./capi-values.ts";
+import { type Engine, type EngineSession, type InputInfo, isResident, type SessionSettings, type Value } from "./engine.ts";
 import { type OrtApi, ortApi, type Ptr } from "./ort-capi.ts";
 import { requireProvider } from "./providers.ts";
 import { SharedWeights } from "./shared-weights.ts";
-import { TensorDataError, validateTensorData } from "./tensors.ts";
-
-/** ONNX's element type numbers (TensorProto.DataType) of the dtypes alignc uses, with their byte size and array type. */
-const ELEMENT: Record<DType, { onnx: number; bytes: number; array: new (b: ArrayBuffer) => TypedArray }> = {
-  float32: { onnx: 1, bytes: 4, array: Float32Array },
-  uint8: { onnx: 2, bytes: 1, array: Uint8Array },
-  int8: { onnx: 3, bytes: 1, array: Int8Array },
-  int32: { onnx: 6, bytes: 4, array: Int32Array },
-  int64: { onnx: 7, bytes: 8, array: BigInt64Array },
-  bool: { onnx: 9, bytes: 1, array: Uint8Array },
-  float16: { onnx: 10, bytes: 2, array: Uint16Array },
-  float64: { onnx: 11, bytes: 8, array: Float64Array },
-  bfloat16: { onnx: 16, bytes: 2, array: Uint16Array },
-};
-const DTYPE_OF = new Map<number, DType>(Object.entries(ELEMENT).map(([d, e]) => [e.onnx, d as DType]));
-/** ONNX Runtime's names for element types alignc does not use (metadata only). */
-const OTHER_TYPES: Record<number, string> = { 4: "uint16", 5: "int16", 8: "string", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128" };
 
 const OPTIMIZATION = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
 const ORT_ARENA_ALLOCATOR = 1;
@@ -41,11 +23,12 @@ export const capiEngine: Engine = {
     // Before any CUDA call: where CUDA is missing, registering the shared arena aborts the process inside ONNX Runtime.
     if (s.provider !== "cpu") await requireProvider(s.provider);
     const api = ortApi();
+    const device = deviceOf(api, s);
     const lease =
-      s.shareWeights && s.externalTensors?.length && s.externalFolder ? await weightsOf(api, s).acquire(s, s.externalFolder, s.externalTensors) : undefined;
+      s.shareWeights && s.externalTensors?.length && s.externalFolder ? await device.weights.acquire(s.externalFolder, s.externalTensors) : undefined;
     try {
       const session = await createSession(api, model, s, lease?.values);
-      return openSession(api, session, s, () => lease?.release());
+      return openSession(api, session, s, device.copier, () => lease?.release());
     } catch (e) {
       lease?.release();
       throw e;
@@ -55,7 +38,7 @@ export const capiEngine: Engine = {
 
 /** A session of `model`; `initializers` (name → value) replace the graph's own (shared weights). */
 async function createSession(api: OrtApi, model: Uint8Array, s: SessionSettings, initializers?: ReadonlyMap<string, Ptr>): Promise<Ptr> {
-  const options = out(api, "CreateSessionOptions");
+  const options = api.out("CreateSessionOptions");
   try {
     configure(api, options, s);
     for (const [name, value] of initializers ?? []) api.call("AddInitializer", options, name, value);
@@ -70,32 +53,26 @@ async function createSession(api: OrtApi, model: Uint8Array, s: SessionSettings,
 /** How many weight tensors the process's sessions share now, over all devices. */
 export function sharedWeightCount(): number {
   let n = 0;
-  for (const store of weightStores.values()) n += store.size;
+  for (const d of devices.values()) n += d.weights.size;
   return n;
 }
 
-/** The shared weights of a device (one store per provider and device, for the process). */
-const weightStores = new Map<string, SharedWeights>();
+/** Per provider and device, for the process: the copies between host and device, and the shared weights. */
+const devices = new Map<string, { copier: DeviceCopier; weights: SharedWeights }>();
 
-function weightsOf(api: OrtApi, s: SessionSettings): SharedWeights {
+function deviceOf(api: OrtApi, s: SessionSettings): { copier: DeviceCopier; weights: SharedWeights } {
   const key = `${s.provider}:${s.deviceId}`;
-  let store = weightStores.get(key);
-  if (!store) {
-    // Its upload programs run with the session's device settings, without profiling or shared weights of their own.
+  let d = devices.get(key);
+  if (!d) {
+    // Its copy programs run with the session's device settings, without profiling or shared weights of their own.
     const plain: SessionSettings = { ...s, profilePrefix: "", shareWeights: false, graphOptimizationLevel: "all" };
     delete plain.externalFolder;
     delete plain.externalTensors;
-    store = new SharedWeights(api, (model) => createSession(api, model, plain));
-    weightStores.set(key, store);
+    const copier = new DeviceCopier(api, { provider: s.provider, deviceId: s.deviceId }, (model) => createSession(api, model, plain));
+    d = { copier, weights: new SharedWeights(api, copier) };
+    devices.set(key, d);
   }
-  return store;
-}
-
-/** Calls a `(…, _Out_ void** out)` function and returns what it wrote. */
-function out(api: OrtApi, name: Parameters<OrtApi["call"]>[0], ...args: unknown[]): Ptr {
-  const result = [null as Ptr];
-  api.call(name, ...args, result);
-  return result[0];
+  return d;
 }
 
 function configure(api: OrtApi, options: Ptr, s: SessionSettings): void {
@@ -128,7 +105,7 @@ export function cudaProviderOptions(s: SessionSettings): Record<string, string> 
 }
 
 function appendCuda(api: OrtApi, options: Ptr, s: SessionSettings): void {
-  const cuda = out(api, "CreateCUDAProviderOptions");
+  const cuda = api.out("CreateCUDAProviderOptions");
   try {
     const o = cudaProviderOptions(s);
     api.call("UpdateCUDAProviderOptions", cuda, Object.keys(o), Object.values(o), Object.keys(o).length);
@@ -151,10 +128,10 @@ function registerSharedArena(api: OrtApi, s: SessionSettings): void {
       throw new RangeError(`the shared CUDA arena of device ${s.deviceId} was registered with ${registered}; a process has one (asked: ${signature})`);
     return;
   }
-  const memInfo = out(api, "CreateMemoryInfo", "Cuda", ORT_ARENA_ALLOCATOR, s.deviceId, ORT_MEM_TYPE_DEFAULT);
+  const memInfo = api.out("CreateMemoryInfo", "Cuda", ORT_ARENA_ALLOCATOR, s.deviceId, ORT_MEM_TYPE_DEFAULT);
   const arenaKeys = ["arena_extend_strategy", ...(s.cuda.memoryLimit > 0 ? ["max_mem"] : [])];
   const arenaValues = [s.cuda.arenaGrowth === "power-of-two" ? 0 : 1, ...(s.cuda.memoryLimit > 0 ? [s.cuda.memoryLimit] : [])];
-  const arena = out(api, "CreateArenaCfgV2", arenaKeys, new BigUint64Array(arenaValues.map(BigInt)), arenaKeys.length);
+  const arena = api.out("CreateArenaCfgV2", arenaKeys, new BigUint64Array(arenaValues.map(BigInt)), arenaKeys.length);
   try {
     api.call("CreateAndRegisterAllocatorV2", api.env, "CUDAExecutionProvider", memInfo, arena, Object.keys(o), Object.values(o), Object.keys(o).length);
     sharedArenas.set(s.deviceId, signature);
@@ -164,40 +141,13 @@ function registerSharedArena(api: OrtApi, s: SessionSettings): void {
   }
 }
 
-/** A string ONNX Runtime allocated with its default CPU allocator: read, then freed. */
-function takeString(api: OrtApi, p: Ptr): string {
-  try {
-    return api.koffi.decode(p, "char", -1) as string;
-  } finally {
-    api.call("AllocatorFree", api.cpuAllocator, p);
-  }
-}
-
-function typeName(onnx: number): string {
-  return DTYPE_OF.get(onnx) ?? OTHER_TYPES[onnx] ?? `type ${onnx}`;
-}
-
-/** Element type and dimensions of a tensor type-and-shape info (symbolic dimensions by name). */
-function shapeOf(api: OrtApi, info: Ptr): { onnx: number; dims: (number | string)[] } {
-  const onnx = [0];
-  api.call("GetTensorElementType", info, onnx);
-  const rank = [0];
-  api.call("GetDimensionsCount", info, rank);
-  const n = Number(rank[0]);
-  const dims = new BigInt64Array(n);
-  if (n > 0) api.call("GetDimensions", info, dims, n);
-  const names: (string | null)[] = new Array(n).fill(null);
-  if (n > 0) api.call("GetSymbolicDimensions", info, names, n);
-  return { onnx: onnx[0]!, dims: [...dims].map((d, i) => (d >= 0n ? Number(d) : names[i] || "?")) };
-}
-
 function inputInfo(api: OrtApi, session: Ptr, index: number, name: string): InputInfo {
-  const typeInfo = out(api, "SessionGetInputTypeInfo", session, index);
+  const typeInfo = api.out("SessionGetInputTypeInfo", session, index);
   try {
     const kind = [0];
     api.call("GetOnnxTypeFromTypeInfo", typeInfo, kind);
     if (kind[0] !== ONNX_TYPE_TENSOR) return { name, isTensor: false, type: "", shape: [] };
-    const tensorInfo = out(api, "CastTypeInfoToTensorInfo", typeInfo); // owned by typeInfo
+    const tensorInfo = api.out("CastTypeInfoToTensorInfo", typeInfo); // owned by typeInfo
     const { onnx, dims } = shapeOf(api, tensorInfo);
     return { name, isTensor: true, type: typeName(onnx), shape: dims };
   } finally {
@@ -205,7 +155,7 @@ function inputInfo(api: OrtApi, session: Ptr, index: number, name: string): Inpu
   }
 }
 
-function openSession(api: OrtApi, session: Ptr, s: SessionSettings, onRelease: () => void): EngineSession {
+function openSession(api: OrtApi, session: Ptr, s: SessionSettings, copier: DeviceCopier, onRelease: () => void): EngineSession {
   try {
     const count = (fn: "SessionGetInputCount" | "SessionGetOutputCount") => {
       const n = [0];
@@ -213,13 +163,13 @@ function openSession(api: OrtApi, session: Ptr, s: SessionSettings, onRelease: (
       return Number(n[0]);
     };
     const inputNames = Array.from({ length: count("SessionGetInputCount") }, (_, i) =>
-      takeString(api, out(api, "SessionGetInputName", session, i, api.cpuAllocator)),
+      takeString(api, api.out("SessionGetInputName", session, i, api.cpuAllocator)),
     );
     const outputNames = Array.from({ length: count("SessionGetOutputCount") }, (_, i) =>
-      takeString(api, out(api, "SessionGetOutputName", session, i, api.cpuAllocator)),
+      takeString(api, api.out("SessionGetOutputName", session, i, api.cpuAllocator)),
     );
     const inputs = inputNames.map((name, i) => inputInfo(api, session, i, name));
-    const runOptions = out(api, "CreateRunOptions");
+    const runOptions = api.out("CreateRunOptions");
     // The shrinkage config names the arenas to shrink after each run ("gpu:<id>").
     if (s.provider === "cuda" && s.cuda.shrinkArena) api.call("AddRunConfigEntry", runOptions, "memory.enable_memory_arena_shrinkage", `gpu:${s.deviceId}`);
     let released = false;
@@ -227,9 +177,12 @@ function openSession(api: OrtApi, session: Ptr, s: SessionSettings, onRelease: (
       inputNames,
       outputNames,
       inputs,
-      run: (feeds, outputs) => run(api, session, runOptions, feeds, outputs),
+      run: (feeds, outputs, keep) =>
+        keep?.size || Object.values(feeds).some(isResident)
+          ? runBound(api, session, runOptions, feeds, outputs, keep ?? new Set(), s.provider === "cpu" ? null : copier)
+          : run(api, session, runOptions, feeds as Record<string, TensorData>, outputs),
       async endProfiling() {
-        takeString(api, out(api, "SessionEndProfiling", session, api.cpuAllocator));
+        takeString(api, api.out("SessionEndProfiling", session, api.cpuAllocator));
       },
       async release() {
         if (released) return;
@@ -245,35 +198,68 @@ function openSession(api: OrtApi, session: Ptr, s: SessionSettings, onRelease: (
   }
 }
 
-/** A CPU tensor ONNX Runtime allocates, holding a copy of `t`. */
-function toValue(api: OrtApi, t: TensorData, what: string): Ptr {
-  validateTensorData(t, what);
-  const element = ELEMENT[t.dtype];
-  const value = out(api, "CreateTensorAsOrtValue", api.cpuAllocator, new BigInt64Array(t.shape.map(BigInt)), t.shape.length, element.onnx);
-  const bytes = t.data.byteLength;
-  if (bytes > 0) {
-    const data = out(api, "GetTensorMutableData", value);
-    new Uint8Array(api.koffi.view(data, bytes)).set(new Uint8Array(t.data.buffer, t.data.byteOffset, bytes));
-  }
-  return value;
-}
-
-/** A copy of an output tensor in a new typed array. */
-function fromValue(api: OrtApi, value: Ptr, what: string): TensorData {
-  const info = out(api, "GetTensorTypeAndShape", value);
-  let onnx: number;
-  let dims: (number | string)[];
+/**
+ * A run through IO binding: resident feeds bound as they are, outputs in `keep` left on the device as resident tensors
+ * (their copy-out programs prepared), the others copied to the host. `copier` is null on the CPU.
+ */
+async function runBound(
+  api: OrtApi,
+  session: Ptr,
+  runOptions: Ptr,
+  feeds: Record<string, Value>,
+  outputs: readonly string[],
+  keep: ReadonlySet<string>,
+  copier: DeviceCopier | null,
+): Promise<Record<string, Value>> {
+  const binding = api.out("CreateIoBinding", session);
+  const host: Ptr[] = [];
+  const hostInfo = memoryInfo(api, { provider: "cpu", deviceId: 0 });
+  const deviceInfo = copier ? memoryInfo(api, copier.device) : hostInfo;
   try {
-    ({ onnx, dims } = shapeOf(api, info));
+    for (const [name, feed] of Object.entries(feeds)) {
+      let value: Ptr;
+      if (isResident(feed)) {
+        if (!(feed instanceof CapiResident)) throw new Error(`feed "${name}" is resident in another engine's memory`);
+        value = feed.value;
+      } else host.push((value = toValue(api, feed, `feed "${name}"`)));
+      api.call("BindInput", binding, name, value);
+    }
+    for (const name of outputs) api.call("BindOutputToDevice", binding, name, keep.has(name) ? deviceInfo : hostInfo);
+    await api.callAsync("RunWithBinding", session, runOptions, binding);
+    const array = [null as Ptr];
+    const count = [0];
+    api.call("GetBoundOutputValues", binding, api.cpuAllocator, array, count);
+    const values = api.koffi.decode(array[0], "void*", outputs.length) as Ptr[];
+    api.call("AllocatorFree", api.cpuAllocator, array[0]);
+    const result: Record<string, Value> = {};
+    let i = 0;
+    try {
+      for (; i < outputs.length; i++) {
+        const name = outputs[i]!;
+        if (keep.has(name)) {
+          const kept = new CapiResident(api, values[i], copier, `output "${name}"`);
+          result[name] = kept;
+          await copier?.prepare(kept.dtype, kept.shape.length);
+        } else {
+          try {
+            result[name] = fromValue(api, values[i], `output "${name}"`);
+          } finally {
+            api.fn("ReleaseValue")(values[i]);
+          }
+        }
+      }
+      return result;
+    } catch (e) {
+      for (const v of Object.values(result)) if (isResident(v)) v.release();
+      for (i++; i < outputs.length; i++) api.fn("ReleaseValue")(values[i]);
+      throw e;
+    }
   } finally {
-    api.fn("ReleaseTensorTypeAndShapeInfo")(info);
+    for (const v of host) api.fn("ReleaseValue")(v);
+    if (deviceInfo !== hostInfo) api.fn("ReleaseMemoryInfo")(deviceInfo);
+    api.fn("ReleaseMemoryInfo")(hostInfo);
+    api.fn("ReleaseIoBinding")(binding);
   }
-  const dtype = DTYPE_OF.get(onnx);
-  if (!dtype) throw new TensorDataError(`${what}: ONNX Runtime returned a ${typeName(onnx)} tensor, which alignc does not use`);
-  const shape = dims as number[];
-  const bytes = numel(shape) * ELEMENT[dtype].bytes;
-  const buffer = bytes > 0 ? (api.koffi.view(out(api, "GetTensorMutableData", value), bytes) as ArrayBuffer).slice(0) : new ArrayBuffer(0);
-  return { dtype, shape, data: new ELEMENT[dtype].array(buffer) };
 }
 
 async function run(

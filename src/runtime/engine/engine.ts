@@ -2,6 +2,7 @@
 // settings, run it on CPU tensors, release it. Two engines implement it: onnxruntime-node's own binding
 // (`binding-engine.ts`) and ONNX Runtime's C API through an FFI (`capi-engine.ts`), which can also configure the
 // CUDA provider (arena, memory limit, TF32) and share one CUDA arena between sessions.
+import type { DType } from "../../tensor/ir/dtype.ts";
 import type { ExternalTensorData, TensorData } from "../../tensor/ir/graph.ts";
 import type { Provider } from "./providers.ts";
 
@@ -54,12 +55,35 @@ export interface InputInfo {
   shape: readonly (number | string)[];
 }
 
+/**
+ * A tensor kept in the engine's memory — on the GPU with CUDA — between runs, so that feeding it back costs no copy
+ * (a trainer's parameters and optimizer state). The C-API engine makes them; `toHost` copies one into CPU memory.
+ */
+export interface ResidentTensor {
+  readonly resident: true;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  toHost(): TensorData;
+  /** Frees its memory now (it is also freed when garbage-collected); using it afterwards throws. */
+  release(): void;
+}
+
+/** A feed or output: in CPU memory, or resident in the engine's. */
+export type Value = TensorData | ResidentTensor;
+
+export function isResident(v: Value): v is ResidentTensor {
+  return (v as Partial<ResidentTensor>).resident === true;
+}
+
 export interface EngineSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   readonly inputs: readonly InputInfo[];
-  /** Runs on feeds (already checked against `inputs`) and returns the named outputs in CPU memory. */
-  run(feeds: Record<string, TensorData>, outputs: readonly string[]): Promise<Record<string, TensorData>>;
+  /**
+   * Runs on feeds (already checked against `inputs`) and returns the named outputs: in CPU memory, except those in
+   * `keep`, which an engine that can keeps resident (the binding cannot: it returns them in CPU memory too).
+   */
+  run(feeds: Record<string, Value>, outputs: readonly string[], keep?: ReadonlySet<string>): Promise<Record<string, Value>>;
   /** Ends profiling (settings.profilePrefix): ONNX Runtime writes the profile's JSON next to the prefix. */
   endProfiling(): Promise<void>;
   release(): Promise<void>;

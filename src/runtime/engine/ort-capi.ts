@@ -118,6 +118,8 @@ export interface OrtApi {
   check(fnName: string, status: Ptr): void;
   /** Calls `name` and checks its status. */
   call(name: OrtFunctionName, ...args: unknown[]): void;
+  /** Calls a `(…, _Out_ void** out)` function and returns what it wrote. */
+  out(name: OrtFunctionName, ...args: unknown[]): Ptr;
   /** Calls `name` on a worker thread (the event loop stays free) and checks its status. */
   callAsync(name: OrtFunctionName, ...args: unknown[]): Promise<void>;
   /** ONNX Runtime's default CPU allocator (owned by ONNX Runtime; never released). */
@@ -179,10 +181,15 @@ function openOrtApi(): OrtApi {
         }
       });
     });
+  const outOf = (name: OrtFunctionName, ...args: unknown[]): Ptr => {
+    const result: Ptr[] = [null];
+    call(name, ...args, result);
+    return result[0];
+  };
   const allocator: Ptr[] = [null];
   call("GetAllocatorWithDefaultOptions", allocator);
   const env: Ptr[] = [null];
   // ONNX Runtime keeps one OrtEnv per process; onnxruntime-node made it, this takes a reference to the same one.
   call("CreateEnv", 3, "alignc", env);
-  return { koffi, version, fn, check, call, callAsync, cpuAllocator: allocator[0], env: env[0] };
+  return { koffi, version, fn, check, call, out: outOf, callAsync, cpuAllocator: allocator[0], env: env[0] };
 }

@@ -15,7 +15,16 @@ import type { ExternalTensorData, TensorData } from "../../tensor/ir/graph.ts";
 import { sha256Hex } from "../../util/content-hash.ts";
 import { BINDING_CUDA, bindingEngine } from "./binding-engine.ts";
 import { capiEngine } from "./capi-engine.ts";
-import type { CudaSettings, Engine, EngineName, EngineSession, GraphOptimizationLevel, LogSeverity } from "./engine.ts";
+import {
+  type CudaSettings,
+  type Engine,
+  type EngineName,
+  type EngineSession,
+  type GraphOptimizationLevel,
+  isResident,
+  type LogSeverity,
+  type Value,
+} from "./engine.ts";
 import { type Provider, requireProvider } from "./providers.ts";
 import { validateTensorData } from "./tensors.ts";
 
@@ -179,22 +188,34 @@ export class Runtime {
     return { key, provider: o.provider, inputNames: session.inputNames, outputNames: session.outputNames, session };
   }
 
-  /**
-   * Runs `loaded` on `feeds` (exactly the model's inputs) and returns the named `outputs` (default: all of them).
-   * Throws `SessionFeedError` for missing, extra or mistyped feeds and unknown output names.
-   */
   /** Ends the profiles of this runtime's sessions (profilePrefix): ONNX Runtime writes each one's JSON next to the prefix. */
   async endProfiling(): Promise<void> {
     for (const pending of this.sessions.values()) await (await pending).session.endProfiling();
   }
 
+  /**
+   * Runs `loaded` on `feeds` (exactly the model's inputs) and returns the named `outputs` (default: all of them).
+   * Throws `SessionFeedError` for missing, extra or mistyped feeds and unknown output names.
+   */
   async run(loaded: LoadedSession, feeds: Record<string, TensorData>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
+    return (await this.runKeeping(loaded, feeds, outputs ?? loaded.outputNames, [])) as Record<string, TensorData>;
+  }
+
+  /** Whether this runtime's engine keeps outputs resident between runs (the C-API engine does; the binding copies them out). */
+  get keepsResident(): boolean {
+    return this.options.engine === "capi";
+  }
+
+  /**
+   * Like `run`, with feeds that may be resident tensors, and the outputs in `keep` left resident (on the GPU with
+   * CUDA) when the engine can (`keepsResident`); the caller releases what it keeps.
+   */
+  async runKeeping(loaded: LoadedSession, feeds: Record<string, Value>, outputs: readonly string[], keep: readonly string[]): Promise<Record<string, Value>> {
     if (this.released.has(loaded)) throw new SessionFeedError(`the session ${loaded.key.slice(0, 12)}… was released; load the model again`);
     checkFeeds(loaded, feeds);
-    const wanted = outputs ?? loaded.outputNames;
-    const unknown = wanted.filter((n) => !loaded.outputNames.includes(n));
+    const unknown = [...outputs, ...keep].filter((n) => !loaded.outputNames.includes(n));
     if (unknown.length > 0) throw new SessionFeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
-    return loaded.session.run(feeds, wanted);
+    return loaded.session.run(feeds, outputs, new Set(keep));
   }
 
   /** Releases every cached session; the runtime stays usable (later loads create fresh sessions). */
@@ -236,7 +257,7 @@ function list(names: readonly string[]): string {
 }
 
 /** Checks feed names against the session's inputs, and each feed's storage, dtype and static dims against its metadata. */
-function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): void {
+function checkFeeds(loaded: LoadedSession, feeds: Record<string, Value>): void {
   const given = Object.keys(feeds);
   const missing = loaded.inputNames.filter((n) => !Object.hasOwn(feeds, n));
   const extra = given.filter((n) => !loaded.inputNames.includes(n));
@@ -257,6 +278,6 @@ function checkFeeds(loaded: LoadedSession, feeds: Record<string, TensorData>): v
         declared.length === 0 || (declared.length === feed.shape.length && declared.every((d, i) => typeof d === "string" || d === feed.shape[i]));
       if (!shapeOk) throw new SessionFeedError(`${what}: the model takes shape [${declared.join(", ")}], got [${feed.shape.join(", ")}]`);
     }
-    validateTensorData(feed, what);
+    if (!isResident(feed)) validateTensorData(feed, what);
   }
 }

@@ -6,7 +6,11 @@ import type { TensorData } from "../../tensor/ir/graph.ts";
 import { externalDataOf, serializeModel } from "../../tensor/onnx/serialize.ts";
 import { stateNames } from "../../tensor/optim/types.ts";
 import { io, type TrainProgram, type TrainProgramSpec } from "../../tensor/program/train-program.ts";
+import { isResident, type Value } from "./engine.ts";
 import type { LoadedSession, Runtime } from "./session.ts";
+
+/** A value in CPU memory (a resident one copied out). */
+const onHost = (v: Value): TensorData => (isResident(v) ? v.toHost() : v);
 
 export interface StepMetrics {
   /** Global optimizer step (1-based) of each row. */
@@ -22,7 +26,8 @@ export interface TrainerState {
 }
 
 export class Trainer {
-  private readonly state = new Map<string, TensorData>();
+  /** Program input name → value: in CPU memory, or resident (on the GPU) between runs where the engine keeps it there. */
+  private readonly state = new Map<string, Value>();
   /** dtype and shape of every state input, for checking what restore() is given (the state itself may be dropped). */
   private readonly layout = new Map<string, { dtype: string; shape: number[] }>();
   private session?: LoadedSession;
@@ -58,13 +63,15 @@ export class Trainer {
       const folder = this.spec.externalFolder;
       this.session = await this.runtime.load(serializeModel(root), undefined, folder === undefined ? undefined : externalDataOf(root, folder));
     }
-    const feeds: Record<string, TensorData> = { [io.stepOffset]: { dtype: "int64", shape: [], data: new BigInt64Array([BigInt(this.step)]) } };
+    const feeds: Record<string, Value> = { [io.stepOffset]: { dtype: "int64", shape: [], data: new BigInt64Array([BigInt(this.step)]) } };
     for (const name of this.program.stateInputs) feeds[name] = this.state.get(name)!;
     for (const [field, data] of Object.entries(batches)) feeds[io.batch(field)] = data;
-    const out = await this.runtime.run(this.session, feeds);
-    for (const name of this.program.stateInputs) this.state.set(name, out[io.next(name)]!);
+    // The next state stays where the run left it (no copy to the host and back) when the engine can keep it there.
+    const keep = this.runtime.keepsResident ? this.program.stateInputs.map(io.next) : [];
+    const out = await this.runtime.runKeeping(this.session, feeds, this.session.outputNames, keep);
+    for (const name of this.program.stateInputs) this.replace(name, out[io.next(name)]!);
     const values: Record<string, number[]> = {};
-    for (const m of this.program.metricOutputs) values[m.slice("metric/".length)] = Array.from(out[m]!.data as ArrayLike<number>, Number);
+    for (const m of this.program.metricOutputs) values[m.slice("metric/".length)] = Array.from((out[m] as TensorData).data as ArrayLike<number>, Number);
     const steps = Array.from({ length: this.spec.steps }, (_, i) => this.step + i + 1);
     this.step += this.spec.steps;
     return { step: steps, values };
@@ -72,7 +79,14 @@ export class Trainer {
 
   /** Everything the next run depends on: the step counter, parameters and optimizer state (for continuing in another program or resuming later). */
   snapshot(): TrainerState {
-    return { step: this.step, state: new Map(this.state) };
+    return { step: this.step, state: new Map([...this.state].map(([name, v]) => [name, onHost(v)])) };
+  }
+
+  /** Sets a state value, freeing the resident one it replaces. */
+  private replace(name: string, value: Value): void {
+    const old = this.state.get(name);
+    this.state.set(name, value);
+    if (old && old !== value && isResident(old)) old.release();
   }
 
   /** Continues from a snapshot of a trainer with the same parameters and optimizer (its program may run a different K). */
@@ -83,7 +97,7 @@ export class Trainer {
       if (!value) throw new Error(`trainer: the snapshot has no "${name}"; it comes from a different model or optimizer`);
       if (value.dtype !== mine.dtype || value.shape.join() !== mine.shape.join())
         throw new Error(`trainer: snapshot "${name}" is ${value.dtype}[${value.shape}], this trainer expects ${mine.dtype}[${mine.shape}]`);
-      this.state.set(name, value);
+      this.replace(name, value);
     }
     this.step = s.step;
   }
@@ -93,11 +107,12 @@ export class Trainer {
    * one per shape. A trainer is restored before it runs again.
    */
   dropState(): void {
+    for (const v of this.state.values()) if (isResident(v)) v.release();
     this.state.clear();
   }
 
   /** Current trainable parameters by name. */
   parameters(): Map<string, TensorData> {
-    return new Map(this.spec.trainable.map((p) => [p.name, this.state.get(io.param(p.name))!]));
+    return new Map(this.spec.trainable.map((p) => [p.name, onHost(this.state.get(io.param(p.name))!)]));
   }
 }
