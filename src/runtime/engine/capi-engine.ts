@@ -221,7 +221,10 @@ async function runBound(
       if (isResident(feed)) {
         if (!(feed instanceof CapiResident)) throw new Error(`feed "${name}" is resident in another engine's memory`);
         value = feed.value;
-      } else host.push((value = toValue(api, feed, `feed "${name}"`)));
+      } else {
+        value = toValue(api, feed, `feed "${name}"`);
+        host.push(value);
+      }
       api.call("BindInput", binding, name, value);
     }
     for (const name of outputs) api.call("BindOutputToDevice", binding, name, keep.has(name) ? deviceInfo : hostInfo);
