@@ -36,6 +36,7 @@ const INTERNAL: Record<string, string> = {
   ShapeError: "shapes that do not fit inside a program alignc builds",
   TensorDataError: "a tensor alignc made whose data does not match its dtype or shape",
   SessionFeedError: "feeds that do not match the program they were made for",
+  OrtApiError: "ONNX Runtime's own error from a C-API call: reported as the binding's errors are, in ONNX Runtime's words",
   SelectError: "a parameter selection in alignc's own code that selects nothing",
   InitError: "an initialiser called with an impossible shape",
   CorruptRecordError: "read back only by tests and tools: alignc appends to event files, never reads them",
