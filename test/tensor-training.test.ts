@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { applyLora, loraWeight } from "../src/models/params/lora.ts";
 import { ParamSet } from "../src/models/params/param-set.ts";
 import { Trainer } from "../src/runtime/engine/trainer.ts";
-import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import type { Graph, Tensor, TensorData } from "../src/tensor/ir/graph.ts";
 import { serializeModel } from "../src/tensor/onnx/serialize.ts";
 import * as op from "../src/tensor/ops/index.ts";
 import { scheduleFactor } from "../src/tensor/optim/schedule.ts";
@@ -113,6 +113,45 @@ test("SGD with momentum, Nesterov and weight decay matches PyTorch's update; lin
   assertClose(got.lr, want.lr, 1e-12, "lr");
   const plain = await runQuadratic(sgd({ lr: 0.1, momentum: 0.5, dampening: 0.1 }), 1, 6);
   assertClose(plain.got.w, plain.want.w, 1e-12, "w (dampened momentum)");
+});
+
+test("parameters of one dtype, shape and learning rate are updated as one group, each exactly as it would be alone", async () => {
+  // Four independent quadratics: a and b share shape and lr (one group), c shares their shape at half the lr, d is alone.
+  const names = ["a", "b", "c", "d"] as const;
+  const shapes: Record<string, number[]> = { a: [3], b: [3], c: [3], d: [2] };
+  const scales: Record<string, number | undefined> = { a: undefined, b: undefined, c: 0.5, d: undefined };
+  const o = adamw({ lr: 0.05, weightDecay: 0.1 });
+  const k = 3;
+  const spec: TrainProgramSpec = {
+    trainable: names.map((n) => ({ name: n, dtype: "float64" as const, shape: shapes[n]!, ...(scales[n] ? { lrScale: scales[n] } : {}) })),
+    batch: Object.fromEntries(names.map((n) => [`c_${n}`, { dtype: "float64" as const, shape: shapes[n]! }])),
+    steps: k,
+    optimizer: o,
+    loss: (p, b) => ({
+      loss: names.map((n) => op.add(op.reduceSum(op.mul(b[`c_${n}`]!, p[n]!)), op.mul(op.reduceSum(op.mul(p[n]!, p[n]!)), 0.5))).reduce((x, y) => op.add(x, y)),
+    }),
+  };
+  const program = buildTrainProgram(spec);
+  const body = program.builder.root.nodes.find((n) => n.op === "Loop")!.attrs.body!.value as Graph;
+  const count = (kind: string) => body.nodes.filter((n) => n.op === kind).length;
+  // One group of two: parameter, gradient and both moments concatenated (4), parameter and moments split back (3).
+  assert.equal(count("Concat"), 4);
+  assert.equal(count("Split"), 3);
+  const w0: Record<string, number[]> = { a: [0.3, -0.2, 1.5], b: [-1, 0.5, 0.25], c: [2, -0.7, 0.1], d: [0.9, -1.1] };
+  const cs: Record<string, number[][]> = Object.fromEntries(
+    names.map((n, j) => [
+      n,
+      Array.from({ length: 2 * k }, (_, i) => Array.from({ length: shapes[n]![0]! }, (_, e) => Math.sin(i + 1 + j) * (e + 1) - 0.3 * j)),
+    ]),
+  );
+  const trainer = new Trainer(testRuntime(), program, spec, new Map(names.map((n) => [n, f64(shapes[n]!, w0[n]!)])));
+  for (let r = 0; r < 2; r++)
+    await trainer.run(Object.fromEntries(names.map((n) => [`c_${n}`, f64([k, ...shapes[n]!], cs[n]!.slice(r * k, (r + 1) * k).flat())])));
+  const got = trainer.parameters();
+  for (const n of names) {
+    const want = referenceRun({ ...o, lr: o.lr * (scales[n] ?? 1) }, w0[n]!, cs[n]!);
+    assertClose(Array.from(got.get(n)!.data as Float64Array), want.w, 1e-12, n);
+  }
 });
 
 test("schedules follow the Hugging Face definitions", () => {

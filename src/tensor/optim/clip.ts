@@ -8,8 +8,13 @@ export function globalNorm(grads: readonly Tensor[]): Tensor {
   return op.sqrt(total);
 }
 
+/** The factor every gradient is multiplied by: min(1, max/(‖g‖ + 1e-6)). */
+export function clipScale(norm: Tensor, maxNorm: number): Tensor {
+  return op.min(op.div(maxNorm, op.add(norm, 1e-6)), 1);
+}
+
 export function clipByGlobalNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
   const norm = globalNorm(grads);
-  const scale = op.min(op.div(maxNorm, op.add(norm, 1e-6)), 1);
+  const scale = clipScale(norm, maxNorm);
   return { grads: grads.map((g) => op.mul(g, scale)), norm };
 }

@@ -18,7 +18,7 @@ import { Builder } from "../ops/builder.ts";
 import type { LoopBodyResult, LoopResult } from "../ops/control.ts";
 import * as op from "../ops/index.ts";
 import { zerosLike } from "../ops/shape-ops.ts";
-import { clipByGlobalNorm, globalNorm } from "../optim/clip.ts";
+import { clipScale, globalNorm } from "../optim/clip.ts";
 import { scheduleFactorTensor } from "../optim/schedule.ts";
 import { type OptimizerConfig, type ScheduleConfig, stateNames } from "../optim/types.ts";
 import { applyUpdate } from "../optim/update.ts";
@@ -212,10 +212,12 @@ function trainStep(ctx: StepContext, iteration: Tensor, carried: Tensor[]): Loop
   const { loss, metrics, grads } = stepGradients(ctx, current, iteration, scale);
   const step = op.cast(op.add(op.add(ctx.inputs.stepOffset, iteration), 1), loop.dtype);
   const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
-  const norm = spec.clipNorm ? clipByGlobalNorm(grads, spec.clipNorm) : { grads, norm: globalNorm(grads) };
+  const norm = { norm: globalNorm(grads) };
+  // Clipping scales every gradient by one factor: applied per update group below, not per tensor.
+  const clip = spec.clipNorm ? clipScale(norm.norm, spec.clipNorm) : undefined;
   // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
   const finite = scale ? op.finiteMask(norm.norm) : undefined;
-  const next = updateParameters(spec, current, norm.grads, state, step, lr, finite);
+  const next = updateParameters(spec, current, grads, clip, state, step, lr, finite);
   const scans = [op.cast(loss, loop.dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, loop.dtype))];
   const mp = spec.mixedPrecision;
   if (!scale || !finiteSteps || !finite || !mp) return { carried: next, scans };
@@ -275,11 +277,17 @@ function microBatch(batches: Record<string, Tensor>, index: Tensor): Record<stri
 /**
  * The optimizer's update of every parameter and its state: next parameters, then next state in input order. A step
  * that is not `finite` (mixed precision) keeps both.
+ *
+ * Parameters of one dtype, shape and learning rate are updated as one tensor: their values, gradients and state
+ * concatenated along the first axis, one set of update kernels, split back. The update is elementwise, so every
+ * element gets exactly the operations it got alone (the same bits), while the program runs a few dozen kernels per
+ * group instead of per tensor — on a GPU each kernel launch costs host time whatever its size (docs/cuda-engine.md).
  */
 function updateParameters(
   spec: TrainProgramSpec,
   current: Tensor[],
   grads: Tensor[],
+  clip: Tensor | undefined,
   state: Tensor[],
   step: Tensor,
   lr: Tensor,
@@ -288,15 +296,61 @@ function updateParameters(
   const kinds = stateNames(spec.optimizer).length;
   const keepIfSkipped = (next: Tensor, before: Tensor) => (finite ? op.where(finite, next, before) : next);
   const lrOf = scaledLearningRates(lr);
-  const nextParams: Tensor[] = [];
-  const nextStates: Tensor[] = [];
-  current.forEach((p, i) => {
-    const own = state.slice(i * kinds, (i + 1) * kinds);
-    const u = applyUpdate(spec.optimizer, p, grads[i]!, own, op.cast(step, p.dtype), op.cast(lrOf(spec.trainable[i]!.lrScale), p.dtype));
-    nextParams.push(keepIfSkipped(u.param, p));
-    nextStates.push(...u.state.map((t, j) => keepIfSkipped(t, own[j]!)));
-  });
+  const casts = new Map<string, Tensor>();
+  const castOnce = (t: Tensor, dtype: DType, key: string) => {
+    const cached = casts.get(`${key}/${dtype}`);
+    if (cached) return cached;
+    const c = op.cast(t, dtype);
+    casts.set(`${key}/${dtype}`, c);
+    return c;
+  };
+  const nextParams: Tensor[] = new Array(current.length);
+  const nextStates: Tensor[] = new Array(current.length * kinds);
+  for (const members of updateGroups(spec, current)) {
+    const first = current[members[0]!]!;
+    const join = (ts: Tensor[]) => (ts.length === 1 ? ts[0]! : op.concat(ts, 0));
+    const part = (t: Tensor) =>
+      members.length === 1
+        ? [t]
+        : op.split(
+            t,
+            0,
+            members.map((i) => current[i]!.shape[0] as number),
+          );
+    const p = join(members.map((i) => current[i]!));
+    const g = join(members.map((i) => grads[i]!));
+    const own = Array.from({ length: kinds }, (_, k) => join(members.map((i) => state[i * kinds + k]!)));
+    const lrScale = spec.trainable[members[0]!]!.lrScale;
+    const u = applyUpdate(
+      spec.optimizer,
+      p,
+      clip ? op.mul(g, castOnce(clip, first.dtype, "clip")) : g,
+      own,
+      castOnce(step, first.dtype, "step"),
+      castOnce(lrOf(lrScale), first.dtype, `lr${lrScale ?? 1}`),
+    );
+    part(keepIfSkipped(u.param, p)).forEach((t, j) => {
+      nextParams[members[j]!] = t;
+    });
+    u.state.forEach((t, k) =>
+      part(keepIfSkipped(t, own[k]!)).forEach((s, j) => {
+        nextStates[members[j]! * kinds + k] = s;
+      }),
+    );
+  }
   return [...nextParams, ...nextStates];
+}
+
+/** Parameter indices updated together: same dtype, shape and learning-rate scale (scalars alone: they cannot be concatenated). */
+function updateGroups(spec: TrainProgramSpec, current: Tensor[]): number[][] {
+  const groups = new Map<string, number[]>();
+  current.forEach((p, i) => {
+    const key = p.rank === 0 ? `scalar ${i}` : JSON.stringify([p.dtype, p.shape, spec.trainable[i]!.lrScale ?? 1]);
+    const g = groups.get(key);
+    if (g) g.push(i);
+    else groups.set(key, [i]);
+  });
+  return [...groups.values()];
 }
 
 /** The learning rate of a parameter with `lrScale`: one product per distinct scale; lr itself without one (no extra op). */
