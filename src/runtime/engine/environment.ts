@@ -4,6 +4,9 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import * as ort from "onnxruntime-node";
+import type { EngineName } from "./engine.ts";
+import { ORT_API_VERSION, ortApi } from "./ort-capi.ts";
+import { defaultEngine } from "./session.ts";
 import { type CudaLibraryCheck, cudaLibraryCheck, onnxruntimePackageDir, PROVIDERS, type Provider, type ProviderStatus, providerStatus } from "./providers.ts";
 
 export interface GpuInfo {
@@ -28,6 +31,8 @@ export interface EnvironmentFacts {
     backends: { name: string; bundled: boolean }[];
   };
   cudaLibraries: CudaLibraryCheck;
+  /** The engine a Runtime uses by default here, and whether the C-API engine loads (ONNX Runtime's C API through koffi). */
+  engines: { default: EngineName; capi: { available: boolean; detail: string } };
   /** Whether each checked provider works here, with what is missing if not. */
   providers: ProviderStatus[];
   /** GPUs nvidia-smi lists; empty when there is none or nvidia-smi is absent (see `gpuNote`). */
@@ -89,10 +94,29 @@ export async function collectEnvironment(options: { providers?: readonly Provide
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     onnxruntime: { version: onnxruntimeVersion(), bindingDir: libs.bindingDir, backends: backends() },
     cudaLibraries: libs,
+    engines: { default: defaultEngineOrBinding(), capi: capiStatus() },
     providers: statuses,
     gpus: gpu.gpus,
     gpuNote: gpu.note,
   };
+}
+
+/** Whether the C-API engine's library loads, with ONNX Runtime's version and the C API version alignc calls. */
+function capiStatus(): { available: boolean; detail: string } {
+  try {
+    return { available: true, detail: `ONNX Runtime ${ortApi().version}, C API ${ORT_API_VERSION}, through koffi` };
+  } catch (e) {
+    return { available: false, detail: String((e as Error).message).split("\n")[0]! };
+  }
+}
+
+/** ALIGNC_ENGINE's engine, or the binding when the variable is unset or wrong (doctor reports, it does not fail). */
+function defaultEngineOrBinding(): EngineName {
+  try {
+    return defaultEngine();
+  } catch {
+    return "binding";
+  }
 }
 
 /** The facts as label/value rows for a two-column table. */
@@ -109,6 +133,8 @@ export function environmentRows(env: EnvironmentFacts): [string, string][] {
       env.cudaLibraries.missing.length === 0 ? `present in ${env.cudaLibraries.bindingDir}` : `missing: ${env.cudaLibraries.missing.join(", ")}`,
     ],
   ];
+  rows.push(["engine", `${env.engines.default} (ALIGNC_ENGINE; binding or capi)`]);
+  rows.push(["engine capi", env.engines.capi.available ? `available: ${env.engines.capi.detail}` : `unavailable: ${env.engines.capi.detail}`]);
   for (const p of env.providers) rows.push([`provider ${p.provider}`, p.available ? "available" : `unavailable: ${p.reason}`]);
   rows.push(["gpu", env.gpus.length > 0 ? env.gpus.map((g) => `${g.name} (${g.memory}, driver ${g.driver})`).join("; ") : env.gpuNote]);
   return rows;
