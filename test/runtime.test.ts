@@ -270,7 +270,8 @@ describe("alignc doctor", () => {
     const r = await runCli(["doctor", "--json"], 110_000);
     assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
     const doc = JSON.parse(r.stdout) as { environment: Record<string, unknown>; gradientChecks: { status: string; rows: unknown[] } };
-    for (const key of ["node", "platform", "arch", "cpus", "onnxruntime", "providers", "gpus", "cudaLibraries", "engines"]) assert.ok(key in doc.environment, key);
+    for (const key of ["node", "platform", "arch", "cpus", "onnxruntime", "providers", "gpus", "cudaLibraries", "engines"])
+      assert.ok(key in doc.environment, key);
     const engines = doc.environment.engines as { default: string; capi: { available: boolean; detail: string } };
     assert.ok(engines.capi.available, engines.capi.detail);
     assert.match(engines.capi.detail, /ONNX Runtime 1\.29\.0, C API 29/);

@@ -6,8 +6,8 @@ import { execa } from "execa";
 import * as ort from "onnxruntime-node";
 import type { EngineName } from "./engine.ts";
 import { ORT_API_VERSION, ortApi } from "./ort-capi.ts";
-import { defaultEngine } from "./session.ts";
 import { type CudaLibraryCheck, cudaLibraryCheck, onnxruntimePackageDir, PROVIDERS, type Provider, type ProviderStatus, providerStatus } from "./providers.ts";
+import { defaultEngine } from "./session.ts";
 
 export interface GpuInfo {
   name: string;

@@ -332,11 +332,11 @@ function updateParameters(
     part(keepIfSkipped(u.param, p)).forEach((t, j) => {
       nextParams[members[j]!] = t;
     });
-    u.state.forEach((t, k) =>
+    u.state.forEach((t, k) => {
       part(keepIfSkipped(t, own[k]!)).forEach((s, j) => {
         nextStates[members[j]! * kinds + k] = s;
-      }),
-    );
+      });
+    });
   }
   return [...nextParams, ...nextStates];
 }
