@@ -107,7 +107,7 @@ describe("the C-API engine", () => {
     await assert.rejects(capiEngine.create(model, settings({ provider: "cuda" })), (e: Error) => e instanceof ProviderUnavailableError);
   });
 
-  test("a TinyVLM DPO training run gives bit-identical state and metrics on both engines", async () => {
+  test("a TinyVLM DPO training run gives the same state and metrics on both engines (bit for bit on the CPU)", async () => {
     const vocab = 64;
     const c = tinyVlmConfig("nano", vocab);
     const params = initTinyVlm(c, new Rng(0));
@@ -140,10 +140,27 @@ describe("the C-API engine", () => {
       results.push({ metrics: [m1, m2], state: trainer.snapshot().state });
     }
     const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
-    assert.deepEqual(b.metrics, a.metrics);
     assert.ok(Number.isFinite(a.metrics[1]!.values.loss![0]!), "the loss is a number");
     assert.deepEqual([...b.state.keys()], [...a.state.keys()]);
-    for (const [name, t] of a.state) assert.ok(bytesOf(t).equals(bytesOf(b.state.get(name)!)), `state ${name} differs between engines`);
+    if (provider === "cpu") {
+      assert.deepEqual(b.metrics, a.metrics);
+      for (const [name, t] of a.state) assert.ok(bytesOf(t).equals(bytesOf(b.state.get(name)!)), `state ${name} differs between engines`);
+    } else {
+      // CUDA's reductions are not bit-reproducible from run to run (atomics), on either engine: close, not equal.
+      const close = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * Math.max(1, Math.abs(y));
+      for (const [i, m] of a.metrics.entries())
+        assert.ok(
+          m.values.loss!.every((v, j) => close(b.metrics[i]!.values.loss![j]!, v)),
+          "losses differ",
+        );
+      for (const [name, t] of a.state) {
+        const [x, y] = [t.data as Float32Array, b.state.get(name)!.data as Float32Array];
+        assert.ok(
+          x.every((v, j) => close(y[j]!, v)),
+          `state ${name} differs between engines`,
+        );
+      }
+    }
   });
 
   test("resident tensors: kept outputs stay in the engine's memory, feed the next run without a copy, and copy out on demand", async () => {
