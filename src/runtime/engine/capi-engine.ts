@@ -1,11 +1,12 @@
 // The C-API engine: the same sessions as onnxruntime-node's binding, made and run through ONNX Runtime's C API
-// (`ort-capi.ts`), so that alignc can set what the binding cannot — the CUDA provider's arena growth, memory limit and
-// TF32, one CUDA arena shared by every session, and arena shrinkage after a run. Feeds are copied into tensors ONNX
-// Runtime allocates, outputs copied out into new typed arrays; every native object is released in `finally`.
+// (`ort-capi.ts`), so that alignc can do what the binding cannot — set the CUDA provider's arena growth, memory limit
+// and TF32, share one CUDA arena and one copy of each checkpoint weight (`shared-weights.ts`) between sessions, shrink
+// the arena after a run, and keep outputs resident on the device for the next run (IO binding, `runBound`). Tensors
+// cross between alignc and ONNX Runtime in `capi-values.ts`; every native object is released in `finally`.
 import type { TensorData } from "../../tensor/ir/graph.ts";
 import { CapiResident, DeviceCopier, fromValue, memoryInfo, shapeOf, takeString, toValue, typeName } from "./capi-values.ts";
 import { type Engine, type EngineSession, type InputInfo, isResident, type SessionSettings, type Value } from "./engine.ts";
-import { type OrtApi, ortApi, type Ptr } from "./ort-capi.ts";
+import { type OrtApi, OrtApiError, ortApi, type Ptr } from "./ort-capi.ts";
 import { requireProvider } from "./providers.ts";
 import { SharedWeights } from "./shared-weights.ts";
 
@@ -135,6 +136,13 @@ function registerSharedArena(api: OrtApi, s: SessionSettings): void {
   try {
     api.call("CreateAndRegisterAllocatorV2", api.env, "CUDAExecutionProvider", memInfo, arena, Object.keys(o), Object.values(o), Object.keys(o).length);
     sharedArenas.set(s.deviceId, signature);
+  } catch (e) {
+    if (!(e instanceof OrtApiError)) throw e;
+    throw new OrtApiError(
+      e.fn,
+      e.ortCode,
+      `${e.message}\n(the shared CUDA arena: without it each session has its own, as with the binding — cuda.sharedArena: false, bench flag --shared-arena off)`,
+    );
   } finally {
     api.fn("ReleaseArenaCfg")(arena);
     api.fn("ReleaseMemoryInfo")(memInfo);
