@@ -135,7 +135,8 @@ interface RoundFigures {
   trained_tokens: number;
   round_seconds: number;
   pairs: number;
-  loss: number;
+  /** null (JSON) or NaN when the round had no pairs to train on. */
+  loss: number | null;
   kl: number;
   mean_score: number;
   /** alignc: session creation seconds per part, and generation's run seconds. */
@@ -395,7 +396,7 @@ function printSummary(results: Record<string, unknown>[]): void {
           f.round_seconds.toFixed(2),
           sessions ? (sessions.generate + sessions.reference + sessions.train).toFixed(2) : "—",
           String(f.pairs),
-          f.loss.toFixed(4),
+          f.loss === null || Number.isNaN(f.loss) ? "—" : f.loss.toFixed(4),
           s.load_seconds.toFixed(2),
           gib(s.peak_bytes),
         ]);

@@ -51,7 +51,7 @@ import { toHalfBits } from "../src/tensor/ir/half.ts";
 import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.ts";
 import { GpuMemory, measured } from "./gpu-memory.ts";
 import { BENCH_OBJECTIVE, type BenchDtype, benchLora, benchTraining, eachShape, hfBenchPython, makeCheckpoint } from "./hf-setup.ts";
-import { engineInfo, engineOptions, fmt, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
+import { engineInfo, engineOptions, fmt, graphNodes, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
 
 interface Options {
   /** --engine and the CUDA settings (bench/support.ts engineOptions). */
@@ -139,6 +139,8 @@ interface AligncFigures {
   first_loss: number;
   peak_gpu_bytes: number | null;
   memory_kind: string;
+  /** Nodes of the training program as built (Loop body included), before ONNX Runtime's own fusions. */
+  program_nodes: number;
 }
 
 /** alignc's LoRA DPO step at K steps per run: build, first run (session creation included), then timed runs. */
@@ -188,7 +190,7 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
         await trainer.run(staged);
         times.push((performance.now() - t) / 1000);
       }
-      return { build, firstRun, times, firstLoss: first.values.loss?.[0] ?? Number.NaN };
+      return { build, firstRun, times, firstLoss: first.values.loss?.[0] ?? Number.NaN, nodes: graphNodes(trainer.program.builder.root) };
     });
     const step = median(value.times) / k;
     const tokens = 2 * o.pairs * length;
@@ -201,6 +203,7 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       first_loss: value.firstLoss,
       peak_gpu_bytes: memory.bytes,
       memory_kind: memory.kind,
+      program_nodes: value.nodes,
     };
   } finally {
     await runtime.release();
@@ -360,7 +363,20 @@ export async function run(args: string[]): Promise<void> {
 
 function printSummary(results: Record<string, unknown>[]): void {
   const table = [
-    ["shape", "K", "alignc tok/s", "eager tok/s", "compile tok/s", "× eager", "× compile", "alignc GiB", "eager GiB", "build+1st s", "loss alignc/torch"],
+    [
+      "shape",
+      "K",
+      "alignc tok/s",
+      "eager tok/s",
+      "compile tok/s",
+      "× eager",
+      "× compile",
+      "alignc GiB",
+      "eager GiB",
+      "build+1st s",
+      "loss alignc/torch",
+      "nodes",
+    ],
   ];
   for (const r of results) {
     const torch =
@@ -369,7 +385,7 @@ function printSummary(results: Record<string, unknown>[]): void {
     const compiled = torch.compile?.ok ? torch.compile : undefined;
     for (const a of (r.alignc as (AligncFigures | { k: number; error: string })[] | undefined) ?? []) {
       if ("error" in a) {
-        table.push([String(r.shape), String(a.k), "failed", "", "", "", "", "", "", "", ""]);
+        table.push([String(r.shape), String(a.k), "failed", "", "", "", "", "", "", "", "", ""]);
         continue;
       }
       const gib = (b: number | null | undefined) => (b ? (b / 2 ** 30).toFixed(1) : "—");
@@ -385,6 +401,7 @@ function printSummary(results: Record<string, unknown>[]): void {
         gib(eager?.peak_bytes),
         (a.build_seconds + a.first_run_seconds).toFixed(1),
         `${a.first_loss.toFixed(4)}/${eager?.first_loss?.toFixed(4) ?? "—"}`,
+        fmt(a.program_nodes),
       ]);
     }
   }

@@ -17,6 +17,7 @@ import { ASCII_ALPHABET, worldCorpus } from "../src/runtime/world/corpus.ts";
 import type { WorldItem } from "../src/runtime/world/format.ts";
 import { worldOptions } from "../src/runtime/world/options.ts";
 import { writeWorld } from "../src/runtime/world/write.ts";
+import type { Graph } from "../src/tensor/ir/graph.ts";
 import { Rng } from "../src/util/random.ts";
 
 export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -140,6 +141,16 @@ export function engineOptions(bench: string, args: readonly string[]): { engine:
 export function engineInfo(engine: Pick<RuntimeOptions, "engine" | "cuda">) {
   const o = new Runtime(engine).options;
   return { engine: o.engine, cuda: o.cuda };
+}
+
+/** Nodes of a graph and of every subgraph in it (a training program's Loop body): the program's size as built. */
+export function graphNodes(g: Graph): number {
+  let n = 0;
+  for (const node of g.nodes) {
+    n++;
+    for (const a of Object.values(node.attrs)) if (a.type === "graph") n += graphNodes(a.value);
+  }
+  return n;
 }
 
 /** The machine a bench ran on. */

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -394,7 +395,8 @@ def online(args: argparse.Namespace) -> None:
         t_end = time.perf_counter()
         res.update(generate_seconds=round(t_gen - t_start, 4), generated_tokens=generated, annotate_seconds=round(t_ann - t_gen, 4),
                    reference_seconds=round(t_ref - t_ann, 4), train_seconds=round(t_end - t_ref, 4), trained_tokens=trained,
-                   round_seconds=round(t_end - t_start, 4), pairs=len(pairs), loss=loss,
+                   round_seconds=round(t_end - t_start, 4), pairs=len(pairs),
+                   loss=None if math.isnan(loss) else loss,  # a round without pairs trains nothing; JSON has no NaN
                    kl=statistics.mean(s - f for s, f in zip(sampled, ref)), mean_score=statistics.mean(scores))
         log(f"round {r + 1}: generate {res['generate_seconds']} s ({generated} tokens), reference {res['reference_seconds']} s, "
             f"train {res['train_seconds']} s ({len(pairs)} pairs), loss {loss:.4f}")
