@@ -292,6 +292,10 @@ describe("the C-API engine", () => {
       bindingEngine.create(model, settings({ provider: "cuda", cuda: { ...BINDING_CUDA, tf32: false, sharedArena: true } })),
       /cannot set the CUDA provider's tf32, sharedArena; use the C-API engine/,
     );
+    await assert.rejects(bindingEngine.create(model, settings({ shareWeights: true })), /cannot share weights between sessions; use the C-API engine/);
+    assert.equal(new Runtime({ engine: "capi", provider: "cuda" }).options.shareWeights, true, "shared by default on CUDA");
+    assert.equal(new Runtime({ engine: "capi" }).options.shareWeights, false, "not on the CPU: ONNX Runtime maps the files in place");
+    assert.equal(new Runtime({ engine: "binding", provider: "cuda" }).options.shareWeights, false);
     assert.deepEqual(new Runtime({ engine: "capi" }).options.cuda, CAPI_CUDA);
     assert.deepEqual(new Runtime({ engine: "binding" }).options.cuda, BINDING_CUDA);
     assert.equal(new Runtime({ engine: "capi", cuda: { tf32: false } }).options.cuda.tf32, false);
