@@ -17,6 +17,7 @@ import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { grad } from "../src/tensor/grad.ts";
 import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
 import { Builder } from "../src/tensor/ops/builder.ts";
+import * as op from "../src/tensor/ops/index.ts";
 import { repoRoot } from "./support/align-files.ts";
 import { lossAndGrads } from "./support/loss-grads.ts";
 
@@ -128,6 +129,38 @@ for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.en
     t.diagnostic(`LoRA gradients max abs difference ${worst.toExponential(2)}`);
   });
 }
+
+test("in half precision the backward recomputes the half copy of the attention probabilities instead of keeping it", () => {
+  const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;
+  const { s, decoder, batch } = dpoCase(golden, { chosen: -70, rejected: -120 });
+  const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
+  for (const recompute of [false, true]) {
+    const b = new Builder("half");
+    const params: Record<string, Tensor> = {};
+    for (const [name, t] of decoder) params[name] = b.input(name, "float16", t.shape);
+    const fields = Object.fromEntries(Object.entries(batch).map(([f, spec]) => [f, b.input(f, spec.dtype, spec.shape)]));
+    const { loss } = hfDpoLoss(s, objective, { recompute })(params, fields);
+    grad(op.cast(loss, "float32"), Object.values(params));
+    // The float32 probabilities' half copies (Cast of a Softmax output), and who reads them.
+    const forward = b.root.nodes
+      .filter((n) => n.op === "Cast" && n.inputs[0]?.producer?.op === "Softmax" && !n.outputs[0]!.name.endsWith("_re"))
+      .map((n) => n.outputs[0]!);
+    const readers = (t: Tensor) => b.root.nodes.filter((n) => n.inputs.includes(t));
+    assert.equal(forward.length, s.layers, "one half copy per layer in the forward");
+    for (const h of forward) {
+      const r = readers(h);
+      // Read once, by the forward's product with v; the backward reads its own copy (recomputed, or a whole layer's).
+      assert.deepEqual(
+        r.map((n) => n.op),
+        ["MatMul"],
+        `${h.name} is read by ${r.map((n) => `${n.op} ${n.name}`).join(", ")}`,
+      );
+    }
+    // …and the backward makes each again (the re-emitted segment's copy, named <forward name>_re).
+    const copies = new Set(b.root.nodes.filter((n) => n.op === "Cast").map((n) => n.outputs[0]!.name));
+    for (const h of forward) assert.ok(copies.has(`${h.name}_re`), `recompute ${recompute}: no backward copy of ${h.name}`);
+  }
+});
 
 test("recomputing each decoder layer gives the same loss and gradients bit for bit, and the backward reads nothing inside a layer", async () => {
   const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;

@@ -244,8 +244,12 @@ export function attendAndProject(
   const scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 2, 4, 3])), hd ** -0.5); // HF: scaling = head_dim ** -0.5
   const scores32 = scores.dtype === "float32" ? scores : op.cast(scores, "float32");
   const probs32 = op.softmax(op.add(scores32, bias), -1);
-  const probs = probs32.dtype === q.dtype ? probs32 : op.cast(probs32, q.dtype);
-  const merged = op.reshape(op.transpose(op.matmul(probs, v), [0, 3, 1, 2, 4]), [b * t, s.heads * hd]);
+  // In half precision the backward needs the float32 probabilities (softmax's rule) and their half copy (the product's
+  // rule): the copy is recomputed from the float32 ones instead of kept — the same bits, a third less attention memory
+  // ([B, H, T, S] × 2 bytes a layer). Not inside a recomputed layer, which keeps nothing anyway.
+  const attend = (): Tensor => op.matmul(op.cast(probs32, q.dtype), v);
+  const attended = probs32.dtype === q.dtype ? op.matmul(probs32, v) : p.recompute ? attend() : recomputed(probs32, attend);
+  const merged = op.reshape(op.transpose(attended, [0, 3, 1, 2, 4]), [b * t, s.heads * hd]);
   return moduleLinear(p, `${prefix}.o_proj`, merged, s.outputBias === true);
 }
 
