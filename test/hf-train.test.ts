@@ -130,7 +130,7 @@ for (const file of readdirSync(path.join(FIXTURES, "golden")).filter((f) => f.en
   });
 }
 
-test("in half precision the backward recomputes the half copy of the attention probabilities instead of keeping it", () => {
+test("the backward recomputes the half copy of the attention probabilities and SiLU's sigmoid instead of keeping them", () => {
   const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;
   const { s, decoder, batch } = dpoCase(golden, { chosen: -70, rejected: -120 });
   const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
@@ -159,6 +159,19 @@ test("in half precision the backward recomputes the half copy of the attention p
     // …and the backward makes each again (the re-emitted segment's copy, named <forward name>_re).
     const copies = new Set(b.root.nodes.filter((n) => n.op === "Cast").map((n) => n.outputs[0]!.name));
     for (const h of forward) assert.ok(copies.has(`${h.name}_re`), `recompute ${recompute}: no backward copy of ${h.name}`);
+    // Likewise SiLU's sigmoid: read only by the forward's product with the gate.
+    const sigmoids = b.root.nodes
+      .filter((n) => n.op === "Sigmoid" && n.outputs[0]!.shape.at(-1) === s.intermediate && !n.outputs[0]!.name.endsWith("_re"))
+      .map((n) => n.outputs[0]!);
+    assert.equal(sigmoids.length, s.layers);
+    for (const g of sigmoids)
+      assert.deepEqual(
+        readers(g).map((n) => n.op),
+        ["Mul"],
+        `${g.name} is read by ${readers(g)
+          .map((n) => `${n.op} ${n.name}`)
+          .join(", ")}`,
+      );
   }
 });
 

@@ -257,7 +257,10 @@ export function attendAndProject(
 export function swigluMlp(x: Tensor, s: DecoderShape, p: DecoderParams, prefix: string): Tensor {
   const proj = (name: string, input: Tensor) => moduleLinear(p, `${prefix}.${name}_proj`, input, s.mlpBias === true);
   const gate = proj("gate", x);
-  return proj("down", op.mul(op.mul(gate, op.sigmoid(gate)), proj("up", x)));
+  // SiLU's sigmoid is recomputed in the backward from the gate (kept anyway) rather than kept: the same bits, one
+  // [B·T, intermediate] tensor a layer less between forward and backward (PyTorch's SiLU keeps only its input too).
+  const silu = () => op.mul(gate, op.sigmoid(gate));
+  return proj("down", op.mul(p.recompute ? silu() : recomputed(gate, silu), proj("up", x)));
 }
 
 // ── the forward ──
