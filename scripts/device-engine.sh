@@ -4,8 +4,11 @@
 #     TF32 through the provider option itself): both engines bit-identical on a training run, the memory limit, TF32;
 #  2. the LLaVA and Hugging Face CUDA tests (as scripts/device-llava.sh step 1) with every session on the C-API engine
 #     (ALIGNC_ENGINE=capi), float32 with TF32 off.
-# Then the benchmarks come from scripts/device-llava.sh with ENGINE_FLAGS, e.g.
-#   STEPS="3" ENGINE_FLAGS="--engine capi" TORCH_MODES=none bash scripts/device-llava.sh
+#  3. the LoRA DPO step at llava-interleave-0.5b (K 1 and 4) on the C-API engine with PyTorch + PEFT eager in the same
+#     run, then on the binding (K 4, no PyTorch) for the before/after on the same machine;
+#  4. the llava-1.5-7b step with recomputation on the C-API engine (PyTorch eager with checkpointing beside it);
+#  5. the online rounds on the C-API engine: 0.5B (8 prompts × 4 samples) and 7B (4 × 2), PyTorch eager beside them.
+# Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi and $OUT/binding.
 # STEPS picks which (default "1 2"). Logs go to $OUT (default: runs/device-engine).
 set -uo pipefail
 if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
@@ -27,4 +30,15 @@ if [[ " $STEPS " == *" 2 "* ]]; then
     test/hf-online.test.ts test/tensor-training.test.ts >"$OUT/tests-capi.log" 2>&1
   echo "capi tests rc=$?" | tee -a "$OUT/tests-capi.log"
   grep -E "^# (pass|fail|skipped)|^not ok|  not ok" "$OUT/tests-capi.log" | head -20
+fi
+
+if [[ " $STEPS " == *" 3 "* ]]; then
+  STEPS=3 ENGINE_FLAGS="--engine capi" OUT="$OUT/capi" bash scripts/device-llava.sh
+  STEPS=3 KS=4 TORCH_MODES=none ENGINE_FLAGS="--engine binding" OUT="$OUT/binding" bash scripts/device-llava.sh
+fi
+if [[ " $STEPS " == *" 4 "* ]]; then
+  STEPS=4 ENGINE_FLAGS="--engine capi" OUT="$OUT/capi" bash scripts/device-llava.sh
+fi
+if [[ " $STEPS " == *" 5 "* ]]; then
+  STEPS="5 6" ENGINE_FLAGS="--engine capi" OUT="$OUT/capi" bash scripts/device-llava.sh
 fi
