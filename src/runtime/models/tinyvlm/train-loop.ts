@@ -75,9 +75,10 @@ export abstract class TrainerHandoff {
 
   /** Trained parameters' current values by name (none before the first run). */
   protected currentParams(): Map<string, TensorData> {
+    // The current trainer copies out its parameters only (its optimizer moments may stay on the GPU).
+    if (!this.pending && this.current) return this.current.parameters();
     const out = new Map<string, TensorData>();
-    const state = this.snapshot();
-    if (state) for (const [name, t] of state.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
+    if (this.pending) for (const [name, t] of this.pending.state) if (name.startsWith("param/")) out.set(name.slice("param/".length), t);
     return out;
   }
 }
