@@ -21,12 +21,14 @@ import type { TensorData } from "../src/tensor/ir/graph.ts";
 import { adamw } from "../src/tensor/optim/types.ts";
 import { buildTrainProgram, type TensorSpec, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
 import { Rng } from "../src/util/random.ts";
-import { graphNodes, intOption, median, printTable, repoRoot, writeResults } from "./support.ts";
+import { engineInfo, engineOptions, graphNodes, intOption, median, printTable, repoRoot, writeResults } from "./support.ts";
 
 const VOCAB = 512;
 
-function parse(args: string[]) {
+function parse(argv: string[]) {
+  const { engine, rest: args } = engineOptions("profile", argv);
   const o = {
+    engine,
     provider: "cpu" as Provider,
     size: "nano" as SizeName,
     program: "dpo" as "dpo" | "sft",
@@ -103,15 +105,15 @@ export async function run(args: string[]): Promise<void> {
     }
     return median(ms);
   };
-  const runK = await timeRuns(new Runtime({ provider: o.provider }), o.k, 3);
-  const run1 = await timeRuns(new Runtime({ provider: o.provider }), 1, 5);
+  const runK = await timeRuns(new Runtime({ provider: o.provider, ...o.engine }), o.k, 3);
+  const run1 = await timeRuns(new Runtime({ provider: o.provider, ...o.engine }), 1, 5);
   // t(K) = transfer + K·step and t(1) = transfer + step.
   const stepMs = o.k > 1 ? (runK - run1) / (o.k - 1) : runK;
   const transferMs = run1 - stepMs;
 
   // The profiled run.
   const prefix = path.join(os.tmpdir(), `alignc-profile-${process.pid}`);
-  const profiled = new Runtime({ provider: o.provider, profilePrefix: prefix });
+  const profiled = new Runtime({ provider: o.provider, profilePrefix: prefix, ...o.engine });
   const spec = specFor(o.k);
   const trainer = new Trainer(profiled, buildTrainProgram(spec), spec, initial);
   const batch = staged(fields, o.k, rng);
@@ -159,6 +161,7 @@ export async function run(args: string[]): Promise<void> {
     benchmark: "profile",
     date: new Date().toISOString(),
     machine,
+    engine: engineInfo(o.engine),
     options: o,
     runKMs: runK,
     run1Ms: run1,

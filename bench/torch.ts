@@ -42,7 +42,7 @@ import { buildGenerateProgram } from "../src/models/tinyvlm/generate.ts";
 import { initTinyVlm } from "../src/models/tinyvlm/init.ts";
 import { sftBatch, sftLoss } from "../src/models/tinyvlm/programs.ts";
 import { onnxruntimePackageDir, type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
-import { Runtime } from "../src/runtime/engine/session.ts";
+import { Runtime, type RuntimeOptions } from "../src/runtime/engine/session.ts";
 import { Trainer } from "../src/runtime/engine/trainer.ts";
 import type { Graph, TensorData } from "../src/tensor/ir/graph.ts";
 import { toHalfBits } from "../src/tensor/ir/half.ts";
@@ -51,7 +51,7 @@ import { type AdamWConfig, adamw } from "../src/tensor/optim/types.ts";
 import { buildTrainProgram, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
 import { Rng } from "../src/util/random.ts";
 import { GpuMemory, type Memory, measured } from "./gpu-memory.ts";
-import { fmt, intOption, machineInfo, median, printTable, repoRoot, round, timed, writeResults } from "./support.ts";
+import { engineInfo, engineOptions, fmt, intOption, machineInfo, median, printTable, repoRoot, round, timed, writeResults } from "./support.ts";
 
 /** The vocabulary of every size here (no tokenizer: tokens are random ids below it). */
 const VOCAB = 512;
@@ -94,6 +94,8 @@ const SIZE_DEFAULTS: Record<SizeName, Record<"gpu" | "cpu", SizeSettings>> = {
 };
 
 interface Options {
+  /** --engine and the CUDA settings (bench/support.ts engineOptions). */
+  engine: Pick<RuntimeOptions, "engine" | "cuda">;
   provider: Provider;
   sizes: SizeName[];
   precisions: Precision[];
@@ -124,8 +126,10 @@ function checkKs(ks: number[]): void {
   if (odd !== undefined) throw new Error(`torch: every K must divide the largest (${m} staged batches); ${odd} does not`);
 }
 
-function parse(args: string[]): Options {
+function parse(argv: string[]): Options {
+  const { engine, rest: args } = engineOptions("torch", argv);
   const o: Options = {
+    engine,
     provider: "cpu",
     sizes: ["small", "base"],
     precisions: ["fp32"],
@@ -780,7 +784,7 @@ async function benchSize(size: SizeName, o: Options, gpuName: string | null, pro
   writeFileSync(path.join(dir, "config.json"), `${JSON.stringify(exchange, null, 2)}\n`);
 
   // ── alignc ──
-  const runtime = new Runtime({ provider: o.provider, deviceId: o.deviceId });
+  const runtime = new Runtime({ provider: o.provider, deviceId: o.deviceId, ...o.engine });
   const gpu = o.provider === "cuda" ? new GpuMemory(process.env.CUDA_VISIBLE_DEVICES?.split(",")[0] ?? String(o.deviceId)) : null;
   const x: SizeContext = { size, c, params, s, steps, ...setup.value, runtime, gpu, o };
   const alignc: Record<
@@ -1060,6 +1064,7 @@ function save(o: Options, gpuName: string | null, sizes: Awaited<ReturnType<type
     benchmark: "torch",
     date: new Date().toISOString(),
     machine: { ...machineInfo(), onnxruntime: ortVersion(), gpu: gpuName },
+    engine: engineInfo(o.engine),
     options: { ...o, python: o.python },
     vocab: VOCAB,
     optimizers: { sft: SFT_OPTIMIZER, dpo: DPO_OPTIMIZER, clip_norm: CLIP_NORM, objective: OBJECTIVE },
