@@ -58,9 +58,9 @@ export class ConstructorChecker {
   /** Checks a constructor call: its arguments (positional, or named in the block), then settings. `prefix` addresses sweep overrides. */
   call(ctor: Ctor, e: Call, prefix: string): CheckedCall | undefined {
     const calleeSpan = spanOver(e.callee, e.span);
-    const { named, block, ok } = this.namedArguments(ctor, e.block ?? { kind: "Block", entries: [], span: e.span });
-    const args = this.args(ctor, e, prefix, named);
     const alsoKeys = ctor.args.flatMap((a) => (a.named ? [a.name] : []));
+    const { named, block, ok } = this.namedArguments(ctor, alsoKeys, e.block ?? { kind: "Block", entries: [], span: e.span });
+    const args = this.args(ctor, e, prefix, named);
     const fields = this.ev.fields(ctor.fields, block, ctor.name, prefix.replace(/\.$/, ""), { missingAt: calleeSpan, ctor, alsoKeys });
     if (!args || !fields.ok || !ok) return undefined;
     const { settings, settingSpans, valueSpans, defaulted } = fields;
@@ -127,11 +127,11 @@ export class ConstructorChecker {
   }
 
   /**
-   * The entries of a call's block that write a named argument (`model: …`, ArgSpec.named), taken out of the block
+   * The entries of a call's block that write a named argument (`argumentNames`: ArgSpec.named), taken out of the block
    * the settings are checked against; `ok` is false after reporting one written twice.
    */
-  private namedArguments(ctor: Ctor, block: Block): { named: Map<string, Entry>; block: Block; ok: boolean } {
-    const names = new Set(ctor.args.flatMap((a) => (a.named ? [a.name] : [])));
+  private namedArguments(ctor: Ctor, argumentNames: readonly string[], block: Block): { named: Map<string, Entry>; block: Block; ok: boolean } {
+    const names = new Set(argumentNames);
     const named = new Map<string, Entry>();
     if (names.size === 0) return { named, block, ok: true };
     const rest: Entry[] = [];

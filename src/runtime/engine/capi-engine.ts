@@ -4,7 +4,7 @@
 // the arena after a run, and keep outputs resident on the device for the next run (IO binding, `runBound`). Tensors
 // cross between alignc and ONNX Runtime in `capi-values.ts`; every native object is released in `finally`.
 import type { TensorData } from "../../tensor/ir/graph.ts";
-import { CapiResident, DeviceCopier, fromValue, memoryInfo, shapeOf, takeString, toValue, typeName } from "./capi-values.ts";
+import { boundOutputs, CapiResident, DeviceCopier, fromValue, memoryInfo, shapeOf, takeString, toValue, typeName } from "./capi-values.ts";
 import { type Engine, type EngineSession, type InputInfo, isResident, type SessionSettings, type Value } from "./engine.ts";
 import { type OrtApi, OrtApiError, ortApi, type Ptr } from "./ort-capi.ts";
 import { requireProvider } from "./providers.ts";
@@ -237,11 +237,7 @@ async function runBound(
     }
     for (const name of outputs) api.call("BindOutputToDevice", binding, name, keep.has(name) ? deviceInfo : hostInfo);
     await api.callAsync("RunWithBinding", session, runOptions, binding);
-    const array = [null as Ptr];
-    const count = [0];
-    api.call("GetBoundOutputValues", binding, api.cpuAllocator, array, count);
-    const values = api.koffi.decode(array[0], "void*", outputs.length) as Ptr[];
-    api.call("AllocatorFree", api.cpuAllocator, array[0]);
+    const values = boundOutputs(api, binding, outputs.length);
     const result: Record<string, Value> = {};
     let i = 0;
     try {

@@ -139,47 +139,55 @@ export class DeviceCopier {
   /** A device copy of a CPU tensor value (owned by the caller). */
   async toDevice(host: Ptr, dtype: DType, rank: number): Promise<Ptr> {
     const session = await this.prepare(dtype, rank);
-    return this.copy(session, host, this.device, true);
+    const binding = this.bind(session, host, this.device);
+    try {
+      await this.api.callAsync("RunWithBinding", session, null, binding);
+      return boundOutputs(this.api, binding, 1)[0];
+    } finally {
+      this.api.fn("ReleaseIoBinding")(binding);
+    }
   }
 
-  /** A CPU copy of a device tensor value (owned by the caller); its program must be prepared. */
+  /** A CPU copy of a device tensor value (owned by the caller); its program must be prepared (the copy runs synchronously). */
   toHost(value: Ptr, dtype: DType, rank: number): Ptr {
     const session = this.sessions.get(`${dtype}/${rank}`);
     if (!session) throw new OrtApiError("toHost", 1, `no copy program for ${dtype} rank ${rank}: prepare it first`);
-    return this.copy(session, value, { provider: "cpu", deviceId: 0 }, false) as Ptr;
+    const binding = this.bind(session, value, { provider: "cpu", deviceId: 0 });
+    try {
+      this.api.call("RunWithBinding", session, null, binding);
+      return boundOutputs(this.api, binding, 1)[0];
+    } finally {
+      this.api.fn("ReleaseIoBinding")(binding);
+    }
   }
 
-  private copy(session: Ptr, input: Ptr, to: Device, async: true): Promise<Ptr>;
-  private copy(session: Ptr, input: Ptr, to: Device, async: false): Ptr;
-  private copy(session: Ptr, input: Ptr, to: Device, async: boolean): Ptr | Promise<Ptr> {
+  /** An IO binding of a copy program: `input` in, the output bound to memory of `to` (release the binding). */
+  private bind(session: Ptr, input: Ptr, to: Device): Ptr {
     const api = this.api;
     const binding = api.out("CreateIoBinding", session);
     const info = memoryInfo(api, to);
-    const finish = (): Ptr => {
-      const values = [null as Ptr];
-      const count = [0];
-      api.call("GetBoundOutputValues", binding, api.cpuAllocator, values, count);
-      const [value] = api.koffi.decode(values[0], "void*", 1) as [Ptr];
-      api.call("AllocatorFree", api.cpuAllocator, values[0]);
-      return value;
-    };
-    const cleanUp = () => {
-      api.fn("ReleaseMemoryInfo")(info);
-      api.fn("ReleaseIoBinding")(binding);
-    };
     try {
       api.call("BindInput", binding, "x", input);
       api.call("BindOutputToDevice", binding, "y", info);
-      if (!async) {
-        api.call("RunWithBinding", session, null, binding);
-        return finish();
-      }
+      return binding;
     } catch (e) {
-      cleanUp();
+      api.fn("ReleaseIoBinding")(binding);
       throw e;
+    } finally {
+      api.fn("ReleaseMemoryInfo")(info);
     }
-    if (!async) throw new Error("unreachable");
-    return api.callAsync("RunWithBinding", session, null, binding).then(finish).finally(cleanUp);
+  }
+}
+
+/** The values a bound run produced, in binding order (each owned by the caller). */
+export function boundOutputs(api: OrtApi, binding: Ptr, count: number): Ptr[] {
+  const array = [null as Ptr];
+  const n = [0];
+  api.call("GetBoundOutputValues", binding, api.cpuAllocator, array, n);
+  try {
+    return api.koffi.decode(array[0], "void*", count) as Ptr[];
+  } finally {
+    api.call("AllocatorFree", api.cpuAllocator, array[0]);
   }
 }
 
