@@ -26,7 +26,8 @@
 //          --rank R (16)  --k K[,K…] (1,4)  --runs N (5)  --python PATH ($ALIGNC_PYTHON or python3)
 //          --torch-modes eager,compile (both; none skips PyTorch)  --torch-checkpointing (PyTorch recomputes layers)
 //          --recompute (alignc recomputes each decoder layer in the backward)
-//          --out FILE  --keep DIR (keep the checkpoints)
+//          --profile (after the timed runs, one more run at the largest K with ONNX Runtime's profiler: kernel time by
+//          operator type and executed nodes per step, bench/trace.ts)  --out FILE  --keep DIR (keep the checkpoints)
 //          --checks bfloat16,float16 (none on cpu): before the shapes, the fixture checkpoints of test/fixtures/hf/
 //          converted to each dtype, alignc on the provider against transformers on the same device and dtype: max
 //          |Δ| of the completion's per-token log-probs (tolerance 5e-2) and the share of 16 greedy tokens that are
@@ -52,6 +53,7 @@ import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.
 import { GpuMemory, measured } from "./gpu-memory.ts";
 import { BENCH_OBJECTIVE, type BenchDtype, benchLora, benchTraining, eachShape, hfBenchPython, makeCheckpoint } from "./hf-setup.ts";
 import { engineInfo, engineOptions, fmt, graphNodes, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
+import { kernelTimeByOp, type OpTime } from "./trace.ts";
 
 interface Options {
   /** --engine and the CUDA settings (bench/support.ts engineOptions). */
@@ -69,6 +71,7 @@ interface Options {
   torchModes: string[];
   torchCheckpointing: boolean;
   recompute: boolean;
+  profile: boolean;
   out: string;
   keep: string | undefined;
   checks: ("bfloat16" | "float16")[];
@@ -91,6 +94,7 @@ function parse(argv: string[]): Options {
     torchModes: ["eager", "compile"],
     torchCheckpointing: false,
     recompute: false,
+    profile: false,
     out: "",
     keep: undefined,
     checks: [],
@@ -119,6 +123,7 @@ function parse(argv: string[]): Options {
     else if (flag === "--torch-modes") o.torchModes = take() === "none" ? [] : (v as string).split(",");
     else if (flag === "--torch-checkpointing") o.torchCheckpointing = true;
     else if (flag === "--recompute") o.recompute = true;
+    else if (flag === "--profile") o.profile = true;
     else if (flag === "--out") o.out = take();
     else if (flag === "--keep") o.keep = take();
     else if (flag === "--checks") checks = take();
@@ -141,13 +146,18 @@ interface AligncFigures {
   memory_kind: string;
   /** Nodes of the training program as built (Loop body included), before ONNX Runtime's own fusions. */
   program_nodes: number;
+  /** With a profile prefix: one run under ONNX Runtime's profiler (the session's first run is not in it). */
+  profile?: { run_ms: number; kernel_ms_per_run: number; executed_nodes_per_step: number; by_op: OpTime[] };
 }
 
-/** alignc's LoRA DPO step at K steps per run: build, first run (session creation included), then timed runs. */
-async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | null): Promise<AligncFigures> {
+/**
+ * alignc's LoRA DPO step at K steps per run: build, first run (session creation included), then timed runs. With
+ * `profilePrefix`, the session runs under ONNX Runtime's profiler and the figures gain the profile of its last run.
+ */
+async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | null, profilePrefix?: string): Promise<AligncFigures> {
   const model = loadHfModel(dir);
   const batch = JSON.parse(readFileSync(path.join(dir, "batch.json"), "utf8")) as Record<string, number[][] | number[]>;
-  const runtime = new Runtime({ provider: o.provider, ...o.engine });
+  const runtime = new Runtime({ provider: o.provider, ...o.engine, ...(profilePrefix ? { profilePrefix } : {}) });
   try {
     const vision = model.vision;
     const lora = benchLora(o.rank, vision !== undefined);
@@ -194,6 +204,15 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
     });
     const step = median(value.times) / k;
     const tokens = 2 * o.pairs * length;
+    let profile: AligncFigures["profile"];
+    if (profilePrefix) {
+      await runtime.endProfiling();
+      // The timed runs, not the first (the session's warm-up).
+      const { rows, totalMs, runMs } = kernelTimeByOp("hf", profilePrefix, o.runs);
+      const calls = rows.reduce((a, r) => a + r.calls, 0);
+      const by_op = rows.slice(0, 30).map((r) => ({ ...r, ms: round(r.ms, 2), share: round(r.share, 4) }));
+      profile = { run_ms: round(runMs, 1), kernel_ms_per_run: round(totalMs, 1), executed_nodes_per_step: Math.round(calls / k), by_op };
+    }
     return {
       k,
       build_seconds: round(value.build, 2),
@@ -204,6 +223,7 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       peak_gpu_bytes: memory.bytes,
       memory_kind: memory.kind,
       program_nodes: value.nodes,
+      ...(profile ? { profile } : {}),
     };
   } finally {
     await runtime.release();
@@ -342,6 +362,27 @@ export async function run(args: string[]): Promise<void> {
       }
     }
     row.alignc = alignc;
+    if (o.profile) {
+      // A separate session: the profiler's own host time would slow the timed runs above.
+      const k = Math.max(...o.ks);
+      try {
+        const f = await aligncStep(o, dir, k, null, path.join(os.tmpdir(), `alignc-hf-profile-${process.pid}`));
+        row.profile = { k, ...f.profile };
+        console.log(
+          `${shape} profile K=${k}: run ${f.profile?.run_ms} ms, kernel (host) time ${f.profile?.kernel_ms_per_run} ms, ${f.profile?.executed_nodes_per_step} executed nodes/step`,
+        );
+        printTable(
+          [
+            ["op", "ms per run", "calls per run", "share"],
+            ...(f.profile?.by_op ?? []).slice(0, 15).map((r) => [r.op, r.ms.toFixed(2), String(r.calls), `${(100 * r.share).toFixed(1)}%`]),
+          ],
+          (c) => c > 0,
+        );
+      } catch (e) {
+        row.profile = { k, error: String((e as Error).message ?? e).slice(0, 2000) };
+        console.log(`${shape} profile K=${k}: failed: ${(e as Error).message?.slice(0, 400)}`);
+      }
+    }
     if (o.torchModes.length > 0)
       row.torch = await python(o, [
         "step",

@@ -7,7 +7,6 @@
 //
 // Options: --provider cpu|cuda (cpu)  --size nano|small|base (nano)  --program dpo|sft (dpo)  --batch B (32)
 //          --length T (128)  --k K (10)  --precision fp32|fp16 (fp32)  --out FILE
-import { readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { imageTokens, type SizeName, tinyVlmConfig } from "../src/models/tinyvlm/config.ts";
@@ -22,6 +21,7 @@ import { adamw } from "../src/tensor/optim/types.ts";
 import { buildTrainProgram, type TensorSpec, type TrainProgramSpec } from "../src/tensor/program/train-program.ts";
 import { Rng } from "../src/util/random.ts";
 import { engineInfo, engineOptions, graphNodes, intOption, median, printTable, repoRoot, writeResults } from "./support.ts";
+import { kernelTimeByOp } from "./trace.ts";
 
 const VOCAB = 512;
 
@@ -66,13 +66,6 @@ function staged(fields: Record<string, TensorSpec>, k: number, rng: Rng): Record
     else out[name] = { dtype: "float32", shape, data: Float32Array.from({ length: n }, () => rng.uniform()) };
   }
   return out;
-}
-
-interface TraceEvent {
-  cat?: string;
-  name?: string;
-  dur?: number;
-  args?: { op_name?: string; provider?: string };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -120,23 +113,8 @@ export async function run(args: string[]): Promise<void> {
   await trainer.run(batch);
   await trainer.run(batch);
   await profiled.endProfiling();
-  const traceFile = findTrace(prefix);
-  const events = JSON.parse(readFileSync(traceFile, "utf8")) as TraceEvent[];
-  rmSync(traceFile, { force: true });
-  const byOp = new Map<string, { us: number; calls: number }>();
-  let total = 0;
-  for (const e of events) {
-    if (e.cat !== "Node" || !e.name?.endsWith("_kernel_time") || typeof e.dur !== "number") continue;
-    const opName = e.args?.op_name ?? "?";
-    if (opName === "Loop") continue; // the Loop node's time contains its body's nodes, which are counted themselves
-    const r = byOp.get(opName) ?? { us: 0, calls: 0 };
-    r.us += e.dur;
-    r.calls++;
-    byOp.set(opName, r);
-    total += e.dur;
-  }
-  // The profile covers two runs (the first with the session's warm-up): halved, per run.
-  const rows = [...byOp.entries()].sort((a, b) => b[1].us - a[1].us).map(([op, r]) => ({ op, ms: r.us / 2000, calls: r.calls / 2, share: r.us / total }));
+  // The profile covers two runs; the second is summed (the first holds the session's warm-up).
+  const { rows, totalMs } = kernelTimeByOp("profile", prefix, 1);
   const tokensPerStep = (o.program === "dpo" ? 2 : 1) * o.batch * (o.length + imageTokens(c));
   // Kernels ONNX Runtime ran per optimizer step (after its own fusions): what costs host time on a GPU.
   const nodesPerStep = rows.reduce((a, r) => a + r.calls, 0) / o.k;
@@ -168,18 +146,8 @@ export async function run(args: string[]): Promise<void> {
     stepMs,
     transferMs,
     tokensPerStep,
-    kernelMsPerRun: total / 2000,
+    kernelMsPerRun: totalMs,
     executedNodesPerStep: nodesPerStep,
     byOp: rows,
   });
-}
-
-function findTrace(prefix: string): string {
-  const dir = path.dirname(prefix);
-  const base = path.basename(prefix);
-  const found = readdirSync(dir)
-    .filter((f) => f.startsWith(base) && f.endsWith(".json"))
-    .map((f) => path.join(dir, f));
-  if (found.length === 0) throw new Error(`profile: ONNX Runtime wrote no profile next to ${prefix}`);
-  return found.sort().at(-1)!;
 }

@@ -4,8 +4,9 @@
 #     TF32 through the provider option itself): both engines bit-identical on a training run, the memory limit, TF32;
 #  2. the LLaVA and Hugging Face CUDA tests (as scripts/device-llava.sh step 1) with every session on the C-API engine
 #     (ALIGNC_ENGINE=capi), float32 with TF32 off.
-#  3. the LoRA DPO step at llava-interleave-0.5b (K 1 and 4) on the C-API engine with PyTorch + PEFT eager in the same
-#     run, then on the binding (K 4, no PyTorch) for the before/after on the same machine;
+#  3. the LoRA DPO step at llava-interleave-0.5b (K 1 and 4, then K 4 under ONNX Runtime's profiler) on the C-API
+#     engine with PyTorch + PEFT eager in the same run, then on the binding (K 4, no PyTorch) for the before/after on
+#     the same machine;
 #  4. the llava-1.5-7b step with recomputation on the C-API engine (PyTorch eager with checkpointing beside it);
 #  5. the online rounds on the C-API engine: 0.5B (8 prompts × 4 samples) and 7B (4 × 2), PyTorch eager beside them.
 # Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi and $OUT/binding.
@@ -33,7 +34,7 @@ if [[ " $STEPS " == *" 2 "* ]]; then
 fi
 
 if [[ " $STEPS " == *" 3 "* ]]; then
-  STEPS=3 ENGINE_FLAGS="--engine capi" OUT="$OUT/capi" bash scripts/device-llava.sh
+  STEPS=3 ENGINE_FLAGS="--engine capi --profile" OUT="$OUT/capi" bash scripts/device-llava.sh
   STEPS=3 KS=4 TORCH_MODES=none ENGINE_FLAGS="--engine binding" OUT="$OUT/binding" bash scripts/device-llava.sh
 fi
 if [[ " $STEPS " == *" 4 "* ]]; then
