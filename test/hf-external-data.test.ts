@@ -159,6 +159,17 @@ test("a shard outside the checkpoint directory, by path or by a symbolic link ou
   }
 });
 
+test("a checkpoint directory given relative to the working directory locates its shards like the absolute one", () => {
+  const abs = path.join(FIXTURES, "llama-gqa-v5");
+  const relative = path.relative(process.cwd(), abs);
+  assert.ok(!path.isAbsolute(relative) && relative !== "");
+  const fromRelative = externalHfWeights(relative, indexOf(relative).index);
+  const fromAbsolute = externalHfWeights(abs, indexOf(abs).index);
+  assert.deepEqual(fromRelative.files, fromAbsolute.files);
+  assert.ok(fromRelative.files.length > 1, "the fixture is sharded");
+  assert.deepEqual([...fromRelative.tensors], [...fromAbsolute.tensors]);
+});
+
 test("the session cache key follows the checkpoint's files: rewriting a shard in place makes a new session", async () => {
   const tmp = mkdtempSync(path.join(tmpdir(), "alignc-hf-ext-"));
   const v4 = path.join(FIXTURES, "llama-gqa-v4");

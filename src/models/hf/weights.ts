@@ -307,7 +307,8 @@ export function externalHfWeights(dir: string, index: HfTensorIndex, programName
   const locate = (file: string): string => {
     const known = located.get(file);
     if (known !== undefined) return known;
-    const name = path.relative(path.resolve(dir), path.resolve(dir, file));
+    // `file` is the index's path (dir joined with the shard's name), relative to the working directory or absolute.
+    const name = path.relative(path.resolve(dir), path.resolve(file));
     const plain = name !== "" && name !== "." && name !== ".." && !name.includes("/") && !name.includes("\\") && !path.isAbsolute(name);
     let real: string | undefined;
     try {
