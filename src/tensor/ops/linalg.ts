@@ -158,6 +158,7 @@ export const linalgOps: readonly OpDef[] = [
       { case: "[2,3]@[3,4]", inputs: [f("a", [2, 3]), f("b", [3, 4])], build: (_b, i) => matmul(i.a!, i.b!) },
       { case: "batched [2,2,3]@[3,4] (broadcast B)", inputs: [f("a", [2, 2, 3]), f("b", [3, 4])], build: (_b, i) => matmul(i.a!, i.b!) },
       { case: "[2,1,2,3]@[3,3,2]", inputs: [f("a", [2, 1, 2, 3]), f("b", [3, 3, 2])], build: (_b, i) => matmul(i.a!, i.b!) },
+      { case: "[2,3]@[2,3,4] (broadcast A)", inputs: [f("a", [2, 3]), f("b", [2, 3, 4])], build: (_b, i) => matmul(i.a!, i.b!) },
     ],
   },
   {
@@ -170,6 +171,12 @@ export const linalgOps: readonly OpDef[] = [
         case: "Aᵀ·Bᵀ + C[2,1]",
         inputs: [f("a", [3, 2]), f("b", [4, 3]), f("c", [2, 1])],
         build: (_b, i) => gemm(i.a!, i.b!, i.c!, { transA: true, transB: true }),
+      },
+      { case: "0.5·Aᵀ·B", inputs: [f("a", [3, 2]), f("b", [3, 4])], build: (_b, i) => gemm(i.a!, i.b!, null, { transA: true, alpha: 0.5 }) },
+      {
+        case: "A·Bᵀ·2 + C[2,4]",
+        inputs: [f("a", [2, 3]), f("b", [4, 3]), f("c", [2, 4])],
+        build: (_b, i) => gemm(i.a!, i.b!, i.c!, { transB: true, alpha: 2 }),
       },
     ],
   },
