@@ -69,6 +69,7 @@ const BUILD: Record<string, (x: Tensor) => Tensor> = {
   ReduceMax: (x) => op.reduceMax(x, [1]),
   ReduceMin: (x) => op.reduceMin(x, [1]),
   ReduceLogSumExp: (x) => op.reduceLogSumExp(x, [1]),
+  ReduceSumSquare: (x) => op.reduceSumSquare(x, [1]),
   ReduceProd: (x) => op.reduce("ReduceProd", x, [1]),
 };
 

@@ -8,7 +8,7 @@ import { boundOutputs, CapiResident, DeviceCopier, fromValue, memoryInfo, shapeO
 import { type Engine, type EngineSession, type InputInfo, isResident, type SessionSettings, type Value } from "./engine.ts";
 import { type OrtApi, OrtApiError, ortApi, type Ptr } from "./ort-capi.ts";
 import { requireProvider } from "./providers.ts";
-import { SharedWeights } from "./shared-weights.ts";
+import { SharedWeights, type WeightLease } from "./shared-weights.ts";
 
 const OPTIMIZATION = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
 const ORT_ARENA_ALLOCATOR = 1;
@@ -25,17 +25,45 @@ export const capiEngine: Engine = {
     if (s.provider !== "cpu") await requireProvider(s.provider);
     const api = ortApi();
     const device = deviceOf(api, s);
-    const lease =
-      s.shareWeights && s.externalTensors?.length && s.externalFolder ? await device.weights.acquire(s.externalFolder, s.externalTensors) : undefined;
-    try {
-      const session = await createSession(api, model, s, lease?.values);
-      return openSession(api, session, s, device.copier, () => lease?.release());
-    } catch (e) {
+    device.sessions++;
+    let lease: WeightLease | undefined;
+    const ended = () => {
       lease?.release();
+      sessionEnded(api, s);
+    };
+    try {
+      if (s.shareWeights && s.externalTensors?.length && s.externalFolder) lease = await device.weights.acquire(s.externalFolder, s.externalTensors);
+      const session = await createSession(api, model, s, lease?.values);
+      return openSession(api, session, s, device.copier, ended);
+    } catch (e) {
+      ended();
       throw e;
     }
   },
 };
+
+/**
+ * After a device's last session: its copy programs are released and its shared CUDA arena unregistered, so the
+ * arena's memory goes back to the GPU once the last tensor from it is freed (a later session registers a new one).
+ * Without this a process that is done with ONNX Runtime would keep the arena's high-water mark (another program on
+ * the GPU, PyTorch in the benches, would find it taken).
+ */
+function sessionEnded(api: OrtApi, s: SessionSettings): void {
+  const key = deviceKey(s);
+  const d = devices.get(key);
+  if (!d || --d.sessions > 0) return;
+  devices.delete(key);
+  d.copier.release();
+  if (s.provider === "cuda" && sharedArenas.has(s.deviceId)) {
+    sharedArenas.delete(s.deviceId);
+    const memInfo = api.out("CreateMemoryInfo", "Cuda", ORT_ARENA_ALLOCATOR, s.deviceId, ORT_MEM_TYPE_DEFAULT);
+    try {
+      api.call("UnregisterAllocator", api.env, memInfo);
+    } finally {
+      api.fn("ReleaseMemoryInfo")(memInfo);
+    }
+  }
+}
 
 /** A session of `model`; `initializers` (name → value) replace the graph's own (shared weights). */
 async function createSession(api: OrtApi, model: Uint8Array, s: SessionSettings, initializers?: ReadonlyMap<string, Ptr>): Promise<Ptr> {
@@ -58,11 +86,13 @@ export function sharedWeightCount(): number {
   return n;
 }
 
-/** Per provider and device, for the process: the copies between host and device, and the shared weights. */
-const devices = new Map<string, { copier: DeviceCopier; weights: SharedWeights }>();
+/** Per provider and device, while it has sessions: the copies between host and device, the shared weights, the sessions. */
+const devices = new Map<string, { copier: DeviceCopier; weights: SharedWeights; sessions: number }>();
 
-function deviceOf(api: OrtApi, s: SessionSettings): { copier: DeviceCopier; weights: SharedWeights } {
-  const key = `${s.provider}:${s.deviceId}`;
+const deviceKey = (s: SessionSettings) => `${s.provider}:${s.deviceId}`;
+
+function deviceOf(api: OrtApi, s: SessionSettings): { copier: DeviceCopier; weights: SharedWeights; sessions: number } {
+  const key = deviceKey(s);
   let d = devices.get(key);
   if (!d) {
     // Its copy programs run with the session's device settings, without profiling or shared weights of their own.
@@ -70,7 +100,7 @@ function deviceOf(api: OrtApi, s: SessionSettings): { copier: DeviceCopier; weig
     delete plain.externalFolder;
     delete plain.externalTensors;
     const copier = new DeviceCopier(api, { provider: s.provider, deviceId: s.deviceId }, (model) => createSession(api, model, plain));
-    d = { copier, weights: new SharedWeights(api, copier) };
+    d = { copier, weights: new SharedWeights(api, copier), sessions: 0 };
     devices.set(key, d);
   }
   return d;

@@ -136,6 +136,12 @@ export class DeviceCopier {
     return session;
   }
 
+  /** Releases the copy programs (later copies make them again). */
+  release(): void {
+    for (const session of this.sessions.values()) this.api.fn("ReleaseSession")(session);
+    this.sessions.clear();
+  }
+
   /** A device copy of a CPU tensor value (owned by the caller). */
   async toDevice(host: Ptr, dtype: DType, rank: number): Promise<Ptr> {
     const session = await this.prepare(dtype, rank);

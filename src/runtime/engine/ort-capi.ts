@@ -95,6 +95,7 @@ const FUNCTIONS = {
   ReleaseArenaCfg: [157, "void ReleaseArenaCfg(void* p)"],
   CreateArenaCfgV2: [164, "void* CreateArenaCfgV2(const char** keys, const size_t* values, size_t count, _Out_ void** out)"],
   AddRunConfigEntry: [165, "void* AddRunConfigEntry(void* runOptions, const char* key, const char* value)"],
+  UnregisterAllocator: [177, "void* UnregisterAllocator(void* env, void* memInfo)"],
   SessionOptionsAppendExecutionProvider_CUDA_V2: [204, "void* SessionOptionsAppendExecutionProvider_CUDA_V2(void* options, void* cudaOptions)"],
   CreateCUDAProviderOptions: [205, "void* CreateCUDAProviderOptions(_Out_ void** out)"],
   UpdateCUDAProviderOptions: [206, "void* UpdateCUDAProviderOptions(void* cudaOptions, const char** keys, const char** values, size_t count)"],

@@ -23,6 +23,7 @@ import {
   type GraphOptimizationLevel,
   isResident,
   type LogSeverity,
+  type ResidentTensor,
   type Value,
 } from "./engine.ts";
 import { type Provider, requireProvider } from "./providers.ts";
@@ -125,6 +126,8 @@ export class Runtime {
   /** Cached sessions by key; promises, so that concurrent loads of one model create one session. */
   private readonly sessions = new Map<string, Promise<LoadedSession>>();
   private readonly released = new WeakSet<LoadedSession>();
+  /** Resident outputs handed out by runKeeping, freed by release() if their holder has not freed them. */
+  private readonly kept = new Set<WeakRef<ResidentTensor>>();
 
   constructor(options: RuntimeOptions = {}) {
     const engine = options.engine ?? defaultEngine();
@@ -215,11 +218,19 @@ export class Runtime {
     checkFeeds(loaded, feeds);
     const unknown = [...outputs, ...keep].filter((n) => !loaded.outputNames.includes(n));
     if (unknown.length > 0) throw new SessionFeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
-    return loaded.session.run(feeds, outputs, new Set(keep));
+    const result = await loaded.session.run(feeds, outputs, new Set(keep));
+    for (const v of Object.values(result)) if (isResident(v)) this.kept.add(new WeakRef(v));
+    return result;
   }
 
-  /** Releases every cached session; the runtime stays usable (later loads create fresh sessions). */
+  /**
+   * Releases every cached session and every resident tensor a run kept that is still alive (a resident value holds
+   * its session's memory — with CUDA the whole arena — until it is freed); the runtime stays usable (later loads create
+   * fresh sessions). A trainer whose state was freed here cannot run again: its tensors say they were released.
+   */
   async release(): Promise<void> {
+    for (const ref of this.kept) ref.deref()?.release();
+    this.kept.clear();
     const pending = [...this.sessions.values()];
     this.sessions.clear();
     const loaded = await Promise.allSettled(pending);

@@ -16,7 +16,7 @@ export interface DtypeGap {
   ops: readonly string[];
 }
 
-const REDUCTIONS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceLogSumExp", "ReduceProd"];
+const REDUCTIONS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceLogSumExp", "ReduceProd", "ReduceSumSquare"];
 
 export const DTYPE_GAPS: Readonly<Record<TargetProvider, readonly DtypeGap[]>> = {
   // None listed: bfloat16 programs run on CUDA only (a bf16 phase on CPU is refused, docs/gpu.md), and float16 ones

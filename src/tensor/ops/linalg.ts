@@ -55,13 +55,20 @@ function transposeLast2(t: Tensor): Tensor {
   return op.transpose(t, perm);
 }
 
-/** Y = A·B: dA = dY·Bᵀ, dB = Aᵀ·dY, summed over broadcast batch axes. */
+/**
+ * Y = A·B: dA = dY·Bᵀ, dB = Aᵀ·dY, summed over broadcast batch axes. A matrix B under a batched A (a weight applied to
+ * every row) gets its gradient from one product over all rows, Aᵀ·dY with the batch folded into the rows, instead of
+ * a product per batch element and their sum: no [batch, K, N] intermediate.
+ */
 function matmulVjp(a: VjpArgs): (Tensor | null)[] {
   const [A, B] = [a.inputs[0]!, a.inputs[1]!];
-  return [
-    a.needs[0] ? unbroadcast(op.matmul(dy(a), transposeLast2(B)), A.shape) : null,
-    a.needs[1] ? unbroadcast(op.matmul(transposeLast2(A), dy(a)), B.shape) : null,
-  ];
+  const g = dy(a);
+  let dB: Tensor | null = null;
+  if (a.needs[1] && B.rank === 2 && A.rank > 2) {
+    const [k, n] = [B.shape[0]!, B.shape[1]!];
+    dB = op.matmul(op.transpose(op.reshape(A, [-1, k])), op.reshape(g, [-1, n]));
+  } else if (a.needs[1]) dB = unbroadcast(op.matmul(transposeLast2(A), g), B.shape);
+  return [a.needs[0] ? unbroadcast(op.matmul(g, transposeLast2(B)), A.shape) : null, dB];
 }
 
 /** Y = α·op(A)·op(B) + β·C. */

@@ -40,12 +40,20 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, axis = 
       `LayerNormalization: scale/bias must have shape ${formatShape(normalised)}, got ${formatShape(scale.shape)}${bias ? ` and ${formatShape(bias.shape)}` : ""}`,
     );
   const inputs = bias ? [x, scale, bias] : [x, scale];
-  return builderOf(x).emit("LayerNormalization", inputs, [{ dtype: x.dtype, shape: x.shape }], { axis: int(a), epsilon: float(epsilon) })[0]!;
+  const y = { dtype: x.dtype, shape: x.shape };
+  // In float32 the node also gives its mean and 1/σ (optional outputs, float32 by stash_type): the backward reads them
+  // instead of recomputing both (layerNormVjp). Half inputs would need casts of float32 statistics, so they recompute.
+  const stats = (name: string) => ({ name, dtype: x.dtype, shape: x.shape.map((d, i) => (i < a ? d : 1)) });
+  const outputs = x.dtype === "float32" ? [y, stats("ln_mean"), stats("ln_inv_std")] : [y];
+  return builderOf(x).emit("LayerNormalization", inputs, outputs, { axis: int(a), epsilon: float(epsilon) })[0]!;
 }
 
 // ── VJP ──
 
-/** Recomputes mean and 1/σ with standard ops (LayerNormalization's optional outputs are float-only). */
+/**
+ * Reads the forward's mean and 1/σ where the node gives them (float32), else recomputes both with standard ops
+ * (LayerNormalization's optional outputs are float32 whatever the input, so a half node does not give them).
+ */
 function layerNormVjp(a: VjpArgs): (Tensor | null)[] {
   const [x, scale, bias] = [a.inputs[0]!, a.inputs[1]!, a.inputs[2] ?? null];
   const axis = intAttr(a.node.attrs, "axis", -1);
@@ -53,8 +61,9 @@ function layerNormVjp(a: VjpArgs): (Tensor | null)[] {
   const eps = a.node.attrs.epsilon?.type === "float" ? a.node.attrs.epsilon.value : 1e-5;
   const axes = x.shape.map((_, i) => i).filter((i) => i >= first);
   const mean = (t: Tensor) => op.reduceMean(t, axes, true);
-  const xc = op.sub(x, mean(x));
-  const inv = op.reciprocal(op.sqrt(op.add(mean(op.mul(xc, xc)), eps)));
+  const [given, givenInv] = [a.outputs[1], a.outputs[2]];
+  const xc = op.sub(x, given ?? mean(x));
+  const inv = givenInv ?? op.reciprocal(op.sqrt(op.add(mean(op.mul(xc, xc)), eps)));
   const xhat = op.mul(xc, inv);
   const g = dy(a);
   let dx = null;

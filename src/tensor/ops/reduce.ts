@@ -18,7 +18,7 @@ import { inKernelDtype } from "./unary.ts";
 
 // ── constructors ──
 
-export type ReduceOp = "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceLogSumExp" | "ReduceProd";
+export type ReduceOp = "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceLogSumExp" | "ReduceProd" | "ReduceSumSquare";
 
 export function reducedShape(opType: string, shape: readonly Dim[], axes: readonly number[], keepdims: boolean): { axes: number[]; shape: Dim[] } {
   const norm = [...new Set(axes.map((a) => normAxis(opType, a, shape.length)))].sort((x, y) => x - y);
@@ -48,6 +48,8 @@ export const reduceMean = (x: Tensor, axes?: readonly number[], keepdims = false
 export const reduceMax = (x: Tensor, axes?: readonly number[], keepdims = false) => reduce("ReduceMax", x, axes, keepdims);
 export const reduceMin = (x: Tensor, axes?: readonly number[], keepdims = false) => reduce("ReduceMin", x, axes, keepdims);
 export const reduceLogSumExp = (x: Tensor, axes?: readonly number[], keepdims = false) => reduce("ReduceLogSumExp", x, axes, keepdims);
+/** Σ x² over `axes`: one kernel where Mul + ReduceSum would be two (gradient norms). */
+export const reduceSumSquare = (x: Tensor, axes?: readonly number[], keepdims = false) => reduce("ReduceSumSquare", x, axes, keepdims);
 
 /** Sums `g` over the axes that broadcasting added or stretched, so it gets `target`'s shape (gradients of broadcasts). */
 export function unbroadcast(g: Tensor, target: Shape): Tensor {
@@ -57,6 +59,8 @@ export function unbroadcast(g: Tensor, target: Shape): Tensor {
     if (i < lead) axes.push(i);
     else if (target[i - lead] === 1 && g.shape[i] !== 1) axes.push(i);
   }
+  // Only leading axes: one ReduceSum that drops them (keepdims 0) instead of a ReduceSum and a Squeeze.
+  if (lead > 0 && axes.length === lead) return reduceSum(g, axes, false);
   let result = axes.length ? reduceSum(g, axes, true) : g;
   if (lead > 0)
     result = op.squeeze(
@@ -238,6 +242,19 @@ export const reduceOps: readonly OpDef[] = [
       { case: "axis 1", inputs: [f("x", [2, 3, 2])], build: (_b, i) => reduceSum(i.x!, [1]) },
       { case: "axes 0,2 keepdims", inputs: [f("x", [2, 3, 2])], build: (_b, i) => reduceSum(i.x!, [0, 2], true) },
       { case: "all", inputs: [f("x", [2, 3])], build: (_b, i) => reduceSum(i.x!) },
+    ],
+  },
+  {
+    onnxType: "ReduceSumSquare",
+    // d Σx² / dx = 2x
+    vjp: (a) => {
+      const r = reduction(a);
+      return [op.mul(expandLike(r.g, r.x), op.mul(r.x, 2)), null];
+    },
+    reference: reductionKernel((xs) => total(xs.map((x) => x * x))),
+    gradcheck: [
+      { case: "axis 1", inputs: [f("x", [2, 3, 2])], build: (_b, i) => reduceSumSquare(i.x!, [1]) },
+      { case: "all", inputs: [f("x", [2, 3])], build: (_b, i) => reduceSumSquare(i.x!) },
     ],
   },
   {

@@ -2,8 +2,9 @@
 import type { Tensor } from "../ir/graph.ts";
 import * as op from "../ops/index.ts";
 
+/** ‖g‖ over all of `grads`: one ReduceSumSquare per tensor (pass the update groups' joined gradients: one per group). */
 export function globalNorm(grads: readonly Tensor[]): Tensor {
-  const squares = grads.map((g) => op.reduceSum(op.mul(g, g)));
+  const squares = grads.map((g) => op.reduceSumSquare(g));
   const total = squares.length === 1 ? squares[0]! : op.builderOf(squares[0]!).emit("Sum", squares, [{ dtype: squares[0]!.dtype, shape: [] }])[0]!;
   return op.sqrt(total);
 }

@@ -212,12 +212,13 @@ function trainStep(ctx: StepContext, iteration: Tensor, carried: Tensor[]): Loop
   const { loss, metrics, grads } = stepGradients(ctx, current, iteration, scale);
   const step = op.cast(op.add(op.add(ctx.inputs.stepOffset, iteration), 1), loop.dtype);
   const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
-  const norm = { norm: globalNorm(grads) };
-  // Clipping scales every gradient by one factor: applied per update group below, not per tensor.
+  const groups = updateGroups(spec, current, grads);
+  // The norm and the clipping factor over the groups' joined gradients: a kernel or two per group, not per tensor.
+  const norm = { norm: globalNorm(groups.map((g) => g.grad)) };
   const clip = spec.clipNorm ? clipScale(norm.norm, spec.clipNorm) : undefined;
   // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
   const finite = scale ? op.finiteMask(norm.norm) : undefined;
-  const next = updateParameters(spec, current, grads, clip, state, step, lr, finite);
+  const next = updateParameters(spec, current, groups, clip, state, step, lr, finite);
   const scans = [op.cast(loss, loop.dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, loop.dtype))];
   const mp = spec.mixedPrecision;
   if (!scale || !finiteSteps || !finite || !mp) return { carried: next, scans };
@@ -286,7 +287,7 @@ function microBatch(batches: Record<string, Tensor>, index: Tensor): Record<stri
 function updateParameters(
   spec: TrainProgramSpec,
   current: Tensor[],
-  grads: Tensor[],
+  groups: readonly UpdateGroup[],
   clip: Tensor | undefined,
   state: Tensor[],
   step: Tensor,
@@ -306,9 +307,8 @@ function updateParameters(
   };
   const nextParams: Tensor[] = new Array(current.length);
   const nextStates: Tensor[] = new Array(current.length * kinds);
-  for (const members of updateGroups(spec, current)) {
+  for (const { members, grad: g } of groups) {
     const first = current[members[0]!]!;
-    const join = (ts: Tensor[]) => (ts.length === 1 ? ts[0]! : op.concat(ts, 0));
     const part = (t: Tensor) =>
       members.length === 1
         ? [t]
@@ -318,7 +318,6 @@ function updateParameters(
             members.map((i) => current[i]!.shape[0] as number),
           );
     const p = join(members.map((i) => current[i]!));
-    const g = join(members.map((i) => grads[i]!));
     const own = Array.from({ length: kinds }, (_, k) => join(members.map((i) => state[i * kinds + k]!)));
     const lrScale = spec.trainable[members[0]!]!.lrScale;
     const u = applyUpdate(
@@ -341,8 +340,16 @@ function updateParameters(
   return [...nextParams, ...nextStates];
 }
 
-/** Parameter indices updated together: same dtype, shape and learning-rate scale (scalars alone: they cannot be concatenated). */
-function updateGroups(spec: TrainProgramSpec, current: Tensor[]): number[][] {
+/** Parameters updated together (their indices) and their gradients joined along the first axis. */
+interface UpdateGroup {
+  members: number[];
+  grad: Tensor;
+}
+
+const join = (ts: Tensor[]) => (ts.length === 1 ? ts[0]! : op.concat(ts, 0));
+
+/** Parameters updated together: same dtype, shape and learning-rate scale (scalars alone: they cannot be concatenated). */
+function updateGroups(spec: TrainProgramSpec, current: Tensor[], grads: Tensor[]): UpdateGroup[] {
   const groups = new Map<string, number[]>();
   current.forEach((p, i) => {
     const key = p.rank === 0 ? `scalar ${i}` : JSON.stringify([p.dtype, p.shape, spec.trainable[i]!.lrScale ?? 1]);
@@ -350,7 +357,7 @@ function updateGroups(spec: TrainProgramSpec, current: Tensor[]): number[][] {
     if (g) g.push(i);
     else groups.set(key, [i]);
   });
-  return [...groups.values()];
+  return [...groups.values()].map((members) => ({ members, grad: join(members.map((i) => grads[i]!)) }));
 }
 
 /** The learning rate of a parameter with `lrScale`: one product per distinct scale; lr itself without one (no extra op). */
