@@ -10,13 +10,16 @@
 #  4. the llava-1.5-7b step with recomputation on the C-API engine (PyTorch eager with checkpointing beside it);
 #  5. the online rounds on the C-API engine: 0.5B (8 prompts × 4 samples) and 7B (4 × 2), PyTorch eager beside them.
 # Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi and $OUT/binding.
-# STEPS picks which (default "1 2"). Logs go to $OUT (default: runs/device-engine).
+# STEPS picks which (default "1 2"). Logs go to $OUT (default: runs/device-engine), packed into $OUT/results.tgz on exit.
 set -uo pipefail
 if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
 OUT=${OUT:-runs/device-engine}
 mkdir -p "$OUT"
 export ALIGNC_PYTHON=${ALIGNC_PYTHON:-python3}
 STEPS=${STEPS:-1 2}
+# The machine returns at most 8 files a run: everything goes back as one archive, $OUT/results.tgz, made on exit.
+bundle() { (cd "$OUT" && find . -type f ! -name results.tgz | tar czf results.tgz -T - && find . -type f ! -name results.tgz -delete); }
+trap bundle EXIT
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$OUT/gpu.txt" 2>&1
 
 if [[ " $STEPS " == *" 1 "* ]]; then

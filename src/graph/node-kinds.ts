@@ -97,10 +97,12 @@ export const NODE_KINDS = {
     noHfModels: "only TinyVLM models and sentence encoders (BertModel, MPNetModel) embed",
   },
   "similarity.lexical": { version: 1 },
-  "train.sft": { version: 1, unsupported: [LORA_DROPOUT] },
-  "train.dpo": { version: 1, unsupported: [LORA_DROPOUT] },
-  "train.online": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS, hfVisionTaken: true },
-  "train.mixed": { version: 1, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS, hfVisionTaken: true },
+  // 2: the training program's kernels changed (LayerNorm statistics reused, grouped gradient norms and half casts,
+  // one product per weight gradient): the same training, the last bits of its numbers differ (docs/tensor-compiler.md).
+  "train.sft": { version: 2, unsupported: [LORA_DROPOUT] },
+  "train.dpo": { version: 2, unsupported: [LORA_DROPOUT] },
+  "train.online": { version: 2, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS, hfVisionTaken: true },
+  "train.mixed": { version: 2, unsupported: [LORA_DROPOUT, ONLINE_CHECKPOINTS], noHfModelsWith: HF_ONLINE_BDHS, hfVisionTaken: true },
   // Generated nodes (no constructor of their own): a preference phase's reference log-probs, an evaluation's parts.
   "reference.logprobs": { version: 1 },
   "eval.answers": { version: 1 },

@@ -209,16 +209,16 @@ function trainStep(ctx: StepContext, iteration: Tensor, carried: Tensor[]): Loop
   const current = carried.slice(0, n);
   const state = carried.slice(n, n + n * kinds);
   const [scale, finiteSteps] = carried.slice(n + n * kinds);
-  const { loss, metrics, grads } = stepGradients(ctx, current, iteration, scale);
+  const groups = updateGroups(spec, current);
+  const { loss, metrics, grads } = stepGradients(ctx, groups, iteration, scale);
   const step = op.cast(op.add(op.add(ctx.inputs.stepOffset, iteration), 1), loop.dtype);
   const lr = op.mul(spec.schedule ? scheduleFactorTensor(spec.schedule, op.sub(step, 1)) : op.add(op.mul(step, 0), 1), spec.optimizer.lr);
-  const groups = updateGroups(spec, current, grads);
   // The norm and the clipping factor over the groups' joined gradients: a kernel or two per group, not per tensor.
-  const norm = { norm: globalNorm(groups.map((g) => g.grad)) };
+  const norm = { norm: globalNorm(grads) };
   const clip = spec.clipNorm ? clipScale(norm.norm, spec.clipNorm) : undefined;
   // An overflowed step (mixed precision) leaves parameters and optimizer state as they were.
   const finite = scale ? op.finiteMask(norm.norm) : undefined;
-  const next = updateParameters(spec, current, groups, clip, state, step, lr, finite);
+  const next = updateParameters(spec, current, groups, grads, clip, state, step, lr, finite);
   const scans = [op.cast(loss, loop.dtype), norm.norm, lr, ...metrics.map((m) => op.cast(m, loop.dtype))];
   const mp = spec.mixedPrecision;
   if (!scale || !finiteSteps || !finite || !mp) return { carried: next, scans };
@@ -235,34 +235,54 @@ function trainStep(ctx: StepContext, iteration: Tensor, carried: Tensor[]): Loop
 interface StepGradients {
   loss: Tensor;
   metrics: Tensor[];
+  /** One per update group: the gradients of its parameters joined along the first axis, as the group's values. */
   grads: Tensor[];
 }
 
 /** Loss, metrics and gradients of one step: of its micro-batch, or averaged over A; unscaled under mixed precision. */
-function stepGradients(ctx: StepContext, current: Tensor[], iteration: Tensor, scale: Tensor | undefined): StepGradients {
+function stepGradients(ctx: StepContext, groups: readonly UpdateGroup[], iteration: Tensor, scale: Tensor | undefined): StepGradients {
   const count = ctx.loop.accumulation;
   const first = op.reshape(op.mul(iteration, count), [1]);
-  const microStep = (params: Tensor[], index: Tensor) => forwardBackward(ctx, params, index, scale);
-  const r = count === 1 ? microStep(current, first) : accumulate(ctx.b, current, first, count, microStep);
+  const microStep = (index: Tensor) => forwardBackward(ctx, groups, index, scale);
+  const r = count === 1 ? microStep(first) : accumulate(ctx.b, groups, first, count, microStep);
   if (!scale) return r;
   const inverse = op.div(1, scale);
   return { ...r, grads: r.grads.map((g) => op.mul(g, inverse)) };
 }
 
-/** Loss, metrics and gradients of one micro-batch (under mixed precision, gradients of the loss times `lossScale`). */
-function forwardBackward(ctx: StepContext, current: Tensor[], index: Tensor, lossScale: Tensor | undefined): StepGradients {
+/**
+ * Loss, metrics and the update groups' gradients of one micro-batch (under mixed precision, gradients of the loss
+ * times `lossScale`). Under mixed precision each group's joined values are cast to the compute dtype once and split
+ * for the model, so the backward gives the group's joined half gradient (Split's rule is a Concat), cast back once:
+ * the same bits as a cast per parameter each way, two kernels per group instead of two per parameter.
+ */
+function forwardBackward(ctx: StepContext, groups: readonly UpdateGroup[], index: Tensor, lossScale: Tensor | undefined): StepGradients {
   const { spec } = ctx;
   const mp = spec.mixedPrecision;
   const named: Record<string, Tensor> = { ...ctx.frozen };
-  current.forEach((t, i) => {
-    named[spec.trainable[i]!.name] = mp ? op.cast(t, mp.compute) : t;
-  });
+  const nameOf = (i: number) => spec.trainable[i]!.name;
+  const wrt = mp ? groups.map((g) => op.cast(g.values, mp.compute)) : groups.flatMap((g) => g.params);
+  if (mp)
+    groups.forEach((g, k) => {
+      const parts = g.members.length === 1 ? [wrt[k]!] : op.split(wrt[k]!, 0, g.sizes);
+      g.members.forEach((i, j) => {
+        named[nameOf(i)] = parts[j]!;
+      });
+    });
+  else
+    for (const g of groups)
+      g.members.forEach((i, j) => {
+        named[nameOf(i)] = g.params[j]!;
+      });
   const { loss, metrics = {} } = spec.loss(named, microBatch(ctx.inputs.batches, index));
   if (loss.rank !== 0) throw new ShapeError(`train program: the loss must be a scalar, got rank ${loss.rank}`);
   for (const [m, t] of Object.entries(metrics)) if (t.rank !== 0) throw new ShapeError(`train program: metric "${m}" must be a scalar`);
   ctx.metricNames = Object.keys(metrics);
   const differentiated = lossScale ? op.mul(op.cast(loss, "float32"), lossScale) : loss;
-  return { loss, metrics: Object.values(metrics), grads: grad(differentiated, current) };
+  const raw = grad(differentiated, wrt);
+  let next = 0;
+  const grads = mp ? raw.map((g, k) => op.cast(g, groups[k]!.values.dtype)) : groups.map((g) => join(g.members.map(() => raw[next++]!)));
+  return { loss, metrics: Object.values(metrics), grads };
 }
 
 /** The micro-batch at `index` ([1], int64) of each staged field. */
@@ -288,6 +308,7 @@ function updateParameters(
   spec: TrainProgramSpec,
   current: Tensor[],
   groups: readonly UpdateGroup[],
+  grads: readonly Tensor[],
   clip: Tensor | undefined,
   state: Tensor[],
   step: Tensor,
@@ -307,7 +328,8 @@ function updateParameters(
   };
   const nextParams: Tensor[] = new Array(current.length);
   const nextStates: Tensor[] = new Array(current.length * kinds);
-  for (const { members, grad: g } of groups) {
+  for (const [k, { members, values: p }] of groups.entries()) {
+    const g = grads[k]!;
     const first = current[members[0]!]!;
     const part = (t: Tensor) =>
       members.length === 1
@@ -317,7 +339,6 @@ function updateParameters(
             0,
             members.map((i) => current[i]!.shape[0] as number),
           );
-    const p = join(members.map((i) => current[i]!));
     const own = Array.from({ length: kinds }, (_, k) => join(members.map((i) => state[i * kinds + k]!)));
     const lrScale = spec.trainable[members[0]!]!.lrScale;
     const u = applyUpdate(
@@ -340,16 +361,18 @@ function updateParameters(
   return [...nextParams, ...nextStates];
 }
 
-/** Parameters updated together (their indices) and their gradients joined along the first axis. */
+/** Parameters updated together: their indices, values, sizes along the first axis, and values joined along it. */
 interface UpdateGroup {
   members: number[];
-  grad: Tensor;
+  params: Tensor[];
+  sizes: number[];
+  values: Tensor;
 }
 
 const join = (ts: Tensor[]) => (ts.length === 1 ? ts[0]! : op.concat(ts, 0));
 
 /** Parameters updated together: same dtype, shape and learning-rate scale (scalars alone: they cannot be concatenated). */
-function updateGroups(spec: TrainProgramSpec, current: Tensor[], grads: Tensor[]): UpdateGroup[] {
+function updateGroups(spec: TrainProgramSpec, current: Tensor[]): UpdateGroup[] {
   const groups = new Map<string, number[]>();
   current.forEach((p, i) => {
     const key = p.rank === 0 ? `scalar ${i}` : JSON.stringify([p.dtype, p.shape, spec.trainable[i]!.lrScale ?? 1]);
@@ -357,7 +380,10 @@ function updateGroups(spec: TrainProgramSpec, current: Tensor[], grads: Tensor[]
     if (g) g.push(i);
     else groups.set(key, [i]);
   });
-  return [...groups.values()].map((members) => ({ members, grad: join(members.map((i) => grads[i]!)) }));
+  return [...groups.values()].map((members) => {
+    const params = members.map((i) => current[i]!);
+    return { members, params, sizes: params.map((t) => t.shape[0] as number), values: join(params) };
+  });
 }
 
 /** The learning rate of a parameter with `lrScale`: one product per distinct scale; lr itself without one (no extra op). */
@@ -429,14 +455,15 @@ function nextLossScale(mp: MixedPrecision, scale: Tensor, finiteSteps: Tensor, f
 /** Gradient accumulation: an inner Loop over A micro-batches, summing loss, metrics and gradients, then averaging. */
 function accumulate(
   b: Builder,
-  current: Tensor[],
+  groups: readonly UpdateGroup[],
   first: Tensor,
   count: number,
-  forwardBackward: (current: Tensor[], index: Tensor) => StepGradients,
+  forwardBackward: (index: Tensor) => StepGradients,
 ): StepGradients {
   let metricCount = 0;
-  const zeroScalar = b.tensor(current[0]!.dtype, 0);
-  const init = [...current.map(zerosLike), zeroScalar];
+  const n = groups.length;
+  const zeroScalar = b.tensor(groups[0]!.values.dtype, 0);
+  const init = [...groups.map((g) => zerosLike(g.values)), zeroScalar];
   // Metrics are accumulated as scan outputs and averaged after the loop.
   const inner = op.loop(
     b,
@@ -444,15 +471,15 @@ function accumulate(
     init,
     (j, acc) => {
       const index = op.add(first, op.reshape(j, [1]));
-      const r = forwardBackward(current, index);
+      const r = forwardBackward(index);
       metricCount = r.metrics.length;
       const sums = r.grads.map((g, i) => op.add(acc[i]!, g));
-      return { carried: [...sums, op.add(acc[current.length]!, op.cast(r.loss, zeroScalar.dtype))], scans: r.metrics };
+      return { carried: [...sums, op.add(acc[n]!, op.cast(r.loss, zeroScalar.dtype))], scans: r.metrics };
     },
     { name: "accumulate" },
   );
-  const grads = inner.carried.slice(0, current.length).map((g) => op.div(g, count));
-  const loss = op.div(inner.carried[current.length]!, count);
+  const grads = inner.carried.slice(0, n).map((g) => op.div(g, count));
+  const loss = op.div(inner.carried[n]!, count);
   const metrics = inner.scans.slice(0, metricCount).map((m) => op.reduceMean(m, [0]));
   return { loss, metrics, grads };
 }
