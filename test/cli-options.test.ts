@@ -79,3 +79,38 @@ describe("a declaration nothing uses (ALN3017)", () => {
     }
   });
 });
+
+describe("--tf32 on|off (run, plan, sweep)", () => {
+  const file = path.join(dir, "tf32.align");
+  writeFileSync(file, "align 1\ndataset d = shapes { split: test, count: 2, seed: 1, tasks: [pope] }\n");
+  const env = (extra: Record<string, string | undefined>) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "", ...extra };
+    for (const [k, v] of Object.entries(extra)) if (v === undefined) delete e[k];
+    return e;
+  };
+  const run = (args: string[], extra: Record<string, string | undefined> = {}) =>
+    spawnSync(process.execPath, [ALIGNC, ...args], { encoding: "utf8", env: env(extra), timeout: 120_000 });
+
+  test("a value other than on or off, and on against NVIDIA_TF32_OVERRIDE=0, are usage errors that say what to do", () => {
+    for (const command of ["run", "plan", "sweep"]) {
+      const bad = run([command, file, "--tf32", "maybe"], { NVIDIA_TF32_OVERRIDE: undefined });
+      assert.equal(bad.status, 1, `${command}: ${bad.stderr}`);
+      assert.match(bad.stderr, /--tf32 must be on or off, got 'maybe'/);
+    }
+    const clash = run(["plan", file, "--tf32", "on"], { NVIDIA_TF32_OVERRIDE: "0" });
+    assert.equal(clash.status, 1, clash.stderr);
+    assert.match(clash.stderr, /NVIDIA_TF32_OVERRIDE=0 is in the environment .* unset it, or use --tf32 off/);
+  });
+
+  test("plan and run accept it; on the CPU it changes nothing", () => {
+    const runDir = path.join(dir, "tf32-run");
+    const r = run(["run", file, "--run-dir", runDir, "--tf32", "off"], { NVIDIA_TF32_OVERRIDE: undefined });
+    assert.equal(r.status, 0, r.stderr);
+    const p = run(["plan", file, "--run-dir", runDir, "--tf32", "on", "--format", "status"], { NVIDIA_TF32_OVERRIDE: undefined });
+    assert.equal(p.status, 0, p.stderr);
+    assert.ok(
+      (JSON.parse(p.stdout) as { stored: boolean }[]).every((s) => s.stored),
+      "a CPU run's keys do not depend on TF32",
+    );
+  });
+});

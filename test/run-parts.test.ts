@@ -131,6 +131,31 @@ phase p = sft(m, d) { steps: 1 }
     assert.equal(storeKeys(pinned, EXECUTORS, dir, await new Devices("cuda").kinds(pinned)).get("p")?.device, undefined);
   });
 
+  test("CUDA with TF32 off (NVIDIA_TF32_OVERRIDE=0, --tf32 off) is keyed apart from CUDA with TF32; the CPU is not", async () => {
+    const graph = compileSync(align).graph;
+    assert.ok(graph);
+    const saved = process.env.NVIDIA_TF32_OVERRIDE;
+    try {
+      delete process.env.NVIDIA_TF32_OVERRIDE;
+      const tf32 = storeKeys(graph, EXECUTORS, dir, await new Devices("cuda").kinds(graph));
+      const cpu = storeKeys(graph, EXECUTORS, dir, await new Devices("cpu").kinds(graph));
+      process.env.NVIDIA_TF32_OVERRIDE = "0";
+      const off = storeKeys(graph, EXECUTORS, dir, await new Devices("cuda").kinds(graph));
+      assert.equal(off.get("p")?.device, "cuda-tf32-off");
+      assert.notEqual(off.get("p")?.key, tf32.get("p")?.key);
+      assert.equal(off.get("d")?.key, tf32.get("d")?.key, "a node that runs no programs is not keyed by the device");
+      assert.deepEqual(storeKeys(graph, EXECUTORS, dir, await new Devices("cpu").kinds(graph)), cpu);
+      const layout = new RunLayout(path.join(dir, "plan-tf32"));
+      mkdirSync(layout.root, { recursive: true });
+      writeFileSync(layout.plan, JSON.stringify({ ...graph, keys: Object.fromEntries([...tf32].map(([id, k]) => [id, k.key])), devices: { p: "cuda" } }));
+      const statuses = planStatus(graph, layout, EXECUTORS, dir, await new Devices("cuda").kinds(graph));
+      assert.deepEqual(statuses.find((s) => s.id === "p")?.reasons, ["device: cuda → cuda-tf32-off"]);
+    } finally {
+      if (saved === undefined) delete process.env.NVIDIA_TF32_OVERRIDE;
+      else process.env.NVIDIA_TF32_OVERRIDE = saved;
+    }
+  });
+
   test("alignc plan says when a node will run again because the device changed", async () => {
     const graph = compileSync(align).graph;
     assert.ok(graph);

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { SweepSummary } from "../src/runtime/sweeps/local.ts";
+import { batchScript } from "../src/runtime/sweeps/slurm.ts";
 import { type LocalSlurm, startLocalSlurm } from "./support/slurm.ts";
 import { sweepExperiment } from "./support/sweep-experiment.ts";
 
@@ -99,4 +100,18 @@ describe("alignc sweep --executor slurm", () => {
     const cancelled = alignc(["sweep", "status", held]);
     assert.match(cancelled.stderr, /Slurm no longer lists task \d+_0 and it wrote no exit status \(cancelled/);
   });
+});
+
+test("the batch script asks each task for TF32 off when the sweep runs with it off (no Slurm needed)", () => {
+  const submission = { entry: "/x/e.align", sweep: "s", trials: [{ ordinal: 0, id: "t0", values: {} }], dir: "/x/sw", store: "/x/st", alignc: "/x/alignc.js" };
+  const saved = process.env.NVIDIA_TF32_OVERRIDE;
+  try {
+    delete process.env.NVIDIA_TF32_OVERRIDE;
+    assert.doesNotMatch(batchScript({ ...submission, slurm: { gpusPerTask: 1 } }), /--tf32/);
+    process.env.NVIDIA_TF32_OVERRIDE = "0";
+    assert.match(batchScript({ ...submission, slurm: { gpusPerTask: 1 } }), / --device cuda --tf32 off > /);
+  } finally {
+    if (saved === undefined) delete process.env.NVIDIA_TF32_OVERRIDE;
+    else process.env.NVIDIA_TF32_OVERRIDE = saved;
+  }
 });

@@ -10,7 +10,7 @@ import { RunLayout } from "../../runtime/pipeline/layout.ts";
 import { DEFAULT_PROMPT_TOKENS, trainingSizes } from "../../runtime/pipeline/runner/plan-sizes.ts";
 import { planStatus } from "../../runtime/pipeline/runner/plan-status.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
-import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report, UsageError } from "../common/io.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report, tf32Option, UsageError } from "../common/io.ts";
 import { compileArgs } from "./check.ts";
 
 export const planCommand: Command = {
@@ -37,6 +37,7 @@ Options:
   --device D                 the device alignc run --device would use: cpu, cuda, cuda:N or auto
                              (default: ALIGNC_DEVICE, else cpu)
                              (a phase trained on CUDA is stored apart from the same phase on CPU)
+  --tf32 on|off              as alignc run --tf32 (TF32 off is stored apart from TF32 on)
   --gpu NAME                 the GPU the estimates are for: ${GPU_NAMES.join(", ")} (default h100)
   --prompt-tokens N          text tokens per prompt the estimates assume, images' tokens aside
                              (default ${DEFAULT_PROMPT_TOKENS})
@@ -48,6 +49,7 @@ ${compileOptionsHelp}`,
     "run-dir": { type: "string" },
     store: { type: "string" },
     device: { type: "string" },
+    tf32: { type: "string" },
     gpu: { type: "string" },
     "prompt-tokens": { type: "string" },
     "answer-tokens": { type: "string" },
@@ -56,6 +58,7 @@ ${compileOptionsHelp}`,
     const file = oneFile(positionals);
     const format = formatOption(values, ["text", "json", "status"]);
     const device = deviceOption(values);
+    tf32Option(values);
     const estimate = estimateOptions(values);
     const result = await compile(file, compileArgs(values));
     // Warnings go to stderr; with --format json stdout holds only the graph.

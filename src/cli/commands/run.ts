@@ -10,7 +10,7 @@ import { printable } from "../../util/printable.ts";
 import { readJsonFile } from "../../util/read-json.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
 import { type Command, compileOptions, compileOptionsHelp } from "../common/command.ts";
-import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report } from "../common/io.ts";
+import { deviceOption, EXIT_OK, EXIT_USER, formatOption, oneFile, report, tf32Option } from "../common/io.ts";
 import { compileArgs } from "./check.ts";
 
 export const runCommand: Command = {
@@ -45,6 +45,9 @@ Options:
   --resume            training phases interrupted after a checkpoint continue from it
   --device D          device of nodes without a device setting: cpu, cuda, cuda:N or auto
                       (default: the ALIGNC_DEVICE environment variable, else cpu)
+  --tf32 on|off       whether CUDA's float32 matrix products may use TF32 tensor cores (default: on, unless
+                      NVIDIA_TF32_OVERRIDE=0 is in the environment); off gives float32 results to ~1e-7 of
+                      PyTorch's with TF32 off, and is stored apart from TF32 results
   --tensorboard DIR   write the TensorBoard event files under DIR/<node>/ instead of
                       <run dir>/tensorboard/<node>/
   --format text|json  what to print at the end: the evaluation tables (default) or a JSON summary
@@ -56,12 +59,14 @@ ${compileOptionsHelp}`,
     force: { type: "string", multiple: true },
     resume: { type: "boolean" },
     device: { type: "string" },
+    tf32: { type: "string" },
     tensorboard: { type: "string" },
   },
   async run(positionals, values) {
     const file = oneFile(positionals);
     const format = formatOption(values, ["text", "json"]);
     const device = deviceOption(values);
+    tf32Option(values);
     const result = await compile(file, compileArgs(values));
     if (report(result.diagnostics, result.sources, { ...values, format: "text" }) || !result.graph) return EXIT_USER;
     const entry = path.resolve(file);

@@ -11,7 +11,7 @@ import { cancelSweep, SlurmError, type SlurmOptions, submitSlurm, sweepStatus } 
 import { printable } from "../../util/printable.ts";
 import { writeFileAtomic } from "../../util/safe-write.ts";
 import type { Command } from "../common/command.ts";
-import { EXIT_OK, EXIT_USER, oneFile, UsageError } from "../common/io.ts";
+import { EXIT_OK, EXIT_USER, oneFile, tf32Option, UsageError } from "../common/io.ts";
 import { loadSweep } from "./expand.ts";
 
 /** bin/alignc.js, which every trial runs with. */
@@ -46,6 +46,7 @@ Options:
   --workers N         local: trials run at once (default 1; with --gpus, one per GPU)
   --gpus 0,1,...      run worker i's trials on GPU i (--device cuda:<id>)
   --device D          device for every trial when --gpus is not given (cpu, cuda, cuda:N, auto)
+  --tf32 on|off       as alignc run --tf32, for every trial
   --trials LIST       only these trials: ordinals or ids, ranges allowed (e.g. 0,3-5,t1a2b3c4d5)
   --sweep NAME        the sweep, when the file declares several
   --set NAME=VALUE    set a param in every trial (repeatable)
@@ -60,6 +61,7 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
     workers: { type: "string" },
     gpus: { type: "string" },
     device: { type: "string" },
+    tf32: { type: "string" },
     trials: { type: "string" },
     "sweep-dir": { type: "string" },
     store: { type: "string" },
@@ -76,6 +78,8 @@ Exit status: 0 when every trial succeeded, 1 when one failed (its log's last lin
   async run(positionals, values) {
     if (positionals[0] === "status" || positionals[0] === "cancel") return manage(positionals[0], positionals.slice(1));
     const file = oneFile(positionals);
+    // Off: the trials (local processes, Slurm tasks) inherit NVIDIA_TF32_OVERRIDE=0; the Slurm script also says so.
+    tf32Option(values);
     const set = Array.isArray(values.set) ? (values.set as string[]) : [];
     const loaded = await loadSweep(file, values);
     if (!loaded) return EXIT_USER;

@@ -40,6 +40,20 @@ export function deviceOption(values: Record<string, unknown>): string {
   return device;
 }
 
+/**
+ * `--tf32 on|off`: whether CUDA's float32 matrix products may use TF32 (on: CUDA's default, as PyTorch's on Ampere and
+ * later). Off sets NVIDIA_TF32_OVERRIDE=0 for this process and what it starts, before any CUDA session; without the
+ * option the environment decides. Called before anything loads ONNX Runtime's CUDA provider.
+ */
+export function tf32Option(values: Record<string, unknown>): void {
+  const given = values.tf32;
+  if (given === undefined) return;
+  if (given === "off") process.env.NVIDIA_TF32_OVERRIDE = "0";
+  else if (given !== "on") throw new UsageError(`--tf32 must be on or off, got '${String(given)}'`);
+  else if (process.env.NVIDIA_TF32_OVERRIDE === "0")
+    throw new UsageError("--tf32 on, but NVIDIA_TF32_OVERRIDE=0 is in the environment and turns TF32 off for the whole process: unset it, or use --tf32 off");
+}
+
 export function oneFile(positionals: string[]): string {
   if (positionals.length !== 1)
     throw new UsageError(positionals.length === 0 ? "name a .align file" : `expected one .align file, got ${positionals.length} arguments`);

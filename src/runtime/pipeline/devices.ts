@@ -1,6 +1,6 @@
 // The ONNX Runtime for a node's `device` setting: cpu, cuda, cuda:N or auto (CUDA when its provider loads).
 import type { ExecutionGraph } from "../../graph/graph.ts";
-import { providerStatus } from "../engine/providers.ts";
+import { providerStatus, tf32Enabled } from "../engine/providers.ts";
 import { Runtime } from "../engine/session.ts";
 import type { DeviceKindOf } from "./keys.ts";
 
@@ -12,14 +12,16 @@ export class Devices {
 
   /**
    * The device kind each node of the graph runs on (its setting, or the fallback), for store keys. `auto` is
-   * resolved by loading the CUDA provider, once, and only when some node needs it.
+   * resolved by loading the CUDA provider, once, and only when some node needs it. CUDA with TF32 off
+   * (`NVIDIA_TF32_OVERRIDE=0`, `--tf32 off`) is a kind of its own.
    */
   async kinds(graph: ExecutionGraph): Promise<DeviceKindOf> {
     const nameOf = (device: unknown) => (typeof device === "string" ? device : this.fallback);
     const auto = graph.nodes.some((n) => nameOf(n.params.device) === "auto") ? (await providerStatus("cuda")).available : false;
+    const gpu = tf32Enabled() ? "cuda" : "cuda-tf32-off";
     return (node) => {
       const name = nameOf(node.params.device);
-      return name === "auto" ? (auto ? "cuda" : "cpu") : name.startsWith("cuda") ? "cuda" : "cpu";
+      return name === "auto" ? (auto ? gpu : "cpu") : name.startsWith("cuda") ? gpu : "cpu";
     };
   }
 

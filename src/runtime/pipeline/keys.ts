@@ -12,11 +12,14 @@ export interface NodeKey {
   /** Digest of the external files, for nodes that read some. */
   external?: string;
   /** The device kind, when it is part of the key (a node that runs programs, on a GPU). */
-  device?: "cuda";
+  device?: GpuKind;
 }
 
-/** Which kind of device a node runs on ("cpu" or "cuda"; cuda:0 and cuda:1 give the same results). */
-export type DeviceKindOf = (node: GraphNode) => "cpu" | "cuda";
+/** A GPU node's kind of device: CUDA, or CUDA with TF32 off (`--tf32 off`: other float32 results). */
+export type GpuKind = "cuda" | "cuda-tf32-off";
+
+/** Which kind of device a node runs on (cuda:0 and cuda:1 give the same results). */
+export type DeviceKindOf = (node: GraphNode) => "cpu" | GpuKind;
 
 /** Every node on CPU: the keys of a plain `alignc run`. */
 export const onCpu: DeviceKindOf = () => "cpu";
@@ -33,7 +36,8 @@ export function storeKeys(
     const external = executor ? externalDigest(executor, node, entryDir) : undefined;
     const inputs = node.inputs.map((i) => ({ name: i.name, port: i.port, key: keys.get(i.node)?.key ?? i.node }));
     // CPU adds nothing, so keys made before devices were keyed stay valid for CPU runs.
-    const device = executor?.usesDevice && deviceOf(node) === "cuda" ? ({ device: "cuda" } as const) : {};
+    const kind = executor?.usesDevice ? deviceOf(node) : "cpu";
+    const device = kind !== "cpu" ? { device: kind } : {};
     const key = contentHash({ hash: node.hash, external: external ?? null, inputs, ...device });
     keys.set(node.id, { key, ...(external ? { external } : {}), ...device });
   }

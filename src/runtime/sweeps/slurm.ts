@@ -3,10 +3,12 @@
 // as the local executor, so `alignc report` and `alignc compare` read it the same way) and records its exit code
 // in status/<ordinal>.json. `sweepStatus` reads squeue for tasks still queued or running and the status files for
 // finished ones. Slurm is driven through its own commands (sbatch, squeue, scancel): no scheduler of our own.
+
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { mkdirInside, writeFileAtomic } from "../../util/safe-write.ts";
+import { tf32Enabled } from "../engine/providers.ts";
 import {
   evaluationsOf,
   newSweepSummary,
@@ -63,7 +65,9 @@ export function batchScript(o: SlurmSubmission): string {
   ];
   const ids = o.trials.map((t) => `ids[${t.ordinal}]=${t.id}`).join("; ");
   const set = (o.set ?? []).map((s) => ` --set ${quote(s)}`).join("");
-  const device = o.slurm.gpusPerTask ? " --device cuda" : "";
+  // TF32 off (`--tf32 off` or NVIDIA_TF32_OVERRIDE=0 here) is said on each task's command, not left to sbatch's
+  // environment export.
+  const device = `${o.slurm.gpusPerTask ? " --device cuda" : ""}${tf32Enabled() ? "" : " --tf32 off"}`;
   return `#!/bin/bash
 # Written by alignc sweep --executor slurm: one array task per trial (index = trial ordinal).
 ${directives.join("\n")}
