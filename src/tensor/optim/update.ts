@@ -15,24 +15,45 @@ export interface ParamUpdate {
 export function applyUpdate(config: OptimizerConfig, param: Tensor, gradient: Tensor, state: readonly Tensor[], step: Tensor, lr: Tensor): ParamUpdate {
   if (config.kind === "adamw") {
     const [m, v] = state as [Tensor, Tensor];
+    const s = stepScalars(step, lr, `adamw ${config.beta1} ${config.beta2} ${config.weightDecay}`, () => {
+      const c1 = op.sub(1, op.pow(config.beta1, step));
+      const c2 = op.sub(1, op.pow(config.beta2, step));
+      return [op.sqrt(c2), op.div(lr, c1), ...(config.weightDecay > 0 ? [op.sub(1, op.mul(lr, config.weightDecay))] : [])];
+    });
+    const [sqrtC2, lrOverC1, decay] = s as [Tensor, Tensor, Tensor | undefined];
     // Decoupled weight decay first: p ← p·(1 − lr·λ).
-    const decayed = config.weightDecay > 0 ? op.mul(param, op.sub(1, op.mul(lr, config.weightDecay))) : param;
+    const decayed = decay ? op.mul(param, decay) : param;
     const m2 = op.add(op.mul(m, config.beta1), op.mul(gradient, 1 - config.beta1));
     const v2 = op.add(op.mul(v, config.beta2), op.mul(op.mul(gradient, gradient), 1 - config.beta2));
-    const c1 = op.sub(1, op.pow(config.beta1, step));
-    const c2 = op.sub(1, op.pow(config.beta2, step));
     // p ← p − lr/c1 · m / (√(v/c2) + ε)
-    const denom = op.add(op.div(op.sqrt(v2), op.sqrt(c2)), config.eps);
-    const updated = op.sub(decayed, op.mul(op.div(lr, c1), op.div(m2, denom)));
+    const denom = op.add(op.div(op.sqrt(v2), sqrtC2), config.eps);
+    const updated = op.sub(decayed, op.mul(lrOverC1, op.div(m2, denom)));
     return { param: updated, state: [m2, v2] };
   }
   const g = config.weightDecay > 0 ? op.add(gradient, op.mul(param, config.weightDecay)) : gradient;
   if (config.momentum === 0) return { param: op.sub(param, op.mul(lr, g)), state: [] };
   const [buf] = state as [Tensor];
   // PyTorch starts the buffer at g on the first step (no dampening then).
-  const first = op.equal(step, 1);
+  const [first] = stepScalars(step, lr, "sgd", () => [op.equal(step, 1)]) as [Tensor];
   const blended = op.add(op.mul(buf, config.momentum), op.mul(g, 1 - config.dampening));
   const buf2 = op.where(first, g, blended);
   const direction = config.nesterov ? op.add(g, op.mul(buf2, config.momentum)) : buf2;
   return { param: op.sub(param, op.mul(lr, direction)), state: [buf2] };
+}
+
+/**
+ * The scalars of one step that every parameter (group) shares — AdamW's bias corrections and decay factor, SGD's
+ * first-step flag — made once per step, learning rate and optimizer settings rather than once per update: the same
+ * values, a few kernels fewer per update group.
+ */
+const scalarsByStep = new WeakMap<Tensor, Map<Tensor, Map<string, Tensor[]>>>();
+
+function stepScalars(step: Tensor, lr: Tensor, key: string, make: () => Tensor[]): Tensor[] {
+  let byLr = scalarsByStep.get(step);
+  if (!byLr) scalarsByStep.set(step, (byLr = new Map()));
+  let byKey = byLr.get(lr);
+  if (!byKey) byLr.set(lr, (byKey = new Map()));
+  let made = byKey.get(key);
+  if (!made) byKey.set(key, (made = make()));
+  return made;
 }
