@@ -49,11 +49,11 @@ export function applyUpdate(config: OptimizerConfig, param: Tensor, gradient: Te
 const scalarsByStep = new WeakMap<Tensor, Map<Tensor, Map<string, Tensor[]>>>();
 
 function stepScalars(step: Tensor, lr: Tensor, key: string, make: () => Tensor[]): Tensor[] {
-  let byLr = scalarsByStep.get(step);
-  if (!byLr) scalarsByStep.set(step, (byLr = new Map()));
-  let byKey = byLr.get(lr);
-  if (!byKey) byLr.set(lr, (byKey = new Map()));
-  let made = byKey.get(key);
-  if (!made) byKey.set(key, (made = make()));
+  const byLr = scalarsByStep.get(step) ?? new Map<Tensor, Map<string, Tensor[]>>();
+  scalarsByStep.set(step, byLr);
+  const byKey = byLr.get(lr) ?? new Map<string, Tensor[]>();
+  byLr.set(lr, byKey);
+  const made = byKey.get(key) ?? make();
+  byKey.set(key, made);
   return made;
 }
