@@ -34,9 +34,12 @@
 //          (bfloat16)  --prompts P (8)  --samples n (4)  --answer A (64)  --prompt L (32 text tokens)  --rounds R (2)
 //          --rank R (16)  --seed S (0)  --python PATH ($ALIGNC_PYTHON or python3)  --torch-modes eager|none (eager)
 //          --torch-checkpointing (PyTorch recomputes layers)  --recompute (alignc recomputes each decoder layer)
+//          --recompute-attention (alignc recomputes each layer's attention core)
 //          --out FILE  --keep DIR (keep the checkpoints)
+
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import type { Recompute } from "../src/models/hf/decoder.ts";
 import { pairIndices } from "../src/runtime/data/prefdata/pairing.ts";
 import { ROUND_TOKENS } from "../src/runtime/data/prefdata/sample.ts";
 import { type Provider, requireProvider } from "../src/runtime/engine/providers.ts";
@@ -68,7 +71,7 @@ interface Options {
   python: string;
   torch: boolean;
   torchCheckpointing: boolean;
-  recompute: boolean;
+  recompute: Recompute;
   out: string;
   keep: string | undefined;
 }
@@ -116,6 +119,7 @@ function parse(argv: string[]): Options {
     else if (flag === "--torch-modes") o.torch = take() !== "none";
     else if (flag === "--torch-checkpointing") o.torchCheckpointing = true;
     else if (flag === "--recompute") o.recompute = true;
+    else if (flag === "--recompute-attention") o.recompute = "attention";
     else if (flag === "--out") o.out = take();
     else if (flag === "--keep") o.keep = take();
     else throw new Error(`hf-online bench: unknown option ${flag}`);

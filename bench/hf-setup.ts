@@ -1,11 +1,13 @@
 // What the Hugging Face benches (hf.ts: one LoRA DPO step; hf-online.ts: online-DPO rounds) share: their PyTorch side
 // (bench/pytorch/hf_bench.py, whose last stdout line is JSON), the random-weight checkpoint it makes with a tokenizer
 // copied in, the loop over shapes with its results file, and the LoRA and DPO settings both sides train with.
+
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import type { HfLoraModule } from "../src/models/hf/config.ts";
+import type { Recompute } from "../src/models/hf/decoder.ts";
 import type { HfLora } from "../src/models/hf/lora.ts";
 import type { PreferenceObjective } from "../src/models/layers/preference.ts";
 import type { HfTrainingOptions } from "../src/runtime/models/hf/train.ts";
@@ -73,7 +75,7 @@ export const benchLora = (rank: number, vision: boolean): HfLora => ({ rank, alp
 export const BENCH_OBJECTIVE: PreferenceObjective = { loss: "sigmoid", beta: 0.1, labelSmoothing: 0, logps: "sum", sftWeight: 0 };
 
 /** The step's settings but its batch and step counts: AdamW lr 1e-5 at a constant rate, clipping at 1, mixed precision in a half dtype. */
-export function benchTraining(o: { dtype: BenchDtype; recompute: boolean }, lora: HfLora) {
+export function benchTraining(o: { dtype: BenchDtype; recompute: Recompute }, lora: HfLora) {
   return {
     accumulation: 1,
     optimizer: adamw({ lr: 1e-5 }),

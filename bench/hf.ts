@@ -25,17 +25,20 @@
 //          (bfloat16; half dtypes train with precision bf16/fp16)  --pairs B (8)  --prompt P (256)  --answer A (256)
 //          --rank R (16)  --k K[,K…] (1,4)  --runs N (5)  --python PATH ($ALIGNC_PYTHON or python3)
 //          --torch-modes eager,compile (both; none skips PyTorch)  --torch-checkpointing (PyTorch recomputes layers)
-//          --recompute (alignc recomputes each decoder layer in the backward)
+//          --recompute (alignc recomputes each decoder layer in the backward)  --recompute-attention (only each layer's
+//          attention core: scores and probabilities)
 //          --profile (after the timed runs, one more run at the largest K with ONNX Runtime's profiler: kernel time by
 //          operator type and executed nodes per step, bench/trace.ts)  --out FILE  --keep DIR (keep the checkpoints)
 //          --checks bfloat16,float16 (none on cpu): before the shapes, the fixture checkpoints of test/fixtures/hf/
 //          converted to each dtype, alignc on the provider against transformers on the same device and dtype: max
 //          |Δ| of the completion's per-token log-probs (tolerance 5e-2) and the share of 16 greedy tokens that are
 //          equal, position by position (≥ 97 %), EOS ignored on both sides.
+
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { encodeSafetensors, loadSafetensors } from "../src/formats/safetensors.ts";
+import type { Recompute } from "../src/models/hf/decoder.ts";
 import { buildHfLogProbProgram } from "../src/models/hf/decoder.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
 import { slotImageIndex } from "../src/models/hf/vision/llava.ts";
@@ -70,7 +73,7 @@ interface Options {
   python: string;
   torchModes: string[];
   torchCheckpointing: boolean;
-  recompute: boolean;
+  recompute: Recompute;
   profile: boolean;
   out: string;
   keep: string | undefined;
@@ -123,6 +126,7 @@ function parse(argv: string[]): Options {
     else if (flag === "--torch-modes") o.torchModes = take() === "none" ? [] : (v as string).split(",");
     else if (flag === "--torch-checkpointing") o.torchCheckpointing = true;
     else if (flag === "--recompute") o.recompute = true;
+    else if (flag === "--recompute-attention") o.recompute = "attention";
     else if (flag === "--profile") o.profile = true;
     else if (flag === "--out") o.out = take();
     else if (flag === "--keep") o.keep = take();

@@ -134,7 +134,7 @@ test("the backward recomputes the half copy of the attention probabilities and S
   const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;
   const { s, decoder, batch } = dpoCase(golden, { chosen: -70, rejected: -120 });
   const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0 };
-  for (const recompute of [false, true]) {
+  for (const recompute of [false, true, "attention"] as const) {
     const b = new Builder("half");
     const params: Record<string, Tensor> = {};
     for (const [name, t] of decoder) params[name] = b.input(name, "float16", t.shape);
@@ -172,6 +172,42 @@ test("the backward recomputes the half copy of the attention probabilities and S
           .map((n) => `${n.op} ${n.name}`)
           .join(", ")}`,
       );
+  }
+});
+
+test("recompute: attention gives the same loss and gradients bit for bit, and the backward reads none of the forward's attention scores or probabilities", async () => {
+  const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;
+  const { s, decoder, adapter, lora, specs, batch, feeds } = dpoCase(golden, { chosen: -70, rejected: -120 });
+  const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0.5 };
+  const options = { lora, adapters: specs };
+  const plain = await lossAndGrads(adapter, decoder, batch, hfDpoLoss(s, objective, options), feeds);
+  const again = await lossAndGrads(adapter, decoder, batch, hfDpoLoss(s, objective, { ...options, recompute: "attention" }), feeds);
+  assert.deepEqual(Object.keys(again).sort(), Object.keys(plain).sort());
+  for (const [name, t] of Object.entries(plain)) assert.deepEqual(again[name]!.data, t.data, name);
+  // Structure, in half precision: one segment per layer's attention core; its Softmax (and every [B, KV, G, T, S]
+  // tensor of the forward) is read only inside the segment — the backward reads the re-emitted copies.
+  for (const dtype of ["float32", "float16"] as const) {
+    const b = new Builder(`attention-${dtype}`);
+    const params: Record<string, Tensor> = {};
+    for (const [name, t] of decoder) params[name] = b.input(name, dtype, t.shape);
+    const fields = Object.fromEntries(Object.entries(batch).map(([f, spec]) => [f, b.input(f, spec.dtype, spec.shape)]));
+    const { loss } = hfDpoLoss(s, objective, { recompute: "attention" })(params, fields);
+    grad(op.cast(loss, "float32"), Object.values(params));
+    const segmentOf = new Map<Tensor, number>();
+    for (const n of b.root.nodes) if (n.meta.segment !== undefined) for (const o of n.outputs) segmentOf.set(o, n.meta.segment);
+    const softmaxes = b.root.nodes.filter((n) => n.op === "Softmax" && !n.outputs[0]!.name.endsWith("_re"));
+    assert.equal(softmaxes.length, s.layers);
+    const coreSegments = new Set(softmaxes.map((n) => n.meta.segment));
+    assert.equal(coreSegments.size, s.layers, `${dtype}: one segment per attention core`);
+    assert.ok(!coreSegments.has(undefined), `${dtype}: every forward Softmax is in a segment`);
+    for (const n of b.root.nodes)
+      for (const t of n.inputs) {
+        const seg = t ? segmentOf.get(t) : undefined;
+        if (seg === undefined || !coreSegments.has(seg) || n.meta.segment === seg) continue;
+        // Only the core's result (the attended values) leaves it.
+        const last = [...segmentOf].filter(([, id]) => id === seg).at(-1)?.[0];
+        assert.equal(t, last, `${dtype}: ${n.op} ${n.name} reads ${t!.name} from inside attention segment ${seg}`);
+      }
   }
 });
 

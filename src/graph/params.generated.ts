@@ -445,8 +445,8 @@ export interface TrainSftParams {
   device?: string;
   /** Write a checkpoint every N optimizer steps. */
   checkpoint_every?: number;
-  /** Recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. Hugging Face models only; off unless written. */
-  recompute?: boolean;
+  /** true: recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. attention: recompute only each layer's attention scores and probabilities (the [batch, heads, tokens, tokens] tensors), for one more q·kᵀ and softmax per layer. Hugging Face models only; off unless written. */
+  recompute?: boolean | "attention";
   /** Seed of data order, dropout and sampling. */
   seed: number;
   /** Group examples into at most N padded lengths, so short answers are not padded to the longest; each run of steps_per_run steps comes from one group. */
@@ -489,8 +489,8 @@ export interface TrainDpoParams {
   device?: string;
   /** Write a checkpoint every N optimizer steps. */
   checkpoint_every?: number;
-  /** Recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. Hugging Face models only; off unless written. */
-  recompute?: boolean;
+  /** true: recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. attention: recompute only each layer's attention scores and probabilities (the [batch, heads, tokens, tokens] tensors), for one more q·kᵀ and softmax per layer. Hugging Face models only; off unless written. */
+  recompute?: boolean | "attention";
   /** Seed of data order, dropout and sampling. */
   seed: number;
 }
@@ -549,8 +549,8 @@ export interface TrainOnlineParams {
   device?: string;
   /** Write a checkpoint every N optimizer steps. */
   checkpoint_every?: number;
-  /** Recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. Hugging Face models only; off unless written. */
-  recompute?: boolean;
+  /** true: recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. attention: recompute only each layer's attention scores and probabilities (the [batch, heads, tokens, tokens] tensors), for one more q·kᵀ and softmax per layer. Hugging Face models only; off unless written. */
+  recompute?: boolean | "attention";
   /** Seed of data order, dropout and sampling. */
   seed: number;
 }
@@ -611,8 +611,8 @@ export interface TrainMixedParams {
   device?: string;
   /** Write a checkpoint every N optimizer steps. */
   checkpoint_every?: number;
-  /** Recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. Hugging Face models only; off unless written. */
-  recompute?: boolean;
+  /** true: recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. attention: recompute only each layer's attention scores and probabilities (the [batch, heads, tokens, tokens] tensors), for one more q·kᵀ and softmax per layer. Hugging Face models only; off unless written. */
+  recompute?: boolean | "attention";
   /** Seed of data order, dropout and sampling. */
   seed: number;
 }
@@ -991,7 +991,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
         },
       },
       checkpoint_every: { type: { t: "int", min: 1 } },
-      recompute: { type: { t: "bool" } },
+      recompute: { type: { t: "union", of: [{ t: "bool" }, { t: "enum", values: ["attention"] }] } },
       seed: { type: { t: "int", min: 0 }, default: 0 },
       length_buckets: { type: { t: "int", min: 1, max: 16 }, default: 1 },
       loss_average: { type: { t: "enum", values: ["token", "example"] }, default: "token" },
@@ -1024,7 +1024,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
         },
       },
       checkpoint_every: { type: { t: "int", min: 1 } },
-      recompute: { type: { t: "bool" } },
+      recompute: { type: { t: "union", of: [{ t: "bool" }, { t: "enum", values: ["attention"] }] } },
       seed: { type: { t: "int", min: 0 }, default: 0 },
     },
     exclusive: [
@@ -1068,7 +1068,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
         },
       },
       checkpoint_every: { type: { t: "int", min: 1 } },
-      recompute: { type: { t: "bool" } },
+      recompute: { type: { t: "union", of: [{ t: "bool" }, { t: "enum", values: ["attention"] }] } },
       seed: { type: { t: "int", min: 0 }, default: 0 },
     },
     exclusive: [
@@ -1114,7 +1114,7 @@ export const NODE_PARAM_SPECS: { readonly [K in NodeKind]: KindParamsSpec } = {
         },
       },
       checkpoint_every: { type: { t: "int", min: 1 } },
-      recompute: { type: { t: "bool" } },
+      recompute: { type: { t: "union", of: [{ t: "bool" }, { t: "enum", values: ["attention"] }] } },
       seed: { type: { t: "int", min: 0 }, default: 0 },
     },
     exclusive: [

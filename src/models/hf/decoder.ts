@@ -140,9 +140,15 @@ export interface LoraSite {
 export interface DecoderParams {
   weight(name: string): Tensor;
   lora?(module: string): LoraSite | undefined;
-  /** Recompute each decoder layer in the backward instead of keeping its activations (tensor/ops/recompute.ts). */
-  recompute?: boolean;
+  /**
+   * true: recompute each decoder layer in the backward instead of keeping its activations; "attention": only each
+   * layer's attention core, scores to attended values (tensor/ops/recompute.ts).
+   */
+  recompute?: Recompute;
 }
+
+/** What the backward recomputes rather than keeps: nothing (false), whole layers (true), or the attention cores. */
+export type Recompute = boolean | "attention";
 
 /** Either a weight lookup (no adapters) or full decoder parameters. */
 export type DecoderWeightsFn = ((name: string) => Tensor) | DecoderParams;
@@ -241,14 +247,19 @@ export function attendAndProject(
   t: number,
 ): Tensor {
   const hd = s.headDim;
-  const scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 2, 4, 3])), hd ** -0.5); // HF: scaling = head_dim ** -0.5
-  const scores32 = scores.dtype === "float32" ? scores : op.cast(scores, "float32");
-  const probs32 = op.softmax(op.add(scores32, bias), -1);
-  // In half precision the backward needs the float32 probabilities (softmax's rule) and their half copy (the product's
-  // rule): the copy is recomputed from the float32 ones instead of kept — the same bits, a third less attention memory
-  // ([B, H, T, S] × 2 bytes a layer). Not inside a recomputed layer, which keeps nothing anyway.
-  const attend = (): Tensor => op.matmul(op.cast(probs32, q.dtype), v);
-  const attended = probs32.dtype === q.dtype ? op.matmul(probs32, v) : p.recompute ? attend() : recomputed(probs32, attend);
+  const core = (): Tensor => {
+    const scores = op.mul(op.matmul(q, op.transpose(k, [0, 1, 2, 4, 3])), hd ** -0.5); // HF: scaling = head_dim ** -0.5
+    const scores32 = scores.dtype === "float32" ? scores : op.cast(scores, "float32");
+    const probs32 = op.softmax(op.add(scores32, bias), -1);
+    if (probs32.dtype === q.dtype) return op.matmul(probs32, v);
+    // In half precision the backward needs the float32 probabilities (softmax's rule) and their half copy (the
+    // product's rule): the copy is recomputed from the float32 ones instead of kept — the same bits, a third less
+    // attention memory ([B, H, T, S] × 2 bytes a layer). Not inside a recomputed layer or core (segments do not nest).
+    const attend = (): Tensor => op.matmul(op.cast(probs32, q.dtype), v);
+    return p.recompute ? attend() : recomputed(probs32, attend);
+  };
+  // recompute: attention keeps none of the [B, H, T, S] tensors: the backward makes them again from q, k and the bias.
+  const attended = p.recompute === "attention" ? recomputed(q, core) : core();
   const merged = op.reshape(op.transpose(attended, [0, 3, 1, 2, 4]), [b * t, s.heads * hd]);
   return moduleLinear(p, `${prefix}.o_proj`, merged, s.outputBias === true);
 }
@@ -260,7 +271,7 @@ export function swigluMlp(x: Tensor, s: DecoderShape, p: DecoderParams, prefix: 
   // SiLU's sigmoid is recomputed in the backward from the gate (kept anyway) rather than kept: the same bits, one
   // [B·T, intermediate] tensor a layer less between forward and backward (PyTorch's SiLU keeps only its input too).
   const silu = () => op.mul(gate, op.sigmoid(gate));
-  return proj("down", op.mul(p.recompute ? silu() : recomputed(gate, silu), proj("up", x)));
+  return proj("down", op.mul(p.recompute === true ? silu() : recomputed(gate, silu), proj("up", x)));
 }
 
 // ── the forward ──
@@ -332,7 +343,7 @@ export function decoderHidden(s: DecoderShape, weights: DecoderWeightsFn, inputs
       return op.add(a, swigluMlp(rmsNorm(a, w(`${layer}.post_attention_layernorm.weight`), s.rmsEps), s, p, `${layer}.mlp`));
     };
     const input = h;
-    h = p.recompute ? recomputed(input, () => block(input)) : block(input);
+    h = p.recompute === true ? recomputed(input, () => block(input)) : block(input);
   }
   return h;
 }

@@ -12,14 +12,14 @@ import type { Tensor } from "../../tensor/ir/graph.ts";
 import * as op from "../../tensor/ops/index.ts";
 import type { LossFn, TensorSpec } from "../../tensor/program/train-program.ts";
 import { type DPO_METRICS, type PreferenceObjective, pairLoss } from "../layers/preference.ts";
-import { type DecoderInputs, type DecoderParams, type DecoderShape, labelLogProbs, scoredLogits } from "./decoder.ts";
+import { type DecoderInputs, type DecoderParams, type DecoderShape, labelLogProbs, type Recompute, scoredLogits } from "./decoder.ts";
 import { type AdapterSpec, type HfLora, loraSites } from "./lora.ts";
 
 /** What a loss trains: LoRA (with its adapters) or every weight, and whether each decoder layer is recomputed in the backward. */
 export interface HfLossOptions {
   lora?: HfLora;
   adapters?: readonly AdapterSpec[];
-  recompute?: boolean;
+  recompute?: Recompute;
   /** A vision-language model's images in the batch: the feature rows and each position's row (DecoderInputs.images). */
   images?: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => { features: Tensor; index: Tensor };
 }
@@ -27,7 +27,7 @@ export interface HfLossOptions {
 /** The decoder's parameters in a loss: weights by name from `params`, LoRA sites from the adapters when given. */
 export function lossParams(params: Record<string, Tensor>, o: HfLossOptions = {}): DecoderParams {
   const { lora, adapters = [] } = o;
-  const recompute = o.recompute === true;
+  const recompute = o.recompute ?? false;
   const weight = (name: string) => {
     const t = params[name];
     if (!t) throw new Error(`hf training program: no parameter "${name}"`);

@@ -230,16 +230,20 @@ export function checkMaxTokens(call: CheckedCall, ctx: ValidateContext): void {
   if (bdhs?.k === "record") check("bdhs.max_tokens", bdhs.fields.max_tokens, call.valueSpans["bdhs.max_tokens"] ?? call.settingSpans.bdhs);
 }
 
-/** `recompute: true` needs a Hugging Face model: TinyVLM's training programs keep every activation (ALN3021, as run refuses it). */
+/**
+ * `recompute: true` or `recompute: attention` needs a Hugging Face model: TinyVLM's training programs keep every
+ * activation (ALN3021, as run refuses it).
+ */
 export function checkRecompute(call: CheckedCall, ctx: ValidateContext): void {
   const v = call.settings.recompute;
-  if (v?.k !== "bool" || !v.v || hfModelOf(call)) return;
+  const value = v?.k === "bool" && v.v ? "true" : v?.k === "symbol" ? v.name : undefined;
+  if (value === undefined || hfModelOf(call)) return;
   ctx.report(
     diagnostic(
       "notRunnableSetting",
       {
         setting: "recompute",
-        value: "true",
+        value,
         ctor: call.ctor.name,
         reason: "TinyVLM's training programs keep every activation (recomputation is for Hugging Face models)",
         only: "false",

@@ -52,8 +52,8 @@ const trainingFields: Fields = {
   checkpoint_every: { type: { t: "int", min: 1 }, doc: "Write a checkpoint every N optimizer steps." },
   // No default value: a phase that does not write it keeps the params (and store key) it had before the setting existed.
   recompute: {
-    type: { t: "bool" },
-    doc: "Recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. Hugging Face models only; off unless written.",
+    type: { t: "union", of: [{ t: "bool" }, { t: "enum", values: ["attention"] }] },
+    doc: "true: recompute each decoder layer's activations in the backward instead of keeping them (gradient checkpointing): less GPU memory for about one more forward per step. attention: recompute only each layer's attention scores and probabilities (the [batch, heads, tokens, tokens] tensors), for one more q·kᵀ and softmax per layer. Hugging Face models only; off unless written.",
   },
   seed: { type: { t: "int", min: 0 }, default: int(0), doc: "Seed of data order, dropout and sampling." },
 };

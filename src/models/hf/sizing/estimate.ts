@@ -15,6 +15,7 @@
 //   of host memory, over K steps per run; a host-bound floor per decoder layer per micro-batch (ONNX Runtime launches
 //   every node from the host); the matmul FLOPs over the GPU's dense peak times the share of it reached.
 import { hfLoraModules } from "../config.ts";
+import type { Recompute } from "../decoder.ts";
 import type { HfModelConfig } from "../model-config.ts";
 import { imageTokenCount, maxTilesPerImage } from "../vision/anyres.ts";
 import { featuresPerTile, towerPositions } from "../vision/tower.ts";
@@ -68,7 +69,8 @@ export interface StepShape {
   images: number;
   lora?: { rank: number; targets: readonly string[]; projector: boolean };
   precision: "fp32" | "fp16" | "bf16";
-  recompute: boolean;
+  /** true: whole layers; "attention": each layer's attention core (models/hf/decoder.ts). */
+  recompute: Recompute;
   /** K: optimizer steps per ONNX Runtime run. */
   stepsPerRun: number;
   /** Bytes per stored weight (2 for bfloat16/float16 checkpoints). */
@@ -127,9 +129,10 @@ export function estimateStep(c: HfModelConfig, s: StepShape, gpu: GpuName, fit: 
   const frozen = parameters - (s.lora ? 0 : counts.language + counts.projector);
   const weights = frozen * s.weightBytes;
   const state = trainable * 28;
-  const perTokenLayer = cb * (7 * D + 2 * kv + 3 * t.intermediateSize) + 8 * t.numAttentionHeads * T;
-  const layer = tokens * perTokenLayer;
-  const activations = s.recompute ? tokens * cb * D * L + layer : layer * L;
+  const attention = tokens * 8 * t.numAttentionHeads * T;
+  const layer = tokens * cb * (7 * D + 2 * kv + 3 * t.intermediateSize) + attention;
+  // recompute: attention keeps a layer's [T, S] scores and probabilities only while its backward runs.
+  const activations = s.recompute === true ? tokens * cb * D * L + layer : s.recompute === "attention" ? (layer - attention) * L + attention : layer * L;
   const working = 2 * layer;
   const logits = scored * t.vocabSize * 4 * 3;
   const tiles = c.llava ? maxTilesPerImage(c.llava) : 0;
@@ -157,13 +160,16 @@ export function estimateStep(c: HfModelConfig, s: StepShape, gpu: GpuName, fit: 
   const forward = layersForward + 2 * head * scored;
   const trainedGradients = s.lora ? 6 * (trainable - (s.lora.projector ? counts.projector : 0)) * tokens : 2 * linear * tokens + 2 * head * scored;
   const backward = forward + 4 * T * q * L * tokens + trainedGradients;
-  const micro = forward + backward + (s.recompute ? layersForward : 0) + towerFlops;
+  const recomputed = s.recompute === true ? layersForward : s.recompute === "attention" ? 2 * T * q * L * tokens : 0;
+  const micro = forward + backward + recomputed + towerFlops;
   const flops = micro * s.accumulation;
 
   const g = GPUS[gpu];
   const copies = (2 * trainable * 12) / fit.copyBytesPerSecond / s.stepsPerRun;
   const towerLayers = c.llava ? c.llava.vision.layers / 3 : 0; // forward only: about a third of a trained layer's nodes
-  const host = s.accumulation * fit.hostPerLayer * (L * (1 + (s.recompute ? fit.recomputeHost : 0)) + towerLayers);
+  // The attention core is about a quarter of a layer's nodes (not measured: the estimate's guess).
+  const rho = s.recompute === true ? fit.recomputeHost : s.recompute === "attention" ? fit.recomputeHost / 4 : 0;
+  const host = s.accumulation * fit.hostPerLayer * (L * (1 + rho) + towerLayers);
   const compute = flops / ((s.precision === "fp32" ? g.tflops32 : g.tflops16) * 1e12 * fit.utilisation);
   return {
     tokens: T,

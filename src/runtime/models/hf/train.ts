@@ -6,7 +6,7 @@
 // written as a Hugging Face directory (checkpoint-io.ts), with the PEFT adapter beside it for LoRA.
 
 import { HF_LORA_MODULES, type HfLoraModule } from "../../../models/hf/config.ts";
-import { decoderWeightSpecs, type WeightSpec } from "../../../models/hf/decoder.ts";
+import { decoderWeightSpecs, type Recompute, type WeightSpec } from "../../../models/hf/decoder.ts";
 import { type AdapterSpec, adapterSpecs, type HfAdapterValues, type HfLora } from "../../../models/hf/lora.ts";
 import { type HfLossOptions, hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../../../models/hf/train.ts";
 import { llavaBatchImages, llavaLossImages } from "../../../models/hf/vision/llava.ts";
@@ -31,7 +31,7 @@ import { HfCheckpointError, type HfModel } from "./model.ts";
 export interface HfTrainingOptions extends Omit<TrainingOptions, "lora"> {
   lora?: HfLora;
   /** Recompute each decoder layer in the backward (memory for compute: about one more forward per step). */
-  recompute?: boolean;
+  recompute?: Recompute;
 }
 
 const PAD_STEP = 8;
@@ -140,7 +140,7 @@ export class HfTrainerPool extends TrainerHandoff {
     const vision = this.model.vision;
     return {
       ...(this.lora ? { lora: this.lora, adapters: this.adapters } : {}),
-      recompute: o.recompute === true,
+      recompute: o.recompute ?? false,
       ...(vision ? { images: llavaLossImages(vision.config) } : {}),
     };
   }

@@ -78,7 +78,7 @@ export function onlinePolicy(
   if (model.family === "hf")
     return new HfPolicy(runtime, model.model, (reference?.model as typeof model.model | undefined) ?? null, {
       ...(training.lora ? { lora: hfLoraOf(training.lora) } : {}),
-      recompute: training.recompute === true,
+      recompute: training.recompute,
       seed,
       scratch: ctx.scratch,
     });

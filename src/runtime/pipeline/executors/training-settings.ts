@@ -3,6 +3,7 @@
 // and the numbers of the training loop.
 import type { LoraBlock, Optimizer, Params, Schedule } from "../../../graph/params.ts";
 import { HF_LORA_MODULES } from "../../../models/hf/config.ts";
+import type { Recompute } from "../../../models/hf/decoder.ts";
 import { adamw, type OptimizerConfig, type ScheduleConfig, sgd } from "../../../tensor/optim/types.ts";
 import type { MixedPrecision } from "../../../tensor/program/train-program.ts";
 import type { Runtime } from "../../engine/session.ts";
@@ -57,7 +58,8 @@ export interface TrainingSettings {
   /** Absent: every weight is trained. */
   lora: LoraSettings | undefined;
   /** Recompute each decoder layer in the backward (Hugging Face models; check refuses it on TinyVLM). */
-  recompute: boolean;
+  /** true: whole decoder layers; "attention": their attention cores (Hugging Face models only). */
+  recompute: Recompute;
 }
 
 /** A phase's training settings; a `lora` setting that cannot be used fails here, before anything is loaded. */
@@ -76,14 +78,14 @@ export function trainingSettings(p: TrainingParams): TrainingSettings {
     optimizer: optimizerOf(p.optimizer),
     schedule: scheduleSettingsOf(p.schedule),
     lora: loraOf(p.lora),
-    recompute: p.recompute === true,
+    recompute: p.recompute === "attention" ? "attention" : p.recompute === true,
   };
 }
 
 /** TinyVLM's training programs keep every activation: `recompute` is refused for them (check refuses it first). */
 export function tinyVlmOnly(t: Pick<TrainingSettings, "recompute">): void {
   if (t.recompute)
-    throw new NodeError("recompute: true is for Hugging Face models; TinyVLM's training programs keep every activation (write recompute: false)");
+    throw new NodeError(`recompute: ${t.recompute} is for Hugging Face models; TinyVLM's training programs keep every activation (write recompute: false)`);
 }
 
 export function optimizerOf(o: Optimizer): OptimizerConfig {

@@ -110,7 +110,7 @@ function estimateLines(c: HfModelConfig, node: GraphNode, model: GraphNode, o: E
       images: c.llava ? batch : 0,
       lora: loraShape(lora),
       precision: (p.precision as "fp32" | "fp16" | "bf16" | undefined) ?? "fp32",
-      recompute: p.recompute === true,
+      recompute: p.recompute === "attention" ? "attention" : p.recompute === true,
       stepsPerRun: Number(p.steps_per_run ?? STEPS_PER_RUN),
       weightBytes: dtype === "float32" ? 4 : 2,
     },
