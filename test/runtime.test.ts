@@ -246,6 +246,7 @@ describe("providers", () => {
     assert.ok(env.onnxruntime.backends.some((b) => b.name === "cpu"));
     assert.ok(env.cpus >= 1);
     assert.deepEqual(env.providers, [{ provider: "cpu", available: true }]);
+    assert.equal(env.tf32, process.env.NVIDIA_TF32_OVERRIDE !== "0");
   });
 });
 
@@ -270,7 +271,7 @@ describe("alignc doctor", () => {
     const r = await runCli(["doctor", "--json"], 110_000);
     assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
     const doc = JSON.parse(r.stdout) as { environment: Record<string, unknown>; gradientChecks: { status: string; rows: unknown[] } };
-    for (const key of ["node", "platform", "arch", "cpus", "onnxruntime", "providers", "gpus", "cudaLibraries", "engines"])
+    for (const key of ["node", "platform", "arch", "cpus", "onnxruntime", "providers", "gpus", "cudaLibraries", "engines", "tf32"])
       assert.ok(key in doc.environment, key);
     const engines = doc.environment.engines as { default: string; capi: { available: boolean; detail: string } };
     assert.ok(engines.capi.available, engines.capi.detail);

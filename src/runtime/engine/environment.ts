@@ -6,7 +6,16 @@ import { execa } from "execa";
 import * as ort from "onnxruntime-node";
 import type { EngineName } from "./engine.ts";
 import { ORT_API_VERSION, ortApi } from "./ort-capi.ts";
-import { type CudaLibraryCheck, cudaLibraryCheck, onnxruntimePackageDir, PROVIDERS, type Provider, type ProviderStatus, providerStatus } from "./providers.ts";
+import {
+  type CudaLibraryCheck,
+  cudaLibraryCheck,
+  onnxruntimePackageDir,
+  PROVIDERS,
+  type Provider,
+  type ProviderStatus,
+  providerStatus,
+  tf32Enabled,
+} from "./providers.ts";
 import { defaultEngine } from "./session.ts";
 
 export interface GpuInfo {
@@ -33,6 +42,8 @@ export interface EnvironmentFacts {
   cudaLibraries: CudaLibraryCheck;
   /** The engine a Runtime uses by default here, and whether the C-API engine loads (ONNX Runtime's C API through koffi). */
   engines: { default: EngineName; capi: { available: boolean; detail: string } };
+  /** Whether CUDA's float32 matrix products may use TF32 in this process (NVIDIA_TF32_OVERRIDE, `alignc run --tf32`). */
+  tf32: boolean;
   /** Whether each checked provider works here, with what is missing if not. */
   providers: ProviderStatus[];
   /** GPUs nvidia-smi lists; empty when there is none or nvidia-smi is absent (see `gpuNote`). */
@@ -95,6 +106,7 @@ export async function collectEnvironment(options: { providers?: readonly Provide
     onnxruntime: { version: onnxruntimeVersion(), bindingDir: libs.bindingDir, backends: backends() },
     cudaLibraries: libs,
     engines: { default: defaultEngineOrBinding(), capi: capiStatus() },
+    tf32: tf32Enabled(),
     providers: statuses,
     gpus: gpu.gpus,
     gpuNote: gpu.note,
@@ -135,6 +147,10 @@ export function environmentRows(env: EnvironmentFacts): [string, string][] {
   ];
   rows.push(["engine", `${env.engines.default} (ALIGNC_ENGINE; binding or capi)`]);
   rows.push(["engine capi", env.engines.capi.available ? `available: ${env.engines.capi.detail}` : `unavailable: ${env.engines.capi.detail}`]);
+  rows.push([
+    "tf32",
+    env.tf32 ? "on for CUDA float32 products (alignc run --tf32 off, or NVIDIA_TF32_OVERRIDE=0, turns it off)" : "off (NVIDIA_TF32_OVERRIDE=0)",
+  ]);
   for (const p of env.providers) rows.push([`provider ${p.provider}`, p.available ? "available" : `unavailable: ${p.reason}`]);
   rows.push(["gpu", env.gpus.length > 0 ? env.gpus.map((g) => `${g.name} (${g.memory}, driver ${g.driver})`).join("; ") : env.gpuNote]);
   return rows;
