@@ -36,7 +36,6 @@
 //          --torch-checkpointing (PyTorch recomputes layers)  --recompute (alignc recomputes each decoder layer)
 //          --recompute-attention (alignc recomputes each layer's attention core)
 //          --out FILE  --keep DIR (keep the checkpoints)
-
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Recompute } from "../src/models/hf/decoder.ts";

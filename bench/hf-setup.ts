@@ -1,7 +1,6 @@
 // What the Hugging Face benches (hf.ts: one LoRA DPO step; hf-online.ts: online-DPO rounds) share: their PyTorch side
 // (bench/pytorch/hf_bench.py, whose last stdout line is JSON), the random-weight checkpoint it makes with a tokenizer
 // copied in, the loop over shapes with its results file, and the LoRA and DPO settings both sides train with.
-
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";

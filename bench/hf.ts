@@ -33,13 +33,11 @@
 //          converted to each dtype, alignc on the provider against transformers on the same device and dtype: max
 //          |Δ| of the completion's per-token log-probs (tolerance 5e-2) and the share of 16 greedy tokens that are
 //          equal, position by position (≥ 97 %), EOS ignored on both sides.
-
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { encodeSafetensors, loadSafetensors } from "../src/formats/safetensors.ts";
-import type { Recompute } from "../src/models/hf/decoder.ts";
-import { buildHfLogProbProgram } from "../src/models/hf/decoder.ts";
+import { buildHfLogProbProgram, type Recompute } from "../src/models/hf/decoder.ts";
 import { hfDpoBatch, hfDpoLoss } from "../src/models/hf/train.ts";
 import { slotImageIndex } from "../src/models/hf/vision/llava.ts";
 import { type Provider, requireProvider } from "../src/runtime/engine/providers.ts";

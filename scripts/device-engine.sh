@@ -9,7 +9,8 @@
 #     the same machine; K 4 with recompute: attention; then K 1 profiled with CUDA_LAUNCH_BLOCKING=1 (each node's profiled time is its GPU time);
 #  4. the llava-1.5-7b step with recomputation on the C-API engine (PyTorch eager with checkpointing beside it);
 #  5. the online rounds on the C-API engine: 0.5B (8 prompts × 4 samples) and 7B (4 × 2), PyTorch eager beside them.
-# Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi and $OUT/binding.
+# Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi, $OUT/binding,
+# $OUT/capi-attention and $OUT/capi-blocking.
 # STEPS picks which (default "1 2"). Logs go to $OUT (default: runs/device-engine), packed into $OUT/results.tgz on exit.
 set -uo pipefail
 if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi

@@ -46,7 +46,7 @@ Options:
   --device D          device of nodes without a device setting: cpu, cuda, cuda:N or auto
                       (default: the ALIGNC_DEVICE environment variable, else cpu)
   --tf32 on|off       whether CUDA's float32 matrix products may use TF32 tensor cores (default: on, unless
-                      NVIDIA_TF32_OVERRIDE=0 is in the environment); off gives float32 results to ~1e-7 of
+                      NVIDIA_TF32_OVERRIDE=0 is in the environment); off gives float32 results within about 2e-7 of
                       PyTorch's with TF32 off, and is stored apart from TF32 results
   --tensorboard DIR   write the TensorBoard event files under DIR/<node>/ instead of
                       <run dir>/tensorboard/<node>/

@@ -15,7 +15,7 @@ import { type DPO_METRICS, type PreferenceObjective, pairLoss } from "../layers/
 import { type DecoderInputs, type DecoderParams, type DecoderShape, labelLogProbs, type Recompute, scoredLogits } from "./decoder.ts";
 import { type AdapterSpec, type HfLora, loraSites } from "./lora.ts";
 
-/** What a loss trains: LoRA (with its adapters) or every weight, and whether each decoder layer is recomputed in the backward. */
+/** What a loss trains: LoRA (with its adapters) or every weight, and what the backward recomputes (DecoderParams.recompute). */
 export interface HfLossOptions {
   lora?: HfLora;
   adapters?: readonly AdapterSpec[];

@@ -16,6 +16,8 @@ import { Builder } from "../../tensor/ops/builder.ts";
 
 export type Provider = "cpu" | "cuda";
 
+export const PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
+
 /**
  * Whether CUDA's float32 matrix products may use TF32 tensor cores in this process: yes unless
  * `NVIDIA_TF32_OVERRIDE=0` is in the environment (CUDA's libraries read it when they start; `alignc run --tf32 off`
@@ -24,7 +26,6 @@ export type Provider = "cpu" | "cuda";
 export function tf32Enabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.NVIDIA_TF32_OVERRIDE !== "0";
 }
-export const PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
 
 export function isProvider(name: string): name is Provider {
   return (PROVIDERS as readonly string[]).includes(name);

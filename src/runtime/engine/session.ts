@@ -128,6 +128,8 @@ export class Runtime {
   private readonly released = new WeakSet<LoadedSession>();
   /** Resident outputs handed out by runKeeping, freed by release() if their holder has not freed them. */
   private readonly kept = new Set<WeakRef<ResidentTensor>>();
+  /** `kept`'s size at which references to collected tensors are dropped (a training node runs thousands of times). */
+  private prunedAt = 1024;
 
   constructor(options: RuntimeOptions = {}) {
     const engine = options.engine ?? defaultEngine();
@@ -220,6 +222,10 @@ export class Runtime {
     if (unknown.length > 0) throw new SessionFeedError(`unknown output ${list(unknown)}; the model's outputs are ${list(loaded.outputNames)}`);
     const result = await loaded.session.run(feeds, outputs, new Set(keep));
     for (const v of Object.values(result)) if (isResident(v)) this.kept.add(new WeakRef(v));
+    if (this.kept.size >= this.prunedAt) {
+      for (const ref of this.kept) if (ref.deref() === undefined) this.kept.delete(ref);
+      this.prunedAt = Math.max(1024, 2 * this.kept.size);
+    }
     return result;
   }
 

@@ -3,7 +3,6 @@
 // as the local executor, so `alignc report` and `alignc compare` read it the same way) and records its exit code
 // in status/<ordinal>.json. `sweepStatus` reads squeue for tasks still queued or running and the status files for
 // finished ones. Slurm is driven through its own commands (sbatch, squeue, scancel): no scheduler of our own.
-
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";

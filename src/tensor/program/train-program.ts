@@ -21,7 +21,7 @@ import { zerosLike } from "../ops/shape-ops.ts";
 import { clipScale, globalNorm } from "../optim/clip.ts";
 import { scheduleFactorTensor } from "../optim/schedule.ts";
 import { type OptimizerConfig, type ScheduleConfig, stateNames } from "../optim/types.ts";
-import { applyUpdate } from "../optim/update.ts";
+import { applyUpdate, type StepScalars, stepScalars } from "../optim/update.ts";
 
 export interface TensorSpec {
   dtype: DType;
@@ -260,29 +260,35 @@ function forwardBackward(ctx: StepContext, groups: readonly UpdateGroup[], index
   const { spec } = ctx;
   const mp = spec.mixedPrecision;
   const named: Record<string, Tensor> = { ...ctx.frozen };
-  const nameOf = (i: number) => spec.trainable[i]!.name;
-  const wrt = mp ? groups.map((g) => op.cast(g.values, mp.compute)) : groups.flatMap((g) => g.params);
-  if (mp)
-    groups.forEach((g, k) => {
-      const parts = g.members.length === 1 ? [wrt[k]!] : op.split(wrt[k]!, 0, g.sizes);
-      g.members.forEach((i, j) => {
-        named[nameOf(i)] = parts[j]!;
-      });
+  const halves = mp ? groups.map((g) => op.cast(g.values, mp.compute)) : undefined;
+  groups.forEach((g, k) => {
+    const parts = !halves ? g.params : g.members.length === 1 ? [halves[k]!] : op.split(halves[k]!, 0, g.sizes);
+    g.members.forEach((i, j) => {
+      named[spec.trainable[i]!.name] = parts[j]!;
     });
-  else
-    for (const g of groups)
-      g.members.forEach((i, j) => {
-        named[nameOf(i)] = g.params[j]!;
-      });
+  });
   const { loss, metrics = {} } = spec.loss(named, microBatch(ctx.inputs.batches, index));
   if (loss.rank !== 0) throw new ShapeError(`train program: the loss must be a scalar, got rank ${loss.rank}`);
   for (const [m, t] of Object.entries(metrics)) if (t.rank !== 0) throw new ShapeError(`train program: metric "${m}" must be a scalar`);
   ctx.metricNames = Object.keys(metrics);
   const differentiated = lossScale ? op.mul(op.cast(loss, "float32"), lossScale) : loss;
-  const raw = grad(differentiated, wrt);
-  let next = 0;
-  const grads = mp ? raw.map((g, k) => op.cast(g, groups[k]!.values.dtype)) : groups.map((g) => join(g.members.map(() => raw[next++]!)));
-  return { loss, metrics: Object.values(metrics), grads };
+  return { loss, metrics: Object.values(metrics), grads: groupGradients(differentiated, groups, halves) };
+}
+
+/** Each group's joined gradient: of its half copy, cast back (mixed precision); else its parameters' gradients joined. */
+function groupGradients(loss: Tensor, groups: readonly UpdateGroup[], halves: Tensor[] | undefined): Tensor[] {
+  if (halves) return grad(loss, halves).map((g, k) => op.cast(g, groups[k]!.values.dtype));
+  const each = grad(
+    loss,
+    groups.flatMap((g) => g.params),
+  );
+  const grads: Tensor[] = [];
+  let at = 0;
+  for (const g of groups) {
+    grads.push(join(each.slice(at, at + g.members.length)));
+    at += g.members.length;
+  }
+  return grads;
 }
 
 /** The micro-batch at `index` ([1], int64) of each staged field. */
@@ -326,29 +332,23 @@ function updateParameters(
     casts.set(`${key}/${dtype}`, c);
     return c;
   };
+  // A step's shared scalars, once per dtype and learning rate.
+  const scalars = new Map<string, StepScalars>();
+  const scalarsOf = (dtype: DType, lrScale: number | undefined): StepScalars => {
+    const key = `${dtype}/${lrScale ?? 1}`;
+    const made = scalars.get(key) ?? stepScalars(spec.optimizer, castOnce(step, dtype, "step"), castOnce(lrOf(lrScale), dtype, `lr${lrScale ?? 1}`));
+    scalars.set(key, made);
+    return made;
+  };
   const nextParams: Tensor[] = new Array(current.length);
   const nextStates: Tensor[] = new Array(current.length * kinds);
-  for (const [k, { members, values: p }] of groups.entries()) {
+  for (const [k, { members, sizes, values: p }] of groups.entries()) {
     const g = grads[k]!;
     const first = current[members[0]!]!;
-    const part = (t: Tensor) =>
-      members.length === 1
-        ? [t]
-        : op.split(
-            t,
-            0,
-            members.map((i) => current[i]!.shape[0] as number),
-          );
+    const part = (t: Tensor) => (members.length === 1 ? [t] : op.split(t, 0, sizes));
     const own = Array.from({ length: kinds }, (_, k) => join(members.map((i) => state[i * kinds + k]!)));
     const lrScale = spec.trainable[members[0]!]!.lrScale;
-    const u = applyUpdate(
-      spec.optimizer,
-      p,
-      clip ? op.mul(g, castOnce(clip, first.dtype, "clip")) : g,
-      own,
-      castOnce(step, first.dtype, "step"),
-      castOnce(lrOf(lrScale), first.dtype, `lr${lrScale ?? 1}`),
-    );
+    const u = applyUpdate(spec.optimizer, p, clip ? op.mul(g, castOnce(clip, first.dtype, "clip")) : g, own, scalarsOf(first.dtype, lrScale));
     part(keepIfSkipped(u.param, p)).forEach((t, j) => {
       nextParams[members[j]!] = t;
     });

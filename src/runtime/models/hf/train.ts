@@ -30,7 +30,7 @@ import { HfCheckpointError, type HfModel } from "./model.ts";
 /** The loop settings of SFT and DPO (TrainingOptions without TinyVLM's LoRA block) and LoRA as PEFT has it. */
 export interface HfTrainingOptions extends Omit<TrainingOptions, "lora"> {
   lora?: HfLora;
-  /** Recompute each decoder layer in the backward (memory for compute: about one more forward per step). */
+  /** Recompute in the backward (memory for compute): whole decoder layers (true), or their attention cores. */
   recompute?: Recompute;
 }
 

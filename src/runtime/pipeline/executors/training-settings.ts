@@ -57,8 +57,7 @@ export interface TrainingSettings {
   schedule: ScheduleSettings;
   /** Absent: every weight is trained. */
   lora: LoraSettings | undefined;
-  /** Recompute each decoder layer in the backward (Hugging Face models; check refuses it on TinyVLM). */
-  /** true: whole decoder layers; "attention": their attention cores (Hugging Face models only). */
+  /** Recompute in the backward — true: whole decoder layers; "attention": their attention cores (Hugging Face models; check refuses it on TinyVLM). */
   recompute: Recompute;
 }
 
