@@ -148,6 +148,11 @@ interface AligncFigures {
   memory_kind: string;
   /** Nodes of the training program as built (Loop body included), before ONNX Runtime's own fusions. */
   program_nodes: number;
+  /**
+   * ONNX Runtime's arena counters after the timed runs (C-API engine): the most its tensors held at once (against
+   * PyTorch's max_memory_allocated) and what it took from the device (against max_memory_reserved).
+   */
+  arena: { max_in_use_bytes: number; reserved_bytes: number; allocations: number; extensions: number } | null;
   /** With a profile prefix: one run under ONNX Runtime's profiler (the session's first run is not in it). */
   profile?: { run_ms: number; kernel_ms_per_run: number; executed_nodes_per_step: number; by_op: OpTime[] };
 }
@@ -202,7 +207,8 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
         await trainer.run(staged);
         times.push((performance.now() - t) / 1000);
       }
-      return { build, firstRun, times, firstLoss: first.values.loss?.[0] ?? Number.NaN, nodes: graphNodes(trainer.program.builder.root) };
+      const arena = await runtime.arenaStats();
+      return { build, firstRun, times, firstLoss: first.values.loss?.[0] ?? Number.NaN, nodes: graphNodes(trainer.program.builder.root), arena };
     });
     const step = median(value.times) / k;
     const tokens = 2 * o.pairs * length;
@@ -225,6 +231,14 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
       peak_gpu_bytes: memory.bytes,
       memory_kind: memory.kind,
       program_nodes: value.nodes,
+      arena: value.arena
+        ? {
+            max_in_use_bytes: value.arena.maxInUse,
+            reserved_bytes: value.arena.reserved,
+            allocations: value.arena.allocations,
+            extensions: value.arena.extensions,
+          }
+        : null,
       ...(profile ? { profile } : {}),
     };
   } finally {
@@ -416,6 +430,8 @@ function printSummary(results: Record<string, unknown>[]): void {
       "× compile",
       "alignc GiB",
       "eager GiB",
+      "arena in use / reserved GiB",
+      "eager alloc / reserved GiB",
       "build+1st s",
       "loss alignc/torch",
       "nodes",
@@ -423,12 +439,16 @@ function printSummary(results: Record<string, unknown>[]): void {
   ];
   for (const r of results) {
     const torch =
-      (r.torch as { modes?: Record<string, { ok?: boolean; tokens_per_second?: number; peak_bytes?: number; first_loss?: number }> } | undefined)?.modes ?? {};
+      (
+        r.torch as
+          | { modes?: Record<string, { ok?: boolean; tokens_per_second?: number; peak_bytes?: number; reserved_bytes?: number; first_loss?: number }> }
+          | undefined
+      )?.modes ?? {};
     const eager = torch.eager?.ok ? torch.eager : undefined;
     const compiled = torch.compile?.ok ? torch.compile : undefined;
     for (const a of (r.alignc as (AligncFigures | { k: number; error: string })[] | undefined) ?? []) {
       if ("error" in a) {
-        table.push([String(r.shape), String(a.k), "failed", "", "", "", "", "", "", "", "", ""]);
+        table.push([String(r.shape), String(a.k), "failed", "", "", "", "", "", "", "", "", "", "", ""]);
         continue;
       }
       const gib = (b: number | null | undefined) => (b ? (b / 2 ** 30).toFixed(1) : "—");
@@ -442,6 +462,8 @@ function printSummary(results: Record<string, unknown>[]): void {
         compiled ? (a.tokens_per_second / (compiled.tokens_per_second ?? 1)).toFixed(2) : "—",
         gib(a.peak_gpu_bytes),
         gib(eager?.peak_bytes),
+        a.arena ? `${gib(a.arena.max_in_use_bytes)} / ${gib(a.arena.reserved_bytes)}` : "—",
+        eager ? `${gib(eager.peak_bytes)} / ${gib(eager.reserved_bytes)}` : "—",
         (a.build_seconds + a.first_run_seconds).toFixed(1),
         `${a.first_loss.toFixed(4)}/${eager?.first_loss?.toFixed(4) ?? "—"}`,
         fmt(a.program_nodes),

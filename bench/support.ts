@@ -105,7 +105,7 @@ function ortVersion(): string {
 /**
  * The engine flags every GPU bench takes, taken out of `args` (the rest is returned for the bench's own parser):
  * --engine binding|capi, and for the C-API engine --arena power-of-two|as-requested, --shared-arena on|off,
- * --shrink-arena on|off, --gpu-mem-limit-gib N, --tf32 on|off. Unset: the Runtime's defaults (ALIGNC_ENGINE).
+ * --shrink-arena on|off, --gpu-mem-limit-gib N, --tf32 on|off, --arena-max-dead-mib N (0: ONNX Runtime's 128). Unset: the Runtime's defaults (ALIGNC_ENGINE).
  */
 export function engineOptions(bench: string, args: readonly string[]): { engine: Pick<RuntimeOptions, "engine" | "cuda">; rest: string[] } {
   const engine: Pick<RuntimeOptions, "engine" | "cuda"> = {};
@@ -126,6 +126,7 @@ export function engineOptions(bench: string, args: readonly string[]): { engine:
     } else if (flag === "--shared-arena") cuda.sharedArena = onOff(flag, v);
     else if (flag === "--shrink-arena") cuda.shrinkArena = onOff(flag, v);
     else if (flag === "--tf32") cuda.tf32 = onOff(flag, v);
+    else if (flag === "--arena-max-dead-mib") cuda.arenaMaxDeadBytes = Math.round(intOption(bench, flag, v, 0) * 2 ** 20);
     else if (flag === "--gpu-mem-limit-gib") cuda.memoryLimit = Math.round(intOption(bench, flag, v, 1) * 2 ** 30);
     else {
       rest.push(flag);

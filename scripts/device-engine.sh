@@ -5,12 +5,12 @@
 #  2. the LLaVA and Hugging Face CUDA tests (as scripts/device-llava.sh step 1) with every session on the C-API engine
 #     (ALIGNC_ENGINE=capi), float32 with TF32 off.
 #  3. the LoRA DPO step at llava-interleave-0.5b (K 1 and 4, then K 4 under ONNX Runtime's profiler) on the C-API
-#     engine with PyTorch + PEFT eager in the same run, then on the binding (K 4, no PyTorch) for the before/after on
-#     the same machine; K 4 with recompute: attention; then K 1 profiled with CUDA_LAUNCH_BLOCKING=1 (each node's profiled time is its GPU time);
+#     engine with PyTorch + PEFT eager in the same run; K 1 and 4 with recompute: attention; K 1 with ONNX Runtime's
+#     own arena chunk split; then K 1 profiled with CUDA_LAUNCH_BLOCKING=1 (each node's profiled time is its GPU time);
 #  4. the llava-1.5-7b step with recomputation on the C-API engine (PyTorch eager with checkpointing beside it);
 #  5. the online rounds on the C-API engine: 0.5B (8 prompts × 4 samples) and 7B (4 × 2), PyTorch eager beside them.
-# Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi, $OUT/binding,
-# $OUT/capi-attention and $OUT/capi-blocking.
+# Steps 3–5 run scripts/device-llava.sh's steps 3–6 with ENGINE_FLAGS; their results go to $OUT/capi,
+# $OUT/capi-attention, $OUT/capi-dead128 and $OUT/capi-blocking.
 # STEPS picks which (default "1 2"). Logs go to $OUT (default: runs/device-engine), packed into $OUT/results.tgz on exit.
 set -uo pipefail
 if [ -f /tmp/alignc-device/env.sh ]; then . /tmp/alignc-device/env.sh; fi
@@ -39,9 +39,10 @@ fi
 
 if [[ " $STEPS " == *" 3 "* ]]; then
   STEPS=3 ENGINE_FLAGS="--engine capi --profile" OUT="$OUT/capi" bash scripts/device-llava.sh
-  STEPS=3 KS=4 TORCH_MODES=none ENGINE_FLAGS="--engine binding" OUT="$OUT/binding" bash scripts/device-llava.sh
-  # Attention recomputed (recompute: attention): the memory it saves at K 4.
-  STEPS=3 KS=4 TORCH_MODES=none ENGINE_FLAGS="--engine capi --recompute-attention" OUT="$OUT/capi-attention" bash scripts/device-llava.sh
+  # Attention recomputed (recompute: attention, as PyTorch's SDPA backward does): the memory it saves, K 1 and 4.
+  STEPS=3 TORCH_MODES=none ENGINE_FLAGS="--engine capi --recompute-attention" OUT="$OUT/capi-attention" bash scripts/device-llava.sh
+  # The shared arena with ONNX Runtime's own chunk split (128 MiB of a chunk may go unused) instead of alignc's 1 MiB.
+  STEPS=3 KS=1 TORCH_MODES=none ENGINE_FLAGS="--engine capi --arena-max-dead-mib 0" OUT="$OUT/capi-dead128" bash scripts/device-llava.sh
   # Every CUDA launch synchronous: the profiler's host time per node is then its GPU time too (where the GPU time goes).
   CUDA_LAUNCH_BLOCKING=1 STEPS=3 KS=1 TORCH_MODES=none ENGINE_FLAGS="--engine capi --profile" OUT="$OUT/capi-blocking" bash scripts/device-llava.sh
 fi

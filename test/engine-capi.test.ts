@@ -414,6 +414,27 @@ describe("the C-API engine", () => {
     }
   });
 
+  test("reads ONNX Runtime's arena counters after a run (AllocatorGetStats); the binding cannot", async () => {
+    const b = new Builder("counted");
+    const x = b.input("x", "float32", ["n"]);
+    b.output(add(add(x, 1), x), "y");
+    const n = 2 ** 20; // a 4 MiB intermediate
+    const feeds = { x: { dtype: "float32" as const, shape: [n], data: new Float32Array(n).fill(1) } };
+    const model = serializeModel(b.root);
+    const rt = new Runtime({ engine: "capi", provider, ...(deviceId !== undefined ? { deviceId } : {}) });
+    after(() => rt.release());
+    assert.equal(await rt.arenaStats(), undefined, "no session yet");
+    await rt.run(await rt.load(model), feeds);
+    const stats = await rt.arenaStats();
+    assert.ok(stats, "the C-API engine reads its arena's counters");
+    assert.ok(stats.maxInUse >= 4 * n, `the 4 MiB intermediate was in use at once: max in use ${stats.maxInUse}`);
+    assert.ok(stats.reserved >= stats.maxInUse, `reserved ${stats.reserved} ≥ max in use ${stats.maxInUse}`);
+    assert.ok(stats.maxAllocation >= 4 * n && stats.allocations > 0 && stats.extensions > 0, JSON.stringify(stats));
+    assert.ok(stats.inUse <= stats.maxInUse);
+    await binding.run(await binding.load(model), feeds);
+    assert.equal(await binding.arenaStats(), undefined, "onnxruntime-node does not expose them");
+  });
+
   test("ALIGNC_ENGINE picks the default engine", () => {
     const saved = process.env.ALIGNC_ENGINE;
     try {

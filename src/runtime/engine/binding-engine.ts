@@ -7,7 +7,14 @@ import { type CudaSettings, type Engine, type EngineSession, isResident, type Se
 import { fromOrtTensor, toOrtTensor } from "./tensors.ts";
 
 /** CUDA settings the binding applies (ONNX Runtime's own defaults); anything else needs the C-API engine. */
-export const BINDING_CUDA: Readonly<CudaSettings> = { arenaGrowth: "power-of-two", memoryLimit: 0, tf32: true, sharedArena: false, shrinkArena: false };
+export const BINDING_CUDA: Readonly<CudaSettings> = {
+  arenaGrowth: "power-of-two",
+  memoryLimit: 0,
+  tf32: true,
+  sharedArena: false,
+  shrinkArena: false,
+  arenaMaxDeadBytes: 0,
+};
 
 export const bindingEngine: Engine = {
   name: "binding",
@@ -56,6 +63,8 @@ export const bindingEngine: Engine = {
         }
         return out;
       },
+      // onnxruntime-node does not expose ONNX Runtime's allocator counters.
+      arenaStats: () => undefined,
       endProfiling: async () => {
         await created.endProfiling();
       },

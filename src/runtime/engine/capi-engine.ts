@@ -5,7 +5,7 @@
 // cross between alignc and ONNX Runtime in `capi-values.ts`; every native object is released in `finally`.
 import type { TensorData } from "../../tensor/ir/graph.ts";
 import { boundOutputs, CapiResident, DeviceCopier, fromValue, memoryInfo, shapeOf, takeString, toValue, typeName } from "./capi-values.ts";
-import { type Engine, type EngineSession, type InputInfo, isResident, type SessionSettings, type Value } from "./engine.ts";
+import { type ArenaStats, type Engine, type EngineSession, type InputInfo, isResident, type SessionSettings, type Value } from "./engine.ts";
 import { type OrtApi, OrtApiError, ortApi, type Ptr } from "./ort-capi.ts";
 import { requireProvider } from "./providers.ts";
 import { SharedWeights, type WeightLease } from "./shared-weights.ts";
@@ -152,7 +152,7 @@ function appendCuda(api: OrtApi, options: Ptr, s: SessionSettings): void {
  */
 function registerSharedArena(api: OrtApi, s: SessionSettings): void {
   const o = cudaProviderOptions(s);
-  const signature = JSON.stringify(o);
+  const signature = JSON.stringify({ ...o, max_dead_bytes_per_chunk: s.cuda.arenaMaxDeadBytes });
   const registered = sharedArenas.get(s.deviceId);
   if (registered !== undefined) {
     if (registered !== signature)
@@ -160,8 +160,10 @@ function registerSharedArena(api: OrtApi, s: SessionSettings): void {
     return;
   }
   const memInfo = api.out("CreateMemoryInfo", "Cuda", ORT_ARENA_ALLOCATOR, s.deviceId, ORT_MEM_TYPE_DEFAULT);
-  const arenaKeys = ["arena_extend_strategy", ...(s.cuda.memoryLimit > 0 ? ["max_mem"] : [])];
-  const arenaValues = [s.cuda.arenaGrowth === "power-of-two" ? 0 : 1, ...(s.cuda.memoryLimit > 0 ? [s.cuda.memoryLimit] : [])];
+  const cfg: Record<string, number> = { arena_extend_strategy: s.cuda.arenaGrowth === "power-of-two" ? 0 : 1 };
+  if (s.cuda.memoryLimit > 0) cfg.max_mem = s.cuda.memoryLimit;
+  if (s.cuda.arenaMaxDeadBytes > 0) cfg.max_dead_bytes_per_chunk = s.cuda.arenaMaxDeadBytes;
+  const [arenaKeys, arenaValues] = [Object.keys(cfg), Object.values(cfg)];
   const arena = api.out("CreateArenaCfgV2", arenaKeys, new BigUint64Array(arenaValues.map(BigInt)), arenaKeys.length);
   try {
     api.call("CreateAndRegisterAllocatorV2", api.env, "CUDAExecutionProvider", memInfo, arena, Object.keys(o), Object.values(o), Object.keys(o).length);
@@ -219,6 +221,7 @@ function openSession(api: OrtApi, session: Ptr, s: SessionSettings, copier: Devi
         keep?.size || Object.values(feeds).some(isResident)
           ? runBound(api, session, runOptions, feeds, outputs, keep ?? new Set(), s.provider === "cpu" ? null : copier)
           : run(api, session, runOptions, feeds as Record<string, TensorData>, outputs),
+      arenaStats: () => (released ? undefined : arenaStats(api, session, s)),
       async endProfiling() {
         takeString(api, api.out("SessionEndProfiling", session, api.cpuAllocator));
       },
@@ -233,6 +236,54 @@ function openSession(api: OrtApi, session: Ptr, s: SessionSettings, copier: Devi
   } catch (e) {
     api.fn("ReleaseSession")(session);
     throw e;
+  }
+}
+
+/** `AllocatorGetStats`'s keys (BFCArena's counters) for each field of ArenaStats. */
+const ARENA_STAT_KEYS = {
+  inUse: "InUse",
+  maxInUse: "MaxInUse",
+  reserved: "TotalAllocated",
+  maxAllocation: "MaxAllocSize",
+  allocations: "NumAllocs",
+  extensions: "NumArenaExtensions",
+  limit: "Limit",
+} as const satisfies Record<keyof ArenaStats, string>;
+
+/** The counters of the arena `session` allocates from on its device; undefined when that allocator keeps none. */
+function arenaStats(api: OrtApi, session: Ptr, s: SessionSettings): ArenaStats | undefined {
+  const memInfo =
+    s.provider === "cpu"
+      ? api.out("CreateCpuMemoryInfo", ORT_ARENA_ALLOCATOR, ORT_MEM_TYPE_DEFAULT)
+      : api.out("CreateMemoryInfo", "Cuda", ORT_ARENA_ALLOCATOR, s.deviceId, ORT_MEM_TYPE_DEFAULT);
+  let allocator: Ptr;
+  try {
+    allocator = api.out("CreateAllocator", session, memInfo);
+  } catch (e) {
+    // A session without an allocator for that memory (no arena: e.g. the CPU arena turned off).
+    if (e instanceof OrtApiError) return undefined;
+    throw e;
+  } finally {
+    api.fn("ReleaseMemoryInfo")(memInfo);
+  }
+  try {
+    let pairs: Ptr;
+    try {
+      pairs = api.out("AllocatorGetStats", allocator);
+    } catch (e) {
+      if (e instanceof OrtApiError) return undefined; // not an arena: ONNX Runtime keeps no counters for it
+      throw e;
+    }
+    try {
+      const value = (key: string): number => Number((api.fn("GetKeyValue")(pairs, key) as string | null) ?? 0);
+      const stats = Object.fromEntries(Object.entries(ARENA_STAT_KEYS).map(([field, key]) => [field, value(key)])) as unknown as ArenaStats;
+      // An allocator that keeps no counters answers with an empty set.
+      return stats.reserved > 0 || stats.allocations > 0 ? stats : undefined;
+    } finally {
+      api.fn("ReleaseKeyValuePairs")(pairs);
+    }
+  } finally {
+    api.fn("ReleaseAllocator")(allocator);
   }
 }
 

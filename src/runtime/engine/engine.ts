@@ -24,6 +24,12 @@ export interface CudaSettings {
   tf32: boolean;
   /** One CUDA arena for every session of the process (registered with the OrtEnv) instead of one per session. */
   sharedArena: boolean;
+  /**
+   * The shared arena splits a free chunk it hands out when more than this many bytes of it would go unused (ONNX
+   * Runtime's default, 0 here, is 128 MiB: each tensor could strand up to that much; PyTorch's allocator splits above
+   * 1 MiB). Only the shared arena takes it (its ArenaCfg); a session's own arena keeps ONNX Runtime's default.
+   */
+  arenaMaxDeadBytes: number;
   /** Give the arena's free memory back to CUDA after each run (ONNX Runtime's arena otherwise keeps all it grew to). */
   shrinkArena: boolean;
 }
@@ -75,6 +81,24 @@ export function isResident(v: Value): v is ResidentTensor {
   return (v as Partial<ResidentTensor>).resident === true;
 }
 
+/**
+ * ONNX Runtime's arena allocator counters (`AllocatorGetStats`), in bytes: what its tensors hold now and at most
+ * (`maxInUse`, comparable to PyTorch's `max_memory_allocated`), and what the arena took from the device (`reserved`,
+ * comparable to `max_memory_reserved`: in use plus free chunks and split waste).
+ */
+export interface ArenaStats {
+  inUse: number;
+  maxInUse: number;
+  reserved: number;
+  /** The largest single allocation. */
+  maxAllocation: number;
+  allocations: number;
+  /** Times the arena grew (a new region from the device). */
+  extensions: number;
+  /** The arena's limit (0 or less: none). */
+  limit: number;
+}
+
 export interface EngineSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -84,6 +108,11 @@ export interface EngineSession {
    * `keep`, which an engine that can keeps resident (the binding cannot: it returns them in CPU memory too).
    */
   run(feeds: Record<string, Value>, outputs: readonly string[], keep?: ReadonlySet<string>): Promise<Record<string, Value>>;
+  /**
+   * The counters of the arena this session allocates from on its device (with a shared CUDA arena: the process's,
+   * summed over every session); undefined where the engine cannot read them (the binding) or the allocator is no arena.
+   */
+  arenaStats(): ArenaStats | undefined;
   /** Ends profiling (settings.profilePrefix): ONNX Runtime writes the profile's JSON next to the prefix. */
   endProfiling(): Promise<void>;
   release(): Promise<void>;

@@ -85,6 +85,8 @@ const FUNCTIONS = {
   ReleaseSessionOptions: [100, "void ReleaseSessionOptions(void* p)"],
   SessionEndProfiling: [110, "void* SessionEndProfiling(void* session, void* allocator, _Out_ void** out)"],
   AddSessionConfigEntry: [130, "void* AddSessionConfigEntry(void* options, const char* key, const char* value)"],
+  CreateAllocator: [131, "void* CreateAllocator(void* session, void* memInfo, _Out_ void** out)"],
+  ReleaseAllocator: [132, "void ReleaseAllocator(void* p)"],
   RunWithBinding: [133, "void* RunWithBinding(void* session, void* runOptions, void* binding)"],
   CreateIoBinding: [134, "void* CreateIoBinding(void* session, _Out_ void** out)"],
   ReleaseIoBinding: [135, "void ReleaseIoBinding(void* p)"],
@@ -104,6 +106,9 @@ const FUNCTIONS = {
     259,
     "void* CreateAndRegisterAllocatorV2(void* env, const char* providerType, void* memInfo, void* arenaCfg, const char** keys, const char** values, size_t count)",
   ],
+  GetKeyValue: [297, "const char* GetKeyValue(void* kvps, const char* key)"],
+  ReleaseKeyValuePairs: [300, "void ReleaseKeyValuePairs(void* p)"],
+  AllocatorGetStats: [319, "void* AllocatorGetStats(void* allocator, _Out_ void** out)"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type OrtFunctionName = keyof typeof FUNCTIONS;

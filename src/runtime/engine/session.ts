@@ -16,6 +16,7 @@ import { sha256Hex } from "../../util/content-hash.ts";
 import { BINDING_CUDA, bindingEngine } from "./binding-engine.ts";
 import { capiEngine } from "./capi-engine.ts";
 import {
+  type ArenaStats,
   type CudaSettings,
   type Engine,
   type EngineName,
@@ -29,12 +30,19 @@ import {
 import { type Provider, requireProvider } from "./providers.ts";
 import { validateTensorData } from "./tensors.ts";
 
-export type { ArenaGrowth, CudaSettings, EngineName, GraphOptimizationLevel, LogSeverity } from "./engine.ts";
+export type { ArenaGrowth, ArenaStats, CudaSettings, EngineName, GraphOptimizationLevel, LogSeverity } from "./engine.ts";
 
 const ENGINE_OF: Record<EngineName, Engine> = { binding: bindingEngine, capi: capiEngine };
 
 /** The C-API engine's CUDA defaults: an arena that grows by what is asked, shared by every session of the process. */
-export const CAPI_CUDA: Readonly<CudaSettings> = { arenaGrowth: "as-requested", memoryLimit: 0, tf32: true, sharedArena: true, shrinkArena: false };
+export const CAPI_CUDA: Readonly<CudaSettings> = {
+  arenaGrowth: "as-requested",
+  memoryLimit: 0,
+  tf32: true,
+  sharedArena: true,
+  shrinkArena: false,
+  arenaMaxDeadBytes: 2 ** 20,
+};
 
 /** The engine a Runtime uses when its options name none: ALIGNC_ENGINE (binding or capi) when set, else the binding. */
 export function defaultEngine(): EngineName {
@@ -149,6 +157,9 @@ export class Runtime {
     };
     const limit = this.options.cuda.memoryLimit;
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`cuda.memoryLimit must be a whole number of bytes (0 = no limit), got ${limit}`);
+    const dead = this.options.cuda.arenaMaxDeadBytes;
+    if (!Number.isSafeInteger(dead) || dead < 0)
+      throw new RangeError(`cuda.arenaMaxDeadBytes must be a whole number of bytes (0 = ONNX Runtime's default), got ${dead}`);
   }
 
   /** How many sessions are cached (loading or loaded). */
@@ -191,6 +202,19 @@ export class Runtime {
       ...(external !== undefined ? { externalFolder: external.realFolder, ...(external.tensors ? { externalTensors: external.tensors } : {}) } : {}),
     });
     return { key, provider: o.provider, inputNames: session.inputNames, outputNames: session.outputNames, session };
+  }
+
+  /**
+   * The arena counters of this runtime's sessions (C-API engine; undefined with the binding or before any session):
+   * the session whose arena reserved most — with a shared CUDA arena every session reports the same one.
+   */
+  async arenaStats(): Promise<ArenaStats | undefined> {
+    let best: ArenaStats | undefined;
+    for (const r of await Promise.allSettled(this.sessions.values())) {
+      const stats = r.status === "fulfilled" ? r.value.session.arenaStats() : undefined;
+      if (stats && (!best || stats.reserved > best.reserved)) best = stats;
+    }
+    return best;
   }
 
   /** Ends the profiles of this runtime's sessions (profilePrefix): ONNX Runtime writes each one's JSON next to the prefix. */
