@@ -54,7 +54,7 @@ import { externalDataFiles, serializeModel } from "../src/tensor/onnx/serialize.
 import { GpuMemory, measured } from "./gpu-memory.ts";
 import { BENCH_OBJECTIVE, type BenchDtype, benchLora, benchTraining, eachShape, hfBenchPython, makeCheckpoint } from "./hf-setup.ts";
 import { engineInfo, engineOptions, fmt, graphNodes, intOption, machineInfo, median, printTable, repoRoot, round, writeResults } from "./support.ts";
-import { kernelTimeByOp, type OpTime } from "./trace.ts";
+import { type InUseTimeline, kernelTimeByOp, type OpTime } from "./trace.ts";
 
 interface Options {
   /** --engine and the CUDA settings (bench/support.ts engineOptions). */
@@ -154,7 +154,7 @@ interface AligncFigures {
    */
   arena: { max_in_use_bytes: number; reserved_bytes: number; allocations: number; extensions: number } | null;
   /** With a profile prefix: one run under ONNX Runtime's profiler (the session's first run is not in it). */
-  profile?: { run_ms: number; kernel_ms_per_run: number; executed_nodes_per_step: number; by_op: OpTime[] };
+  profile?: { run_ms: number; kernel_ms_per_run: number; executed_nodes_per_step: number; by_op: OpTime[]; in_use: InUseTimeline | null };
 }
 
 /**
@@ -216,10 +216,10 @@ async function aligncStep(o: Options, dir: string, k: number, gpu: GpuMemory | n
     if (profilePrefix) {
       await runtime.endProfiling();
       // The timed runs, not the first (the session's warm-up).
-      const { rows, totalMs, runMs } = kernelTimeByOp("hf", profilePrefix, o.runs);
+      const { rows, totalMs, runMs, inUse } = kernelTimeByOp("hf", profilePrefix, o.runs);
       const calls = rows.reduce((a, r) => a + r.calls, 0);
       const by_op = rows.slice(0, 30).map((r) => ({ ...r, ms: round(r.ms, 2), share: round(r.share, 4) }));
-      profile = { run_ms: round(runMs, 1), kernel_ms_per_run: round(totalMs, 1), executed_nodes_per_step: Math.round(calls / k), by_op };
+      profile = { run_ms: round(runMs, 1), kernel_ms_per_run: round(totalMs, 1), executed_nodes_per_step: Math.round(calls / k), by_op, in_use: inUse };
     }
     return {
       k,
@@ -387,6 +387,11 @@ export async function run(args: string[]): Promise<void> {
         console.log(
           `${shape} profile K=${k}: run ${f.profile?.run_ms} ms, kernel (host) time ${f.profile?.kernel_ms_per_run} ms, ${f.profile?.executed_nodes_per_step} executed nodes/step`,
         );
+        const u = f.profile?.in_use;
+        if (u)
+          console.log(
+            `${shape} profile K=${k}: arena in use ${(u.first_bytes / 2 ** 30).toFixed(2)} GiB at the first node, at most ${(u.peak_bytes / 2 ** 30).toFixed(2)} GiB at ${u.peak_node} (${(100 * u.peak_at).toFixed(0)} % into the run)`,
+          );
         printTable(
           [
             ["op", "ms per run", "calls per run", "share"],
