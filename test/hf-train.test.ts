@@ -15,7 +15,7 @@ import { decoderShapeOf } from "../src/models/hf/shape.ts";
 import { hfDpoBatch, hfDpoLoss, hfSequenceBatch, hfSftLoss } from "../src/models/hf/train.ts";
 import { sequenceFeeds } from "../src/runtime/models/hf/feeds.ts";
 import { grad } from "../src/tensor/grad.ts";
-import type { Tensor, TensorData } from "../src/tensor/ir/graph.ts";
+import type { Node, Tensor, TensorData } from "../src/tensor/ir/graph.ts";
 import { Builder } from "../src/tensor/ops/builder.ts";
 import * as op from "../src/tensor/ops/index.ts";
 import { repoRoot } from "./support/align-files.ts";
@@ -243,4 +243,58 @@ test("recomputing each decoder layer gives the same loss and gradients bit for b
       const isLayerOutput = [...segmentOf].filter(([, id]) => id === seg).at(-1)?.[0] === t;
       assert.ok(isLayerOutput, `${n.op} ${n.name} (segment ${n.meta.segment ?? "none"}) reads ${t!.name} from inside segment ${seg}`);
     }
+});
+
+test("a layer's recomputed copies wait for the weight gradients of the layers after it (ONNX Runtime's order would run those last)", () => {
+  const golden = JSON.parse(readFileSync(path.join(FIXTURES, "golden", "llama-gqa.json"), "utf8")) as TrainGolden;
+  const { s, decoder, batch } = dpoCase(golden, { chosen: -70, rejected: -120 });
+  const objective = { loss: "sigmoid" as const, beta: 0.1, labelSmoothing: 0, logps: "sum" as const, sftWeight: 0.5 };
+  const b = new Builder("order");
+  const params: Record<string, Tensor> = {};
+  for (const [name, t] of decoder) params[name] = b.input(name, t.dtype, t.shape);
+  const fields = Object.fromEntries(Object.entries(batch).map(([f, spec]) => [f, b.input(f, spec.dtype, spec.shape)]));
+  const { loss } = hfDpoLoss(s, objective, { recompute: true })(params, fields);
+  const names = Object.keys(params);
+  const grads = new Map(grad(loss, Object.values(params)).map((g, k) => [names[k]!, g] as const));
+  const ancestors = (from: Tensor): Set<Node> => {
+    const seen = new Set<Node>();
+    const stack = [from.producer].filter((n): n is Node => !!n);
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      for (const t of n.inputs) if (t?.producer) stack.push(t.producer);
+    }
+    return seen;
+  };
+  const ancestorsOfCopies = (n: Node, of: Set<Tensor>) => [...ancestors(n.outputs[0]!)].some((m) => m.outputs.some((o) => of.has(o)));
+  // Each layer's copies, in layer order (segments are numbered as the forward made them).
+  const copies = new Map<number, Node[]>();
+  const bySegmentOutput = new Map<string, number>();
+  for (const n of b.root.nodes) if (n.meta.segment !== undefined) for (const o of n.outputs) bySegmentOutput.set(`${o.name}_re`, n.meta.segment);
+  for (const n of b.root.nodes) {
+    const seg = n.outputs.map((o) => bySegmentOutput.get(o.name)).find((v) => v !== undefined);
+    if (seg !== undefined) copies.set(seg, [...(copies.get(seg) ?? []), n]);
+  }
+  const layers = [...copies.keys()].sort((x, y) => x - y);
+  assert.equal(layers.length, s.layers);
+  for (let l = 0; l + 1 < layers.length; l++) {
+    const before = ancestors(copies.get(layers[l]!)![0]!.outputs[0]!);
+    const nextCopies = new Set(copies.get(layers[l + 1]!)!.flatMap((n) => n.outputs));
+    const weights = names.filter((n) => n.includes(`layers.${l + 1}.`) && n.endsWith("proj.weight"));
+    assert.ok(weights.length > 0, `layer ${l + 1} has projection weights`);
+    for (const w of weights) {
+      // The product that makes w's gradient (a matrix the size of w) reads layer l+1's recomputed activations; it must
+      // come before layer l's copies.
+      const size = (t: Tensor) => t.shape.reduce<number>((a, d) => a * (d as number), 1);
+      const products = [...ancestors(grads.get(w)!)].filter(
+        (n) => (n.op === "MatMul" || n.op === "Gemm") && size(n.outputs[0]!) === size(params[w]!) && ancestorsOfCopies(n, nextCopies),
+      );
+      assert.ok(products.length > 0, `${w}: its gradient product reads layer ${l + 1}'s copies`);
+      assert.ok(
+        products.some((n) => before.has(n)),
+        `layer ${l}'s recomputed copies do not wait for ${w}'s gradient product (ONNX Runtime would run it after the backward)`,
+      );
+    }
+  }
 });

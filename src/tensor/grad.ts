@@ -59,6 +59,38 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
   };
 
   if (varying.has(loss)) addGrad(loss, options.seed ?? b.tensor(loss.dtype, 1));
+  // Where each variable tensor is read first (its gradient is whole once the backward has passed that node) and made.
+  // Only nodes the loss depends on pass gradients back (the update's join of the parameters, say, does not).
+  const needed = new Set<Tensor>([loss]);
+  const toLoss = new Set<Node>();
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    toLoss.add(n);
+    for (const t of n.inputs) if (t) needed.add(t);
+  }
+  const firstRead = new Map<Tensor, number>();
+  const madeAt = new Map<Node, number>();
+  nodes.forEach((n, i) => {
+    madeAt.set(n, i);
+    if (onPath.has(n) && toLoss.has(n)) for (const t of n.inputs) if (t && varying.has(t) && !firstRead.has(t)) firstRead.set(t, i);
+  });
+  const tiedIn = new Set<Tensor>();
+  /**
+   * Gradients whole before node `i` but made long before it (a parameter's, joined for the update only at the end):
+   * a recomputed segment's copies wait for them (see Recomputation.emit), so that ONNX Runtime's order computes them
+   * now rather than after the whole backward with their operands alive.
+   */
+  const finishedBefore = (i: number, segmentStart: number): Tensor[] => {
+    const out: Tensor[] = [];
+    for (const [t, list] of pending) {
+      if (tiedIn.has(t) || list.length === 0 || (firstRead.get(t) ?? -1) <= i) continue;
+      if (t.producer && t.graph === graph && (madeAt.get(t.producer) ?? -1) >= segmentStart) continue;
+      tiedIn.add(t);
+      out.push(total(t) as Tensor);
+    }
+    return out;
+  };
   const recompute = new Recomputation(nodes);
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i]!;
@@ -69,7 +101,7 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
     if (!rule) throw new AutodiffError(`autodiff: no gradient rule for ${n.op} (node ${n.name}); give its entry in src/tensor/ops/ a vjp`);
     const needs = n.inputs.map((t) => !!t && varying.has(t) && isFloat(t.dtype));
     // In a recomputed segment the rule reads the re-emitted copies of the node's inputs and outputs.
-    const seen = recompute.view(n, grads.find((g) => g !== null) as Tensor);
+    const seen = recompute.view(n, grads.find((g) => g !== null) as Tensor, (start) => finishedBefore(i, start));
     const inputGrads = rule({ node: n, inputs: seen.inputs, outputs: seen.outputs, grads, needs });
     inputGrads.forEach((g, k) => {
       const t = n.inputs[k];
@@ -86,39 +118,64 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
 class Recomputation {
   private readonly segments = new Map<number, Node[]>();
   private readonly copies = new Map<number, Map<Tensor, Tensor>>();
+  /** Each segment's first node's index. */
+  private readonly starts = new Map<number, number>();
 
   constructor(nodes: readonly Node[]) {
-    for (const n of nodes) {
+    for (const [i, n] of nodes.entries()) {
       const id = n.meta.segment;
       if (id === undefined) continue;
+      if (!this.starts.has(id)) this.starts.set(id, i);
       const list = this.segments.get(id);
       if (list) list.push(n);
       else this.segments.set(id, [n]);
     }
   }
 
-  /** The inputs and outputs a node's rule reads: its own, or its segment's copies (`gradient`: one of its output gradients). */
-  view(n: Node, gradient: Tensor): { inputs: readonly (Tensor | null)[]; outputs: readonly Tensor[] } {
+  /**
+   * The inputs and outputs a node's rule reads: its own, or its segment's copies (`gradient`: one of its output
+   * gradients; `finished(start)`: the gradients the copies also wait for, given where the segment starts).
+   */
+  view(n: Node, gradient: Tensor, finished: (segmentStart: number) => Tensor[]): { inputs: readonly (Tensor | null)[]; outputs: readonly Tensor[] } {
     const id = n.meta.segment;
     if (id === undefined) return n;
     let copy = this.copies.get(id);
     if (!copy) {
-      copy = this.emit(this.segments.get(id) as Node[], gradient);
+      const segment = this.segments.get(id) as Node[];
+      const done = finished(this.starts.get(id) as number);
+      copy = this.emit(segment, gradient, done);
       this.copies.set(id, copy);
     }
     const map = copy;
     return { inputs: n.inputs.map((t) => (t ? (map.get(t) ?? t) : t)), outputs: n.outputs.map((t) => map.get(t) ?? t) };
   }
 
-  /** Emits the segment's nodes again; inputs computed by the forward outside the segment are tied to `gradient` (+ 0). */
-  private emit(segment: readonly Node[], gradient: Tensor): Map<Tensor, Tensor> {
+  /**
+   * Emits the segment's nodes again; inputs computed by the forward outside the segment are tied (+ 0) to `gradient`
+   * and to the `finished` gradients — one element of each — so that ONNX Runtime, which orders nodes by walking back
+   * from the outputs (docs/tensor-compiler.md, "Recomputation and ONNX Runtime's order"), runs the copies only after
+   * the backward has reached them and after those gradients are made.
+   */
+  private emit(segment: readonly Node[], gradient: Tensor, finished: readonly Tensor[]): Map<Tensor, Tensor> {
     const b = builderOf(gradient);
     const copy = new Map<Tensor, Tensor>();
     const inside = new Set(segment.flatMap((n) => n.outputs));
-    // Exactly 0 from one element of the gradient, whatever its value: g > g is false even for NaN and ±inf.
-    // In float32: CUDA has no bfloat16 Greater kernel.
-    const element = op.slice(op.reshape(gradient, [-1]), [0], [1], [0]);
-    const first = element.dtype === "float32" ? element : op.cast(element, "float32");
+    // Exactly 0 from one element of each gradient, whatever its value: s > s is false even for NaN and ±inf (a sum
+    // with a NaN or an infinity of each sign is NaN). In float32: CUDA has no bfloat16 Greater kernel.
+    const elementOf = (t: Tensor): Tensor => {
+      const e =
+        t.rank === 0
+          ? op.reshape(t, [1])
+          : op.slice(
+              t,
+              t.shape.map(() => 0),
+              t.shape.map(() => 1),
+            );
+      return e.dtype === "float32" ? e : op.cast(e, "float32");
+    };
+    const elements = [gradient, ...finished].map(elementOf);
+    const rank = Math.max(...elements.map((e) => e.rank));
+    const first = elements.length === 1 ? elements[0]! : b.emit("Sum", elements, [{ dtype: "float32", shape: Array(rank).fill(1) }])[0]!;
     const never = op.reshape(op.greater(first, first), []);
     const tied = new Map<Tensor, Tensor>();
     const tie = (t: Tensor): Tensor => {
