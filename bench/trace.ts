@@ -21,10 +21,6 @@ export interface OpTime {
 }
 
 /**
- * Reads (and deletes) the newest profile written next to `prefix` and sums the node events of its last `runs` runs
- * (the session's `model_run` events; the first run, with the session's warm-up, is best left out); figures per run.
- */
-/**
  * The arena's bytes in use as the profiled runs went (ONNX Runtime records them after each node): at the first node,
  * at the most, and the node at the most — where a step's memory peaks, and what runs there.
  */
@@ -36,6 +32,10 @@ export interface InUseTimeline {
   peak_at: number;
 }
 
+/**
+ * Reads (and deletes) the newest profile written next to `prefix` and sums the node events of its last `runs` runs
+ * (the session's `model_run` events; the first run, with the session's warm-up, is best left out); figures per run.
+ */
 export function kernelTimeByOp(bench: string, prefix: string, runs: number): { rows: OpTime[]; totalMs: number; runMs: number; inUse: InUseTimeline | null } {
   const traceFile = findTrace(bench, prefix);
   const events = JSON.parse(readFileSync(traceFile, "utf8")) as TraceEvent[];
@@ -47,13 +47,15 @@ export function kernelTimeByOp(bench: string, prefix: string, runs: number): { r
   const byOp = new Map<string, { us: number; calls: number }>();
   let total = 0;
   let inUse: InUseTimeline | null = null;
+  let first: number | undefined;
   let executed = 0;
   for (const e of events) {
     if (e.cat !== "Node" || !e.name?.endsWith("_kernel_time") || typeof e.dur !== "number" || typeof e.ts !== "number" || !within(e)) continue;
     const bytes = Number(e.args?.mem_bytes_in_use ?? Number.NaN);
     if (Number.isFinite(bytes)) {
-      inUse ??= { first_bytes: bytes, peak_bytes: bytes, peak_node: e.name.replace(/_kernel_time$/, ""), peak_at: executed };
-      if (bytes > inUse.peak_bytes) inUse = { ...inUse, peak_bytes: bytes, peak_node: e.name.replace(/_kernel_time$/, ""), peak_at: executed };
+      first ??= bytes;
+      if (!inUse || bytes > inUse.peak_bytes)
+        inUse = { first_bytes: first, peak_bytes: bytes, peak_node: e.name.replace(/_kernel_time$/, ""), peak_at: executed };
     }
     executed++;
     const opName = e.args?.op_name ?? "?";
@@ -68,8 +70,9 @@ export function kernelTimeByOp(bench: string, prefix: string, runs: number): { r
     .sort((a, b) => b[1].us - a[1].us)
     .map(([op, r]) => ({ op, ms: r.us / 1000 / runs, calls: r.calls / runs, share: r.us / total }));
   const runMs = kept.reduce((a, r) => a + (r.dur as number), 0) / 1000 / runs;
-  if (inUse) inUse.peak_at = Math.round((1000 * inUse.peak_at) / Math.max(1, executed)) / 1000;
-  return { rows, totalMs: total / 1000 / runs, runMs, inUse };
+  // peak_at counted executed nodes; as a share of the run:
+  const timeline = inUse && { ...inUse, peak_at: Math.round((1000 * inUse.peak_at) / Math.max(1, executed)) / 1000 };
+  return { rows, totalMs: total / 1000 / runs, runMs, inUse: timeline };
 }
 
 function findTrace(bench: string, prefix: string): string {

@@ -267,6 +267,7 @@ test("a layer's recomputed copies wait for the weight gradients of the layers af
     }
     return seen;
   };
+  const size = (t: Tensor) => t.shape.reduce<number>((a, d) => a * (d as number), 1);
   const ancestorsOfCopies = (n: Node, of: Set<Tensor>) => [...ancestors(n.outputs[0]!)].some((m) => m.outputs.some((o) => of.has(o)));
   // Each layer's copies, in layer order (segments are numbered as the forward made them).
   const copies = new Map<number, Node[]>();
@@ -286,7 +287,6 @@ test("a layer's recomputed copies wait for the weight gradients of the layers af
     for (const w of weights) {
       // The product that makes w's gradient (a matrix the size of w) reads layer l+1's recomputed activations; it must
       // come before layer l's copies.
-      const size = (t: Tensor) => t.shape.reduce<number>((a, d) => a * (d as number), 1);
       const products = [...ancestors(grads.get(w)!)].filter(
         (n) => (n.op === "MatMul" || n.op === "Gemm") && size(n.outputs[0]!) === size(params[w]!) && ancestorsOfCopies(n, nextCopies),
       );

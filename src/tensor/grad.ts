@@ -83,8 +83,8 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], options: GradOptions 
    */
   const finishedBefore = (i: number, segmentStart: number): Tensor[] => {
     const out: Tensor[] = [];
-    for (const [t, list] of pending) {
-      if (tiedIn.has(t) || list.length === 0 || (firstRead.get(t) ?? -1) <= i) continue;
+    for (const t of pending.keys()) {
+      if (tiedIn.has(t) || (firstRead.get(t) ?? -1) <= i) continue;
       if (t.producer && t.graph === graph && (madeAt.get(t.producer) ?? -1) >= segmentStart) continue;
       tiedIn.add(t);
       out.push(total(t) as Tensor);
@@ -141,9 +141,7 @@ class Recomputation {
     if (id === undefined) return n;
     let copy = this.copies.get(id);
     if (!copy) {
-      const segment = this.segments.get(id) as Node[];
-      const done = finished(this.starts.get(id) as number);
-      copy = this.emit(segment, gradient, done);
+      copy = this.emit(this.segments.get(id) as Node[], gradient, finished(this.starts.get(id) as number));
       this.copies.set(id, copy);
     }
     const map = copy;
